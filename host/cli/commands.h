@@ -1,0 +1,29 @@
+/*
+ * Entry points of the `agora` subcommands. Each is implemented by the module that owns the
+ * capability (named in brackets) and takes the argv that follows the command word, with
+ * argv[0] being the command word itself. Each returns the process exit status: 0 success,
+ * 1 the operation failed (a message was printed), 2 usage error.
+ */
+#ifndef AGORA_CLI_COMMANDS_H
+#define AGORA_CLI_COMMANDS_H
+
+int agora__cmd_dev(int argc, char **argv);       /* [worker] dev run, dev new */
+int agora__cmd_dicom(int argc, char **argv);     /* [dicom] dicom dump|pixels|synth */
+int agora__cmd_deid(int argc, char **argv);      /* [deid] de-identified DICOM export */
+int agora__cmd_keygen(int argc, char **argv);    /* [trust] */
+int agora__cmd_pack(int argc, char **argv);      /* [trust] */
+int agora__cmd_certify(int argc, char **argv);   /* [trust] */
+int agora__cmd_revoke(int argc, char **argv);    /* [trust] */
+int agora__cmd_catalog(int argc, char **argv);   /* [trust] catalog show */
+int agora__cmd_init(int argc, char **argv);      /* [trust] clinic home */
+int agora__cmd_sync(int argc, char **argv);      /* [trust] */
+int agora__cmd_install(int argc, char **argv);   /* [trust] */
+int agora__cmd_list(int argc, char **argv);      /* [trust] */
+int agora__cmd_remove(int argc, char **argv);    /* [trust] */
+int agora__cmd_run(int argc, char **argv);       /* [cli] clinic run: trust + worker + meter */
+int agora__cmd_results(int argc, char **argv);   /* [results] results show|export */
+int agora__cmd_usage(int argc, char **argv);     /* [meter] */
+int agora__cmd_statement(int argc, char **argv); /* [meter] */
+int agora__cmd_ledger(int argc, char **argv);    /* [meter] ledger verify|export */
+
+#endif

@@ -1,0 +1,64 @@
+/* agora: the one command-line tool for developers, operators and clinics. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *who;
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"dev", agora__cmd_dev, "developer", "dev new NAME | dev run --plugin FILE.so INPUT..."},
+    {"dicom", agora__cmd_dicom, "developer", "dicom dump|pixels|synth: inspect and make DICOM"},
+    {"deid", agora__cmd_deid, "clinic", "write de-identified DICOM (PS3.15 Basic Profile)"},
+    {"keygen", agora__cmd_keygen, "all", "make an Ed25519 signing key pair"},
+    {"pack", agora__cmd_pack, "developer", "pack a plugin and its manifest into a bundle"},
+    {"certify", agora__cmd_certify, "operator", "certify a bundle into a signed catalog"},
+    {"revoke", agora__cmd_revoke, "operator", "revoke a certified build"},
+    {"catalog", agora__cmd_catalog, "operator", "catalog show DIR: print a catalog"},
+    {"init", agora__cmd_init, "clinic", "create a clinic home trusting an operator key"},
+    {"sync", agora__cmd_sync, "clinic", "accept a newer signed catalog"},
+    {"install", agora__cmd_install, "clinic", "install a certified plugin"},
+    {"list", agora__cmd_list, "clinic", "list installed plugins"},
+    {"remove", agora__cmd_remove, "clinic", "remove an installed plugin"},
+    {"run", agora__cmd_run, "clinic", "run installed plugins on DICOM studies"},
+    {"results", agora__cmd_results, "clinic", "results show|export STUDY"},
+    {"usage", agora__cmd_usage, "clinic", "usage per plugin for a period"},
+    {"statement", agora__cmd_statement, "operator", "revenue-share statement for a period"},
+    {"ledger", agora__cmd_ledger, "operator", "ledger verify|export"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: agora COMMAND [ARGS...]   (agora COMMAND --help for details)\n\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %-10s %s\n", commands[i].name, commands[i].who, commands[i].summary);
+    fprintf(out, "\nEnvironment: AGORA_HOME (clinic home), AGORA_LOG=debug|info|warn|error, "
+                 "AGORA_LOG_JSON=1.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("agora %s (plugin ABI %d.%d)\n", AGORA_VERSION, 1, 0);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "agora: unknown command '%s'; run 'agora --help' for the list\n", argv[1]);
+    return 2;
+}

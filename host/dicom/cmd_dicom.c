@@ -1,0 +1,13 @@
+/* Placeholder until the dicom module lands; replaced by the module's own implementation. */
+#include <stdio.h>
+
+#include "../cli/commands.h"
+
+int agora__cmd_dicom(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "agora dicom: not available in this build yet\n");
+    return 2;
+}
+
