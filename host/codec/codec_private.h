@@ -34,15 +34,12 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
                             uint8_t *out, size_t out_len, char photometric_out[17],
                             agora__error *err);
 
-/* Store one decoded sample value at sample index i of out (1 or 2 bytes per sample, LE). */
+/* Store one decoded sample value at sample index i of out (1, 2 or 4 bytes per sample, LE). */
 static inline void agora__codec_put(uint8_t *out, size_t i, unsigned bytes, uint32_t v)
 {
-    if (bytes == 1) {
-        out[i] = (uint8_t)v;
-    } else {
-        out[2 * i] = (uint8_t)v;
-        out[2 * i + 1] = (uint8_t)(v >> 8);
-    }
+    uint8_t *d = out + i * bytes;
+    for (unsigned b = 0; b < bytes; b++)
+        d[b] = (uint8_t)(v >> (8 * b));
 }
 
 /* Sign-extend a value of `bits` bits to 32 bits (bits in 1..32). */
