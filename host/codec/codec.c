@@ -143,6 +143,21 @@ static int check_params(const agora__codec_params *p, size_t out_len, agora__err
     return 0;
 }
 
+/* Signed samples narrower than their container: codecs hand back the bits_stored-bit two's
+ * complement pattern (possibly with stray high bits); make every sample a proper signed value of
+ * the container width, which is what consumers of native Pixel Data expect. */
+static void sign_extend(uint8_t *out, size_t out_len, unsigned bytes, unsigned bits)
+{
+    size_t n = out_len / bytes;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *d = out + i * bytes;
+        uint32_t v = 0;
+        for (unsigned b = 0; b < bytes; b++)
+            v |= (uint32_t)d[b] << (8 * b);
+        agora__codec_put(out, i, bytes, agora__codec_sext(v, bits));
+    }
+}
+
 int agora__codec_decode_frame(const char *transfer_syntax_uid, const uint8_t *const *fragments,
                               const size_t *fragment_lengths, size_t n_fragments,
                               const agora__codec_params *params, uint8_t *out, size_t out_len,
@@ -218,7 +233,12 @@ int agora__codec_decode_frame(const char *transfer_syntax_uid, const uint8_t *co
         rc = s->decode(joined, off, params, out, out_len, photometric_out, err);
         free(joined);
     }
-    if (rc < 0 && err != NULL && err->code == 0)
-        agora__error_set(err, rc, "%s decoding failed", s->name);
-    return rc;
+    if (rc < 0) {
+        if (err != NULL && err->code == 0)
+            agora__error_set(err, rc, "%s decoding failed", s->name);
+        return rc;
+    }
+    if (params->pixel_representation == 1 && params->bits_stored < params->bits_allocated)
+        sign_extend(out, out_len, params->bits_allocated / 8, params->bits_stored);
+    return 0;
 }
