@@ -27,10 +27,25 @@ int agora__codec_jpegls_decode(const uint8_t *src, size_t src_len, const agora__
                                agora__error *err)
 {
     (void)photometric_out;
+    uint8_t *scratch = NULL, *padded = NULL;
+    /* CharLS 2.4.1 (Debian 12) can loop forever when the scan data ends without a marker (fixed
+     * upstream after 2.4.2). A stream that does not end in EOI gets one appended, in a copy
+     * bounded by the input, so truncated data ends in an error instead of a hang. */
+    if (src_len < 2 || src[src_len - 2] != 0xFF || src[src_len - 1] != 0xD9) {
+        padded = malloc(src_len + 2);
+        if (padded == NULL)
+            return agora__error_set(err, AGORA_ENOMEM, "out of memory decoding JPEG-LS");
+        memcpy(padded, src, src_len);
+        padded[src_len] = 0xFF;
+        padded[src_len + 1] = 0xD9;
+        src = padded;
+        src_len += 2;
+    }
     charls_jpegls_decoder *dec = charls_jpegls_decoder_create();
-    if (dec == NULL)
+    if (dec == NULL) {
+        free(padded);
         return agora__error_set(err, AGORA_ENOMEM, "out of memory creating a JPEG-LS decoder");
-    uint8_t *scratch = NULL;
+    }
     int rc = 0;
     charls_jpegls_errc ec = charls_jpegls_decoder_set_source_buffer(dec, src, src_len);
     if (ec != CHARLS_JPEGLS_ERRC_SUCCESS) {
@@ -105,6 +120,7 @@ int agora__codec_jpegls_decode(const uint8_t *src, size_t src_len, const agora__
     }
 done:
     free(scratch);
+    free(padded);
     charls_jpegls_decoder_destroy(dec);
     return rc;
 }
