@@ -47,6 +47,13 @@ def reference(path, ts, tmp):
     if shutil.which(cmd[0]) is None:
         return None, f"{cmd[0]} not installed"
     r = subprocess.run(cmd, capture_output=True, text=True)
+    if (r.returncode != 0 or not os.path.exists(out)) and cmd[0] != "gdcmconv":
+        # DCMTK refuses some files (e.g. a JPEG stream missing its EOI); fall back to GDCM.
+        why = f"{cmd[0]} failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}"
+        cmd = ["gdcmconv", "--raw", path, out]
+        if shutil.which(cmd[0]) is None:
+            return None, why
+        r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0 or not os.path.exists(out):
         return None, f"{cmd[0]} failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}"
     return pydicom.dcmread(out), cmd[0]
@@ -104,34 +111,47 @@ def decode(tool, ds, tmp):
 
 
 def make_extra(tmp, corpus):
-    """Lossless JPEG (Process 14 SV1..7) files made with dcmcjpeg: the corpus has none."""
+    """Files the corpus lacks, made here with DCMTK/GDCM encoders: lossless JPEG (Process 14, SV1..7,
+    point transform), JPEG-LS interleave modes and near-lossless, multi-fragment frames, and
+    multi-frame color JPEG 2000."""
     made = []
-    if shutil.which("dcmcjpeg") is None:
-        return made
-    for src, opts in (("MR_small.dcm", ["+e1"]), ("MR_small.dcm", ["+el", "+sv", "7"]),
-                      ("MR_small.dcm", ["+el"]), ("CT_small.dcm", ["+el", "+sv", "4"]),
-                      ("CT_small.dcm", ["+el", "+sv", "5"]),
-                      ("MR_small.dcm", ["+el", "+sv", "2"]),
-                      ("SC_rgb_small_odd.dcm", ["+el", "+sv", "3"]),
-                      ("SC_rgb_rle_2frame.dcm", ["+el"]),
-                      ("SC_rgb_rle_16bit_2frame.dcm", ["+el", "+sv", "1"]),
-                      ("MR_small.dcm", ["+e1", "+pt", "3"]),
-                      ("CT_small.dcm", ["+el", "+sv", "6", "+pt", "2"])):
+    jobs = [("MR_small.dcm", "dcmcjpeg", ["+e1"]), ("MR_small.dcm", "dcmcjpeg", ["+el", "+sv", "7"]),
+            ("MR_small.dcm", "dcmcjpeg", ["+el"]), ("CT_small.dcm", "dcmcjpeg", ["+el", "+sv", "4"]),
+            ("CT_small.dcm", "dcmcjpeg", ["+el", "+sv", "5"]),
+            ("MR_small.dcm", "dcmcjpeg", ["+el", "+sv", "2"]),
+            ("SC_rgb_small_odd.dcm", "dcmcjpeg", ["+el", "+sv", "3"]),
+            ("SC_rgb_rle_2frame.dcm", "dcmcjpeg", ["+el"]),
+            ("SC_rgb_rle_16bit_2frame.dcm", "dcmcjpeg", ["+el", "+sv", "1"]),
+            ("MR_small.dcm", "dcmcjpeg", ["+e1", "+pt", "3"]),
+            ("CT_small.dcm", "dcmcjpeg", ["+el", "+sv", "6", "+pt", "2"]),
+            ("CT_small.dcm", "dcmcjpeg", ["+e1", "+fs", "1"]),
+            ("CT_small.dcm", "dcmcjpeg", ["+eb"]),
+            ("MR_small.dcm", "dcmcjpls", ["+el"]), ("MR_small.dcm", "dcmcjpls", ["+en", "+md", "3"]),
+            ("SC_rgb_small_odd.dcm", "dcmcjpls", ["+el", "+in"]),
+            ("SC_rgb_small_odd.dcm", "dcmcjpls", ["+el", "+is"]),
+            ("SC_rgb_small_odd.dcm", "dcmcjpls", ["+en", "+il"]),
+            ("SC_rgb_rle_2frame.dcm", "dcmcjpls", ["+el", "+fs", "1"]),
+            ("SC_rgb_rle_16bit_2frame.dcm", "dcmcjpls", ["+en", "+in"]),
+            ("SC_rgb_rle_2frame.dcm", "gdcmconv", ["--j2k"]),
+            ("CT_small.dcm", "gdcmconv", ["--j2k"]),
+            ("SC_rgb_small_odd.dcm", "dcmcrle", [])]
+    for src, tool, opts in jobs:
         s = os.path.join(corpus, src)
-        if not os.path.exists(s):
+        if not os.path.exists(s) or shutil.which(tool) is None:
             continue
-        name = "gen_" + src[:-4] + "_" + "".join(o.strip("+") for o in opts) + ".dcm"
+        name = f"gen_{tool}_{src[:-4]}_{''.join(o.strip('+-') for o in opts)}.dcm"
         dst = os.path.join(tmp, name)
         inp = s
-        if "rle" in src:  # dcmcjpeg needs uncompressed input
+        if "rle" in src:  # the encoders need uncompressed input
             inp = os.path.join(tmp, "raw_" + src)
-            if subprocess.run(["dcmdrle", s, inp], capture_output=True).returncode != 0:
+            if not os.path.exists(inp) and subprocess.run(["dcmdrle", s, inp],
+                                                          capture_output=True).returncode != 0:
                 continue
-        r = subprocess.run(["dcmcjpeg", *opts, inp, dst], capture_output=True, text=True)
-        if r.returncode == 0:
+        r = subprocess.run([tool, *opts, inp, dst], capture_output=True, text=True)
+        if r.returncode == 0 and os.path.exists(dst):
             made.append(dst)
         else:
-            print(f"note: dcmcjpeg {' '.join(opts)} {src} failed: {r.stderr.strip()[:100]}")
+            print(f"note: {tool} {' '.join(opts)} {src} failed: {r.stderr.strip()[-100:]}")
     return made
 
 
