@@ -2,8 +2,9 @@
  * JPEG Baseline (Process 1) and Extended 8-bit (Process 2 & 4) via libjpeg-turbo from memory.
  *
  * Color: we follow DCMTK's default (dcmdjpeg +cp, "convert if YCbCr photometric"): when the DICOM
- * Photometric Interpretation is YBR_FULL or YBR_FULL_422 the stream is decoded as YCbCr and
- * converted to RGB (photometric_out "RGB", upsampling chroma as libjpeg does); for any other
+ * Photometric Interpretation is YBR_FULL, YBR_FULL_422 or YBR_PARTIAL_422 the stream is decoded
+ * as YCbCr and converted to RGB (photometric_out "RGB", chroma upsampled as libjpeg does, full
+ * range formula as DCMTK uses even for PARTIAL); for any other
  * photometric (RGB, MONOCHROME*, ...) libjpeg is told the color space is unknown so component
  * values come out exactly as coded, whatever JFIF/Adobe markers claim. This matches dcmdjpeg on
  * the pydicom corpus byte for byte (see tests/integration/codec).
@@ -86,9 +87,11 @@ static int find_sof(const uint8_t *s, size_t n, unsigned *precision)
     return -1;
 }
 
+/* The photometric values DCMTK treats as YCbCr-coded JPEG (and converts to RGB). */
 static int is_ybr(const char *pm)
 {
-    return strcmp(pm, "YBR_FULL") == 0 || strcmp(pm, "YBR_FULL_422") == 0;
+    return strcmp(pm, "YBR_FULL") == 0 || strcmp(pm, "YBR_FULL_422") == 0 ||
+           strcmp(pm, "YBR_PARTIAL_422") == 0;
 }
 
 typedef struct job {

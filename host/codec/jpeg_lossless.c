@@ -308,9 +308,11 @@ static inline void store(uint8_t *out, size_t i, unsigned bytes, unsigned v)
 {
     if (bytes == 1) {
         out[i] = (uint8_t)v;
-    } else {
+    } else if (bytes == 2) {
         out[2 * i] = (uint8_t)v;
         out[2 * i + 1] = (uint8_t)(v >> 8);
+    } else {
+        agora__codec_put(out, i, bytes, v);
     }
 }
 
