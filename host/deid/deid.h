@@ -116,6 +116,13 @@ int agora__deid_view(agora__deid_get_fn get, void *ctx, const uint8_t secret[32]
                      agora__deid_uidmap *map, agora__deid_granted *out, agora__error *err);
 void agora__deid_granted_free(agora__deid_granted *view);
 
+/* The burned-in policy shared by the view and the writer: AGORA_EINPUT with the reason when
+ * burned_in (trimmed BurnedInAnnotation, "" when absent) is "YES", or is not "NO" on a
+ * burn-prone modality (US SC OT XC ES GM SM DOC); 0 otherwise or with
+ * AGORA__DEID_ALLOW_BURNED_IN. */
+int agora__deid_burned_in_check(const char *burned_in, const char *modality, uint32_t flags,
+                                agora__error *err);
+
 /* Number of keywords of the default view and of one option group (for docs and tests); -1 for
  * an option without a view group. */
 int agora__deid_view_group_size(const char *option);

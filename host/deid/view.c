@@ -96,6 +96,28 @@ static int to_text(const char *vr, const uint8_t *v, size_t len, char *out, size
     return 0;
 }
 
+int agora__deid_burned_in_check(const char *burned_in, const char *modality, uint32_t flags,
+                                agora__error *err)
+{
+    if (flags & AGORA__DEID_ALLOW_BURNED_IN)
+        return 0;
+    if (strcmp(burned_in, "YES") == 0)
+        return agora__error_set(err, AGORA_EINPUT,
+                                "image declares burned-in annotation (BurnedInAnnotation=YES): "
+                                "its pixels may show identity; refused unless the clinic policy "
+                                "allows burned-in images (--allow-burned-in)");
+    if (strcmp(burned_in, "NO") == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof burn_prone / sizeof burn_prone[0]; i++)
+        if (strcmp(modality, burn_prone[i]) == 0)
+            return agora__error_set(err, AGORA_EINPUT,
+                                    "%s image without BurnedInAnnotation=NO: this modality often "
+                                    "has identity burned into the pixels; refused unless the "
+                                    "clinic policy allows burned-in images (--allow-burned-in)",
+                                    burn_prone[i]);
+    return 0;
+}
+
 static const agora__deid_allow_group *find_group(const char *option)
 {
     for (size_t i = 0; i < agora__deid_allow_groups_count; i++)
@@ -234,22 +256,8 @@ int agora__deid_view(agora__deid_get_fn get, void *ctx, const uint8_t secret[32]
     char burned[17], modality[17];
     get_text(&c, TAG(0x0028, 0x0301), burned, sizeof burned);
     get_text(&c, TAG(0x0008, 0x0060), modality, sizeof modality);
-    if (!(flags & AGORA__DEID_ALLOW_BURNED_IN)) {
-        if (strcmp(burned, "YES") == 0)
-            return agora__error_set(err, AGORA_EINPUT,
-                                    "image declares burned-in annotation (BurnedInAnnotation=YES): "
-                                    "its pixels may show identity; refused unless the clinic "
-                                    "policy allows burned-in images");
-        if (strcmp(burned, "NO") != 0)
-            for (size_t i = 0; i < sizeof burn_prone / sizeof burn_prone[0]; i++)
-                if (strcmp(modality, burn_prone[i]) == 0)
-                    return agora__error_set(
-                        err, AGORA_EINPUT,
-                        "%s image without BurnedInAnnotation=NO: this modality often has "
-                        "identity burned into the pixels; refused unless the clinic policy "
-                        "allows burned-in images",
-                        burn_prone[i]);
-    }
+    if (agora__deid_burned_in_check(burned, modality, flags, err) != 0)
+        return AGORA_EINPUT;
 
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < agora__deid_allow_default_count; i++)
