@@ -28,25 +28,26 @@
 
 #include "common.h"
 
-/* ---- Tags and VRs ----------------------------------------------------------------------------- */
+/* ---- Tags and VRs -----------------------------------------------------------------------------
+ */
 
 #define AGORA__DICOM_TAG(g, e) ((uint32_t)(((uint32_t)(g) << 16) | (uint32_t)(e)))
-#define AGORA__DICOM_GROUP(t) ((uint16_t)((t) >> 16))
-#define AGORA__DICOM_ELEM(t) ((uint16_t)((t)&0xFFFFu))
+#define AGORA__DICOM_GROUP(t)  ((uint16_t)((t) >> 16))
+#define AGORA__DICOM_ELEM(t)   ((uint16_t)((t)&0xFFFFu))
 
 /* A VR packed as two ASCII characters, e.g. AGORA__DICOM_VR('O','B') == 0x4F42. */
 #define AGORA__DICOM_VR(a, b) ((uint16_t)(((unsigned)(a) << 8) | (unsigned)(b)))
-#define AGORA__DICOM_VR_UN AGORA__DICOM_VR('U', 'N')
-#define AGORA__DICOM_VR_SQ AGORA__DICOM_VR('S', 'Q')
+#define AGORA__DICOM_VR_UN    AGORA__DICOM_VR('U', 'N')
+#define AGORA__DICOM_VR_SQ    AGORA__DICOM_VR('S', 'Q')
 
 /* Frequently used tags. */
-#define AGORA__DICOM_T_TRANSFER_SYNTAX AGORA__DICOM_TAG(0x0002, 0x0010)
-#define AGORA__DICOM_T_PIXEL_DATA AGORA__DICOM_TAG(0x7FE0, 0x0010)
-#define AGORA__DICOM_T_EXT_OFFSET_TABLE AGORA__DICOM_TAG(0x7FE0, 0x0001)
+#define AGORA__DICOM_T_TRANSFER_SYNTAX    AGORA__DICOM_TAG(0x0002, 0x0010)
+#define AGORA__DICOM_T_PIXEL_DATA         AGORA__DICOM_TAG(0x7FE0, 0x0010)
+#define AGORA__DICOM_T_EXT_OFFSET_TABLE   AGORA__DICOM_TAG(0x7FE0, 0x0001)
 #define AGORA__DICOM_T_EXT_OFFSET_LENGTHS AGORA__DICOM_TAG(0x7FE0, 0x0002)
-#define AGORA__DICOM_T_ITEM AGORA__DICOM_TAG(0xFFFE, 0xE000)
-#define AGORA__DICOM_T_ITEM_END AGORA__DICOM_TAG(0xFFFE, 0xE00D)
-#define AGORA__DICOM_T_SEQ_END AGORA__DICOM_TAG(0xFFFE, 0xE0DD)
+#define AGORA__DICOM_T_ITEM               AGORA__DICOM_TAG(0xFFFE, 0xE000)
+#define AGORA__DICOM_T_ITEM_END           AGORA__DICOM_TAG(0xFFFE, 0xE00D)
+#define AGORA__DICOM_T_SEQ_END            AGORA__DICOM_TAG(0xFFFE, 0xE0DD)
 
 #define AGORA__DICOM_UNDEFINED_LENGTH 0xFFFFFFFFu
 
@@ -106,9 +107,9 @@ typedef struct agora__dicom_element agora__dicom_element;
 typedef struct agora__dicom_dataset {
     agora__dicom_element *elements;
     uint32_t n_elements;
-    uint32_t length;  /* item length as declared (AGORA__DICOM_UNDEFINED_LENGTH if undefined); 0
-                         for top-level datasets */
-    uint64_t offset;  /* offset of the item tag (or first element) in the decoded stream */
+    uint32_t length; /* item length as declared (AGORA__DICOM_UNDEFINED_LENGTH if undefined); 0
+                        for top-level datasets */
+    uint64_t offset; /* offset of the item tag (or first element) in the decoded stream */
 } agora__dicom_dataset;
 
 /* One fragment of encapsulated Pixel Data. */
@@ -119,19 +120,19 @@ typedef struct agora__dicom_fragment {
 } agora__dicom_fragment;
 
 /* Element flags. */
-#define AGORA__DICOM_EL_BIG_ENDIAN 0x01u   /* value bytes are big-endian */
+#define AGORA__DICOM_EL_BIG_ENDIAN   0x01u /* value bytes are big-endian */
 #define AGORA__DICOM_EL_UNDEF_LENGTH 0x02u /* the file declared an undefined length */
 #define AGORA__DICOM_EL_ENCAPSULATED 0x04u /* Pixel Data in fragments (see fragments/bot) */
-#define AGORA__DICOM_EL_VR_IMPLICIT 0x08u  /* VR came from the dictionary (Implicit VR) */
-#define AGORA__DICOM_EL_OWNED 0x10u        /* value lives in the file's arena (set by caller) */
-#define AGORA__DICOM_EL_UN_AS_SQ 0x20u     /* VR UN, undefined length: parsed as implicit LE SQ */
+#define AGORA__DICOM_EL_VR_IMPLICIT  0x08u /* VR came from the dictionary (Implicit VR) */
+#define AGORA__DICOM_EL_OWNED        0x10u /* value lives in the file's arena (set by caller) */
+#define AGORA__DICOM_EL_UN_AS_SQ     0x20u /* VR UN, undefined length: parsed as implicit LE SQ */
 
 struct agora__dicom_element {
     uint32_t tag;
-    uint16_t vr;         /* AGORA__DICOM_VR(..); implicit VR: from the dictionary, UN if unknown */
-    uint16_t flags;      /* AGORA__DICOM_EL_* */
-    uint32_t length;     /* value length as declared (AGORA__DICOM_UNDEFINED_LENGTH if undefined) */
-    uint64_t offset;     /* offset of the element's tag in the decoded stream */
+    uint16_t vr;     /* AGORA__DICOM_VR(..); implicit VR: from the dictionary, UN if unknown */
+    uint16_t flags;  /* AGORA__DICOM_EL_* */
+    uint32_t length; /* value length as declared (AGORA__DICOM_UNDEFINED_LENGTH if undefined) */
+    uint64_t offset; /* offset of the element's tag in the decoded stream */
     const uint8_t *value; /* value bytes; NULL for SQ, encapsulated data and empty values */
     uint64_t value_len;   /* bytes at value */
     /* SQ (and UN of undefined length, parsed as SQ): the items. */
@@ -146,24 +147,24 @@ struct agora__dicom_element {
 };
 
 /* File-level warnings (bitset in agora__dicom_file.warnings); the file was still read. */
-#define AGORA__DICOM_W_NO_PREAMBLE 0x01u      /* no 128-byte preamble + "DICM" */
-#define AGORA__DICOM_W_NO_META 0x02u          /* no group 0002; syntax was guessed */
-#define AGORA__DICOM_W_OUT_OF_ORDER 0x04u     /* tags not ascending; sorted */
-#define AGORA__DICOM_W_DUPLICATE_TAG 0x08u    /* a tag occurs twice in one dataset */
-#define AGORA__DICOM_W_ODD_LENGTH 0x10u       /* an element declared an odd length */
-#define AGORA__DICOM_W_TRAILING_BYTES 0x20u   /* bytes after the last element were ignored */
+#define AGORA__DICOM_W_NO_PREAMBLE       0x01u /* no 128-byte preamble + "DICM" */
+#define AGORA__DICOM_W_NO_META           0x02u /* no group 0002; syntax was guessed */
+#define AGORA__DICOM_W_OUT_OF_ORDER      0x04u /* tags not ascending; sorted */
+#define AGORA__DICOM_W_DUPLICATE_TAG     0x08u /* a tag occurs twice in one dataset */
+#define AGORA__DICOM_W_ODD_LENGTH        0x10u /* an element declared an odd length */
+#define AGORA__DICOM_W_TRAILING_BYTES    0x20u /* bytes after the last element were ignored */
 #define AGORA__DICOM_W_META_SYNTAX_GUESS 0x40u /* meta said one syntax, data was another */
 
 typedef struct agora__dicom_arena agora__dicom_arena; /* private */
 
 typedef struct agora__dicom_file {
-    agora__dicom_dataset meta;    /* group 0002 elements (empty when the file had none) */
-    agora__dicom_dataset dataset; /* everything after the meta group */
-    char transfer_syntax[65];     /* (0002,0010) trimmed, or the guessed native syntax UID */
+    agora__dicom_dataset meta;      /* group 0002 elements (empty when the file had none) */
+    agora__dicom_dataset dataset;   /* everything after the meta group */
+    char transfer_syntax[65];       /* (0002,0010) trimmed, or the guessed native syntax UID */
     agora__dicom_encoding encoding; /* how `dataset` was encoded in the file */
-    uint32_t warnings;            /* AGORA__DICOM_W_* */
-    uint64_t dataset_offset;      /* offset of the dataset (after meta) in the input buffer */
-    agora__dicom_arena *arena;    /* owns all arrays, the inflated stream and set values */
+    uint32_t warnings;              /* AGORA__DICOM_W_* */
+    uint64_t dataset_offset;        /* offset of the dataset (after meta) in the input buffer */
+    agora__dicom_arena *arena;      /* owns all arrays, the inflated stream and set values */
 } agora__dicom_file;
 
 /*
@@ -198,8 +199,7 @@ size_t agora__dicom_vm(const agora__dicom_element *e);
  * NUL-terminated string to out. Returns 0, AGORA_EINPUT when there is no such value or the VR is
  * not text, AGORA_ELIMIT when out is too small (out holds the truncated, terminated prefix).
  */
-int agora__dicom_el_string(const agora__dicom_element *e, size_t index, char *out,
-                           size_t out_size);
+int agora__dicom_el_string(const agora__dicom_element *e, size_t index, char *out, size_t out_size);
 /* Whole value with trailing padding trimmed (no splitting), any VR with text-like bytes. */
 int agora__dicom_el_string_all(const agora__dicom_element *e, char *out, size_t out_size);
 /* Integer value `index` from IS, US, SS, UL, SL, UV, SV (and AT as tag). 0 or AGORA_EINPUT. */
@@ -211,8 +211,7 @@ int agora__dicom_el_double(const agora__dicom_element *e, size_t index, double *
 /* The same by tag in ds; AGORA_EINPUT when the element is absent. */
 int agora__dicom_get_string(const agora__dicom_dataset *ds, uint32_t tag, size_t index, char *out,
                             size_t out_size);
-int agora__dicom_get_int(const agora__dicom_dataset *ds, uint32_t tag, size_t index,
-                         int64_t *out);
+int agora__dicom_get_int(const agora__dicom_dataset *ds, uint32_t tag, size_t index, int64_t *out);
 int agora__dicom_get_double(const agora__dicom_dataset *ds, uint32_t tag, size_t index,
                             double *out);
 
@@ -234,20 +233,20 @@ void *agora__dicom_alloc(agora__dicom_file *file, size_t size);
  * items/fragments, sets AGORA__DICOM_EL_OWNED, length = len (text values should be padded to
  * even length by the caller or the writer). Keeps tag order. Returns 0 or AGORA_ENOMEM /
  * AGORA_EINVAL. */
-int agora__dicom_set(agora__dicom_file *file, agora__dicom_dataset *ds, uint32_t tag,
-                     uint16_t vr, const void *value, size_t len, agora__error *err);
+int agora__dicom_set(agora__dicom_file *file, agora__dicom_dataset *ds, uint32_t tag, uint16_t vr,
+                     const void *value, size_t len, agora__error *err);
 /* Remove every element `tag` from ds. Returns how many were removed. */
 uint32_t agora__dicom_remove(agora__dicom_dataset *ds, uint32_t tag);
 
 /* ---- Data dictionary (PS3.6; generated at build time, see data/README.md) -------------------- */
 
 typedef struct agora__dicom_dict_entry {
-    uint32_t tag;      /* with repeating-group wildcard digits as 0 (see mask) */
-    uint32_t mask;     /* bits that must match (0xFFFFFFFF for exact tags) */
-    uint16_t vr;       /* first VR listed ("US or SS" -> US; "OB or OW" -> OB); 0 if none */
-    uint16_t vr2;      /* second VR listed or 0 */
-    uint8_t retired;   /* 1 when retired */
-    const char *vm;    /* "1", "1-n", "2-2n" ... */
+    uint32_t tag;    /* with repeating-group wildcard digits as 0 (see mask) */
+    uint32_t mask;   /* bits that must match (0xFFFFFFFF for exact tags) */
+    uint16_t vr;     /* first VR listed ("US or SS" -> US; "OB or OW" -> OB); 0 if none */
+    uint16_t vr2;    /* second VR listed or 0 */
+    uint8_t retired; /* 1 when retired */
+    const char *vm;  /* "1", "1-n", "2-2n" ... */
     const char *keyword;
 } agora__dicom_dict_entry;
 
