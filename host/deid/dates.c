@@ -17,8 +17,8 @@ int agora__deid_date_offset(const uint8_t secret[32], const char *patient_id, si
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)patient_id, len);
     crypto_auth_hmacsha256_final(&st, mac);
     sodium_memzero(&st, sizeof st);
-    uint32_t r = ((uint32_t)mac[0] << 24) | ((uint32_t)mac[1] << 16) | ((uint32_t)mac[2] << 8) |
-                 mac[3];
+    uint32_t r =
+        ((uint32_t)mac[0] << 24) | ((uint32_t)mac[1] << 16) | ((uint32_t)mac[2] << 8) | mac[3];
     return -365 - (int)(r % 3651u);
 }
 

@@ -96,7 +96,7 @@ typedef struct agora__deid_attr {
 typedef struct agora__deid_granted {
     size_t count;
     agora__deid_attr attrs[AGORA__DEID_VIEW_MAX_ATTRS];
-    char study_uid[65];    /* pseudonyms ("" when the dataset had none) */
+    char study_uid[65]; /* pseudonyms ("" when the dataset had none) */
     char series_uid[65];
     char instance_uid[65];
 } agora__deid_granted;

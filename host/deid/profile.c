@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define VR(a, b) AGORA__DICOM_VR(a, b)
+#define VR(a, b)  AGORA__DICOM_VR(a, b)
 #define TAG(g, e) AGORA__DICOM_TAG(g, e)
 #define MAX_DEPTH 64
 
@@ -255,8 +255,7 @@ static void element(walk *w, const agora__dicom_dataset *ds, const agora__dicom_
         if (is_sequence(e))
             put_empty_seq(w, tag);
         else
-            agora__deid_put_element(w->b, tag, e->vr == VR('U', 'N') ? VR('U', 'N') : e->vr, "",
-                                    0);
+            agora__deid_put_element(w->b, tag, e->vr == VR('U', 'N') ? VR('U', 'N') : e->vr, "", 0);
         return;
     case AGORA__DEID_OP_DUMMY:
         w->st->dummied++;
@@ -307,11 +306,13 @@ static void put_addition(walk *w, uint32_t tag)
         size_t m = agora__deid_put_seq_begin(w->b, tag, VR('S', 'Q'), w->p->write_flags);
         put_code_item(w, "113100", "Basic Application Confidentiality Profile");
         if (has_opt(w, AGORA__DEID_OPT_LONG_FULL_DATES))
-            put_code_item(w, "113106", "Retain Longitudinal Temporal Information Full Dates "
-                                       "Option");
+            put_code_item(w, "113106",
+                          "Retain Longitudinal Temporal Information Full Dates "
+                          "Option");
         else if (has_opt(w, AGORA__DEID_OPT_LONG_MODIF_DATES))
-            put_code_item(w, "113107", "Retain Longitudinal Temporal Information Modified "
-                                       "Dates Option");
+            put_code_item(w, "113107",
+                          "Retain Longitudinal Temporal Information Modified "
+                          "Dates Option");
         if (has_opt(w, AGORA__DEID_OPT_PATCHARS))
             put_code_item(w, "113108", "Retain Patient Characteristics Option");
         if (has_opt(w, AGORA__DEID_OPT_DEVID))
@@ -328,7 +329,7 @@ static void put_addition(walk *w, uint32_t tag)
     case TAG(0x0028, 0x0303): {
         const char *v = has_opt(w, AGORA__DEID_OPT_LONG_FULL_DATES)    ? "UNMODIFIED"
                         : has_opt(w, AGORA__DEID_OPT_LONG_MODIF_DATES) ? "MODIFIED"
-                                                                      : "REMOVED";
+                                                                       : "REMOVED";
         agora__deid_put_element(w->b, tag, VR('C', 'S'), v, strlen(v));
         return;
     }
@@ -340,8 +341,8 @@ static void put_addition(walk *w, uint32_t tag)
 static void walk_dataset(walk *w, const agora__dicom_dataset *ds, uint32_t depth)
 {
     if (depth > MAX_DEPTH) {
-        w->rc = agora__error_set(w->err, AGORA_ELIMIT, "sequences nested deeper than %d",
-                                 MAX_DEPTH);
+        w->rc =
+            agora__error_set(w->err, AGORA_ELIMIT, "sequences nested deeper than %d", MAX_DEPTH);
         return;
     }
     size_t next_add = 0, n_add = depth == 0 ? sizeof added_tags / sizeof added_tags[0] : 0;
@@ -358,8 +359,11 @@ static void walk_dataset(walk *w, const agora__dicom_dataset *ds, uint32_t depth
 }
 
 int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *profile,
-                      agora__deid_buf *out, agora__deid_stats *stats, agora__error *err)
+                      agora__deid_buf *out, agora__deid_stats *stats, char sop_uid_out[65],
+                      agora__error *err)
 {
+    if (sop_uid_out != NULL)
+        sop_uid_out[0] = '\0';
     const agora__dicom_dataset *ds = &file->dataset;
     char burned[17], modality[17];
     text_of(find(ds, TAG(0x0028, 0x0301)), burned, sizeof burned);
@@ -418,8 +422,10 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
         return agora__error_set(err, out->rc,
                                 out->rc == AGORA_ELIMIT
                                     ? "output too large, or a value too long for its VR"
-                                    : out->rc == AGORA_ENOMEM ? "out of memory"
-                                                              : "invalid SOP UIDs for the meta "
-                                                                "group");
+                                : out->rc == AGORA_ENOMEM ? "out of memory"
+                                                          : "invalid SOP UIDs for the meta "
+                                                            "group");
+    if (sop_uid_out != NULL)
+        memcpy(sop_uid_out, mapped, 65);
     return 0;
 }

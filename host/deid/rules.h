@@ -1,6 +1,6 @@
 /*
- * PS3.15 Annex E (Table E.1-1) as data: the generated table (gen_annex_e.py from the TSV files in data/),
- * the lookup by tag (exact tags, then the patterns 50xx,xxxx / 60xx,3000 / 60xx,4000 / odd
+ * PS3.15 Annex E (Table E.1-1) as data: the generated table (gen_annex_e.py from the TSV files in
+ * data/), the lookup by tag (exact tags, then the patterns 50xx,xxxx / 60xx,3000 / 60xx,4000 / odd
  * groups), the profile options and how an action code resolves to what the writer does.
  * Internal to the deid module.
  */
@@ -42,9 +42,9 @@ typedef struct agora__deid_rule {
     uint8_t odd_group; /* 1 for the "private attributes" row: any odd group */
     uint8_t basic;     /* Basic Profile action bits */
     uint8_t opt[AGORA__DEID_OPT_COUNT]; /* action bits under each option, 0 when unchanged */
-    const char *vr;      /* PS3.6 VR ("" for patterns and command elements) */
-    const char *keyword; /* PS3.6 keyword ("" when none) */
-    const char *name;    /* name in Table E.1-1 */
+    const char *vr;                     /* PS3.6 VR ("" for patterns and command elements) */
+    const char *keyword;                /* PS3.6 keyword ("" when none) */
+    const char *name;                   /* name in Table E.1-1 */
 } agora__deid_rule;
 
 typedef struct agora__deid_safe_private {

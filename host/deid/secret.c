@@ -14,8 +14,8 @@ int agora__deid_secret_load(const char *path, uint8_t secret[32], agora__error *
         return agora__error_set(err, AGORA_EINVAL, "cannot read the secret %s; pass --secret FILE",
                                 path);
     if (st.st_mode & 077)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "secret %s is readable by others; chmod 600 it", path);
+        return agora__error_set(err, AGORA_EINVAL, "secret %s is readable by others; chmod 600 it",
+                                path);
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = agora__read_file(path, 256, &buf, &len, err);

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VR(a, b) AGORA__DICOM_VR(a, b)
-#define TAG(g, e) AGORA__DICOM_TAG(g, e)
+#define VR(a, b)     AGORA__DICOM_VR(a, b)
+#define TAG(g, e)    AGORA__DICOM_TAG(g, e)
 #define MAX_ELEMENTS 128
 
 typedef struct synth_opts {
@@ -251,10 +251,8 @@ int agora__deid_cmd_synth(int argc, char **argv)
         key[i] = (uint8_t)(o.seed >> (8 * i));
     key[31] = 0x5A;
     char name[80], pid[80], accession[32], study_id[17], birth[9], study_date[9];
-    snprintf(name, sizeof name, "%s",
-             o.patient_name ? o.patient_name : "SYNTHETIC^JANE^Q^^");
-    snprintf(pid, sizeof pid, "%s",
-             o.patient_id ? o.patient_id : "SYN-PID-0000000");
+    snprintf(name, sizeof name, "%s", o.patient_name ? o.patient_name : "SYNTHETIC^JANE^Q^^");
+    snprintf(pid, sizeof pid, "%s", o.patient_id ? o.patient_id : "SYN-PID-0000000");
     if (!o.patient_id)
         snprintf(pid, sizeof pid, "SYN%07llu", (unsigned long long)(o.seed % 10000000ull));
     snprintf(accession, sizeof accession, "ACC%09llu",
@@ -279,16 +277,16 @@ int agora__deid_cmd_synth(int argc, char **argv)
     double zlen = thick * (double)(o.slices - 1), z0 = -zlen / 2.0;
     double half = zlen / 2.0 + 40.0; /* organ extents scale with the covered length */
     const organ organs[] = {
-        {0, 0, 0, 160, 110, half + 200, 40, 350},        /* body (soft tissue) */
-        {0, 0, 0, 150, 100, half + 200, -90, 900},       /* subcutaneous fat layer inside */
-        {0, 0, 0, 140, 92, half + 200, 35, 320},         /* muscle/viscera */
-        {-70, -10, half * 0.4, 45, 60, half * 0.5, -850, 40},  /* right lung */
-        {70, -10, half * 0.4, 45, 60, half * 0.5, -850, 40},   /* left lung */
-        {0, 65, 0, 18, 18, half + 200, 700, 150},        /* spine */
-        {-55, 10, -half * 0.3, 60, 45, half * 0.35, 60, 600},  /* liver */
-        {60, 40, -half * 0.5, 22, 28, half * 0.2, 30, 700},    /* left kidney */
-        {-60, 40, -half * 0.5, 22, 28, half * 0.2, 30, 700},   /* right kidney */
-        {20, -20, -half * 0.1, 12, 12, 12, 120, 1100},   /* a "lesion" */
+        {0, 0, 0, 160, 110, half + 200, 40, 350},             /* body (soft tissue) */
+        {0, 0, 0, 150, 100, half + 200, -90, 900},            /* subcutaneous fat layer inside */
+        {0, 0, 0, 140, 92, half + 200, 35, 320},              /* muscle/viscera */
+        {-70, -10, half * 0.4, 45, 60, half * 0.5, -850, 40}, /* right lung */
+        {70, -10, half * 0.4, 45, 60, half * 0.5, -850, 40},  /* left lung */
+        {0, 65, 0, 18, 18, half + 200, 700, 150},             /* spine */
+        {-55, 10, -half * 0.3, 60, 45, half * 0.35, 60, 600}, /* liver */
+        {60, 40, -half * 0.5, 22, 28, half * 0.2, 30, 700},   /* left kidney */
+        {-60, 40, -half * 0.5, 22, 28, half * 0.2, 30, 700},  /* right kidney */
+        {20, -20, -half * 0.1, 12, 12, 12, 120, 1100},        /* a "lesion" */
     };
 
     size_t npix = (size_t)o.rows * o.cols;
@@ -517,14 +515,14 @@ int agora__deid_cmd_synth(int argc, char **argv)
         return 1;
     if (o.json) {
         /* The planted identity, so that tests know exactly what must disappear. Fake data. */
-        json_t *j = json_pack("{s:i, s:s, s:s, s:i, s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-                              "s:s, s:s}}",
-                              "files", (int)o.slices, "dir", o.out, "modality", o.ct ? "CT" : "MR",
-                              "rows", (int)o.rows, "cols", (int)o.cols, "planted", "PatientName",
-                              name, "PatientID", pid, "PatientBirthDate", birth, "AccessionNumber",
-                              accession, "StudyID", study_id, "StudyDate", study_date,
-                              "StudyInstanceUID", study_uid, "SeriesInstanceUID", series_uid,
-                              "FrameOfReferenceUID", for_uid);
+        json_t *j =
+            json_pack("{s:i, s:s, s:s, s:i, s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
+                      "s:s, s:s}}",
+                      "files", (int)o.slices, "dir", o.out, "modality", o.ct ? "CT" : "MR", "rows",
+                      (int)o.rows, "cols", (int)o.cols, "planted", "PatientName", name, "PatientID",
+                      pid, "PatientBirthDate", birth, "AccessionNumber", accession, "StudyID",
+                      study_id, "StudyDate", study_date, "StudyInstanceUID", study_uid,
+                      "SeriesInstanceUID", series_uid, "FrameOfReferenceUID", for_uid);
         char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         if (text == NULL) {
             json_decref(j);

@@ -22,8 +22,7 @@ static uint16_t rd16(const uint8_t *p)
 
 static uint32_t rd32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* The element as text into out (NUL-terminated). Returns 0, or -1 when it cannot be shown
@@ -278,8 +277,8 @@ int agora__deid_view(agora__deid_get_fn get, void *ctx, const uint8_t secret[32]
             rc = add_attr(out, &c, &groups[g]->items[i], err);
     }
     if (rc == 0)
-        rc = pseudonym(&c, secret, TAG(0x0020, 0x000D), AGORA__DEID_UID_STUDY, map,
-                       out->study_uid, err);
+        rc = pseudonym(&c, secret, TAG(0x0020, 0x000D), AGORA__DEID_UID_STUDY, map, out->study_uid,
+                       err);
     if (rc == 0)
         rc = pseudonym(&c, secret, TAG(0x0020, 0x000E), AGORA__DEID_UID_SERIES, map,
                        out->series_uid, err);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VR(a, b) AGORA__DICOM_VR(a, b)
+#define VR(a, b)  AGORA__DICOM_VR(a, b)
 #define MAX_DEPTH 64
 
 void agora__deid_buf_init(agora__deid_buf *b, size_t max)

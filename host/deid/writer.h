@@ -16,7 +16,7 @@
 
 /* Implementation Class UID and Version Name written into every file meta group. */
 #define AGORA__DEID_IMPL_CLASS_UID "2.25.250001133959730364003863141458298510853"
-#define AGORA__DEID_IMPL_VERSION "AGORA_010"
+#define AGORA__DEID_IMPL_VERSION   "AGORA_010"
 
 /* An output buffer. `max` bounds len (a writer never grows past what the caller allows); the
  * first error sticks in `rc` and later calls do nothing, so a caller checks once at the end. */
@@ -25,7 +25,7 @@ typedef struct agora__deid_buf {
     size_t len;
     size_t cap;
     size_t max;
-    int rc;        /* 0 or the first AGORA_E* */
+    int rc; /* 0 or the first AGORA_E* */
 } agora__deid_buf;
 
 void agora__deid_buf_init(agora__deid_buf *b, size_t max);
@@ -34,8 +34,9 @@ void agora__deid_buf_free(agora__deid_buf *b);
 void agora__deid_buf_put(agora__deid_buf *b, const void *p, size_t n);
 
 /* Flags of the writer. */
-#define AGORA__DEID_W_DEFINED_LENGTHS 0x1u /* sequences/items with explicit lengths, not
-                                              delimiters */
+#define AGORA__DEID_W_DEFINED_LENGTHS                                                              \
+    0x1u /* sequences/items with explicit lengths, not                                             \
+            delimiters */
 
 /* Non-zero for VRs whose explicit-VR header has a 2-byte reserved field and a 4-byte length. */
 int agora__deid_vr_long(uint16_t vr);
