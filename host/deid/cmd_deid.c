@@ -173,7 +173,8 @@ typedef struct totals {
     uint64_t inputs, written, refused, failed, skipped, bytes_in, bytes_out;
 } totals;
 
-/* De-identify one file. Returns 0 written, 1 skipped (not DICOM), 2 refused (policy), -1
+/* De-identify one file. Returns 0 written, 1 skipped (not DICOM), 2 refused (policy or an
+ * unsupported kind of file: burned-in, DICOMDIR, unexpected encapsulation), -1
  * failed. The message (path + reason, never a value) is printed here. */
 static int one_file(const deid_cmd *c, const agora__deid_profile *prof, const char *path,
                     agora__deid_stats *stats, totals *t)
@@ -208,7 +209,7 @@ static int one_file(const deid_cmd *c, const agora__deid_profile *prof, const ch
     int result = 0;
     if (rc != 0) {
         fprintf(stderr, "agora deid: %s: %s\n", path, err.msg);
-        result = rc == AGORA_EINPUT ? 2 : -1;
+        result = (rc == AGORA_EINPUT || rc == AGORA_EUNSUPPORTED) ? 2 : -1;
     } else {
         /* Named by the pseudonymous SOP Instance UID: input names can carry identity. */
         char dst[4096];

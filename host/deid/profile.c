@@ -383,6 +383,11 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
         return agora__error_set(err, AGORA_EINPUT,
                                 "no SOP Class or SOP Instance UID: not a composite instance that "
                                 "can be written as a de-identified file");
+    if (strcmp(sop_class, "1.2.840.10008.1.3.10") == 0)
+        return agora__error_set(err, AGORA_EUNSUPPORTED,
+                                "a DICOMDIR is an index of other files, not an instance: its "
+                                "byte offsets cannot survive rewriting; de-identify the files "
+                                "it lists instead");
     if (profile->options & (1u << AGORA__DEID_OPT_UIDS)) {
         agora__strlcpy(mapped, sop_inst, sizeof mapped);
     } else {
