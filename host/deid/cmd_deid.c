@@ -1,13 +1,419 @@
-/* Placeholder until the deid module lands; replaced by the module's own implementation. */
-#include <stdio.h>
-
+/*
+ * `agora deid INPUT... -o OUTDIR`: write de-identified copies of DICOM files following the
+ * PS3.15 Annex E Basic Application Level Confidentiality Profile (profile.c), with the options
+ * given by --keep. Inputs are only ever read; outputs are named by their pseudonymous SOP
+ * Instance UID (input file names can carry identity) and written atomically.
+ */
 #include "../cli/commands.h"
+#include "deid.h"
+#include "outfile.h"
+#include "profile.h"
+#include "rules.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_FILES      1000000u
+#define MAX_DIR_DEPTH  16
+#define MAX_FILE_BYTES ((size_t)2 << 30) /* 2 GiB: larger single files are not plausible input */
+
+typedef struct file_list {
+    char **paths;
+    size_t n, cap;
+} file_list;
+
+typedef struct deid_cmd {
+    const char *outdir;
+    const char *secret_path;
+    const char *keep[AGORA__DEID_OPT_COUNT];
+    size_t n_keep;
+    int json;
+    int allow_burned_in;
+    int defined_lengths;
+} deid_cmd;
+
+static void usage(FILE *f)
+{
+    fputs("usage: agora deid INPUT... -o OUTDIR [--keep OPTION]... [--secret FILE]\n"
+          "                  [--allow-burned-in] [--defined-lengths] [--json]\n"
+          "Writes de-identified copies of DICOM files (PS3.15 Annex E Basic Application Level\n"
+          "Confidentiality Profile) into OUTDIR, named <pseudonymous SOP Instance UID>.dcm.\n"
+          "INPUT is a file or a directory (searched recursively); inputs are never modified.\n"
+          "  --keep OPTION      apply a PS3.15 option: rtnUIDsOpt rtnDevIdOpt rtnInstIdOpt\n"
+          "                     rtnPatCharsOpt rtnLongFullDatesOpt rtnLongModifDatesOpt\n"
+          "                     rtnSafePrivOpt (clean* options are accepted but not performed:\n"
+          "                     the Basic Profile action applies)\n"
+          "  --secret FILE      per-clinic UID secret (32 bytes or 64 hex digits, mode 600);\n"
+          "                     default $AGORA_HOME/deid.secret (created when missing)\n"
+          "  --allow-burned-in  also write images that declare (or may have) burned-in text\n"
+          "  --defined-lengths  encode sequences and items with explicit lengths\n"
+          "  --json             print the summary as JSON on stdout\n"
+          "Progress goes to stderr. Exit 0 when every DICOM input was written, 1 otherwise.\n",
+          f);
+}
+
+static int list_add(file_list *l, const char *path)
+{
+    if (l->n >= MAX_FILES)
+        return -1;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 256;
+        char **p = realloc(l->paths, ncap * sizeof *p);
+        if (p == NULL)
+            return -1;
+        l->paths = p;
+        l->cap = ncap;
+    }
+    l->paths[l->n] = strdup(path);
+    if (l->paths[l->n] == NULL)
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Collect regular files under path (recursively, bounded depth and count). */
+static int collect(file_list *l, const char *path, int depth, agora__error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return agora__error_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
+    if (S_ISREG(st.st_mode)) {
+        if (list_add(l, path) != 0)
+            return agora__error_set(err, AGORA_ELIMIT, "more than %u input files; split the work",
+                                    MAX_FILES);
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return 0;
+    if (depth >= MAX_DIR_DEPTH)
+        return agora__error_set(err, AGORA_ELIMIT, "%s: directories nested deeper than %d", path,
+                                MAX_DIR_DEPTH);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return agora__error_set(err, -errno, "cannot list %s: %s", path, strerror(errno));
+    file_list here = {0};
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue; /* ".", ".." and hidden files (e.g. our own temporary files) */
+        size_t need = strlen(path) + strlen(de->d_name) + 2;
+        if (need > 4096) {
+            rc = agora__error_set(err, AGORA_ELIMIT, "path too long under %s", path);
+            break;
+        }
+        char child[4096];
+        snprintf(child, sizeof child, "%s/%s", path, de->d_name);
+        if (list_add(&here, child) != 0)
+            rc = agora__error_set(err, AGORA_ELIMIT, "too many files under %s", path);
+    }
+    closedir(d);
+    if (here.n > 0)
+        qsort(here.paths, here.n, sizeof *here.paths, cmp_str); /* stable order, stable output */
+    for (size_t i = 0; i < here.n; i++) {
+        if (rc == 0)
+            rc = collect(l, here.paths[i], depth + 1, err);
+        free(here.paths[i]);
+    }
+    free(here.paths);
+    return rc;
+}
+
+/* The clinic secret: --secret FILE, else $AGORA_HOME/deid.secret (created on first use). */
+static int load_secret(const char *path, uint8_t secret[32], agora__error *err)
+{
+    if (path != NULL)
+        return agora__deid_secret_load(path, secret, err);
+    const char *home = getenv("AGORA_HOME");
+    if (home == NULL || home[0] == '\0')
+        return agora__error_set(err, AGORA_EINVAL,
+                                "no clinic secret; pass --secret FILE (32 random bytes, e.g. "
+                                "`head -c 32 /dev/urandom > FILE; chmod 600 FILE`) or set "
+                                "AGORA_HOME");
+    char p[4096];
+    snprintf(p, sizeof p, "%s/deid.secret", home);
+    if (access(p, F_OK) != 0 && errno == ENOENT) {
+        if (agora__mkdirs(home, 0700, err) != 0)
+            return err ? err->code : AGORA_EINVAL;
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return agora__error_set(err, -errno, "cannot create %s: %s", p, strerror(errno));
+        uint8_t fresh[32];
+        randombytes_buf(fresh, sizeof fresh);
+        ssize_t w = write(fd, fresh, sizeof fresh);
+        sodium_memzero(fresh, sizeof fresh);
+        if (w != (ssize_t)sizeof fresh || fsync(fd) != 0) {
+            close(fd);
+            unlink(p);
+            return agora__error_set(err, AGORA_EINVAL, "cannot write %s", p);
+        }
+        close(fd);
+        fprintf(stderr,
+                "agora deid: created a new clinic secret %s; keep it: pseudonyms "
+                "depend on it\n",
+                p);
+    }
+    return agora__deid_secret_load(p, secret, err);
+}
+
+typedef struct totals {
+    uint64_t inputs, written, refused, failed, skipped, bytes_in, bytes_out;
+} totals;
+
+/* De-identify one file. Returns 0 written, 1 skipped (not DICOM), 2 refused (policy or an
+ * unsupported kind of file: burned-in, DICOMDIR, unexpected encapsulation), -1
+ * failed. The message (path + reason, never a value) is printed here. */
+static int one_file(const deid_cmd *c, const agora__deid_profile *prof, const char *path,
+                    agora__deid_stats *stats, totals *t)
+{
+    agora__error err = {0};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (agora__read_file(path, MAX_FILE_BYTES, &buf, &len, &err) != 0) {
+        fprintf(stderr, "agora deid: %s\n", err.msg);
+        return -1;
+    }
+    t->bytes_in += len;
+    if (!agora__dicom_sniff(buf, len)) {
+        free(buf);
+        return 1;
+    }
+    agora__dicom_file *f = NULL;
+    int rc = agora__dicom_read(buf, len, NULL, &f, &err);
+    if (rc != 0) {
+        fprintf(stderr, "agora deid: %s: not readable DICOM (%s); it was not copied\n", path,
+                err.msg);
+        free(buf);
+        return -1;
+    }
+    agora__deid_buf out;
+    /* The output is never much larger than the input: values are removed, shortened or
+     * replaced by short dummies; the meta group and delimiters add a little. */
+    agora__deid_buf_init(&out, len + len / 4 + (1u << 20));
+    agora__deid_stats one = {0};
+    char name[65];
+    rc = agora__deid_apply(f, prof, &out, &one, name, &err);
+    int result = 0;
+    if (rc != 0) {
+        fprintf(stderr, "agora deid: %s: %s\n", path, err.msg);
+        result = (rc == AGORA_EINPUT || rc == AGORA_EUNSUPPORTED) ? 2 : -1;
+    } else {
+        /* Named by the pseudonymous SOP Instance UID: input names can carry identity. */
+        char dst[4096];
+        struct stat in_st, out_st;
+        if (name[0] == '\0' ||
+            snprintf(dst, sizeof dst, "%s/%s.dcm", c->outdir, name) >= (int)sizeof dst) {
+            fprintf(stderr, "agora deid: %s: cannot name the output; output path too long\n", path);
+            result = -1;
+        } else if (stat(path, &in_st) == 0 && stat(dst, &out_st) == 0 &&
+                   in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino) {
+            fprintf(stderr,
+                    "agora deid: %s: the output would replace this input; choose "
+                    "another -o directory\n",
+                    path);
+            result = -1;
+        } else if (agora__deid_write_out(dst, out.data, out.len, &err) != 0) {
+            fprintf(stderr, "agora deid: %s\n", err.msg);
+            result = -1;
+        } else {
+            t->bytes_out += out.len;
+            stats->kept += one.kept;
+            stats->removed += one.removed;
+            stats->emptied += one.emptied;
+            stats->dummied += one.dummied;
+            stats->uids += one.uids;
+            stats->dates_shifted += one.dates_shifted;
+            stats->private_removed += one.private_removed;
+            stats->private_kept += one.private_kept;
+            stats->overlay_curve_removed += one.overlay_curve_removed;
+            stats->added += one.added;
+        }
+    }
+    agora__deid_buf_free(&out);
+    agora__dicom_file_free(f);
+    free(buf);
+    return result;
+}
+
+static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            c->json = 1;
+        } else if (strcmp(a, "--allow-burned-in") == 0) {
+            c->allow_burned_in = 1;
+        } else if (strcmp(a, "--defined-lengths") == 0) {
+            c->defined_lengths = 1;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--keep") == 0 ||
+                   strcmp(a, "--secret") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "agora deid: %s needs a value; see agora deid --help\n", a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (a[1] == 'o' || a[2] == 'o')
+                c->outdir = v;
+            else if (a[2] == 's')
+                c->secret_path = v;
+            else if (c->n_keep >= AGORA__DEID_OPT_COUNT) {
+                fprintf(stderr, "agora deid: too many --keep options\n");
+                return 2;
+            } else {
+                c->keep[c->n_keep++] = v;
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "agora deid: unknown option %s; see agora deid --help\n", a);
+            return 2;
+        } else if (list_add(inputs, a) != 0) {
+            fprintf(stderr, "agora deid: too many inputs\n");
+            return 2;
+        }
+    }
+    if (c->outdir == NULL || inputs->n == 0) {
+        fprintf(stderr, "agora deid: give at least one INPUT and -o OUTDIR; see agora deid "
+                        "--help\n");
+        return 2;
+    }
+    return -1;
+}
+
+static void free_list(file_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->paths[i]);
+    free(l->paths);
+    memset(l, 0, sizeof *l);
+}
+
+static void print_summary(const deid_cmd *c, const totals *t, const agora__deid_stats *s,
+                          double secs)
+{
+    if (!c->json) {
+        printf("agora deid: %llu written, %llu refused, %llu failed, %llu skipped (not DICOM) "
+               "of %llu files in %.2f s -> %s\n",
+               (unsigned long long)t->written, (unsigned long long)t->refused,
+               (unsigned long long)t->failed, (unsigned long long)t->skipped,
+               (unsigned long long)t->inputs, secs, c->outdir);
+        printf("  elements: %llu kept, %llu removed, %llu emptied (Z), %llu dummy (D), "
+               "%llu UIDs replaced (U), %llu dates shifted, %llu private removed, %llu "
+               "private kept, %llu overlay/curve removed, %llu added\n",
+               (unsigned long long)s->kept, (unsigned long long)s->removed,
+               (unsigned long long)s->emptied, (unsigned long long)s->dummied,
+               (unsigned long long)s->uids, (unsigned long long)s->dates_shifted,
+               (unsigned long long)s->private_removed, (unsigned long long)s->private_kept,
+               (unsigned long long)s->overlay_curve_removed, (unsigned long long)s->added);
+        return;
+    }
+    json_t *opts = json_array();
+    for (size_t i = 0; i < c->n_keep; i++)
+        json_array_append_new(opts, json_string(c->keep[i]));
+    json_t *j = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:I, s:I}}",
+        "files", (json_int_t)t->inputs, "written", (json_int_t)t->written, "refused",
+        (json_int_t)t->refused, "failed", (json_int_t)t->failed, "skipped_not_dicom",
+        (json_int_t)t->skipped, "bytes_in", (json_int_t)t->bytes_in, "bytes_out",
+        (json_int_t)t->bytes_out, "seconds", secs, "output", c->outdir, "options", opts, "elements",
+        "kept", (json_int_t)s->kept, "removed", (json_int_t)s->removed, "emptied",
+        (json_int_t)s->emptied, "dummy", (json_int_t)s->dummied, "uids_replaced",
+        (json_int_t)s->uids, "dates_shifted", (json_int_t)s->dates_shifted, "private_removed",
+        (json_int_t)s->private_removed, "private_kept", (json_int_t)s->private_kept,
+        "overlay_curve_removed", (json_int_t)s->overlay_curve_removed, "added",
+        (json_int_t)s->added);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (text != NULL)
+        puts(text);
+    free(text);
+    json_decref(j);
+}
 
 int agora__cmd_deid(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "agora deid: not available in this build yet\n");
-    return 2;
-}
+    deid_cmd c = {0};
+    file_list args = {0}, files = {0};
+    int rc = parse_args(argc, argv, &c, &args);
+    if (rc >= 0) {
+        free_list(&args);
+        return rc;
+    }
+    agora__error err = {0};
+    uint32_t options = 0;
+    if (agora__deid_options_parse(c.keep, c.n_keep, &options, &err) != 0) {
+        fprintf(stderr, "agora deid: %s\n", err.msg);
+        free_list(&args);
+        return 2;
+    }
+    uint8_t secret[32];
+    if (load_secret(c.secret_path, secret, &err) != 0) {
+        fprintf(stderr, "agora deid: %s\n", err.msg);
+        free_list(&args);
+        return 1;
+    }
+    for (size_t i = 0; i < args.n; i++) {
+        if (collect(&files, args.paths[i], 0, &err) != 0) {
+            fprintf(stderr, "agora deid: %s\n", err.msg);
+            free_list(&args);
+            free_list(&files);
+            sodium_memzero(secret, sizeof secret);
+            return 1;
+        }
+    }
+    free_list(&args);
+    if (agora__mkdirs(c.outdir, 0755, &err) != 0) {
+        fprintf(stderr, "agora deid: %s; choose a writable -o directory\n", err.msg);
+        free_list(&files);
+        sodium_memzero(secret, sizeof secret);
+        return 1;
+    }
 
+    agora__deid_profile prof = {secret, options,
+                                c.allow_burned_in ? AGORA__DEID_ALLOW_BURNED_IN : 0u,
+                                c.defined_lengths ? AGORA__DEID_W_DEFINED_LENGTHS : 0u};
+    agora__deid_stats stats = {0};
+    totals t = {0};
+    t.inputs = files.n;
+    uint64_t t0 = agora__now_ns();
+    int tty = isatty(STDERR_FILENO);
+    size_t step = files.n / 10 ? files.n / 10 : 1;
+    for (size_t i = 0; i < files.n; i++) {
+        int r = one_file(&c, &prof, files.paths[i], &stats, &t);
+        if (r == 0)
+            t.written++;
+        else if (r == 1)
+            t.skipped++;
+        else if (r == 2)
+            t.refused++;
+        else
+            t.failed++;
+        if (files.n >= 20 && (tty || (i + 1) % step == 0 || i + 1 == files.n))
+            fprintf(stderr, tty ? "\ragora deid: %zu/%zu files" : "agora deid: %zu/%zu files\n",
+                    i + 1, files.n);
+    }
+    if (files.n >= 20 && tty)
+        fputc('\n', stderr);
+    sodium_memzero(secret, sizeof secret);
+    free_list(&files);
+    if (t.written > 0 && agora__deid_sync_dir(c.outdir, &err) != 0) {
+        fprintf(stderr, "agora deid: %s\n", err.msg);
+        return 1;
+    }
+    print_summary(&c, &t, &stats, (double)(agora__now_ns() - t0) / 1e9);
+    return (t.failed || t.refused) ? 1 : 0;
+}

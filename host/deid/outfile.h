@@ -1,0 +1,16 @@
+/* Writing output files without ever exposing a partial file (internal to deid). */
+#ifndef AGORA_DEID_OUTFILE_H
+#define AGORA_DEID_OUTFILE_H
+
+#include <stddef.h>
+
+#include "common.h"
+
+/* Write data to path through a temporary file in the same directory and rename(2): readers see
+ * the old file or the whole new one, never a part. No fsync per file (hundreds of files would
+ * pay one each); call agora__deid_sync_dir once after the batch. Mode 0644. */
+int agora__deid_write_out(const char *path, const void *data, size_t len, agora__error *err);
+/* syncfs(2) on the file system holding dir: makes the batch durable with one call. */
+int agora__deid_sync_dir(const char *dir, agora__error *err);
+
+#endif
