@@ -72,6 +72,7 @@ typedef struct worker {
     int open_handles;
     int poll_active;
     int eof;
+    int retiring; /* the host asked it to stop (recycle, quarantine, close) */
     agora__frame_reader rd;
     outmsg *out_head, *out_tail;
     job *job;
@@ -269,8 +270,6 @@ static void worker_kill(worker *w, agora__job_status verdict, const char *fmt, .
         w->poll_active = 0;
     }
     uv_timer_stop(&w->timer);
-    if (w->state != W_DEAD)
-        w->state = W_STOPPING;
 }
 
 static void on_timer(uv_timer_t *t)
@@ -725,8 +724,9 @@ static void spawn_one(agora__pool *pool)
 /* Retire a worker that is not running a job: Shutdown, then kill after the grace period. */
 static void retire(worker *w)
 {
-    if (w->state == W_STOPPING || w->state == W_DEAD)
+    if (w->state == W_STOPPING || w->state == W_DEAD || w->has_verdict)
         return;
+    w->retiring = 1;
     if (w->state == W_SPAWNING) {
         /* Possibly mid-init: nothing worth waiting for. */
         w->has_verdict = 1;
@@ -830,7 +830,7 @@ static void worker_finish(worker *w)
     agora__pool *pool = w->pool;
     if (!w->has_verdict && !w->eof)
         drain(w);
-    int clean_stop = w->state == W_STOPPING && w->job == NULL;
+    int clean_stop = w->retiring && w->job == NULL;
     int sig = 0;
     char msg[AGORA__MAX_ERROR_LEN + 64];
     agora__job_status st = classify_exit(w, &sig, msg, sizeof msg);
