@@ -781,9 +781,19 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
         how = " (reported by the runner's exit status)";
     }
     if (sig == 0) {
+        /* Exit codes of agora-runner (sandbox/runner.h): 10..13 are refusals before any job. */
+        static const char *const why[] = {"setup was refused",         "confinement failed",
+                                          "the plugin failed to load", "plugin init failed",
+                                          "it saw a protocol error",   "it hit an internal error"};
         int code = WIFEXITED(w->wstatus) ? WEXITSTATUS(w->wstatus) : -1;
-        snprintf(msg, msg_size, "the worker exited with status %d without a result", code);
-        return w->state == W_SPAWNING ? AGORA__JOB_SETUP_ERROR : AGORA__JOB_PROTOCOL_ERROR;
+        if (code >= 10 && code <= 15)
+            snprintf(msg, msg_size, "the worker exited with status %d (%s) without a result", code,
+                     why[code - 10]);
+        else
+            snprintf(msg, msg_size, "the worker exited with status %d without a result", code);
+        if (w->state == W_SPAWNING || (code >= 10 && code <= 13))
+            return AGORA__JOB_SETUP_ERROR;
+        return AGORA__JOB_PROTOCOL_ERROR;
     }
     *sig_out = sig;
     uint64_t cpu_s = (uint64_t)w->ru.ru_utime.tv_sec + (uint64_t)w->ru.ru_stime.tv_sec;
