@@ -1,13 +1,209 @@
-/* Placeholder until the worker module lands; replaced by the module's own implementation. */
+/*
+ * `agora dev` — the developer's journey on one machine: `dev new NAME` scaffolds a plugin
+ * project from the installed template. (`dev run` glues DICOM ingest to the worker pool and is
+ * wired by the CLI owner.)
+ */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
 
 #include "../cli/commands.h"
+#include "worker.h"
+
+#define TEMPLATE_MAX (1u << 20)
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: agora dev new NAME [--dir PARENT] [--json]\n"
+                "       agora dev run ...\n"
+                "\n"
+                "  new NAME   create NAME/ with meson.build, src/NAME.c (a complete minimal\n"
+                "             plugin), manifest.json and README.md. NAME: a lower-case letter,\n"
+                "             then up to 40 lower-case letters, digits or '_'. The plugin id is\n"
+                "             com.example.NAME ('_' becomes '-'); change it before you submit.\n"
+                "  --dir P    create the project under P instead of the current directory\n"
+                "  --json     print {\"project\": path, \"id\": id, \"files\": [...]}\n");
+}
+
+/* [a-z][a-z0-9_]{0,40} */
+static int name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 41 || !(s[0] >= 'a' && s[0] <= 'z'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* Replace every @NAME@ and @ID@ in src. Returns a malloc'ed string or NULL. */
+static char *substitute(const char *src, const char *name, const char *id)
+{
+    size_t cap = strlen(src) + 1, len = 0;
+    /* Each token expands to at most 13+41 bytes: size the output for the worst case. */
+    size_t tokens = 0;
+    for (const char *p = src; (p = strchr(p, '@')) != NULL; p++)
+        tokens++;
+    cap += tokens * (strlen(id) + strlen(name));
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    for (const char *p = src; *p != '\0';) {
+        if (strncmp(p, "@NAME@", 6) == 0) {
+            memcpy(out + len, name, strlen(name));
+            len += strlen(name);
+            p += 6;
+        } else if (strncmp(p, "@ID@", 4) == 0) {
+            memcpy(out + len, id, strlen(id));
+            len += strlen(id);
+            p += 4;
+        } else {
+            out[len++] = *p++;
+        }
+    }
+    out[len] = '\0';
+    return out;
+}
+
+static int write_from_template(const char *tdir, const char *tname, const char *dst,
+                               const char *name, const char *id, agora__error *err)
+{
+    char src[PATH_MAX];
+    if (snprintf(src, sizeof src, "%s/%s", tdir, tname) >= (int)sizeof src)
+        return agora__error_set(err, AGORA_ELIMIT, "template path too long");
+    uint8_t *text;
+    size_t len;
+    int rc = agora__read_file(src, TEMPLATE_MAX, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    char *out = substitute((const char *)text, name, id);
+    free(text);
+    if (out == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    rc = agora__write_file_atomic(dst, out, strlen(out), 0644, err);
+    free(out);
+    return rc;
+}
+
+static int dev_new(int argc, char **argv)
+{
+    const char *name = NULL, *parent = ".";
+    int json = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            parent = argv[++i];
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "agora dev: unknown option %s; see agora dev --help\n", argv[i]);
+            return 2;
+        } else if (name == NULL) {
+            name = argv[i];
+        } else {
+            fprintf(stderr, "agora dev: one NAME only; see agora dev --help\n");
+            return 2;
+        }
+    }
+    if (name == NULL) {
+        fprintf(stderr, "agora dev: dev new needs a NAME; see agora dev --help\n");
+        return 2;
+    }
+    if (!name_valid(name)) {
+        fprintf(stderr,
+                "agora dev: invalid NAME '%.60s'; use a lower-case letter then up to 40 "
+                "lower-case letters, digits or '_'\n",
+                name);
+        return 2;
+    }
+    char id[64];
+    snprintf(id, sizeof id, "com.example.%s", name);
+    for (char *p = id; *p; p++)
+        if (*p == '_')
+            *p = '-';
+    agora__error err = {0};
+    char tdir[PATH_MAX];
+    if (agora__template_dir(tdir, sizeof tdir, &err) < 0) {
+        fprintf(stderr, "agora dev: %s\n", err.msg);
+        return 1;
+    }
+    char proj[PATH_MAX], srcdir[PATH_MAX + 8], path[PATH_MAX + 64];
+    if (snprintf(proj, sizeof proj, "%s/%s", parent, name) >= (int)sizeof proj) {
+        fprintf(stderr, "agora dev: project path too long; use a shorter --dir\n");
+        return 2;
+    }
+    /* mkdir itself is the existence check: never write into something that was there. */
+    if (mkdir(proj, 0755) < 0) {
+        if (errno == EEXIST)
+            fprintf(stderr, "agora dev: %s already exists; choose another NAME or remove it\n",
+                    proj);
+        else
+            fprintf(stderr, "agora dev: cannot create %s: %s; check --dir\n", proj,
+                    strerror(errno));
+        return 1;
+    }
+    snprintf(srcdir, sizeof srcdir, "%s/src", proj);
+    if (mkdir(srcdir, 0755) < 0) {
+        fprintf(stderr, "agora dev: cannot create %s: %s\n", srcdir, strerror(errno));
+        return 1;
+    }
+    static const char *const tnames[] = {"meson.build.in", "plugin.c.in", "manifest.json.in",
+                                         "README.md.in"};
+    char rel[4][80];
+    snprintf(rel[0], sizeof rel[0], "meson.build");
+    snprintf(rel[1], sizeof rel[1], "src/%s.c", name);
+    snprintf(rel[2], sizeof rel[2], "manifest.json");
+    snprintf(rel[3], sizeof rel[3], "README.md");
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", proj, rel[i]);
+        if (write_from_template(tdir, tnames[i], path, name, id, &err) < 0) {
+            fprintf(stderr, "agora dev: writing %s: %s\n", path, err.msg);
+            return 1;
+        }
+    }
+    if (json) {
+        json_t *files = json_array();
+        for (int i = 0; i < 4; i++)
+            json_array_append_new(files, json_string(rel[i]));
+        json_t *o = json_pack("{s:s, s:s, s:o}", "project", proj, "id", id, "files", files);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (s == NULL) {
+            json_decref(o);
+            fprintf(stderr, "agora dev: out of memory\n");
+            return 1;
+        }
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("created %s (plugin id %s)\n"
+               "next: cd %s && meson setup build && ninja -C build\n",
+               proj, id, proj);
+    }
+    return 0;
+}
 
 int agora__cmd_dev(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "agora dev: not available in this build yet\n");
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "new") == 0)
+        return dev_new(argc, argv);
+    if (strcmp(argv[1], "run") == 0) {
+        fprintf(stderr, "agora dev: dev run is not available yet in this build; build the "
+                        "plugin and use agora run\n");
+        return 1;
+    }
+    fprintf(stderr, "agora dev: unknown subcommand '%.40s'; see agora dev --help\n", argv[1]);
     return 2;
 }
-

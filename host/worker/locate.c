@@ -1,0 +1,115 @@
+/* Finding the installed (or built) pieces the worker module needs: the runner executable and
+ * the plugin template. One search order each, in one place: environment, build tree relative to
+ * the running executable, install prefix. */
+#include "worker.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef AGORA_PREFIX
+#define AGORA_PREFIX "/usr/local"
+#endif
+#ifndef AGORA_LIBEXECDIR
+#define AGORA_LIBEXECDIR AGORA_PREFIX "/libexec"
+#endif
+#ifndef AGORA_DATADIR
+#define AGORA_DATADIR AGORA_PREFIX "/share"
+#endif
+
+/* dirname of /proc/self/exe, e.g. <build>/host/cli for the agora CLI in a build tree. */
+static int exe_dir(char *buf, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return -1;
+    *slash = '\0';
+    if (strlen(exe) >= size)
+        return -1;
+    agora__strlcpy(buf, exe, size);
+    return 0;
+}
+
+static int is_exec_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int set_path(char *buf, size_t size, const char *p, agora__error *err)
+{
+    if (strlen(p) >= size)
+        return agora__error_set(err, AGORA_ELIMIT, "path too long: %s", p);
+    agora__strlcpy(buf, p, size);
+    return 0;
+}
+
+int agora__runner_path(char *buf, size_t size, agora__error *err)
+{
+    const char *env = getenv("AGORA_RUNNER");
+    if (env != NULL && env[0] != '\0') {
+        if (!is_exec_file(env))
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "AGORA_RUNNER=%s is not an executable file; fix or unset it",
+                                    env);
+        return set_path(buf, size, env, err);
+    }
+    char dir[PATH_MAX], cand[PATH_MAX + 64];
+    if (exe_dir(dir, sizeof dir) == 0) {
+        snprintf(cand, sizeof cand, "%s/../../sandbox/agora-runner", dir);
+        if (is_exec_file(cand))
+            return set_path(buf, size, cand, err);
+    }
+    snprintf(cand, sizeof cand, "%s/agora/agora-runner", AGORA_LIBEXECDIR);
+    if (is_exec_file(cand))
+        return set_path(buf, size, cand, err);
+    return agora__error_set(err, AGORA_EINVAL,
+                            "cannot find agora-runner (looked at $AGORA_RUNNER, the build tree "
+                            "and %s); install agora or set AGORA_RUNNER",
+                            cand);
+}
+
+int agora__template_dir(char *buf, size_t size, agora__error *err)
+{
+    const char *env = getenv("AGORA_TEMPLATE_DIR");
+    if (env != NULL && env[0] != '\0') {
+        if (!is_dir(env))
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "AGORA_TEMPLATE_DIR=%s is not a directory; fix or unset it",
+                                    env);
+        return set_path(buf, size, env, err);
+    }
+    char dir[PATH_MAX], cand[PATH_MAX + 64];
+    if (exe_dir(dir, sizeof dir) == 0) {
+        /* The build tree copies the template next to the build's sdk/ directory. */
+        snprintf(cand, sizeof cand, "%s/../../sdk/template", dir);
+        if (is_dir(cand))
+            return set_path(buf, size, cand, err);
+    }
+#ifdef AGORA_SOURCE_TEMPLATE_DIR
+    if (is_dir(AGORA_SOURCE_TEMPLATE_DIR))
+        return set_path(buf, size, AGORA_SOURCE_TEMPLATE_DIR, err);
+#endif
+    snprintf(cand, sizeof cand, "%s/agora/template", AGORA_DATADIR);
+    if (is_dir(cand))
+        return set_path(buf, size, cand, err);
+    return agora__error_set(err, AGORA_EINVAL,
+                            "cannot find the plugin template (looked at $AGORA_TEMPLATE_DIR, the "
+                            "build tree and %s); install agora or set AGORA_TEMPLATE_DIR",
+                            cand);
+}

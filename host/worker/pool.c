@@ -1,0 +1,1349 @@
+/*
+ * The worker pool: warm sandboxed runner processes per plugin, driven from a libuv loop.
+ *
+ * Each worker is one agora-runner process with one socket (uv_poll) and one timer (setup, job,
+ * cancel-grace and shutdown-grace deadlines). Processes are reaped from a SIGCHLD uv_signal
+ * with wait4() on our own pids only, so other uv_process users of the loop are unaffected and
+ * we get the child's rusage for classification.
+ *
+ * A worker's end is handled in one place (worker_finish): the socket is drained first (a runner
+ * sends Error or Result right before exiting), then the outcome is classified once, the job it
+ * held (if any) completes with that outcome, and the pool decides about respawn, backoff and
+ * quarantine.
+ */
+#include "frame.h"
+#include "worker_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define COMPONENT         "worker"
+#define MAX_WORKERS       64
+#define SHUTDOWN_GRACE_MS 2000
+#define BACKOFF_MIN_MS    50
+#define BACKOFF_MAX_MS    5000
+
+typedef enum { W_SPAWNING, W_IDLE, W_BUSY, W_STOPPING, W_DEAD } wstate;
+
+typedef struct job {
+    uint64_t id;
+    struct job *next; /* queue link */
+    uint8_t *wire;    /* the packed Job frame, length-prefixed */
+    size_t wire_len;
+    int pix_fd; /* dup of the caller's sealed memfd; owned */
+    int out_fd; /* output memfd; created at dispatch; owned */
+    agora__result_geom geom;
+    agora__job_cb cb;
+    void *arg;
+    uint64_t start_ns;
+    int cancel_requested;
+    struct worker *w;
+} job;
+
+typedef struct outmsg {
+    struct outmsg *next;
+    uint8_t *buf;
+    size_t len, off;
+    int fds[2]; /* borrowed: owned by the pool (plugin memfd) or the job */
+    unsigned n_fds;
+} outmsg;
+
+typedef struct worker {
+    agora__pool *pool;
+    struct worker *next;
+    wstate state;
+    pid_t pid;
+    int sock;
+    int reaped;
+    int wstatus;
+    struct rusage ru;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int open_handles;
+    int poll_active;
+    int eof;
+    int retiring; /* the host asked it to stop (recycle, quarantine, close) */
+    agora__frame_reader rd;
+    outmsg *out_head, *out_tail;
+    job *job;
+    uint32_t jobs_done;
+    /* A verdict reached by the host (timeout, protocol error, cancel) before it killed the
+     * worker; takes precedence over what the exit status suggests. */
+    int has_verdict;
+    agora__job_status verdict;
+    char verdict_msg[256];
+    /* An Error message the runner sent before exiting. */
+    int got_error;
+    int32_t error_stage, error_code;
+    char error_msg[256];
+    /* Outcome of the last Result that failed (kept when the worker stays alive). */
+} worker;
+
+struct agora__pool {
+    uv_loop_t *loop;
+    agora__plugin_spec spec; /* strings below are owned copies */
+    char *runner_path, *plugin_id, *plugin_version;
+    int plugin_fd; /* sealed memfd with the verified plugin bytes */
+    uv_signal_t sigchld;
+    uv_timer_t respawn;
+    int open_handles;
+    worker *workers;
+    job *q_head, *q_tail;
+    uint32_t queued;
+    uint64_t next_job_id;
+    uint32_t consecutive_failures;
+    uint32_t backoff_ms;
+    uint64_t next_spawn_ns;
+    int quarantined;
+    char quarantine_reason[300];
+    int closing;
+    void (*closed_cb)(void *);
+    void *closed_arg;
+    agora__progress_cb progress_cb;
+    void *progress_arg;
+    agora__pool_stats stats;
+};
+
+static void maintain(agora__pool *pool);
+static void dispatch(agora__pool *pool);
+static void worker_kill(worker *w, agora__job_status verdict, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void worker_finish(worker *w);
+static void try_close_pool(agora__pool *pool);
+
+/* ---- Jobs ---------------------------------------------------------------------------------- */
+
+static void job_free(job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->wire);
+    if (j->pix_fd >= 0)
+        close(j->pix_fd);
+    if (j->out_fd >= 0)
+        close(j->out_fd);
+    free(j);
+}
+
+/* Complete a job: build its document, run the callback once, free everything. */
+static void job_complete(agora__pool *pool, job *j, agora__job_status st, int32_t plugin_code,
+                         int sig, const char *msg, agora__validated *v, uint64_t cpu_us,
+                         uint64_t peak_rss_kb)
+{
+    agora__result_metrics m = {0};
+    if (j->start_ns != 0)
+        m.wall_ms = (agora__now_ns() - j->start_ns) / 1000000u;
+    m.cpu_us = cpu_us;
+    m.peak_rss_kb = peak_rss_kb;
+    char line[AGORA__MAX_ERROR_LEN + 1];
+    agora__sanitize_message(st == AGORA__JOB_OK ? "" : msg, line, sizeof line);
+    agora__job_result res = {0};
+    res.job_id = j->id;
+    res.status = st;
+    res.plugin_code = plugin_code;
+    res.signal = sig;
+    res.error = line;
+    res.doc = agora__result_doc(pool->plugin_id, pool->plugin_version, j->id, st, line,
+                                st == AGORA__JOB_OK ? v : NULL, &m);
+    if (v != NULL && st == AGORA__JOB_OK) {
+        res.masks = v->masks;
+        res.masks_len = v->masks_len;
+        res.mask_index = v->mask_index;
+        res.n_masks = v->n_masks;
+        v->masks = NULL; /* handed to res; freed below unless the callback takes it */
+    }
+    pool->stats.completed++;
+    agora__log(st == AGORA__JOB_OK ? AGORA_LOG_DEBUG : AGORA_LOG_INFO, COMPONENT,
+               "job %llu of %s finished: %s%s%s", (unsigned long long)j->id, pool->plugin_id,
+               agora__job_status_name(st), st == AGORA__JOB_OK ? "" : ": ",
+               st == AGORA__JOB_OK ? "" : line);
+    if (j->cb != NULL)
+        j->cb(&res, j->arg);
+    json_decref(res.doc);
+    free(res.masks);
+    job_free(j);
+}
+
+/* ---- Sending ------------------------------------------------------------------------------- */
+
+static void update_poll(worker *w);
+
+static void flush_out(worker *w)
+{
+    while (w->out_head != NULL) {
+        outmsg *m = w->out_head;
+        ssize_t n = agora__frame_sendmsg(w->sock, m->buf + m->off, m->len - m->off,
+                                         m->off == 0 ? m->fds : NULL, m->off == 0 ? m->n_fds : 0);
+        if (n == -EAGAIN)
+            break;
+        if (n < 0) {
+            /* The peer is gone (EPIPE) or broken; its exit will be classified on reap. */
+            while (w->out_head != NULL) {
+                outmsg *x = w->out_head;
+                w->out_head = x->next;
+                free(x->buf);
+                free(x);
+            }
+            w->out_tail = NULL;
+            break;
+        }
+        m->off += (size_t)n;
+        if (m->off < m->len)
+            continue;
+        w->out_head = m->next;
+        if (w->out_head == NULL)
+            w->out_tail = NULL;
+        free(m->buf);
+        free(m);
+    }
+    update_poll(w);
+}
+
+/* Queue a packed frame (ownership of buf passes to the worker). */
+static int send_frame(worker *w, uint8_t *buf, size_t len, const int *fds, unsigned n_fds)
+{
+    outmsg *m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        free(buf);
+        return AGORA_ENOMEM;
+    }
+    m->buf = buf;
+    m->len = len;
+    for (unsigned i = 0; i < n_fds && i < 2; i++)
+        m->fds[i] = fds[i];
+    m->n_fds = n_fds;
+    if (w->out_tail != NULL)
+        w->out_tail->next = m;
+    else
+        w->out_head = m;
+    w->out_tail = m;
+    flush_out(w);
+    return 0;
+}
+
+static int send_simple(worker *w, Agora__Ipc__Frame *f)
+{
+    uint8_t *buf;
+    size_t len;
+    agora__error err;
+    if (agora__frame_pack(f, AGORA__FRAME_HOST_TO_RUNNER_MAX, &buf, &len, &err) < 0)
+        return err.code;
+    return send_frame(w, buf, len, NULL, 0);
+}
+
+/* ---- Timers and killing -------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(worker *w, uint64_t ms)
+{
+    uv_timer_start(&w->timer, on_timer, ms, 0);
+}
+
+static void worker_kill(worker *w, agora__job_status verdict, const char *fmt, ...)
+{
+    if (!w->has_verdict) {
+        w->has_verdict = 1;
+        w->verdict = verdict;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->verdict_msg, sizeof w->verdict_msg, fmt, ap);
+        va_end(ap);
+    }
+    if (!w->reaped && w->pid > 0) {
+        kill(w->pid, SIGKILL);
+        w->pool->stats.killed++;
+    }
+    /* Nothing more is read from a worker under a verdict. */
+    if (w->poll_active) {
+        uv_poll_stop(&w->poll);
+        w->poll_active = 0;
+    }
+    uv_timer_stop(&w->timer);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    worker *w = t->data;
+    agora__pool *pool = w->pool;
+    if (w->got_error) {
+        /* The runner said why it stops but did not exit: kill it, keep its reason. */
+        if (!w->reaped && w->pid > 0) {
+            kill(w->pid, SIGKILL);
+            pool->stats.killed++;
+        }
+        return;
+    }
+    switch (w->state) {
+    case W_SPAWNING:
+        worker_kill(w, AGORA__JOB_SETUP_ERROR, "the worker did not become ready within %u ms",
+                    pool->spec.setup_timeout_ms);
+        break;
+    case W_BUSY:
+        if (w->job != NULL && w->job->cancel_requested)
+            worker_kill(w, AGORA__JOB_CANCELLED,
+                        "cancelled; the worker did not stop within %u ms and was killed",
+                        pool->spec.cancel_grace_ms);
+        else
+            worker_kill(w, AGORA__JOB_TIMEOUT, "the job exceeded its time limit of %u ms",
+                        pool->spec.timeout_ms);
+        break;
+    case W_STOPPING:
+        /* A retired worker that ignores Shutdown: not a failure of any job. */
+        if (!w->has_verdict) {
+            w->has_verdict = 1;
+            w->verdict = AGORA__JOB_OK;
+        }
+        if (!w->reaped && w->pid > 0) {
+            kill(w->pid, SIGKILL);
+            pool->stats.killed++;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- Receiving ----------------------------------------------------------------------------- */
+
+static void protocol_error(worker *w, const char *what)
+{
+    worker_kill(w, AGORA__JOB_PROTOCOL_ERROR, "protocol error: %s", what);
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+static void on_ready(worker *w, const Agora__Ipc__Ready *r)
+{
+    agora__pool *pool = w->pool;
+    if (r->protocol_version != 1)
+        return protocol_error(w, "Ready carries an unknown protocol version");
+    if (AGORA_ABI_MAJOR(r->plugin_abi_version) != AGORA_ABI_VERSION_MAJOR ||
+        AGORA_ABI_MINOR(r->plugin_abi_version) > AGORA_ABI_VERSION_MINOR)
+        return protocol_error(w, "Ready reports a plugin ABI this host does not accept");
+    if (!same_str(r->plugin_id, pool->plugin_id) ||
+        !same_str(r->plugin_version, pool->plugin_version))
+        return protocol_error(w, "Ready names another plugin id or version than the manifest");
+    for (size_t i = 0; i < r->n_isolation_warnings && i < 16; i++) {
+        char line[AGORA__MAX_ERROR_LEN + 1];
+        agora__sanitize_message(r->isolation_warnings[i], line, sizeof line);
+        agora__log(AGORA_LOG_WARN, COMPONENT, "weak isolation for %s: %s", pool->plugin_id, line);
+    }
+    uv_timer_stop(&w->timer);
+    w->state = W_IDLE;
+    dispatch(pool);
+}
+
+static void on_log(worker *w, const Agora__Ipc__Log *l)
+{
+    char line[AGORA__MAX_ERROR_LEN + 1];
+    agora__sanitize_message(l->text, line, sizeof line);
+    int level = l->level >= AGORA_LOG_ERROR  ? AGORA_LOG_WARN
+                : l->level >= AGORA_LOG_INFO ? AGORA_LOG_INFO
+                                             : AGORA_LOG_DEBUG;
+    /* Plugin lines are demoted one step: a plugin cannot raise host log noise to error. */
+    agora__log(level, "plugin", "%s job=%llu: %s", w->pool->plugin_id,
+               (unsigned long long)l->job_id, line);
+}
+
+static void on_progress(worker *w, const Agora__Ipc__Progress *p)
+{
+    if (w->job == NULL || p->job_id != w->job->id)
+        return protocol_error(w, "Progress for a job the worker is not running");
+    if (!isfinite(p->fraction) || p->fraction < 0.0 || p->fraction > 1.0)
+        return protocol_error(w, "Progress fraction outside [0,1]");
+    if (w->pool->progress_cb != NULL)
+        w->pool->progress_cb(w->job->id, p->fraction, w->pool->progress_arg);
+}
+
+static void note_failure(agora__pool *pool, const char *msg);
+static void note_success(agora__pool *pool);
+static void retire(worker *w);
+
+static void on_result(worker *w, const Agora__Ipc__Result *r)
+{
+    agora__pool *pool = w->pool;
+    job *j = w->job;
+    if (j == NULL || r->job_id != j->id)
+        return protocol_error(w, "Result for a job the worker is not running");
+    agora__job_status st;
+    int32_t code = 0;
+    int sig = 0;
+    char msg[AGORA__MAX_ERROR_LEN + 64];
+    msg[0] = '\0';
+    agora__validated v = {0};
+    agora__error err = {0};
+    switch (r->status) {
+    case AGORA__IPC__JOB_STATUS__JOB_OK:
+        if (agora__result_validate(r, &j->geom, j->out_fd, &v, &err) < 0) {
+            char why[AGORA__MAX_ERROR_LEN + 1];
+            agora__sanitize_message(err.msg, why, sizeof why);
+            return protocol_error(w, why);
+        }
+        st = AGORA__JOB_OK;
+        break;
+    case AGORA__IPC__JOB_STATUS__JOB_PLUGIN_ERROR: {
+        char text[AGORA__MAX_ERROR_LEN + 1];
+        agora__sanitize_message(r->error, text, sizeof text);
+        if (r->plugin_code >= 0)
+            return protocol_error(w, "plugin error with a non-negative code");
+        code = r->plugin_code;
+        if (code == AGORA_ENOMEM) {
+            st = AGORA__JOB_OUT_OF_MEMORY;
+            snprintf(msg, sizeof msg, "the plugin reported AGORA_ENOMEM: %s", text);
+        } else if (code == AGORA_ECANCELLED && j->cancel_requested) {
+            st = AGORA__JOB_CANCELLED;
+            snprintf(msg, sizeof msg, "cancelled");
+        } else {
+            st = AGORA__JOB_PLUGIN_ERROR;
+            snprintf(msg, sizeof msg, "the plugin failed with code %d: %s", (int)code,
+                     text[0] ? text : "(no message)");
+        }
+        break;
+    }
+    case AGORA__IPC__JOB_STATUS__JOB_CANCELLED:
+        st = AGORA__JOB_CANCELLED;
+        snprintf(msg, sizeof msg, "cancelled");
+        break;
+    case AGORA__IPC__JOB_STATUS__JOB_INPUT_ERROR: {
+        char text[AGORA__MAX_ERROR_LEN + 1];
+        agora__sanitize_message(r->error, text, sizeof text);
+        st = AGORA__JOB_INPUT_ERROR;
+        snprintf(msg, sizeof msg, "the worker refused the job's input: %s", text);
+        break;
+    }
+    case AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED: {
+        /* Fork-per-job: the discarded child died; the zygote lives on. */
+        sig = r->child_signal;
+        uint64_t limit_kb = pool->spec.limits.memory_bytes / 1024;
+        if (sig == SIGSYS) {
+            st = AGORA__JOB_POLICY_VIOLATION;
+            snprintf(msg, sizeof msg, "the plugin made a forbidden system call (SIGSYS)");
+        } else if (sig == SIGKILL || ((sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT) &&
+                                      r->peak_rss_kb >= limit_kb / 4 * 3)) {
+            st = AGORA__JOB_OUT_OF_MEMORY;
+            snprintf(msg, sizeof msg,
+                     "the job process died from signal %d with peak RSS %llu KiB against a "
+                     "limit of %llu KiB",
+                     sig, (unsigned long long)r->peak_rss_kb, (unsigned long long)limit_kb);
+        } else if (sig > 0 && sig < 65) {
+            st = AGORA__JOB_SIGNAL;
+            snprintf(msg, sizeof msg, "the job process died from signal %d (%s)", sig,
+                     strsignal(sig));
+        } else {
+            st = AGORA__JOB_PROTOCOL_ERROR;
+            snprintf(msg, sizeof msg, "the job process exited with status %d without a result",
+                     (int)r->child_exit);
+        }
+        break;
+    }
+    default:
+        return protocol_error(w, "Result with an unknown status");
+    }
+    uv_timer_stop(&w->timer);
+    w->job = NULL;
+    w->jobs_done++;
+    w->state = W_IDLE;
+    /* Retire before the callback runs: a submit from inside it must not land on this worker. */
+    if (pool->spec.max_jobs_per_worker != 0 && w->jobs_done >= pool->spec.max_jobs_per_worker) {
+        pool->stats.recycled++;
+        retire(w);
+    }
+    switch (st) {
+    case AGORA__JOB_OK:
+    case AGORA__JOB_PLUGIN_ERROR:
+        note_success(pool);
+        break;
+    case AGORA__JOB_CANCELLED:
+    case AGORA__JOB_INPUT_ERROR:
+        break;
+    default:
+        note_failure(pool, msg);
+        break;
+    }
+    job_complete(pool, j, st, code, sig, msg, &v, r->cpu_us, r->peak_rss_kb);
+    agora__validated_free(&v);
+    maintain(pool);
+}
+
+static void on_error_msg(worker *w, const Agora__Ipc__Error *e)
+{
+    if (w->got_error)
+        return;
+    w->got_error = 1;
+    w->error_stage = e->stage;
+    w->error_code = e->code;
+    agora__sanitize_message(e->message, w->error_msg, sizeof w->error_msg);
+    /* The runner exits right after Error; give it the shutdown grace, then kill. */
+    arm(w, SHUTDOWN_GRACE_MS);
+}
+
+static void handle_frame(worker *w, Agora__Ipc__Frame *f)
+{
+    switch (f->msg_case) {
+    case AGORA__IPC__FRAME__MSG_READY:
+        if (w->state != W_SPAWNING)
+            return protocol_error(w, "unexpected Ready");
+        return on_ready(w, f->ready);
+    case AGORA__IPC__FRAME__MSG_LOG:
+        return on_log(w, f->log);
+    case AGORA__IPC__FRAME__MSG_PROGRESS:
+        if (w->state != W_BUSY)
+            return protocol_error(w, "Progress outside a job");
+        return on_progress(w, f->progress);
+    case AGORA__IPC__FRAME__MSG_RESULT:
+        if (w->state != W_BUSY)
+            return protocol_error(w, "Result outside a job");
+        return on_result(w, f->result);
+    case AGORA__IPC__FRAME__MSG_ERROR:
+        return on_error_msg(w, f->error);
+    default:
+        return protocol_error(w, "a host-to-runner message came from the runner");
+    }
+}
+
+/* Read and handle everything available. Stops at a verdict. */
+static void drain(worker *w)
+{
+    while (!w->has_verdict && !w->eof) {
+        agora__error err = {0};
+        int rc = agora__frame_reader_fill(&w->rd, w->sock, &err);
+        if (rc == -EAGAIN)
+            break;
+        if (rc == 0)
+            w->eof = 1;
+        if (rc < 0) {
+            protocol_error(w, err.msg);
+            break;
+        }
+        for (;;) {
+            Agora__Ipc__Frame *f = NULL;
+            int n = agora__frame_reader_next(&w->rd, &f, &err);
+            if (n < 0) {
+                protocol_error(w, err.msg);
+                break;
+            }
+            if (n == 0)
+                break;
+            handle_frame(w, f);
+            agora__frame_free(&w->rd, f);
+            if (w->has_verdict)
+                break;
+        }
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    worker *w = h->data;
+    if (status < 0) {
+        protocol_error(w, "socket error");
+        return;
+    }
+    if (events & UV_WRITABLE)
+        flush_out(w);
+    if (events & (UV_READABLE | UV_DISCONNECT))
+        drain(w);
+    if (w->eof && w->poll_active) {
+        /* The runner closed its end; its exit status (SIGCHLD) says why. */
+        uv_poll_stop(&w->poll);
+        w->poll_active = 0;
+        if (!w->reaped)
+            arm(w, SHUTDOWN_GRACE_MS);
+    } else if (w->poll_active) {
+        update_poll(w);
+    }
+}
+
+static void update_poll(worker *w)
+{
+    if (w->has_verdict || w->eof || w->state == W_DEAD)
+        return;
+    int ev = UV_READABLE | UV_DISCONNECT | (w->out_head != NULL ? UV_WRITABLE : 0);
+    if (uv_poll_start(&w->poll, ev, on_poll) == 0)
+        w->poll_active = 1;
+}
+
+/* ---- Pool bookkeeping: failures, backoff, quarantine ---------------------------------------- */
+
+static void fail_queue(agora__pool *pool, agora__job_status st, const char *msg)
+{
+    while (pool->q_head != NULL) {
+        job *j = pool->q_head;
+        pool->q_head = j->next;
+        pool->queued--;
+        job_complete(pool, j, st, 0, 0, msg, NULL, 0, 0);
+    }
+    pool->q_tail = NULL;
+}
+
+static void note_success(agora__pool *pool)
+{
+    pool->consecutive_failures = 0;
+    pool->backoff_ms = 0;
+}
+
+static void note_failure(agora__pool *pool, const char *msg)
+{
+    pool->consecutive_failures++;
+    pool->backoff_ms = pool->backoff_ms == 0 ? BACKOFF_MIN_MS : pool->backoff_ms * 2;
+    if (pool->backoff_ms > BACKOFF_MAX_MS)
+        pool->backoff_ms = BACKOFF_MAX_MS;
+    pool->next_spawn_ns = agora__now_ns() + (uint64_t)pool->backoff_ms * 1000000u;
+    if (!pool->quarantined && pool->consecutive_failures >= pool->spec.quarantine_after) {
+        pool->quarantined = 1;
+        char line[AGORA__MAX_ERROR_LEN + 1];
+        agora__sanitize_message(msg, line, sizeof line);
+        snprintf(pool->quarantine_reason, sizeof pool->quarantine_reason,
+                 "plugin %s quarantined after %u consecutive failures (last: %s)", pool->plugin_id,
+                 pool->consecutive_failures, line);
+        agora__log(AGORA_LOG_WARN, COMPONENT, "%s", pool->quarantine_reason);
+        char why[400];
+        snprintf(why, sizeof why, "%s; fix or remove the plugin", pool->quarantine_reason);
+        fail_queue(pool, AGORA__JOB_QUARANTINED, why);
+        for (worker *w = pool->workers; w != NULL; w = w->next)
+            if (w->state == W_IDLE || w->state == W_SPAWNING)
+                retire(w);
+    }
+}
+
+/* ---- Worker lifecycle ---------------------------------------------------------------------- */
+
+static void send_setup(worker *w)
+{
+    agora__pool *pool = w->pool;
+    Agora__Ipc__Limits lim = AGORA__IPC__LIMITS__INIT;
+    lim.memory_bytes = pool->spec.limits.memory_bytes;
+    lim.cpu_seconds = pool->spec.limits.cpu_seconds;
+    lim.max_threads = pool->spec.limits.max_threads;
+    lim.max_result_bytes = pool->spec.limits.max_result_bytes;
+    lim.max_items = pool->spec.limits.max_items;
+    lim.max_log_lines = pool->spec.limits.max_log_lines;
+    Agora__Ipc__Setup s = AGORA__IPC__SETUP__INIT;
+    s.protocol_version = 1;
+    s.host_abi_version = AGORA_ABI_VERSION;
+    s.mode = AGORA__IPC__MODE__MODE_PLUGIN;
+    s.plugin_sha256.data = pool->spec.plugin_sha256;
+    s.plugin_sha256.len = 32;
+    s.plugin_size = pool->spec.plugin_size;
+    s.limits = &lim;
+    s.allow_weak_isolation = pool->spec.allow_weak_isolation != 0;
+    s.plugin_id = pool->plugin_id;
+    s.plugin_version = pool->plugin_version;
+    s.fork_per_job = pool->spec.fork_per_job != 0;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_SETUP;
+    f.setup = &s;
+    uint8_t *buf;
+    size_t len;
+    agora__error err;
+    if (agora__frame_pack(&f, AGORA__FRAME_HOST_TO_RUNNER_MAX, &buf, &len, &err) < 0 ||
+        send_frame(w, buf, len, &pool->plugin_fd, 1) < 0)
+        worker_kill(w, AGORA__JOB_SETUP_ERROR, "could not send Setup");
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    worker *w = h->data;
+    if (--w->open_handles > 0)
+        return;
+    agora__pool *pool = w->pool;
+    close(w->sock);
+    agora__frame_reader_free(&w->rd);
+    while (w->out_head != NULL) {
+        outmsg *m = w->out_head;
+        w->out_head = m->next;
+        free(m->buf);
+        free(m);
+    }
+    for (worker **pp = &pool->workers; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    pool->stats.live_workers--;
+    free(w);
+    maintain(pool);
+    try_close_pool(pool);
+}
+
+static void spawn_one(agora__pool *pool)
+{
+    worker *w = calloc(1, sizeof *w);
+    agora__error err = {0};
+    if (w == NULL) {
+        note_failure(pool, "out of memory starting a worker");
+        return;
+    }
+    w->pool = pool;
+    w->state = W_SPAWNING;
+    if (agora__spawn_runner(pool->runner_path, &w->pid, &w->sock, &err) < 0) {
+        free(w);
+        char msg[600];
+        snprintf(msg, sizeof msg, "starting the runner: %s", err.msg);
+        agora__log(AGORA_LOG_ERROR, COMPONENT, "%s", msg);
+        note_failure(pool, msg);
+        return;
+    }
+    agora__frame_reader_init(&w->rd, pool->spec.limits.max_result_bytes, 0);
+    if (uv_poll_init(pool->loop, &w->poll, w->sock) < 0 ||
+        uv_timer_init(pool->loop, &w->timer) < 0) {
+        kill(w->pid, SIGKILL);
+        waitpid(w->pid, NULL, 0);
+        close(w->sock);
+        agora__frame_reader_free(&w->rd);
+        free(w);
+        note_failure(pool, "libuv refused a worker handle");
+        return;
+    }
+    w->poll.data = w;
+    w->timer.data = w;
+    w->open_handles = 2;
+    w->next = pool->workers;
+    pool->workers = w;
+    pool->stats.spawned++;
+    pool->stats.live_workers++;
+    update_poll(w);
+    arm(w, pool->spec.setup_timeout_ms);
+    send_setup(w);
+}
+
+/* Retire a worker that is not running a job: Shutdown, then kill after the grace period. */
+static void retire(worker *w)
+{
+    if (w->state == W_STOPPING || w->state == W_DEAD || w->has_verdict)
+        return;
+    w->retiring = 1;
+    if (w->state == W_SPAWNING) {
+        /* Possibly mid-init: nothing worth waiting for. */
+        w->has_verdict = 1;
+        w->verdict = AGORA__JOB_OK;
+        kill(w->pid, SIGKILL);
+        w->pool->stats.killed++;
+        w->state = W_STOPPING;
+        return;
+    }
+    Agora__Ipc__Shutdown sd = AGORA__IPC__SHUTDOWN__INIT;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_SHUTDOWN;
+    f.shutdown = &sd;
+    w->state = W_STOPPING;
+    send_simple(w, &f);
+    arm(w, SHUTDOWN_GRACE_MS);
+}
+
+/* Classify how a worker ended, from the host's verdict, the runner's last Error, and its wait
+ * status and rusage (docs/protocol.md, "Classification"). */
+static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_t msg_size)
+{
+    agora__pool *pool = w->pool;
+    *sig_out = 0;
+    if (w->has_verdict) {
+        agora__strlcpy(msg, w->verdict_msg, msg_size);
+        return w->verdict;
+    }
+    if (w->got_error) {
+        if (w->error_code == AGORA_ENOMEM || w->error_code == -ENOMEM) {
+            snprintf(msg, msg_size, "the worker ran out of memory: %s", w->error_msg);
+            return AGORA__JOB_OUT_OF_MEMORY;
+        }
+        if (w->error_stage == AGORA__IPC__STAGE__STAGE_JOB) {
+            snprintf(msg, msg_size, "the worker failed during the job: %s", w->error_msg);
+            return AGORA__JOB_INPUT_ERROR;
+        }
+        static const char *const stages[] = {"?", "setup", "confine", "load", "init", "job"};
+        int stage = w->error_stage >= 0 && w->error_stage <= 5 ? w->error_stage : 0;
+        snprintf(msg, msg_size, "the worker failed at %s (code %d): %s", stages[stage],
+                 (int)w->error_code, w->error_msg);
+        return AGORA__JOB_SETUP_ERROR;
+    }
+    int sig = 0;
+    const char *how = "";
+    if (WIFSIGNALED(w->wstatus)) {
+        sig = WTERMSIG(w->wstatus);
+    } else if (WIFEXITED(w->wstatus) && WEXITSTATUS(w->wstatus) > 128 &&
+               WEXITSTATUS(w->wstatus) < 128 + 65) {
+        /* A runner whose sandboxed child died reports it as 128+signal, like a shell. */
+        sig = WEXITSTATUS(w->wstatus) - 128;
+        how = " (reported by the runner's exit status)";
+    }
+    if (sig == 0) {
+        /* Exit codes of agora-runner (sandbox/runner.h): 10..13 are refusals before any job. */
+        static const char *const why[] = {"setup was refused",         "confinement failed",
+                                          "the plugin failed to load", "plugin init failed",
+                                          "it saw a protocol error",   "it hit an internal error"};
+        int code = WIFEXITED(w->wstatus) ? WEXITSTATUS(w->wstatus) : -1;
+        if (code >= 10 && code <= 15)
+            snprintf(msg, msg_size, "the worker exited with status %d (%s) without a result", code,
+                     why[code - 10]);
+        else
+            snprintf(msg, msg_size, "the worker exited with status %d without a result", code);
+        if (w->state == W_SPAWNING || (code >= 10 && code <= 13))
+            return AGORA__JOB_SETUP_ERROR;
+        return AGORA__JOB_PROTOCOL_ERROR;
+    }
+    *sig_out = sig;
+    uint64_t cpu_s = (uint64_t)w->ru.ru_utime.tv_sec + (uint64_t)w->ru.ru_stime.tv_sec;
+    uint64_t rss_kb = (uint64_t)w->ru.ru_maxrss;
+    uint64_t limit_kb = pool->spec.limits.memory_bytes / 1024;
+    if (sig == SIGSYS) {
+        snprintf(msg, msg_size, "the plugin made a forbidden system call (SIGSYS)%s", how);
+        return AGORA__JOB_POLICY_VIOLATION;
+    }
+    if (sig == SIGKILL || sig == SIGXCPU) {
+        if (sig == SIGXCPU || cpu_s + 1 >= pool->spec.limits.cpu_seconds) {
+            snprintf(msg, msg_size, "the worker hit its CPU limit of %u s%s",
+                     pool->spec.limits.cpu_seconds, how);
+            return AGORA__JOB_TIMEOUT;
+        }
+        /* The host did not send this SIGKILL (no verdict) and the CPU limit was not reached:
+         * the remaining sender is the kernel's OOM killer. */
+        snprintf(msg, msg_size,
+                 "the worker was killed by SIGKILL that the host did not send (peak RSS %llu "
+                 "KiB, limit %llu KiB): out of memory%s",
+                 (unsigned long long)rss_kb, (unsigned long long)limit_kb, how);
+        return AGORA__JOB_OUT_OF_MEMORY;
+    }
+    if ((sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT) && limit_kb > 0 &&
+        rss_kb >= limit_kb / 4 * 3) {
+        snprintf(msg, msg_size,
+                 "the worker died from signal %d with peak RSS %llu KiB near its limit of %llu "
+                 "KiB: out of memory%s",
+                 sig, (unsigned long long)rss_kb, (unsigned long long)limit_kb, how);
+        return AGORA__JOB_OUT_OF_MEMORY;
+    }
+    snprintf(msg, msg_size, "the worker died from signal %d (%s)%s", sig, strsignal(sig), how);
+    return AGORA__JOB_SIGNAL;
+}
+
+static void on_worker_timer_closed(uv_handle_t *h)
+{
+    on_handle_closed(h);
+}
+
+/* The process is reaped: drain its last words, classify, complete its job, release it. */
+static void worker_finish(worker *w)
+{
+    agora__pool *pool = w->pool;
+    if (!w->has_verdict && !w->eof)
+        drain(w);
+    int clean_stop = w->retiring && w->job == NULL;
+    int sig = 0;
+    char msg[AGORA__MAX_ERROR_LEN + 64];
+    agora__job_status st = classify_exit(w, &sig, msg, sizeof msg);
+    int was_spawning = w->state == W_SPAWNING;
+    w->state = W_DEAD;
+    if (w->poll_active) {
+        uv_poll_stop(&w->poll);
+        w->poll_active = 0;
+    }
+    uv_timer_stop(&w->timer);
+    job *j = w->job;
+    w->job = NULL;
+    if (j != NULL) {
+        if (st == AGORA__JOB_OK) {
+            st = AGORA__JOB_PROTOCOL_ERROR;
+            snprintf(msg, sizeof msg, "the worker stopped without a result");
+        }
+        if (st != AGORA__JOB_CANCELLED && st != AGORA__JOB_INPUT_ERROR)
+            note_failure(pool, msg);
+        job_complete(pool, j, st, 0, sig, msg, NULL, 0, (uint64_t)w->ru.ru_maxrss);
+    } else if (!clean_stop && st != AGORA__JOB_OK) {
+        /* No job was lost, but a worker that cannot start or dies idle is a failing plugin. */
+        agora__log(AGORA_LOG_WARN, COMPONENT, "worker of %s %s: %s", pool->plugin_id,
+                   was_spawning ? "failed to start" : "died", msg);
+        note_failure(pool, msg);
+    }
+    uv_close((uv_handle_t *)&w->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&w->timer, on_worker_timer_closed);
+}
+
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    agora__pool *pool = h->data;
+    for (worker *w = pool->workers; w != NULL; w = w->next) {
+        if (w->reaped || w->pid <= 0)
+            continue;
+        int status;
+        struct rusage ru;
+        pid_t p;
+        do {
+            p = wait4(w->pid, &status, WNOHANG, &ru);
+        } while (p < 0 && errno == EINTR);
+        if (p != w->pid)
+            continue;
+        w->reaped = 1;
+        w->wstatus = status;
+        w->ru = ru;
+    }
+    /* Finish outside the scan: finishing may change the list. */
+    for (int again = 1; again;) {
+        again = 0;
+        for (worker *w = pool->workers; w != NULL; w = w->next)
+            if (w->reaped && w->state != W_DEAD) {
+                worker_finish(w);
+                again = 1;
+                break;
+            }
+    }
+}
+
+/* ---- Scheduling ---------------------------------------------------------------------------- */
+
+static void on_respawn(uv_timer_t *t)
+{
+    maintain(t->data);
+}
+
+static void dispatch(agora__pool *pool)
+{
+    for (worker *w = pool->workers; w != NULL && pool->q_head != NULL; w = w->next) {
+        if (w->state != W_IDLE || w->has_verdict || w->reaped || w->eof)
+            continue;
+        job *j = pool->q_head;
+        pool->q_head = j->next;
+        if (pool->q_head == NULL)
+            pool->q_tail = NULL;
+        pool->queued--;
+        j->next = NULL;
+        /* The output area is sized now and sealed against resizing (the worker may still write
+         * into it): its size is what mask offsets are checked against. */
+        j->out_fd = memfd_create("agora-output", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (j->out_fd < 0 || ftruncate(j->out_fd, (off_t)j->geom.output_bytes) < 0 ||
+            fcntl(j->out_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+            job_complete(pool, j, AGORA__JOB_INPUT_ERROR, 0, 0,
+                         "could not create the job's output area", NULL, 0, 0);
+            continue;
+        }
+        j->w = w;
+        j->start_ns = agora__now_ns();
+        w->job = j;
+        w->state = W_BUSY;
+        int fds[2] = {j->pix_fd, j->out_fd};
+        uint8_t *wire = j->wire;
+        j->wire = NULL;
+        arm(w, pool->spec.timeout_ms);
+        if (send_frame(w, wire, j->wire_len, fds, 2) < 0)
+            worker_kill(w, AGORA__JOB_PROTOCOL_ERROR, "could not send the job");
+    }
+}
+
+static void maintain(agora__pool *pool)
+{
+    if (pool->closing == 2)
+        return;
+    if (pool->closing) {
+        for (worker *w = pool->workers; w != NULL; w = w->next)
+            if (w->state == W_IDLE || w->state == W_SPAWNING)
+                retire(w);
+        return;
+    }
+    if (pool->quarantined)
+        return;
+    uint32_t live = 0;
+    for (worker *w = pool->workers; w != NULL; w = w->next)
+        if ((w->state == W_SPAWNING || w->state == W_IDLE || w->state == W_BUSY) && !w->reaped)
+            live++;
+    while (live < pool->spec.workers && !pool->quarantined) {
+        uint64_t now = agora__now_ns();
+        if (pool->next_spawn_ns > now) {
+            if (!uv_is_active((uv_handle_t *)&pool->respawn))
+                uv_timer_start(&pool->respawn, on_respawn,
+                               (pool->next_spawn_ns - now) / 1000000u + 1, 0);
+            break;
+        }
+        spawn_one(pool);
+        live++;
+    }
+    dispatch(pool);
+}
+
+/* ---- Public API ---------------------------------------------------------------------------- */
+
+static char *dupstr(const char *s)
+{
+    return strdup(s != NULL ? s : "");
+}
+
+int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool **out,
+                    agora__error *err)
+{
+    *out = NULL;
+    if (spec->plugin_bytes == NULL || spec->plugin_size == 0 || spec->plugin_id == NULL ||
+        spec->plugin_version == NULL)
+        return agora__error_set(err, AGORA_EINVAL, "plugin spec lacks bytes, id or version");
+    if (spec->workers > MAX_WORKERS)
+        return agora__error_set(err, AGORA_EINVAL, "%u workers requested; at most %d",
+                                spec->workers, MAX_WORKERS);
+    uint8_t digest[32];
+    agora__sha256(spec->plugin_bytes, spec->plugin_size, digest);
+    if (memcmp(digest, spec->plugin_sha256, 32) != 0)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "plugin bytes do not match the expected sha256; reinstall the "
+                                "plugin");
+    char runner[4096];
+    if (spec->runner_path != NULL)
+        agora__strlcpy(runner, spec->runner_path, sizeof runner);
+    else if (agora__runner_path(runner, sizeof runner, err) < 0)
+        return err ? err->code : AGORA_EINVAL;
+
+    agora__pool *pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory creating a pool");
+    pool->loop = loop;
+    pool->spec = *spec;
+    pool->plugin_fd = -1;
+    agora__plugin_spec *s = &pool->spec;
+    if (s->workers == 0)
+        s->workers = 1;
+    if (s->timeout_ms == 0)
+        s->timeout_ms = 60000;
+    if (s->setup_timeout_ms == 0)
+        s->setup_timeout_ms = 30000;
+    if (s->cancel_grace_ms == 0)
+        s->cancel_grace_ms = 2000;
+    if (s->quarantine_after == 0)
+        s->quarantine_after = 3;
+    if (s->max_queue == 0)
+        s->max_queue = 256;
+    if (s->max_output_bytes == 0)
+        s->max_output_bytes = (uint64_t)256 << 20;
+    if (s->limits.memory_bytes == 0)
+        s->limits.memory_bytes = (uint64_t)512 << 20;
+    if (s->limits.cpu_seconds == 0)
+        s->limits.cpu_seconds = 3600;
+    if (s->limits.max_threads == 0)
+        s->limits.max_threads = 1;
+    if (s->limits.max_result_bytes == 0 ||
+        s->limits.max_result_bytes > AGORA__FRAME_RUNNER_TO_HOST_MAX)
+        s->limits.max_result_bytes = AGORA__FRAME_RUNNER_TO_HOST_MAX;
+    if (s->limits.max_items == 0)
+        s->limits.max_items = 10000;
+    if (s->limits.max_log_lines == 0)
+        s->limits.max_log_lines = 100;
+    pool->runner_path = strdup(runner);
+    pool->plugin_id = dupstr(spec->plugin_id);
+    pool->plugin_version = dupstr(spec->plugin_version);
+    s->plugin_bytes = NULL; /* not kept: the memfd below holds the verified copy */
+    s->runner_path = pool->runner_path;
+    s->plugin_id = pool->plugin_id;
+    s->plugin_version = pool->plugin_version;
+    if (pool->runner_path == NULL || pool->plugin_id == NULL || pool->plugin_version == NULL) {
+        agora__error_set(err, AGORA_ENOMEM, "out of memory creating a pool");
+        goto fail;
+    }
+    /* The verified bytes go into a sealed memfd: workers load exactly these bytes. */
+    agora__pixbuf pb;
+    if (agora__pixbuf_create(spec->plugin_size, &pb, err) < 0)
+        goto fail;
+    memcpy(pb.data, spec->plugin_bytes, spec->plugin_size);
+    if (agora__pixbuf_seal(&pb, err) < 0) {
+        agora__pixbuf_free(&pb);
+        goto fail;
+    }
+    pool->plugin_fd = pb.fd;
+    if (uv_signal_init(loop, &pool->sigchld) < 0) {
+        agora__error_set(err, AGORA_EINTERNAL, "libuv refused a signal handle");
+        goto fail;
+    }
+    pool->sigchld.data = pool;
+    pool->open_handles++;
+    uv_timer_init(loop, &pool->respawn);
+    pool->respawn.data = pool;
+    pool->open_handles++;
+    if (uv_signal_start(&pool->sigchld, on_sigchld, SIGCHLD) < 0) {
+        agora__error_set(err, AGORA_EINTERNAL, "libuv refused to watch SIGCHLD");
+        pool->closing = 1;
+        uv_close((uv_handle_t *)&pool->sigchld, NULL);
+        uv_close((uv_handle_t *)&pool->respawn, NULL);
+        /* Handles close on the next loop turn; the pool struct must outlive them. Leak the
+         * small struct rather than free memory libuv still references. */
+        return err->code;
+    }
+    pool->next_job_id = 1;
+    maintain(pool);
+    *out = pool;
+    return 0;
+fail:
+    if (pool->plugin_fd >= 0)
+        close(pool->plugin_fd);
+    free(pool->runner_path);
+    free(pool->plugin_id);
+    free(pool->plugin_version);
+    free(pool);
+    return err ? err->code : AGORA_EINVAL;
+}
+
+void agora__pool_set_progress_cb(agora__pool *pool, agora__progress_cb cb, void *arg)
+{
+    pool->progress_cb = cb;
+    pool->progress_arg = arg;
+}
+
+static double or_nan(const agora__frame_input *fi, int which, int k)
+{
+    if (fi == NULL)
+        return NAN;
+    return which == 0 ? fi->position[k] : fi->orientation[k];
+}
+
+/* Pack the Job message once at submit; the queued job carries only bytes and descriptors. */
+static int build_job(agora__pool *pool, job *j, const agora__job_input *in, agora__error *err)
+{
+    uint32_t nf = in->frames;
+    Agora__Ipc__FrameInfo *fis = calloc(nf, sizeof *fis);
+    Agora__Ipc__FrameInfo **fip = calloc(nf, sizeof *fip);
+    double *geo = calloc((size_t)nf * 9, sizeof *geo);
+    Agora__Ipc__Attribute *ats = calloc(in->n_attrs ? in->n_attrs : 1, sizeof *ats);
+    Agora__Ipc__Attribute **atp = calloc(in->n_attrs ? in->n_attrs : 1, sizeof *atp);
+    int rc = 0;
+    if (fis == NULL || fip == NULL || geo == NULL || ats == NULL || atp == NULL) {
+        rc = agora__error_set(err, AGORA_ENOMEM, "out of memory building a job");
+        goto done;
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        const agora__frame_input *fi = in->frame_info ? &in->frame_info[i] : NULL;
+        agora__ipc__frame_info__init(&fis[i]);
+        double *g = geo + (size_t)i * 9;
+        for (int k = 0; k < 3; k++)
+            g[k] = or_nan(fi, 0, k);
+        for (int k = 0; k < 6; k++)
+            g[3 + k] = or_nan(fi, 1, k);
+        fis[i].n_position = 3;
+        fis[i].position = g;
+        fis[i].n_orientation = 6;
+        fis[i].orientation = g + 3;
+        fis[i].sop_instance_uid = (char *)(fi && fi->sop_instance_uid ? fi->sop_instance_uid : "");
+        fis[i].offset = fi ? fi->offset : (uint64_t)i * (in->pixels->size / nf);
+        fip[i] = &fis[i];
+    }
+    for (uint32_t i = 0; i < in->n_attrs; i++) {
+        agora__ipc__attribute__init(&ats[i]);
+        ats[i].keyword = (char *)in->attrs[i].keyword;
+        ats[i].value = (char *)(in->attrs[i].value ? in->attrs[i].value : "");
+        atp[i] = &ats[i];
+    }
+    Agora__Ipc__ImageInfo im = AGORA__IPC__IMAGE_INFO__INIT;
+    im.rows = in->rows;
+    im.columns = in->columns;
+    im.frames = in->frames;
+    im.samples_per_pixel = in->samples_per_pixel;
+    im.pixel_type = in->pixel_type;
+    im.bits_stored = in->bits_stored;
+    im.photometric = in->photometric;
+    double ps[2] = {in->pixel_spacing[0], in->pixel_spacing[1]};
+    im.n_pixel_spacing = 2;
+    im.pixel_spacing = ps;
+    im.slice_thickness = in->slice_thickness;
+    im.spacing_between_slices = in->spacing_between_slices;
+    im.rescale_slope = in->rescale_slope;
+    im.rescale_intercept = in->rescale_intercept;
+    im.rescale_type = (char *)(in->rescale_type ? in->rescale_type : "");
+    im.modality = (char *)(in->modality ? in->modality : "");
+    im.study_uid = (char *)(in->study_uid ? in->study_uid : "");
+    im.series_uid = (char *)(in->series_uid ? in->series_uid : "");
+    im.frame_bytes = in->pixels->size / nf;
+    Agora__Ipc__Job jb = AGORA__IPC__JOB__INIT;
+    jb.job_id = j->id;
+    jb.image = &im;
+    jb.n_frames = nf;
+    jb.frames = fip;
+    jb.n_attributes = in->n_attrs;
+    jb.attributes = atp;
+    jb.pixel_bytes = in->pixels->size;
+    jb.output_bytes = j->geom.output_bytes;
+    jb.timeout_ms = pool->spec.timeout_ms;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_JOB;
+    f.job = &jb;
+    rc = agora__frame_pack(&f, AGORA__FRAME_HOST_TO_RUNNER_MAX, &j->wire, &j->wire_len, err);
+done:
+    free(fis);
+    free(fip);
+    free(geo);
+    free(ats);
+    free(atp);
+    return rc;
+}
+
+static const char *check_input(const agora__pool *pool, const agora__job_input *in)
+{
+    if (in->pixels == NULL || !in->pixels->sealed || in->pixels->fd < 0)
+        return "the pixel buffer is missing or not sealed; call agora__pixbuf_seal first";
+    if (in->rows == 0 || in->columns == 0 || in->frames == 0)
+        return "the image has zero rows, columns or frames";
+    if (in->frames > 65536)
+        return "the image has more than 65536 frames";
+    if (in->pixels->size % in->frames != 0)
+        return "the pixel buffer size is not a whole number of frames";
+    if (in->n_attrs > 1024)
+        return "more than 1024 attributes";
+    for (uint32_t i = 0; i < in->n_attrs; i++)
+        if (in->attrs[i].keyword == NULL || in->attrs[i].keyword[0] == '\0')
+            return "an attribute has no keyword";
+    if (in->output_bytes > pool->spec.max_output_bytes)
+        return "the requested output area exceeds the pool's max_output_bytes";
+    if (in->frame_info != NULL) {
+        uint64_t fb = in->pixels->size / in->frames;
+        for (uint32_t i = 0; i < in->frames; i++)
+            if (in->frame_info[i].offset > in->pixels->size - fb)
+                return "a frame offset lies outside the pixel buffer";
+    }
+    return NULL;
+}
+
+int agora__pool_submit(agora__pool *pool, const agora__job_input *in, agora__job_cb cb, void *arg,
+                       uint64_t *job_id, agora__error *err)
+{
+    if (pool->closing)
+        return agora__error_set(err, AGORA_ESTATE, "the pool is closing; submit to a new pool");
+    if (pool->quarantined)
+        return agora__error_set(err, AGORA_ESTATE, "%s; fix or remove the plugin",
+                                pool->quarantine_reason);
+    if (pool->queued >= pool->spec.max_queue)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "the queue is full (%u jobs); wait for jobs to finish",
+                                pool->spec.max_queue);
+    const char *bad = check_input(pool, in);
+    if (bad != NULL)
+        return agora__error_set(err, AGORA_EINVAL, "invalid job: %s", bad);
+    job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory queuing a job");
+    j->out_fd = -1;
+    j->pix_fd = fcntl(in->pixels->fd, F_DUPFD_CLOEXEC, 3);
+    if (j->pix_fd < 0) {
+        free(j);
+        return agora__error_set(err, -errno, "duplicating the pixel buffer: %s", strerror(errno));
+    }
+    j->id = pool->next_job_id++;
+    j->cb = cb;
+    j->arg = arg;
+    j->geom.rows = in->rows;
+    j->geom.columns = in->columns;
+    j->geom.frames = in->frames;
+    j->geom.output_bytes = in->output_bytes;
+    j->geom.max_items = pool->spec.limits.max_items;
+    if (build_job(pool, j, in, err) < 0) {
+        job_free(j);
+        return err ? err->code : AGORA_EINVAL;
+    }
+    if (pool->q_tail != NULL)
+        pool->q_tail->next = j;
+    else
+        pool->q_head = j;
+    pool->q_tail = j;
+    pool->queued++;
+    if (job_id != NULL)
+        *job_id = j->id;
+    dispatch(pool);
+    return 0;
+}
+
+int agora__pool_cancel(agora__pool *pool, uint64_t job_id, agora__error *err)
+{
+    for (job **pp = &pool->q_head, *prev = NULL; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
+        job *j = *pp;
+        if (j->id != job_id)
+            continue;
+        *pp = j->next;
+        if (pool->q_tail == j)
+            pool->q_tail = prev;
+        pool->queued--;
+        job_complete(pool, j, AGORA__JOB_CANCELLED, 0, 0, "cancelled before it started", NULL, 0,
+                     0);
+        return 0;
+    }
+    for (worker *w = pool->workers; w != NULL; w = w->next) {
+        job *j = w->job;
+        if (j == NULL || j->id != job_id || w->state != W_BUSY)
+            continue;
+        if (j->cancel_requested)
+            return 0;
+        j->cancel_requested = 1;
+        Agora__Ipc__Cancel c = AGORA__IPC__CANCEL__INIT;
+        c.job_id = job_id;
+        Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+        f.msg_case = AGORA__IPC__FRAME__MSG_CANCEL;
+        f.cancel = &c;
+        if (send_simple(w, &f) < 0)
+            worker_kill(w, AGORA__JOB_CANCELLED, "cancelled; the worker was killed");
+        else
+            arm(w, pool->spec.cancel_grace_ms);
+        return 0;
+    }
+    return agora__error_set(err, AGORA_EINVAL, "job %llu is not queued or running",
+                            (unsigned long long)job_id);
+}
+
+int agora__pool_quarantined(const agora__pool *pool, char *reason, size_t reason_size)
+{
+    if (reason != NULL && reason_size > 0)
+        agora__strlcpy(reason, pool->quarantined ? pool->quarantine_reason : "", reason_size);
+    return pool->quarantined;
+}
+
+void agora__pool_get_stats(const agora__pool *pool, agora__pool_stats *st)
+{
+    *st = pool->stats;
+    st->queued = pool->queued;
+}
+
+static void on_pool_handle_closed(uv_handle_t *h)
+{
+    agora__pool *pool = h->data;
+    if (--pool->open_handles > 0)
+        return;
+    void (*cb)(void *) = pool->closed_cb;
+    void *arg = pool->closed_arg;
+    if (pool->plugin_fd >= 0)
+        close(pool->plugin_fd);
+    free(pool->runner_path);
+    free(pool->plugin_id);
+    free(pool->plugin_version);
+    free(pool);
+    if (cb != NULL)
+        cb(arg);
+}
+
+static void try_close_pool(agora__pool *pool)
+{
+    /* closing: 1 while workers wind down, 2 once the pool's own handles are closing. */
+    if (pool->closing != 1 || pool->workers != NULL)
+        return;
+    pool->closing = 2;
+    uv_close((uv_handle_t *)&pool->sigchld, on_pool_handle_closed);
+    uv_close((uv_handle_t *)&pool->respawn, on_pool_handle_closed);
+}
+
+void agora__pool_close(agora__pool *pool, void (*closed_cb)(void *arg), void *arg)
+{
+    if (pool->closing)
+        return;
+    pool->closing = 1;
+    pool->closed_cb = closed_cb;
+    pool->closed_arg = arg;
+    uv_timer_stop(&pool->respawn);
+    fail_queue(pool, AGORA__JOB_CANCELLED, "cancelled: the pool was closed");
+    for (worker *w = pool->workers; w != NULL; w = w->next) {
+        if (w->state == W_BUSY && w->job != NULL)
+            agora__pool_cancel(pool, w->job->id, NULL);
+        else
+            retire(w);
+    }
+    try_close_pool(pool);
+}

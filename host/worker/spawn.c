@@ -1,0 +1,99 @@
+/* Starting a runner process: its only channel to the host is fd 3; it inherits nothing else
+ * of ours (no other descriptors, no environment beyond the log level). */
+#include "worker_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Child side, between fork and exec: async-signal-safe calls only (the host has threads). */
+static void child(const char *path, int sock, int devnull, char *const envp[])
+{
+    /* Default signal dispositions and an empty mask: libuv blocks and handles signals in the
+     * parent, and the runner must see SIGPIPE etc. normally. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < 32; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    if (sock == 3) {
+        int fl = fcntl(3, F_GETFD);
+        if (fl < 0 || fcntl(3, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+            _exit(127);
+    } else {
+        /* Move devnull out of the way first if it sits on 3. */
+        if (devnull == 3) {
+            int d = fcntl(devnull, F_DUPFD_CLOEXEC, 4);
+            if (d < 0)
+                _exit(127);
+            devnull = d;
+        }
+        if (dup2(sock, 3) < 0)
+            _exit(127);
+    }
+    if (devnull != 0 && dup2(devnull, 0) < 0)
+        _exit(127);
+    if (devnull != 1 && dup2(devnull, 1) < 0)
+        _exit(127);
+    /* Close everything above 3, CLOEXEC or not. */
+    if (syscall(SYS_close_range, 4u, ~0u, 0u) < 0) {
+        for (int fd = 4; fd < 1024; fd++)
+            close(fd);
+    }
+    char *const argv[] = {(char *)path, NULL};
+    execve(path, argv, envp);
+    _exit(127);
+}
+
+int agora__spawn_runner(const char *runner_path, pid_t *pid, int *sock, agora__error *err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return agora__error_set(err, -errno, "socketpair: %s", strerror(errno));
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return agora__error_set(err, -e, "opening /dev/null: %s", strerror(e));
+    }
+    /* The environment is built before fork: the child may not allocate. */
+    static char logenv[64];
+    const char *lv = getenv("AGORA_LOG");
+    char *envp[2] = {NULL, NULL};
+    if (lv != NULL && strlen(lv) < sizeof logenv - 11) {
+        agora__strlcpy(logenv, "AGORA_LOG=", sizeof logenv);
+        agora__strlcpy(logenv + 10, lv, sizeof logenv - 10);
+        envp[0] = logenv;
+    }
+    pid_t p = fork();
+    if (p < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        close(devnull);
+        return agora__error_set(err, -e, "fork: %s", strerror(e));
+    }
+    if (p == 0)
+        child(runner_path, sv[1], devnull, envp);
+    close(sv[1]);
+    close(devnull);
+    int fl = fcntl(sv[0], F_GETFL);
+    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+        int e = errno;
+        close(sv[0]);
+        kill(p, SIGKILL);
+        waitpid(p, NULL, 0);
+        return agora__error_set(err, -e, "making the worker socket non-blocking: %s", strerror(e));
+    }
+    *pid = p;
+    *sock = sv[0];
+    return 0;
+}
