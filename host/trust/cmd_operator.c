@@ -400,28 +400,77 @@ static void print_entry_line(const agora__cat_entry *e)
     }
 }
 
+/* agora catalog refresh: re-sign the unchanged entries with a higher version and a new expiry,
+ * so clinics keep running while nothing changes. */
+static int catalog_refresh(const char *dir, const char *key_path, const char *pass,
+                           const char *expires_s, int json)
+{
+    agora__error err = {0};
+    int64_t now = agora__trust_now(), expires;
+    if (agora__expires_parse(expires_s, now, &expires, &err) != 0) {
+        fprintf(stderr, "agora catalog: %s\n", err.msg);
+        return 2;
+    }
+    agora__seckey key;
+    agora__catalog cat = {0};
+    if (agora__load_seckey(key_path, pass, &key, &err) != 0)
+        return agora__fail("catalog", &err);
+    int rc = open_operator_catalog(dir, &key, 1, &cat, &err);
+    if (rc == 0)
+        rc = publish(dir, &cat, &key, now, expires, &err);
+    if (rc == 0) {
+        char when[AGORA__TIME_TEXT];
+        agora__time_format(cat.expires, when);
+        if (json)
+            printf("{\"catalog_version\":%llu,\"expires\":\"%s\"}\n",
+                   (unsigned long long)cat.version, when);
+        else
+            printf("refreshed %s: catalog version %llu, expires %s\n", dir,
+                   (unsigned long long)cat.version, when);
+    }
+    agora__seckey_wipe(&key);
+    agora__catalog_free(&cat);
+    return rc == 0 ? 0 : agora__fail("catalog", &err);
+}
+
 int agora__cmd_catalog(int argc, char **argv)
 {
-    const char *trust = NULL, *json = NULL;
+    const char *trust = NULL, *json = NULL, *key_path = NULL, *pass = NULL,
+               *expires_s = DEFAULT_EXPIRES;
     const agora__opt opts[] = {
         OPT("--trust", AGORA__ARG_VALUE, &trust),
         OPT("--json", AGORA__ARG_FLAG, &json),
+        OPT("--key", AGORA__ARG_VALUE, &key_path),
+        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass),
+        OPT("--expires", AGORA__ARG_VALUE, &expires_s),
     };
     const char *pos[2];
     size_t n_pos;
     int help;
-    int rc = agora__args("catalog", argc, argv, opts, 2, pos, 2, &n_pos, &help);
+    int rc = agora__args("catalog", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 2, &n_pos,
+                         &help);
     if (rc != 0)
         return rc;
     if (help) {
-        printf("usage: agora catalog show DIR [--trust OPERATOR.pub] [--json]\n\n"
-               "Print the catalog in DIR. With --trust the signature is verified first (and a\n"
-               "bad one refused); without it the signature is checked for form only.\n");
+        printf("usage: agora catalog show DIR [--trust OPERATOR.pub] [--json]\n"
+               "       agora catalog refresh DIR --key OPERATOR.key [--expires DAYS|DATE]\n"
+               "                             [--passphrase-file FILE] [--json]\n\n"
+               "show: print the catalog in DIR. With --trust the signature is verified first\n"
+               "(and a bad one refused); without it the signature is checked for form only.\n"
+               "refresh: publish the same entries as a new version with a new expiry\n"
+               "(default 30 days), so clinics keep running while nothing changes.\n");
         return 0;
     }
+    if (n_pos == 2 && strcmp(pos[0], "refresh") == 0) {
+        if (key_path == NULL) {
+            fprintf(stderr, "agora catalog: refresh needs --key OPERATOR.key\n");
+            return 2;
+        }
+        return catalog_refresh(pos[1], key_path, pass, expires_s, json != NULL);
+    }
     if (n_pos != 2 || strcmp(pos[0], "show") != 0) {
-        fprintf(stderr, "agora catalog: usage: agora catalog show DIR [--trust KEY.pub] "
-                        "[--json]\n");
+        fprintf(stderr, "agora catalog: usage: agora catalog show|refresh DIR ...; see agora "
+                        "catalog --help\n");
         return 2;
     }
     const char *dir = pos[1];

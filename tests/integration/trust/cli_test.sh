@@ -246,7 +246,10 @@ has "revoke publishes version 3" "$T/out" "catalog version 3"
 refused "revoke twice" "already revoked" "$AGORA" revoke com.example.nodules@1.0.0 --catalog cat \
     --key op.key --reason again
 refused "re-certify a revoked build" "stays revoked" "$AGORA" certify n.agora "${CERT[@]}"
+ok "catalog refresh" "$AGORA" catalog refresh cat --key op.key --expires 10
+has "refresh bumps the version" "$T/out" "catalog version 4"
 ok "sync the revocation" "$AGORA" sync cat "${H[@]}"
+has "sync from 2 to 4" "$T/out" "catalog version 2 -> 4"
 has "sync reports the revocation" "$T/out" "revoked  com.example.nodules@1.0.0: wrong measurements"
 has "sync warns about the installed build" "$T/out" "is now revoked: it will not run"
 ok "list after revocation" "$AGORA" list "${H[@]}" --json
