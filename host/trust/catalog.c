@@ -1,0 +1,402 @@
+/* The catalog document: its in-memory form, the canonical bytes the operator signs, and a strict
+ * parser. Parsing happens only after the signature over the exact bytes verified
+ * (catalog_sign.c); the parser is strict anyway (unknown fields refused, every size bounded) so a
+ * newer catalog format fails closed on an older host instead of being half understood. */
+#include "trust_int.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CATALOG_FORMAT "agora-catalog/1"
+#define VERSION_MAX    9007199254740991ull /* 2^53-1: exact in every JSON reader */
+
+void agora__catalog_free(agora__catalog *c)
+{
+    free(c->entries);
+    memset(c, 0, sizeof *c);
+}
+
+agora__cat_entry *agora__catalog_find(const agora__catalog *c, const char *id, const char *version)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->entries[i].id, id) == 0 && strcmp(c->entries[i].version, version) == 0)
+            return &c->entries[i];
+    return NULL;
+}
+
+agora__cat_entry *agora__catalog_add(agora__catalog *c, agora__error *err)
+{
+    if (c->n >= AGORA__CATALOG_ENTRIES_MAX) {
+        agora__error_set(err, AGORA_ELIMIT, "the catalog already holds %d entries, the maximum",
+                         AGORA__CATALOG_ENTRIES_MAX);
+        return NULL;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        agora__cat_entry *e = realloc(c->entries, cap * sizeof *e);
+        if (e == NULL) {
+            agora__error_set(err, AGORA_ENOMEM, "out of memory growing the catalog");
+            return NULL;
+        }
+        c->entries = e;
+        c->cap = cap;
+    }
+    agora__cat_entry *e = &c->entries[c->n++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+int agora__catalog_entry_cmp(const void *a, const void *b)
+{
+    const agora__cat_entry *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c != 0)
+        return c;
+    c = agora__semver_cmp(x->version, y->version);
+    return c != 0 ? c : strcmp(x->version, y->version);
+}
+
+/* ---- serialize ------------------------------------------------------------------------------ */
+
+static json_t *hash_obj(const uint8_t sha[32], uint64_t size)
+{
+    char hex[65];
+    agora__hex(sha, 32, hex);
+    return json_pack("{s:s, s:I}", "sha256", hex, "size", (json_int_t)size);
+}
+
+static json_t *entry_json(const agora__cat_entry *e)
+{
+    char certified[AGORA__TIME_TEXT];
+    agora__time_format(e->certified_at, certified);
+    json_t *granted = json_array();
+    for (unsigned i = 0; i < AGORA__OPT_COUNT; i++)
+        if (e->granted & (1u << i))
+            json_array_append_new(granted, json_string(agora__trust_option_name(i)));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:{s:s, s:I, s:s, s:I}, s:s}",
+                  "id", e->id, "version", e->version, "name", e->name, "vendor", e->vendor,
+                  "status", e->revoked ? "revoked" : "certified", "level", e->level, "plugin",
+                  hash_obj(e->plugin_sha, e->plugin_size), "manifest",
+                  hash_obj(e->manifest_sha, e->manifest_size), "granted", granted, "pricing",
+                  "model", e->pricing.model, "price", (json_int_t)e->pricing.price_minor,
+                  "currency", e->pricing.currency, "vendor_share_bps",
+                  (json_int_t)e->pricing.vendor_share_bps, "certified", certified);
+    if (o == NULL)
+        return NULL;
+    if (e->vendor_key_id[0] != '\0')
+        json_object_set_new(o, "vendor_key_id", json_string(e->vendor_key_id));
+    if (e->revoked) {
+        char when[AGORA__TIME_TEXT];
+        agora__time_format(e->revoked_at, when);
+        json_object_set_new(o, "revocation",
+                            json_pack("{s:s, s:s}", "time", when, "reason", e->reason));
+    }
+    return o;
+}
+
+int agora__catalog_serialize(const agora__catalog *c, char **out, size_t *len, agora__error *err)
+{
+    *out = NULL;
+    *len = 0;
+    agora__cat_entry *sorted = NULL;
+    if (c->n > 0) {
+        sorted = malloc(c->n * sizeof *sorted);
+        if (sorted == NULL)
+            return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        memcpy(sorted, c->entries, c->n * sizeof *sorted);
+        qsort(sorted, c->n, sizeof *sorted, agora__catalog_entry_cmp);
+    }
+    char issued[AGORA__TIME_TEXT], expires[AGORA__TIME_TEXT];
+    agora__time_format(c->issued, issued);
+    agora__time_format(c->expires, expires);
+    json_t *entries = json_array();
+    json_t *root = json_pack("{s:s, s:I, s:s, s:s, s:s, s:o}", "format", CATALOG_FORMAT, "version",
+                             (json_int_t)c->version, "issued", issued, "expires", expires, "key_id",
+                             c->key_id, "entries", entries);
+    int rc = 0;
+    for (size_t i = 0; root != NULL && i < c->n; i++) {
+        json_t *e = entry_json(&sorted[i]);
+        if (e == NULL || json_array_append_new(entries, e) != 0) {
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory serialising the catalog");
+            break;
+        }
+    }
+    free(sorted);
+    if (root == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory serialising the catalog");
+    if (rc == 0) {
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+        size_t n = text != NULL ? strlen(text) : 0;
+        char *buf = text != NULL ? malloc(n + 2) : NULL;
+        if (buf == NULL) {
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory serialising the catalog");
+        } else {
+            memcpy(buf, text, n);
+            buf[n] = '\n';
+            buf[n + 1] = '\0';
+            *out = buf;
+            *len = n + 1;
+        }
+        free(text);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* ---- parse ---------------------------------------------------------------------------------- */
+
+static int bad(agora__error *err, const char *where, const char *what)
+{
+    return agora__error_set(err, AGORA_EINVAL, "catalog%s: %s; the catalog is not usable", where,
+                            what);
+}
+
+static int keys_known(json_t *o, const char *where, const char *const *keys, agora__error *err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        size_t i;
+        for (i = 0; keys[i] != NULL && strcmp(keys[i], k) != 0; i++)
+            ;
+        if (keys[i] == NULL) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "field '%.40s' is unknown to this version of agora; upgrade agora", k);
+            return bad(err, where, msg);
+        }
+    }
+    return 0;
+}
+
+static int str_field(json_t *o, const char *key, const char *where, size_t min, size_t max,
+                     char *out, size_t out_size, agora__error *err)
+{
+    json_t *v = json_object_get(o, key);
+    char msg[96];
+    snprintf(msg, sizeof msg, "'%s' must be a string of %zu..%zu bytes", key, min, max);
+    if (!json_is_string(v))
+        return bad(err, where, msg);
+    size_t len = json_string_length(v);
+    if (len < min || len > max || len + 1 > out_size ||
+        !agora__utf8_valid(json_string_value(v), len))
+        return bad(err, where, msg);
+    memcpy(out, json_string_value(v), len + 1);
+    return 0;
+}
+
+static int int_field(json_t *o, const char *key, const char *where, uint64_t lo, uint64_t hi,
+                     uint64_t *out, agora__error *err)
+{
+    json_t *v = json_object_get(o, key);
+    char msg[96];
+    snprintf(msg, sizeof msg, "'%s' must be an integer %llu..%llu", key, (unsigned long long)lo,
+             (unsigned long long)hi);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < lo ||
+        (uint64_t)json_integer_value(v) > hi)
+        return bad(err, where, msg);
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int time_field(json_t *o, const char *key, const char *where, int64_t *out,
+                      agora__error *err)
+{
+    char text[AGORA__TIME_TEXT + 1];
+    char msg[96];
+    snprintf(msg, sizeof msg, "'%s' must be a UTC time YYYY-MM-DDTHH:MM:SSZ", key);
+    if (str_field(o, key, where, 20, 20, text, sizeof text, err) != 0 ||
+        agora__time_parse(text, out) != 0)
+        return bad(err, where, msg);
+    return 0;
+}
+
+static int hash_field(json_t *o, const char *key, const char *where, uint8_t sha[32],
+                      uint64_t *size, uint64_t max, agora__error *err)
+{
+    static const char *const keys[] = {"sha256", "size", NULL};
+    json_t *h = json_object_get(o, key);
+    char sub[96], hex[65];
+    snprintf(sub, sizeof sub, "%s.%s", where, key);
+    if (!json_is_object(h))
+        return bad(err, sub, "must be an object with sha256 and size");
+    int rc = keys_known(h, sub, keys, err);
+    if (rc == 0)
+        rc = str_field(h, "sha256", sub, 64, 64, hex, sizeof hex, err);
+    if (rc == 0 && (strspn(hex, "0123456789abcdef") != 64 || agora__unhex(hex, sha, 32) != 0))
+        rc = bad(err, sub, "'sha256' must be 64 lower-case hex digits");
+    if (rc == 0)
+        rc = int_field(h, "size", sub, 1, max, size, err);
+    return rc;
+}
+
+static int parse_entry(json_t *o, size_t index, agora__cat_entry *e, agora__error *err)
+{
+    static const char *const keys[] = {
+        "id",       "version", "name",    "vendor",    "status",        "level",      "plugin",
+        "manifest", "granted", "pricing", "certified", "vendor_key_id", "revocation", NULL};
+    static const char *const pkeys[] = {"model", "price", "currency", "vendor_share_bps", NULL};
+    char where[64];
+    snprintf(where, sizeof where, ".entries[%zu]", index);
+    if (!json_is_object(o))
+        return bad(err, where, "must be an object");
+    int rc = keys_known(o, where, keys, err);
+    if (rc == 0)
+        rc = str_field(o, "id", where, 3, AGORA__TRUST_ID_MAX, e->id, sizeof e->id, err);
+    if (rc == 0 && !agora__reverse_dns_valid(e->id))
+        rc = bad(err, where, "'id' is not a reverse-DNS name");
+    if (rc == 0)
+        rc = str_field(o, "version", where, 5, AGORA__TRUST_VERSION_MAX, e->version,
+                       sizeof e->version, err);
+    if (rc == 0 && !agora__semver_valid(e->version))
+        rc = bad(err, where, "'version' is not a semantic version");
+    if (rc == 0)
+        rc = str_field(o, "name", where, 1, AGORA__TRUST_NAME_MAX, e->name, sizeof e->name, err);
+    if (rc == 0)
+        rc = str_field(o, "vendor", where, 1, AGORA__TRUST_NAME_MAX, e->vendor, sizeof e->vendor,
+                       err);
+    char status[16];
+    if (rc == 0)
+        rc = str_field(o, "status", where, 1, 15, status, sizeof status, err);
+    if (rc == 0 && strcmp(status, "certified") != 0 && strcmp(status, "revoked") != 0)
+        rc = bad(err, where, "'status' must be certified or revoked");
+    e->revoked = rc == 0 && strcmp(status, "revoked") == 0;
+    if (rc == 0)
+        rc = str_field(o, "level", where, 1, 15, e->level, sizeof e->level, err);
+    if (rc == 0 && strcmp(e->level, "research") != 0 && strcmp(e->level, "clinical") != 0)
+        rc = bad(err, where, "'level' must be research or clinical");
+    if (rc == 0)
+        rc = hash_field(o, "plugin", where, e->plugin_sha, &e->plugin_size, AGORA__TRUST_PLUGIN_MAX,
+                        err);
+    if (rc == 0)
+        rc = hash_field(o, "manifest", where, e->manifest_sha, &e->manifest_size,
+                        AGORA__TRUST_MANIFEST_MAX, err);
+    if (rc != 0)
+        return rc;
+    json_t *g = json_object_get(o, "granted");
+    if (!json_is_array(g) || json_array_size(g) > AGORA__OPT_COUNT)
+        return bad(err, where, "'granted' must be a list of PS3.15 option names");
+    size_t i;
+    json_t *v;
+    json_array_foreach(g, i, v)
+    {
+        uint32_t bit;
+        if (!json_is_string(v) || agora__trust_option_parse(json_string_value(v), &bit) != 0)
+            return bad(err, where, "'granted' holds an unknown option; upgrade agora");
+        e->granted |= bit;
+    }
+    json_t *p = json_object_get(o, "pricing");
+    char psub[96];
+    snprintf(psub, sizeof psub, "%s.pricing", where);
+    if (!json_is_object(p))
+        return bad(err, psub, "must be an object");
+    uint64_t price, bps;
+    rc = keys_known(p, psub, pkeys, err);
+    if (rc == 0)
+        rc = str_field(p, "model", psub, 1, 15, e->pricing.model, sizeof e->pricing.model, err);
+    if (rc == 0 && !agora__pricing_model_valid(e->pricing.model))
+        rc = bad(err, psub, "'model' is unknown");
+    if (rc == 0)
+        rc = int_field(p, "price", psub, 0, 1000000000000ull, &price, err);
+    if (rc == 0)
+        rc = str_field(p, "currency", psub, 3, 3, e->pricing.currency, sizeof e->pricing.currency,
+                       err);
+    if (rc == 0 && !agora__currency_valid(e->pricing.currency))
+        rc = bad(err, psub, "'currency' must be an ISO 4217 code");
+    if (rc == 0)
+        rc = int_field(p, "vendor_share_bps", psub, 0, 10000, &bps, err);
+    if (rc != 0)
+        return rc;
+    e->pricing.price_minor = price;
+    e->pricing.vendor_share_bps = (uint32_t)bps;
+    rc = time_field(o, "certified", where, &e->certified_at, err);
+    if (rc == 0 && json_object_get(o, "vendor_key_id") != NULL) {
+        rc = str_field(o, "vendor_key_id", where, 16, 16, e->vendor_key_id, sizeof e->vendor_key_id,
+                       err);
+        if (rc == 0 && strspn(e->vendor_key_id, "0123456789abcdef") != 16)
+            rc = bad(err, where, "'vendor_key_id' must be 16 hex digits");
+    }
+    if (rc != 0)
+        return rc;
+    json_t *r = json_object_get(o, "revocation");
+    if (e->revoked != (r != NULL))
+        return bad(err, where, "'revocation' must be present exactly when status is revoked");
+    if (r != NULL) {
+        static const char *const rkeys[] = {"time", "reason", NULL};
+        char rsub[96];
+        snprintf(rsub, sizeof rsub, "%s.revocation", where);
+        if (!json_is_object(r))
+            return bad(err, rsub, "must be an object");
+        rc = keys_known(r, rsub, rkeys, err);
+        if (rc == 0)
+            rc = time_field(r, "time", rsub, &e->revoked_at, err);
+        if (rc == 0)
+            rc = str_field(r, "reason", rsub, 1, AGORA__TRUST_REASON_MAX, e->reason,
+                           sizeof e->reason, err);
+    }
+    return rc;
+}
+
+int agora__catalog_parse(const uint8_t *buf, size_t len, agora__catalog *c, agora__error *err)
+{
+    static const char *const keys[] = {"format", "version", "issued", "expires",
+                                       "key_id", "entries", NULL};
+    memset(c, 0, sizeof *c);
+    if (len > AGORA__CATALOG_MAX)
+        return bad(err, "", "larger than 16 MiB");
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL)
+        return agora__error_set(err, AGORA_EINVAL, "catalog is not valid JSON (line %d: %.100s)",
+                                jerr.line, jerr.text);
+    int rc = 0;
+    char format[32];
+    if (!json_is_object(root)) {
+        rc = bad(err, "", "must be a JSON object");
+        goto out;
+    }
+    rc = keys_known(root, "", keys, err);
+    if (rc == 0)
+        rc = str_field(root, "format", "", 1, 31, format, sizeof format, err);
+    if (rc == 0 && strcmp(format, CATALOG_FORMAT) != 0)
+        rc = bad(err, ".format", "is not " CATALOG_FORMAT "; upgrade agora");
+    if (rc == 0)
+        rc = int_field(root, "version", "", 1, VERSION_MAX, &c->version, err);
+    if (rc == 0)
+        rc = time_field(root, "issued", "", &c->issued, err);
+    if (rc == 0)
+        rc = time_field(root, "expires", "", &c->expires, err);
+    if (rc == 0)
+        rc = str_field(root, "key_id", "", 16, 16, c->key_id, sizeof c->key_id, err);
+    if (rc != 0)
+        goto out;
+    json_t *entries = json_object_get(root, "entries");
+    if (!json_is_array(entries) || json_array_size(entries) > AGORA__CATALOG_ENTRIES_MAX) {
+        rc = bad(err, ".entries", "must be a list of at most 10000 entries");
+        goto out;
+    }
+    size_t n = json_array_size(entries);
+    if (n > 0) {
+        c->entries = calloc(n, sizeof *c->entries);
+        if (c->entries == NULL) {
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory reading the catalog");
+            goto out;
+        }
+        c->cap = n;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = parse_entry(json_array_get(entries, i), i, &c->entries[i], err);
+        if (rc == 0 && agora__catalog_find(c, c->entries[i].id, c->entries[i].version) != NULL)
+            rc = bad(err, ".entries", "lists the same id@version twice");
+        if (rc == 0)
+            c->n++;
+    }
+out:
+    json_decref(root);
+    if (rc != 0)
+        agora__catalog_free(c);
+    return rc;
+}

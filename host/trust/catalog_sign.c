@@ -1,0 +1,133 @@
+/* Signing and verifying the catalog. The signature is Ed25519 over the exact bytes of
+ * catalog.json; it is checked before a single byte is parsed, with a key chosen by the key id in
+ * the signature line among the keys the caller trusts. */
+#include "trust_int.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int agora__path(char *buf, size_t size, agora__error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size)
+        return agora__error_set(err, AGORA_ELIMIT, "path too long (%d bytes); use a shorter one",
+                                n);
+    return 0;
+}
+
+int agora__catalog_verify_parse(const uint8_t *json, size_t json_len, const uint8_t *sig_text,
+                                size_t sig_len, const agora__pubkey *keys, size_t n_keys,
+                                agora__catalog *out, agora__error *err)
+{
+    memset(out, 0, sizeof *out);
+    char key_id[AGORA__KEY_ID_HEX];
+    uint8_t sig[64];
+    int rc = agora__sig_parse(sig_text, sig_len, key_id, sig, err);
+    if (rc != 0)
+        return rc;
+    const agora__pubkey *key = NULL;
+    for (size_t i = 0; i < n_keys; i++)
+        if (strcmp(keys[i].id, key_id) == 0)
+            key = &keys[i];
+    if (key == NULL)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "catalog is signed by key %s, which is not trusted here; refused "
+                                "(trust the operator's key with agora init --trust KEY.pub)",
+                                key_id);
+    if (sodium_init() < 0)
+        return agora__error_set(err, AGORA_EINTERNAL, "libsodium failed to initialise");
+    if (crypto_sign_verify_detached(sig, json, json_len, key->pk) != 0)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "catalog signature does not verify with key %s: catalog.json was "
+                                "altered or the signature belongs to another catalog; refused",
+                                key_id);
+    rc = agora__catalog_parse(json, json_len, out, err);
+    if (rc == 0 && strcmp(out->key_id, key_id) != 0) {
+        agora__catalog_free(out);
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "catalog names key %s but is signed by key %s; refused", out->key_id,
+                              key_id);
+    }
+    return rc;
+}
+
+int agora__catalog_load_dir(const char *dir, const agora__pubkey *keys, size_t n_keys,
+                            agora__catalog *out, uint8_t **raw, size_t *raw_len, char **sig,
+                            size_t *sig_len, int *missing, agora__error *err)
+{
+    char jpath[4096], spath[4096];
+    uint8_t *json = NULL, *sigbuf = NULL;
+    size_t jlen = 0, slen = 0;
+    memset(out, 0, sizeof *out);
+    if (missing != NULL)
+        *missing = 0;
+    int rc = agora__path(jpath, sizeof jpath, err, "%s/catalog.json", dir);
+    if (rc == 0)
+        rc = agora__path(spath, sizeof spath, err, "%s/catalog.sig", dir);
+    if (rc != 0)
+        return rc;
+    if (access(jpath, F_OK) != 0 && errno == ENOENT) {
+        if (missing != NULL)
+            *missing = 1;
+        return agora__error_set(err, AGORA_EINVAL, "%s has no catalog.json", dir);
+    }
+    rc = agora__read_file(spath, AGORA__SIG_TEXT_MAX, &sigbuf, &slen, err);
+    if (rc != 0) {
+        if (rc == -ENOENT)
+            agora__error_set(err, AGORA_EINVAL,
+                             "%s: catalog.json is not signed (no catalog.sig); refused", dir);
+        return rc;
+    }
+    rc = agora__read_file(jpath, AGORA__CATALOG_MAX, &json, &jlen, err);
+    if (rc == 0)
+        rc = agora__catalog_verify_parse(json, jlen, sigbuf, slen, keys, n_keys, out, err);
+    if (rc == 0 && raw != NULL) {
+        *raw = json;
+        *raw_len = jlen;
+        json = NULL;
+    }
+    if (rc == 0 && sig != NULL) {
+        *sig = (char *)sigbuf;
+        *sig_len = slen;
+        sigbuf = NULL;
+    }
+    free(json);
+    free(sigbuf);
+    if (rc != 0)
+        agora__error_prefix(err, "%s", dir);
+    return rc;
+}
+
+int agora__catalog_write_dir(const char *dir, const agora__catalog *c, const agora__seckey *key,
+                             agora__error *err)
+{
+    char jpath[4096], spath[4096];
+    int rc = agora__path(jpath, sizeof jpath, err, "%s/catalog.json", dir);
+    if (rc == 0)
+        rc = agora__path(spath, sizeof spath, err, "%s/catalog.sig", dir);
+    if (rc != 0)
+        return rc;
+    char *json;
+    size_t len;
+    rc = agora__catalog_serialize(c, &json, &len, err);
+    if (rc != 0)
+        return rc;
+    uint8_t sig[64];
+    char line[AGORA__SIG_TEXT_MAX];
+    crypto_sign_detached(sig, NULL, (const uint8_t *)json, len, key->sk);
+    agora__sig_format(&key->pub, sig, line, sizeof line);
+    /* Two files cannot be replaced atomically together: a reader that catches the pair
+     * half-written sees a signature mismatch and refuses, then succeeds on retry. */
+    rc = agora__write_file_atomic(jpath, json, len, 0644, err);
+    if (rc == 0)
+        rc = agora__write_file_atomic(spath, line, strlen(line), 0644, err);
+    free(json);
+    return rc;
+}

@@ -1,0 +1,412 @@
+/* The clinic's commands: init a home trusting an operator key, sync a catalog, install, list and
+ * remove plugins. */
+#include "../cli/commands.h"
+#include "trust_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OPT(n, k, v)                                                                               \
+    {                                                                                              \
+        n, k, v, NULL, NULL                                                                        \
+    }
+#define LIST(n, l, c)                                                                              \
+    {                                                                                              \
+        n, AGORA__ARG_LIST, NULL, l, c                                                             \
+    }
+
+static int options_from_list(const char *cmd, const char **vals, size_t n, uint32_t *bits)
+{
+    *bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char buf[512];
+        agora__strlcpy(buf, vals[i], sizeof buf);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+            uint32_t bit;
+            if (agora__trust_option_parse(t, &bit) != 0) {
+                fprintf(stderr,
+                        "agora %s: '%.60s' is not a PS3.15 option a plugin can have; use "
+                        "rtnPatCharsOpt rtnDevIdOpt rtnInstIdOpt rtnLongFullDatesOpt "
+                        "rtnLongModifDatesOpt cleanDescOpt\n",
+                        cmd, t);
+                return 2;
+            }
+            *bits |= bit;
+        }
+    }
+    return 0;
+}
+
+int agora__cmd_init(int argc, char **argv)
+{
+    const char *home = NULL, *grace_s = "0", *json = NULL;
+    const char **trust = NULL, **allow = NULL;
+    size_t n_trust = 0, n_allow = 0;
+    const agora__opt opts[] = {
+        OPT("--home", AGORA__ARG_VALUE, &home), OPT("--grace", AGORA__ARG_VALUE, &grace_s),
+        OPT("--json", AGORA__ARG_FLAG, &json),  LIST("--trust", &trust, &n_trust),
+        LIST("--allow", &allow, &n_allow),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc =
+        agora__args("init", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
+    uint32_t policy = 0;
+    if (rc == 0 && help) {
+        printf("usage: agora init [--home DIR] --trust OPERATOR.pub [--trust KEY2.pub]\n"
+               "                  [--allow OPTION...] [--grace SECONDS] [--json]\n\n"
+               "Create a clinic home (DIR, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else\n"
+               "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the trusted\n"
+               "operator key(s) and config.json with the PS3.15 options plugins may be given\n"
+               "(--allow; default none) and the catalog expiry grace (default 0: fail closed).\n");
+    } else if (rc == 0 && n_trust == 0) {
+        fprintf(stderr, "agora init: --trust OPERATOR.pub is required; see agora init --help\n");
+        rc = 2;
+    }
+    if (rc == 0 && !help)
+        rc = options_from_list("init", allow, n_allow, &policy);
+    char *end = NULL;
+    long long grace = strtoll(grace_s, &end, 10);
+    if (rc == 0 && !help && (*end != '\0' || grace < 0 || grace > 90LL * 86400)) {
+        fprintf(stderr, "agora init: --grace must be seconds 0..7776000 (90 days)\n");
+        rc = 2;
+    }
+    if (rc != 0 || help) {
+        free(trust);
+        free(allow);
+        return rc;
+    }
+    agora__init_opts o = {home, trust, n_trust, policy, grace};
+    char dir[4096];
+    agora__error err = {0};
+    rc = agora__home_init(&o, dir, sizeof dir, &err);
+    free(trust);
+    free(allow);
+    if (rc != 0)
+        return agora__fail("init", &err);
+    agora__trust_home *h;
+    if (agora__trust_home_open(dir, &h, &err) != 0)
+        return agora__fail("init", &err);
+    char allowed[256];
+    agora__trust_options_format(policy, allowed, sizeof allowed);
+    if (json != NULL) {
+        printf("{\"home\":");
+        agora__json_str(stdout, dir);
+        printf(",\"trusted\":[");
+        for (size_t i = 0; i < h->n_trusted; i++)
+            printf("%s\"%s\"", i ? "," : "", h->trusted[i].id);
+        printf("],\"allowed_options\":\"%s\",\"expiry_grace_s\":%lld}\n", allowed, grace);
+    } else {
+        printf("clinic home %s created\n", dir);
+        for (size_t i = 0; i < h->n_trusted; i++)
+            printf("  trusted operator key: %s\n", h->trusted[i].id);
+        printf("  PS3.15 options plugins may be given: %s\n", allowed);
+        printf("  catalog expiry grace: %lld s%s\n", grace, grace == 0 ? " (fail closed)" : "");
+        printf("next: agora sync CATALOG_DIR%s%s\n", home != NULL ? " --home " : "",
+               home != NULL ? home : "");
+    }
+    agora__trust_home_close(h);
+    return 0;
+}
+
+/* Did pricing, grants or level change between two entries of the same build? */
+static int entry_changed(const agora__cat_entry *a, const agora__cat_entry *b)
+{
+    return a->granted != b->granted || strcmp(a->level, b->level) != 0 ||
+           memcmp(&a->pricing, &b->pricing, sizeof a->pricing) != 0;
+}
+
+static void print_changes(const agora__trust_home *h, const agora__catalog *old, int json)
+{
+    const agora__catalog *cur = &h->cat;
+    int any = 0;
+    if (json)
+        printf("\"changes\":[");
+    for (size_t i = 0; i < cur->n; i++) {
+        const agora__cat_entry *e = &cur->entries[i];
+        const agora__cat_entry *o = agora__catalog_find(old, e->id, e->version);
+        const char *what = NULL;
+        if (o == NULL)
+            what = e->revoked ? "revoked" : "new";
+        else if (e->revoked && !o->revoked)
+            what = "revoked";
+        else if (entry_changed(o, e))
+            what = "updated";
+        if (what == NULL)
+            continue;
+        if (json) {
+            printf("%s{\"change\":\"%s\",\"id\":\"%s\",\"version\":\"%s\"", any ? "," : "", what,
+                   e->id, e->version);
+            if (e->revoked) {
+                printf(",\"reason\":");
+                agora__json_str(stdout, e->reason);
+            }
+            printf("}");
+        } else if (e->revoked) {
+            printf("  %-8s %s@%s: %s\n", what, e->id, e->version, e->reason);
+        } else {
+            printf("  %-8s %s@%s (%s, %s %llu %s)\n", what, e->id, e->version, e->level,
+                   e->pricing.model, (unsigned long long)e->pricing.price_minor,
+                   e->pricing.currency);
+        }
+        any = 1;
+    }
+    for (size_t i = 0; i < old->n; i++) {
+        const agora__cat_entry *o = &old->entries[i];
+        if (agora__catalog_find(cur, o->id, o->version) != NULL)
+            continue;
+        if (json)
+            printf("%s{\"change\":\"dropped\",\"id\":\"%s\",\"version\":\"%s\"}", any ? "," : "",
+                   o->id, o->version);
+        else
+            printf("  dropped  %s@%s (no longer in the catalog: it will not run)\n", o->id,
+                   o->version);
+        any = 1;
+    }
+    if (json)
+        printf("]");
+    else if (!any)
+        printf("  no entry changed\n");
+}
+
+int agora__cmd_sync(int argc, char **argv)
+{
+    const char *home = NULL, *json = NULL;
+    const agora__opt opts[] = {
+        OPT("--home", AGORA__ARG_VALUE, &home),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("sync", argc, argv, opts, 2, pos, 1, &n_pos, &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        printf("usage: agora sync CATALOG_DIR [--home DIR] [--json]\n\n"
+               "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"
+               "trusted key, its version is higher than the held one and it has not expired;\n"
+               "then print what changed (new, updated, revoked, dropped entries).\n");
+        return 0;
+    }
+    if (n_pos != 1) {
+        fprintf(stderr, "agora sync: CATALOG_DIR is required; see agora sync --help\n");
+        return 2;
+    }
+    agora__error err = {0};
+    agora__trust_home *h;
+    if (agora__trust_home_open(home, &h, &err) != 0)
+        return agora__fail("sync", &err);
+    uint64_t held = h->have_catalog ? h->cat.version : 0;
+    agora__catalog old;
+    rc = agora__home_sync(h, pos[0], &old, &err);
+    if (rc < 0) {
+        agora__trust_home_close(h);
+        return agora__fail("sync", &err);
+    }
+    char expires[AGORA__TIME_TEXT];
+    agora__time_format(h->cat.expires, expires);
+    if (json != NULL) {
+        printf("{\"changed\":%s,\"held_version\":%llu,\"version\":%llu,\"expires\":\"%s\",",
+               rc == 1 ? "false" : "true", (unsigned long long)held,
+               (unsigned long long)h->cat.version, expires);
+        print_changes(h, rc == 1 ? &h->cat : &old, 1);
+        printf("}\n");
+    } else if (rc == 1) {
+        printf("catalog version %llu is already held; nothing to do\n",
+               (unsigned long long)h->cat.version);
+    } else {
+        printf("catalog version %llu -> %llu (expires %s, signed by key %s)\n",
+               (unsigned long long)held, (unsigned long long)h->cat.version, expires,
+               h->cat.key_id);
+        print_changes(h, &old, 0);
+        agora__trust_plugin *list;
+        size_t n;
+        if (agora__trust_list(h, &list, &n, NULL) == 0) {
+            for (size_t i = 0; i < n; i++)
+                if (list[i].status != AGORA__TRUST_OK)
+                    printf("  installed %s@%s is now %s: it will not run\n", list[i].id,
+                           list[i].version, agora__trust_status_name(list[i].status));
+            free(list);
+        }
+    }
+    agora__catalog_free(&old);
+    agora__trust_home_close(h);
+    return 0;
+}
+
+int agora__cmd_install(int argc, char **argv)
+{
+    const char *home = NULL, *from = NULL, *json = NULL;
+    const agora__opt opts[] = {
+        OPT("--home", AGORA__ARG_VALUE, &home),
+        OPT("--from", AGORA__ARG_VALUE, &from),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("install", argc, argv, opts, 3, pos, 1, &n_pos, &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        printf("usage: agora install ID[@VERSION] [--home DIR] [--from CATALOG_DIR] [--json]\n\n"
+               "Copy a certified build from the catalog's blob store (the directory of the last\n"
+               "sync unless --from) into the home, checking sha256 against the held catalog.\n"
+               "Without @VERSION the highest certified, non-revoked version is installed.\n");
+        return 0;
+    }
+    if (n_pos != 1) {
+        fprintf(stderr, "agora install: ID[@VERSION] is required; see agora install --help\n");
+        return 2;
+    }
+    char id[AGORA__TRUST_ID_MAX + 1];
+    const char *at = strchr(pos[0], '@');
+    size_t id_len = at != NULL ? (size_t)(at - pos[0]) : strlen(pos[0]);
+    if (id_len == 0 || id_len > AGORA__TRUST_ID_MAX) {
+        fprintf(stderr, "agora install: '%.140s' is not ID[@VERSION]\n", pos[0]);
+        return 2;
+    }
+    memcpy(id, pos[0], id_len);
+    id[id_len] = '\0';
+    agora__error err = {0};
+    agora__trust_home *h;
+    if (agora__trust_home_open(home, &h, &err) != 0)
+        return agora__fail("install", &err);
+    char version[AGORA__TRUST_VERSION_MAX + 1];
+    rc =
+        agora__home_install(h, id, at != NULL ? at + 1 : NULL, from, version, sizeof version, &err);
+    agora__trust_plugin info;
+    if (rc == 0)
+        rc = agora__trust_get(h, id, &info, &err);
+    if (rc == 0) {
+        char g[256];
+        agora__trust_options_format(info.granted, g, sizeof g);
+        if (json != NULL)
+            printf("{\"id\":\"%s\",\"version\":\"%s\",\"status\":\"%s\",\"granted\":\"%s\"}\n", id,
+                   version, agora__trust_status_name(info.status), g);
+        else
+            printf("installed %s@%s (%s; may see: %s; %s %llu %s)\n", id, version, info.level, g,
+                   info.pricing.model, (unsigned long long)info.pricing.price_minor,
+                   info.pricing.currency);
+    }
+    agora__trust_home_close(h);
+    return rc == 0 ? 0 : agora__fail("install", &err);
+}
+
+int agora__cmd_list(int argc, char **argv)
+{
+    const char *home = NULL, *json = NULL;
+    const agora__opt opts[] = {
+        OPT("--home", AGORA__ARG_VALUE, &home),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("list", argc, argv, opts, 2, pos, 0, &n_pos, &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        printf("usage: agora list [--home DIR] [--json]\n\n"
+               "Installed plugins with their status: ok, revoked, expired-catalog,\n"
+               "not-in-catalog or tampered (installed bytes differ from the catalog's pins).\n");
+        return 0;
+    }
+    agora__error err = {0};
+    agora__trust_home *h;
+    if (agora__trust_home_open(home, &h, &err) != 0)
+        return agora__fail("list", &err);
+    agora__trust_plugin *list;
+    size_t n;
+    rc = agora__trust_list(h, &list, &n, &err);
+    if (rc != 0) {
+        agora__trust_home_close(h);
+        return agora__fail("list", &err);
+    }
+    if (json != NULL) {
+        printf("{\"catalog_version\":%llu,\"plugins\":[",
+               (unsigned long long)(h->have_catalog ? h->cat.version : 0));
+        for (size_t i = 0; i < n; i++) {
+            const agora__trust_plugin *p = &list[i];
+            printf("%s{\"id\":\"%s\",\"version\":\"%s\",\"status\":\"%s\",\"granted\":[",
+                   i ? "," : "", p->id, p->version, agora__trust_status_name(p->status));
+            int first = 1;
+            for (unsigned b = 0; b < AGORA__OPT_COUNT; b++)
+                if (p->granted & (1u << b)) {
+                    printf("%s\"%s\"", first ? "" : ",", agora__trust_option_name(b));
+                    first = 0;
+                }
+            printf("]");
+            if (p->in_catalog)
+                printf(",\"level\":\"%s\",\"pricing\":{\"model\":\"%s\",\"price\":%llu,"
+                       "\"currency\":\"%s\",\"vendor_share_bps\":%u}",
+                       p->level, p->pricing.model, (unsigned long long)p->pricing.price_minor,
+                       p->pricing.currency, p->pricing.vendor_share_bps);
+            if (p->status == AGORA__TRUST_REVOKED) {
+                printf(",\"reason\":");
+                agora__json_str(stdout, p->revoked_reason);
+            }
+            printf("}");
+        }
+        printf("]}\n");
+    } else if (n == 0) {
+        printf("no plugins installed (agora install ID)\n");
+    } else {
+        printf("%-36s %-12s %-16s %s\n", "ID", "VERSION", "STATUS", "DETAILS");
+        for (size_t i = 0; i < n; i++) {
+            const agora__trust_plugin *p = &list[i];
+            char g[256];
+            agora__trust_options_format(p->granted, g, sizeof g);
+            printf("%-36s %-12s %-16s ", p->id, p->version, agora__trust_status_name(p->status));
+            if (p->status == AGORA__TRUST_REVOKED)
+                printf("%s\n", p->revoked_reason);
+            else if (p->in_catalog)
+                printf("%s, %s %llu %s, may see: %s\n", p->level, p->pricing.model,
+                       (unsigned long long)p->pricing.price_minor, p->pricing.currency, g);
+            else
+                printf("-\n");
+        }
+    }
+    free(list);
+    agora__trust_home_close(h);
+    return 0;
+}
+
+int agora__cmd_remove(int argc, char **argv)
+{
+    const char *home = NULL, *json = NULL;
+    const agora__opt opts[] = {
+        OPT("--home", AGORA__ARG_VALUE, &home),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("remove", argc, argv, opts, 2, pos, 1, &n_pos, &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        printf("usage: agora remove ID [--home DIR] [--json]\n\nRemove an installed plugin.\n");
+        return 0;
+    }
+    if (n_pos != 1) {
+        fprintf(stderr, "agora remove: ID is required; see agora remove --help\n");
+        return 2;
+    }
+    agora__error err = {0};
+    agora__trust_home *h;
+    if (agora__trust_home_open(home, &h, &err) != 0)
+        return agora__fail("remove", &err);
+    rc = agora__home_remove(h, pos[0], &err);
+    agora__trust_home_close(h);
+    if (rc != 0)
+        return agora__fail("remove", &err);
+    if (json != NULL)
+        printf("{\"removed\":\"%s\"}\n", pos[0]);
+    else
+        printf("removed %s\n", pos[0]);
+    return 0;
+}

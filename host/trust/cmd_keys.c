@@ -1,0 +1,146 @@
+/* agora keygen and agora pack: the developer's and operator's first steps. */
+#include "../cli/commands.h"
+#include "trust_int.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPT(n, k, v)                                                                               \
+    {                                                                                              \
+        n, k, v, NULL, NULL                                                                        \
+    }
+
+int agora__cmd_keygen(int argc, char **argv)
+{
+    const char *out = NULL, *pass_file = NULL, *json = NULL;
+    const agora__opt opts[] = {
+        OPT("--out", AGORA__ARG_VALUE, &out),
+        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass_file),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("keygen", argc, argv, opts, 3, pos, 0, &n_pos, &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        printf("usage: agora keygen --out PREFIX [--passphrase-file FILE] [--json]\n\n"
+               "Make an Ed25519 key pair: PREFIX.key (secret, mode 0600; encrypted with the\n"
+               "first line of FILE when --passphrase-file is given) and PREFIX.pub (public).\n"
+               "Existing files are never overwritten.\n");
+        return 0;
+    }
+    if (out == NULL) {
+        fprintf(stderr, "agora keygen: --out PREFIX is required; see agora keygen --help\n");
+        return 2;
+    }
+    agora__error err = {0};
+    char pass[1025];
+    size_t pass_len = 0;
+    if (pass_file != NULL &&
+        agora__passphrase_read(pass_file, pass, sizeof pass, &pass_len, &err) != 0)
+        return agora__fail("keygen", &err);
+    agora__pubkey pub;
+    rc = agora__keygen_files(out, pass_file != NULL ? pass : NULL, pass_len, &pub, &err);
+    sodium_memzero(pass, sizeof pass);
+    if (rc != 0)
+        return agora__fail("keygen", &err);
+    if (json != NULL) {
+        printf("{\"key_id\":\"%s\",\"secret\":", pub.id);
+        char path[4096];
+        snprintf(path, sizeof path, "%s.key", out);
+        agora__json_str(stdout, path);
+        snprintf(path, sizeof path, "%s.pub", out);
+        printf(",\"public\":");
+        agora__json_str(stdout, path);
+        printf(",\"encrypted\":%s}\n", pass_file != NULL ? "true" : "false");
+    } else {
+        printf("key id:     %s\n", pub.id);
+        printf("secret key: %s.key (%s; keep it private)\n", out,
+               pass_file != NULL ? "encrypted" : "not encrypted");
+        printf("public key: %s.pub (share it)\n", out);
+    }
+    return 0;
+}
+
+int agora__cmd_pack(int argc, char **argv)
+{
+    const char *manifest_path = NULL, *plugin_path = NULL, *sign = NULL, *pass_file = NULL,
+               *out = NULL, *json = NULL;
+    const agora__opt opts[] = {
+        OPT("--manifest", AGORA__ARG_VALUE, &manifest_path),
+        OPT("--plugin", AGORA__ARG_VALUE, &plugin_path),
+        OPT("--sign", AGORA__ARG_VALUE, &sign),
+        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass_file),
+        OPT("-o", AGORA__ARG_VALUE, &out),
+        OPT("--out", AGORA__ARG_VALUE, &out),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("pack", argc, argv, opts, 7, pos, 0, &n_pos, &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        printf("usage: agora pack --manifest MANIFEST.json --plugin PLUGIN.so -o NAME.agora\n"
+               "                  [--sign VENDOR.key [--passphrase-file FILE]] [--json]\n\n"
+               "Check the manifest (schemas/manifest.schema.json) and that the plugin is an\n"
+               "x86_64 ELF shared object, then write one bundle file (docs/bundle-format.md),\n"
+               "signed with the vendor key when --sign is given.\n");
+        return 0;
+    }
+    if (manifest_path == NULL || plugin_path == NULL || out == NULL) {
+        fprintf(stderr, "agora pack: --manifest, --plugin and -o are required; see agora pack "
+                        "--help\n");
+        return 2;
+    }
+    agora__error err = {0};
+    uint8_t *manifest = NULL, *plugin = NULL, *bundle = NULL;
+    size_t mlen, plen, blen;
+    agora__seckey key;
+    int have_key = 0;
+    rc = agora__read_file(manifest_path, AGORA__TRUST_MANIFEST_MAX, &manifest, &mlen, &err);
+    if (rc == 0)
+        rc = agora__read_file(plugin_path, AGORA__TRUST_PLUGIN_MAX, &plugin, &plen, &err);
+    if (rc == 0 && sign != NULL) {
+        rc = agora__load_seckey(sign, pass_file, &key, &err);
+        have_key = rc == 0;
+    }
+    if (rc == 0)
+        rc = agora__bundle_build(manifest, mlen, plugin, plen, have_key ? &key : NULL, &bundle,
+                                 &blen, &err);
+    if (have_key)
+        agora__seckey_wipe(&key);
+    agora__bundle b;
+    if (rc == 0)
+        rc = agora__bundle_parse(bundle, blen, &b, &err); /* what we write must read back */
+    if (rc == 0)
+        rc = agora__write_file_atomic(out, bundle, blen, 0644, &err);
+    if (rc == 0) {
+        char msha[65], psha[65];
+        agora__hex(b.manifest_sha, 32, msha);
+        agora__hex(b.plugin_sha, 32, psha);
+        if (json != NULL) {
+            printf("{\"bundle\":");
+            agora__json_str(stdout, out);
+            printf(",\"id\":\"%s\",\"version\":\"%s\",\"size\":%zu,\"manifest_sha256\":\"%s\","
+                   "\"plugin_sha256\":\"%s\",\"vendor_key_id\":%s%s%s}\n",
+                   b.parsed.id, b.parsed.version, blen, msha, psha, b.is_signed ? "\"" : "",
+                   b.is_signed ? b.vendor.id : "null", b.is_signed ? "\"" : "");
+        } else {
+            printf("packed %s@%s into %s (%zu bytes)\n", b.parsed.id, b.parsed.version, out, blen);
+            printf("  manifest sha256 %s\n  plugin   sha256 %s\n", msha, psha);
+            if (b.is_signed)
+                printf("  signed by vendor key %s\n", b.vendor.id);
+            else
+                printf("  not signed (pass --sign VENDOR.key to sign)\n");
+        }
+    }
+    free(manifest);
+    free(plugin);
+    free(bundle);
+    return rc == 0 ? 0 : agora__fail("pack", &err);
+}

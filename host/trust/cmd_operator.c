@@ -1,0 +1,532 @@
+/* The operator's commands: certify a bundle into the signed catalog, revoke a build, show the
+ * catalog. Every writing command re-verifies the current catalog with the operator's own key,
+ * bumps the version, sets issued/expires and re-signs the whole document. */
+#include "../cli/commands.h"
+#include "trust_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define OPT(n, k, v)                                                                               \
+    {                                                                                              \
+        n, k, v, NULL, NULL                                                                        \
+    }
+#define LIST(n, l, c)                                                                              \
+    {                                                                                              \
+        n, AGORA__ARG_LIST, NULL, l, c                                                             \
+    }
+#define DEFAULT_EXPIRES "30"
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 19 || strspn(s, "0123456789") != n || (s[0] == '0' && n > 1))
+        return -1;
+    uint64_t v = strtoull(s, NULL, 10);
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Split each list value on commas and map option names to bits. */
+static int parse_grants(const char *cmd, const char **vals, size_t n, uint32_t *bits)
+{
+    *bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char buf[512];
+        agora__strlcpy(buf, vals[i], sizeof buf);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+            uint32_t bit;
+            if (agora__trust_option_parse(t, &bit) != 0) {
+                fprintf(stderr,
+                        "agora %s: '%.60s' is not a grantable PS3.15 option; use rtnPatCharsOpt "
+                        "rtnDevIdOpt rtnInstIdOpt rtnLongFullDatesOpt rtnLongModifDatesOpt "
+                        "cleanDescOpt\n",
+                        cmd, t);
+                return 2;
+            }
+            *bits |= bit;
+        }
+    }
+    return 0;
+}
+
+/* Load DIR's catalog verified with the operator's own key, or start an empty one. */
+static int open_operator_catalog(const char *dir, const agora__seckey *key, int must_exist,
+                                 agora__catalog *c, agora__error *err)
+{
+    int missing = 0;
+    int rc = agora__catalog_load_dir(dir, &key->pub, 1, c, NULL, NULL, NULL, NULL, &missing, err);
+    if (rc != 0 && missing && !must_exist) {
+        memset(c, 0, sizeof *c);
+        return 0;
+    }
+    if (rc != 0 && missing)
+        agora__error_set(err, AGORA_EINVAL, "%s holds no catalog; certify a bundle first", dir);
+    return rc;
+}
+
+static int publish(const char *dir, agora__catalog *c, const agora__seckey *key, int64_t now,
+                   int64_t expires, agora__error *err)
+{
+    c->version++;
+    c->issued = now;
+    c->expires = expires;
+    agora__strlcpy(c->key_id, key->pub.id, sizeof c->key_id);
+    return agora__catalog_write_dir(dir, c, key, err);
+}
+
+static int write_blob(const char *dir, const uint8_t sha[32], const uint8_t *data, size_t len,
+                      agora__error *err)
+{
+    char hex[65], path[4096];
+    agora__hex(sha, 32, hex);
+    int rc = agora__path(path, sizeof path, err, "%s/blobs/%s", dir, hex);
+    if (rc == 0)
+        rc = agora__write_file_atomic(path, data, len, 0644, err);
+    return rc;
+}
+
+int agora__cmd_certify(int argc, char **argv)
+{
+    const char *dir = NULL, *key_path = NULL, *pass = NULL, *model = NULL, *price_s = NULL,
+               *currency = NULL, *bps_s = NULL, *level = "research", *expires_s = DEFAULT_EXPIRES,
+               *vendor_key = NULL, *json = NULL;
+    const char **grants = NULL;
+    size_t n_grants = 0;
+    const agora__opt opts[] = {
+        OPT("--catalog", AGORA__ARG_VALUE, &dir),
+        OPT("--key", AGORA__ARG_VALUE, &key_path),
+        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass),
+        OPT("--model", AGORA__ARG_VALUE, &model),
+        OPT("--price", AGORA__ARG_VALUE, &price_s),
+        OPT("--currency", AGORA__ARG_VALUE, &currency),
+        OPT("--vendor-share-bps", AGORA__ARG_VALUE, &bps_s),
+        OPT("--level", AGORA__ARG_VALUE, &level),
+        OPT("--expires", AGORA__ARG_VALUE, &expires_s),
+        OPT("--vendor-key", AGORA__ARG_VALUE, &vendor_key),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+        LIST("--grant", &grants, &n_grants),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("certify", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 1, &n_pos,
+                         &help);
+    if (rc == 0 && help) {
+        printf("usage: agora certify BUNDLE.agora --catalog DIR --key OPERATOR.key\n"
+               "         --model per-study|per-series|per-instance|subscription|free\n"
+               "         --price MINOR_UNITS --currency EUR --vendor-share-bps 0..10000\n"
+               "         [--level research|clinical] [--grant OPTION...] [--expires DAYS|DATE]\n"
+               "         [--vendor-key VENDOR.pub] [--passphrase-file FILE] [--json]\n\n"
+               "Verify the bundle, pin the sha256 of its binary and manifest in DIR/catalog.json,\n"
+               "store its contents in DIR/blobs/, bump the catalog version and re-sign it.\n"
+               "--grant gives PS3.15 options the manifest asks for (never more). --expires sets\n"
+               "the catalog expiry (default 30 days). With the free model, --price, --currency\n"
+               "and --vendor-share-bps may be omitted.\n");
+        free(grants);
+        return 0;
+    }
+    uint32_t granted = 0;
+    uint64_t price = 0, bps = 0;
+    int is_free = model != NULL && strcmp(model, "free") == 0;
+    if (rc == 0 && (n_pos != 1 || dir == NULL || key_path == NULL || model == NULL ||
+                    (!is_free && (price_s == NULL || currency == NULL || bps_s == NULL)))) {
+        fprintf(stderr, "agora certify: BUNDLE, --catalog, --key, --model, --price, --currency "
+                        "and --vendor-share-bps are required; see agora certify --help\n");
+        rc = 2;
+    }
+    if (rc == 0 && !agora__pricing_model_valid(model)) {
+        fprintf(stderr, "agora certify: --model must be per-study, per-series, per-instance, "
+                        "subscription or free\n");
+        rc = 2;
+    }
+    if (rc == 0 && price_s != NULL && parse_u64(price_s, 1000000000000ull, &price) != 0) {
+        fprintf(stderr, "agora certify: --price must be an integer number of minor units "
+                        "(cents), 0..10^12\n");
+        rc = 2;
+    }
+    if (rc == 0 && is_free && price != 0) {
+        fprintf(stderr, "agora certify: --price must be 0 with --model free\n");
+        rc = 2;
+    }
+    if (rc == 0 && currency != NULL && !agora__currency_valid(currency)) {
+        fprintf(stderr, "agora certify: --currency must be an ISO 4217 code like EUR\n");
+        rc = 2;
+    }
+    if (rc == 0 && bps_s != NULL && parse_u64(bps_s, 10000, &bps) != 0) {
+        fprintf(stderr, "agora certify: --vendor-share-bps must be an integer 0..10000 (basis "
+                        "points: 7000 = 70%%)\n");
+        rc = 2;
+    }
+    if (rc == 0 && strcmp(level, "research") != 0 && strcmp(level, "clinical") != 0) {
+        fprintf(stderr, "agora certify: --level must be research or clinical\n");
+        rc = 2;
+    }
+    if (rc == 0)
+        rc = parse_grants("certify", grants, n_grants, &granted);
+    free(grants);
+    if (rc != 0)
+        return rc;
+
+    agora__error err = {0};
+    int64_t now = agora__trust_now(), expires;
+    if (agora__expires_parse(expires_s, now, &expires, &err) != 0) {
+        fprintf(stderr, "agora certify: %s\n", err.msg);
+        return 2;
+    }
+    agora__seckey key;
+    agora__catalog cat = {0};
+    uint8_t *buf = NULL;
+    size_t len;
+    agora__bundle b;
+    rc = agora__load_seckey(key_path, pass, &key, &err);
+    if (rc != 0)
+        return agora__fail("certify", &err);
+    rc = agora__read_file(pos[0], AGORA__BUNDLE_MAX, &buf, &len, &err);
+    if (rc == 0)
+        rc = agora__bundle_parse(buf, len, &b, &err);
+    if (rc == 0 && vendor_key != NULL) {
+        agora__pubkey vk;
+        rc = agora__pubkey_read(vendor_key, &vk, &err);
+        if (rc == 0 && (!b.is_signed || strcmp(vk.id, b.vendor.id) != 0))
+            rc = agora__error_set(&err, AGORA_EINVAL,
+                                  "the bundle is %s, not by vendor key %s; refused",
+                                  b.is_signed ? "signed by another key" : "not signed", vk.id);
+    }
+    if (rc == 0 && (granted & ~b.parsed.permissions) != 0) {
+        char extra[256], asked[256];
+        agora__trust_options_format(granted & ~b.parsed.permissions, extra, sizeof extra);
+        agora__trust_options_format(b.parsed.permissions, asked, sizeof asked);
+        rc = agora__error_set(&err, AGORA_EINVAL,
+                              "--grant %s: the manifest does not ask for it (it asks for %s); a "
+                              "build is never granted more than its manifest requests",
+                              extra, asked);
+    }
+    char blobs[4096];
+    if (rc == 0)
+        rc = agora__path(blobs, sizeof blobs, &err, "%s/blobs", dir);
+    if (rc == 0)
+        rc = agora__mkdirs(blobs, 0755, &err);
+    if (rc == 0)
+        rc = open_operator_catalog(dir, &key, 0, &cat, &err);
+    agora__cat_entry *e = NULL;
+    int updated = 0;
+    if (rc == 0) {
+        e = agora__catalog_find(&cat, b.parsed.id, b.parsed.version);
+        if (e != NULL && e->revoked)
+            rc = agora__error_set(&err, AGORA_EINVAL,
+                                  "%s@%s is revoked; a revoked build stays revoked (certify a "
+                                  "new version)",
+                                  e->id, e->version);
+        else if (e != NULL && (memcmp(e->plugin_sha, b.plugin_sha, 32) != 0 ||
+                               memcmp(e->manifest_sha, b.manifest_sha, 32) != 0))
+            rc = agora__error_set(&err, AGORA_EINVAL,
+                                  "%s@%s is already certified with different bytes; a version "
+                                  "names one build forever (bump the version)",
+                                  e->id, e->version);
+        else if (e != NULL)
+            updated = 1;
+        else
+            e = agora__catalog_add(&cat, &err);
+        if (rc == 0 && e == NULL)
+            rc = err.code;
+    }
+    if (rc == 0)
+        rc = write_blob(dir, b.manifest_sha, b.manifest, b.manifest_len, &err);
+    if (rc == 0)
+        rc = write_blob(dir, b.plugin_sha, b.plugin, b.plugin_len, &err);
+    if (rc == 0) {
+        agora__strlcpy(e->id, b.parsed.id, sizeof e->id);
+        agora__strlcpy(e->version, b.parsed.version, sizeof e->version);
+        agora__strlcpy(e->name, b.parsed.name, sizeof e->name);
+        agora__strlcpy(e->vendor, b.parsed.vendor, sizeof e->vendor);
+        agora__strlcpy(e->level, level, sizeof e->level);
+        memcpy(e->plugin_sha, b.plugin_sha, 32);
+        memcpy(e->manifest_sha, b.manifest_sha, 32);
+        e->plugin_size = b.plugin_len;
+        e->manifest_size = b.manifest_len;
+        agora__strlcpy(e->vendor_key_id, b.is_signed ? b.vendor.id : "", sizeof e->vendor_key_id);
+        e->granted = granted;
+        agora__strlcpy(e->pricing.model, model, sizeof e->pricing.model);
+        e->pricing.price_minor = price;
+        agora__strlcpy(e->pricing.currency, currency != NULL ? currency : "XXX",
+                       sizeof e->pricing.currency);
+        e->pricing.vendor_share_bps = (uint32_t)bps;
+        e->certified_at = now;
+        rc = publish(dir, &cat, &key, now, expires, &err);
+    }
+    if (rc == 0) {
+        char psha[65], msha[65], when[AGORA__TIME_TEXT], g[256], asked[256];
+        agora__hex(e->plugin_sha, 32, psha);
+        agora__hex(e->manifest_sha, 32, msha);
+        agora__time_format(cat.expires, when);
+        agora__trust_options_format(e->granted, g, sizeof g);
+        agora__trust_options_format(b.parsed.permissions, asked, sizeof asked);
+        if (json != NULL) {
+            printf("{\"id\":\"%s\",\"version\":\"%s\",\"updated\":%s,\"catalog_version\":%llu,"
+                   "\"expires\":\"%s\",\"plugin_sha256\":\"%s\",\"manifest_sha256\":\"%s\"}\n",
+                   e->id, e->version, updated ? "true" : "false", (unsigned long long)cat.version,
+                   when, psha, msha);
+        } else {
+            printf("%s %s@%s (%s) in %s\n", updated ? "updated" : "certified", e->id, e->version,
+                   e->level, dir);
+            printf("  catalog version %llu, expires %s, signed by key %s\n",
+                   (unsigned long long)cat.version, when, key.pub.id);
+            printf("  plugin   sha256 %s\n  manifest sha256 %s\n", psha, msha);
+            printf("  granted: %s (manifest asks for: %s)\n", g, asked);
+            printf("  pricing: %s, %llu minor units of %s, vendor share %u bps\n", e->pricing.model,
+                   (unsigned long long)e->pricing.price_minor, e->pricing.currency,
+                   e->pricing.vendor_share_bps);
+            if (b.is_signed)
+                printf("  vendor signature: key %s (verified)\n", b.vendor.id);
+        }
+    }
+    agora__seckey_wipe(&key);
+    agora__catalog_free(&cat);
+    free(buf);
+    return rc == 0 ? 0 : agora__fail("certify", &err);
+}
+
+int agora__cmd_revoke(int argc, char **argv)
+{
+    const char *dir = NULL, *key_path = NULL, *pass = NULL, *reason = NULL,
+               *expires_s = DEFAULT_EXPIRES, *json = NULL;
+    const agora__opt opts[] = {
+        OPT("--catalog", AGORA__ARG_VALUE, &dir),
+        OPT("--key", AGORA__ARG_VALUE, &key_path),
+        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass),
+        OPT("--reason", AGORA__ARG_VALUE, &reason),
+        OPT("--expires", AGORA__ARG_VALUE, &expires_s),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("revoke", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 1, &n_pos,
+                         &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        printf("usage: agora revoke ID@VERSION --catalog DIR --key OPERATOR.key --reason TEXT\n"
+               "         [--expires DAYS|DATE] [--passphrase-file FILE] [--json]\n\n"
+               "Publish a new catalog version that keeps the entry with status \"revoked\",\n"
+               "the reason and the time. Clinics stop running the build when they sync.\n");
+        return 0;
+    }
+    char id[AGORA__TRUST_ID_MAX + 1];
+    const char *at = n_pos == 1 ? strchr(pos[0], '@') : NULL;
+    if (at == NULL || dir == NULL || key_path == NULL || reason == NULL) {
+        fprintf(stderr, "agora revoke: ID@VERSION, --catalog, --key and --reason are required; "
+                        "see agora revoke --help\n");
+        return 2;
+    }
+    size_t id_len = (size_t)(at - pos[0]);
+    if (id_len == 0 || id_len > AGORA__TRUST_ID_MAX) {
+        fprintf(stderr, "agora revoke: '%.140s' is not ID@VERSION\n", pos[0]);
+        return 2;
+    }
+    memcpy(id, pos[0], id_len);
+    id[id_len] = '\0';
+    const char *version = at + 1;
+    size_t rlen = strlen(reason);
+    if (rlen == 0 || rlen > AGORA__TRUST_REASON_MAX || !agora__utf8_valid(reason, rlen)) {
+        fprintf(stderr,
+                "agora revoke: --reason must be 1..%d bytes of UTF-8 text (no patient "
+                "data)\n",
+                AGORA__TRUST_REASON_MAX);
+        return 2;
+    }
+    agora__error err = {0};
+    int64_t now = agora__trust_now(), expires;
+    if (agora__expires_parse(expires_s, now, &expires, &err) != 0) {
+        fprintf(stderr, "agora revoke: %s\n", err.msg);
+        return 2;
+    }
+    agora__seckey key;
+    agora__catalog cat = {0};
+    rc = agora__load_seckey(key_path, pass, &key, &err);
+    if (rc != 0)
+        return agora__fail("revoke", &err);
+    rc = open_operator_catalog(dir, &key, 1, &cat, &err);
+    agora__cat_entry *e = NULL;
+    if (rc == 0) {
+        e = agora__catalog_find(&cat, id, version);
+        if (e == NULL)
+            rc = agora__error_set(&err, AGORA_EINVAL,
+                                  "%s@%s is not in the catalog; see agora catalog show %s", id,
+                                  version, dir);
+        else if (e->revoked)
+            rc = agora__error_set(&err, AGORA_EINVAL, "%s@%s is already revoked", id, version);
+    }
+    if (rc == 0) {
+        e->revoked = 1;
+        e->revoked_at = now;
+        agora__strlcpy(e->reason, reason, sizeof e->reason);
+        rc = publish(dir, &cat, &key, now, expires, &err);
+    }
+    if (rc == 0) {
+        char when[AGORA__TIME_TEXT];
+        agora__time_format(cat.expires, when);
+        if (json != NULL)
+            printf("{\"id\":\"%s\",\"version\":\"%s\",\"catalog_version\":%llu,\"expires\":\"%s\"}"
+                   "\n",
+                   id, version, (unsigned long long)cat.version, when);
+        else
+            printf("revoked %s@%s in %s: catalog version %llu, expires %s\n", id, version, dir,
+                   (unsigned long long)cat.version, when);
+    }
+    agora__seckey_wipe(&key);
+    agora__catalog_free(&cat);
+    return rc == 0 ? 0 : agora__fail("revoke", &err);
+}
+
+static void print_entry_line(const agora__cat_entry *e)
+{
+    char g[256];
+    agora__trust_options_format(e->granted, g, sizeof g);
+    printf("  %s@%s  %s  %s  %s %llu %s  vendor %u bps  grants %s\n", e->id, e->version,
+           e->revoked ? "REVOKED" : "certified", e->level, e->pricing.model,
+           (unsigned long long)e->pricing.price_minor, e->pricing.currency,
+           e->pricing.vendor_share_bps, g);
+    if (e->revoked) {
+        char when[AGORA__TIME_TEXT];
+        agora__time_format(e->revoked_at, when);
+        printf("      revoked %s: %s\n", when, e->reason);
+    }
+}
+
+/* agora catalog refresh: re-sign the unchanged entries with a higher version and a new expiry,
+ * so clinics keep running while nothing changes. */
+static int catalog_refresh(const char *dir, const char *key_path, const char *pass,
+                           const char *expires_s, int json)
+{
+    agora__error err = {0};
+    int64_t now = agora__trust_now(), expires;
+    if (agora__expires_parse(expires_s, now, &expires, &err) != 0) {
+        fprintf(stderr, "agora catalog: %s\n", err.msg);
+        return 2;
+    }
+    agora__seckey key;
+    agora__catalog cat = {0};
+    if (agora__load_seckey(key_path, pass, &key, &err) != 0)
+        return agora__fail("catalog", &err);
+    int rc = open_operator_catalog(dir, &key, 1, &cat, &err);
+    if (rc == 0)
+        rc = publish(dir, &cat, &key, now, expires, &err);
+    if (rc == 0) {
+        char when[AGORA__TIME_TEXT];
+        agora__time_format(cat.expires, when);
+        if (json)
+            printf("{\"catalog_version\":%llu,\"expires\":\"%s\"}\n",
+                   (unsigned long long)cat.version, when);
+        else
+            printf("refreshed %s: catalog version %llu, expires %s\n", dir,
+                   (unsigned long long)cat.version, when);
+    }
+    agora__seckey_wipe(&key);
+    agora__catalog_free(&cat);
+    return rc == 0 ? 0 : agora__fail("catalog", &err);
+}
+
+int agora__cmd_catalog(int argc, char **argv)
+{
+    const char *trust = NULL, *json = NULL, *key_path = NULL, *pass = NULL,
+               *expires_s = DEFAULT_EXPIRES;
+    const agora__opt opts[] = {
+        OPT("--trust", AGORA__ARG_VALUE, &trust),
+        OPT("--json", AGORA__ARG_FLAG, &json),
+        OPT("--key", AGORA__ARG_VALUE, &key_path),
+        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass),
+        OPT("--expires", AGORA__ARG_VALUE, &expires_s),
+    };
+    const char *pos[2];
+    size_t n_pos;
+    int help;
+    int rc = agora__args("catalog", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 2, &n_pos,
+                         &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        printf("usage: agora catalog show DIR [--trust OPERATOR.pub] [--json]\n"
+               "       agora catalog refresh DIR --key OPERATOR.key [--expires DAYS|DATE]\n"
+               "                             [--passphrase-file FILE] [--json]\n\n"
+               "show: print the catalog in DIR. With --trust the signature is verified first\n"
+               "(and a bad one refused); without it the signature is checked for form only.\n"
+               "refresh: publish the same entries as a new version with a new expiry\n"
+               "(default 30 days), so clinics keep running while nothing changes.\n");
+        return 0;
+    }
+    if (n_pos == 2 && strcmp(pos[0], "refresh") == 0) {
+        if (key_path == NULL) {
+            fprintf(stderr, "agora catalog: refresh needs --key OPERATOR.key\n");
+            return 2;
+        }
+        return catalog_refresh(pos[1], key_path, pass, expires_s, json != NULL);
+    }
+    if (n_pos != 2 || strcmp(pos[0], "show") != 0) {
+        fprintf(stderr, "agora catalog: usage: agora catalog show|refresh DIR ...; see agora "
+                        "catalog --help\n");
+        return 2;
+    }
+    const char *dir = pos[1];
+    agora__error err = {0};
+    agora__catalog cat;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    int verified = trust != NULL;
+    if (trust != NULL) {
+        agora__pubkey pk;
+        rc = agora__pubkey_read(trust, &pk, &err);
+        if (rc == 0)
+            rc = agora__catalog_load_dir(dir, &pk, 1, &cat, &raw, &raw_len, NULL, NULL, NULL, &err);
+    } else {
+        /* No key to check against: read the signature's key id and parse for display only. */
+        char path[4096], key_id[AGORA__KEY_ID_HEX];
+        uint8_t *sig = NULL, sigbin[64];
+        size_t sig_len;
+        rc = agora__path(path, sizeof path, &err, "%s/catalog.sig", dir);
+        if (rc == 0)
+            rc = agora__read_file(path, AGORA__SIG_TEXT_MAX, &sig, &sig_len, &err);
+        if (rc == 0)
+            rc = agora__sig_parse(sig, sig_len, key_id, sigbin, &err);
+        free(sig);
+        if (rc == 0)
+            rc = agora__path(path, sizeof path, &err, "%s/catalog.json", dir);
+        if (rc == 0)
+            rc = agora__read_file(path, AGORA__CATALOG_MAX, &raw, &raw_len, &err);
+        if (rc == 0)
+            rc = agora__catalog_parse(raw, raw_len, &cat, &err);
+        if (rc == 0)
+            fprintf(stderr, "agora catalog: signature NOT verified (pass --trust "
+                            "OPERATOR.pub to verify it)\n");
+    }
+    if (rc != 0) {
+        free(raw);
+        return agora__fail("catalog", &err);
+    }
+    if (json != NULL) {
+        printf("{\"verified\":%s,\"catalog\":", verified ? "true" : "false");
+        fwrite(raw, 1, raw_len, stdout);
+        printf("}\n");
+    } else {
+        char issued[AGORA__TIME_TEXT], expires[AGORA__TIME_TEXT];
+        agora__time_format(cat.issued, issued);
+        agora__time_format(cat.expires, expires);
+        printf("catalog %s\n", dir);
+        printf("  version %llu, issued %s, expires %s%s\n", (unsigned long long)cat.version, issued,
+               expires, cat.expires <= agora__trust_now() ? " (EXPIRED)" : "");
+        printf("  signed by key %s (%s)\n", cat.key_id, verified ? "verified" : "not verified");
+        printf("  %zu entr%s\n", cat.n, cat.n == 1 ? "y" : "ies");
+        qsort(cat.entries, cat.n, sizeof *cat.entries, agora__catalog_entry_cmp);
+        for (size_t i = 0; i < cat.n; i++)
+            print_entry_line(&cat.entries[i]);
+    }
+    free(raw);
+    agora__catalog_free(&cat);
+    return 0;
+}

@@ -1,0 +1,280 @@
+/* Clinic-side changes to the home: accepting a catalog (sync), installing a certified build from
+ * the operator's blob store, and removing one. Everything read from the operator's directory is
+ * untrusted until checked against the signed catalog the home holds. */
+#include "trust_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int read_held_bytes(const agora__trust_home *h, uint8_t **buf, size_t *len,
+                           agora__error *err)
+{
+    char path[4096];
+    int rc = agora__path(path, sizeof path, err, "%s/catalog/current", h->dir);
+    if (rc == 0)
+        rc = agora__read_file(path, AGORA__CATALOG_MAX + AGORA__SIG_TEXT_MAX, buf, len, err);
+    return rc;
+}
+
+int agora__home_sync(agora__trust_home *h, const char *dir, agora__catalog *old, agora__error *err)
+{
+    memset(old, 0, sizeof *old);
+    agora__catalog fresh;
+    uint8_t *raw = NULL;
+    char *sig = NULL;
+    size_t raw_len = 0, sig_len = 0;
+    int missing = 0;
+    int rc = agora__catalog_load_dir(dir, h->trusted, h->n_trusted, &fresh, &raw, &raw_len, &sig,
+                                     &sig_len, &missing, err);
+    if (rc != 0)
+        return rc;
+    int64_t now = agora__trust_now();
+    char when[AGORA__TIME_TEXT];
+    agora__time_format(fresh.expires, when);
+    uint8_t *joined = NULL;
+    if (fresh.expires <= now) {
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "catalog version %llu expired at %s; refused (ask the operator to "
+                              "publish a fresh one)",
+                              (unsigned long long)fresh.version, when);
+        goto out;
+    }
+    size_t total = sig_len + raw_len;
+    joined = malloc(total);
+    if (joined == NULL) {
+        rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(joined, sig, sig_len);
+    memcpy(joined + sig_len, raw, raw_len);
+    if (h->have_catalog && fresh.version <= h->cat.version) {
+        uint8_t *held = NULL;
+        size_t held_len = 0;
+        int same = fresh.version == h->cat.version &&
+                   read_held_bytes(h, &held, &held_len, NULL) == 0 && held_len == total &&
+                   memcmp(held, joined, total) == 0;
+        free(held);
+        if (same) {
+            rc = 1; /* already held: nothing changed */
+            goto out;
+        }
+        rc =
+            agora__error_set(err, AGORA_EINVAL,
+                             "catalog version %llu is not newer than the held version %llu; "
+                             "refused (a rollback or a replayed catalog)",
+                             (unsigned long long)fresh.version, (unsigned long long)h->cat.version);
+        goto out;
+    }
+    char path[4096], src[PATH_MAX];
+    rc = agora__path(path, sizeof path, err, "%s/catalog/current", h->dir);
+    if (rc == 0)
+        rc = agora__write_file_atomic(path, joined, total, 0600, err);
+    if (rc != 0)
+        goto out;
+    if (realpath(dir, src) != NULL &&
+        agora__path(path, sizeof path, NULL, "%s/catalog/source", h->dir) == 0)
+        (void)agora__write_file_atomic(path, src, strlen(src), 0600, NULL);
+    *old = h->cat;
+    h->cat = fresh;
+    h->have_catalog = 1;
+    memset(&fresh, 0, sizeof fresh);
+out:
+    agora__catalog_free(&fresh);
+    free(raw);
+    free(sig);
+    free(joined);
+    return rc;
+}
+
+/* The highest certified (not revoked) version of id, or the named version. */
+static int pick_entry(const agora__trust_home *h, const char *id, const char *version,
+                      const agora__cat_entry **out, agora__error *err)
+{
+    *out = NULL;
+    if (!h->have_catalog)
+        return agora__error_set(err, AGORA_EINVAL, "no catalog held yet; run agora sync DIR first");
+    if (version != NULL) {
+        const agora__cat_entry *e = agora__catalog_find(&h->cat, id, version);
+        if (e == NULL)
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "%s@%s is not in the held catalog (version %llu); check the "
+                                    "name or run agora sync",
+                                    id, version, (unsigned long long)h->cat.version);
+        if (e->revoked) {
+            char when[AGORA__TIME_TEXT];
+            agora__time_format(e->revoked_at, when);
+            return agora__error_set(err, AGORA_EINVAL, "%s@%s is revoked (%s: %s); refused", id,
+                                    version, when, e->reason);
+        }
+        *out = e;
+        return 0;
+    }
+    int any = 0;
+    for (size_t i = 0; i < h->cat.n; i++) {
+        const agora__cat_entry *e = &h->cat.entries[i];
+        if (strcmp(e->id, id) != 0)
+            continue;
+        any = 1;
+        if (!e->revoked && (*out == NULL || agora__semver_cmp(e->version, (*out)->version) > 0))
+            *out = e;
+    }
+    if (*out != NULL)
+        return 0;
+    if (any)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "every certified version of %s is revoked; refused", id);
+    return agora__error_set(err, AGORA_EINVAL,
+                            "%s is not in the held catalog; check the name (agora catalog show) "
+                            "or run agora sync",
+                            id);
+}
+
+/* Read a blob from the operator's store and check it against the catalog's pin. */
+static int read_blob(const char *src, const uint8_t sha[32], uint64_t size, const char *what,
+                     uint8_t **out, size_t *len, agora__error *err)
+{
+    char hex[65], path[4096];
+    agora__hex(sha, 32, hex);
+    int rc = agora__path(path, sizeof path, err, "%s/blobs/%s", src, hex);
+    if (rc == 0)
+        rc = agora__read_file(path, (size_t)size, out, len, err);
+    if (rc != 0)
+        return rc;
+    uint8_t got[32];
+    agora__sha256(*out, *len, got);
+    if (*len != size || memcmp(got, sha, 32) != 0) {
+        free(*out);
+        *out = NULL;
+        return agora__error_set(err, AGORA_EINVAL,
+                                "%s blob %s does not match the catalog's sha256: the operator's "
+                                "store is damaged or was tampered with; refused",
+                                what, path);
+    }
+    return 0;
+}
+
+int agora__home_install(agora__trust_home *h, const char *id, const char *version,
+                        const char *source_dir, char *version_out, size_t version_size,
+                        agora__error *err)
+{
+    if (!agora__reverse_dns_valid(id) || (version != NULL && !agora__semver_valid(version)))
+        return agora__error_set(err, AGORA_EINVAL,
+                                "'%.140s' is not a plugin id (reverse-DNS) with an optional "
+                                "@VERSION (semver)",
+                                id);
+    const agora__cat_entry *e;
+    int rc = pick_entry(h, id, version, &e, err);
+    if (rc != 0)
+        return rc;
+    int64_t now = agora__trust_now();
+    if (now > h->cat.expires + h->grace_s)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "the held catalog (version %llu) has expired; run agora sync "
+                                "with a fresh catalog first",
+                                (unsigned long long)h->cat.version);
+    char src[4096], path[4096];
+    if (source_dir != NULL) {
+        rc = agora__path(src, sizeof src, err, "%s", source_dir);
+    } else {
+        uint8_t *buf;
+        size_t len;
+        rc = agora__path(path, sizeof path, err, "%s/catalog/source", h->dir);
+        if (rc == 0 && agora__read_file(path, sizeof src - 1, &buf, &len, NULL) == 0) {
+            memcpy(src, buf, len + 1);
+            free(buf);
+        } else if (rc == 0) {
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "do not know where the catalog came from; pass --from DIR");
+        }
+    }
+    if (rc != 0)
+        return rc;
+    uint8_t *plugin = NULL, *manifest = NULL;
+    size_t plen = 0, mlen = 0;
+    agora__manifest m;
+    rc = read_blob(src, e->manifest_sha, e->manifest_size, "manifest", &manifest, &mlen, err);
+    if (rc == 0)
+        rc = read_blob(src, e->plugin_sha, e->plugin_size, "plugin", &plugin, &plen, err);
+    if (rc == 0)
+        rc = agora__manifest_parse(manifest, mlen, &m, err);
+    if (rc == 0 && (strcmp(m.id, e->id) != 0 || strcmp(m.version, e->version) != 0))
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "the certified manifest names %s@%s, not %s@%s; refused", m.id,
+                              m.version, e->id, e->version);
+    if (rc == 0)
+        rc = agora__elf_check(plugin, plen, err);
+    char dir[4096];
+    if (rc == 0)
+        rc = agora__path(dir, sizeof dir, err, "%s/plugins/%s", h->dir, id);
+    if (rc == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        rc = agora__error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+    if (rc == 0)
+        rc = agora__path(path, sizeof path, err, "%s/plugin.so", dir);
+    if (rc == 0)
+        rc = agora__write_file_atomic(path, plugin, plen, 0600, err);
+    if (rc == 0)
+        rc = agora__path(path, sizeof path, err, "%s/manifest.json", dir);
+    if (rc == 0)
+        rc = agora__write_file_atomic(path, manifest, mlen, 0600, err);
+    if (rc == 0) {
+        char psha[65], msha[65], when[AGORA__TIME_TEXT];
+        agora__hex(e->plugin_sha, 32, psha);
+        agora__hex(e->manifest_sha, 32, msha);
+        agora__time_format(now, when);
+        json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", e->id, "version", e->version,
+                                "plugin_sha256", psha, "manifest_sha256", msha, "installed", when);
+        char *text = rec != NULL ? json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        json_decref(rec);
+        if (text == NULL)
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        if (rc == 0)
+            rc = agora__path(path, sizeof path, err, "%s/install.json", dir);
+        /* Written last: the record of which version is installed. */
+        if (rc == 0)
+            rc = agora__write_file_atomic(path, text, strlen(text), 0600, err);
+        free(text);
+    }
+    if (rc == 0)
+        agora__strlcpy(version_out, e->version, version_size);
+    free(plugin);
+    free(manifest);
+    return rc;
+}
+
+int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
+{
+    if (!agora__reverse_dns_valid(id))
+        return agora__error_set(err, AGORA_EINVAL, "'%.140s' is not a plugin id (reverse-DNS)", id);
+    char dir[4096], path[4096 + 300];
+    int rc = agora__path(dir, sizeof dir, err, "%s/plugins/%s", h->dir, id);
+    if (rc != 0)
+        return rc;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return agora__error_set(err, errno == ENOENT ? AGORA_EINVAL : -errno,
+                                "%s is not installed (agora list shows what is)", id);
+    /* The install.json record goes first so a half-removed plugin is simply not installed. */
+    snprintf(path, sizeof path, "%s/install.json", dir);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        closedir(d);
+        return agora__error_set(err, -errno, "cannot remove %s: %s", path, strerror(errno));
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = agora__error_set(err, -errno, "cannot remove %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) != 0)
+        rc = agora__error_set(err, -errno, "cannot remove %s: %s", dir, strerror(errno));
+    return rc;
+}

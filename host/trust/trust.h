@@ -1,0 +1,194 @@
+/*
+ * trust.h — what other host modules (chiefly `agora run`) use from the trust module: the clinic
+ * home, the installed plugins with their certified manifests, grants and prices, and the one
+ * function that hands out plugin bytes that were verified against the signed catalog.
+ *
+ * Ownership: every struct here is owned by the caller unless said otherwise. Strings inside the
+ * structs are fixed arrays (no pointers to free) except `agora__trust_loaded.bytes`.
+ *
+ * Typical use by `agora run`:
+ *
+ *     agora__trust_home *home;
+ *     if (agora__trust_home_open(NULL, &home, &err) != 0) ...      // AGORA_HOME or default
+ *     agora__trust_loaded lp;
+ *     if (agora__trust_load(home, "com.example.nodules", &lp, &err) != 0) ... // refused: err.msg
+ *     // give lp.bytes/lp.len to the worker (sealed memfd); never re-open the installed path.
+ *     // lp.info.granted: the PS3.15 options the job may see; lp.info.pricing: what to bill.
+ *     ...
+ *     // before dispatching each queued job (a sync may have revoked the build meanwhile):
+ *     if (agora__trust_allowed(home, lp.info.id, lp.info.version, &err) != 0) cancel(...);
+ *     agora__trust_loaded_free(&lp);
+ *     agora__trust_home_close(home);
+ *
+ * Thread safety: a home handle is not thread-safe; use one per thread or lock around calls.
+ */
+#ifndef AGORA_HOST_TRUST_H
+#define AGORA_HOST_TRUST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+/* ---- Limits ------------------------------------------------------------------------------- */
+
+#define AGORA__TRUST_MANIFEST_MAX ((size_t)64 * 1024)         /* manifest.json bytes */
+#define AGORA__TRUST_PLUGIN_MAX   ((size_t)256 * 1024 * 1024) /* plugin .so bytes */
+#define AGORA__TRUST_ID_MAX       128                         /* reverse-DNS id */
+#define AGORA__TRUST_VERSION_MAX  64                          /* semver text */
+#define AGORA__TRUST_NAME_MAX     128                         /* name, vendor */
+#define AGORA__TRUST_DESC_MAX     4096                        /* description */
+#define AGORA__TRUST_REASON_MAX   512                         /* revocation reason */
+#define AGORA__TRUST_LIST_MAX     32                          /* modalities, body parts */
+
+/* ---- PS3.15 Annex E options a plugin may be granted (bit flags) ---------------------------- */
+/* Only options that make sense for a plugin's image view. rtnUIDsOpt is absent on purpose
+ * (plugins see keyed-hash pseudonyms, never real UIDs), as are rtnSafePrivOpt (private tags never
+ * leave the host), cleanGraphOpt and cleanStructContOpt (plugins get no overlays or SR). */
+#define AGORA__OPT_RTN_PAT_CHARS        (1u << 0) /* rtnPatCharsOpt: age, sex, size, weight */
+#define AGORA__OPT_RTN_DEV_ID           (1u << 1) /* rtnDevIdOpt: device identity */
+#define AGORA__OPT_RTN_INST_ID          (1u << 2) /* rtnInstIdOpt: institution identity */
+#define AGORA__OPT_RTN_LONG_FULL_DATES  (1u << 3) /* rtnLongFullDatesOpt: real dates */
+#define AGORA__OPT_RTN_LONG_MODIF_DATES (1u << 4) /* rtnLongModifDatesOpt: shifted dates */
+#define AGORA__OPT_CLEAN_DESC           (1u << 5) /* cleanDescOpt: cleaned descriptions */
+#define AGORA__OPT_COUNT                6
+#define AGORA__OPT_ALL                  ((1u << AGORA__OPT_COUNT) - 1)
+
+/* The PS3.15 name ("rtnPatCharsOpt") of option bit `index` (0..AGORA__OPT_COUNT-1), else NULL. */
+const char *agora__trust_option_name(unsigned index);
+/* Parse a PS3.15 option name into its bit. 0 or AGORA_EINVAL (unknown or not grantable). */
+int agora__trust_option_parse(const char *name, uint32_t *bit);
+/* Write the options as "a,b,c" ("none" when empty) into buf (always terminated). */
+void agora__trust_options_format(uint32_t options, char *buf, size_t size);
+
+/* ---- Outputs a plugin declares --------------------------------------------------------------- */
+#define AGORA__OUT_FINDINGS     (1u << 0)
+#define AGORA__OUT_MEASUREMENTS (1u << 1)
+#define AGORA__OUT_REGIONS      (1u << 2)
+#define AGORA__OUT_MASKS        (1u << 3)
+#define AGORA__OUT_SUMMARY      (1u << 4)
+#define AGORA__OUT_COUNT        5
+
+/* ---- A parsed, validated manifest (schemas/manifest.schema.json) --------------------------- */
+typedef struct agora__manifest {
+    char id[AGORA__TRUST_ID_MAX + 1];
+    char name[AGORA__TRUST_NAME_MAX + 1];
+    char vendor[AGORA__TRUST_NAME_MAX + 1];
+    char version[AGORA__TRUST_VERSION_MAX + 1];
+    uint32_t abi_major, abi_minor;
+    char description[AGORA__TRUST_DESC_MAX + 1];
+    int any_modality; /* inputs.modalities == ["*"] */
+    char modalities[AGORA__TRUST_LIST_MAX][17];
+    uint32_t n_modalities;
+    char body_parts[AGORA__TRUST_LIST_MAX][17]; /* empty list: any body part */
+    uint32_t n_body_parts;
+    uint32_t min_frames, max_frames; /* defaults 1 and 100000 */
+    uint32_t permissions;            /* AGORA__OPT_* the plugin asks for */
+    uint32_t memory_mb, time_s, threads;
+    uint32_t outputs; /* AGORA__OUT_* */
+    int has_pricing;  /* the vendor's proposal; the catalog's pricing is what counts */
+    char pricing_model[16];
+    uint64_t pricing_price_minor;
+    char pricing_currency[4];
+} agora__manifest;
+
+/* Parse and validate manifest bytes. On error the message names the field, e.g.
+ * "manifest.resources.memory_mb: must be an integer 16..65536". */
+int agora__manifest_parse(const uint8_t *buf, size_t len, agora__manifest *out, agora__error *err);
+
+/* ---- Catalog pricing of a certified build ---------------------------------------------------- */
+typedef struct agora__trust_pricing {
+    char model[16];            /* per-study | per-series | per-instance | subscription | free */
+    uint64_t price_minor;      /* integer minor units of `currency` (0 for free) */
+    char currency[4];          /* ISO 4217, "XXX" for free builds without a currency */
+    uint32_t vendor_share_bps; /* vendor's share in basis points, 0..10000 */
+} agora__trust_pricing;
+
+/* ---- Installed plugins ----------------------------------------------------------------------- */
+#define AGORA__TRUST_OK              0
+#define AGORA__TRUST_REVOKED         1 /* the held catalog revokes this build */
+#define AGORA__TRUST_EXPIRED_CATALOG 2 /* the held catalog expired (beyond the clinic's grace) */
+#define AGORA__TRUST_NOT_IN_CATALOG  3 /* the build is not in the held catalog */
+#define AGORA__TRUST_TAMPERED        4 /* installed bytes differ from the catalog pins */
+/* "ok", "revoked", "expired-catalog", "not-in-catalog", "tampered". */
+const char *agora__trust_status_name(int status);
+
+typedef struct agora__trust_plugin {
+    char id[AGORA__TRUST_ID_MAX + 1];
+    char version[AGORA__TRUST_VERSION_MAX + 1];
+    int status;      /* AGORA__TRUST_* */
+    int manifest_ok; /* manifest below was parsed from the installed, pinned bytes */
+    agora__manifest manifest;
+    uint32_t requested; /* options the manifest asks for */
+    uint32_t certified; /* options the catalog grants this build */
+    uint32_t policy;    /* options the clinic allows any plugin */
+    uint32_t granted;   /* requested & certified & policy: what the job may see */
+    int in_catalog;     /* fields below are valid */
+    agora__trust_pricing pricing;
+    char level[16];         /* research | clinical */
+    char plugin_sha256[65]; /* the catalog's pins, hex */
+    char manifest_sha256[65];
+    char revoked_reason[AGORA__TRUST_REASON_MAX + 1];
+    int64_t revoked_at;      /* UTC seconds, 0 when not revoked */
+    int64_t catalog_expires; /* UTC seconds */
+    uint64_t catalog_version;
+} agora__trust_plugin;
+
+typedef struct agora__trust_home agora__trust_home;
+
+/* Resolve the clinic home: `dir` if not NULL, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else
+ * $HOME/.local/share/agora. Writes into out (size bytes). 0 or AGORA_EINVAL/AGORA_ELIMIT. */
+int agora__trust_home_resolve(const char *dir, char *out, size_t size, agora__error *err);
+
+/* Open an initialised home (see docs/clinic-guide.md for the layout): checks permissions (no
+ * group/other write, owned by us), reads config, secret, trusted keys, and the held catalog,
+ * verifying its signature before parsing it. A home without a catalog yet opens fine (every
+ * plugin is then not-in-catalog). *out is freed with agora__trust_home_close. */
+int agora__trust_home_open(const char *dir, agora__trust_home **out, agora__error *err);
+void agora__trust_home_close(agora__trust_home *home);
+/* The resolved home directory (owned by the handle). */
+const char *agora__trust_home_dir(const agora__trust_home *home);
+
+/* The 32-byte clinic secret. Prefer agora__trust_derive_key for a purpose-specific key. */
+void agora__trust_secret(const agora__trust_home *home, uint8_t secret[32]);
+/* A 32-byte key for one purpose ("deid-uid", "billing", ...): keyed BLAKE2b of the purpose
+ * under the clinic secret. Same home + same purpose => same key. 0 or AGORA_EINVAL. */
+int agora__trust_derive_key(const agora__trust_home *home, const char *purpose, uint8_t key[32]);
+
+/* Re-read the held catalog from disk (verify before parse). Call after a sync may have happened;
+ * agora__trust_allowed calls it itself. */
+int agora__trust_refresh(agora__trust_home *home, agora__error *err);
+
+/* Every installed plugin with its status. Hashes ARE checked (reads the binaries). *out is a
+ * malloc'ed array of *n items (NULL when none); free with free(). */
+int agora__trust_list(agora__trust_home *home, agora__trust_plugin **out, size_t *n,
+                      agora__error *err);
+
+/* The installed build of `id`, its status and entry, without reading the binary (fast). */
+int agora__trust_get(agora__trust_home *home, const char *id, agora__trust_plugin *out,
+                     agora__error *err);
+
+typedef struct agora__trust_loaded {
+    agora__trust_plugin info; /* status is AGORA__TRUST_OK; granted is the intersection */
+    uint8_t *bytes;           /* the verified plugin binary, malloc'ed, owned by this struct */
+    size_t len;
+    uint8_t *manifest_bytes; /* the verified manifest.json bytes, owned by this struct */
+    size_t manifest_len;
+} agora__trust_loaded;
+
+/* Read the installed plugin `id` into memory and check, in order: the held catalog is valid and
+ * not expired (beyond the grace), the build is in it and not revoked, sha256(manifest) and
+ * sha256(binary) equal the catalog's pins, the manifest parses and names the same id@version.
+ * Only then returns the bytes. Any failure: a negative code, out zeroed, and a message that
+ * names the cause ("revoked: <reason>", "tampered: ...", "catalog expired ..."). */
+int agora__trust_load(agora__trust_home *home, const char *id, agora__trust_loaded *out,
+                      agora__error *err);
+void agora__trust_loaded_free(agora__trust_loaded *loaded);
+
+/* Is build id@version still allowed to run now? Re-reads the held catalog first. 0 when
+ * allowed; otherwise a negative code with the reason (revoked, expired catalog, not in catalog,
+ * no longer installed at that version). */
+int agora__trust_allowed(agora__trust_home *home, const char *id, const char *version,
+                         agora__error *err);
+
+#endif

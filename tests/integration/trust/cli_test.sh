@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# End-to-end test of the trust chain through the real CLI: the clean path (keygen -> pack ->
+# certify -> init -> sync -> install -> list) and every refusal, each checked for exit status 1
+# and a message naming the cause. Writes only under a temp dir.
+# usage: cli_test.sh AGORA DUMMY_PLUGIN.so MANIFEST.json
+set -u
+AGORA=$(realpath "$1")
+PLUGIN=$(realpath "$2")
+MANIFEST=$(realpath "$3")
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+export AGORA_HOME="$T/unused-default-home"
+fails=0
+n=0
+
+ok() { # ok DESCRIPTION CMD... : must exit 0
+    local what=$1
+    shift
+    n=$((n + 1))
+    "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "FAIL: $what: exit $rc from: $*"
+        cat "$T/out" "$T/err"
+        fails=$((fails + 1))
+        return 1
+    fi
+    return 0
+}
+
+refused() { # refused DESCRIPTION EXPECTED_SUBSTRING CMD... : must exit 1 naming the cause
+    local what=$1 expect=$2
+    shift 2
+    n=$((n + 1))
+    "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ $rc -ne 1 ]; then
+        echo "FAIL: $what: expected exit 1, got $rc from: $*"
+        cat "$T/out" "$T/err"
+        fails=$((fails + 1))
+        return 1
+    fi
+    if ! grep -qF -- "$expect" "$T/err"; then
+        echo "FAIL: $what: message does not say '$expect':"
+        cat "$T/err"
+        fails=$((fails + 1))
+        return 1
+    fi
+    return 0
+}
+
+usage_error() { # usage_error DESCRIPTION EXPECTED_SUBSTRING CMD... : must exit 2 saying why
+    local what=$1 expect=$2
+    shift 2
+    n=$((n + 1))
+    "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ $rc -ne 2 ] || ! grep -qF -- "$expect" "$T/err"; then
+        echo "FAIL: $what: expected exit 2 saying '$expect', got $rc:"
+        cat "$T/err"
+        fails=$((fails + 1))
+    fi
+}
+
+has() { # has DESCRIPTION FILE SUBSTRING
+    n=$((n + 1))
+    if ! grep -qF -- "$3" "$2"; then
+        echo "FAIL: $1: '$3' not in output:"
+        cat "$2"
+        fails=$((fails + 1))
+    fi
+}
+
+# Patch a bundle: python3 prints nothing, exits non-zero on error.
+patch_bundle() { # patch_bundle IN OUT MODE
+    python3 - "$1" "$2" "$3" <<'PY'
+import hashlib, struct, sys
+src, dst, mode = sys.argv[1:4]
+b = bytearray(open(src, 'rb').read())
+mlen, plen = struct.unpack_from('<QQ', b, 16)
+m0, p0 = 96, 96 + mlen
+if mode == 'flip-plugin':
+    b[p0 + plen // 2] ^= 1
+elif mode == 'flip-manifest':
+    i = b.index(b'"memory_mb": 512', m0)
+    b[i + 13:i + 16] = b'999'
+elif mode == 'rehash-plugin':          # change the plugin AND fix the header hash: only the
+    b[p0 + plen // 2] ^= 1             # vendor signature can notice
+    b[64:96] = hashlib.sha256(b[p0:p0 + plen]).digest()
+elif mode == 'trailing':
+    b += b'\0'
+elif mode == 'truncate':
+    b = b[:len(b) - 10]
+elif mode == 'oversize':
+    struct.pack_into('<Q', b, 24, 300 * 1024 * 1024)
+open(dst, 'wb').write(b)
+PY
+}
+
+# ---- keys ------------------------------------------------------------------------------------
+ok "keygen operator" "$AGORA" keygen --out op
+has "keygen prints key id" "$T/out" "key id:"
+OPID=$(awk '{print $4}' op.pub)
+ok "keygen vendor" "$AGORA" keygen --out vendor
+ok "keygen rogue operator" "$AGORA" keygen --out rogue
+printf 'correct horse battery staple\n' >pass
+printf 'wrong\n' >badpass
+ok "keygen encrypted" "$AGORA" keygen --out enc --passphrase-file pass
+n=$((n + 1))
+if [ "$(stat -c %a op.key)" != 600 ] || [ "$(stat -c %a enc.key)" != 600 ]; then
+    echo "FAIL: secret keys must be mode 0600"
+    fails=$((fails + 1))
+fi
+has "encrypted key file" enc.key "argon2id13"
+refused "keygen never overwrites" "File exists" "$AGORA" keygen --out op
+chmod 644 rogue.key
+refused "world-readable secret key refused" "chmod 600" "$AGORA" pack --manifest "$MANIFEST" \
+    --plugin "$PLUGIN" --sign rogue.key -o x.agora
+chmod 600 rogue.key
+
+# ---- pack ------------------------------------------------------------------------------------
+ok "pack signed bundle" "$AGORA" pack --manifest "$MANIFEST" --plugin "$PLUGIN" --sign vendor.key \
+    -o n.agora
+has "pack names the build" "$T/out" "com.example.nodules@1.0.0"
+refused "pack: plugin is not ELF" "not an ELF" "$AGORA" pack --manifest "$MANIFEST" \
+    --plugin "$MANIFEST" -o x.agora
+sed 's/"memory_mb": 512/"memory_mb": 8/' "$MANIFEST" >bad-mem.json
+refused "pack: manifest field out of range" "manifest.resources.memory_mb: must be an integer 16..65536" \
+    "$AGORA" pack --manifest bad-mem.json --plugin "$PLUGIN" -o x.agora
+sed 's/"rtnDevIdOpt"/"rtnUIDsOpt"/' "$MANIFEST" >bad-perm.json
+refused "pack: permission not grantable" "manifest.permissions" \
+    "$AGORA" pack --manifest bad-perm.json --plugin "$PLUGIN" -o x.agora
+refused "pack: encrypted key, wrong passphrase" "wrong passphrase" "$AGORA" pack \
+    --manifest "$MANIFEST" --plugin "$PLUGIN" --sign enc.key --passphrase-file badpass -o x.agora
+ok "pack: encrypted key, right passphrase" "$AGORA" pack --manifest "$MANIFEST" --plugin "$PLUGIN" \
+    --sign enc.key --passphrase-file pass -o enc.agora
+sed 's/"1.0.0"/"1.1.0"/' "$MANIFEST" >m11.json
+ok "pack v1.1.0 unsigned" "$AGORA" pack --manifest m11.json --plugin "$PLUGIN" -o n11.agora
+has "unsigned bundle says so" "$T/out" "not signed"
+
+# ---- bundles that must be refused ------------------------------------------------------------
+CERT=(--catalog cat --key op.key --model per-study --price 150 --currency EUR --vendor-share-bps 7000)
+patch_bundle n.agora t-plugin.agora flip-plugin
+refused "bundle: binary does not match its header" "plugin binary does not match the sha256" \
+    "$AGORA" certify t-plugin.agora "${CERT[@]}"
+patch_bundle n.agora t-manifest.agora flip-manifest
+refused "bundle: manifest does not match its header" "manifest does not match the sha256" \
+    "$AGORA" certify t-manifest.agora "${CERT[@]}"
+patch_bundle n.agora t-sig.agora rehash-plugin
+refused "bundle: contents do not match the vendor signature" "vendor signature does not verify" \
+    "$AGORA" certify t-sig.agora "${CERT[@]}"
+patch_bundle n.agora t-trunc.agora truncate
+refused "bundle: truncated" "truncated" "$AGORA" certify t-trunc.agora "${CERT[@]}"
+head -c 50 n.agora >t-short.agora
+refused "bundle: shorter than its header" "truncated" "$AGORA" certify t-short.agora "${CERT[@]}"
+patch_bundle n.agora t-trail.agora trailing
+refused "bundle: trailing bytes" "trailing bytes" "$AGORA" certify t-trail.agora "${CERT[@]}"
+patch_bundle n.agora t-over.agora oversize
+refused "bundle: header announces an oversize plugin" "must be 64..268435456" \
+    "$AGORA" certify t-over.agora "${CERT[@]}"
+truncate -s 300M t-huge.agora
+refused "bundle: file larger than any bundle" "more than the" "$AGORA" certify t-huge.agora "${CERT[@]}"
+rm -f t-huge.agora
+n=$((n + 1))
+if [ -e cat/catalog.json ]; then
+    echo "FAIL: a refused certify must not publish a catalog"
+    fails=$((fails + 1))
+fi
+
+# ---- certify ---------------------------------------------------------------------------------
+refused "certify: grant more than the manifest asks" "the manifest does not ask for it" \
+    "$AGORA" certify n.agora "${CERT[@]}" --grant rtnPatCharsOpt rtnInstIdOpt
+refused "certify: vendor key mismatch" "not by vendor key" \
+    "$AGORA" certify n.agora "${CERT[@]}" --vendor-key rogue.pub
+usage_error "certify: share out of range" "--vendor-share-bps must be an integer 0..10000" \
+    "$AGORA" certify n.agora "${CERT[@]}" --vendor-share-bps 10001
+usage_error "certify: unknown option name in --grant" "not a grantable PS3.15 option" \
+    "$AGORA" certify n.agora "${CERT[@]}" --grant rtnUIDsOpt
+ok "certify" "$AGORA" certify n.agora "${CERT[@]}" --grant rtnPatCharsOpt --vendor-key vendor.pub
+has "certify reports version 1" "$T/out" "catalog version 1"
+has "certify pins the binary" "$T/out" "plugin   sha256"
+cp -r cat cat-v1
+ok "catalog show verified" "$AGORA" catalog show cat --trust op.pub
+has "catalog show lists the entry" "$T/out" "com.example.nodules@1.0.0  certified"
+refused "catalog show with the wrong key" "not trusted" "$AGORA" catalog show cat --trust rogue.pub
+ok "certify second version" "$AGORA" certify n11.agora "${CERT[@]}" --model per-series --price 90
+has "catalog version 2" "$T/out" "catalog version 2"
+
+# ---- clinic ----------------------------------------------------------------------------------
+ok "init" "$AGORA" init --home home --trust op.pub --allow rtnPatCharsOpt rtnDevIdOpt
+has "init names the trusted key" "$T/out" "$OPID"
+n=$((n + 1))
+if [ "$(stat -c %a home)" != 700 ] || [ "$(stat -c %a home/secret)" != 600 ] ||
+    [ "$(stat -c %s home/secret)" != 32 ]; then
+    echo "FAIL: home must be 0700 with a 32-byte 0600 secret"
+    fails=$((fails + 1))
+fi
+refused "init twice" "already a clinic home" "$AGORA" init --home home --trust op.pub
+H=(--home home)
+ok "sync v1" "$AGORA" sync cat-v1 "${H[@]}"
+has "sync prints the new entry" "$T/out" "new      com.example.nodules@1.0.0"
+ok "sync v2" "$AGORA" sync cat "${H[@]}"
+has "sync prints the version change" "$T/out" "catalog version 1 -> 2"
+has "sync prints the new version" "$T/out" "new      com.example.nodules@1.1.0"
+refused "rollback to an older catalog" "not newer than the held version 2" "$AGORA" sync cat-v1 "${H[@]}"
+ok "install latest" "$AGORA" install com.example.nodules "${H[@]}"
+has "install picks the highest version" "$T/out" "installed com.example.nodules@1.1.0"
+ok "install pinned version" "$AGORA" install com.example.nodules@1.0.0 "${H[@]}"
+has "install grants the intersection" "$T/out" "may see: rtnPatCharsOpt;"
+ok "list" "$AGORA" list "${H[@]}" --json
+has "list status ok" "$T/out" '"status":"ok"'
+has "list granted intersection" "$T/out" '"granted":["rtnPatCharsOpt"]'
+
+# Refusals on the clinic side.
+mkdir -p unsigned && cp cat/catalog.json unsigned/
+refused "unsigned catalog" "not signed" "$AGORA" sync unsigned "${H[@]}"
+mkdir -p rogue-cat
+ok "rogue operator certifies" "$AGORA" certify n.agora --catalog rogue-cat --key rogue.key \
+    --model free
+refused "catalog signed by an untrusted key" "not trusted here" "$AGORA" sync rogue-cat "${H[@]}"
+cp -r cat altered && sed -i 's/"price": 150/"price": 1/' altered/catalog.json
+refused "catalog altered after signing" "signature does not verify" "$AGORA" sync altered "${H[@]}"
+cp -r cat badblob
+for f in badblob/blobs/*; do chmod u+w "$f"; printf 'X' | dd of="$f" bs=1 seek=200 conv=notrunc 2>/dev/null; done
+refused "tampered blob in the catalog store" "does not match the catalog's sha256" \
+    "$AGORA" install com.example.nodules@1.0.0 "${H[@]}" --from badblob
+
+# Tampering inside the home after install.
+cp home/plugins/com.example.nodules/plugin.so saved.so
+printf 'X' | dd of=home/plugins/com.example.nodules/plugin.so bs=1 seek=300 conv=notrunc 2>/dev/null
+ok "list after tampering the binary" "$AGORA" list "${H[@]}"
+has "tampered binary is reported" "$T/out" "tampered"
+cp saved.so home/plugins/com.example.nodules/plugin.so
+sed -i 's/"memory_mb": 512/"memory_mb": 513/' home/plugins/com.example.nodules/manifest.json
+ok "list after tampering the manifest" "$AGORA" list "${H[@]}"
+has "tampered manifest is reported" "$T/out" "tampered"
+ok "reinstall repairs" "$AGORA" install com.example.nodules@1.0.0 "${H[@]}"
+ok "list after reinstall" "$AGORA" list "${H[@]}"
+has "status ok again" "$T/out" " ok "
+
+# Revocation.
+ok "revoke" "$AGORA" revoke com.example.nodules@1.0.0 --catalog cat --key op.key \
+    --reason "wrong measurements on contrast CT"
+has "revoke publishes version 3" "$T/out" "catalog version 3"
+refused "revoke twice" "already revoked" "$AGORA" revoke com.example.nodules@1.0.0 --catalog cat \
+    --key op.key --reason again
+refused "re-certify a revoked build" "stays revoked" "$AGORA" certify n.agora "${CERT[@]}"
+ok "catalog refresh" "$AGORA" catalog refresh cat --key op.key --expires 10
+has "refresh bumps the version" "$T/out" "catalog version 4"
+ok "sync the revocation" "$AGORA" sync cat "${H[@]}"
+has "sync from 2 to 4" "$T/out" "catalog version 2 -> 4"
+has "sync reports the revocation" "$T/out" "revoked  com.example.nodules@1.0.0: wrong measurements"
+has "sync warns about the installed build" "$T/out" "is now revoked: it will not run"
+ok "list after revocation" "$AGORA" list "${H[@]}" --json
+has "list says revoked" "$T/out" '"status":"revoked"'
+refused "install a revoked build" "is revoked" "$AGORA" install com.example.nodules@1.0.0 "${H[@]}"
+ok "install moves to the certified version" "$AGORA" install com.example.nodules "${H[@]}"
+has "installed 1.1.0" "$T/out" "com.example.nodules@1.1.0"
+ok "remove" "$AGORA" remove com.example.nodules "${H[@]}"
+refused "remove twice" "not installed" "$AGORA" remove com.example.nodules "${H[@]}"
+ok "list empty" "$AGORA" list "${H[@]}" --json
+has "no plugins" "$T/out" '"plugins":[]'
+
+# Expired catalog (freeze attack): a catalog that expires 2 s from now.
+EXP=$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)
+ok "certify a short-lived catalog" "$AGORA" certify n.agora --catalog short --key op.key \
+    --model free --expires "$EXP"
+ok "init second home" "$AGORA" init --home home2 --trust op.pub
+sleep 3
+refused "expired catalog" "expired" "$AGORA" sync short --home home2
+usage_error "expires in the past" "lies in the past" "$AGORA" certify n.agora --catalog short \
+    --key op.key --model free --expires 2020-01-01
+
+# A home other users can write is refused.
+chmod 770 home2
+refused "group-writable home" "writable by group" "$AGORA" list --home home2
+chmod 700 home2
+
+# Help and usage.
+for c in keygen pack certify revoke catalog init sync install list remove; do
+    ok "$c --help" "$AGORA" "$c" --help
+done
+usage_error "certify without arguments" "are required" "$AGORA" certify
+
+echo "$n checks, $fails failed"
+[ $fails -eq 0 ]
