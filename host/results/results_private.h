@@ -1,0 +1,27 @@
+/* Private to the results module: helpers shared by its files. */
+#ifndef AGORA_RESULTS_PRIVATE_H
+#define AGORA_RESULTS_PRIVATE_H
+
+#include "results.h"
+
+/* A set of frame indices 0..AGORA__RESULTS_MAX_FRAME. */
+typedef struct agora__results_frames {
+    uint8_t bits[(AGORA__RESULTS_MAX_FRAME + 1) / 8];
+} agora__results_frames;
+
+/* Validate and collect every frame index the document references (regions, masks,
+ * findings, measurements) into frames (zeroed by the caller). */
+int agora__results_validate_frames(const json_t *doc, agora__result_form form,
+                                   agora__results_frames *frames, agora__error *err);
+
+/* Bytes a mask of this (validated) geometry occupies: rows*columns*frames at 8 bits,
+ * rounded up to whole bytes at 1 bit. Saturates at SIZE_MAX. */
+size_t agora__results_mask_bytes(const json_t *mask);
+
+int agora__results_status_known(const char *s);
+
+/* HOME/results/<sha256(study uid) hex> into buf. */
+int agora__results_study_dir(const char *home, const char *study_uid, char *buf, size_t size,
+                             agora__error *err);
+
+#endif
