@@ -7,7 +7,8 @@
 #ifndef AGORA_CLI_COMMANDS_H
 #define AGORA_CLI_COMMANDS_H
 
-int agora__cmd_dev(int argc, char **argv);       /* [worker] dev run, dev new */
+int agora__cmd_dev(int argc, char **argv);       /* [worker] dev new; dev run below */
+int agora__cmd_dev_run(int argc, char **argv);   /* [cli] dev run: one plugin, sandboxed */
 int agora__cmd_dicom(int argc, char **argv);     /* [dicom] dicom dump|pixels|synth */
 int agora__cmd_deid(int argc, char **argv);      /* [deid] de-identified DICOM export */
 int agora__cmd_keygen(int argc, char **argv);    /* [trust] */

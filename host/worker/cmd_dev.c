@@ -199,11 +199,8 @@ int agora__cmd_dev(int argc, char **argv)
     }
     if (strcmp(argv[1], "new") == 0)
         return dev_new(argc, argv);
-    if (strcmp(argv[1], "run") == 0) {
-        fprintf(stderr, "agora dev: dev run is not available yet in this build; build the "
-                        "plugin and use agora run\n");
-        return 1;
-    }
+    if (strcmp(argv[1], "run") == 0)
+        return agora__cmd_dev_run(argc - 1, argv + 1);
     fprintf(stderr, "agora dev: unknown subcommand '%.40s'; see agora dev --help\n", argv[1]);
     return 2;
 }

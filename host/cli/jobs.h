@@ -1,0 +1,51 @@
+/*
+ * Running prepared series through worker pools and printing what came back. Shared by
+ * `agora dev run` (one plugin, developer's files) and `agora run` (installed plugins).
+ */
+#ifndef AGORA_CLI_JOBS_H
+#define AGORA_CLI_JOBS_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "prepare.h"
+#include "trust.h"
+#include "worker.h"
+
+/* One completed job, copied out of the pool's callback. Owned by the caller of
+ * agora__jobs_run_one; release with agora__job_outcome_free. */
+typedef struct agora__job_outcome {
+    agora__job_status status;
+    char error[512];
+    json_t *doc;      /* worker result document (pseudonymous), owned */
+    uint8_t *masks;   /* concatenated mask bytes (malloc'ed) or NULL */
+    uint64_t masks_len;
+    agora__mask_bytes *mask_index; /* [n_masks], malloc'ed */
+    uint32_t n_masks;
+    uint64_t wall_ms;
+} agora__job_outcome;
+
+void agora__job_outcome_free(agora__job_outcome *o);
+
+/* Submit one prepared job to pool and run loop until it completes. 0 with *out filled (any
+ * status), or a negative code when the job could not be submitted (err says why). */
+int agora__jobs_run_one(uv_loop_t *loop, agora__pool *pool, const agora__prepared *p,
+                        agora__job_outcome *out, agora__error *err);
+
+/* Close pool and run the loop until every worker is reaped. */
+void agora__jobs_close_pool(uv_loop_t *loop, agora__pool *pool);
+
+/* Pool spec from a parsed manifest's resources (memory, time, threads) and CLI overrides.
+ * Strings and bytes are borrowed from the arguments. */
+void agora__jobs_spec_from_manifest(const agora__manifest *m, const uint8_t *bytes, size_t len,
+                                    uint32_t timeout_s, agora__plugin_spec *spec);
+
+/* Human-readable rendering of a worker result document: one line per item, indented. */
+void agora__jobs_print_result(FILE *to, const json_t *doc);
+
+/* What to do about a failed job, for the one-line error: a hint per classification. */
+const char *agora__jobs_hint(agora__job_status st);
+
+#endif
