@@ -73,6 +73,42 @@ static void on_quiet(const char *msg, void *user)
     (void)user;
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* OpenJPEG allocates per-tile coding parameters (kilobytes each) while reading the header, before
+ * we can compare the image with the DICOM attributes; a hostile SIZ with 1x1 tiles would make
+ * that gigabytes. Find SIZ ourselves (first SOC+SIZ in the buffer, which also finds it inside a
+ * JP2 wrapper) and bound the tile and component counts first. */
+#define MAX_TILES 4096u
+static int check_siz(const uint8_t *s, size_t n, agora__error *err)
+{
+    for (size_t i = 0; i + 4 + 38 <= n; i++) {
+        if (s[i] != 0xFF || s[i + 1] != 0x4F || s[i + 2] != 0xFF || s[i + 3] != 0x51)
+            continue;
+        const uint8_t *z = s + i + 4; /* Lsiz */
+        uint64_t xsiz = be32(z + 4), ysiz = be32(z + 8), xo = be32(z + 12), yo = be32(z + 16);
+        uint64_t xt = be32(z + 20), yt = be32(z + 24), xto = be32(z + 28), yto = be32(z + 32);
+        unsigned csiz = (unsigned)z[36] << 8 | z[37];
+        if (xt == 0 || yt == 0 || xsiz <= xo || ysiz <= yo || xto > xo || yto > yo || xsiz <= xto ||
+            ysiz <= yto)
+            return agora__error_set(err, AGORA_EINPUT,
+                                    "JPEG 2000 image/tile geometry (SIZ) is invalid");
+        uint64_t tiles = ((xsiz - xto + xt - 1) / xt) * ((ysiz - yto + yt - 1) / yt);
+        if (tiles > MAX_TILES || csiz == 0 || csiz > AGORA__CODEC_MAX_SPP)
+            return agora__error_set(err, AGORA_EINPUT,
+                                    "JPEG 2000 stream has %llu tiles and %u components (limits "
+                                    "%u and %u); the data is corrupt or not a DICOM image",
+                                    (unsigned long long)tiles, csiz, MAX_TILES,
+                                    AGORA__CODEC_MAX_SPP);
+        return 0;
+    }
+    return agora__error_set(err, AGORA_EINPUT,
+                            "JPEG 2000 stream has no image header (SOC+SIZ); the data is corrupt");
+}
+
 static const uint8_t jp2_sig[12] = {0, 0, 0, 12, 'j', 'P', ' ', ' ', 13, 10, 0x87, 10};
 
 int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__codec_params *p,
@@ -90,6 +126,9 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
                                 "JPEG 2000 frame is neither a codestream (SOC+SIZ) nor JP2; the "
                                 "data is corrupt");
 
+    int rc = check_siz(src, src_len, err);
+    if (rc < 0)
+        return rc;
     mem_stream *m = calloc(1, sizeof *m);
     if (m == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory decoding JPEG 2000");
@@ -98,7 +137,6 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
     opj_codec_t *codec = opj_create_decompress(fmt);
     opj_stream_t *st = opj_stream_create(64 * 1024, OPJ_TRUE);
     opj_image_t *img = NULL;
-    int rc = 0;
     if (codec == NULL || st == NULL) {
         rc = agora__error_set(err, AGORA_ENOMEM, "out of memory creating a JPEG 2000 decoder");
         goto done;
