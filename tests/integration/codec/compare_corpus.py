@@ -4,7 +4,10 @@ dcmcjpeg) with codec_tool and compare byte for byte with DCMTK/GDCM decompressio
 file. Prints a table file -> match / refused(reason) / MISMATCH and exits 1 on any mismatch or
 unexpected failure, 77 (skip) when pydicom, its corpus or the reference tools are missing.
 
-usage: compare_corpus.py CODEC_TOOL [CORPUS_DIR]
+usage: compare_corpus.py CODEC_TOOL [CORPUS_DIR] [--htj2k-encoder HTJ2K_ENCODE]
+
+With --htj2k-encoder (a test-only OpenJPH encoder), corpus images are also re-encoded as
+lossless HTJ2K and must decode back to the original pixels.
 """
 import os
 import shutil
@@ -126,7 +129,7 @@ def make_extra(tmp, corpus):
             ("CT_small.dcm", "dcmcjpeg", ["+el", "+sv", "6", "+pt", "2"]),
             ("CT_small.dcm", "dcmcjpeg", ["+e1", "+fs", "1"]),
             ("CT_small.dcm", "dcmcjpeg", ["+eb"]),
-            ("MR_small.dcm", "dcmcjpls", ["+el"]), ("MR_small.dcm", "dcmcjpls", ["+en", "+md", "3"]),
+            ("MR_small.dcm", "dcmcjpls", ["+el"]), ("SC_rgb_rle_2frame.dcm", "dcmcjpls", ["+en", "+md", "3"]),
             ("SC_rgb_small_odd.dcm", "dcmcjpls", ["+el", "+in"]),
             ("SC_rgb_small_odd.dcm", "dcmcjpls", ["+el", "+is"]),
             ("SC_rgb_small_odd.dcm", "dcmcjpls", ["+en", "+il"]),
@@ -155,12 +158,62 @@ def make_extra(tmp, corpus):
     return made
 
 
+def htj2k_rows(tool, encoder, corpus, tmp):
+    """Re-encode corpus images as lossless HTJ2K with OpenJPH; decode must give the originals."""
+    rows, failures = [], 0
+    for src, pm in (("MR_small.dcm", "MONOCHROME2"), ("CT_small.dcm", "MONOCHROME2"),
+                    ("SC_rgb_small_odd.dcm", "YBR_RCT"), ("SC_rgb.dcm", "YBR_RCT")):
+        path = os.path.join(corpus, src)
+        if not os.path.exists(path):
+            continue
+        ds = pydicom.dcmread(path)
+        raw = interleaved(ds, 1)
+        work = tempfile.mkdtemp(dir=tmp)
+        rawp, j2c = os.path.join(work, "in.raw"), os.path.join(work, "out.j2c")
+        with open(rawp, "wb") as f:
+            f.write(raw)
+        spp, bs = int(ds.SamplesPerPixel), int(ds.BitsStored)
+        r = subprocess.run([encoder, str(ds.Columns), str(ds.Rows), str(spp), str(bs),
+                            str(ds.PixelRepresentation), rawp, j2c], capture_output=True, text=True)
+        name = f"htj2k({src})"
+        if r.returncode != 0:
+            rows.append((name, "1.2.840.10008.1.2.4.201", f"encoder failed: {r.stderr[-80:]}"))
+            continue
+        with open(j2c, "rb") as f:
+            code = f.read()
+        frames = os.path.join(work, "frames.bin")
+        with open(frames, "wb") as f:
+            f.write(struct.pack("<II", 1, len(code)) + code)
+        out = os.path.join(work, "out.raw")
+        r = subprocess.run([tool, "1.2.840.10008.1.2.4.201", str(ds.Rows), str(ds.Columns),
+                            str(spp), str(ds.BitsAllocated), str(bs), str(ds.PixelRepresentation),
+                            "0", pm, out, frames], capture_output=True, text=True)
+        if r.returncode != 0:
+            rows.append((name, "1.2.840.10008.1.2.4.201", f"FAILED ({r.stderr.strip()[-100:]})"))
+            failures += 1
+            continue
+        with open(out, "rb") as f:
+            data = f.read()
+        if data == raw or masked_equal(data, raw, int(ds.BitsAllocated), bs):
+            rows.append((name, "1.2.840.10008.1.2.4.201", f"identical to original; {r.stdout.strip()}"))
+        else:
+            rows.append((name, "1.2.840.10008.1.2.4.201", "DIFFERENT from original"))
+            failures += 1
+    return rows, failures
+
+
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    encoder = None
+    if "--htj2k-encoder" in args:
+        i = args.index("--htj2k-encoder")
+        encoder = args[i + 1]
+        del args[i:i + 2]
+    if not args:
         print(__doc__)
         return 2
-    tool = sys.argv[1]
-    corpus = sys.argv[2] if len(sys.argv) > 2 else CORPUS
+    tool = args[0]
+    corpus = args[1] if len(args) > 1 else CORPUS
     if not os.path.isdir(corpus):
         print(f"SKIP: pydicom test corpus not found at {corpus}")
         return 77
@@ -223,6 +276,14 @@ def main():
                 ok = rc == 0 and data == want
                 failures += 0 if ok else 1
                 rows.append((v + " vs MR_small.dcm", "-", "identical" if ok else f"DIFFERENT {msg}"))
+
+        if encoder:
+            r, f = htj2k_rows(tool, encoder, corpus, tmp)
+            rows += r
+            failures += f
+        else:
+            rows.append(("htj2k", "1.2.840.10008.1.2.4.201", "not tested: no HTJ2K encoder "
+                         "(install libopenjph-dev)"))
 
     w = max(len(r[0]) for r in rows) if rows else 10
     for name, ts, verdict in rows:
