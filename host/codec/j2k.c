@@ -6,9 +6,10 @@
  * OpenJPEG's message handlers are pointed at a per-call context, so nothing reaches stderr and
  * the last error text ends up in err. Samples come out as int32 per component; we store the low
  * bits_allocated bits (two's complement for signed streams), which also copes with files whose
- * J2K signedness disagrees with Pixel Representation. When the codestream used the
- * multi-component transform (YBR_ICT / YBR_RCT), OpenJPEG has already undone it, so
- * photometric_out becomes "RGB" (as GDCM and DCMTK report after decompression).
+ * J2K signedness disagrees with Pixel Representation. YBR_ICT / YBR_RCT name the codestream's
+ * multi-component transform, which OpenJPEG undoes while decoding, so photometric_out becomes
+ * "RGB" (what PS3.3 says the decompressed data is, and what GDCM reports). A stream labelled so
+ * but coded without the transform is still RGB data in practice, so it is reported the same.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -183,9 +184,6 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
             goto done;
         }
     }
-    opj_codestream_info_v2_t *info = opj_get_cstr_info(codec);
-    int mct = info != NULL && info->m_default_tile_info.mct != 0;
-    opj_destroy_cstr_info(&info);
     if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
         rc = agora__error_set(err, AGORA_EINPUT, "JPEG 2000 data is corrupt: %s",
                               m->msg[0] ? m->msg : "decoding failed");
@@ -211,7 +209,7 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
                 agora__codec_put(out, i * spp + c, bytes, (uint32_t)d[i]);
         }
     }
-    if (mct && spp == 3 &&
+    if (spp == 3 &&
         (strcmp(photometric_out, "YBR_ICT") == 0 || strcmp(photometric_out, "YBR_RCT") == 0))
         agora__strlcpy(photometric_out, "RGB", 17);
 done:

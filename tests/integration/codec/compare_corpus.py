@@ -9,6 +9,7 @@ usage: compare_corpus.py CODEC_TOOL [CORPUS_DIR] [--htj2k-encoder HTJ2K_ENCODE]
 With --htj2k-encoder (a test-only OpenJPH encoder), corpus images are also re-encoded as
 lossless HTJ2K and must decode back to the original pixels.
 """
+import concurrent.futures
 import os
 import shutil
 import struct
@@ -117,7 +118,6 @@ def make_extra(tmp, corpus):
     """Files the corpus lacks, made here with DCMTK/GDCM encoders: lossless JPEG (Process 14, SV1..7,
     point transform), JPEG-LS interleave modes and near-lossless, multi-fragment frames, and
     multi-frame color JPEG 2000."""
-    made = []
     jobs = [("MR_small.dcm", "dcmcjpeg", ["+e1"]), ("MR_small.dcm", "dcmcjpeg", ["+el", "+sv", "7"]),
             ("MR_small.dcm", "dcmcjpeg", ["+el"]), ("CT_small.dcm", "dcmcjpeg", ["+el", "+sv", "4"]),
             ("CT_small.dcm", "dcmcjpeg", ["+el", "+sv", "5"]),
@@ -138,23 +138,29 @@ def make_extra(tmp, corpus):
             ("SC_rgb_rle_2frame.dcm", "gdcmconv", ["--j2k"]),
             ("CT_small.dcm", "gdcmconv", ["--j2k"]),
             ("SC_rgb_small_odd.dcm", "dcmcrle", [])]
-    for src, tool, opts in jobs:
-        s = os.path.join(corpus, src)
-        if not os.path.exists(s) or shutil.which(tool) is None:
-            continue
+    # Encoders need uncompressed input: decompress the RLE sources once, then encode in parallel.
+    raw = {}
+    for src in {j[0] for j in jobs if "rle" in j[0]}:
+        inp = os.path.join(tmp, "raw_" + src)
+        if subprocess.run(["dcmdrle", os.path.join(corpus, src), inp],
+                          capture_output=True).returncode == 0:
+            raw[src] = inp
+
+    def encode(job):
+        src, tool, opts = job
+        inp = raw.get(src, os.path.join(corpus, src))
+        if not os.path.exists(inp) or shutil.which(tool) is None:
+            return None
         name = f"gen_{tool}_{src[:-4]}_{''.join(o.strip('+-') for o in opts)}.dcm"
         dst = os.path.join(tmp, name)
-        inp = s
-        if "rle" in src:  # the encoders need uncompressed input
-            inp = os.path.join(tmp, "raw_" + src)
-            if not os.path.exists(inp) and subprocess.run(["dcmdrle", s, inp],
-                                                          capture_output=True).returncode != 0:
-                continue
         r = subprocess.run([tool, *opts, inp, dst], capture_output=True, text=True)
         if r.returncode == 0 and os.path.exists(dst):
-            made.append(dst)
-        else:
-            print(f"note: {tool} {' '.join(opts)} {src} failed: {r.stderr.strip()[-100:]}")
+            return dst
+        print(f"note: {tool} {' '.join(opts)} {src} failed: {r.stderr.strip()[-100:]}")
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        made = [m for m in pool.map(encode, jobs) if m is not None]
     return made
 
 
@@ -202,6 +208,44 @@ def htj2k_rows(tool, encoder, corpus, tmp):
     return rows, failures
 
 
+def check_file(tool, path, tmp):
+    """Decode one file with ours and the reference; returns ((name, ts, verdict), failures) or
+    None when the file has no compressed pixel data."""
+    name = os.path.basename(path)
+    try:
+        ds = pydicom.dcmread(path)
+        ts = str(ds.file_meta.TransferSyntaxUID)
+        if ts in NATIVE or "PixelData" not in ds:
+            return None
+    except Exception:
+        return None
+    work = tempfile.mkdtemp(dir=tmp)
+    rc, msg, data, nframes = decode(tool, ds, work)
+    if rc == 3:
+        return (name, ts, f"refused ({msg.split(': ', 2)[-1][:90]})"), 0
+    ref, tool_name = reference(path, ts, work)
+    if rc != 0:
+        if ref is None:
+            return (name, ts, f"both failed: ours: {msg[-80:]}"), 0
+        return (name, ts, f"FAILED ({msg[-100:]})"), 1
+    if ref is None:
+        return (name, ts, f"decoded; no reference ({tool_name})"), 0
+    want = interleaved(ref, nframes)
+    ref_pm = str(ref.PhotometricInterpretation)
+    failures = 0
+    if data == want:
+        verdict = f"match {tool_name}"
+    elif masked_equal(data, want, int(ds.BitsAllocated), int(ds.BitsStored)):
+        verdict = f"match {tool_name} (in Bits Stored)"
+    else:
+        verdict = f"MISMATCH vs {tool_name}"
+        failures += 1
+    if msg != ref_pm:
+        verdict += f"; photometric {msg} vs {ref_pm}"
+        failures += 1
+    return (name, ts, verdict), failures
+
+
 def main():
     args = sys.argv[1:]
     encoder = None
@@ -221,44 +265,12 @@ def main():
     with tempfile.TemporaryDirectory(prefix="agora-codec-") as tmp:
         files = sorted(os.path.join(corpus, f) for f in os.listdir(corpus) if f.endswith(".dcm"))
         files += make_extra(tmp, corpus)
-        for path in files:
-            name = os.path.basename(path)
-            try:
-                ds = pydicom.dcmread(path)
-                ts = str(ds.file_meta.TransferSyntaxUID)
-                if ts in NATIVE or "PixelData" not in ds:
-                    continue
-            except Exception:
-                continue
-            work = tempfile.mkdtemp(dir=tmp)
-            rc, msg, data, nframes = decode(tool, ds, work)
-            if rc == 3:
-                rows.append((name, ts, f"refused ({msg.split(': ', 2)[-1][:90]})"))
-                continue
-            ref, tool_name = reference(path, ts, work)
-            if rc != 0:
-                if ref is None:
-                    rows.append((name, ts, f"both failed: ours: {msg[-80:]}"))
-                else:
-                    rows.append((name, ts, f"FAILED ({msg[-100:]})"))
-                    failures += 1
-                continue
-            if ref is None:
-                rows.append((name, ts, f"decoded; no reference ({tool_name})"))
-                continue
-            want = interleaved(ref, nframes)
-            ref_pm = str(ref.PhotometricInterpretation)
-            if data == want:
-                verdict = f"match {tool_name}"
-            elif masked_equal(data, want, int(ds.BitsAllocated), int(ds.BitsStored)):
-                verdict = f"match {tool_name} (in Bits Stored)"
-            else:
-                verdict = f"MISMATCH vs {tool_name}"
-                failures += 1
-            if msg != ref_pm:
-                verdict += f"; photometric {msg} vs {ref_pm}"
-                failures += 1
-            rows.append((name, ts, verdict))
+        # Files are independent: check them on every CPU (the work is mostly subprocesses).
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            for res in pool.map(lambda p: check_file(tool, p, tmp), files):
+                if res is not None:
+                    rows.append(res[0])
+                    failures += res[1]
 
         # Lossless variants of MR_small must equal the uncompressed original pixel for pixel.
         orig_path = os.path.join(corpus, "MR_small.dcm")
