@@ -6,9 +6,10 @@
  * OpenJPEG's message handlers are pointed at a per-call context, so nothing reaches stderr and
  * the last error text ends up in err. Samples come out as int32 per component; we store the low
  * bits_allocated bits (two's complement for signed streams), which also copes with files whose
- * J2K signedness disagrees with Pixel Representation. When the codestream used the
- * multi-component transform (YBR_ICT / YBR_RCT), OpenJPEG has already undone it, so
- * photometric_out becomes "RGB" (as GDCM and DCMTK report after decompression).
+ * J2K signedness disagrees with Pixel Representation. YBR_ICT / YBR_RCT name the codestream's
+ * multi-component transform, which OpenJPEG undoes while decoding, so photometric_out becomes
+ * "RGB" (what PS3.3 says the decompressed data is, and what GDCM reports). A stream labelled so
+ * but coded without the transform is still RGB data in practice, so it is reported the same.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,42 @@ static void on_quiet(const char *msg, void *user)
     (void)user;
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* OpenJPEG allocates per-tile coding parameters (kilobytes each) while reading the header, before
+ * we can compare the image with the DICOM attributes; a hostile SIZ with 1x1 tiles would make
+ * that gigabytes. Find SIZ ourselves (first SOC+SIZ in the buffer, which also finds it inside a
+ * JP2 wrapper) and bound the tile and component counts first. */
+#define MAX_TILES 4096u
+static int check_siz(const uint8_t *s, size_t n, agora__error *err)
+{
+    for (size_t i = 0; i + 4 + 38 <= n; i++) {
+        if (s[i] != 0xFF || s[i + 1] != 0x4F || s[i + 2] != 0xFF || s[i + 3] != 0x51)
+            continue;
+        const uint8_t *z = s + i + 4; /* Lsiz */
+        uint64_t xsiz = be32(z + 4), ysiz = be32(z + 8), xo = be32(z + 12), yo = be32(z + 16);
+        uint64_t xt = be32(z + 20), yt = be32(z + 24), xto = be32(z + 28), yto = be32(z + 32);
+        unsigned csiz = (unsigned)z[36] << 8 | z[37];
+        if (xt == 0 || yt == 0 || xsiz <= xo || ysiz <= yo || xto > xo || yto > yo || xsiz <= xto ||
+            ysiz <= yto)
+            return agora__error_set(err, AGORA_EINPUT,
+                                    "JPEG 2000 image/tile geometry (SIZ) is invalid");
+        uint64_t tiles = ((xsiz - xto + xt - 1) / xt) * ((ysiz - yto + yt - 1) / yt);
+        if (tiles > MAX_TILES || csiz == 0 || csiz > AGORA__CODEC_MAX_SPP)
+            return agora__error_set(err, AGORA_EINPUT,
+                                    "JPEG 2000 stream has %llu tiles and %u components (limits "
+                                    "%u and %u); the data is corrupt or not a DICOM image",
+                                    (unsigned long long)tiles, csiz, MAX_TILES,
+                                    AGORA__CODEC_MAX_SPP);
+        return 0;
+    }
+    return agora__error_set(err, AGORA_EINPUT,
+                            "JPEG 2000 stream has no image header (SOC+SIZ); the data is corrupt");
+}
+
 static const uint8_t jp2_sig[12] = {0, 0, 0, 12, 'j', 'P', ' ', ' ', 13, 10, 0x87, 10};
 
 int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__codec_params *p,
@@ -90,6 +127,9 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
                                 "JPEG 2000 frame is neither a codestream (SOC+SIZ) nor JP2; the "
                                 "data is corrupt");
 
+    int rc = check_siz(src, src_len, err);
+    if (rc < 0)
+        return rc;
     mem_stream *m = calloc(1, sizeof *m);
     if (m == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory decoding JPEG 2000");
@@ -98,7 +138,6 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
     opj_codec_t *codec = opj_create_decompress(fmt);
     opj_stream_t *st = opj_stream_create(64 * 1024, OPJ_TRUE);
     opj_image_t *img = NULL;
-    int rc = 0;
     if (codec == NULL || st == NULL) {
         rc = agora__error_set(err, AGORA_ENOMEM, "out of memory creating a JPEG 2000 decoder");
         goto done;
@@ -145,9 +184,6 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
             goto done;
         }
     }
-    opj_codestream_info_v2_t *info = opj_get_cstr_info(codec);
-    int mct = info != NULL && info->m_default_tile_info.mct != 0;
-    opj_destroy_cstr_info(&info);
     if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
         rc = agora__error_set(err, AGORA_EINPUT, "JPEG 2000 data is corrupt: %s",
                               m->msg[0] ? m->msg : "decoding failed");
@@ -173,7 +209,7 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
                 agora__codec_put(out, i * spp + c, bytes, (uint32_t)d[i]);
         }
     }
-    if (mct && spp == 3 &&
+    if (spp == 3 &&
         (strcmp(photometric_out, "YBR_ICT") == 0 || strcmp(photometric_out, "YBR_RCT") == 0))
         agora__strlcpy(photometric_out, "RGB", 17);
 done:

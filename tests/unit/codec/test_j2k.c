@@ -99,6 +99,15 @@ static void test_gray_signed_12(void **state)
     for (int i = 0; i < W * H; i++)
         assert_int_equal((int16_t)(out[2 * i] | out[2 * i + 1] << 8), px[i]);
     hostile_sweep(UID_J2K_LL, s, n, &p);
+    /* 1000x1000 image in 1x1 tiles: refused before OpenJPEG allocates per-tile state. */
+    uint8_t *t = malloc(n);
+    memcpy(t, s, n);
+    assert_true(t[2] == 0xFF && t[3] == 0x51);
+    memcpy(t + 4 + 4, "\0\0\x03\xe8\0\0\x03\xe8", 8);
+    memcpy(t + 4 + 20, "\0\0\0\1\0\0\0\1", 8);
+    assert_int_equal(decode1(UID_J2K_LL, t, n, &p, out, pm, &err), AGORA_EINPUT);
+    assert_non_null(strstr(err.msg, "tiles"));
+    free(t);
     free(s);
 }
 
