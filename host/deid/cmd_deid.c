@@ -257,9 +257,10 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         return -1;
     }
     agora__deid_buf *out = &tb->out;
-    /* The output is never much larger than the input: values are removed, shortened or
-     * replaced by short dummies; the meta group and delimiters add a little. */
-    agora__deid_buf_reset(out, len + len / 4 + (1u << 20));
+    /* Cap: an element grows at most about five-fold (a 1-character UID of a 10-byte element
+     * becomes a 44-character pseudonym; an empty name becomes a dummy), plus the meta group and
+     * the added attributes. Real files shrink; only crafted ones come near the cap. */
+    agora__deid_buf_reset(out, 6 * len + (1u << 20));
     out->refs_allowed = 1; /* the input buffer outlives the write below */
     agora__deid_stats one = {0};
     char name[65];
