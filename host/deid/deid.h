@@ -116,6 +116,14 @@ int agora__deid_view(agora__deid_get_fn get, void *ctx, const uint8_t secret[32]
                      agora__deid_uidmap *map, agora__deid_granted *out, agora__error *err);
 void agora__deid_granted_free(agora__deid_granted *view);
 
+/* The view of a parsed DICOM dataset (top level): agora__deid_view with a getter over `ds`
+ * (big-endian binary values are swapped; values of implicit-VR files carry their dictionary
+ * VR). `ds` is borrowed for the duration of the call. */
+struct agora__dicom_dataset;
+int agora__deid_view_dataset(const struct agora__dicom_dataset *ds, const uint8_t secret[32],
+                             const char *const *granted, size_t granted_count, uint32_t flags,
+                             agora__deid_uidmap *map, agora__deid_granted *out, agora__error *err);
+
 /* The burned-in policy shared by the view and the writer: AGORA_EINPUT with the reason when
  * burned_in (trimmed BurnedInAnnotation, "" when absent) is "YES", or is not "NO" on a
  * burn-prone modality (US SC OT XC ES GM SM DOC); 0 otherwise or with

@@ -1,50 +1,113 @@
 /* Atomic output files (see outfile.h). */
 #include "outfile.h"
+#include "writer.h"
+
+#include <sodium.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-int agora__deid_write_out(const char *path, const void *data, size_t len, agora__error *err)
+/* Write iov[0..n) fully (the array is consumed), handling short writes. */
+static int write_all(int fd, struct iovec *iov, int n)
 {
-    size_t plen = strlen(path);
-    if (plen > 4000)
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        size_t left = (size_t)w;
+        while (n > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* A temporary name next to path: ".NAME.tmp.<12 random hex digits>" in the same directory, so
+ * rename(2) is atomic and a leftover (after a crash) is a hidden file that directory walks skip;
+ * removed on every failure. */
+static int open_temp(const char *path, char tmp[4096])
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint8_t rnd[6];
+        char hex[13];
+        randombytes_buf(rnd, sizeof rnd);
+        agora__hex(rnd, sizeof rnd, hex);
+        const char *slash = strrchr(path, '/');
+        int dirlen = slash ? (int)(slash - path + 1) : 0;
+        snprintf(tmp, 4096, "%.*s.%s.tmp.%s", dirlen, path, path + dirlen, hex);
+        /* 0644 before umask: exported files are meant to be shared; no extra fchmod call. */
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+static int write_iov(const char *path, struct iovec *iov, int n, agora__error *err)
+{
+    if (strlen(path) > 4000)
         return agora__error_set(err, AGORA_ELIMIT, "output path too long");
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    int fd = open_temp(path, tmp);
     if (fd < 0)
         return agora__error_set(err, -errno, "cannot create a file next to %s: %s", path,
                                 strerror(errno));
-    const uint8_t *p = data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, p + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            return agora__error_set(err, -e, "cannot write %s: %s", path, strerror(e));
-        }
-        done += (size_t)n;
+    int e = write_all(fd, iov, n);
+    if (e != 0) {
+        close(fd);
+        unlink(tmp);
+        return agora__error_set(err, -e, "cannot write %s: %s", path, strerror(e));
     }
-    if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
-        int e = errno;
+    if (close(fd) != 0) {
+        e = errno;
         unlink(tmp);
         return agora__error_set(err, -e, "cannot finish %s: %s", path, strerror(e));
     }
     if (rename(tmp, path) != 0) {
-        int e = errno;
+        e = errno;
         unlink(tmp);
         return agora__error_set(err, -e, "cannot rename into %s: %s", path, strerror(e));
     }
     return 0;
+}
+
+int agora__deid_write_out(const char *path, const void *data, size_t len, agora__error *err)
+{
+    struct iovec iov = {(void *)(uintptr_t)data, len};
+    return write_iov(path, &iov, 1, err);
+}
+
+int agora__deid_write_buf(const char *path, const struct agora__deid_buf *b, agora__error *err)
+{
+    struct iovec iov[2 * AGORA__DEID_MAX_REFS + 1];
+    int n = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < b->n_refs; i++) {
+        if (b->refs[i].at > at)
+            iov[n++] = (struct iovec){b->data + at, b->refs[i].at - at};
+        at = b->refs[i].at;
+        iov[n++] = (struct iovec){(void *)(uintptr_t)b->refs[i].p, b->refs[i].n};
+    }
+    if (b->len > at)
+        iov[n++] = (struct iovec){b->data + at, b->len - at};
+    return write_iov(path, iov, n, err);
 }
 
 int agora__deid_sync_dir(const char *dir, agora__error *err)

@@ -10,6 +10,10 @@
  * the old file or the whole new one, never a part. No fsync per file (hundreds of files would
  * pay one each); call agora__deid_sync_dir once after the batch. Mode 0644. */
 int agora__deid_write_out(const char *path, const void *data, size_t len, agora__error *err);
+/* The same for an encoder buffer (its data interleaved with the referenced bytes), written
+ * with writev. */
+struct agora__deid_buf;
+int agora__deid_write_buf(const char *path, const struct agora__deid_buf *b, agora__error *err);
 /* syncfs(2) on the file system holding dir: makes the batch durable with one call. */
 int agora__deid_sync_dir(const char *dir, agora__error *err);
 

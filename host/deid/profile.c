@@ -401,10 +401,14 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
     const agora__dicom_element *px = find(ds, AGORA__DICOM_T_PIXEL_DATA);
     const char *ts = AGORA__DICOM_TS_EXPLICIT_LE;
     if (px != NULL && (px->flags & AGORA__DICOM_EL_ENCAPSULATED)) {
-        if (file->transfer_syntax[0] == '\0' || file->encoding != AGORA__DICOM_EXPLICIT_LE)
+        /* The fragments are byte streams: whatever encoding the rest of the dataset had (some
+         * writers use Implicit VR with a compressed syntax), the output's Explicit VR Little
+         * Endian dataset is what the compressed syntax prescribes. */
+        if (file->transfer_syntax[0] == '\0' || agora__dicom_ts_is_native(file->transfer_syntax) ||
+            file->encoding == AGORA__DICOM_DEFLATED_LE)
             return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                    "encapsulated pixel data in an unexpected transfer syntax; "
-                                    "cannot pass it through");
+                                    "encapsulated pixel data under a transfer syntax that does "
+                                    "not allow it; cannot pass it through");
         ts = file->transfer_syntax;
     }
 

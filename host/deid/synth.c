@@ -487,21 +487,22 @@ int agora__deid_cmd_synth(int argc, char **argv)
         qsort(in->els, in->n, sizeof in->els[0], el_cmp);
         agora__deid_buf b;
         agora__deid_buf_init(&b, npix * 2 + ov_bytes + (1u << 20));
+        b.refs_allowed = 1; /* pixels and overlay stay allocated until the file is written */
         agora__deid_put_meta(&b, sop_class, sop, AGORA__DICOM_TS_EXPLICIT_LE);
         for (size_t i = 0; i < in->n; i++)
             agora__deid_put_element(&b, in->els[i].tag, in->els[i].vr, in->els[i].data,
                                     in->els[i].len);
-        free(in);
         char path[4096];
         snprintf(path, sizeof path, "%s/IM%05u.dcm", o.out, s + 1);
         if (b.rc != 0) {
             fprintf(stderr, "agora dicom synth: encoding failed (%d)\n", b.rc);
             rc = 1;
-        } else if (agora__deid_write_out(path, b.data, b.len, &err) != 0) {
+        } else if (agora__deid_write_buf(path, &b, &err) != 0) {
             fprintf(stderr, "agora dicom synth: %s\n", err.msg);
             rc = 1;
         }
         agora__deid_buf_free(&b);
+        free(in);
         memcpy(prev_sop, sop, sizeof prev_sop);
     }
     free(pix);

@@ -13,17 +13,33 @@ void agora__deid_buf_init(agora__deid_buf *b, size_t max)
     b->max = max;
 }
 
+void agora__deid_buf_reset(agora__deid_buf *b, size_t max)
+{
+    b->len = 0;
+    b->max = max;
+    b->rc = 0;
+    b->seq_depth = 0;
+    b->n_refs = 0;
+    b->ref_bytes = 0;
+}
+
 void agora__deid_buf_free(agora__deid_buf *b)
 {
     free(b->data);
     memset(b, 0, sizeof *b);
 }
 
+size_t agora__deid_buf_size(const agora__deid_buf *b)
+{
+    return b->len + b->ref_bytes;
+}
+
 static int reserve(agora__deid_buf *b, size_t n)
 {
     if (b->rc != 0)
         return -1;
-    if (n > b->max || b->len > b->max - n) {
+    size_t used = b->len + b->ref_bytes;
+    if (n > b->max || used > b->max - n) {
         b->rc = AGORA_ELIMIT;
         return -1;
     }
@@ -51,6 +67,24 @@ void agora__deid_buf_put(agora__deid_buf *b, const void *p, size_t n)
         return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
+}
+
+void agora__deid_buf_put_ref(agora__deid_buf *b, const void *p, size_t n)
+{
+    if (!b->refs_allowed || b->seq_depth > 0 || n < AGORA__DEID_REF_MIN ||
+        b->n_refs >= AGORA__DEID_MAX_REFS) {
+        agora__deid_buf_put(b, p, n);
+        return;
+    }
+    if (b->rc != 0)
+        return;
+    size_t used = b->len + b->ref_bytes;
+    if (n > b->max || used > b->max - n) {
+        b->rc = AGORA_ELIMIT;
+        return;
+    }
+    b->refs[b->n_refs++] = (agora__deid_ref){b->len, p, n};
+    b->ref_bytes += n;
 }
 
 static void put_u16(agora__deid_buf *b, uint16_t v)
@@ -188,7 +222,7 @@ void agora__deid_put_element(agora__deid_buf *b, uint32_t tag, uint16_t vr, cons
     size_t padded;
     if (value_header(b, tag, vr, len, &padded) != 0)
         return;
-    agora__deid_buf_put(b, value, len);
+    agora__deid_buf_put_ref(b, value, len);
     if (padded != len) {
         uint8_t pad = agora__deid_vr_pad(vr);
         agora__deid_buf_put(b, &pad, 1);
@@ -199,11 +233,14 @@ size_t agora__deid_put_seq_begin(agora__deid_buf *b, uint32_t tag, uint16_t vr, 
 {
     (void)flags; /* both forms start alike: undefined length, patched later when defined */
     put_header(b, tag, vr, AGORA__DICOM_UNDEFINED_LENGTH);
-    return b->len; /* the length field ends here; defined lengths are patched at the end */
+    b->seq_depth++; /* no references inside a sequence (see writer.h) */
+    return b->len;  /* the length field ends here; defined lengths are patched at the end */
 }
 
 void agora__deid_put_seq_end(agora__deid_buf *b, size_t mark, uint32_t flags)
 {
+    if (b->seq_depth > 0)
+        b->seq_depth--;
     if (flags & AGORA__DEID_W_DEFINED_LENGTHS) {
         if (b->rc == 0 && b->len - mark >= AGORA__DICOM_UNDEFINED_LENGTH)
             b->rc = AGORA_ELIMIT;
@@ -244,7 +281,7 @@ static void put_fragment(agora__deid_buf *b, const uint8_t *data, uint32_t len)
     }
     put_tag(b, AGORA__DICOM_T_ITEM);
     put_u32(b, padded);
-    agora__deid_buf_put(b, data, len);
+    agora__deid_buf_put_ref(b, data, len);
     if (padded != len) {
         uint8_t z = 0;
         agora__deid_buf_put(b, &z, 1);

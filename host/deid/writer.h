@@ -20,18 +20,46 @@
 
 /* An output buffer. `max` bounds len (a writer never grows past what the caller allows); the
  * first error sticks in `rc` and later calls do nothing, so a caller checks once at the end. */
+/* Large values (Pixel Data) are not copied when refs are allowed: the buffer records a reference
+ * to the source bytes, which must outlive the buffer's use, and the output is written with
+ * writev. References are only taken outside sequences (none while a sequence is open) because
+ * defined lengths are patched by data offsets. */
+#define AGORA__DEID_MAX_REFS 8
+#define AGORA__DEID_REF_MIN  65536
+
+typedef struct agora__deid_ref {
+    size_t at;        /* data offset the referenced bytes follow */
+    const uint8_t *p; /* borrowed */
+    size_t n;
+} agora__deid_ref;
+
 typedef struct agora__deid_buf {
     uint8_t *data; /* malloc'ed, owned by the buffer; free with agora__deid_buf_free */
-    size_t len;
+    size_t len;    /* bytes in data */
     size_t cap;
-    size_t max;
-    int rc; /* 0 or the first AGORA_E* */
+    size_t max;         /* cap on len + ref_bytes */
+    int rc;             /* 0 or the first AGORA_E* */
+    int refs_allowed;   /* set by a caller that keeps the sources alive until written */
+    uint32_t seq_depth; /* open sequences */
+    size_t n_refs;
+    size_t ref_bytes;
+    agora__deid_ref refs[AGORA__DEID_MAX_REFS];
 } agora__deid_buf;
 
 void agora__deid_buf_init(agora__deid_buf *b, size_t max);
 void agora__deid_buf_free(agora__deid_buf *b);
+/* Empty the buffer for reuse (keeps its allocation) with a new cap. */
+void agora__deid_buf_reset(agora__deid_buf *b, size_t max);
 /* Append raw bytes (grows geometrically, capped by max). */
 void agora__deid_buf_put(agora__deid_buf *b, const void *p, size_t n);
+/* Append n bytes at p by reference when allowed and large, else by copy. */
+void agora__deid_buf_put_ref(agora__deid_buf *b, const void *p, size_t n);
+/* Total encoded size (data plus referenced bytes). */
+size_t agora__deid_buf_size(const agora__deid_buf *b);
+/* Append n bytes at p by reference when allowed and large, else by copy. */
+void agora__deid_buf_put_ref(agora__deid_buf *b, const void *p, size_t n);
+/* Total encoded size (data plus referenced bytes). */
+size_t agora__deid_buf_size(const agora__deid_buf *b);
 
 /* Flags of the writer. */
 #define AGORA__DEID_W_DEFINED_LENGTHS                                                              \

@@ -204,6 +204,40 @@ def main():
         run(["deid", src, "-o", out4, "--secret", s1, "--allow-burned-in", "--json"])
         check(len(glob.glob(os.path.join(out4, "*.dcm"))) == 6, "allowed when told")
 
+        # Safe private attributes (PS3.15 E.3.10) are kept only under rtnSafePrivOpt, private
+        # attributes nested in sequences are removed, unsafe ones always.
+        from pydicom.dataset import Dataset
+        from pydicom.sequence import Sequence
+        src, _ = synth(tmp, "in-priv", "MR")
+        one = sorted(glob.glob(os.path.join(src, "*.dcm")))[0]
+        d = pydicom.dcmread(one)
+        block = d.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+        block.add_new(0x0C, "IS", "42")
+        block.add_new(0x99, "LO", "PLANTED-PRIV-SECRET")
+        item = Dataset()
+        item.add_new(0x00291010, "LO", "NESTED CREATOR")
+        item.add_new(0x00291011, "LO", "NESTED-PRIV-SECRET")
+        item.ReferencedSOPInstanceUID = "1.2.3.4.5.6.7.8.9"
+        d.add_new(0x00081115, "SQ", Sequence([item]))  # ReferencedSeriesSequence
+        privdir = os.path.join(tmp, "in-priv2")
+        os.makedirs(privdir)
+        d.save_as(os.path.join(privdir, "x.dcm"))
+        for keep, kept in (([], False), (["--keep", "rtnSafePrivOpt"], True)):
+            outp = os.path.join(tmp, "outp%d" % len(keep))
+            run(["deid", privdir, "-o", outp, "--secret", s1, "--json"] + keep)
+            [p] = glob.glob(os.path.join(outp, "*.dcm"))
+            with open(p, "rb") as f:
+                data = f.read()
+            for planted_text in (b"PLANTED-PRIV-SECRET", b"NESTED-PRIV-SECRET", b"NESTED CREATOR",
+                                 b"1.2.3.4.5.6.7.8.9"):
+                check(planted_text not in data, "private/nested value gone (%s)" % keep)
+            o = reread(p)
+            check((b"SIEMENS MR HEADER" in data) == kept, "safe creator kept iff option")
+            if kept:
+                check(o[0x0019, 0x100C].value == 42, "safe private value kept")
+            check(o.ReferencedSeriesSequence[0].ReferencedSOPInstanceUID.startswith("2.25."),
+                  "nested UID remapped")
+
         # Usage errors and bad secrets.
         run(["deid", src], expect=2)
         run(["deid", src, "-o", out4, "--secret", s1, "--keep", "bogusOpt"], expect=2)

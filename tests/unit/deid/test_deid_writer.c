@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "deid.h"
 #include "dicom.h"
 #include "writer.h"
 
@@ -164,13 +165,47 @@ static void test_meta_refuses_bad_uids(void **state)
     agora__deid_buf_free(&b);
 }
 
+/* The view over a parsed file: allowlisted values only, pseudonyms mapped back. */
+static void test_view_of_parsed_file(void **state)
+{
+    (void)state;
+    agora__deid_buf b;
+    agora__deid_buf_init(&b, 1 << 16);
+    agora__deid_put_meta(&b, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.9", "1.2.840.10008.1.2.1");
+    agora__deid_put_element(&b, TAG(0x0008, 0x0018), VR('U', 'I'), "1.2.3.9", 7);
+    agora__deid_put_element(&b, TAG(0x0008, 0x0060), VR('C', 'S'), "CT", 2);
+    agora__deid_put_element(&b, TAG(0x0010, 0x0010), VR('P', 'N'), "DOE^JANE", 8);
+    agora__deid_put_element(&b, TAG(0x0020, 0x000D), VR('U', 'I'), "1.2.3.7", 7);
+    agora__deid_put_element(&b, TAG(0x0028, 0x0010), VR('U', 'S'), "\x00\x02", 2);
+    assert_int_equal(b.rc, 0);
+    agora__dicom_file *f = NULL;
+    agora__error err = {0};
+    assert_int_equal(agora__dicom_read(b.data, b.len, NULL, &f, &err), 0);
+    static const uint8_t key[32] = {9};
+    agora__deid_uidmap *map = agora__deid_uidmap_new();
+    agora__deid_granted v;
+    assert_int_equal(agora__deid_view_dataset(&f->dataset, key, NULL, 0, 0, map, &v, &err), 0);
+    int rows = 0, modality = 0;
+    for (size_t i = 0; i < v.count; i++) {
+        assert_null(strstr(v.attrs[i].value, "DOE"));
+        rows |= strcmp(v.attrs[i].keyword, "Rows") == 0 && strcmp(v.attrs[i].value, "512") == 0;
+        modality |= strcmp(v.attrs[i].keyword, "Modality") == 0;
+    }
+    assert_true(rows && modality);
+    assert_string_equal(agora__deid_uidmap_real(map, v.study_uid, NULL), "1.2.3.7");
+    assert_string_equal(agora__deid_uidmap_real(map, v.instance_uid, NULL), "1.2.3.9");
+    agora__deid_granted_free(&v);
+    agora__deid_uidmap_free(map);
+    agora__dicom_file_free(f);
+    agora__deid_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_element_padding),
-        cmocka_unit_test(test_roundtrip_undefined),
-        cmocka_unit_test(test_roundtrip_defined),
-        cmocka_unit_test(test_meta_refuses_bad_uids),
+        cmocka_unit_test(test_element_padding),     cmocka_unit_test(test_roundtrip_undefined),
+        cmocka_unit_test(test_roundtrip_defined),   cmocka_unit_test(test_meta_refuses_bad_uids),
+        cmocka_unit_test(test_view_of_parsed_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
