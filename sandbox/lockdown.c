@@ -95,17 +95,17 @@ static void close_others(int keep)
 void agora__runner_lock_down(agora__runner_setup *s)
 {
     agora__runner_ns *ns = &agora__runner_ns_state;
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
-    if (getppid() != ((ns->flags & CLONE_NEWPID) ? 1 : ns->reaper_pid))
-        _exit(AGORA__RUNNER_EXIT_CONFINE); /* the reaper died already */
-
     if (!(ns->flags & CLONE_NEWUSER) && geteuid() == 0) {
         /* Weak mode without a user namespace: at least stop being the host's root. */
         if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
             setresuid(65534, 65534, 65534) != 0)
             CONFINE_FAIL(-errno, "switching to uid/gid 65534 failed: %s", strerror(errno));
     }
+    /* After any id change (which clears it), never before. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
+    if (getppid() != ((ns->flags & CLONE_NEWPID) ? 1 : ns->reaper_pid))
+        _exit(AGORA__RUNNER_EXIT_CONFINE); /* the reaper died already */
     drop_caps();
     if (clearenv() != 0)
         CONFINE_FAIL(-ENOMEM, "clearing the environment failed");

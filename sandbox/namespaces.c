@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -255,10 +256,8 @@ void agora__runner_enter_sandbox(agora__runner_setup *s)
     /* reaper: pid 1 of the new pid namespace (when the kernel gave us one) */
     close(sync_p[1]);
     close(status_p[0]);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
     char go = 0;
-    /* EOF here means the outer process died before (or after) PDEATHSIG was armed. */
+    /* EOF here means the outer process died before releasing us. */
     if (read(sync_p[0], &go, 1) != 1 || go != 'G')
         _exit(AGORA__RUNNER_EXIT_CONFINE);
     close(sync_p[0]);
@@ -268,6 +267,14 @@ void agora__runner_enter_sandbox(agora__runner_setup *s)
             CONFINE_FAIL(-errno, "switching to the namespace's root ids failed: %s",
                          strerror(errno));
     }
+    /* Armed only now: the kernel clears the parent-death signal whenever the effective ids
+     * change, as they just did. If the outer process died in between, its end of the status
+     * pipe is closed and the pipe reports an error. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
+    struct pollfd pf = {.fd = status_p[1], .events = POLLOUT};
+    if (poll(&pf, 1, 0) != 1 || (pf.revents & (POLLERR | POLLHUP)))
+        _exit(AGORA__RUNNER_EXIT_CONFINE);
     if (have & CLONE_NEWUTS)
         (void)!sethostname("agora", 5);
     if (have & CLONE_NEWNS)
