@@ -570,6 +570,11 @@ static int await(const opts *o, state *st, int want, Agora__Ipc__Frame **out, ui
         }
         if (rc == -1) {
             classify_exit(st, 2000);
+            if (strcmp(st->cls, "ok") == 0) /* exit 0 is only fine after Shutdown */
+                set_outcome(st, "protocol-error",
+                            "the runner exited with status 0 before "
+                            "sending %s",
+                            want == AGORA__IPC__FRAME__MSG_READY ? "Ready" : "Result");
             return 1;
         }
         if (f->msg_case == AGORA__IPC__FRAME__MSG_LOG) {

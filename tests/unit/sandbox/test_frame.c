@@ -194,9 +194,9 @@ static void test_fd_rules(void **state)
     assert_int_equal(open_fd_count(), before);
     send_with_fds(&f, m, 2);
     int fds[AGORA__RUNNER_MAX_FDS];
-    assert_int_equal(agora__runner_frame_read(sv[0], AGORA__RUNNER_MAX_IN_FRAME, &got, fds, &n,
-                                              why, sizeof why),
-                     0);
+    assert_int_equal(
+        agora__runner_frame_read(sv[0], AGORA__RUNNER_MAX_IN_FRAME, &got, fds, &n, why, sizeof why),
+        0);
     assert_int_equal(n, 2);
     close(fds[0]);
     close(fds[1]);
