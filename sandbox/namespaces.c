@@ -153,6 +153,13 @@ reaper_loop(agora__runner_setup *s, pid_t worker, int status_fd)
     if (dup2(status_fd, 0) < 0)
         _exit(AGORA__RUNNER_EXIT_INTERNAL);
     close_all_but(0);
+    /* Weak mode without a user namespace: the reaper would still be the host's root. */
+    if (!(agora__runner_ns_state.flags & CLONE_NEWUSER) && geteuid() == 0 &&
+        (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+         setresuid(65534, 65534, 65534) != 0)) {
+        kill(worker, SIGKILL);
+        _exit(AGORA__RUNNER_EXIT_CONFINE);
+    }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         agora__runner_filter_install(&s->bpf[AGORA__PROFILE_SUPERVISOR]) != 0) {
         kill(worker, SIGKILL);

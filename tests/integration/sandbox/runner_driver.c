@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +37,7 @@ typedef struct opts {
     const char *runner, *plugin, *id, *version, *expect, *expect_reason;
     int fork_per_job, bad_hash, listen, jobs, quiet, allow_weak, host_garbage, unsealed;
     unsigned cancel_after_ms;
-    const char *wrapper;
+    const char *wrapper, *wrapper_arg;
     unsigned timeout_ms, memory_mib;
     char *attr_k[MAX_ATTRS], *attr_v[MAX_ATTRS];
     int n_attrs;
@@ -346,11 +347,12 @@ static int spawn(const opts *o, state *st)
         if (nul < 0 || dup2(nul, 0) != 0 || dup2(op[1], 1) != 1 || dup2(op[1], 2) != 2 ||
             dup2(sv[1], 3) != 3)
             _exit(127);
-        char *argv[] = {(char *)o->runner, NULL, NULL};
+        char *argv[] = {(char *)o->runner, NULL, NULL, NULL};
         char *envp[] = {(char *)"AGORA_TEST_SECRET=must-not-leak", NULL};
         if (o->wrapper) {
             argv[0] = (char *)o->wrapper;
-            argv[1] = (char *)o->runner;
+            argv[1] = (char *)(o->wrapper_arg ? o->wrapper_arg : "");
+            argv[2] = (char *)o->runner;
             execve(o->wrapper, argv, envp);
         }
         execve(o->runner, argv, envp);
@@ -710,12 +712,19 @@ int main(int argc, char **argv)
             o.host_garbage = 1;
         else if (!strcmp(a, "--unsealed"))
             o.unsealed = 1;
-        else if (v == NULL)
+        else if (!strcmp(a, "--needs-landlock")) {
+            if (syscall(SYS_landlock_create_ruleset, NULL, 0, 1u /* VERSION */) < 1) {
+                printf("SKIP: this kernel has no Landlock, which this test exercises\n");
+                return 77;
+            }
+        } else if (v == NULL)
             return usage();
         else if (!strcmp(a, "--runner"))
             o.runner = v, i++;
         else if (!strcmp(a, "--wrapper"))
             o.wrapper = v, i++;
+        else if (!strcmp(a, "--wrapper-arg"))
+            o.wrapper_arg = v, i++;
         else if (!strcmp(a, "--cancel-after-ms"))
             o.cancel_after_ms = (unsigned)atoi(v), i++;
         else if (!strcmp(a, "--plugin"))
