@@ -105,7 +105,11 @@ void agora__runner_lock_down(agora__runner_setup *s)
             setresuid(65534, 65534, 65534) != 0)
             CONFINE_FAIL(-errno, "switching to uid/gid 65534 failed: %s", strerror(errno));
     }
-    /* After any id change (which clears it), never before. */
+    /* Not dumpable: a worker killed by SIGSYS/SIGSEGV leaves no core (even through a pipe
+     * core_pattern, which ignores RLIMIT_CORE=0) and cannot be ptraced by same-uid processes.
+     * Both this and the parent-death signal are reset by id changes, so they come after. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        CONFINE_FAIL(-errno, "PR_SET_DUMPABLE failed: %s", strerror(errno));
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
         CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
     if (getppid() != ((ns->flags & CLONE_NEWPID) ? 1 : ns->reaper_pid))

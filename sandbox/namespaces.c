@@ -124,7 +124,8 @@ outer_wait(agora__runner_setup *s, pid_t reaper, int status_fd)
     if (dup2(status_fd, 0) < 0)
         _exit(AGORA__RUNNER_EXIT_INTERNAL);
     close_all_but(0);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+    /* Not dumpable: no core of a re-raised SIGSYS (even with a pipe core_pattern), no ptrace. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         agora__runner_filter_install(&s->bpf[AGORA__PROFILE_SUPERVISOR]) != 0) {
         kill(reaper, SIGKILL);
         _exit(AGORA__RUNNER_EXIT_CONFINE);
@@ -160,7 +161,7 @@ reaper_loop(agora__runner_setup *s, pid_t worker, int status_fd)
         kill(worker, SIGKILL);
         _exit(AGORA__RUNNER_EXIT_CONFINE);
     }
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         agora__runner_filter_install(&s->bpf[AGORA__PROFILE_SUPERVISOR]) != 0) {
         kill(worker, SIGKILL);
         _exit(AGORA__RUNNER_EXIT_CONFINE);
