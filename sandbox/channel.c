@@ -1,0 +1,67 @@
+/*
+ * The process-wide host channel. Plugin threads may log or report progress while the main thread
+ * sends, so every write holds one mutex: frames never interleave on the stream.
+ */
+#include "runner.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static pthread_mutex_t chan_mu = PTHREAD_MUTEX_INITIALIZER;
+static int chan_fd = AGORA__RUNNER_FD;
+
+void agora__runner_channel_set_fd(int fd)
+{
+    chan_fd = fd;
+}
+
+int agora__runner_channel_fd(void)
+{
+    return chan_fd;
+}
+
+int agora__runner_send(const Agora__Ipc__Frame *frame)
+{
+    pthread_mutex_lock(&chan_mu);
+    int rc = agora__runner_frame_write(chan_fd, frame, AGORA__RUNNER_MAX_OUT_FRAME);
+    pthread_mutex_unlock(&chan_mu);
+    return rc;
+}
+
+static int stage_exit(int stage)
+{
+    switch (stage) {
+    case AGORA__IPC__STAGE__STAGE_SETUP:
+        return AGORA__RUNNER_EXIT_SETUP;
+    case AGORA__IPC__STAGE__STAGE_CONFINE:
+        return AGORA__RUNNER_EXIT_CONFINE;
+    case AGORA__IPC__STAGE__STAGE_LOAD:
+        return AGORA__RUNNER_EXIT_LOAD;
+    case AGORA__IPC__STAGE__STAGE_INIT:
+        return AGORA__RUNNER_EXIT_INIT;
+    default:
+        return AGORA__RUNNER_EXIT_INTERNAL;
+    }
+}
+
+void agora__runner_fail(int stage, int code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    Agora__Ipc__Error e = AGORA__IPC__ERROR__INIT;
+    e.stage = (Agora__Ipc__Stage)stage;
+    e.code = code;
+    e.message = msg;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_ERROR;
+    f.error = &e;
+    /* Best effort: if the host is gone the exit status still says what happened. */
+    (void)agora__runner_send(&f);
+    _exit(code == -EPROTO ? AGORA__RUNNER_EXIT_PROTOCOL : stage_exit(stage));
+}

@@ -1,0 +1,225 @@
+/*
+ * Turns the policy table (policy.c) into BPF with libseccomp, before any namespace exists, and
+ * installs compiled programs later with the raw seccomp(2) call: after compilation no libseccomp
+ * code (and no allocation) is needed to confine.
+ */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define NS_FLAGS                                                                                   \
+    (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |  \
+     CLONE_NEWNET)
+
+static uint32_t action_of(int act)
+{
+    switch (act) {
+    case AGORA__ACT_ALLOW:
+        return SCMP_ACT_ALLOW;
+    case AGORA__ACT_ENOSYS:
+        return SCMP_ACT_ERRNO(ENOSYS);
+    case AGORA__ACT_EACCES:
+        return SCMP_ACT_ERRNO(EACCES);
+    case AGORA__ACT_EPERM:
+        return SCMP_ACT_ERRNO(EPERM);
+    case AGORA__ACT_ENOTTY:
+        return SCMP_ACT_ERRNO(ENOTTY);
+    default:
+        return SCMP_ACT_KILL_PROCESS;
+    }
+}
+
+static int add_clone(scmp_filter_ctx ctx, int nr, uint32_t act, int fork_too)
+{
+    int rc = seccomp_rule_add(
+        ctx, act, nr, 1,
+        SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VM | NS_FLAGS, CLONE_THREAD | CLONE_VM));
+    if (rc == 0 && fork_too)
+        rc = seccomp_rule_add(ctx, act, nr, 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VM | NS_FLAGS, 0));
+    return rc;
+}
+
+static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profile, int fork_too)
+{
+    int act = row->action[profile];
+    if (act == AGORA__ACT_KILL)
+        return 0; /* the default action already kills */
+    int nr = seccomp_syscall_resolve_name(row->syscall);
+    if (nr == __NR_SCMP_ERROR)
+        return -ENOENT;
+    uint32_t a = action_of(act);
+    if (act != AGORA__ACT_ALLOW || row->arg == AGORA__ARG_ANY)
+        return seccomp_rule_add(ctx, a, nr, 0);
+    int flags_arg = strcmp(row->syscall, "open") == 0 ? 1 : 2;
+    const uint64_t wr = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | 020000000 /*TMPFILE*/;
+    int rc;
+    switch (row->arg) {
+    case AGORA__ARG_NO_EXEC:
+        return seccomp_rule_add(ctx, a, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    case AGORA__ARG_EXEC_FILE_ONLY:
+        rc = seccomp_rule_add(ctx, a, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+        if (rc == 0)
+            rc = seccomp_rule_add(ctx, a, nr, 1, SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_ANONYMOUS, 0));
+        return rc;
+    case AGORA__ARG_OPEN_RDONLY:
+        if (flags_arg == 1)
+            return seccomp_rule_add(ctx, a, nr, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, wr, 0));
+        return seccomp_rule_add(ctx, a, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, wr, 0));
+    case AGORA__ARG_CLONE_THREAD:
+        return add_clone(ctx, nr, a, fork_too);
+    case AGORA__ARG_PRCTL_NAME:
+        rc = seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+        if (rc == 0)
+            rc = seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+        return rc;
+    case AGORA__ARG_RLIMIT_GET:
+        return seccomp_rule_add(ctx, a, nr, 2, SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0));
+    case AGORA__ARG_SECCOMP_FILTER:
+        return seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+    default:
+        return -EINVAL;
+    }
+}
+
+static scmp_filter_ctx build(int profile, int fork_per_job, char *why, size_t why_len)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    if (ctx == NULL) {
+        snprintf(why, why_len, "seccomp_init failed (libseccomp out of memory)");
+        return NULL;
+    }
+    /* Anything that is not a native x86_64 call (int $0x80 i386 calls, x32 calls) kills; the
+     * runner sets no_new_privs itself, at the point the design orders it. */
+    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    if (rc == 0)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+    if (rc != 0) {
+        snprintf(why, why_len, "setting filter attributes failed: %s", strerror(-rc));
+        seccomp_release(ctx);
+        return NULL;
+    }
+    int fork_too =
+        profile == AGORA__PROFILE_ZYGOTE || (profile == AGORA__PROFILE_LOADER && fork_per_job);
+    for (size_t i = 0; i < agora__policy_table_len; i++) {
+        rc = add_row(ctx, &agora__policy_table[i], profile, fork_too);
+        if (rc != 0) {
+            snprintf(why, why_len, "policy row '%s' (profile %d) rejected by libseccomp: %s",
+                     agora__policy_table[i].syscall, profile, strerror(-rc));
+            seccomp_release(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
+}
+
+int agora__runner_filter_compile(int profile, int fork_per_job, agora__bpf *out, char *why,
+                                 size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    scmp_filter_ctx ctx = build(profile, fork_per_job, why, why_len);
+    if (ctx == NULL)
+        return -EINVAL;
+    /* libseccomp 2.5 exports only to a descriptor. A filter is at most BPF_MAXINSNS (4096) * 8
+     * bytes = 32 KiB, which fits a pipe's default 64 KiB buffer without a reader. */
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        int e = errno;
+        snprintf(why, why_len, "pipe for BPF export failed: %s", strerror(e));
+        seccomp_release(ctx);
+        return -e;
+    }
+    int rc = seccomp_export_bpf(ctx, p[1]);
+    seccomp_release(ctx);
+    close(p[1]);
+    if (rc != 0) {
+        close(p[0]);
+        snprintf(why, why_len, "exporting BPF failed: %s", strerror(-rc));
+        return rc;
+    }
+    size_t cap = BPF_MAXINSNS * sizeof(struct sock_filter);
+    uint8_t *buf = malloc(cap + 1);
+    if (buf == NULL) {
+        close(p[0]);
+        snprintf(why, why_len, "out of memory for BPF");
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(p[0], buf + got, cap + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got > cap)
+            break;
+    }
+    close(p[0]);
+    if (got == 0 || got > cap || got % sizeof(struct sock_filter) != 0) {
+        free(buf);
+        snprintf(why, why_len, "exported BPF has an impossible size (%zu bytes)", got);
+        return -EINVAL;
+    }
+    out->insns = (struct sock_filter *)(void *)buf;
+    out->len = (unsigned short)(got / sizeof(struct sock_filter));
+    return 0;
+}
+
+int agora__runner_filter_install(const agora__bpf *prog)
+{
+    struct sock_fprog fp = {.len = prog->len, .filter = prog->insns};
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp);
+    if (rc == 0)
+        return 0;
+    /* TSYNC reports the id of a thread it could not synchronise as a positive value. */
+    return rc > 0 ? -EAGAIN : -errno;
+}
+
+int agora__runner_filter_print(int fd)
+{
+    static const char *const names[] = {"supervisor", "loader", "compute", "zygote"};
+    dprintf(fd,
+            "# agora-runner seccomp policy: syscall | supervisor loader compute zygote | why\n");
+    static const char *const acts[] = {"kill", "allow", "ENOSYS", "EACCES", "EPERM", "ENOTTY"};
+    static const char *const args[] = {"",
+                                       " [no PROT_EXEC]",
+                                       " [read-only]",
+                                       " [threads]",
+                                       " [fork]",
+                                       " [name only]",
+                                       " [get only]",
+                                       " [filter only]",
+                                       " [exec: files only]"};
+    for (size_t i = 0; i < agora__policy_table_len; i++) {
+        const agora__policy_row *r = &agora__policy_table[i];
+        dprintf(fd, "%-18s | %-6s %-6s %-6s %-6s%s | %s\n", r->syscall, acts[r->action[0]],
+                acts[r->action[1]], acts[r->action[2]], acts[r->action[3]], args[r->arg], r->why);
+    }
+    for (int p = 0; p < AGORA__PROFILE_COUNT; p++) {
+        char why[256];
+        scmp_filter_ctx ctx = build(p, 1, why, sizeof why);
+        if (ctx == NULL) {
+            dprintf(fd, "profile %s: %s\n", names[p], why);
+            return -1;
+        }
+        dprintf(fd, "\n# ---- profile %s (libseccomp pseudo-code) ----\n", names[p]);
+        int rc = seccomp_export_pfc(ctx, fd);
+        seccomp_release(ctx);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,662 @@
+/*
+ * The agora_host table the plugin calls. Every argument is untrusted: strings are length-capped
+ * and checked for UTF-8, numbers for finiteness and range, counts against Limits, frame and
+ * region references against the job. Everything is copied before returning (the plugin keeps
+ * its memory). One mutex guards the job so plugin threads may call in during process(); result
+ * functions refuse (AGORA_ESTATE) outside process().
+ *
+ * Lock order: job_mu, then the channel mutex (inside agora__runner_send).
+ */
+#include "runner.h"
+#include "common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SHORT     64    /* coding scheme, unit */
+#define MAX_CODE      256   /* code value */
+#define MAX_TEXT      1024  /* meaning, name, label */
+#define MAX_SUMMARY   65536 /* set_summary */
+#define MAX_ERROR     4096  /* set_error */
+#define MAX_LOG       1024  /* one log line */
+#define MAX_POLYGON   65536 /* points of one polygon */
+#define ITEM_OVERHEAD 32    /* serialized bytes per item besides its strings, an upper bound */
+
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+static agora_job the_job;
+static uint32_t global_log_budget = AGORA__RUNNER_DEFAULT_LOGS;
+
+agora_job *agora__runner_job(void)
+{
+    return &the_job;
+}
+
+void agora__runner_set_global_log_budget(uint32_t lines)
+{
+    global_log_budget = lines;
+}
+
+char *agora__runner_sanitize_text(const char *s, size_t max)
+{
+    size_t n = s ? strnlen(s, max + 4) : 0;
+    char *out = malloc(max + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0, i = 0;
+    while (i < n && o < max) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80                   ? 1
+                     : (c >= 0xc2 && c <= 0xdf) ? 2
+                     : (c >= 0xe0 && c <= 0xef) ? 3
+                     : (c >= 0xf0 && c <= 0xf4) ? 4
+                                                : 0;
+        if (len == 0 || i + len > n || !agora__utf8_valid(s + i, len)) {
+            out[o++] = '?'; /* invalid byte or control character */
+            i++;
+            continue;
+        }
+        if (o + len > max)
+            break; /* never cut a character in half */
+        memcpy(out + o, s + i, len);
+        o += len;
+        i += len;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* 0 when s is an acceptable string (NULL allowed iff optional, empty allowed iff optional). */
+static int check_str(const char *s, size_t max, int optional, size_t *len)
+{
+    *len = 0;
+    if (s == NULL)
+        return optional ? AGORA_OK : AGORA_EINVAL;
+    size_t n = strnlen(s, max + 1);
+    if (n > max)
+        return AGORA_ELIMIT;
+    if (n == 0)
+        return optional ? AGORA_OK : AGORA_EINVAL;
+    if (!agora__utf8_valid(s, n))
+        return AGORA_EINVAL;
+    *len = n;
+    return AGORA_OK;
+}
+
+static char *dup_str(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Reserve room for one more item of est bytes; caller holds job_mu. */
+static int reserve(agora_job *job, uint64_t est)
+{
+    uint64_t items = job->res.n_findings + job->res.n_measurements + job->res.n_regions;
+    if (items >= job->limits->max_items)
+        return AGORA_ELIMIT;
+    if (job->result_bytes + est > job->limits->max_result_bytes)
+        return AGORA_ELIMIT;
+    return AGORA_OK;
+}
+
+static int grow(void ***arr, size_t n, size_t *cap)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void **p = realloc(*arr, nc * sizeof *p);
+    if (p == NULL)
+        return -1;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+static int valid_frame_ref(const agora_job *job, int32_t frame)
+{
+    return frame == AGORA_NONE || (frame >= 0 && (uint32_t)frame < job->n_frames);
+}
+
+static int valid_region_ref(const agora_job *job, int32_t region)
+{
+    return region == AGORA_NONE || (region >= 0 && (size_t)region < job->res.n_regions);
+}
+
+/* Common entry: the job must be the one we handed out and process() must be running. */
+static int enter(agora_job *job)
+{
+    if (job != &the_job)
+        return AGORA_EINVAL;
+    pthread_mutex_lock(&job_mu);
+    if (!job->active) {
+        pthread_mutex_unlock(&job_mu);
+        return AGORA_ESTATE;
+    }
+    return AGORA_OK;
+}
+
+/* ---- logging, progress, cancellation ---- */
+
+static void host_log(const agora_host *host, agora_job *job, int32_t level, const char *msg)
+{
+    (void)host;
+    if (msg == NULL)
+        return;
+    if (level != AGORA_LOG_DEBUG && level != AGORA_LOG_INFO && level != AGORA_LOG_WARN &&
+        level != AGORA_LOG_ERROR)
+        level = AGORA_LOG_INFO;
+    uint64_t job_id = 0;
+    pthread_mutex_lock(&job_mu);
+    if (job == &the_job && the_job.active) {
+        if (the_job.log_lines >= the_job.limits->max_log_lines) {
+            the_job.dropped_logs++;
+            pthread_mutex_unlock(&job_mu);
+            return;
+        }
+        the_job.log_lines++;
+        job_id = the_job.job_id;
+    } else {
+        if (global_log_budget == 0) {
+            pthread_mutex_unlock(&job_mu);
+            return;
+        }
+        global_log_budget--;
+    }
+    char *text = agora__runner_sanitize_text(msg, MAX_LOG);
+    if (text != NULL) {
+        Agora__Ipc__Log lg = AGORA__IPC__LOG__INIT;
+        lg.job_id = job_id;
+        lg.level = level;
+        lg.text = text;
+        Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+        f.msg_case = AGORA__IPC__FRAME__MSG_LOG;
+        f.log = &lg;
+        (void)agora__runner_send(&f);
+        free(text);
+    }
+    pthread_mutex_unlock(&job_mu);
+}
+
+/* Look for Cancel/Shutdown without blocking; caller holds job_mu. */
+static void poll_host(agora_job *job)
+{
+    int fd = agora__runner_channel_fd();
+    for (int rounds = 0; rounds < 8; rounds++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) != 1)
+            return;
+        Agora__Ipc__Frame *f;
+        int fds[AGORA__RUNNER_MAX_FDS];
+        size_t n_fds;
+        char why[256];
+        int rc = agora__runner_frame_read(fd, AGORA__RUNNER_MAX_IN_FRAME, &f, fds, &n_fds, why,
+                                          sizeof why);
+        if (rc == -2) {
+            /* The host is gone; nobody will read a result. */
+            job->cancelled = 1;
+            job->shutdown_requested = 1;
+            return;
+        }
+        if (rc != 0)
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -EPROTO, "%s", why);
+        if (f->msg_case == AGORA__IPC__FRAME__MSG_CANCEL) {
+            if (f->cancel->job_id == job->job_id)
+                job->cancelled = 1;
+        } else if (f->msg_case == AGORA__IPC__FRAME__MSG_SHUTDOWN) {
+            job->shutdown_requested = 1;
+        } else {
+            int type = (int)f->msg_case;
+            agora__ipc__frame__free_unpacked(f, NULL);
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -EPROTO,
+                               "the host sent a frame of type %d while a job was running", type);
+        }
+        agora__ipc__frame__free_unpacked(f, NULL);
+    }
+}
+
+static int32_t host_progress(agora_job *job, double fraction)
+{
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    if (!isfinite(fraction) || fraction < 0.0 || fraction > 1.0) {
+        pthread_mutex_unlock(&job_mu);
+        return AGORA_EINVAL;
+    }
+    Agora__Ipc__Progress pr = AGORA__IPC__PROGRESS__INIT;
+    pr.job_id = job->job_id;
+    pr.fraction = fraction;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_PROGRESS;
+    f.progress = &pr;
+    (void)agora__runner_send(&f);
+    poll_host(job);
+    rc = job->cancelled ? AGORA_ECANCELLED : AGORA_OK;
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
+static int32_t host_cancelled(agora_job *job)
+{
+    if (enter(job) != AGORA_OK)
+        return 0;
+    poll_host(job);
+    int c = job->cancelled;
+    pthread_mutex_unlock(&job_mu);
+    return c;
+}
+
+static const void *host_get_extension(const agora_host *host, const char *id)
+{
+    (void)host;
+    (void)id;
+    return NULL; /* no optional capabilities in ABI 1.0 */
+}
+
+/* ---- inputs ---- */
+
+static const agora_frame *host_frame(agora_job *job, uint32_t index)
+{
+    if (enter(job) != AGORA_OK)
+        return NULL;
+    const agora_frame *f = index < job->n_frames ? &job->frames[index] : NULL;
+    pthread_mutex_unlock(&job_mu);
+    return f;
+}
+
+static uint32_t host_attr_count(agora_job *job)
+{
+    if (enter(job) != AGORA_OK)
+        return 0;
+    uint32_t n = (uint32_t)job->n_attrs;
+    pthread_mutex_unlock(&job_mu);
+    return n;
+}
+
+static int32_t host_attr_at(agora_job *job, uint32_t index, const char **keyword,
+                            const char **value)
+{
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    if (index >= job->n_attrs || keyword == NULL || value == NULL) {
+        pthread_mutex_unlock(&job_mu);
+        return AGORA_EINVAL;
+    }
+    *keyword = job->attrs[index]->keyword;
+    *value = job->attrs[index]->value;
+    pthread_mutex_unlock(&job_mu);
+    return AGORA_OK;
+}
+
+static const char *host_attr_get(agora_job *job, const char *keyword)
+{
+    if (keyword == NULL || enter(job) != AGORA_OK)
+        return NULL;
+    const char *v = NULL;
+    size_t klen = strnlen(keyword, MAX_TEXT + 1);
+    if (klen <= MAX_TEXT)
+        for (size_t i = 0; i < job->n_attrs && v == NULL; i++)
+            if (strcmp(job->attrs[i]->keyword, keyword) == 0)
+                v = job->attrs[i]->value;
+    pthread_mutex_unlock(&job_mu);
+    return v;
+}
+
+/* ---- results ---- */
+
+static int32_t host_add_finding(agora_job *job, const agora_finding *in)
+{
+    if (in == NULL || in->struct_size < offsetof(agora_finding, region) + sizeof in->region)
+        return AGORA_EINVAL;
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    size_t l1, l2, l3;
+    if ((rc = check_str(in->scheme, MAX_SHORT, 0, &l1)) != AGORA_OK ||
+        (rc = check_str(in->code, MAX_CODE, 0, &l2)) != AGORA_OK ||
+        (rc = check_str(in->meaning, MAX_TEXT, 0, &l3)) != AGORA_OK)
+        goto out;
+    rc = AGORA_EINVAL;
+    if (!isfinite(in->confidence) || in->confidence < 0.0 || in->confidence > 1.0 ||
+        !valid_frame_ref(job, in->frame) || !valid_region_ref(job, in->region))
+        goto out;
+    uint64_t est = l1 + l2 + l3 + ITEM_OVERHEAD;
+    if ((rc = reserve(job, est)) != AGORA_OK)
+        goto out;
+    rc = AGORA_ENOMEM;
+    if (grow((void ***)&job->res.findings, job->res.n_findings, &job->res.cap_findings) != 0)
+        goto out;
+    Agora__Ipc__Finding *f = calloc(1, sizeof *f);
+    Agora__Ipc__Code *c = calloc(1, sizeof *c);
+    if (f == NULL || c == NULL) {
+        free(f);
+        free(c);
+        goto out;
+    }
+    agora__ipc__finding__init(f);
+    agora__ipc__code__init(c);
+    c->scheme = dup_str(in->scheme);
+    c->code = dup_str(in->code);
+    c->meaning = dup_str(in->meaning);
+    f->code = c;
+    f->confidence = in->confidence;
+    f->frame = in->frame;
+    f->region = in->region;
+    job->res.findings[job->res.n_findings++] = f;
+    job->result_bytes += est;
+    rc = (c->scheme && c->code && c->meaning) ? AGORA_OK : AGORA_ENOMEM;
+out:
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
+static int32_t host_add_measurement(agora_job *job, const agora_measurement *in)
+{
+    if (in == NULL ||
+        in->struct_size < offsetof(agora_measurement, code_meaning) + sizeof in->code_meaning)
+        return AGORA_EINVAL;
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    size_t l1, l2, l3 = 0, l4 = 0, l5 = 0;
+    if ((rc = check_str(in->name, MAX_TEXT, 0, &l1)) != AGORA_OK ||
+        (rc = check_str(in->unit, MAX_SHORT, 0, &l2)) != AGORA_OK)
+        goto out;
+    int coded = in->code_scheme != NULL || in->code != NULL || in->code_meaning != NULL;
+    if (coded && ((rc = check_str(in->code_scheme, MAX_SHORT, 0, &l3)) != AGORA_OK ||
+                  (rc = check_str(in->code, MAX_CODE, 0, &l4)) != AGORA_OK ||
+                  (rc = check_str(in->code_meaning, MAX_TEXT, 1, &l5)) != AGORA_OK))
+        goto out;
+    rc = AGORA_EINVAL;
+    if (!isfinite(in->value) || !valid_frame_ref(job, in->frame) ||
+        !valid_region_ref(job, in->region))
+        goto out;
+    uint64_t est = l1 + l2 + l3 + l4 + l5 + 2 * ITEM_OVERHEAD;
+    if ((rc = reserve(job, est)) != AGORA_OK)
+        goto out;
+    rc = AGORA_ENOMEM;
+    if (grow((void ***)&job->res.measurements, job->res.n_measurements,
+             &job->res.cap_measurements) != 0)
+        goto out;
+    Agora__Ipc__Measurement *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        goto out;
+    agora__ipc__measurement__init(m);
+    m->name = dup_str(in->name);
+    m->unit = dup_str(in->unit);
+    m->value = in->value;
+    m->frame = in->frame;
+    m->region = in->region;
+    int ok = m->name && m->unit;
+    if (coded) {
+        Agora__Ipc__Code *c = calloc(1, sizeof *c);
+        if (c != NULL) {
+            agora__ipc__code__init(c);
+            c->scheme = dup_str(in->code_scheme);
+            c->code = dup_str(in->code);
+            c->meaning = dup_str(in->code_meaning);
+            ok = ok && c->scheme && c->code && c->meaning;
+        }
+        m->code = c;
+        ok = ok && c != NULL;
+    }
+    job->res.measurements[job->res.n_measurements++] = m;
+    job->result_bytes += est;
+    rc = ok ? AGORA_OK : AGORA_ENOMEM;
+out:
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
+static int point_ok(const agora_job *job, double x, double y)
+{
+    return isfinite(x) && isfinite(y) && x >= -0.5 && y >= -0.5 &&
+           x <= (double)job->image.columns - 0.5 && y <= (double)job->image.rows - 0.5;
+}
+
+/* Append a region (caller validated it); returns the id or a negative code. */
+static int32_t push_region(agora_job *job, Agora__Ipc__Region *r, uint64_t est)
+{
+    if (grow((void ***)&job->res.regions, job->res.n_regions, &job->res.cap_regions) != 0)
+        return AGORA_ENOMEM;
+    r->id = (int32_t)job->res.n_regions;
+    job->res.regions[job->res.n_regions++] = r;
+    job->result_bytes += est;
+    return r->id;
+}
+
+static int32_t host_add_region(agora_job *job, const agora_region *in, int32_t *region_id)
+{
+    if (in == NULL || region_id == NULL ||
+        in->struct_size < offsetof(agora_region, label) + sizeof in->label)
+        return AGORA_EINVAL;
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    size_t llen;
+    if ((rc = check_str(in->label, MAX_TEXT, 1, &llen)) != AGORA_OK)
+        goto out;
+    rc = AGORA_EINVAL;
+    uint32_t n = in->n_points;
+    if (in->frame >= job->n_frames || in->points == NULL)
+        goto out;
+    if (!((in->kind == AGORA_REGION_POINT && n == 1) || (in->kind == AGORA_REGION_BOX && n == 2) ||
+          (in->kind == AGORA_REGION_POLYGON && n >= 3 && n <= MAX_POLYGON)))
+        goto out;
+    for (uint32_t i = 0; i < n; i++)
+        if (!point_ok(job, in->points[2 * i], in->points[2 * i + 1]))
+            goto out;
+    if (in->kind == AGORA_REGION_BOX &&
+        (in->points[0] > in->points[2] || in->points[1] > in->points[3]))
+        goto out;
+    uint64_t est = (uint64_t)n * 2 * 9 + llen + ITEM_OVERHEAD;
+    if ((rc = reserve(job, est)) != AGORA_OK)
+        goto out;
+    rc = AGORA_ENOMEM;
+    Agora__Ipc__Region *r = calloc(1, sizeof *r);
+    double *pts = malloc((size_t)n * 2 * sizeof(double));
+    char *label = dup_str(in->label);
+    if (r == NULL || pts == NULL || label == NULL) {
+        free(r);
+        free(pts);
+        free(label);
+        goto out;
+    }
+    agora__ipc__region__init(r);
+    memcpy(pts, in->points, (size_t)n * 2 * sizeof(double));
+    r->kind = in->kind;
+    r->frame = in->frame;
+    r->points = pts;
+    r->n_points = (size_t)n * 2;
+    r->label = label;
+    rc = push_region(job, r, est);
+    if (rc < 0) {
+        free(pts);
+        free(label);
+        free(r);
+        goto out;
+    }
+    *region_id = rc;
+    rc = AGORA_OK;
+out:
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
+static int32_t host_add_mask(agora_job *job, const agora_mask *in, int32_t *region_id)
+{
+    if (in == NULL || region_id == NULL ||
+        in->struct_size < offsetof(agora_mask, label) + sizeof in->label)
+        return AGORA_EINVAL;
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    size_t llen;
+    if ((rc = check_str(in->label, MAX_TEXT, 1, &llen)) != AGORA_OK)
+        goto out;
+    rc = AGORA_EINVAL;
+    if (in->labels == NULL || (in->bits != 8 && in->bits != 16) || in->n_frames == 0 ||
+        in->rows != job->image.rows || in->columns != job->image.columns ||
+        (uint64_t)in->first_frame + in->n_frames > job->n_frames)
+        goto out;
+    uint64_t len;
+    if (__builtin_mul_overflow((uint64_t)in->n_frames, (uint64_t)in->rows, &len) ||
+        __builtin_mul_overflow(len, (uint64_t)in->columns, &len) ||
+        __builtin_mul_overflow(len, (uint64_t)(in->bits / 8), &len))
+        goto out;
+    uint64_t off = (job->out_used + 7) & ~(uint64_t)7;
+    rc = AGORA_ELIMIT;
+    if (off < job->out_used || off > job->out_size || len > job->out_size - off)
+        goto out;
+    uint64_t est = llen + 2 * ITEM_OVERHEAD;
+    if ((rc = reserve(job, est)) != AGORA_OK)
+        goto out;
+    rc = AGORA_ENOMEM;
+    Agora__Ipc__Region *r = calloc(1, sizeof *r);
+    char *label = dup_str(in->label);
+    if (r == NULL || label == NULL) {
+        free(r);
+        free(label);
+        goto out;
+    }
+    memcpy(job->out_area + off, in->labels, (size_t)len);
+    agora__ipc__region__init(r);
+    r->kind = 4; /* mask, per agora_ipc.proto */
+    r->frame = in->first_frame;
+    r->label = label;
+    r->mask_frames = in->n_frames;
+    r->mask_bits = in->bits;
+    r->mask_offset = off;
+    r->mask_length = len;
+    rc = push_region(job, r, est);
+    if (rc < 0) {
+        free(label);
+        free(r);
+        goto out;
+    }
+    job->out_used = off + len;
+    *region_id = rc;
+    rc = AGORA_OK;
+out:
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
+static int32_t host_set_summary(agora_job *job, const char *text)
+{
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    size_t n;
+    if ((rc = check_str(text, MAX_SUMMARY, 1, &n)) == AGORA_OK) {
+        uint64_t old = job->summary ? strlen(job->summary) : 0;
+        if (job->result_bytes - old + n > job->limits->max_result_bytes) {
+            rc = AGORA_ELIMIT;
+        } else {
+            char *copy = dup_str(text);
+            if (copy == NULL) {
+                rc = AGORA_ENOMEM;
+            } else {
+                free(job->summary);
+                job->summary = copy;
+                job->result_bytes = job->result_bytes - old + n;
+            }
+        }
+    }
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
+static void host_set_error(agora_job *job, const char *message)
+{
+    if (message == NULL || enter(job) != AGORA_OK)
+        return;
+    char *copy = agora__runner_sanitize_text(message, MAX_ERROR);
+    if (copy != NULL) {
+        free(job->error);
+        job->error = copy;
+    }
+    pthread_mutex_unlock(&job_mu);
+}
+
+static const agora_host host_table = {
+    .struct_size = sizeof(agora_host),
+    .abi_version = AGORA_ABI_VERSION,
+    .log = host_log,
+    .get_extension = host_get_extension,
+    .frame = host_frame,
+    .attr_count = host_attr_count,
+    .attr_at = host_attr_at,
+    .attr_get = host_attr_get,
+    .add_finding = host_add_finding,
+    .add_measurement = host_add_measurement,
+    .add_region = host_add_region,
+    .add_mask = host_add_mask,
+    .set_summary = host_set_summary,
+    .set_error = host_set_error,
+    .progress = host_progress,
+    .cancelled = host_cancelled,
+};
+
+const agora_host *agora__runner_host_table(void)
+{
+    return &host_table;
+}
+
+/* ---- job lifecycle (called by serve.c on the main thread) ---- */
+
+void agora__job_init(agora_job *job, const agora__runner_limits *limits, uint64_t job_id)
+{
+    pthread_mutex_lock(&job_mu);
+    memset(job, 0, sizeof *job);
+    job->limits = limits;
+    job->job_id = job_id;
+    pthread_mutex_unlock(&job_mu);
+}
+
+void agora__job_set_active(agora_job *job, int active)
+{
+    pthread_mutex_lock(&job_mu);
+    job->active = active;
+    pthread_mutex_unlock(&job_mu);
+}
+
+void agora__job_free_results(agora_job *job)
+{
+    pthread_mutex_lock(&job_mu);
+    for (size_t i = 0; i < job->res.n_findings; i++)
+        agora__ipc__finding__free_unpacked(job->res.findings[i], NULL);
+    for (size_t i = 0; i < job->res.n_measurements; i++)
+        agora__ipc__measurement__free_unpacked(job->res.measurements[i], NULL);
+    for (size_t i = 0; i < job->res.n_regions; i++)
+        agora__ipc__region__free_unpacked(job->res.regions[i], NULL);
+    free(job->res.findings);
+    free(job->res.measurements);
+    free(job->res.regions);
+    memset(&job->res, 0, sizeof job->res);
+    free(job->summary);
+    free(job->error);
+    job->summary = NULL;
+    job->error = NULL;
+    job->result_bytes = 0;
+    pthread_mutex_unlock(&job_mu);
+}
+
+void agora__job_fill_result(agora_job *job, Agora__Ipc__Result *r)
+{
+    pthread_mutex_lock(&job_mu);
+    r->job_id = job->job_id;
+    r->findings = job->res.findings;
+    r->n_findings = job->res.n_findings;
+    r->measurements = job->res.measurements;
+    r->n_measurements = job->res.n_measurements;
+    r->regions = job->res.regions;
+    r->n_regions = job->res.n_regions;
+    r->summary = job->summary ? job->summary : (char *)"";
+    r->dropped_log_lines = job->dropped_logs;
+    pthread_mutex_unlock(&job_mu);
+}

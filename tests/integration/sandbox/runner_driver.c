@@ -1,0 +1,675 @@
+/*
+ * runner_driver: a small blocking test host for agora-runner. It spawns the runner (fd 3 = a
+ * socketpair end, stdout/stderr = a pipe it drains and counts), sends Setup with the plugin in a
+ * sealed memfd, sends Jobs with a tiny sealed image, reads frames, and prints one line:
+ *
+ *   outcome=<class> reason="<text>" findings=N measurements=N regions=N stdio_bytes=N
+ *
+ * class is one of: ok, plugin-error, oom, setup-error, policy-violation, signal, timeout,
+ * protocol-error, input-error, cancelled. With --expect it exits 0 only when the class is one of
+ * the expected ones (and --expect-reason is a substring of the reason), so meson can run it
+ * directly as a test. A test tool, not the host's pool: everything is blocking with deadlines.
+ */
+#include "agora_ipc.pb-c.h"
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_IN_FRAME (8u << 20)
+#define MAX_ATTRS    8
+
+typedef struct opts {
+    const char *runner, *plugin, *id, *version, *expect, *expect_reason;
+    int fork_per_job, bad_hash, listen, jobs, quiet, shutdown_check;
+    unsigned timeout_ms, memory_mib;
+    char *attr_k[MAX_ATTRS], *attr_v[MAX_ATTRS];
+    int n_attrs;
+} opts;
+
+typedef struct state {
+    pid_t pid;
+    int sock, out_pipe;
+    uint64_t stdio_bytes;
+    char cls[32];
+    char reason[1024];
+    size_t findings, measurements, regions;
+    int listen_fd;
+} state;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void set_outcome(state *st, const char *cls, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_outcome(state *st, const char *cls, const char *fmt, ...)
+{
+    snprintf(st->cls, sizeof st->cls, "%s", cls);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->reason, sizeof st->reason, fmt, ap);
+    va_end(ap);
+}
+
+static void drain_stdio(state *st)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(st->out_pipe, buf, sizeof buf);
+        if (n <= 0)
+            return;
+        st->stdio_bytes += (uint64_t)n;
+    }
+}
+
+static int send_frame(int fd, const Agora__Ipc__Frame *f, const int *fds, size_t n_fds)
+{
+    size_t len = protobuf_c_message_get_packed_size(&f->base);
+    uint8_t *buf = malloc(len + 4);
+    if (buf == NULL)
+        return -1;
+    buf[0] = (uint8_t)len;
+    buf[1] = (uint8_t)(len >> 8);
+    buf[2] = (uint8_t)(len >> 16);
+    buf[3] = (uint8_t)(len >> 24);
+    protobuf_c_message_pack(&f->base, buf + 4);
+    size_t off = 0;
+    int rc = 0;
+    while (off < len + 4) {
+        struct iovec iov = {buf + off, len + 4 - off};
+        union {
+            struct cmsghdr h;
+            char b[CMSG_SPACE(sizeof(int) * 2)];
+        } ctl;
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (off == 0 && n_fds > 0) {
+            msg.msg_control = ctl.b;
+            msg.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+            memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        }
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = -1;
+            break;
+        }
+        off += (size_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Read exactly n bytes before the deadline. 0 ok, -1 EOF/error, -2 timeout, -3 fd received. */
+static int recv_exact(state *st, uint8_t *p, size_t n, uint64_t deadline)
+{
+    size_t got = 0;
+    while (got < n) {
+        struct pollfd pf[2] = {{st->sock, POLLIN, 0}, {st->out_pipe, POLLIN, 0}};
+        uint64_t t = now_ms();
+        if (t >= deadline)
+            return -2;
+        int pr = poll(pf, 2, (int)(deadline - t));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pf[1].revents)
+            drain_stdio(st);
+        if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        union {
+            struct cmsghdr h;
+            char b[CMSG_SPACE(sizeof(int) * 4)];
+        } ctl;
+        struct iovec iov = {p + got, n - got};
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+        ssize_t r = recvmsg(st->sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        int got_fd = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < k; i++) {
+                    int fd;
+                    memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                    close(fd);
+                }
+                got_fd = 1;
+            }
+        }
+        if (got_fd || (msg.msg_flags & MSG_CTRUNC))
+            return -3;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* 0 frame, -1 EOF, -2 timeout, -4 protocol error (outcome set). */
+static int read_frame(state *st, uint64_t deadline, Agora__Ipc__Frame **out)
+{
+    uint8_t hdr[4];
+    int rc = recv_exact(st, hdr, 4, deadline);
+    if (rc == -3) {
+        set_outcome(st, "protocol-error", "the runner sent a file descriptor");
+        return -4;
+    }
+    if (rc != 0)
+        return rc;
+    uint32_t len =
+        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+    if (len == 0 || len > MAX_IN_FRAME) {
+        set_outcome(st, "protocol-error", "the runner sent a frame length of %u bytes", len);
+        return -4;
+    }
+    uint8_t *body = malloc(len);
+    if (body == NULL)
+        return -1;
+    rc = recv_exact(st, body, len, deadline);
+    if (rc != 0) {
+        free(body);
+        if (rc == -3) {
+            set_outcome(st, "protocol-error", "the runner sent a file descriptor");
+            return -4;
+        }
+        if (rc == -1) {
+            set_outcome(st, "protocol-error", "the runner closed the socket inside a frame");
+            return -4;
+        }
+        return rc;
+    }
+    *out = agora__ipc__frame__unpack(NULL, len, body);
+    free(body);
+    if (*out == NULL || (*out)->msg_case == AGORA__IPC__FRAME__MSG__NOT_SET) {
+        set_outcome(st, "protocol-error", "the runner sent %u bytes that are not a valid Frame",
+                    len);
+        return -4;
+    }
+    return 0;
+}
+
+static void kill_runner(state *st)
+{
+    if (st->pid > 0) {
+        kill(st->pid, SIGKILL);
+        waitpid(st->pid, NULL, 0);
+        st->pid = -1;
+    }
+}
+
+/* The runner's own exit, when it ended without a frame telling us why. */
+static void classify_exit(state *st, unsigned timeout_ms)
+{
+    uint64_t deadline = now_ms() + timeout_ms;
+    int ws = 0;
+    for (;;) {
+        pid_t r = waitpid(st->pid, &ws, WNOHANG);
+        if (r == st->pid)
+            break;
+        if (now_ms() >= deadline) {
+            kill_runner(st);
+            set_outcome(st, "timeout", "the runner closed its socket but did not exit");
+            return;
+        }
+        drain_stdio(st);
+        usleep(2000);
+    }
+    st->pid = -1;
+    drain_stdio(st);
+    if (WIFSIGNALED(ws)) {
+        int sig = WTERMSIG(ws);
+        if (sig == SIGSYS)
+            set_outcome(st, "policy-violation",
+                        "killed by SIGSYS: the plugin made a call the sandbox forbids");
+        else if (sig == SIGXCPU)
+            set_outcome(st, "timeout", "killed by SIGXCPU: CPU limit reached");
+        else
+            set_outcome(st, "signal", "killed by signal %d (%s)", sig, strsignal(sig));
+        return;
+    }
+    int code = WEXITSTATUS(ws);
+    if (code >= 10 && code <= 13)
+        set_outcome(st, "setup-error", "exit %d%s%s", code, st->reason[0] ? ": " : "", st->reason);
+    else if (code == 14)
+        set_outcome(st, "protocol-error", "exit 14%s%s", st->reason[0] ? ": " : "", st->reason);
+    else
+        set_outcome(st, code == 0 ? "ok" : "signal", "exit %d%s%s", code, st->reason[0] ? ": " : "",
+                    st->reason);
+}
+
+static int make_memfd(const char *name, const void *data, size_t len, int seal)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    if (len &&
+        (ftruncate(fd, (off_t)len) != 0 || (data && pwrite(fd, data, len, 0) != (ssize_t)len))) {
+        close(fd);
+        return -1;
+    }
+    if (seal &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int spawn(const opts *o, state *st)
+{
+    int sv[2], op[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 || pipe2(op, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul < 0 || dup2(nul, 0) != 0 || dup2(op[1], 1) != 1 || dup2(op[1], 2) != 2 ||
+            dup2(sv[1], 3) != 3)
+            _exit(127);
+        char *argv[] = {(char *)o->runner, NULL};
+        char *envp[] = {(char *)"AGORA_TEST_SECRET=must-not-leak", NULL};
+        execve(o->runner, argv, envp);
+        _exit(127);
+    }
+    close(sv[1]);
+    close(op[1]);
+    fcntl(op[0], F_SETFL, O_NONBLOCK);
+    st->pid = pid;
+    st->sock = sv[0];
+    st->out_pipe = op[0];
+    return 0;
+}
+
+static int send_setup(const opts *o, state *st)
+{
+    uint8_t *bytes;
+    size_t len;
+    agora__error err;
+    if (agora__read_file(o->plugin, 256u << 20, &bytes, &len, &err) != 0) {
+        set_outcome(st, "setup-error", "driver: %s", err.msg);
+        return -1;
+    }
+    uint8_t h[32];
+    agora__sha256(bytes, len, h);
+    if (o->bad_hash)
+        h[0] ^= 1;
+    int fd = make_memfd("plugin", bytes, len, 1);
+    free(bytes);
+    if (fd < 0) {
+        set_outcome(st, "setup-error", "driver: memfd for the plugin failed");
+        return -1;
+    }
+    Agora__Ipc__Limits lim = AGORA__IPC__LIMITS__INIT;
+    lim.memory_bytes = (uint64_t)o->memory_mib << 20;
+    lim.cpu_seconds = 30;
+    lim.max_threads = 16;
+    lim.max_items = 100;
+    lim.max_log_lines = 20;
+    Agora__Ipc__Setup su = AGORA__IPC__SETUP__INIT;
+    su.protocol_version = 1;
+    su.host_abi_version = AGORA_ABI_VERSION;
+    su.mode = AGORA__IPC__MODE__MODE_PLUGIN;
+    su.plugin_sha256.data = h;
+    su.plugin_sha256.len = 32;
+    su.plugin_size = len;
+    su.limits = &lim;
+    su.plugin_id = (char *)o->id;
+    su.plugin_version = (char *)o->version;
+    su.fork_per_job = o->fork_per_job;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_SETUP;
+    f.setup = &su;
+    int rc = send_frame(st->sock, &f, &fd, 1);
+    close(fd);
+    return rc;
+}
+
+static int send_job(const opts *o, state *st, uint64_t job_id)
+{
+    enum { ROWS = 16, COLS = 16, FRAMES = 2 };
+    uint8_t px[ROWS * COLS * FRAMES];
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (uint8_t)(i * 7);
+    int fds[2];
+    fds[0] = make_memfd("pixels", px, sizeof px, 1);
+    fds[1] = make_memfd("output", NULL, 65536, 0);
+    if (fds[0] < 0 || fds[1] < 0)
+        return -1;
+    Agora__Ipc__ImageInfo ii = AGORA__IPC__IMAGE_INFO__INIT;
+    double spacing[2] = {0.5, 0.5};
+    ii.rows = ROWS;
+    ii.columns = COLS;
+    ii.frames = FRAMES;
+    ii.samples_per_pixel = 1;
+    ii.pixel_type = AGORA_PIXEL_U8;
+    ii.bits_stored = 8;
+    ii.photometric = AGORA_PHOTOMETRIC_MONOCHROME2;
+    ii.pixel_spacing = spacing;
+    ii.n_pixel_spacing = 2;
+    ii.rescale_slope = 1.0;
+    ii.modality = (char *)"CT";
+    ii.study_uid = (char *)"2.25.1";
+    ii.series_uid = (char *)"2.25.2";
+    ii.frame_bytes = ROWS * COLS;
+    Agora__Ipc__FrameInfo fi[FRAMES], *fip[FRAMES];
+    double pos[FRAMES][3];
+    for (int i = 0; i < FRAMES; i++) {
+        agora__ipc__frame_info__init(&fi[i]);
+        pos[i][0] = 0;
+        pos[i][1] = 0;
+        pos[i][2] = i;
+        fi[i].position = pos[i];
+        fi[i].n_position = 3;
+        fi[i].offset = (uint64_t)i * ROWS * COLS;
+        fi[i].sop_instance_uid = (char *)"2.25.3";
+        fip[i] = &fi[i];
+    }
+    Agora__Ipc__Attribute at[MAX_ATTRS + 1], *atp[MAX_ATTRS + 1];
+    size_t na = 0;
+    char port[16];
+    for (int i = 0; i < o->n_attrs; i++) {
+        agora__ipc__attribute__init(&at[na]);
+        at[na].keyword = o->attr_k[i];
+        at[na].value = o->attr_v[i];
+        atp[na] = &at[na];
+        na++;
+    }
+    if (st->listen_fd >= 0) {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof sa;
+        getsockname(st->listen_fd, (struct sockaddr *)&sa, &sl);
+        snprintf(port, sizeof port, "%u", ntohs(sa.sin_port));
+        agora__ipc__attribute__init(&at[na]);
+        at[na].keyword = (char *)"Port";
+        at[na].value = port;
+        atp[na] = &at[na];
+        na++;
+    }
+    Agora__Ipc__Job j = AGORA__IPC__JOB__INIT;
+    j.job_id = job_id;
+    j.image = &ii;
+    j.frames = fip;
+    j.n_frames = FRAMES;
+    j.attributes = atp;
+    j.n_attributes = na;
+    j.pixel_bytes = sizeof px;
+    j.output_bytes = 65536;
+    j.timeout_ms = o->timeout_ms;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_JOB;
+    f.job = &j;
+    int rc = send_frame(st->sock, &f, fds, 2);
+    close(fds[0]);
+    close(fds[1]);
+    return rc;
+}
+
+static void classify_result(state *st, const Agora__Ipc__Result *r)
+{
+    st->findings = r->n_findings;
+    st->measurements = r->n_measurements;
+    st->regions = r->n_regions;
+    const char *e = r->error ? r->error : "";
+    switch (r->status) {
+    case AGORA__IPC__JOB_STATUS__JOB_OK:
+        set_outcome(st, "ok", "%s", r->summary ? r->summary : "");
+        break;
+    case AGORA__IPC__JOB_STATUS__JOB_PLUGIN_ERROR:
+        set_outcome(st, r->plugin_code == AGORA_ENOMEM ? "oom" : "plugin-error", "code %d: %s",
+                    r->plugin_code, e);
+        break;
+    case AGORA__IPC__JOB_STATUS__JOB_CANCELLED:
+        set_outcome(st, "cancelled", "%s", e);
+        break;
+    case AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED:
+        if (r->child_signal == SIGSYS)
+            set_outcome(st, "policy-violation", "%s", e);
+        else
+            set_outcome(st, "signal", "%s", e);
+        break;
+    case AGORA__IPC__JOB_STATUS__JOB_INPUT_ERROR:
+        set_outcome(st, "input-error", "%s", e);
+        break;
+    default:
+        set_outcome(st, "protocol-error", "result with unknown status %d", (int)r->status);
+    }
+}
+
+/* Wait for a frame of type want; logs and progress are consumed. 0 got it (*out set),
+ * 1 outcome decided. */
+static int await(const opts *o, state *st, int want, Agora__Ipc__Frame **out)
+{
+    uint64_t deadline = now_ms() + o->timeout_ms;
+    for (;;) {
+        Agora__Ipc__Frame *f = NULL;
+        int rc = read_frame(st, deadline, &f);
+        if (rc == -2) {
+            kill_runner(st);
+            set_outcome(st, "timeout", "no %s within %u ms; runner killed",
+                        want == AGORA__IPC__FRAME__MSG_READY ? "Ready" : "Result", o->timeout_ms);
+            return 1;
+        }
+        if (rc == -4) {
+            kill_runner(st);
+            return 1;
+        }
+        if (rc == -1) {
+            classify_exit(st, 2000);
+            return 1;
+        }
+        if (f->msg_case == AGORA__IPC__FRAME__MSG_LOG) {
+            if (!o->quiet)
+                fprintf(stderr, "runner log [%d]: %s\n", f->log->level, f->log->text);
+            agora__ipc__frame__free_unpacked(f, NULL);
+            continue;
+        }
+        if (f->msg_case == AGORA__IPC__FRAME__MSG_PROGRESS) {
+            agora__ipc__frame__free_unpacked(f, NULL);
+            continue;
+        }
+        if (f->msg_case == AGORA__IPC__FRAME__MSG_ERROR) {
+            snprintf(st->reason, sizeof st->reason, "Error stage=%d code=%d: %s",
+                     (int)f->error->stage, f->error->code, f->error->message);
+            agora__ipc__frame__free_unpacked(f, NULL);
+            classify_exit(st, 2000);
+            return 1;
+        }
+        if ((int)f->msg_case != want) {
+            set_outcome(st, "protocol-error", "unexpected frame type %d", (int)f->msg_case);
+            agora__ipc__frame__free_unpacked(f, NULL);
+            kill_runner(st);
+            return 1;
+        }
+        *out = f;
+        return 0;
+    }
+}
+
+static int run(const opts *o, state *st)
+{
+    if (spawn(o, st) != 0) {
+        set_outcome(st, "setup-error", "driver: spawning %s failed", o->runner);
+        return 1;
+    }
+    if (send_setup(o, st) != 0) {
+        if (!st->cls[0])
+            set_outcome(st, "setup-error", "driver: sending Setup failed");
+        kill_runner(st);
+        return 1;
+    }
+    Agora__Ipc__Frame *f;
+    if (await(o, st, AGORA__IPC__FRAME__MSG_READY, &f) != 0)
+        return 1;
+    if (!o->quiet)
+        fprintf(stderr, "ready: pid=%u warnings=%zu\n", f->ready->runner_pid,
+                f->ready->n_isolation_warnings);
+    agora__ipc__frame__free_unpacked(f, NULL);
+    for (int j = 0; j < o->jobs; j++) {
+        if (send_job(o, st, (uint64_t)j + 1) != 0) {
+            set_outcome(st, "protocol-error", "driver: sending Job failed (runner gone?)");
+            classify_exit(st, 2000);
+            return 1;
+        }
+        if (await(o, st, AGORA__IPC__FRAME__MSG_RESULT, &f) != 0)
+            return 1;
+        classify_result(st, f->result);
+        int ok = f->result->job_id == (uint64_t)j + 1;
+        agora__ipc__frame__free_unpacked(f, NULL);
+        if (!ok) {
+            set_outcome(st, "protocol-error", "result for the wrong job id");
+            kill_runner(st);
+            return 1;
+        }
+        if (strcmp(st->cls, "ok") != 0 && j + 1 < o->jobs && !o->fork_per_job)
+            break;
+    }
+    Agora__Ipc__Shutdown sd = AGORA__IPC__SHUTDOWN__INIT;
+    Agora__Ipc__Frame fr = AGORA__IPC__FRAME__INIT;
+    fr.msg_case = AGORA__IPC__FRAME__MSG_SHUTDOWN;
+    fr.shutdown = &sd;
+    (void)send_frame(st->sock, &fr, NULL, 0);
+    /* After Shutdown the runner must exit 0 promptly. */
+    char keep_cls[32], keep_reason[1024];
+    memcpy(keep_cls, st->cls, sizeof keep_cls);
+    memcpy(keep_reason, st->reason, sizeof keep_reason);
+    st->reason[0] = '\0';
+    classify_exit(st, 3000);
+    if (strcmp(st->cls, "ok") != 0 && strcmp(keep_cls, "ok") == 0) {
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "after Shutdown: %s", st->reason);
+        set_outcome(st, st->cls, "%s", tmp);
+        return 1;
+    }
+    memcpy(st->cls, keep_cls, sizeof keep_cls);
+    memcpy(st->reason, keep_reason, sizeof keep_reason);
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(
+        stderr,
+        "usage: runner_driver --plugin SO --id ID --version V [--runner PATH] [--jobs N]\n"
+        "       [--fork-per-job] [--timeout-ms N] [--memory-mib N] [--attr K=V]...\n"
+        "       [--bad-hash] [--listen] [--quiet] [--expect CLASS[,CLASS]] [--expect-reason S]\n"
+        "The runner path defaults to $AGORA_RUNNER.\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    opts o = {.runner = getenv("AGORA_RUNNER"), .jobs = 1, .timeout_ms = 5000, .memory_mib = 256};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--fork-per-job"))
+            o.fork_per_job = 1;
+        else if (!strcmp(a, "--bad-hash"))
+            o.bad_hash = 1;
+        else if (!strcmp(a, "--listen"))
+            o.listen = 1;
+        else if (!strcmp(a, "--quiet"))
+            o.quiet = 1;
+        else if (v == NULL)
+            return usage();
+        else if (!strcmp(a, "--runner"))
+            o.runner = v, i++;
+        else if (!strcmp(a, "--plugin"))
+            o.plugin = v, i++;
+        else if (!strcmp(a, "--id"))
+            o.id = v, i++;
+        else if (!strcmp(a, "--version"))
+            o.version = v, i++;
+        else if (!strcmp(a, "--expect"))
+            o.expect = v, i++;
+        else if (!strcmp(a, "--expect-reason"))
+            o.expect_reason = v, i++;
+        else if (!strcmp(a, "--jobs"))
+            o.jobs = atoi(v), i++;
+        else if (!strcmp(a, "--timeout-ms"))
+            o.timeout_ms = (unsigned)atoi(v), i++;
+        else if (!strcmp(a, "--memory-mib"))
+            o.memory_mib = (unsigned)atoi(v), i++;
+        else if (!strcmp(a, "--attr") && o.n_attrs < MAX_ATTRS && strchr(v, '=')) {
+            char *kv = strdup(v);
+            char *eq = strchr(kv, '=');
+            *eq = '\0';
+            o.attr_k[o.n_attrs] = kv;
+            o.attr_v[o.n_attrs++] = eq + 1;
+            i++;
+        } else
+            return usage();
+    }
+    if (o.runner == NULL || o.plugin == NULL || o.id == NULL || o.version == NULL || o.jobs < 1)
+        return usage();
+    state st = {.pid = -1, .sock = -1, .out_pipe = -1, .listen_fd = -1};
+    if (o.listen) {
+        st.listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (st.listen_fd < 0 || bind(st.listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+            listen(st.listen_fd, 4) != 0) {
+            fprintf(stderr, "runner_driver: cannot open a loopback listener\n");
+            return 1;
+        }
+    }
+    run(&o, &st);
+    if (st.pid > 0)
+        kill_runner(&st);
+    if (st.listen_fd >= 0) {
+        int c = accept(st.listen_fd, NULL, NULL);
+        if (c >= 0) {
+            close(c);
+            set_outcome(&st, "escaped", "the plugin connected to the test's loopback listener");
+        }
+    }
+    printf("outcome=%s reason=\"%s\" findings=%zu measurements=%zu regions=%zu stdio_bytes=%llu\n",
+           st.cls, st.reason, st.findings, st.measurements, st.regions,
+           (unsigned long long)st.stdio_bytes);
+    fflush(stdout);
+    if (o.expect == NULL)
+        return 0;
+    int match = 0;
+    char *exp = strdup(o.expect);
+    for (char *tok = strtok(exp, ","); tok; tok = strtok(NULL, ","))
+        if (!strcmp(tok, st.cls))
+            match = 1;
+    free(exp);
+    if (match && o.expect_reason && strstr(st.reason, o.expect_reason) == NULL)
+        match = 0;
+    if (st.stdio_bytes > 65536) {
+        printf("FAIL: the runner wrote %llu bytes to its stdout/stderr\n",
+               (unsigned long long)st.stdio_bytes);
+        match = 0;
+    }
+    if (!match)
+        printf("FAIL: expected outcome %s%s%s\n", o.expect,
+               o.expect_reason ? " with reason containing " : "",
+               o.expect_reason ? o.expect_reason : "");
+    return match ? 0 : 1;
+}
