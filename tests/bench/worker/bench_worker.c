@@ -239,6 +239,10 @@ int main(int argc, char **argv)
         }
     }
     agora__error err;
+#ifdef BENCH_RUNNER
+    if (runner == NULL && getenv("AGORA_RUNNER") == NULL)
+        runner = BENCH_RUNNER; /* the runner of this build tree */
+#endif
     if (runner == NULL) {
         if (agora__runner_path(rbuf, sizeof rbuf, &err) < 0) {
             fprintf(stderr, "worker-bench: %s\n", err.msg);
