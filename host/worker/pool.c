@@ -250,6 +250,10 @@ static void on_timer(uv_timer_t *t);
 
 static void arm(worker *w, uint64_t ms)
 {
+    /* The loop's clock is only refreshed once per iteration; submit and pool_new can run long
+     * after it (e.g. after the caller decoded a large series), and a stale clock would make the
+     * deadline fire early. */
+    uv_update_time(w->pool->loop);
     uv_timer_start(&w->timer, on_timer, ms, 0);
 }
 
@@ -976,9 +980,11 @@ static void maintain(agora__pool *pool)
     while (live < pool->spec.workers && !pool->quarantined) {
         uint64_t now = agora__now_ns();
         if (pool->next_spawn_ns > now) {
-            if (!uv_is_active((uv_handle_t *)&pool->respawn))
+            if (!uv_is_active((uv_handle_t *)&pool->respawn)) {
+                uv_update_time(pool->loop); /* see arm() */
                 uv_timer_start(&pool->respawn, on_respawn,
                                (pool->next_spawn_ns - now) / 1000000u + 1, 0);
+            }
             break;
         }
         spawn_one(pool);
