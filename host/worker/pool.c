@@ -527,9 +527,13 @@ static void drain(worker *w)
 {
     while (!w->has_verdict && !w->eof) {
         agora__error err = {0};
+        size_t before = w->rd.len;
         int rc = agora__frame_reader_fill(&w->rd, w->sock, &err);
         if (rc == -EAGAIN)
             break;
+        /* A short read emptied the socket: skip the recvmsg that would only say EAGAIN (the
+         * poll is level-triggered and reports anything that arrives later). */
+        int drained = rc == 1 && w->rd.len - before < AGORA__FRAME_READ_CHUNK;
         if (rc == 0)
             w->eof = 1;
         if (rc < 0) {
@@ -550,6 +554,8 @@ static void drain(worker *w)
             if (w->has_verdict)
                 break;
         }
+        if (drained)
+            break;
     }
 }
 
