@@ -63,7 +63,7 @@ void agora__frame_reader_free(agora__frame_reader *r)
 }
 
 /* The buffer never needs more than one maximal frame plus one read's worth of the next. */
-#define READ_CHUNK ((size_t)64 << 10)
+#define READ_CHUNK AGORA__FRAME_READ_CHUNK
 
 static int reserve(agora__frame_reader *r, size_t extra, agora__error *err)
 {

@@ -20,6 +20,8 @@
  * submessages would otherwise expand ~50x in memory. */
 #define AGORA__FRAME_UNPACK_BUDGET ((size_t)64 << 20)
 #define AGORA__FRAME_MAX_FDS       4
+/* Bytes one agora__frame_reader_fill reads at most; a shorter read drained the socket. */
+#define AGORA__FRAME_READ_CHUNK ((size_t)64 << 10)
 
 /* Counting allocator handed to protobuf-c: fails once `budget` live bytes are exceeded. */
 typedef struct agora__frame_alloc {

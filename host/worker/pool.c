@@ -40,8 +40,9 @@ typedef struct job {
     struct job *next; /* queue link */
     uint8_t *wire;    /* the packed Job frame, length-prefixed */
     size_t wire_len;
-    int pix_fd; /* dup of the caller's sealed memfd; owned */
-    int out_fd; /* output memfd; created at dispatch; owned */
+    int pix_fd;     /* dup of the caller's sealed memfd; owned */
+    int out_fd;     /* output memfd; created at dispatch; owned unless out_shared */
+    int out_shared; /* out_fd is the pool's empty_out_fd (jobs without an output area) */
     agora__result_geom geom;
     agora__job_cb cb;
     void *arg;
@@ -71,6 +72,7 @@ typedef struct worker {
     uv_timer_t timer;
     int open_handles;
     int poll_active;
+    int poll_events; /* events of the last uv_poll_start, to skip redundant epoll_ctl */
     int eof;
     int retiring; /* the host asked it to stop (recycle, quarantine, close) */
     agora__frame_reader rd;
@@ -93,7 +95,8 @@ struct agora__pool {
     uv_loop_t *loop;
     agora__plugin_spec spec; /* strings below are owned copies */
     char *runner_path, *plugin_id, *plugin_version;
-    int plugin_fd; /* sealed memfd with the verified plugin bytes */
+    int plugin_fd;    /* sealed memfd with the verified plugin bytes */
+    int empty_out_fd; /* sealed 0-byte memfd sent as the output area of jobs without masks */
     uv_signal_t sigchld;
     uv_timer_t respawn;
     int open_handles;
@@ -130,7 +133,7 @@ static void job_free(job *j)
     free(j->wire);
     if (j->pix_fd >= 0)
         close(j->pix_fd);
-    if (j->out_fd >= 0)
+    if (j->out_fd >= 0 && !j->out_shared)
         close(j->out_fd);
     free(j);
 }
@@ -247,6 +250,10 @@ static void on_timer(uv_timer_t *t);
 
 static void arm(worker *w, uint64_t ms)
 {
+    /* The loop's clock is only refreshed once per iteration; submit and pool_new can run long
+     * after it (e.g. after the caller decoded a large series), and a stale clock would make the
+     * deadline fire early. */
+    uv_update_time(w->pool->loop);
     uv_timer_start(&w->timer, on_timer, ms, 0);
 }
 
@@ -520,9 +527,13 @@ static void drain(worker *w)
 {
     while (!w->has_verdict && !w->eof) {
         agora__error err = {0};
+        size_t before = w->rd.len;
         int rc = agora__frame_reader_fill(&w->rd, w->sock, &err);
         if (rc == -EAGAIN)
             break;
+        /* A short read emptied the socket: skip the recvmsg that would only say EAGAIN (the
+         * poll is level-triggered and reports anything that arrives later). */
+        int drained = rc == 1 && w->rd.len - before < AGORA__FRAME_READ_CHUNK;
         if (rc == 0)
             w->eof = 1;
         if (rc < 0) {
@@ -543,6 +554,8 @@ static void drain(worker *w)
             if (w->has_verdict)
                 break;
         }
+        if (drained)
+            break;
     }
 }
 
@@ -573,8 +586,12 @@ static void update_poll(worker *w)
     if (w->has_verdict || w->eof || w->state == W_DEAD)
         return;
     int ev = UV_READABLE | UV_DISCONNECT | (w->out_head != NULL ? UV_WRITABLE : 0);
-    if (uv_poll_start(&w->poll, ev, on_poll) == 0)
+    if (w->poll_active && w->poll_events == ev)
+        return;
+    if (uv_poll_start(&w->poll, ev, on_poll) == 0) {
         w->poll_active = 1;
+        w->poll_events = ev;
+    }
 }
 
 /* ---- Pool bookkeeping: failures, backoff, quarantine ---------------------------------------- */
@@ -922,9 +939,17 @@ static void dispatch(agora__pool *pool)
         j->next = NULL;
         /* The output area is sized now and sealed against resizing (the worker may still write
          * into it): its size is what mask offsets are checked against. */
-        j->out_fd = memfd_create("agora-output", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (j->out_fd < 0 || ftruncate(j->out_fd, (off_t)j->geom.output_bytes) < 0 ||
-            fcntl(j->out_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        if (j->geom.output_bytes == 0) {
+            /* Nothing can be written to a sealed empty file: one serves every such job. */
+            j->out_fd = pool->empty_out_fd;
+            j->out_shared = 1;
+        } else {
+            j->out_fd = memfd_create("agora-output", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        }
+        if (j->out_fd < 0 ||
+            (!j->out_shared &&
+             (ftruncate(j->out_fd, (off_t)j->geom.output_bytes) < 0 ||
+              fcntl(j->out_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0))) {
             job_complete(pool, j, AGORA__JOB_INPUT_ERROR, 0, 0,
                          "could not create the job's output area", NULL, 0, 0);
             continue;
@@ -961,9 +986,11 @@ static void maintain(agora__pool *pool)
     while (live < pool->spec.workers && !pool->quarantined) {
         uint64_t now = agora__now_ns();
         if (pool->next_spawn_ns > now) {
-            if (!uv_is_active((uv_handle_t *)&pool->respawn))
+            if (!uv_is_active((uv_handle_t *)&pool->respawn)) {
+                uv_update_time(pool->loop); /* see arm() */
                 uv_timer_start(&pool->respawn, on_respawn,
                                (pool->next_spawn_ns - now) / 1000000u + 1, 0);
+            }
             break;
         }
         spawn_one(pool);
@@ -1007,6 +1034,7 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     pool->loop = loop;
     pool->spec = *spec;
     pool->plugin_fd = -1;
+    pool->empty_out_fd = -1;
     agora__plugin_spec *s = &pool->spec;
     if (s->workers == 0)
         s->workers = 1;
@@ -1056,6 +1084,13 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         goto fail;
     }
     pool->plugin_fd = pb.fd;
+    pool->empty_out_fd = memfd_create("agora-output-empty", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (pool->empty_out_fd < 0 ||
+        fcntl(pool->empty_out_fd, F_ADD_SEALS,
+              F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        agora__error_set(err, -errno, "creating the empty output area: %s", strerror(errno));
+        goto fail;
+    }
     if (uv_signal_init(loop, &pool->sigchld) < 0) {
         agora__error_set(err, AGORA_EINTERNAL, "libuv refused a signal handle");
         goto fail;
@@ -1081,6 +1116,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
 fail:
     if (pool->plugin_fd >= 0)
         close(pool->plugin_fd);
+    if (pool->empty_out_fd >= 0)
+        close(pool->empty_out_fd);
     free(pool->runner_path);
     free(pool->plugin_id);
     free(pool->plugin_version);
@@ -1312,6 +1349,8 @@ static void on_pool_handle_closed(uv_handle_t *h)
     void *arg = pool->closed_arg;
     if (pool->plugin_fd >= 0)
         close(pool->plugin_fd);
+    if (pool->empty_out_fd >= 0)
+        close(pool->empty_out_fd);
     free(pool->runner_path);
     free(pool->plugin_id);
     free(pool->plugin_version);

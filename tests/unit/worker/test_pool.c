@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "worker.h"
 
@@ -239,6 +240,21 @@ static void test_timeout(void **state)
     assert_non_null(strstr(o.error, "300 ms"));
     assert_true(ms >= 290 && ms < 3000);
     outcome_free(&o);
+    expect_ok(p);
+    close_pool(p);
+}
+
+static void test_stale_loop_clock(void **state)
+{
+    (void)state;
+    agora__plugin_spec s = spec_for(plugin_text);
+    s.timeout_ms = 500;
+    agora__pool *p = new_pool(&s);
+    expect_ok(p);
+    /* The caller spends longer than the timeout without running the loop (decoding a series,
+     * say), then submits: the job's deadline counts from the submit, not from the loop's last
+     * clock update. */
+    usleep(800000);
     expect_ok(p);
     close_pool(p);
 }
@@ -497,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_ok_and_mask),
         cmocka_unit_test(test_every_outcome_then_ok),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_stale_loop_clock),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_recycle),
         cmocka_unit_test(test_quarantine),
