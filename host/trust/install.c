@@ -214,6 +214,12 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
         rc = agora__path(dir, sizeof dir, err, "%s/plugins/%s", h->dir, id);
     if (rc == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
         rc = agora__error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+    /* Drop the old record first: a crash part-way leaves "not installed", not a mix of two
+     * versions that would show as tampered. */
+    if (rc == 0)
+        rc = agora__path(path, sizeof path, err, "%s/install.json", dir);
+    if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
+        rc = agora__error_set(err, -errno, "cannot replace %s: %s", path, strerror(errno));
     if (rc == 0)
         rc = agora__path(path, sizeof path, err, "%s/plugin.so", dir);
     if (rc == 0)
