@@ -45,14 +45,19 @@ int agora__home_sync(agora__trust_home *h, const char *dir, agora__catalog *old,
                               (unsigned long long)fresh.version, when);
         goto out;
     }
-    size_t total = sig_len + raw_len;
+    /* The held file is the signature line, exactly one '\n', then the exact catalog bytes: a
+     * signature file without a final newline must not shift where the document starts. */
+    if (sig_len > 0 && sig[sig_len - 1] == '\n')
+        sig_len--;
+    size_t total = sig_len + 1 + raw_len;
     joined = malloc(total);
     if (joined == NULL) {
         rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
         goto out;
     }
     memcpy(joined, sig, sig_len);
-    memcpy(joined + sig_len, raw, raw_len);
+    joined[sig_len] = '\n';
+    memcpy(joined + sig_len + 1, raw, raw_len);
     if (h->have_catalog && fresh.version <= h->cat.version) {
         uint8_t *held = NULL;
         size_t held_len = 0;
