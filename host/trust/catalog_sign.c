@@ -76,7 +76,9 @@ int agora__catalog_load_dir(const char *dir, const agora__pubkey *keys, size_t n
     if (access(jpath, F_OK) != 0 && errno == ENOENT) {
         if (missing != NULL)
             *missing = 1;
-        return agora__error_set(err, AGORA_EINVAL, "%s has no catalog.json", dir);
+        return agora__error_set(err, AGORA_EINVAL,
+                                "%s has no catalog.json; check the path of the catalog directory",
+                                dir);
     }
     rc = agora__read_file(spath, AGORA__SIG_TEXT_MAX, &sigbuf, &slen, err);
     if (rc != 0) {

@@ -243,10 +243,18 @@ int agora__trust_refresh(agora__trust_home *h, agora__error *err)
     agora__catalog fresh;
     uint8_t *buf;
     size_t len;
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    int have_st = stat(path, &st) == 0;
+    if (have_st && h->have_catalog && h->held_ino != 0 && (uint64_t)st.st_ino == h->held_ino &&
+        (uint64_t)st.st_size == h->held_size &&
+        (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == h->held_mtime_ns)
+        return 0;
     rc = agora__read_file(path, AGORA__CATALOG_MAX + AGORA__SIG_TEXT_MAX, &buf, &len, err);
     if (rc == -ENOENT) {
         agora__catalog_free(&h->cat);
         h->have_catalog = 0;
+        h->held_ino = 0;
         return 0;
     }
     if (rc != 0)
@@ -267,6 +275,11 @@ int agora__trust_refresh(agora__trust_home *h, agora__error *err)
     agora__catalog_free(&h->cat);
     h->cat = fresh;
     h->have_catalog = 1;
+    /* Remember the file as verified (stat taken before the read: if it changed in between, the
+     * identity differs next time and it is verified again). */
+    h->held_ino = have_st ? (uint64_t)st.st_ino : 0;
+    h->held_size = (uint64_t)st.st_size;
+    h->held_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     return 0;
 }
 

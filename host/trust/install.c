@@ -45,14 +45,19 @@ int agora__home_sync(agora__trust_home *h, const char *dir, agora__catalog *old,
                               (unsigned long long)fresh.version, when);
         goto out;
     }
-    size_t total = sig_len + raw_len;
+    /* The held file is the signature line, exactly one '\n', then the exact catalog bytes: a
+     * signature file without a final newline must not shift where the document starts. */
+    if (sig_len > 0 && sig[sig_len - 1] == '\n')
+        sig_len--;
+    size_t total = sig_len + 1 + raw_len;
     joined = malloc(total);
     if (joined == NULL) {
         rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
         goto out;
     }
     memcpy(joined, sig, sig_len);
-    memcpy(joined + sig_len, raw, raw_len);
+    joined[sig_len] = '\n';
+    memcpy(joined + sig_len + 1, raw, raw_len);
     if (h->have_catalog && fresh.version <= h->cat.version) {
         uint8_t *held = NULL;
         size_t held_len = 0;
@@ -214,6 +219,12 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
         rc = agora__path(dir, sizeof dir, err, "%s/plugins/%s", h->dir, id);
     if (rc == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
         rc = agora__error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+    /* Drop the old record first: a crash part-way leaves "not installed", not a mix of two
+     * versions that would show as tampered. */
+    if (rc == 0)
+        rc = agora__path(path, sizeof path, err, "%s/install.json", dir);
+    if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
+        rc = agora__error_set(err, -errno, "cannot replace %s: %s", path, strerror(errno));
     if (rc == 0)
         rc = agora__path(path, sizeof path, err, "%s/plugin.so", dir);
     if (rc == 0)

@@ -158,6 +158,10 @@ struct agora__trust_home {
     uint32_t policy;
     int have_catalog;
     agora__catalog cat;
+    /* Identity of catalog/current when cat was verified: refresh skips re-verifying an unchanged
+     * file (a sync replaces it by rename, so its inode changes). */
+    uint64_t held_ino, held_size;
+    int64_t held_mtime_ns;
 };
 
 typedef struct agora__init_opts {

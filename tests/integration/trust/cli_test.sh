@@ -212,6 +212,10 @@ ok "list" "$AGORA" list "${H[@]}" --json
 has "list status ok" "$T/out" '"status":"ok"'
 has "list granted intersection" "$T/out" '"granted":["rtnPatCharsOpt"]'
 
+cp -r cat nonl && truncate -s -1 nonl/catalog.sig
+ok "signature line without final newline" "$AGORA" sync nonl "${H[@]}"
+has "the same catalog is recognised as held" "$T/out" "catalog version 2 is already held"
+
 # Refusals on the clinic side.
 mkdir -p unsigned && cp cat/catalog.json unsigned/
 refused "unsigned catalog" "not signed" "$AGORA" sync unsigned "${H[@]}"
