@@ -102,7 +102,13 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
     }
     sqlite3_busy_timeout(l->db, 10000);
     /* WAL + FULL: a committed append survives power loss; readers never block the writer. */
-    rc = agora__ledger_exec(l, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
+    /* cache_size: 64 MiB keeps the indexes of a month of invocations in memory; without it
+     * appends and verify of 10^6 rows are bound by page-cache misses. */
+    rc = agora__ledger_exec(l,
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                            "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384; "
+                            "PRAGMA mmap_size=1073741824;",
+                            err);
     if (rc == 0)
         rc = agora__ledger_exec(l, schema_sql, err);
     if (rc == 0) {

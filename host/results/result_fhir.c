@@ -122,8 +122,10 @@ static int one_result(json_t *entries, const json_t *doc)
         char oid[37];
         derived_uuid(inv, index++, oid);
         json_t *o = observation(oid, doc, device);
-        if (o == NULL)
+        if (o == NULL) {
+            json_decref(refs);
             return -1;
+        }
         json_object_set_new(o, "code",
                             json_pack("{s:[{s:s,s:s,s:s}],s:s}", "coding", "system",
                                       "http://dicom.nema.org/resources/ontology/DCM", "code",
@@ -145,8 +147,10 @@ static int one_result(json_t *entries, const json_t *doc)
         char oid[37];
         derived_uuid(inv, index++, oid);
         json_t *o = observation(oid, doc, device);
-        if (o == NULL)
+        if (o == NULL) {
+            json_decref(refs);
             return -1;
+        }
         const json_t *code = json_object_get(f, "code");
         const char *name = json_string_value(json_object_get(f, "name"));
         json_t *cc = code ? codeable(code) : json_pack("{s:s}", "text", name);

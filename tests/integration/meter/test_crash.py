@@ -7,6 +7,7 @@ agree. usage: test_crash.py CRASH_BATCH AGORA [RUNS] [N]"""
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 batch, agora = sys.argv[1], sys.argv[2]
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 50
 n = int(sys.argv[4]) if len(sys.argv) > 4 else 4000
-deadline = time.monotonic() + 90  # bounded: stop killing after this, then finish
+deadline = time.monotonic() + 60  # bounded: stop killing after this, then finish
 rng = random.Random(int(os.environ.get("AGORA_TEST_SEED", "0")) or None)
 
 def check(home, full=False):
@@ -32,8 +33,19 @@ with tempfile.TemporaryDirectory() as home:
     for r in range(runs):
         if time.monotonic() > deadline:
             break
-        p = subprocess.Popen([batch, "run", home, str(n)], stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.0, 0.3))
+        p = subprocess.Popen([batch, "run", home, str(n)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        # Kill after a random number of group commits (0..8) plus a random delay, so the
+        # kill points do not depend on how loaded the machine is: during open, between mint
+        # and record, inside a commit, during a retry.
+        let_through = rng.randint(0, 8)
+        t_end = time.monotonic() + 20
+        while let_through > 0 and time.monotonic() < t_end:
+            ready, _, _ = select.select([p.stdout], [], [], 1.0)
+            if ready and not p.stdout.readline():
+                break  # finished
+            let_through -= bool(ready)
+        time.sleep(rng.uniform(0.0, 0.02))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)  # our own child, by pid
             killed += 1

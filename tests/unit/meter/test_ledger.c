@@ -353,6 +353,38 @@ static void test_batch_and_export(void **state)
     assert_int_equal(agora__ledger_verify(f->l, NULL, NULL, &err), 0);
 }
 
+/* Two handles on one database (two host processes): appends interleave on one chain. */
+static void test_two_writers(void **state)
+{
+    fixture *f = *state;
+    agora__error err = {0};
+    agora__ledger *other = NULL;
+    assert_int_equal(agora__ledger_open(f->dir, secret, &other, &err), 0);
+    agora__ledger_pricing p = pricing(AGORA__MODEL_PER_STUDY, 100, 5000);
+    const char *study[] = {"1.2.3"};
+    for (int i = 0; i < 10; i++) {
+        char id[33];
+        agora__ledger_mint_at(MAR_MS, id, &err);
+        agora__ledger_outcome o = {.invocation_id = id,
+                                   .status = "ok",
+                                   .validated = 1,
+                                   .units = study,
+                                   .n_units = 1,
+                                   .pricing = &p};
+        agora__ledger_receipt r;
+        assert_int_equal(agora__ledger_record(i % 2 ? other : f->l, &o, &r, &err), 0);
+        assert_int_equal(r.seq, i + 1);
+        assert_int_equal(r.amount_minor, i == 0 ? 100 : 0);
+        /* the other handle sees the id as recorded */
+        assert_int_equal(agora__ledger_record(i % 2 ? f->l : other, &o, &r, &err), 0);
+        assert_int_equal(r.duplicate, 1);
+    }
+    agora__ledger_close(other);
+    int64_t rows = 0;
+    assert_int_equal(agora__ledger_verify(f->l, NULL, &rows, &err), 0);
+    assert_int_equal(rows, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tamper_delete_and_charges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_charges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_export, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

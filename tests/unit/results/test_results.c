@@ -73,6 +73,13 @@ static void test_valid_sample(void **state)
                         "2026-11-15T12:00:00.123Z");
     /* frames 0,1,2,3 are referenced (box, point, polygon/finding, mask 2..3) */
     assert_int_equal(json_array_size(json_object_get(s, "frames")), 4);
+    /* A stored result must resolve every frame it references. */
+    json_array_remove(json_object_get(s, "frames"), 2);
+    assert_int_not_equal(agora__results_validate(s, AGORA__RESULT_STORED, &err), 0);
+    assert_non_null(strstr(err.msg, "/frames: frame 2 is referenced"));
+    json_object_set_new(s, "created", json_string("2026-11-15 12:00"));
+    assert_int_not_equal(agora__results_validate(s, AGORA__RESULT_STORED, &err), 0);
+    assert_non_null(strstr(err.msg, "/created:"));
     json_decref(s);
 }
 
