@@ -122,7 +122,7 @@ static int valid_frame_ref(const agora_job *job, int32_t frame)
 
 static int valid_region_ref(const agora_job *job, int32_t region)
 {
-    return region == AGORA_NONE || (region >= 0 && (size_t)region < job->res.n_regions);
+    return region == AGORA_NONE || (region >= 1 && (size_t)region <= job->res.n_regions);
 }
 
 /* Common entry: the job must be the one we handed out and process() must be running. */
@@ -423,7 +423,7 @@ static int32_t push_region(agora_job *job, Agora__Ipc__Region *r, uint64_t est)
 {
     if (grow((void ***)&job->res.regions, job->res.n_regions, &job->res.cap_regions) != 0)
         return AGORA_ENOMEM;
-    r->id = (int32_t)job->res.n_regions;
+    r->id = (int32_t)job->res.n_regions + 1; /* ids start at 1: 0 reads as "unset" */
     job->res.regions[job->res.n_regions++] = r;
     job->result_bytes += est;
     return r->id;

@@ -109,8 +109,12 @@ static size_t billing_units(const run_plugin *rp, const agora__prepared *prep,
             units[n++] = s->instances[i].sop_uid;
         return n;
     }
+    case AGORA__MODEL_SUBSCRIPTION:
+        return 0; /* flat per period: the ledger charges the plugin, not units */
     default:
-        return 0;
+        /* free: nothing is charged, but usage still counts studies */
+        units[0] = s->study_uid;
+        return 1;
     }
 }
 

@@ -236,7 +236,7 @@ typedef struct agora_host {
 
     int32_t (*add_finding)(agora_job *job, const agora_finding *finding);
     int32_t (*add_measurement)(agora_job *job, const agora_measurement *measurement);
-    /* On success *region_id receives the id to reference from findings and measurements. */
+    /* On success *region_id receives the id (>= 1) to reference from findings and measurements. */
     int32_t (*add_region)(agora_job *job, const agora_region *region, int32_t *region_id);
     int32_t (*add_mask)(agora_job *job, const agora_mask *mask, int32_t *region_id);
     /* Replace the job's free-text summary (UTF-8, at most 64 KiB). */

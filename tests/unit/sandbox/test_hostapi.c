@@ -139,7 +139,7 @@ static void test_region_rules(void **state)
     agora_region r = {sizeof r, AGORA_REGION_BOX, 1, box, 2, "box"};
     int32_t id = -5;
     assert_int_equal(H->add_region(J, &r, &id), AGORA_OK);
-    assert_int_equal(id, 0);
+    assert_int_equal(id, 1); /* region ids start at 1 */
     double inverted[4] = {3, 3, 1, 1};
     r.points = inverted;
     assert_int_equal(H->add_region(J, &r, &id), AGORA_EINVAL);
@@ -155,10 +155,14 @@ static void test_region_rules(void **state)
     r.points = box;
     r.frame = 3;
     assert_int_equal(H->add_region(J, &r, &id), AGORA_EINVAL);
-    /* a finding may now reference region 0 */
+    /* a finding may now reference region 1, but not region 0 or 2 */
     agora_finding f = finding();
-    f.region = 0;
+    f.region = 1;
     assert_int_equal(H->add_finding(J, &f), AGORA_OK);
+    f.region = 0;
+    assert_int_equal(H->add_finding(J, &f), AGORA_EINVAL);
+    f.region = 2;
+    assert_int_equal(H->add_finding(J, &f), AGORA_EINVAL);
 }
 
 static void test_mask_rules(void **state)
