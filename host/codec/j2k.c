@@ -152,9 +152,11 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
     opj_stream_set_seek_function(st, ms_seek);
     opj_dparameters_t dp;
     opj_set_default_decoder_parameters(&dp);
-    /* Strict mode: a truncated codestream is an error, not a silently blurred partial image. */
+    /* Strict mode: a truncated codestream is an error, not a silently blurred partial image.
+     * No worker threads, whatever OPJ_NUM_THREADS says: the runner decodes under a seccomp
+     * policy, and callers parallelize across frames themselves. */
     if (!opj_setup_decoder(codec, &dp) || !opj_decoder_set_strict_mode(codec, OPJ_TRUE) ||
-        !opj_read_header(st, codec, &img) || img == NULL) {
+        !opj_codec_set_threads(codec, 0) || !opj_read_header(st, codec, &img) || img == NULL) {
         rc = agora__error_set(err, AGORA_EINPUT, "JPEG 2000 header is invalid: %s",
                               m->msg[0] ? m->msg : "unreadable");
         goto done;
