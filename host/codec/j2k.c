@@ -81,33 +81,56 @@ static uint32_t be32(const uint8_t *p)
 
 /* OpenJPEG allocates per-tile coding parameters (kilobytes each) while reading the header, before
  * we can compare the image with the DICOM attributes; a hostile SIZ with 1x1 tiles would make
- * that gigabytes. Find SIZ ourselves (first SOC+SIZ in the buffer, which also finds it inside a
- * JP2 wrapper) and bound the tile and component counts first. */
+ * that gigabytes. So we read SIZ ourselves (s must start with SOC+SIZ) and bound the tile and
+ * component counts first. */
 #define MAX_TILES 4096u
 static int check_siz(const uint8_t *s, size_t n, agora__error *err)
 {
-    for (size_t i = 0; i + 4 + 38 <= n; i++) {
-        if (s[i] != 0xFF || s[i + 1] != 0x4F || s[i + 2] != 0xFF || s[i + 3] != 0x51)
-            continue;
-        const uint8_t *z = s + i + 4; /* Lsiz */
-        uint64_t xsiz = be32(z + 4), ysiz = be32(z + 8), xo = be32(z + 12), yo = be32(z + 16);
-        uint64_t xt = be32(z + 20), yt = be32(z + 24), xto = be32(z + 28), yto = be32(z + 32);
-        unsigned csiz = (unsigned)z[36] << 8 | z[37];
-        if (xt == 0 || yt == 0 || xsiz <= xo || ysiz <= yo || xto > xo || yto > yo || xsiz <= xto ||
-            ysiz <= yto)
-            return agora__error_set(err, AGORA_EINPUT,
-                                    "JPEG 2000 image/tile geometry (SIZ) is invalid");
-        uint64_t tiles = ((xsiz - xto + xt - 1) / xt) * ((ysiz - yto + yt - 1) / yt);
-        if (tiles > MAX_TILES || csiz == 0 || csiz > AGORA__CODEC_MAX_SPP)
-            return agora__error_set(err, AGORA_EINPUT,
-                                    "JPEG 2000 stream has %llu tiles and %u components (limits "
-                                    "%u and %u); the data is corrupt or not a DICOM image",
-                                    (unsigned long long)tiles, csiz, MAX_TILES,
-                                    AGORA__CODEC_MAX_SPP);
-        return 0;
+    if (n < 4 + 38 || s[0] != 0xFF || s[1] != 0x4F || s[2] != 0xFF || s[3] != 0x51)
+        return agora__error_set(err, AGORA_EINPUT,
+                                "JPEG 2000 codestream does not start with SOC+SIZ; the data is "
+                                "corrupt");
+    const uint8_t *z = s + 4; /* Lsiz */
+    uint64_t xsiz = be32(z + 4), ysiz = be32(z + 8), xo = be32(z + 12), yo = be32(z + 16);
+    uint64_t xt = be32(z + 20), yt = be32(z + 24), xto = be32(z + 28), yto = be32(z + 32);
+    unsigned csiz = (unsigned)z[36] << 8 | z[37];
+    if (xt == 0 || yt == 0 || xsiz <= xo || ysiz <= yo || xto > xo || yto > yo || xsiz <= xto ||
+        ysiz <= yto)
+        return agora__error_set(err, AGORA_EINPUT,
+                                "JPEG 2000 image/tile geometry (SIZ) is invalid");
+    uint64_t tiles = ((xsiz - xto + xt - 1) / xt) * ((ysiz - yto + yt - 1) / yt);
+    if (tiles > MAX_TILES || csiz == 0 || csiz > AGORA__CODEC_MAX_SPP)
+        return agora__error_set(err, AGORA_EINPUT,
+                                "JPEG 2000 stream has %llu tiles and %u components (limits %u and "
+                                "%u); the data is corrupt or not a DICOM image",
+                                (unsigned long long)tiles, csiz, MAX_TILES, AGORA__CODEC_MAX_SPP);
+    return 0;
+}
+
+/* The contiguous codestream box (jp2c) of a JP2 file: walk the top-level boxes as OpenJPEG does.
+ * Returns its content offset, or 0 when there is none. */
+static size_t find_jp2c(const uint8_t *s, size_t n, size_t *len)
+{
+    size_t off = 0;
+    while (n - off >= 8) {
+        uint64_t box = be32(s + off), hdr = 8;
+        if (box == 1) {
+            if (n - off < 16)
+                return 0;
+            box = (uint64_t)be32(s + off + 8) << 32 | be32(s + off + 12);
+            hdr = 16;
+        } else if (box == 0) {
+            box = n - off; /* extends to the end */
+        }
+        if (box < hdr || box > n - off)
+            return 0;
+        if (memcmp(s + off + 4, "jp2c", 4) == 0) {
+            *len = (size_t)(box - hdr);
+            return off + (size_t)hdr;
+        }
+        off += (size_t)box;
     }
-    return agora__error_set(err, AGORA_EINPUT,
-                            "JPEG 2000 stream has no image header (SOC+SIZ); the data is corrupt");
+    return 0;
 }
 
 static const uint8_t jp2_sig[12] = {0, 0, 0, 12, 'j', 'P', ' ', ' ', 13, 10, 0x87, 10};
@@ -127,7 +150,16 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
                                 "JPEG 2000 frame is neither a codestream (SOC+SIZ) nor JP2; the "
                                 "data is corrupt");
 
-    int rc = check_siz(src, src_len, err);
+    int rc;
+    if (fmt == OPJ_CODEC_JP2) {
+        size_t cs_len = 0, cs = find_jp2c(src, src_len, &cs_len);
+        rc = cs == 0
+                 ? agora__error_set(err, AGORA_EINPUT,
+                                    "JP2 file has no codestream box (jp2c); the data is corrupt")
+                 : check_siz(src + cs, cs_len, err);
+    } else {
+        rc = check_siz(src, src_len, err);
+    }
     if (rc < 0)
         return rc;
     mem_stream *m = calloc(1, sizeof *m);
@@ -152,9 +184,11 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
     opj_stream_set_seek_function(st, ms_seek);
     opj_dparameters_t dp;
     opj_set_default_decoder_parameters(&dp);
-    /* Strict mode: a truncated codestream is an error, not a silently blurred partial image. */
+    /* Strict mode: a truncated codestream is an error, not a silently blurred partial image.
+     * No worker threads, whatever OPJ_NUM_THREADS says: the runner decodes under a seccomp
+     * policy, and callers parallelize across frames themselves. */
     if (!opj_setup_decoder(codec, &dp) || !opj_decoder_set_strict_mode(codec, OPJ_TRUE) ||
-        !opj_read_header(st, codec, &img) || img == NULL) {
+        !opj_codec_set_threads(codec, 0) || !opj_read_header(st, codec, &img) || img == NULL) {
         rc = agora__error_set(err, AGORA_EINPUT, "JPEG 2000 header is invalid: %s",
                               m->msg[0] ? m->msg : "unreadable");
         goto done;

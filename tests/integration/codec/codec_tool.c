@@ -110,8 +110,10 @@ int main(int argc, char **argv)
     }
     /* Plain stdio (no fsync): the bench compares with dcmdjpeg, which does not sync either. */
     FILE *fo = fopen(argv[10], "wb");
-    if (fo == NULL || fwrite(out, 1, frame_bytes * nframes, fo) != frame_bytes * nframes ||
-        fclose(fo) != 0) {
+    int wrote = fo != NULL && fwrite(out, 1, frame_bytes * nframes, fo) == frame_bytes * nframes;
+    if (fo != NULL && fclose(fo) != 0)
+        wrote = 0;
+    if (!wrote) {
         fprintf(stderr, "codec_tool: cannot write %s\n", argv[10]);
         status = 1;
         goto done;

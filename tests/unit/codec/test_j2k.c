@@ -137,6 +137,17 @@ static void test_rgb_mct_and_jp2(void **state)
     assert_string_equal(pm, "RGB");
     for (int i = 0; i < W * H * 3; i++)
         assert_int_equal(out[i], px[i]);
+    /* JP2 without its codestream box is refused before OpenJPEG runs. */
+    uint8_t *nobox = malloc(n);
+    memcpy(nobox, s, n);
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (memcmp(nobox + i, "jp2c", 4) == 0) {
+            nobox[i + 3] = 'x';
+            break;
+        }
+    assert_int_equal(decode1(UID_J2K, nobox, n, &q, out, pm, &err), AGORA_EINPUT);
+    assert_non_null(strstr(err.msg, "jp2c"));
+    free(nobox);
     agora__codec_params wrong = mkparams(H, W + 1, 3, 8, 8, 0, "RGB");
     uint8_t big[H * (W + 1) * 3];
     assert_int_equal(decode1(UID_J2K, s, n, &wrong, big, pm, &err), AGORA_EINPUT);

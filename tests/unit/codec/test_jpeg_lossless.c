@@ -186,6 +186,65 @@ static void test_mismatch_and_garbage(void **state)
     free(s);
 }
 
+/* Patch one byte of a valid 1-component stream (no DRI) and expect a specific refusal. The
+ * encoder's layout: SOI @0, DHT @2 (Tc/Th @6, counts @7, symbols @23), SOF3 @40 (P @44, Y @45,
+ * X @47, Nf @49, C1 @50, HV @51), SOS @53 (Ns @57, Cs @58, Td/Ta @59, Ss @60, Se @61, Ah/Al @62).
+ */
+static void expect_patched2(const uint8_t *stream, size_t n, size_t at, uint8_t v, size_t at2,
+                            uint8_t v2, int want, const char *needle)
+{
+    uint8_t *c = malloc(n);
+    assert_non_null(c);
+    memcpy(c, stream, n);
+    c[at] = v;
+    c[at2] = v2;
+    agora__codec_params p = mkparams(8, 8, 1, 16, 12, 0, "MONOCHROME2");
+    uint8_t out[8 * 8 * 2];
+    char pm[17];
+    agora__error err;
+    int rc = decode1(UID_LJPEG, c, n, &p, out, pm, &err);
+    if (rc != want || strstr(err.msg, needle) == NULL)
+        fail_msg("patch @%zu=%u: rc %d (want %d), message '%s' (want '%s')", at, v, rc, want,
+                 err.msg, needle);
+    free(c);
+}
+
+static void expect_patched(const uint8_t *stream, size_t n, size_t at, uint8_t v, int want,
+                           const char *needle)
+{
+    expect_patched2(stream, n, at, v, at, v, want, needle);
+}
+
+static void test_header_refusals(void **state)
+{
+    (void)state;
+    uint16_t *s = make_samples(8, 8, 1, 12, 0);
+    ljpeg_opts o = {8, 8, 1, 12, 1, 0, 0, 1};
+    uint8_t *st;
+    size_t n = ljpeg_encode(&o, s, &st);
+    assert_int_equal(st[40], 0xFF);
+    assert_int_equal(st[41], 0xC3);
+    assert_int_equal(st[53], 0xFF);
+    assert_int_equal(st[54], 0xDA);
+    expect_patched(st, n, 44, 1, AGORA_EINPUT, "precision");
+    expect_patched(st, n, 44, 17, AGORA_EINPUT, "precision");
+    expect_patched(st, n, 46, 0, AGORA_EUNSUPPORTED, "DNL");
+    expect_patched(st, n, 51, 0x21, AGORA_EUNSUPPORTED, "subsampled");
+    expect_patched(st, n, 60, 0, AGORA_EINPUT, "predictor");
+    expect_patched(st, n, 60, 8, AGORA_EINPUT, "predictor");
+    expect_patched(st, n, 62, 12, AGORA_EINPUT, "point transform");
+    expect_patched(st, n, 59, 0x10, AGORA_EINPUT, "undefined Huffman table");
+    expect_patched(st, n, 58, 9, AGORA_EINPUT, "component not in the frame");
+    expect_patched(st, n, 57, 2, AGORA_EINPUT, "scan header");
+    /* Two 1-bit codes fill the code space; the 2-bit code after them cannot exist. */
+    expect_patched2(st, n, 7, 2, 9, 3, AGORA_EINPUT, "more codes");
+    expect_patched(st, n, 23, 17, AGORA_EINPUT, "category above 16");
+    expect_patched(st, n, 6, 0x10, AGORA_EINPUT, "class");
+    expect_patched(st, n, 41, 0xC1, AGORA_EINPUT, "SOF1");
+    free(st);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_ssss16),
         cmocka_unit_test(test_signed_output),
         cmocka_unit_test(test_mismatch_and_garbage),
+        cmocka_unit_test(test_header_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
