@@ -200,6 +200,16 @@ static int cmd_pixels(int argc, char **argv)
         fprintf(stderr, "agora dicom pixels: %s: decoded size out of range\n", path);
         goto out;
     }
+    /* Native data is bounded by the file itself (checked by describe); compressed data may
+     * expand, but not beyond any plausible ratio: a header claiming more is refused before we
+     * allocate. */
+    if (d.encapsulated && total / 4096 > (uint64_t)len + ((uint64_t)1 << 20)) {
+        fprintf(stderr,
+                "agora dicom pixels: %s: the header claims %llu decoded bytes from a %zu-byte "
+                "file; refusing\n",
+                path, (unsigned long long)total, len);
+        goto out;
+    }
     frames = malloc((size_t)total);
     if (!frames) {
         fprintf(stderr, "agora dicom pixels: out of memory for %llu bytes\n",
@@ -376,7 +386,7 @@ static int cmd_scan(int argc, char **argv)
 int agora__cmd_dicom(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "agora dicom: no subcommand given; see agora dicom --help\n");
         return 2;
     }
     const char *sub = argv[1];
