@@ -142,8 +142,7 @@ static int read_geometry(const agora__dicom_dataset *ds, agora__dicom_instance *
             if (!in->has_orientation) {
                 const agora__dicom_dataset *po = first_item(&perf->items[f], T(0x0020, 0x9116));
                 if (po)
-                    in->has_orientation =
-                        get_doubles(po, T(0x0020, 0x0037), in->orientation, 6);
+                    in->has_orientation = get_doubles(po, T(0x0020, 0x0037), in->orientation, 6);
             }
         }
         if (all) {
@@ -239,13 +238,11 @@ static int scan_file(scanner *s, const char *path)
     in->samples_per_pixel = agora__dicom_get_int(ds, T(0x0028, 0x0002), 0, &v) ? 1 : (uint32_t)v;
     in->bits_allocated = agora__dicom_get_int(ds, T(0x0028, 0x0100), 0, &v) ? 0 : (uint32_t)v;
     in->bits_stored = agora__dicom_get_int(ds, T(0x0028, 0x0101), 0, &v) ? 0 : (uint32_t)v;
-    in->pixel_representation =
-        agora__dicom_get_int(ds, T(0x0028, 0x0103), 0, &v) ? 0 : (uint32_t)v;
+    in->pixel_representation = agora__dicom_get_int(ds, T(0x0028, 0x0103), 0, &v) ? 0 : (uint32_t)v;
     in->frames = 1;
     if (agora__dicom_get_int(ds, T(0x0028, 0x0008), 0, &v) == 0 && v > 1 && v <= 1000000)
         in->frames = (uint32_t)v;
-    in->instance_number =
-        agora__dicom_get_int(ds, T(0x0020, 0x0013), 0, &v) == 0 ? v : INT64_MIN;
+    in->instance_number = agora__dicom_get_int(ds, T(0x0020, 0x0013), 0, &v) == 0 ? v : INT64_MIN;
     agora__dicom_get_string(ds, T(0x0008, 0x0018), 0, in->sop_uid, sizeof in->sop_uid);
     agora__dicom_get_string(ds, T(0x0028, 0x0004), 0, in->photometric, sizeof in->photometric);
     agora__strlcpy(in->transfer_syntax, f->transfer_syntax, sizeof in->transfer_syntax);
@@ -283,8 +280,7 @@ static int scan_path(scanner *s, const char *path, uint32_t depth)
     if (S_ISREG(st.st_mode)) {
         if (++s->scan->files_examined > s->opt->max_files)
             return agora__error_set(s->err, AGORA_ELIMIT,
-                                    "more than %u files; scan a smaller folder",
-                                    s->opt->max_files);
+                                    "more than %u files; scan a smaller folder", s->opt->max_files);
         return scan_file(s, path);
     }
     if (!S_ISDIR(st.st_mode))
@@ -396,8 +392,9 @@ static int assemble(agora__dicom_series *s)
         for (uint32_t j = i + 1; j < s->n_instances;) {
             if (s->instances[i].sop_uid[0] &&
                 strcmp(s->instances[i].sop_uid, s->instances[j].sop_uid) == 0) {
-                snprintf(msg, sizeof msg, "instances %u and %u have the same SOP Instance UID; "
-                                          "the second is ignored",
+                snprintf(msg, sizeof msg,
+                         "instances %u and %u have the same SOP Instance UID; "
+                         "the second is ignored",
                          i, j);
                 if (add_warning(s, &wcap, AGORA__DICOM_WARN_DUPLICATE_SOP, i, j, 0, 0, msg))
                     return -1;
@@ -424,8 +421,9 @@ static int assemble(agora__dicom_series *s)
         for (int k = 0; k < 2 && in->has_spacing && ref->has_spacing; k++)
             geo_diff |= fabs(in->pixel_spacing[k] - ref->pixel_spacing[k]) > 1e-4;
         if (geo_diff) {
-            snprintf(msg, sizeof msg, "instance %u differs from instance 0 in rows, columns, "
-                                      "orientation or pixel spacing",
+            snprintf(msg, sizeof msg,
+                     "instance %u differs from instance 0 in rows, columns, "
+                     "orientation or pixel spacing",
                      i);
             if (add_warning(s, &wcap, AGORA__DICOM_WARN_INCONSISTENT_GEOMETRY, 0, i, 0, 0, msg))
                 return -1;
@@ -436,8 +434,9 @@ static int assemble(agora__dicom_series *s)
             in->pixel_representation != ref->pixel_representation ||
             strcmp(in->photometric, ref->photometric) != 0) {
             s->decodable = 0;
-            snprintf(msg, sizeof msg, "instance %u has a different pixel layout from instance "
-                                      "0; the series cannot be decoded as one volume",
+            snprintf(msg, sizeof msg,
+                     "instance %u has a different pixel layout from instance "
+                     "0; the series cannot be decoded as one volume",
                      i);
             if (add_warning(s, &wcap, AGORA__DICOM_WARN_INCONSISTENT_PIXELS, 0, i, 0, 0, msg))
                 return -1;
@@ -472,7 +471,7 @@ static int assemble(agora__dicom_series *s)
             agora__dicom_series_frame *fr = &s->frames[fi];
             fr->instance = i;
             fr->frame = f;
-            const double *p = in->frame_positions ? &in->frame_positions[f * 3]
+            const double *p = in->frame_positions         ? &in->frame_positions[f * 3]
                               : f == 0 || in->frames == 1 ? in->position
                                                           : NULL;
             if (p && in->has_position) {
@@ -510,8 +509,8 @@ static int assemble(agora__dicom_series *s)
     for (uint32_t i = 1; i < s->n_frames; i++) {
         if (gaps[i - 1] < 1e-3) {
             snprintf(msg, sizeof msg, "frames %u and %u are at the same position", i - 1, i);
-            if (add_warning(s, &wcap, AGORA__DICOM_WARN_DUPLICATE_POSITION, i - 1, i,
-                            gaps[i - 1], 0, msg)) {
+            if (add_warning(s, &wcap, AGORA__DICOM_WARN_DUPLICATE_POSITION, i - 1, i, gaps[i - 1],
+                            0, msg)) {
                 free(gaps);
                 return -1;
             }
@@ -527,8 +526,8 @@ static int assemble(agora__dicom_series *s)
             double g = s->frames[i].distance - s->frames[i - 1].distance;
             if (g >= 1e-3 && fabs(g - median) > 0.1 * median + 0.01) {
                 snprintf(msg, sizeof msg,
-                         "spacing between frames %u and %u is %.3f mm, the median is %.3f mm", i - 1,
-                         i, g, median);
+                         "spacing between frames %u and %u is %.3f mm, the median is %.3f mm",
+                         i - 1, i, g, median);
                 if (add_warning(s, &wcap, AGORA__DICOM_WARN_GAP, i - 1, i, g, median, msg))
                     return -1;
             }
@@ -564,8 +563,7 @@ int agora__dicom_scan_paths(const char *const *paths, size_t n_paths,
     for (size_t i = 0; i < n_paths && rc == 0; i++) {
         struct stat st;
         if (stat(paths[i], &st) != 0) {
-            rc = agora__error_set(err, AGORA_EINVAL, "%s does not exist; check the path",
-                                  paths[i]);
+            rc = agora__error_set(err, AGORA_EINVAL, "%s does not exist; check the path", paths[i]);
             break;
         }
         rc = scan_path(&s, paths[i], 0);
@@ -634,8 +632,8 @@ static int open_instance(const agora__dicom_series *s, uint32_t i, const agora__
     if (rc == 0) {
         char sop[65];
         agora__dicom_get_string(&o->f->dataset, T(0x0008, 0x0018), 0, sop, sizeof sop);
-        if (strcmp(sop, in->sop_uid) != 0 || o->d.rows != in->rows ||
-            o->d.columns != in->columns || o->d.frames != in->frames)
+        if (strcmp(sop, in->sop_uid) != 0 || o->d.rows != in->rows || o->d.columns != in->columns ||
+            o->d.frames != in->frames)
             rc = agora__error_set(err, AGORA_EINPUT, "the file changed since it was scanned");
     }
     if (rc) {
@@ -661,9 +659,8 @@ int agora__dicom_series_format(const agora__dicom_series *s, int mode,
     return rc;
 }
 
-int agora__dicom_series_decode(const agora__dicom_series *s, int mode, uint8_t *out,
-                               size_t out_len, const agora__dicom_limits *limits,
-                               agora__error *err)
+int agora__dicom_series_decode(const agora__dicom_series *s, int mode, uint8_t *out, size_t out_len,
+                               const agora__dicom_limits *limits, agora__error *err)
 {
     if (!s || !out)
         return agora__error_set(err, AGORA_EINVAL, "NULL argument");

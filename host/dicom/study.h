@@ -18,9 +18,9 @@
 #include "pixels.h"
 
 typedef struct agora__dicom_scan_options {
-    uint32_t max_depth;      /* folder recursion depth (default 8) */
-    uint32_t max_files;      /* files examined in total (default 100000) */
-    uint64_t max_file_bytes; /* larger files are skipped with a note (default 4 GiB) */
+    uint32_t max_depth;         /* folder recursion depth (default 8) */
+    uint32_t max_files;         /* files examined in total (default 100000) */
+    uint64_t max_file_bytes;    /* larger files are skipped with a note (default 4 GiB) */
     agora__dicom_limits limits; /* parser limits */
 } agora__dicom_scan_options;
 
@@ -28,16 +28,16 @@ void agora__dicom_scan_options_default(agora__dicom_scan_options *opt);
 
 /* Small per-instance metadata (no pixels). */
 typedef struct agora__dicom_instance {
-    char *path;             /* owned by the scan */
+    char *path; /* owned by the scan */
     char sop_uid[65];
     int64_t instance_number; /* INT64_MIN when absent */
-    uint32_t frames;        /* NumberOfFrames (1 when absent) */
+    uint32_t frames;         /* NumberOfFrames (1 when absent) */
     uint32_t rows, columns, samples_per_pixel, bits_allocated, bits_stored, pixel_representation;
     char photometric[17];
     char transfer_syntax[65];
     int has_position, has_orientation, has_spacing;
-    double position[3];     /* ImagePositionPatient of frame 0 */
-    double orientation[6];  /* row cosines, column cosines */
+    double position[3];    /* ImagePositionPatient of frame 0 */
+    double orientation[6]; /* row cosines, column cosines */
     double pixel_spacing[2];
     double *frame_positions; /* per-frame positions (enhanced multi-frame), 3 per frame, or NULL */
 } agora__dicom_instance;
@@ -48,7 +48,7 @@ typedef struct agora__dicom_series_frame {
     uint32_t frame;    /* frame within that instance */
     int has_position;
     double position[3];
-    double distance;   /* position projected on the slice normal (mm); 0 without geometry */
+    double distance; /* position projected on the slice normal (mm); 0 without geometry */
 } agora__dicom_series_frame;
 
 /* Structured warnings about a series. Messages carry no attribute values (no PHI). */
@@ -78,11 +78,11 @@ typedef struct agora__dicom_series {
     uint32_t n_instances;
     agora__dicom_series_frame *frames; /* ordered along the slice normal */
     uint32_t n_frames;
-    double normal[3];        /* slice normal (row x column cosines); 0 without geometry */
-    double median_spacing;   /* between consecutive frames along the normal (mm); 0 if unknown */
+    double normal[3];      /* slice normal (row x column cosines); 0 without geometry */
+    double median_spacing; /* between consecutive frames along the normal (mm); 0 if unknown */
     agora__dicom_warning *warnings;
     uint32_t n_warnings;
-    int decodable;           /* 0 when frames differ in size/encoding (see warnings) */
+    int decodable; /* 0 when frames differ in size/encoding (see warnings) */
 } agora__dicom_series;
 
 /* A file that was skipped, and why (not DICOM, no pixel data, damaged...). */
@@ -114,8 +114,7 @@ int agora__dicom_series_format(const agora__dicom_series *s, int mode,
 /* Decode every frame of s, in series order, into out (n_frames * fmt.frame_bytes bytes).
  * Files are re-read one at a time; a file that changed since the scan (different SOP UID or
  * layout) fails the call. limits may be NULL. */
-int agora__dicom_series_decode(const agora__dicom_series *s, int mode, uint8_t *out,
-                               size_t out_len, const agora__dicom_limits *limits,
-                               agora__error *err);
+int agora__dicom_series_decode(const agora__dicom_series *s, int mode, uint8_t *out, size_t out_len,
+                               const agora__dicom_limits *limits, agora__error *err);
 
 #endif
