@@ -9,6 +9,7 @@
 #include "dicom.h"
 #include "dump.h"
 #include "pixels.h"
+#include "study.h"
 
 #ifdef AGORA_DICOM_HAVE_SYNTH
 #include "synth.h"
@@ -27,6 +28,9 @@ static void usage(FILE *out)
           "                                and describe them in OUT.json; --raw keeps the "
           "stored\n"
           "                                samples (no color conversion, no masking)\n"
+          "  scan PATH... [--json]         group files/folders into series, order frames along "
+          "the\n"
+          "                                slice normal, report gaps/duplicates/inconsistencies\n"
           "  synth ...                     write synthetic test files (see agora dicom synth "
           "--help)\n",
           out);
@@ -196,6 +200,16 @@ static int cmd_pixels(int argc, char **argv)
         fprintf(stderr, "agora dicom pixels: %s: decoded size out of range\n", path);
         goto out;
     }
+    /* Native data is bounded by the file itself (checked by describe); compressed data may
+     * expand, but not beyond any plausible ratio: a header claiming more is refused before we
+     * allocate. */
+    if (d.encapsulated && total / 4096 > (uint64_t)len + ((uint64_t)1 << 20)) {
+        fprintf(stderr,
+                "agora dicom pixels: %s: the header claims %llu decoded bytes from a %zu-byte "
+                "file; refusing\n",
+                path, (unsigned long long)total, len);
+        goto out;
+    }
     frames = malloc((size_t)total);
     if (!frames) {
         fprintf(stderr, "agora dicom pixels: out of memory for %llu bytes\n",
@@ -247,10 +261,132 @@ out:
     return rc;
 }
 
+static const char *warning_name(agora__dicom_warning_code c)
+{
+    switch (c) {
+    case AGORA__DICOM_WARN_GAP:
+        return "gap";
+    case AGORA__DICOM_WARN_DUPLICATE_POSITION:
+        return "duplicate_position";
+    case AGORA__DICOM_WARN_DUPLICATE_SOP:
+        return "duplicate_sop";
+    case AGORA__DICOM_WARN_INCONSISTENT_GEOMETRY:
+        return "inconsistent_geometry";
+    case AGORA__DICOM_WARN_NO_GEOMETRY:
+        return "no_geometry";
+    case AGORA__DICOM_WARN_INCONSISTENT_PIXELS:
+        return "inconsistent_pixels";
+    }
+    return "unknown";
+}
+
+static json_t *scan_json(const agora__dicom_scan *sc)
+{
+    json_t *series = json_array(), *notes = json_array();
+    for (size_t i = 0; i < sc->n_series; i++) {
+        const agora__dicom_series *s = &sc->series[i];
+        json_t *w = json_array(), *fr = json_array();
+        for (uint32_t k = 0; k < s->n_warnings; k++) {
+            const agora__dicom_warning *x = &s->warnings[k];
+            json_array_append_new(w, json_pack("{s:s,s:i,s:i,s:f,s:f,s:s}", "code",
+                                               warning_name(x->code), "a", x->frame_a, "b",
+                                               x->frame_b, "value", x->value, "expected",
+                                               x->expected, "message", x->message));
+        }
+        for (uint32_t k = 0; k < s->n_frames; k++) {
+            const agora__dicom_series_frame *f = &s->frames[k];
+            json_array_append_new(fr,
+                                  json_pack("{s:s,s:i,s:f}", "file", s->instances[f->instance].path,
+                                            "frame", f->frame, "distance", f->distance));
+        }
+        const agora__dicom_instance *in0 = &s->instances[0];
+        json_array_append_new(
+            series, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:[f,f,f],s:f,s:b,s:o,s:o}",
+                              "study_uid", s->study_uid, "series_uid", s->series_uid, "modality",
+                              s->modality, "instances", s->n_instances, "frames", s->n_frames,
+                              "rows", in0->rows, "columns", in0->columns, "normal", s->normal[0],
+                              s->normal[1], s->normal[2], "median_spacing", s->median_spacing,
+                              "decodable", s->decodable, "warnings", w, "frame_order", fr));
+    }
+    for (size_t i = 0; i < sc->n_notes; i++)
+        json_array_append_new(notes, json_pack("{s:s,s:s}", "path", sc->notes[i].path, "reason",
+                                               sc->notes[i].reason));
+    return json_pack("{s:i,s:o,s:o}", "files_examined", sc->files_examined, "series", series,
+                     "skipped", notes);
+}
+
+static int cmd_scan(int argc, char **argv)
+{
+    int as_json = 0;
+    const char **paths = calloc((size_t)argc, sizeof *paths);
+    size_t n = 0;
+    if (!paths) {
+        fprintf(stderr, "agora dicom scan: out of memory\n");
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("usage: agora dicom scan PATH... [--json]\n"
+                 "Scan files and folders (recursively, symlinks not followed), group images into\n"
+                 "studies and series, order frames along the slice normal and report gaps,\n"
+                 "duplicates and inconsistent geometry. Non-DICOM files are listed as skipped.");
+            free(paths);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "agora dicom scan: unknown option %s; see agora dicom scan --help\n",
+                    argv[i]);
+            free(paths);
+            return 2;
+        } else
+            paths[n++] = argv[i];
+    }
+    if (n == 0) {
+        fprintf(stderr, "agora dicom scan: no PATH given; see agora dicom scan --help\n");
+        free(paths);
+        return 2;
+    }
+    agora__dicom_scan *sc = NULL;
+    agora__error err = {0};
+    int rc = agora__dicom_scan_paths(paths, n, NULL, &sc, &err);
+    free(paths);
+    if (rc) {
+        fprintf(stderr, "agora dicom scan: %s\n", err.msg);
+        return 1;
+    }
+    if (as_json) {
+        json_t *j = scan_json(sc);
+        if (!j || json_dumpf(j, stdout, JSON_INDENT(1)) != 0) {
+            fprintf(stderr, "agora dicom scan: cannot render JSON (out of memory)\n");
+            rc = 1;
+        }
+        fputc('\n', stdout);
+        json_decref(j);
+    } else {
+        printf("%u files examined, %zu series, %zu skipped\n", sc->files_examined, sc->n_series,
+               sc->n_notes);
+        for (size_t i = 0; i < sc->n_series; i++) {
+            const agora__dicom_series *s = &sc->series[i];
+            printf("series %zu: %s, %u instances, %u frames, %ux%u, spacing %.3f mm%s\n", i,
+                   s->modality[0] ? s->modality : "?", s->n_instances, s->n_frames,
+                   s->instances[0].rows, s->instances[0].columns, s->median_spacing,
+                   s->decodable ? "" : " (not decodable as one volume)");
+            for (uint32_t k = 0; k < s->n_warnings; k++)
+                printf("  warning %s: %s\n", warning_name(s->warnings[k].code),
+                       s->warnings[k].message);
+        }
+        for (size_t i = 0; i < sc->n_notes; i++)
+            printf("skipped %s: %s\n", sc->notes[i].path, sc->notes[i].reason);
+    }
+    agora__dicom_scan_free(sc);
+    return rc;
+}
+
 int agora__cmd_dicom(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "agora dicom: no subcommand given; see agora dicom --help\n");
         return 2;
     }
     const char *sub = argv[1];
@@ -262,6 +398,8 @@ int agora__cmd_dicom(int argc, char **argv)
         return cmd_dump(argc - 1, argv + 1);
     if (strcmp(sub, "pixels") == 0)
         return cmd_pixels(argc - 1, argv + 1);
+    if (strcmp(sub, "scan") == 0)
+        return cmd_scan(argc - 1, argv + 1);
     if (strcmp(sub, "synth") == 0) {
 #ifdef AGORA_DICOM_HAVE_SYNTH
         return agora__deid_cmd_synth(argc - 1, argv + 1);

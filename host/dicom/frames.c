@@ -109,26 +109,22 @@ int agora__dicom_frame_fragments(const agora__dicom_file *f, const agora__dicom_
         return by_offsets(pd, off, frame + 1 < n_frames, next, first, count, err,
                           "basic offset table");
     }
-    /* No table: a frame starts at each fragment that begins with a start-of-image marker. */
+    /* No table: a frame starts at each fragment that begins with a start-of-image marker. The
+     * markers must start at fragment 0 and number exactly n_frames. */
     uint32_t seen = 0;
-    int64_t start = -1;
+    int64_t start = -1, next = -1;
     for (uint32_t i = 0; i < pd->n_fragments; i++) {
-        if (!starts_frame(&pd->fragments[i]))
+        if (!starts_frame(&pd->fragments[i]) || (i > 0 && seen == 0))
             continue;
-        if (i == 0 || seen > 0) {
-            if (seen == frame)
-                start = i;
-            else if (seen == frame + 1) {
-                *first = (uint32_t)start;
-                *count = i - (uint32_t)start;
-                return 0;
-            }
-            seen++;
-        }
+        if (seen == frame)
+            start = i;
+        else if (seen == frame + 1)
+            next = i;
+        seen++;
     }
-    if (start >= 0 && seen == n_frames) {
+    if (seen == n_frames && start >= 0) {
         *first = (uint32_t)start;
-        *count = pd->n_fragments - (uint32_t)start;
+        *count = (uint32_t)((next >= 0 ? next : (int64_t)pd->n_fragments) - start);
         return 0;
     }
     return agora__error_set(err, AGORA_EINPUT,

@@ -304,24 +304,33 @@ static void copy_le(const agora__dicom_pixel_desc *d, const uint8_t *src, uint64
         memcpy(out, src, (size_t)n);
         return;
     }
+    /* Word loads through memcpy (alignment-safe) and bswap: the compiler vectorizes these. */
     uint64_t i = 0;
-    if (unit == 2)
+    if (unit == 2) {
+        for (; i + 8 <= n; i += 8) {
+            uint64_t x;
+            memcpy(&x, src + i, 8);
+            x = ((x & 0x00FF00FF00FF00FFull) << 8) | ((x >> 8) & 0x00FF00FF00FF00FFull);
+            memcpy(out + i, &x, 8);
+        }
         for (; i + 2 <= n; i += 2) {
             out[i] = src[i + 1];
             out[i + 1] = src[i];
         }
-    else
+    } else {
         for (; i + 4 <= n; i += 4) {
-            out[i] = src[i + 3];
-            out[i + 1] = src[i + 2];
-            out[i + 2] = src[i + 1];
-            out[i + 3] = src[i];
+            uint32_t w;
+            memcpy(&w, src + i, 4);
+            w = __builtin_bswap32(w);
+            memcpy(out + i, &w, 4);
         }
+    }
     for (; i < n; i++)
         out[i] = src[i];
 }
 
-/* Mask/shift/sign-extend samples in place (LE, width ba). Fast paths keep memcpy bandwidth. */
+/* Mask/shift/sign-extend samples in place (LE, width ba). Sign extension is (v ^ m) - m with m
+ * the sign bit, which vectorizes; the common bits-stored == bits-allocated case is a no-op. */
 static void normalize_samples(uint8_t *buf, uint64_t n, uint32_t ba, uint32_t bs, uint32_t hb,
                               int is_signed)
 {
@@ -330,35 +339,59 @@ static void normalize_samples(uint8_t *buf, uint64_t n, uint32_t ba, uint32_t bs
         return;
     if (ba == 8) {
         uint8_t mask = (uint8_t)((1u << bs) - 1u);
+        uint8_t sign = is_signed ? (uint8_t)(1u << (bs - 1)) : 0;
         for (uint64_t i = 0; i < n; i++) {
             uint8_t v = (uint8_t)((buf[i] >> shift) & mask);
-            if (is_signed && (v >> (bs - 1)) & 1u)
-                v |= (uint8_t)~mask;
-            buf[i] = v;
+            buf[i] = (uint8_t)((v ^ sign) - sign);
         }
     } else if (ba == 16) {
         uint16_t mask = (uint16_t)((1u << bs) - 1u);
+        uint16_t sign = is_signed ? (uint16_t)(1u << (bs - 1)) : 0;
         uint16_t *p = (uint16_t *)(void *)buf;
-        if (!is_signed) {
-            for (uint64_t i = 0; i < n; i++)
-                p[i] = (uint16_t)((p[i] >> shift) & mask);
-        } else {
-            uint32_t up = 16 - bs;
-            for (uint64_t i = 0; i < n; i++) {
-                uint16_t v = (uint16_t)((p[i] >> shift) & mask);
-                p[i] = (uint16_t)(int16_t)((int16_t)(uint16_t)(v << up) >> up);
-            }
+        for (uint64_t i = 0; i < n; i++) {
+            uint16_t v = (uint16_t)((p[i] >> shift) & mask);
+            p[i] = (uint16_t)((v ^ sign) - sign);
         }
     } else {
         uint32_t mask = bs == 32 ? 0xFFFFFFFFu : (uint32_t)((1ull << bs) - 1u);
+        uint32_t sign = is_signed ? (uint32_t)(1ull << (bs - 1)) : 0;
         uint32_t *p = (uint32_t *)(void *)buf;
-        uint32_t up = 32 - bs;
         for (uint64_t i = 0; i < n; i++) {
             uint32_t v = (p[i] >> shift) & mask;
-            if (is_signed && up)
-                v = (uint32_t)((int32_t)(v << up) >> up);
-            p[i] = v;
+            p[i] = (v ^ sign) - sign;
         }
+    }
+}
+
+/* 16-bit samples from the file to normalized LE output in one pass, four samples per 64-bit
+ * word (SWAR): byte swap per lane, shift, mask (which also drops bits shifted in from the next
+ * lane) and sign extension by multiplying the lane's sign bit with the bits above BitsStored. */
+static void copy_norm16(const uint8_t *src, uint8_t *out, uint64_t n, int big, uint32_t bs,
+                        uint32_t hb, int is_signed)
+{
+    uint32_t shift = hb + 1 - bs;
+    uint16_t mask = (uint16_t)((1u << bs) - 1u);
+    uint64_t m64 = mask * 0x0001000100010001ull;
+    uint64_t s64 = is_signed ? (uint64_t)(1u << (bs - 1)) * 0x0001000100010001ull : 0;
+    uint64_t ext = (uint16_t)~mask;
+    uint64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint64_t x;
+        memcpy(&x, src + i * 2, 8);
+        if (big)
+            x = ((x & 0x00FF00FF00FF00FFull) << 8) | ((x >> 8) & 0x00FF00FF00FF00FFull);
+        x = (x >> shift) & m64;
+        x |= ((x & s64) >> (bs - 1)) * ext;
+        memcpy(out + i * 2, &x, 8);
+    }
+    for (; i < n; i++) {
+        uint16_t v = big ? (uint16_t)(src[i * 2] << 8 | src[i * 2 + 1])
+                         : (uint16_t)(src[i * 2 + 1] << 8 | src[i * 2]);
+        v = (uint16_t)((v >> shift) & mask);
+        if (s64 && (v >> (bs - 1)) & 1u)
+            v |= (uint16_t)~mask;
+        out[i * 2] = (uint8_t)v;
+        out[i * 2 + 1] = (uint8_t)(v >> 8);
     }
 }
 
@@ -368,42 +401,62 @@ static void copy_planar_le(const agora__dicom_pixel_desc *d, const uint8_t *src,
                            uint32_t bps, uint8_t *out)
 {
     int big = (d->pixel_data->flags & AGORA__DICOM_EL_BIG_ENDIAN) != 0 && bps > 1;
+    const uint8_t *r = src, *g = src + px * bps, *b = src + 2 * px * bps;
+    if (bps == 1) {
+        for (uint64_t i = 0; i < px; i++) {
+            out[i * 3] = r[i];
+            out[i * 3 + 1] = g[i];
+            out[i * 3 + 2] = b[i];
+        }
+        return;
+    }
     for (uint32_t c = 0; c < 3; c++) {
         const uint8_t *plane = src + (uint64_t)c * px * bps;
         for (uint64_t i = 0; i < px; i++) {
             uint8_t *o = out + (i * 3 + c) * bps;
             const uint8_t *s = plane + i * bps;
-            if (!big)
-                memcpy(o, s, bps);
-            else
-                for (uint32_t k = 0; k < bps; k++)
-                    o[k] = s[bps - 1 - k];
+            for (uint32_t k = 0; k < bps; k++)
+                o[k] = big ? s[bps - 1 - k] : s[k];
         }
     }
-}
-
-static uint8_t clamp8(double v)
-{
-    if (v < 0)
-        return 0;
-    if (v > 255)
-        return 255;
-    return (uint8_t)lrint(v);
 }
 
 /* YBR_FULL (interleaved, 8 or 16 bits) to RGB in place (PS3.3 C.7.6.3.1.2). */
 static void ybr_to_rgb(uint8_t *buf, uint64_t px, uint32_t bps, uint32_t bs)
 {
     double maxv = (double)((1u << bs) - 1u), half = (double)(1u << (bs - 1));
+    if (bps == 1) {
+        /* 16.16 fixed point of the PS3.3 C.7.6.3.1.2 coefficients, per chroma value. */
+        int32_t tr[256], tb[256], tg[256][2];
+        for (int c = 0; c < 256; c++) {
+            tr[c] = (91881 * (c - 128) + 32768) >> 16;
+            tb[c] = (116130 * (c - 128) + 32768) >> 16;
+            tg[c][0] = 22554 * (c - 128);
+            tg[c][1] = 46802 * (c - 128);
+        }
+        for (uint64_t i = 0; i < px; i++) {
+            uint8_t *p = buf + i * 3;
+            int32_t yy = p[0], cb = p[1], cr = p[2];
+            int32_t rv = yy + tr[cr];
+            int32_t gv = yy - ((tg[cb][0] + tg[cr][1] + 32768) >> 16);
+            int32_t bv = yy + tb[cb];
+            p[0] = (uint8_t)(rv < 0 ? 0 : rv > 255 ? 255 : rv);
+            p[1] = (uint8_t)(gv < 0 ? 0 : gv > 255 ? 255 : gv);
+            p[2] = (uint8_t)(bv < 0 ? 0 : bv > 255 ? 255 : bv);
+        }
+        return;
+    }
     for (uint64_t i = 0; i < px; i++) {
         double y, cb, cr;
         if (bps == 1) {
-            y = buf[i * 3];
-            cb = buf[i * 3 + 1] - 128.0;
-            cr = buf[i * 3 + 2] - 128.0;
-            buf[i * 3] = clamp8(y + 1.402 * cr);
-            buf[i * 3 + 1] = clamp8(y - 0.344136 * cb - 0.714136 * cr);
-            buf[i * 3 + 2] = clamp8(y + 1.772 * cb);
+            /* 16.16 fixed point of the PS3.3 C.7.6.3.1.2 coefficients, rounded. */
+            int32_t yy = buf[i * 3], b8 = buf[i * 3 + 1] - 128, r8 = buf[i * 3 + 2] - 128;
+            int32_t rv = yy + ((91881 * r8 + 32768) >> 16);
+            int32_t gv = yy - ((22554 * b8 + 46802 * r8 - 32768) >> 16);
+            int32_t bv = yy + ((116130 * b8 + 32768) >> 16);
+            buf[i * 3] = (uint8_t)(rv < 0 ? 0 : rv > 255 ? 255 : rv);
+            buf[i * 3 + 1] = (uint8_t)(gv < 0 ? 0 : gv > 255 ? 255 : gv);
+            buf[i * 3 + 2] = (uint8_t)(bv < 0 ? 0 : bv > 255 ? 255 : bv);
         } else {
             uint16_t *p = (uint16_t *)(void *)buf + i * 3;
             y = p[0];
@@ -497,6 +550,18 @@ static int decode_native(const agora__dicom_file *f, const agora__dicom_pixel_de
     const uint8_t *src = pd->value + d->native_frame_bytes * frame;
     uint32_t bps = d->bits_allocated / 8;
     int is422 = strcmp(d->photometric, "YBR_FULL_422") == 0;
+    if (mode == AGORA__DICOM_DECODE_NORMALIZED && bps == 2 && d->planar_configuration == 0 &&
+        d->samples_per_pixel == 1 && strcmp(d->photometric, "PALETTE COLOR") != 0) {
+        /* The hot path (CT/MR): swap, shift, mask and sign-extend in one pass; a plain copy
+         * when there is nothing to do. */
+        if (!(pd->flags & AGORA__DICOM_EL_BIG_ENDIAN) && d->bits_stored == 16) {
+            memcpy(out, src, (size_t)d->native_frame_bytes);
+            return 0;
+        }
+        copy_norm16(src, out, px, (pd->flags & AGORA__DICOM_EL_BIG_ENDIAN) != 0, d->bits_stored,
+                    d->high_bit, d->pixel_representation == 1);
+        return 0;
+    }
     if (mode == AGORA__DICOM_DECODE_NORMALIZED && d->planar_configuration == 1 && !is422 &&
         strcmp(d->photometric, "PALETTE COLOR") != 0) {
         copy_planar_le(d, src, px, bps, out);

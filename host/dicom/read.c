@@ -583,6 +583,15 @@ int agora__dicom_read(const uint8_t *buf, size_t len, const agora__dicom_limits 
         agora__dicom_limits_default(&defl);
         limits = &defl;
     }
+    /* Counts are stored in 32 bits and nesting recurses: clamp whatever the caller asked. */
+    agora__dicom_limits clamped = *limits;
+    if (clamped.max_depth > 128)
+        clamped.max_depth = 128;
+    if (clamped.max_elements > UINT32_MAX / 2)
+        clamped.max_elements = UINT32_MAX / 2;
+    if (clamped.max_fragments > UINT32_MAX / 2)
+        clamped.max_fragments = UINT32_MAX / 2;
+    limits = &clamped;
     agora__dicom_file *f = calloc(1, sizeof *f);
     if (!f)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");

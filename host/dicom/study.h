@@ -63,8 +63,9 @@ typedef enum agora__dicom_warning_code {
 
 typedef struct agora__dicom_warning {
     agora__dicom_warning_code code;
-    uint32_t frame_a, frame_b; /* output frame indexes concerned (or instance indexes for
-                                  DUPLICATE_SOP / INCONSISTENT_*) */
+    uint32_t frame_a, frame_b; /* output frame indexes concerned; for INCONSISTENT_* the
+                                  instance indexes (0 and the differing one); for DUPLICATE_SOP
+                                  frame_a is the kept instance */
     double value;              /* e.g. the spacing found (mm) */
     double expected;           /* e.g. the median spacing (mm) */
     char message[160];

@@ -54,8 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     agora__dicom_frame_fragments(f, d.pixel_data, d.frames, fr, &first, &count,
                                                  &err);
                 } else {
-                    agora__dicom_decode_frame(f, &d, fr, mode, out, (size_t)fmt.frame_bytes,
-                                              &err);
+                    agora__dicom_decode_frame(f, &d, fr, mode, out, (size_t)fmt.frame_bytes, &err);
                 }
             }
             free(out);

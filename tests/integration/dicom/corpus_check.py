@@ -139,103 +139,112 @@ def main():
         for n in sorted(names):
             files.append(os.path.join(root, n))
     files.sort()
-    failures, refused, pix_ok, pix_refused, dump_ok, be32 = [], [], 0, [], 0, []
+    failures, refused, pix_ok, pix_refused, dump_ok, be32 = [], [], [], [], [], []
     tmp = tempfile.mkdtemp(prefix="agora-dicom-corpus-")
+
+    def check(idx, path):
+        # One file: list appends are atomic, so threads can share the result lists.
+        work = os.path.join(tmp, str(idx))
+        os.mkdir(work)
+        name = os.path.basename(path)
+        if os.environ.get("AGORA_VERBOSE"):
+            print(name, file=sys.stderr, flush=True)
+        r = subprocess.run([agora, "dicom", "dump", "--json", path], capture_output=True)
+        if r.returncode != 0:
+            reason = r.stderr.decode(errors="replace").strip().split(": ")[-1]
+            if r.returncode not in (1,) or not reason:
+                failures.append("%s: dump exit %d without a clear reason" % (name, r.returncode))
+            dc, dlines = dcmdump_elements(path)
+            if dc == 0 and dlines and name not in KNOWN_DIFFERENCES:
+                failures.append("%s: refused (%s) but dcmdump reads it" % (name, reason))
+            refused.append((name, reason))
+            return
+        js = json.loads(r.stdout)
+        mine = agora_elements(js)
+        dc, theirs = dcmdump_elements(path)
+        if dc != 0:
+            refused.append((name, "read by agora; dcmdump fails (not compared)"))
+            theirs = []
+            mine = []
+        mine_keys = sorted((d, t) for d, t, _, _ in mine)
+        their_keys = sorted((d, t) for d, t, _, _ in theirs)
+        if mine_keys != their_keys and name not in KNOWN_DIFFERENCES:
+            a, b = set(mine_keys), set(their_keys)
+            failures.append("%s: tag sets differ: only agora %s, only dcmdump %s" % (
+                name, sorted(a - b)[:5], sorted(b - a)[:5]))
+        else:
+            # Values: pair elements in order by (depth, tag).
+            bykey = {}
+            for d, t, vr, v in mine:
+                bykey.setdefault((d, t), []).append((vr, v))
+            bad = 0
+            for d, t, vr, v in theirs:
+                lst = bykey.get((d, t))
+                if not lst:
+                    return
+                mvr, mv = lst.pop(0)
+                if vr in TEXT_VRS | NUM_VRS and mvr == vr and not values_equal(vr, mv, v):
+                    bad += 1
+                    if bad <= 3:
+                        failures.append("%s: (%s) %s value differs: agora %r dcmdump %r" % (
+                            name, t, vr, mv, v[:80]))
+            if bad == 0:
+                dump_ok.append(name)
+        # Pixels: native syntaxes must match DCMTK's Explicit LE conversion exactly.
+        ts = js["transfer_syntax"]
+        has_pixels = any(e["tag"] == "(7fe0,0010)" for e in js["dataset"])
+        if not has_pixels:
+            return
+        out = os.path.join(work, "px")
+        r = subprocess.run([agora, "dicom", "pixels", path, "-o", out, "--raw"],
+                           capture_output=True)
+        if r.returncode != 0:
+            pix_refused.append((name, ts, r.stderr.decode(errors="replace").strip()
+                                .split(": ")[-1]))
+            return
+        if ts not in NATIVE:
+            return
+        conv = os.path.join(work, "conv.dcm")
+        c = subprocess.run(["dcmconv", "-q", "+te", path, conv], capture_output=True)
+        if c.returncode != 0:
+            return
+        ref = pydicom.dcmread(conv)
+        data = bytes(ref.PixelData)
+        meta = json.load(open(out + ".json"))
+        if ts == "1.2.840.10008.1.2.2" and meta["bits_allocated"] == 32:
+            # DCMTK swaps 32-bit OW data of big-endian files as 16-bit words; pydicom (and
+            # the little-endian twins of these files) agree with 32-bit swapping.
+            import numpy
+            arr = pydicom.dcmread(path).pixel_array
+            data = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+            be32.append(name)
+        mine_px = open(out, "rb").read()
+        if meta["bits_allocated"] == 1 and (meta["rows"] * meta["columns"]) % 8:
+            cmp_ref = None  # frames are not byte aligned: compare frame 0 only
+            cmp_ref = data[:meta["frame_bytes"]]
+            mine_px = mine_px[:meta["frame_bytes"]]
+        else:
+            cmp_ref = data[:len(mine_px)]
+        if cmp_ref != mine_px:
+            failures.append("%s: raw pixels differ from dcmconv +te (%d vs %d bytes)" % (
+                name, len(mine_px), len(cmp_ref)))
+        else:
+            pix_ok.append(name)
+
     try:
-        for path in files:
-            name = os.path.basename(path)
-            if os.environ.get("AGORA_VERBOSE"):
-                print(name, file=sys.stderr, flush=True)
-            r = subprocess.run([agora, "dicom", "dump", "--json", path], capture_output=True)
-            if r.returncode != 0:
-                reason = r.stderr.decode(errors="replace").strip().split(": ")[-1]
-                if r.returncode not in (1,) or not reason:
-                    failures.append("%s: dump exit %d without a clear reason" % (name, r.returncode))
-                dc, dlines = dcmdump_elements(path)
-                if dc == 0 and dlines and name not in KNOWN_DIFFERENCES:
-                    failures.append("%s: refused (%s) but dcmdump reads it" % (name, reason))
-                refused.append((name, reason))
-                continue
-            js = json.loads(r.stdout)
-            mine = agora_elements(js)
-            dc, theirs = dcmdump_elements(path)
-            if dc != 0:
-                refused.append((name, "read by agora; dcmdump fails (not compared)"))
-                theirs = []
-                mine = []
-            mine_keys = sorted((d, t) for d, t, _, _ in mine)
-            their_keys = sorted((d, t) for d, t, _, _ in theirs)
-            if mine_keys != their_keys and name not in KNOWN_DIFFERENCES:
-                a, b = set(mine_keys), set(their_keys)
-                failures.append("%s: tag sets differ: only agora %s, only dcmdump %s" % (
-                    name, sorted(a - b)[:5], sorted(b - a)[:5]))
-            else:
-                # Values: pair elements in order by (depth, tag).
-                bykey = {}
-                for d, t, vr, v in mine:
-                    bykey.setdefault((d, t), []).append((vr, v))
-                bad = 0
-                for d, t, vr, v in theirs:
-                    lst = bykey.get((d, t))
-                    if not lst:
-                        continue
-                    mvr, mv = lst.pop(0)
-                    if vr in TEXT_VRS | NUM_VRS and mvr == vr and not values_equal(vr, mv, v):
-                        bad += 1
-                        if bad <= 3:
-                            failures.append("%s: (%s) %s value differs: agora %r dcmdump %r" % (
-                                name, t, vr, mv, v[:80]))
-                if bad == 0:
-                    dump_ok += 1
-            # Pixels: native syntaxes must match DCMTK's Explicit LE conversion exactly.
-            ts = js["transfer_syntax"]
-            has_pixels = any(e["tag"] == "(7fe0,0010)" for e in js["dataset"])
-            if not has_pixels:
-                continue
-            out = os.path.join(tmp, "px")
-            r = subprocess.run([agora, "dicom", "pixels", path, "-o", out, "--raw"],
-                               capture_output=True)
-            if r.returncode != 0:
-                pix_refused.append((name, ts, r.stderr.decode(errors="replace").strip()
-                                    .split(": ")[-1]))
-                continue
-            if ts not in NATIVE:
-                continue
-            conv = os.path.join(tmp, "conv.dcm")
-            c = subprocess.run(["dcmconv", "-q", "+te", path, conv], capture_output=True)
-            if c.returncode != 0:
-                continue
-            ref = pydicom.dcmread(conv)
-            data = bytes(ref.PixelData)
-            meta = json.load(open(out + ".json"))
-            if ts == "1.2.840.10008.1.2.2" and meta["bits_allocated"] == 32:
-                # DCMTK swaps 32-bit OW data of big-endian files as 16-bit words; pydicom (and
-                # the little-endian twins of these files) agree with 32-bit swapping.
-                import numpy
-                arr = pydicom.dcmread(path).pixel_array
-                data = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-                be32.append(name)
-            mine_px = open(out, "rb").read()
-            if meta["bits_allocated"] == 1 and (meta["rows"] * meta["columns"]) % 8:
-                cmp_ref = None  # frames are not byte aligned: compare frame 0 only
-                cmp_ref = data[:meta["frame_bytes"]]
-                mine_px = mine_px[:meta["frame_bytes"]]
-            else:
-                cmp_ref = data[:len(mine_px)]
-            if cmp_ref != mine_px:
-                failures.append("%s: raw pixels differ from dcmconv +te (%d vs %d bytes)" % (
-                    name, len(mine_px), len(cmp_ref)))
-            else:
-                pix_ok += 1
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as ex:
+            for fut in [ex.submit(check, i, p) for i, p in enumerate(files)]:
+                fut.result()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("files: %d, dump agrees with dcmdump: %d, native pixels identical to DCMTK: %d"
-          % (len(files), dump_ok, pix_ok))
+          % (len(files), len(dump_ok), len(pix_ok)))
     print("\nRefused by `agora dicom dump` (%d):" % len(refused))
-    for n, why in refused:
+    for n, why in sorted(refused):
         print("  %-40s %s" % (n, why))
     print("\nPixel decoding refused (%d):" % len(pix_refused))
-    for n, ts, why in pix_refused:
+    for n, ts, why in sorted(pix_refused):
         print("  %-40s %-24s %s" % (n, ts, why))
     print("\nKnown DCMTK differences:")
     for n in be32:
