@@ -42,7 +42,8 @@ typedef struct deid_cmd {
     int allow_burned_in;
     int defined_lengths;
     int sync;
-    pthread_mutex_t lock; /* counters, the next-file index and progress lines */
+    agora__deid_uidmap *written; /* pseudonym -> input path of every output of this run */
+    pthread_mutex_t lock;        /* counters, the next-file index and progress lines */
 } deid_cmd;
 
 static void usage(FILE *f)
@@ -234,6 +235,16 @@ static int read_input(const char *path, thread_bufs *tb, size_t *len, agora__err
     return 0;
 }
 
+/* Reserve an output name for this run: two inputs with the same SOP Instance UID would
+ * otherwise silently replace each other's output. The same path twice is harmless. */
+static int claim_name(deid_cmd *c, const char *name, const char *path)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = agora__deid_uidmap_add(c->written, AGORA__DEID_UID_INSTANCE, name, path, NULL);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 /* De-identify one file. Returns 0 written, 1 skipped (not DICOM), 2 refused (policy or an
  * unsupported kind of file: burned-in, DICOMDIR, unexpected encapsulation), -1 failed. The
  * message (path + reason, never a value) is printed here. Safe to call from several threads. */
@@ -282,6 +293,12 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
             fprintf(stderr,
                     "agora deid: %s: the output would replace this input; choose "
                     "another -o directory\n",
+                    path);
+            result = -1;
+        } else if (claim_name(c, name, path) != 0) {
+            fprintf(stderr,
+                    "agora deid: %s: another input of this run has the same SOP Instance "
+                    "UID; the first one was written, this one was not\n",
                     path);
             result = -1;
         } else if (agora__deid_write_buf(dst, out, &err) != 0) {
@@ -537,6 +554,13 @@ int agora__cmd_deid(int argc, char **argv)
     if (nthreads > files.n)
         nthreads = files.n ? files.n : 1;
     pthread_mutex_init(&c.lock, NULL);
+    c.written = agora__deid_uidmap_new();
+    if (c.written == NULL) {
+        fprintf(stderr, "agora deid: out of memory\n");
+        free_list(&files);
+        sodium_memzero(secret, sizeof secret);
+        return 1;
+    }
     uint64_t t0 = agora__now_ns();
     pthread_t tids[MAX_THREADS];
     size_t started = 0;
@@ -549,6 +573,7 @@ int agora__cmd_deid(int argc, char **argv)
     for (size_t i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
     pthread_mutex_destroy(&c.lock);
+    agora__deid_uidmap_free(c.written);
     if (files.n >= 20 && w.tty)
         fputc('\n', stderr);
     agora__deid_stats stats = w.stats;

@@ -221,8 +221,12 @@ static void element(walk *w, const agora__dicom_dataset *ds, const agora__dicom_
         return;
     }
     const agora__deid_rule *rule = agora__deid_rule_find(tag);
-    if (rule == NULL && (group == 0x0000 || e->vr == AGORA__DICOM_VR_UN)) {
-        w->st->removed++; /* command elements or public data of unknown type: cannot vouch */
+    /* Command elements, and public elements that no dictionary of ours knows (a newer edition,
+     * or a misused tag) with no VR to tell what they hold: nobody can vouch for them. A known
+     * attribute that merely arrived as UN is judged like any other. */
+    if (rule == NULL && (group == 0x0000 ||
+                         (e->vr == AGORA__DICOM_VR_UN && agora__dicom_dict_lookup(tag) == NULL))) {
+        w->st->removed++;
         return;
     }
     agora__deid_op op = agora__deid_resolve(rule, w->p->options);

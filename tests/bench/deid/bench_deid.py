@@ -12,6 +12,7 @@ Prints medians (wall time, seconds) and the ratios.
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -25,12 +26,19 @@ TAGS = ["0010,0010", "0010,0020", "0010,0030", "0008,0050", "0008,0080", "0008,0
         "6000,3000", "6000,0022", "0010,1002", "0040,0275"]
 
 
+CPU = {}
+
+
 def timed(cmd, **kw):
+    """Wall time of cmd; its CPU time (user + system, children) is recorded in CPU[cmd[0]]."""
     # Start every tool from the same state: no dirty pages left by the previous one.
     os.sync()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(cmd[0], []).append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
     if r.returncode != 0:
         sys.exit("benchmark command failed (%d): %s\n%s" % (r.returncode, " ".join(cmd[:4]),
                                                            r.stderr.decode()[-800:]))
@@ -99,6 +107,16 @@ def main():
                                                         " ".join("%.3f" % x for x in v)))
             else:
                 print("%-16s not installed; baseline skipped" % k)
+        # CPU time does not depend on what else the machine is doing (shared CI runners).
+        cpu = {k: statistics.median(v) for k, v in CPU.items()}
+        names = {"agora": "agora deid", "dcmodify": "dcmodify", "gdcmanon": "gdcmanon --dumb",
+                 "cp": "cp -r (floor)"}
+        for k, v in cpu.items():
+            print("%-16s median CPU (user+sys) %.3f s" % (names.get(os.path.basename(k), k), v))
+        cpu_agora = cpu.get(agora)
+        for k in ("dcmodify", "gdcmanon"):
+            if k in cpu and cpu_agora is not None:
+                print("agora / %-15s CPU = %.3f" % (names[k], cpu_agora / cpu[k]))
         ag = med["agora deid"]
         if "dcmodify" in med:
             r = ag / med["dcmodify"]

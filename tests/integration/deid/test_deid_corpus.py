@@ -3,6 +3,8 @@
 deflated, encapsulated, private sequences, malformed files). It must never crash, every output
 must re-read cleanly with pydicom and dcmdump, and no patient name of the inputs may survive."""
 import glob
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -54,6 +56,8 @@ def main():
             print("corpus %s: %d files, %d written, %d refused, %d failed, %d skipped" % (
                 " ".join(keep) or "basic", s["files"], s["written"], s["refused"], s["failed"],
                 s["skipped_not_dicom"]))
+            if "same SOP Instance UID" not in r.stderr:
+                fails.append("duplicate SOP Instance UIDs in the corpus were not reported")
             if s["written"] < 100:
                 fails.append("too few corpus files written: %d" % s["written"])
             outputs = sorted(glob.glob(os.path.join(out, "*.dcm")))
@@ -76,6 +80,47 @@ def main():
                 for n in names:
                     if n.encode("utf-8", "ignore") in data:
                         fails.append("%s: an input patient name survived" % p)
+        # Pixels survive every encoding (big endian, implicit VR, deflated, encapsulated): map
+        # each input to its output by recomputing the pseudonym (HMAC-SHA256 under the same
+        # secret, as documented) and compare decoded pixel arrays where pydicom can decode both.
+        out = os.path.join(tmp, "out0")
+        compared = 0
+        with open(sec, "rb") as f:
+            key = f.read()
+        # The corpus holds variants of one image under one SOP Instance UID: only the first is
+        # written (the others are reported), so compare inputs whose UID is unique.
+        uid_count = {}
+        for p in glob.glob(os.path.join(CORPUS, "**", "*"), recursive=True):
+            try:
+                u = str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID).rstrip("\0 ")
+            except Exception:
+                continue
+            uid_count[u] = uid_count.get(u, 0) + 1
+        for p in glob.glob(os.path.join(CORPUS, "**", "*"), recursive=True):
+            try:
+                d = pydicom.dcmread(p)
+                uid = str(d.SOPInstanceUID).rstrip("\0 ")
+                if uid_count.get(uid) != 1:
+                    continue
+                a = d.pixel_array
+            except Exception:
+                continue
+            mac = hmac.new(key, b"agora.deid.uid.v1\0" + uid.encode(), hashlib.sha256).digest()
+            pseudo = "2.25.%d" % int.from_bytes(mac[:16], "big")
+            q = os.path.join(out, pseudo + ".dcm")
+            if not os.path.exists(q):
+                continue  # refused (burned-in policy is off here) or failed: counted above
+            try:
+                b = pydicom.dcmread(q).pixel_array
+            except Exception as ex:
+                fails.append("%s: output pixels no longer decode: %s" % (p, ex))
+                continue
+            if a.shape != b.shape or not (a == b).all():
+                fails.append("%s: pixels differ after de-identification" % p)
+            compared += 1
+        print("pixel arrays compared: %d" % compared)
+        if compared < 30:
+            fails.append("too few pixel comparisons (%d)" % compared)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for f in fails:

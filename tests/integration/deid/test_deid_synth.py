@@ -238,6 +238,24 @@ def main():
             check(o.ReferencedSeriesSequence[0].ReferencedSOPInstanceUID.startswith("2.25."),
                   "nested UID remapped")
 
+        # Without --secret: $AGORA_HOME/deid.secret is created (mode 600) and reused.
+        home = os.path.join(tmp, "home")
+        env = dict(os.environ, AGORA_HOME=home)
+        outs = []
+        for i in range(2):
+            o = os.path.join(tmp, "home-out%d" % i)
+            r = subprocess.run([AGORA, "deid", privdir, "-o", o], capture_output=True, text=True,
+                               env=env)
+            check(r.returncode == 0, "deid with AGORA_HOME secret")
+            outs.append(sorted(os.listdir(o)))
+        st = os.stat(os.path.join(home, "deid.secret"))
+        check(st.st_size == 32 and (st.st_mode & 0o077) == 0, "secret created private")
+        check(outs[0] == outs[1], "the created secret is reused")
+        no_home = {k: v for k, v in os.environ.items() if k != "AGORA_HOME"}
+        r = subprocess.run([AGORA, "deid", privdir, "-o", os.path.join(tmp, "nohome")],
+                           capture_output=True, text=True, env=no_home)
+        check(r.returncode == 1 and "--secret" in r.stderr, "no secret, no run")
+
         # Usage errors and bad secrets.
         run(["deid", src], expect=2)
         run(["deid", src, "-o", out4, "--secret", s1, "--keep", "bogusOpt"], expect=2)
