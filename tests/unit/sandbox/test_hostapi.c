@@ -287,6 +287,23 @@ static void test_sanitize(void **state)
     free(s);
 }
 
+static void test_limits_defaults_and_clamps(void **state)
+{
+    (void)state;
+    agora__runner_limits l;
+    Agora__Ipc__Limits in = AGORA__IPC__LIMITS__INIT;
+    agora__runner_limits_from(&in, &l);
+    assert_int_equal(l.memory_bytes, AGORA__RUNNER_DEFAULT_MEMORY);
+    assert_int_equal(l.max_items, AGORA__RUNNER_DEFAULT_ITEMS);
+    in.memory_bytes = 1024;           /* too small to load anything: raised to 16 MiB */
+    in.max_threads = 100000;          /* clamped */
+    in.max_result_bytes = 1ull << 40; /* must stay below the 8 MiB frame cap */
+    agora__runner_limits_from(&in, &l);
+    assert_int_equal(l.memory_bytes, 16u << 20);
+    assert_int_equal(l.max_threads, 1024);
+    assert_true(l.max_result_bytes < AGORA__RUNNER_MAX_OUT_FRAME);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +317,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_progress_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inputs, setup, teardown),
         cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_limits_defaults_and_clamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
