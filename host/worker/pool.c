@@ -74,7 +74,8 @@ typedef struct worker {
     int poll_active;
     int poll_events; /* events of the last uv_poll_start, to skip redundant epoll_ctl */
     int eof;
-    int retiring; /* the host asked it to stop (recycle, quarantine, close) */
+    int retiring;       /* the host asked it to stop (recycle, quarantine, close) */
+    uint32_t log_lines; /* Log messages since the current job started */
     agora__frame_reader rd;
     outmsg *out_head, *out_tail;
     job *job;
@@ -356,6 +357,9 @@ static void on_ready(worker *w, const Agora__Ipc__Ready *r)
 
 static void on_log(worker *w, const Agora__Ipc__Log *l)
 {
+    /* The runner caps log lines per job; a runner that does not is capped here as well. */
+    if (++w->log_lines > w->pool->spec.limits.max_log_lines + 16)
+        return;
     char line[AGORA__MAX_ERROR_LEN + 1];
     agora__sanitize_message(l->text, line, sizeof line);
     int level = l->level >= AGORA_LOG_ERROR  ? AGORA_LOG_WARN
@@ -715,7 +719,8 @@ static void spawn_one(agora__pool *pool)
         note_failure(pool, msg);
         return;
     }
-    agora__frame_reader_init(&w->rd, pool->spec.limits.max_result_bytes, 0);
+    /* A Result of max_result_bytes still needs its Frame wrapper (a tag and a length). */
+    agora__frame_reader_init(&w->rd, pool->spec.limits.max_result_bytes + 16, 0);
     if (uv_poll_init(pool->loop, &w->poll, w->sock) < 0 ||
         uv_timer_init(pool->loop, &w->timer) < 0) {
         kill(w->pid, SIGKILL);
@@ -955,6 +960,7 @@ static void dispatch(agora__pool *pool)
             continue;
         }
         j->w = w;
+        w->log_lines = 0;
         j->start_ns = agora__now_ns();
         w->job = j;
         w->state = W_BUSY;
@@ -1057,8 +1063,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     if (s->limits.max_threads == 0)
         s->limits.max_threads = 1;
     if (s->limits.max_result_bytes == 0 ||
-        s->limits.max_result_bytes > AGORA__FRAME_RUNNER_TO_HOST_MAX)
-        s->limits.max_result_bytes = AGORA__FRAME_RUNNER_TO_HOST_MAX;
+        s->limits.max_result_bytes > AGORA__FRAME_RUNNER_TO_HOST_MAX - 16)
+        s->limits.max_result_bytes = AGORA__FRAME_RUNNER_TO_HOST_MAX - 16;
     if (s->limits.max_items == 0)
         s->limits.max_items = 10000;
     if (s->limits.max_log_lines == 0)
