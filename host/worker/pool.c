@@ -1223,6 +1223,15 @@ done:
     return rc;
 }
 
+/* A string handed to a plugin: NULL (meaning ""), or bounded valid UTF-8. */
+static int text_ok(const char *t, size_t max)
+{
+    if (t == NULL)
+        return 1;
+    size_t n = strnlen(t, max + 1);
+    return n <= max && agora__utf8_valid(t, n);
+}
+
 static const char *check_input(const agora__pool *pool, const agora__job_input *in)
 {
     if (in->pixels == NULL || !in->pixels->sealed || in->pixels->fd < 0)
@@ -1235,16 +1244,26 @@ static const char *check_input(const agora__pool *pool, const agora__job_input *
         return "the pixel buffer size is not a whole number of frames";
     if (in->n_attrs > 1024)
         return "more than 1024 attributes";
-    for (uint32_t i = 0; i < in->n_attrs; i++)
-        if (in->attrs[i].keyword == NULL || in->attrs[i].keyword[0] == '\0')
-            return "an attribute has no keyword";
+    for (uint32_t i = 0; i < in->n_attrs; i++) {
+        if (in->attrs[i].keyword == NULL || in->attrs[i].keyword[0] == '\0' ||
+            !text_ok(in->attrs[i].keyword, 64))
+            return "an attribute keyword is empty, too long or not UTF-8";
+        if (!text_ok(in->attrs[i].value, 1024))
+            return "an attribute value is longer than 1024 bytes or not UTF-8";
+    }
+    if (!text_ok(in->rescale_type, 64) || !text_ok(in->modality, 16) ||
+        !text_ok(in->study_uid, 64) || !text_ok(in->series_uid, 64))
+        return "an image string (rescale type, modality, UIDs) is too long or not UTF-8";
     if (in->output_bytes > pool->spec.max_output_bytes)
         return "the requested output area exceeds the pool's max_output_bytes";
     if (in->frame_info != NULL) {
         uint64_t fb = in->pixels->size / in->frames;
-        for (uint32_t i = 0; i < in->frames; i++)
+        for (uint32_t i = 0; i < in->frames; i++) {
             if (in->frame_info[i].offset > in->pixels->size - fb)
                 return "a frame offset lies outside the pixel buffer";
+            if (!text_ok(in->frame_info[i].sop_instance_uid, 64))
+                return "a frame's SOP instance UID is too long or not UTF-8";
+        }
     }
     return NULL;
 }

@@ -196,8 +196,9 @@ void agora__pool_close(agora__pool *pool, void (*closed_cb)(void *arg), void *ar
 /* ---- Locating installed pieces -------------------------------------------------------------- */
 
 /* Path of the agora-runner executable: $AGORA_RUNNER, else the build tree next to this
- * executable (dirname(/proc/self/exe)/../../sandbox/agora-runner), else
- * <prefix>/libexec/agora/agora-runner. Writes into buf; 0 or a negative code. */
+ * executable (dirname(/proc/self/exe)/../../sandbox/agora-runner), else <prefix>/bin/agora-runner
+ * (where sandbox/ installs it today), else <prefix>/libexec/agora/agora-runner. Writes into buf;
+ * 0 or a negative code. */
 int agora__runner_path(char *buf, size_t size, agora__error *err);
 
 /* Directory holding the plugin template: $AGORA_TEMPLATE_DIR, else <build or source tree>
