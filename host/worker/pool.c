@@ -292,6 +292,12 @@ static void on_timer(uv_timer_t *t)
         }
         return;
     }
+    if (w->eof && w->state != W_STOPPING) {
+        /* It closed its channel yet lives on (the grace armed at end of stream ran out). */
+        worker_kill(w, AGORA__JOB_PROTOCOL_ERROR,
+                    "protocol error: the worker closed its channel but did not exit");
+        return;
+    }
     switch (w->state) {
     case W_SPAWNING:
         worker_kill(w, AGORA__JOB_SETUP_ERROR, "the worker did not become ready within %u ms",
