@@ -169,8 +169,9 @@ typedef struct agora__job_input {
 int agora__pool_submit(agora__pool *pool, const agora__job_input *in, agora__job_cb cb, void *arg,
                        uint64_t *job_id, agora__error *err);
 
-/* Cancel a job: a queued job completes with AGORA__JOB_CANCELLED; a running job is sent Cancel
- * and its worker is killed if no Result arrives within cancel_grace_ms. AGORA_EINVAL when the
+/* Cancel a job: a queued job completes with AGORA__JOB_CANCELLED (its callback runs before this
+ * returns); a running job is sent Cancel and its worker is killed if no Result arrives within
+ * cancel_grace_ms (a job that finished first reports its real outcome). AGORA_EINVAL when the
  * job is unknown or already finished. */
 int agora__pool_cancel(agora__pool *pool, uint64_t job_id, agora__error *err);
 
@@ -188,9 +189,10 @@ typedef struct agora__pool_stats {
 } agora__pool_stats;
 void agora__pool_get_stats(const agora__pool *pool, agora__pool_stats *st);
 
-/* Close the pool: queued jobs complete as cancelled ("pool closed"), running jobs are cancelled,
- * workers get Shutdown and are killed after a grace period. `closed_cb` (may be NULL) runs once
- * every process is reaped and every handle closed; the pool is freed right before it. */
+/* Close the pool: queued jobs complete as cancelled ("pool closed"; their callbacks run before
+ * this returns), running jobs are cancelled, workers get Shutdown and are killed after a grace
+ * period. Keep running the loop: `closed_cb` (may be NULL) runs once every process is reaped
+ * and every handle closed; the pool is freed right before it. */
 void agora__pool_close(agora__pool *pool, void (*closed_cb)(void *arg), void *arg);
 
 /* ---- Locating installed pieces -------------------------------------------------------------- */
