@@ -82,7 +82,7 @@ typedef struct agora__job_result {
     int32_t plugin_code; /* the plugin's negative code for AGORA__JOB_PLUGIN_ERROR, else 0 */
     int signal;          /* the fatal signal for SIGNAL / POLICY_VIOLATION, else 0 */
     const char *error;   /* one line, no PHI; "" when ok */
-    json_t *doc;         /* the agora.result/1 document (always set) */
+    json_t *doc;         /* the agora.result/1 document (NULL only when out of memory) */
     uint8_t *masks;      /* all mask bytes, concatenated (NULL when none) */
     uint64_t masks_len;
     const agora__mask_bytes *mask_index; /* n_masks entries */
