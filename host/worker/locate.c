@@ -17,6 +17,9 @@
 #ifndef AGORA_LIBEXECDIR
 #define AGORA_LIBEXECDIR AGORA_PREFIX "/libexec"
 #endif
+#ifndef AGORA_BINDIR
+#define AGORA_BINDIR AGORA_PREFIX "/bin"
+#endif
 #ifndef AGORA_DATADIR
 #define AGORA_DATADIR AGORA_PREFIX "/share"
 #endif
@@ -75,6 +78,10 @@ int agora__runner_path(char *buf, size_t size, agora__error *err)
         if (is_exec_file(cand))
             return set_path(buf, size, cand, err);
     }
+    /* An install that put the runner in bindir (sandbox/meson.build's default) still works. */
+    snprintf(cand, sizeof cand, "%s/agora-runner", AGORA_BINDIR);
+    if (is_exec_file(cand))
+        return set_path(buf, size, cand, err);
     snprintf(cand, sizeof cand, "%s/agora/agora-runner", AGORA_LIBEXECDIR);
     if (is_exec_file(cand))
         return set_path(buf, size, cand, err);

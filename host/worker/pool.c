@@ -74,7 +74,8 @@ typedef struct worker {
     int poll_active;
     int poll_events; /* events of the last uv_poll_start, to skip redundant epoll_ctl */
     int eof;
-    int retiring; /* the host asked it to stop (recycle, quarantine, close) */
+    int retiring;       /* the host asked it to stop (recycle, quarantine, close) */
+    uint32_t log_lines; /* Log messages since the current job started */
     agora__frame_reader rd;
     outmsg *out_head, *out_tail;
     job *job;
@@ -291,6 +292,12 @@ static void on_timer(uv_timer_t *t)
         }
         return;
     }
+    if (w->eof && w->state != W_STOPPING) {
+        /* It closed its channel yet lives on (the grace armed at end of stream ran out). */
+        worker_kill(w, AGORA__JOB_PROTOCOL_ERROR,
+                    "protocol error: the worker closed its channel but did not exit");
+        return;
+    }
     switch (w->state) {
     case W_SPAWNING:
         worker_kill(w, AGORA__JOB_SETUP_ERROR, "the worker did not become ready within %u ms",
@@ -356,6 +363,9 @@ static void on_ready(worker *w, const Agora__Ipc__Ready *r)
 
 static void on_log(worker *w, const Agora__Ipc__Log *l)
 {
+    /* The runner caps log lines per job; a runner that does not is capped here as well. */
+    if (++w->log_lines > w->pool->spec.limits.max_log_lines + 16)
+        return;
     char line[AGORA__MAX_ERROR_LEN + 1];
     agora__sanitize_message(l->text, line, sizeof line);
     int level = l->level >= AGORA_LOG_ERROR  ? AGORA_LOG_WARN
@@ -715,7 +725,8 @@ static void spawn_one(agora__pool *pool)
         note_failure(pool, msg);
         return;
     }
-    agora__frame_reader_init(&w->rd, pool->spec.limits.max_result_bytes, 0);
+    /* A Result of max_result_bytes still needs its Frame wrapper (a tag and a length). */
+    agora__frame_reader_init(&w->rd, pool->spec.limits.max_result_bytes + 16, 0);
     if (uv_poll_init(pool->loop, &w->poll, w->sock) < 0 ||
         uv_timer_init(pool->loop, &w->timer) < 0) {
         kill(w->pid, SIGKILL);
@@ -955,6 +966,7 @@ static void dispatch(agora__pool *pool)
             continue;
         }
         j->w = w;
+        w->log_lines = 0;
         j->start_ns = agora__now_ns();
         w->job = j;
         w->state = W_BUSY;
@@ -1057,8 +1069,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     if (s->limits.max_threads == 0)
         s->limits.max_threads = 1;
     if (s->limits.max_result_bytes == 0 ||
-        s->limits.max_result_bytes > AGORA__FRAME_RUNNER_TO_HOST_MAX)
-        s->limits.max_result_bytes = AGORA__FRAME_RUNNER_TO_HOST_MAX;
+        s->limits.max_result_bytes > AGORA__FRAME_RUNNER_TO_HOST_MAX - 16)
+        s->limits.max_result_bytes = AGORA__FRAME_RUNNER_TO_HOST_MAX - 16;
     if (s->limits.max_items == 0)
         s->limits.max_items = 10000;
     if (s->limits.max_log_lines == 0)
@@ -1217,6 +1229,15 @@ done:
     return rc;
 }
 
+/* A string handed to a plugin: NULL (meaning ""), or bounded valid UTF-8. */
+static int text_ok(const char *t, size_t max)
+{
+    if (t == NULL)
+        return 1;
+    size_t n = strnlen(t, max + 1);
+    return n <= max && agora__utf8_valid(t, n);
+}
+
 static const char *check_input(const agora__pool *pool, const agora__job_input *in)
 {
     if (in->pixels == NULL || !in->pixels->sealed || in->pixels->fd < 0)
@@ -1229,16 +1250,26 @@ static const char *check_input(const agora__pool *pool, const agora__job_input *
         return "the pixel buffer size is not a whole number of frames";
     if (in->n_attrs > 1024)
         return "more than 1024 attributes";
-    for (uint32_t i = 0; i < in->n_attrs; i++)
-        if (in->attrs[i].keyword == NULL || in->attrs[i].keyword[0] == '\0')
-            return "an attribute has no keyword";
+    for (uint32_t i = 0; i < in->n_attrs; i++) {
+        if (in->attrs[i].keyword == NULL || in->attrs[i].keyword[0] == '\0' ||
+            !text_ok(in->attrs[i].keyword, 64))
+            return "an attribute keyword is empty, too long or not UTF-8";
+        if (!text_ok(in->attrs[i].value, 1024))
+            return "an attribute value is longer than 1024 bytes or not UTF-8";
+    }
+    if (!text_ok(in->rescale_type, 64) || !text_ok(in->modality, 16) ||
+        !text_ok(in->study_uid, 64) || !text_ok(in->series_uid, 64))
+        return "an image string (rescale type, modality, UIDs) is too long or not UTF-8";
     if (in->output_bytes > pool->spec.max_output_bytes)
         return "the requested output area exceeds the pool's max_output_bytes";
     if (in->frame_info != NULL) {
         uint64_t fb = in->pixels->size / in->frames;
-        for (uint32_t i = 0; i < in->frames; i++)
+        for (uint32_t i = 0; i < in->frames; i++) {
             if (in->frame_info[i].offset > in->pixels->size - fb)
                 return "a frame offset lies outside the pixel buffer";
+            if (!text_ok(in->frame_info[i].sop_instance_uid, 64))
+                return "a frame's SOP instance UID is too long or not UTF-8";
+        }
     }
     return NULL;
 }

@@ -70,12 +70,14 @@ static json_t *code_json(const Agora__Ipc__Code *c)
                      c->meaning);
 }
 
-static int code_ok(const Agora__Ipc__Code *c, const char *what, size_t idx, agora__error *err)
+/* Scheme and code are always required; the meaning is optional for a measurement's code. */
+static int code_ok(const Agora__Ipc__Code *c, int meaning_required, const char *what, size_t idx,
+                   agora__error *err)
 {
     int rc;
-    if ((rc = str_ok(c->scheme, AGORA__MAX_CODE_LEN, 1, what, idx, err)) < 0 ||
+    if ((rc = str_ok(c->scheme, AGORA__MAX_SCHEME_LEN, 1, what, idx, err)) < 0 ||
         (rc = str_ok(c->code, AGORA__MAX_CODE_LEN, 1, what, idx, err)) < 0 ||
-        (rc = str_ok(c->meaning, AGORA__MAX_MEANING_LEN, 1, what, idx, err)) < 0)
+        (rc = str_ok(c->meaning, AGORA__MAX_MEANING_LEN, meaning_required, what, idx, err)) < 0)
         return rc;
     return 0;
 }
@@ -292,7 +294,7 @@ int agora__result_validate(const Agora__Ipc__Result *r, const agora__result_geom
             rc = agora__error_set(err, AGORA_EINVAL, "finding %zu has no code", i);
             goto fail;
         }
-        if ((rc = code_ok(f->code, "finding code", i, err)) < 0)
+        if ((rc = code_ok(f->code, 1, "finding code", i, err)) < 0)
             goto fail;
         if (!isfinite(f->confidence) || f->confidence < 0.0 || f->confidence > 1.0) {
             rc = agora__error_set(err, AGORA_EINVAL, "finding %zu has confidence outside [0,1]", i);
@@ -325,7 +327,7 @@ int agora__result_validate(const Agora__Ipc__Result *r, const agora__result_geom
             rc = agora__error_set(err, AGORA_EINVAL, "measurement %zu is not a finite number", i);
             goto fail;
         }
-        if (m->code != NULL && (rc = code_ok(m->code, "measurement code", i, err)) < 0)
+        if (m->code != NULL && (rc = code_ok(m->code, 0, "measurement code", i, err)) < 0)
             goto fail;
         if ((rc = ref_frame(m->frame, g->frames, "measurement", i, &jf, err)) < 0)
             goto fail;

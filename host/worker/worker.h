@@ -82,7 +82,7 @@ typedef struct agora__job_result {
     int32_t plugin_code; /* the plugin's negative code for AGORA__JOB_PLUGIN_ERROR, else 0 */
     int signal;          /* the fatal signal for SIGNAL / POLICY_VIOLATION, else 0 */
     const char *error;   /* one line, no PHI; "" when ok */
-    json_t *doc;         /* the agora.result/1 document (always set) */
+    json_t *doc;         /* the agora.result/1 document (NULL only when out of memory) */
     uint8_t *masks;      /* all mask bytes, concatenated (NULL when none) */
     uint64_t masks_len;
     const agora__mask_bytes *mask_index; /* n_masks entries */
@@ -169,8 +169,9 @@ typedef struct agora__job_input {
 int agora__pool_submit(agora__pool *pool, const agora__job_input *in, agora__job_cb cb, void *arg,
                        uint64_t *job_id, agora__error *err);
 
-/* Cancel a job: a queued job completes with AGORA__JOB_CANCELLED; a running job is sent Cancel
- * and its worker is killed if no Result arrives within cancel_grace_ms. AGORA_EINVAL when the
+/* Cancel a job: a queued job completes with AGORA__JOB_CANCELLED (its callback runs before this
+ * returns); a running job is sent Cancel and its worker is killed if no Result arrives within
+ * cancel_grace_ms (a job that finished first reports its real outcome). AGORA_EINVAL when the
  * job is unknown or already finished. */
 int agora__pool_cancel(agora__pool *pool, uint64_t job_id, agora__error *err);
 
@@ -188,16 +189,18 @@ typedef struct agora__pool_stats {
 } agora__pool_stats;
 void agora__pool_get_stats(const agora__pool *pool, agora__pool_stats *st);
 
-/* Close the pool: queued jobs complete as cancelled ("pool closed"), running jobs are cancelled,
- * workers get Shutdown and are killed after a grace period. `closed_cb` (may be NULL) runs once
- * every process is reaped and every handle closed; the pool is freed right before it. */
+/* Close the pool: queued jobs complete as cancelled ("pool closed"; their callbacks run before
+ * this returns), running jobs are cancelled, workers get Shutdown and are killed after a grace
+ * period. Keep running the loop: `closed_cb` (may be NULL) runs once every process is reaped
+ * and every handle closed; the pool is freed right before it. */
 void agora__pool_close(agora__pool *pool, void (*closed_cb)(void *arg), void *arg);
 
 /* ---- Locating installed pieces -------------------------------------------------------------- */
 
 /* Path of the agora-runner executable: $AGORA_RUNNER, else the build tree next to this
- * executable (dirname(/proc/self/exe)/../../sandbox/agora-runner), else
- * <prefix>/libexec/agora/agora-runner. Writes into buf; 0 or a negative code. */
+ * executable (dirname(/proc/self/exe)/../../sandbox/agora-runner), else <prefix>/bin/agora-runner
+ * (where sandbox/ installs it today), else <prefix>/libexec/agora/agora-runner. Writes into buf;
+ * 0 or a negative code. */
 int agora__runner_path(char *buf, size_t size, agora__error *err);
 
 /* Directory holding the plugin template: $AGORA_TEMPLATE_DIR, else <build or source tree>

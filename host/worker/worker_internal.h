@@ -15,9 +15,12 @@
 #define AGORA__REGION_MASK 4 /* Region.kind for masks on the wire */
 
 /* Caps on what a Result may carry (beyond Limits.max_items). */
-#define AGORA__MAX_CODE_LEN          64
+/* The same caps as the runner's host functions (sandbox/hostapi.c): a plugin whose items the
+ * runner accepted never fails validation here for a length. */
+#define AGORA__MAX_SCHEME_LEN        64
+#define AGORA__MAX_CODE_LEN          256
 #define AGORA__MAX_MEANING_LEN       1024
-#define AGORA__MAX_NAME_LEN          256
+#define AGORA__MAX_NAME_LEN          1024
 #define AGORA__MAX_UNIT_LEN          64
 #define AGORA__MAX_LABEL_LEN         1024
 #define AGORA__MAX_SUMMARY_LEN       65536

@@ -165,6 +165,11 @@ static void run_job(const Agora__Ipc__Job *j, int pix_fd, int out_fd)
         agora__frame_send_all(SOCK, g, sizeof g, NULL, 0, &err);
         pause();
     }
+    if (strcmp(b, "close-and-hang") == 0) {
+        close(SOCK);
+        for (;;)
+            pause();
+    }
     if (strcmp(b, "error-job") == 0) {
         send_error(AGORA__IPC__STAGE__STAGE_JOB, -ENOMEM, "cannot allocate the job's buffers");
         _exit(1);

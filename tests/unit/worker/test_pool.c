@@ -207,6 +207,7 @@ static void test_every_outcome_then_ok(void **state)
         {"wrong-job", AGORA__JOB_PROTOCOL_ERROR, 0, "not running"},
         {"child-sigsys", AGORA__JOB_POLICY_VIOLATION, SIGSYS, "forbidden system call"},
         {"error-job", AGORA__JOB_OUT_OF_MEMORY, 0, "cannot allocate"},
+        {"close-and-hang", AGORA__JOB_PROTOCOL_ERROR, 0, "closed its channel"},
     };
     agora__plugin_spec s = spec_for(plugin_text);
     agora__pool *p = new_pool(&s);
@@ -485,6 +486,22 @@ static void test_close_with_queue_and_bad_input(void **state)
     in.pixels = &pixels;
     in.output_bytes = (uint64_t)1 << 40;
     assert_int_equal(agora__pool_submit(p, &in, on_done, &o[0], NULL, &err), AGORA_EINVAL);
+    in.output_bytes = 0;
+    in.modality = "C\xffT";
+    assert_int_equal(agora__pool_submit(p, &in, on_done, &o[0], NULL, &err), AGORA_EINVAL);
+    assert_non_null(strstr(err.msg, "UTF-8"));
+    in.modality = "CT";
+    agora__attr bad = {"PatientAge", "0\x01"};
+    in.attrs = &bad;
+    in.n_attrs = 1;
+    assert_int_equal(agora__pool_submit(p, &in, on_done, &o[0], NULL, &err), AGORA_EINVAL);
+    agora__frame_input fi[2];
+    memset(fi, 0, sizeof fi);
+    fi[1].offset = 17; /* frame of 16 bytes would end at 33 > 32 */
+    in.n_attrs = 0;
+    in.frame_info = fi;
+    assert_int_equal(agora__pool_submit(p, &in, on_done, &o[0], NULL, &err), AGORA_EINVAL);
+    assert_non_null(strstr(err.msg, "frame offset"));
     close_pool(p);
     for (int i = 0; i < 4; i++) {
         assert_true(o[i].done);

@@ -198,6 +198,22 @@ static void test_strings(void **state)
     expect_fail(x, "longer than");
     x->code.scheme = "";
     expect_fail(x, "is empty");
+    x->mcode.code = "";
+    expect_fail(x, "is empty");
+    char longcode[AGORA__MAX_CODE_LEN + 2];
+    memset(longcode, '7', sizeof longcode - 1);
+    longcode[sizeof longcode - 1] = '\0';
+    x->code.code = longcode;
+    expect_fail(x, "longer than");
+    /* A measurement code without a meaning is fine (the runner accepts it too). */
+    x->mcode.meaning = "";
+    agora__validated v;
+    agora__error err;
+    assert_int_equal(run(x, &v, &err), 0);
+    agora__validated_free(&v);
+    int fd = x->out_fd;
+    build(x);
+    x->out_fd = fd;
     x->f.code = NULL;
     expect_fail(x, "has no code");
 }
