@@ -185,7 +185,9 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
     *out = NULL;
     *n = 0;
     char dir[4096];
-    int rc = agora__path(dir, sizeof dir, err, "%s/plugins", h->dir);
+    int rc = agora__trust_refresh(h, err);
+    if (rc == 0)
+        rc = agora__path(dir, sizeof dir, err, "%s/plugins", h->dir);
     if (rc != 0)
         return rc;
     DIR *d = opendir(dir);
@@ -229,7 +231,10 @@ int agora__trust_load(agora__trust_home *h, const char *id, agora__trust_loaded 
                       agora__error *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = agora__trust_get(h, id, &out->info, err);
+    /* A long-running caller may load after a sync: always judge by the catalog on disk. */
+    int rc = agora__trust_refresh(h, err);
+    if (rc == 0)
+        rc = agora__trust_get(h, id, &out->info, err);
     if (rc == 0)
         rc = refusal(&out->info, err);
     if (rc == 0) {
