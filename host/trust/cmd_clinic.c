@@ -69,7 +69,8 @@ int agora__cmd_init(int argc, char **argv)
         rc = options_from_list("init", allow, n_allow, &policy);
     char *end = NULL;
     long long grace = strtoll(grace_s, &end, 10);
-    if (rc == 0 && !help && (*end != '\0' || grace < 0 || grace > 90LL * 86400)) {
+    if (rc == 0 && !help &&
+        (grace_s[0] == '\0' || *end != '\0' || grace < 0 || grace > 90LL * 86400)) {
         fprintf(stderr, "agora init: --grace must be seconds 0..7776000 (90 days)\n");
         rc = 2;
     }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define INSTALL_RECORD_MAX 4096
 
@@ -185,7 +186,9 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
     *out = NULL;
     *n = 0;
     char dir[4096];
-    int rc = agora__path(dir, sizeof dir, err, "%s/plugins", h->dir);
+    int rc = agora__trust_refresh(h, err);
+    if (rc == 0)
+        rc = agora__path(dir, sizeof dir, err, "%s/plugins", h->dir);
     if (rc != 0)
         return rc;
     DIR *d = opendir(dir);
@@ -198,8 +201,18 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
         if (!agora__reverse_dns_valid(de->d_name))
             continue;
         agora__trust_plugin info;
-        if (agora__trust_get(h, de->d_name, &info, NULL) != 0)
-            continue; /* a half-removed directory without install.json is not installed */
+        if (agora__trust_get(h, de->d_name, &info, NULL) != 0) {
+            /* No install.json: half-removed or half-installed, i.e. not installed. A damaged
+             * one is shown as tampered rather than hidden. */
+            char rec[4096 + 300];
+            snprintf(rec, sizeof rec, "%s/%s/install.json", dir, de->d_name);
+            if (access(rec, F_OK) != 0)
+                continue;
+            memset(&info, 0, sizeof info);
+            agora__strlcpy(info.id, de->d_name, sizeof info.id);
+            agora__strlcpy(info.version, "unknown", sizeof info.version);
+            info.status = AGORA__TRUST_TAMPERED;
+        }
         if (info.in_catalog) {
             agora__error e;
             if (!info.manifest_ok || read_pinned(h, info.id, "plugin.so", info.plugin_sha256,
@@ -229,7 +242,10 @@ int agora__trust_load(agora__trust_home *h, const char *id, agora__trust_loaded 
                       agora__error *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = agora__trust_get(h, id, &out->info, err);
+    /* A long-running caller may load after a sync: always judge by the catalog on disk. */
+    int rc = agora__trust_refresh(h, err);
+    if (rc == 0)
+        rc = agora__trust_get(h, id, &out->info, err);
     if (rc == 0)
         rc = refusal(&out->info, err);
     if (rc == 0) {

@@ -389,7 +389,10 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         randombytes_buf(secret, sizeof secret);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
-            rc = agora__error_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
+            rc = agora__error_set(err, -errno, "cannot create %s: %s%s", path, strerror(errno),
+                                  errno == EEXIST ? " (left by an interrupted init? it is not "
+                                                    "a home yet: remove the directory and retry)"
+                                                  : "");
         } else {
             ssize_t w = write(fd, secret, sizeof secret);
             if (w != (ssize_t)sizeof secret || fsync(fd) != 0)

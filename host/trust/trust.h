@@ -159,12 +159,14 @@ int agora__trust_derive_key(const agora__trust_home *home, const char *purpose, 
  * agora__trust_allowed calls it itself. */
 int agora__trust_refresh(agora__trust_home *home, agora__error *err);
 
-/* Every installed plugin with its status. Hashes ARE checked (reads the binaries). *out is a
- * malloc'ed array of *n items (NULL when none); free with free(). */
+/* Every installed plugin with its status, judged by the held catalog on disk (refreshed first).
+ * Hashes ARE checked (reads the binaries). *out is a malloc'ed array of *n items (NULL when
+ * none); free with free(). */
 int agora__trust_list(agora__trust_home *home, agora__trust_plugin **out, size_t *n,
                       agora__error *err);
 
-/* The installed build of `id`, its status and entry, without reading the binary (fast). */
+/* The installed build of `id`, its status and entry, without reading the binary (fast). Uses
+ * the catalog as of the last open/refresh. */
 int agora__trust_get(agora__trust_home *home, const char *id, agora__trust_plugin *out,
                      agora__error *err);
 
@@ -176,7 +178,8 @@ typedef struct agora__trust_loaded {
     size_t manifest_len;
 } agora__trust_loaded;
 
-/* Read the installed plugin `id` into memory and check, in order: the held catalog is valid and
+/* Refresh the held catalog from disk, then read the installed plugin `id` into memory and
+ * check, in order: the held catalog is valid and
  * not expired (beyond the grace), the build is in it and not revoked, sha256(manifest) and
  * sha256(binary) equal the catalog's pins, the manifest parses and names the same id@version.
  * Only then returns the bytes. Any failure: a negative code, out zeroed, and a message that

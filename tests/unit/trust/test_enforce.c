@@ -213,6 +213,17 @@ static void test_tampered_refused(void **state)
     assert_int_equal(list[0].status, AGORA__TRUST_TAMPERED);
     free(list);
     assert_int_equal(agora__home_install(h, ID, "1.0.0", NULL, version, sizeof version, &err), 0);
+    /* A damaged install record is shown, as tampered, not hidden. */
+    snprintf(path, sizeof path, "%s/plugins/com.example.other", w->home);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/plugins/com.example.other/install.json", w->home);
+    write_file(path, "{", 1);
+    assert_int_equal(agora__trust_list(h, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(list[i].status,
+                         strcmp(list[i].id, ID) == 0 ? AGORA__TRUST_OK : AGORA__TRUST_TAMPERED);
+    free(list);
     snprintf(path, sizeof path, "%s/plugins/%s/manifest.json", w->home, ID);
     tamper(path, 10);
     expect_load_refused(h, "tampered");
