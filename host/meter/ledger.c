@@ -358,12 +358,12 @@ static int charge_keys(agora__ledger *l, const agora__ledger_outcome *o, const c
     }
     if (rc == 0) {
         qsort(keys, fresh, sizeof *keys, cmp_key);
-        crypto_hash_sha256_state h;
-        crypto_hash_sha256_init(&h);
+        crypto_generichash_state h;
+        crypto_generichash_init(&h, NULL, 0, 32);
         for (size_t i = 0; i < fresh; i++)
-            crypto_hash_sha256_update(&h, (const uint8_t *)keys[i], 64);
+            crypto_generichash_update(&h, (const uint8_t *)keys[i], 64);
         uint8_t d[32];
-        crypto_hash_sha256_final(&h, d);
+        crypto_generichash_final(&h, d, sizeof d);
         agora__hex(d, 32, digest);
         *units = (int64_t)fresh;
     }
@@ -445,9 +445,7 @@ static int record_one(agora__ledger *l, chain_head *head, const agora__ledger_ou
         if (rc != 0)
             return rc;
     } else {
-        uint8_t d[32];
-        agora__sha256("", 0, d);
-        agora__hex(d, 32, digest);
+        agora__ledger_empty_digest(digest);
     }
     r.units = units;
     r.keys_digest = digest;
@@ -543,10 +541,8 @@ int agora__ledger_correct(agora__ledger *l, const char *invocation_id, int64_t a
         r.units = 0;
         r.units_total = 0;
         r.amount_minor = amount_minor;
-        uint8_t d[32];
         char digest[65];
-        agora__sha256("", 0, d);
-        agora__hex(d, 32, digest);
+        agora__ledger_empty_digest(digest);
         r.keys_digest = digest;
         r.corrects = orig.seq;
         r.reason = reason;

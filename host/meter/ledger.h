@@ -9,7 +9,7 @@
  *      invocation with the pricing copied from the signed catalog entry in force at dispatch.
  *      Recording the same id again is a no-op (insert-or-ignore), so retries never double-charge.
  * Rows are never updated: a correction is a new row of kind "correction". Each row stores the
- * SHA-256 of its predecessor's hash and its own canonical bytes, so an edit anywhere breaks the
+ * BLAKE2b-256 of its predecessor's hash and its own canonical bytes, so an edit anywhere breaks the
  * chain at that row (agora__ledger_verify names it).
  *
  * Billing: a row is billable only when the invocation produced a validated result. Each

@@ -1,5 +1,6 @@
 /*
- * Canonical bytes of a ledger row and its hash. The encoding is fixed forever for format 1:
+ * Canonical bytes of a ledger row and its hash (BLAKE2b-256: twice as fast as SHA-256 in
+ * libsodium, which matters when verifying 10^6 rows). The encoding is fixed forever for format 1:
  * the domain string "agora.ledger/1\n", then every column in AGORA__LEDGER_COLUMNS order
  * (except hash itself), integers as 'i' + 8 bytes big-endian two's complement, strings as
  * 's' + 4 bytes big-endian length + the bytes. prev_hash is one of the columns, which makes
@@ -10,34 +11,34 @@
 
 #include "ledger_private.h"
 
-static void put_int(crypto_hash_sha256_state *h, int64_t v)
+static void put_int(crypto_generichash_state *h, int64_t v)
 {
     uint8_t b[9];
     uint64_t u = (uint64_t)v;
     b[0] = 'i';
     for (int i = 0; i < 8; i++)
         b[1 + i] = (uint8_t)(u >> (56 - 8 * i));
-    crypto_hash_sha256_update(h, b, sizeof b);
+    crypto_generichash_update(h, b, sizeof b);
 }
 
-static void put_str(crypto_hash_sha256_state *h, const char *s)
+static void put_str(crypto_generichash_state *h, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     uint8_t b[5];
     b[0] = 's';
     for (int i = 0; i < 4; i++)
         b[1 + i] = (uint8_t)((uint32_t)n >> (24 - 8 * i));
-    crypto_hash_sha256_update(h, b, sizeof b);
+    crypto_generichash_update(h, b, sizeof b);
     if (n > 0)
-        crypto_hash_sha256_update(h, (const uint8_t *)s, n);
+        crypto_generichash_update(h, (const uint8_t *)s, n);
 }
 
 void agora__ledger_row_hash(const agora__ledger_row *r, char hex[65])
 {
     static const char domain[] = "agora.ledger/1\n";
-    crypto_hash_sha256_state h;
-    crypto_hash_sha256_init(&h);
-    crypto_hash_sha256_update(&h, (const uint8_t *)domain, sizeof domain - 1);
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 32);
+    crypto_generichash_update(&h, (const uint8_t *)domain, sizeof domain - 1);
     put_int(&h, r->seq);
     put_str(&h, r->kind);
     put_str(&h, r->invocation_id);
@@ -64,7 +65,7 @@ void agora__ledger_row_hash(const agora__ledger_row *r, char hex[65])
     put_int(&h, r->peak_rss_kb);
     put_str(&h, r->prev_hash);
     uint8_t out[32];
-    crypto_hash_sha256_final(&h, out);
+    crypto_generichash_final(&h, out, sizeof out);
     agora__hex(out, 32, hex);
 }
 
@@ -103,6 +104,13 @@ void agora__ledger_row_read(sqlite3_stmt *st, agora__ledger_row *r, const char *
     r->peak_rss_kb = sqlite3_column_int64(st, c++);
     r->prev_hash = col_text(st, c++);
     *hash = col_text(st, c++);
+}
+
+void agora__ledger_empty_digest(char hex[65])
+{
+    uint8_t d[32];
+    crypto_generichash(d, sizeof d, (const uint8_t *)"", 0, NULL, 0);
+    agora__hex(d, 32, hex);
 }
 
 json_t *agora__ledger_row_json(const agora__ledger_row *r, const char *hash)

@@ -55,8 +55,10 @@ typedef struct agora__ledger_row {
     "units_total, amount_minor, keys_digest, corrects, reason, wall_ms, cpu_us, peak_rss_kb, "     \
     "prev_hash, hash"
 
-/* hex (65 bytes) = SHA-256 over the row's canonical bytes (see ledger_hash.c). */
+/* hex (65 bytes) = BLAKE2b-256 over the row's canonical bytes (see ledger_hash.c). */
 void agora__ledger_row_hash(const agora__ledger_row *r, char hex[65]);
+/* keys_digest of a row that charged no billing key: BLAKE2b-256 of nothing. */
+void agora__ledger_empty_digest(char hex[65]);
 /* Fill r from a statement positioned on a row selected with AGORA__LEDGER_COLUMNS (strings
  * borrowed from the statement until it steps); *hash gets the stored hash column. */
 void agora__ledger_row_read(sqlite3_stmt *st, agora__ledger_row *r, const char **hash);

@@ -372,13 +372,104 @@ static void test_fhir_mapping(void **state)
     json_decref(arr);
 }
 
+/* Random leaf replacements (deterministic PRNG): the validator must never crash (ASan/UBSan
+ * watch), must answer with a JSON pointer, and whatever it accepts must re-identify, store
+ * and export. */
+static json_t *random_value(unsigned *seed)
+{
+    switch (rand_r(seed) % 9) {
+    case 0:
+        return json_null();
+    case 1:
+        return json_integer((json_int_t)rand_r(seed) - RAND_MAX / 2);
+    case 2:
+        return json_real((double)rand_r(seed) / RAND_MAX * 2 - 0.5);
+    case 3:
+        return json_string("");
+    case 4:
+        return json_stringn("a\0b", 3);
+    case 5:
+        return json_string("mm");
+    case 6:
+        return json_pack("[[i,i]]", 1, 2);
+    case 7:
+        return json_integer(0);
+    default:
+        return json_object();
+    }
+}
+
+static void mutate(json_t *v, unsigned *seed)
+{
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        size_t pick = (size_t)rand_r(seed) % json_object_size(v), i = 0;
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c)
+        {
+            if (i++ != pick)
+                continue;
+            if (rand_r(seed) % 3 == 0 || !(json_is_object(c) || json_is_array(c)))
+                json_object_set_new(v, k, random_value(seed));
+            else
+                mutate(c, seed);
+            return;
+        }
+    } else if (json_is_array(v) && json_array_size(v) > 0) {
+        size_t i = (size_t)rand_r(seed) % json_array_size(v);
+        json_t *c = json_array_get(v, i);
+        if (rand_r(seed) % 3 == 0 || !(json_is_object(c) || json_is_array(c)))
+            json_array_set_new(v, i, random_value(seed));
+        else
+            mutate(c, seed);
+    }
+}
+
+static void test_random_mutations(void **state)
+{
+    (void)state;
+    unsigned seed = 12345;
+    int accepted = 0;
+    for (int n = 0; n < 3000; n++) {
+        json_t *doc = sample();
+        for (int k = 0; k <= n % 3; k++)
+            mutate(doc, &seed);
+        agora__error err = {0};
+        if (agora__results_validate(doc, AGORA__RESULT_WORKER, &err) == 0) {
+            accepted++;
+            agora__results_reident ri = {.invocation_id = inv_id,
+                                         .study_uid = study_uid,
+                                         .series_uid = "1.2.3",
+                                         .frame_sop_uids = sop,
+                                         .n_frames = 4};
+            json_t *s = NULL, *b = NULL;
+            int rc = agora__results_reidentify(doc, &ri, &s, &err);
+            /* only a frame past the 4 given may be refused */
+            if (rc != 0 && strstr(err.msg, "frames") == NULL)
+                fail_msg("accepted but not re-identified: %s", err.msg);
+            if (rc == 0) {
+                json_t *arr = json_pack("[O]", s);
+                assert_int_equal(agora__results_fhir_bundle(arr, &b, &err), 0);
+                json_decref(b);
+                json_decref(arr);
+                json_decref(s);
+            }
+        } else if (err.msg[0] != '/') {
+            fail_msg("message without a JSON pointer: %s", err.msg);
+        }
+        json_decref(doc);
+    }
+    /* some mutations are harmless (e.g. a label), most are not */
+    assert_true(accepted > 0 && accepted < 3000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_sample),      cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_failed_result),     cmocka_unit_test(test_ucum_uid),
         cmocka_unit_test(test_reidentify_errors), cmocka_unit_test(test_store_list_load),
-        cmocka_unit_test(test_fhir_mapping),
+        cmocka_unit_test(test_fhir_mapping),      cmocka_unit_test(test_random_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
