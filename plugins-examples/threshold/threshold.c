@@ -309,9 +309,14 @@ static int32_t threshold_process(void *st, agora_job *job, const agora_image *im
     }
     if (rc == AGORA_OK) {
         char text[200];
-        snprintf(text, sizeof text,
-                 "%zu component(s) with values in [%.1f, %.1f]; largest has %llu voxels", ncomps,
-                 wlo, whi, (unsigned long long)comps[0].size);
+        if (isfinite(whi))
+            snprintf(text, sizeof text,
+                     "%zu component(s) with values in [%.1f, %.1f]; largest has %llu voxels",
+                     ncomps, wlo, whi, (unsigned long long)comps[0].size);
+        else
+            snprintf(text, sizeof text,
+                     "%zu component(s) with values >= %.1f (Otsu); largest has %llu voxels", ncomps,
+                     wlo, (unsigned long long)comps[0].size);
         rc = host->set_summary(job, text);
     }
 done:
