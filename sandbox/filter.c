@@ -191,22 +191,32 @@ int agora__runner_filter_install(const agora__bpf *prog)
 int agora__runner_filter_print(int fd)
 {
     static const char *const names[] = {"supervisor", "loader", "compute", "zygote"};
-    dprintf(fd,
-            "# agora-runner seccomp policy: syscall | supervisor loader compute zygote | why\n");
+    /* A Markdown table: docs/sandbox.md carries the same rows (a test keeps them equal). */
+    dprintf(fd, "| syscall | supervisor | loader | compute | zygote | why |\n");
+    dprintf(fd, "| --- | --- | --- | --- | --- | --- |\n");
     static const char *const acts[] = {"kill", "allow", "ENOSYS", "EACCES", "EPERM", "ENOTTY"};
     static const char *const args[] = {"",
-                                       " [no PROT_EXEC]",
-                                       " [read-only]",
-                                       " [threads]",
-                                       " [fork]",
-                                       " [name only]",
-                                       " [get only]",
-                                       " [filter only]",
-                                       " [exec: files only]"};
+                                       " (no PROT_EXEC)",
+                                       " (read-only)",
+                                       " (threads)",
+                                       " (fork)",
+                                       " (name only)",
+                                       " (get only)",
+                                       " (filter only)",
+                                       " (exec: files only)"};
     for (size_t i = 0; i < agora__policy_table_len; i++) {
         const agora__policy_row *r = &agora__policy_table[i];
-        dprintf(fd, "%-18s | %-6s %-6s %-6s %-6s%s | %s\n", r->syscall, acts[r->action[0]],
-                acts[r->action[1]], acts[r->action[2]], acts[r->action[3]], args[r->arg], r->why);
+        dprintf(fd, "| `%s` |", r->syscall);
+        for (int p = 0; p < AGORA__PROFILE_COUNT; p++) {
+            int a = r->action[p];
+            const char *arg = a == AGORA__ACT_ALLOW ? args[r->arg] : "";
+            if (a == AGORA__ACT_ALLOW && r->arg == AGORA__ARG_CLONE_THREAD)
+                arg = p == AGORA__PROFILE_ZYGOTE   ? " (threads, fork)"
+                      : p == AGORA__PROFILE_LOADER ? " (threads; fork too in fork-per-job mode)"
+                                                   : arg;
+            dprintf(fd, " %s%s |", acts[a], arg);
+        }
+        dprintf(fd, " %s |\n", r->why);
     }
     for (int p = 0; p < AGORA__PROFILE_COUNT; p++) {
         char why[256];

@@ -31,16 +31,9 @@ static void limit(int res, rlim_t soft, rlim_t hard, const char *name)
         CONFINE_FAIL(-errno, "setting %s failed: %s", name, strerror(errno));
 }
 
-static void drop_caps(void)
+/* Bounding and ambient sets first, while CAP_SETPCAP is still held; then lock the securebits. */
+static void drop_bounding(void)
 {
-    /* Lock the root-is-special rules first (needs CAP_SETPCAP, which we still have). */
-    if (prctl(PR_SET_SECUREBITS,
-              SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-                  SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-                  SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
-              0, 0, 0) != 0 &&
-        errno != EPERM)
-        CONFINE_FAIL(-errno, "PR_SET_SECUREBITS failed: %s", strerror(errno));
     for (int cap = 0; cap < 64; cap++) {
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
             if (errno == EINVAL)
@@ -51,6 +44,16 @@ static void drop_caps(void)
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
         CONFINE_FAIL(-errno, "clearing ambient capabilities failed: %s", strerror(errno));
+    if (prctl(PR_SET_SECUREBITS,
+              SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                  SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+              0, 0, 0) != 0)
+        CONFINE_FAIL(-errno, "PR_SET_SECUREBITS failed: %s", strerror(errno));
+}
+
+/* Then the effective, permitted and inheritable sets, and check that nothing is left. */
+static void drop_caps(void)
+{
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
@@ -95,17 +98,22 @@ static void close_others(int keep)
 void agora__runner_lock_down(agora__runner_setup *s)
 {
     agora__runner_ns *ns = &agora__runner_ns_state;
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
-    if (getppid() != ((ns->flags & CLONE_NEWPID) ? 1 : ns->reaper_pid))
-        _exit(AGORA__RUNNER_EXIT_CONFINE); /* the reaper died already */
-
+    drop_bounding();
     if (!(ns->flags & CLONE_NEWUSER) && geteuid() == 0) {
         /* Weak mode without a user namespace: at least stop being the host's root. */
         if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
             setresuid(65534, 65534, 65534) != 0)
             CONFINE_FAIL(-errno, "switching to uid/gid 65534 failed: %s", strerror(errno));
     }
+    /* Not dumpable: a worker killed by SIGSYS/SIGSEGV leaves no core (even through a pipe
+     * core_pattern, which ignores RLIMIT_CORE=0) and cannot be ptraced by same-uid processes.
+     * Both this and the parent-death signal are reset by id changes, so they come after. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        CONFINE_FAIL(-errno, "PR_SET_DUMPABLE failed: %s", strerror(errno));
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
+    if (getppid() != ((ns->flags & CLONE_NEWPID) ? 1 : ns->reaper_pid))
+        _exit(AGORA__RUNNER_EXIT_CONFINE); /* the reaper died already */
     drop_caps();
     if (clearenv() != 0)
         CONFINE_FAIL(-ENOMEM, "clearing the environment failed");
@@ -137,7 +145,7 @@ void agora__runner_lock_down(agora__runner_setup *s)
         rc = agora__runner_landlock(ro_paths, sizeof ro_paths / sizeof ro_paths[0], -1, why,
                                     sizeof why);
     else
-        rc = agora__runner_landlock(ro_paths, 3, ns->plugin_fd, why, sizeof why);
+        rc = agora__runner_landlock(ro_paths, 3, -1, why, sizeof why);
     if (rc < 0)
         CONFINE_FAIL(rc, "Landlock: %s", why);
 

@@ -35,32 +35,6 @@ static const char usage[] =
     "15 internal; a worker killed by a signal makes agora-runner die of the same signal\n"
     "(SIGSYS = the plugin broke the seccomp policy).\n";
 
-void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limits *out)
-{
-    out->memory_bytes = AGORA__RUNNER_DEFAULT_MEMORY;
-    out->cpu_seconds = AGORA__RUNNER_DEFAULT_CPU_S;
-    out->max_threads = AGORA__RUNNER_DEFAULT_THREADS;
-    out->max_result_bytes = AGORA__RUNNER_DEFAULT_RESULT;
-    out->max_items = AGORA__RUNNER_DEFAULT_ITEMS;
-    out->max_log_lines = AGORA__RUNNER_DEFAULT_LOGS;
-    if (in == NULL)
-        return;
-    if (in->memory_bytes)
-        out->memory_bytes = in->memory_bytes < (16u << 20) ? (16u << 20) : in->memory_bytes;
-    if (in->cpu_seconds)
-        out->cpu_seconds = in->cpu_seconds;
-    if (in->max_threads)
-        out->max_threads = in->max_threads > 1024 ? 1024 : in->max_threads;
-    if (in->max_result_bytes)
-        out->max_result_bytes = in->max_result_bytes > AGORA__RUNNER_MAX_OUT_FRAME - 4096
-                                    ? AGORA__RUNNER_MAX_OUT_FRAME - 4096
-                                    : in->max_result_bytes;
-    if (in->max_items)
-        out->max_items = in->max_items;
-    if (in->max_log_lines)
-        out->max_log_lines = in->max_log_lines;
-}
-
 /* Copy the sealed plugin memfd into memory and check size and hash. */
 static void read_plugin(int fd, const Agora__Ipc__Setup *su, agora__runner_setup *s)
 {

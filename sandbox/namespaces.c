@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -123,7 +124,8 @@ outer_wait(agora__runner_setup *s, pid_t reaper, int status_fd)
     if (dup2(status_fd, 0) < 0)
         _exit(AGORA__RUNNER_EXIT_INTERNAL);
     close_all_but(0);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+    /* Not dumpable: no core of a re-raised SIGSYS (even with a pipe core_pattern), no ptrace. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         agora__runner_filter_install(&s->bpf[AGORA__PROFILE_SUPERVISOR]) != 0) {
         kill(reaper, SIGKILL);
         _exit(AGORA__RUNNER_EXIT_CONFINE);
@@ -152,7 +154,14 @@ reaper_loop(agora__runner_setup *s, pid_t worker, int status_fd)
     if (dup2(status_fd, 0) < 0)
         _exit(AGORA__RUNNER_EXIT_INTERNAL);
     close_all_but(0);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+    /* Weak mode without a user namespace: the reaper would still be the host's root. */
+    if (!(agora__runner_ns_state.flags & CLONE_NEWUSER) && geteuid() == 0 &&
+        (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+         setresuid(65534, 65534, 65534) != 0)) {
+        kill(worker, SIGKILL);
+        _exit(AGORA__RUNNER_EXIT_CONFINE);
+    }
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         agora__runner_filter_install(&s->bpf[AGORA__PROFILE_SUPERVISOR]) != 0) {
         kill(worker, SIGKILL);
         _exit(AGORA__RUNNER_EXIT_CONFINE);
@@ -255,10 +264,8 @@ void agora__runner_enter_sandbox(agora__runner_setup *s)
     /* reaper: pid 1 of the new pid namespace (when the kernel gave us one) */
     close(sync_p[1]);
     close(status_p[0]);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
     char go = 0;
-    /* EOF here means the outer process died before (or after) PDEATHSIG was armed. */
+    /* EOF here means the outer process died before releasing us. */
     if (read(sync_p[0], &go, 1) != 1 || go != 'G')
         _exit(AGORA__RUNNER_EXIT_CONFINE);
     close(sync_p[0]);
@@ -268,6 +275,14 @@ void agora__runner_enter_sandbox(agora__runner_setup *s)
             CONFINE_FAIL(-errno, "switching to the namespace's root ids failed: %s",
                          strerror(errno));
     }
+    /* Armed only now: the kernel clears the parent-death signal whenever the effective ids
+     * change, as they just did. If the outer process died in between, its end of the status
+     * pipe is closed and the pipe reports an error. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        CONFINE_FAIL(-errno, "PR_SET_PDEATHSIG failed: %s", strerror(errno));
+    struct pollfd pf = {.fd = status_p[1], .events = POLLOUT};
+    if (poll(&pf, 1, 0) != 1 || (pf.revents & (POLLERR | POLLHUP)))
+        _exit(AGORA__RUNNER_EXIT_CONFINE);
     if (have & CLONE_NEWUTS)
         (void)!sethostname("agora", 5);
     if (have & CLONE_NEWNS)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <sched.h>
 #include <signal.h>
@@ -292,10 +293,38 @@ static void a_sendfd(void)
     snprintf(outcome, sizeof outcome, "sent a descriptor to the host");
 }
 
+static volatile int release_threads;
+
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    while (!release_threads)
+        usleep(1000);
+    return NULL;
+}
+
+static void a_threads(void)
+{
+    enum { WANT = 64 }; /* the driver allows 16 threads */
+    pthread_t t[WANT];
+    int n = 0;
+    for (; n < WANT; n++)
+        if (pthread_create(&t[n], NULL, idle_thread, NULL) != 0)
+            break;
+    release_threads = 1;
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    if (n == WANT) {
+        escaped("started 64 threads");
+        return;
+    }
+    snprintf(outcome, sizeof outcome, "blocked: thread %d of %d refused", n + 1, WANT);
+}
+
 static void (*const attacks[])(void) = {
     a_read_file, a_write_file, a_connect,  a_exec,     a_fork,    a_kill_parent, a_ptrace,
     a_memory,    a_spin,       a_segfault, a_stack,    a_garbage, a_oversized,   a_flood,
-    a_int80,     a_x32,        a_io_uring, a_exec_mem, a_unshare, a_sendfd,
+    a_int80,     a_x32,        a_io_uring, a_exec_mem, a_unshare, a_sendfd,      a_threads,
 };
 
 #if IN_CTOR

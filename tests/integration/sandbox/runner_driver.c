@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +35,9 @@
 
 typedef struct opts {
     const char *runner, *plugin, *id, *version, *expect, *expect_reason;
-    int fork_per_job, bad_hash, listen, jobs, quiet, shutdown_check;
+    int fork_per_job, bad_hash, listen, jobs, quiet, allow_weak, host_garbage, unsealed;
+    unsigned cancel_after_ms;
+    const char *wrapper, *wrapper_arg;
     unsigned timeout_ms, memory_mib;
     char *attr_k[MAX_ATTRS], *attr_v[MAX_ATTRS];
     int n_attrs;
@@ -48,6 +51,9 @@ typedef struct state {
     char reason[1024];
     size_t findings, measurements, regions;
     int listen_fd;
+    char warnings[512];
+    pid_t family[8]; /* the runner's reaper and worker, to check nothing outlives a kill */
+    size_t n_family;
 } state;
 
 static uint64_t now_ms(void)
@@ -211,12 +217,59 @@ static int read_frame(state *st, uint64_t deadline, Agora__Ipc__Frame **out)
     return 0;
 }
 
+/* Children of pid as listed by /proc (needs CONFIG_PROC_CHILDREN; empty otherwise). */
+static void collect_family(state *st, pid_t pid, int depth)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
+        pid_t c = (pid_t)atoi(tok);
+        if (c > 0 && st->n_family < sizeof st->family / sizeof st->family[0]) {
+            st->family[st->n_family++] = c;
+            if (depth > 0)
+                collect_family(st, c, depth - 1);
+        }
+    }
+}
+
+static int is_runner(pid_t pid)
+{
+    char path[64], comm[64] = {0};
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(comm, 1, sizeof comm - 1, f);
+    fclose(f);
+    comm[n] = '\0';
+    return strncmp(comm, "agora-runner", 12) == 0;
+}
+
 static void kill_runner(state *st)
 {
-    if (st->pid > 0) {
-        kill(st->pid, SIGKILL);
-        waitpid(st->pid, NULL, 0);
-        st->pid = -1;
+    if (st->pid <= 0)
+        return;
+    st->n_family = 0;
+    collect_family(st, st->pid, 1);
+    kill(st->pid, SIGKILL);
+    waitpid(st->pid, NULL, 0);
+    st->pid = -1;
+    /* Killing the process the host knows must take the whole sandbox down with it. */
+    uint64_t deadline = now_ms() + 2000;
+    for (size_t i = 0; i < st->n_family; i++) {
+        while (is_runner(st->family[i]) && now_ms() < deadline)
+            usleep(5000);
+        if (is_runner(st->family[i])) {
+            set_outcome(st, "orphans", "sandbox process %d outlived the killed runner",
+                        (int)st->family[i]);
+            kill(st->family[i], SIGKILL); /* ours: the reaper/worker we just saw */
+        }
     }
 }
 
@@ -239,6 +292,9 @@ static void classify_exit(state *st, unsigned timeout_ms)
     }
     st->pid = -1;
     drain_stdio(st);
+    /* What a frame already told us (an Error) becomes part of the reason. */
+    char prior[sizeof st->reason];
+    memcpy(prior, st->reason, sizeof prior);
     if (WIFSIGNALED(ws)) {
         int sig = WTERMSIG(ws);
         if (sig == SIGSYS)
@@ -251,13 +307,13 @@ static void classify_exit(state *st, unsigned timeout_ms)
         return;
     }
     int code = WEXITSTATUS(ws);
+    const char *sep = prior[0] ? ": " : "";
     if (code >= 10 && code <= 13)
-        set_outcome(st, "setup-error", "exit %d%s%s", code, st->reason[0] ? ": " : "", st->reason);
+        set_outcome(st, "setup-error", "exit %d%s%s", code, sep, prior);
     else if (code == 14)
-        set_outcome(st, "protocol-error", "exit 14%s%s", st->reason[0] ? ": " : "", st->reason);
+        set_outcome(st, "protocol-error", "exit 14%s%s", sep, prior);
     else
-        set_outcome(st, code == 0 ? "ok" : "signal", "exit %d%s%s", code, st->reason[0] ? ": " : "",
-                    st->reason);
+        set_outcome(st, code == 0 ? "ok" : "signal", "exit %d%s%s", code, sep, prior);
 }
 
 static int make_memfd(const char *name, const void *data, size_t len, int seal)
@@ -291,8 +347,14 @@ static int spawn(const opts *o, state *st)
         if (nul < 0 || dup2(nul, 0) != 0 || dup2(op[1], 1) != 1 || dup2(op[1], 2) != 2 ||
             dup2(sv[1], 3) != 3)
             _exit(127);
-        char *argv[] = {(char *)o->runner, NULL};
+        char *argv[] = {(char *)o->runner, NULL, NULL, NULL};
         char *envp[] = {(char *)"AGORA_TEST_SECRET=must-not-leak", NULL};
+        if (o->wrapper) {
+            argv[0] = (char *)o->wrapper;
+            argv[1] = (char *)(o->wrapper_arg ? o->wrapper_arg : "");
+            argv[2] = (char *)o->runner;
+            execve(o->wrapper, argv, envp);
+        }
         execve(o->runner, argv, envp);
         _exit(127);
     }
@@ -341,6 +403,7 @@ static int send_setup(const opts *o, state *st)
     su.plugin_id = (char *)o->id;
     su.plugin_version = (char *)o->version;
     su.fork_per_job = o->fork_per_job;
+    su.allow_weak_isolation = o->allow_weak;
     Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
     f.msg_case = AGORA__IPC__FRAME__MSG_SETUP;
     f.setup = &su;
@@ -356,7 +419,7 @@ static int send_job(const opts *o, state *st, uint64_t job_id)
     for (size_t i = 0; i < sizeof px; i++)
         px[i] = (uint8_t)(i * 7);
     int fds[2];
-    fds[0] = make_memfd("pixels", px, sizeof px, 1);
+    fds[0] = make_memfd("pixels", px, sizeof px, !o->unsealed);
     fds[1] = make_memfd("output", NULL, 65536, 0);
     if (fds[0] < 0 || fds[1] < 0)
         return -1;
@@ -462,16 +525,45 @@ static void classify_result(state *st, const Agora__Ipc__Result *r)
 
 /* Wait for a frame of type want; logs and progress are consumed. 0 got it (*out set),
  * 1 outcome decided. */
-static int await(const opts *o, state *st, int want, Agora__Ipc__Frame **out)
+static void send_simple(state *st, int which, uint64_t job_id)
+{
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    Agora__Ipc__Cancel c = AGORA__IPC__CANCEL__INIT;
+    Agora__Ipc__Shutdown sd = AGORA__IPC__SHUTDOWN__INIT;
+    if (which == AGORA__IPC__FRAME__MSG_CANCEL) {
+        c.job_id = job_id;
+        f.msg_case = AGORA__IPC__FRAME__MSG_CANCEL;
+        f.cancel = &c;
+    } else {
+        f.msg_case = AGORA__IPC__FRAME__MSG_SHUTDOWN;
+        f.shutdown = &sd;
+    }
+    (void)send_frame(st->sock, &f, NULL, 0);
+}
+
+static int await(const opts *o, state *st, int want, Agora__Ipc__Frame **out, uint64_t job_id)
 {
     uint64_t deadline = now_ms() + o->timeout_ms;
+    uint64_t cancel_at = o->cancel_after_ms && want == AGORA__IPC__FRAME__MSG_RESULT
+                             ? now_ms() + o->cancel_after_ms
+                             : 0;
     for (;;) {
         Agora__Ipc__Frame *f = NULL;
-        int rc = read_frame(st, deadline, &f);
+        int rc;
+        if (cancel_at) {
+            rc = read_frame(st, cancel_at < deadline ? cancel_at : deadline, &f);
+            if (rc == -2 && now_ms() < deadline) {
+                send_simple(st, AGORA__IPC__FRAME__MSG_CANCEL, job_id);
+                cancel_at = 0;
+                continue;
+            }
+        } else {
+            rc = read_frame(st, deadline, &f);
+        }
         if (rc == -2) {
-            kill_runner(st);
             set_outcome(st, "timeout", "no %s within %u ms; runner killed",
                         want == AGORA__IPC__FRAME__MSG_READY ? "Ready" : "Result", o->timeout_ms);
+            kill_runner(st);
             return 1;
         }
         if (rc == -4) {
@@ -480,6 +572,11 @@ static int await(const opts *o, state *st, int want, Agora__Ipc__Frame **out)
         }
         if (rc == -1) {
             classify_exit(st, 2000);
+            if (strcmp(st->cls, "ok") == 0) /* exit 0 is only fine after Shutdown */
+                set_outcome(st, "protocol-error",
+                            "the runner exited with status 0 before "
+                            "sending %s",
+                            want == AGORA__IPC__FRAME__MSG_READY ? "Ready" : "Result");
             return 1;
         }
         if (f->msg_case == AGORA__IPC__FRAME__MSG_LOG) {
@@ -523,19 +620,32 @@ static int run(const opts *o, state *st)
         return 1;
     }
     Agora__Ipc__Frame *f;
-    if (await(o, st, AGORA__IPC__FRAME__MSG_READY, &f) != 0)
+    if (await(o, st, AGORA__IPC__FRAME__MSG_READY, &f, 0) != 0)
         return 1;
     if (!o->quiet)
         fprintf(stderr, "ready: pid=%u warnings=%zu\n", f->ready->runner_pid,
                 f->ready->n_isolation_warnings);
+    for (size_t i = 0; i < f->ready->n_isolation_warnings; i++) {
+        size_t used = strlen(st->warnings);
+        snprintf(st->warnings + used, sizeof st->warnings - used, "%s%s", used ? "; " : "",
+                 f->ready->isolation_warnings[i]);
+    }
     agora__ipc__frame__free_unpacked(f, NULL);
+    if (o->host_garbage) {
+        /* A host bug: a frame that is not a Frame. The runner must stop (protocol error). */
+        static const uint8_t junk[] = {6, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        if (write(st->sock, junk, sizeof junk) != (ssize_t)sizeof junk)
+            return 1;
+        classify_exit(st, 3000);
+        return 1;
+    }
     for (int j = 0; j < o->jobs; j++) {
         if (send_job(o, st, (uint64_t)j + 1) != 0) {
             set_outcome(st, "protocol-error", "driver: sending Job failed (runner gone?)");
             classify_exit(st, 2000);
             return 1;
         }
-        if (await(o, st, AGORA__IPC__FRAME__MSG_RESULT, &f) != 0)
+        if (await(o, st, AGORA__IPC__FRAME__MSG_RESULT, &f, (uint64_t)j + 1) != 0)
             return 1;
         classify_result(st, f->result);
         int ok = f->result->job_id == (uint64_t)j + 1;
@@ -596,10 +706,27 @@ int main(int argc, char **argv)
             o.listen = 1;
         else if (!strcmp(a, "--quiet"))
             o.quiet = 1;
-        else if (v == NULL)
+        else if (!strcmp(a, "--allow-weak"))
+            o.allow_weak = 1;
+        else if (!strcmp(a, "--host-garbage"))
+            o.host_garbage = 1;
+        else if (!strcmp(a, "--unsealed"))
+            o.unsealed = 1;
+        else if (!strcmp(a, "--needs-landlock")) {
+            if (syscall(SYS_landlock_create_ruleset, NULL, 0, 1u /* VERSION */) < 1) {
+                printf("SKIP: this kernel has no Landlock, which this test exercises\n");
+                return 77;
+            }
+        } else if (v == NULL)
             return usage();
         else if (!strcmp(a, "--runner"))
             o.runner = v, i++;
+        else if (!strcmp(a, "--wrapper"))
+            o.wrapper = v, i++;
+        else if (!strcmp(a, "--wrapper-arg"))
+            o.wrapper_arg = v, i++;
+        else if (!strcmp(a, "--cancel-after-ms"))
+            o.cancel_after_ms = (unsigned)atoi(v), i++;
         else if (!strcmp(a, "--plugin"))
             o.plugin = v, i++;
         else if (!strcmp(a, "--id"))
@@ -648,8 +775,9 @@ int main(int argc, char **argv)
             set_outcome(&st, "escaped", "the plugin connected to the test's loopback listener");
         }
     }
-    printf("outcome=%s reason=\"%s\" findings=%zu measurements=%zu regions=%zu stdio_bytes=%llu\n",
-           st.cls, st.reason, st.findings, st.measurements, st.regions,
+    printf("outcome=%s reason=\"%s\" warnings=\"%s\" findings=%zu measurements=%zu regions=%zu "
+           "stdio_bytes=%llu\n",
+           st.cls, st.reason, st.warnings, st.findings, st.measurements, st.regions,
            (unsigned long long)st.stdio_bytes);
     fflush(stdout);
     if (o.expect == NULL)
@@ -660,7 +788,8 @@ int main(int argc, char **argv)
         if (!strcmp(tok, st.cls))
             match = 1;
     free(exp);
-    if (match && o.expect_reason && strstr(st.reason, o.expect_reason) == NULL)
+    if (match && o.expect_reason && strstr(st.reason, o.expect_reason) == NULL &&
+        strstr(st.warnings, o.expect_reason) == NULL)
         match = 0;
     if (st.stdio_bytes > 65536) {
         printf("FAIL: the runner wrote %llu bytes to its stdout/stderr\n",
