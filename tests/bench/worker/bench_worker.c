@@ -335,46 +335,6 @@ int main(int argc, char **argv)
     close_pool(p);
     free(nb);
 
-#ifdef BENCH_BARE_PEER
-    /* (b') the same warm call through a bare protocol peer: no sandbox and no plugin, so the
-     * difference to (b) is what the runner and its confinement cost per job. */
-    {
-        static const char text[] = "fake-plugin setup=ok";
-        agora__plugin_spec s;
-        memset(&s, 0, sizeof s);
-        s.runner_path = BENCH_BARE_PEER;
-        s.plugin_bytes = (const uint8_t *)text;
-        s.plugin_size = sizeof text - 1;
-        agora__sha256(text, sizeof text - 1, s.plugin_sha256);
-        s.plugin_id = "org.agora.bench.bare";
-        s.plugin_version = "1.0.0";
-        if (agora__pool_new(&loop, &s, &p, &err) < 0) {
-            fprintf(stderr, "worker-bench: %s\n", err.msg);
-            return 1;
-        }
-        for (int i = 0; i < 100; i++) {
-            submit(p, &in, &o);
-            run_until(&o);
-            check(&o, "bare warm-up");
-        }
-        for (int k = 0; k < rounds; k++) {
-            ra[k] = baseline_batch(per_round);
-            uint64_t t0 = agora__now_ns();
-            for (int i = 0; i < per_round; i++) {
-                submit(p, &in, &o);
-                run_until(&o);
-                check(&o, "bare call");
-            }
-            rb[k] = (double)(agora__now_ns() - t0) / per_round / 1000.0;
-            rr[k] = rb[k] / ra[k];
-        }
-        double bare = median(rb, (size_t)rounds), ratio_bare = median(rr, (size_t)rounds);
-        printf("(b') the same call through a bare protocol peer (no sandbox, no plugin): median "
-               "%.2f us; median ratio %.2fx baseline\n",
-               bare, ratio_bare);
-        close_pool(p);
-    }
-#endif
     free(ra);
     free(rb);
     free(rr);
