@@ -93,8 +93,8 @@ typedef struct agora__dicom_limits {
 /* Stop at (7FE0,0010) Pixel Data of the top-level dataset: it and everything after it are not
  * parsed (the element is not present). Used by the study scanner to read only metadata. */
 #define AGORA__DICOM_READ_STOP_AT_PIXELS 0x1u
-/* Refuse input that has neither a preamble+"DICM" nor a plausible group-0002/0008 start.
- * (Always on: files without preamble are accepted only when they start like a dataset.) */
+/* Input without a preamble + "DICM" is accepted only when it starts like a dataset (see
+ * agora__dicom_sniff); anything else is refused as "not a DICOM file". */
 
 void agora__dicom_limits_default(agora__dicom_limits *limits);
 
@@ -190,7 +190,7 @@ uint32_t agora__dicom_lower_bound(const agora__dicom_dataset *ds, uint32_t tag);
 
 /* Number of values (VM) of an element: backslash-separated for text VRs, value_len / size for
  * binary numeric VRs (US, SS, UL, SL, FL, FD, AT, UV, SV, OW...), 1 for other non-empty values,
- * 0 when empty. */
+ * the number of items for sequences, 0 when empty. */
 size_t agora__dicom_vm(const agora__dicom_element *e);
 
 /*

@@ -44,6 +44,14 @@ static int starts_frame(const agora__dicom_fragment *fr)
     return 0;
 }
 
+static int ends_frame(const agora__dicom_fragment *fr)
+{
+    uint32_t n = fr->length;
+    while (n > 0 && fr->data[n - 1] == 0)
+        n--;
+    return n >= 2 && fr->data[n - 2] == 0xFF && fr->data[n - 1] == 0xD9;
+}
+
 /* Map offsets (relative to the first fragment item) of frame and frame+1 to fragments. */
 static int by_offsets(const agora__dicom_element *pd, uint64_t off, int has_next, uint64_t next,
                       uint32_t *first, uint32_t *count, agora__error *err, const char *table)
@@ -127,8 +135,23 @@ int agora__dicom_frame_fragments(const agora__dicom_file *f, const agora__dicom_
         *count = (uint32_t)((next >= 0 ? next : (int64_t)pd->n_fragments) - start);
         return 0;
     }
+    /* Else by end markers (JPEG EOI / JPEG 2000 EOC, both FF D9, before any zero padding): a
+     * frame ends at each fragment that ends with one; the last fragment must end a frame. */
+    uint32_t ends = 0, fstart = 0;
+    for (uint32_t i = 0; i < pd->n_fragments; i++) {
+        if (!ends_frame(&pd->fragments[i]))
+            continue;
+        if (ends == frame) {
+            *first = fstart;
+            *count = i + 1 - fstart;
+        }
+        ends++;
+        fstart = i + 1;
+    }
+    if (ends == n_frames && fstart == pd->n_fragments)
+        return 0;
     return agora__error_set(err, AGORA_EINPUT,
-                            "cannot tell which fragments hold frame %u: no offset table and %u "
-                            "start markers for %u frames; the file is damaged",
-                            frame, seen, n_frames);
+                            "cannot tell which fragments hold frame %u: no offset table, and %u "
+                            "start / %u end markers for %u frames; the file is damaged",
+                            frame, seen, ends, n_frames);
 }

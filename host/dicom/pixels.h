@@ -69,8 +69,9 @@ int agora__dicom_decode_frame(const agora__dicom_file *f, const agora__dicom_pix
                               agora__error *err);
 
 /* Encapsulated Pixel Data: which fragments hold frame `frame` of n_frames (PS3.5 A.4): via the
- * Extended Offset Table, one fragment per frame when counts match, the Basic Offset Table, or
- * JPEG/JPEG-LS SOI and JPEG 2000 SOC markers at fragment starts. */
+ * Extended Offset Table, one fragment per frame when counts match, the Basic Offset Table, else
+ * JPEG/JPEG-LS SOI and JPEG 2000 SOC markers at fragment starts, else EOI/EOC (FF D9) markers at
+ * fragment ends. */
 int agora__dicom_frame_fragments(const agora__dicom_file *f, const agora__dicom_element *pd,
                                  uint32_t n_frames, uint32_t frame, uint32_t *first,
                                  uint32_t *count, agora__error *err);

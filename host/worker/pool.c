@@ -788,6 +788,11 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
             snprintf(msg, msg_size, "the worker ran out of memory: %s", w->error_msg);
             return AGORA__JOB_OUT_OF_MEMORY;
         }
+        if (w->error_code == -EPROTO && w->state != W_SPAWNING) {
+            /* The runner saw the channel break or a message it could not accept. */
+            snprintf(msg, msg_size, "the worker reported a protocol error: %s", w->error_msg);
+            return AGORA__JOB_PROTOCOL_ERROR;
+        }
         if (w->error_stage == AGORA__IPC__STAGE__STAGE_JOB) {
             snprintf(msg, msg_size, "the worker failed during the job: %s", w->error_msg);
             return AGORA__JOB_INPUT_ERROR;

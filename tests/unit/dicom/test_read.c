@@ -419,6 +419,17 @@ static void test_encapsulated(void **state)
     frame_map(f, 2, 1, 2, 1);
     agora__dicom_file_free(f);
     free(v.b);
+    /* No BOT and no start markers on fragment 0: by end markers (frame 0 = fragments 0-1). */
+    static const uint8_t e0[] = {1, 2, 3, 4}, e1[] = {5, 0xFF, 0xD9, 0}, e2[] = {0xFF, 0xD9};
+    const uint8_t *efr[3] = {e0, e1, e2};
+    uint32_t elen[3] = {4, 4, 2};
+    tbuf x = {.explicit = 1};
+    build_encapsulated(&x, jpeg, 2, NULL, 0, efr, elen, 3);
+    f = parse_ok(&x);
+    frame_map(f, 2, 0, 0, 2);
+    frame_map(f, 2, 1, 2, 1);
+    agora__dicom_file_free(f);
+    free(x.b);
     /* A BOT pointing into the middle of a fragment is refused. */
     uint32_t badbot[2] = {0, 5};
     tbuf w = {.explicit = 1};

@@ -170,6 +170,10 @@ static void run_job(const Agora__Ipc__Job *j, int pix_fd, int out_fd)
         for (;;)
             pause();
     }
+    if (strcmp(b, "eproto") == 0) {
+        send_error(AGORA__IPC__STAGE__STAGE_JOB, -EPROTO, "the channel broke");
+        _exit(14);
+    }
     if (strcmp(b, "error-job") == 0) {
         send_error(AGORA__IPC__STAGE__STAGE_JOB, -ENOMEM, "cannot allocate the job's buffers");
         _exit(1);

@@ -207,6 +207,7 @@ static void test_every_outcome_then_ok(void **state)
         {"wrong-job", AGORA__JOB_PROTOCOL_ERROR, 0, "not running"},
         {"child-sigsys", AGORA__JOB_POLICY_VIOLATION, SIGSYS, "forbidden system call"},
         {"error-job", AGORA__JOB_OUT_OF_MEMORY, 0, "cannot allocate"},
+        {"eproto", AGORA__JOB_PROTOCOL_ERROR, 0, "the channel broke"},
         {"close-and-hang", AGORA__JOB_PROTOCOL_ERROR, 0, "closed its channel"},
     };
     agora__plugin_spec s = spec_for(plugin_text);
