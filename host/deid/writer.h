@@ -56,10 +56,6 @@ void agora__deid_buf_put(agora__deid_buf *b, const void *p, size_t n);
 void agora__deid_buf_put_ref(agora__deid_buf *b, const void *p, size_t n);
 /* Total encoded size (data plus referenced bytes). */
 size_t agora__deid_buf_size(const agora__deid_buf *b);
-/* Append n bytes at p by reference when allowed and large, else by copy. */
-void agora__deid_buf_put_ref(agora__deid_buf *b, const void *p, size_t n);
-/* Total encoded size (data plus referenced bytes). */
-size_t agora__deid_buf_size(const agora__deid_buf *b);
 
 /* Flags of the writer. */
 #define AGORA__DEID_W_DEFINED_LENGTHS                                                              \
