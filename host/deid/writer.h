@@ -56,15 +56,10 @@ void agora__deid_buf_put(agora__deid_buf *b, const void *p, size_t n);
 void agora__deid_buf_put_ref(agora__deid_buf *b, const void *p, size_t n);
 /* Total encoded size (data plus referenced bytes). */
 size_t agora__deid_buf_size(const agora__deid_buf *b);
-/* Append n bytes at p by reference when allowed and large, else by copy. */
-void agora__deid_buf_put_ref(agora__deid_buf *b, const void *p, size_t n);
-/* Total encoded size (data plus referenced bytes). */
-size_t agora__deid_buf_size(const agora__deid_buf *b);
 
-/* Flags of the writer. */
-#define AGORA__DEID_W_DEFINED_LENGTHS                                                              \
-    0x1u /* sequences/items with explicit lengths, not                                             \
-            delimiters */
+/* Flags of the writer. AGORA__DEID_W_DEFINED_LENGTHS: sequences and items with explicit
+ * lengths instead of delimiters. */
+#define AGORA__DEID_W_DEFINED_LENGTHS 0x1u
 
 /* Non-zero for VRs whose explicit-VR header has a 2-byte reserved field and a 4-byte length. */
 int agora__deid_vr_long(uint16_t vr);
