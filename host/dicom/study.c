@@ -324,7 +324,8 @@ static int scan_path(scanner *s, const char *path, uint32_t depth)
     closedir(d);
     if (rc == 0) {
         /* Sorted for a deterministic scan order (notes, tie-breaks). */
-        qsort(names, n, sizeof *names, cmp_str);
+        if (n > 1) /* qsort(NULL, 0) is undefined behaviour */
+            qsort(names, n, sizeof *names, cmp_str);
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = scan_path(s, names[i], depth + 1);
     }
@@ -570,7 +571,8 @@ int agora__dicom_scan_paths(const char *const *paths, size_t n_paths,
     }
     free(s.cap_instances);
     if (rc == 0) {
-        qsort(scan->series, scan->n_series, sizeof *scan->series, cmp_series);
+        if (scan->n_series > 1)
+            qsort(scan->series, scan->n_series, sizeof *scan->series, cmp_series);
         for (size_t i = 0; i < scan->n_series && rc == 0; i++)
             if (assemble(&scan->series[i]))
                 rc = agora__error_set(err, AGORA_ENOMEM, "out of memory assembling series");
