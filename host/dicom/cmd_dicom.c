@@ -1,13 +1,276 @@
-/* Placeholder until the dicom module lands; replaced by the module's own implementation. */
+/* `agora dicom dump|pixels|synth`: inspect DICOM files and decode their pixels. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../cli/commands.h"
+#include "dicom.h"
+#include "dump.h"
+#include "pixels.h"
+
+#ifdef AGORA_DICOM_HAVE_SYNTH
+#include "synth.h"
+#endif
+
+#define MAX_FILE_BYTES ((size_t)4 << 30) /* refuse files over 4 GiB */
+
+static void usage(FILE *out)
+{
+    fputs("usage: agora dicom <subcommand> ...\n"
+          "  dump FILE [--json]            print every element (tag, keyword, VR, length, "
+          "value)\n"
+          "  pixels FILE -o OUT [--raw] [--frame N]\n"
+          "                                decode frames to OUT (little-endian, frame after "
+          "frame)\n"
+          "                                and describe them in OUT.json; --raw keeps the "
+          "stored\n"
+          "                                samples (no color conversion, no masking)\n"
+          "  synth ...                     write synthetic test files (see agora dicom synth "
+          "--help)\n",
+          out);
+}
+
+static int load(const char *cmd, const char *path, uint8_t **buf, size_t *len,
+                agora__dicom_file **f)
+{
+    agora__error err = {0};
+    if (agora__read_file(path, MAX_FILE_BYTES, buf, len, &err)) {
+        fprintf(stderr, "agora dicom %s: %s; check the path\n", cmd, err.msg);
+        return 1;
+    }
+    if (agora__dicom_read(*buf, *len, NULL, f, &err)) {
+        fprintf(stderr, "agora dicom %s: %s: %s\n", cmd, path, err.msg);
+        free(*buf);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+    int as_json = 0;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("usage: agora dicom dump FILE [--json]\n"
+                 "Print every element of FILE: tag, keyword, VR, length and value (text as text,\n"
+                 "numbers as numbers, sequences nested, binary values as a hex prefix).");
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "agora dicom dump: unknown option %s; see agora dicom dump --help\n",
+                    argv[i]);
+            return 2;
+        } else if (!path)
+            path = argv[i];
+        else {
+            fprintf(stderr, "agora dicom dump: more than one FILE; give exactly one\n");
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "agora dicom dump: no FILE given; see agora dicom dump --help\n");
+        return 2;
+    }
+    uint8_t *buf;
+    size_t len;
+    agora__dicom_file *f;
+    if (load("dump", path, &buf, &len, &f))
+        return 1;
+    int rc = 0;
+    if (as_json) {
+        json_t *j = agora__dicom_dump_json(f);
+        if (!j || json_dumpf(j, stdout, JSON_INDENT(1) | JSON_ENSURE_ASCII) != 0) {
+            fprintf(stderr, "agora dicom dump: cannot render JSON (out of memory)\n");
+            rc = 1;
+        } else {
+            fputc('\n', stdout);
+        }
+        json_decref(j);
+    } else {
+        agora__dicom_dump_text(f, stdout);
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "agora dicom dump: writing output failed: %s\n", strerror(errno));
+        rc = 1;
+    }
+    agora__dicom_file_free(f);
+    free(buf);
+    return rc;
+}
+
+static const char *type_name(int32_t t)
+{
+    switch (t) {
+    case AGORA_PIXEL_U8:
+        return "u8";
+    case AGORA_PIXEL_I8:
+        return "i8";
+    case AGORA_PIXEL_U16:
+        return "u16";
+    case AGORA_PIXEL_I16:
+        return "i16";
+    case AGORA_PIXEL_U32:
+        return "u32";
+    case AGORA_PIXEL_I32:
+        return "i32";
+    default:
+        return "unknown";
+    }
+}
+
+static int cmd_pixels(int argc, char **argv)
+{
+    const char *path = NULL, *outp = NULL;
+    int raw = 0;
+    long frame = -1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--raw") == 0)
+            raw = 1;
+        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            outp = argv[++i];
+        else if (strcmp(argv[i], "--frame") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            frame = strtol(argv[++i], &end, 10);
+            if (errno || *end || frame < 0) {
+                fprintf(stderr, "agora dicom pixels: --frame needs a frame index >= 0\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("usage: agora dicom pixels FILE -o OUT [--raw] [--frame N]\n"
+                 "Decode the frames of FILE into OUT (little-endian samples, interleaved, frame\n"
+                 "after frame) and write OUT.json with rows, columns, frames, samples, bits\n"
+                 "allocated, signedness and photometric interpretation. Default output is the\n"
+                 "normalized form plugins see (YBR and PALETTE COLOR as RGB, samples shifted,\n"
+                 "masked and sign-extended); --raw keeps the stored samples.");
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr,
+                    "agora dicom pixels: unknown option %s; see agora dicom pixels --help\n",
+                    argv[i]);
+            return 2;
+        } else if (!path)
+            path = argv[i];
+        else {
+            fprintf(stderr, "agora dicom pixels: more than one FILE; give exactly one\n");
+            return 2;
+        }
+    }
+    if (!path || !outp) {
+        fprintf(stderr, "agora dicom pixels: FILE and -o OUT are required; see agora dicom "
+                        "pixels --help\n");
+        return 2;
+    }
+    uint8_t *buf;
+    size_t len;
+    agora__dicom_file *f;
+    if (load("pixels", path, &buf, &len, &f))
+        return 1;
+    agora__error err = {0};
+    agora__dicom_pixel_desc d;
+    agora__dicom_pixel_format fmt;
+    int mode = raw ? AGORA__DICOM_DECODE_RAW : AGORA__DICOM_DECODE_NORMALIZED;
+    int rc = 1;
+    uint8_t *frames = NULL;
+    json_t *j = NULL;
+    if (agora__dicom_pixel_describe(f, &d, &err) ||
+        agora__dicom_pixel_format_for(f, &d, mode, &fmt, &err)) {
+        fprintf(stderr, "agora dicom pixels: %s: %s\n", path, err.msg);
+        goto out;
+    }
+    if (frame >= (long)d.frames) {
+        fprintf(stderr, "agora dicom pixels: --frame %ld but the image has %u frames\n", frame,
+                d.frames);
+        rc = 2;
+        goto out;
+    }
+    uint32_t first = frame >= 0 ? (uint32_t)frame : 0;
+    uint32_t n = frame >= 0 ? 1 : d.frames;
+    uint64_t total = fmt.frame_bytes * n;
+    /* Pixel output for a CLI tool: bounded by what the file's header says, capped at 8 GiB. */
+    if (fmt.frame_bytes == 0 || total / n != fmt.frame_bytes || total > ((uint64_t)8 << 30)) {
+        fprintf(stderr, "agora dicom pixels: %s: decoded size out of range\n", path);
+        goto out;
+    }
+    frames = malloc((size_t)total);
+    if (!frames) {
+        fprintf(stderr, "agora dicom pixels: out of memory for %llu bytes\n",
+                (unsigned long long)total);
+        goto out;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (agora__dicom_decode_frame(f, &d, first + i, mode, frames + fmt.frame_bytes * i,
+                                      (size_t)fmt.frame_bytes, &err)) {
+            fprintf(stderr, "agora dicom pixels: %s: frame %u: %s\n", path, first + i, err.msg);
+            goto out;
+        }
+    }
+    if (agora__write_file_atomic(outp, frames, (size_t)total, 0644, &err)) {
+        fprintf(stderr, "agora dicom pixels: %s\n", err.msg);
+        goto out;
+    }
+    j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:s,s:s,s:s,s:s,s:I,s:i}", "rows", d.rows,
+                  "columns", d.columns, "frames", n, "samples_per_pixel", fmt.samples_per_pixel,
+                  "bits_allocated", d.bits_allocated, "bits_stored", d.bits_stored,
+                  "bytes_per_sample", fmt.bytes_per_sample, "signed", d.pixel_representation == 1,
+                  "pixel_type", type_name(fmt.pixel_type), "photometric", fmt.photometric_name,
+                  "mode", raw ? "raw" : "normalized", "transfer_syntax", d.transfer_syntax,
+                  "frame_bytes", (json_int_t)fmt.frame_bytes, "first_frame", first);
+    char *text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+    size_t plen = strlen(outp);
+    char *jpath = malloc(plen + 6);
+    if (!text || !jpath) {
+        free(text);
+        free(jpath);
+        fprintf(stderr, "agora dicom pixels: out of memory\n");
+        goto out;
+    }
+    memcpy(jpath, outp, plen);
+    memcpy(jpath + plen, ".json", 6);
+    int wr = agora__write_file_atomic(jpath, text, strlen(text), 0644, &err);
+    free(text);
+    free(jpath);
+    if (wr) {
+        fprintf(stderr, "agora dicom pixels: %s\n", err.msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    free(frames);
+    agora__dicom_file_free(f);
+    free(buf);
+    return rc;
+}
 
 int agora__cmd_dicom(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "agora dicom: not available in this build yet\n");
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(sub, "dump") == 0)
+        return cmd_dump(argc - 1, argv + 1);
+    if (strcmp(sub, "pixels") == 0)
+        return cmd_pixels(argc - 1, argv + 1);
+    if (strcmp(sub, "synth") == 0) {
+#ifdef AGORA_DICOM_HAVE_SYNTH
+        return agora__deid_cmd_synth(argc - 1, argv + 1);
+#else
+        fprintf(stderr, "agora dicom synth: not available in this build (the deid module "
+                        "provides it); build with the deid module\n");
+        return 1;
+#endif
+    }
+    fprintf(stderr, "agora dicom: unknown subcommand %s; see agora dicom --help\n", sub);
     return 2;
 }
-
