@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,8 +92,10 @@ static int map_input(const Agora__Ipc__IngestRequest *m, int fd, Agora__Ipc__Ing
     return 0;
 }
 
-static int map_output(const Agora__Ipc__IngestRequest *m, int fd, Agora__Ipc__IngestReply *r,
-                      request_ctx *c)
+/* Map only the `need` bytes the frames will fill (checked against the whole window): every
+ * page is written, so populate them in one call instead of a fault per page. */
+static int map_output(const Agora__Ipc__IngestRequest *m, int fd, uint64_t need,
+                      Agora__Ipc__IngestReply *r, request_ctx *c)
 {
     struct stat st;
     if (fstat(fd, &st) != 0 || st.st_size < 0)
@@ -110,14 +111,14 @@ static int map_output(const Agora__Ipc__IngestRequest *m, int fd, Agora__Ipc__In
     long pg = sysconf(_SC_PAGESIZE);
     uint64_t page = pg > 0 ? (uint64_t)pg : 4096u;
     uint64_t base = m->output_offset - m->output_offset % page;
-    size_t len = (size_t)(end - base);
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)base);
+    size_t len = (size_t)(m->output_offset + need - base);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, (off_t)base);
     if (p == MAP_FAILED)
         return request_error(r, c, "mapping the output memfd failed: %s", strerror(errno));
     c->out_map = p;
     c->out_map_len = len;
     c->out = c->out_map + (m->output_offset - base);
-    c->out_len = (size_t)m->output_bytes;
+    c->out_len = (size_t)need;
     return 0;
 }
 
@@ -138,7 +139,8 @@ static int do_metadata(request_ctx *c, Agora__Ipc__IngestReply *r)
     return 0;
 }
 
-static int do_decode(const Agora__Ipc__IngestRequest *m, request_ctx *c, Agora__Ipc__IngestReply *r)
+static int do_decode(const Agora__Ipc__IngestRequest *m, int out_fd, request_ctx *c,
+                     Agora__Ipc__IngestReply *r)
 {
     int mode;
     if (m->mode == AGORA__IPC__INGEST_PIXEL_MODE__INGEST_PIXELS_NORMALIZED)
@@ -168,9 +170,12 @@ static int do_decode(const Agora__Ipc__IngestRequest *m, request_ctx *c, Agora__
         return request_error(r, c, "frames %u..%u requested but the file has %u", m->first_frame,
                              m->first_frame + (m->n_frames - 1), d.frames);
     if (pf.frame_bytes == 0 || pf.frame_bytes > SIZE_MAX / m->n_frames ||
-        pf.frame_bytes * m->n_frames > c->out_len)
-        return request_error(r, c, "%u frames of %llu bytes do not fit the %zu-byte output window",
-                             m->n_frames, (unsigned long long)pf.frame_bytes, c->out_len);
+        pf.frame_bytes * m->n_frames > m->output_bytes)
+        return request_error(r, c, "%u frames of %llu bytes do not fit the %llu-byte output window",
+                             m->n_frames, (unsigned long long)pf.frame_bytes,
+                             (unsigned long long)m->output_bytes);
+    if (map_output(m, out_fd, pf.frame_bytes * m->n_frames, r, c) != 0)
+        return -1;
     for (uint32_t i = 0; i < m->n_frames; i++) {
         if (agora__dicom_decode_frame(c->f, &d, m->first_frame + i, mode,
                                       c->out + (size_t)pf.frame_bytes * i, (size_t)pf.frame_bytes,
@@ -239,13 +244,11 @@ static void handle(const Agora__Ipc__IngestRequest *m, int fds[2])
         rc = map_input(m, fds[0], &r, c);
     if (rc == 0 && m->test_fault != AGORA__IPC__INGEST_TEST_FAULT__INGEST_FAULT_NONE)
         inject_fault(m, fds[0], c);
-    if (rc == 0 && m->op == AGORA__IPC__INGEST_OP__INGEST_DECODE)
-        rc = map_output(m, fds[1], &r, c);
     if (rc == 0) {
         if (m->op == AGORA__IPC__INGEST_OP__INGEST_METADATA)
             rc = do_metadata(c, &r);
         else
-            rc = do_decode(m, c, &r);
+            rc = do_decode(m, fds[1], c, &r);
     }
     if (rc != 0 && r.status == AGORA__IPC__INGEST_STATUS__INGEST_REQUEST_ERROR) {
         r.metadata = NULL;
@@ -278,8 +281,8 @@ static void handle(const Agora__Ipc__IngestRequest *m, int fds[2])
     if (c->out_map)
         munmap(c->out_map, c->out_map_len);
     free(c);
-    /* Give freed arenas back: one request's peak must not become the worker's resident size. */
-    malloc_trim(0);
+    /* No malloc_trim here: glibc already returns large blocks (mmap'ed) and the heap top, and
+     * trimming every request made the next one fault the same pages back in. */
 }
 
 int agora__runner_serve_ingest(void)

@@ -395,7 +395,16 @@ static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestReq
     int code = 0;
     int verdict = agora__ingest_check_reply(in->ingest_reply, req->request_id, (int)req->op,
                                             req->n_frames, out_len, meta, fmt, &code, &e);
+    /* The worker's own CPU figure, for statistics only (capped at an hour per request). */
+    uint64_t cpu = in->ingest_reply->cpu_us;
+    if (cpu > 3600ull * 1000000u)
+        cpu = 3600ull * 1000000u;
     agora__ipc__frame__free_unpacked(in, NULL);
+    if (verdict != AGORA__INGEST_REPLY_HOSTILE) {
+        ing->stats.worker_cpu_us += cpu;
+        if (verdict == AGORA__INGEST_REPLY_OK && meta != NULL)
+            meta->worker_cpu_us = cpu;
+    }
     if (verdict == AGORA__INGEST_REPLY_HOSTILE)
         return worker_lost(ing, path, 1, e.msg, err);
     ing->served++;

@@ -117,7 +117,8 @@ typedef struct agora__ingest_stats {
     uint64_t requests;
     uint32_t spawns;
     uint32_t worker_deaths;
-    pid_t pid; /* the current runner's pid, 0 when none is running */
+    uint64_t worker_cpu_us; /* CPU time the workers reported for their requests (their word) */
+    pid_t pid;              /* the current runner's pid, 0 when none is running */
 } agora__ingest_stats;
 void agora__ingest_get_stats(const agora__ingest *ing, agora__ingest_stats *out);
 
