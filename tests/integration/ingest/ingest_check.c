@@ -7,6 +7,8 @@
  *                             files the in-process reader refuses are refused with the same code
  *   ingest_check hostile FILE truncated copies, garbage, a nesting bomb, a deflate bomb: each a
  *                             clean per-file error, the worker survives, the next file works
+ *   ingest_check series DIR   every decodable series of an in-process scan of DIR: the
+ *                             sandboxed series decoder equals agora__dicom_series_decode
  *   ingest_check kill FILE    a worker killed mid-request (SIGSEGV, SIGSYS) fails that file with
  *                             the reason and is respawned; a request over its timeout is killed
  *
@@ -27,6 +29,7 @@
 #include "dicom.h"
 #include "ingest.h"
 #include "pixels.h"
+#include "study.h"
 
 #define MAX_DECODE_BYTES  (64u << 20)
 #define MAX_DECODE_FRAMES 16u
@@ -275,6 +278,67 @@ static int run_corpus(const char *dir)
     return failures ? 1 : 0;
 }
 
+/* ---- series ------------------------------------------------------------------------------- */
+
+static int run_series(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        printf("SKIP: %s is missing (pydicom test files not installed)\n", dir);
+        return 77;
+    }
+    agora__dicom_scan *scan = NULL;
+    agora__error e = {0};
+    if (agora__dicom_scan_paths(&dir, 1, NULL, &scan, &e) != 0) {
+        fprintf(stderr, "FAIL: scan: %s\n", e.msg);
+        return 1;
+    }
+    agora__ingest *ing = open_ingest(0);
+    size_t compared = 0, multi = 0;
+    for (size_t i = 0; i < scan->n_series; i++) {
+        const agora__dicom_series *s = &scan->series[i];
+        agora__dicom_pixel_format fmt;
+        if (!s->decodable ||
+            agora__dicom_series_format(s, AGORA__DICOM_DECODE_NORMALIZED, &fmt, &e) != 0)
+            continue;
+        if (fmt.frame_bytes * s->n_frames > MAX_DECODE_BYTES)
+            continue;
+        size_t len = (size_t)fmt.frame_bytes * s->n_frames;
+        uint8_t *want = malloc(len);
+        if (want == NULL || agora__dicom_series_decode(s, AGORA__DICOM_DECODE_NORMALIZED, want, len,
+                                                       NULL, &e) != 0) {
+            free(want);
+            continue; /* the in-process decoder refuses it: not a comparison */
+        }
+        int mfd = memfd_create("series", MFD_CLOEXEC);
+        CHECK(mfd >= 0 && ftruncate(mfd, (off_t)(len + OUT_OFFSET)) == 0, "memfd");
+        agora__dicom_pixel_format got;
+        agora__error se = {0};
+        int rc = agora__ingest_series_decode(ing, s, AGORA__DICOM_DECODE_NORMALIZED, mfd,
+                                             OUT_OFFSET, len, &got, &se);
+        CHECK(rc == 0, "series %zu: sandboxed decode failed: %s", i, se.msg);
+        if (rc == 0) {
+            uint8_t *map = mmap(NULL, len + OUT_OFFSET, PROT_READ, MAP_SHARED, mfd, 0);
+            CHECK(map != MAP_FAILED && memcmp(map + OUT_OFFSET, want, len) == 0,
+                  "series %zu (%u instances, %u frames): volumes differ", i, s->n_instances,
+                  s->n_frames);
+            CHECK(got.frame_bytes == fmt.frame_bytes, "series %zu: frame size differs", i);
+            if (map != MAP_FAILED)
+                munmap(map, len + OUT_OFFSET);
+            compared++;
+            multi += s->n_instances > 1;
+        }
+        close(mfd);
+        free(want);
+    }
+    printf("series: %zu volumes equal (%zu of several instances)\n", compared, multi);
+    CHECK(compared >= 10 && multi >= 1, "too few series compared (%zu, %zu multi-instance)",
+          compared, multi);
+    agora__ingest_close(ing);
+    agora__dicom_scan_free(scan);
+    return failures ? 1 : 0;
+}
+
 /* ---- hostile inputs ------------------------------------------------------------------------- */
 
 static char tmpdir[] = "/tmp/agora-ingest-XXXXXX";
@@ -515,10 +579,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (argc == 3 && strcmp(argv[1], "corpus") == 0)
         return run_corpus(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "series") == 0)
+        return run_series(argv[2]);
     if (argc == 3 && strcmp(argv[1], "hostile") == 0)
         return run_hostile(argv[2]);
     if (argc == 4 && strcmp(argv[1], "kill") == 0)
         return run_kill(argv[2], argv[3]);
-    fprintf(stderr, "usage: ingest_check corpus DIR | hostile FILE | kill FILE SLOWFILE\n");
+    fprintf(stderr,
+            "usage: ingest_check corpus DIR | series DIR | hostile FILE | kill FILE SLOWFILE\n");
     return 2;
 }
