@@ -99,8 +99,10 @@ static void describe_status(int st, char *out, size_t size)
         int code = WEXITSTATUS(st);
         if (code == 14)
             snprintf(out, size, "ended with a protocol error (exit 14)");
-        else if (code >= 10 && code <= 15)
+        else if (code >= 10 && code <= 13)
             snprintf(out, size, "failed to set up its sandbox (exit %d)", code);
+        else if (code == 15)
+            snprintf(out, size, "failed internally (exit 15)");
         else
             snprintf(out, size, "exited with status %d", code);
     } else {
@@ -179,6 +181,9 @@ static int spawn(agora__ingest *ing, agora__error *err)
     Agora__Ipc__Limits lim = AGORA__IPC__LIMITS__INIT;
     lim.memory_bytes = ing->opt.memory_bytes;
     lim.max_threads = 4; /* the codecs run single-threaded; slack for glibc */
+    /* RLIMIT_CPU is a backstop over the worker's whole life, and ingest workers are long-lived:
+     * the per-request timeout is what bounds one file. */
+    lim.cpu_seconds = 86400;
     Agora__Ipc__Setup su = AGORA__IPC__SETUP__INIT;
     su.protocol_version = 1;
     su.host_abi_version = AGORA_ABI_VERSION;
@@ -411,7 +416,7 @@ static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestReq
     if (ing->opt.max_requests && ing->served >= ing->opt.max_requests)
         reap(ing, 1, NULL, 0); /* recycled: the next request starts a fresh worker */
     if (verdict == AGORA__INGEST_REPLY_FILE)
-        return agora__error_set(err, code, "%s: %s", path, e.msg);
+        return agora__error_set(err, code < 0 ? code : AGORA_EINTERNAL, "%s: %s", path, e.msg);
     return 0;
 }
 

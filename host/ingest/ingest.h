@@ -83,9 +83,12 @@ int agora__ingest_open(const agora__ingest_options *opt, agora__ingest **out, ag
 void agora__ingest_close(agora__ingest *ing);
 
 /* Parse path up to Pixel Data in the sandbox. 0 and *out (free with agora__ingest_meta_free), or
- * a negative AGORA_E* with err naming the file and the reason: AGORA_EINPUT / AGORA_ELIMIT /
- * AGORA_EUNSUPPORTED / AGORA_ENOMEM from the parser, AGORA_EINTERNAL when the worker died or
- * misbehaved (it is respawned for the next request), -errno when the file cannot be opened. */
+ * a negative AGORA_E* with err naming the file and the reason. Per-file refusals (the caller
+ * notes the file and goes on): AGORA_EINPUT (malformed, or the worker crashed, broke the policy,
+ * timed out or misbehaved on it: it is respawned for the next request), AGORA_ELIMIT (a parser
+ * limit, the worker's memory limit, or larger than max_file_bytes), AGORA_EUNSUPPORTED, -errno
+ * (cannot open). AGORA_EINTERNAL: no worker can be started or it refused a request (host-side
+ * problem); AGORA_ENOMEM: the host itself is out of memory. */
 int agora__ingest_metadata(agora__ingest *ing, const char *path, agora__ingest_meta *out,
                            agora__error *err);
 

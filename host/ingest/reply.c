@@ -268,11 +268,15 @@ int agora__ingest_check_reply(const Agora__Ipc__IngestReply *r, uint64_t request
         break;
     case AGORA__IPC__INGEST_STATUS__INGEST_FILE_ERROR:
         copy_reason(r->error, reason, sizeof reason);
-        /* Only the parser's codes pass; anything else is reported as bad input. */
-        *code =
-            (r->code == AGORA_ELIMIT || r->code == AGORA_EUNSUPPORTED || r->code == AGORA_ENOMEM)
-                ? r->code
-                : AGORA_EINPUT;
+        /* Only the parser's codes pass; anything else is reported as bad input. The worker
+         * running out of memory is this file needing more than the worker's limit: a per-file
+         * ELIMIT, never the host's own ENOMEM (which would abort a whole scan). */
+        if (r->code == AGORA_ELIMIT || r->code == AGORA_EUNSUPPORTED)
+            *code = r->code;
+        else if (r->code == AGORA_ENOMEM)
+            *code = AGORA_ELIMIT;
+        else
+            *code = AGORA_EINPUT;
         agora__error_set(err, *code, "%s", reason);
         return AGORA__INGEST_REPLY_FILE;
     case AGORA__IPC__INGEST_STATUS__INGEST_REQUEST_ERROR:
@@ -289,9 +293,13 @@ int agora__ingest_check_reply(const Agora__Ipc__IngestReply *r, uint64_t request
             agora__error_set(err, AGORA_EINTERNAL, "a metadata reply without metadata");
             return AGORA__INGEST_REPLY_HOSTILE;
         }
-        if (agora__ingest_check_meta(r->metadata, 1, meta, err) != 0)
-            return err && err->code == AGORA_ENOMEM ? AGORA__INGEST_REPLY_FILE
-                                                    : AGORA__INGEST_REPLY_HOSTILE;
+        if (agora__ingest_check_meta(r->metadata, 1, meta, err) != 0) {
+            if (err && err->code == AGORA_ENOMEM) {
+                *code = AGORA_ENOMEM; /* the host's own memory: not the worker's fault */
+                return AGORA__INGEST_REPLY_FILE;
+            }
+            return AGORA__INGEST_REPLY_HOSTILE;
+        }
         return AGORA__INGEST_REPLY_OK;
     }
     if (r->frames_decoded != n_frames) {

@@ -234,6 +234,10 @@ static void test_file_error(void **state)
     assert_null(strchr(e.msg, '\n'));
     assert_null(strchr(e.msg, '\x1b'));
     assert_non_null(strstr(e.msg, "nesting deeper than 16"));
+    /* the worker's out-of-memory is this file's limit, not the host's */
+    fx.r.code = AGORA_ENOMEM;
+    assert_int_equal(check_meta(&out, &code, &e), AGORA__INGEST_REPLY_FILE);
+    assert_int_equal(code, AGORA_ELIMIT);
     /* codes outside the parser's set are reported as bad input */
     fx.r.code = 12345;
     assert_int_equal(check_meta(&out, &code, &e), AGORA__INGEST_REPLY_FILE);
