@@ -484,6 +484,41 @@ static int run_hostile(const char *good)
     expect_clean_error(ing, path, good, "deflate bomb (ratio limit)");
     free(zeros);
     free(bomb);
+    /* An element bomb against a worker limited to 32 MiB: 1.5 million empty private elements
+     * (12 MiB of file, which is mapped read-only and not charged) make the reader's element
+     * tables outgrow RLIMIT_DATA. The file is refused with ELIMIT; the worker lives on. */
+    {
+        size_t n_el = 1500000;
+        uint8_t *eb = malloc(256 + n_el * 8);
+        if (eb == NULL) {
+            fprintf(stderr, "FAIL: out of memory\n");
+            return 1;
+        }
+        o = part10_header(eb, AGORA__DICOM_TS_EXPLICIT_LE);
+        for (size_t k = 0; k < n_el; k++) {
+            uint16_t g = (uint16_t)(0x0009 + 2 * (k / 0xFF00)),
+                     el = (uint16_t)(0x0100 + k % 0xFF00);
+            uint8_t h[8] = {
+                (uint8_t)g, (uint8_t)(g >> 8), (uint8_t)el, (uint8_t)(el >> 8), 'L', 'O', 0, 0};
+            memcpy(eb + o, h, 8);
+            o += 8;
+        }
+        write_file("element-bomb.dcm", eb, o, path, sizeof path);
+        free(eb);
+        agora__ingest_options lo;
+        agora__ingest_options_default(&lo);
+        lo.memory_bytes = 32u << 20;
+        agora__ingest *small = NULL;
+        agora__error le = {0};
+        CHECK(agora__ingest_open(&lo, &small, &le) == 0, "small worker: %s", le.msg);
+        if (small != NULL) {
+            expect_clean_error(small, path, good, "element bomb (memory limit)");
+            agora__ingest_meta m;
+            int lrc = agora__ingest_metadata(small, path, &m, &le);
+            CHECK(lrc == AGORA_ELIMIT, "element bomb: rc %d, want ELIMIT: %s", lrc, le.msg);
+            agora__ingest_close(small);
+        }
+    }
     /* Empty file: refused before any worker sees it. */
     write_file("empty.dcm", NULL, 0, path, sizeof path);
     expect_clean_error(ing, path, good, "empty file");
