@@ -141,7 +141,9 @@ void agora__runner_lock_down(agora__runner_setup *s)
     static const char *const ro_paths[] = {"/usr/lib/x86_64-linux-gnu", "/usr/lib64",
                                            "/etc/ld.so.cache", "/plugin"};
     int rc;
-    if (ns->flags & CLONE_NEWNS)
+    if (s->ingest)
+        rc = agora__runner_landlock(ro_paths, 0, -1, why, sizeof why); /* no path at all */
+    else if (ns->flags & CLONE_NEWNS)
         rc = agora__runner_landlock(ro_paths, sizeof ro_paths / sizeof ro_paths[0], -1, why,
                                     sizeof why);
     else

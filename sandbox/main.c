@@ -6,6 +6,7 @@
  * stack the compute filter, send Ready, serve jobs.
  */
 #include "runner.h"
+#include "ingest.h"
 #include "common.h"
 
 #include <errno.h>
@@ -26,7 +27,8 @@ static const char usage[] =
     "\n"
     "The sandboxed plugin worker of Agora. Not meant to be run by hand: the host starts it with\n"
     "file descriptor 3 connected to an AF_UNIX stream socket and sends a Setup frame followed by\n"
-    "jobs (schemas/agora_ipc.proto). See docs/sandbox.md.\n"
+    "jobs (schemas/agora_ipc.proto). In ingest mode it loads no plugin and parses DICOM files\n"
+    "the host hands in. See docs/sandbox.md.\n"
     "\n"
     "  --help          this text\n"
     "  --print-policy  print the seccomp policy table and the compiled profiles, then exit\n"
@@ -93,12 +95,26 @@ static void read_setup(agora__runner_setup *s)
     if (su->protocol_version != 1)
         SETUP_FAIL(AGORA_EVERSION, "protocol version %u is not supported (this runner speaks 1)",
                    su->protocol_version);
-    if (su->mode != AGORA__IPC__MODE__MODE_PLUGIN)
-        SETUP_FAIL(AGORA_EUNSUPPORTED, "mode %d is not supported by this runner (only plugin)",
+    if (su->mode != AGORA__IPC__MODE__MODE_PLUGIN && su->mode != AGORA__IPC__MODE__MODE_INGEST)
+        SETUP_FAIL(AGORA_EUNSUPPORTED,
+                   "mode %d is not supported by this runner (only plugin and ingest)",
                    (int)su->mode);
     if (AGORA_ABI_MAJOR(su->host_abi_version) != AGORA_ABI_VERSION_MAJOR)
         SETUP_FAIL(AGORA_EVERSION, "host ABI major %u differs from the runner's %u",
                    AGORA_ABI_MAJOR(su->host_abi_version), AGORA_ABI_VERSION_MAJOR);
+    if (su->mode == AGORA__IPC__MODE__MODE_INGEST) {
+        /* No plugin: the plugin fields must be empty so that a host mixing up modes is told. */
+        if (su->plugin_sha256.len != 0 || su->plugin_size != 0 || su->plugin_id[0] != '\0' ||
+            su->plugin_version[0] != '\0' || su->fork_per_job)
+            SETUP_FAIL(AGORA_EINVAL, "an ingest Setup must leave the plugin fields and "
+                                     "fork_per_job empty");
+        s->ingest = 1;
+        s->host_abi = su->host_abi_version;
+        s->allow_weak = su->allow_weak_isolation;
+        agora__runner_limits_from(su->limits, &s->limits);
+        agora__ipc__frame__free_unpacked(f, NULL);
+        return;
+    }
     if (strlen(su->plugin_id) == 0 || strlen(su->plugin_id) >= sizeof s->plugin_id ||
         strlen(su->plugin_version) == 0 || strlen(su->plugin_version) >= sizeof s->plugin_version)
         SETUP_FAIL(AGORA_EINVAL, "Setup.plugin_id/plugin_version must be 1..255 / 1..63 bytes");
@@ -120,7 +136,7 @@ static void send_ready(const agora__runner_setup *s, const agora__runner_plugin 
         warn[i] = (char *)s->warnings[i];
     Agora__Ipc__Ready r = AGORA__IPC__READY__INIT;
     r.protocol_version = 1;
-    r.plugin_abi_version = p->desc->abi_version;
+    r.plugin_abi_version = p != NULL ? p->desc->abi_version : 0;
     r.plugin_id = (char *)s->plugin_id;
     r.plugin_version = (char *)s->plugin_version;
     r.isolation_warnings = warn;
@@ -165,6 +181,18 @@ int main(int argc, char **argv)
     agora__runner_enter_sandbox(&s); /* returns in the worker only */
     agora__runner_lock_down(&s);
     agora__runner_set_global_log_budget(s.limits.max_log_lines);
+
+    if (s.ingest) {
+        /* Nothing to load: the parser is part of this executable. Stack the compute filter on
+         * the loader filter right away, exactly as a plugin worker ends up. */
+        int rc = agora__runner_filter_install(&s.bpf[AGORA__PROFILE_COMPUTE]);
+        if (rc != 0)
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, rc,
+                               "installing the compute seccomp filter failed: %s", strerror(-rc));
+        malloc_trim(0);
+        send_ready(&s, NULL);
+        return agora__runner_serve_ingest();
+    }
 
     static agora__runner_plugin plugin;
     agora__runner_load(&s, agora__runner_host_table(), &plugin);

@@ -287,7 +287,7 @@ void agora__runner_enter_sandbox(agora__runner_setup *s)
         (void)!sethostname("agora", 5);
     if (have & CLONE_NEWNS)
         agora__runner_build_root(s);
-    else
+    else if (!s->ingest)
         agora__runner_plugin_memfd(s);
     ns->reaper_pid = getpid();
     pid_t worker = fork();

@@ -94,6 +94,8 @@ static void write_all(int fd, const uint8_t *p, size_t n, const char *what)
     }
 }
 
+static void pivot_to_cwd(void);
+
 void agora__runner_build_root(agora__runner_setup *s)
 {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
@@ -114,6 +116,11 @@ void agora__runner_build_root(agora__runner_setup *s)
     if (chdir(base) != 0)
         CONFINE_FAIL(-errno, "chdir to the new root failed: %s", strerror(errno));
 
+    if (s->ingest) {
+        /* An ingest worker loads nothing after exec: its root stays empty. */
+        pivot_to_cwd();
+        return;
+    }
     mkdirs("usr/lib");
     mkdirs("etc");
     mkdirs(PLUGIN_DIR);
@@ -151,7 +158,11 @@ void agora__runner_build_root(agora__runner_setup *s)
     free(s->plugin);
     s->plugin = NULL;
     snprintf(s->plugin_path, sizeof s->plugin_path, "/%s", PLUGIN_FILE);
+    pivot_to_cwd();
+}
 
+static void pivot_to_cwd(void)
+{
     /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the
      * tmpfs. No directory for the old root is needed. */
     if (syscall(SYS_pivot_root, ".", ".") != 0)

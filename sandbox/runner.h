@@ -21,7 +21,8 @@
 /* Frame size caps (bytes of the serialized Frame, without the 4-byte length). */
 #define AGORA__RUNNER_MAX_IN_FRAME  (1u << 20)
 #define AGORA__RUNNER_MAX_OUT_FRAME (8u << 20)
-/* Most descriptors any host message may carry (Job: pixels + output). */
+/* Most descriptors any host message may carry (Job: pixels + output; IngestRequest DECODE:
+ * input file + output). */
 #define AGORA__RUNNER_MAX_FDS 2
 
 /* Exit codes of agora-runner (the host maps them; signals are passed through as signals). */
@@ -149,6 +150,7 @@ typedef struct agora__runner_setup {
     agora__runner_limits limits;
     int allow_weak;
     int fork_per_job;
+    int ingest; /* MODE_INGEST: no plugin, an empty root, the DICOM reader serves requests */
     uint32_t host_abi;
     char plugin_id[256];
     char plugin_version[64];

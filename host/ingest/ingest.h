@@ -1,0 +1,136 @@
+/*
+ * Sandboxed DICOM ingest: a small BLOCKING client for one `agora-runner` in MODE_INGEST (DESIGN
+ * §2, rule of two: DICOM files are untrusted input parsed by C code, so the parser and the pixel
+ * codecs run in the same sandbox as plugins). No event loop needed: every call sends one request
+ * and waits (bounded by a per-request timeout) for its reply.
+ *
+ * Failure model: a file that the parser refuses is an ordinary per-file error (the worker stays
+ * up). A worker that dies on a file (crash, SIGSYS, timeout, protocol violation) fails THAT file
+ * with the reason ("the DICOM parser worker crashed (SIGSEGV) on FILE; the file was refused")
+ * and is respawned on the next request. Everything a worker replies is treated as hostile and
+ * validated (sizes, counts, UTF-8/ASCII, finiteness) before it reaches the caller.
+ *
+ * Not thread-safe: one agora__ingest per thread.
+ */
+#ifndef AGORA_HOST_INGEST_H
+#define AGORA_HOST_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common.h"
+#include "pixels.h"
+#include "study.h"
+
+/* Bounds of a reply (the runner applies the same; the host checks them). */
+#define AGORA__INGEST_MAX_ELEMENTS  512u
+#define AGORA__INGEST_MAX_VALUE     1024u
+#define AGORA__INGEST_MAX_POSITIONS 65536u
+
+typedef struct agora__ingest_options {
+    const char *runner_path;   /* NULL: $AGORA_RUNNER, the build tree, then the install prefix */
+    uint64_t memory_bytes;     /* the worker's RLIMIT_DATA (default 512 MiB) */
+    uint32_t timeout_ms;       /* per request (default 30000); the worker is killed on expiry */
+    uint32_t start_timeout_ms; /* spawn and confinement until Ready (default 10000) */
+    uint32_t max_requests;     /* respawn after this many requests; 0 = never (default 0) */
+    uint64_t max_file_bytes;   /* larger files are refused before the worker sees them (4 GiB) */
+    int allow_weak_isolation;  /* continue on kernels that refuse a namespace (warned) */
+} agora__ingest_options;
+
+void agora__ingest_options_default(agora__ingest_options *opt);
+
+/* One top-level element as the worker reported it: text VRs carry the stored bytes (the file's
+ * character set), binary numeric VRs (US SS UL SL FL FD AT UV SV) little-endian. */
+typedef struct agora__ingest_element {
+    uint32_t tag;
+    uint16_t vr; /* AGORA__DICOM_VR(..) */
+    uint16_t length;
+    const uint8_t *value; /* points into the meta's own storage; NULL when length is 0 */
+} agora__ingest_element;
+
+/* Metadata of one file, validated. Field meanings follow agora__dicom_instance (study.h) so that
+ * a scan can be filled from it (agora__ingest_meta_to_instance). */
+typedef struct agora__ingest_meta {
+    char transfer_syntax[65];
+    char study_uid[65], series_uid[65], sop_uid[65], sop_class_uid[65];
+    char modality[17];
+    int64_t instance_number; /* INT64_MIN when absent */
+    uint32_t frames;         /* NumberOfFrames (1 when absent) */
+    uint32_t rows, columns, samples_per_pixel, bits_allocated, bits_stored, high_bit;
+    uint32_t pixel_representation, planar_configuration;
+    char photometric[17];
+    int has_position, has_orientation, has_spacing;
+    double position[3];
+    double orientation[6];
+    double pixel_spacing[2];
+    double *frame_positions;         /* 3 per frame, or NULL (owned) */
+    agora__ingest_element *elements; /* ascending tags (owned) */
+    uint32_t n_elements;
+    uint32_t elements_omitted; /* SQ, binary, > 1 KiB or past the cap: not carried */
+    uint32_t warnings;         /* AGORA__DICOM_W_* */
+    uint64_t worker_cpu_us;    /* the worker's CPU time for this request */
+    uint8_t *storage_;         /* element values (owned) */
+} agora__ingest_meta;
+
+void agora__ingest_meta_free(agora__ingest_meta *m);
+
+typedef struct agora__ingest agora__ingest;
+
+/* Start and confine one ingest worker (waits for Ready). opt may be NULL (defaults). */
+int agora__ingest_open(const agora__ingest_options *opt, agora__ingest **out, agora__error *err);
+/* Shut the worker down (Shutdown, then kill after a grace period) and free. NULL is fine. */
+void agora__ingest_close(agora__ingest *ing);
+
+/* Parse path up to Pixel Data in the sandbox. 0 and *out (free with agora__ingest_meta_free), or
+ * a negative AGORA_E* with err naming the file and the reason. Per-file refusals (the caller
+ * notes the file and goes on): AGORA_EINPUT (malformed, or the worker crashed, broke the policy,
+ * timed out or misbehaved on it: it is respawned for the next request), AGORA_ELIMIT (a parser
+ * limit, the worker's memory limit, or larger than max_file_bytes), AGORA_EUNSUPPORTED, -errno
+ * (cannot open). AGORA_EINTERNAL: no worker can be started or it refused a request (host-side
+ * problem); AGORA_ENOMEM: the host itself is out of memory. */
+int agora__ingest_metadata(agora__ingest *ing, const char *path, agora__ingest_meta *out,
+                           agora__error *err);
+
+/* Decode frames first_frame..first_frame+n_frames-1 of path in mode (AGORA__DICOM_DECODE_*) into
+ * out_fd (a memfd the caller created, O_RDWR) at out_offset; out_len bytes are available there.
+ * The worker writes the frames back to back. *fmt_out (may be NULL) receives the layout.
+ * The worker can write anywhere in out_fd while it holds it: give it a memfd that holds nothing
+ * but output (sealed against grow/shrink is best) and treat the bytes as untrusted pixels. */
+int agora__ingest_decode(agora__ingest *ing, const char *path, uint32_t first_frame,
+                         uint32_t n_frames, int mode, int out_fd, uint64_t out_offset,
+                         uint64_t out_len, agora__dicom_pixel_format *fmt_out, agora__error *err);
+
+/* Sandboxed equivalent of agora__dicom_series_decode for a series from the in-process or a
+ * hooked scan: frames in series order into out_fd at out_offset (runs of consecutive frames of
+ * one instance go in one request). The layout must match the first instance's for every file. */
+int agora__ingest_series_decode(agora__ingest *ing, const agora__dicom_series *s, int mode,
+                                int out_fd, uint64_t out_offset, uint64_t out_len,
+                                agora__dicom_pixel_format *fmt_out, agora__error *err);
+
+/* Fill a study.h instance (and the series keys) from validated metadata, as the scanner's own
+ * scan_file does. in->path is set to a strdup of path; in->frame_positions takes ownership of
+ * m->frame_positions (m's pointer is cleared). 0 or AGORA_EINPUT ("no image") / AGORA_ENOMEM. */
+int agora__ingest_meta_to_instance(agora__ingest_meta *m, const char *path,
+                                   agora__dicom_instance *in, char study_uid[65],
+                                   char series_uid[65], char modality[17], agora__error *err);
+
+/* Counters of the worker's life (tests and benches). */
+typedef struct agora__ingest_stats {
+    uint64_t requests;
+    uint32_t spawns;
+    uint32_t worker_deaths;
+    uint64_t worker_cpu_us; /* CPU time the workers reported for their requests (their word) */
+    pid_t pid;              /* the current runner's pid, 0 when none is running */
+} agora__ingest_stats;
+void agora__ingest_get_stats(const agora__ingest *ing, agora__ingest_stats *out);
+
+/* Testing hook: the worker misbehaves during the next request, after mapping the file, as a
+ * hostile file could make the parser do (IngestRequest.test_fault). 0 clears it. */
+#define AGORA__INGEST_FAULT_SEGV    1 /* SIGSEGV */
+#define AGORA__INGEST_FAULT_SYSCALL 2 /* a call the seccomp policy kills (SIGSYS) */
+#define AGORA__INGEST_FAULT_SPIN    3 /* hang until the request timeout */
+#define AGORA__INGEST_FAULT_SIGBUS  4 /* touch past the end of the file, as on a truncation */
+void agora__ingest_debug_fault_next(agora__ingest *ing, int fault);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * Private to host/ingest: reply validation (reply.c, unit-tested on hand-built replies), frame
+ * I/O on the worker socket (wire.c) and locating the runner (locate.c).
+ */
+#ifndef AGORA_HOST_INGEST_INTERNAL_H
+#define AGORA_HOST_INGEST_INTERNAL_H
+
+#include "agora_ipc.pb-c.h"
+#include "ingest.h"
+
+/* Frame caps: host -> runner 1 MiB, runner -> host 8 MiB (docs/sandbox.md). */
+#define AGORA__INGEST_MAX_OUT_FRAME (1u << 20)
+#define AGORA__INGEST_MAX_IN_FRAME  (8u << 20)
+
+/* Outcome of checking a reply. */
+enum {
+    AGORA__INGEST_REPLY_OK = 0,     /* *meta / *fmt filled */
+    AGORA__INGEST_REPLY_FILE = 1,   /* the worker refused the file: err says why, worker healthy */
+    AGORA__INGEST_REPLY_HOSTILE = 2 /* the reply breaks the contract: kill the worker */
+};
+
+/* Validate reply r to request (request_id, op). METADATA: fills *meta (elements included).
+ * DECODE: fills *fmt, checks frames_decoded == n_frames and that they fit out_len; meta may be
+ * NULL (else filled without elements). Returns AGORA__INGEST_REPLY_*; on FILE, *code is the
+ * AGORA_E* to return and err the reason; on HOSTILE, err says what was wrong. */
+int agora__ingest_check_reply(const Agora__Ipc__IngestReply *r, uint64_t request_id, int op,
+                              uint32_t n_frames, uint64_t out_len, agora__ingest_meta *meta,
+                              agora__dicom_pixel_format *fmt, int *code, agora__error *err);
+
+/* The metadata part alone (0 or -1 with err). with_elements=0 refuses replies carrying any. */
+int agora__ingest_check_meta(const Agora__Ipc__IngestMetadata *m, int with_elements,
+                             agora__ingest_meta *out, agora__error *err);
+
+/* Blocking frame I/O with a deadline (agora__now_ns() based, 0 = none). send: fds ride with the
+ * first byte. recv: any descriptor received is closed and makes it fail. Both return 0, or -1
+ * with err set; recv returns -2 on EOF before the first byte and -3 on timeout. */
+int agora__ingest_send_frame(int sock, const Agora__Ipc__Frame *f, const int *fds, size_t n_fds,
+                             uint64_t deadline_ns, agora__error *err);
+int agora__ingest_recv_frame(int sock, uint64_t deadline_ns, Agora__Ipc__Frame **out,
+                             agora__error *err);
+
+/* Where agora-runner is: $AGORA_RUNNER, the build tree next to the running executable, the
+ * install prefix (the same search order as the worker module). */
+int agora__ingest_runner_path(char *buf, size_t size, agora__error *err);
+
+#endif
