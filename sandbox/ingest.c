@@ -254,6 +254,13 @@ static void handle(const Agora__Ipc__IngestRequest *m, int fds[2])
         r.metadata = NULL;
         r.format = NULL;
     }
+    /* Drop the writable output mapping BEFORE replying: the host seals the memfd against writes
+     * as soon as it has the reply, and the kernel refuses that seal (EBUSY) while any writable
+     * shared mapping exists. */
+    if (c->out_map) {
+        munmap(c->out_map, c->out_map_len);
+        c->out_map = NULL;
+    }
     r.cpu_us = cpu_us() - cpu0;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > 0)

@@ -182,10 +182,21 @@ int agora__cmd_dev_run(int argc, char **argv)
     }
     randombytes_buf(key, sizeof key);
 
+    /* Every DICOM byte is parsed by a sandboxed worker (rule of two). */
+    agora__ingest_options iopt;
+    agora__ingest_options_default(&iopt);
+    iopt.allow_weak_isolation = weak;
+    agora__ingest *ing = NULL;
+    if (agora__ingest_open(&iopt, &ing, &err) != 0) {
+        fprintf(stderr, "agora dev run: cannot start the sandboxed DICOM reader: %s\n", err.msg);
+        free(pbytes);
+        return 1;
+    }
     agora__dicom_scan *scan =
-        agora__scan_inputs((const char *const *)argv + optind, (size_t)(argc - optind), 0, &err);
+        agora__scan_inputs(ing, (const char *const *)argv + optind, (size_t)(argc - optind), 0, &err);
     if (scan == NULL) {
         fprintf(stderr, "agora dev run: %s\n", err.msg);
+        agora__ingest_close(ing);
         free(pbytes);
         return 1;
     }
@@ -194,6 +205,7 @@ int agora__cmd_dev_run(int argc, char **argv)
                         "(%u files examined)\n",
                 scan->files_examined);
         agora__dicom_scan_free(scan);
+        agora__ingest_close(ing);
         free(pbytes);
         return 1;
     }
@@ -210,6 +222,7 @@ int agora__cmd_dev_run(int argc, char **argv)
                 err.msg);
         uv_loop_close(&loop);
         agora__dicom_scan_free(scan);
+        agora__ingest_close(ing);
         free(pbytes);
         return 1;
     }
@@ -227,7 +240,7 @@ int agora__cmd_dev_run(int argc, char **argv)
                                   label, "input", input);
         if (!json_out)
             fprintf(stderr, "[%zu/%zu] %s ... ", i + 1, scan->n_series, label);
-        int rc = agora__prepare_series(s, key, grants, n_grants, deid_flags, &prep, &err);
+        int rc = agora__prepare_series(ing, s, key, grants, n_grants, deid_flags, &prep, &err);
         if (rc == 0) {
             rc = agora__jobs_run_one(&loop, pool, &prep, &out, &err);
             agora__prepared_free(&prep);
@@ -279,6 +292,7 @@ int agora__cmd_dev_run(int argc, char **argv)
         fprintf(stderr, "%zu job(s): %zu ok, %zu failed\n", ok + failed, ok, failed);
     }
     agora__dicom_scan_free(scan);
+    agora__ingest_close(ing);
     free(pbytes);
     return failed == 0 ? 0 : 1;
 }

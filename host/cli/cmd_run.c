@@ -281,6 +281,7 @@ int agora__cmd_run(int argc, char **argv)
     agora__trust_plugin *installed = NULL;
     size_t n_installed = 0;
     agora__dicom_scan *scan = NULL;
+    agora__ingest *ing = NULL; /* the sandboxed DICOM reader */
     uv_loop_t loop;
     uv_loop_init(&loop);
 
@@ -342,7 +343,14 @@ int agora__cmd_run(int argc, char **argv)
         goto out;
     }
 
-    scan = agora__scan_inputs((const char *const *)argv + optind, (size_t)(argc - optind), quiet,
+    agora__ingest_options iopt;
+    agora__ingest_options_default(&iopt);
+    if (agora__ingest_open(&iopt, &ing, &err) != 0) {
+        fprintf(stderr, "agora run: cannot start the sandboxed DICOM reader: %s\n", err.msg);
+        exit_code = 1;
+        goto out;
+    }
+    scan = agora__scan_inputs(ing, (const char *const *)argv + optind, (size_t)(argc - optind), quiet,
                               &err);
     if (scan == NULL) {
         fprintf(stderr, "agora run: %s\n", err.msg);
@@ -380,7 +388,7 @@ int agora__cmd_run(int argc, char **argv)
             if (n_masks_done < RUN_MAX_PLUGINS)
                 masks_done[n_masks_done++] = mask;
             agora__prepared prep;
-            if (agora__prepare_series(ser, uid_key, plugins[p].granted, plugins[p].n_granted,
+            if (agora__prepare_series(ing, ser, uid_key, plugins[p].granted, plugins[p].n_granted,
                                       deid_flags, &prep, &err) != 0) {
                 fprintf(stderr, "agora run: series %zu (%s): not run: %s\n", s + 1, label,
                         err.msg);
@@ -475,6 +483,7 @@ out:
     free(installed);
     if (scan != NULL)
         agora__dicom_scan_free(scan);
+    agora__ingest_close(ing);
     if (jlog != NULL)
         json_decref(jlog);
     agora__ledger_close(ledger);

@@ -1,69 +1,72 @@
-/* One scanned series -> one de-identified, sealed job (see prepare.h). */
+/* One scanned series -> one de-identified, sealed job (see prepare.h). Every byte of the
+ * DICOM files is parsed and decoded by the sandboxed ingest worker, never in this process. */
 #include "prepare.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "dicom.h"
 
-/* Largest header read to build the view: the first file of the series is read whole, so cap
- * it like the scanner does. */
-#define PREPARE_MAX_FILE ((size_t)2 << 30)
-
-/* The view reads the dataset through this adapter. Binary values of Explicit VR Big Endian
- * files are swapped into a small scratch buffer so the view always sees little-endian bytes. */
-typedef struct view_ctx {
-    const agora__dicom_dataset *ds;
-    uint8_t scratch[512];
-} view_ctx;
-
-static size_t vr_unit(uint16_t vr)
+/* The view reads the attributes the sandboxed parser reported (top-level, values <= 1 KiB,
+ * binary numbers already little-endian): the host never parses the file itself. */
+static const agora__ingest_element *meta_find(const agora__ingest_meta *m, uint32_t tag)
 {
-    switch (vr) {
-    case AGORA__DICOM_VR('U', 'S'):
-    case AGORA__DICOM_VR('S', 'S'):
-    case AGORA__DICOM_VR('O', 'W'):
-        return 2;
-    case AGORA__DICOM_VR('U', 'L'):
-    case AGORA__DICOM_VR('S', 'L'):
-    case AGORA__DICOM_VR('F', 'L'):
-    case AGORA__DICOM_VR('O', 'F'):
-    case AGORA__DICOM_VR('O', 'L'):
-    case AGORA__DICOM_VR('A', 'T'):
-        return 4;
-    case AGORA__DICOM_VR('F', 'D'):
-    case AGORA__DICOM_VR('O', 'D'):
-    case AGORA__DICOM_VR('U', 'V'):
-    case AGORA__DICOM_VR('S', 'V'):
-    case AGORA__DICOM_VR('O', 'V'):
-        return 8;
-    default:
-        return 1;
+    uint32_t lo = 0, hi = m->n_elements;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (m->elements[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return lo < m->n_elements && m->elements[lo].tag == tag ? &m->elements[lo] : NULL;
 }
 
-static int view_get(void *vctx, uint32_t tag, char vr[3], const uint8_t **bytes, size_t *len)
+static int view_get(void *ctx, uint32_t tag, char vr[3], const uint8_t **bytes, size_t *len)
 {
-    view_ctx *ctx = vctx;
-    const agora__dicom_element *e = agora__dicom_find(ctx->ds, tag);
-    if (e == NULL || e->vr == AGORA__DICOM_VR_SQ || e->value == NULL)
+    const agora__ingest_element *e = meta_find(ctx, tag);
+    if (e == NULL || e->length == 0)
         return 0;
     agora__dicom_vr_str(e->vr, vr);
-    size_t unit = vr_unit(e->vr);
-    if ((e->flags & AGORA__DICOM_EL_BIG_ENDIAN) && unit > 1) {
-        if (e->value_len > sizeof ctx->scratch || e->value_len % unit != 0)
-            return 0; /* too long for a view value anyway */
-        for (size_t i = 0; i < e->value_len; i += unit)
-            for (size_t k = 0; k < unit; k++)
-                ctx->scratch[i + k] = e->value[i + unit - 1 - k];
-        *bytes = ctx->scratch;
-    } else {
-        *bytes = e->value;
-    }
-    *len = (size_t)e->value_len;
+    *bytes = e->value;
+    *len = e->length;
     return 1;
+}
+
+/* A text value (DS, CS...) of a reported element, trimmed; 0 or -1 when absent/too long. */
+static int meta_text(const agora__ingest_meta *m, uint32_t tag, char *out, size_t size)
+{
+    const agora__ingest_element *e = meta_find(m, tag);
+    if (e == NULL || e->length == 0 || e->length >= size)
+        return -1;
+    size_t n = e->length;
+    memcpy(out, e->value, n);
+    while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\0'))
+        n--;
+    out[n] = '\0';
+    char *bs = strchr(out, '\\'); /* first value of a multi-valued element */
+    if (bs != NULL)
+        *bs = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+static int meta_double(const agora__ingest_meta *m, uint32_t tag, double *out)
+{
+    char buf[64], *end;
+    if (meta_text(m, tag, buf, sizeof buf) != 0)
+        return -1;
+    double v = strtod(buf, &end);
+    while (*end == ' ')
+        end++;
+    if (end == buf || *end != '\0' || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
 }
 
 void agora__series_label(const agora__dicom_series *s, char *buf, size_t size)
@@ -74,11 +77,15 @@ void agora__series_label(const agora__dicom_series *s, char *buf, size_t size)
              s->n_frames == 1 ? "" : "s", cols, rows);
 }
 
-agora__dicom_scan *agora__scan_inputs(const char *const *paths, size_t n, int quiet,
-                                      agora__error *err)
+agora__dicom_scan *agora__scan_inputs(agora__ingest *ing, const char *const *paths, size_t n,
+                                      int quiet, agora__error *err)
 {
     agora__dicom_scan *scan = NULL;
-    if (agora__dicom_scan_paths(paths, n, NULL, &scan, err) != 0)
+    agora__dicom_scan_options opt;
+    agora__dicom_scan_options_default(&opt);
+    opt.extract = agora__ingest_extract;
+    opt.extract_ctx = ing;
+    if (agora__dicom_scan_paths(paths, n, &opt, &scan, err) != 0)
         return NULL;
     if (!quiet) {
         for (size_t i = 0; i < scan->n_notes; i++)
@@ -103,19 +110,17 @@ void agora__prepared_free(agora__prepared *p)
     p->pixels.fd = -1;
 }
 
-/* Read header values the view does not carry as typed fields. */
-static void header_numbers(const agora__dicom_dataset *ds, agora__prepared *p, double *slope,
+/* Header values the view does not carry as typed fields. */
+static void header_numbers(const agora__ingest_meta *m, agora__prepared *p, double *slope,
                            double *intercept, double *thickness)
 {
-    if (agora__dicom_get_double(ds, AGORA__DICOM_TAG(0x0028, 0x1053), 0, slope) != 0 ||
-        *slope == 0.0)
+    if (meta_double(m, AGORA__DICOM_TAG(0x0028, 0x1053), slope) != 0 || *slope == 0.0)
         *slope = 1.0;
-    if (agora__dicom_get_double(ds, AGORA__DICOM_TAG(0x0028, 0x1052), 0, intercept) != 0)
+    if (meta_double(m, AGORA__DICOM_TAG(0x0028, 0x1052), intercept) != 0)
         *intercept = 0.0;
-    if (agora__dicom_get_double(ds, AGORA__DICOM_TAG(0x0018, 0x0050), 0, thickness) != 0)
+    if (meta_double(m, AGORA__DICOM_TAG(0x0018, 0x0050), thickness) != 0)
         *thickness = (double)NAN;
-    if (agora__dicom_get_string(ds, AGORA__DICOM_TAG(0x0028, 0x1054), 0, p->rescale_type,
-                                sizeof p->rescale_type) != 0)
+    if (meta_text(m, AGORA__DICOM_TAG(0x0028, 0x1054), p->rescale_type, sizeof p->rescale_type))
         p->rescale_type[0] = '\0';
     /* Hounsfield units are implied for CT when the type is absent (PS3.3 C.8.2.1). */
     if (p->rescale_type[0] == '\0' && strcmp(p->modality, "CT") == 0)
@@ -125,7 +130,32 @@ static void header_numbers(const agora__dicom_dataset *ds, agora__prepared *p, d
             *c = '?'; /* keep the view printable ASCII */
 }
 
-int agora__prepare_series(const agora__dicom_series *s, const uint8_t uid_key[32],
+/* The normalized layout of the series, learnt by decoding its first frame in the sandbox into a
+ * sparse scratch memfd (only the written pages cost memory). */
+static int sandboxed_format(agora__ingest *ing, const agora__dicom_series *s,
+                            agora__dicom_pixel_format *fmt, agora__error *err)
+{
+    const agora__dicom_series_frame *f0 = &s->frames[0];
+    const agora__dicom_instance *in = &s->instances[f0->instance];
+    uint64_t cap = (uint64_t)in->rows * in->columns * 3u * 8u; /* widest normalized pixel */
+    if (cap == 0 || cap > AGORA__PIXBUF_MAX)
+        return agora__error_set(err, AGORA_ELIMIT, "frame of %ux%u is too large", in->columns,
+                                in->rows);
+    int fd = memfd_create("agora-format-probe", MFD_CLOEXEC);
+    if (fd < 0)
+        return agora__error_set(err, -errno, "memfd_create: %s", strerror(errno));
+    int rc = 0;
+    if (ftruncate(fd, (off_t)cap) != 0)
+        rc = agora__error_set(err, -errno, "ftruncate: %s", strerror(errno));
+    if (rc == 0)
+        rc = agora__ingest_decode(ing, in->path, f0->frame, 1, AGORA__DICOM_DECODE_NORMALIZED, fd,
+                                  0, cap, fmt, err);
+    close(fd);
+    return rc;
+}
+
+int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
+                          const uint8_t uid_key[32],
                           const char *const *granted, size_t n_granted, uint32_t deid_flags,
                           agora__prepared *out, agora__error *err)
 {
@@ -140,7 +170,7 @@ int agora__prepare_series(const agora__dicom_series *s, const uint8_t uid_key[32
     agora__strlcpy(out->modality, s->modality, sizeof out->modality);
 
     agora__dicom_pixel_format fmt;
-    int rc = agora__dicom_series_format(s, AGORA__DICOM_DECODE_NORMALIZED, &fmt, err);
+    int rc = sandboxed_format(ing, s, &fmt, err);
     if (rc != 0)
         return rc;
     if (fmt.frame_bytes == 0 || fmt.frame_bytes > AGORA__PIXBUF_MAX / s->n_frames)
@@ -149,30 +179,19 @@ int agora__prepare_series(const agora__dicom_series *s, const uint8_t uid_key[32
                                 (unsigned long long)AGORA__PIXBUF_MAX);
     uint64_t total = fmt.frame_bytes * s->n_frames;
 
-    /* The view and header numbers come from the first instance (in series order). */
+    /* The view and header numbers come from the first instance (in series order), as the
+     * sandboxed parser reported them. */
     const agora__dicom_instance *first = &s->instances[s->frames[0].instance];
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    rc = agora__read_file(first->path, PREPARE_MAX_FILE, &buf, &len, err);
+    agora__ingest_meta meta;
+    rc = agora__ingest_metadata(ing, first->path, &meta, err);
     if (rc != 0)
         return rc;
-    agora__dicom_limits lim;
-    agora__dicom_limits_default(&lim);
-    lim.flags |= AGORA__DICOM_READ_STOP_AT_PIXELS;
-    agora__dicom_file *f = NULL;
-    rc = agora__dicom_read(buf, len, &lim, &f, err);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    view_ctx vctx = {.ds = &f->dataset};
-    rc = agora__deid_view(view_get, &vctx, uid_key, granted, n_granted, deid_flags, NULL,
+    rc = agora__deid_view(view_get, &meta, uid_key, granted, n_granted, deid_flags, NULL,
                           &out->view, err);
     double slope = 1.0, intercept = 0.0, thickness = (double)NAN;
     if (rc == 0)
-        header_numbers(&f->dataset, out, &slope, &intercept, &thickness);
-    agora__dicom_file_free(f);
-    free(buf);
+        header_numbers(&meta, out, &slope, &intercept, &thickness);
+    agora__ingest_meta_free(&meta);
     if (rc != 0)
         return rc;
 
@@ -213,8 +232,8 @@ int agora__prepare_series(const agora__dicom_series *s, const uint8_t uid_key[32
 
     rc = agora__pixbuf_create(total, &out->pixels, err);
     if (rc == 0)
-        rc = agora__dicom_series_decode(s, AGORA__DICOM_DECODE_NORMALIZED, out->pixels.data,
-                                        (size_t)total, NULL, err);
+        rc = agora__ingest_series_decode(ing, s, AGORA__DICOM_DECODE_NORMALIZED, out->pixels.fd,
+                                         0, total, NULL, err);
     if (rc == 0)
         rc = agora__pixbuf_seal(&out->pixels, err);
     if (rc != 0) {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "deid.h"
+#include "ingest.h"
 #include "study.h"
 #include "worker.h"
 
@@ -32,10 +33,11 @@ typedef struct agora__prepared {
     const agora__dicom_series *series; /* borrowed */
 } agora__prepared;
 
-/* Prepare series s. uid_key: the clinic's (or the developer session's) 32-byte key for
+/* Prepare series s; ing is the sandboxed parser worker that reads and decodes the files. uid_key: the clinic's (or the developer session's) 32-byte key for
  * pseudonymous UIDs. granted: PS3.15 option names the plugin may see. deid_flags:
  * AGORA__DEID_* (burned-in policy). On failure out is left empty and err says why (no PHI). */
-int agora__prepare_series(const agora__dicom_series *s, const uint8_t uid_key[32],
+int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
+                          const uint8_t uid_key[32],
                           const char *const *granted, size_t n_granted, uint32_t deid_flags,
                           agora__prepared *out, agora__error *err);
 void agora__prepared_free(agora__prepared *p);
@@ -43,9 +45,9 @@ void agora__prepared_free(agora__prepared *p);
 /* A short, PHI-free description of a series for progress lines: "CT, 40 frames 512x512". */
 void agora__series_label(const agora__dicom_series *s, char *buf, size_t size);
 
-/* Scan inputs and report skipped files and series warnings to stderr (counts and reasons, no
+/* Scan inputs (each file parsed by the sandboxed worker ing) and report skipped files and series warnings to stderr (counts and reasons, no
  * attribute values). Returns the scan (caller frees) or NULL with err set. */
-agora__dicom_scan *agora__scan_inputs(const char *const *paths, size_t n, int quiet,
-                                      agora__error *err);
+agora__dicom_scan *agora__scan_inputs(agora__ingest *ing, const char *const *paths, size_t n,
+                                      int quiet, agora__error *err);
 
 #endif

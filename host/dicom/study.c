@@ -20,6 +20,8 @@ void agora__dicom_scan_options_default(agora__dicom_scan_options *opt)
     opt->max_files = 100000;
     opt->max_file_bytes = (uint64_t)4 << 30;
     agora__dicom_limits_default(&opt->limits);
+    opt->extract = NULL;
+    opt->extract_ctx = NULL;
 }
 
 /* ---- mapping one file ---------------------------------------------------------------------- */
@@ -184,8 +186,56 @@ static agora__dicom_series *find_series(scanner *s, const char *study, const cha
     return se;
 }
 
+/* Append an extracted instance to its series. Takes ownership of in->frame_positions. */
+static int add_instance(scanner *s, const char *path, const char *study, const char *series,
+                        const char *modality, agora__dicom_instance *in)
+{
+    agora__dicom_series *se = find_series(s, study, series);
+    if (!se) {
+        free(in->frame_positions);
+        return agora__error_set(s->err, AGORA_ENOMEM, "out of memory");
+    }
+    size_t si = (size_t)(se - s->scan->series);
+    if (se->n_instances == s->cap_instances[si]) {
+        uint32_t nc = se->n_instances ? se->n_instances * 2 : 8;
+        agora__dicom_instance *ni = realloc(se->instances, nc * sizeof *ni);
+        if (!ni) {
+            free(in->frame_positions);
+            return agora__error_set(s->err, AGORA_ENOMEM, "out of memory");
+        }
+        se->instances = ni;
+        s->cap_instances[si] = nc;
+    }
+    if (!se->modality[0])
+        agora__strlcpy(se->modality, modality, sizeof se->modality);
+    in->path = strdup(path);
+    if (!in->path) {
+        free(in->frame_positions);
+        return agora__error_set(s->err, AGORA_ENOMEM, "out of memory");
+    }
+    se->instances[se->n_instances++] = *in;
+    return 0;
+}
+
+/* The hooked path: metadata comes from opt->extract (the sandboxed ingest worker). */
+static int scan_file_extract(scanner *s, const char *path)
+{
+    agora__dicom_extracted x;
+    memset(&x, 0, sizeof x);
+    agora__error e = {0};
+    int rc = s->opt->extract(s->opt->extract_ctx, path, &x, &e);
+    if (rc == AGORA_ENOMEM || rc == AGORA_EINTERNAL)
+        return agora__error_set(s->err, rc, "%s", e.msg);
+    if (rc != 0)
+        return add_note(s, path, e.msg[0] ? e.msg : "unreadable");
+    x.instance.path = NULL;
+    return add_instance(s, path, x.study_uid, x.series_uid, x.modality, &x.instance);
+}
+
 static int scan_file(scanner *s, const char *path)
 {
+    if (s->opt->extract)
+        return scan_file_extract(s, path);
     agora__error e = {0};
     mapped m;
     if (map_file(path, s->opt->max_file_bytes, &m, &e))

@@ -17,11 +17,26 @@
 #include "dicom.h"
 #include "pixels.h"
 
+struct agora__dicom_extracted;
+
+/*
+ * Metadata extraction outside the scanner (host/ingest's sandboxed parser worker, so that the
+ * host never parses an untrusted file itself). Called once per regular file with *out zeroed;
+ * fills *out and returns 0, or returns a negative code with err->msg saying why: AGORA_ENOMEM
+ * and AGORA_EINTERNAL abort the scan (err->msg becomes the scan's error), any other code skips
+ * the file with err->msg as its note. On success out->instance.frame_positions (malloc'ed or
+ * NULL) passes to the scan; on failure the callee frees it. out->instance.path is ignored.
+ */
+typedef int (*agora__dicom_extract_fn)(void *ctx, const char *path,
+                                       struct agora__dicom_extracted *out, agora__error *err);
+
 typedef struct agora__dicom_scan_options {
     uint32_t max_depth;         /* folder recursion depth (default 8) */
     uint32_t max_files;         /* files examined in total (default 100000) */
     uint64_t max_file_bytes;    /* larger files are skipped with a note (default 4 GiB) */
-    agora__dicom_limits limits; /* parser limits */
+    agora__dicom_limits limits; /* parser limits (in-process parsing only) */
+    agora__dicom_extract_fn extract; /* NULL (default): parse in-process */
+    void *extract_ctx;               /* passed to extract */
 } agora__dicom_scan_options;
 
 void agora__dicom_scan_options_default(agora__dicom_scan_options *opt);
@@ -41,6 +56,14 @@ typedef struct agora__dicom_instance {
     double pixel_spacing[2];
     double *frame_positions; /* per-frame positions (enhanced multi-frame), 3 per frame, or NULL */
 } agora__dicom_instance;
+
+/* What an extractor returns for one file: the series keys and the instance. */
+typedef struct agora__dicom_extracted {
+    char study_uid[65];
+    char series_uid[65];
+    char modality[17];
+    agora__dicom_instance instance;
+} agora__dicom_extracted;
 
 /* One frame of a series, in output order. */
 typedef struct agora__dicom_series_frame {

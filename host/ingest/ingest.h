@@ -115,6 +115,11 @@ int agora__ingest_meta_to_instance(agora__ingest_meta *m, const char *path,
                                    agora__dicom_instance *in, char study_uid[65],
                                    char series_uid[65], char modality[17], agora__error *err);
 
+/* agora__dicom_extract_fn for agora__dicom_scan_options.extract: ctx is an agora__ingest, so a
+ * scan never parses a file in the host process. */
+int agora__ingest_extract(void *ctx, const char *path, agora__dicom_extracted *out,
+                          agora__error *err);
+
 /* Counters of the worker's life (tests and benches). */
 typedef struct agora__ingest_stats {
     uint64_t requests;

@@ -1,0 +1,21 @@
+/* The scanner hook (study.h agora__dicom_extract_fn) backed by the sandboxed ingest worker. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest.h"
+
+int agora__ingest_extract(void *ctx, const char *path, agora__dicom_extracted *out,
+                          agora__error *err)
+{
+    agora__ingest_meta m;
+    int rc = agora__ingest_metadata((agora__ingest *)ctx, path, &m, err);
+    if (rc != 0)
+        return rc;
+    rc = agora__ingest_meta_to_instance(&m, path, &out->instance, out->study_uid,
+                                        out->series_uid, out->modality, err);
+    /* The scanner sets the path itself. */
+    free(out->instance.path);
+    out->instance.path = NULL;
+    agora__ingest_meta_free(&m);
+    return rc;
+}
