@@ -29,6 +29,19 @@ else
     logs="$logs $FUZZ/meson-logs/testlog.json"
 fi
 
+# Containment check over the whole run: every sandbox process dies with its host, so no
+# agora-runner of this build may be left once the tests are over.
+sleep 1
+leaked=$(pgrep -f "$(pwd)/$BUILD/sandbox/agora-runner" || true)
+if [ -n "$leaked" ]; then
+    echo "not ok: agora-runner processes outlived their hosts: $(echo $leaked)"
+    # shellcheck disable=SC2086
+    kill -KILL $leaked 2>/dev/null || true
+    status=1
+else
+    echo "ok: no sandbox process outlived its host"
+fi
+
 # One closing line over both stages.
 python3 - $logs <<'PY'
 import json, sys
