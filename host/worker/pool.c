@@ -1151,7 +1151,7 @@ void agora__pool_set_progress_cb(agora__pool *pool, agora__progress_cb cb, void 
 static double or_nan(const agora__frame_input *fi, int which, int k)
 {
     if (fi == NULL)
-        return NAN;
+        return (double)NAN;
     return which == 0 ? fi->position[k] : fi->orientation[k];
 }
 
