@@ -21,9 +21,9 @@
 #include "common.h"
 
 /* Bounds enforced by the validator and by the schema (keep both in step). */
-#define AGORA__RESULTS_MAX_FINDINGS     1000
-#define AGORA__RESULTS_MAX_MEASUREMENTS 1000
-#define AGORA__RESULTS_MAX_REGIONS      1000
+#define AGORA__RESULTS_MAX_FINDINGS     10000 /* the pool caps all items at 10,000 */
+#define AGORA__RESULTS_MAX_MEASUREMENTS 10000
+#define AGORA__RESULTS_MAX_REGIONS      10000
 #define AGORA__RESULTS_MAX_POINTS       10000       /* per polygon */
 #define AGORA__RESULTS_MAX_TOTAL_POINTS 100000      /* per result */
 #define AGORA__RESULTS_MAX_FRAME        65535       /* frame index 0..MAX_FRAME */
