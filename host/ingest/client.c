@@ -425,8 +425,8 @@ int agora__ingest_metadata(agora__ingest *ing, const char *path, agora__ingest_m
 {
     memset(out, 0, sizeof *out);
     out->instance_number = INT64_MIN;
-    int fd;
-    uint64_t size;
+    int fd = -1;
+    uint64_t size = 0;
     int rc = open_input(ing, path, &fd, &size, err);
     if (rc != 0)
         return rc;
@@ -454,7 +454,7 @@ static int decode_checked(agora__ingest *ing, const char *path, uint32_t first_f
                                 "descriptor",
                                 (unsigned long long)out_len, (unsigned long long)out_offset);
     int fds[2] = {-1, out_fd};
-    uint64_t size;
+    uint64_t size = 0;
     int rc = open_input(ing, path, &fds[0], &size, err);
     if (rc != 0)
         return rc;
