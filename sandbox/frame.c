@@ -86,8 +86,15 @@ size_t agora__runner_frame_expected_fds(const Agora__Ipc__Frame *frame)
     case AGORA__IPC__FRAME__MSG_JOB:
         return 2;
     case AGORA__IPC__FRAME__MSG_INGEST_REQUEST:
-        /* the input file, and for DECODE the output memfd */
-        return frame->ingest_request->op == AGORA__IPC__INGEST_OP__INGEST_DECODE ? 2 : 1;
+        /* the input file, and for DECODE, DEID_WRITE and DUMP the output memfd */
+        switch (frame->ingest_request->op) {
+        case AGORA__IPC__INGEST_OP__INGEST_DECODE:
+        case AGORA__IPC__INGEST_OP__INGEST_DEID_WRITE:
+        case AGORA__IPC__INGEST_OP__INGEST_DUMP:
+            return 2;
+        default:
+            return 1;
+        }
     default:
         return 0;
     }

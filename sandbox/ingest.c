@@ -237,9 +237,13 @@ static void handle(const Agora__Ipc__IngestRequest *m, int fds[2])
     r.request_id = m->request_id;
     r.status = AGORA__IPC__INGEST_STATUS__INGEST_OK;
     int rc = 0;
+    ingest_extra *extra = NULL; /* DEID_UIDS, DEID_WRITE, DUMP (ingest_deid.c) */
     if (m->op != AGORA__IPC__INGEST_OP__INGEST_METADATA &&
-        m->op != AGORA__IPC__INGEST_OP__INGEST_DECODE)
-        rc = request_error(&r, c, "ingest operation %d is not METADATA or DECODE", (int)m->op);
+        m->op != AGORA__IPC__INGEST_OP__INGEST_DECODE &&
+        m->op != AGORA__IPC__INGEST_OP__INGEST_DEID_UIDS &&
+        m->op != AGORA__IPC__INGEST_OP__INGEST_DEID_WRITE &&
+        m->op != AGORA__IPC__INGEST_OP__INGEST_DUMP)
+        rc = request_error(&r, c, "ingest operation %d is not one this worker knows", (int)m->op);
     if (rc == 0)
         rc = map_input(m, fds[0], &r, c);
     if (rc == 0 && m->test_fault != AGORA__IPC__INGEST_TEST_FAULT__INGEST_FAULT_NONE)
@@ -247,12 +251,15 @@ static void handle(const Agora__Ipc__IngestRequest *m, int fds[2])
     if (rc == 0) {
         if (m->op == AGORA__IPC__INGEST_OP__INGEST_METADATA)
             rc = do_metadata(c, &r);
-        else
+        else if (m->op == AGORA__IPC__INGEST_OP__INGEST_DECODE)
             rc = do_decode(m, fds[1], c, &r);
+        else
+            rc = agora__runner_ingest_extra(m, c->file, c->file_len, fds[1], &r, &extra);
     }
     if (rc != 0 && r.status == AGORA__IPC__INGEST_STATUS__INGEST_REQUEST_ERROR) {
         r.metadata = NULL;
         r.format = NULL;
+        r.deid = NULL;
     }
     /* Drop the writable output mapping BEFORE replying: the host seals the memfd against writes
      * as soon as it has the reply, and the kernel refuses that seal (EBUSY) while any writable
@@ -273,6 +280,8 @@ static void handle(const Agora__Ipc__IngestRequest *m, int fds[2])
         /* Bounded by construction (512 elements of 1 KiB, 65536 positions); fail the file. */
         r.metadata = NULL;
         r.format = NULL;
+        r.deid = NULL;
+        r.output_used = 0;
         r.frames_decoded = 0;
         r.status = AGORA__IPC__INGEST_STATUS__INGEST_FILE_ERROR;
         r.code = AGORA_ELIMIT;
@@ -281,6 +290,7 @@ static void handle(const Agora__Ipc__IngestRequest *m, int fds[2])
     }
     if (sent != 0)
         _exit(AGORA__RUNNER_EXIT_PROTOCOL); /* the host is gone */
+    agora__runner_ingest_extra_free(extra);
     agora__dicom_file_free(c->f);
     agora__runner_ingest_meta_free(&c->meta);
     if (c->file)

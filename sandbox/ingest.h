@@ -33,6 +33,19 @@ typedef struct ingest_meta_store {
 int agora__runner_ingest_meta(const agora__dicom_file *f, int with_elements, ingest_meta_store *st);
 void agora__runner_ingest_meta_free(ingest_meta_store *st);
 
+/* Bounds of a DEID_UIDS reply (the host checks the same numbers). */
+#define AGORA__INGEST_DEID_MAX_UIDS      4096u
+#define AGORA__INGEST_DEID_MAX_UID_BYTES (256u << 10)
+
+/* DEID_UIDS, DEID_WRITE and DUMP (ingest_deid.c) on the mapped input file[0..len); out_fd is the
+ * host's output memfd (-1 when none came). Fills r (status, error, deid, output_used); *state
+ * owns what r points into and must be freed with agora__runner_ingest_extra_free after the reply
+ * is sent. The output window is unmapped on return. 0 or -1 (r says why). */
+typedef struct ingest_extra ingest_extra;
+int agora__runner_ingest_extra(const Agora__Ipc__IngestRequest *m, const uint8_t *file, size_t len,
+                               int out_fd, Agora__Ipc__IngestReply *r, ingest_extra **state);
+void agora__runner_ingest_extra_free(ingest_extra *x);
+
 /* The request loop of an ingest worker. Returns the exit code (0 after Shutdown or EOF). */
 int agora__runner_serve_ingest(void);
 

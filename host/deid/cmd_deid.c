@@ -3,9 +3,15 @@
  * PS3.15 Annex E Basic Application Level Confidentiality Profile (profile.c), with the options
  * given by --keep. Inputs are only ever read; outputs are named by their pseudonymous SOP
  * Instance UID (input file names can carry identity) and written atomically.
+ *
+ * Rule of two: the host never parses an input. It opens each file and passes the descriptor to
+ * a sandboxed agora-runner (MODE_INGEST), which applies the profile and writes the Part 10
+ * bytes into a memfd; the host computes the pseudonyms (the clinic secret stays here), seals
+ * and checks the output, and renames it into place (docs/deidentification.md).
  */
 #include "../cli/commands.h"
 #include "deid.h"
+#include "ingest.h"
 #include "outfile.h"
 #include "profile.h"
 #include "rules.h"
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,59 +188,11 @@ typedef struct totals {
     uint64_t inputs, written, refused, failed, skipped, bytes_in, bytes_out;
 } totals;
 
-/* Per-thread buffers reused from file to file: fresh allocations for every 512 KiB slice
- * would cost page faults that dominate the run on virtual machines. */
-typedef struct thread_bufs {
-    uint8_t *in;
-    size_t in_cap;
-    agora__deid_buf out;
-} thread_bufs;
-
-/* Read a whole regular file into tb->in (grown as needed, bounded by MAX_FILE_BYTES). */
-static int read_input(const char *path, thread_bufs *tb, size_t *len, agora__error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return agora__error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return agora__error_set(err, AGORA_EINVAL, "%s is not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-        close(fd);
-        return agora__error_set(err, AGORA_ELIMIT,
-                                "%s is larger than %zu bytes; not a plausible DICOM input", path,
-                                MAX_FILE_BYTES);
-    }
-    size_t size = (size_t)st.st_size;
-    if (size + 1 > tb->in_cap) {
-        uint8_t *p = realloc(tb->in, size + 1);
-        if (p == NULL) {
-            close(fd);
-            return agora__error_set(err, AGORA_ENOMEM, "out of memory reading %s", path);
-        }
-        tb->in = p;
-        tb->in_cap = size + 1;
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, tb->in + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return agora__error_set(err, -e, "cannot read %s: %s", path, strerror(e));
-        }
-        if (n == 0)
-            break; /* the file shrank while being read: take what is there */
-        got += (size_t)n;
-    }
-    close(fd);
-    *len = got;
-    return 0;
-}
+/* Per-thread state: the thread's own sandboxed parser (agora__ingest is not thread-safe),
+ * started on the thread's first file and reused for the rest. */
+typedef struct thread_ctx {
+    agora__ingest *ing;
+} thread_ctx;
 
 /* Reserve an output name for this run: two inputs with the same SOP Instance UID would
  * otherwise silently replace each other's output. The same path twice is harmless. */
@@ -245,47 +204,159 @@ static int claim_name(deid_cmd *c, const char *name, const char *path)
     return rc;
 }
 
-/* De-identify one file. Returns 0 written, 1 skipped (not DICOM), 2 refused (policy or an
- * unsupported kind of file: burned-in, DICOMDIR, unexpected encapsulation), -1 failed. The
- * message (path + reason, never a value) is printed here. Safe to call from several threads. */
+/* The de-identified bytes the worker wrote into mfd, checked (see docs/deidentification.md):
+ * sealed (the worker can no longer change them), at most the cap, a Part 10 preamble. The
+ * host does not parse them: they came from a process that parsed hostile input. */
+static const uint8_t *sealed_output(int mfd, uint64_t used, const char *path, agora__error *err)
+{
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+        agora__error_set(err, AGORA_EINPUT,
+                         "%s: the DICOM parser worker kept its output writable; the output was "
+                         "refused",
+                         path);
+        return NULL;
+    }
+    void *p = mmap(NULL, (size_t)used, PROT_READ, MAP_PRIVATE, mfd, 0);
+    if (p == MAP_FAILED) {
+        agora__error_set(err, -errno, "%s: mapping the output: %s", path, strerror(errno));
+        return NULL;
+    }
+    static const uint8_t zeros[128];
+    if (memcmp(p, zeros, 128) != 0 || memcmp((const uint8_t *)p + 128, "DICM", 4) != 0) {
+        munmap(p, (size_t)used);
+        agora__error_set(err, AGORA_EINPUT,
+                         "%s: the DICOM parser worker's output does not start with the Part 10 "
+                         "preamble; the output was refused",
+                         path);
+        return NULL;
+    }
+    return p;
+}
+
+/* Pseudonyms for the UIDs the worker's dry run found, computed here: the clinic secret never
+ * enters the worker. pseudonyms[i] points into store (n * 65 bytes, owned by the caller). */
+static int make_pseudonyms(const agora__deid_profile *prof, const agora__ingest_deid_uids *u,
+                           char **store, const char ***pseudonyms, agora__error *err)
+{
+    *store = NULL;
+    *pseudonyms = NULL;
+    if (u->n == 0)
+        return 0;
+    *store = malloc(u->n * 65);
+    *pseudonyms = malloc(u->n * sizeof **pseudonyms);
+    if (*store == NULL || *pseudonyms == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < u->n; i++) {
+        char *out = *store + i * 65;
+        int rc = agora__deid_uid(prof->secret, u->uids[i], out, err);
+        if (rc != 0)
+            return rc;
+        (*pseudonyms)[i] = out;
+    }
+    return 0;
+}
+
+/* De-identify one file in the sandboxed parser. Returns 0 written, 1 skipped (not DICOM, the
+ * worker's word, or empty), 2 refused (policy or an unsupported kind of file: burned-in,
+ * DICOMDIR, unexpected encapsulation), -1 failed. The message (path + reason, never a value) is
+ * printed here. Safe to call from several threads, each with its own tc. */
 static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *path, int check_inode,
-                    thread_bufs *tb, agora__deid_stats *stats, totals *t)
+                    thread_ctx *tc, agora__deid_stats *stats, totals *t)
 {
     agora__error err = {0};
-    size_t len = 0;
-    if (read_input(path, tb, &len, &err) != 0) {
-        fprintf(stderr, "agora deid: %s\n", err.msg);
+    /* The host opens the file and hands the descriptor to the worker: it never reads it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        fprintf(stderr, "agora deid: cannot open %s: %s\n", path, strerror(errno));
         return -1;
     }
-    const uint8_t *buf = tb->in;
-    if (len == 0 || !agora__dicom_sniff(buf, len))
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        fprintf(stderr, "agora deid: %s is not a regular file\n", path);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
+        close(fd);
+        fprintf(stderr, "agora deid: %s is larger than %zu bytes; not a plausible DICOM input\n",
+                path, MAX_FILE_BYTES);
+        return -1;
+    }
+    uint64_t len = (uint64_t)st.st_size;
+    if (len == 0) {
+        close(fd);
         return 1;
-    agora__dicom_file *f = NULL;
-    int rc = agora__dicom_read(buf, len, NULL, &f, &err);
-    if (rc != 0) {
-        fprintf(stderr, "agora deid: %s: not readable DICOM (%s); it was not copied\n", path,
-                err.msg);
-        return -1;
     }
-    agora__deid_buf *out = &tb->out;
-    /* Cap: an element grows at most about five-fold (a 1-character UID of a 10-byte element
-     * becomes a 44-character pseudonym; an empty name becomes a dummy), plus the meta group and
-     * the added attributes. Real files shrink; only crafted ones come near the cap. */
-    agora__deid_buf_reset(out, 6 * len + (1u << 20));
-    out->refs_allowed = 1; /* the input buffer outlives the write below */
-    agora__deid_stats one = {0};
-    char name[65];
-    rc = agora__deid_apply(f, prof, out, &one, name, &err);
+    if (tc->ing == NULL) {
+        agora__ingest_options io;
+        agora__ingest_options_default(&io);
+        io.max_file_bytes = MAX_FILE_BYTES;
+        if (agora__ingest_open(&io, &tc->ing, &err) != 0) {
+            close(fd);
+            fprintf(stderr, "agora deid: %s\n", err.msg);
+            return -1;
+        }
+    }
+    agora__ingest_deid_profile ip = {prof->options, prof->flags, prof->write_flags};
+    agora__ingest_deid_uids u;
+    int why = 0;
+    if (agora__ingest_deid_uids_of(tc->ing, path, fd, len, &ip, &u, &why, &err) != 0) {
+        close(fd);
+        if (why == AGORA__INGEST_DEID_NOT_DICOM)
+            return 1;
+        fprintf(stderr, "agora deid: %s%s\n", err.msg,
+                why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
+        return why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
+    }
+    char *store = NULL;
+    const char **pseudonyms = NULL;
+    int days = 0;
     int result = 0;
-    if (rc != 0) {
+    if (make_pseudonyms(prof, &u, &store, &pseudonyms, &err) != 0) {
         fprintf(stderr, "agora deid: %s: %s\n", path, err.msg);
-        result = (rc == AGORA_EINPUT || rc == AGORA_EUNSUPPORTED) ? 2 : -1;
-    } else {
-        /* Named by the pseudonymous SOP Instance UID: input names can carry identity. */
+        result = -1;
+    }
+    if (prof->options & (1u << AGORA__DEID_OPT_LONG_MODIF_DATES))
+        days = agora__deid_date_offset(prof->secret, u.patient_id, strlen(u.patient_id));
+    /* The output cap of the in-process writer: an element grows at most about five-fold (a
+     * 1-character UID of a 10-byte element becomes a 44-character pseudonym; an empty name
+     * becomes a dummy), plus the meta group and the added attributes. The memfd is sparse:
+     * only what the worker writes costs memory. */
+    uint64_t cap = 6 * len + (1u << 20);
+    int mfd = -1;
+    if (result == 0) {
+        mfd = memfd_create("agora-deid", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (mfd < 0 || ftruncate(mfd, (off_t)cap) != 0) {
+            fprintf(stderr, "agora deid: %s: memfd for the output: %s\n", path, strerror(errno));
+            result = -1;
+        }
+    }
+    agora__ingest_deid_written wr = {0};
+    if (result == 0 &&
+        agora__ingest_deid_write(tc->ing, path, fd, len, &ip, (const char *const *)u.uids,
+                                 pseudonyms, u.n, days, mfd, cap, &wr, &why, &err) != 0) {
+        fprintf(stderr, "agora deid: %s%s\n", err.msg,
+                why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
+        result = why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
+    }
+    close(fd);
+    agora__ingest_deid_uids_free(&u);
+    free(store);
+    free(pseudonyms);
+    const uint8_t *bytes = NULL;
+    if (result == 0) {
+        bytes = sealed_output(mfd, wr.used, path, &err);
+        if (bytes == NULL) {
+            fprintf(stderr, "agora deid: %s\n", err.msg);
+            result = -1;
+        }
+    }
+    if (result == 0) {
+        /* Named by the pseudonymous SOP Instance UID (digits and dots, one the host issued):
+         * input names can carry identity. */
         char dst[4096];
         struct stat in_st, out_st;
-        if (name[0] == '\0' ||
-            snprintf(dst, sizeof dst, "%s/%s.dcm", c->outdir, name) >= (int)sizeof dst) {
+        if (snprintf(dst, sizeof dst, "%s/%s.dcm", c->outdir, wr.sop) >= (int)sizeof dst) {
             fprintf(stderr, "agora deid: %s: cannot name the output; output path too long\n", path);
             result = -1;
         } else if (check_inode && stat(path, &in_st) == 0 && stat(dst, &out_st) == 0 &&
@@ -295,34 +366,37 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
                     "another -o directory\n",
                     path);
             result = -1;
-        } else if (claim_name(c, name, path) != 0) {
+        } else if (claim_name(c, wr.sop, path) != 0) {
             fprintf(stderr,
                     "agora deid: %s: another input of this run has the same SOP Instance "
                     "UID; the first one was written, this one was not\n",
                     path);
             result = -1;
-        } else if (agora__deid_write_buf(dst, out, &err) != 0) {
+        } else if (agora__deid_write_out(dst, bytes, (size_t)wr.used, &err) != 0) {
             fprintf(stderr, "agora deid: %s\n", err.msg);
             result = -1;
         }
     }
+    if (bytes != NULL)
+        munmap((void *)(uintptr_t)bytes, (size_t)wr.used);
+    if (mfd >= 0)
+        close(mfd);
     pthread_mutex_lock(&c->lock);
     t->bytes_in += len;
     if (result == 0) {
-        t->bytes_out += agora__deid_buf_size(out);
-        stats->kept += one.kept;
-        stats->removed += one.removed;
-        stats->emptied += one.emptied;
-        stats->dummied += one.dummied;
-        stats->uids += one.uids;
-        stats->dates_shifted += one.dates_shifted;
-        stats->private_removed += one.private_removed;
-        stats->private_kept += one.private_kept;
-        stats->overlay_curve_removed += one.overlay_curve_removed;
-        stats->added += one.added;
+        t->bytes_out += wr.used;
+        stats->kept += wr.stats[0];
+        stats->removed += wr.stats[1];
+        stats->emptied += wr.stats[2];
+        stats->dummied += wr.stats[3];
+        stats->uids += wr.stats[4];
+        stats->dates_shifted += wr.stats[5];
+        stats->private_removed += wr.stats[6];
+        stats->private_kept += wr.stats[7];
+        stats->overlay_curve_removed += wr.stats[8];
+        stats->added += wr.stats[9];
     }
     pthread_mutex_unlock(&c->lock);
-    agora__dicom_file_free(f);
     return result;
 }
 
@@ -342,15 +416,14 @@ typedef struct work {
 static void *worker(void *arg)
 {
     work *w = arg;
-    thread_bufs tb = {0};
-    agora__deid_buf_init(&tb.out, 0);
+    thread_ctx tc = {0};
     for (;;) {
         pthread_mutex_lock(&w->c->lock);
         size_t i = w->next < w->files->n ? w->next++ : SIZE_MAX;
         pthread_mutex_unlock(&w->c->lock);
         if (i == SIZE_MAX)
             break;
-        int r = one_file(w->c, w->prof, w->files->paths[i], w->check_inode, &tb, &w->stats, &w->t);
+        int r = one_file(w->c, w->prof, w->files->paths[i], w->check_inode, &tc, &w->stats, &w->t);
         pthread_mutex_lock(&w->c->lock);
         if (r == 0)
             w->t.written++;
@@ -366,8 +439,7 @@ static void *worker(void *arg)
                     done, w->files->n);
         pthread_mutex_unlock(&w->c->lock);
     }
-    free(tb.in);
-    agora__deid_buf_free(&tb.out);
+    agora__ingest_close(tc.ing);
     return NULL;
 }
 

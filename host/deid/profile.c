@@ -49,6 +49,21 @@ static void text_of(const agora__dicom_element *e, char *out, size_t out_size)
     out[len - s] = '\0';
 }
 
+/* The profile's pseudonym for uid (see profile.h). A hook's answer is checked: it lands in the
+ * output as a UID and, for the SOP Instance UID, in a file name. */
+static int pseudonym(const agora__deid_profile *p, const char *uid, char out[65],
+                     agora__error *err)
+{
+    if (p->pseudonym == NULL)
+        return agora__deid_uid(p->secret, uid, out, err);
+    int rc = p->pseudonym(p->pseudonym_ctx, uid, out, err);
+    if (rc != 0)
+        return rc;
+    if (!agora__deid_uid_valid(out, strnlen(out, 65)))
+        return agora__error_set(err, AGORA_EINVAL, "a pseudonym is not a valid UID");
+    return 0;
+}
+
 static int has_opt(const walk *w, int opt)
 {
     return (w->p->options >> opt) & 1u;
@@ -79,9 +94,10 @@ static void put_uids(walk *w, const agora__dicom_element *e)
         size_t s = 0;
         while (s < t && one[s] == ' ')
             s++;
+        one[t] = '\0'; /* the hook sees the UID as agora__deid_uid hashes it: trimmed */
         if (s < t) {
             char hashed[65];
-            w->rc = agora__deid_uid(w->p->secret, one, hashed, w->err);
+            w->rc = pseudonym(w->p, one + s, hashed, w->err);
             if (w->rc != 0)
                 return;
             size_t hl = strlen(hashed);
@@ -362,6 +378,11 @@ static void walk_dataset(walk *w, const agora__dicom_dataset *ds, uint32_t depth
         put_addition(w, added_tags[next_add++]);
 }
 
+void agora__deid_patient_id(const agora__dicom_file *file, char out[256])
+{
+    text_of(find(&file->dataset, TAG(0x0010, 0x0020)), out, 256);
+}
+
 int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *profile,
                       agora__deid_buf *out, agora__deid_stats *stats, char sop_uid_out[65],
                       agora__error *err)
@@ -395,7 +416,7 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
     if (profile->options & (1u << AGORA__DEID_OPT_UIDS)) {
         agora__strlcpy(mapped, sop_inst, sizeof mapped);
     } else {
-        rc = agora__deid_uid(profile->secret, sop_inst, mapped, err);
+        rc = pseudonym(profile, sop_inst, mapped, err);
         if (rc != 0)
             return rc;
     }
@@ -423,9 +444,13 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
                                ? ((unsigned)ba->value[0] << 8 | ba->value[1])
                                : ((unsigned)ba->value[1] << 8 | ba->value[0]);
     if (profile->options & (1u << AGORA__DEID_OPT_LONG_MODIF_DATES)) {
-        char pid[256];
-        text_of(find(ds, TAG(0x0010, 0x0020)), pid, sizeof pid);
-        w.days = agora__deid_date_offset(profile->secret, pid, strlen(pid));
+        if (profile->days_given) {
+            w.days = profile->days;
+        } else {
+            char pid[256];
+            agora__deid_patient_id(file, pid);
+            w.days = agora__deid_date_offset(profile->secret, pid, strlen(pid));
+        }
     }
     agora__deid_put_meta(out, sop_class, mapped, ts);
     walk_dataset(&w, ds, 0);

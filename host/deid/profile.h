@@ -18,7 +18,20 @@ typedef struct agora__deid_profile {
     uint32_t options;      /* bit i = option i of rules.h */
     uint32_t flags;        /* AGORA__DEID_ALLOW_BURNED_IN */
     uint32_t write_flags;  /* AGORA__DEID_W_* */
+    /* Where pseudonyms come from. NULL: HMAC with `secret` (agora__deid_uid). Set: called for
+     * every UID the profile replaces (trimmed, NUL-terminated, <= AGORA__DEID_UID_INPUT_MAX);
+     * fills out (a valid UID) or returns a negative AGORA_E* with err set. The sandboxed writer
+     * uses it so that the clinic secret never leaves the host (secret may then be NULL). */
+    int (*pseudonym)(void *ctx, const char *uid, char out[65], agora__error *err);
+    void *pseudonym_ctx;
+    /* rtnLongModifDatesOpt: when days_given, `days` is the offset (the host computed it from
+     * the Patient ID, agora__deid_patient_id); otherwise it is derived from secret here. */
+    int days_given;
+    int days;
 } agora__deid_profile;
+
+/* The trimmed Patient ID the date offset is keyed on ("" when absent or longer than 255). */
+void agora__deid_patient_id(const agora__dicom_file *file, char out[256]);
 
 /* Counts of what was done, summed over calls (the caller zeroes it once). */
 typedef struct agora__deid_stats {

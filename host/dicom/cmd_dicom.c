@@ -1,13 +1,24 @@
-/* `agora dicom dump|pixels|synth`: inspect DICOM files and decode their pixels. */
+/*
+ * `agora dicom dump|pixels|scan|synth`: inspect DICOM files and decode their pixels.
+ *
+ * Rule of two: dump, pixels and scan never parse a file in this process. The file is opened
+ * here and its descriptor handed to a sandboxed agora-runner (MODE_INGEST, host/ingest), which
+ * parses it and renders the dump, decodes the frames into a memfd or returns the metadata.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../cli/commands.h"
 #include "dicom.h"
-#include "dump.h"
+#include "ingest.h"
 #include "pixels.h"
 #include "study.h"
 
@@ -16,6 +27,10 @@
 #endif
 
 #define MAX_FILE_BYTES ((size_t)4 << 30) /* refuse files over 4 GiB */
+/* A dump is a few KiB per element at most (binary values print as a hex prefix); the memfd the
+ * worker renders into is sparse, so the cap costs only what is written. */
+#define MAX_DUMP_BYTES ((uint64_t)256 << 20)
+#define MAX_PIXEL_BYTES ((uint64_t)8 << 30) /* decoded output of one `dicom pixels` */
 
 static void usage(FILE *out)
 {
@@ -36,20 +51,19 @@ static void usage(FILE *out)
           out);
 }
 
-static int load(const char *cmd, const char *path, uint8_t **buf, size_t *len,
-                agora__dicom_file **f)
+/* The sandboxed parser for one command (defaults: 512 MiB, 30 s per request). */
+static agora__ingest *open_parser(const char *cmd)
 {
+    agora__ingest_options io;
+    agora__ingest_options_default(&io);
+    io.max_file_bytes = MAX_FILE_BYTES;
+    agora__ingest *ing = NULL;
     agora__error err = {0};
-    if (agora__read_file(path, MAX_FILE_BYTES, buf, len, &err)) {
-        fprintf(stderr, "agora dicom %s: %s; check the path\n", cmd, err.msg);
-        return 1;
+    if (agora__ingest_open(&io, &ing, &err) != 0) {
+        fprintf(stderr, "agora dicom %s: %s\n", cmd, err.msg);
+        return NULL;
     }
-    if (agora__dicom_read(*buf, *len, NULL, f, &err)) {
-        fprintf(stderr, "agora dicom %s: %s: %s\n", cmd, path, err.msg);
-        free(*buf);
-        return 1;
-    }
-    return 0;
+    return ing;
 }
 
 static int cmd_dump(int argc, char **argv)
@@ -79,30 +93,27 @@ static int cmd_dump(int argc, char **argv)
         fprintf(stderr, "agora dicom dump: no FILE given; see agora dicom dump --help\n");
         return 2;
     }
-    uint8_t *buf;
-    size_t len;
-    agora__dicom_file *f;
-    if (load("dump", path, &buf, &len, &f))
+    agora__ingest *ing = open_parser("dump");
+    if (ing == NULL)
         return 1;
-    int rc = 0;
-    if (as_json) {
-        json_t *j = agora__dicom_dump_json(f);
-        if (!j || json_dumpf(j, stdout, JSON_INDENT(1) | JSON_ENSURE_ASCII) != 0) {
-            fprintf(stderr, "agora dicom dump: cannot render JSON (out of memory)\n");
-            rc = 1;
-        } else {
-            fputc('\n', stdout);
-        }
-        json_decref(j);
-    } else {
-        agora__dicom_dump_text(f, stdout);
+    char *text = NULL;
+    size_t len = 0;
+    agora__error err = {0};
+    int rc = agora__ingest_dump(ing, path, as_json, MAX_DUMP_BYTES, &text, &len, &err);
+    agora__ingest_close(ing);
+    if (rc != 0) {
+        fprintf(stderr, "agora dicom dump: %s\n", err.msg);
+        return 1;
     }
-    if (fflush(stdout) != 0) {
+    /* The worker ran agora__dicom_dump_text / _json (JSON_INDENT(1) | JSON_ENSURE_ASCII): the
+     * bytes are today's output; JSON gets its closing newline here as before. */
+    if (fwrite(text, 1, len, stdout) != len || (as_json && fputc('\n', stdout) == EOF))
+        rc = 1;
+    free(text);
+    if (fflush(stdout) != 0 || rc != 0) {
         fprintf(stderr, "agora dicom dump: writing output failed: %s\n", strerror(errno));
         rc = 1;
     }
-    agora__dicom_file_free(f);
-    free(buf);
     return rc;
 }
 
@@ -169,71 +180,95 @@ static int cmd_pixels(int argc, char **argv)
                         "pixels --help\n");
         return 2;
     }
-    uint8_t *buf;
-    size_t len;
-    agora__dicom_file *f;
-    if (load("pixels", path, &buf, &len, &f))
+    agora__ingest *ing = open_parser("pixels");
+    if (ing == NULL)
         return 1;
     agora__error err = {0};
-    agora__dicom_pixel_desc d;
-    agora__dicom_pixel_format fmt;
     int mode = raw ? AGORA__DICOM_DECODE_RAW : AGORA__DICOM_DECODE_NORMALIZED;
-    int rc = 1;
-    uint8_t *frames = NULL;
+    int rc = 1, mfd = -1;
+    const uint8_t *frames = NULL;
+    uint64_t total = 0;
     json_t *j = NULL;
-    if (agora__dicom_pixel_describe(f, &d, &err) ||
-        agora__dicom_pixel_format_for(f, &d, mode, &fmt, &err)) {
-        fprintf(stderr, "agora dicom pixels: %s: %s\n", path, err.msg);
+    agora__ingest_meta meta;
+    if (agora__ingest_metadata(ing, path, &meta, &err) != 0) {
+        fprintf(stderr, "agora dicom pixels: %s\n", err.msg);
+        agora__ingest_close(ing);
+        return 1;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0)
+        st.st_size = 0;
+    if (meta.rows == 0 || meta.columns == 0) {
+        fprintf(stderr, "agora dicom pixels: %s: no image (no Rows/Columns)\n", path);
         goto out;
     }
-    if (frame >= (long)d.frames) {
+    if (frame >= (long)meta.frames) {
         fprintf(stderr, "agora dicom pixels: --frame %ld but the image has %u frames\n", frame,
-                d.frames);
+                meta.frames);
         rc = 2;
         goto out;
     }
     uint32_t first = frame >= 0 ? (uint32_t)frame : 0;
-    uint32_t n = frame >= 0 ? 1 : d.frames;
-    uint64_t total = fmt.frame_bytes * n;
-    /* Pixel output for a CLI tool: bounded by what the file's header says, capped at 8 GiB. */
-    if (fmt.frame_bytes == 0 || total / n != fmt.frame_bytes || total > ((uint64_t)8 << 30)) {
+    uint32_t n = frame >= 0 ? 1 : meta.frames;
+    /* The decoded size from the header, before the worker writes anything: the stored size,
+     * and an upper bound for the normalized form (palette and YBR become three samples, up to
+     * eight bytes each) that sizes the sparse output memfd. Capped at 8 GiB. */
+    uint64_t bytes = meta.bits_allocated <= 8 ? 1 : meta.bits_allocated <= 16 ? 2
+                     : meta.bits_allocated <= 32 ? 4 : 8;
+    uint64_t spp = meta.samples_per_pixel ? meta.samples_per_pixel : 1;
+    uint64_t stored = (uint64_t)meta.rows * meta.columns * spp * bytes * n;
+    uint64_t bound = (uint64_t)meta.rows * meta.columns * (spp < 3 ? 3 : spp) * 8 * n;
+    if (stored > MAX_PIXEL_BYTES) {
         fprintf(stderr, "agora dicom pixels: %s: decoded size out of range\n", path);
         goto out;
     }
-    /* Native data is bounded by the file itself (checked by describe); compressed data may
-     * expand, but not beyond any plausible ratio: a header claiming more is refused before we
-     * allocate. */
-    if (d.encapsulated && total / 4096 > (uint64_t)len + ((uint64_t)1 << 20)) {
+    if (bound > MAX_PIXEL_BYTES)
+        bound = MAX_PIXEL_BYTES;
+    /* Compressed data may expand, but not beyond any plausible ratio: a header claiming more is
+     * refused before the worker decodes into host memory. */
+    if (!agora__dicom_ts_is_native(meta.transfer_syntax) &&
+        stored / 4096 > (uint64_t)st.st_size + ((uint64_t)1 << 20)) {
         fprintf(stderr,
-                "agora dicom pixels: %s: the header claims %llu decoded bytes from a %zu-byte "
+                "agora dicom pixels: %s: the header claims %llu decoded bytes from a %lld-byte "
                 "file; refusing\n",
-                path, (unsigned long long)total, len);
+                path, (unsigned long long)stored, (long long)st.st_size);
         goto out;
     }
-    frames = malloc((size_t)total);
-    if (!frames) {
-        fprintf(stderr, "agora dicom pixels: out of memory for %llu bytes\n",
-                (unsigned long long)total);
+    mfd = memfd_create("agora-pixels", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0 || ftruncate(mfd, (off_t)bound) != 0) {
+        fprintf(stderr, "agora dicom pixels: memfd for %llu bytes: %s\n",
+                (unsigned long long)bound, strerror(errno));
         goto out;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        if (agora__dicom_decode_frame(f, &d, first + i, mode, frames + fmt.frame_bytes * i,
-                                      (size_t)fmt.frame_bytes, &err)) {
-            fprintf(stderr, "agora dicom pixels: %s: frame %u: %s\n", path, first + i, err.msg);
-            goto out;
-        }
+    agora__dicom_pixel_format fmt;
+    if (agora__ingest_decode(ing, path, first, n, mode, mfd, 0, bound, &fmt, &err) != 0) {
+        fprintf(stderr, "agora dicom pixels: %s\n", err.msg);
+        goto out;
     }
+    total = fmt.frame_bytes * n; /* checked by the client: fits bound */
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+        fprintf(stderr, "agora dicom pixels: %s: the DICOM parser worker kept its output "
+                        "writable; refused\n", path);
+        goto out;
+    }
+    void *map = mmap(NULL, (size_t)total, PROT_READ, MAP_PRIVATE, mfd, 0);
+    if (map == MAP_FAILED) {
+        fprintf(stderr, "agora dicom pixels: mapping the decoded frames: %s\n", strerror(errno));
+        goto out;
+    }
+    frames = map;
     if (agora__write_file_atomic(outp, frames, (size_t)total, 0644, &err)) {
         fprintf(stderr, "agora dicom pixels: %s\n", err.msg);
         goto out;
     }
-    j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:s,s:s,s:s,s:s,s:I,s:i}", "rows", d.rows,
-                  "columns", d.columns, "frames", n, "samples_per_pixel", fmt.samples_per_pixel,
-                  "bits_allocated", d.bits_allocated, "bits_stored", d.bits_stored,
-                  "bytes_per_sample", fmt.bytes_per_sample, "signed", d.pixel_representation == 1,
-                  "pixel_type", type_name(fmt.pixel_type), "photometric", fmt.photometric_name,
-                  "mode", raw ? "raw" : "normalized", "transfer_syntax", d.transfer_syntax,
-                  "frame_bytes", (json_int_t)fmt.frame_bytes, "first_frame", first);
+    j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:s,s:s,s:s,s:s,s:I,s:i}", "rows", meta.rows,
+                  "columns", meta.columns, "frames", n, "samples_per_pixel",
+                  fmt.samples_per_pixel, "bits_allocated", meta.bits_allocated, "bits_stored",
+                  meta.bits_stored, "bytes_per_sample", fmt.bytes_per_sample, "signed",
+                  meta.pixel_representation == 1, "pixel_type", type_name(fmt.pixel_type),
+                  "photometric", fmt.photometric_name, "mode", raw ? "raw" : "normalized",
+                  "transfer_syntax", meta.transfer_syntax, "frame_bytes",
+                  (json_int_t)fmt.frame_bytes, "first_frame", first);
     char *text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     size_t plen = strlen(outp);
     char *jpath = malloc(plen + 6);
@@ -255,9 +290,12 @@ static int cmd_pixels(int argc, char **argv)
     rc = 0;
 out:
     json_decref(j);
-    free(frames);
-    agora__dicom_file_free(f);
-    free(buf);
+    if (frames)
+        munmap((void *)(uintptr_t)frames, (size_t)total);
+    if (mfd >= 0)
+        close(mfd);
+    agora__ingest_meta_free(&meta);
+    agora__ingest_close(ing);
     return rc;
 }
 
@@ -347,9 +385,19 @@ static int cmd_scan(int argc, char **argv)
         free(paths);
         return 2;
     }
+    agora__ingest *ing = open_parser("scan");
+    if (ing == NULL) {
+        free(paths);
+        return 1;
+    }
+    agora__dicom_scan_options opt;
+    agora__dicom_scan_options_default(&opt);
+    opt.extract = agora__ingest_extract; /* every file is parsed in the sandbox */
+    opt.extract_ctx = ing;
     agora__dicom_scan *sc = NULL;
     agora__error err = {0};
-    int rc = agora__dicom_scan_paths(paths, n, NULL, &sc, &err);
+    int rc = agora__dicom_scan_paths(paths, n, &opt, &sc, &err);
+    agora__ingest_close(ing);
     free(paths);
     if (rc) {
         fprintf(stderr, "agora dicom scan: %s\n", err.msg);

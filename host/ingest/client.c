@@ -346,7 +346,8 @@ static int worker_lost(agora__ingest *ing, const char *path, int kill_now, const
  * because an idle worker had died is retried once on a fresh worker. */
 static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestRequest *req,
                      const int *fds, size_t n_fds, uint64_t out_len, agora__ingest_meta *meta,
-                     agora__dicom_pixel_format *fmt, agora__error *err)
+                     agora__dicom_pixel_format *fmt, agora__ingest_check_fn check, void *ctx,
+                     agora__error *err)
 {
     Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
     f.msg_case = AGORA__IPC__FRAME__MSG_INGEST_REQUEST;
@@ -400,6 +401,8 @@ static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestReq
     int code = 0;
     int verdict = agora__ingest_check_reply(in->ingest_reply, req->request_id, (int)req->op,
                                             req->n_frames, out_len, meta, fmt, &code, &e);
+    if (check != NULL && verdict != AGORA__INGEST_REPLY_HOSTILE)
+        verdict = check(in->ingest_reply, verdict, ctx, &e);
     /* The worker's own CPU figure, for statistics only (capped at an hour per request). */
     uint64_t cpu = in->ingest_reply->cpu_us;
     if (cpu > 3600ull * 1000000u)
@@ -433,7 +436,7 @@ int agora__ingest_metadata(agora__ingest *ing, const char *path, agora__ingest_m
     Agora__Ipc__IngestRequest req = AGORA__IPC__INGEST_REQUEST__INIT;
     req.op = AGORA__IPC__INGEST_OP__INGEST_METADATA;
     req.file_bytes = size;
-    rc = roundtrip(ing, path, &req, &fd, 1, 0, out, NULL, err);
+    rc = roundtrip(ing, path, &req, &fd, 1, 0, out, NULL, NULL, NULL, err);
     close(fd);
     return rc;
 }
@@ -468,7 +471,7 @@ static int decode_checked(agora__ingest *ing, const char *path, uint32_t first_f
     req.n_frames = n_frames;
     req.output_bytes = out_len;
     req.output_offset = out_offset;
-    rc = roundtrip(ing, path, &req, fds, 2, out_len, meta, fmt, err);
+    rc = roundtrip(ing, path, &req, fds, 2, out_len, meta, fmt, NULL, NULL, err);
     close(fds[0]);
     return rc;
 }
@@ -571,4 +574,11 @@ int agora__ingest_meta_to_instance(agora__ingest_meta *m, const char *path,
     in->frame_positions = m->frame_positions;
     m->frame_positions = NULL;
     return 0;
+}
+
+int agora__ingest_roundtrip_checked(agora__ingest *ing, const char *path,
+                                    Agora__Ipc__IngestRequest *req, const int *fds, size_t n_fds,
+                                    agora__ingest_check_fn check, void *ctx, agora__error *err)
+{
+    return roundtrip(ing, path, req, fds, n_fds, 0, NULL, NULL, check, ctx, err);
 }

@@ -9,8 +9,18 @@ int agora__ingest_extract(void *ctx, const char *path, agora__dicom_extracted *o
 {
     agora__ingest_meta m;
     int rc = agora__ingest_metadata((agora__ingest *)ctx, path, &m, err);
-    if (rc != 0)
+    if (rc != 0) {
+        /* The scanner notes the file under its path: give the reason alone, in the in-process
+         * scanner's words ("not DICOM", "unreadable: ...") so that `agora dicom scan` reports
+         * the same either way. */
+        size_t n = strlen(path);
+        if (err != NULL && strncmp(err->msg, path, n) == 0 && err->msg[n] == ':' &&
+            err->msg[n + 1] == ' ')
+            memmove(err->msg, err->msg + n + 2, strlen(err->msg + n + 2) + 1);
+        if (err != NULL && strncmp(err->msg, "unreadable: not a DICOM file", 28) == 0)
+            agora__strlcpy(err->msg, "not DICOM", sizeof err->msg);
         return rc;
+    }
     rc = agora__ingest_meta_to_instance(&m, path, &out->instance, out->study_uid,
                                         out->series_uid, out->modality, err);
     /* The scanner sets the path itself. */

@@ -138,4 +138,64 @@ void agora__ingest_get_stats(const agora__ingest *ing, agora__ingest_stats *out)
 #define AGORA__INGEST_FAULT_SIGBUS  4 /* touch past the end of the file, as on a truncation */
 void agora__ingest_debug_fault_next(agora__ingest *ing, int fault);
 
+/* ---- `agora deid` and `agora dicom dump` in the sandbox (deid.c) ------------------------------
+ * The worker parses the file and applies the profile (or renders the dump); the host only opens
+ * the file and passes its descriptor, computes pseudonyms with the clinic secret (which never
+ * enters the worker), and checks what comes back. See docs/deidentification.md. */
+
+/* Bounds of a DEID_UIDS reply (the runner applies the same). */
+#define AGORA__INGEST_DEID_MAX_UIDS      4096u
+#define AGORA__INGEST_DEID_MAX_UID_BYTES (256u << 10)
+#define AGORA__INGEST_DEID_UID_MAX       1024u /* AGORA__DEID_UID_INPUT_MAX */
+
+/* The profile the worker applies (host/deid/profile.h fields of the same names). */
+typedef struct agora__ingest_deid_profile {
+    uint32_t options, flags, write_flags;
+} agora__ingest_deid_profile;
+
+/* Why a deid request failed the file, besides the message: */
+#define AGORA__INGEST_DEID_FAILED    0 /* unreadable, too large, the worker died... */
+#define AGORA__INGEST_DEID_NOT_DICOM 1 /* no DICOM signature (the worker's word): skip it */
+#define AGORA__INGEST_DEID_REFUSED   2 /* the profile refused it (burned in, DICOMDIR...) */
+
+/* The dry run's findings. uids[i] are NUL-terminated, 1..1024 bytes, without NUL or backslash
+ * (owned; free with agora__ingest_deid_uids_free). patient_id is "" unless dates are shifted. */
+typedef struct agora__ingest_deid_uids {
+    char **uids;
+    size_t n;
+    char patient_id[256];
+} agora__ingest_deid_uids;
+void agora__ingest_deid_uids_free(agora__ingest_deid_uids *u);
+
+/* DEID_UIDS on the open regular file fd (size bytes; path names it in messages). 0, or a
+ * negative AGORA_E* with *why (may be NULL) one of AGORA__INGEST_DEID_*. */
+int agora__ingest_deid_uids_of(agora__ingest *ing, const char *path, int fd, uint64_t size,
+                               const agora__ingest_deid_profile *p, agora__ingest_deid_uids *out,
+                               int *why, agora__error *err);
+
+/* The written file: out_fd[0..used) holds it, named by sop (checked: a valid UID). */
+typedef struct agora__ingest_deid_written {
+    uint64_t used;
+    char sop[65];
+    uint64_t stats[10]; /* agora__deid_stats order: kept removed emptied dummied uids
+                           dates_shifted private_removed private_kept overlay_curve_removed
+                           added (each capped, the worker's word) */
+} agora__ingest_deid_written;
+
+/* DEID_WRITE: uids[i] -> pseudonyms[i] (n <= AGORA__INGEST_DEID_MAX_UIDS), days the date offset.
+ * The worker writes into out_fd (a memfd of out_cap bytes made by the caller, who must treat
+ * its content as untrusted until checked). */
+int agora__ingest_deid_write(agora__ingest *ing, const char *path, int fd, uint64_t size,
+                             const agora__ingest_deid_profile *p, const char *const *uids,
+                             const char *const *pseudonyms, size_t n, int days, int out_fd,
+                             uint64_t out_cap, agora__ingest_deid_written *out, int *why,
+                             agora__error *err);
+
+/* `agora dicom dump` of path rendered by the worker (text, or JSON when json), at most cap
+ * bytes. *out (malloc'ed, NUL-terminated, owned by the caller) holds *len bytes, checked:
+ * valid UTF-8 without NUL (text) or printable ASCII and newlines (JSON) -- what the renderer
+ * itself guarantees, so a worker cannot send the terminal anything the renderer could not. */
+int agora__ingest_dump(agora__ingest *ing, const char *path, int json, uint64_t cap, char **out,
+                       size_t *len, agora__error *err);
+
 #endif

@@ -27,6 +27,18 @@ int agora__ingest_check_reply(const Agora__Ipc__IngestReply *r, uint64_t request
                               uint32_t n_frames, uint64_t out_len, agora__ingest_meta *meta,
                               agora__dicom_pixel_format *fmt, int *code, agora__error *err);
 
+/* A request type's own reply check (deid.c): called after agora__ingest_check_reply with its
+ * verdict (OK or FILE; on FILE err already says why) and returns the final verdict, setting err
+ * when it turns one into HOSTILE. It may keep what it needs from r (r is freed afterwards). */
+typedef int (*agora__ingest_check_fn)(const Agora__Ipc__IngestReply *r, int verdict, void *ctx,
+                                      agora__error *err);
+
+/* One request with descriptors fds, the reply checked by check (see roundtrip in client.c for
+ * the failure model: worker deaths and hostile replies fail the file and respawn). */
+int agora__ingest_roundtrip_checked(agora__ingest *ing, const char *path,
+                                    Agora__Ipc__IngestRequest *req, const int *fds, size_t n_fds,
+                                    agora__ingest_check_fn check, void *ctx, agora__error *err);
+
 /* The metadata part alone (0 or -1 with err). with_elements=0 refuses replies carrying any. */
 int agora__ingest_check_meta(const Agora__Ipc__IngestMetadata *m, int with_elements,
                              agora__ingest_meta *out, agora__error *err);

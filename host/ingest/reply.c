@@ -288,6 +288,8 @@ int agora__ingest_check_reply(const Agora__Ipc__IngestReply *r, uint64_t request
         agora__error_set(err, AGORA_EINTERNAL, "a reply with unknown status %d", (int)r->status);
         return AGORA__INGEST_REPLY_HOSTILE;
     }
+    if (op != AGORA__IPC__INGEST_OP__INGEST_METADATA && op != AGORA__IPC__INGEST_OP__INGEST_DECODE)
+        return AGORA__INGEST_REPLY_OK; /* DEID_*, DUMP: checked by their caller (deid.c) */
     if (op == AGORA__IPC__INGEST_OP__INGEST_METADATA) {
         if (r->metadata == NULL) {
             agora__error_set(err, AGORA_EINTERNAL, "a metadata reply without metadata");
