@@ -25,16 +25,6 @@ void agora__ingest_deid_uids_free(agora__ingest_deid_uids *u)
     memset(u, 0, sizeof *u);
 }
 
-/* What the caller learns from a failed deid reply (the worker's word, used only to count the
- * file as skipped or refused rather than failed). */
-typedef struct deid_ctx {
-    int why;
-    agora__ingest_deid_uids *uids;
-    agora__ingest_deid_written *written;
-    const char *const *issued; /* pseudonyms sent with DEID_WRITE */
-    size_t n_issued;
-    uint64_t out_cap;
-} deid_ctx;
 
 static int hostile(agora__error *err, const char *what)
 {
@@ -42,7 +32,7 @@ static int hostile(agora__error *err, const char *what)
     return AGORA__INGEST_REPLY_HOSTILE;
 }
 
-static int check_uids(const Agora__Ipc__DeidReply *d, deid_ctx *x, agora__error *err)
+static int check_uids(const Agora__Ipc__DeidReply *d, agora__ingest_deid_check *x, agora__error *err)
 {
     if (d->n_uids > AGORA__INGEST_DEID_MAX_UIDS)
         return hostile(err, "a dry-run reply with too many UIDs");
@@ -81,7 +71,7 @@ static int check_uids(const Agora__Ipc__DeidReply *d, deid_ctx *x, agora__error 
 /* The written SOP Instance UID names the output file: it must be one of the pseudonyms the host
  * issued (or, under rtnUIDsOpt, when none were issued, at least a valid UID: digits and dots). */
 static int check_written(const Agora__Ipc__IngestReply *r, const Agora__Ipc__DeidReply *d,
-                         deid_ctx *x, agora__error *err)
+                         agora__ingest_deid_check *x, agora__error *err)
 {
     agora__ingest_deid_written *w = x->written;
     memset(w, 0, sizeof *w);
@@ -111,9 +101,10 @@ static int check_written(const Agora__Ipc__IngestReply *r, const Agora__Ipc__Dei
     return AGORA__INGEST_REPLY_OK;
 }
 
-static int check_deid(const Agora__Ipc__IngestReply *r, int verdict, void *ctx, agora__error *err)
+int agora__ingest_check_deid(const Agora__Ipc__IngestReply *r, int verdict, void *ctx,
+                             agora__error *err)
 {
-    deid_ctx *x = ctx;
+    agora__ingest_deid_check *x = ctx;
     const Agora__Ipc__DeidReply *d = r->deid;
     if (verdict == AGORA__INGEST_REPLY_FILE) {
         if (d != NULL && d->not_dicom)
@@ -142,8 +133,8 @@ int agora__ingest_deid_uids_of(agora__ingest *ing, const char *path, int fd, uin
     req.op = AGORA__IPC__INGEST_OP__INGEST_DEID_UIDS;
     req.file_bytes = size;
     req.deid = &d;
-    deid_ctx x = {AGORA__INGEST_DEID_FAILED, out, NULL, NULL, 0, 0};
-    int rc = agora__ingest_roundtrip_checked(ing, path, &req, &fd, 1, check_deid, &x, err);
+    agora__ingest_deid_check x = {AGORA__INGEST_DEID_FAILED, out, NULL, NULL, 0, 0};
+    int rc = agora__ingest_roundtrip_checked(ing, path, &req, &fd, 1, agora__ingest_check_deid, &x, err);
     if (rc != 0)
         agora__ingest_deid_uids_free(out); /* a hostile reply may have filled part of it */
     if (why)
@@ -190,9 +181,9 @@ int agora__ingest_deid_write(agora__ingest *ing, const char *path, int fd, uint6
     req.deid = &d;
     req.output_bytes = out_cap;
     req.output_offset = 0;
-    deid_ctx x = {AGORA__INGEST_DEID_FAILED, NULL, out, pseudonyms, n, out_cap};
+    agora__ingest_deid_check x = {AGORA__INGEST_DEID_FAILED, NULL, out, pseudonyms, n, out_cap};
     int fds[2] = {fd, out_fd};
-    int rc = agora__ingest_roundtrip_checked(ing, path, &req, fds, 2, check_deid, &x, err);
+    int rc = agora__ingest_roundtrip_checked(ing, path, &req, fds, 2, agora__ingest_check_deid, &x, err);
     free(ps);
     free(pp);
     if (why)
@@ -202,13 +193,10 @@ int agora__ingest_deid_write(agora__ingest *ing, const char *path, int fd, uint6
 
 /* ---- DUMP ------------------------------------------------------------------------------------ */
 
-typedef struct dump_ctx {
-    uint64_t cap, used;
-} dump_ctx;
-
-static int check_dump(const Agora__Ipc__IngestReply *r, int verdict, void *ctx, agora__error *err)
+int agora__ingest_check_dump(const Agora__Ipc__IngestReply *r, int verdict, void *ctx,
+                             agora__error *err)
 {
-    dump_ctx *x = ctx;
+    agora__ingest_dump_check *x = ctx;
     if (verdict != AGORA__INGEST_REPLY_OK)
         return verdict;
     if (r->output_used == 0 || r->output_used > x->cap)
@@ -246,9 +234,9 @@ int agora__ingest_dump(agora__ingest *ing, const char *path, int json, uint64_t 
     req.file_bytes = (uint64_t)st.st_size;
     req.dump_json = json != 0;
     req.output_bytes = cap;
-    dump_ctx x = {cap, 0};
+    agora__ingest_dump_check x = {cap, 0};
     int fds[2] = {fd, mfd};
-    int rc = agora__ingest_roundtrip_checked(ing, path, &req, fds, 2, check_dump, &x, err);
+    int rc = agora__ingest_roundtrip_checked(ing, path, &req, fds, 2, agora__ingest_check_dump, &x, err);
     close(fd);
     if (rc == 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) != 0)
         rc = agora__error_set(err, AGORA_EINPUT,

@@ -39,6 +39,34 @@ int agora__ingest_roundtrip_checked(agora__ingest *ing, const char *path,
                                     Agora__Ipc__IngestRequest *req, const int *fds, size_t n_fds,
                                     agora__ingest_check_fn check, void *ctx, agora__error *err);
 
+/* The checks of DEID_UIDS / DEID_WRITE replies (ctx: agora__ingest_deid_check; uids set for a
+ * dry run, written for a write) and DUMP replies (ctx: agora__ingest_dump_check), as
+ * agora__ingest_check_fn. On a FILE verdict `why` records the worker's not-DICOM / refused
+ * flags; on OK the reply is checked against the caps and copied out. */
+typedef struct agora__ingest_deid_check {
+    int why; /* AGORA__INGEST_DEID_* */
+    agora__ingest_deid_uids *uids;
+    agora__ingest_deid_written *written;
+    const char *const *issued; /* pseudonyms sent with DEID_WRITE */
+    size_t n_issued;
+    uint64_t out_cap;
+} agora__ingest_deid_check;
+int agora__ingest_check_deid(const Agora__Ipc__IngestReply *r, int verdict, void *ctx,
+                             agora__error *err);
+typedef struct agora__ingest_dump_check {
+    uint64_t cap, used;
+} agora__ingest_dump_check;
+int agora__ingest_check_dump(const Agora__Ipc__IngestReply *r, int verdict, void *ctx,
+                             agora__error *err);
+
+/* Unpack one frame body received from a worker (len <= AGORA__INGEST_MAX_IN_FRAME) with
+ * protobuf-c's allocations bounded by AGORA__INGEST_UNPACK_BUDGET: an 8 MiB frame of tiny
+ * repeated submessages would otherwise expand ~50x in memory. NULL with err set on failure;
+ * free the result with agora__ingest_frame_free. */
+#define AGORA__INGEST_UNPACK_BUDGET ((size_t)64 << 20)
+Agora__Ipc__Frame *agora__ingest_decode_frame(const uint8_t *body, size_t len, agora__error *err);
+void agora__ingest_frame_free(Agora__Ipc__Frame *f);
+
 /* The metadata part alone (0 or -1 with err). with_elements=0 refuses replies carrying any. */
 int agora__ingest_check_meta(const Agora__Ipc__IngestMetadata *m, int with_elements,
                              agora__ingest_meta *out, agora__error *err);

@@ -179,13 +179,69 @@ int agora__ingest_recv_frame(int sock, uint64_t deadline_ns, Agora__Ipc__Frame *
         free(body);
         return rc == -2 ? -1 : rc;
     }
-    /* protobuf-c bounds every field by the buffer; the frame cap bounds the buffer. */
-    Agora__Ipc__Frame *f = agora__ipc__frame__unpack(NULL, len, body);
+    Agora__Ipc__Frame *f = agora__ingest_decode_frame(body, len, err);
     free(body);
     if (f == NULL)
-        return agora__error_set(err, AGORA_EINTERNAL,
-                                "the worker sent a frame that is not a valid agora.ipc.Frame"),
-               -1;
+        return -1;
     *out = f;
     return 0;
+}
+
+/* protobuf-c's allocations while unpacking, counted against a budget (total, not live: what
+ * unpack frees on failure is not given back, which only makes the cap stricter). The blocks
+ * are plain malloc blocks, so the frame is freed with the default allocator. */
+typedef struct budget {
+    size_t left;
+    int refused; /* an allocation was over the budget */
+} budget;
+
+static void *budget_alloc(void *data, size_t size)
+{
+    budget *b = data;
+    if (size > b->left) {
+        b->refused = 1;
+        return NULL;
+    }
+    b->left -= size;
+    return malloc(size);
+}
+
+static void budget_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
+Agora__Ipc__Frame *agora__ingest_decode_frame(const uint8_t *body, size_t len, agora__error *err)
+{
+    if (len == 0 || len > AGORA__INGEST_MAX_IN_FRAME) {
+        agora__error_set(err, AGORA_EINTERNAL, "a worker frame of %zu bytes (allowed 1..%u)", len,
+                         AGORA__INGEST_MAX_IN_FRAME);
+        return NULL;
+    }
+    /* protobuf-c bounds every field by the buffer; the frame cap bounds the buffer and the
+     * budget what unpacking it may allocate. */
+    budget b = {AGORA__INGEST_UNPACK_BUDGET, 0};
+    ProtobufCAllocator a = {budget_alloc, budget_free, &b};
+    Agora__Ipc__Frame *f = agora__ipc__frame__unpack(&a, len, body);
+    if (f == NULL) {
+        agora__error_set(err, AGORA_EINTERNAL,
+                         b.refused
+                             ? "the worker sent a frame that would take more than the unpack "
+                               "budget of memory"
+                             : "the worker sent a frame that is not a valid agora.ipc.Frame");
+        return NULL;
+    }
+    if (f->msg_case == AGORA__IPC__FRAME__MSG__NOT_SET) {
+        agora__ipc__frame__free_unpacked(f, NULL);
+        agora__error_set(err, AGORA_EINTERNAL, "the worker sent an empty frame");
+        return NULL;
+    }
+    return f;
+}
+
+void agora__ingest_frame_free(Agora__Ipc__Frame *f)
+{
+    if (f != NULL)
+        agora__ipc__frame__free_unpacked(f, NULL);
 }
