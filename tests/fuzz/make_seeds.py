@@ -9,7 +9,7 @@ Seeds per target:
   fuzz_dicom, fuzz_deid_apply   the small files of the pydicom test corpus and a synthetic CT and
                                 MR from `agora dicom synth` (deid: with selector bytes in front)
   fuzz_codec_*                  tests/fuzz/codec/make_seeds.py (one compressed frame per file)
-  fuzz_bundle, fuzz_catalog     a bundle, a manifest, a catalog, a key, from `agora pack|certify`
+  fuzz_trust_bundle, _catalog   a bundle, a manifest, a catalog, a key, from `agora pack|certify`
   fuzz_runner_frames            hand-encoded runner -> host frames: Ready, Log, Error, Progress,
                                 Results with findings, measurements, regions and masks, and
                                 IngestReplies for every ingest op (see fuzz_runner_frames.c)
@@ -192,11 +192,11 @@ def main():
         for p in (bundle, os.path.join(plugins, "hello.manifest.json"),
                   os.path.join(plugins, "stats.manifest.json")):
             with open(p, "rb") as f:
-                put("fuzz_bundle", f.read())
+                put("fuzz_trust_bundle", f.read())
         for p in (os.path.join(cat, "catalog.json"), os.path.join(cat, "catalog.sig"),
                   op + ".pub"):
             with open(p, "rb") as f:
-                put("fuzz_catalog", f.read())
+                put("fuzz_trust_catalog", f.read())
 
         runner_frames()
     finally:

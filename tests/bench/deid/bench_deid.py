@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Benchmark: `agora deid` on a 300-file 512x512 uncompressed CT series (made with `agora dicom
-synth`) against two baselines measured in the same run on the same files:
+synth`) against three baselines measured in the same run on the same files:
+  - before: the same profile applied in the host process, as `agora deid` did before the rule of
+    two moved parsing into the ingest sandbox (deid_inprocess, built next to this script;
+    --inprocess PATH);
   - DCMTK dcmodify rewriting the files in place (on a fresh copy each run): erase the identity
     tags, all private tags and the overlay, new SOP Instance UIDs;
   - GDCM gdcmanon --dumb over the directory, removing/emptying the same tags.
 Targets: agora no slower than dcmodify, and at most 1/3 of gdcmanon's time.
 Not a test (not registered with meson test). Use an optimised build WITHOUT sanitizers:
     meson setup build-bench --buildtype=release && ninja -C build-bench
-    python3 tests/bench/deid/bench_deid.py build-bench/host/cli/agora [--runs 5] [--slices 300]
+    python3 tests/bench/deid/bench_deid.py build-bench/host/cli/agora \
+        [--inprocess build-bench/tests/bench/deid/deid_inprocess] [--runs 5] [--slices 300]
 Prints medians (wall time, seconds) and the ratios.
 """
 import argparse
@@ -50,6 +54,7 @@ def main():
     ap.add_argument("agora")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--slices", type=int, default=300)
+    ap.add_argument("--inprocess", help="deid_inprocess: the in-process 'before'")
     a = ap.parse_args()
     agora = os.path.abspath(a.agora)
     tmp = tempfile.mkdtemp(prefix="agora-bench-deid-")
@@ -66,7 +71,9 @@ def main():
             f.write(os.urandom(32))
         os.chmod(secret, 0o600)
 
-        results = {"agora deid": [], "dcmodify": [], "gdcmanon --dumb": [], "cp -r (floor)": []}
+        results = {"agora deid": [], "before (in-process)": [], "dcmodify": [],
+                   "gdcmanon --dumb": [], "cp -r (floor)": []}
+        inproc = os.path.abspath(a.inprocess) if a.inprocess else None
         have_dcmodify = shutil.which("dcmodify") is not None
         have_gdcmanon = shutil.which("gdcmanon") is not None
         # Warm the page cache once so that every tool reads from memory.
@@ -77,6 +84,10 @@ def main():
             results["agora deid"].append(
                 timed([agora, "deid", src, "-o", out, "--secret", secret]))
             shutil.rmtree(out)
+            if inproc:
+                out = os.path.join(tmp, "before-%d" % run)
+                results["before (in-process)"].append(timed([inproc, secret, out, src]))
+                shutil.rmtree(out)
             # The floor: copying the same bytes without looking at them.
             out = os.path.join(tmp, "cp-%d" % run)
             results["cp -r (floor)"].append(timed(["cp", "-r", src, out]))
@@ -103,21 +114,24 @@ def main():
         med = {k: statistics.median(v) for k, v in results.items() if v}
         for k, v in results.items():
             if v:
-                print("%-16s median %.3f s  (runs: %s)" % (k, med[k],
+                print("%-20s median %.3f s  (runs: %s)" % (k, med[k],
                                                         " ".join("%.3f" % x for x in v)))
             else:
-                print("%-16s not installed; baseline skipped" % k)
+                print("%-20s not available; baseline skipped" % k)
         # CPU time does not depend on what else the machine is doing (shared CI runners).
         cpu = {k: statistics.median(v) for k, v in CPU.items()}
         names = {"agora": "agora deid", "dcmodify": "dcmodify", "gdcmanon": "gdcmanon --dumb",
-                 "cp": "cp -r (floor)"}
+                 "cp": "cp -r (floor)", "deid_inprocess": "before (in-process)"}
         for k, v in cpu.items():
-            print("%-16s median CPU (user+sys) %.3f s" % (names.get(os.path.basename(k), k), v))
+            print("%-20s median CPU (user+sys) %.3f s" % (names.get(os.path.basename(k), k), v))
         cpu_agora = cpu.get(agora)
         for k in ("dcmodify", "gdcmanon"):
             if k in cpu and cpu_agora is not None:
                 print("agora / %-15s CPU = %.3f" % (names[k], cpu_agora / cpu[k]))
         ag = med["agora deid"]
+        if "before (in-process)" in med:
+            print("agora / before (in-process) = %.3f  (what sandboxed parsing costs)" % (
+                ag / med["before (in-process)"]))
         if "dcmodify" in med:
             r = ag / med["dcmodify"]
             print("agora / dcmodify        = %.3f  (target <= 1.0: %s)" % (
