@@ -6,8 +6,9 @@
  *
  * Rule of two: the host never parses an input. It opens each file and passes the descriptor to
  * a sandboxed agora-runner (MODE_INGEST), which applies the profile and writes the Part 10
- * bytes into a memfd; the host computes the pseudonyms (the clinic secret stays here), seals
- * and checks the output, and renames it into place (docs/deidentification.md).
+ * bytes into a memfd; the host computes the pseudonyms (the clinic secret stays here), copies
+ * the output out with sendfile, checks the copy and renames it into place
+ * (docs/deidentification.md).
  */
 #include "../cli/commands.h"
 #include "deid.h"
@@ -192,6 +193,12 @@ typedef struct totals {
  * started on the thread's first file and reused for the rest. */
 typedef struct thread_ctx {
     agora__ingest *ing;
+    /* The output memfd, reused from file to file (grown, never shrunk): a fresh one per file
+     * cost a page allocation and zeroing of every output page. Not sealed, so the worker could
+     * change it while the host copies it out; the host therefore checks the copy it renames
+     * into place, never the memfd (and the bytes are that worker's own output anyway). */
+    int mfd;
+    uint64_t mfd_cap;
 } thread_ctx;
 
 /* Reserve an output name for this run: two inputs with the same SOP Instance UID would
@@ -204,34 +211,8 @@ static int claim_name(deid_cmd *c, const char *name, const char *path)
     return rc;
 }
 
-/* The de-identified bytes the worker wrote into mfd, checked (see docs/deidentification.md):
- * sealed (the worker can no longer change them), at most the cap, a Part 10 preamble. The
- * host does not parse them: they came from a process that parsed hostile input. */
-static const uint8_t *sealed_output(int mfd, uint64_t used, const char *path, agora__error *err)
-{
-    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
-        agora__error_set(err, AGORA_EINPUT,
-                         "%s: the DICOM parser worker kept its output writable; the output was "
-                         "refused",
-                         path);
-        return NULL;
-    }
-    void *p = mmap(NULL, (size_t)used, PROT_READ, MAP_PRIVATE, mfd, 0);
-    if (p == MAP_FAILED) {
-        agora__error_set(err, -errno, "%s: mapping the output: %s", path, strerror(errno));
-        return NULL;
-    }
-    static const uint8_t zeros[128];
-    if (memcmp(p, zeros, 128) != 0 || memcmp((const uint8_t *)p + 128, "DICM", 4) != 0) {
-        munmap(p, (size_t)used);
-        agora__error_set(err, AGORA_EINPUT,
-                         "%s: the DICOM parser worker's output does not start with the Part 10 "
-                         "preamble; the output was refused",
-                         path);
-        return NULL;
-    }
-    return p;
-}
+/* 128 zero bytes and "DICM": how every Part 10 file the writer produces starts. */
+static const uint8_t part10_start[132] = {[128] = 'D', [129] = 'I', [130] = 'C', [131] = 'M'};
 
 /* Pseudonyms for the UIDs the worker's dry run found, computed here: the clinic secret never
  * enters the worker. pseudonyms[i] points into store (n * 65 bytes, owned by the caller). */
@@ -323,18 +304,20 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
      * becomes a dummy), plus the meta group and the added attributes. The memfd is sparse:
      * only what the worker writes costs memory. */
     uint64_t cap = 6 * len + (1u << 20);
-    int mfd = -1;
-    if (result == 0) {
-        mfd = memfd_create("agora-deid", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (mfd < 0 || ftruncate(mfd, (off_t)cap) != 0) {
-            fprintf(stderr, "agora deid: %s: memfd for the output: %s\n", path, strerror(errno));
-            result = -1;
-        }
+    if (result == 0 && tc->mfd < 0) {
+        tc->mfd = memfd_create("agora-deid", MFD_CLOEXEC);
+        tc->mfd_cap = 0;
+    }
+    if (result == 0 && (tc->mfd < 0 || (cap > tc->mfd_cap && ftruncate(tc->mfd, (off_t)cap) != 0))) {
+        fprintf(stderr, "agora deid: %s: memfd for the output: %s\n", path, strerror(errno));
+        result = -1;
+    } else if (result == 0 && cap > tc->mfd_cap) {
+        tc->mfd_cap = cap;
     }
     agora__ingest_deid_written wr = {0};
     if (result == 0 &&
         agora__ingest_deid_write(tc->ing, path, fd, len, &ip, (const char *const *)u.uids,
-                                 pseudonyms, u.n, days, mfd, cap, &wr, &why, &err) != 0) {
+                                 pseudonyms, u.n, days, tc->mfd, cap, &wr, &why, &err) != 0) {
         fprintf(stderr, "agora deid: %s%s\n", err.msg,
                 why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
         result = why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
@@ -343,14 +326,6 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     agora__ingest_deid_uids_free(&u);
     free(store);
     free(pseudonyms);
-    const uint8_t *bytes = NULL;
-    if (result == 0) {
-        bytes = sealed_output(mfd, wr.used, path, &err);
-        if (bytes == NULL) {
-            fprintf(stderr, "agora deid: %s\n", err.msg);
-            result = -1;
-        }
-    }
     if (result == 0) {
         /* Named by the pseudonymous SOP Instance UID (digits and dots, one the host issued):
          * input names can carry identity. */
@@ -372,15 +347,15 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
                     "UID; the first one was written, this one was not\n",
                     path);
             result = -1;
-        } else if (agora__deid_write_out(dst, bytes, (size_t)wr.used, &err) != 0) {
+        } else if (agora__deid_write_fd(dst, tc->mfd, (size_t)wr.used, part10_start,
+                                        sizeof part10_start, &err) != 0) {
+            /* Copied by the kernel; the copy must start with the Part 10 preamble and "DICM"
+             * (the host does not parse the rest: it came from a worker that parsed hostile
+             * input; see docs/deidentification.md). */
             fprintf(stderr, "agora deid: %s\n", err.msg);
             result = -1;
         }
     }
-    if (bytes != NULL)
-        munmap((void *)(uintptr_t)bytes, (size_t)wr.used);
-    if (mfd >= 0)
-        close(mfd);
     pthread_mutex_lock(&c->lock);
     t->bytes_in += len;
     if (result == 0) {
@@ -416,7 +391,7 @@ typedef struct work {
 static void *worker(void *arg)
 {
     work *w = arg;
-    thread_ctx tc = {0};
+    thread_ctx tc = {NULL, -1, 0};
     for (;;) {
         pthread_mutex_lock(&w->c->lock);
         size_t i = w->next < w->files->n ? w->next++ : SIZE_MAX;
@@ -440,6 +415,8 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&w->c->lock);
     }
     agora__ingest_close(tc.ing);
+    if (tc.mfd >= 0)
+        close(tc.mfd);
     return NULL;
 }
 

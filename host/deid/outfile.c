@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -41,7 +42,7 @@ static int write_all(int fd, struct iovec *iov, int n)
 /* A temporary name next to path: ".NAME.tmp.<12 random hex digits>" in the same directory, so
  * rename(2) is atomic and a leftover (after a crash) is a hidden file that directory walks skip;
  * removed on every failure. */
-static int open_temp(const char *path, char tmp[4096])
+static int open_temp(const char *path, char tmp[4096], int mode)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
         uint8_t rnd[6];
@@ -52,7 +53,7 @@ static int open_temp(const char *path, char tmp[4096])
         int dirlen = slash ? (int)(slash - path + 1) : 0;
         snprintf(tmp, 4096, "%.*s.%s.tmp.%s", dirlen, path, path + dirlen, hex);
         /* 0644 before umask: exported files are meant to be shared; no extra fchmod call. */
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        int fd = open(tmp, mode | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
@@ -65,7 +66,7 @@ static int write_iov(const char *path, struct iovec *iov, int n, agora__error *e
     if (strlen(path) > 4000)
         return agora__error_set(err, AGORA_ELIMIT, "output path too long");
     char tmp[4096];
-    int fd = open_temp(path, tmp);
+    int fd = open_temp(path, tmp, O_WRONLY);
     if (fd < 0)
         return agora__error_set(err, -errno, "cannot create a file next to %s: %s", path,
                                 strerror(errno));
@@ -86,6 +87,48 @@ static int write_iov(const char *path, struct iovec *iov, int n, agora__error *e
         return agora__error_set(err, -e, "cannot rename into %s: %s", path, strerror(e));
     }
     return 0;
+}
+
+int agora__deid_write_fd(const char *path, int src, size_t len, const void *prefix,
+                         size_t prefix_len, agora__error *err)
+{
+    if (strlen(path) > 4000)
+        return agora__error_set(err, AGORA_ELIMIT, "output path too long");
+    char tmp[4096];
+    int fd = open_temp(path, tmp, O_RDWR);
+    if (fd < 0)
+        return agora__error_set(err, -errno, "cannot create a file next to %s: %s", path,
+                                strerror(errno));
+    int rc = 0;
+    off_t off = 0;
+    while (rc == 0 && (size_t)off < len) {
+        ssize_t n = sendfile(fd, src, &off, len - (size_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = agora__error_set(err, n < 0 ? -errno : AGORA_EINPUT, "cannot write %s: %s", path,
+                                  n < 0 ? strerror(errno) : "the source is shorter than expected");
+    }
+    /* Checked in the copy itself: what is renamed into place is what was checked, whatever
+     * the source does meanwhile. */
+    if (rc == 0 && prefix_len > 0) {
+        uint8_t head[256];
+        if (prefix_len > sizeof head || prefix_len > len ||
+            pread(fd, head, prefix_len, 0) != (ssize_t)prefix_len ||
+            memcmp(head, prefix, prefix_len) != 0)
+            rc = agora__error_set(err, AGORA_EINPUT,
+                                  "%s: the output does not start as it must; it was not written",
+                                  path);
+    }
+    if (rc == 0 && close(fd) != 0)
+        rc = agora__error_set(err, -errno, "cannot finish %s: %s", path, strerror(errno));
+    else if (rc != 0)
+        close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = agora__error_set(err, -errno, "cannot rename into %s: %s", path, strerror(errno));
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
 }
 
 int agora__deid_write_out(const char *path, const void *data, size_t len, agora__error *err)
