@@ -48,10 +48,10 @@ struct ingest_extra {
 static agora__deid_buf out_buf;
 static int out_buf_ready;
 
-static int fail(Agora__Ipc__IngestReply *r, ingest_extra *x, int status, int code,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int fail(Agora__Ipc__IngestReply *r, ingest_extra *x, int status, int code,
-                const char *fmt, ...)
+static int fail(Agora__Ipc__IngestReply *r, ingest_extra *x, int status, int code, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+static int fail(Agora__Ipc__IngestReply *r, ingest_extra *x, int status, int code, const char *fmt,
+                ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -99,8 +99,8 @@ static int parse(const uint8_t *file, size_t len, Agora__Ipc__IngestReply *r, in
     }
     agora__error e = {0};
     if (agora__dicom_read(file, len, NULL, &x->f, &e) != 0)
-        return fail(r, x, FILE_ERR, e.code < 0 ? e.code : AGORA_EINPUT,
-                    "not readable DICOM (%s)", e.msg);
+        return fail(r, x, FILE_ERR, e.code < 0 ? e.code : AGORA_EINPUT, "not readable DICOM (%s)",
+                    e.msg);
     return 0;
 }
 
@@ -272,9 +272,16 @@ static int deid_write(const Agora__Ipc__IngestRequest *m, const uint8_t *file, s
     munmap(base, map_len);
     r->output_used = w;
     x->deid.sop_instance_uid = x->sop;
-    const uint64_t s[10] = {st.kept,    st.removed,         st.emptied,      st.dummied,
-                            st.uids,    st.dates_shifted,   st.private_removed,
-                            st.private_kept, st.overlay_curve_removed, st.added};
+    const uint64_t s[10] = {st.kept,
+                            st.removed,
+                            st.emptied,
+                            st.dummied,
+                            st.uids,
+                            st.dates_shifted,
+                            st.private_removed,
+                            st.private_kept,
+                            st.overlay_curve_removed,
+                            st.added};
     memcpy(x->stats, s, sizeof s);
     x->deid.stats = x->stats;
     x->deid.n_stats = 10;

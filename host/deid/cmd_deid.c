@@ -308,7 +308,8 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         tc->mfd = memfd_create("agora-deid", MFD_CLOEXEC);
         tc->mfd_cap = 0;
     }
-    if (result == 0 && (tc->mfd < 0 || (cap > tc->mfd_cap && ftruncate(tc->mfd, (off_t)cap) != 0))) {
+    if (result == 0 &&
+        (tc->mfd < 0 || (cap > tc->mfd_cap && ftruncate(tc->mfd, (off_t)cap) != 0))) {
         fprintf(stderr, "agora deid: %s: memfd for the output: %s\n", path, strerror(errno));
         result = -1;
     } else if (result == 0 && cap > tc->mfd_cap) {

@@ -51,8 +51,7 @@ static void text_of(const agora__dicom_element *e, char *out, size_t out_size)
 
 /* The profile's pseudonym for uid (see profile.h). A hook's answer is checked: it lands in the
  * output as a UID and, for the SOP Instance UID, in a file name. */
-static int pseudonym(const agora__deid_profile *p, const char *uid, char out[65],
-                     agora__error *err)
+static int pseudonym(const agora__deid_profile *p, const char *uid, char out[65], agora__error *err)
 {
     if (p->pseudonym == NULL)
         return agora__deid_uid(p->secret, uid, out, err);

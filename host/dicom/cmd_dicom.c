@@ -29,7 +29,7 @@
 #define MAX_FILE_BYTES ((size_t)4 << 30) /* refuse files over 4 GiB */
 /* A dump is a few KiB per element at most (binary values print as a hex prefix); the memfd the
  * worker renders into is sparse, so the cap costs only what is written. */
-#define MAX_DUMP_BYTES ((uint64_t)256 << 20)
+#define MAX_DUMP_BYTES  ((uint64_t)256 << 20)
 #define MAX_PIXEL_BYTES ((uint64_t)8 << 30) /* decoded output of one `dicom pixels` */
 
 static void usage(FILE *out)
@@ -213,8 +213,10 @@ static int cmd_pixels(int argc, char **argv)
     /* The decoded size from the header, before the worker writes anything: the stored size,
      * and an upper bound for the normalized form (palette and YBR become three samples, up to
      * eight bytes each) that sizes the sparse output memfd. Capped at 8 GiB. */
-    uint64_t bytes = meta.bits_allocated <= 8 ? 1 : meta.bits_allocated <= 16 ? 2
-                     : meta.bits_allocated <= 32 ? 4 : 8;
+    uint64_t bytes = meta.bits_allocated <= 8    ? 1
+                     : meta.bits_allocated <= 16 ? 2
+                     : meta.bits_allocated <= 32 ? 4
+                                                 : 8;
     uint64_t spp = meta.samples_per_pixel ? meta.samples_per_pixel : 1;
     uint64_t stored = (uint64_t)meta.rows * meta.columns * spp * bytes * n;
     uint64_t bound = (uint64_t)meta.rows * meta.columns * (spp < 3 ? 3 : spp) * 8 * n;
@@ -236,8 +238,8 @@ static int cmd_pixels(int argc, char **argv)
     }
     mfd = memfd_create("agora-pixels", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (mfd < 0 || ftruncate(mfd, (off_t)bound) != 0) {
-        fprintf(stderr, "agora dicom pixels: memfd for %llu bytes: %s\n",
-                (unsigned long long)bound, strerror(errno));
+        fprintf(stderr, "agora dicom pixels: memfd for %llu bytes: %s\n", (unsigned long long)bound,
+                strerror(errno));
         goto out;
     }
     agora__dicom_pixel_format fmt;
@@ -247,8 +249,10 @@ static int cmd_pixels(int argc, char **argv)
     }
     total = fmt.frame_bytes * n; /* checked by the client: fits bound */
     if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
-        fprintf(stderr, "agora dicom pixels: %s: the DICOM parser worker kept its output "
-                        "writable; refused\n", path);
+        fprintf(stderr,
+                "agora dicom pixels: %s: the DICOM parser worker kept its output "
+                "writable; refused\n",
+                path);
         goto out;
     }
     void *map = mmap(NULL, (size_t)total, PROT_READ, MAP_PRIVATE, mfd, 0);
@@ -262,9 +266,9 @@ static int cmd_pixels(int argc, char **argv)
         goto out;
     }
     j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:s,s:s,s:s,s:s,s:I,s:i}", "rows", meta.rows,
-                  "columns", meta.columns, "frames", n, "samples_per_pixel",
-                  fmt.samples_per_pixel, "bits_allocated", meta.bits_allocated, "bits_stored",
-                  meta.bits_stored, "bytes_per_sample", fmt.bytes_per_sample, "signed",
+                  "columns", meta.columns, "frames", n, "samples_per_pixel", fmt.samples_per_pixel,
+                  "bits_allocated", meta.bits_allocated, "bits_stored", meta.bits_stored,
+                  "bytes_per_sample", fmt.bytes_per_sample, "signed",
                   meta.pixel_representation == 1, "pixel_type", type_name(fmt.pixel_type),
                   "photometric", fmt.photometric_name, "mode", raw ? "raw" : "normalized",
                   "transfer_syntax", meta.transfer_syntax, "frame_bytes",

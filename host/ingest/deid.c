@@ -25,14 +25,14 @@ void agora__ingest_deid_uids_free(agora__ingest_deid_uids *u)
     memset(u, 0, sizeof *u);
 }
 
-
 static int hostile(agora__error *err, const char *what)
 {
     agora__error_set(err, AGORA_EINTERNAL, "%s", what);
     return AGORA__INGEST_REPLY_HOSTILE;
 }
 
-static int check_uids(const Agora__Ipc__DeidReply *d, agora__ingest_deid_check *x, agora__error *err)
+static int check_uids(const Agora__Ipc__DeidReply *d, agora__ingest_deid_check *x,
+                      agora__error *err)
 {
     if (d->n_uids > AGORA__INGEST_DEID_MAX_UIDS)
         return hostile(err, "a dry-run reply with too many UIDs");
@@ -134,7 +134,8 @@ int agora__ingest_deid_uids_of(agora__ingest *ing, const char *path, int fd, uin
     req.file_bytes = size;
     req.deid = &d;
     agora__ingest_deid_check x = {AGORA__INGEST_DEID_FAILED, out, NULL, NULL, 0, 0};
-    int rc = agora__ingest_roundtrip_checked(ing, path, &req, &fd, 1, agora__ingest_check_deid, &x, err);
+    int rc =
+        agora__ingest_roundtrip_checked(ing, path, &req, &fd, 1, agora__ingest_check_deid, &x, err);
     if (rc != 0)
         agora__ingest_deid_uids_free(out); /* a hostile reply may have filled part of it */
     if (why)
@@ -183,7 +184,8 @@ int agora__ingest_deid_write(agora__ingest *ing, const char *path, int fd, uint6
     req.output_offset = 0;
     agora__ingest_deid_check x = {AGORA__INGEST_DEID_FAILED, NULL, out, pseudonyms, n, out_cap};
     int fds[2] = {fd, out_fd};
-    int rc = agora__ingest_roundtrip_checked(ing, path, &req, fds, 2, agora__ingest_check_deid, &x, err);
+    int rc =
+        agora__ingest_roundtrip_checked(ing, path, &req, fds, 2, agora__ingest_check_deid, &x, err);
     free(ps);
     free(pp);
     if (why)
@@ -236,7 +238,8 @@ int agora__ingest_dump(agora__ingest *ing, const char *path, int json, uint64_t 
     req.output_bytes = cap;
     agora__ingest_dump_check x = {cap, 0};
     int fds[2] = {fd, mfd};
-    int rc = agora__ingest_roundtrip_checked(ing, path, &req, fds, 2, agora__ingest_check_dump, &x, err);
+    int rc =
+        agora__ingest_roundtrip_checked(ing, path, &req, fds, 2, agora__ingest_check_dump, &x, err);
     close(fd);
     if (rc == 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) != 0)
         rc = agora__error_set(err, AGORA_EINPUT,

@@ -226,10 +226,9 @@ Agora__Ipc__Frame *agora__ingest_decode_frame(const uint8_t *body, size_t len, a
     Agora__Ipc__Frame *f = agora__ipc__frame__unpack(&a, len, body);
     if (f == NULL) {
         agora__error_set(err, AGORA_EINTERNAL,
-                         b.refused
-                             ? "the worker sent a frame that would take more than the unpack "
-                               "budget of memory"
-                             : "the worker sent a frame that is not a valid agora.ipc.Frame");
+                         b.refused ? "the worker sent a frame that would take more than the unpack "
+                                     "budget of memory"
+                                   : "the worker sent a frame that is not a valid agora.ipc.Frame");
         return NULL;
     }
     if (f->msg_case == AGORA__IPC__FRAME__MSG__NOT_SET) {

@@ -167,7 +167,7 @@ static int run_dump(const char *dir)
 
 /* ---- deid ------------------------------------------------------------------------------------ */
 
-static const uint8_t secret[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+static const uint8_t secret[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                    17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 /* What the sandbox produced for one file: 0 written (out/out_len/sop/stats), else the kind. */
@@ -188,7 +188,7 @@ static int sandboxed(agora__ingest *ing, const char *path, const agora__deid_pro
         snprintf(why_msg, why_size, "%s", e.msg);
         return 10 + why;
     }
-    char (*ps)[65] = calloc(u.n + 1, 65);
+    char(*ps)[65] = calloc(u.n + 1, 65);
     const char **pp = calloc(u.n + 1, sizeof *pp);
     for (size_t i = 0; i < u.n; i++) {
         if (agora__deid_uid(secret, u.uids[i], ps[i], &e) != 0)
@@ -239,7 +239,8 @@ static int run_deid(const char *dir)
         1u << AGORA__DEID_OPT_UIDS};
     size_t same = 0, refused = 0, skipped = 0;
     for (int o = 0; o < 3; o++) {
-        agora__deid_profile prof = {secret, option_sets[o], o == 2 ? AGORA__DEID_ALLOW_BURNED_IN : 0,
+        agora__deid_profile prof = {secret, option_sets[o],
+                                    o == 2 ? AGORA__DEID_ALLOW_BURNED_IN : 0,
                                     o == 1 ? AGORA__DEID_W_DEFINED_LENGTHS : 0};
         for (size_t i = 0; i < n; i++) {
             size_t len;
@@ -258,9 +259,9 @@ static int run_deid(const char *dir)
                 want_kind = 10;
             } else {
                 int rc = agora__deid_apply(f, &prof, &out, &st, sop, &e);
-                want_kind = rc == 0                                          ? 0
+                want_kind = rc == 0                                            ? 0
                             : (rc == AGORA_EINPUT || rc == AGORA_EUNSUPPORTED) ? 12
-                                                                             : 10;
+                                                                               : 10;
             }
             uint8_t *got = NULL;
             size_t got_len = 0;
@@ -273,13 +274,19 @@ static int run_deid(const char *dir)
                   names[i], option_sets[o], want_kind, kind, msg);
             if (kind == 0 && want_kind == 0) {
                 int eq = got_len == out.len && memcmp(got, out.data, out.len) == 0;
-                CHECK(eq, "%s (options %#x): the de-identified bytes differ (%zu vs %zu)",
-                      names[i], option_sets[o], got_len, out.len);
+                CHECK(eq, "%s (options %#x): the de-identified bytes differ (%zu vs %zu)", names[i],
+                      option_sets[o], got_len, out.len);
                 CHECK(strcmp(sop, got_sop) == 0, "%s: the SOP Instance UID differs", names[i]);
-                const uint64_t s[10] = {st.kept,          st.removed,      st.emptied,
-                                        st.dummied,       st.uids,         st.dates_shifted,
-                                        st.private_removed, st.private_kept,
-                                        st.overlay_curve_removed, st.added};
+                const uint64_t s[10] = {st.kept,
+                                        st.removed,
+                                        st.emptied,
+                                        st.dummied,
+                                        st.uids,
+                                        st.dates_shifted,
+                                        st.private_removed,
+                                        st.private_kept,
+                                        st.overlay_curve_removed,
+                                        st.added};
                 CHECK(memcmp(s, got_stats, sizeof s) == 0, "%s: the counters differ", names[i]);
                 same += eq;
             }

@@ -110,9 +110,8 @@ static void uids_checked(void **state)
     assert_string_equal(u.patient_id, "P01");
     agora__ingest_deid_uids_free(&u);
 
-    const ProtobufCBinaryData bad[] = {{0, (uint8_t *)""},
-                                       {3, (uint8_t *)"1\\2"},
-                                       {3, (uint8_t *)"1\0002"}};
+    const ProtobufCBinaryData bad[] = {
+        {0, (uint8_t *)""}, {3, (uint8_t *)"1\\2"}, {3, (uint8_t *)"1\0002"}};
     for (size_t i = 0; i < 3; i++) {
         x.uids[1] = bad[i];
         assert_int_equal(check_uids(&x, &u), AGORA__INGEST_REPLY_HOSTILE);
@@ -182,7 +181,7 @@ static void frames_decoded_with_a_budget(void **state)
     size_t o = 0;
     b[o++] = 0x5A; /* Frame.ingest_reply (11, LEN) */
     size_t hdr = o;
-    o += 4; /* varint lengths patched below (fixed 4 bytes each with continuation bits) */
+    o += 4;        /* varint lengths patched below (fixed 4 bytes each with continuation bits) */
     b[o++] = 0x2A; /* IngestReply.metadata (5, LEN) */
     size_t hdr2 = o;
     o += 4;
