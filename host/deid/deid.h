@@ -104,9 +104,10 @@ typedef struct agora__deid_granted {
 /* Fill `out` with the attributes a plugin may see: the default allowlist
  * (schemas/deid-allowlist.json, compiled in) plus the groups of every option in `granted` (PS3.15
  * names; the caller has already intersected the manifest's request with the clinic policy; an
- * option without a view group is refused). Values are the dataset's text with padding trimmed;
+ * option without a view group is refused). Values are the dataset's text with padding trimmed
+ * (PN/LO/SH/ST/LT/UT/UC decoded to UTF-8 under its Specific Character Set, charset.h);
  * numbers of binary VRs are printed as decimal text. An attribute whose value is not printable
- * UTF-8 or is too long is left out (never truncated). Refuses (AGORA_EINPUT, reason in err) an
+ * UTF-8 (or did not decode in full) or is too long is left out (never truncated). Refuses (AGORA_EINPUT, reason in err) an
  * image with BurnedInAnnotation=YES, or without it for modalities that commonly burn in text
  * (US, SC, OT, XC, ES, GM, SM, DOC), unless flags has AGORA__DEID_ALLOW_BURNED_IN.
  * When `map` is not NULL the study/series/instance pseudonyms are recorded in it. Free with
