@@ -34,7 +34,9 @@ int agora__deid_secret_load(const char *path, uint8_t secret[32], agora__error *
 /* ---- Options (PS3.15 E.3) ------------------------------------------------------------------ */
 
 /* Bit i of an options mask = option i of rules.h (rtnUIDsOpt = bit 0 ... rtnSafePrivOpt = 9).
- * Parses PS3.15 names; an unknown name is an error naming it. */
+ * Parses PS3.15 names; an unknown name is an error naming it (AGORA_EINVAL), and an option the
+ * writer does not perform (cleanDescOpt, cleanStructContOpt, cleanGraphOpt: see
+ * agora__deid_option_refusal in rules.h) is refused with AGORA_EUNSUPPORTED and the reason. */
 int agora__deid_options_parse(const char *const *names, size_t count, uint32_t *mask,
                               agora__error *err);
 
