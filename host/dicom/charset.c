@@ -187,8 +187,6 @@ typedef struct sink {
 
 static void put_cp(sink *s, uint32_t cp)
 {
-    if (cp == REPLACEMENT)
-        s->replaced++;
     uint8_t b[4];
     size_t n;
     if (cp < 0x80) {
@@ -218,11 +216,19 @@ static void put_cp(sink *s, uint32_t cp)
     s->len += n;
 }
 
+/* A substitution: U+FFFD for bytes that did not decode, counted (a literal U+FFFD of UTF-8 input
+ * is a character like any other and goes through put_cp). */
+static void put_bad(sink *s)
+{
+    s->replaced++;
+    put_cp(s, REPLACEMENT);
+}
+
 /* C0 controls other than the format effectors text VRs allow, and DEL, are not text. */
 static void put_ascii(sink *s, uint8_t c)
 {
     if ((c < 0x20 && c != '\t' && c != '\n' && c != '\f' && c != '\r') || c == 0x7F)
-        put_cp(s, REPLACEMENT);
+        put_bad(s);
     else
         put_cp(s, c);
 }
@@ -279,7 +285,7 @@ static void decode_utf8(sink *s, const uint8_t *in, size_t n)
         uint32_t cp;
         size_t l = utf8_one(in + i, n - i, &cp);
         if (l == 0) {
-            put_cp(s, REPLACEMENT);
+            put_bad(s);
             i++;
         } else {
             if (cp < 0x80)
@@ -308,7 +314,7 @@ static int valid_utf8(const uint8_t *in, size_t n)
 static uint32_t gb18030_four(uint32_t index)
 {
     if (index >= agora__cs_gb18030_4_end)
-        return REPLACEMENT;
+        return 0;
     size_t lo = 0, hi = agora__cs_gb18030_4_count;
     while (hi - lo > 1) { /* last run whose first index <= index */
         size_t mid = lo + (hi - lo) / 2;
@@ -330,7 +336,7 @@ static void decode_gb(sink *s, const uint8_t *in, size_t n, int gbk)
             continue;
         }
         if (c == 0x80 || c == 0xFF || i + 1 >= n) {
-            put_cp(s, REPLACEMENT);
+            put_bad(s);
             i++;
             continue;
         }
@@ -340,7 +346,10 @@ static void decode_gb(sink *s, const uint8_t *in, size_t n, int gbk)
             uint16_t cp = agora__cs_gb18030_2[cell];
             if (gbk && !(agora__cs_gbk_defined[cell / 8] & (1u << (cell % 8))))
                 cp = 0;
-            put_cp(s, cp ? cp : REPLACEMENT);
+            if (cp)
+                put_cp(s, cp);
+            else
+                put_bad(s);
             i += 2;
             continue;
         }
@@ -352,15 +361,17 @@ static void decode_gb(sink *s, const uint8_t *in, size_t n, int gbk)
                              (uint32_t)(in[i + 3] - 0x30);
             uint32_t cp;
             if (c >= 0x90 && c <= 0xE3) /* supplementary planes: one linear run from 90 30 81 30 */
-                cp = index - 189000u + 0x10000u <= 0x10FFFFu ? index - 189000u + 0x10000u
-                                                             : REPLACEMENT;
+                cp = index - 189000u + 0x10000u <= 0x10FFFFu ? index - 189000u + 0x10000u : 0;
             else
                 cp = gb18030_four(index);
-            put_cp(s, cp);
+            if (cp)
+                put_cp(s, cp);
+            else
+                put_bad(s);
             i += 4;
             continue;
         }
-        put_cp(s, REPLACEMENT); /* the lead byte alone; the next byte is decoded afresh */
+        put_bad(s); /* the lead byte alone; the next byte is decoded afresh */
         i++;
     }
 }
@@ -444,17 +455,20 @@ static void decode_2022(sink *s, const agora__dicom_charset *cs, delims d, const
             int known;
             i += escape(in + i, n - i, &g0, &g1, &known);
             if (!known)
-                put_cp(s, REPLACEMENT);
+                put_bad(s);
             continue;
         }
         if (c < 0x80) {
             if (two_byte(g0) && c > 0x20 && c < 0x7F) {
                 if (i + 1 < n && in[i + 1] > 0x20 && in[i + 1] < 0x7F) {
                     uint16_t cp = table94(g0, c, in[i + 1]);
-                    put_cp(s, cp ? cp : REPLACEMENT);
+                    if (cp)
+                        put_cp(s, cp);
+                    else
+                        put_bad(s);
                     i += 2;
                 } else {
-                    put_cp(s, REPLACEMENT);
+                    put_bad(s);
                     i++;
                 }
                 continue;
@@ -473,28 +487,37 @@ static void decode_2022(sink *s, const agora__dicom_charset *cs, delims d, const
             continue;
         }
         if (c < 0xA0 || g1 == CS_NONE) { /* C1 controls; or no G1 set designated */
-            put_cp(s, REPLACEMENT);
+            put_bad(s);
             i++;
             continue;
         }
         if (two_byte(g1)) {
             if (c < 0xFF && i + 1 < n && in[i + 1] > 0xA0 && in[i + 1] < 0xFF && c > 0xA0) {
                 uint16_t cp = table94(g1, (uint8_t)(c & 0x7F), (uint8_t)(in[i + 1] & 0x7F));
-                put_cp(s, cp ? cp : REPLACEMENT);
+                if (cp)
+                    put_cp(s, cp);
+                else
+                    put_bad(s);
                 i += 2;
             } else {
-                put_cp(s, REPLACEMENT);
+                put_bad(s);
                 i++;
             }
             continue;
         }
         if (g1 == CS_KATAKANA) {
-            put_cp(s, c >= 0xA1 && c <= 0xDF ? 0xFF61u + (uint32_t)(c - 0xA1) : REPLACEMENT);
+            if (c >= 0xA1 && c <= 0xDF)
+                put_cp(s, 0xFF61u + (uint32_t)(c - 0xA1));
+            else
+                put_bad(s);
             i++;
             continue;
         }
         uint16_t cp = agora__cs_single[(size_t)(g1 - CS_SB_FIRST) * 96 + (size_t)(c - 0xA0)];
-        put_cp(s, cp ? cp : REPLACEMENT);
+        if (cp)
+            put_cp(s, cp);
+        else
+            put_bad(s);
         i++;
     }
 }
@@ -534,15 +557,21 @@ size_t agora__dicom_decode_text(const agora__dicom_charset *cs, uint16_t vr, con
             if (c < 0x80) {
                 put_ascii(&s, c);
             } else if (c < 0xA0) {
-                put_cp(&s, REPLACEMENT);
+                put_bad(&s);
             } else if (cs->g1 < CS_SB_FIRST || cs->g1 > CS_KATAKANA) {
-                put_cp(&s, REPLACEMENT);
+                put_bad(&s);
             } else if (cs->g1 == CS_KATAKANA) {
-                put_cp(&s, c >= 0xA1 && c <= 0xDF ? 0xFF61u + (uint32_t)(c - 0xA1) : REPLACEMENT);
+                if (c >= 0xA1 && c <= 0xDF)
+                    put_cp(&s, 0xFF61u + (uint32_t)(c - 0xA1));
+                else
+                    put_bad(&s);
             } else {
                 uint16_t cp =
                     agora__cs_single[(size_t)(cs->g1 - CS_SB_FIRST) * 96 + (size_t)(c - 0xA0)];
-                put_cp(&s, cp ? cp : REPLACEMENT);
+                if (cp)
+                    put_cp(&s, cp);
+                else
+                    put_bad(&s);
             }
         }
         break;

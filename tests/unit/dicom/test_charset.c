@@ -154,6 +154,10 @@ static void test_utf8_and_default(void **state)
 {
     (void)state;
     assert_string_equal(DEC("ISO_IR 192", PN, "Wang^XiaoDong=\xE7\x8E\x8B"), "Wang^XiaoDong=王");
+    /* A literal U+FFFD is a character, not a substitution. */
+    size_t rep = 1;
+    assert_string_equal(dec("ISO_IR 192", LO, FFFD, 3, &rep), FFFD);
+    assert_int_equal(rep, 0);
     /* Default repertoire: valid UTF-8 is taken as such; otherwise Latin-1, like pydicom. */
     assert_string_equal(DEC("", PN, "J\xC3\xA9r\xC3\xB4me"), "Jérôme");
     assert_string_equal(DEC("", PN, "J\xE9r\xF4me"), "Jérôme");
@@ -246,6 +250,7 @@ static void test_bounds_and_noise(void **state)
         agora__dicom_decode_text(&u, LT, (const uint8_t *)buf, o, again, AGORA__DICOM_DECODE_MAX(o),
                                  &rep2);
         assert_string_equal(again, buf);
+        assert_int_equal(rep2, 0);
         free(again);
     }
     free(buf);
