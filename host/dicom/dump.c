@@ -394,6 +394,6 @@ json_t *agora__dicom_dump_json(const agora__dicom_file *f)
             json_array_append_new(warn, json_string(names[i]));
     const char *name = agora__dicom_ts_name(f->transfer_syntax);
     return json_pack("{s:s,s:s?,s:o,s:o,s:o}", "transfer_syntax", f->transfer_syntax,
-                     "transfer_syntax_name", name, "warnings", warn, "meta", json_dataset(&f->meta, NULL),
-                     "dataset", json_dataset(&f->dataset, NULL));
+                     "transfer_syntax_name", name, "warnings", warn, "meta",
+                     json_dataset(&f->meta, NULL), "dataset", json_dataset(&f->dataset, NULL));
 }
