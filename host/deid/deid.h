@@ -34,7 +34,9 @@ int agora__deid_secret_load(const char *path, uint8_t secret[32], agora__error *
 /* ---- Options (PS3.15 E.3) ------------------------------------------------------------------ */
 
 /* Bit i of an options mask = option i of rules.h (rtnUIDsOpt = bit 0 ... rtnSafePrivOpt = 9).
- * Parses PS3.15 names; an unknown name is an error naming it. */
+ * Parses PS3.15 names; an unknown name is an error naming it (AGORA_EINVAL), and an option the
+ * writer does not perform (cleanDescOpt, cleanStructContOpt, cleanGraphOpt: see
+ * agora__deid_option_refusal in rules.h) is refused with AGORA_EUNSUPPORTED and the reason. */
 int agora__deid_options_parse(const char *const *names, size_t count, uint32_t *mask,
                               agora__error *err);
 
@@ -104,9 +106,10 @@ typedef struct agora__deid_granted {
 /* Fill `out` with the attributes a plugin may see: the default allowlist
  * (schemas/deid-allowlist.json, compiled in) plus the groups of every option in `granted` (PS3.15
  * names; the caller has already intersected the manifest's request with the clinic policy; an
- * option without a view group is refused). Values are the dataset's text with padding trimmed;
+ * option without a view group is refused). Values are the dataset's text with padding trimmed
+ * (PN/LO/SH/ST/LT/UT/UC decoded to UTF-8 under its Specific Character Set, charset.h);
  * numbers of binary VRs are printed as decimal text. An attribute whose value is not printable
- * UTF-8 or is too long is left out (never truncated). Refuses (AGORA_EINPUT, reason in err) an
+ * UTF-8 (or did not decode in full) or is too long is left out (never truncated). Refuses (AGORA_EINPUT, reason in err) an
  * image with BurnedInAnnotation=YES, or without it for modalities that commonly burn in text
  * (US, SC, OT, XC, ES, GM, SM, DOC), unless flags has AGORA__DEID_ALLOW_BURNED_IN.
  * When `map` is not NULL the study/series/instance pseudonyms are recorded in it. Free with

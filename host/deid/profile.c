@@ -230,7 +230,7 @@ static void element(walk *w, const agora__dicom_dataset *ds, const agora__dicom_
     }
     /* Overlays (60xx) and curves (50xx): their data (and free-text labels, descriptions and
      * comments) may show identity; the table removes the data, and the rest of the group is
-     * meaningless without it, so the whole group goes. cleanGraphOpt is not offered. */
+     * meaningless without it, so the whole group goes (cleanGraphOpt is refused, rules.h). */
     if ((group >= 0x6000 && group <= 0x601E) || (group >= 0x5000 && group <= 0x501E)) {
         w->st->overlay_curve_removed++;
         return;
@@ -388,6 +388,13 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
 {
     if (sop_uid_out != NULL)
         sop_uid_out[0] = '\0';
+    /* Options the writer cannot perform are refused here too, whoever built the profile: never
+     * downgraded to the Basic Profile behind the caller's back. */
+    for (int i = 0; i < AGORA__DEID_OPT_COUNT; i++) {
+        const char *why = agora__deid_option_refusal(i);
+        if ((profile->options & (1u << i)) && why != NULL)
+            return agora__error_set(err, AGORA_EUNSUPPORTED, "%s", why);
+    }
     const agora__dicom_dataset *ds = &file->dataset;
     char burned[17], modality[17];
     text_of(find(ds, TAG(0x0028, 0x0301)), burned, sizeof burned);

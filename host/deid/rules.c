@@ -51,6 +51,29 @@ const char *agora__deid_option_name(int option)
     return option_names[option];
 }
 
+const char *agora__deid_option_refusal(int option)
+{
+    switch (option) {
+    case AGORA__DEID_OPT_CLEAN_DESC:
+        return "cleanDescOpt is not performed: it keeps descriptions and comments with only their "
+               "identifying words removed, and Agora cannot tell those words apart in free text; "
+               "leave the option out (the Basic Profile then removes or replaces these attributes) "
+               "or clean the descriptions in a reviewed process first";
+    case AGORA__DEID_OPT_CLEAN_STRUCT:
+        return "cleanStructContOpt is not performed: it keeps structured report content with "
+               "identifying names, codes and texts removed from each content item, which Agora "
+               "cannot judge; leave the option out (the Basic Profile then removes or replaces the "
+               "content) or de-identify structured reports with a dedicated, reviewed tool";
+    case AGORA__DEID_OPT_CLEAN_GRAPH:
+        return "cleanGraphOpt is not performed: it keeps overlays, curves and graphic annotations "
+               "with identifying text removed, and Agora cannot read text drawn in overlay planes; "
+               "leave the option out (overlay and curve groups are then removed) or clean the "
+               "graphics in a reviewed process first";
+    default:
+        return NULL;
+    }
+}
+
 static agora__deid_op resolve_basic(uint8_t a)
 {
     if (a & AGORA__DEID_U)

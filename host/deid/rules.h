@@ -69,6 +69,12 @@ const agora__deid_rule *agora__deid_rule_find(uint32_t tag);
 int agora__deid_option_from_name(const char *name);
 /* PS3.15 name of an option, or NULL out of range. */
 const char *agora__deid_option_name(int option);
+/* Why an option is refused, or NULL when the writer performs it. cleanDescOpt,
+ * cleanStructContOpt and cleanGraphOpt ask to keep descriptions, structured content and graphics
+ * with only their identifying parts removed; telling those parts apart in free text, SR trees and
+ * overlay bitmaps is judgement the writer cannot make, and silently applying the Basic Profile
+ * instead would claim an option that was not performed. The message (static) says what to do. */
+const char *agora__deid_option_refusal(int option);
 
 /* What the writer does with one element, after options. */
 typedef enum agora__deid_op {

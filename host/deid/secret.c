@@ -59,6 +59,9 @@ int agora__deid_options_parse(const char *const *names, size_t count, uint32_t *
                                     "unknown option '%.64s'; use a PS3.15 option name such as "
                                     "rtnPatCharsOpt",
                                     names[i]);
+        const char *why = agora__deid_option_refusal(o);
+        if (why != NULL)
+            return agora__error_set(err, AGORA_EUNSUPPORTED, "%s", why);
         *mask |= 1u << o;
     }
     return 0;

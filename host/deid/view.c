@@ -1,6 +1,7 @@
 /* The plugin view: allowlisted attributes as (keyword, text) pairs, pseudonymous UIDs, and the
  * burned-in annotation refusal (see deid.h). */
 #include "allowlist.h"
+#include "charset.h"
 #include "deid.h"
 
 #include <math.h>
@@ -155,7 +156,24 @@ typedef struct view_ctx {
     void *ctx;
     int shift; /* apply the date offset */
     int days;
+    agora__dicom_charset cs; /* the dataset's Specific Character Set (0008,0005) */
 } view_ctx;
+
+/* A value of a VR that (0008,0005) governs (LO, SH... of the allowlist), decoded to UTF-8 into
+ * out. -1 when it is too long, or when any byte did not decode (a value shown in part could
+ * mislead; it is left out like any unprintable value). */
+static int decode_value(const view_ctx *c, const char *vr, const uint8_t *v, size_t len,
+                        uint8_t *out, size_t out_size, size_t *out_len)
+{
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\0'))
+        len--;
+    if (AGORA__DICOM_DECODE_MAX(len) > out_size)
+        return -1;
+    size_t replaced = 0;
+    *out_len = agora__dicom_decode_text(&c->cs, AGORA__DICOM_VR(vr[0], vr[1]), v, len, (char *)out,
+                                        out_size, &replaced);
+    return replaced == 0 ? 0 : -1;
+}
 
 static int add_attr(agora__deid_granted *out, const view_ctx *c, const agora__deid_allow *a,
                     agora__error *err)
@@ -174,6 +192,13 @@ static int add_attr(agora__deid_granted *out, const view_ctx *c, const agora__de
         memcpy(vr, a->vr, 3); /* implicit VR with an unknown dictionary entry: trust the list */
     if (strcmp(vr, a->vr) != 0 && !(strcmp(a->vr, "US") == 0 && strcmp(vr, "SS") == 0))
         return 0; /* a VR other than the standard's: the value cannot be interpreted safely */
+    /* ISO 2022 escapes take bytes; a value that decodes to at most the cap may be this long. */
+    uint8_t decoded[AGORA__DICOM_DECODE_MAX(4 * AGORA__DEID_VIEW_MAX_VALUE)];
+    if (agora__dicom_charset_vr(AGORA__DICOM_VR(vr[0], vr[1]))) {
+        if (decode_value(c, vr, bytes, len, decoded, sizeof decoded, &len) != 0)
+            return 0;
+        bytes = decoded;
+    }
     char text[AGORA__DEID_VIEW_MAX_VALUE + 1];
     if (to_text(vr, bytes, len, text, sizeof text) != 0)
         return 0; /* not printable or too long: leave it out rather than show a part of it */
@@ -237,7 +262,16 @@ int agora__deid_view(agora__deid_get_fn get, void *ctx, const uint8_t secret[32]
     memset(out, 0, sizeof *out);
     if (get == NULL || secret == NULL || (granted == NULL && granted_count > 0))
         return agora__error_set(err, AGORA_EINVAL, "view: missing argument");
-    view_ctx c = {get, ctx, 0, 0};
+    view_ctx c = {get, ctx, 0, 0, {0}};
+    {
+        char vr[3] = "";
+        const uint8_t *bytes = NULL;
+        size_t len = 0;
+        if (get(ctx, AGORA__DICOM_T_SPECIFIC_CHARSET, vr, &bytes, &len) == 1 && bytes != NULL)
+            agora__dicom_charset_parse(bytes, len, &c.cs);
+        else
+            agora__dicom_charset_default(&c.cs);
+    }
 
     const agora__deid_allow_group *groups[16];
     if (granted_count > sizeof groups / sizeof groups[0])

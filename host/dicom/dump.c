@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "charset.h"
 #include "dump.h"
 
 #define MAX_BINARY_SHOWN 16 /* values of OB/OW/UN... printed (dcmdump shows a prefix too) */
@@ -61,10 +62,56 @@ static char *to_utf8(const uint8_t *b, size_t n)
     return s;
 }
 
+/* The value of a VR that (0008,0005) governs, decoded to UTF-8 with padding trimmed (the whole
+ * value: all its values with their backslash delimiters). Caller frees; NULL when out of memory. */
+static char *decoded(const agora__dicom_element *e, const agora__dicom_charset *cs, size_t *len)
+{
+    size_t n = e->value ? (size_t)e->value_len : 0;
+    while (n && (e->value[n - 1] == ' ' || e->value[n - 1] == 0))
+        n--;
+    char *s = malloc(AGORA__DICOM_DECODE_MAX(n));
+    if (!s)
+        return NULL;
+    *len = agora__dicom_decode_text(cs, e->vr, e->value, n, s, AGORA__DICOM_DECODE_MAX(n), NULL);
+    return s;
+}
+
+static int single_valued(uint16_t vr)
+{
+    return vr == AGORA__DICOM_VR('L', 'T') || vr == AGORA__DICOM_VR('S', 'T') ||
+           vr == AGORA__DICOM_VR('U', 'T') || vr == AGORA__DICOM_VR('U', 'R');
+}
+
+/* VM of a decoded value: its backslash count + 1 (a raw count would split GBK and JIS characters
+ * whose second byte is 0x5C). */
+static size_t decoded_vm(uint16_t vr, const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (single_valued(vr))
+        return 1;
+    size_t vm = 1;
+    for (size_t i = 0; i < len; i++)
+        vm += s[i] == '\\';
+    return vm;
+}
+
 /* ---- text ------------------------------------------------------------------------------------ */
 
-static void text_value(const agora__dicom_element *e, FILE *out)
+static void text_value(const agora__dicom_element *e, const agora__dicom_charset *cs, FILE *out)
 {
+    if (agora__dicom_charset_vr(e->vr)) {
+        size_t len = 0;
+        char *s = decoded(e, cs, &len);
+        if (!s)
+            return;
+        if (len)
+            fprintf(out, "[%s]", s);
+        else
+            fputs("(no value available)", out);
+        free(s);
+        return;
+    }
     if (is_text(e->vr)) {
         char *s;
         size_t n = e->value ? (size_t)e->value_len : 0;
@@ -117,9 +164,11 @@ static void text_value(const agora__dicom_element *e, FILE *out)
         fputs("...", out);
 }
 
-static void text_dataset(const agora__dicom_dataset *ds, int depth, FILE *out);
+static void text_dataset(const agora__dicom_dataset *ds, const agora__dicom_charset *cs, int depth,
+                         FILE *out);
 
-static void text_element(const agora__dicom_element *e, int depth, FILE *out)
+static void text_element(const agora__dicom_element *e, const agora__dicom_charset *cs, int depth,
+                         FILE *out)
 {
     char vr[3];
     agora__dicom_vr_str(e->vr, vr);
@@ -143,19 +192,31 @@ static void text_element(const agora__dicom_element *e, int depth, FILE *out)
         for (uint32_t i = 0; i < e->n_items; i++) {
             fprintf(out, "%*s  (fffe,e000) na (Item #=%u)\n", depth * 2, "",
                     e->items[i].n_elements);
-            text_dataset(&e->items[i], depth + 2, out);
+            text_dataset(&e->items[i], cs, depth + 2, out);
         }
         return;
     }
-    text_value(e, out);
-    fprintf(out, "  # %llu, %zu %s\n", (unsigned long long)e->value_len, agora__dicom_vm(e),
-            keyword(e->tag));
+    text_value(e, cs, out);
+    size_t vm = agora__dicom_vm(e);
+    if (agora__dicom_charset_vr(e->vr)) {
+        size_t len = 0;
+        char *s = decoded(e, cs, &len);
+        if (s)
+            vm = decoded_vm(e->vr, s, len);
+        free(s);
+    }
+    fprintf(out, "  # %llu, %zu %s\n", (unsigned long long)e->value_len, vm, keyword(e->tag));
 }
 
-static void text_dataset(const agora__dicom_dataset *ds, int depth, FILE *out)
+/* inherited: the character set of the enclosing dataset (NULL at the top); an item may declare
+ * its own (PS3.5 7.5.3). */
+static void text_dataset(const agora__dicom_dataset *ds, const agora__dicom_charset *inherited,
+                         int depth, FILE *out)
 {
+    agora__dicom_charset cs;
+    agora__dicom_charset_of(ds, inherited, &cs);
     for (uint32_t i = 0; i < ds->n_elements; i++)
-        text_element(&ds->elements[i], depth, out);
+        text_element(&ds->elements[i], &cs, depth, out);
 }
 
 void agora__dicom_dump_text(const agora__dicom_file *f, FILE *out)
@@ -163,14 +224,14 @@ void agora__dicom_dump_text(const agora__dicom_file *f, FILE *out)
     const char *name = agora__dicom_ts_name(f->transfer_syntax);
     fprintf(out, "# Transfer syntax: %s (%s)\n", f->transfer_syntax, name ? name : "unknown");
     fputs("# Meta information\n", out);
-    text_dataset(&f->meta, 0, out);
+    text_dataset(&f->meta, NULL, 0, out);
     fputs("# Dataset\n", out);
-    text_dataset(&f->dataset, 0, out);
+    text_dataset(&f->dataset, NULL, 0, out);
 }
 
 /* ---- JSON ------------------------------------------------------------------------------------ */
 
-static json_t *json_dataset(const agora__dicom_dataset *ds);
+static json_t *json_dataset(const agora__dicom_dataset *ds, const agora__dicom_charset *inherited);
 
 static json_t *text_json(const agora__dicom_element *e, size_t i)
 {
@@ -205,8 +266,45 @@ static json_t *text_json(const agora__dicom_element *e, size_t i)
     return j ? j : json_null();
 }
 
-static json_t *value_json(const agora__dicom_element *e)
+/* Values of a charset-governed VR: decoded, then split at backslashes (values keep no leading or
+ * trailing spaces, except the leading spaces of ST/LT/UT, which are significant). */
+static json_t *decoded_json(const agora__dicom_element *e, const agora__dicom_charset *cs)
 {
+    size_t len = 0;
+    char *s = decoded(e, cs, &len);
+    if (!s)
+        return json_null();
+    size_t vm = decoded_vm(e->vr, s, len);
+    json_t *arr = vm ? json_array() : NULL;
+    char *p = s, *end = s + len;
+    for (size_t i = 0; i < vm && arr; i++) {
+        char *q = single_valued(e->vr) ? end : memchr(p, '\\', (size_t)(end - p));
+        if (!q)
+            q = end;
+        char *a = p, *b = q;
+        if (!single_valued(e->vr))
+            while (a < b && *a == ' ')
+                a++;
+        while (b > a && b[-1] == ' ')
+            b--;
+        json_array_append_new(arr, json_stringn(a, (size_t)(b - a)));
+        p = q < end ? q + 1 : end;
+    }
+    free(s);
+    if (!arr)
+        return json_null();
+    if (json_array_size(arr) == 1) {
+        json_t *one = json_incref(json_array_get(arr, 0));
+        json_decref(arr);
+        return one;
+    }
+    return arr;
+}
+
+static json_t *value_json(const agora__dicom_element *e, const agora__dicom_charset *cs)
+{
+    if (agora__dicom_charset_vr(e->vr))
+        return decoded_json(e, cs);
     size_t vm = agora__dicom_vm(e);
     if (vm == 0)
         return json_null();
@@ -246,7 +344,7 @@ static json_t *value_json(const agora__dicom_element *e)
     return json_pack("{s:s,s:b}", "hex_prefix", hex, "truncated", e->value_len > n);
 }
 
-static json_t *json_element(const agora__dicom_element *e)
+static json_t *json_element(const agora__dicom_element *e, const agora__dicom_charset *cs)
 {
     char tag[16], vr[3];
     snprintf(tag, sizeof tag, "(%04x,%04x)", AGORA__DICOM_GROUP(e->tag), AGORA__DICOM_ELEM(e->tag));
@@ -267,19 +365,21 @@ static json_t *json_element(const agora__dicom_element *e)
     } else if (e->vr == AGORA__DICOM_VR_SQ || (e->flags & AGORA__DICOM_EL_UN_AS_SQ)) {
         json_t *items = json_array();
         for (uint32_t i = 0; i < e->n_items; i++)
-            json_array_append_new(items, json_dataset(&e->items[i]));
+            json_array_append_new(items, json_dataset(&e->items[i], cs));
         json_object_set_new(j, "items", items);
     } else {
-        json_object_set_new(j, "value", value_json(e));
+        json_object_set_new(j, "value", value_json(e, cs));
     }
     return j;
 }
 
-static json_t *json_dataset(const agora__dicom_dataset *ds)
+static json_t *json_dataset(const agora__dicom_dataset *ds, const agora__dicom_charset *inherited)
 {
+    agora__dicom_charset cs;
+    agora__dicom_charset_of(ds, inherited, &cs);
     json_t *arr = json_array();
     for (uint32_t i = 0; arr && i < ds->n_elements; i++)
-        json_array_append_new(arr, json_element(&ds->elements[i]));
+        json_array_append_new(arr, json_element(&ds->elements[i], &cs));
     return arr;
 }
 
@@ -294,6 +394,6 @@ json_t *agora__dicom_dump_json(const agora__dicom_file *f)
             json_array_append_new(warn, json_string(names[i]));
     const char *name = agora__dicom_ts_name(f->transfer_syntax);
     return json_pack("{s:s,s:s?,s:o,s:o,s:o}", "transfer_syntax", f->transfer_syntax,
-                     "transfer_syntax_name", name, "warnings", warn, "meta", json_dataset(&f->meta),
-                     "dataset", json_dataset(&f->dataset));
+                     "transfer_syntax_name", name, "warnings", warn, "meta",
+                     json_dataset(&f->meta, NULL), "dataset", json_dataset(&f->dataset, NULL));
 }

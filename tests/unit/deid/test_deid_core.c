@@ -166,8 +166,13 @@ static void test_rules_resolve(void **state)
     assert_int_equal(op_of(0x0010, 0x0030, mod), AGORA__DEID_OP_EMPTY);       /* birth date: no */
     assert_int_equal(op_of(0x0020, 0x000D, uids), AGORA__DEID_OP_KEEP);
     assert_int_equal(op_of(0x0018, 0x1000, dev), AGORA__DEID_OP_KEEP);
-    /* cleanDescOpt is not performed: the Basic action applies (removal). */
+    /* cleanDescOpt is refused before resolution (see test_clean_options_refused); resolution
+     * itself never keeps a description under it. */
     assert_int_equal(op_of(0x0008, 0x1030, desc), AGORA__DEID_OP_REMOVE);
+    /* Specific Character Set is not in Table E.1-1: it is kept, so retained values and the
+     * writer's ASCII dummies stay valid in the declared set. */
+    assert_null(agora__deid_rule_find(0x00080005u));
+    assert_int_equal(op_of(0x0008, 0x0005, 0), AGORA__DEID_OP_KEEP);
     assert_int_equal(op_of(0x0008, 0x1030, 0), AGORA__DEID_OP_REMOVE);
 }
 
@@ -192,6 +197,29 @@ static void test_options(void **state)
     assert_true(agora__deid_safe_private_find(0x0019, 0x0C, "SIEMENS MR HEADER", 17));
     assert_false(agora__deid_safe_private_find(0x0019, 0x0C, "SIEMENS MR HEADEr", 17));
     assert_true(agora__deid_safe_creator(0x0019, "SIEMENS MR HEADER", 17));
+}
+
+/* The clean* options are refused with the reason and what to do, never downgraded. */
+static void test_clean_options_refused(void **state)
+{
+    (void)state;
+    static const char *const clean[] = {"cleanDescOpt", "cleanStructContOpt", "cleanGraphOpt"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *names[] = {"rtnDevIdOpt", clean[i]};
+        uint32_t mask = 0;
+        agora__error err = {0};
+        assert_int_equal(agora__deid_options_parse(names, 2, &mask, &err), AGORA_EUNSUPPORTED);
+        assert_non_null(strstr(err.msg, clean[i]));
+        assert_non_null(strstr(err.msg, "not performed"));
+        assert_non_null(strstr(err.msg, "leave the option out"));
+        int o = agora__deid_option_from_name(clean[i]);
+        assert_true(o >= 0);
+        assert_non_null(agora__deid_option_refusal(o));
+    }
+    for (int o = 0; o < AGORA__DEID_OPT_COUNT; o++)
+        if (o != AGORA__DEID_OPT_CLEAN_DESC && o != AGORA__DEID_OPT_CLEAN_STRUCT &&
+            o != AGORA__DEID_OPT_CLEAN_GRAPH)
+            assert_null(agora__deid_option_refusal(o));
 }
 
 static void test_dates(void **state)
@@ -265,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_rules_lookup),
         cmocka_unit_test(test_rules_resolve),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_clean_options_refused),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_uidmap),
     };

@@ -221,12 +221,44 @@ static void test_bounds(void **state)
     assert_int_equal(agora__deid_view_group_size("rtnUIDsOpt"), -1);
 }
 
+/* Granted text attributes are decoded under the dataset's Specific Character Set; a value that
+ * does not decode in full is left out. */
+static void test_charset_view(void **state)
+{
+    (void)state;
+    const char *dev[] = {"rtnDevIdOpt"};
+    agora__deid_granted v;
+    static const fake_el latin[] = {
+        {TAG(0x0008, 0x0005), "CS", "ISO_IR 100", 0},
+        {TAG(0x0008, 0x0060), "CS", "CT", 0},
+        {TAG(0x0008, 0x0070), "LO", "Sch\xF6n ", 0},
+        {TAG(0x0008, 0x1010), "SH", "\x1B$BX", 0}, /* ESC is no escape in ISO_IR 100 */
+        {TAG(0x0028, 0x0301), "CS", "NO", 0},
+    };
+    fake_ds ds = {latin, sizeof latin / sizeof latin[0]};
+    assert_int_equal(agora__deid_view(fake_get, &ds, key, dev, 1, 0, NULL, &v, NULL), 0);
+    assert_string_equal(find_attr(&v, "Manufacturer"), "Sch\xC3\xB6n");
+    assert_null(find_attr(&v, "StationName"));
+    agora__deid_granted_free(&v);
+    static const fake_el jis[] = {
+        {TAG(0x0008, 0x0005), "CS", "\\ISO 2022 IR 87", 0},
+        {TAG(0x0008, 0x0060), "CS", "CT", 0},
+        {TAG(0x0008, 0x0070), "LO", "\x1B$B;3ED\x1B(B", 0},
+        {TAG(0x0008, 0x1090), "LO", "\x1B$B;", 0}, /* truncated two-byte code */
+        {TAG(0x0028, 0x0301), "CS", "NO", 0},
+    };
+    fake_ds ds2 = {jis, sizeof jis / sizeof jis[0]};
+    assert_int_equal(agora__deid_view(fake_get, &ds2, key, dev, 1, 0, NULL, &v, NULL), 0);
+    assert_string_equal(find_attr(&v, "Manufacturer"), "山田");
+    assert_null(find_attr(&v, "ManufacturerModelName"));
+    agora__deid_granted_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_default_view),
-        cmocka_unit_test(test_options_view),
-        cmocka_unit_test(test_burned_in),
+        cmocka_unit_test(test_charset_view), cmocka_unit_test(test_default_view),
+        cmocka_unit_test(test_options_view), cmocka_unit_test(test_burned_in),
         cmocka_unit_test(test_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

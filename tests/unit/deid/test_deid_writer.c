@@ -11,6 +11,7 @@
 
 #include "deid.h"
 #include "dicom.h"
+#include "profile.h"
 #include "writer.h"
 
 #define VR(a, b)  AGORA__DICOM_VR(a, b)
@@ -200,11 +201,40 @@ static void test_view_of_parsed_file(void **state)
     agora__deid_buf_free(&b);
 }
 
+/* A profile carrying a clean* option is refused by the writer itself, whoever built it. */
+static void test_apply_refuses_clean_options(void **state)
+{
+    (void)state;
+    static const uint8_t secret[32] = {1};
+    agora__dicom_element els[2] = {
+        text_el(TAG(0x0008, 0x0016), VR('U', 'I'), "1.2.840.10008.5.1.4.1.1.7"),
+        text_el(TAG(0x0008, 0x0018), VR('U', 'I'), "1.2.3.4")};
+    agora__dicom_file f;
+    memset(&f, 0, sizeof f);
+    f.dataset.elements = els;
+    f.dataset.n_elements = 2;
+    agora__deid_buf b;
+    agora__deid_buf_init(&b, 1 << 20);
+    agora__deid_stats st = {0};
+    agora__error err = {0};
+    agora__deid_profile p = {secret, 1u << AGORA__DEID_OPT_CLEAN_GRAPH, 0, 0};
+    assert_int_equal(agora__deid_apply(&f, &p, &b, &st, NULL, &err), AGORA_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "cleanGraphOpt is not performed"));
+    assert_int_equal(b.len, 0);
+    p.options = 0; /* the same file without the option is written */
+    assert_int_equal(agora__deid_apply(&f, &p, &b, &st, NULL, &err), 0);
+    assert_true(b.len > 132);
+    agora__deid_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_element_padding),     cmocka_unit_test(test_roundtrip_undefined),
-        cmocka_unit_test(test_roundtrip_defined),   cmocka_unit_test(test_meta_refuses_bad_uids),
+        cmocka_unit_test(test_apply_refuses_clean_options),
+        cmocka_unit_test(test_element_padding),
+        cmocka_unit_test(test_roundtrip_undefined),
+        cmocka_unit_test(test_roundtrip_defined),
+        cmocka_unit_test(test_meta_refuses_bad_uids),
         cmocka_unit_test(test_view_of_parsed_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
