@@ -9,7 +9,8 @@
  * values come out exactly as coded, whatever JFIF/Adobe markers claim. This matches dcmdjpeg on
  * the pydicom corpus byte for byte (see tests/integration/codec).
  *
- * 12-bit Extended JPEG is refused: Debian's libjpeg-turbo is built for 8-bit samples only.
+ * 12-bit Extended JPEG (Process 4) goes to our own decoder (jpeg_ext12.c): Debian's
+ * libjpeg-turbo is built for 8-bit samples only.
  * Only sequential Huffman frames (SOF0/SOF1) are accepted; progressive and arithmetic streams
  * are not valid for these transfer syntaxes and are refused before libjpeg sees them.
  *
@@ -25,6 +26,7 @@
 #include <jerror.h>
 
 #include "codec_private.h"
+#include "jpeg_ext12.h"
 
 typedef struct err_ctx {
     struct jpeg_error_mgr pub; /* first: libjpeg casts cinfo->err to this */
@@ -119,11 +121,12 @@ int agora__codec_jpeg_baseline_decode(const uint8_t *src, size_t src_len,
                                 "JPEG stream is process SOF%d, not baseline/extended sequential "
                                 "Huffman; the transfer syntax does not match the data",
                                 sof - 0xC0);
+    if (precision == 12)
+        return agora__codec_jpeg_ext12_decode(src, src_len, p, out, out_len, photometric_out, err);
     if (precision != 8)
-        return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "%u-bit JPEG Extended (Process 2 & 4) (1.2.840.10008.1.2.4.51) is "
-                                "not supported: the system libjpeg decodes 8-bit only; convert "
-                                "the image with dcmdjpeg",
+        return agora__error_set(err, AGORA_EINPUT,
+                                "JPEG stream has sample precision %u; DCT JPEG is 8 or 12 bits, "
+                                "the data is corrupt",
                                 precision);
     if (src_len > 0xFFFFFFFFu)
         return agora__error_set(err, AGORA_ELIMIT, "JPEG stream is larger than 4 GiB");
