@@ -55,9 +55,9 @@ typedef struct bitreader {
 
 typedef struct component {
     unsigned id, h, v, tq;
-    unsigned bw, bh;     /* blocks across/down the component's padded plane */
-    unsigned dw, dh;     /* downsampled width/height (libjpeg's downsampled_width/height) */
-    uint16_t *plane;     /* bw*8 x bh*8 samples, owned by the decoder */
+    unsigned bw, bh; /* blocks across/down the component's padded plane */
+    unsigned dw, dh; /* downsampled width/height (libjpeg's downsampled_width/height) */
+    uint16_t *plane; /* bw*8 x bh*8 samples, owned by the decoder */
     int decoded;
 } component;
 
@@ -87,8 +87,8 @@ static int fail(agora__error *err, const char *what)
 
 /* ---- inverse DCT (IJG jidctint.c "islow", 12-bit constants) --------------------------------- */
 
-#define CONST_BITS 13
-#define PASS1_BITS 1
+#define CONST_BITS      13
+#define PASS1_BITS      1
 #define FIX_0_298631336 ((int64_t)2446)
 #define FIX_0_390180644 ((int64_t)3196)
 #define FIX_0_541196100 ((int64_t)4433)
@@ -405,8 +405,8 @@ static int parse_dqt(decoder *d, const uint8_t *seg, size_t n, agora__error *err
         if (n - i < need)
             return fail(err, "truncated quantisation table (DQT)");
         for (unsigned k = 0; k < 64; k++) {
-            unsigned q = pq ? (unsigned)seg[i + 1 + 2 * k] << 8 | seg[i + 2 + 2 * k]
-                            : seg[i + 1 + k];
+            unsigned q =
+                pq ? (unsigned)seg[i + 1 + 2 * k] << 8 | seg[i + 2 + 2 * k] : seg[i + 1 + k];
             d->qt[tq][zigzag[k]] = (uint16_t)q;
         }
         d->qt_defined[tq] = 1;
@@ -708,9 +708,9 @@ static void emit(const decoder *d, const agora__codec_params *p, uint8_t *out, i
         }
 }
 
-int agora__codec_jpeg_ext12_decode(const uint8_t *src, size_t src_len,
-                                   const agora__codec_params *p, uint8_t *out, size_t out_len,
-                                   char photometric_out[17], agora__error *err)
+int agora__codec_jpeg_ext12_decode(const uint8_t *src, size_t src_len, const agora__codec_params *p,
+                                   uint8_t *out, size_t out_len, char photometric_out[17],
+                                   agora__error *err)
 {
     (void)out_len;
     if (src_len < 4 || src[0] != 0xFF || src[1] != 0xD8)

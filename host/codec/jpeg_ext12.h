@@ -30,8 +30,8 @@ void agora__jpeg12_ycc_to_rgb(unsigned y, unsigned cb, unsigned cr, unsigned rgb
 int agora__jpeg12_huffman_decode(const uint8_t counts[16], const uint8_t *syms, unsigned nsyms,
                                  const uint8_t *bits, size_t nbytes, int *out, size_t nout);
 
-int agora__codec_jpeg_ext12_decode(const uint8_t *src, size_t src_len,
-                                   const agora__codec_params *p, uint8_t *out, size_t out_len,
-                                   char photometric_out[17], agora__error *err);
+int agora__codec_jpeg_ext12_decode(const uint8_t *src, size_t src_len, const agora__codec_params *p,
+                                   uint8_t *out, size_t out_len, char photometric_out[17],
+                                   agora__error *err);
 
 #endif
