@@ -7,6 +7,7 @@ set -uo pipefail
 DIR=${1:?usage: run_all.sh FUZZ_BUILD_DIR [SECONDS]}
 SECS=${2:-8}
 CORPUS=/usr/lib/python3/dist-packages/pydicom/data/test_files
+SEEDS=$(cd "$(dirname "$0")" && pwd)/seeds
 WORK=$(mktemp -d /tmp/agora-fuzz.XXXXXX)
 mapfile -t targets < <(find "$DIR" -maxdepth 2 -type f -name 'fuzz_*' -perm -u+x | sort)
 if [ ${#targets[@]} -eq 0 ]; then
@@ -19,6 +20,8 @@ for t in "${targets[@]}"; do
     mkdir -p "$WORK/$name/corpus"
     seeds=()
     [ -d "$CORPUS" ] && seeds=("$CORPUS")
+    # Checked-in seeds, tests/fuzz/seeds/<target>/, where a target has them.
+    [ -d "$SEEDS/$name" ] && seeds+=("$SEEDS/$name")
     if (cd "$WORK/$name" && "$t" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=10 \
         -max_len=1048576 corpus "${seeds[@]}" >log.txt 2>&1); then
         echo "ok: $name ($(grep -c . "$WORK/$name/log.txt") log lines, ${SECS}s)"
