@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pixels.h"
+#include "refusal.h"
 
 #ifdef AGORA_DICOM_HAVE_CODEC
 #include "codec.h"
@@ -154,22 +155,148 @@ static int32_t photometric_code(const char *p)
     return 0;
 }
 
-/* Palette Color LUT (PS3.3 C.7.6.3.1.5-6): descriptor and data of one channel. */
+/* Palette Color LUT (PS3.3 C.7.6.3.1.5-6): descriptor and data of one channel. A segmented
+ * LUT (C.7.9.2) is expanded into `expanded` (owned by the lut, freed by free_luts). */
 typedef struct lut {
     uint32_t entries;
     int32_t first;
     uint32_t bits;
     const agora__dicom_element *data;
+    uint16_t *expanded;
 } lut;
+
+/* Segment bound: an indirect segment may re-read up to 65535 segments, so cap the work. */
+#define MAX_LUT_SEGMENTS (1u << 20)
+
+typedef struct seg_reader {
+    const agora__dicom_element *e;
+    size_t nwords;
+    uint16_t *out;
+    uint32_t count, n;
+    uint32_t segments;
+} seg_reader;
+
+static uint16_t seg_word(const seg_reader *r, size_t i)
+{
+    const uint8_t *p = r->e->value + i * 2;
+    return (r->e->flags & AGORA__DICOM_EL_BIG_ENDIAN) ? (uint16_t)(p[0] << 8 | p[1])
+                                                      : (uint16_t)(p[1] << 8 | p[0]);
+}
+
+static int seg_fail(agora__error *err, const char *what)
+{
+    return agora__error_set(err, AGORA_EINPUT,
+                            "segmented palette color LUT is invalid: %s; the file is corrupt",
+                            what);
+}
+
+/* Expand one segment at *pos (advanced past it). Opcodes: 0 discrete (values follow), 1 linear
+ * (ramp from the last value to y1 over `length` entries), 2 indirect (re-expand `length`
+ * segments found at a 32-bit word offset; not nested). Linear values are rounded to nearest,
+ * ties to even, as pydicom does. */
+static int expand_segment(seg_reader *r, size_t *pos, int allow_indirect, agora__error *err)
+{
+    if (++r->segments > MAX_LUT_SEGMENTS)
+        return seg_fail(err, "too many segments");
+    if (r->nwords - *pos < 2)
+        return seg_fail(err, "a segment is truncated");
+    unsigned op = seg_word(r, *pos), len = seg_word(r, *pos + 1);
+    switch (op) {
+    case 0:
+        if (r->nwords - *pos - 2 < len)
+            return seg_fail(err, "a discrete segment is truncated");
+        if ((uint64_t)r->count + len > r->n)
+            return seg_fail(err, "segments expand beyond the descriptor's entry count");
+        for (unsigned i = 0; i < len; i++)
+            r->out[r->count++] = seg_word(r, *pos + 2 + i);
+        *pos += 2 + (size_t)len;
+        return 0;
+    case 1: {
+        if (r->nwords - *pos < 3)
+            return seg_fail(err, "a linear segment is truncated");
+        if (r->count == 0)
+            return seg_fail(err, "the first segment is linear (it has no start value)");
+        if ((uint64_t)r->count + len > r->n)
+            return seg_fail(err, "segments expand beyond the descriptor's entry count");
+        int64_t y0 = r->out[r->count - 1], y1 = seg_word(r, *pos + 2);
+        for (unsigned j = 1; j <= len; j++) {
+            int64_t num = (y1 - y0) * j, q = num / len, rem = num % len;
+            if (rem < 0) {
+                q--;
+                rem += len;
+            }
+            if (2 * rem > (int64_t)len || (2 * rem == (int64_t)len && (q & 1)))
+                q++;
+            r->out[r->count++] = (uint16_t)(y0 + q);
+        }
+        *pos += 3;
+        return 0;
+    }
+    case 2: {
+        if (!allow_indirect)
+            return seg_fail(err, "an indirect segment refers to another indirect segment");
+        if (r->nwords - *pos < 4)
+            return seg_fail(err, "an indirect segment is truncated");
+        if (r->count == 0)
+            return seg_fail(err, "the first segment is indirect");
+        size_t at = (size_t)seg_word(r, *pos + 2) | (size_t)seg_word(r, *pos + 3) << 16;
+        for (unsigned k = 0; k < len; k++) {
+            if (at >= r->nwords)
+                return seg_fail(err, "an indirect segment points outside the data");
+            int rc = expand_segment(r, &at, 0, err);
+            if (rc)
+                return rc;
+        }
+        *pos += 4;
+        return 0;
+    }
+    default:
+        return seg_fail(err, "a segment has an unknown opcode");
+    }
+}
+
+static int expand_segmented(const agora__dicom_element *e, uint32_t n, uint16_t **out,
+                            agora__error *err)
+{
+    seg_reader r = {e, (size_t)(e->value_len / 2), NULL, 0, n, 0};
+    r.out = malloc((size_t)n * sizeof *r.out);
+    if (r.out == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory expanding a palette LUT");
+    size_t pos = 0;
+    while (pos < r.nwords) {
+        int rc = expand_segment(&r, &pos, 1, err);
+        if (rc) {
+            free(r.out);
+            return rc;
+        }
+    }
+    if (r.count != n) {
+        free(r.out);
+        return agora__error_set(err, AGORA_EINPUT,
+                                "segmented palette color LUT expands to %u entries but its "
+                                "descriptor says %u; the file is corrupt",
+                                r.count, n);
+    }
+    *out = r.out;
+    return 0;
+}
+
+static void free_luts(lut l[3])
+{
+    for (int c = 0; c < 3; c++) {
+        free(l[c].expanded);
+        l[c].expanded = NULL;
+    }
+}
 
 static int load_lut(const agora__dicom_dataset *ds, int ch, lut *l, agora__error *err)
 {
     static const char *names[3] = {"Red", "Green", "Blue"};
-    if (agora__dicom_find(ds, T(0x0028, 0x1221 + ch)))
-        return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "segmented palette color LUTs are not supported");
+    l->expanded = NULL;
+    const agora__dicom_element *seg = agora__dicom_find(ds, T(0x0028, 0x1221 + ch));
     const agora__dicom_element *de = agora__dicom_find(ds, T(0x0028, 0x1101 + ch));
-    const agora__dicom_element *da = agora__dicom_find(ds, T(0x0028, 0x1201 + ch));
+    const agora__dicom_element *da =
+        seg && seg->value ? seg : agora__dicom_find(ds, T(0x0028, 0x1201 + ch));
     int64_t n, first, bits;
     if (!de || !da || !da->value || agora__dicom_el_int(de, 0, &n) ||
         agora__dicom_el_int(de, 1, &first) || agora__dicom_el_int(de, 2, &bits))
@@ -184,18 +311,23 @@ static int load_lut(const agora__dicom_dataset *ds, int ch, lut *l, agora__error
     if (de->vr == AGORA__DICOM_VR('S', 'S') && first < 0)
         first &= 0xFFFF; /* the first-mapped value is unsigned when read as SS by mistake */
     if (bits != 8 && bits != 16)
-        return agora__error_set(err, AGORA_EUNSUPPORTED, "palette LUT of %lld bits",
+        return agora__error_set(err, AGORA_EUNSUPPORTED,
+                                AGORA_REFUSAL("palette color LUT entries of %lld bits are not "
+                                              "supported (PS3.3 allows 8 or 16); convert the "
+                                              "image to RGB"),
                                 (long long)bits);
+    l->entries = (uint32_t)n;
+    l->first = (int32_t)first;
+    l->bits = (uint32_t)bits;
+    l->data = da;
+    if (da == seg)
+        return expand_segmented(seg, (uint32_t)n, &l->expanded, err);
     uint64_t need = (uint64_t)n * 2;
     if (!(bits == 8 && da->value_len == (uint64_t)n) && da->value_len < need)
         return agora__error_set(err, AGORA_EINPUT,
                                 "%s palette LUT data shorter than its "
                                 "descriptor",
                                 names[ch]);
-    l->entries = (uint32_t)n;
-    l->first = (int32_t)first;
-    l->bits = (uint32_t)bits;
-    l->data = da;
     return 0;
 }
 
@@ -206,6 +338,8 @@ static uint32_t lut_at(const lut *l, int64_t v)
         i = 0;
     if (i >= (int64_t)l->entries)
         i = (int64_t)l->entries - 1;
+    if (l->expanded != NULL)
+        return l->bits == 8 ? (l->expanded[i] & 0xFFu) : l->expanded[i];
     const agora__dicom_element *e = l->data;
     if (l->bits == 8 && e->value_len == l->entries)
         return e->value[i];
@@ -249,12 +383,15 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
             return agora__error_set(err, AGORA_EUNSUPPORTED,
                                     "PALETTE COLOR with %u samples of %u bits",
                                     d->samples_per_pixel, d->bits_allocated);
-        lut l[3];
+        lut l[3] = {{0}};
         for (int c = 0; c < 3; c++) {
             int rc = load_lut(&f->dataset, c, &l[c], err);
-            if (rc)
+            if (rc) {
+                free_luts(l);
                 return rc;
+            }
         }
+        free_luts(l);
         int wide = l[0].bits == 16 || l[1].bits == 16 || l[2].bits == 16;
         fmt->pixel_type = wide ? AGORA_PIXEL_U16 : AGORA_PIXEL_U8;
         fmt->bytes_per_sample = wide ? 2 : 1;
@@ -491,11 +628,13 @@ static void expand_422(uint8_t *buf, uint64_t px, uint32_t bps)
 static int apply_palette(const agora__dicom_file *f, const agora__dicom_pixel_desc *d, uint8_t *buf,
                          uint64_t px, uint32_t in_bps, uint32_t out_bps, agora__error *err)
 {
-    lut l[3];
+    lut l[3] = {{0}};
     for (int c = 0; c < 3; c++) {
         int rc = load_lut(&f->dataset, c, &l[c], err);
-        if (rc)
+        if (rc) {
+            free_luts(l);
             return rc;
+        }
     }
     int is_signed = d->pixel_representation == 1;
     for (uint64_t i = px; i-- > 0;) {
@@ -519,6 +658,7 @@ static int apply_palette(const agora__dicom_file *f, const agora__dicom_pixel_de
             }
         }
     }
+    free_luts(l);
     return 0;
 }
 

@@ -6,8 +6,8 @@
  * what the user can do) equal to the code. The macro is the literal itself; adding a refusal
  * means wrapping its format string in AGORA_REFUSAL(...) and adding a row to the doc.
  */
-#ifndef AGORA_HOST_CODEC_REFUSAL_H
-#define AGORA_HOST_CODEC_REFUSAL_H
+#ifndef AGORA_HOST_COMMON_REFUSAL_H
+#define AGORA_HOST_COMMON_REFUSAL_H
 
 #define AGORA_REFUSAL(literal) literal
 
