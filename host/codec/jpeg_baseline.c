@@ -27,6 +27,7 @@
 
 #include "codec_private.h"
 #include "jpeg_ext12.h"
+#include "refusal.h"
 
 typedef struct err_ctx {
     struct jpeg_error_mgr pub; /* first: libjpeg casts cinfo->err to this */
@@ -58,7 +59,7 @@ static void on_output_message(j_common_ptr cinfo)
 
 /* Find the frame header before libjpeg does, to refuse what it must not decode. Returns the SOF
  * marker (0xC0..0xCF) and its precision, or -1 if none is found. */
-static int find_sof(const uint8_t *s, size_t n, unsigned *precision)
+static int find_sof(const uint8_t *s, size_t n, unsigned *precision, unsigned *height)
 {
     size_t i = 2;
     while (i + 4 <= n) {
@@ -77,9 +78,10 @@ static int find_sof(const uint8_t *s, size_t n, unsigned *precision)
         if (len < 2)
             return -1;
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-            if (i + 5 > n)
+            if (i + 7 > n)
                 return -1;
             *precision = s[i + 4];
+            *height = (unsigned)s[i + 5] << 8 | s[i + 6];
             return (int)m;
         }
         if (m == 0xDA || m == 0xD9)
@@ -110,8 +112,8 @@ int agora__codec_jpeg_baseline_decode(const uint8_t *src, size_t src_len,
     if (src_len < 4 || src[0] != 0xFF || src[1] != 0xD8)
         return agora__error_set(err, AGORA_EINPUT,
                                 "JPEG stream has no start-of-image marker; the data is corrupt");
-    unsigned precision = 0;
-    int sof = find_sof(src, src_len, &precision);
+    unsigned precision = 0, height = 0;
+    int sof = find_sof(src, src_len, &precision, &height);
     if (sof < 0)
         return agora__error_set(err, AGORA_EINPUT,
                                 "JPEG stream has no frame header (SOF); the data is corrupt or "
@@ -123,6 +125,11 @@ int agora__codec_jpeg_baseline_decode(const uint8_t *src, size_t src_len,
                                 sof - 0xC0);
     if (precision == 12)
         return agora__codec_jpeg_ext12_decode(src, src_len, p, out, out_len, photometric_out, err);
+    if (height == 0)
+        return agora__error_set(
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("8-bit JPEG stream defines its height with a DNL marker, which the "
+                          "system libjpeg does not decode; decompress it with dcmdjpeg"));
     if (precision != 8)
         return agora__error_set(err, AGORA_EINPUT,
                                 "JPEG stream has sample precision %u; DCT JPEG is 8 or 12 bits, "

@@ -4,7 +4,8 @@
  *
  * Accepts SOF1 (and SOF0, which some encoders write for 12-bit data) with precision 12, Huffman
  * entropy coding, 1..4 components with sampling factors 1..4, interleaved and non-interleaved
- * scans, restart intervals and 8- or 16-bit quantisation tables. Progressive (SOF2) and
+ * scans, restart intervals, 8- or 16-bit quantisation tables, and a height defined by a DNL
+ * marker after the first scan. Progressive (SOF2) and
  * arithmetic-coded frames are rejected as corrupt: neither is valid for this transfer syntax
  * (jpeg_baseline.c already turns them away before dispatching here).
  *
@@ -68,6 +69,7 @@ typedef struct decoder {
     component comp[MAX_COMP];
     unsigned restart_interval;
     int have_frame;
+    int dnl_pending;    /* SOF said height 0: a DNL marker must follow the first scan */
     uint16_t qt[4][64]; /* natural (row-major) order */
     int qt_defined[4];
     htable dc[4], ac[4];
@@ -456,11 +458,12 @@ static int parse_sof(decoder *d, const uint8_t *seg, size_t n, const agora__code
         return fail(err, "sample precision is not 12");
     if (d->ncomp < 1 || d->ncomp > MAX_COMP || n < 6 + 3 * (size_t)d->ncomp)
         return fail(err, "component count is not 1..4 or the frame header is truncated");
-    if (d->height == 0)
-        return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                AGORA_REFUSAL("12-bit JPEG stream defines its height with a DNL "
-                                              "marker, which is not supported; decompress it "
-                                              "with dcmdjpeg"));
+    if (d->height == 0) {
+        /* Number of lines defined by a DNL marker after the first scan (T.81 B.2.5): decode for
+         * the DICOM Rows; the DNL must agree (checked when it arrives). */
+        d->height = p->rows;
+        d->dnl_pending = 1;
+    }
     if (d->width != p->columns || d->height != p->rows || d->ncomp != p->samples_per_pixel)
         return agora__error_set(err, AGORA_EINPUT,
                                 "12-bit JPEG stream is %ux%u with %u components but the DICOM "
@@ -763,9 +766,28 @@ int agora__codec_jpeg_ext12_decode(const uint8_t *src, size_t src_len, const ago
             }
             d->restart_interval = (unsigned)seg[0] << 8 | seg[1];
             break;
+        case 0xDC:
+            if (!d->dnl_pending || scans != 1) {
+                rc = fail(err, "unexpected number-of-lines marker (DNL)");
+                break;
+            }
+            if (n < 2 || ((unsigned)seg[0] << 8 | seg[1]) != p->rows) {
+                rc = agora__error_set(err, AGORA_EINPUT,
+                                      "12-bit JPEG DNL marker says %u lines but the DICOM "
+                                      "attributes say %u rows; the file is inconsistent",
+                                      n < 2 ? 0u : ((unsigned)seg[0] << 8 | seg[1]), p->rows);
+                break;
+            }
+            d->dnl_pending = 0;
+            break;
         case 0xDA:
             if (++scans > MAX_SCANS) {
                 rc = fail(err, "too many scans");
+                break;
+            }
+            if (d->dnl_pending && scans > 1) {
+                rc = fail(err, "frame height 0 but no number-of-lines marker (DNL) after the "
+                               "first scan");
                 break;
             }
             rc = decode_scan(d, seg, n, err);
@@ -787,13 +809,17 @@ int agora__codec_jpeg_ext12_decode(const uint8_t *src, size_t src_len, const ago
                                   m - 0xC0);
             break;
         default:
-            break; /* APPn, COM, DNL after the frame size is known, ...: not needed */
+            break; /* APPn, COM, ...: not needed */
         }
         if (rc < 0)
             goto done;
     }
     if (!d->have_frame) {
         rc = fail(err, "stream has no frame header (SOF)");
+        goto done;
+    }
+    if (d->dnl_pending) {
+        rc = fail(err, "frame height 0 but no number-of-lines marker (DNL) after the first scan");
         goto done;
     }
     for (unsigned c = 0; c < d->ncomp; c++)

@@ -40,8 +40,11 @@ int agora__dicom_pixel_describe(const agora__dicom_file *f, agora__dicom_pixel_d
     const agora__dicom_element *pd = agora__dicom_find(ds, AGORA__DICOM_T_PIXEL_DATA);
     if (!pd) {
         if (agora__dicom_find(ds, T(0x7FE0, 0x0008)) || agora__dicom_find(ds, T(0x7FE0, 0x0009)))
-            return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                    "Float/Double Float Pixel Data is not supported");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL(
+                    "Float Pixel Data and Double Float Pixel Data are not supported: plugins "
+                    "receive integer pixels; convert the image to integer Pixel Data"));
         return agora__error_set(err, AGORA_EINPUT, "the file has no Pixel Data (7FE0,0010)");
     }
     int64_t rows, cols, spp, ba, bs, hb, pr, pc, nf;
@@ -65,12 +68,13 @@ int agora__dicom_pixel_describe(const agora__dicom_file *f, agora__dicom_pixel_d
     if (rows <= 0 || rows > 65535 || cols <= 0 || cols > 65535)
         return agora__error_set(err, AGORA_EINPUT, "Rows/Columns out of range (1..65535)");
     if (spp != 1 && spp != 3)
-        return agora__error_set(err, AGORA_EUNSUPPORTED, "SamplesPerPixel %lld (only 1 or 3)",
-                                (long long)spp);
+        return agora__error_set(
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("Samples per Pixel %lld is not supported (only 1 or 3)"), (long long)spp);
     if (ba != 1 && ba != 8 && ba != 16 && ba != 32)
-        return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "BitsAllocated %lld is not supported (1, 8, 16, 32)",
-                                (long long)ba);
+        return agora__error_set(
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("Bits Allocated %lld is not supported (1, 8, 16, 32)"), (long long)ba);
     if (bs < 1 || bs > ba)
         return agora__error_set(err, AGORA_EINPUT,
                                 "BitsStored %lld is inconsistent with "
@@ -185,9 +189,8 @@ static uint16_t seg_word(const seg_reader *r, size_t i)
 
 static int seg_fail(agora__error *err, const char *what)
 {
-    return agora__error_set(err, AGORA_EINPUT,
-                            "segmented palette color LUT is invalid: %s; the file is corrupt",
-                            what);
+    return agora__error_set(
+        err, AGORA_EINPUT, "segmented palette color LUT is invalid: %s; the file is corrupt", what);
 }
 
 /* Expand one segment at *pos (advanced past it). Opcodes: 0 discrete (values follow), 1 linear
@@ -368,8 +371,11 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
         fmt->photometric = photometric_code(d->photometric);
         if (d->encapsulated) {
             if (d->bits_allocated == 1)
-                return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                        "compressed 1-bit pixel data is not supported");
+                return agora__error_set(
+                    err, AGORA_EUNSUPPORTED,
+                    AGORA_REFUSAL(
+                        "compressed 1-bit pixel data is not supported; decompress the file "
+                        "(dcmdjpeg, dcmdrle or gdcmconv --raw)"));
             fmt->frame_bytes = px * d->samples_per_pixel * fmt->bytes_per_sample;
             if (is_ybr_full(d->photometric) || strncmp(d->photometric, "YBR_", 4) == 0)
                 agora__strlcpy(fmt->photometric_name, d->photometric, sizeof fmt->photometric_name);
@@ -380,9 +386,11 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
     }
     if (strcmp(d->photometric, "PALETTE COLOR") == 0) {
         if (d->samples_per_pixel != 1 || (d->bits_allocated != 8 && d->bits_allocated != 16))
-            return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                    "PALETTE COLOR with %u samples of %u bits",
-                                    d->samples_per_pixel, d->bits_allocated);
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("PALETTE COLOR with %u samples of %u bits is not supported (PS3.3 "
+                              "requires 1 sample of 8 or 16 bits)"),
+                d->samples_per_pixel, d->bits_allocated);
         lut l[3] = {{0}};
         for (int c = 0; c < 3; c++) {
             int rc = load_lut(&f->dataset, c, &l[c], err);
@@ -405,11 +413,12 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
     if (pc == 0 && !is_ybr_full(d->photometric)) {
         /* Compressed YBR_PARTIAL/ICT/RCT: the codecs return RGB. */
         if (!(d->encapsulated && strncmp(d->photometric, "YBR_", 4) == 0))
-            return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                    "photometric interpretation %s cannot be normalized "
-                                    "(supported: MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422, "
-                                    "PALETTE COLOR)",
-                                    d->photometric[0] ? d->photometric : "(empty)");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("photometric interpretation %s cannot be normalized "
+                              "(supported: MONOCHROME1/2, RGB, YBR_FULL, "
+                              "YBR_FULL_422, PALETTE COLOR)"),
+                d->photometric[0] ? d->photometric : "(empty)");
     }
     if (pc == 0)
         pc = AGORA_PHOTOMETRIC_RGB;
@@ -417,7 +426,8 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
         return agora__error_set(err, AGORA_EINPUT, "%s with %u samples per pixel", d->photometric,
                                 d->samples_per_pixel);
     if (pc == AGORA_PHOTOMETRIC_RGB && d->bits_allocated == 1)
-        return agora__error_set(err, AGORA_EUNSUPPORTED, "1-bit color data");
+        return agora__error_set(err, AGORA_EUNSUPPORTED,
+                                AGORA_REFUSAL("1-bit color data is not supported"));
     fmt->pixel_type = type_for(d->bits_allocated, is_signed);
     fmt->samples_per_pixel = d->samples_per_pixel;
     fmt->bytes_per_sample = d->bits_allocated == 1 ? 1 : d->bits_allocated / 8;
@@ -711,7 +721,9 @@ static int decode_native(const agora__dicom_file *f, const agora__dicom_pixel_de
     if (mode == AGORA__DICOM_DECODE_RAW)
         return 0;
     if (is422 && bps > 2)
-        return agora__error_set(err, AGORA_EUNSUPPORTED, "32-bit YBR_FULL_422 data");
+        return agora__error_set(
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("32-bit YBR data is not supported; convert the image to RGB"));
     int is_signed = d->pixel_representation == 1;
     if (strcmp(d->photometric, "PALETTE COLOR") == 0) {
         normalize_samples(out, px, d->bits_allocated, d->bits_stored, d->high_bit, 0);
@@ -723,7 +735,9 @@ static int decode_native(const agora__dicom_file *f, const agora__dicom_pixel_de
                       d->high_bit, is_signed);
     if ((is422 || strcmp(d->photometric, "YBR_FULL") == 0)) {
         if (d->bits_allocated > 16)
-            return agora__error_set(err, AGORA_EUNSUPPORTED, "32-bit YBR data");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("32-bit YBR data is not supported; convert the image to RGB"));
         ybr_to_rgb(out, px, bps, d->bits_stored);
     }
     return 0;
@@ -736,7 +750,9 @@ static int decode_compressed(const agora__dicom_file *f, const agora__dicom_pixe
 #ifdef AGORA_DICOM_HAVE_CODEC
     if (!agora__codec_supported(d->transfer_syntax))
         return agora__error_set(
-            err, AGORA_EUNSUPPORTED, "transfer syntax %s (%s) cannot be decoded by this build",
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("transfer syntax %s (%s) cannot be decoded by this build; convert the "
+                          "image to a supported syntax (e.g. with dcmdjpeg or gdcmconv --raw)"),
             agora__dicom_ts_name(d->transfer_syntax) ? agora__dicom_ts_name(d->transfer_syntax)
                                                      : "unknown",
             d->transfer_syntax);
@@ -789,11 +805,14 @@ static int decode_compressed(const agora__dicom_file *f, const agora__dicom_pixe
                       d->high_bit, d->pixel_representation == 1);
     if (is_ybr_full(photo)) {
         if (bps > 2)
-            return agora__error_set(err, AGORA_EUNSUPPORTED, "32-bit YBR data");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("32-bit YBR data is not supported; convert the image to RGB"));
         ybr_to_rgb(out, px, bps, d->bits_stored);
     } else if (d->samples_per_pixel == 3 && strcmp(photo, "RGB") != 0) {
         return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "the codec returned %s samples, which cannot be converted to RGB",
+                                AGORA_REFUSAL("the codec returned %s samples, which cannot be "
+                                              "converted to RGB"),
                                 photo[0] ? photo : "unknown");
     }
     return 0;
@@ -805,8 +824,8 @@ static int decode_compressed(const agora__dicom_file *f, const agora__dicom_pixe
     (void)out;
     (void)out_len;
     return agora__error_set(err, AGORA_EUNSUPPORTED,
-                            "compressed transfer syntax %s (%s) needs the codec module, which "
-                            "this build lacks",
+                            AGORA_REFUSAL("compressed transfer syntax %s (%s) needs the codec "
+                                          "module, which this build lacks"),
                             agora__dicom_ts_name(d->transfer_syntax)
                                 ? agora__dicom_ts_name(d->transfer_syntax)
                                 : "unknown",
