@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "codec_private.h"
+#include "refusal.h"
 
 typedef struct syntax {
     const char *uid;
@@ -118,8 +119,8 @@ static int check_params(const agora__codec_params *p, size_t out_len, agora__err
                                 p->samples_per_pixel);
     if (p->bits_allocated != 8 && p->bits_allocated != 16 && p->bits_allocated != 32)
         return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "Bits Allocated %u is not supported for compressed pixel data "
-                                "(only 8, 16 and 32)",
+                                AGORA_REFUSAL("Bits Allocated %u is not supported for "
+                                              "compressed pixel data (only 8, 16 and 32)"),
                                 p->bits_allocated);
     if (p->bits_stored == 0 || p->bits_stored > p->bits_allocated)
         return agora__error_set(err, AGORA_EINVAL,
@@ -171,14 +172,14 @@ int agora__codec_decode_frame(const char *transfer_syntax_uid, const uint8_t *co
     const syntax *s = find_syntax(transfer_syntax_uid);
     if (s == NULL)
         return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "unknown transfer syntax %s; convert the image to an uncompressed "
-                                "or a supported compressed syntax",
+                                AGORA_REFUSAL("unknown transfer syntax %s; convert the image to "
+                                              "an uncompressed or a supported compressed syntax"),
                                 printable_uid(transfer_syntax_uid));
     if (s->decode == NULL)
         return agora__error_set(
             err, AGORA_EUNSUPPORTED,
-            "transfer syntax %s (%s) is not decoded by Agora; convert the "
-            "image to a supported syntax (e.g. with dcmdjpeg or gdcmconv --raw)",
+            AGORA_REFUSAL("transfer syntax %s (%s) is not decoded by Agora; convert the image to a "
+                          "supported syntax (e.g. with dcmdjpeg or gdcmconv --raw)"),
             s->name, s->uid);
     int rc = check_params(params, out_len, err);
     if (rc < 0)

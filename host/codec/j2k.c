@@ -10,6 +10,12 @@
  * multi-component transform, which OpenJPEG undoes while decoding, so photometric_out becomes
  * "RGB" (what PS3.3 says the decompressed data is, and what GDCM reports). A stream labelled so
  * but coded without the transform is still RGB data in practice, so it is reported the same.
+ *
+ * Subsampled chroma (SIZ XRsiz/YRsiz of 2 on components 2 and 3, what DICOM calls YBR_FULL_422
+ * for JPEG 2000) is upsampled to full resolution by replication, and the samples stay YBR (the
+ * caller converts them). Subsampling under any other photometric (MONOCHROME, RGB, YBR_ICT,
+ * YBR_RCT, whose component transform needs equal-size components) is refused: upsampling would
+ * produce colours the file does not define.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +23,7 @@
 #include <openjpeg.h>
 
 #include "codec_private.h"
+#include "refusal.h"
 
 typedef struct mem_stream {
     const uint8_t *data;
@@ -202,12 +209,24 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
                               w, h, img->numcomps, p->columns, p->rows, p->samples_per_pixel);
         goto done;
     }
+    int ybr =
+        strcmp(photometric_out, "YBR_FULL") == 0 || strcmp(photometric_out, "YBR_FULL_422") == 0;
     for (unsigned c = 0; c < img->numcomps; c++) {
         const opj_image_comp_t *ic = &img->comps[c];
-        if (ic->dx != 1 || ic->dy != 1) {
-            rc = agora__error_set(err, AGORA_EUNSUPPORTED,
-                                  "JPEG 2000 stream has subsampled components, which are not "
-                                  "supported; re-encode the image");
+        if ((ic->dx != 1 || ic->dy != 1) && !(ybr && img->numcomps == 3 && c > 0)) {
+            rc = agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("JPEG 2000 stream has subsampled components but its Photometric "
+                              "Interpretation is not YBR_FULL or YBR_FULL_422, so upsampling "
+                              "would invent colours; check the file's photometric, or "
+                              "decompress it with gdcmconv --raw"));
+            goto done;
+        }
+        if (ic->dx > 4 || ic->dy > 4) {
+            rc = agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("JPEG 2000 chroma subsampling beyond 4:1 is not supported; "
+                              "decompress the image with gdcmconv --raw"));
             goto done;
         }
         if (ic->prec < 1 || ic->prec > p->bits_allocated) {
@@ -225,7 +244,11 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
     }
     for (unsigned c = 0; c < img->numcomps; c++) {
         const opj_image_comp_t *ic = &img->comps[c];
-        if (ic->data == NULL || ic->w != w || ic->h != h) {
+        /* A component covers the reference grid divided by its subsampling (T.800 B.2). */
+        unsigned cx0 = (img->x0 + ic->dx - 1) / ic->dx, cy0 = (img->y0 + ic->dy - 1) / ic->dy;
+        unsigned cw = (img->x1 + ic->dx - 1) / ic->dx - cx0;
+        unsigned ch = (img->y1 + ic->dy - 1) / ic->dy - cy0;
+        if (ic->data == NULL || ic->w != cw || ic->h != ch) {
             rc = agora__error_set(err, AGORA_EINPUT,
                                   "JPEG 2000 decoding produced an incomplete component");
             goto done;
@@ -234,7 +257,24 @@ int agora__codec_j2k_decode(const uint8_t *src, size_t src_len, const agora__cod
     const unsigned bytes = p->bits_allocated / 8, spp = img->numcomps;
     const size_t pixels = (size_t)w * h;
     for (unsigned c = 0; c < spp; c++) {
-        const OPJ_INT32 *d = img->comps[c].data;
+        const opj_image_comp_t *ic = &img->comps[c];
+        const OPJ_INT32 *d = ic->data;
+        if (ic->dx != 1 || ic->dy != 1) {
+            /* Replicate each chroma sample over the pixels it covers on the reference grid;
+             * with an odd image offset the first pixels precede the first sample: clamp. */
+            unsigned cx0 = (img->x0 + ic->dx - 1) / ic->dx, cy0 = (img->y0 + ic->dy - 1) / ic->dy;
+            for (unsigned y = 0; y < h; y++) {
+                unsigned sy = (img->y0 + y) / ic->dy;
+                sy = sy < cy0 ? 0 : sy - cy0 >= ic->h ? ic->h - 1 : sy - cy0;
+                for (unsigned x = 0; x < w; x++) {
+                    unsigned sx = (img->x0 + x) / ic->dx;
+                    sx = sx < cx0 ? 0 : sx - cx0 >= ic->w ? ic->w - 1 : sx - cx0;
+                    uint32_t v = (uint32_t)d[(size_t)sy * ic->w + sx];
+                    agora__codec_put(out, ((size_t)y * w + x) * spp + c, bytes, v);
+                }
+            }
+            continue;
+        }
         if (bytes == 1) {
             for (size_t i = 0; i < pixels; i++)
                 out[i * spp + c] = (uint8_t)d[i];

@@ -9,7 +9,8 @@
  * values come out exactly as coded, whatever JFIF/Adobe markers claim. This matches dcmdjpeg on
  * the pydicom corpus byte for byte (see tests/integration/codec).
  *
- * 12-bit Extended JPEG is refused: Debian's libjpeg-turbo is built for 8-bit samples only.
+ * 12-bit Extended JPEG (Process 4) goes to our own decoder (jpeg_ext12.c): Debian's
+ * libjpeg-turbo is built for 8-bit samples only.
  * Only sequential Huffman frames (SOF0/SOF1) are accepted; progressive and arithmetic streams
  * are not valid for these transfer syntaxes and are refused before libjpeg sees them.
  *
@@ -25,6 +26,8 @@
 #include <jerror.h>
 
 #include "codec_private.h"
+#include "jpeg_ext12.h"
+#include "refusal.h"
 
 typedef struct err_ctx {
     struct jpeg_error_mgr pub; /* first: libjpeg casts cinfo->err to this */
@@ -56,7 +59,7 @@ static void on_output_message(j_common_ptr cinfo)
 
 /* Find the frame header before libjpeg does, to refuse what it must not decode. Returns the SOF
  * marker (0xC0..0xCF) and its precision, or -1 if none is found. */
-static int find_sof(const uint8_t *s, size_t n, unsigned *precision)
+static int find_sof(const uint8_t *s, size_t n, unsigned *precision, unsigned *height)
 {
     size_t i = 2;
     while (i + 4 <= n) {
@@ -75,9 +78,10 @@ static int find_sof(const uint8_t *s, size_t n, unsigned *precision)
         if (len < 2)
             return -1;
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-            if (i + 5 > n)
+            if (i + 7 > n)
                 return -1;
             *precision = s[i + 4];
+            *height = (unsigned)s[i + 5] << 8 | s[i + 6];
             return (int)m;
         }
         if (m == 0xDA || m == 0xD9)
@@ -108,8 +112,8 @@ int agora__codec_jpeg_baseline_decode(const uint8_t *src, size_t src_len,
     if (src_len < 4 || src[0] != 0xFF || src[1] != 0xD8)
         return agora__error_set(err, AGORA_EINPUT,
                                 "JPEG stream has no start-of-image marker; the data is corrupt");
-    unsigned precision = 0;
-    int sof = find_sof(src, src_len, &precision);
+    unsigned precision = 0, height = 0;
+    int sof = find_sof(src, src_len, &precision, &height);
     if (sof < 0)
         return agora__error_set(err, AGORA_EINPUT,
                                 "JPEG stream has no frame header (SOF); the data is corrupt or "
@@ -119,11 +123,17 @@ int agora__codec_jpeg_baseline_decode(const uint8_t *src, size_t src_len,
                                 "JPEG stream is process SOF%d, not baseline/extended sequential "
                                 "Huffman; the transfer syntax does not match the data",
                                 sof - 0xC0);
+    if (precision == 12)
+        return agora__codec_jpeg_ext12_decode(src, src_len, p, out, out_len, photometric_out, err);
+    if (height == 0)
+        return agora__error_set(
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("8-bit JPEG stream defines its height with a DNL marker, which the "
+                          "system libjpeg does not decode; decompress it with dcmdjpeg"));
     if (precision != 8)
-        return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "%u-bit JPEG Extended (Process 2 & 4) (1.2.840.10008.1.2.4.51) is "
-                                "not supported: the system libjpeg decodes 8-bit only; convert "
-                                "the image with dcmdjpeg",
+        return agora__error_set(err, AGORA_EINPUT,
+                                "JPEG stream has sample precision %u; DCT JPEG is 8 or 12 bits, "
+                                "the data is corrupt",
                                 precision);
     if (src_len > 0xFFFFFFFFu)
         return agora__error_set(err, AGORA_ELIMIT, "JPEG stream is larger than 4 GiB");

@@ -4,7 +4,9 @@
  *
  * Supports SOF3 with precision 2..16, 1..4 components (all sampling factors 1), interleaved and
  * non-interleaved scans, predictors 1..7, point transform, restart intervals, and the SSSS=16
- * difference (32768, no extra bits). Huffman decoding is table-driven: an 11-bit lookahead table
+ * difference (32768, no extra bits), and a frame height of 0 defined by a DNL marker after the
+ * first scan (T.81 B.2.5: the scan is decoded for the DICOM Rows, and the DNL must then say the
+ * same number of lines). Huffman decoding is table-driven: an 11-bit lookahead table
  * resolves code + extra bits in one step for the short codes that dominate medical images, a
  * code-only entry for longer differences, and a canonical-code walk for codes over 11 bits.
  *
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "codec_private.h"
+#include "refusal.h"
 
 #define LOOK      11
 #define MAX_COMP  4
@@ -55,6 +58,7 @@ typedef struct decoder {
     component comp[MAX_COMP];
     unsigned restart_interval;
     int have_frame;
+    int dnl_pending; /* SOF3 said height 0: a DNL marker must follow the first scan */
     htable dc[4];
 } decoder;
 
@@ -271,10 +275,12 @@ static int parse_sof3(decoder *d, const uint8_t *seg, size_t n, const agora__cod
         return fail(err, "sample precision is not 2..16");
     if (d->ncomp < 1 || d->ncomp > MAX_COMP || n < 6 + 3 * (size_t)d->ncomp)
         return fail(err, "component count is not 1..4 or the frame header is truncated");
-    if (d->height == 0)
-        return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "JPEG Lossless stream defines its height with a DNL marker, which "
-                                "is not supported; re-encode the image");
+    if (d->height == 0) {
+        /* Number of lines defined later (DNL). The DICOM Rows bound the first scan; the DNL
+         * marker must agree (checked when it arrives). */
+        d->height = p->rows;
+        d->dnl_pending = 1;
+    }
     if (d->width != p->columns || d->height != p->rows || d->ncomp != p->samples_per_pixel)
         return agora__error_set(err, AGORA_EINPUT,
                                 "JPEG Lossless stream is %ux%u with %u components but the DICOM "
@@ -289,9 +295,10 @@ static int parse_sof3(decoder *d, const uint8_t *seg, size_t n, const agora__cod
     for (unsigned c = 0; c < d->ncomp; c++) {
         const uint8_t *cs = seg + 6 + 3 * c;
         if (cs[1] != 0x11)
-            return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                    "JPEG Lossless stream uses subsampled components, which are "
-                                    "not supported; re-encode the image");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("JPEG Lossless stream uses subsampled components, which are not "
+                              "supported; decompress it with dcmdjpeg or gdcmconv --raw"));
         for (unsigned k = 0; k < c; k++)
             if (d->comp[k].id == cs[0])
                 return fail(err, "duplicate component id in the frame header");
@@ -458,13 +465,19 @@ int agora__codec_jpeg_lossless_decode(const uint8_t *src, size_t src_len,
     for (;;) {
         unsigned m, len;
         if (next_marker(d, &m) < 0) {
-            if (covered == (1u << d->ncomp) - 1 && d->have_frame)
+            if (covered == (1u << d->ncomp) - 1 && d->have_frame && !d->dnl_pending)
                 break; /* missing EOI after complete scans: accept, like common decoders */
             rc = fail(err, "stream ends before the image is complete");
             goto done;
         }
-        if (m == 0xD9)
+        if (m == 0xD9) {
+            if (d->dnl_pending) {
+                rc = fail(err, "frame height 0 but no number-of-lines marker (DNL) after the "
+                               "first scan");
+                goto done;
+            }
             break;
+        }
         if (m == 0x01 || (m >= 0xD0 && m <= 0xD7))
             continue; /* standalone markers */
         if (rd16(d, &len) < 0 || len < 2 || len - 2 > d->len - d->pos) {
@@ -488,9 +501,29 @@ int agora__codec_jpeg_lossless_decode(const uint8_t *src, size_t src_len,
             }
             d->restart_interval = (unsigned)seg[0] << 8 | seg[1];
             break;
+        case 0xDC:
+            /* DNL: only meaningful right after the first scan of a height-0 frame. */
+            if (!d->dnl_pending || scans != 1) {
+                rc = fail(err, "unexpected number-of-lines marker (DNL)");
+                break;
+            }
+            if (n < 2 || ((unsigned)seg[0] << 8 | seg[1]) != p->rows) {
+                rc = agora__error_set(err, AGORA_EINPUT,
+                                      "JPEG Lossless DNL marker says %u lines but the DICOM "
+                                      "attributes say %u rows; the file is inconsistent",
+                                      n < 2 ? 0u : ((unsigned)seg[0] << 8 | seg[1]), p->rows);
+                break;
+            }
+            d->dnl_pending = 0;
+            break;
         case 0xDA:
             if (++scans > 16) {
                 rc = fail(err, "too many scans");
+                break;
+            }
+            if (d->dnl_pending && scans > 1) {
+                rc = fail(err, "frame height 0 but no number-of-lines marker (DNL) after the "
+                               "first scan");
                 break;
             }
             rc = decode_scan(d, seg, n, p, out, rows, err);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pixels.h"
+#include "refusal.h"
 
 #ifdef AGORA_DICOM_HAVE_CODEC
 #include "codec.h"
@@ -39,8 +40,11 @@ int agora__dicom_pixel_describe(const agora__dicom_file *f, agora__dicom_pixel_d
     const agora__dicom_element *pd = agora__dicom_find(ds, AGORA__DICOM_T_PIXEL_DATA);
     if (!pd) {
         if (agora__dicom_find(ds, T(0x7FE0, 0x0008)) || agora__dicom_find(ds, T(0x7FE0, 0x0009)))
-            return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                    "Float/Double Float Pixel Data is not supported");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL(
+                    "Float Pixel Data and Double Float Pixel Data are not supported: plugins "
+                    "receive integer pixels; convert the image to integer Pixel Data"));
         return agora__error_set(err, AGORA_EINPUT, "the file has no Pixel Data (7FE0,0010)");
     }
     int64_t rows, cols, spp, ba, bs, hb, pr, pc, nf;
@@ -64,12 +68,13 @@ int agora__dicom_pixel_describe(const agora__dicom_file *f, agora__dicom_pixel_d
     if (rows <= 0 || rows > 65535 || cols <= 0 || cols > 65535)
         return agora__error_set(err, AGORA_EINPUT, "Rows/Columns out of range (1..65535)");
     if (spp != 1 && spp != 3)
-        return agora__error_set(err, AGORA_EUNSUPPORTED, "SamplesPerPixel %lld (only 1 or 3)",
-                                (long long)spp);
+        return agora__error_set(
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("Samples per Pixel %lld is not supported (only 1 or 3)"), (long long)spp);
     if (ba != 1 && ba != 8 && ba != 16 && ba != 32)
-        return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "BitsAllocated %lld is not supported (1, 8, 16, 32)",
-                                (long long)ba);
+        return agora__error_set(
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("Bits Allocated %lld is not supported (1, 8, 16, 32)"), (long long)ba);
     if (bs < 1 || bs > ba)
         return agora__error_set(err, AGORA_EINPUT,
                                 "BitsStored %lld is inconsistent with "
@@ -154,22 +159,147 @@ static int32_t photometric_code(const char *p)
     return 0;
 }
 
-/* Palette Color LUT (PS3.3 C.7.6.3.1.5-6): descriptor and data of one channel. */
+/* Palette Color LUT (PS3.3 C.7.6.3.1.5-6): descriptor and data of one channel. A segmented
+ * LUT (C.7.9.2) is expanded into `expanded` (owned by the lut, freed by free_luts). */
 typedef struct lut {
     uint32_t entries;
     int32_t first;
     uint32_t bits;
     const agora__dicom_element *data;
+    uint16_t *expanded;
 } lut;
+
+/* Segment bound: an indirect segment may re-read up to 65535 segments, so cap the work. */
+#define MAX_LUT_SEGMENTS (1u << 20)
+
+typedef struct seg_reader {
+    const agora__dicom_element *e;
+    size_t nwords;
+    uint16_t *out;
+    uint32_t count, n;
+    uint32_t segments;
+} seg_reader;
+
+static uint16_t seg_word(const seg_reader *r, size_t i)
+{
+    const uint8_t *p = r->e->value + i * 2;
+    return (r->e->flags & AGORA__DICOM_EL_BIG_ENDIAN) ? (uint16_t)(p[0] << 8 | p[1])
+                                                      : (uint16_t)(p[1] << 8 | p[0]);
+}
+
+static int seg_fail(agora__error *err, const char *what)
+{
+    return agora__error_set(
+        err, AGORA_EINPUT, "segmented palette color LUT is invalid: %s; the file is corrupt", what);
+}
+
+/* Expand one segment at *pos (advanced past it). Opcodes: 0 discrete (values follow), 1 linear
+ * (ramp from the last value to y1 over `length` entries), 2 indirect (re-expand `length`
+ * segments found at a 32-bit word offset; not nested). Linear values are rounded to nearest,
+ * ties to even, as pydicom does. */
+static int expand_segment(seg_reader *r, size_t *pos, int allow_indirect, agora__error *err)
+{
+    if (++r->segments > MAX_LUT_SEGMENTS)
+        return seg_fail(err, "too many segments");
+    if (r->nwords - *pos < 2)
+        return seg_fail(err, "a segment is truncated");
+    unsigned op = seg_word(r, *pos), len = seg_word(r, *pos + 1);
+    switch (op) {
+    case 0:
+        if (r->nwords - *pos - 2 < len)
+            return seg_fail(err, "a discrete segment is truncated");
+        if ((uint64_t)r->count + len > r->n)
+            return seg_fail(err, "segments expand beyond the descriptor's entry count");
+        for (unsigned i = 0; i < len; i++)
+            r->out[r->count++] = seg_word(r, *pos + 2 + i);
+        *pos += 2 + (size_t)len;
+        return 0;
+    case 1: {
+        if (r->nwords - *pos < 3)
+            return seg_fail(err, "a linear segment is truncated");
+        if (r->count == 0)
+            return seg_fail(err, "the first segment is linear (it has no start value)");
+        if ((uint64_t)r->count + len > r->n)
+            return seg_fail(err, "segments expand beyond the descriptor's entry count");
+        int64_t y0 = r->out[r->count - 1], y1 = seg_word(r, *pos + 2);
+        for (unsigned j = 1; j <= len; j++) {
+            int64_t num = (y1 - y0) * j, q = num / len, rem = num % len;
+            if (rem < 0) {
+                q--;
+                rem += len;
+            }
+            if (2 * rem > (int64_t)len || (2 * rem == (int64_t)len && (q & 1)))
+                q++;
+            r->out[r->count++] = (uint16_t)(y0 + q);
+        }
+        *pos += 3;
+        return 0;
+    }
+    case 2: {
+        if (!allow_indirect)
+            return seg_fail(err, "an indirect segment refers to another indirect segment");
+        if (r->nwords - *pos < 4)
+            return seg_fail(err, "an indirect segment is truncated");
+        if (r->count == 0)
+            return seg_fail(err, "the first segment is indirect");
+        size_t at = (size_t)seg_word(r, *pos + 2) | (size_t)seg_word(r, *pos + 3) << 16;
+        for (unsigned k = 0; k < len; k++) {
+            if (at >= r->nwords)
+                return seg_fail(err, "an indirect segment points outside the data");
+            int rc = expand_segment(r, &at, 0, err);
+            if (rc)
+                return rc;
+        }
+        *pos += 4;
+        return 0;
+    }
+    default:
+        return seg_fail(err, "a segment has an unknown opcode");
+    }
+}
+
+static int expand_segmented(const agora__dicom_element *e, uint32_t n, uint16_t **out,
+                            agora__error *err)
+{
+    seg_reader r = {e, (size_t)(e->value_len / 2), NULL, 0, n, 0};
+    r.out = malloc((size_t)n * sizeof *r.out);
+    if (r.out == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory expanding a palette LUT");
+    size_t pos = 0;
+    while (pos < r.nwords) {
+        int rc = expand_segment(&r, &pos, 1, err);
+        if (rc) {
+            free(r.out);
+            return rc;
+        }
+    }
+    if (r.count != n) {
+        free(r.out);
+        return agora__error_set(err, AGORA_EINPUT,
+                                "segmented palette color LUT expands to %u entries but its "
+                                "descriptor says %u; the file is corrupt",
+                                r.count, n);
+    }
+    *out = r.out;
+    return 0;
+}
+
+static void free_luts(lut l[3])
+{
+    for (int c = 0; c < 3; c++) {
+        free(l[c].expanded);
+        l[c].expanded = NULL;
+    }
+}
 
 static int load_lut(const agora__dicom_dataset *ds, int ch, lut *l, agora__error *err)
 {
     static const char *names[3] = {"Red", "Green", "Blue"};
-    if (agora__dicom_find(ds, T(0x0028, 0x1221 + ch)))
-        return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "segmented palette color LUTs are not supported");
+    l->expanded = NULL;
+    const agora__dicom_element *seg = agora__dicom_find(ds, T(0x0028, 0x1221 + ch));
     const agora__dicom_element *de = agora__dicom_find(ds, T(0x0028, 0x1101 + ch));
-    const agora__dicom_element *da = agora__dicom_find(ds, T(0x0028, 0x1201 + ch));
+    const agora__dicom_element *da =
+        seg && seg->value ? seg : agora__dicom_find(ds, T(0x0028, 0x1201 + ch));
     int64_t n, first, bits;
     if (!de || !da || !da->value || agora__dicom_el_int(de, 0, &n) ||
         agora__dicom_el_int(de, 1, &first) || agora__dicom_el_int(de, 2, &bits))
@@ -184,18 +314,23 @@ static int load_lut(const agora__dicom_dataset *ds, int ch, lut *l, agora__error
     if (de->vr == AGORA__DICOM_VR('S', 'S') && first < 0)
         first &= 0xFFFF; /* the first-mapped value is unsigned when read as SS by mistake */
     if (bits != 8 && bits != 16)
-        return agora__error_set(err, AGORA_EUNSUPPORTED, "palette LUT of %lld bits",
+        return agora__error_set(err, AGORA_EUNSUPPORTED,
+                                AGORA_REFUSAL("palette color LUT entries of %lld bits are not "
+                                              "supported (PS3.3 allows 8 or 16); convert the "
+                                              "image to RGB"),
                                 (long long)bits);
+    l->entries = (uint32_t)n;
+    l->first = (int32_t)first;
+    l->bits = (uint32_t)bits;
+    l->data = da;
+    if (da == seg)
+        return expand_segmented(seg, (uint32_t)n, &l->expanded, err);
     uint64_t need = (uint64_t)n * 2;
     if (!(bits == 8 && da->value_len == (uint64_t)n) && da->value_len < need)
         return agora__error_set(err, AGORA_EINPUT,
                                 "%s palette LUT data shorter than its "
                                 "descriptor",
                                 names[ch]);
-    l->entries = (uint32_t)n;
-    l->first = (int32_t)first;
-    l->bits = (uint32_t)bits;
-    l->data = da;
     return 0;
 }
 
@@ -206,6 +341,8 @@ static uint32_t lut_at(const lut *l, int64_t v)
         i = 0;
     if (i >= (int64_t)l->entries)
         i = (int64_t)l->entries - 1;
+    if (l->expanded != NULL)
+        return l->bits == 8 ? (l->expanded[i] & 0xFFu) : l->expanded[i];
     const agora__dicom_element *e = l->data;
     if (l->bits == 8 && e->value_len == l->entries)
         return e->value[i];
@@ -234,8 +371,11 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
         fmt->photometric = photometric_code(d->photometric);
         if (d->encapsulated) {
             if (d->bits_allocated == 1)
-                return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                        "compressed 1-bit pixel data is not supported");
+                return agora__error_set(
+                    err, AGORA_EUNSUPPORTED,
+                    AGORA_REFUSAL(
+                        "compressed 1-bit pixel data is not supported; decompress the file "
+                        "(dcmdjpeg, dcmdrle or gdcmconv --raw)"));
             fmt->frame_bytes = px * d->samples_per_pixel * fmt->bytes_per_sample;
             if (is_ybr_full(d->photometric) || strncmp(d->photometric, "YBR_", 4) == 0)
                 agora__strlcpy(fmt->photometric_name, d->photometric, sizeof fmt->photometric_name);
@@ -246,15 +386,20 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
     }
     if (strcmp(d->photometric, "PALETTE COLOR") == 0) {
         if (d->samples_per_pixel != 1 || (d->bits_allocated != 8 && d->bits_allocated != 16))
-            return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                    "PALETTE COLOR with %u samples of %u bits",
-                                    d->samples_per_pixel, d->bits_allocated);
-        lut l[3];
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("PALETTE COLOR with %u samples of %u bits is not supported (PS3.3 "
+                              "requires 1 sample of 8 or 16 bits)"),
+                d->samples_per_pixel, d->bits_allocated);
+        lut l[3] = {{0}};
         for (int c = 0; c < 3; c++) {
             int rc = load_lut(&f->dataset, c, &l[c], err);
-            if (rc)
+            if (rc) {
+                free_luts(l);
                 return rc;
+            }
         }
+        free_luts(l);
         int wide = l[0].bits == 16 || l[1].bits == 16 || l[2].bits == 16;
         fmt->pixel_type = wide ? AGORA_PIXEL_U16 : AGORA_PIXEL_U8;
         fmt->bytes_per_sample = wide ? 2 : 1;
@@ -268,11 +413,12 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
     if (pc == 0 && !is_ybr_full(d->photometric)) {
         /* Compressed YBR_PARTIAL/ICT/RCT: the codecs return RGB. */
         if (!(d->encapsulated && strncmp(d->photometric, "YBR_", 4) == 0))
-            return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                    "photometric interpretation %s cannot be normalized "
-                                    "(supported: MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422, "
-                                    "PALETTE COLOR)",
-                                    d->photometric[0] ? d->photometric : "(empty)");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("photometric interpretation %s cannot be normalized "
+                              "(supported: MONOCHROME1/2, RGB, YBR_FULL, "
+                              "YBR_FULL_422, PALETTE COLOR)"),
+                d->photometric[0] ? d->photometric : "(empty)");
     }
     if (pc == 0)
         pc = AGORA_PHOTOMETRIC_RGB;
@@ -280,7 +426,8 @@ int agora__dicom_pixel_format_for(const agora__dicom_file *f, const agora__dicom
         return agora__error_set(err, AGORA_EINPUT, "%s with %u samples per pixel", d->photometric,
                                 d->samples_per_pixel);
     if (pc == AGORA_PHOTOMETRIC_RGB && d->bits_allocated == 1)
-        return agora__error_set(err, AGORA_EUNSUPPORTED, "1-bit color data");
+        return agora__error_set(err, AGORA_EUNSUPPORTED,
+                                AGORA_REFUSAL("1-bit color data is not supported"));
     fmt->pixel_type = type_for(d->bits_allocated, is_signed);
     fmt->samples_per_pixel = d->samples_per_pixel;
     fmt->bytes_per_sample = d->bits_allocated == 1 ? 1 : d->bits_allocated / 8;
@@ -491,11 +638,13 @@ static void expand_422(uint8_t *buf, uint64_t px, uint32_t bps)
 static int apply_palette(const agora__dicom_file *f, const agora__dicom_pixel_desc *d, uint8_t *buf,
                          uint64_t px, uint32_t in_bps, uint32_t out_bps, agora__error *err)
 {
-    lut l[3];
+    lut l[3] = {{0}};
     for (int c = 0; c < 3; c++) {
         int rc = load_lut(&f->dataset, c, &l[c], err);
-        if (rc)
+        if (rc) {
+            free_luts(l);
             return rc;
+        }
     }
     int is_signed = d->pixel_representation == 1;
     for (uint64_t i = px; i-- > 0;) {
@@ -519,6 +668,7 @@ static int apply_palette(const agora__dicom_file *f, const agora__dicom_pixel_de
             }
         }
     }
+    free_luts(l);
     return 0;
 }
 
@@ -571,7 +721,9 @@ static int decode_native(const agora__dicom_file *f, const agora__dicom_pixel_de
     if (mode == AGORA__DICOM_DECODE_RAW)
         return 0;
     if (is422 && bps > 2)
-        return agora__error_set(err, AGORA_EUNSUPPORTED, "32-bit YBR_FULL_422 data");
+        return agora__error_set(
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("32-bit YBR data is not supported; convert the image to RGB"));
     int is_signed = d->pixel_representation == 1;
     if (strcmp(d->photometric, "PALETTE COLOR") == 0) {
         normalize_samples(out, px, d->bits_allocated, d->bits_stored, d->high_bit, 0);
@@ -583,7 +735,9 @@ static int decode_native(const agora__dicom_file *f, const agora__dicom_pixel_de
                       d->high_bit, is_signed);
     if ((is422 || strcmp(d->photometric, "YBR_FULL") == 0)) {
         if (d->bits_allocated > 16)
-            return agora__error_set(err, AGORA_EUNSUPPORTED, "32-bit YBR data");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("32-bit YBR data is not supported; convert the image to RGB"));
         ybr_to_rgb(out, px, bps, d->bits_stored);
     }
     return 0;
@@ -596,7 +750,9 @@ static int decode_compressed(const agora__dicom_file *f, const agora__dicom_pixe
 #ifdef AGORA_DICOM_HAVE_CODEC
     if (!agora__codec_supported(d->transfer_syntax))
         return agora__error_set(
-            err, AGORA_EUNSUPPORTED, "transfer syntax %s (%s) cannot be decoded by this build",
+            err, AGORA_EUNSUPPORTED,
+            AGORA_REFUSAL("transfer syntax %s (%s) cannot be decoded by this build; convert the "
+                          "image to a supported syntax (e.g. with dcmdjpeg or gdcmconv --raw)"),
             agora__dicom_ts_name(d->transfer_syntax) ? agora__dicom_ts_name(d->transfer_syntax)
                                                      : "unknown",
             d->transfer_syntax);
@@ -649,11 +805,14 @@ static int decode_compressed(const agora__dicom_file *f, const agora__dicom_pixe
                       d->high_bit, d->pixel_representation == 1);
     if (is_ybr_full(photo)) {
         if (bps > 2)
-            return agora__error_set(err, AGORA_EUNSUPPORTED, "32-bit YBR data");
+            return agora__error_set(
+                err, AGORA_EUNSUPPORTED,
+                AGORA_REFUSAL("32-bit YBR data is not supported; convert the image to RGB"));
         ybr_to_rgb(out, px, bps, d->bits_stored);
     } else if (d->samples_per_pixel == 3 && strcmp(photo, "RGB") != 0) {
         return agora__error_set(err, AGORA_EUNSUPPORTED,
-                                "the codec returned %s samples, which cannot be converted to RGB",
+                                AGORA_REFUSAL("the codec returned %s samples, which cannot be "
+                                              "converted to RGB"),
                                 photo[0] ? photo : "unknown");
     }
     return 0;
@@ -665,8 +824,8 @@ static int decode_compressed(const agora__dicom_file *f, const agora__dicom_pixe
     (void)out;
     (void)out_len;
     return agora__error_set(err, AGORA_EUNSUPPORTED,
-                            "compressed transfer syntax %s (%s) needs the codec module, which "
-                            "this build lacks",
+                            AGORA_REFUSAL("compressed transfer syntax %s (%s) needs the codec "
+                                          "module, which this build lacks"),
                             agora__dicom_ts_name(d->transfer_syntax)
                                 ? agora__dicom_ts_name(d->transfer_syntax)
                                 : "unknown",

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Benchmark: our JPEG Lossless (Process 14 SV1) decoder vs DCMTK's dcmdjpeg on the same file.
+"""Benchmark: our JPEG Lossless (Process 14 SV1, SV6) and 12-bit JPEG Extended (Process 4)
+decoders vs DCMTK's dcmdjpeg on the same file.
 
 Makes a synthetic 512x512, 16-bit (12 stored), N-frame MONOCHROME2 image (smooth anatomy-like
 gradients + noise, so Huffman codes look like real CT/MR), compresses it with `dcmcjpeg +e1`,
@@ -7,7 +8,8 @@ then times:
   ours-inproc   codec_tool decoding every frame, in-process median of passes (decode only)
   ours-process  codec_tool as a whole process (read frames + decode + write raw), hyperfine
   dcmdjpeg      dcmdjpeg in.dcm out.dcm (parse + decode + write DICOM), hyperfine
-and prints medians and ratios. Verifies first that both decoders produce identical pixels.
+and prints medians and ratios. Verifies first that both decoders produce identical pixels (the
+original for lossless; for 12-bit lossy, ours must equal dcmdjpeg's).
 
 usage: bench_lossless.py CODEC_TOOL [FRAMES]
 """
@@ -77,7 +79,9 @@ def main():
         mpix = frames * 512 * 512 / 1e6
         print(f"input: {frames} frames 512x512 16-bit (12 stored), {mpix:.1f} Mpixel; "
               f"medians; ours = codec_tool (read frames, decode, write raw)")
-        for label, opts in (("SV1 (.4.70)", ["+e1"]), ("SV6 (.4.57)", ["+el", "+sv", "6"])):
+        for label, opts in (("SV1 (.4.70)", ["+e1"]), ("SV6 (.4.57)", ["+el", "+sv", "6"]),
+                            ("12-bit Extended (.4.51)", ["+ee"])):
+            lossy = opts == ["+ee"]
             comp = os.path.join(tmp, "lossless.dcm")
             subprocess.run(["dcmcjpeg", *opts, raw, comp], check=True)
             ds = pydicom.dcmread(comp)
@@ -93,13 +97,15 @@ def main():
             r = subprocess.run(base + ["15"], check=True, capture_output=True, text=True)
             inproc = float(r.stdout.split("median_s")[1])
             with open(ours_out, "rb") as f:
-                if f.read() != vol.tobytes():
-                    print("ERROR: our decoder output differs from the original pixels")
-                    return 1
+                ours_px = f.read()
+            if not lossy and ours_px != vol.tobytes():
+                print("ERROR: our decoder output differs from the original pixels")
+                return 1
             ref = os.path.join(tmp, "ref.dcm")
             subprocess.run(["dcmdjpeg", comp, ref], check=True)
-            if pydicom.dcmread(ref).PixelData != vol.tobytes():
-                print("ERROR: dcmdjpeg output differs from the original pixels")
+            ref_px = pydicom.dcmread(ref).PixelData
+            if ref_px != (ours_px if lossy else vol.tobytes()):
+                print("ERROR: dcmdjpeg output differs from " + ("ours" if lossy else "the original"))
                 return 1
             (ours_proc, ours_cpu), (dcmtk, dcmtk_cpu) = hyperfine(
                 [" ".join(base), f"dcmdjpeg {comp} {ref}"], 10, tmp)

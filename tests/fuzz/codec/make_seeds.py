@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""Write libFuzzer seeds for fuzz_codec_* from the pydicom corpus (plus lossless JPEG made with
-dcmcjpeg): one file per frame, prefixed with the 10-byte attribute header fuzz_codec.c reads.
+"""Write libFuzzer seeds for fuzz_codec_* from the pydicom corpus (plus lossless and 12-bit JPEG
+made with dcmcjpeg): one file per frame, prefixed with the 10-byte attribute header fuzz_codec.c
+reads. 12-bit JPEG Extended frames go to jpeg_ext12 (our own decoder), 8-bit ones to
+jpeg_baseline (libjpeg-turbo).
 
 usage: make_seeds.py OUT_DIR   (creates OUT_DIR/<decoder>/...)
 """
@@ -33,14 +35,29 @@ def header(ds):
                        PMS.index(pm) if pm in PMS else 0, 0)
 
 
+def sof_precision(stream):
+    """Sample precision of a JPEG stream's frame header, or 0."""
+    i = 2
+    while i + 4 < len(stream) and stream[i] == 0xFF:
+        m, n = stream[i + 1], stream[i + 2] << 8 | stream[i + 3]
+        if 0xC0 <= m <= 0xCF and m not in (0xC4, 0xC8, 0xCC):
+            return stream[i + 4]
+        i += 2 + n
+    return 0
+
+
 def main():
     out = sys.argv[1]
     files = [os.path.join(CORPUS, f) for f in sorted(os.listdir(CORPUS)) if f.endswith(".dcm")]
     with tempfile.TemporaryDirectory() as tmp:
         if shutil.which("dcmcjpeg"):
-            for i, opts in enumerate((["+e1"], ["+el", "+sv", "5"])):
-                dst = os.path.join(tmp, f"lossless{i}.dcm")
-                if subprocess.run(["dcmcjpeg", *opts, os.path.join(CORPUS, "CT_small.dcm"), dst],
+            for i, (src, opts) in enumerate((("CT_small.dcm", ["+e1"]),
+                                             ("CT_small.dcm", ["+el", "+sv", "5"]),
+                                             ("MR_small.dcm", ["+ee"]),
+                                             ("SC_rgb_small_odd.dcm", ["+ee", "+bt", "+s2"]),
+                                             ("SC_rgb_small_odd.dcm", ["+ee", "+bt", "+n1"]))):
+                dst = os.path.join(tmp, f"made{i}.dcm")
+                if subprocess.run(["dcmcjpeg", *opts, os.path.join(CORPUS, src), dst],
                                   capture_output=True).returncode == 0:
                     files.append(dst)
         n = 0
@@ -52,6 +69,8 @@ def main():
                     continue
                 frame = next(generate_pixel_data_frame(ds.PixelData, 1))
                 hdr = header(ds)
+                if dec == "jpeg_baseline" and sof_precision(frame) == 12:
+                    dec = "jpeg_ext12"
             except Exception:
                 continue
             os.makedirs(os.path.join(out, dec), exist_ok=True)

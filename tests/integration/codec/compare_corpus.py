@@ -137,7 +137,14 @@ def make_extra(tmp, corpus):
             ("SC_rgb_rle_16bit_2frame.dcm", "dcmcjpls", ["+en", "+in"]),
             ("SC_rgb_rle_2frame.dcm", "gdcmconv", ["--j2k"]),
             ("CT_small.dcm", "gdcmconv", ["--j2k"]),
-            ("SC_rgb_small_odd.dcm", "dcmcrle", [])]
+            ("SC_rgb_small_odd.dcm", "dcmcrle", []),
+            # 12-bit JPEG Extended (Process 4): grey, and colour 4:4:4 / 4:2:2 / 2x2 subsampled.
+            ("MR_small.dcm", "dcmcjpeg", ["+ee"]), ("CT_small.dcm", "dcmcjpeg", ["+ee"]),
+            ("SC_rgb_small_odd.dcm", "dcmcjpeg", ["+ee", "+bt", "+s4"]),
+            ("SC_rgb_small_odd.dcm", "dcmcjpeg", ["+ee", "+bt", "+s2"]),
+            ("SC_rgb_small_odd.dcm", "dcmcjpeg", ["+ee", "+bt", "+n1"]),
+            ("SC_rgb_rle_2frame.dcm", "dcmcjpeg", ["+ee", "+bt", "+n2"]),
+            ("SC_rgb_rle_16bit_2frame.dcm", "dcmcjpeg", ["+ee"])]
     # Encoders need uncompressed input: decompress the RLE sources once, then encode in parallel.
     raw = {}
     for src in {j[0] for j in jobs if "rle" in j[0]}:

@@ -32,9 +32,23 @@ LOSSLESS = {"1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.
             "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90"}
 NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
           "1.2.840.10008.1.2.1.99"}
+# 12-bit JPEG Extended (Process 4), decoded by our own decoder: compared with dcmdjpeg's output,
+# within 1 grey level (issue 17's acceptance; the codec corpus test checks they are identical).
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 
 START = re.compile(r"^\s*\([0-9a-f]{4},[0-9a-f]{4}\) ")
 LINE = re.compile(r"^(\s*)\(([0-9a-f]{4}),([0-9a-f]{4})\) (\S\S) (.*?)\s+#\s*(\d+|u/l),\s*(\d+)", re.S)
+
+
+def js_bits_stored(js):
+    """Bits Stored (0028,0101) from `agora dicom dump --json` output, or 0."""
+    for e in js["dataset"]:
+        if e["tag"].lower() == "(0028,0101)":
+            try:
+                return int(str(e.get("value", "0")).split("\\")[0])
+            except ValueError:
+                return 0
+    return 0
 
 
 def dcmdump_elements(path):
@@ -142,7 +156,7 @@ def main():
             files.append(os.path.join(root, n))
     files.sort()
     failures, refused, pix_ok, pix_refused, dump_ok, be32 = [], [], [], [], [], []
-    comp_ok, comp_skipped = [], []
+    comp_ok, comp_skipped, jpeg12_ok = [], [], []
     tmp = tempfile.mkdtemp(prefix="agora-dicom-corpus-")
 
     def check(idx, path):
@@ -205,6 +219,24 @@ def main():
             pix_refused.append((name, ts, r.stderr.decode(errors="replace").strip()
                                 .split(": ")[-1]))
             return
+        if ts == JPEG_EXTENDED and js_bits_stored(js) > 8:
+            ref_path = os.path.join(work, "dcmdjpeg.dcm")
+            c = subprocess.run(["dcmdjpeg", path, ref_path], capture_output=True)
+            if c.returncode != 0:
+                comp_skipped.append((name, "dcmdjpeg failed"))
+                return
+            import numpy
+            ref = pydicom.dcmread(ref_path)
+            want = numpy.frombuffer(bytes(ref.PixelData), "<u2").astype(numpy.int32)
+            got = numpy.frombuffer(open(out, "rb").read(), "<u2").astype(numpy.int32)
+            want = want[:got.size]
+            if got.size == 0 or got.size != want.size or int(numpy.abs(got - want).max()) > 1:
+                failures.append("%s: 12-bit JPEG differs from dcmdjpeg by more than 1 level"
+                                % name)
+            else:
+                jpeg12_ok.append("%s (max difference %d)" % (name, int(numpy.abs(got - want)
+                                                                        .max())))
+            return
         if ts not in NATIVE:
             # Lossless compressed data: the codec's output must equal pydicom's decode where
             # pydicom has a handler for the syntax (RLE always; others if plugins are installed).
@@ -261,6 +293,11 @@ def main():
           % (len(files), len(dump_ok), len(pix_ok)))
     print("lossless compressed frames identical to pydicom: %d (%s)"
           % (len(comp_ok), ", ".join(sorted(comp_ok))))
+    print("12-bit JPEG within 1 grey level of dcmdjpeg: %d (%s)"
+          % (len(jpeg12_ok), ", ".join(sorted(jpeg12_ok))))
+    if not any(n.startswith("JPGExtended.dcm") for n in jpeg12_ok) and \
+            os.path.exists(os.path.join(corpus, "JPGExtended.dcm")):
+        failures.append("JPGExtended.dcm: the 12-bit JPEG file was not compared with dcmdjpeg")
     print("lossless compressed files pydicom cannot decode here (not compared): %s"
           % ", ".join("%s (%s)" % x for x in sorted(comp_skipped)))
     print("\nRefused by `agora dicom dump` (%d):" % len(refused))

@@ -37,16 +37,20 @@ static OPJ_BOOL w_seek(OPJ_OFF_T off, void *user)
     return OPJ_TRUE;
 }
 
-/* Lossless (5/3) encode of nc components of w x h, prec bits, optional sign and MCT. */
-static size_t encode(const int32_t *px, unsigned w, unsigned h, unsigned nc, unsigned prec,
-                     int sgnd, int mct, OPJ_CODEC_FORMAT fmt, uint8_t **out)
+/* Lossless (5/3) encode of nc components of w x h, prec bits, optional sign and MCT;
+ * components after the first subsampled by cdx x cdy (px then holds, for those components,
+ * their own ceil(w/cdx) x ceil(h/cdy) planes after the first component's plane). */
+static size_t encode_sub(const int32_t *px, unsigned w, unsigned h, unsigned nc, unsigned prec,
+                         int sgnd, int mct, OPJ_CODEC_FORMAT fmt, unsigned cdx, unsigned cdy,
+                         int planes, uint8_t **out)
 {
     opj_image_cmptparm_t cp[3];
     memset(cp, 0, sizeof cp);
     for (unsigned c = 0; c < nc; c++) {
-        cp[c].dx = cp[c].dy = 1;
-        cp[c].w = w;
-        cp[c].h = h;
+        cp[c].dx = c ? cdx : 1;
+        cp[c].dy = c ? cdy : 1;
+        cp[c].w = (w + cp[c].dx - 1) / cp[c].dx;
+        cp[c].h = (h + cp[c].dy - 1) / cp[c].dy;
         cp[c].prec = prec;
         cp[c].sgnd = (OPJ_UINT32)sgnd;
     }
@@ -54,9 +58,13 @@ static size_t encode(const int32_t *px, unsigned w, unsigned h, unsigned nc, uns
     assert_non_null(img);
     img->x1 = w;
     img->y1 = h;
-    for (unsigned c = 0; c < nc; c++)
-        for (size_t i = 0; i < (size_t)w * h; i++)
-            img->comps[c].data[i] = px[i * nc + c];
+    size_t at = 0;
+    for (unsigned c = 0; c < nc; c++) {
+        size_t n = (size_t)cp[c].w * cp[c].h;
+        for (size_t i = 0; i < n; i++)
+            img->comps[c].data[i] = planes ? px[at + i] : px[i * nc + c];
+        at += n;
+    }
     opj_cparameters_t par;
     opj_set_default_encoder_parameters(&par);
     par.tcp_numlayers = 1;
@@ -80,6 +88,12 @@ static size_t encode(const int32_t *px, unsigned w, unsigned h, unsigned nc, uns
     opj_image_destroy(img);
     *out = b.p;
     return b.len;
+}
+
+static size_t encode(const int32_t *px, unsigned w, unsigned h, unsigned nc, unsigned prec,
+                     int sgnd, int mct, OPJ_CODEC_FORMAT fmt, uint8_t **out)
+{
+    return encode_sub(px, w, h, nc, prec, sgnd, mct, fmt, 1, 1, 0, out);
 }
 
 static void test_gray_signed_12(void **state)
@@ -158,11 +172,58 @@ static void test_rgb_mct_and_jp2(void **state)
     assert_int_equal(decode1(UID_J2K, notj2k, sizeof notj2k, &q, out, pm, &err), AGORA_EINPUT);
 }
 
+/* Chroma subsampled 2x1 and 2x2 (YBR_FULL_422 in DICOM terms): upsampled by replication,
+ * still YBR; under photometrics where upsampling would be wrong it is refused. */
+static void test_subsampled_chroma(void **state)
+{
+    (void)state;
+    enum { W = 13, H = 7 };
+    static const unsigned subs[][2] = {{2, 1}, {2, 2}, {1, 2}};
+    for (size_t k = 0; k < 3; k++) {
+        unsigned dx = subs[k][0], dy = subs[k][1];
+        unsigned cw = (W + dx - 1) / dx, ch = (H + dy - 1) / dy;
+        int32_t planes[W * H * 3];
+        size_t n0 = (size_t)W * H, nc = (size_t)cw * ch;
+        for (size_t i = 0; i < n0; i++)
+            planes[i] = (int32_t)((i * 7) % 256);
+        for (size_t i = 0; i < nc; i++) {
+            planes[n0 + i] = (int32_t)(40 + i * 3 % 200);
+            planes[n0 + nc + i] = (int32_t)(250 - i * 5 % 200);
+        }
+        uint8_t *s;
+        size_t n = encode_sub(planes, W, H, 3, 8, 0, 0, OPJ_CODEC_J2K, dx, dy, 1, &s);
+        agora__codec_params p = mkparams(H, W, 3, 8, 8, 0, "YBR_FULL_422");
+        uint8_t out[W * H * 3];
+        char pm[17];
+        agora__error err;
+        int rc = decode1(UID_J2K, s, n, &p, out, pm, &err);
+        if (rc != 0)
+            fail_msg("%ux%u: %s", dx, dy, err.msg);
+        assert_string_equal(pm, "YBR_FULL_422");
+        for (unsigned y = 0; y < H; y++)
+            for (unsigned x = 0; x < W; x++) {
+                size_t o = ((size_t)y * W + x) * 3, ci = (size_t)(y / dy) * cw + x / dx;
+                assert_int_equal(out[o], planes[(size_t)y * W + x]);
+                assert_int_equal(out[o + 1], planes[n0 + ci]);
+                assert_int_equal(out[o + 2], planes[n0 + nc + ci]);
+            }
+        /* The same stream labelled RGB or YBR_ICT: refused, saying why. */
+        const char *wrong[] = {"RGB", "YBR_ICT", "YBR_RCT"};
+        for (size_t i = 0; i < 3; i++) {
+            p = mkparams(H, W, 3, 8, 8, 0, wrong[i]);
+            assert_int_equal(decode1(UID_J2K, s, n, &p, out, pm, &err), AGORA_EUNSUPPORTED);
+            assert_non_null(strstr(err.msg, "subsampled"));
+        }
+        free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gray_signed_12),
         cmocka_unit_test(test_rgb_mct_and_jp2),
+        cmocka_unit_test(test_subsampled_chroma),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

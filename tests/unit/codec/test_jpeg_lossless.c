@@ -228,7 +228,8 @@ static void test_header_refusals(void **state)
     assert_int_equal(st[54], 0xDA);
     expect_patched(st, n, 44, 1, AGORA_EINPUT, "precision");
     expect_patched(st, n, 44, 17, AGORA_EINPUT, "precision");
-    expect_patched(st, n, 46, 0, AGORA_EUNSUPPORTED, "DNL");
+    /* Height 0 (defined by a DNL marker) without the DNL marker. */
+    expect_patched(st, n, 46, 0, AGORA_EINPUT, "(DNL)");
     expect_patched(st, n, 51, 0x21, AGORA_EUNSUPPORTED, "subsampled");
     expect_patched(st, n, 60, 0, AGORA_EINPUT, "predictor");
     expect_patched(st, n, 60, 8, AGORA_EINPUT, "predictor");
@@ -245,6 +246,57 @@ static void test_header_refusals(void **state)
     free(s);
 }
 
+/* Height 0 in SOF3 and a DNL marker after the first scan (T.81 B.2.5), as some encoders write:
+ * decoded like the same stream with the height in SOF3; a DNL that disagrees with Rows, or one
+ * that comes where none is expected, is an error. */
+static void test_dnl(void **state)
+{
+    (void)state;
+    const unsigned w = 19, h = 23;
+    for (int interleaved = 0; interleaved <= 1; interleaved++) {
+        unsigned nc = interleaved ? 3 : 1;
+        uint16_t *s = make_samples(w, h, nc, 12, 0);
+        ljpeg_opts o = {w, h, nc, 12, 4, 0, 7, interleaved};
+        uint8_t *st;
+        size_t n = ljpeg_encode(&o, s, &st);
+        assert_true(n > 4 && st[n - 2] == 0xFF && st[n - 1] == 0xD9);
+        size_t sof = 2;
+        while (!(st[sof] == 0xFF && st[sof + 1] == 0xC3))
+            sof++;
+        /* One scan only (interleaved, or a single component): DNL goes before EOI. */
+        uint8_t *c = malloc(n + 6);
+        assert_non_null(c);
+        memcpy(c, st, n - 2);
+        c[sof + 5] = 0;
+        c[sof + 6] = 0;
+        const uint8_t dnl[] = {0xFF, 0xDC, 0, 4, 0, (uint8_t)h, 0xFF, 0xD9};
+        memcpy(c + n - 2, dnl, sizeof dnl);
+        agora__codec_params p = mkparams(h, w, nc, 16, 12, 0, nc == 3 ? "RGB" : "MONOCHROME2");
+        uint8_t *out = malloc(frame_len(&p));
+        assert_non_null(out);
+        char pm[17];
+        agora__error err;
+        int rc = decode1(UID_LJPEG, c, n + 6, &p, out, pm, &err);
+        if (rc != 0)
+            fail_msg("DNL stream: %s", err.msg);
+        for (size_t i = 0; i < (size_t)w * h * nc; i++)
+            assert_int_equal((uint32_t)out[2 * i] | (uint32_t)out[2 * i + 1] << 8, s[i]);
+        /* DNL disagreeing with Rows. */
+        c[n + 3] = (uint8_t)(h - 1);
+        assert_int_equal(decode1(UID_LJPEG, c, n + 6, &p, out, pm, &err), AGORA_EINPUT);
+        assert_non_null(strstr(err.msg, "DNL marker says"));
+        /* DNL in a frame whose height is given. */
+        c[n + 3] = (uint8_t)h;
+        c[sof + 6] = (uint8_t)h;
+        assert_int_equal(decode1(UID_LJPEG, c, n + 6, &p, out, pm, &err), AGORA_EINPUT);
+        assert_non_null(strstr(err.msg, "unexpected number-of-lines"));
+        free(out);
+        free(c);
+        free(st);
+        free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_signed_output),
         cmocka_unit_test(test_mismatch_and_garbage),
         cmocka_unit_test(test_header_refusals),
+        cmocka_unit_test(test_dnl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
