@@ -550,8 +550,8 @@ int agora__cmd_ledger(int argc, char **argv)
         return period_export(&o);
     agora__ledger *l = NULL;
     char home[4096];
-    if ((rc = open_ledger(verify ? "ledger verify" : "ledger export", &o, &l, home,
-                          sizeof home)) != 0)
+    if ((rc = open_ledger(verify ? "ledger verify" : "ledger export", &o, &l, home, sizeof home)) !=
+        0)
         return rc;
     agora__error err = {0};
     if (verify) {
