@@ -9,6 +9,7 @@
 
 #include "../cli/commands.h"
 #include "results.h"
+#include "trust.h"
 
 static void help(FILE *out)
 {
@@ -132,10 +133,15 @@ int agora__cmd_results(int argc, char **argv)
             return usage_error("too many arguments");
         }
     }
-    if (home == NULL)
-        home = getenv("AGORA_HOME");
-    if (home == NULL || home[0] == '\0')
-        return usage_error("no clinic home; pass --home DIR or set AGORA_HOME");
+    /* The same home every clinic command uses: --home, AGORA_HOME, $XDG_DATA_HOME/agora,
+     * ~/.local/share/agora. A missing home is a runtime failure (1), not a usage error. */
+    char home_buf[4096];
+    agora__error herr = {0};
+    if (agora__trust_home_resolve(home, home_buf, sizeof home_buf, &herr) != 0) {
+        fprintf(stderr, "agora results: %s\n", herr.msg);
+        return 1;
+    }
+    home = home_buf;
     struct stat st;
     if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr,

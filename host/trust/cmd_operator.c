@@ -60,7 +60,10 @@ static int open_operator_catalog(const char *dir, const agora__seckey *key, int 
                                  agora__catalog *c, agora__error *err)
 {
     int missing = 0;
-    int rc = agora__catalog_load_dir(dir, &key->pub, 1, c, NULL, NULL, NULL, NULL, &missing, err);
+    int rc = agora__catalog_operator_check(dir, &key->pub, "your --key", err);
+    if (rc != 0)
+        return rc;
+    rc = agora__catalog_load_dir(dir, &key->pub, 1, c, NULL, NULL, NULL, NULL, &missing, err);
     if (rc != 0 && missing && !must_exist) {
         memset(c, 0, sizeof *c);
         return 0;
@@ -190,6 +193,10 @@ int agora__cmd_certify(int argc, char **argv)
     rc = agora__read_file(pos[0], AGORA__BUNDLE_MAX, &buf, &len, &err);
     if (rc == 0)
         rc = agora__bundle_parse(buf, len, &b, &err);
+    /* Refuse what the worker could never load, before anything is signed (the manifest's ABI
+     * was checked by bundle_parse). */
+    if (rc == 0 && (rc = agora__elf_plugin_check(b.plugin, b.plugin_len, &err)) != 0)
+        agora__error_prefix(&err, "not certified: %s@%s", b.parsed.id, b.parsed.version);
     if (rc == 0 && vendor_key != NULL) {
         agora__pubkey vk;
         rc = agora__pubkey_read(vendor_key, &vk, &err);
@@ -482,6 +489,8 @@ int agora__cmd_catalog(int argc, char **argv)
     if (trust != NULL) {
         agora__pubkey pk;
         rc = agora__pubkey_read(trust, &pk, &err);
+        if (rc == 0)
+            rc = agora__catalog_operator_check(dir, &pk, "the --trust key", &err);
         if (rc == 0)
             rc = agora__catalog_load_dir(dir, &pk, 1, &cat, &raw, &raw_len, NULL, NULL, NULL, &err);
     } else {

@@ -86,6 +86,10 @@ typedef struct agora__bundle {
 
 /* Check the ELF header: 64-bit little-endian x86_64 shared object. Never loads it. */
 int agora__elf_check(const uint8_t *p, size_t len, agora__error *err);
+/* agora__elf_check, then: the dynamic symbol table (read from the bytes, never loaded) defines
+ * agora_plugin_entry as an exported (global or weak, default visibility) function. What
+ * certification requires, with the manifest's supported "abi" (docs/bundle-format.md). */
+int agora__elf_plugin_check(const uint8_t *p, size_t len, agora__error *err);
 /* Build a bundle (manifest and plugin are validated first). *out is malloc'ed. */
 int agora__bundle_build(const uint8_t *manifest, size_t manifest_len, const uint8_t *plugin,
                         size_t plugin_len, const agora__seckey *signer, uint8_t **out,
@@ -142,6 +146,10 @@ int agora__catalog_verify_parse(const uint8_t *json, size_t json_len, const uint
 int agora__catalog_load_dir(const char *dir, const agora__pubkey *keys, size_t n_keys,
                             agora__catalog *out, uint8_t **raw, size_t *raw_len, char **sig,
                             size_t *sig_len, int *missing, agora__error *err);
+/* The operator's side of "not trusted": 0 unless DIR/catalog.sig names a key other than key,
+ * then an error with operator advice (which: "--key", "--trust"). */
+int agora__catalog_operator_check(const char *dir, const agora__pubkey *key, const char *which,
+                                  agora__error *err);
 /* Serialize, sign and write DIR/catalog.json and DIR/catalog.sig. */
 int agora__catalog_write_dir(const char *dir, const agora__catalog *c, const agora__seckey *key,
                              agora__error *err);
