@@ -179,6 +179,8 @@ int main(int argc, char **argv)
             agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, rc, "compiling seccomp: %s", why);
     }
     agora__runner_enter_sandbox(&s); /* returns in the worker only */
+    if (s.fork_per_job)
+        agora__runner_zygote_prepare();
     agora__runner_lock_down(&s);
     agora__runner_set_global_log_budget(s.limits.max_log_lines);
 

@@ -116,7 +116,17 @@ enum {
     AGORA__ARG_PRCTL_NAME,     /* prctl: PR_SET_NAME / PR_GET_NAME only */
     AGORA__ARG_RLIMIT_GET,     /* prlimit64: pid 0, new limit NULL (read only) */
     AGORA__ARG_SECCOMP_FILTER, /* seccomp: SECCOMP_SET_MODE_FILTER only */
-    AGORA__ARG_EXEC_FILE_ONLY  /* mmap: PROT_EXEC only for file mappings (not MAP_ANONYMOUS) */
+    AGORA__ARG_EXEC_FILE_ONLY, /* (unused since the mmap flag rules; kept for the numbering) */
+    /* mmap, loader: PROT_EXEC only for private file mappings; MAP_FIXED allowed (the ELF loader
+     * maps segments and .bss over its own reservation); shared anonymous and MAP_GROWSDOWN answer
+     * EPERM (neither is charged to RLIMIT_DATA). */
+    AGORA__ARG_MMAP_LOAD,
+    /* mmap, compute/zygote: no PROT_EXEC; private anonymous, private file or shared file only;
+     * shared anonymous, MAP_GROWSDOWN and MAP_FIXED answer EPERM. */
+    AGORA__ARG_MMAP_DATA,
+    AGORA__ARG_MREMAP_MOVE, /* mremap: no MREMAP_FIXED / MREMAP_DONTUNMAP (EPERM) */
+    AGORA__ARG_SEND_NO_OOB, /* sendto: no MSG_OOB */
+    AGORA__ARG_FCNTL_NO_DUP /* fcntl: flags, seals, locks, pipe size; never F_DUPFD* */
 };
 
 typedef struct agora__policy_row {
@@ -246,6 +256,8 @@ char *agora__runner_sanitize_text(const char *s, size_t max);
 
 /* ---- serve.c --------------------------------------------------------------------------------- */
 
+/* Fork-per-job only, before lock-down: map the zygote's "result sent" page. */
+void agora__runner_zygote_prepare(void);
 /* The job loop. Returns the exit code (0 after Shutdown). */
 int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p);
 
