@@ -126,6 +126,12 @@ static void read_setup(agora__runner_setup *s)
     agora__runner_limits_from(su->limits, &s->limits);
     read_plugin(fds[0], su, s);
     close(fds[0]);
+    /* Before anything maps it: the loader would map .bss and TLS where RLIMIT_DATA cannot see
+     * them (docs/sandbox.md, Memory). */
+    char elf_why[320];
+    rc = agora__memcap_check_elf(s->plugin, s->plugin_size, &s->limits, elf_why, sizeof elf_why);
+    if (rc != AGORA_OK)
+        SETUP_FAIL(rc, "%s", elf_why);
     agora__ipc__frame__free_unpacked(f, NULL);
 }
 

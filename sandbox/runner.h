@@ -34,6 +34,7 @@
 #define AGORA__RUNNER_EXIT_INIT     13 /* plugin init failed */
 #define AGORA__RUNNER_EXIT_PROTOCOL 14 /* the host sent something invalid, or the socket broke */
 #define AGORA__RUNNER_EXIT_INTERNAL 15 /* runner bug or resource failure outside a job */
+#define AGORA__RUNNER_EXIT_OOM      16 /* crashed (SIGSEGV/SIGBUS/SIGABRT) with its memory at the cap */
 
 /* Defaults when Setup.limits leaves a field at 0. */
 #define AGORA__RUNNER_DEFAULT_MEMORY  (512ull << 20)
@@ -51,9 +52,37 @@ typedef struct agora__runner_limits {
     uint64_t max_result_bytes;
     uint32_t max_items;
     uint32_t max_log_lines;
+    uint64_t job_map_bytes; /* job memfds the host may map at once (counted in RLIMIT_AS) */
 } agora__runner_limits;
 
 void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limits *out);
+
+/* ---- memcap.c: the memory cap ---------------------------------------------------------------- */
+
+/* Headroom constants (docs/sandbox.md, "Memory"; measured on Debian 12, glibc 2.36). */
+#define AGORA__MEMCAP_THREAD_STACK (8ull << 20)  /* per thread, the glibc default kept as cap */
+#define AGORA__MEMCAP_MAIN_STACK   (8ull << 20)  /* RLIMIT_STACK of the main thread */
+#define AGORA__MEMCAP_ARENA        (64ull << 20) /* glibc reserves this per malloc arena */
+#define AGORA__MEMCAP_MAX_ARENAS   4u            /* M_ARENA_MAX the runner sets */
+#define AGORA__MEMCAP_RUNNER_DATA  (16ull << 20) /* the runner's own heap, frames, filters */
+#define AGORA__MEMCAP_RUNNER_AS    (64ull << 20) /* executable, libraries, vDSO (VmSize idle: 9 MiB) */
+#define AGORA__MEMCAP_DEFAULT_JOB_MAP ((2ull << 30) + (256ull << 20)) /* host maxima */
+
+typedef struct agora__memcap {
+    uint64_t data_bytes;  /* RLIMIT_DATA */
+    uint64_t as_bytes;    /* RLIMIT_AS */
+    uint64_t stack_bytes; /* default thread stack */
+    uint32_t arenas;      /* M_ARENA_MAX */
+} agora__memcap;
+
+void agora__memcap_compute(const agora__runner_limits *l, int fork_per_job, agora__memcap *out);
+/* Refuse an ELF whose PT_LOAD segments (memsz, .bss included) or PT_TLS (times the threads)
+ * exceed the memory limit. AGORA_OK, or a code with why naming the segment. */
+int agora__memcap_check_elf(const uint8_t *bytes, size_t len, const agora__runner_limits *l,
+                            char *why, size_t why_len);
+/* SIGSEGV/SIGBUS/SIGABRT handler that exits AGORA__RUNNER_EXIT_OOM when memory is at the cap;
+ * also clamps the default thread stack size. 0 or -errno. */
+int agora__memcap_install_crash_probe(void);
 
 /* ---- frame.c: length-prefixed protobuf frames on a stream socket ---------------------------- */
 

@@ -38,7 +38,7 @@ typedef struct opts {
     int fork_per_job, bad_hash, listen, jobs, quiet, allow_weak, host_garbage, unsealed;
     unsigned cancel_after_ms;
     const char *wrapper, *wrapper_arg;
-    unsigned timeout_ms, memory_mib;
+    unsigned timeout_ms, memory_mib, threads, job_map_mib;
     char *attr_k[MAX_ATTRS], *attr_v[MAX_ATTRS];
     int n_attrs;
 } opts;
@@ -308,7 +308,9 @@ static void classify_exit(state *st, unsigned timeout_ms)
     }
     int code = WEXITSTATUS(ws);
     const char *sep = prior[0] ? ": " : "";
-    if (code >= 10 && code <= 13)
+    if (code == 16)
+        set_outcome(st, "oom", "exit 16 (crashed with memory at the cap)%s%s", sep, prior);
+    else if (code >= 10 && code <= 13)
         set_outcome(st, "setup-error", "exit %d%s%s", code, sep, prior);
     else if (code == 14)
         set_outcome(st, "protocol-error", "exit 14%s%s", sep, prior);
@@ -389,7 +391,8 @@ static int send_setup(const opts *o, state *st)
     Agora__Ipc__Limits lim = AGORA__IPC__LIMITS__INIT;
     lim.memory_bytes = (uint64_t)o->memory_mib << 20;
     lim.cpu_seconds = 30;
-    lim.max_threads = 16;
+    lim.max_threads = o->threads;
+    lim.job_map_bytes = (uint64_t)o->job_map_mib << 20;
     lim.max_items = 100;
     lim.max_log_lines = 20;
     Agora__Ipc__Setup su = AGORA__IPC__SETUP__INIT;
@@ -512,6 +515,8 @@ static void classify_result(state *st, const Agora__Ipc__Result *r)
     case AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED:
         if (r->child_signal == SIGSYS)
             set_outcome(st, "policy-violation", "%s", e);
+        else if (r->child_signal <= 0 && r->child_exit == 16)
+            set_outcome(st, "oom", "%s", e);
         else
             set_outcome(st, "signal", "%s", e);
         break;
@@ -694,7 +699,8 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    opts o = {.runner = getenv("AGORA_RUNNER"), .jobs = 1, .timeout_ms = 5000, .memory_mib = 256};
+    opts o = {.runner = getenv("AGORA_RUNNER"), .jobs = 1, .timeout_ms = 5000, .memory_mib = 256,
+              .threads = 16};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -743,6 +749,10 @@ int main(int argc, char **argv)
             o.timeout_ms = (unsigned)atoi(v), i++;
         else if (!strcmp(a, "--memory-mib"))
             o.memory_mib = (unsigned)atoi(v), i++;
+        else if (!strcmp(a, "--threads"))
+            o.threads = (unsigned)atoi(v), i++;
+        else if (!strcmp(a, "--job-map-mib"))
+            o.job_map_mib = (unsigned)atoi(v), i++;
         else if (!strcmp(a, "--attr") && o.n_attrs < MAX_ATTRS && strchr(v, '=')) {
             char *kv = strdup(v);
             char *eq = strchr(kv, '=');
