@@ -65,7 +65,8 @@ void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limit
 #define AGORA__MEMCAP_ARENA        (64ull << 20) /* glibc reserves this per malloc arena */
 #define AGORA__MEMCAP_MAX_ARENAS   4u            /* M_ARENA_MAX the runner sets */
 #define AGORA__MEMCAP_RUNNER_DATA  (16ull << 20) /* the runner's own heap, frames, filters */
-#define AGORA__MEMCAP_RUNNER_AS    (64ull << 20) /* executable, libraries, vDSO (VmSize idle: 9 MiB) */
+#define AGORA__MEMCAP_RUNNER_AS    (32ull << 20) /* executable, libraries, vDSO (VmSize idle: 9 MiB) */
+#define AGORA__MEMCAP_INIT_SLACK   (32ull << 20) /* runner + libraries resident after init */
 #define AGORA__MEMCAP_DEFAULT_JOB_MAP ((2ull << 30) + (256ull << 20)) /* host maxima */
 
 typedef struct agora__memcap {
@@ -110,6 +111,9 @@ int agora__runner_send(const Agora__Ipc__Frame *frame);
 /* Send Error{stage, code, message} and exit with the stage's exit code. Never returns. */
 void agora__runner_fail(int stage, int code, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
+/* Send Error{stage, code, message} without exiting (the caller chooses the exit status). */
+void agora__runner_send_error(int stage, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The fd the channel writes to (tests point it at a socketpair). */
 void agora__runner_channel_set_fd(int fd);
 int agora__runner_channel_fd(void);
