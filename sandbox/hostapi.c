@@ -29,8 +29,8 @@
  * size, so add_* could all succeed and the Result still not fit its frame). Every field is
  * counted at its worst: a negative int32 is a 10-byte varint, a length prefix as long as the
  * length needs, repeated doubles as if unpacked (9 bytes each). */
-#define F_INT   11u /* tag + 10-byte varint (int32/int64/uint64, negative int32) */
-#define F_DBL   9u  /* tag + 8 bytes */
+#define F_INT 11u /* tag + 10-byte varint (int32/int64/uint64, negative int32) */
+#define F_DBL 9u  /* tag + 8 bytes */
 static uint64_t vlen(uint64_t v)
 {
     uint64_t n = 1;
@@ -403,8 +403,8 @@ static int32_t host_add_measurement(agora_job *job, const agora_measurement *in)
     if (!isfinite(in->value) || !valid_frame_ref(job, in->frame) ||
         !valid_region_ref(job, in->region))
         goto out;
-    uint64_t est = f_str(f_str(l1) + f_str(l2) + F_DBL + 2 * F_INT +
-                         (coded ? f_code(l3, l4, l5) : 0));
+    uint64_t est =
+        f_str(f_str(l1) + f_str(l2) + F_DBL + 2 * F_INT + (coded ? f_code(l3, l4, l5) : 0));
     if ((rc = reserve(job, est)) != AGORA_OK)
         goto out;
     rc = AGORA_ENOMEM;

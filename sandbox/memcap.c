@@ -34,13 +34,13 @@ void agora__memcap_compute(const agora__runner_limits *l, int fork_per_job, agor
     memset(out, 0, sizeof *out);
     uint64_t threads = (uint64_t)l->max_threads * (fork_per_job ? 2 : 1);
     out->stack_bytes = AGORA__MEMCAP_THREAD_STACK;
-    out->arenas = l->max_threads < AGORA__MEMCAP_MAX_ARENAS ? l->max_threads
-                                                            : AGORA__MEMCAP_MAX_ARENAS;
+    out->arenas =
+        l->max_threads < AGORA__MEMCAP_MAX_ARENAS ? l->max_threads : AGORA__MEMCAP_MAX_ARENAS;
     if (out->arenas == 0)
         out->arenas = 1;
     /* Thread stacks are private writable mappings: RLIMIT_DATA counts them whole. */
-    out->data_bytes = l->memory_bytes + threads * (AGORA__MEMCAP_THREAD_STACK + 4096) +
-                      AGORA__MEMCAP_RUNNER_DATA;
+    out->data_bytes =
+        l->memory_bytes + threads * (AGORA__MEMCAP_THREAD_STACK + 4096) + AGORA__MEMCAP_RUNNER_DATA;
     /* Address space: everything above, the malloc arenas' 64 MiB reservations, the runner's
      * executable and libraries (measured, see AGORA__MEMCAP_RUNNER_AS), the main stack, and the
      * (the main arena grows with brk and plain mmap, no reservation; each further one reserves)
@@ -58,12 +58,12 @@ static uint64_t rd(const uint8_t *p, size_t n)
     return v;
 }
 
-int agora__memcap_check_elf(const uint8_t *b, size_t len, const agora__runner_limits *l,
-                            char *why, size_t why_len)
+int agora__memcap_check_elf(const uint8_t *b, size_t len, const agora__runner_limits *l, char *why,
+                            size_t why_len)
 {
     const uint64_t cap = l->memory_bytes;
-    if (len < sizeof(Elf64_Ehdr) || memcmp(b, ELFMAG, SELFMAG) != 0 ||
-        b[EI_CLASS] != ELFCLASS64 || b[EI_DATA] != ELFDATA2LSB) {
+    if (len < sizeof(Elf64_Ehdr) || memcmp(b, ELFMAG, SELFMAG) != 0 || b[EI_CLASS] != ELFCLASS64 ||
+        b[EI_DATA] != ELFDATA2LSB) {
         snprintf(why, why_len, "the plugin is not a 64-bit little-endian ELF file");
         return AGORA_EINVAL;
     }
@@ -108,8 +108,8 @@ int agora__memcap_check_elf(const uint8_t *b, size_t len, const agora__runner_li
                          "the plugin's thread-local storage segment (PT_TLS) needs %llu MiB per "
                          "thread, and %llu threads' copies exceed its memory limit of %llu MiB; "
                          "use heap memory instead of large thread-local arrays",
-                         (unsigned long long)((memsz + MIB - 1) / MIB),
-                         (unsigned long long)copies, (unsigned long long)(cap / MIB));
+                         (unsigned long long)((memsz + MIB - 1) / MIB), (unsigned long long)copies,
+                         (unsigned long long)(cap / MIB));
                 return AGORA_ELIMIT;
             }
         }

@@ -34,7 +34,7 @@
 #define AGORA__RUNNER_EXIT_INIT     13 /* plugin init failed */
 #define AGORA__RUNNER_EXIT_PROTOCOL 14 /* the host sent something invalid, or the socket broke */
 #define AGORA__RUNNER_EXIT_INTERNAL 15 /* runner bug or resource failure outside a job */
-#define AGORA__RUNNER_EXIT_OOM      16 /* crashed (SIGSEGV/SIGBUS/SIGABRT) with its memory at the cap */
+#define AGORA__RUNNER_EXIT_OOM      16 /* crashed (SIGSEGV/SIGBUS/SIGABRT) at the memory cap */
 
 /* Defaults when Setup.limits leaves a field at 0. */
 #define AGORA__RUNNER_DEFAULT_MEMORY  (512ull << 20)
@@ -65,8 +65,8 @@ void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limit
 #define AGORA__MEMCAP_ARENA        (64ull << 20) /* glibc reserves this per malloc arena */
 #define AGORA__MEMCAP_MAX_ARENAS   4u            /* M_ARENA_MAX the runner sets */
 #define AGORA__MEMCAP_RUNNER_DATA  (16ull << 20) /* the runner's own heap, frames, filters */
-#define AGORA__MEMCAP_RUNNER_AS    (32ull << 20) /* executable, libraries, vDSO (VmSize idle: 9 MiB) */
-#define AGORA__MEMCAP_INIT_SLACK   (32ull << 20) /* runner + libraries resident after init */
+#define AGORA__MEMCAP_RUNNER_AS       (32ull << 20) /* code, libraries, vDSO: idle VmSize 9 MiB */
+#define AGORA__MEMCAP_INIT_SLACK      (32ull << 20) /* runner + libraries resident after init */
 #define AGORA__MEMCAP_DEFAULT_JOB_MAP ((2ull << 30) + (256ull << 20)) /* host maxima */
 
 typedef struct agora__memcap {

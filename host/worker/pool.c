@@ -77,6 +77,7 @@ typedef struct worker {
     int poll_events; /* events of the last uv_poll_start, to skip redundant epoll_ctl */
     int eof;
     int retiring;       /* the host asked it to stop (recycle, quarantine, close) */
+    int setup_hung;     /* killed because it did not become ready in setup_timeout_ms */
     uint32_t log_lines; /* Log messages since the current job started */
     agora__frame_reader rd;
     outmsg *out_head, *out_tail;
@@ -92,6 +93,7 @@ typedef struct worker {
     int32_t error_stage, error_code;
     char error_msg[256];
     /* Outcome of the last Result that failed (kept when the worker stays alive). */
+    char cgroup[640]; /* the worker's own cgroup v2 directory, "" without one */
 } worker;
 
 struct agora__pool {
@@ -302,7 +304,12 @@ static void on_timer(uv_timer_t *t)
     }
     switch (w->state) {
     case W_SPAWNING:
-        worker_kill(w, AGORA__JOB_SETUP_ERROR, "the worker did not become ready within %u ms",
+        /* A plugin whose init does not return in time will not on the next try either:
+         * retrying would multiply the caller's time limit (issue 8), so this quarantines. */
+        w->setup_hung = 1;
+        worker_kill(w, AGORA__JOB_SETUP_ERROR,
+                    "the plugin did not become ready within %u ms (its init or constructors did "
+                    "not return); not retried",
                     pool->spec.setup_timeout_ms);
         break;
     case W_BUSY:
@@ -389,6 +396,7 @@ static void on_progress(worker *w, const Agora__Ipc__Progress *p)
 }
 
 static void note_failure(agora__pool *pool, const char *msg);
+static void note_failure_now(agora__pool *pool, const char *msg, int at_once);
 static void note_success(agora__pool *pool);
 static void retire(worker *w);
 
@@ -627,18 +635,29 @@ static void note_success(agora__pool *pool)
 
 static void note_failure(agora__pool *pool, const char *msg)
 {
+    note_failure_now(pool, msg, 0);
+}
+
+/* at_once: quarantine now, whatever the count (a hung init). */
+static void note_failure_now(agora__pool *pool, const char *msg, int at_once)
+{
     pool->consecutive_failures++;
     pool->backoff_ms = pool->backoff_ms == 0 ? BACKOFF_MIN_MS : pool->backoff_ms * 2;
     if (pool->backoff_ms > BACKOFF_MAX_MS)
         pool->backoff_ms = BACKOFF_MAX_MS;
     pool->next_spawn_ns = agora__now_ns() + (uint64_t)pool->backoff_ms * 1000000u;
-    if (!pool->quarantined && pool->consecutive_failures >= pool->spec.quarantine_after) {
+    if (!pool->quarantined &&
+        (at_once || pool->consecutive_failures >= pool->spec.quarantine_after)) {
         pool->quarantined = 1;
         char line[AGORA__MAX_ERROR_LEN + 1];
         agora__sanitize_message(msg, line, sizeof line);
-        snprintf(pool->quarantine_reason, sizeof pool->quarantine_reason,
-                 "plugin %s quarantined after %u consecutive failures (last: %s)", pool->plugin_id,
-                 pool->consecutive_failures, line);
+        if (at_once)
+            snprintf(pool->quarantine_reason, sizeof pool->quarantine_reason,
+                     "plugin %s quarantined: %s", pool->plugin_id, line);
+        else
+            snprintf(pool->quarantine_reason, sizeof pool->quarantine_reason,
+                     "plugin %s quarantined after %u consecutive failures (last: %s)",
+                     pool->plugin_id, pool->consecutive_failures, line);
         agora__log(AGORA_LOG_WARN, COMPONENT, "%s", pool->quarantine_reason);
         char why[400];
         snprintf(why, sizeof why, "%s; fix or remove the plugin", pool->quarantine_reason);
@@ -705,6 +724,8 @@ static void on_handle_closed(uv_handle_t *h)
             break;
         }
     pool->stats.live_workers--;
+    if (w->cgroup[0])
+        agora__cgroup_remove(w->cgroup);
     free(w);
     maintain(pool);
     try_close_pool(pool);
@@ -720,7 +741,30 @@ static void spawn_one(agora__pool *pool)
     }
     w->pool = pool;
     w->state = W_SPAWNING;
-    if (agora__spawn_runner(pool->runner_path, &w->pid, &w->sock, &err) < 0) {
+    const agora__cgroup_env *cg = agora__cgroup_detect();
+    int procs_fd = -1;
+    if (cg->usable) {
+        /* memory.max: the cap plus the runner's own data and the threads' stacks (the same
+         * headroom as its RLIMIT_DATA); pids.max as RLIMIT_NPROC. */
+        uint64_t threads =
+            (uint64_t)pool->spec.limits.max_threads * (pool->spec.fork_per_job ? 2 : 1);
+        uint64_t mem = pool->spec.limits.memory_bytes + threads * (8ull << 20) + (16ull << 20);
+        if (agora__cgroup_create(cg, mem, (uint32_t)threads + 4, w->cgroup, sizeof w->cgroup,
+                                 &procs_fd, &err) < 0) {
+            free(w);
+            char msg[600];
+            snprintf(msg, sizeof msg, "starting the runner: %s", err.msg);
+            agora__log(AGORA_LOG_ERROR, COMPONENT, "%s", msg);
+            note_failure(pool, msg);
+            return;
+        }
+    }
+    int spawned = agora__spawn_runner(pool->runner_path, procs_fd, &w->pid, &w->sock, &err);
+    if (procs_fd >= 0)
+        close(procs_fd);
+    if (spawned < 0) {
+        if (w->cgroup[0])
+            agora__cgroup_remove(w->cgroup);
         free(w);
         char msg[600];
         snprintf(msg, sizeof msg, "starting the runner: %s", err.msg);
@@ -736,6 +780,8 @@ static void spawn_one(agora__pool *pool)
         waitpid(w->pid, NULL, 0);
         close(w->sock);
         agora__frame_reader_free(&w->rd);
+        if (w->cgroup[0])
+            agora__cgroup_remove(w->cgroup);
         free(w);
         note_failure(pool, "libuv refused a worker handle");
         return;
@@ -785,6 +831,15 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
     if (w->has_verdict) {
         agora__strlcpy(msg, w->verdict_msg, msg_size);
         return w->verdict;
+    }
+    /* With cgroup v2 the kernel says itself whether its OOM killer stopped the worker. */
+    if (w->cgroup[0] && agora__cgroup_oom_kills(w->cgroup) > 0) {
+        snprintf(msg, msg_size,
+                 "the worker was killed by the kernel at its cgroup memory.max (limit %llu KiB, "
+                 "peak RSS %llu KiB): out of memory",
+                 (unsigned long long)(pool->spec.limits.memory_bytes / 1024),
+                 (unsigned long long)w->ru.ru_maxrss);
+        return AGORA__JOB_OUT_OF_MEMORY;
     }
     if (w->got_error) {
         if (w->error_code == AGORA_ENOMEM || w->error_code == -ENOMEM) {
@@ -903,7 +958,7 @@ static void worker_finish(worker *w)
         /* No job was lost, but a worker that cannot start or dies idle is a failing plugin. */
         agora__log(AGORA_LOG_WARN, COMPONENT, "worker of %s %s: %s", pool->plugin_id,
                    was_spawning ? "failed to start" : "died", msg);
-        note_failure(pool, msg);
+        note_failure_now(pool, msg, w->setup_hung);
     }
     uv_close((uv_handle_t *)&w->poll, on_handle_closed);
     uv_close((uv_handle_t *)&w->timer, on_worker_timer_closed);
@@ -1062,8 +1117,10 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         s->workers = 1;
     if (s->timeout_ms == 0)
         s->timeout_ms = 60000;
+    /* Setup (spawn, confinement, load, init) is bounded by the job's time limit too: a caller's
+     * --timeout 5 must not wait 30 s for an init that hangs. */
     if (s->setup_timeout_ms == 0)
-        s->setup_timeout_ms = 30000;
+        s->setup_timeout_ms = s->timeout_ms < 30000 ? s->timeout_ms : 30000;
     if (s->cancel_grace_ms == 0)
         s->cancel_grace_ms = 2000;
     if (s->quarantine_after == 0)
@@ -1134,6 +1191,12 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         return err->code;
     }
     pool->next_job_id = 1;
+    const agora__cgroup_env *cg = agora__cgroup_detect();
+    agora__log(AGORA_LOG_INFO, COMPONENT, "memory cap of %s: %llu MiB enforced by %s (%s)",
+               pool->plugin_id, (unsigned long long)(s->limits.memory_bytes >> 20),
+               cg->usable ? "cgroup v2 and the runner's rlimits"
+                          : "the runner's rlimits and seccomp",
+               cg->why);
     maintain(pool);
     *out = pool;
     return 0;
@@ -1379,6 +1442,15 @@ int agora__pool_quarantined(const agora__pool *pool, char *reason, size_t reason
     if (reason != NULL && reason_size > 0)
         agora__strlcpy(reason, pool->quarantined ? pool->quarantine_reason : "", reason_size);
     return pool->quarantined;
+}
+
+const char *agora__pool_memory_mechanism(const agora__pool *pool, const char **detail)
+{
+    (void)pool; /* one host, one answer; per pool so that a future per-pool choice fits */
+    const agora__cgroup_env *c = agora__cgroup_detect();
+    if (detail != NULL)
+        *detail = c->why;
+    return agora__cgroup_mechanism(c);
 }
 
 void agora__pool_get_stats(const agora__pool *pool, agora__pool_stats *st)

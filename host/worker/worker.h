@@ -118,7 +118,8 @@ typedef struct agora__plugin_spec {
     uint32_t max_jobs_per_worker; /* recycle after this many jobs; 0: never */
     int fork_per_job;             /* each job in a fork of the initialised worker */
     uint32_t timeout_ms;          /* per job; 0: 60000 */
-    uint32_t setup_timeout_ms;    /* spawn to Ready; 0: 30000 */
+    uint32_t setup_timeout_ms;    /* spawn to Ready; 0: timeout_ms, at most 30000. A worker that
+                                     misses it quarantines the plugin at once (no retry) */
     uint32_t cancel_grace_ms;     /* after Cancel, kill when no Result came; 0: 2000 */
     int allow_weak_isolation;
     uint32_t quarantine_after; /* consecutive worker failures; 0: 3 */
@@ -180,6 +181,11 @@ int agora__pool_cancel(agora__pool *pool, uint64_t job_id, agora__error *err);
 
 /* Non-zero once the plugin is quarantined; reason receives the last failure (may be NULL). */
 int agora__pool_quarantined(const agora__pool *pool, char *reason, size_t reason_size);
+
+/* Which mechanism enforces the memory cap of this pool's workers: "cgroup-v2" (memory.max and
+ * pids.max per worker, on top of the runner's rlimits) or "rlimit" (the runner's RLIMIT_DATA/
+ * RLIMIT_AS and seccomp rules alone), with a one-line detail: where, or why not cgroup v2. */
+const char *agora__pool_memory_mechanism(const agora__pool *pool, const char **detail);
 
 /* Statistics for tests and monitoring. */
 typedef struct agora__pool_stats {

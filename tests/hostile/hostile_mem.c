@@ -91,8 +91,8 @@ static void fixed_remap(void)
             sz /= 2;
             continue;
         }
-        void *p = mmap(r, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                       -1, 0);
+        void *p =
+            mmap(r, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         if (p == MAP_FAILED) {
             int e = errno;
             munmap(r, sz);
@@ -109,8 +109,8 @@ static void mprotect_reserve(void)
 {
     size_t sz = HOLD_MAX;
     void *r = MAP_FAILED;
-    while (sz >= MIB && (r = mmap(NULL, sz, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) ==
-                            MAP_FAILED)
+    while (sz >= MIB &&
+           (r = mmap(NULL, sz, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
         sz /= 2;
     if (r == MAP_FAILED)
         return report("PROT_NONE reservation", errno);
@@ -139,8 +139,8 @@ static void sparse_ro(void)
         sum += p[off];
     /* What would count is the page tables: sz / 512. Report the mapping size as "held". */
     held = sz >= ((size_t)512 << 30) ? HOLD_MAX : sz / 512 * 512 >= HOLD_MAX ? HOLD_MAX : 0;
-    snprintf(outcome, sizeof outcome, "held %zu MiB of read-only mapping (sum %u): %s",
-             sz / MIB, sum, sz >= HOLD_MAX ? "ESCAPED: over 1 GiB of address space" : "bounded");
+    snprintf(outcome, sizeof outcome, "held %zu MiB of read-only mapping (sum %u): %s", sz / MIB,
+             sum, sz >= HOLD_MAX ? "ESCAPED: over 1 GiB of address space" : "bounded");
     outcome_code = sz >= HOLD_MAX ? AGORA_OK : AGORA_ELIMIT;
 }
 
@@ -326,14 +326,13 @@ static void ninety(void)
         return report("ninety: private mmap failed", errno);
     touch(m, share);
     used += 4 * share;
-    snprintf(outcome, sizeof outcome, "used %zu MiB of %zu MiB in five ways", used / MIB,
-             cap_mib);
+    snprintf(outcome, sizeof outcome, "used %zu MiB of %zu MiB in five ways", used / MIB, cap_mib);
     outcome_code = AGORA_OK;
 }
 
-static void (*const attacks[])(void) = {shared_anon, growsdown, fixed_remap, mprotect_reserve,
-                                         sparse_ro,   mremap_grow, brk_grow, thread_stacks,
-                                         sysv_shm,    memfd,      static_segments, ninety};
+static void (*const attacks[])(void) = {shared_anon, growsdown,   fixed_remap,     mprotect_reserve,
+                                        sparse_ro,   mremap_grow, brk_grow,        thread_stacks,
+                                        sysv_shm,    memfd,       static_segments, ninety};
 
 static void attack(void)
 {

@@ -265,7 +265,8 @@ static void sample_tree(pid_t pid, int depth)
     pid_t kids[16];
     size_t nk = 0;
     char *save = NULL;
-    for (char *tok = strtok_r(buf, " \n", &save); tok && nk < 16; tok = strtok_r(NULL, " \n", &save))
+    for (char *tok = strtok_r(buf, " \n", &save); tok && nk < 16;
+         tok = strtok_r(NULL, " \n", &save))
         kids[nk++] = (pid_t)atoi(tok);
     for (size_t i = 0; i < nk; i++)
         if (kids[i] > 0)
@@ -781,7 +782,10 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    opts o = {.runner = getenv("AGORA_RUNNER"), .jobs = 1, .timeout_ms = 5000, .memory_mib = 256,
+    opts o = {.runner = getenv("AGORA_RUNNER"),
+              .jobs = 1,
+              .timeout_ms = 5000,
+              .memory_mib = 256,
               .threads = 16};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

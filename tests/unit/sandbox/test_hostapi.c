@@ -314,8 +314,8 @@ static size_t fill_and_pack(int kind)
             agora_finding f = {sizeof f, s64, s256, s1k, 1.0, AGORA_NONE, AGORA_NONE};
             rc = H->add_finding(J, &f);
         } else if (kind == 1) {
-            agora_measurement m = {sizeof m,   s1k, -1e300, s64, AGORA_NONE, AGORA_NONE,
-                                   s64,        s256, s1k};
+            agora_measurement m = {sizeof m,   s1k, -1e300, s64, AGORA_NONE,
+                                   AGORA_NONE, s64, s256,   s1k};
             rc = H->add_measurement(J, &m);
         } else {
             agora_region r = {sizeof r, AGORA_REGION_POLYGON, 2, pts, 4, s1k};
