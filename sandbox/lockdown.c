@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <sched.h>
@@ -121,7 +122,17 @@ void agora__runner_lock_down(agora__runner_setup *s)
     close_others(ns->plugin_fd);
 
     const agora__runner_limits *l = &s->limits;
-    limit(RLIMIT_DATA, l->memory_bytes, l->memory_bytes, "RLIMIT_DATA");
+    agora__memcap mc;
+    agora__memcap_compute(l, s->fork_per_job, &mc);
+    /* Fewer malloc arenas: each reserves 64 MiB of address space, all of it inside RLIMIT_AS. */
+    if (mallopt(M_ARENA_MAX, (int)mc.arenas) != 1)
+        CONFINE_FAIL(-EINVAL, "mallopt(M_ARENA_MAX) failed");
+    if (agora__memcap_install_crash_probe() != 0)
+        CONFINE_FAIL(-errno, "installing the out-of-memory crash probe failed: %s",
+                     strerror(errno));
+    limit(RLIMIT_DATA, mc.data_bytes, mc.data_bytes, "RLIMIT_DATA");
+    limit(RLIMIT_AS, mc.as_bytes, mc.as_bytes, "RLIMIT_AS");
+    limit(RLIMIT_STACK, AGORA__MEMCAP_MAIN_STACK, AGORA__MEMCAP_MAIN_STACK, "RLIMIT_STACK");
     limit(RLIMIT_CORE, 0, 0, "RLIMIT_CORE");
     limit(RLIMIT_FSIZE, 0, 0, "RLIMIT_FSIZE");
     limit(RLIMIT_NOFILE, 16, 16, "RLIMIT_NOFILE");

@@ -316,17 +316,25 @@ static int zygote_job(const agora__runner_setup *s, agora__runner_plugin *p,
     return WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CHILD_SHUTDOWN;
 }
 
+/* One shared word the job child sets just before it sends its Result. Mapped before the loader
+ * filter exists: the policy refuses shared anonymous memory to everything after it. */
+static volatile int *zygote_page;
+
+void agora__runner_zygote_prepare(void)
+{
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, -errno,
+                           "mapping the zygote's shared page failed: %s", strerror(errno));
+    zygote_page = page;
+}
+
 int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p)
 {
-    volatile int *sent = NULL;
-    if (s->fork_per_job) {
-        /* One shared word the child sets just before it sends its Result. */
-        void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (page == MAP_FAILED)
-            agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -errno,
-                               "mapping the zygote's shared page failed: %s", strerror(errno));
-        sent = page;
-    }
+    volatile int *sent = zygote_page;
+    if (s->fork_per_job && sent == NULL)
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -EINVAL,
+                           "the zygote's shared page was not prepared before confinement");
     for (;;) {
         Agora__Ipc__Frame *f;
         int fds[AGORA__RUNNER_MAX_FDS];

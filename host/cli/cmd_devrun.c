@@ -227,6 +227,8 @@ int agora__cmd_dev_run(int argc, char **argv)
         return 1;
     }
 
+    const char *mech_detail = "";
+    const char *mech = agora__pool_memory_mechanism(pool, &mech_detail);
     json_t *jobs = json_array();
     size_t ok = 0, failed = 0;
     for (size_t i = 0; i < scan->n_series; i++) {
@@ -284,6 +286,11 @@ int agora__cmd_dev_run(int argc, char **argv)
         json_t *doc = json_pack("{s:{s:s, s:s}, s:o, s:I, s:I}", "plugin", "id", manifest.id,
                                 "version", manifest.version, "jobs", jobs, "ok", (json_int_t)ok,
                                 "failed", (json_int_t)failed);
+        /* Which mechanism held the memory cap (docs/sandbox.md, Memory). */
+        json_object_set_new(doc, "sandbox",
+                            json_pack("{s:{s:s, s:I, s:s}}", "memory_cap", "mechanism", mech,
+                                      "memory_mb", (json_int_t)(spec.limits.memory_bytes >> 20),
+                                      "detail", mech_detail));
         json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(doc);

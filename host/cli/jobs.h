@@ -45,6 +45,9 @@ void agora__jobs_spec_from_manifest(const agora__manifest *m, const uint8_t *byt
 /* Human-readable rendering of a worker result document: one line per item, indented. */
 void agora__jobs_print_result(FILE *to, const json_t *doc);
 
+/* Print plugin text with C0/C1 controls and DEL escaped as \u{XX} (and '\' as "\\"). */
+void agora__jobs_print_text(FILE *to, const char *s);
+
 /* What to do about a failed job, for the one-line error: a hint per classification. */
 const char *agora__jobs_hint(agora__job_status st);
 

@@ -32,6 +32,8 @@
 #define SHUTDOWN_GRACE_MS 2000
 #define BACKOFF_MIN_MS    50
 #define BACKOFF_MAX_MS    5000
+/* agora-runner's exit status after its crash probe found memory at the cap (sandbox/runner.h). */
+#define AGORA__RUNNER_EXIT_OOM_STATUS 16
 
 typedef enum { W_SPAWNING, W_IDLE, W_BUSY, W_STOPPING, W_DEAD } wstate;
 
@@ -75,6 +77,7 @@ typedef struct worker {
     int poll_events; /* events of the last uv_poll_start, to skip redundant epoll_ctl */
     int eof;
     int retiring;       /* the host asked it to stop (recycle, quarantine, close) */
+    int setup_hung;     /* killed because it did not become ready in setup_timeout_ms */
     uint32_t log_lines; /* Log messages since the current job started */
     agora__frame_reader rd;
     outmsg *out_head, *out_tail;
@@ -90,6 +93,7 @@ typedef struct worker {
     int32_t error_stage, error_code;
     char error_msg[256];
     /* Outcome of the last Result that failed (kept when the worker stays alive). */
+    char cgroup[640]; /* the worker's own cgroup v2 directory, "" without one */
 } worker;
 
 struct agora__pool {
@@ -300,7 +304,12 @@ static void on_timer(uv_timer_t *t)
     }
     switch (w->state) {
     case W_SPAWNING:
-        worker_kill(w, AGORA__JOB_SETUP_ERROR, "the worker did not become ready within %u ms",
+        /* A plugin whose init does not return in time will not on the next try either:
+         * retrying would multiply the caller's time limit (issue 8), so this quarantines. */
+        w->setup_hung = 1;
+        worker_kill(w, AGORA__JOB_SETUP_ERROR,
+                    "the plugin did not become ready within %u ms (its init or constructors did "
+                    "not return); not retried",
                     pool->spec.setup_timeout_ms);
         break;
     case W_BUSY:
@@ -387,6 +396,7 @@ static void on_progress(worker *w, const Agora__Ipc__Progress *p)
 }
 
 static void note_failure(agora__pool *pool, const char *msg);
+static void note_failure_now(agora__pool *pool, const char *msg, int at_once);
 static void note_success(agora__pool *pool);
 static void retire(worker *w);
 
@@ -449,13 +459,13 @@ static void on_result(worker *w, const Agora__Ipc__Result *r)
         if (sig == SIGSYS) {
             st = AGORA__JOB_POLICY_VIOLATION;
             snprintf(msg, sizeof msg, "the plugin made a forbidden system call (SIGSYS)");
-        } else if (sig == SIGKILL || ((sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT) &&
-                                      r->peak_rss_kb >= limit_kb / 4 * 3)) {
+        } else if (sig <= 0 && r->child_exit == AGORA__RUNNER_EXIT_OOM_STATUS) {
+            /* The child's crash probe found its memory at the cap (sandbox/memcap.c). */
             st = AGORA__JOB_OUT_OF_MEMORY;
             snprintf(msg, sizeof msg,
-                     "the job process died from signal %d with peak RSS %llu KiB against a "
-                     "limit of %llu KiB",
-                     sig, (unsigned long long)r->peak_rss_kb, (unsigned long long)limit_kb);
+                     "the job process crashed with its memory at its limit of %llu KiB (one more "
+                     "MiB could not be mapped; peak RSS %llu KiB)",
+                     (unsigned long long)limit_kb, (unsigned long long)r->peak_rss_kb);
         } else if (sig > 0 && sig < 65) {
             st = AGORA__JOB_SIGNAL;
             snprintf(msg, sizeof msg, "the job process died from signal %d (%s)", sig,
@@ -625,18 +635,29 @@ static void note_success(agora__pool *pool)
 
 static void note_failure(agora__pool *pool, const char *msg)
 {
+    note_failure_now(pool, msg, 0);
+}
+
+/* at_once: quarantine now, whatever the count (a hung init). */
+static void note_failure_now(agora__pool *pool, const char *msg, int at_once)
+{
     pool->consecutive_failures++;
     pool->backoff_ms = pool->backoff_ms == 0 ? BACKOFF_MIN_MS : pool->backoff_ms * 2;
     if (pool->backoff_ms > BACKOFF_MAX_MS)
         pool->backoff_ms = BACKOFF_MAX_MS;
     pool->next_spawn_ns = agora__now_ns() + (uint64_t)pool->backoff_ms * 1000000u;
-    if (!pool->quarantined && pool->consecutive_failures >= pool->spec.quarantine_after) {
+    if (!pool->quarantined &&
+        (at_once || pool->consecutive_failures >= pool->spec.quarantine_after)) {
         pool->quarantined = 1;
         char line[AGORA__MAX_ERROR_LEN + 1];
         agora__sanitize_message(msg, line, sizeof line);
-        snprintf(pool->quarantine_reason, sizeof pool->quarantine_reason,
-                 "plugin %s quarantined after %u consecutive failures (last: %s)", pool->plugin_id,
-                 pool->consecutive_failures, line);
+        if (at_once)
+            snprintf(pool->quarantine_reason, sizeof pool->quarantine_reason,
+                     "plugin %s quarantined: %s", pool->plugin_id, line);
+        else
+            snprintf(pool->quarantine_reason, sizeof pool->quarantine_reason,
+                     "plugin %s quarantined after %u consecutive failures (last: %s)",
+                     pool->plugin_id, pool->consecutive_failures, line);
         agora__log(AGORA_LOG_WARN, COMPONENT, "%s", pool->quarantine_reason);
         char why[400];
         snprintf(why, sizeof why, "%s; fix or remove the plugin", pool->quarantine_reason);
@@ -659,6 +680,7 @@ static void send_setup(worker *w)
     lim.max_result_bytes = pool->spec.limits.max_result_bytes;
     lim.max_items = pool->spec.limits.max_items;
     lim.max_log_lines = pool->spec.limits.max_log_lines;
+    lim.job_map_bytes = pool->spec.limits.job_map_bytes;
     Agora__Ipc__Setup s = AGORA__IPC__SETUP__INIT;
     s.protocol_version = 1;
     s.host_abi_version = AGORA_ABI_VERSION;
@@ -702,6 +724,8 @@ static void on_handle_closed(uv_handle_t *h)
             break;
         }
     pool->stats.live_workers--;
+    if (w->cgroup[0])
+        agora__cgroup_remove(w->cgroup);
     free(w);
     maintain(pool);
     try_close_pool(pool);
@@ -717,7 +741,30 @@ static void spawn_one(agora__pool *pool)
     }
     w->pool = pool;
     w->state = W_SPAWNING;
-    if (agora__spawn_runner(pool->runner_path, &w->pid, &w->sock, &err) < 0) {
+    const agora__cgroup_env *cg = agora__cgroup_detect();
+    int procs_fd = -1;
+    if (cg->usable) {
+        /* memory.max: the cap plus the runner's own data and the threads' stacks (the same
+         * headroom as its RLIMIT_DATA); pids.max as RLIMIT_NPROC. */
+        uint64_t threads =
+            (uint64_t)pool->spec.limits.max_threads * (pool->spec.fork_per_job ? 2 : 1);
+        uint64_t mem = pool->spec.limits.memory_bytes + threads * (8ull << 20) + (16ull << 20);
+        if (agora__cgroup_create(cg, mem, (uint32_t)threads + 4, w->cgroup, sizeof w->cgroup,
+                                 &procs_fd, &err) < 0) {
+            free(w);
+            char msg[600];
+            snprintf(msg, sizeof msg, "starting the runner: %s", err.msg);
+            agora__log(AGORA_LOG_ERROR, COMPONENT, "%s", msg);
+            note_failure(pool, msg);
+            return;
+        }
+    }
+    int spawned = agora__spawn_runner(pool->runner_path, procs_fd, &w->pid, &w->sock, &err);
+    if (procs_fd >= 0)
+        close(procs_fd);
+    if (spawned < 0) {
+        if (w->cgroup[0])
+            agora__cgroup_remove(w->cgroup);
         free(w);
         char msg[600];
         snprintf(msg, sizeof msg, "starting the runner: %s", err.msg);
@@ -733,6 +780,8 @@ static void spawn_one(agora__pool *pool)
         waitpid(w->pid, NULL, 0);
         close(w->sock);
         agora__frame_reader_free(&w->rd);
+        if (w->cgroup[0])
+            agora__cgroup_remove(w->cgroup);
         free(w);
         note_failure(pool, "libuv refused a worker handle");
         return;
@@ -783,6 +832,15 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
         agora__strlcpy(msg, w->verdict_msg, msg_size);
         return w->verdict;
     }
+    /* With cgroup v2 the kernel says itself whether its OOM killer stopped the worker. */
+    if (w->cgroup[0] && agora__cgroup_oom_kills(w->cgroup) > 0) {
+        snprintf(msg, msg_size,
+                 "the worker was killed by the kernel at its cgroup memory.max (limit %llu KiB, "
+                 "peak RSS %llu KiB): out of memory",
+                 (unsigned long long)(pool->spec.limits.memory_bytes / 1024),
+                 (unsigned long long)w->ru.ru_maxrss);
+        return AGORA__JOB_OUT_OF_MEMORY;
+    }
     if (w->got_error) {
         if (w->error_code == AGORA_ENOMEM || w->error_code == -ENOMEM) {
             snprintf(msg, msg_size, "the worker ran out of memory: %s", w->error_msg);
@@ -819,6 +877,15 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
                                           "the plugin failed to load", "plugin init failed",
                                           "it saw a protocol error",   "it hit an internal error"};
         int code = WIFEXITED(w->wstatus) ? WEXITSTATUS(w->wstatus) : -1;
+        if (code == AGORA__RUNNER_EXIT_OOM_STATUS) {
+            /* The runner's crash probe saw its memory at the cap (sandbox/memcap.c). */
+            snprintf(msg, msg_size,
+                     "the worker crashed with its memory at its limit of %llu KiB (one more MiB "
+                     "could not be mapped; peak RSS %llu KiB): out of memory",
+                     (unsigned long long)(pool->spec.limits.memory_bytes / 1024),
+                     (unsigned long long)w->ru.ru_maxrss);
+            return AGORA__JOB_OUT_OF_MEMORY;
+        }
         if (code >= 10 && code <= 15)
             snprintf(msg, msg_size, "the worker exited with status %d (%s) without a result", code,
                      why[code - 10]);
@@ -836,27 +903,20 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
         snprintf(msg, msg_size, "the plugin made a forbidden system call (SIGSYS)%s", how);
         return AGORA__JOB_POLICY_VIOLATION;
     }
-    if (sig == SIGKILL || sig == SIGXCPU) {
-        if (sig == SIGXCPU || cpu_s + 1 >= pool->spec.limits.cpu_seconds) {
-            snprintf(msg, msg_size, "the worker hit its CPU limit of %u s%s",
-                     pool->spec.limits.cpu_seconds, how);
-            return AGORA__JOB_TIMEOUT;
-        }
-        /* The host did not send this SIGKILL (no verdict) and the CPU limit was not reached:
-         * the remaining sender is the kernel's OOM killer. */
+    if (sig == SIGXCPU || (sig == SIGKILL && cpu_s + 1 >= pool->spec.limits.cpu_seconds)) {
+        snprintf(msg, msg_size, "the worker hit its CPU limit of %u s%s",
+                 pool->spec.limits.cpu_seconds, how);
+        return AGORA__JOB_TIMEOUT;
+    }
+    if (sig == SIGKILL) {
+        /* Not the host's SIGKILL (no verdict) and not the CPU limit. Under rlimits the cap
+         * never kills (allocations fail instead), so this is the plugin itself or the kernel's
+         * OOM killer acting for the whole machine: a signal, not this plugin's cap. */
         snprintf(msg, msg_size,
                  "the worker was killed by SIGKILL that the host did not send (peak RSS %llu "
-                 "KiB, limit %llu KiB): out of memory%s",
+                 "KiB, limit %llu KiB)%s",
                  (unsigned long long)rss_kb, (unsigned long long)limit_kb, how);
-        return AGORA__JOB_OUT_OF_MEMORY;
-    }
-    if ((sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT) && limit_kb > 0 &&
-        rss_kb >= limit_kb / 4 * 3) {
-        snprintf(msg, msg_size,
-                 "the worker died from signal %d with peak RSS %llu KiB near its limit of %llu "
-                 "KiB: out of memory%s",
-                 sig, (unsigned long long)rss_kb, (unsigned long long)limit_kb, how);
-        return AGORA__JOB_OUT_OF_MEMORY;
+        return AGORA__JOB_SIGNAL;
     }
     snprintf(msg, msg_size, "the worker died from signal %d (%s)%s", sig, strsignal(sig), how);
     return AGORA__JOB_SIGNAL;
@@ -898,7 +958,7 @@ static void worker_finish(worker *w)
         /* No job was lost, but a worker that cannot start or dies idle is a failing plugin. */
         agora__log(AGORA_LOG_WARN, COMPONENT, "worker of %s %s: %s", pool->plugin_id,
                    was_spawning ? "failed to start" : "died", msg);
-        note_failure(pool, msg);
+        note_failure_now(pool, msg, w->setup_hung);
     }
     uv_close((uv_handle_t *)&w->poll, on_handle_closed);
     uv_close((uv_handle_t *)&w->timer, on_worker_timer_closed);
@@ -1057,8 +1117,10 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         s->workers = 1;
     if (s->timeout_ms == 0)
         s->timeout_ms = 60000;
+    /* Setup (spawn, confinement, load, init) is bounded by the job's time limit too: a caller's
+     * --timeout 5 must not wait 30 s for an init that hangs. */
     if (s->setup_timeout_ms == 0)
-        s->setup_timeout_ms = 30000;
+        s->setup_timeout_ms = s->timeout_ms < 30000 ? s->timeout_ms : 30000;
     if (s->cancel_grace_ms == 0)
         s->cancel_grace_ms = 2000;
     if (s->quarantine_after == 0)
@@ -1080,6 +1142,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         s->limits.max_items = 10000;
     if (s->limits.max_log_lines == 0)
         s->limits.max_log_lines = 100;
+    if (s->limits.job_map_bytes == 0)
+        s->limits.job_map_bytes = AGORA__PIXBUF_MAX + s->max_output_bytes;
     pool->runner_path = strdup(runner);
     pool->plugin_id = dupstr(spec->plugin_id);
     pool->plugin_version = dupstr(spec->plugin_version);
@@ -1127,6 +1191,12 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         return err->code;
     }
     pool->next_job_id = 1;
+    const agora__cgroup_env *cg = agora__cgroup_detect();
+    agora__log(AGORA_LOG_INFO, COMPONENT, "memory cap of %s: %llu MiB enforced by %s (%s)",
+               pool->plugin_id, (unsigned long long)(s->limits.memory_bytes >> 20),
+               cg->usable ? "cgroup v2 and the runner's rlimits"
+                          : "the runner's rlimits and seccomp",
+               cg->why);
     maintain(pool);
     *out = pool;
     return 0;
@@ -1267,6 +1337,10 @@ static const char *check_input(const agora__pool *pool, const agora__job_input *
         return "an image string (rescale type, modality, UIDs) is too long or not UTF-8";
     if (in->output_bytes > pool->spec.max_output_bytes)
         return "the requested output area exceeds the pool's max_output_bytes";
+    if (in->pixels->size > pool->spec.limits.job_map_bytes ||
+        in->output_bytes > pool->spec.limits.job_map_bytes - in->pixels->size)
+        return "the pixel buffer and output area exceed the worker's job mapping allowance "
+               "(limits.job_map_bytes)";
     if (in->frame_info != NULL) {
         uint64_t fb = in->pixels->size / in->frames;
         for (uint32_t i = 0; i < in->frames; i++) {
@@ -1368,6 +1442,15 @@ int agora__pool_quarantined(const agora__pool *pool, char *reason, size_t reason
     if (reason != NULL && reason_size > 0)
         agora__strlcpy(reason, pool->quarantined ? pool->quarantine_reason : "", reason_size);
     return pool->quarantined;
+}
+
+const char *agora__pool_memory_mechanism(const agora__pool *pool, const char **detail)
+{
+    (void)pool; /* one host, one answer; per pool so that a future per-pool choice fits */
+    const agora__cgroup_env *c = agora__cgroup_detect();
+    if (detail != NULL)
+        *detail = c->why;
+    return agora__cgroup_mechanism(c);
 }
 
 void agora__pool_get_stats(const agora__pool *pool, agora__pool_stats *st)

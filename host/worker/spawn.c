@@ -13,8 +13,12 @@
 #include <unistd.h>
 
 /* Child side, between fork and exec: async-signal-safe calls only (the host has threads). */
-static void child(const char *path, int sock, int devnull, char *const envp[])
+static void child(const char *path, int sock, int devnull, int cg_fd, char *const envp[])
 {
+    /* Into the worker's cgroup first: everything the runner forks is born inside it. Fail
+     * closed: never run a worker outside the cap it was given. */
+    if (cg_fd >= 0 && write(cg_fd, "0\n", 2) != 2)
+        _exit(126);
     /* Default signal dispositions and an empty mask: libuv blocks and handles signals in the
      * parent, and the runner must see SIGPIPE etc. normally. */
     sigset_t none;
@@ -52,7 +56,8 @@ static void child(const char *path, int sock, int devnull, char *const envp[])
     _exit(127);
 }
 
-int agora__spawn_runner(const char *runner_path, pid_t *pid, int *sock, agora__error *err)
+int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid, int *sock,
+                        agora__error *err)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -82,7 +87,7 @@ int agora__spawn_runner(const char *runner_path, pid_t *pid, int *sock, agora__e
         return agora__error_set(err, -e, "fork: %s", strerror(e));
     }
     if (p == 0)
-        child(runner_path, sv[1], devnull, envp);
+        child(runner_path, sv[1], devnull, cgroup_procs_fd, envp);
     close(sv[1]);
     close(devnull);
     int fl = fcntl(sv[0], F_GETFL);

@@ -378,9 +378,18 @@ void agora__sanitize_message(const char *src, char *dst, size_t dst_size)
     char tmp[AGORA__MAX_ERROR_LEN + 1];
     memcpy(tmp, src, n);
     tmp[n] = '\0';
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)tmp[i] < 0x20 || tmp[i] == 0x7f)
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)tmp[i];
+        if (c < 0x20 || c == 0x7f) {
             tmp[i] = ' ';
+        } else if (c == 0xc2 && i + 1 < n && (unsigned char)tmp[i + 1] >= 0x80 &&
+                   (unsigned char)tmp[i + 1] <= 0x9f) {
+            /* C1 controls (U+0080..U+009F): U+009B is a terminal's CSI. */
+            tmp[i] = ' ';
+            tmp[i + 1] = ' ';
+            i++;
+        }
+    }
     if (!agora__utf8_valid(tmp, n)) {
         agora__strlcpy(dst, "(the worker's message was not valid UTF-8)", dst_size);
         return;

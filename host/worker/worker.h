@@ -95,12 +95,15 @@ typedef void (*agora__progress_cb)(uint64_t job_id, double fraction, void *arg);
 /* ---- Plugin spec and pool ------------------------------------------------------------------ */
 
 typedef struct agora__worker_limits {
-    uint64_t memory_bytes;     /* RLIMIT_DATA in the runner; 0: 512 MiB */
+    uint64_t memory_bytes;     /* the memory cap (docs/sandbox.md, Memory); 0: 512 MiB */
     uint32_t cpu_seconds;      /* RLIMIT_CPU backstop per worker life; 0: 3600 */
     uint32_t max_threads;      /* 0: 1 */
     uint64_t max_result_bytes; /* serialized Result cap; 0: 8 MiB (also the frame cap) */
     uint32_t max_items;        /* findings + measurements + regions per job; 0: 10000 */
     uint32_t max_log_lines;    /* per job; 0: 100 */
+    uint64_t job_map_bytes;    /* largest pixel buffer + output area of one job; counted in the
+                                  worker's address-space limit. 0: AGORA__PIXBUF_MAX +
+                                  max_output_bytes; jobs above it are refused at submit */
 } agora__worker_limits;
 
 typedef struct agora__plugin_spec {
@@ -115,7 +118,8 @@ typedef struct agora__plugin_spec {
     uint32_t max_jobs_per_worker; /* recycle after this many jobs; 0: never */
     int fork_per_job;             /* each job in a fork of the initialised worker */
     uint32_t timeout_ms;          /* per job; 0: 60000 */
-    uint32_t setup_timeout_ms;    /* spawn to Ready; 0: 30000 */
+    uint32_t setup_timeout_ms;    /* spawn to Ready; 0: timeout_ms, at most 30000. A worker that
+                                     misses it quarantines the plugin at once (no retry) */
     uint32_t cancel_grace_ms;     /* after Cancel, kill when no Result came; 0: 2000 */
     int allow_weak_isolation;
     uint32_t quarantine_after; /* consecutive worker failures; 0: 3 */
@@ -177,6 +181,11 @@ int agora__pool_cancel(agora__pool *pool, uint64_t job_id, agora__error *err);
 
 /* Non-zero once the plugin is quarantined; reason receives the last failure (may be NULL). */
 int agora__pool_quarantined(const agora__pool *pool, char *reason, size_t reason_size);
+
+/* Which mechanism enforces the memory cap of this pool's workers: "cgroup-v2" (memory.max and
+ * pids.max per worker, on top of the runner's rlimits) or "rlimit" (the runner's RLIMIT_DATA/
+ * RLIMIT_AS and seccomp rules alone), with a one-line detail: where, or why not cgroup v2. */
+const char *agora__pool_memory_mechanism(const agora__pool *pool, const char **detail);
 
 /* Statistics for tests and monitoring. */
 typedef struct agora__pool_stats {

@@ -71,6 +71,33 @@ json_t *agora__result_doc(const char *plugin_id, const char *plugin_version, uin
 /* Start the runner: socketpair, fork, child gets its end as fd 3 (everything else CLOEXEC or
  * closed), stdin/stdout on /dev/null, stderr inherited, an empty environment but AGORA_LOG.
  * *sock receives the host end (non-blocking, CLOEXEC). */
-int agora__spawn_runner(const char *runner_path, pid_t *pid, int *sock, agora__error *err);
+int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid, int *sock,
+                        agora__error *err);
+
+/* ---- cgroup.c: cgroup v2 memory.max/pids.max per worker, when the host has it ---- */
+
+typedef struct agora__cgroup_env {
+    int usable;     /* 1: workers get their own cgroup under base */
+    char base[512]; /* the directory worker cgroups are created in */
+    char why[400];  /* one line: where (usable) or why not (logs, dev run --json) */
+} agora__cgroup_env;
+
+/* Detect once per process (cached). */
+const agora__cgroup_env *agora__cgroup_detect(void);
+const char *agora__cgroup_mechanism(const agora__cgroup_env *c); /* "cgroup-v2" / "rlimit" */
+/* From the texts of /proc/self/mountinfo and /proc/self/cgroup: the unified-hierarchy directory
+ * of this process. 1 found (dir filled), 0 not (why filled). Pure, for the unit tests. */
+int agora__cgroup_parse(const char *mountinfo, const char *self_cgroup, char *dir, size_t dir_size,
+                        char *why, size_t why_len);
+/* A cgroup.controllers / subtree_control list names both memory and pids. */
+int agora__cgroup_controllers_ok(const char *list);
+/* Create and configure one worker's cgroup; *procs_fd is its cgroup.procs opened for writing
+ * (the spawned child writes "0" to join). 0 or a negative code. */
+int agora__cgroup_create(const agora__cgroup_env *c, uint64_t memory_max, uint32_t pids_max,
+                         char *path, size_t path_size, int *procs_fd, agora__error *err);
+/* oom_kill count of memory.events (the text, or the file of a worker cgroup). */
+long agora__cgroup_oom_kills_text(const char *events);
+long agora__cgroup_oom_kills(const char *path);
+void agora__cgroup_remove(const char *path);
 
 #endif

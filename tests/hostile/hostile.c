@@ -293,6 +293,26 @@ static void a_sendfd(void)
     snprintf(outcome, sizeof outcome, "sent a descriptor to the host");
 }
 
+/* Out-of-band data on the host socket: unneeded kernel surface (issue 8). */
+static void a_oob(void)
+{
+    char byte = 'x';
+    if (sendto(3, &byte, 1, MSG_OOB, NULL, 0) < 0)
+        return blocked("sendto MSG_OOB on fd 3");
+    escaped("sent out-of-band data");
+}
+
+/* fcntl(F_DUPFD*) is dup by another name (issue 8). */
+static void a_dupfd(void)
+{
+    int fd = fcntl(3, F_DUPFD_CLOEXEC, 10);
+    if (fd < 0)
+        fd = fcntl(3, F_DUPFD, 10);
+    if (fd < 0)
+        return blocked("fcntl F_DUPFD of fd 3");
+    escaped("duplicated fd 3 with fcntl");
+}
+
 static volatile int release_threads;
 
 static void *idle_thread(void *arg)
@@ -322,9 +342,9 @@ static void a_threads(void)
 }
 
 static void (*const attacks[])(void) = {
-    a_read_file, a_write_file, a_connect,  a_exec,     a_fork,    a_kill_parent, a_ptrace,
-    a_memory,    a_spin,       a_segfault, a_stack,    a_garbage, a_oversized,   a_flood,
-    a_int80,     a_x32,        a_io_uring, a_exec_mem, a_unshare, a_sendfd,      a_threads,
+    a_read_file, a_write_file, a_connect, a_exec,    a_fork,      a_kill_parent, a_ptrace, a_memory,
+    a_spin,      a_segfault,   a_stack,   a_garbage, a_oversized, a_flood,       a_int80,  a_x32,
+    a_io_uring,  a_exec_mem,   a_unshare, a_sendfd,  a_threads,   a_oob,         a_dupfd,
 };
 
 #if IN_CTOR
