@@ -65,13 +65,14 @@ static int parse(const char *cmd, int argc, char **argv, int first, opts *o, int
     return 0;
 }
 
-/* Open the ledger of the clinic home named by --home or AGORA_HOME (read-only uses). */
+/* Open the ledger of the clinic home (--home, else the default home; read-only uses). */
 static int open_ledger(const char *cmd, const opts *o, agora__ledger **l)
 {
-    const char *home = o->home ? o->home : getenv("AGORA_HOME");
-    if (home == NULL || home[0] == '\0') {
-        fprintf(stderr, "agora %s: no clinic home; pass --home DIR or set AGORA_HOME\n", cmd);
-        return 2;
+    char home[4096];
+    agora__error herr = {0};
+    if (agora__home_dir(o->home, home, sizeof home, &herr) != 0) {
+        fprintf(stderr, "agora %s: %s\n", cmd, herr.msg);
+        return 1;
     }
     struct stat st;
     if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -106,7 +107,7 @@ int agora__cmd_usage(int argc, char **argv)
     if (o.help) {
         printf("usage: agora usage [--period YYYY-MM] [--json] [--home DIR]\n"
                "Per plugin for the period (default: this UTC month): invocations, billable\n"
-               "invocations and units, failures by reason. Home: --home or AGORA_HOME.\n");
+               "invocations and units, failures by reason. Home: --home, else the default (agora init --help).\n");
         return 0;
     }
     char now[8];

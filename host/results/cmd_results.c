@@ -19,7 +19,7 @@ static void help(FILE *out)
             "show prints the validated results stored for a study (oldest first); export writes\n"
             "them as the project's JSON or as a FHIR R4 Bundle (DiagnosticReport +\n"
             "Observations); studies lists the studies that have results.\n"
-            "Home: --home DIR, else AGORA_HOME.\n");
+            "Home: --home DIR, else $AGORA_HOME, else ~/.local/share/agora (as agora init).\n");
 }
 
 static int usage_error(const char *what)
@@ -132,10 +132,13 @@ int agora__cmd_results(int argc, char **argv)
             return usage_error("too many arguments");
         }
     }
-    if (home == NULL)
-        home = getenv("AGORA_HOME");
-    if (home == NULL || home[0] == '\0')
-        return usage_error("no clinic home; pass --home DIR or set AGORA_HOME");
+    char home_buf[4096];
+    agora__error herr = {0};
+    if (agora__home_dir(home, home_buf, sizeof home_buf, &herr) != 0) {
+        fprintf(stderr, "agora results: %s\n", herr.msg);
+        return 1;
+    }
+    home = home_buf;
     struct stat st;
     if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr,
