@@ -61,7 +61,7 @@ PLAN = [
     ("docs/operator-guide.md", 3),
 ]
 SHELL_LANGS = {"sh", "bash", "shell", "console"}
-FENCE = re.compile(r"^```\s*([A-Za-z0-9_+-]*)\s*$")
+FENCE = re.compile(r"^( *)```\s*([A-Za-z0-9_+-]*)\s*$")
 MARKER = re.compile(r"^<!--\s*guide:\s*(\w+)\s*(.*?)\s*-->\s*$")
 BLOCK_TIMEOUT_S = 300
 
@@ -129,13 +129,15 @@ def parse_guide(root, path):
         if not m:
             i += 1
             continue
-        lang, start = m.group(1).lower(), i + 1
+        # A fence may be indented (inside a list item): so are its lines, by as much.
+        pad, lang, start = m.group(1), m.group(2).lower(), i + 1
         end = i + 1
-        while end < len(lines) and not lines[end].startswith("```"):
+        while end < len(lines) and not lines[end].lstrip(" ").startswith("```"):
             end += 1
         if end == len(lines):
             raise GuideError("%s:%d: fenced block is never closed" % (path, start))
-        text = "\n".join(lines[i + 1:end])
+        text = "\n".join(l[len(pad):] if l.startswith(pad) else l.lstrip(" ")
+                         for l in lines[i + 1:end])
         i = end + 1
         if pending.pop("output", False):
             if pending:
@@ -176,7 +178,7 @@ def normalise(text, home):
         out.append(shown.rstrip())
     text = "\n".join(out)
     subs = [
-        (r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\b", "<time>"),
+        (r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\b", "<time>"),
         (r"\b\d{4}-\d\d-\d\d\b", "<date>"),
         (r"\b\d{4}-(0[1-9]|1[0-2])\b", "<period>"),
         (r"\b[0-9a-f]{64}\b", "<sha256>"),
