@@ -19,17 +19,18 @@ static const command commands[] = {
     {"pack", agora__cmd_pack, "developer", "pack a plugin and its manifest into a bundle"},
     {"certify", agora__cmd_certify, "operator", "certify a bundle into a signed catalog"},
     {"revoke", agora__cmd_revoke, "operator", "revoke a certified build"},
-    {"catalog", agora__cmd_catalog, "operator", "catalog show DIR: print a catalog"},
+    {"catalog", agora__cmd_catalog, "operator", "catalog show|refresh DIR: print or re-sign a catalog"},
     {"init", agora__cmd_init, "clinic", "create a clinic home trusting an operator key"},
     {"sync", agora__cmd_sync, "clinic", "accept a newer signed catalog"},
     {"install", agora__cmd_install, "clinic", "install a certified plugin"},
     {"list", agora__cmd_list, "clinic", "list installed plugins"},
     {"remove", agora__cmd_remove, "clinic", "remove an installed plugin"},
     {"run", agora__cmd_run, "clinic", "run installed plugins on DICOM studies"},
-    {"results", agora__cmd_results, "clinic", "results show|export STUDY"},
+    {"results", agora__cmd_results, "clinic", "results studies | show|export STUDY"},
     {"usage", agora__cmd_usage, "clinic", "usage per plugin for a period"},
-    {"statement", agora__cmd_statement, "operator", "revenue-share statement for a period"},
-    {"ledger", agora__cmd_ledger, "operator", "ledger verify|export"},
+    {"statement", agora__cmd_statement, "all", "revenue share: a home's, or --from clinic exports"},
+    {"ledger", agora__cmd_ledger, "clinic", "ledger verify | export [--period P -o FILE]"},
+    {"clinic", agora__cmd_clinic, "operator", "clinic add|list: clinics whose exports count"},
 };
 
 static void usage(FILE *out)

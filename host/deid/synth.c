@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ typedef struct synth_opts {
     int ct; /* 1 CT, 0 MR */
     unsigned slices, rows, cols;
     uint64_t seed;
+    int have_seed; /* --seed given: reproducible bytes; otherwise a fresh random seed */
     const char *out;
     const char *patient_name;
     const char *patient_id;
@@ -123,7 +125,9 @@ static void usage(FILE *f)
           "                         [--burned-in yes|no|absent] [--json]\n"
           "Writes a synthetic phantom series (one file per slice, IM00001.dcm ...) with FAKE\n"
           "but realistic identity: names, IDs, dates, addresses, free text, nested sequences,\n"
-          "private tags and an overlay, for testing de-identification. 512x512 by default.\n",
+          "private tags and an overlay, for testing de-identification. 512x512 by default.\n"
+          "With --seed S the files are byte-identical for the same options; without it each\n"
+          "run uses fresh randomness (new patient, Study, Series and SOP Instance UIDs).\n",
           f);
 }
 
@@ -185,6 +189,7 @@ static int parse_args(int argc, char **argv, synth_opts *o)
                 return 2;
             }
             o->seed = s;
+            o->have_seed = 1;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
             o->out = v;
         } else if (strcmp(a, "--patient-name") == 0) {
@@ -245,10 +250,22 @@ int agora__deid_cmd_synth(int argc, char **argv)
         return 1;
     }
 
-    /* Deterministic fake identity from the seed. */
+    /* Without --seed every run is a new patient and study: two runs must never share Study,
+     * Series or SOP Instance UIDs (a directory of two studies would otherwise hold one). With
+     * --seed the output is byte-identical run after run. */
+    if (!o.have_seed) {
+        if (sodium_init() < 0) {
+            fprintf(stderr, "agora dicom synth: libsodium failed to initialise\n");
+            return 1;
+        }
+        randombytes_buf(&o.seed, sizeof o.seed);
+    }
+    /* Deterministic fake identity from the seed; the modality is part of the UID key so a CT
+     * and an MR made with one seed are still two studies. */
     uint8_t key[32] = {0};
     for (int i = 0; i < 8; i++)
         key[i] = (uint8_t)(o.seed >> (8 * i));
+    key[30] = o.ct ? 'C' : 'M';
     key[31] = 0x5A;
     char name[80], pid[80], accession[32], study_id[17], birth[9], study_date[9];
     snprintf(name, sizeof name, "%s", o.patient_name ? o.patient_name : "SYNTHETIC^JANE^Q^^");

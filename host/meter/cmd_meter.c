@@ -1,6 +1,8 @@
 /*
  * CLI: `agora usage`, `agora statement`, `agora ledger verify|export`. Read-only views of
- * HOME/ledger.db; recording happens in `agora run` through ledger.h.
+ * HOME/ledger.db; recording happens in `agora run` through ledger.h. The operator's side:
+ * `agora statement --from EXPORT... --catalog DIR` (statement_clinics.c) over the signed period
+ * exports `agora ledger export --period P -o FILE` writes (ledger_period.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,17 +12,30 @@
 
 #include "../cli/commands.h"
 #include "ledger.h"
+#include "ledger_period.h"
+#include "statement_clinics.h"
+#include "trust.h"
 
 typedef struct opts {
     const char *home;
     const char *period;
     const char *since;
+    const char *out;     /* ledger export -o */
+    const char *catalog; /* statement --catalog */
+    const char *trust;   /* statement --trust */
+    const char *from[AGORA__EXPORT_FILES];
+    size_t n_from;
     int json, csv, help;
 } opts;
 
+#define ALLOW_PERIOD  1
+#define ALLOW_SINCE   2
+#define ALLOW_CSV     4
+#define ALLOW_OUT     8  /* -o/--out */
+#define ALLOW_CLINICS 16 /* --from, --catalog, --trust */
+
 /* Parse the options shared by the meter commands; argv[first..] are options. 0 or 2. */
-static int parse(const char *cmd, int argc, char **argv, int first, opts *o, int allow_period,
-                 int allow_since, int allow_csv)
+static int parse(const char *cmd, int argc, char **argv, int first, opts *o, int allow)
 {
     memset(o, 0, sizeof *o);
     for (int i = first; i < argc; i++) {
@@ -34,16 +49,29 @@ static int parse(const char *cmd, int argc, char **argv, int first, opts *o, int
             o->json = 1;
             continue;
         }
-        if (allow_csv && strcmp(a, "--csv") == 0) {
+        if ((allow & ALLOW_CSV) && strcmp(a, "--csv") == 0) {
             o->csv = 1;
             continue;
         }
         if (strcmp(a, "--home") == 0)
             slot = &o->home;
-        else if (allow_period && strcmp(a, "--period") == 0)
+        else if ((allow & ALLOW_PERIOD) && strcmp(a, "--period") == 0)
             slot = &o->period;
-        else if (allow_since && strcmp(a, "--since") == 0)
+        else if ((allow & ALLOW_SINCE) && strcmp(a, "--since") == 0)
             slot = &o->since;
+        else if ((allow & ALLOW_OUT) && (strcmp(a, "-o") == 0 || strcmp(a, "--out") == 0))
+            slot = &o->out;
+        else if ((allow & ALLOW_CLINICS) && strcmp(a, "--catalog") == 0)
+            slot = &o->catalog;
+        else if ((allow & ALLOW_CLINICS) && strcmp(a, "--trust") == 0)
+            slot = &o->trust;
+        else if ((allow & ALLOW_CLINICS) && strcmp(a, "--from") == 0) {
+            if (o->n_from == AGORA__EXPORT_FILES) {
+                fprintf(stderr, "agora %s: at most %d --from exports\n", cmd, AGORA__EXPORT_FILES);
+                return 2;
+            }
+            slot = &o->from[o->n_from++];
+        }
         if (slot == NULL) {
             fprintf(stderr, "agora %s: unknown option '%s'; run 'agora %s --help'\n", cmd, a, cmd);
             return 2;
@@ -101,7 +129,7 @@ static int print_json(const json_t *doc)
 int agora__cmd_usage(int argc, char **argv)
 {
     opts o;
-    int rc = parse("usage", argc, argv, 1, &o, 1, 0, 0);
+    int rc = parse("usage", argc, argv, 1, &o, ALLOW_PERIOD);
     if (rc != 0)
         return rc;
     if (o.help) {
@@ -162,24 +190,155 @@ static void money_text(char *buf, size_t n, long long minor)
     snprintf(buf, n, "%lld", minor);
 }
 
+static void csv_quoted(const char *s)
+{
+    /* Vendor and clinic names are printable ASCII; quote them and double inner quotes. */
+    putchar('"');
+    for (const char *c = s; *c; c++)
+        printf(*c == '"' ? "\"\"" : "%c", *c);
+    putchar('"');
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+/* The operator's statement across clinics. */
+static int statement_from(const opts *o)
+{
+    if (o->n_from == 0 || o->catalog == NULL) {
+        fprintf(stderr, "agora statement: across clinics, give --from EXPORT (one per file) and "
+                        "--catalog DIR; see agora statement --help\n");
+        return 2;
+    }
+    if (o->home != NULL) {
+        fprintf(stderr, "agora statement: --home is the clinic's statement and --from the "
+                        "operator's; use one\n");
+        return 2;
+    }
+    agora__error err = {0};
+    json_t *doc = NULL;
+    int verified = 0;
+    if (agora__statement_clinics(o->catalog, o->trust, o->period, o->from, o->n_from, &doc,
+                                 &verified, &err) != 0) {
+        fprintf(stderr, "agora statement: refused: %s\n", err.msg);
+        return 1;
+    }
+    if (!verified)
+        fprintf(stderr,
+                "agora statement: warning: the signature of %s/catalog.json was not "
+                "verified (pass --trust OPERATOR.pub)\n",
+                o->catalog);
+    size_t i, j, k;
+    json_t *v, *line, *c;
+    int rc = 0;
+    if (o->json) {
+        rc = print_json(doc);
+    } else if (o->csv) {
+        printf("period,vendor,currency,plugin_id,plugin_version,vendor_share_bps,clinic,rows,"
+               "units,gross_minor,vendor_share_minor,platform_share_minor\n");
+        json_array_foreach(json_object_get(doc, "vendors"), i, v)
+        {
+            json_array_foreach(json_object_get(v, "lines"), j, line)
+            {
+                json_array_foreach(json_object_get(line, "clinics"), k, c)
+                {
+                    printf("%s,", o->period);
+                    csv_quoted(jstr(v, "vendor"));
+                    printf(",%s,%s,%s,%lld,", jstr(v, "currency"), jstr(line, "plugin_id"),
+                           jstr(line, "plugin_version"), jint(line, "vendor_share_bps"));
+                    csv_quoted(jstr(c, "clinic"));
+                    printf(",%lld,%lld,%lld,%lld,%lld\n", jint(c, "rows"), jint(c, "units"),
+                           jint(c, "gross_minor"), jint(c, "vendor_share_minor"),
+                           jint(c, "platform_share_minor"));
+                }
+            }
+        }
+    } else {
+        json_t *clinics = json_object_get(doc, "clinics");
+        printf("statement for %s across %zu clinic%s (amounts in minor units)\n", o->period,
+               json_array_size(clinics), json_array_size(clinics) == 1 ? "" : "s");
+        json_array_foreach(clinics, i, c)
+        {
+            printf("  clinic %s (key %s): rows %lld..%lld verified, %s\n", jstr(c, "clinic"),
+                   jstr(c, "key_id"), jint(c, "first_seq"), jint(c, "last_seq"), jstr(c, "export"));
+        }
+        json_array_foreach(json_object_get(doc, "vendors"), i, v)
+        {
+            printf("\nvendor %s (%s)\n", jstr(v, "vendor"), jstr(v, "currency"));
+            json_array_foreach(json_object_get(v, "lines"), j, line)
+            {
+                printf("  %s@%s units=%lld gross=%lld vendor(%lld bps)=%lld platform=%lld\n",
+                       jstr(line, "plugin_id"), jstr(line, "plugin_version"), jint(line, "units"),
+                       jint(line, "gross_minor"), jint(line, "vendor_share_bps"),
+                       jint(line, "vendor_share_minor"), jint(line, "platform_share_minor"));
+                json_array_foreach(json_object_get(line, "clinics"), k, c)
+                {
+                    printf("    %-20s units=%lld gross=%lld vendor=%lld platform=%lld\n",
+                           jstr(c, "clinic"), jint(c, "units"), jint(c, "gross_minor"),
+                           jint(c, "vendor_share_minor"), jint(c, "platform_share_minor"));
+                }
+            }
+            json_array_foreach(json_object_get(v, "clinics"), k, c)
+            {
+                printf("  subtotal %-20s gross=%lld vendor=%lld platform=%lld\n", jstr(c, "clinic"),
+                       jint(c, "gross_minor"), jint(c, "vendor_share_minor"),
+                       jint(c, "platform_share_minor"));
+            }
+            printf("  total gross=%lld vendor=%lld platform=%lld\n", jint(v, "gross_minor"),
+                   jint(v, "vendor_share_minor"), jint(v, "platform_share_minor"));
+        }
+        printf("\n");
+        json_array_foreach(json_object_get(doc, "totals"), i, v)
+        {
+            printf("total %s gross=%lld vendor=%lld platform=%lld\n", jstr(v, "currency"),
+                   jint(v, "gross_minor"), jint(v, "vendor_share_minor"),
+                   jint(v, "platform_share_minor"));
+        }
+    }
+    json_decref(doc);
+    return rc;
+}
+
 int agora__cmd_statement(int argc, char **argv)
 {
     opts o;
-    int rc = parse("statement", argc, argv, 1, &o, 1, 0, 1);
+    int rc = parse("statement", argc, argv, 1, &o, ALLOW_PERIOD | ALLOW_CSV | ALLOW_CLINICS);
     if (rc != 0)
         return rc;
     if (o.help) {
         printf("usage: agora statement --period YYYY-MM [--json|--csv] [--home DIR]\n"
+               "       agora statement --period YYYY-MM --from EXPORT [--from EXPORT...]\n"
+               "                       --catalog DIR [--trust OPERATOR.pub] [--json|--csv]\n\n"
                "Revenue-share statement per vendor in integer minor units of each currency.\n"
                "Rounding, per line (vendor, currency, plugin version, share): vendor share =\n"
                "floor(gross * bps / 10000); platform share = gross - vendor share; totals are\n"
-               "sums of lines. Corrections count in the period they were recorded in.\n");
+               "sums of lines. Corrections count in the period they were recorded in.\n\n"
+               "With --home (or AGORA_HOME): the clinic's own statement from its ledger.\n"
+               "With --from: the operator's statement across clinics, from their signed exports\n"
+               "(agora ledger export --period P -o FILE; one --from per file). Each export must\n"
+               "be signed by a clinic registered in DIR/clinics (agora clinic add), verify row\n"
+               "by row, be of the period, continue the chain accepted from that clinic before\n"
+               "(kept in DIR/clinics/NAME.accepted.json) and share no invocation with another;\n"
+               "rows must carry the catalog's prices. Any refused export: exit 1, nothing\n"
+               "printed or recorded. Lines show per-clinic subtotals, each rounded as the\n"
+               "clinic's own statement is, so the total equals the sum of the clinics'.\n"
+               "--trust verifies the catalog signature (else a warning says it was not).\n");
         return 0;
     }
     if (o.period == NULL) {
         fprintf(stderr, "agora statement: --period YYYY-MM is required; e.g. --period 2026-11\n");
         return 2;
     }
+    if (o.n_from > 0 || o.catalog != NULL || o.trust != NULL)
+        return statement_from(&o);
     agora__ledger *l = NULL;
     if ((rc = open_ledger("statement", &o, &l)) != 0)
         return rc;
@@ -270,16 +429,106 @@ static int export_line(const json_t *row, void *ctx)
     return ok ? 0 : -EIO;
 }
 
+/* `agora ledger export --period P -o FILE`: the signature line, then the exact body bytes. */
+static int period_export(const opts *o)
+{
+    const char *cmd = "ledger export";
+    if (o->period == NULL || o->out == NULL) {
+        fprintf(stderr, "agora ledger export: --period YYYY-MM and -o FILE go together; see "
+                        "agora ledger --help\n");
+        return 2;
+    }
+    if (o->since != NULL) {
+        fprintf(stderr, "agora ledger export: --since does not apply to a period export\n");
+        return 2;
+    }
+    agora__ledger *l = NULL;
+    int rc = open_ledger(cmd, o, &l);
+    if (rc != 0)
+        return rc;
+    const char *home = o->home ? o->home : getenv("AGORA_HOME");
+    agora__error err = {0};
+    json_t *doc = NULL;
+    rc = agora__ledger_period_export(l, o->period, &doc, &err);
+    agora__ledger_close(l);
+    if (rc != 0) {
+        fprintf(stderr, "agora ledger export: %s\n", err.msg);
+        return 1;
+    }
+    /* The clinic key goes into the body, so sign after adding it: make the key first. */
+    int created = 0, created_now = 0;
+    char key_id[17], pk_hex[65], sig[256];
+    if (agora__trust_clinic_key_ensure(home, &created, key_id, &err) != 0) {
+        json_decref(doc);
+        fprintf(stderr, "agora ledger export: clinic signing key: %s\n", err.msg);
+        return 1;
+    }
+    if (created)
+        fprintf(stderr,
+                "agora ledger export: this home had no clinic signing key; made %s/clinic.key "
+                "(secret, 0600) and %s/clinic.pub: give clinic.pub to your operator (agora "
+                "clinic add)\n",
+                home, home);
+    json_object_set_new(doc, "clinic_key_id", json_string(key_id));
+    char *body = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+    long long n_period = jint(doc, "rows_in_period"), first = jint(doc, "first_seq"),
+              last = jint(doc, "last_seq");
+    char head[65];
+    agora__strlcpy(head, jstr(doc, "head"), sizeof head);
+    json_decref(doc);
+    if (body == NULL) {
+        fprintf(stderr, "agora ledger export: out of memory\n");
+        return 1;
+    }
+    size_t blen = strlen(body);
+    char *file = NULL;
+    rc = agora__trust_clinic_sign(home, (const uint8_t *)body, blen, sig, sizeof sig, key_id,
+                                  pk_hex, &created_now, &err);
+    size_t slen = strlen(sig);
+    if (rc == 0 && (file = malloc(slen + blen)) == NULL)
+        rc = agora__error_set(&err, AGORA_ENOMEM, "out of memory");
+    if (rc == 0) {
+        memcpy(file, sig, slen);
+        memcpy(file + slen, body, blen);
+        rc = agora__write_file_atomic(o->out, file, slen + blen, 0600, &err);
+    }
+    free(file);
+    free(body);
+    if (rc != 0) {
+        fprintf(stderr, "agora ledger export: %s\n", err.msg);
+        return 1;
+    }
+    if (o->json) {
+        json_t *r = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:b}", "period", o->period, "file",
+                              o->out, "rows_in_period", (json_int_t)n_period, "first_seq",
+                              (json_int_t)first, "last_seq", (json_int_t)last, "head", head,
+                              "clinic_key_id", key_id, "key_created", created);
+        rc = r != NULL ? print_json(r) : 1;
+        json_decref(r);
+        return rc;
+    } else
+        printf("exported %s: %lld row%s of the period (seq %lld..%lld), chain head %.16s, "
+               "signed by clinic key %s\n  -> %s (give it to your operator: agora statement "
+               "--from)\n",
+               o->period, n_period, n_period == 1 ? "" : "s", first, last, head, key_id, o->out);
+    return 0;
+}
+
 int agora__cmd_ledger(int argc, char **argv)
 {
     const char *sub = argc >= 2 ? argv[1] : NULL;
     if (sub == NULL || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
         FILE *out = sub ? stdout : stderr;
-        fprintf(out, "usage: agora ledger verify [--json] [--home DIR]\n"
-                     "       agora ledger export [--since SEQ|INVOCATION_ID] [--home DIR]\n"
-                     "verify walks the hash chain and names the first bad row (exit 1).\n"
-                     "export prints rows after SEQ (or after that invocation's row) as JSON "
-                     "lines;\nseq and invocation_id are stable ids.\n");
+        fprintf(out,
+                "usage: agora ledger verify [--json] [--home DIR]\n"
+                "       agora ledger export --period YYYY-MM -o FILE [--json] [--home DIR]\n"
+                "       agora ledger export [--since SEQ|INVOCATION_ID] [--home DIR]\n"
+                "verify walks the hash chain and names the first bad row (exit 1).\n"
+                "export --period writes the period's signed export for the operator's\n"
+                "statement (agora statement --from): the period's rows with their chain links\n"
+                "and head, signed by the clinic key HOME/clinic.key (made on first need).\n"
+                "export without --period prints rows after SEQ (or after that invocation's\n"
+                "row) as JSON lines; seq and invocation_id are stable ids.\n");
         return sub ? 0 : 2;
     }
     opts o;
@@ -288,11 +537,14 @@ int agora__cmd_ledger(int argc, char **argv)
         fprintf(stderr, "agora ledger: unknown subcommand '%s'; use verify or export\n", sub);
         return 2;
     }
-    int rc = parse(verify ? "ledger verify" : "ledger export", argc, argv, 2, &o, 0, export, 0);
+    int rc = parse(verify ? "ledger verify" : "ledger export", argc, argv, 2, &o,
+                   export ? ALLOW_SINCE | ALLOW_PERIOD | ALLOW_OUT : 0);
     if (rc != 0)
         return rc;
     if (o.help)
         return agora__cmd_ledger(2, (char *[]){argv[0], "--help", NULL});
+    if (export && (o.period != NULL || o.out != NULL))
+        return period_export(&o);
     agora__ledger *l = NULL;
     if ((rc = open_ledger(verify ? "ledger verify" : "ledger export", &o, &l)) != 0)
         return rc;
@@ -327,7 +579,7 @@ int agora__cmd_ledger(int argc, char **argv)
         } else if (agora__ledger_seq_of(l, o.since, &since, &err) != 0) {
             fprintf(stderr, "agora ledger export: --since: %s\n", err.msg);
             agora__ledger_close(l);
-            return 2;
+            return 1;
         }
     }
     rc = agora__ledger_export(l, since, export_line, NULL, &err);

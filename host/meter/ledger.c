@@ -2,11 +2,14 @@
  * The ledger database: opening it (schema, durability pragmas) and appending rows (invocations
  * and corrections) to the hash chain. See ledger.h for the model.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ledger_private.h"
 
@@ -90,6 +93,17 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
         memcpy(l->secret, secret, 32);
         l->have_secret = 1;
     }
+    /* Create the file ourselves, 0600: SQLite would use the umask (0644), and the ledger is
+     * private to the clinic (docs/results-and-billing.md). Its -wal and -shm files copy this
+     * mode. An existing file is left as it is. */
+    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        int e = errno;
+        free(l);
+        return agora__error_set(err, -e, "cannot open the ledger %s: %s; check the path and "
+                                "permissions", db_path, strerror(e));
+    }
+    close(fd);
     int rc = sqlite3_open_v2(
         db_path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

@@ -65,6 +65,9 @@ void agora__ledger_row_read(sqlite3_stmt *st, agora__ledger_row *r, const char *
 /* Row -> new JSON object (export format). */
 json_t *agora__ledger_row_json(const agora__ledger_row *r, const char *hash);
 
+/* The one rounding rule: floor(gross * bps / 10000), toward -infinity, without overflow. */
+int64_t agora__ledger_share_floor(int64_t gross, int64_t bps);
+
 int agora__ledger_sql_error(agora__ledger *l, agora__error *err, const char *what);
 int agora__ledger_exec(agora__ledger *l, const char *sql, agora__error *err);
 

@@ -92,7 +92,7 @@ int agora__ledger_usage(agora__ledger *l, const char *period, json_t **out, agor
 }
 
 /* floor(a * bps / 10000) without overflow (a is a sum of int64 amounts, bps <= 10000). */
-static int64_t share_floor(int64_t gross, int64_t bps)
+int64_t agora__ledger_share_floor(int64_t gross, int64_t bps)
 {
     __int128 p = (__int128)gross * bps;
     __int128 q = p / 10000;
@@ -151,7 +151,7 @@ int agora__ledger_statement(agora__ledger *l, const char *period, json_t **out, 
         }
         const char *vendor = text(st, 0), *currency = text(st, 1);
         int64_t bps = sqlite3_column_int64(st, 4), gross = sqlite3_column_int64(st, 5);
-        int64_t vshare = share_floor(gross, bps);
+        int64_t vshare = agora__ledger_share_floor(gross, bps);
         int64_t pshare;
         if (__builtin_sub_overflow(gross, vshare, &pshare)) {
             rc = agora__error_set(err, AGORA_ELIMIT, "statement amounts overflow");

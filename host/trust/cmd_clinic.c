@@ -58,9 +58,11 @@ int agora__cmd_init(int argc, char **argv)
         printf("usage: agora init [--home DIR] --trust OPERATOR.pub [--trust KEY2.pub]\n"
                "                  [--allow OPTION...] [--grace SECONDS] [--json]\n\n"
                "Create a clinic home (DIR, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else\n"
-               "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the trusted\n"
-               "operator key(s) and config.json with the PS3.15 options plugins may be given\n"
-               "(--allow; default none) and the catalog expiry grace (default 0: fail closed).\n");
+               "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the clinic's\n"
+               "signing key for ledger exports (clinic.key, 0600; clinic.pub for the operator),\n"
+               "the trusted operator key(s) and config.json with the PS3.15 options plugins may\n"
+               "be given (--allow; default none) and the catalog expiry grace (default 0: fail\n"
+               "closed).\n");
     } else if (rc == 0 && n_trust == 0) {
         fprintf(stderr, "agora init: --trust OPERATOR.pub is required; see agora init --help\n");
         rc = 2;
@@ -90,21 +92,32 @@ int agora__cmd_init(int argc, char **argv)
     agora__trust_home *h;
     if (agora__trust_home_open(dir, &h, &err) != 0)
         return agora__fail("init", &err);
-    char allowed[256];
+    char allowed[256], clinic_key[17];
     agora__trust_options_format(policy, allowed, sizeof allowed);
+    if (agora__trust_clinic_key_ensure(dir, NULL, clinic_key, &err) != 0) {
+        agora__trust_home_close(h);
+        return agora__fail("init", &err);
+    }
     if (json != NULL) {
         printf("{\"home\":");
         agora__json_str(stdout, dir);
         printf(",\"trusted\":[");
         for (size_t i = 0; i < h->n_trusted; i++)
             printf("%s\"%s\"", i ? "," : "", h->trusted[i].id);
-        printf("],\"allowed_options\":\"%s\",\"expiry_grace_s\":%lld}\n", allowed, grace);
+        printf("],\"allowed_options\":\"%s\",\"expiry_grace_s\":%lld,\"clinic_pub\":", allowed,
+               grace);
+        char pub[4200];
+        snprintf(pub, sizeof pub, "%s/clinic.pub", dir);
+        agora__json_str(stdout, pub);
+        printf(",\"clinic_key_id\":\"%s\"}\n", clinic_key);
     } else {
         printf("clinic home %s created\n", dir);
         for (size_t i = 0; i < h->n_trusted; i++)
             printf("  trusted operator key: %s\n", h->trusted[i].id);
         printf("  PS3.15 options plugins may be given: %s\n", allowed);
         printf("  catalog expiry grace: %lld s%s\n", grace, grace == 0 ? " (fail closed)" : "");
+        printf("  clinic signing key: %s/clinic.pub (key id %s; give it to your operator)\n", dir,
+               clinic_key);
         printf("next: agora sync CATALOG_DIR%s%s\n", home != NULL ? " --home " : "",
                home != NULL ? home : "");
     }

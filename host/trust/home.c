@@ -4,7 +4,9 @@
  *
  *   HOME/config.json          policy: expiry grace, PS3.15 options the clinic allows (0600)
  *   HOME/secret               32 random bytes; de-identification and billing keys derive (0600)
- *   HOME/trust/<keyid>.pub    trusted operator keys
+ *   HOME/trust/<keyid>.pub    trusted operator keys (0600)
+ *   HOME/clinic.key           the clinic's Ed25519 signing key for ledger exports (0600)
+ *   HOME/clinic.pub           its public half, for the operator (agora clinic add)
  *   HOME/catalog/current      the held catalog: its signature line, then its exact bytes
  *   HOME/catalog/source       the directory it was synced from (where install finds blobs)
  *   HOME/plugins/<id>/        plugin.so, manifest.json, install.json (one installed build per id)
@@ -365,7 +367,7 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         agora__pubkey_format(&keys[i], line, sizeof line);
         rc = agora__path(path, sizeof path, err, "%s/trust/%s.pub", dir, keys[i].id);
         if (rc == 0)
-            rc = agora__write_file_atomic(path, line, strlen(line), 0644, err);
+            rc = agora__write_file_atomic(path, line, strlen(line), 0600, err);
     }
     if (rc == 0)
         rc = agora__path(path, sizeof path, err, "%s/secret", dir);
@@ -386,6 +388,9 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         }
         sodium_memzero(secret, sizeof secret);
     }
+    /* The clinic's signing key for its ledger exports (statements across clinics). */
+    if (rc == 0)
+        rc = agora__trust_clinic_key_ensure(dir, NULL, NULL, err);
     /* config.json last: its presence marks a complete home. */
     if (rc == 0)
         rc = write_config(dir, o->policy, o->grace_s, err);

@@ -179,6 +179,23 @@ int agora__keygen_files(const char *prefix, const char *pass, size_t passlen, ag
         return rc;
     if (sodium_init() < 0)
         return agora__error_set(err, AGORA_EINTERNAL, "libsodium failed to initialise");
+    /* `--out ~/keys/vendor` on a fresh machine: make ~/keys (0700, it holds a secret). Existing
+     * directories keep their mode. */
+    char parent[4096];
+    agora__strlcpy(parent, key_path, sizeof parent);
+    char *slash = strrchr(parent, '/');
+    if (slash != NULL && slash != parent) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(parent, &st) != 0) {
+            rc = agora__mkdirs(parent, 0700, err);
+            if (rc != 0)
+                return rc;
+        } else if (!S_ISDIR(st.st_mode)) {
+            return agora__error_set(err, AGORA_EINVAL, "%s is not a directory; choose another --out",
+                                    parent);
+        }
+    }
     agora__seckey sk;
     crypto_sign_keypair(sk.pub.pk, sk.sk);
     agora__key_id(sk.pub.pk, sk.pub.id);

@@ -195,4 +195,60 @@ void agora__trust_loaded_free(agora__trust_loaded *loaded);
 int agora__trust_allowed(agora__trust_home *home, const char *id, const char *version,
                          agora__error *err);
 
+/* ---- Statements across clinics: the clinic's signing key and the operator's registry -------
+ * Each clinic home holds an Ed25519 key pair, HOME/clinic.key (0600) and HOME/clinic.pub, made
+ * by `agora init` (or on first need for older homes). The clinic signs its ledger exports with
+ * it; the operator registers each clinic's clinic.pub next to its catalog, in
+ * CATALOG/clinics/NAME.pub, and verifies exports against those keys only. */
+#define AGORA__CLINIC_NAME_MAX 64
+#define AGORA__CLINICS_MAX     1000 /* registered clinics per catalog directory */
+
+/* Make HOME/clinic.key and HOME/clinic.pub unless they exist. *created (may be NULL) is set to
+ * 1 when they were made now. key_id (17 bytes, may be NULL) receives the public key's id. */
+int agora__trust_clinic_key_ensure(const char *home_dir, int *created, char *key_id,
+                                   agora__error *err);
+/* Sign msg with the home's clinic key (made first when missing, *created = 1). sig_line (at
+ * least 256 bytes) receives "agora-signature v1 ed25519 KEYID HEX\n"; key_id (17) and pk_hex
+ * (65) the signer's public key. */
+int agora__trust_clinic_sign(const char *home_dir, const uint8_t *msg, size_t len, char *sig_line,
+                             size_t sig_size, char *key_id, char *pk_hex, int *created,
+                             agora__error *err);
+
+typedef struct agora__trust_clinic {
+    char name[AGORA__CLINIC_NAME_MAX + 1];
+    char key_id[17];
+    char pk_hex[65];
+} agora__trust_clinic;
+
+/* NAME: 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+int agora__trust_clinic_name_valid(const char *name);
+/* Register clinic NAME with the public key file pub_path in catalog_dir/clinics/. Refuses a
+ * name already registered with another key and a key already registered under another name;
+ * registering the same name and key again is a no-op (*already = 1). */
+int agora__trust_clinic_register(const char *catalog_dir, const char *name, const char *pub_path,
+                                 agora__trust_clinic *out, int *already, agora__error *err);
+/* Every registered clinic, sorted by name. *out is malloc'ed (NULL when none); free(). */
+int agora__trust_clinic_list(const char *catalog_dir, agora__trust_clinic **out, size_t *n,
+                             agora__error *err);
+/* Check a signature line over msg against the registered clinics. AGORA_EUNSUPPORTED when no
+ * registered clinic has the signing key id (the message says so); AGORA_EINVAL when the
+ * signature does not verify. out receives the clinic. */
+int agora__trust_clinic_verify(const char *catalog_dir, const uint8_t *sig_line, size_t sig_len,
+                               const uint8_t *msg, size_t len, agora__trust_clinic *out,
+                               agora__error *err);
+/* Path of the operator's per-clinic state file CATALOG/clinics/NAME.SUFFIX. */
+int agora__trust_clinic_state_path(const char *catalog_dir, const char *name, const char *suffix,
+                                   char *out, size_t size, agora__error *err);
+
+/* The operator's signed catalog as a price list. trust_pub (may be NULL) verifies the catalog
+ * signature; without it the catalog is read unverified and *verified is 0. */
+typedef struct agora__trust_price_book agora__trust_price_book;
+int agora__trust_price_book_open(const char *catalog_dir, const char *trust_pub,
+                                 agora__trust_price_book **out, int *verified, agora__error *err);
+/* Pricing and vendor of build id@version; AGORA_EINVAL when the catalog does not hold it. */
+int agora__trust_price_book_find(const agora__trust_price_book *pb, const char *id,
+                                 const char *version, agora__trust_pricing *pricing,
+                                 char vendor[AGORA__TRUST_NAME_MAX + 1], uint64_t *catalog_version);
+void agora__trust_price_book_close(agora__trust_price_book *pb);
+
 #endif

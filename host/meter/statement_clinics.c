@@ -1,0 +1,548 @@
+/*
+ * The operator's statement across clinics (`agora statement --from EXPORT... --catalog DIR`).
+ * Every export is refused or accepted as a whole, before anything is printed:
+ *   1. its signature (over the exact body bytes) is a registered clinic's, checked before the
+ *      body is parsed;
+ *   2. its chain verifies on its own (agora__ledger_export_check) and is of the period asked;
+ *   3. it continues the chain the operator accepted from that clinic before: the operator keeps,
+ *      per clinic and period, the segment it accepted (CATALOG/clinics/NAME.accepted.json), and
+ *      a new export must contain (or link to) the head of an accepted segment, leave no gap
+ *      after it, and agree with it; the same export accepted again is fine (a re-print);
+ *   4. no file is given twice, no clinic twice, no row or invocation appears in two exports;
+ *   5. every row of the period names a build the signed catalog holds, at the catalog's price,
+ *      currency, vendor share and vendor.
+ * Only when every export passes are the accepted segments recorded.
+ *
+ * Rounding: each clinic's line is rounded by the one rule (ledger.h), exactly as the clinic's
+ * own `agora statement` does; a line across clinics is the sum of the clinics' lines, so the
+ * operator's statement equals the sum of the clinics' statements, line by line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ledger_period.h"
+#include "ledger_private.h"
+#include "statement_clinics.h"
+#include "trust.h"
+
+#define STATE_FORMAT "agora.clinic-accepted/1"
+#define STATE_MAX    ((size_t)16 * 1024 * 1024)
+
+typedef struct export_file {
+    const char *path;
+    uint8_t *buf; /* whole file, owned */
+    size_t len;
+    char sha[65];
+    agora__trust_clinic clinic;
+    json_t *doc; /* parsed body, owned */
+    agora__export_info info;
+    json_t *state; /* the clinic's accepted segments, owned (new object when none) */
+    char state_path[4096];
+} export_file;
+
+typedef struct cell {
+    const char *vendor, *currency, *plugin_id, *plugin_version;
+    int64_t bps;
+    size_t clinic; /* index into the files (one export per clinic) */
+    int64_t rows, units, gross;
+} cell;
+
+static void files_free(export_file *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(f[i].buf);
+        json_decref(f[i].doc);
+        json_decref(f[i].state);
+    }
+    free(f);
+}
+
+/* Read, verify the signature, parse, check the chain. */
+static int load_export(const char *catalog_dir, const char *period, export_file *f,
+                       agora__error *err)
+{
+    int rc = agora__read_file(f->path, AGORA__EXPORT_MAX, &f->buf, &f->len, err);
+    if (rc != 0)
+        return rc;
+    uint8_t sha[32];
+    agora__sha256(f->buf, f->len, sha);
+    agora__hex(sha, 32, f->sha);
+    const uint8_t *nl = memchr(f->buf, '\n', f->len < 300 ? f->len : 300);
+    if (nl == NULL)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "not a signed ledger export (no signature line); make one with "
+                                "agora ledger export --period P -o FILE");
+    size_t sig_len = (size_t)(nl - f->buf) + 1;
+    const uint8_t *body = f->buf + sig_len;
+    size_t body_len = f->len - sig_len;
+    rc = agora__trust_clinic_verify(catalog_dir, f->buf, sig_len, body, body_len, &f->clinic, err);
+    if (rc != 0)
+        return rc;
+    json_error_t jerr;
+    f->doc = json_loadb((const char *)body, body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (f->doc == NULL)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "the signed body is not JSON (line %d: %.80s); refused", jerr.line,
+                                jerr.text);
+    const char *kid = json_string_value(json_object_get(f->doc, "clinic_key_id"));
+    if (kid == NULL || strcmp(kid, f->clinic.key_id) != 0)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "the export names clinic key %.16s but is signed by %s; refused",
+                                kid ? kid : "(none)", f->clinic.key_id);
+    return agora__ledger_export_check(f->doc, period, &f->info, err);
+}
+
+static int load_state(const char *catalog_dir, export_file *f, agora__error *err)
+{
+    int rc = agora__trust_clinic_state_path(catalog_dir, f->clinic.name, "accepted.json",
+                                            f->state_path, sizeof f->state_path, err);
+    if (rc != 0)
+        return rc;
+    uint8_t *buf;
+    size_t len;
+    rc = agora__read_file(f->state_path, STATE_MAX, &buf, &len, err);
+    if (rc == -ENOENT) {
+        agora__error_clear(err);
+        f->state = json_pack("{s:s,s:s,s:s,s:{}}", "format", STATE_FORMAT, "clinic", f->clinic.name,
+                             "key_id", f->clinic.key_id, "periods");
+        return f->state ? 0 : agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    }
+    if (rc != 0)
+        return rc;
+    f->state = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, NULL);
+    free(buf);
+    const char *fmt = json_string_value(json_object_get(f->state, "format"));
+    const char *kid = json_string_value(json_object_get(f->state, "key_id"));
+    if (!json_is_object(json_object_get(f->state, "periods")) || fmt == NULL ||
+        strcmp(fmt, STATE_FORMAT) != 0 || kid == NULL)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "%s is damaged; restore it from a backup of the catalog directory",
+                                f->state_path);
+    if (strcmp(kid, f->clinic.key_id) != 0)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "%s records key %.16s, but clinic %s is registered with key %s; "
+                                "the registry was changed by hand",
+                                f->state_path, kid, f->clinic.name, f->clinic.key_id);
+    return 0;
+}
+
+/* Hash of row `seq` in the export (NULL when outside it). */
+static const char *hash_at(const export_file *f, int64_t seq)
+{
+    const agora__export_info *in = &f->info;
+    if (seq == in->first_seq - 1)
+        return in->prev_hash;
+    if (in->rows == NULL || seq < in->first_seq || seq > in->last_seq)
+        return NULL;
+    return json_string_value(
+        json_object_get(json_array_get(in->rows, (size_t)(seq - in->first_seq)), "hash"));
+}
+
+static int64_t rec_int(const json_t *rec, const char *key)
+{
+    return (int64_t)json_integer_value(json_object_get(rec, key));
+}
+
+static const char *rec_str(const json_t *rec, const char *key)
+{
+    const char *s = json_string_value(json_object_get(rec, key));
+    return s ? s : "";
+}
+
+/* Step 3: does the export continue the chain accepted from this clinic before? */
+static int check_continuity(const export_file *f, agora__error *err)
+{
+    const agora__export_info *in = &f->info;
+    const char *name = f->clinic.name;
+    if (in->rows == NULL)
+        return 0; /* an empty period: nothing to link, nothing counted */
+    json_t *periods = json_object_get(f->state, "periods");
+    json_t *same = json_object_get(periods, in->period);
+    if (same != NULL) {
+        if (strcmp(rec_str(same, "export_sha256"), f->sha) == 0)
+            return 0; /* the export accepted before: a re-print */
+        const char *h = hash_at(f, rec_int(same, "last_seq"));
+        if (rec_int(same, "first_seq") == in->first_seq && h != NULL &&
+            strcmp(h, rec_str(same, "head")) == 0)
+            return 0; /* a later export of the same period that extends the accepted one */
+        return agora__error_set(err, AGORA_EINVAL,
+                                "broken chain: clinic %s's export of %s does not continue the "
+                                "export of %s accepted before (seq %lld..%lld); its ledger was "
+                                "rewritten or restored from an old backup",
+                                name, in->period, in->period, (long long)rec_int(same, "first_seq"),
+                                (long long)rec_int(same, "last_seq"));
+    }
+    const char *k;
+    json_t *rec;
+    int linked = 0, any = 0;
+    int64_t max_last = 0;
+    json_object_foreach(periods, k, rec)
+    {
+        any = 1;
+        int64_t last = rec_int(rec, "last_seq"), first = rec_int(rec, "first_seq");
+        if (last > max_last)
+            max_last = last;
+        /* The accepted segment's head inside (or just before) this export must be the same
+         * row; and an accepted segment that starts inside this export must link into it. */
+        const char *h = hash_at(f, last);
+        if (h != NULL) {
+            if (strcmp(h, rec_str(rec, "head")) != 0)
+                return agora__error_set(
+                    err, AGORA_EINVAL,
+                    "broken chain: clinic %s's row seq %lld differs from the one accepted in its "
+                    "%s export; its ledger was rewritten",
+                    name, (long long)last, k);
+            linked = 1;
+        }
+        h = hash_at(f, first - 1);
+        if (h != NULL) {
+            if (strcmp(h, rec_str(rec, "prev_hash")) != 0)
+                return agora__error_set(
+                    err, AGORA_EINVAL,
+                    "broken chain: clinic %s's row seq %lld differs from the one its accepted %s "
+                    "export links to; its ledger was rewritten",
+                    name, (long long)(first - 1), k);
+            linked = 1;
+        }
+    }
+    if (!any || linked)
+        return 0;
+    if (max_last < in->first_seq - 1)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "broken chain: clinic %s's rows %lld..%lld are in no accepted "
+                                "export; accept the exports of the periods in between first",
+                                name, (long long)(max_last + 1), (long long)(in->first_seq - 1));
+    return agora__error_set(err, AGORA_EINVAL,
+                            "broken chain: clinic %s's export (seq %lld..%lld) does not link to "
+                            "any export accepted from it before",
+                            name, (long long)in->first_seq, (long long)in->last_seq);
+}
+
+typedef struct seen {
+    const char *key;
+    size_t file;
+} seen;
+
+static int seen_cmp(const void *a, const void *b)
+{
+    return strcmp(((const seen *)a)->key, ((const seen *)b)->key);
+}
+
+/* Step 4 for rows: a row hash or an invocation id of the period in two exports. */
+static int check_duplicates(const export_file *f, size_t n, agora__error *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += f[i].info.rows ? 2 * json_array_size(f[i].info.rows) : 0;
+    if (total == 0)
+        return 0;
+    seen *s = malloc(total * sizeof *s);
+    if (s == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; f[i].info.rows && j < json_array_size(f[i].info.rows); j++) {
+            agora__export_row r;
+            if (agora__ledger_export_row(&f[i].info, j, &r) != 0)
+                continue;
+            s[m++] = (seen){r.hash, i};
+            if (strcmp(r.kind, "invocation") == 0 && strcmp(r.period, f[i].info.period) == 0)
+                s[m++] = (seen){r.invocation_id, i};
+        }
+    }
+    qsort(s, m, sizeof *s, seen_cmp);
+    int rc = 0;
+    for (size_t i = 1; i < m && rc == 0; i++)
+        if (strcmp(s[i - 1].key, s[i].key) == 0)
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "overlap: %s and %s hold the same invocation or row (%.32s); "
+                                  "an invocation is billed once, refused",
+                                  f[s[i - 1].file].path, f[s[i].file].path, s[i].key);
+    free(s);
+    return rc;
+}
+
+/* Step 5 and the accumulation of one export's rows of the period. */
+static int add_rows(const export_file *f, size_t fi, const agora__trust_price_book *pb,
+                    cell **cells, size_t *n_cells, size_t *cap, agora__error *err)
+{
+    const agora__export_info *in = &f->info;
+    size_t hit = 0;
+    for (size_t j = 0; in->rows && j < json_array_size(in->rows); j++) {
+        agora__export_row r;
+        if (agora__ledger_export_row(in, j, &r) != 0)
+            return agora__error_set(err, AGORA_EINVAL, "row %zu is malformed", j + 1);
+        if (strcmp(r.period, in->period) != 0)
+            continue;
+        agora__trust_pricing p;
+        char vendor[AGORA__TRUST_NAME_MAX + 1];
+        uint64_t cv;
+        if (agora__trust_price_book_find(pb, r.plugin_id, r.plugin_version, &p, vendor, &cv) != 0)
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "row seq %lld bills %s@%s, which the catalog does not hold; "
+                                    "refused (is this the catalog the clinic synced?)",
+                                    (long long)r.seq, r.plugin_id, r.plugin_version);
+        if (strcmp(p.model, r.model) != 0 || (int64_t)p.price_minor != r.price_minor ||
+            strcmp(p.currency, r.currency) != 0 ||
+            (int64_t)p.vendor_share_bps != r.vendor_share_bps || strcmp(vendor, r.vendor) != 0)
+            return agora__error_set(
+                err, AGORA_EINVAL,
+                "row seq %lld bills %s@%s as %s %lld %s at %lld bps (vendor '%.60s'), but the "
+                "catalog (version %llu) says %s %llu %s at %u bps (vendor '%.60s'); refused",
+                (long long)r.seq, r.plugin_id, r.plugin_version, r.model, (long long)r.price_minor,
+                r.currency, (long long)r.vendor_share_bps, r.vendor, (unsigned long long)cv,
+                p.model, (unsigned long long)p.price_minor, p.currency, p.vendor_share_bps, vendor);
+        cell *c = NULL;
+        if (hit < *n_cells) {
+            cell *h = &(*cells)[hit];
+            if (h->clinic == fi && h->bps == r.vendor_share_bps &&
+                strcmp(h->plugin_id, r.plugin_id) == 0 &&
+                strcmp(h->plugin_version, r.plugin_version) == 0 &&
+                strcmp(h->vendor, r.vendor) == 0 && strcmp(h->currency, r.currency) == 0)
+                c = h;
+        }
+        for (size_t k = 0; c == NULL && k < *n_cells; k++) {
+            cell *h = &(*cells)[k];
+            if (h->clinic == fi && h->bps == r.vendor_share_bps &&
+                strcmp(h->plugin_id, r.plugin_id) == 0 &&
+                strcmp(h->plugin_version, r.plugin_version) == 0 &&
+                strcmp(h->vendor, r.vendor) == 0 && strcmp(h->currency, r.currency) == 0) {
+                c = h;
+                hit = k;
+            }
+        }
+        if (c == NULL) {
+            if (*n_cells == *cap) {
+                size_t nc = *cap ? *cap * 2 : 64;
+                cell *g = realloc(*cells, nc * sizeof *g);
+                if (g == NULL)
+                    return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+                *cells = g;
+                *cap = nc;
+            }
+            hit = (*n_cells)++;
+            c = &(*cells)[hit];
+            *c = (cell){
+                r.vendor, r.currency, r.plugin_id, r.plugin_version, r.vendor_share_bps, fi, 0,
+                0,        0};
+        }
+        c->rows++;
+        if (__builtin_add_overflow(c->units, r.units, &c->units) ||
+            __builtin_add_overflow(c->gross, r.amount_minor, &c->gross))
+            return agora__error_set(err, AGORA_ELIMIT, "statement amounts overflow");
+    }
+    return 0;
+}
+
+static const export_file *g_files; /* for the qsort comparator only (single-threaded CLI) */
+
+static int cell_cmp(const void *a, const void *b)
+{
+    const cell *x = a, *y = b;
+    int c;
+    if ((c = strcmp(x->vendor, y->vendor)) != 0 || (c = strcmp(x->currency, y->currency)) != 0 ||
+        (c = strcmp(x->plugin_id, y->plugin_id)) != 0 ||
+        (c = strcmp(x->plugin_version, y->plugin_version)) != 0)
+        return c;
+    if (x->bps != y->bps)
+        return x->bps < y->bps ? -1 : 1;
+    return strcmp(g_files[x->clinic].clinic.name, g_files[y->clinic].clinic.name);
+}
+
+static int same_line(const cell *a, const cell *b)
+{
+    return strcmp(a->vendor, b->vendor) == 0 && strcmp(a->currency, b->currency) == 0 &&
+           strcmp(a->plugin_id, b->plugin_id) == 0 &&
+           strcmp(a->plugin_version, b->plugin_version) == 0 && a->bps == b->bps;
+}
+
+static void add_money(json_t *o, const char *key, int64_t v)
+{
+    json_object_set_new(o, key, json_integer(json_integer_value(json_object_get(o, key)) + v));
+}
+
+static void add_shares(json_t *o, int64_t gross, int64_t vs, int64_t ps)
+{
+    add_money(o, "gross_minor", gross);
+    add_money(o, "vendor_share_minor", vs);
+    add_money(o, "platform_share_minor", ps);
+}
+
+static json_t *find_by(json_t *arr, const char *key, const char *value, json_t *fresh)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (strcmp(json_string_value(json_object_get(v, key)), value) == 0) {
+            json_decref(fresh);
+            return v;
+        }
+    }
+    json_array_append_new(arr, fresh);
+    return fresh;
+}
+
+static json_t *money_obj(const char *key, const char *value)
+{
+    return json_pack("{s:s,s:I,s:I,s:I}", key, value, "gross_minor", (json_int_t)0,
+                     "vendor_share_minor", (json_int_t)0, "platform_share_minor", (json_int_t)0);
+}
+
+static json_t *build_doc(const char *period, const export_file *f, size_t n, cell *cells,
+                         size_t n_cells, int verified)
+{
+    g_files = f;
+    if (n_cells > 1)
+        qsort(cells, n_cells, sizeof *cells, cell_cmp);
+    json_t *clinics = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(clinics, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "clinic",
+                                                 f[i].clinic.name, "key_id", f[i].clinic.key_id,
+                                                 "export", f[i].path, "export_sha256", f[i].sha,
+                                                 "first_seq", (json_int_t)f[i].info.first_seq,
+                                                 "last_seq", (json_int_t)f[i].info.last_seq, "head",
+                                                 f[i].info.head ? f[i].info.head : ""));
+    json_t *doc = json_pack("{s:s,s:s,s:b,s:o,s:[],s:[]}", "period", period, "rounding",
+                            "per clinic and line: vendor_share = floor(gross * vendor_share_bps / "
+                            "10000); platform_share = gross - vendor_share; a line across clinics "
+                            "and every total are sums",
+                            "catalog_verified", verified, "clinics", clinics, "vendors", "totals");
+    json_t *vendors = json_object_get(doc, "vendors"), *totals = json_object_get(doc, "totals");
+    json_t *vend = NULL, *line = NULL;
+    for (size_t i = 0; i < n_cells; i++) {
+        const cell *c = &cells[i];
+        int64_t vs = agora__ledger_share_floor(c->gross, c->bps), ps = c->gross - vs;
+        if (vend == NULL ||
+            strcmp(json_string_value(json_object_get(vend, "vendor")), c->vendor) != 0 ||
+            strcmp(json_string_value(json_object_get(vend, "currency")), c->currency) != 0) {
+            vend = json_pack("{s:s,s:s,s:[],s:[],s:I,s:I,s:I}", "vendor", c->vendor, "currency",
+                             c->currency, "lines", "clinics", "gross_minor", (json_int_t)0,
+                             "vendor_share_minor", (json_int_t)0, "platform_share_minor",
+                             (json_int_t)0);
+            json_array_append_new(vendors, vend);
+            line = NULL;
+        }
+        if (line == NULL || !same_line(&cells[i - 1], c)) {
+            line = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:[]}", "plugin_id", c->plugin_id,
+                             "plugin_version", c->plugin_version, "vendor_share_bps",
+                             (json_int_t)c->bps, "rows", (json_int_t)0, "units", (json_int_t)0,
+                             "gross_minor", (json_int_t)0, "vendor_share_minor", (json_int_t)0,
+                             "platform_share_minor", (json_int_t)0, "clinics");
+            json_array_append_new(json_object_get(vend, "lines"), line);
+        }
+        add_money(line, "rows", c->rows);
+        add_money(line, "units", c->units);
+        add_shares(line, c->gross, vs, ps);
+        json_array_append_new(json_object_get(line, "clinics"),
+                              json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "clinic",
+                                        f[c->clinic].clinic.name, "rows", (json_int_t)c->rows,
+                                        "units", (json_int_t)c->units, "gross_minor",
+                                        (json_int_t)c->gross, "vendor_share_minor", (json_int_t)vs,
+                                        "platform_share_minor", (json_int_t)ps));
+        add_shares(vend, c->gross, vs, ps);
+        add_shares(find_by(json_object_get(vend, "clinics"), "clinic", f[c->clinic].clinic.name,
+                           money_obj("clinic", f[c->clinic].clinic.name)),
+                   c->gross, vs, ps);
+        add_shares(find_by(totals, "currency", c->currency, money_obj("currency", c->currency)),
+                   c->gross, vs, ps);
+    }
+    return doc;
+}
+
+/* Record the accepted segments (after every export passed). */
+static int save_states(export_file *f, size_t n, agora__error *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    for (size_t i = 0; i < n; i++) {
+        const agora__export_info *in = &f[i].info;
+        if (in->rows == NULL)
+            continue;
+        json_t *rec = json_pack("{s:I,s:I,s:s,s:s,s:s,s:I}", "first_seq", (json_int_t)in->first_seq,
+                                "last_seq", (json_int_t)in->last_seq, "prev_hash", in->prev_hash,
+                                "head", in->head, "export_sha256", f[i].sha, "accepted_ms",
+                                (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        if (rec == NULL ||
+            json_object_set_new(json_object_get(f[i].state, "periods"), in->period, rec) != 0)
+            return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        char *text = json_dumps(f[i].state, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (text == NULL)
+            return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        int rc = agora__write_file_atomic(f[i].state_path, text, strlen(text), 0644, err);
+        free(text);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int agora__statement_clinics(const char *catalog_dir, const char *trust_pub, const char *period,
+                             const char *const *paths, size_t n, json_t **out, int *verified,
+                             agora__error *err)
+{
+    *out = NULL;
+    *verified = 0;
+    if (n == 0 || n > AGORA__EXPORT_FILES)
+        return agora__error_set(err, AGORA_EINVAL, "give 1..%d --from exports",
+                                AGORA__EXPORT_FILES);
+    agora__trust_price_book *pb = NULL;
+    int rc = agora__trust_price_book_open(catalog_dir, trust_pub, &pb, verified, err);
+    if (rc != 0)
+        return rc;
+    export_file *f = calloc(n, sizeof *f);
+    if (f == NULL) {
+        agora__trust_price_book_close(pb);
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        f[i].path = paths[i];
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = load_export(catalog_dir, period, &f[i], err);
+        for (size_t j = 0; rc == 0 && j < i; j++) {
+            if (strcmp(f[i].sha, f[j].sha) == 0)
+                rc = agora__error_set(err, AGORA_EINVAL,
+                                      "duplicate: it is the same export as %s (given twice); "
+                                      "give each export once",
+                                      f[j].path);
+            else if (strcmp(f[i].clinic.name, f[j].clinic.name) == 0)
+                rc = agora__error_set(err, AGORA_EINVAL,
+                                      "duplicate: clinic %s's export of %s is given twice (also "
+                                      "%s); give the newest export only",
+                                      f[i].clinic.name, period, f[j].path);
+        }
+        if (rc == 0)
+            rc = load_state(catalog_dir, &f[i], err);
+        if (rc == 0)
+            rc = check_continuity(&f[i], err);
+        if (rc != 0)
+            agora__error_prefix(err, "%s", f[i].path);
+    }
+    if (rc == 0)
+        rc = check_duplicates(f, n, err);
+    cell *cells = NULL;
+    size_t n_cells = 0, cap = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = add_rows(&f[i], i, pb, &cells, &n_cells, &cap, err);
+        if (rc != 0)
+            agora__error_prefix(err, "%s", f[i].path);
+    }
+    json_t *doc = NULL;
+    if (rc == 0) {
+        doc = build_doc(period, f, n, cells, n_cells, *verified);
+        if (doc == NULL)
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    }
+    if (rc == 0)
+        rc = save_states(f, n, err);
+    free(cells);
+    if (rc == 0)
+        *out = doc;
+    else
+        json_decref(doc);
+    files_free(f, n);
+    agora__trust_price_book_close(pb);
+    return rc;
+}
