@@ -446,8 +446,12 @@ static int period_export(const opts *o)
     int rc = open_ledger(cmd, o, &l);
     if (rc != 0)
         return rc;
-    const char *home = o->home ? o->home : getenv("AGORA_HOME");
+    char home[4096];
     agora__error err = {0};
+    if (agora__home_dir(o->home, home, sizeof home, &err) != 0) {
+        fprintf(stderr, "agora ledger export: %s\n", err.msg);
+        return 1;
+    }
     json_t *doc = NULL;
     rc = agora__ledger_period_export(l, o->period, &doc, &err);
     agora__ledger_close(l);
