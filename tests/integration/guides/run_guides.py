@@ -73,21 +73,22 @@ class GuideError(Exception):
 class Block:
     def __init__(self, path, line, lang, text, part):
         self.path, self.line, self.lang, self.part = path, line, lang, part
-        self.script, self.expected, self.expected_line = text, None, None
+        self.script, self.expected, self.expected_lines = text, None, None
         self.skip, self.exit = None, 0
         if lang == "console":
-            self.script, self.expected = split_console(text)
-            self.expected_line = line + 1
+            self.script, self.expected, offsets = split_console(text)
+            self.expected_lines = [line + 1 + o for o in offsets]
 
     def where(self, offset=0):
         return "%s:%d" % (self.path, self.line + offset)
 
 
 def split_console(text):
-    """A transcript: "$ " lines (and continuations) are the script, the rest the output.
-    Output lines become blank script lines so that script line numbers stay the guide's."""
-    script, output, continued = [], [], False
-    for raw in text.split("\n"):
+    """A transcript: "$ " lines (and continuations) are the script, the rest the output (with
+    the offset of each output line in the block). Output lines become blank script lines so
+    that script line numbers stay the guide's."""
+    script, output, offsets, continued = [], [], [], False
+    for i, raw in enumerate(text.split("\n")):
         if continued or raw.startswith("$ ") or raw == "$":
             cmd = raw if continued else raw[2:]
             script.append(cmd)
@@ -95,7 +96,8 @@ def split_console(text):
         else:
             script.append("")
             output.append(raw)
-    return "\n".join(script), "\n".join(output)
+            offsets.append(i)
+    return "\n".join(script), "\n".join(output), offsets
 
 
 def parse_guide(root, path):
@@ -145,7 +147,8 @@ def parse_guide(root, path):
             if last_shell is None or last_shell.skip or last_shell.expected is not None:
                 raise GuideError("%s:%d: 'guide: output' must follow a shell block that runs and "
                                  "has no expected output yet" % (path, start))
-            last_shell.expected, last_shell.expected_line = text, start + 1
+            last_shell.expected = text
+            last_shell.expected_lines = [start + 1 + k for k in range(text.count("\n") + 1)]
             last_shell = None
             continue
         if lang not in SHELL_LANGS:
@@ -193,15 +196,22 @@ def normalise(text, home):
     return text.strip("\n")
 
 
-def output_matches(expected, actual):
-    """Line by line; a line "..." matches any lines, "..." in a line any text."""
+def output_mismatch(expected, actual):
+    """None when ACTUAL matches EXPECTED line by line (a line "..." matches any lines, "..." in
+    a line any text), else the index of the first expected line that cannot match."""
     parts = []
     for line in expected.split("\n"):
         if line.strip() == "...":
             parts.append(r"(?:[^\n]*\n)*?")
         else:
-            parts.append(".*".join(re.escape(p) for p in line.split("...")) + r"\n")
-    return re.fullmatch("".join(parts), actual + "\n", re.S) is not None
+            parts.append("[^\n]*".join(re.escape(p) for p in line.split("...")) + r"\n")
+    text = actual + "\n"
+    if re.fullmatch("".join(parts), text):
+        return None
+    k = 0  # the longest run of expected lines that still fits the start of the output
+    while k < len(parts) and re.match("".join(parts[:k + 1]), text):
+        k += 1
+    return k
 
 
 class Session:
@@ -413,13 +423,19 @@ def main():
                 if b.expected is not None:
                     compared += 1
                     want, got = normalise(b.expected, None), normalise(out, home)
-                    if not output_matches(want, got):
-                        diff = difflib.unified_diff(want.split("\n"), got.split("\n"),
-                                                    "expected (%s:%d)" % (b.path, b.expected_line),
-                                                    "actual", lineterm="", n=2)
+                    # normalise() drops leading blank lines: keep the line numbers in step.
+                    lead = len(b.expected) - len(b.expected.lstrip("\n"))
+                    bad = output_mismatch(want, got)
+                    if bad is not None:
+                        wl = want.split("\n")
+                        first = wl[bad] if bad < len(wl) else "(the end of the expected output)"
+                        diff = difflib.unified_diff(wl, got.split("\n"), "guide", "actual",
+                                                    lineterm="", n=2)
+                        at = b.expected_lines[min(lead + bad, len(b.expected_lines) - 1)]
                         print("not ok %s:%d: the output of the block at line %d differs from the "
-                              "guide (- guide, + actual, after normalisation):\n%s"
-                              % (b.path, b.expected_line, b.line, "\n".join("    " + d for d in diff)))
+                              "guide, first at:\n    %s\n(- guide, + actual, after normalisation):\n%s"
+                              % (b.path, at, b.line, first,
+                                 "\n".join("    " + d for d in diff)))
                         return 1
             print("ok %s%s: %d block(s) in %.1f s" % (guide, "" if part is None else " part %d" % part,
                                                      n, time.monotonic() - started))

@@ -113,7 +113,7 @@ def main():
         case("conventions", c, 0, [r"skip g\.md:%d: installs packages" % (line_of(c, "apt-get") - 1),
                                    r"4 block\(s\) run, 4 output\(s\) compared, 1 skipped"])
         bad = c.replace("hi from work", "hello from work")
-        case("console-output-changed", bad, 1, [r"not ok g\.md:%d: the output" % line_of(c, "$ echo"),
+        case("console-output-changed", bad, 1, [r"not ok g\.md:%d: the output" % line_of(c, "hi from work"),
                                                 r"\+hi from work"])
         bad = c.replace("refused: ...", "denied: ...")
         case("output-changed", bad, 1, [r"not ok g\.md:%d: the output" % line_of(c, "refused: ...")])
@@ -138,11 +138,11 @@ def main():
               r"with status 2" % n], path="docs/developer-guide.md")
         # ... and with one line of expected output changed.
         m = line_of(dev, "<!-- guide: output -->")
-        first = m + 2  # the marker, the fence, then the first expected line
+        second = m + 3  # the marker, the fence, the first expected line, then the second
         lines = dev.split("\n")
-        lines[first - 1] += " CHANGED"
+        lines[second - 1] += " CHANGED"
         case("developer-guide-changed-output", "\n".join(lines), 1,
-             [r"not ok docs/developer-guide\.md:%d: the output" % first, r"CHANGED"],
+             [r"not ok docs/developer-guide\.md:%d: the output" % second, r"CHANGED"],
              path="docs/developer-guide.md")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
