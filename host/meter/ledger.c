@@ -100,8 +100,10 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
     if (fd < 0) {
         int e = errno;
         free(l);
-        return agora__error_set(err, -e, "cannot open the ledger %s: %s; check the path and "
-                                "permissions", db_path, strerror(e));
+        return agora__error_set(err, -e,
+                                "cannot open the ledger %s: %s; check the path and "
+                                "permissions",
+                                db_path, strerror(e));
     }
     close(fd);
     int rc = sqlite3_open_v2(

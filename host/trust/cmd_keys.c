@@ -120,6 +120,13 @@ int agora__cmd_pack(int argc, char **argv)
     if (rc == 0)
         rc = agora__write_file_atomic(out, bundle, blen, 0644, &err);
     if (rc == 0) {
+        /* Warn now rather than at the operator's desk: certify refuses what cannot load. */
+        agora__error werr = {0};
+        if (agora__elf_plugin_check(plugin, plen, &werr) != 0)
+            fprintf(stderr, "agora pack: warning: %s; agora certify will refuse this bundle\n",
+                    werr.msg);
+    }
+    if (rc == 0) {
         char msha[65], psha[65];
         agora__hex(b.manifest_sha, 32, msha);
         agora__hex(b.plugin_sha, 32, psha);

@@ -190,6 +190,10 @@ int agora__cmd_certify(int argc, char **argv)
     rc = agora__read_file(pos[0], AGORA__BUNDLE_MAX, &buf, &len, &err);
     if (rc == 0)
         rc = agora__bundle_parse(buf, len, &b, &err);
+    /* Refuse what the worker could never load, before anything is signed (the manifest's ABI
+     * was checked by bundle_parse). */
+    if (rc == 0 && (rc = agora__elf_plugin_check(b.plugin, b.plugin_len, &err)) != 0)
+        agora__error_prefix(&err, "not certified: %s@%s", b.parsed.id, b.parsed.version);
     if (rc == 0 && vendor_key != NULL) {
         agora__pubkey vk;
         rc = agora__pubkey_read(vendor_key, &vk, &err);

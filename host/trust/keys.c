@@ -192,8 +192,8 @@ int agora__keygen_files(const char *prefix, const char *pass, size_t passlen, ag
             if (rc != 0)
                 return rc;
         } else if (!S_ISDIR(st.st_mode)) {
-            return agora__error_set(err, AGORA_EINVAL, "%s is not a directory; choose another --out",
-                                    parent);
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "%s is not a directory; choose another --out", parent);
         }
     }
     agora__seckey sk;

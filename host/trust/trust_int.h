@@ -86,6 +86,10 @@ typedef struct agora__bundle {
 
 /* Check the ELF header: 64-bit little-endian x86_64 shared object. Never loads it. */
 int agora__elf_check(const uint8_t *p, size_t len, agora__error *err);
+/* agora__elf_check, then: the dynamic symbol table (read from the bytes, never loaded) defines
+ * agora_plugin_entry as an exported (global or weak, default visibility) function. What
+ * certification requires, with the manifest's supported "abi" (docs/bundle-format.md). */
+int agora__elf_plugin_check(const uint8_t *p, size_t len, agora__error *err);
 /* Build a bundle (manifest and plugin are validated first). *out is malloc'ed. */
 int agora__bundle_build(const uint8_t *manifest, size_t manifest_len, const uint8_t *plugin,
                         size_t plugin_len, const agora__seckey *signer, uint8_t **out,

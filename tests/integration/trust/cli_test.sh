@@ -2,11 +2,12 @@
 # End-to-end test of the trust chain through the real CLI: the clean path (keygen -> pack ->
 # certify -> init -> sync -> install -> list) and every refusal, each checked for exit status 1
 # and a message naming the cause. Writes only under a temp dir.
-# usage: cli_test.sh AGORA DUMMY_PLUGIN.so MANIFEST.json
+# usage: cli_test.sh AGORA DUMMY_PLUGIN.so MANIFEST.json NO_ENTRY_PLUGIN.so
 set -u
 AGORA=$(realpath "$1")
 PLUGIN=$(realpath "$2")
 MANIFEST=$(realpath "$3")
+NOENTRY=$(realpath "$4")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
@@ -118,6 +119,16 @@ if [ "$(stat -c %a op.key)" != 600 ] || [ "$(stat -c %a enc.key)" != 600 ]; then
     fails=$((fails + 1))
 fi
 has "encrypted key file" enc.key "argon2id13"
+# keygen --out DIR/NAME makes DIR (0700: it holds a secret) when missing, nested too.
+ok "keygen into a missing directory" "$AGORA" keygen --out newdir/sub/vendor
+n=$((n + 1))
+if [ "$(stat -c %a newdir/sub)" != 700 ] || [ ! -f newdir/sub/vendor.key ] ||
+    [ "$(stat -c %a newdir/sub/vendor.key)" != 600 ]; then
+    echo "FAIL: keygen must create the missing key directory 0700 and the key 0600"
+    fails=$((fails + 1))
+fi
+touch notadir
+refused "keygen under a file" "is not a directory" "$AGORA" keygen --out notadir/x
 refused "keygen never overwrites" "File exists" "$AGORA" keygen --out op
 chmod 644 rogue.key
 refused "world-readable secret key refused" "chmod 600" "$AGORA" pack --manifest "$MANIFEST" \
@@ -169,6 +180,20 @@ if [ -e cat/catalog.json ]; then
 fi
 
 # ---- certify ---------------------------------------------------------------------------------
+# A .so without agora_plugin_entry (the operator guide's practice .so): pack warns, certify
+# refuses before signing, saying what is missing and what to do.
+ok "pack a plugin without the entry (warns)" "$AGORA" pack --manifest "$MANIFEST" \
+    --plugin "$NOENTRY" -o noentry.agora
+has "pack warns about the missing entry" "$T/err" "does not export agora_plugin_entry"
+refused "certify: plugin does not export agora_plugin_entry" \
+    "does not export agora_plugin_entry, so the worker could never load it; define" \
+    "$AGORA" certify noentry.agora "${CERT[@]}"
+has "certify says what to do" "$T/err" "AGORA_PLUGIN_EXPORT"
+n=$((n + 1))
+if [ -e cat/catalog.json ]; then
+    echo "FAIL: certify of a plugin without the entry must not publish a catalog"
+    fails=$((fails + 1))
+fi
 refused "certify: grant more than the manifest asks" "the manifest does not ask for it" \
     "$AGORA" certify n.agora "${CERT[@]}" --grant rtnPatCharsOpt rtnInstIdOpt
 refused "certify: vendor key mismatch" "not by vendor key" \
@@ -194,6 +219,14 @@ n=$((n + 1))
 if [ "$(stat -c %a home)" != 700 ] || [ "$(stat -c %a home/secret)" != 600 ] ||
     [ "$(stat -c %s home/secret)" != 32 ]; then
     echo "FAIL: home must be 0700 with a 32-byte 0600 secret"
+    fails=$((fails + 1))
+fi
+has "init prints the clinic's public key path" "$T/out" "clinic signing key: home/clinic.pub"
+n=$((n + 1))
+if [ "$(stat -c %a "home/trust/$OPID.pub")" != 600 ] || [ "$(stat -c %a home/clinic.key)" != 600 ] ||
+    ! grep -q '^agora-public-key v1 ed25519 ' home/clinic.pub; then
+    echo "FAIL: trust/*.pub and clinic.key must be 0600, clinic.pub a public key"
+    ls -la home home/trust
     fails=$((fails + 1))
 fi
 refused "init twice" "already a clinic home" "$AGORA" init --home home --trust op.pub

@@ -1,10 +1,13 @@
-/* A tiny shared object for trust tests: bundles need a real x86_64 ELF .so. It is never loaded
- * by these tests (the host never dlopens plugin bytes). */
+/* A tiny shared object for trust tests: bundles need a real x86_64 ELF .so that exports
+ * agora_plugin_entry (certify checks the dynamic symbol table). It is never loaded by these
+ * tests (the host never dlopens plugin bytes). */
+#include <stddef.h>
 #include <stdint.h>
 
-__attribute__((visibility("default"))) int32_t agora_trust_dummy(void);
+__attribute__((visibility("default"))) const void *agora_plugin_entry(uint32_t host_abi_version);
 
-int32_t agora_trust_dummy(void)
+const void *agora_plugin_entry(uint32_t host_abi_version)
 {
-    return 42;
+    (void)host_abi_version;
+    return NULL;
 }
