@@ -62,7 +62,7 @@ PLAN = [
 ]
 SHELL_LANGS = {"sh", "bash", "shell", "console"}
 FENCE = re.compile(r"^( *)```\s*([A-Za-z0-9_+-]*)\s*$")
-MARKER = re.compile(r"^<!--\s*guide:\s*(\w+)\s*(.*?)\s*-->\s*$")
+MARKER = re.compile(r"^\s*<!--\s*guide:\s*(\w+)\s*(.*?)\s*-->\s*$")
 BLOCK_TIMEOUT_S = 300
 
 
@@ -106,6 +106,9 @@ def parse_guide(root, path):
     blocks, pending, part, i, last_shell = [], {}, 1, 0, None
     while i < len(lines):
         m = MARKER.match(lines[i])
+        if not m and "<!-- guide" in lines[i].replace("<!--guide", "<!-- guide"):
+            raise GuideError("%s:%d: a guide marker must be alone on its line, as "
+                             "<!-- guide: KIND ... -->" % (path, i + 1))
         if m:
             kind, arg = m.group(1), m.group(2)
             where = "%s:%d" % (path, i + 1)

@@ -65,6 +65,17 @@ seq 1 5
 5
 ```
 
+- a list item with its own block:
+
+  ```sh
+  echo indented
+  ```
+
+  <!-- guide: output -->
+  ```text
+  indented
+  ```
+
 ```json
 {"not": "run"}
 ```
@@ -111,7 +122,7 @@ def main():
     try:
         c = CONVENTIONS
         case("conventions", c, 0, [r"skip g\.md:%d: installs packages" % (line_of(c, "apt-get") - 1),
-                                   r"4 block\(s\) run, 4 output\(s\) compared, 1 skipped"])
+                                   r"5 block\(s\) run, 5 output\(s\) compared, 1 skipped"])
         bad = c.replace("hi from work", "hello from work")
         case("console-output-changed", bad, 1, [r"not ok g\.md:%d: the output" % line_of(c, "hi from work"),
                                                 r"\+hi from work"])
@@ -125,6 +136,11 @@ def main():
                                        % line_of(bad, "false --not-a-flag")])
         case("bad-marker", c.replace("guide: skip (installs packages)", "guide: skipp"), 1,
              [r"g\.md:%d: unknown or malformed marker" % (line_of(c, "apt-get") - 2)])
+        case("indented-output-changed", c.replace("  indented\n", "  outdented\n"), 1,
+             [r"not ok g\.md:%d: the output" % line_of(c, "  indented")])
+        case("marker-not-alone", c.replace("<!-- guide: output -->\n```text\nhello",
+                                           "Text <!-- guide: output -->\n```text\nhello"), 1,
+             [r"g\.md:%d: a guide marker must be alone on its line" % line_of(c, "<!-- guide: output -->")])
         case("skip-needs-reason", c.replace("skip (installs packages)", "skip ()"), 1,
              [r"needs a reason"])
 
