@@ -222,9 +222,9 @@ class Session:
     line-buffered and interleaved as a user sees it). set -e and an ERR trap end the session
     at the first failing command and record its status, line and text."""
 
-    def __init__(self, name, env, cwd, work):
+    def __init__(self, env, cwd, work):
         self.fail_file = os.path.join(work, "fail")
-        self.work = work
+        self.work, self.closed = work, False
         master, slave = os.openpty()
         attrs = termios.tcgetattr(slave)
         attrs[1] &= ~termios.ONLCR  # keep "\n" as written
@@ -251,6 +251,8 @@ class Session:
         """Returns (status, output, failure) where failure is (status, line, command) when the
         session ended on a failing command, None otherwise."""
         self.n += 1
+        if os.path.exists(self.fail_file):
+            os.unlink(self.fail_file)
         script = os.path.join(self.work, "block%03d.sh" % self.n)
         with open(script, "w", encoding="utf-8") as f:
             f.write(block.script + "\n")
@@ -269,7 +271,7 @@ class Session:
                 return int(m.group(1)), buf[:m.start()].decode("utf-8", "replace"), None
             left = deadline - time.monotonic()
             if left <= 0:
-                self.close()
+                self.close(kill=True)
                 return None, buf.decode("utf-8", "replace"), ("timeout", None, None)
             r, _, _ = select.select([self.master], [], [], min(left, 1.0))
             if not r:
@@ -289,13 +291,23 @@ class Session:
                 failure = (st, int(line) if line.isdigit() else None, cmd.strip())
             return None, buf.decode("utf-8", "replace"), failure
 
-    def close(self):
-        if self.proc.poll() is None:
+    def close(self, kill=False):
+        """End the shell (EOF on its input; SIGKILL to its own process group when KILL or when
+        it has not exited within 10 s) and release the terminal."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.proc.stdin.close()
+            if kill:
+                raise subprocess.TimeoutExpired("bash", 0)
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.proc.wait()
+            self.proc.wait()
         os.close(self.master)
 
 
@@ -323,7 +335,8 @@ def make_home(tmp, build, source):
     os.makedirs(clone)
     os.makedirs(os.path.join(tmp, "tmp"))
     for name in os.listdir(source):
-        if name.startswith("build") or name == ".git":
+        # Not the repository, nor a build directory of the source tree: ~/agora/build is BUILD.
+        if name in (".git", "build") or os.path.exists(os.path.join(source, name, "meson-private")):
             continue
         os.symlink(os.path.join(source, name), os.path.join(clone, name))
     os.symlink(build, os.path.join(clone, "build"))
@@ -385,7 +398,7 @@ def main():
             return 1
 
     tmp = tempfile.mkdtemp(prefix="agora-guides.")
-    sessions, status, t0 = {}, 0, time.monotonic()
+    sessions, t0 = {}, time.monotonic()
     ran = compared = 0
     skipped = []
     try:
@@ -396,7 +409,7 @@ def main():
             if guide not in sessions:
                 work = os.path.join(tmp, "session-%d" % len(sessions))
                 os.makedirs(work)
-                sessions[guide] = Session(guide, env, home, work)
+                sessions[guide] = Session(env, home, work)
             started = time.monotonic()
             n = 0
             for b in parsed[guide][0]:
@@ -446,7 +459,7 @@ def main():
               % (ran, compared, len(skipped), time.monotonic() - t0))
         for b, why in skipped:
             print("  skipped %s: %s" % (b.where(), why))
-        return status
+        return 0
     finally:
         for s in sessions.values():
             s.close()

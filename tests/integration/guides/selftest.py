@@ -104,13 +104,13 @@ def main():
     failures = 0
     tmp = tempfile.mkdtemp(prefix="agora-guides-selftest.")
 
-    def case(name, guide_text, expect_rc, must_contain, path="g.md"):
+    def case(name, guide_text, expect_rc, must_contain, path="g.md", extra=()):
         nonlocal failures
         root = os.path.join(tmp, name)
         os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
         with open(os.path.join(root, path), "w", encoding="utf-8") as f:
             f.write(guide_text)
-        rc, out = run(["--root", root, "--plan", path], a.build, a.source)
+        rc, out = run(["--root", root, "--plan", path] + list(extra), a.build, a.source)
         missing = [m for m in must_contain if not re.search(m, out)]
         if rc != expect_rc or missing:
             failures += 1
@@ -141,6 +141,9 @@ def main():
         case("marker-not-alone", c.replace("<!-- guide: output -->\n```text\nhello",
                                            "Text <!-- guide: output -->\n```text\nhello"), 1,
              [r"g\.md:%d: a guide marker must be alone on its line" % line_of(c, "<!-- guide: output -->")])
+        case("timeout", "# t\n\n```sh\necho started\nsleep 60\n```\n", 1,
+             [r"not ok g\.md:3: the block did not finish within 2 s", r"\| started"],
+             extra=["--timeout", "2"])
         case("skip-needs-reason", c.replace("skip (installs packages)", "skip ()"), 1,
              [r"needs a reason"])
 
