@@ -66,11 +66,15 @@ expect_rc 0 "ledger export --since ID" "$agora" ledger export --since "$id" --ho
 [ "$(wc -l <"$tmp/out")" = 50 ] && ok "export --since an id: 50 lines" || bad "export --since id"
 expect_rc 0 "ledger export --since SEQ" "$agora" ledger export --since 190 --home "$home"
 [ "$(wc -l <"$tmp/out")" = 10 ] && ok "export --since 190: 10 lines" || bad "export --since seq"
-expect_rc 2 "export --since unknown" "$agora" ledger export --since nope --home "$home"
+expect_rc 1 "export --since unknown" "$agora" ledger export --since nope --home "$home"
 expect_rc 2 "ledger without subcommand" "$agora" ledger
 expect_rc 0 "ledger --help" "$agora" ledger --help
 expect_rc 0 "usage --help" "$agora" usage --help
-expect_rc 2 "no home" env -u AGORA_HOME "$agora" usage
+# No --home and no AGORA_HOME: the default home (~/.local/share/agora, as agora init makes it)
+# is used; here there is none, and the message says how to make one.
+expect_rc 1 "no home" env -u AGORA_HOME -u XDG_DATA_HOME HOME="$tmp/nohome" "$agora" usage
+grep -q "nohome/.local/share/agora is not a directory; create it with agora init" "$tmp/err" &&
+    ok "no home: names the default home and agora init" || bad "no home message: $(cat "$tmp/err")"
 
 # Tamper: lower the amount of row 37 as someone editing the database would.
 cp "$home/ledger.db" "$tmp/pristine.db"

@@ -43,7 +43,10 @@ PY
     expect_rc 2 "show with a non-UID" "$agora" results show not-a-uid --home "$home"
     grep -q '^agora results: .*; run' "$tmp/err" && ok "one-line usage error" || bad "usage error text"
     expect_rc 2 "export without --format" "$agora" results export "$study" --home "$home"
-    expect_rc 2 "no home" env -u AGORA_HOME "$agora" results show "$study"
+    # No --home and no AGORA_HOME: the default home is used (none here; the message says so).
+    expect_rc 1 "no home" env -u AGORA_HOME -u XDG_DATA_HOME HOME="$tmp/nohome" "$agora" results show "$study"
+    grep -q "nohome/.local/share/agora is not a directory; create it with agora init" "$tmp/err" &&
+        ok "no home: names the default home and agora init" || bad "no home message: $(cat "$tmp/err")"
     expect_rc 1 "missing home dir" "$agora" results show "$study" --home "$tmp/nope"
     expect_rc 0 "--help" "$agora" results --help
     # A stored file damaged on disk is refused, naming the field, not quoting values.
