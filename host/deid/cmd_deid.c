@@ -147,9 +147,11 @@ static int load_secret(const char *path, uint8_t secret[32], agora__error *err)
     if (path != NULL)
         return agora__deid_secret_load(path, secret, err);
     char home[4096];
-    if (agora__home_dir(NULL, home, sizeof home, err) != 0)
-        return agora__error_prefix(err, "no clinic secret; pass --secret FILE (32 random bytes, "
-                                        "e.g. `head -c 32 /dev/urandom > FILE; chmod 600 FILE`)");
+    if (agora__home_dir(NULL, home, sizeof home, NULL) != 0)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "no clinic secret: no clinic home (neither AGORA_HOME nor HOME is "
+                                "set); pass --secret FILE (32 random bytes, e.g. `head -c 32 "
+                                "/dev/urandom > FILE; chmod 600 FILE`) or set AGORA_HOME");
     char p[4096];
     snprintf(p, sizeof p, "%s/deid.secret", home);
     if (access(p, F_OK) != 0 && errno == ENOENT) {
