@@ -514,22 +514,22 @@ int agora__cmd_deid(int argc, char **argv)
         free_list(&args);
         return 2;
     }
-    uint8_t secret[32];
-    if (load_secret(c.secret_path, secret, &err) != 0) {
-        fprintf(stderr, "agora deid: %s\n", err.msg);
-        free_list(&args);
-        return 1;
-    }
+    /* Inputs first: a missing input must fail before any state (deid.secret) is created. */
     for (size_t i = 0; i < args.n; i++) {
         if (collect(&files, args.paths[i], 0, &err) != 0) {
             fprintf(stderr, "agora deid: %s\n", err.msg);
             free_list(&args);
             free_list(&files);
-            sodium_memzero(secret, sizeof secret);
             return 1;
         }
     }
     free_list(&args);
+    uint8_t secret[32];
+    if (load_secret(c.secret_path, secret, &err) != 0) {
+        fprintf(stderr, "agora deid: %s\n", err.msg);
+        free_list(&files);
+        return 1;
+    }
     if (agora__mkdirs(c.outdir, 0755, &err) != 0) {
         fprintf(stderr, "agora deid: %s; choose a writable -o directory\n", err.msg);
         free_list(&files);

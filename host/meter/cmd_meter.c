@@ -93,13 +93,15 @@ static int parse(const char *cmd, int argc, char **argv, int first, opts *o, int
     return 0;
 }
 
-/* Open the ledger of the clinic home (--home, else the default home; read-only uses). */
-static int open_ledger(const char *cmd, const opts *o, agora__ledger **l)
+/* Open the ledger of the clinic home (read-only uses); home receives the resolved path. */
+static int open_ledger(const char *cmd, const opts *o, agora__ledger **l, char *home,
+                       size_t home_size)
 {
-    char home[4096];
-    agora__error herr = {0};
-    if (agora__home_dir(o->home, home, sizeof home, &herr) != 0) {
-        fprintf(stderr, "agora %s: %s\n", cmd, herr.msg);
+    /* The same home every clinic command uses: --home, AGORA_HOME, $XDG_DATA_HOME/agora,
+     * ~/.local/share/agora. */
+    agora__error err = {0};
+    if (agora__trust_home_resolve(o->home, home, home_size, &err) != 0) {
+        fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
         return 1;
     }
     struct stat st;
@@ -108,7 +110,6 @@ static int open_ledger(const char *cmd, const opts *o, agora__ledger **l)
                 cmd, home);
         return 1;
     }
-    agora__error err = {0};
     if (agora__ledger_open(home, NULL, l, &err) != 0) {
         fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
         return 1;
@@ -135,14 +136,15 @@ int agora__cmd_usage(int argc, char **argv)
     if (o.help) {
         printf("usage: agora usage [--period YYYY-MM] [--json] [--home DIR]\n"
                "Per plugin for the period (default: this UTC month): invocations, billable\n"
-               "invocations and units, failures by reason. Home: --home, else the default (agora init --help).\n");
+               "invocations and units, failures by reason. Home: --home or AGORA_HOME.\n");
         return 0;
     }
     char now[8];
     agora__ledger_period_now(now);
     const char *period = o.period ? o.period : now;
     agora__ledger *l = NULL;
-    if ((rc = open_ledger("usage", &o, &l)) != 0)
+    char home[4096];
+    if ((rc = open_ledger("usage", &o, &l, home, sizeof home)) != 0)
         return rc;
     agora__error err = {0};
     json_t *doc = NULL;
@@ -340,7 +342,8 @@ int agora__cmd_statement(int argc, char **argv)
     if (o.n_from > 0 || o.catalog != NULL || o.trust != NULL)
         return statement_from(&o);
     agora__ledger *l = NULL;
-    if ((rc = open_ledger("statement", &o, &l)) != 0)
+    char home[4096];
+    if ((rc = open_ledger("statement", &o, &l, home, sizeof home)) != 0)
         return rc;
     agora__error err = {0};
     json_t *doc = NULL;
@@ -443,15 +446,11 @@ static int period_export(const opts *o)
         return 2;
     }
     agora__ledger *l = NULL;
-    int rc = open_ledger(cmd, o, &l);
+    char home[4096];
+    int rc = open_ledger(cmd, o, &l, home, sizeof home);
     if (rc != 0)
         return rc;
-    char home[4096];
     agora__error err = {0};
-    if (agora__home_dir(o->home, home, sizeof home, &err) != 0) {
-        fprintf(stderr, "agora ledger export: %s\n", err.msg);
-        return 1;
-    }
     json_t *doc = NULL;
     rc = agora__ledger_period_export(l, o->period, &doc, &err);
     agora__ledger_close(l);
@@ -550,7 +549,9 @@ int agora__cmd_ledger(int argc, char **argv)
     if (export && (o.period != NULL || o.out != NULL))
         return period_export(&o);
     agora__ledger *l = NULL;
-    if ((rc = open_ledger(verify ? "ledger verify" : "ledger export", &o, &l)) != 0)
+    char home[4096];
+    if ((rc = open_ledger(verify ? "ledger verify" : "ledger export", &o, &l, home, sizeof home)) !=
+        0)
         return rc;
     agora__error err = {0};
     if (verify) {

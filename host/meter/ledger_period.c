@@ -1,10 +1,12 @@
 /*
  * A period's ledger export (docs/results-and-billing.md, "Ledger exports"): the contiguous
- * segment of the hash chain from the period's first row to its last, with the link to the rows
- * before it (prev_hash of the first row) and the chain head, so whoever receives it can
+ * segment of the hash chain from the period's first row to the chain head at export time, with
+ * the link to the rows before it (prev_hash of the first row), so whoever receives it can
  * recompute every row's hash and check every link without the clinic's database. Rows of other
- * periods that fall inside the segment (an invocation minted late in a month and recorded early
- * in the next) are included for the chain, and counted by nobody.
+ * periods inside the segment (later months, or an invocation minted late in a month and
+ * recorded early in the next) are there for the chain and are not counted. Ending at the head
+ * means every export contains the head of any export made before it from the same or a later
+ * start, which is how the operator checks that the chain was not rewritten in between.
  *
  * Signing is the caller's (cmd_meter.c, with the clinic key from host/trust); this file builds
  * the body and checks a received one.
@@ -78,6 +80,7 @@ int agora__ledger_period_export(agora__ledger *l, const char *period, json_t **o
     rc = period_bounds(l, period, &first, &last, &count, err);
     if (rc == 0)
         rc = ledger_head(l, &head_seq, head_hash, err);
+    last = head_seq; /* the segment runs to the chain head */
     if (rc == 0 && count > 0 && last - first + 1 > AGORA__EXPORT_MAX_ROWS)
         rc = agora__error_set(err, AGORA_ELIMIT,
                               "period %s spans %lld rows, more than an export holds (%d)", period,
@@ -273,8 +276,9 @@ int agora__ledger_export_check(const json_t *doc, const char *period, agora__exp
         if ((!is_inv && strcmp(r.kind, "correction") != 0) ||
             (is_inv && r.amount_minor != r.units * r.price_minor))
             return bad_row(err, "inconsistent row", r.seq, "has an unknown kind or a wrong amount");
-        if ((i == 0 || i == n - 1) && strcmp(r.period, p) != 0)
-            return bad_row(err, "wrong period", r.seq, "ends the segment but is of another period");
+        if (i == 0 && strcmp(r.period, p) != 0)
+            return bad_row(err, "wrong period", r.seq,
+                           "starts the segment but is of another period");
         if (strcmp(r.period, p) == 0)
             counted++;
         want_prev = stored;

@@ -18,15 +18,15 @@
 #define AGORA__EXPORT_FILES    256                          /* --from files per statement */
 
 /* The body of period's export (without the clinic key fields, which the signer adds): rows
- * first_seq..last_seq, prev_hash, head, ledger_head. Verifies the whole chain first. *out is a
- * new object (caller decrefs). */
+ * first_seq (the period's first row) .. last_seq (the chain head now), prev_hash, head,
+ * ledger_head. Verifies the whole chain first. *out is a new object (caller decrefs). */
 int agora__ledger_period_export(agora__ledger *l, const char *period, json_t **out,
                                 agora__error *err);
 
 /* What a checked export holds. Pointers borrow from the checked document. */
 typedef struct agora__export_info {
     const char *period;
-    int64_t first_seq, last_seq; /* 0, 0 when the period had no rows */
+    int64_t first_seq, last_seq; /* 0, 0 when the period had no rows; last_seq: chain head */
     const char *prev_hash;       /* link to the rows before first_seq */
     const char *head;            /* hash of row last_seq */
     const json_t *rows;          /* NULL when empty */

@@ -5,9 +5,12 @@
  *      body is parsed;
  *   2. its chain verifies on its own (agora__ledger_export_check) and is of the period asked;
  *   3. it continues the chain the operator accepted from that clinic before: the operator keeps,
- *      per clinic and period, the segment it accepted (CATALOG/clinics/NAME.accepted.json), and
- *      a new export must contain (or link to) the head of an accepted segment, leave no gap
- *      after it, and agree with it; the same export accepted again is fine (a re-print);
+ *      per clinic and period, the segment it accepted (CATALOG/clinics/NAME.accepted.json:
+ *      first and last seq, the link before it, its head). An export runs from its period's
+ *      first row to the clinic's chain head, so it contains the head (or the link) of every
+ *      segment accepted before that it overlaps, and those rows must be the same; it must
+ *      overlap or touch at least one (no gap of rows nobody saw); a later export of an accepted
+ *      period must extend it; the same export accepted again is fine (a re-print);
  *   4. no file is given twice, no clinic twice, no row or invocation appears in two exports;
  *   5. every row of the period names a build the signed catalog holds, at the catalog's price,
  *      currency, vendor share and vendor.
@@ -167,6 +170,16 @@ static int check_continuity(const export_file *f, agora__error *err)
         if (rec_int(same, "first_seq") == in->first_seq && h != NULL &&
             strcmp(h, rec_str(same, "head")) == 0)
             return 0; /* a later export of the same period that extends the accepted one */
+        if (rec_int(same, "first_seq") == in->first_seq && in->last_seq < rec_int(same, "last_seq"))
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "broken chain: clinic %s's export of %s ends at seq %lld, "
+                                    "before the head of the export of %s accepted already (seq "
+                                    "%lld..%lld): give the newer export, or, if this is the "
+                                    "clinic's newest, its ledger was rewritten or restored from "
+                                    "an old backup",
+                                    name, in->period, (long long)in->last_seq, in->period,
+                                    (long long)rec_int(same, "first_seq"),
+                                    (long long)rec_int(same, "last_seq"));
         return agora__error_set(err, AGORA_EINVAL,
                                 "broken chain: clinic %s's export of %s does not continue the "
                                 "export of %s accepted before (seq %lld..%lld); its ledger was "

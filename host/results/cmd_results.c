@@ -9,6 +9,7 @@
 
 #include "../cli/commands.h"
 #include "results.h"
+#include "trust.h"
 
 static void help(FILE *out)
 {
@@ -19,7 +20,7 @@ static void help(FILE *out)
             "show prints the validated results stored for a study (oldest first); export writes\n"
             "them as the project's JSON or as a FHIR R4 Bundle (DiagnosticReport +\n"
             "Observations); studies lists the studies that have results.\n"
-            "Home: --home DIR, else $AGORA_HOME, else ~/.local/share/agora (as agora init).\n");
+            "Home: --home DIR, else AGORA_HOME.\n");
 }
 
 static int usage_error(const char *what)
@@ -132,9 +133,11 @@ int agora__cmd_results(int argc, char **argv)
             return usage_error("too many arguments");
         }
     }
+    /* The same home every clinic command uses: --home, AGORA_HOME, $XDG_DATA_HOME/agora,
+     * ~/.local/share/agora. A missing home is a runtime failure (1), not a usage error. */
     char home_buf[4096];
     agora__error herr = {0};
-    if (agora__home_dir(home, home_buf, sizeof home_buf, &herr) != 0) {
+    if (agora__trust_home_resolve(home, home_buf, sizeof home_buf, &herr) != 0) {
         fprintf(stderr, "agora results: %s\n", herr.msg);
         return 1;
     }

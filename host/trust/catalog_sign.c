@@ -133,3 +133,25 @@ int agora__catalog_write_dir(const char *dir, const agora__catalog *c, const ago
     free(json);
     return rc;
 }
+
+int agora__catalog_operator_check(const char *dir, const agora__pubkey *key, const char *which,
+                                  agora__error *err)
+{
+    char spath[4096];
+    uint8_t *sigbuf = NULL;
+    size_t slen = 0;
+    if (agora__path(spath, sizeof spath, NULL, "%s/catalog.sig", dir) != 0 ||
+        agora__read_file(spath, AGORA__SIG_TEXT_MAX, &sigbuf, &slen, NULL) != 0)
+        return 0; /* no readable signature: the full load says what is wrong */
+    char key_id[AGORA__KEY_ID_HEX];
+    uint8_t sig[64];
+    int rc = agora__sig_parse(sigbuf, slen, key_id, sig, NULL);
+    free(sigbuf);
+    if (rc != 0 || strcmp(key_id, key->id) == 0)
+        return 0;
+    return agora__error_set(err, AGORA_EINVAL,
+                            "%s: the catalog is signed by key %s, not by %s (key %s); use the "
+                            "operator key that signed this catalog, or another --catalog "
+                            "directory for a new catalog",
+                            dir, key_id, which, key->id);
+}

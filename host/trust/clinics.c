@@ -299,6 +299,8 @@ int agora__trust_price_book_open(const char *catalog_dir, const char *trust_pub,
         agora__pubkey key;
         rc = agora__pubkey_read(trust_pub, &key, err);
         if (rc == 0)
+            rc = agora__catalog_operator_check(catalog_dir, &key, "the --trust key", err);
+        if (rc == 0)
             rc = agora__catalog_load_dir(catalog_dir, &key, 1, &pb->cat, NULL, NULL, NULL, NULL,
                                          NULL, err);
         *verified = rc == 0;

@@ -60,7 +60,10 @@ static int open_operator_catalog(const char *dir, const agora__seckey *key, int 
                                  agora__catalog *c, agora__error *err)
 {
     int missing = 0;
-    int rc = agora__catalog_load_dir(dir, &key->pub, 1, c, NULL, NULL, NULL, NULL, &missing, err);
+    int rc = agora__catalog_operator_check(dir, &key->pub, "your --key", err);
+    if (rc != 0)
+        return rc;
+    rc = agora__catalog_load_dir(dir, &key->pub, 1, c, NULL, NULL, NULL, NULL, &missing, err);
     if (rc != 0 && missing && !must_exist) {
         memset(c, 0, sizeof *c);
         return 0;
@@ -486,6 +489,8 @@ int agora__cmd_catalog(int argc, char **argv)
     if (trust != NULL) {
         agora__pubkey pk;
         rc = agora__pubkey_read(trust, &pk, &err);
+        if (rc == 0)
+            rc = agora__catalog_operator_check(dir, &pk, "the --trust key", &err);
         if (rc == 0)
             rc = agora__catalog_load_dir(dir, &pk, 1, &cat, &raw, &raw_len, NULL, NULL, NULL, &err);
     } else {

@@ -146,6 +146,10 @@ int agora__catalog_verify_parse(const uint8_t *json, size_t json_len, const uint
 int agora__catalog_load_dir(const char *dir, const agora__pubkey *keys, size_t n_keys,
                             agora__catalog *out, uint8_t **raw, size_t *raw_len, char **sig,
                             size_t *sig_len, int *missing, agora__error *err);
+/* The operator's side of "not trusted": 0 unless DIR/catalog.sig names a key other than key,
+ * then an error with operator advice (which: "--key", "--trust"). */
+int agora__catalog_operator_check(const char *dir, const agora__pubkey *key, const char *which,
+                                  agora__error *err);
 /* Serialize, sign and write DIR/catalog.json and DIR/catalog.sig. */
 int agora__catalog_write_dir(const char *dir, const agora__catalog *c, const agora__seckey *key,
                              agora__error *err);

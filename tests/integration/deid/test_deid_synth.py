@@ -241,6 +241,12 @@ def main():
         # Without --secret: $AGORA_HOME/deid.secret is created (mode 600) and reused.
         home = os.path.join(tmp, "home")
         env = dict(os.environ, AGORA_HOME=home)
+        # ... but never when the input is missing: fail before creating any state.
+        r = subprocess.run([AGORA, "deid", os.path.join(tmp, "no-such-input"), "-o",
+                            os.path.join(tmp, "never")], capture_output=True, text=True, env=env)
+        check(r.returncode == 1 and "no-such-input" in r.stderr, "missing input fails (1)")
+        check(not os.path.exists(os.path.join(home, "deid.secret")),
+              "a missing input creates no deid.secret")
         outs = []
         for i in range(2):
             o = os.path.join(tmp, "home-out%d" % i)

@@ -43,10 +43,14 @@ PY
     expect_rc 2 "show with a non-UID" "$agora" results show not-a-uid --home "$home"
     grep -q '^agora results: .*; run' "$tmp/err" && ok "one-line usage error" || bad "usage error text"
     expect_rc 2 "export without --format" "$agora" results export "$study" --home "$home"
-    # No --home and no AGORA_HOME: the default home is used (none here; the message says so).
-    expect_rc 1 "no home" env -u AGORA_HOME -u XDG_DATA_HOME HOME="$tmp/nohome" "$agora" results show "$study"
-    grep -q "nohome/.local/share/agora is not a directory; create it with agora init" "$tmp/err" &&
-        ok "no home: names the default home and agora init" || bad "no home message: $(cat "$tmp/err")"
+    # No home anywhere (no --home, AGORA_HOME, XDG_DATA_HOME or HOME): a runtime failure, 1.
+    expect_rc 1 "no home" env -u AGORA_HOME -u XDG_DATA_HOME -u HOME "$agora" results show "$study"
+    grep -q 'no clinic home' "$tmp/err" && ok "no home says so" || bad "no home message"
+    # The default home is the one every clinic command uses: ~/.local/share/agora.
+    expect_rc 1 "default home missing" env -u AGORA_HOME -u XDG_DATA_HOME HOME="$tmp/nohome" \
+        "$agora" results show "$study"
+    grep -qF "$tmp/nohome/.local/share/agora is not a directory" "$tmp/err" && ok "default home" ||
+        bad "default home is not ~/.local/share/agora"
     expect_rc 1 "missing home dir" "$agora" results show "$study" --home "$tmp/nope"
     expect_rc 0 "--help" "$agora" results --help
     # A stored file damaged on disk is refused, naming the field, not quoting values.

@@ -208,7 +208,16 @@ has "certify pins the binary" "$T/out" "plugin   sha256"
 cp -r cat cat-v1
 ok "catalog show verified" "$AGORA" catalog show cat --trust op.pub
 has "catalog show lists the entry" "$T/out" "com.example.nodules@1.0.0  certified"
-refused "catalog show with the wrong key" "not trusted" "$AGORA" catalog show cat --trust rogue.pub
+# Operator-side refusals give operator advice (not the clinic's "agora init --trust").
+refused "catalog show with the wrong key" "not by the --trust key" "$AGORA" catalog show cat --trust rogue.pub
+has "operator advice for catalog show" "$T/err" "use the operator key that signed this catalog"
+refused "certify into a catalog signed by another operator key" "not by your --key" \
+    "$AGORA" certify n.agora --catalog cat --key rogue.key --model free
+n=$((n + 1))
+if grep -q "agora init" "$T/err"; then
+    echo "FAIL: the operator-side error must not give clinic advice"
+    fails=$((fails + 1))
+fi
 ok "certify second version" "$AGORA" certify n11.agora "${CERT[@]}" --model per-series --price 90
 has "catalog version 2" "$T/out" "catalog version 2"
 
