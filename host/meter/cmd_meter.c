@@ -451,18 +451,11 @@ static int period_export(const opts *o)
     if (rc != 0)
         return rc;
     agora__error err = {0};
-    json_t *doc = NULL;
-    rc = agora__ledger_period_export(l, o->period, &doc, &err);
-    agora__ledger_close(l);
-    if (rc != 0) {
-        fprintf(stderr, "agora ledger export: %s\n", err.msg);
-        return 1;
-    }
-    /* The clinic key goes into the body, so sign after adding it: make the key first. */
-    int created = 0, created_now = 0;
+    /* The header names the signing key, so the key comes first (made now for older homes). */
+    int created = 0;
     char key_id[17], pk_hex[65], sig[256];
     if (agora__trust_clinic_key_ensure(home, &created, key_id, &err) != 0) {
-        json_decref(doc);
+        agora__ledger_close(l);
         fprintf(stderr, "agora ledger export: clinic signing key: %s\n", err.msg);
         return 1;
     }
@@ -472,48 +465,41 @@ static int period_export(const opts *o)
                 "(secret, 0600) and %s/clinic.pub: give clinic.pub to your operator (agora "
                 "clinic add)\n",
                 home, home);
-    json_object_set_new(doc, "clinic_key_id", json_string(key_id));
-    char *body = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
-    long long n_period = jint(doc, "rows_in_period"), first = jint(doc, "first_seq"),
-              last = jint(doc, "last_seq");
-    char head[65];
-    agora__strlcpy(head, jstr(doc, "head"), sizeof head);
-    json_decref(doc);
-    if (body == NULL) {
-        fprintf(stderr, "agora ledger export: out of memory\n");
-        return 1;
-    }
-    size_t blen = strlen(body);
     char *file = NULL;
-    rc = agora__trust_clinic_sign(home, (const uint8_t *)body, blen, sig, sizeof sig, key_id,
-                                  pk_hex, &created_now, &err);
-    size_t slen = strlen(sig);
-    if (rc == 0 && (file = malloc(slen + blen)) == NULL)
-        rc = agora__error_set(&err, AGORA_ENOMEM, "out of memory");
+    size_t flen = 0;
+    agora__export_info sum;
+    rc = agora__ledger_period_export(l, o->period, key_id, &file, &flen, &sum, &err);
+    agora__ledger_close(l);
+    /* Sign the body in place: the export left the fixed-length signature line blank. */
+    if (rc == 0)
+        rc = agora__trust_clinic_sign(home, (const uint8_t *)file + AGORA__EXPORT_SIG_LINE,
+                                      flen - AGORA__EXPORT_SIG_LINE, sig, sizeof sig, key_id,
+                                      pk_hex, NULL, &err);
+    if (rc == 0 && strlen(sig) != AGORA__EXPORT_SIG_LINE)
+        rc = agora__error_set(&err, AGORA_EINTERNAL, "unexpected signature line length");
     if (rc == 0) {
-        memcpy(file, sig, slen);
-        memcpy(file + slen, body, blen);
-        rc = agora__write_file_atomic(o->out, file, slen + blen, 0600, &err);
+        memcpy(file, sig, AGORA__EXPORT_SIG_LINE);
+        rc = agora__write_file_atomic(o->out, file, flen, 0600, &err);
     }
     free(file);
-    free(body);
     if (rc != 0) {
         fprintf(stderr, "agora ledger export: %s\n", err.msg);
         return 1;
     }
+    long long n_period = sum.rows_in_period, first = sum.first_seq, last = sum.last_seq;
     if (o->json) {
         json_t *r = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:b}", "period", o->period, "file",
                               o->out, "rows_in_period", (json_int_t)n_period, "first_seq",
-                              (json_int_t)first, "last_seq", (json_int_t)last, "head", head,
+                              (json_int_t)first, "last_seq", (json_int_t)last, "head", sum.head,
                               "clinic_key_id", key_id, "key_created", created);
         rc = r != NULL ? print_json(r) : 1;
         json_decref(r);
         return rc;
-    } else
-        printf("exported %s: %lld row%s of the period (seq %lld..%lld), chain head %.16s, "
-               "signed by clinic key %s\n  -> %s (give it to your operator: agora statement "
-               "--from)\n",
-               o->period, n_period, n_period == 1 ? "" : "s", first, last, head, key_id, o->out);
+    }
+    printf("exported %s: %lld row%s of the period (segment seq %lld..%lld), chain head %.16s, "
+           "signed by clinic key %s\n  -> %s (give it to your operator: agora statement "
+           "--from)\n",
+           o->period, n_period, n_period == 1 ? "" : "s", first, last, sum.head, key_id, o->out);
     return 0;
 }
 

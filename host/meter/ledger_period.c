@@ -11,6 +11,7 @@
  * Signing is the caller's (cmd_meter.c, with the clinic key from host/trust); this file builds
  * the body and checks a received one.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -61,10 +62,49 @@ static int ledger_head(agora__ledger *l, int64_t *seq, char hash[65], agora__err
     return rc;
 }
 
-int agora__ledger_period_export(agora__ledger *l, const char *period, json_t **out,
+/* Growing output buffer; the first `reserve` bytes stay free for the signature line. */
+typedef struct outbuf {
+    char *p;
+    size_t len, cap;
+} outbuf;
+
+static int out_put(outbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 65536;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        if (nc > AGORA__EXPORT_MAX + 65536)
+            return AGORA_ELIMIT;
+        char *g = realloc(b->p, nc);
+        if (g == NULL)
+            return AGORA_ENOMEM;
+        b->p = g;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+/* Append o as one compact line (sorted keys; JSON strings escape newlines). */
+static int out_line(outbuf *b, const json_t *o)
+{
+    char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    if (t == NULL)
+        return AGORA_ENOMEM;
+    int rc = out_put(b, t, strlen(t));
+    free(t);
+    return rc == 0 ? out_put(b, "\n", 1) : rc;
+}
+
+int agora__ledger_period_export(agora__ledger *l, const char *period, const char *key_id,
+                                char **out, size_t *out_len, agora__export_info *summary,
                                 agora__error *err)
 {
     *out = NULL;
+    *out_len = 0;
     if (!agora__ledger_period_valid(period))
         return agora__error_set(err, AGORA_EINVAL, "period must be YYYY-MM, e.g. 2026-11");
     /* Never sign a chain that does not verify: the operator would refuse it anyway, and the
@@ -76,7 +116,7 @@ int agora__ledger_period_export(agora__ledger *l, const char *period, json_t **o
     if ((rc = agora__ledger_exec(l, "BEGIN", err)) != 0)
         return rc;
     int64_t first = 0, last = 0, count = 0, head_seq = 0;
-    char head_hash[65];
+    char head_hash[65], prev_hash[65] = "", seg_head[65] = "";
     rc = period_bounds(l, period, &first, &last, &count, err);
     if (rc == 0)
         rc = ledger_head(l, &head_seq, head_hash, err);
@@ -85,17 +125,56 @@ int agora__ledger_period_export(agora__ledger *l, const char *period, json_t **o
         rc = agora__error_set(err, AGORA_ELIMIT,
                               "period %s spans %lld rows, more than an export holds (%d)", period,
                               (long long)(last - first + 1), AGORA__EXPORT_MAX_ROWS);
-    json_t *rows = json_array();
+    /* The header is known before the rows (the segment ends at the head; its link is the first
+     * row's prev_hash), so header and rows go straight into one buffer, a line each: memory is
+     * the file, not a JSON tree of it. */
     sqlite3_stmt *st = NULL;
-    if (rc == 0 && rows == NULL)
-        rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    if (rc == 0 && count > 0) {
+        if (sqlite3_prepare_v2(l->db, "SELECT prev_hash FROM entries WHERE seq = ?1", -1, &st,
+                               NULL) != SQLITE_OK)
+            rc = agora__ledger_sql_error(l, err, "preparing the export");
+        else {
+            sqlite3_bind_int64(st, 1, first);
+            const unsigned char *h =
+                sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+            if (h == NULL)
+                rc = agora__ledger_sql_error(l, err, "reading the period's first row");
+            else
+                agora__strlcpy(prev_hash, (const char *)h, sizeof prev_hash);
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        agora__strlcpy(seg_head, head_hash, sizeof seg_head);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t n = count > 0 ? last - first + 1 : 0;
+    json_t *hdr =
+        rc != 0
+            ? NULL
+            : json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:{s:I,s:s}}", "format",
+                        AGORA__EXPORT_FORMAT, "period", period, "clinic_key_id", key_id,
+                        "exported_ms", (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                        "first_seq", (json_int_t)(count > 0 ? first : 0), "last_seq",
+                        (json_int_t)(count > 0 ? last : 0), "rows", (json_int_t)n, "rows_in_period",
+                        (json_int_t)count, "prev_hash", prev_hash, "head", seg_head, "ledger_head",
+                        "seq", (json_int_t)head_seq, "hash", head_hash);
+    outbuf body = {0};
+    if (rc == 0 && hdr == NULL)
+        rc = agora__error_set(err, AGORA_ENOMEM, "out of memory exporting the ledger");
+    /* The signature line is fixed-length: reserve it so the caller signs in place. */
+    char blank[AGORA__EXPORT_SIG_LINE];
+    memset(blank, ' ', sizeof blank);
+    if (rc == 0 && (out_put(&body, blank, sizeof blank) != 0 || out_line(&body, hdr) != 0))
+        rc = agora__error_set(err, AGORA_ENOMEM, "out of memory exporting the ledger");
+    json_decref(hdr);
     if (rc == 0 && count > 0 &&
         sqlite3_prepare_v2(l->db,
                            "SELECT " AGORA__LEDGER_COLUMNS
                            " FROM entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
                            -1, &st, NULL) != SQLITE_OK)
         rc = agora__ledger_sql_error(l, err, "preparing the export");
-    char prev_hash[65] = "", seg_head[65] = "";
+    int64_t written = 0;
     if (rc == 0 && count > 0) {
         sqlite3_bind_int64(st, 1, first);
         sqlite3_bind_int64(st, 2, last);
@@ -110,34 +189,40 @@ int agora__ledger_period_export(agora__ledger *l, const char *period, json_t **o
             agora__ledger_row r;
             const char *hash;
             agora__ledger_row_read(st, &r, &hash);
-            if (r.seq == first)
-                agora__strlcpy(prev_hash, r.prev_hash, sizeof prev_hash);
-            agora__strlcpy(seg_head, hash, sizeof seg_head);
             json_t *o = agora__ledger_row_json(&r, hash);
-            if (o == NULL || json_array_append_new(rows, o) != 0) {
-                rc = agora__error_set(err, AGORA_ENOMEM, "out of memory exporting the ledger");
+            int w = o != NULL ? out_line(&body, o) : AGORA_ENOMEM;
+            json_decref(o);
+            if (w != 0) {
+                rc = agora__error_set(err, w, "the export does not fit in %zu bytes or memory",
+                                      AGORA__EXPORT_MAX);
                 break;
             }
+            written++;
         }
     }
     sqlite3_finalize(st);
     sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+    /* One read transaction: the rows are those the header announced. */
+    if (rc == 0 && written != n)
+        rc = agora__error_set(err, AGORA_EINTERNAL,
+                              "the ledger changed its rows while exporting; export again");
     if (rc != 0) {
-        json_decref(rows);
+        free(body.p);
         return rc;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    json_t *doc = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:{s:I,s:s},s:o}", "format",
-                            AGORA__EXPORT_FORMAT, "period", period, "exported_ms",
-                            (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "first_seq",
-                            (json_int_t)(count > 0 ? first : 0), "last_seq",
-                            (json_int_t)(count > 0 ? last : 0), "rows_in_period", (json_int_t)count,
-                            "prev_hash", prev_hash, "head", seg_head, "ledger_head", "seq",
-                            (json_int_t)head_seq, "hash", head_hash, "rows", rows);
-    if (doc == NULL)
-        return agora__error_set(err, AGORA_ENOMEM, "out of memory exporting the ledger");
-    *out = doc;
+    if (summary != NULL) {
+        memset(summary, 0, sizeof *summary);
+        agora__strlcpy(summary->period, period, sizeof summary->period);
+        agora__strlcpy(summary->clinic_key_id, key_id, sizeof summary->clinic_key_id);
+        summary->first_seq = count > 0 ? first : 0;
+        summary->last_seq = count > 0 ? last : 0;
+        summary->rows_in_period = count;
+        summary->n_rows = (size_t)n;
+        agora__strlcpy(summary->prev_hash, prev_hash, sizeof summary->prev_hash);
+        agora__strlcpy(summary->head, seg_head, sizeof summary->head);
+    }
+    *out = body.p;
+    *out_len = body.len;
     return 0;
 }
 
@@ -212,113 +297,134 @@ static int row_from_json(const json_t *row, agora__ledger_row *r, const char **h
     return 0;
 }
 
-int agora__ledger_export_check(const json_t *doc, const char *period, agora__export_info *info,
-                               agora__error *err)
+static int str_copy(const json_t *o, const char *key, char *dst, size_t size)
 {
-    memset(info, 0, sizeof *info);
-    const char *fmt = str_field(doc, "format", 64);
-    if (!json_is_object(doc) || fmt == NULL || strcmp(fmt, AGORA__EXPORT_FORMAT) != 0)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "not a ledger export (format is not " AGORA__EXPORT_FORMAT
-                                "); make one with agora ledger export --period P -o FILE");
-    const char *p = str_field(doc, "period", 7);
-    if (p == NULL || !agora__ledger_period_valid(p))
-        return agora__error_set(err, AGORA_EINVAL, "the export names no valid period");
-    if (strcmp(p, period) != 0)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "wrong period: the export is for %s, not %s; ask the clinic for "
-                                "agora ledger export --period %s",
-                                p, period, period);
-    const json_t *rows = json_object_get(doc, "rows");
-    const char *prev = str_field(doc, "prev_hash", 64), *head = str_field(doc, "head", 64);
-    int64_t first, last, in_period;
-    if (!json_is_array(rows) || prev == NULL || head == NULL ||
-        int_field(doc, "first_seq", &first) || int_field(doc, "last_seq", &last) ||
-        int_field(doc, "rows_in_period", &in_period))
-        return agora__error_set(err, AGORA_EINVAL, "the export lacks its rows or chain links");
-    size_t n = json_array_size(rows);
-    if (n > AGORA__EXPORT_MAX_ROWS)
-        return agora__error_set(err, AGORA_ELIMIT, "the export holds more than %d rows",
-                                AGORA__EXPORT_MAX_ROWS);
-    if (n == 0) {
-        if (in_period != 0 || first != 0 || last != 0)
-            return agora__error_set(err, AGORA_EINVAL,
-                                    "broken chain: the export announces rows it does not hold");
-        info->period = p;
-        return 0;
-    }
-    if (first < 1 || last < first || (uint64_t)(last - first + 1) != n)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "broken chain: the export announces seq %lld..%lld but holds %zu "
-                                "rows",
-                                (long long)first, (long long)last, n);
-    const char *want_prev = prev;
-    int64_t counted = 0;
-    for (size_t i = 0; i < n; i++) {
-        agora__ledger_row r;
-        const char *stored;
-        const json_t *row = json_array_get(rows, i);
-        if (row_from_json(row, &r, &stored) != 0)
-            return agora__error_set(err, AGORA_EINVAL,
-                                    "row %zu of the export is malformed (missing or mistyped "
-                                    "fields)",
-                                    i + 1);
-        if (r.seq != first + (int64_t)i)
-            return bad_row(err, "broken chain", r.seq, "is out of sequence");
-        if (strcmp(r.prev_hash, want_prev) != 0)
-            return bad_row(err, "broken chain", r.seq, "does not link to its predecessor");
-        char hash[65];
-        agora__ledger_row_hash(&r, hash);
-        if (strcmp(hash, stored) != 0)
-            return bad_row(err, "edited row", r.seq,
-                           "does not match its hash (a field was changed after it was recorded)");
-        int is_inv = strcmp(r.kind, "invocation") == 0;
-        if ((!is_inv && strcmp(r.kind, "correction") != 0) ||
-            (is_inv && r.amount_minor != r.units * r.price_minor))
-            return bad_row(err, "inconsistent row", r.seq, "has an unknown kind or a wrong amount");
-        if (i == 0 && strcmp(r.period, p) != 0)
-            return bad_row(err, "wrong period", r.seq,
-                           "starts the segment but is of another period");
-        if (strcmp(r.period, p) == 0)
-            counted++;
-        want_prev = stored;
-    }
-    if (strcmp(want_prev, head) != 0)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "broken chain: the export's head is not the hash of its last row");
-    if (counted != in_period)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "the export announces %lld rows of %s but holds %lld",
-                                (long long)in_period, p, (long long)counted);
-    info->period = p;
-    info->first_seq = first;
-    info->last_seq = last;
-    info->prev_hash = prev;
-    info->head = head;
-    info->rows = rows;
+    const char *v = str_field(o, key, size - 1);
+    if (v == NULL)
+        return -1;
+    agora__strlcpy(dst, v, size);
     return 0;
 }
 
-int agora__ledger_export_row(const agora__export_info *info, size_t i, agora__export_row *out)
+static int parse_header(const char *line, size_t len, const char *period, agora__export_info *info,
+                        agora__error *err)
 {
-    agora__ledger_row r;
-    const char *hash;
-    if (info->rows == NULL || i >= json_array_size(info->rows) ||
-        row_from_json(json_array_get(info->rows, i), &r, &hash) != 0)
-        return AGORA_EINVAL;
-    out->seq = r.seq;
-    out->kind = r.kind;
-    out->invocation_id = r.invocation_id;
-    out->period = r.period;
-    out->plugin_id = r.plugin_id;
-    out->plugin_version = r.plugin_version;
-    out->vendor = r.vendor;
-    out->model = r.model;
-    out->price_minor = r.price_minor;
-    out->currency = r.currency;
-    out->vendor_share_bps = r.vendor_share_bps;
-    out->units = r.units;
-    out->amount_minor = r.amount_minor;
-    out->hash = hash;
+    json_t *h = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *fmt = str_field(h, "format", 64);
+    int rc = 0;
+    int64_t n = 0;
+    if (!json_is_object(h) || fmt == NULL || strcmp(fmt, AGORA__EXPORT_FORMAT) != 0)
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "not a ledger export (format is not " AGORA__EXPORT_FORMAT
+                              "); make one with agora ledger export --period P -o FILE");
+    else if (str_copy(h, "period", info->period, sizeof info->period) != 0 ||
+             !agora__ledger_period_valid(info->period))
+        rc = agora__error_set(err, AGORA_EINVAL, "the export names no valid period");
+    else if (strcmp(info->period, period) != 0)
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "wrong period: the export is for %s, not %s; ask the clinic for "
+                              "agora ledger export --period %s",
+                              info->period, period, period);
+    else if (str_copy(h, "clinic_key_id", info->clinic_key_id, sizeof info->clinic_key_id) ||
+             str_copy(h, "prev_hash", info->prev_hash, sizeof info->prev_hash) ||
+             str_copy(h, "head", info->head, sizeof info->head) ||
+             int_field(h, "first_seq", &info->first_seq) ||
+             int_field(h, "last_seq", &info->last_seq) ||
+             int_field(h, "rows_in_period", &info->rows_in_period) || int_field(h, "rows", &n))
+        rc = agora__error_set(err, AGORA_EINVAL, "the export lacks its chain links or counts");
+    else if (n < 0 || n > AGORA__EXPORT_MAX_ROWS)
+        rc = agora__error_set(err, AGORA_ELIMIT, "the export announces %lld rows, at most %d",
+                              (long long)n, AGORA__EXPORT_MAX_ROWS);
+    else if (n == 0 && (info->first_seq != 0 || info->last_seq != 0 || info->rows_in_period != 0))
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "broken chain: the export announces rows it does not hold");
+    else if (n > 0 && (info->first_seq < 1 || info->last_seq < info->first_seq ||
+                       info->last_seq - info->first_seq + 1 != n))
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "broken chain: the export announces seq %lld..%lld but %lld rows",
+                              (long long)info->first_seq, (long long)info->last_seq, (long long)n);
+    info->n_rows = (size_t)n;
+    json_decref(h);
+    return rc;
+}
+
+int agora__ledger_export_check(const uint8_t *body, size_t len, const char *period,
+                               agora__export_info *info, agora__export_row_fn fn, void *ctx,
+                               agora__error *err)
+{
+    memset(info, 0, sizeof *info);
+    const char *p = (const char *)body, *end = p + len;
+    const char *nl = memchr(p, '\n', len < AGORA__EXPORT_LINE_MAX ? len : AGORA__EXPORT_LINE_MAX);
+    if (nl == NULL)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "not a ledger export (no header line); make one with agora "
+                                "ledger export --period P -o FILE");
+    int rc = parse_header(p, (size_t)(nl - p), period, info, err);
+    if (rc != 0)
+        return rc;
+    p = nl + 1;
+    char want_prev[65];
+    agora__strlcpy(want_prev, info->prev_hash, sizeof want_prev);
+    int64_t counted = 0;
+    for (size_t i = 0; i < info->n_rows; i++) {
+        int64_t seq = info->first_seq + (int64_t)i;
+        size_t left = (size_t)(end - p);
+        nl = memchr(p, '\n', left < AGORA__EXPORT_LINE_MAX ? left : AGORA__EXPORT_LINE_MAX);
+        if (nl == NULL)
+            return bad_row(err, "broken chain", seq, "is missing or longer than a row can be");
+        json_t *row = json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES, NULL);
+        p = nl + 1;
+        agora__ledger_row r;
+        const char *stored;
+        char hash[65];
+        if (row == NULL || row_from_json(row, &r, &stored) != 0)
+            rc = bad_row(err, "malformed row", seq,
+                         "is not a ledger row (missing or mistyped "
+                         "fields)");
+        else if (r.seq != seq)
+            rc = bad_row(err, "broken chain", r.seq, "is out of sequence");
+        else if (strcmp(r.prev_hash, want_prev) != 0)
+            rc = bad_row(err, "broken chain", r.seq, "does not link to its predecessor");
+        if (rc == 0) {
+            agora__ledger_row_hash(&r, hash);
+            int is_inv = strcmp(r.kind, "invocation") == 0;
+            if (strcmp(hash, stored) != 0)
+                rc = bad_row(err, "edited row", r.seq,
+                             "does not match its hash (a field was changed after it was "
+                             "recorded)");
+            else if ((!is_inv && strcmp(r.kind, "correction") != 0) ||
+                     (is_inv && r.amount_minor != r.units * r.price_minor))
+                rc = bad_row(err, "inconsistent row", r.seq,
+                             "has an unknown kind or a wrong amount");
+            else if (i == 0 && strcmp(r.period, info->period) != 0)
+                rc = bad_row(err, "wrong period", r.seq,
+                             "starts the segment but is of another period");
+        }
+        if (rc == 0) {
+            counted += strcmp(r.period, info->period) == 0;
+            agora__strlcpy(want_prev, stored, sizeof want_prev);
+            agora__export_row x = {r.seq,    r.kind,        r.invocation_id,
+                                   r.period, r.plugin_id,   r.plugin_version,
+                                   r.vendor, r.model,       r.currency,
+                                   stored,   r.price_minor, r.vendor_share_bps,
+                                   r.units,  r.amount_minor};
+            if (fn != NULL)
+                rc = fn(&x, ctx, err);
+        }
+        json_decref(row);
+        if (rc != 0)
+            return rc;
+    }
+    if (p != end)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "the export has bytes after its %zu announced rows; refused",
+                                info->n_rows);
+    if (info->n_rows > 0 && strcmp(want_prev, info->head) != 0)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "broken chain: the export's head is not the hash of its last row");
+    if (counted != info->rows_in_period)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "the export announces %lld rows of %s but holds %lld",
+                                (long long)info->rows_in_period, info->period, (long long)counted);
     return 0;
 }

@@ -32,69 +32,70 @@
 
 #define STATE_FORMAT "agora.clinic-accepted/1"
 #define STATE_MAX    ((size_t)16 * 1024 * 1024)
+#define PROBES_MAX   (2 * 1200) /* two per accepted period (100 years) */
+
+/* A seq whose hash continuity needs, and the hash the export has there (when it has it). */
+typedef struct probe {
+    int64_t seq;
+    int found;
+    char hash[65];
+} probe;
 
 typedef struct export_file {
     const char *path;
-    uint8_t *buf; /* whole file, owned */
-    size_t len;
     char sha[65];
     agora__trust_clinic clinic;
-    json_t *doc; /* parsed body, owned */
     agora__export_info info;
     json_t *state; /* the clinic's accepted segments, owned (new object when none) */
     char state_path[4096];
+    probe *probes; /* owned */
+    size_t n_probes;
 } export_file;
 
 typedef struct cell {
-    const char *vendor, *currency, *plugin_id, *plugin_version;
+    char *vendor, *currency, *plugin_id, *plugin_version; /* owned */
+    const char *clinic;                                   /* the file's clinic name */
     int64_t bps;
-    size_t clinic; /* index into the files (one export per clinic) */
     int64_t rows, units, gross;
 } cell;
+
+typedef struct seen {
+    char *key; /* owned: a row hash or an invocation id of the period */
+    size_t file;
+} seen;
+
+/* Everything the row callback adds to while one export is checked. */
+typedef struct pass {
+    export_file *f;
+    size_t fi;
+    const agora__trust_price_book *pb;
+    cell *cells;
+    size_t n_cells, cap_cells, hit;
+    seen *seen;
+    size_t n_seen, cap_seen;
+} pass;
 
 static void files_free(export_file *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(f[i].buf);
-        json_decref(f[i].doc);
         json_decref(f[i].state);
+        free(f[i].probes);
     }
     free(f);
 }
 
-/* Read, verify the signature, parse, check the chain. */
-static int load_export(const char *catalog_dir, const char *period, export_file *f,
-                       agora__error *err)
+static void pass_free(pass *ps)
 {
-    int rc = agora__read_file(f->path, AGORA__EXPORT_MAX, &f->buf, &f->len, err);
-    if (rc != 0)
-        return rc;
-    uint8_t sha[32];
-    agora__sha256(f->buf, f->len, sha);
-    agora__hex(sha, 32, f->sha);
-    const uint8_t *nl = memchr(f->buf, '\n', f->len < 300 ? f->len : 300);
-    if (nl == NULL)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "not a signed ledger export (no signature line); make one with "
-                                "agora ledger export --period P -o FILE");
-    size_t sig_len = (size_t)(nl - f->buf) + 1;
-    const uint8_t *body = f->buf + sig_len;
-    size_t body_len = f->len - sig_len;
-    rc = agora__trust_clinic_verify(catalog_dir, f->buf, sig_len, body, body_len, &f->clinic, err);
-    if (rc != 0)
-        return rc;
-    json_error_t jerr;
-    f->doc = json_loadb((const char *)body, body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (f->doc == NULL)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "the signed body is not JSON (line %d: %.80s); refused", jerr.line,
-                                jerr.text);
-    const char *kid = json_string_value(json_object_get(f->doc, "clinic_key_id"));
-    if (kid == NULL || strcmp(kid, f->clinic.key_id) != 0)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "the export names clinic key %.16s but is signed by %s; refused",
-                                kid ? kid : "(none)", f->clinic.key_id);
-    return agora__ledger_export_check(f->doc, period, &f->info, err);
+    for (size_t i = 0; i < ps->n_cells; i++) {
+        free(ps->cells[i].vendor);
+        free(ps->cells[i].currency);
+        free(ps->cells[i].plugin_id);
+        free(ps->cells[i].plugin_version);
+    }
+    free(ps->cells);
+    for (size_t i = 0; i < ps->n_seen; i++)
+        free(ps->seen[i].key);
+    free(ps->seen);
 }
 
 static int load_state(const char *catalog_dir, export_file *f, agora__error *err)
@@ -118,8 +119,9 @@ static int load_state(const char *catalog_dir, export_file *f, agora__error *err
     free(buf);
     const char *fmt = json_string_value(json_object_get(f->state, "format"));
     const char *kid = json_string_value(json_object_get(f->state, "key_id"));
-    if (!json_is_object(json_object_get(f->state, "periods")) || fmt == NULL ||
-        strcmp(fmt, STATE_FORMAT) != 0 || kid == NULL)
+    json_t *periods = json_object_get(f->state, "periods");
+    if (!json_is_object(periods) || fmt == NULL || strcmp(fmt, STATE_FORMAT) != 0 || kid == NULL ||
+        json_object_size(periods) > PROBES_MAX / 2)
         return agora__error_set(err, AGORA_EINVAL,
                                 "%s is damaged; restore it from a backup of the catalog directory",
                                 f->state_path);
@@ -129,18 +131,6 @@ static int load_state(const char *catalog_dir, export_file *f, agora__error *err
                                 "the registry was changed by hand",
                                 f->state_path, kid, f->clinic.name, f->clinic.key_id);
     return 0;
-}
-
-/* Hash of row `seq` in the export (NULL when outside it). */
-static const char *hash_at(const export_file *f, int64_t seq)
-{
-    const agora__export_info *in = &f->info;
-    if (seq == in->first_seq - 1)
-        return in->prev_hash;
-    if (in->rows == NULL || seq < in->first_seq || seq > in->last_seq)
-        return NULL;
-    return json_string_value(
-        json_object_get(json_array_get(in->rows, (size_t)(seq - in->first_seq)), "hash"));
 }
 
 static int64_t rec_int(const json_t *rec, const char *key)
@@ -154,12 +144,45 @@ static const char *rec_str(const json_t *rec, const char *key)
     return s ? s : "";
 }
 
+/* The seqs whose hashes continuity compares: each accepted segment's head and the row before
+ * its first. */
+static int make_probes(export_file *f, agora__error *err)
+{
+    json_t *periods = json_object_get(f->state, "periods");
+    size_t n = 2 * json_object_size(periods);
+    f->probes = n ? calloc(n, sizeof *f->probes) : NULL;
+    if (n && f->probes == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    const char *k;
+    json_t *rec;
+    json_object_foreach(periods, k, rec)
+    {
+        f->probes[f->n_probes++].seq = rec_int(rec, "last_seq");
+        f->probes[f->n_probes++].seq = rec_int(rec, "first_seq") - 1;
+    }
+    return 0;
+}
+
+/* Hash of row `seq` in the export, NULL when outside it. */
+static const char *hash_at(const export_file *f, int64_t seq)
+{
+    const agora__export_info *in = &f->info;
+    if (in->n_rows == 0)
+        return NULL;
+    if (seq == in->first_seq - 1)
+        return in->prev_hash;
+    for (size_t i = 0; i < f->n_probes; i++)
+        if (f->probes[i].seq == seq && f->probes[i].found)
+            return f->probes[i].hash;
+    return NULL;
+}
+
 /* Step 3: does the export continue the chain accepted from this clinic before? */
 static int check_continuity(const export_file *f, agora__error *err)
 {
     const agora__export_info *in = &f->info;
     const char *name = f->clinic.name;
-    if (in->rows == NULL)
+    if (in->n_rows == 0)
         return 0; /* an empty period: nothing to link, nothing counted */
     json_t *periods = json_object_get(f->state, "periods");
     json_t *same = json_object_get(periods, in->period);
@@ -233,10 +256,161 @@ static int check_continuity(const export_file *f, agora__error *err)
                             name, (long long)in->first_seq, (long long)in->last_seq);
 }
 
-typedef struct seen {
-    const char *key;
-    size_t file;
-} seen;
+static int seen_add(pass *ps, const char *key, agora__error *err)
+{
+    if (ps->n_seen == ps->cap_seen) {
+        size_t nc = ps->cap_seen ? ps->cap_seen * 2 : 1024;
+        seen *g = realloc(ps->seen, nc * sizeof *g);
+        if (g == NULL)
+            return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        ps->seen = g;
+        ps->cap_seen = nc;
+    }
+    char *k = strdup(key);
+    if (k == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    ps->seen[ps->n_seen++] = (seen){k, ps->fi};
+    return 0;
+}
+
+static int cell_is(const cell *c, const char *clinic, const agora__export_row *r)
+{
+    return c->clinic == clinic && c->bps == r->vendor_share_bps &&
+           strcmp(c->plugin_id, r->plugin_id) == 0 &&
+           strcmp(c->plugin_version, r->plugin_version) == 0 && strcmp(c->vendor, r->vendor) == 0 &&
+           strcmp(c->currency, r->currency) == 0;
+}
+
+/* Called for every verified row: the hashes continuity needs; for rows of the period, the
+ * duplicate keys, the catalog's price (step 5) and the statement's cells. */
+static int on_row(const agora__export_row *r, void *ctx, agora__error *err)
+{
+    pass *ps = ctx;
+    export_file *f = ps->f;
+    for (size_t i = 0; i < f->n_probes; i++)
+        if (f->probes[i].seq == r->seq) {
+            f->probes[i].found = 1;
+            agora__strlcpy(f->probes[i].hash, r->hash, sizeof f->probes[i].hash);
+        }
+    if (strcmp(r->period, f->info.period) != 0)
+        return 0;
+    int rc = seen_add(ps, r->hash, err);
+    if (rc == 0 && strcmp(r->kind, "invocation") == 0)
+        rc = seen_add(ps, r->invocation_id, err);
+    if (rc != 0)
+        return rc;
+    agora__trust_pricing p;
+    char vendor[AGORA__TRUST_NAME_MAX + 1];
+    uint64_t cv;
+    if (agora__trust_price_book_find(ps->pb, r->plugin_id, r->plugin_version, &p, vendor, &cv) != 0)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "row seq %lld bills %.128s@%.64s, which the catalog does not "
+                                "hold; refused (is this the catalog the clinic synced?)",
+                                (long long)r->seq, r->plugin_id, r->plugin_version);
+    if (strcmp(p.model, r->model) != 0 || (int64_t)p.price_minor != r->price_minor ||
+        strcmp(p.currency, r->currency) != 0 ||
+        (int64_t)p.vendor_share_bps != r->vendor_share_bps || strcmp(vendor, r->vendor) != 0)
+        return agora__error_set(
+            err, AGORA_EINVAL,
+            "row seq %lld bills %.128s@%.64s as %s %lld %s at %lld bps (vendor '%.60s'), but the "
+            "catalog (version %llu) says %s %llu %s at %u bps (vendor '%.60s'); refused",
+            (long long)r->seq, r->plugin_id, r->plugin_version, r->model, (long long)r->price_minor,
+            r->currency, (long long)r->vendor_share_bps, r->vendor, (unsigned long long)cv, p.model,
+            (unsigned long long)p.price_minor, p.currency, p.vendor_share_bps, vendor);
+    const char *clinic = f->clinic.name;
+    cell *c = NULL;
+    if (ps->hit < ps->n_cells && cell_is(&ps->cells[ps->hit], clinic, r))
+        c = &ps->cells[ps->hit];
+    for (size_t k = 0; c == NULL && k < ps->n_cells; k++)
+        if (cell_is(&ps->cells[k], clinic, r)) {
+            c = &ps->cells[k];
+            ps->hit = k;
+        }
+    if (c == NULL) {
+        if (ps->n_cells == ps->cap_cells) {
+            size_t nc = ps->cap_cells ? ps->cap_cells * 2 : 64;
+            cell *g = realloc(ps->cells, nc * sizeof *g);
+            if (g == NULL)
+                return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+            ps->cells = g;
+            ps->cap_cells = nc;
+        }
+        c = &ps->cells[ps->n_cells];
+        *c = (cell){strdup(r->vendor),
+                    strdup(r->currency),
+                    strdup(r->plugin_id),
+                    strdup(r->plugin_version),
+                    clinic,
+                    r->vendor_share_bps,
+                    0,
+                    0,
+                    0};
+        ps->hit = ps->n_cells++;
+        if (!c->vendor || !c->currency || !c->plugin_id || !c->plugin_version)
+            return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    }
+    c->rows++;
+    if (__builtin_add_overflow(c->units, r->units, &c->units) ||
+        __builtin_add_overflow(c->gross, r->amount_minor, &c->gross))
+        return agora__error_set(err, AGORA_ELIMIT, "statement amounts overflow");
+    return 0;
+}
+
+/* Steps 1 to 3 and 5 for one file: read it, verify the signature, then check the body row by
+ * row (the file is the only large allocation; it is freed before the next one is read). */
+static int load_export(const char *catalog_dir, const char *period, export_file *files, size_t fi,
+                       pass *ps, agora__error *err)
+{
+    export_file *f = &files[fi];
+    uint8_t *buf = NULL;
+    size_t len;
+    int rc = agora__read_file(f->path, AGORA__EXPORT_MAX, &buf, &len, err);
+    if (rc != 0)
+        return rc;
+    uint8_t sha[32];
+    agora__sha256(buf, len, sha);
+    agora__hex(sha, 32, f->sha);
+    const uint8_t *nl = memchr(buf, '\n', len < 300 ? len : 300);
+    if (nl == NULL)
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "not a signed ledger export (no signature line); make one with "
+                              "agora ledger export --period P -o FILE");
+    size_t sig_len = nl ? (size_t)(nl - buf) + 1 : 0;
+    if (rc == 0)
+        rc = agora__trust_clinic_verify(catalog_dir, buf, sig_len, buf + sig_len, len - sig_len,
+                                        &f->clinic, err);
+    for (size_t j = 0; rc == 0 && j < fi; j++) {
+        if (strcmp(f->sha, files[j].sha) == 0)
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "duplicate: it is the same export as %s (given twice); give "
+                                  "each export once",
+                                  files[j].path);
+        else if (strcmp(f->clinic.name, files[j].clinic.name) == 0)
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "duplicate: clinic %s's export of %s is given twice (also %s); "
+                                  "give the newest export only",
+                                  f->clinic.name, period, files[j].path);
+    }
+    if (rc == 0)
+        rc = load_state(catalog_dir, f, err);
+    if (rc == 0)
+        rc = make_probes(f, err);
+    if (rc == 0) {
+        ps->f = f;
+        ps->fi = fi;
+        ps->hit = 0;
+        rc = agora__ledger_export_check(buf + sig_len, len - sig_len, period, &f->info, on_row, ps,
+                                        err);
+    }
+    if (rc == 0 && strcmp(f->info.clinic_key_id, f->clinic.key_id) != 0)
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "the export names clinic key %.16s but is signed by %s; refused",
+                              f->info.clinic_key_id, f->clinic.key_id);
+    if (rc == 0)
+        rc = check_continuity(f, err);
+    free(buf);
+    return rc;
+}
 
 static int seen_cmp(const void *a, const void *b)
 {
@@ -244,112 +418,19 @@ static int seen_cmp(const void *a, const void *b)
 }
 
 /* Step 4 for rows: a row hash or an invocation id of the period in two exports. */
-static int check_duplicates(const export_file *f, size_t n, agora__error *err)
+static int check_duplicates(const export_file *f, pass *ps, agora__error *err)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += f[i].info.rows ? 2 * json_array_size(f[i].info.rows) : 0;
-    if (total == 0)
-        return 0;
-    seen *s = malloc(total * sizeof *s);
-    if (s == NULL)
-        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; f[i].info.rows && j < json_array_size(f[i].info.rows); j++) {
-            agora__export_row r;
-            if (agora__ledger_export_row(&f[i].info, j, &r) != 0)
-                continue;
-            s[m++] = (seen){r.hash, i};
-            if (strcmp(r.kind, "invocation") == 0 && strcmp(r.period, f[i].info.period) == 0)
-                s[m++] = (seen){r.invocation_id, i};
-        }
-    }
-    qsort(s, m, sizeof *s, seen_cmp);
-    int rc = 0;
-    for (size_t i = 1; i < m && rc == 0; i++)
-        if (strcmp(s[i - 1].key, s[i].key) == 0)
-            rc = agora__error_set(err, AGORA_EINVAL,
-                                  "overlap: %s and %s hold the same invocation or row (%.32s); "
-                                  "an invocation is billed once, refused",
-                                  f[s[i - 1].file].path, f[s[i].file].path, s[i].key);
-    free(s);
-    return rc;
-}
-
-/* Step 5 and the accumulation of one export's rows of the period. */
-static int add_rows(const export_file *f, size_t fi, const agora__trust_price_book *pb,
-                    cell **cells, size_t *n_cells, size_t *cap, agora__error *err)
-{
-    const agora__export_info *in = &f->info;
-    size_t hit = 0;
-    for (size_t j = 0; in->rows && j < json_array_size(in->rows); j++) {
-        agora__export_row r;
-        if (agora__ledger_export_row(in, j, &r) != 0)
-            return agora__error_set(err, AGORA_EINVAL, "row %zu is malformed", j + 1);
-        if (strcmp(r.period, in->period) != 0)
-            continue;
-        agora__trust_pricing p;
-        char vendor[AGORA__TRUST_NAME_MAX + 1];
-        uint64_t cv;
-        if (agora__trust_price_book_find(pb, r.plugin_id, r.plugin_version, &p, vendor, &cv) != 0)
+    if (ps->n_seen > 1)
+        qsort(ps->seen, ps->n_seen, sizeof *ps->seen, seen_cmp);
+    for (size_t i = 1; i < ps->n_seen; i++)
+        if (strcmp(ps->seen[i - 1].key, ps->seen[i].key) == 0)
             return agora__error_set(err, AGORA_EINVAL,
-                                    "row seq %lld bills %s@%s, which the catalog does not hold; "
-                                    "refused (is this the catalog the clinic synced?)",
-                                    (long long)r.seq, r.plugin_id, r.plugin_version);
-        if (strcmp(p.model, r.model) != 0 || (int64_t)p.price_minor != r.price_minor ||
-            strcmp(p.currency, r.currency) != 0 ||
-            (int64_t)p.vendor_share_bps != r.vendor_share_bps || strcmp(vendor, r.vendor) != 0)
-            return agora__error_set(
-                err, AGORA_EINVAL,
-                "row seq %lld bills %s@%s as %s %lld %s at %lld bps (vendor '%.60s'), but the "
-                "catalog (version %llu) says %s %llu %s at %u bps (vendor '%.60s'); refused",
-                (long long)r.seq, r.plugin_id, r.plugin_version, r.model, (long long)r.price_minor,
-                r.currency, (long long)r.vendor_share_bps, r.vendor, (unsigned long long)cv,
-                p.model, (unsigned long long)p.price_minor, p.currency, p.vendor_share_bps, vendor);
-        cell *c = NULL;
-        if (hit < *n_cells) {
-            cell *h = &(*cells)[hit];
-            if (h->clinic == fi && h->bps == r.vendor_share_bps &&
-                strcmp(h->plugin_id, r.plugin_id) == 0 &&
-                strcmp(h->plugin_version, r.plugin_version) == 0 &&
-                strcmp(h->vendor, r.vendor) == 0 && strcmp(h->currency, r.currency) == 0)
-                c = h;
-        }
-        for (size_t k = 0; c == NULL && k < *n_cells; k++) {
-            cell *h = &(*cells)[k];
-            if (h->clinic == fi && h->bps == r.vendor_share_bps &&
-                strcmp(h->plugin_id, r.plugin_id) == 0 &&
-                strcmp(h->plugin_version, r.plugin_version) == 0 &&
-                strcmp(h->vendor, r.vendor) == 0 && strcmp(h->currency, r.currency) == 0) {
-                c = h;
-                hit = k;
-            }
-        }
-        if (c == NULL) {
-            if (*n_cells == *cap) {
-                size_t nc = *cap ? *cap * 2 : 64;
-                cell *g = realloc(*cells, nc * sizeof *g);
-                if (g == NULL)
-                    return agora__error_set(err, AGORA_ENOMEM, "out of memory");
-                *cells = g;
-                *cap = nc;
-            }
-            hit = (*n_cells)++;
-            c = &(*cells)[hit];
-            *c = (cell){
-                r.vendor, r.currency, r.plugin_id, r.plugin_version, r.vendor_share_bps, fi, 0,
-                0,        0};
-        }
-        c->rows++;
-        if (__builtin_add_overflow(c->units, r.units, &c->units) ||
-            __builtin_add_overflow(c->gross, r.amount_minor, &c->gross))
-            return agora__error_set(err, AGORA_ELIMIT, "statement amounts overflow");
-    }
+                                    "overlap: %s and %s hold the same invocation or row (%.32s); "
+                                    "an invocation is billed once, refused",
+                                    f[ps->seen[i - 1].file].path, f[ps->seen[i].file].path,
+                                    ps->seen[i].key);
     return 0;
 }
-
-static const export_file *g_files; /* for the qsort comparator only (single-threaded CLI) */
 
 static int cell_cmp(const void *a, const void *b)
 {
@@ -361,7 +442,7 @@ static int cell_cmp(const void *a, const void *b)
         return c;
     if (x->bps != y->bps)
         return x->bps < y->bps ? -1 : 1;
-    return strcmp(g_files[x->clinic].clinic.name, g_files[y->clinic].clinic.name);
+    return strcmp(x->clinic, y->clinic);
 }
 
 static int same_line(const cell *a, const cell *b)
@@ -407,17 +488,15 @@ static json_t *money_obj(const char *key, const char *value)
 static json_t *build_doc(const char *period, const export_file *f, size_t n, cell *cells,
                          size_t n_cells, int verified)
 {
-    g_files = f;
     if (n_cells > 1)
         qsort(cells, n_cells, sizeof *cells, cell_cmp);
     json_t *clinics = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(clinics, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "clinic",
-                                                 f[i].clinic.name, "key_id", f[i].clinic.key_id,
-                                                 "export", f[i].path, "export_sha256", f[i].sha,
-                                                 "first_seq", (json_int_t)f[i].info.first_seq,
-                                                 "last_seq", (json_int_t)f[i].info.last_seq, "head",
-                                                 f[i].info.head ? f[i].info.head : ""));
+        json_array_append_new(
+            clinics, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "clinic", f[i].clinic.name,
+                               "key_id", f[i].clinic.key_id, "export", f[i].path, "export_sha256",
+                               f[i].sha, "first_seq", (json_int_t)f[i].info.first_seq, "last_seq",
+                               (json_int_t)f[i].info.last_seq, "head", f[i].info.head));
     json_t *doc = json_pack("{s:s,s:s,s:b,s:o,s:[],s:[]}", "period", period, "rounding",
                             "per clinic and line: vendor_share = floor(gross * vendor_share_bps / "
                             "10000); platform_share = gross - vendor_share; a line across clinics "
@@ -450,14 +529,13 @@ static json_t *build_doc(const char *period, const export_file *f, size_t n, cel
         add_money(line, "units", c->units);
         add_shares(line, c->gross, vs, ps);
         json_array_append_new(json_object_get(line, "clinics"),
-                              json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "clinic",
-                                        f[c->clinic].clinic.name, "rows", (json_int_t)c->rows,
-                                        "units", (json_int_t)c->units, "gross_minor",
-                                        (json_int_t)c->gross, "vendor_share_minor", (json_int_t)vs,
-                                        "platform_share_minor", (json_int_t)ps));
+                              json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "clinic", c->clinic, "rows",
+                                        (json_int_t)c->rows, "units", (json_int_t)c->units,
+                                        "gross_minor", (json_int_t)c->gross, "vendor_share_minor",
+                                        (json_int_t)vs, "platform_share_minor", (json_int_t)ps));
         add_shares(vend, c->gross, vs, ps);
-        add_shares(find_by(json_object_get(vend, "clinics"), "clinic", f[c->clinic].clinic.name,
-                           money_obj("clinic", f[c->clinic].clinic.name)),
+        add_shares(find_by(json_object_get(vend, "clinics"), "clinic", c->clinic,
+                           money_obj("clinic", c->clinic)),
                    c->gross, vs, ps);
         add_shares(find_by(totals, "currency", c->currency, money_obj("currency", c->currency)),
                    c->gross, vs, ps);
@@ -472,7 +550,7 @@ static int save_states(export_file *f, size_t n, agora__error *err)
     clock_gettime(CLOCK_REALTIME, &ts);
     for (size_t i = 0; i < n; i++) {
         const agora__export_info *in = &f[i].info;
-        if (in->rows == NULL)
+        if (in->n_rows == 0)
             continue;
         json_t *rec = json_pack("{s:I,s:I,s:s,s:s,s:s,s:I}", "first_seq", (json_int_t)in->first_seq,
                                 "last_seq", (json_int_t)in->last_seq, "prev_hash", in->prev_hash,
@@ -512,45 +590,23 @@ int agora__statement_clinics(const char *catalog_dir, const char *trust_pub, con
     }
     for (size_t i = 0; i < n; i++)
         f[i].path = paths[i];
+    pass ps = {.pb = pb};
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = load_export(catalog_dir, period, &f[i], err);
-        for (size_t j = 0; rc == 0 && j < i; j++) {
-            if (strcmp(f[i].sha, f[j].sha) == 0)
-                rc = agora__error_set(err, AGORA_EINVAL,
-                                      "duplicate: it is the same export as %s (given twice); "
-                                      "give each export once",
-                                      f[j].path);
-            else if (strcmp(f[i].clinic.name, f[j].clinic.name) == 0)
-                rc = agora__error_set(err, AGORA_EINVAL,
-                                      "duplicate: clinic %s's export of %s is given twice (also "
-                                      "%s); give the newest export only",
-                                      f[i].clinic.name, period, f[j].path);
-        }
-        if (rc == 0)
-            rc = load_state(catalog_dir, &f[i], err);
-        if (rc == 0)
-            rc = check_continuity(&f[i], err);
+        rc = load_export(catalog_dir, period, f, i, &ps, err);
         if (rc != 0)
             agora__error_prefix(err, "%s", f[i].path);
     }
     if (rc == 0)
-        rc = check_duplicates(f, n, err);
-    cell *cells = NULL;
-    size_t n_cells = 0, cap = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = add_rows(&f[i], i, pb, &cells, &n_cells, &cap, err);
-        if (rc != 0)
-            agora__error_prefix(err, "%s", f[i].path);
-    }
+        rc = check_duplicates(f, &ps, err);
     json_t *doc = NULL;
     if (rc == 0) {
-        doc = build_doc(period, f, n, cells, n_cells, *verified);
+        doc = build_doc(period, f, n, ps.cells, ps.n_cells, *verified);
         if (doc == NULL)
             rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
     }
     if (rc == 0)
         rc = save_states(f, n, err);
-    free(cells);
+    pass_free(&ps);
     if (rc == 0)
         *out = doc;
     else

@@ -1,5 +1,6 @@
 /* libFuzzer target: bundle parsing (which also runs the ELF header check and the manifest
- * validator) on arbitrary bytes. Must never crash, leak or read out of bounds. */
+ * validator) and certify's dynamic-symbol check on arbitrary bytes. Must never crash, leak or
+ * read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,5 +16,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     agora__manifest m;
     (void)agora__manifest_parse(data, size, &m, &err);
     (void)agora__elf_check(data, size, &err);
+    (void)agora__elf_plugin_check(data, size, &err);
     return 0;
 }

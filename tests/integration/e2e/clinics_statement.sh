@@ -134,8 +134,8 @@ grep -q "not verified" op.err || fail "without --trust the statement warns that 
 $PY - north.export edited.export <<'PY'
 import sys
 b = open(sys.argv[1], "rb").read()
-i = b.index(b'"amount_minor": ')
-j = i + len(b'"amount_minor": ')
+i = b.index(b'"amount_minor":')
+j = i + len(b'"amount_minor":')
 b = b[:j] + (b"9" if b[j:j+1] != b"9" else b"8") + b[j+1:]
 open(sys.argv[2], "wb").write(b)
 PY

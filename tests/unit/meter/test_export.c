@@ -82,27 +82,75 @@ static void fill(fixture *f)
     record(f, MAR_MS + 2000, "1.2.3.5");
 }
 
+/* An export body as an array of JSON objects: [header, row, row, ...]. */
 static json_t *export_of(fixture *f, const char *period)
 {
-    json_t *doc = NULL;
+    char *buf = NULL;
+    size_t len = 0;
     agora__error err = {0};
-    if (agora__ledger_period_export(f->l, period, &doc, &err) != 0)
+    if (agora__ledger_period_export(f->l, period, "0123456789abcdef", &buf, &len, NULL, &err) != 0)
         fail_msg("export: %s", err.msg);
-    return doc;
+    json_t *lines = json_array();
+    const char *p = buf + AGORA__EXPORT_SIG_LINE, *end = buf + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl);
+        json_t *o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        assert_non_null(o);
+        json_array_append_new(lines, o);
+        p = nl + 1;
+    }
+    free(buf);
+    return lines;
+}
+
+/* The body bytes of such an array, as the clinic writes them. */
+static char *body_of(const json_t *lines, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        char *t = json_dumps(json_array_get(lines, i), JSON_COMPACT | JSON_SORT_KEYS);
+        size_t tl = strlen(t);
+        while (n + tl + 2 > cap)
+            b = realloc(b, cap *= 2);
+        memcpy(b + n, t, tl);
+        n += tl;
+        b[n++] = '\n';
+        free(t);
+    }
+    *len = n;
+    return b;
+}
+
+static int check(const json_t *lines, const char *period, agora__export_info *info,
+                 agora__error *err)
+{
+    size_t len;
+    char *b = body_of(lines, &len);
+    int rc = agora__ledger_export_check((const uint8_t *)b, len, period, info, NULL, NULL, err);
+    free(b);
+    return rc;
 }
 
 static void expect_refused(const json_t *doc, const char *period, const char *why)
 {
     agora__export_info info;
     agora__error err = {0};
-    assert_int_not_equal(agora__ledger_export_check(doc, period, &info, &err), 0);
+    assert_int_not_equal(check(doc, period, &info, &err), 0);
     if (strstr(err.msg, why) == NULL)
         fail_msg("expected '%s' in: %s", why, err.msg);
 }
 
 static json_t *row(json_t *doc, size_t i)
 {
-    return json_array_get(json_object_get(doc, "rows"), i);
+    return json_array_get(doc, i + 1);
+}
+
+static json_t *header(json_t *doc)
+{
+    return json_array_get(doc, 0);
 }
 
 static const char *js(const json_t *o, const char *k)
@@ -150,6 +198,22 @@ static void rehash(json_t *r)
     json_object_set_new(r, "hash", json_string(hex));
 }
 
+typedef struct collected {
+    int n;
+    int64_t amounts;
+    char second_period[8];
+} collected;
+
+static int collect(const agora__export_row *r, void *ctx, agora__error *err)
+{
+    (void)err;
+    collected *c = ctx;
+    if (c->n++ == 1)
+        snprintf(c->second_period, sizeof c->second_period, "%s", r->period);
+    c->amounts += r->amount_minor;
+    return 0;
+}
+
 static void test_segment(void **state)
 {
     fixture *f = *state;
@@ -157,20 +221,28 @@ static void test_segment(void **state)
     json_t *mar = export_of(f, "2026-03");
     agora__export_info info;
     agora__error err = {0};
-    assert_int_equal(agora__ledger_export_check(mar, "2026-03", &info, &err), 0);
+    assert_int_equal(check(mar, "2026-03", &info, &err), 0);
     assert_int_equal(info.first_seq, 1);
     assert_int_equal(info.last_seq, 5);
-    assert_int_equal(json_integer_value(json_object_get(mar, "rows_in_period")), 3);
+    assert_int_equal(info.rows_in_period, 3);
+    assert_string_equal(info.clinic_key_id, "0123456789abcdef");
     assert_string_equal(info.prev_hash,
                         "0000000000000000000000000000000000000000000000000000000000000000");
-    agora__export_row r;
-    assert_int_equal(agora__ledger_export_row(&info, 1, &r), 0);
-    assert_string_equal(r.period, "2026-04"); /* inside the segment, for the chain only */
-    assert_int_equal(r.amount_minor, 150);
+    /* Rows reach the callback in order, verified; April's are inside, for the chain only. */
+    size_t len;
+    char *b = body_of(mar, &len);
+    collected c = {0};
+    assert_int_equal(
+        agora__ledger_export_check((const uint8_t *)b, len, "2026-03", &info, collect, &c, &err),
+        0);
+    free(b);
+    assert_int_equal(c.n, 5);
+    assert_int_equal(c.amounts, 750);
+    assert_string_equal(c.second_period, "2026-04");
     /* April: seq 2 to the head (5), linked to row 1's hash. */
     json_t *apr = export_of(f, "2026-04");
     agora__export_info ai;
-    assert_int_equal(agora__ledger_export_check(apr, "2026-04", &ai, &err), 0);
+    assert_int_equal(check(apr, "2026-04", &ai, &err), 0);
     assert_int_equal(ai.first_seq, 2);
     assert_int_equal(ai.last_seq, 5);
     assert_string_equal(ai.head, info.head);
@@ -178,8 +250,8 @@ static void test_segment(void **state)
     /* A month without rows: an empty, valid export. */
     json_t *may = export_of(f, "2026-05");
     agora__export_info mi;
-    assert_int_equal(agora__ledger_export_check(may, "2026-05", &mi, &err), 0);
-    assert_null(mi.rows);
+    assert_int_equal(check(may, "2026-05", &mi, &err), 0);
+    assert_int_equal(mi.n_rows, 0);
     expect_refused(mar, "2026-04", "wrong period");
     json_decref(mar);
     json_decref(apr);
@@ -216,13 +288,13 @@ static void test_edited_rows(void **state)
 
     /* A removed row in the middle. */
     d = json_deep_copy(mar);
-    json_array_remove(json_object_get(d, "rows"), 1);
+    json_array_remove(d, 2);
     expect_refused(d, "2026-03", "broken chain");
     json_decref(d);
 
     /* A forged head. */
     d = json_deep_copy(mar);
-    json_object_set_new(d, "head",
+    json_object_set_new(header(d), "head",
                         json_string(json_string_value(json_object_get(row(d, 0), "hash"))));
     expect_refused(d, "2026-03", "broken chain");
     json_decref(d);
@@ -230,7 +302,7 @@ static void test_edited_rows(void **state)
     /* A wrong link to the rows before. */
     json_t *apr = export_of(f, "2026-04");
     d = json_deep_copy(apr);
-    json_object_set_new(d, "prev_hash",
+    json_object_set_new(header(d), "prev_hash",
                         json_string("00000000000000000000000000000000000000000000"
                                     "00000000000000000000"));
     expect_refused(d, "2026-04", "does not link to its predecessor");
@@ -241,6 +313,11 @@ static void test_edited_rows(void **state)
     expect_refused(d, "2026-03", "row seq 1");
     json_decref(d);
     json_decref(apr);
+    /* Bytes after the announced rows. */
+    d = json_deep_copy(mar);
+    json_array_append(d, row(d, 0));
+    expect_refused(d, "2026-03", "after its 5 announced rows");
+    json_decref(d);
     json_decref(mar);
 }
 
@@ -252,10 +329,13 @@ static void test_refuses_to_sign_a_broken_ledger(void **state)
     assert_int_equal(
         sqlite3_exec(f->l->db, "UPDATE entries SET units = 5 WHERE seq = 2", NULL, NULL, &e),
         SQLITE_OK);
-    json_t *doc = NULL;
+    char *buf = NULL;
+    size_t len = 0;
     agora__error err = {0};
-    assert_int_not_equal(agora__ledger_period_export(f->l, "2026-03", &doc, &err), 0);
-    assert_null(doc);
+    assert_int_not_equal(
+        agora__ledger_period_export(f->l, "2026-03", "0123456789abcdef", &buf, &len, NULL, &err),
+        0);
+    assert_null(buf);
     assert_non_null(strstr(err.msg, "not exporting"));
 }
 

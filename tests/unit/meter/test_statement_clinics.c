@@ -129,34 +129,35 @@ static void record(fixture *f, int clinic, uint64_t ms, int64_t price)
         fail_msg("record: %s", err.msg);
 }
 
-/* Sign body (a doc) with clinic `signer`'s key and write it to path. */
-static void write_signed(fixture *f, int signer, json_t *doc, const char *path)
+/* Export clinic `data`'s ledger for period, naming and signed by clinic `signer`'s key (the
+ * same clinic, except when a test forges), and write it to DIR/name. */
+static void export_as(fixture *f, int data, int signer, const char *period, const char *name,
+                      char *path)
 {
     char sig[256], kid[17], pk[65];
     agora__error err = {0};
     assert_int_equal(agora__trust_clinic_key_ensure(f->home[signer], NULL, kid, &err), 0);
-    json_object_set_new(doc, "clinic_key_id", json_string(kid));
-    char *body = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
-    assert_int_equal(agora__trust_clinic_sign(f->home[signer], (const uint8_t *)body, strlen(body),
-                                              sig, sizeof sig, kid, pk, NULL, &err),
+    char *buf = NULL;
+    size_t len = 0;
+    if (agora__ledger_period_export(f->l[data], period, kid, &buf, &len, NULL, &err) != 0)
+        fail_msg("export: %s", err.msg);
+    assert_int_equal(agora__trust_clinic_sign(
+                         f->home[signer], (const uint8_t *)buf + AGORA__EXPORT_SIG_LINE,
+                         len - AGORA__EXPORT_SIG_LINE, sig, sizeof sig, kid, pk, NULL, &err),
                      0);
+    assert_int_equal(strlen(sig), AGORA__EXPORT_SIG_LINE);
+    memcpy(buf, sig, AGORA__EXPORT_SIG_LINE);
+    sprintf(path, "%s/%s", f->dir, name);
     FILE *out = fopen(path, "w");
     assert_non_null(out);
-    fputs(sig, out);
-    fputs(body, out);
+    assert_int_equal(fwrite(buf, 1, len, out), len);
     fclose(out);
-    free(body);
+    free(buf);
 }
 
 static void export_to(fixture *f, int clinic, const char *period, const char *name, char *path)
 {
-    json_t *doc = NULL;
-    agora__error err = {0};
-    if (agora__ledger_period_export(f->l[clinic], period, &doc, &err) != 0)
-        fail_msg("export: %s", err.msg);
-    sprintf(path, "%s/%s", f->dir, name);
-    write_signed(f, clinic, doc, path);
-    json_decref(doc);
+    export_as(f, clinic, clinic, period, name, path);
 }
 
 static int statement(fixture *f, const char *period, const char *a, const char *b,
@@ -252,12 +253,7 @@ static void test_same_invocation_in_two_clinics(void **state)
     record(f, 0, MAR_MS, 150);
     export_to(f, 0, "2026-03", "a", a);
     /* South signs north's rows as its own. */
-    json_t *doc = NULL;
-    agora__error err = {0};
-    assert_int_equal(agora__ledger_period_export(f->l[0], "2026-03", &doc, &err), 0);
-    sprintf(b, "%s/b", f->dir);
-    write_signed(f, 1, doc, b);
-    json_decref(doc);
+    export_as(f, 0, 1, "2026-03", "b", b);
     expect_refused(f, "2026-03", a, b, "overlap");
     /* Nothing was recorded by the refusal: north's export alone is still a first export. */
     expect_ok(f, "2026-03", a, NULL);
