@@ -3,7 +3,8 @@
 
 Usage: run_guides.py --build BUILD_DIR --source SOURCE_DIR [--root DIR] [--plan GUIDE[:PART],...]
 
-Conventions a guide follows (Markdown, fences at the start of a line):
+Conventions a guide follows (Markdown; fences and markers alone on their line, at its start
+or indented as in a list item):
 
   ```sh / ```bash / ```shell   a shell block: run verbatim by bash, as typed in a terminal.
   ```console                   a shell block in transcript form: lines starting with "$ " (and
@@ -21,7 +22,7 @@ Every other fenced block (```text, ```json, ...) is prose and is not compared. B
 both sides are normalised: the temporary home is written "~"; times, dates and YYYY-MM periods,
 SHA-256 hashes, key ids (16 hex digits) and longer hex strings, 2.25.* UIDs, "N ms" durations
 and "N bytes" sizes become placeholders; a line "..." in the expected output matches any number
-of lines and "..." inside a line matches any text.
+of lines and "..." inside a line matches any text on that line.
 
 The guides are one story on one machine: the developer packs bundles and hands them (with the
 vendor key) to the operator through ~/handover; the operator certifies them and publishes the
