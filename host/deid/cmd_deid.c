@@ -67,7 +67,7 @@ static void usage(FILE *f)
           "                     cleanGraphOpt are refused: Agora cannot tell identifying from\n"
           "                     other free text, SR content or overlay graphics)\n"
           "  --secret FILE      per-clinic UID secret (32 bytes or 64 hex digits, mode 600);\n"
-          "                     default $AGORA_HOME/deid.secret (created when missing)\n"
+          "                     default deid.secret in the clinic home (created when missing)\n"
           "  --allow-burned-in  also write images that declare (or may have) burned-in text\n"
           "  --defined-lengths  encode sequences and items with explicit lengths\n"
           "  --sync             flush the outputs to disk (syncfs) before reporting success;\n"
@@ -149,17 +149,18 @@ static int collect(file_list *l, const char *path, int depth, agora__error *err)
     return rc;
 }
 
-/* The clinic secret: --secret FILE, else $AGORA_HOME/deid.secret (created on first use). */
+/* The clinic secret: --secret FILE, else HOME/deid.secret in the clinic home (created on
+ * first use). */
 static int load_secret(const char *path, uint8_t secret[32], agora__error *err)
 {
     if (path != NULL)
         return agora__deid_secret_load(path, secret, err);
-    const char *home = getenv("AGORA_HOME");
-    if (home == NULL || home[0] == '\0')
+    char home[4096];
+    if (agora__home_dir(NULL, home, sizeof home, NULL) != 0)
         return agora__error_set(err, AGORA_EINVAL,
-                                "no clinic secret; pass --secret FILE (32 random bytes, e.g. "
-                                "`head -c 32 /dev/urandom > FILE; chmod 600 FILE`) or set "
-                                "AGORA_HOME");
+                                "no clinic secret: no clinic home (neither AGORA_HOME nor HOME is "
+                                "set); pass --secret FILE (32 random bytes, e.g. `head -c 32 "
+                                "/dev/urandom > FILE; chmod 600 FILE`) or set AGORA_HOME");
     char p[4096];
     snprintf(p, sizeof p, "%s/deid.secret", home);
     if (access(p, F_OK) != 0 && errno == ENOENT) {

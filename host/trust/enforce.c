@@ -181,6 +181,11 @@ int agora__trust_get(agora__trust_home *h, const char *id, agora__trust_plugin *
     return 0;
 }
 
+static int cmp_plugin_id(const void *a, const void *b)
+{
+    return strcmp(((const agora__trust_plugin *)a)->id, ((const agora__trust_plugin *)b)->id);
+}
+
 int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n, agora__error *err)
 {
     *out = NULL;
@@ -233,6 +238,10 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
         list[count++] = info;
     }
     closedir(d);
+    /* Directory order is the filesystem's: sort so that list, run and sync print the same
+     * order on every machine. */
+    if (count > 1)
+        qsort(list, count, sizeof *list, cmp_plugin_id);
     *out = list;
     *n = count;
     return 0;

@@ -29,22 +29,7 @@
 
 int agora__trust_home_resolve(const char *dir, char *out, size_t size, agora__error *err)
 {
-    const char *env = getenv("AGORA_HOME");
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    int rc;
-    if (dir != NULL && dir[0] != '\0')
-        rc = agora__path(out, size, err, "%s", dir);
-    else if (env != NULL && env[0] != '\0')
-        rc = agora__path(out, size, err, "%s", env);
-    else if (xdg != NULL && xdg[0] == '/')
-        rc = agora__path(out, size, err, "%s/agora", xdg);
-    else if (home != NULL && home[0] == '/')
-        rc = agora__path(out, size, err, "%s/.local/share/agora", home);
-    else
-        return agora__error_set(err, AGORA_EINVAL,
-                                "no clinic home: pass --home DIR or set AGORA_HOME");
-    return rc;
+    return agora__home_dir(dir, out, size, err);
 }
 
 /* The directory must be ours and not writable by group or others: trust state must not be

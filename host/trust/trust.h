@@ -159,7 +159,8 @@ int agora__trust_derive_key(const agora__trust_home *home, const char *purpose, 
  * agora__trust_allowed calls it itself. */
 int agora__trust_refresh(agora__trust_home *home, agora__error *err);
 
-/* Every installed plugin with its status, judged by the held catalog on disk (refreshed first).
+/* Every installed plugin, sorted by id, with its status, judged by the held catalog on disk
+ * (refreshed first).
  * Hashes ARE checked (reads the binaries). *out is a malloc'ed array of *n items (NULL when
  * none); free with free(). */
 int agora__trust_list(agora__trust_home *home, agora__trust_plugin **out, size_t *n,

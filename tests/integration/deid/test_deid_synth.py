@@ -257,7 +257,15 @@ def main():
         st = os.stat(os.path.join(home, "deid.secret"))
         check(st.st_size == 32 and (st.st_mode & 0o077) == 0, "secret created private")
         check(outs[0] == outs[1], "the created secret is reused")
-        no_home = {k: v for k, v in os.environ.items() if k != "AGORA_HOME"}
+        # Without AGORA_HOME: the default clinic home (~/.local/share/agora), as every command.
+        base = {k: v for k, v in os.environ.items() if k not in ("AGORA_HOME", "XDG_DATA_HOME")}
+        fresh = os.path.join(tmp, "fresh-user")
+        r = subprocess.run([AGORA, "deid", privdir, "-o", os.path.join(tmp, "default-out")],
+                           capture_output=True, text=True, env=dict(base, HOME=fresh))
+        st = os.stat(os.path.join(fresh, ".local", "share", "agora", "deid.secret"))
+        check(r.returncode == 0 and (st.st_mode & 0o077) == 0, "default home secret, private")
+        # No home at all (no HOME either): refused, saying how to give a secret.
+        no_home = {k: v for k, v in base.items() if k != "HOME"}
         r = subprocess.run([AGORA, "deid", privdir, "-o", os.path.join(tmp, "nohome")],
                            capture_output=True, text=True, env=no_home)
         check(r.returncode == 1 and "--secret" in r.stderr, "no secret, no run")
