@@ -89,6 +89,9 @@ static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profil
         return seccomp_rule_add(ctx, a, nr, 2, SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0));
     case AGORA__ARG_SECCOMP_FILTER:
         return seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+    case AGORA__ARG_UNSHARE_NOOP:
+        return seccomp_rule_add(ctx, a, nr, 1,
+                                SCMP_A0(SCMP_CMP_EQ, CLONE_THREAD | CLONE_SIGHAND | CLONE_VM));
     default:
         return -EINVAL;
     }
@@ -121,6 +124,19 @@ static scmp_filter_ctx build(int profile, int fork_per_job, char *why, size_t wh
             seccomp_release(ctx);
             return NULL;
         }
+    }
+    /* Zygote mode: no memory the zygote and its job processes (or two job processes) could
+     * both write. A shared anonymous mapping made in init would outlive every fork; EPERM
+     * (not a kill) lets allocators that try MAP_SHARED fall back. The loader filter stays
+     * stacked under the zygote and every job process, so this one rule covers them all. */
+    if (rc == 0 && profile == AGORA__PROFILE_LOADER && fork_per_job)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_SHARED | MAP_ANONYMOUS,
+                                      MAP_SHARED | MAP_ANONYMOUS));
+    if (rc != 0) {
+        snprintf(why, why_len, "the zygote's shared-memory rule was rejected: %s", strerror(-rc));
+        seccomp_release(ctx);
+        return NULL;
     }
     return ctx;
 }
@@ -203,7 +219,8 @@ int agora__runner_filter_print(int fd)
                                        " (name only)",
                                        " (get only)",
                                        " (filter only)",
-                                       " (exec: files only)"};
+                                       " (exec: files only)",
+                                       " (thread check only)"};
     for (size_t i = 0; i < agora__policy_table_len; i++) {
         const agora__policy_row *r = &agora__policy_table[i];
         dprintf(fd, "| `%s` |", r->syscall);

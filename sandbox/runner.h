@@ -116,7 +116,8 @@ enum {
     AGORA__ARG_PRCTL_NAME,     /* prctl: PR_SET_NAME / PR_GET_NAME only */
     AGORA__ARG_RLIMIT_GET,     /* prlimit64: pid 0, new limit NULL (read only) */
     AGORA__ARG_SECCOMP_FILTER, /* seccomp: SECCOMP_SET_MODE_FILTER only */
-    AGORA__ARG_EXEC_FILE_ONLY  /* mmap: PROT_EXEC only for file mappings (not MAP_ANONYMOUS) */
+    AGORA__ARG_EXEC_FILE_ONLY, /* mmap: PROT_EXEC only for file mappings (not MAP_ANONYMOUS) */
+    AGORA__ARG_UNSHARE_NOOP    /* unshare: exactly CLONE_THREAD|CLONE_SIGHAND|CLONE_VM (a check) */
 };
 
 typedef struct agora__policy_row {
@@ -150,6 +151,7 @@ typedef struct agora__runner_setup {
     agora__runner_limits limits;
     int allow_weak;
     int fork_per_job;
+    uint32_t protocol_version; /* of the host's Setup (1 or 2), echoed in Ready */
     int ingest; /* MODE_INGEST: no plugin, an empty root, the DICOM reader serves requests */
     uint32_t host_abi;
     char plugin_id[256];
@@ -248,5 +250,10 @@ char *agora__runner_sanitize_text(const char *s, size_t max);
 
 /* The job loop. Returns the exit code (0 after Shutdown). */
 int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p);
+/* Zygote mode, right after init and before Ready (still under the loader filter): refuse with
+ * Error{INIT} when init left a thread running, and take back everything of the plugin's that
+ * could run or be held in the zygote later: signal handlers, the signal mask, descriptors made
+ * in init (stdio becomes fresh inert pipes). Exits on failure. */
+void agora__runner_zygote_prepare(void);
 
 #endif
