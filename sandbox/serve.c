@@ -288,18 +288,22 @@ static int max_fds(void)
     return (int)rl.rlim_cur;
 }
 
-/* Close every descriptor but keep, then make 0..2 read ends of fresh empty pipes whose write
- * ends are closed (reads see EOF, writes fail): pipe2 returns the lowest free numbers, so no
- * dup2 is needed. Returns 0 or -errno. */
+/* Close every descriptor but keep, move keep to fd 3 (where the plugin finds the host channel
+ * in warm mode too), then make 0..2 read ends of fresh empty pipes whose write ends are closed
+ * (reads see EOF, writes fail): pipe2 returns the lowest free numbers. Returns 0 or -errno. */
 static int only_descriptor(int keep)
 {
     int n = max_fds();
     for (int fd = 0; fd < n; fd++)
         if (fd != keep)
             (void)close(fd);
+    if (keep != AGORA__RUNNER_FD) {
+        int moved = fcntl(keep, F_DUPFD_CLOEXEC, AGORA__RUNNER_FD);
+        if (moved != AGORA__RUNNER_FD)
+            return -EBADF;
+        close(keep);
+    }
     for (int want = 0; want <= 2; want++) {
-        if (want == keep)
-            continue;
         int p[2];
         if (pipe2(p, 0) != 0)
             return -errno;
@@ -337,6 +341,20 @@ void agora__runner_zygote_prepare(void)
                            "fork-per-job: the plugin's init left threads running; in this mode "
                            "init must join every thread it starts (jobs may start threads), "
                            "because a thread in the zygote would see every later job");
+    /* A process init forked and left running would share the zygote's descriptors. Reap
+     * what has exited; refuse when one still lives. (A grandchild orphaned to the reaper is
+     * not seen here: docs/sandbox.md, "What fork mode does not guarantee".) */
+    for (;;) {
+        int st;
+        pid_t c = waitpid(-1, &st, WNOHANG);
+        if (c > 0)
+            continue;
+        if (c == 0)
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, AGORA_EUNSUPPORTED,
+                               "fork-per-job: the plugin's init left a process running; init "
+                               "must not start processes");
+        break; /* ECHILD: none */
+    }
     /* A signal from a job process (tgkill is allowed in jobs) is ignored: no plugin handler is
      * left to run in the zygote. SIGKILL/SIGSTOP still end or stop it (the host then kills the
      * worker on its job deadline: no later job runs in it). */
@@ -395,6 +413,7 @@ job_process(const agora__runner_setup *s, agora__runner_plugin *p, int chan, uin
         _exit(AGORA__RUNNER_EXIT_CONFINE);
     if (only_descriptor(chan) != 0)
         _exit(AGORA__RUNNER_EXIT_CONFINE);
+    chan = AGORA__RUNNER_FD;
     signals_to(SIG_DFL);
     agora__runner_channel_set_fd(chan);
     Agora__Ipc__Frame *f;

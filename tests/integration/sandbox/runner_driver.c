@@ -699,8 +699,8 @@ static int fork_job(const opts *o, state *st, uint64_t id)
     if (e->signal != 0) {
         const char *ab = sigabbrev_np(e->signal);
         set_outcome(st, e->signal == SIGSYS ? "policy-violation" : "signal",
-                    "the job process was killed by signal %d (SIG%s)%s%s", e->signal,
-                    ab ? ab : "?", got ? " after its Result" : "",
+                    "the job process was killed by signal %d (SIG%s: %s)%s%s", e->signal,
+                    ab ? ab : "?", strsignal(e->signal), got ? " after its Result" : "",
                     e->signal == SIGSYS ? ": the plugin made a call the sandbox forbids" : "");
     } else if (e->exit_code != 0 || !got) {
         set_outcome(st, "protocol-error", "the job process exited with status %d %s%s%s",
