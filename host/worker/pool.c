@@ -501,6 +501,9 @@ static void on_result(worker *w, const Agora__Ipc__Result *r)
             st = AGORA__JOB_SIGNAL;
             snprintf(msg, sizeof msg, "the job process died from signal %d (%s)", sig,
                      strsignal(sig));
+        } else if (r->child_exit == -1) {
+            st = AGORA__JOB_PROTOCOL_ERROR;
+            snprintf(msg, sizeof msg, "the zygote could not fork the job process");
         } else {
             st = AGORA__JOB_PROTOCOL_ERROR;
             snprintf(msg, sizeof msg, "the job process exited with status %d without a result",
@@ -779,7 +782,6 @@ static void on_job_exit(worker *w, const Agora__Ipc__JobExit *e)
     jc->result = NULL;
     agora__frame_reader *rd = &jc->rd;
     int clean = e->signal == 0 && e->exit_code == 0;
-    char why[300];
     jchan_detach(w); /* jc stays allocated until its close callback: rf is freed through rd */
     if (rf != NULL && clean) {
         on_result(w, rf->result);
@@ -793,10 +795,6 @@ static void on_job_exit(worker *w, const Agora__Ipc__JobExit *e)
         r.child_exit = e->exit_code;
         r.cpu_us = e->cpu_us;
         r.peak_rss_kb = e->peak_rss_kb;
-        snprintf(why, sizeof why, "%s", e->signal == 0 && e->exit_code == -1
-                                            ? "the zygote could not fork the job process"
-                                            : "");
-        r.error = why;
         on_result(w, &r);
     }
     if (rf != NULL)
@@ -1316,8 +1314,10 @@ static void maintain(agora__pool *pool)
         return;
     uint32_t live = 0;
     for (worker *w = pool->workers; w != NULL; w = w->next)
-        if ((w->state == W_SPAWNING || w->state == W_IDLE || w->state == W_BUSY) && !w->reaped)
-            live++;
+        if ((w->state == W_SPAWNING || w->state == W_IDLE ||
+             (w->state == W_BUSY && !pool->spec.fresh_per_job)) &&
+            !w->reaped)
+            live++; /* fresh mode: a busy worker retires after its job; its spare starts now */
     while (live < pool->spec.workers && !pool->quarantined) {
         uint64_t now = agora__now_ns();
         if (pool->next_spawn_ns > now) {
@@ -1348,6 +1348,9 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     if (spec->plugin_bytes == NULL || spec->plugin_size == 0 || spec->plugin_id == NULL ||
         spec->plugin_version == NULL)
         return agora__error_set(err, AGORA_EINVAL, "plugin spec lacks bytes, id or version");
+    if (spec->fresh_per_job && spec->fork_per_job)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "fresh_per_job and fork_per_job exclude each other; choose one");
     if (spec->workers > MAX_WORKERS)
         return agora__error_set(err, AGORA_EINVAL, "%u workers requested; at most %d",
                                 spec->workers, MAX_WORKERS);
@@ -1373,6 +1376,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     agora__plugin_spec *s = &pool->spec;
     if (s->workers == 0)
         s->workers = 1;
+    if (s->fresh_per_job)
+        s->max_jobs_per_worker = 1;
     if (s->timeout_ms == 0)
         s->timeout_ms = 60000;
     if (s->setup_timeout_ms == 0)

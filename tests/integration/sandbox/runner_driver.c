@@ -665,8 +665,8 @@ static int fork_job(const opts *o, state *st, uint64_t id)
             classify_result(st, f->result);
             got = 1;
         } else if (f->msg_case == AGORA__IPC__FRAME__MSG_ERROR) {
-            snprintf(err_text, sizeof err_text, "Error stage=%d code=%d: %s",
-                     (int)f->error->stage, f->error->code, f->error->message);
+            snprintf(err_text, sizeof err_text, "Error stage=%d code=%d: %s", (int)f->error->stage,
+                     f->error->code, f->error->message);
         } else if (f->msg_case == AGORA__IPC__FRAME__MSG_LOG) {
             if (!o->quiet)
                 fprintf(stderr, "job %llu log [%d]: %s\n", (unsigned long long)id, f->log->level,
