@@ -202,9 +202,18 @@ int main(int argc, char **argv)
     }
 
     static agora__runner_plugin plugin;
+    int spare_before = 0;
+    if (s.fork_per_job) {
+        spare_before = agora__runner_spare_tasks();
+        if (spare_before < 0)
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, spare_before,
+                               "fork-per-job needs RLIMIT_NPROC to count the sandbox's tasks "
+                               "(%s); run without fork-per-job",
+                               strerror(-spare_before));
+    }
     agora__runner_load(&s, agora__runner_host_table(), &plugin);
     if (s.fork_per_job)
-        agora__runner_zygote_prepare();
+        agora__runner_zygote_prepare(spare_before);
     int last = s.fork_per_job ? AGORA__PROFILE_ZYGOTE : AGORA__PROFILE_COMPUTE;
     int rc = agora__runner_filter_install(&s.bpf[last]);
     if (rc != 0)

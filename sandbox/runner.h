@@ -254,6 +254,9 @@ int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p);
  * Error{INIT} when init left a thread running, and take back everything of the plugin's that
  * could run or be held in the zygote later: signal handlers, the signal mask, descriptors made
  * in init (stdio becomes fresh inert pipes). Exits on failure. */
-void agora__runner_zygote_prepare(void);
+void agora__runner_zygote_prepare(int spare_before);
+/* Free RLIMIT_NPROC slots of this sandbox's user (see serve.c). Measured before load and after
+ * init in fork mode: fewer after init means init left a task running somewhere. */
+int agora__runner_spare_tasks(void);
 
 #endif

@@ -334,7 +334,47 @@ static void signals_to(void (*handler)(int))
     (void)sigaltstack(&ss, NULL);
 }
 
-void agora__runner_zygote_prepare(void)
+/* How many more tasks RLIMIT_NPROC lets this worker's user start: fork children that block
+ * on a pipe until fork fails with EAGAIN, then release and reap them. The count is per user
+ * namespace, so it sees every process and thread of this sandbox, wherever it was reparented.
+ * Returns the count, or -errno (-ENOSPC when the limit does not bind: nothing to compare). */
+int agora__runner_spare_tasks(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NPROC, &rl) != 0)
+        return -errno;
+    int cap = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 4096 ? 4096 : (int)rl.rlim_cur;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -errno;
+    pid_t kids[4097];
+    int n = 0, err = 0;
+    while (n <= cap) {
+        pid_t c = fork();
+        if (c == 0) {
+            char b;
+            close(p[1]);
+            while (read(p[0], &b, 1) < 0 && errno == EINTR)
+                ;
+            _exit(0);
+        }
+        if (c < 0) {
+            err = errno;
+            break;
+        }
+        kids[n++] = c;
+    }
+    close(p[0]);
+    close(p[1]);
+    for (int i = 0; i < n; i++)
+        while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
+            ;
+    if (n > cap)
+        return -ENOSPC;
+    return err == EAGAIN ? n : -(err ? err : EIO);
+}
+
+void agora__runner_zygote_prepare(int spare_before)
 {
     if (!single_threaded())
         agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, AGORA_EUNSUPPORTED,
@@ -355,6 +395,27 @@ void agora__runner_zygote_prepare(void)
                                "must not start processes");
         break; /* ECHILD: none */
     }
+    /* Any task init left anywhere in the sandbox (an orphan under the reaper too) uses up one
+     * of the user's RLIMIT_NPROC slots that were free before init. An exiting task may take a
+     * moment to go: retry for up to ~200 ms. */
+    int spare = -1;
+    for (int i = 0; i < 20; i++) {
+        spare = agora__runner_spare_tasks();
+        if (spare >= spare_before || spare < 0)
+            break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    if (spare < 0)
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, spare,
+                           "fork-per-job: counting the sandbox's tasks after init failed: %s",
+                           strerror(-spare));
+    if (spare < spare_before)
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, AGORA_EUNSUPPORTED,
+                           "fork-per-job: the plugin's init left %d task(s) running in the "
+                           "sandbox (a process or thread); init must not start processes and "
+                           "must join its threads",
+                           spare_before - spare);
     /* A signal from a job process (tgkill is allowed in jobs) is ignored: no plugin handler is
      * left to run in the zygote. SIGKILL/SIGSTOP still end or stop it (the host then kills the
      * worker on its job deadline: no later job runs in it). */

@@ -6,7 +6,8 @@
  * Where the plant itself is refused the job ends as the sandbox decides (EPERM, EBADF, or
  * SIGSYS), which the test expects.
  *
- * Harmless if the sandbox failed: no memory beyond a page, no files outside /carry and
+ * Harmless if the sandbox failed: no memory beyond a page, at most two processes (C_ORPHAN; they
+ * live in the sandbox's pid namespace and end with it), no files outside /carry and
  * /dev/shm/agora-carry (read-only roots in the sandbox), signals only to itself or its direct
  * parent (ptrace only of the direct parent), no network.
  */
@@ -27,6 +28,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define C_GLOBAL     0
@@ -45,6 +47,7 @@
 #define C_PTRACE     13
 #define C_SIGCHLD    14
 #define C_TIMER      15
+#define C_ORPHAN     16
 
 #ifndef CHANNEL
 #error "build with -DCHANNEL=n"
@@ -134,6 +137,20 @@ static int32_t carry_init(const agora_host *h, void **state)
         pthread_t t;
         if (pthread_create(&t, NULL, init_lurker, NULL) != 0)
             return AGORA_EINTERNAL;
+        break;
+    }
+    case C_ORPHAN: {
+        /* A grandchild orphaned to the sandbox's reaper, out of the zygote's wait: it would
+         * hold a copy of the zygote's host socket. (Ends with the sandbox.) */
+        pid_t c = fork();
+        if (c == 0) {
+            if (fork() == 0)
+                for (;;)
+                    sleep(1);
+            _exit(0);
+        }
+        if (c > 0)
+            waitpid(c, NULL, 0);
         break;
     }
     case C_SIGCHLD: {
