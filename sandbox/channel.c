@@ -47,13 +47,10 @@ static int stage_exit(int stage)
     }
 }
 
-void agora__runner_fail(int stage, int code, const char *fmt, ...)
+static void send_error_v(int stage, int code, const char *fmt, va_list ap)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     Agora__Ipc__Error e = AGORA__IPC__ERROR__INIT;
     e.stage = (Agora__Ipc__Stage)stage;
     e.code = code;
@@ -63,5 +60,21 @@ void agora__runner_fail(int stage, int code, const char *fmt, ...)
     f.error = &e;
     /* Best effort: if the host is gone the exit status still says what happened. */
     (void)agora__runner_send(&f);
+}
+
+void agora__runner_send_error(int stage, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(stage, code, fmt, ap);
+    va_end(ap);
+}
+
+void agora__runner_fail(int stage, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(stage, code, fmt, ap);
+    va_end(ap);
     _exit(code == -EPROTO ? AGORA__RUNNER_EXIT_PROTOCOL : stage_exit(stage));
 }

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -52,6 +53,65 @@ static int add_clone(scmp_filter_ctx ctx, int nr, uint32_t act, int fork_too)
     return rc;
 }
 
+/* mmap flag bits the rules look at: the mapping type (shared/private/shared-validate),
+ * anonymous, fixed, grows-down. Any other bit (NORESERVE, POPULATE, STACK, FIXED_NOREPLACE...)
+ * is accepted as it is charged like the mapping it modifies. */
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#define MMAP_TYPE  0x0fu
+#define MMAP_CARED (MMAP_TYPE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN)
+
+static int mmap_allow(scmp_filter_ctx ctx, int nr, uint32_t a, uint64_t flags, int exec_ok)
+{
+    if (exec_ok)
+        return seccomp_rule_add(ctx, a, nr, 1, SCMP_A3(SCMP_CMP_MASKED_EQ, MMAP_CARED, flags));
+    return seccomp_rule_add(ctx, a, nr, 2, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
+                            SCMP_A3(SCMP_CMP_MASKED_EQ, MMAP_CARED, flags));
+}
+
+/* Refusals answer EPERM instead of killing: allocators and libraries that try them can fall
+ * back, and a hostile plugin is stopped either way. The refused patterns never overlap an
+ * allowed one (every allow pins the type, anonymous, fixed and grows-down bits). */
+static int mmap_refuse(scmp_filter_ctx ctx, int nr, int fixed_too)
+{
+    const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+    int rc = seccomp_rule_add(
+        ctx, eperm, nr, 1,
+        SCMP_A3(SCMP_CMP_MASKED_EQ, MMAP_TYPE | MAP_ANONYMOUS, MAP_SHARED | MAP_ANONYMOUS));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, eperm, nr, 1,
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, MMAP_TYPE | MAP_ANONYMOUS,
+                                      MAP_SHARED_VALIDATE | MAP_ANONYMOUS));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, eperm, nr, 1,
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_GROWSDOWN, MAP_GROWSDOWN));
+    if (rc == 0 && fixed_too)
+        rc = seccomp_rule_add(ctx, eperm, nr, 1, SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_FIXED, MAP_FIXED));
+    return rc;
+}
+
+static int add_mmap(scmp_filter_ctx ctx, int nr, uint32_t a, int loader)
+{
+    int rc = mmap_allow(ctx, nr, a, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+    if (rc == 0)
+        rc = mmap_allow(ctx, nr, a, MAP_PRIVATE, loader);
+    if (rc == 0)
+        rc = mmap_allow(ctx, nr, a, MAP_SHARED, 0);
+    if (rc == 0 && loader)
+        rc = mmap_allow(ctx, nr, a, MAP_PRIVATE | MAP_FIXED, 1);
+    if (rc == 0 && loader)
+        rc = mmap_allow(ctx, nr, a, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+    if (rc == 0)
+        rc = mmap_refuse(ctx, nr, !loader);
+    return rc;
+}
+
+/* fcntl commands a worker may use; F_DUPFD and F_DUPFD_CLOEXEC are not among them (dup). */
+static const int fcntl_ok[] = {F_GETFD,     F_SETFD,      F_GETFL,      F_SETFL,
+                               F_GETLK,     F_SETLK,      F_SETLKW,     F_OFD_GETLK,
+                               F_OFD_SETLK, F_OFD_SETLKW, F_GETPIPE_SZ, F_GET_SEALS};
+
 static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profile, int fork_too)
 {
     int act = row->action[profile];
@@ -69,6 +129,29 @@ static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profil
     switch (row->arg) {
     case AGORA__ARG_NO_EXEC:
         return seccomp_rule_add(ctx, a, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    case AGORA__ARG_MMAP_LOAD:
+        return add_mmap(ctx, nr, a, 1);
+    case AGORA__ARG_MMAP_DATA:
+        return add_mmap(ctx, nr, a, 0);
+    case AGORA__ARG_MREMAP_MOVE:
+        rc = seccomp_rule_add(ctx, a, nr, 1,
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, MREMAP_FIXED | MREMAP_DONTUNMAP, 0));
+        if (rc == 0)
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+                                  SCMP_A3(SCMP_CMP_MASKED_EQ, MREMAP_FIXED, MREMAP_FIXED));
+        if (rc == 0)
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+                                  SCMP_A3(SCMP_CMP_MASKED_EQ, MREMAP_DONTUNMAP, MREMAP_DONTUNMAP));
+        return rc;
+    case AGORA__ARG_SEND_NO_OOB:
+        return seccomp_rule_add(ctx, a, nr, 1, SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_OOB, 0));
+    case AGORA__ARG_FCNTL_NO_DUP:
+        for (size_t i = 0; i < sizeof fcntl_ok / sizeof fcntl_ok[0]; i++) {
+            rc = seccomp_rule_add(ctx, a, nr, 1, SCMP_A1(SCMP_CMP_EQ, (uint64_t)fcntl_ok[i]));
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
     case AGORA__ARG_EXEC_FILE_ONLY:
         rc = seccomp_rule_add(ctx, a, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
         if (rc == 0)
@@ -211,16 +294,22 @@ int agora__runner_filter_print(int fd)
     dprintf(fd, "| syscall | supervisor | loader | compute | zygote | why |\n");
     dprintf(fd, "| --- | --- | --- | --- | --- | --- |\n");
     static const char *const acts[] = {"kill", "allow", "ENOSYS", "EACCES", "EPERM", "ENOTTY"};
-    static const char *const args[] = {"",
-                                       " (no PROT_EXEC)",
-                                       " (read-only)",
-                                       " (threads)",
-                                       " (fork)",
-                                       " (name only)",
-                                       " (get only)",
-                                       " (filter only)",
-                                       " (exec: files only)",
-                                       " (thread check only)"};
+    static const char *const args[] = {
+        "",
+        " (no PROT_EXEC)",
+        " (read-only)",
+        " (threads)",
+        " (fork)",
+        " (name only)",
+        " (get only)",
+        " (filter only)",
+        " (exec: files only)",
+        " (exec: private files only; MAP_FIXED; shared anon, growsdown: EPERM)",
+        " (no PROT_EXEC; shared anon, growsdown, MAP_FIXED: EPERM)",
+        " (no MREMAP_FIXED/DONTUNMAP: EPERM)",
+        " (no MSG_OOB)",
+        " (no F_DUPFD)",
+        " (thread check only)"};
     for (size_t i = 0; i < agora__policy_table_len; i++) {
         const agora__policy_row *r = &agora__policy_table[i];
         dprintf(fd, "| `%s` |", r->syscall);

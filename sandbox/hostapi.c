@@ -24,7 +24,34 @@
 #define MAX_ERROR     4096  /* set_error */
 #define MAX_LOG       1024  /* one log line */
 #define MAX_POLYGON   65536 /* points of one polygon */
-#define ITEM_OVERHEAD 32    /* serialized bytes per item besides its strings, an upper bound */
+
+/* Upper bounds of the protobuf encoding (issue 8: the old per-item guess was below the real
+ * size, so add_* could all succeed and the Result still not fit its frame). Every field is
+ * counted at its worst: a negative int32 is a 10-byte varint, a length prefix as long as the
+ * length needs, repeated doubles as if unpacked (9 bytes each). */
+#define F_INT   11u /* tag + 10-byte varint (int32/int64/uint64, negative int32) */
+#define F_DBL   9u  /* tag + 8 bytes */
+static uint64_t vlen(uint64_t v)
+{
+    uint64_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+static uint64_t f_str(uint64_t n) /* string/bytes/sub-message field of n bytes */
+{
+    return 1 + vlen(n) + n;
+}
+static uint64_t f_code(size_t scheme, size_t code, size_t meaning)
+{
+    return f_str(f_str(scheme) + f_str(code) + f_str(meaning));
+}
+/* Everything in a Result besides its items and summary: job_id, status, plugin_code, error (at
+ * most MAX_ERROR bytes), dropped_log_lines, child_signal, child_exit, cpu_us, peak_rss_kb, and
+ * the Frame's own tag and length. */
+#define RESULT_FIXED (9u * F_INT + 1u + 2u + MAX_ERROR + 1u + 5u)
 
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
 static agora_job the_job;
@@ -97,7 +124,8 @@ static int reserve(agora_job *job, uint64_t est)
     uint64_t items = job->res.n_findings + job->res.n_measurements + job->res.n_regions;
     if (items >= job->limits->max_items)
         return AGORA_ELIMIT;
-    if (job->result_bytes + est > job->limits->max_result_bytes)
+    if (job->limits->max_result_bytes < RESULT_FIXED ||
+        job->result_bytes + est > job->limits->max_result_bytes - RESULT_FIXED)
         return AGORA_ELIMIT;
     return AGORA_OK;
 }
@@ -324,7 +352,7 @@ static int32_t host_add_finding(agora_job *job, const agora_finding *in)
     if (!isfinite(in->confidence) || in->confidence < 0.0 || in->confidence > 1.0 ||
         !valid_frame_ref(job, in->frame) || !valid_region_ref(job, in->region))
         goto out;
-    uint64_t est = l1 + l2 + l3 + ITEM_OVERHEAD;
+    uint64_t est = f_str(f_code(l1, l2, l3) + F_DBL + 2 * F_INT);
     if ((rc = reserve(job, est)) != AGORA_OK)
         goto out;
     rc = AGORA_ENOMEM;
@@ -375,7 +403,8 @@ static int32_t host_add_measurement(agora_job *job, const agora_measurement *in)
     if (!isfinite(in->value) || !valid_frame_ref(job, in->frame) ||
         !valid_region_ref(job, in->region))
         goto out;
-    uint64_t est = l1 + l2 + l3 + l4 + l5 + 2 * ITEM_OVERHEAD;
+    uint64_t est = f_str(f_str(l1) + f_str(l2) + F_DBL + 2 * F_INT +
+                         (coded ? f_code(l3, l4, l5) : 0));
     if ((rc = reserve(job, est)) != AGORA_OK)
         goto out;
     rc = AGORA_ENOMEM;
@@ -453,7 +482,7 @@ static int32_t host_add_region(agora_job *job, const agora_region *in, int32_t *
     if (in->kind == AGORA_REGION_BOX &&
         (in->points[0] > in->points[2] || in->points[1] > in->points[3]))
         goto out;
-    uint64_t est = (uint64_t)n * 2 * 9 + llen + ITEM_OVERHEAD;
+    uint64_t est = f_str(3 * F_INT + f_str((uint64_t)n * 2 * F_DBL) + f_str(llen) + 4 * F_INT);
     if ((rc = reserve(job, est)) != AGORA_OK)
         goto out;
     rc = AGORA_ENOMEM;
@@ -512,7 +541,7 @@ static int32_t host_add_mask(agora_job *job, const agora_mask *in, int32_t *regi
     rc = AGORA_ELIMIT;
     if (off < job->out_used || off > job->out_size || len > job->out_size - off)
         goto out;
-    uint64_t est = llen + 2 * ITEM_OVERHEAD;
+    uint64_t est = f_str(3 * F_INT + f_str(llen) + 4 * F_INT);
     if ((rc = reserve(job, est)) != AGORA_OK)
         goto out;
     rc = AGORA_ENOMEM;
@@ -553,8 +582,10 @@ static int32_t host_set_summary(agora_job *job, const char *text)
         return rc;
     size_t n;
     if ((rc = check_str(text, MAX_SUMMARY, 1, &n)) == AGORA_OK) {
-        uint64_t old = job->summary ? strlen(job->summary) : 0;
-        if (job->result_bytes - old + n > job->limits->max_result_bytes) {
+        uint64_t old = job->summary ? f_str(strlen(job->summary)) : 0;
+        uint64_t want = n ? f_str(n) : 0;
+        if (job->limits->max_result_bytes < RESULT_FIXED ||
+            job->result_bytes - old + want > job->limits->max_result_bytes - RESULT_FIXED) {
             rc = AGORA_ELIMIT;
         } else {
             char *copy = dup_str(text);
@@ -563,7 +594,7 @@ static int32_t host_set_summary(agora_job *job, const char *text)
             } else {
                 free(job->summary);
                 job->summary = copy;
-                job->result_bytes = job->result_bytes - old + n;
+                job->result_bytes = job->result_bytes - old + want;
             }
         }
     }

@@ -9,6 +9,7 @@ void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limit
     out->max_result_bytes = AGORA__RUNNER_DEFAULT_RESULT;
     out->max_items = AGORA__RUNNER_DEFAULT_ITEMS;
     out->max_log_lines = AGORA__RUNNER_DEFAULT_LOGS;
+    out->job_map_bytes = AGORA__MEMCAP_DEFAULT_JOB_MAP;
     if (in == NULL)
         return;
     if (in->memory_bytes)
@@ -25,4 +26,8 @@ void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limit
         out->max_items = in->max_items;
     if (in->max_log_lines)
         out->max_log_lines = in->max_log_lines;
+    /* Never above the host's own maxima (a 2 GiB pixel buffer and 256 MiB of output... plus
+     * slack): a larger value would only loosen the address-space backstop. */
+    if (in->job_map_bytes)
+        out->job_map_bytes = in->job_map_bytes > (4ull << 30) ? (4ull << 30) : in->job_map_bytes;
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <sched.h>
@@ -119,9 +120,29 @@ void agora__runner_lock_down(agora__runner_setup *s)
         CONFINE_FAIL(-ENOMEM, "clearing the environment failed");
     inert_stdio();
     close_others(ns->plugin_fd);
+    if (s->fork_per_job) {
+        /* The zygote keeps its host socket high, so that fd 3 is free when a ForkJob's channel
+         * arrives: the job process then finds its own channel at fd 3, as a warm worker does
+         * (no dup is allowed once the loader filter is on). */
+        int hi = fcntl(AGORA__RUNNER_FD, F_DUPFD_CLOEXEC, AGORA__RUNNER_ZYGOTE_FD);
+        if (hi != AGORA__RUNNER_ZYGOTE_FD || close(AGORA__RUNNER_FD) != 0)
+            CONFINE_FAIL(-EBADF, "moving the zygote's host socket to fd %d failed",
+                         AGORA__RUNNER_ZYGOTE_FD);
+        agora__runner_channel_set_fd(hi);
+    }
 
     const agora__runner_limits *l = &s->limits;
-    limit(RLIMIT_DATA, l->memory_bytes, l->memory_bytes, "RLIMIT_DATA");
+    agora__memcap mc;
+    agora__memcap_compute(l, s->fork_per_job, &mc);
+    /* Fewer malloc arenas: each reserves 64 MiB of address space, all of it inside RLIMIT_AS. */
+    if (mallopt(M_ARENA_MAX, (int)mc.arenas) != 1)
+        CONFINE_FAIL(-EINVAL, "mallopt(M_ARENA_MAX) failed");
+    if (agora__memcap_install_crash_probe() != 0)
+        CONFINE_FAIL(-errno, "installing the out-of-memory crash probe failed: %s",
+                     strerror(errno));
+    limit(RLIMIT_DATA, mc.data_bytes, mc.data_bytes, "RLIMIT_DATA");
+    limit(RLIMIT_AS, mc.as_bytes, mc.as_bytes, "RLIMIT_AS");
+    limit(RLIMIT_STACK, AGORA__MEMCAP_MAIN_STACK, AGORA__MEMCAP_MAIN_STACK, "RLIMIT_STACK");
     limit(RLIMIT_CORE, 0, 0, "RLIMIT_CORE");
     limit(RLIMIT_FSIZE, 0, 0, "RLIMIT_FSIZE");
     limit(RLIMIT_NOFILE, 16, 16, "RLIMIT_NOFILE");

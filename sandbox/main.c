@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +134,12 @@ static void read_setup(agora__runner_setup *s)
     agora__runner_limits_from(su->limits, &s->limits);
     read_plugin(fds[0], su, s);
     close(fds[0]);
+    /* Before anything maps it: the loader would map .bss and TLS where RLIMIT_DATA cannot see
+     * them (docs/sandbox.md, Memory). */
+    char elf_why[320];
+    rc = agora__memcap_check_elf(s->plugin, s->plugin_size, &s->limits, elf_why, sizeof elf_why);
+    if (rc != AGORA_OK)
+        SETUP_FAIL(rc, "%s", elf_why);
     agora__ipc__frame__free_unpacked(f, NULL);
 }
 
@@ -212,6 +219,18 @@ int main(int argc, char **argv)
                                strerror(-spare_before));
     }
     agora__runner_load(&s, agora__runner_host_table(), &plugin);
+    /* While the loader runs (constructors and init included) seccomp must allow MAP_FIXED, which
+     * RLIMIT_DATA does not charge: only RLIMIT_AS bounded that phase. Look at what it cost. */
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0 &&
+        (uint64_t)ru.ru_maxrss * 1024 > s.limits.memory_bytes + AGORA__MEMCAP_INIT_SLACK) {
+        agora__runner_send_error(AGORA__IPC__STAGE__STAGE_INIT, AGORA_ENOMEM,
+                                 "loading and initialising the plugin peaked at %llu MiB "
+                                 "resident, above its memory limit of %llu MiB",
+                                 (unsigned long long)(ru.ru_maxrss / 1024),
+                                 (unsigned long long)(s.limits.memory_bytes >> 20));
+        _exit(AGORA__RUNNER_EXIT_OOM);
+    }
     if (s.fork_per_job)
         agora__runner_zygote_prepare(spare_before);
     int last = s.fork_per_job ? AGORA__PROFILE_ZYGOTE : AGORA__PROFILE_COMPUTE;

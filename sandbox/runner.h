@@ -17,6 +17,9 @@
 
 /* The runner's end of the host socket, fixed by the protocol. */
 #define AGORA__RUNNER_FD 3
+/* Where a fork-per-job zygote keeps it after lock-down (below RLIMIT_NOFILE 16): fd 3 is then
+ * the job process's own channel. */
+#define AGORA__RUNNER_ZYGOTE_FD 15
 
 /* Frame size caps (bytes of the serialized Frame, without the 4-byte length). */
 #define AGORA__RUNNER_MAX_IN_FRAME  (1u << 20)
@@ -34,6 +37,7 @@
 #define AGORA__RUNNER_EXIT_INIT     13 /* plugin init failed */
 #define AGORA__RUNNER_EXIT_PROTOCOL 14 /* the host sent something invalid, or the socket broke */
 #define AGORA__RUNNER_EXIT_INTERNAL 15 /* runner bug or resource failure outside a job */
+#define AGORA__RUNNER_EXIT_OOM      16 /* crashed (SIGSEGV/SIGBUS/SIGABRT) with its memory at the cap */
 
 /* Defaults when Setup.limits leaves a field at 0. */
 #define AGORA__RUNNER_DEFAULT_MEMORY  (512ull << 20)
@@ -51,9 +55,38 @@ typedef struct agora__runner_limits {
     uint64_t max_result_bytes;
     uint32_t max_items;
     uint32_t max_log_lines;
+    uint64_t job_map_bytes; /* job memfds the host may map at once (counted in RLIMIT_AS) */
 } agora__runner_limits;
 
 void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limits *out);
+
+/* ---- memcap.c: the memory cap ---------------------------------------------------------------- */
+
+/* Headroom constants (docs/sandbox.md, "Memory"; measured on Debian 12, glibc 2.36). */
+#define AGORA__MEMCAP_THREAD_STACK (8ull << 20)  /* per thread, the glibc default kept as cap */
+#define AGORA__MEMCAP_MAIN_STACK   (8ull << 20)  /* RLIMIT_STACK of the main thread */
+#define AGORA__MEMCAP_ARENA        (64ull << 20) /* glibc reserves this per malloc arena */
+#define AGORA__MEMCAP_MAX_ARENAS   4u            /* M_ARENA_MAX the runner sets */
+#define AGORA__MEMCAP_RUNNER_DATA  (16ull << 20) /* the runner's own heap, frames, filters */
+#define AGORA__MEMCAP_RUNNER_AS    (32ull << 20) /* executable, libraries, vDSO (VmSize idle: 9 MiB) */
+#define AGORA__MEMCAP_INIT_SLACK   (32ull << 20) /* runner + libraries resident after init */
+#define AGORA__MEMCAP_DEFAULT_JOB_MAP ((2ull << 30) + (256ull << 20)) /* host maxima */
+
+typedef struct agora__memcap {
+    uint64_t data_bytes;  /* RLIMIT_DATA */
+    uint64_t as_bytes;    /* RLIMIT_AS */
+    uint64_t stack_bytes; /* default thread stack */
+    uint32_t arenas;      /* M_ARENA_MAX */
+} agora__memcap;
+
+void agora__memcap_compute(const agora__runner_limits *l, int fork_per_job, agora__memcap *out);
+/* Refuse an ELF whose PT_LOAD segments (memsz, .bss included) or PT_TLS (times the threads)
+ * exceed the memory limit. AGORA_OK, or a code with why naming the segment. */
+int agora__memcap_check_elf(const uint8_t *bytes, size_t len, const agora__runner_limits *l,
+                            char *why, size_t why_len);
+/* SIGSEGV/SIGBUS/SIGABRT handler that exits AGORA__RUNNER_EXIT_OOM when memory is at the cap;
+ * also clamps the default thread stack size. 0 or -errno. */
+int agora__memcap_install_crash_probe(void);
 
 /* ---- frame.c: length-prefixed protobuf frames on a stream socket ---------------------------- */
 
@@ -81,6 +114,9 @@ int agora__runner_send(const Agora__Ipc__Frame *frame);
 /* Send Error{stage, code, message} and exit with the stage's exit code. Never returns. */
 void agora__runner_fail(int stage, int code, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
+/* Send Error{stage, code, message} without exiting (the caller chooses the exit status). */
+void agora__runner_send_error(int stage, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The fd the channel writes to (tests point it at a socketpair). */
 void agora__runner_channel_set_fd(int fd);
 int agora__runner_channel_fd(void);
@@ -116,8 +152,18 @@ enum {
     AGORA__ARG_PRCTL_NAME,     /* prctl: PR_SET_NAME / PR_GET_NAME only */
     AGORA__ARG_RLIMIT_GET,     /* prlimit64: pid 0, new limit NULL (read only) */
     AGORA__ARG_SECCOMP_FILTER, /* seccomp: SECCOMP_SET_MODE_FILTER only */
-    AGORA__ARG_EXEC_FILE_ONLY, /* mmap: PROT_EXEC only for file mappings (not MAP_ANONYMOUS) */
-    AGORA__ARG_UNSHARE_NOOP    /* unshare: exactly CLONE_THREAD|CLONE_SIGHAND|CLONE_VM (a check) */
+    AGORA__ARG_EXEC_FILE_ONLY, /* (unused since the mmap flag rules; kept for the numbering) */
+    /* mmap, loader: PROT_EXEC only for private file mappings; MAP_FIXED allowed (the ELF loader
+     * maps segments and .bss over its own reservation); shared anonymous and MAP_GROWSDOWN answer
+     * EPERM (neither is charged to RLIMIT_DATA). */
+    AGORA__ARG_MMAP_LOAD,
+    /* mmap, compute/zygote: no PROT_EXEC; private anonymous, private file or shared file only;
+     * shared anonymous, MAP_GROWSDOWN and MAP_FIXED answer EPERM. */
+    AGORA__ARG_MMAP_DATA,
+    AGORA__ARG_MREMAP_MOVE, /* mremap: no MREMAP_FIXED / MREMAP_DONTUNMAP (EPERM) */
+    AGORA__ARG_SEND_NO_OOB, /* sendto: no MSG_OOB */
+    AGORA__ARG_FCNTL_NO_DUP, /* fcntl: flags, seals, locks, pipe size; never F_DUPFD* */
+    AGORA__ARG_UNSHARE_NOOP  /* unshare: exactly CLONE_THREAD|CLONE_SIGHAND|CLONE_VM (a check) */
 };
 
 typedef struct agora__policy_row {

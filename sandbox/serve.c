@@ -288,8 +288,8 @@ static int max_fds(void)
     return (int)rl.rlim_cur;
 }
 
-/* Close every descriptor but keep, move keep to fd 3 (where the plugin finds the host channel
- * in warm mode too), then make 0..2 read ends of fresh empty pipes whose write ends are closed
+/* Close every descriptor but keep (fd 3, where the plugin finds the host channel in warm mode
+ * too), then make 0..2 read ends of fresh empty pipes whose write ends are closed
  * (reads see EOF, writes fail): pipe2 returns the lowest free numbers. Returns 0 or -errno. */
 static int only_descriptor(int keep)
 {
@@ -297,12 +297,8 @@ static int only_descriptor(int keep)
     for (int fd = 0; fd < n; fd++)
         if (fd != keep)
             (void)close(fd);
-    if (keep != AGORA__RUNNER_FD) {
-        int moved = fcntl(keep, F_DUPFD_CLOEXEC, AGORA__RUNNER_FD);
-        if (moved != AGORA__RUNNER_FD)
-            return -EBADF;
-        close(keep);
-    }
+    if (keep != AGORA__RUNNER_FD)
+        return -EBADF; /* the zygote keeps 0..2 open and 3 free: ForkJob's channel is fd 3 */
     for (int want = 0; want <= 2; want++) {
         int p[2];
         if (pipe2(p, 0) != 0)
@@ -424,7 +420,7 @@ void agora__runner_zygote_prepare(int spare_before)
      * host socket stays. */
     int n = max_fds();
     for (int fd = 0; fd < n; fd++)
-        if (fd != AGORA__RUNNER_FD && fd > 2)
+        if (fd != AGORA__RUNNER_ZYGOTE_FD && fd > 2)
             (void)close(fd);
     for (int fd = 0; fd <= 2; fd++)
         (void)close(fd);
@@ -529,7 +525,7 @@ int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p)
         int fds[AGORA__RUNNER_MAX_FDS];
         size_t n_fds;
         char why[256];
-        int rc = agora__runner_frame_read(AGORA__RUNNER_FD, AGORA__RUNNER_MAX_IN_FRAME, &f, fds,
+        int rc = agora__runner_frame_read(agora__runner_channel_fd(), AGORA__RUNNER_MAX_IN_FRAME, &f, fds,
                                           &n_fds, why, sizeof why);
         if (rc == -2)
             break; /* the host closed the channel: same as Shutdown */

@@ -39,6 +39,8 @@
 #define SHUTDOWN_GRACE_MS 2000
 #define BACKOFF_MIN_MS    50
 #define BACKOFF_MAX_MS    5000
+/* agora-runner's exit status after its crash probe found memory at the cap (sandbox/runner.h). */
+#define AGORA__RUNNER_EXIT_OOM_STATUS 16
 
 typedef enum { W_SPAWNING, W_IDLE, W_BUSY, W_STOPPING, W_DEAD } wstate;
 
@@ -490,13 +492,13 @@ static void on_result(worker *w, const Agora__Ipc__Result *r)
         if (sig == SIGSYS) {
             st = AGORA__JOB_POLICY_VIOLATION;
             snprintf(msg, sizeof msg, "the plugin made a forbidden system call (SIGSYS)");
-        } else if (sig == SIGKILL || ((sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT) &&
-                                      r->peak_rss_kb >= limit_kb / 4 * 3)) {
+        } else if (sig <= 0 && r->child_exit == AGORA__RUNNER_EXIT_OOM_STATUS) {
+            /* The child's crash probe found its memory at the cap (sandbox/memcap.c). */
             st = AGORA__JOB_OUT_OF_MEMORY;
             snprintf(msg, sizeof msg,
-                     "the job process died from signal %d with peak RSS %llu KiB against a "
-                     "limit of %llu KiB",
-                     sig, (unsigned long long)r->peak_rss_kb, (unsigned long long)limit_kb);
+                     "the job process crashed with its memory at its limit of %llu KiB (one more "
+                     "MiB could not be mapped; peak RSS %llu KiB)",
+                     (unsigned long long)limit_kb, (unsigned long long)r->peak_rss_kb);
         } else if (sig > 0 && sig < 65) {
             st = AGORA__JOB_SIGNAL;
             snprintf(msg, sizeof msg, "the job process died from signal %d (%s)", sig,
@@ -971,6 +973,7 @@ static void send_setup(worker *w)
     lim.max_result_bytes = pool->spec.limits.max_result_bytes;
     lim.max_items = pool->spec.limits.max_items;
     lim.max_log_lines = pool->spec.limits.max_log_lines;
+    lim.job_map_bytes = pool->spec.limits.job_map_bytes;
     Agora__Ipc__Setup s = AGORA__IPC__SETUP__INIT;
     s.protocol_version = 2;
     s.host_abi_version = AGORA_ABI_VERSION;
@@ -1130,6 +1133,15 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
                                           "the plugin failed to load", "plugin init failed",
                                           "it saw a protocol error",   "it hit an internal error"};
         int code = WIFEXITED(w->wstatus) ? WEXITSTATUS(w->wstatus) : -1;
+        if (code == AGORA__RUNNER_EXIT_OOM_STATUS) {
+            /* The runner's crash probe saw its memory at the cap (sandbox/memcap.c). */
+            snprintf(msg, msg_size,
+                     "the worker crashed with its memory at its limit of %llu KiB (one more MiB "
+                     "could not be mapped; peak RSS %llu KiB): out of memory",
+                     (unsigned long long)(pool->spec.limits.memory_bytes / 1024),
+                     (unsigned long long)w->ru.ru_maxrss);
+            return AGORA__JOB_OUT_OF_MEMORY;
+        }
         if (code >= 10 && code <= 15)
             snprintf(msg, msg_size, "the worker exited with status %d (%s) without a result", code,
                      why[code - 10]);
@@ -1147,27 +1159,20 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
         snprintf(msg, msg_size, "the plugin made a forbidden system call (SIGSYS)%s", how);
         return AGORA__JOB_POLICY_VIOLATION;
     }
-    if (sig == SIGKILL || sig == SIGXCPU) {
-        if (sig == SIGXCPU || cpu_s + 1 >= pool->spec.limits.cpu_seconds) {
-            snprintf(msg, msg_size, "the worker hit its CPU limit of %u s%s",
-                     pool->spec.limits.cpu_seconds, how);
-            return AGORA__JOB_TIMEOUT;
-        }
-        /* The host did not send this SIGKILL (no verdict) and the CPU limit was not reached:
-         * the remaining sender is the kernel's OOM killer. */
+    if (sig == SIGXCPU || (sig == SIGKILL && cpu_s + 1 >= pool->spec.limits.cpu_seconds)) {
+        snprintf(msg, msg_size, "the worker hit its CPU limit of %u s%s",
+                 pool->spec.limits.cpu_seconds, how);
+        return AGORA__JOB_TIMEOUT;
+    }
+    if (sig == SIGKILL) {
+        /* Not the host's SIGKILL (no verdict) and not the CPU limit. Under rlimits the cap
+         * never kills (allocations fail instead), so this is the plugin itself or the kernel's
+         * OOM killer acting for the whole machine: a signal, not this plugin's cap. */
         snprintf(msg, msg_size,
                  "the worker was killed by SIGKILL that the host did not send (peak RSS %llu "
-                 "KiB, limit %llu KiB): out of memory%s",
+                 "KiB, limit %llu KiB)%s",
                  (unsigned long long)rss_kb, (unsigned long long)limit_kb, how);
-        return AGORA__JOB_OUT_OF_MEMORY;
-    }
-    if ((sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT) && limit_kb > 0 &&
-        rss_kb >= limit_kb / 4 * 3) {
-        snprintf(msg, msg_size,
-                 "the worker died from signal %d with peak RSS %llu KiB near its limit of %llu "
-                 "KiB: out of memory%s",
-                 sig, (unsigned long long)rss_kb, (unsigned long long)limit_kb, how);
-        return AGORA__JOB_OUT_OF_MEMORY;
+        return AGORA__JOB_SIGNAL;
     }
     snprintf(msg, msg_size, "the worker died from signal %d (%s)%s", sig, strsignal(sig), how);
     return AGORA__JOB_SIGNAL;
@@ -1403,6 +1408,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         s->limits.max_items = 10000;
     if (s->limits.max_log_lines == 0)
         s->limits.max_log_lines = 100;
+    if (s->limits.job_map_bytes == 0)
+        s->limits.job_map_bytes = AGORA__PIXBUF_MAX + s->max_output_bytes;
     pool->runner_path = strdup(runner);
     pool->plugin_id = dupstr(spec->plugin_id);
     pool->plugin_version = dupstr(spec->plugin_version);
@@ -1590,6 +1597,10 @@ static const char *check_input(const agora__pool *pool, const agora__job_input *
         return "an image string (rescale type, modality, UIDs) is too long or not UTF-8";
     if (in->output_bytes > pool->spec.max_output_bytes)
         return "the requested output area exceeds the pool's max_output_bytes";
+    if (in->pixels->size > pool->spec.limits.job_map_bytes ||
+        in->output_bytes > pool->spec.limits.job_map_bytes - in->pixels->size)
+        return "the pixel buffer and output area exceed the worker's job mapping allowance "
+               "(limits.job_map_bytes)";
     if (in->frame_info != NULL) {
         uint64_t fb = in->pixels->size / in->frames;
         for (uint32_t i = 0; i < in->frames; i++) {

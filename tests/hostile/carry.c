@@ -218,6 +218,10 @@ static int32_t carry_process(void *state, agora_job *job, const agora_image *ima
         return report(job, NULL);
     case C_PIPE_INIT: {
         char buf[64] = {0};
+        /* The number may name another descriptor now: never block on it. */
+        int fl = fcntl(pipe_fds[0], F_GETFL);
+        if (fl >= 0)
+            (void)fcntl(pipe_fds[0], F_SETFL, fl | O_NONBLOCK);
         ssize_t n = read(pipe_fds[0], buf, sizeof buf - 1);
         if (n > 0 && strstr(buf, marker) != NULL)
             return report(job, "in init's pipe");

@@ -18,11 +18,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,7 +40,8 @@ typedef struct opts {
     int fork_per_job, bad_hash, listen, jobs, quiet, allow_weak, host_garbage, unsealed;
     unsigned cancel_after_ms;
     const char *wrapper, *wrapper_arg;
-    unsigned timeout_ms, memory_mib;
+    unsigned timeout_ms, memory_mib, threads, job_map_mib;
+    unsigned max_peak_mib, max_pte_kib; /* 0: not checked */
     char *attr_k[MAX_ATTRS], *attr_v[MAX_ATTRS];
     int n_attrs;
 } opts;
@@ -218,6 +221,78 @@ static int read_frame(state *st, uint64_t deadline, Agora__Ipc__Frame **out)
     return 0;
 }
 
+/* ---- Memory observed from outside the sandbox --------------------------------------------
+ * A thread samples, every 2 ms, VmHWM (peak RSS) and VmPTE (page tables) of the runner and all
+ * its descendants (outer -> reaper -> worker -> fork-per-job child) from /proc, and keeps the
+ * largest values seen. wait4's rusage of the runner (the largest peak RSS among it and every
+ * descendant it reaped) backs it up for growth between the last sample and death. */
+static pthread_mutex_t mem_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t mem_peak_kb, mem_pte_kb;
+static volatile pid_t mem_root;
+static volatile int mem_stop;
+
+static uint64_t status_field(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static void sample_tree(pid_t pid, int depth)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        uint64_t hwm = status_field(buf, "VmHWM:"), pte = status_field(buf, "VmPTE:");
+        pthread_mutex_lock(&mem_mu);
+        if (hwm > mem_peak_kb)
+            mem_peak_kb = hwm;
+        if (pte > mem_pte_kb)
+            mem_pte_kb = pte;
+        pthread_mutex_unlock(&mem_mu);
+    }
+    if (depth == 0)
+        return;
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    pid_t kids[16];
+    size_t nk = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \n", &save); tok && nk < 16; tok = strtok_r(NULL, " \n", &save))
+        kids[nk++] = (pid_t)atoi(tok);
+    for (size_t i = 0; i < nk; i++)
+        if (kids[i] > 0)
+            sample_tree(kids[i], depth - 1);
+}
+
+static void *sampler(void *arg)
+{
+    (void)arg;
+    while (!mem_stop) {
+        pid_t r = mem_root;
+        if (r > 0)
+            sample_tree(r, 3);
+        usleep(2000);
+    }
+    return NULL;
+}
+
+static void note_rusage(const struct rusage *ru)
+{
+    pthread_mutex_lock(&mem_mu);
+    if ((uint64_t)ru->ru_maxrss > mem_peak_kb)
+        mem_peak_kb = (uint64_t)ru->ru_maxrss;
+    pthread_mutex_unlock(&mem_mu);
+}
+
 /* Children of pid as listed by /proc (needs CONFIG_PROC_CHILDREN; empty otherwise). */
 static void collect_family(state *st, pid_t pid, int depth)
 {
@@ -258,8 +333,11 @@ static void kill_runner(state *st)
         return;
     st->n_family = 0;
     collect_family(st, st->pid, 1);
+    sample_tree(st->pid, 3); /* last look before the kill */
     kill(st->pid, SIGKILL);
-    waitpid(st->pid, NULL, 0);
+    struct rusage ru;
+    if (wait4(st->pid, NULL, 0, &ru) == st->pid)
+        note_rusage(&ru);
     st->pid = -1;
     /* Killing the process the host knows must take the whole sandbox down with it. */
     uint64_t deadline = now_ms() + 2000;
@@ -280,9 +358,12 @@ static void classify_exit(state *st, unsigned timeout_ms)
     uint64_t deadline = now_ms() + timeout_ms;
     int ws = 0;
     for (;;) {
-        pid_t r = waitpid(st->pid, &ws, WNOHANG);
-        if (r == st->pid)
+        struct rusage ru;
+        pid_t r = wait4(st->pid, &ws, WNOHANG, &ru);
+        if (r == st->pid) {
+            note_rusage(&ru);
             break;
+        }
         if (now_ms() >= deadline) {
             kill_runner(st);
             set_outcome(st, "timeout", "the runner closed its socket but did not exit");
@@ -309,7 +390,9 @@ static void classify_exit(state *st, unsigned timeout_ms)
     }
     int code = WEXITSTATUS(ws);
     const char *sep = prior[0] ? ": " : "";
-    if (code >= 10 && code <= 13)
+    if (code == 16)
+        set_outcome(st, "oom", "exit 16 (crashed with memory at the cap)%s%s", sep, prior);
+    else if (code >= 10 && code <= 13)
         set_outcome(st, "setup-error", "exit %d%s%s", code, sep, prior);
     else if (code == 14)
         set_outcome(st, "protocol-error", "exit 14%s%s", sep, prior);
@@ -363,6 +446,7 @@ static int spawn(const opts *o, state *st)
     close(op[1]);
     fcntl(op[0], F_SETFL, O_NONBLOCK);
     st->pid = pid;
+    mem_root = pid;
     st->sock = sv[0];
     st->out_pipe = op[0];
     return 0;
@@ -390,7 +474,8 @@ static int send_setup(const opts *o, state *st)
     Agora__Ipc__Limits lim = AGORA__IPC__LIMITS__INIT;
     lim.memory_bytes = (uint64_t)o->memory_mib << 20;
     lim.cpu_seconds = 30;
-    lim.max_threads = 16;
+    lim.max_threads = o->threads;
+    lim.job_map_bytes = (uint64_t)o->job_map_mib << 20;
     lim.max_items = 100;
     lim.max_log_lines = 20;
     Agora__Ipc__Setup su = AGORA__IPC__SETUP__INIT;
@@ -513,6 +598,8 @@ static void classify_result(state *st, const Agora__Ipc__Result *r)
     case AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED:
         if (r->child_signal == SIGSYS)
             set_outcome(st, "policy-violation", "%s", e);
+        else if (r->child_signal <= 0 && r->child_exit == 16)
+            set_outcome(st, "oom", "%s", e);
         else
             set_outcome(st, "signal", "%s", e);
         break;
@@ -816,7 +903,8 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    opts o = {.runner = getenv("AGORA_RUNNER"), .jobs = 1, .timeout_ms = 5000, .memory_mib = 256};
+    opts o = {.runner = getenv("AGORA_RUNNER"), .jobs = 1, .timeout_ms = 5000, .memory_mib = 256,
+              .threads = 16};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -867,6 +955,14 @@ int main(int argc, char **argv)
             o.timeout_ms = (unsigned)atoi(v), i++;
         else if (!strcmp(a, "--memory-mib"))
             o.memory_mib = (unsigned)atoi(v), i++;
+        else if (!strcmp(a, "--max-peak-mib"))
+            o.max_peak_mib = (unsigned)atoi(v), i++;
+        else if (!strcmp(a, "--max-pte-kib"))
+            o.max_pte_kib = (unsigned)atoi(v), i++;
+        else if (!strcmp(a, "--threads"))
+            o.threads = (unsigned)atoi(v), i++;
+        else if (!strcmp(a, "--job-map-mib"))
+            o.job_map_mib = (unsigned)atoi(v), i++;
         else if (!strcmp(a, "--attr") && o.n_attrs < MAX_ATTRS && strchr(v, '=')) {
             char *kv = strdup(v);
             char *eq = strchr(kv, '=');
@@ -889,9 +985,14 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    pthread_t smp;
+    int sampling = pthread_create(&smp, NULL, sampler, NULL) == 0;
     run(&o, &st);
     if (st.pid > 0)
         kill_runner(&st);
+    mem_stop = 1;
+    if (sampling)
+        pthread_join(smp, NULL);
     if (st.listen_fd >= 0) {
         int c = accept(st.listen_fd, NULL, NULL);
         if (c >= 0) {
@@ -900,12 +1001,16 @@ int main(int argc, char **argv)
         }
     }
     printf("outcome=%s reason=\"%s\" warnings=\"%s\" findings=%zu measurements=%zu regions=%zu "
-           "stdio_bytes=%llu\n",
+           "stdio_bytes=%llu peak_rss_kib=%llu page_tables_kib=%llu\n",
            st.cls, st.reason, st.warnings, st.findings, st.measurements, st.regions,
-           (unsigned long long)st.stdio_bytes);
+           (unsigned long long)st.stdio_bytes, (unsigned long long)mem_peak_kb,
+           (unsigned long long)mem_pte_kb);
     fflush(stdout);
-    if (o.expect == NULL)
+    if (o.expect == NULL) {
+        for (int i = 0; i < o.n_attrs; i++)
+            free(o.attr_k[i]);
         return 0;
+    }
     int match = 0;
     char *exp = strdup(o.expect);
     for (char *tok = strtok(exp, ","); tok; tok = strtok(NULL, ","))
@@ -925,6 +1030,23 @@ int main(int argc, char **argv)
                (unsigned long long)st.stdio_bytes);
         match = 0;
     }
+    if (o.max_peak_mib && mem_peak_kb > (uint64_t)o.max_peak_mib * 1024) {
+        printf("FAIL: the sandbox's processes peaked at %llu KiB resident, above the bound of "
+               "%u MiB\n",
+               (unsigned long long)mem_peak_kb, o.max_peak_mib);
+        match = 0;
+    }
+    if (o.max_peak_mib && mem_peak_kb == 0) {
+        printf("FAIL: no memory sample of the sandbox's processes was taken\n");
+        match = 0;
+    }
+    if (o.max_pte_kib && mem_pte_kb > o.max_pte_kib) {
+        printf("FAIL: the sandbox's page tables reached %llu KiB, above the bound of %u KiB\n",
+               (unsigned long long)mem_pte_kb, o.max_pte_kib);
+        match = 0;
+    }
+    for (int i = 0; i < o.n_attrs; i++)
+        free(o.attr_k[i]); /* the value lives in the same block */
     if (!match)
         printf("FAIL: expected outcome %s%s%s\n", o.expect,
                o.expect_reason ? " with reason containing " : "",

@@ -287,6 +287,84 @@ static void test_sanitize(void **state)
     free(s);
 }
 
+/* Issue 8: every add_* returned OK and then "the result exceeded the frame size limit". The
+ * estimate must be an upper bound: fill a job to the byte cap with items whose encoding is the
+ * largest per string byte (longest strings, AGORA_NONE references = 10-byte varints), a 4 KiB
+ * error and a negative code, and check the real encoding fits. */
+static size_t fill_and_pack(int kind)
+{
+    static char s64[65], s256[257], s1k[1025];
+    memset(s64, 's', 64);
+    memset(s256, 'c', 256);
+    memset(s1k, 'm', 1024);
+    limits.max_items = 100000;
+    limits.max_result_bytes = 256 * 1024;
+    agora__job_free_results(J);
+    agora__job_init(J, &limits, UINT64_MAX);
+    J->image.rows = 4;
+    J->image.columns = 5;
+    J->frames = frames;
+    J->n_frames = 3;
+    agora__job_set_active(J, 1);
+    double pts[8] = {0, 0, 1, 0, 1, 1, 0, 1};
+    size_t added = 0;
+    for (;;) {
+        int32_t rc, id;
+        if (kind == 0) {
+            agora_finding f = {sizeof f, s64, s256, s1k, 1.0, AGORA_NONE, AGORA_NONE};
+            rc = H->add_finding(J, &f);
+        } else if (kind == 1) {
+            agora_measurement m = {sizeof m,   s1k, -1e300, s64, AGORA_NONE, AGORA_NONE,
+                                   s64,        s256, s1k};
+            rc = H->add_measurement(J, &m);
+        } else {
+            agora_region r = {sizeof r, AGORA_REGION_POLYGON, 2, pts, 4, s1k};
+            rc = H->add_region(J, &r, &id);
+        }
+        if (rc == AGORA_ELIMIT)
+            break;
+        assert_int_equal(rc, AGORA_OK);
+        added++;
+    }
+    assert_true(added > 10);
+    char summary[1000];
+    memset(summary, 'x', sizeof summary - 1);
+    summary[sizeof summary - 1] = '\0';
+    (void)H->set_summary(J, summary); /* may be refused when the items took the room */
+    char err[5000];
+    memset(err, 'e', sizeof err - 1);
+    err[sizeof err - 1] = '\0';
+    H->set_error(J, err);
+    Agora__Ipc__Result r = AGORA__IPC__RESULT__INIT;
+    agora__job_fill_result(J, &r);
+    r.job_id = UINT64_MAX;
+    r.status = AGORA__IPC__JOB_STATUS__JOB_PLUGIN_ERROR;
+    r.plugin_code = AGORA_EINTERNAL;
+    r.error = J->error;
+    r.dropped_log_lines = UINT32_MAX;
+    r.child_signal = -1;
+    r.child_exit = -1;
+    r.cpu_us = UINT64_MAX;
+    r.peak_rss_kb = UINT64_MAX;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_RESULT;
+    f.result = &r;
+    return protobuf_c_message_get_packed_size(&f.base);
+}
+
+static void test_result_estimate_is_an_upper_bound(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        size_t packed = fill_and_pack(kind);
+        if (packed > limits.max_result_bytes)
+            fail_msg("kind %d: the Result encodes to %zu bytes, above max_result_bytes %llu", kind,
+                     packed, (unsigned long long)limits.max_result_bytes);
+        /* ... and not so pessimistic that most of the allowance is lost */
+        assert_true(packed > limits.max_result_bytes / 10 * 8);
+    }
+}
+
 static void test_limits_defaults_and_clamps(void **state)
 {
     (void)state;
@@ -316,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_rate_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_result_estimate_is_an_upper_bound, setup, teardown),
         cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_limits_defaults_and_clamps),
     };

@@ -133,6 +133,10 @@ static void run_job(const Agora__Ipc__Job *j, int pix_fd, int out_fd)
         die_by(SIGABRT);
     if (strcmp(b, "exit3") == 0)
         _exit(3);
+    if (strcmp(b, "sigkill-self") == 0)
+        die_by(SIGKILL);
+    if (strcmp(b, "exit-oom") == 0)
+        _exit(16); /* agora-runner's crash probe: memory at the cap */
     if (strcmp(b, "sleep") == 0) {
         /* Ignores Cancel: the host has to kill it. */
         for (;;)
@@ -186,9 +190,12 @@ static void run_job(const Agora__Ipc__Job *j, int pix_fd, int out_fd)
         send_result(&r);
         return;
     }
-    if (strcmp(b, "child-sigsys") == 0) {
+    if (strcmp(b, "child-sigsys") == 0 || strcmp(b, "child-sigkill") == 0 ||
+        strcmp(b, "child-oom") == 0) {
         r.status = AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED;
-        r.child_signal = SIGSYS;
+        int oom = strcmp(b, "child-oom") == 0;
+        r.child_signal = oom ? 0 : strcmp(b, "child-sigsys") == 0 ? SIGSYS : SIGKILL;
+        r.child_exit = oom ? 16 : -1;
         send_result(&r);
         return;
     }

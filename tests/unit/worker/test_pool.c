@@ -206,6 +206,12 @@ static void test_every_outcome_then_ok(void **state)
         {"bad-result", AGORA__JOB_PROTOCOL_ERROR, 0, "confidence"},
         {"wrong-job", AGORA__JOB_PROTOCOL_ERROR, 0, "not running"},
         {"child-sigsys", AGORA__JOB_POLICY_VIOLATION, SIGSYS, "forbidden system call"},
+        /* A SIGKILL the host did not send is not the cap (issue 8): under rlimits the cap
+         * makes allocations fail; only the runner's own report says out-of-memory. */
+        {"sigkill-self", AGORA__JOB_SIGNAL, SIGKILL, "SIGKILL that the host did not send"},
+        {"child-sigkill", AGORA__JOB_SIGNAL, SIGKILL, "signal 9"},
+        {"exit-oom", AGORA__JOB_OUT_OF_MEMORY, 0, "memory at its limit"},
+        {"child-oom", AGORA__JOB_OUT_OF_MEMORY, 0, "memory at its limit"},
         {"error-job", AGORA__JOB_OUT_OF_MEMORY, 0, "cannot allocate"},
         {"eproto", AGORA__JOB_PROTOCOL_ERROR, 0, "the channel broke"},
         {"close-and-hang", AGORA__JOB_PROTOCOL_ERROR, 0, "closed its channel"},
