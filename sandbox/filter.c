@@ -208,19 +208,6 @@ static scmp_filter_ctx build(int profile, int fork_per_job, char *why, size_t wh
             return NULL;
         }
     }
-    /* Zygote mode: no memory the zygote and its job processes (or two job processes) could
-     * both write. A shared anonymous mapping made in init would outlive every fork; EPERM
-     * (not a kill) lets allocators that try MAP_SHARED fall back. The loader filter stays
-     * stacked under the zygote and every job process, so this one rule covers them all. */
-    if (rc == 0 && profile == AGORA__PROFILE_LOADER && fork_per_job)
-        rc = seccomp_rule_add(
-            ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
-            SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_SHARED | MAP_ANONYMOUS, MAP_SHARED | MAP_ANONYMOUS));
-    if (rc != 0) {
-        snprintf(why, why_len, "the zygote's shared-memory rule was rejected: %s", strerror(-rc));
-        seccomp_release(ctx);
-        return NULL;
-    }
     return ctx;
 }
 
