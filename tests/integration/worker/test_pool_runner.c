@@ -329,9 +329,18 @@ static void test_fork_per_job(void **state)
     expect(&o, "fork-per-job mask", AGORA__JOB_OK, NULL);
     assert_non_null(o.masks);
     outcome_free(&o);
+    /* Cancel reaches the job process on its own channel; the zygote is not killed. */
+    uint64_t id;
+    assert_int_equal(submit(p, "spin-cancellable", &o, &id), 0);
+    settle(200);
+    assert_int_equal(agora__pool_cancel(p, id, NULL), 0);
+    wait_for(&o);
+    expect(&o, "fork-per-job cooperative cancel", AGORA__JOB_CANCELLED, NULL);
+    outcome_free(&o);
     agora__pool_stats st;
     agora__pool_get_stats(p, &st);
     assert_int_equal(st.spawned, 1); /* the zygote survived */
+    assert_int_equal(st.killed, 0);
     /* A job process that writes garbage on its channel fails its job; the next job runs in a
      * fresh worker. */
     run_one(p, "garbage", &o);
