@@ -1261,9 +1261,16 @@ static void on_respawn(uv_timer_t *t)
 
 static void dispatch(agora__pool *pool)
 {
+    /* Fresh mode keeps spares beside busy workers: still no more than `workers` jobs at once. */
+    uint32_t busy = 0;
+    for (worker *w = pool->workers; w != NULL; w = w->next)
+        busy += w->state == W_BUSY;
     for (worker *w = pool->workers; w != NULL && pool->q_head != NULL; w = w->next) {
         if (w->state != W_IDLE || w->has_verdict || w->reaped || w->eof)
             continue;
+        if (pool->spec.fresh_per_job && busy >= pool->spec.workers)
+            break;
+        busy++;
         job *j = pool->q_head;
         pool->q_head = j->next;
         if (pool->q_head == NULL)
@@ -1285,6 +1292,7 @@ static void dispatch(agora__pool *pool)
               fcntl(j->out_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0))) {
             job_complete(pool, j, AGORA__JOB_INPUT_ERROR, 0, 0,
                          "could not create the job's output area", NULL, 0, 0);
+            busy--; /* this worker stays idle */
             continue;
         }
         j->w = w;
