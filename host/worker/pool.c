@@ -1263,6 +1263,7 @@ static void dispatch(agora__pool *pool)
 {
     /* Fresh mode keeps spares beside busy workers: still no more than `workers` jobs at once. */
     uint32_t busy = 0;
+    int started = 0;
     for (worker *w = pool->workers; w != NULL; w = w->next)
         busy += w->state == W_BUSY;
     for (worker *w = pool->workers; w != NULL && pool->q_head != NULL; w = w->next) {
@@ -1304,6 +1305,7 @@ static void dispatch(agora__pool *pool)
         uint8_t *wire = j->wire;
         j->wire = NULL;
         arm(w, pool->spec.timeout_ms);
+        started = 1;
         if (pool->spec.fork_per_job) {
             if (start_fork_job(w, j, wire) < 0)
                 worker_kill(w, AGORA__JOB_PROTOCOL_ERROR, "could not start the job's channel");
@@ -1311,6 +1313,11 @@ static void dispatch(agora__pool *pool)
             worker_kill(w, AGORA__JOB_PROTOCOL_ERROR, "could not send the job");
         }
     }
+    /* Fresh mode: the worker that just took a job retires after it; start its spare now, so
+     * that the next job does not wait for a runner to start. (maintain dispatches again, but
+     * the spare is still starting: no deeper recursion.) */
+    if (started && pool->spec.fresh_per_job)
+        maintain(pool);
 }
 
 static void maintain(agora__pool *pool)

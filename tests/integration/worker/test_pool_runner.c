@@ -399,6 +399,7 @@ static void test_fresh_per_job(void **state)
     loaded l;
     agora__plugin_spec s = spec_for(misbehave, "org.agora.test.misbehave", &l);
     s.fresh_per_job = 1;
+    s.timeout_ms = 20000;
     agora__pool *p = new_pool(&s);
     outcome o;
     for (int i = 0; i < 4; i++) {
@@ -413,10 +414,24 @@ static void test_fresh_per_job(void **state)
     run_one(p, "ok", &o);
     expect(&o, "fresh-per-job after a crash", AGORA__JOB_OK, NULL);
     outcome_free(&o);
+    /* The spare does not take a second job while one runs (workers = 1): b waits for a. */
+    outcome a, b;
+    uint64_t ida;
+    assert_int_equal(submit(p, "spin-cancellable", &a, &ida), 0);
+    assert_int_equal(submit(p, "ok", &b, NULL), 0);
+    settle(1000); /* a spare is up well within this; it must still wait */
+    assert_false(b.done);
+    assert_int_equal(agora__pool_cancel(p, ida, NULL), 0);
+    wait_for(&a);
+    wait_for(&b);
+    expect(&a, "fresh-per-job cancel", AGORA__JOB_CANCELLED, NULL);
+    expect(&b, "fresh-per-job queued behind", AGORA__JOB_OK, NULL);
+    outcome_free(&a);
+    outcome_free(&b);
     agora__pool_stats st;
     agora__pool_get_stats(p, &st);
-    assert_true(st.spawned >= 6);
-    assert_true(st.recycled >= 5);
+    assert_true(st.spawned >= 8);
+    assert_true(st.recycled >= 7);
     close_pool(p);
     free(l.bytes);
     /* Refused together with fork mode. */
