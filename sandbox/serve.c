@@ -346,7 +346,7 @@ int agora__runner_spare_tasks(void)
     pid_t kids[4097];
     int n = 0, err = 0;
     while (n <= cap) {
-        pid_t c = fork();
+        pid_t c = _Fork(); /* no atfork handler of the plugin's runs (see zygote_fork) */
         if (c == 0) {
             char b;
             close(p[1]);
@@ -499,7 +499,10 @@ static void zygote_fork(const agora__runner_setup *s, agora__runner_plugin *p, u
         agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, AGORA_EINTERNAL,
                            "fork-per-job: the zygote is no longer single-threaded; refusing "
                            "to fork");
-    pid_t pid = fork();
+    /* _Fork, not fork: fork() would run the pthread_atfork handlers init registered, i.e.
+     * plugin code in the zygote while it holds this job's channel. Without threads (checked)
+     * nothing else fork() does is needed. */
+    pid_t pid = _Fork();
     if (pid == 0)
         job_process(s, p, chan, job_id);
     int e = errno;

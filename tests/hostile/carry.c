@@ -48,6 +48,7 @@
 #define C_SIGCHLD    14
 #define C_TIMER      15
 #define C_ORPHAN     16
+#define C_ATFORK     17
 
 #ifndef CHANNEL
 #error "build with -DCHANNEL=n"
@@ -61,6 +62,18 @@ static int pipe_fds[2] = {-1, -1};
 static volatile int lingering_alive;
 static volatile int sigchld_status = -1;
 static int jobs_seen;
+static volatile int prepares;
+static char stolen[64];
+
+/* Runs in the process that forks (the zygote) if the runner uses fork(): it would hold the job's
+ * channel at fd 3 then, so peek at what the host sent there. */
+static void atfork_prepare(void)
+{
+    prepares++;
+    ssize_t n = recv(3, stolen, sizeof stolen - 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0)
+        stolen[n] = '\0';
+}
 
 static void make_marker(void)
 {
@@ -139,6 +152,9 @@ static int32_t carry_init(const agora_host *h, void **state)
             return AGORA_EINTERNAL;
         break;
     }
+    case C_ATFORK:
+        pthread_atfork(atfork_prepare, NULL, NULL);
+        break;
     case C_ORPHAN: {
         /* A grandchild orphaned to the sandbox's reaper, out of the zygote's wait: it would
          * hold a copy of the zygote's host socket. (Ends with the sandbox.) */
@@ -340,6 +356,13 @@ static int32_t carry_process(void *state, agora_job *job, const agora_image *ima
         if (sigchld_status == 0x5A)
             return report(job, "an exit status seen by init's SIGCHLD handler in the zygote");
         _exit(0x5A); /* job 1 ends without a Result, with a status init's handler would see */
+    case C_ATFORK:
+        /* One prepare per fork of the zygote would show here; a job process counts none. */
+        if (prepares > 0)
+            return report(job, stolen[0] ? "job bytes peeked by init's atfork handler in the "
+                                           "zygote"
+                                         : "init's atfork handler ran in the zygote");
+        return report(job, NULL);
     case C_TIMER: {
         struct itimerval it = {{0, 0}, {3600, 0}};
         if (setitimer(ITIMER_REAL, &it, NULL) != 0)
