@@ -172,6 +172,9 @@ static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profil
         return seccomp_rule_add(ctx, a, nr, 2, SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0));
     case AGORA__ARG_SECCOMP_FILTER:
         return seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+    case AGORA__ARG_UNSHARE_NOOP:
+        return seccomp_rule_add(ctx, a, nr, 1,
+                                SCMP_A0(SCMP_CMP_EQ, CLONE_THREAD | CLONE_SIGHAND | CLONE_VM));
     default:
         return -EINVAL;
     }
@@ -292,7 +295,8 @@ int agora__runner_filter_print(int fd)
         " (no PROT_EXEC; shared anon, growsdown, MAP_FIXED: EPERM)",
         " (no MREMAP_FIXED/DONTUNMAP: EPERM)",
         " (no MSG_OOB)",
-        " (no F_DUPFD)"};
+        " (no F_DUPFD)",
+        " (thread check only)"};
     for (size_t i = 0; i < agora__policy_table_len; i++) {
         const agora__policy_row *r = &agora__policy_table[i];
         dprintf(fd, "| `%s` |", r->syscall);

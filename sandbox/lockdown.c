@@ -120,6 +120,16 @@ void agora__runner_lock_down(agora__runner_setup *s)
         CONFINE_FAIL(-ENOMEM, "clearing the environment failed");
     inert_stdio();
     close_others(ns->plugin_fd);
+    if (s->fork_per_job) {
+        /* The zygote keeps its host socket high, so that fd 3 is free when a ForkJob's channel
+         * arrives: the job process then finds its own channel at fd 3, as a warm worker does
+         * (no dup is allowed once the loader filter is on). */
+        int hi = fcntl(AGORA__RUNNER_FD, F_DUPFD_CLOEXEC, AGORA__RUNNER_ZYGOTE_FD);
+        if (hi != AGORA__RUNNER_ZYGOTE_FD || close(AGORA__RUNNER_FD) != 0)
+            CONFINE_FAIL(-EBADF, "moving the zygote's host socket to fd %d failed",
+                         AGORA__RUNNER_ZYGOTE_FD);
+        agora__runner_channel_set_fd(hi);
+    }
 
     const agora__runner_limits *l = &s->limits;
     agora__memcap mc;

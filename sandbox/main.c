@@ -93,9 +93,16 @@ static void read_setup(agora__runner_setup *s)
     if (f->msg_case != AGORA__IPC__FRAME__MSG_SETUP)
         SETUP_FAIL(-EPROTO, "the first frame must be Setup (got type %d)", (int)f->msg_case);
     const Agora__Ipc__Setup *su = f->setup;
-    if (su->protocol_version != 1)
-        SETUP_FAIL(AGORA_EVERSION, "protocol version %u is not supported (this runner speaks 1)",
+    if (su->protocol_version != 1 && su->protocol_version != 2)
+        SETUP_FAIL(AGORA_EVERSION,
+                   "protocol version %u is not supported (this runner speaks 1 and 2)",
                    su->protocol_version);
+    if (su->fork_per_job && su->protocol_version < 2)
+        SETUP_FAIL(AGORA_EVERSION,
+                   "fork_per_job needs protocol version 2 (a channel of its own per job); "
+                   "this host sent %u: upgrade the host",
+                   su->protocol_version);
+    s->protocol_version = su->protocol_version;
     if (su->mode != AGORA__IPC__MODE__MODE_PLUGIN && su->mode != AGORA__IPC__MODE__MODE_INGEST)
         SETUP_FAIL(AGORA_EUNSUPPORTED,
                    "mode %d is not supported by this runner (only plugin and ingest)",
@@ -142,7 +149,7 @@ static void send_ready(const agora__runner_setup *s, const agora__runner_plugin 
     for (size_t i = 0; i < s->n_warnings; i++)
         warn[i] = (char *)s->warnings[i];
     Agora__Ipc__Ready r = AGORA__IPC__READY__INIT;
-    r.protocol_version = 1;
+    r.protocol_version = s->protocol_version; /* echo: the messages are those of that version */
     r.plugin_abi_version = p != NULL ? p->desc->abi_version : 0;
     r.plugin_id = (char *)s->plugin_id;
     r.plugin_version = (char *)s->plugin_version;
@@ -186,8 +193,6 @@ int main(int argc, char **argv)
             agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, rc, "compiling seccomp: %s", why);
     }
     agora__runner_enter_sandbox(&s); /* returns in the worker only */
-    if (s.fork_per_job)
-        agora__runner_zygote_prepare();
     agora__runner_lock_down(&s);
     agora__runner_set_global_log_budget(s.limits.max_log_lines);
 
@@ -204,6 +209,15 @@ int main(int argc, char **argv)
     }
 
     static agora__runner_plugin plugin;
+    int spare_before = 0;
+    if (s.fork_per_job) {
+        spare_before = agora__runner_spare_tasks();
+        if (spare_before < 0)
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, spare_before,
+                               "fork-per-job needs RLIMIT_NPROC to count the sandbox's tasks "
+                               "(%s); run without fork-per-job",
+                               strerror(-spare_before));
+    }
     agora__runner_load(&s, agora__runner_host_table(), &plugin);
     /* While the loader runs (constructors and init included) seccomp must allow MAP_FIXED, which
      * RLIMIT_DATA does not charge: only RLIMIT_AS bounded that phase. Look at what it cost. */
@@ -217,6 +231,8 @@ int main(int argc, char **argv)
                                  (unsigned long long)(s.limits.memory_bytes >> 20));
         _exit(AGORA__RUNNER_EXIT_OOM);
     }
+    if (s.fork_per_job)
+        agora__runner_zygote_prepare(spare_before);
     int last = s.fork_per_job ? AGORA__PROFILE_ZYGOTE : AGORA__PROFILE_COMPUTE;
     int rc = agora__runner_filter_install(&s.bpf[last]);
     if (rc != 0)

@@ -122,7 +122,7 @@ const agora__policy_row agora__policy_table[] = {
     {"ptrace",              {K, K, K, K}, AGORA__ARG_ANY, "no debugging of anything"},
     {"process_vm_readv",    {K, K, K, K}, AGORA__ARG_ANY, "no cross-process memory access"},
     {"process_vm_writev",   {K, K, K, K}, AGORA__ARG_ANY, "same"},
-    {"unshare",             {K, K, K, K}, AGORA__ARG_ANY, "no new namespaces (kernel attack surface)"},
+    {"unshare",             {K, A, K, A}, AGORA__ARG_UNSHARE_NOOP, "no new namespaces (kernel attack surface); only the zygote's single-thread check (CLONE_THREAD+CLONE_SIGHAND+CLONE_VM: unshares nothing, fails while other threads exist)"},
     {"setns",               {K, K, K, K}, AGORA__ARG_ANY, "same"},
     {"mount",               {K, K, K, K}, AGORA__ARG_ANY, "root is fixed before any plugin code runs"},
     {"umount2",             {K, K, K, K}, AGORA__ARG_ANY, "same"},

@@ -17,6 +17,9 @@
 
 /* The runner's end of the host socket, fixed by the protocol. */
 #define AGORA__RUNNER_FD 3
+/* Where a fork-per-job zygote keeps it after lock-down (below RLIMIT_NOFILE 16): fd 3 is then
+ * the job process's own channel. */
+#define AGORA__RUNNER_ZYGOTE_FD 15
 
 /* Frame size caps (bytes of the serialized Frame, without the 4-byte length). */
 #define AGORA__RUNNER_MAX_IN_FRAME  (1u << 20)
@@ -159,7 +162,8 @@ enum {
     AGORA__ARG_MMAP_DATA,
     AGORA__ARG_MREMAP_MOVE, /* mremap: no MREMAP_FIXED / MREMAP_DONTUNMAP (EPERM) */
     AGORA__ARG_SEND_NO_OOB, /* sendto: no MSG_OOB */
-    AGORA__ARG_FCNTL_NO_DUP /* fcntl: flags, seals, locks, pipe size; never F_DUPFD* */
+    AGORA__ARG_FCNTL_NO_DUP, /* fcntl: flags, seals, locks, pipe size; never F_DUPFD* */
+    AGORA__ARG_UNSHARE_NOOP  /* unshare: exactly CLONE_THREAD|CLONE_SIGHAND|CLONE_VM (a check) */
 };
 
 typedef struct agora__policy_row {
@@ -193,6 +197,7 @@ typedef struct agora__runner_setup {
     agora__runner_limits limits;
     int allow_weak;
     int fork_per_job;
+    uint32_t protocol_version; /* of the host's Setup (1 or 2), echoed in Ready */
     int ingest; /* MODE_INGEST: no plugin, an empty root, the DICOM reader serves requests */
     uint32_t host_abi;
     char plugin_id[256];
@@ -289,9 +294,15 @@ char *agora__runner_sanitize_text(const char *s, size_t max);
 
 /* ---- serve.c --------------------------------------------------------------------------------- */
 
-/* Fork-per-job only, before lock-down: map the zygote's "result sent" page. */
-void agora__runner_zygote_prepare(void);
 /* The job loop. Returns the exit code (0 after Shutdown). */
 int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p);
+/* Zygote mode, right after init and before Ready (still under the loader filter): refuse with
+ * Error{INIT} when init left a thread running, and take back everything of the plugin's that
+ * could run or be held in the zygote later: signal handlers, the signal mask, descriptors made
+ * in init (stdio becomes fresh inert pipes). Exits on failure. */
+void agora__runner_zygote_prepare(int spare_before);
+/* Free RLIMIT_NPROC slots of this sandbox's user (see serve.c). Measured before load and after
+ * init in fork mode: fewer after init means init left a task running somewhere. */
+int agora__runner_spare_tasks(void);
 
 #endif

@@ -4,15 +4,15 @@
  * read-write, never more than its size). Every offset and size in the Job is checked against
  * the mappings before the plugin sees a pointer.
  *
- * fork_per_job (zygote): the initialised worker forks one child per Job; the child stacks the
- * compute filter (no fork), runs the job, sends Result and _exits; the zygote reports a child
- * that died without a Result as JOB_CHILD_DIED.
+ * fork_per_job (zygote, protocol 2): see "zygote mode" below.
  */
 #include "runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +20,12 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_FRAMES          65536u
 #define MAX_DIM             65536u
 #define MAX_ATTRS           1024u
-#define EXIT_CHILD_SHUTDOWN 3 /* zygote child: Result sent and the host asked to shut down */
 
 typedef struct mapped_job {
     const uint8_t *pixels;
@@ -206,7 +206,7 @@ static void send_result(Agora__Ipc__Result *r)
 /* Run one job in this process and send its Result. Returns 1 when the host asked to shut
  * down during the job. */
 static int run_job(const agora__runner_setup *s, agora__runner_plugin *p, const Agora__Ipc__Job *m,
-                   int fds[2], int *result_sent_flag)
+                   int fds[2])
 {
     agora_job *job = agora__runner_job();
     agora__job_init(job, &s->limits, m->job_id);
@@ -242,8 +242,6 @@ static int run_job(const agora__runner_setup *s, agora__runner_plugin *p, const 
     getrusage(RUSAGE_SELF, &ru1);
     r.cpu_us = cpu_us(&ru1) - cpu_us(&ru0);
     r.peak_rss_kb = ru1.ru_maxrss > 0 ? (uint64_t)ru1.ru_maxrss : 0;
-    if (result_sent_flag != NULL)
-        *result_sent_flag = 1;
     send_result(&r);
     int shutdown = job->shutdown_requested;
     agora__job_free_results(job);
@@ -256,105 +254,307 @@ static int run_job(const agora__runner_setup *s, agora__runner_plugin *p, const 
     return shutdown;
 }
 
-static void child_died(uint64_t job_id, int st)
+/* ---- zygote mode (protocol 2) ----------------------------------------------------------------
+ *
+ * The zygote runs only runner code after init: no thread of the plugin's (checked before Ready
+ * and before every fork), no signal handler of the plugin's, no descriptor of the plugin's. For
+ * each ForkJob it forks a job process and closes its copy of the job channel at once; it never
+ * reads a job channel and never sees a job's memfds. The job process keeps only its channel,
+ * receives its Job there, sends one Result there and exits. The zygote reports the wait status
+ * as JobExit; nothing is shared back (no shared page: the host learns whether a Result came
+ * from the job channel itself). */
+
+/* unshare(CLONE_THREAD|CLONE_SIGHAND|CLONE_VM) unshares nothing but fails with EINVAL while
+ * another thread (or a task sharing the address space or the signal handlers) exists. A thread
+ * that was joined may take a moment to leave the thread group: retry for up to ~200 ms. */
+static int single_threaded(void)
 {
-    char why[160];
-    Agora__Ipc__Result r = AGORA__IPC__RESULT__INIT;
-    r.job_id = job_id;
-    r.status = AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED;
-    r.plugin_code = AGORA_EINTERNAL;
-    if (WIFSIGNALED(st)) {
-        r.child_signal = WTERMSIG(st);
-        r.child_exit = -1;
-        const char *abbrev = sigabbrev_np(WTERMSIG(st));
-        snprintf(why, sizeof why, "the job process was killed by signal %d (SIG%s)%s", WTERMSIG(st),
-                 abbrev ? abbrev : "?",
-                 WTERMSIG(st) == SIGSYS ? ": the plugin made a call the sandbox forbids" : "");
-    } else {
-        r.child_exit = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        snprintf(why, sizeof why, "the job process exited with status %d before sending a result",
-                 r.child_exit);
+    for (int i = 0; i < 100; i++) {
+        if (unshare(CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) == 0)
+            return 1;
+        if (errno != EINVAL)
+            return 0;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
     }
-    r.error = why;
-    send_result(&r);
+    return 0;
 }
 
-/* Zygote: fork a child for the job. Returns 1 when the host asked to shut down. */
-static int zygote_job(const agora__runner_setup *s, agora__runner_plugin *p,
-                      const Agora__Ipc__Job *m, int fds[2], volatile int *sent)
+static int max_fds(void)
 {
-    *sent = 0;
-    pid_t pid = fork();
-    if (pid < 0) {
-        Agora__Ipc__Result r = AGORA__IPC__RESULT__INIT;
-        char why[128];
-        snprintf(why, sizeof why, "forking the job process failed: %s", strerror(errno));
-        r.job_id = m->job_id;
-        r.status = AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED;
-        r.plugin_code = AGORA_EINTERNAL;
-        r.child_exit = -1;
-        r.error = why;
-        send_result(&r);
-        return 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 4096)
+        return 4096;
+    return (int)rl.rlim_cur;
+}
+
+/* Close every descriptor but keep (fd 3, where the plugin finds the host channel in warm mode
+ * too), then make 0..2 read ends of fresh empty pipes whose write ends are closed
+ * (reads see EOF, writes fail): pipe2 returns the lowest free numbers. Returns 0 or -errno. */
+static int only_descriptor(int keep)
+{
+    int n = max_fds();
+    for (int fd = 0; fd < n; fd++)
+        if (fd != keep)
+            (void)close(fd);
+    if (keep != AGORA__RUNNER_FD)
+        return -EBADF; /* the zygote keeps 0..2 open and 3 free: ForkJob's channel is fd 3 */
+    for (int want = 0; want <= 2; want++) {
+        int p[2];
+        if (pipe2(p, 0) != 0)
+            return -errno;
+        if (p[1] != want)
+            (void)close(p[1]);
+        if (p[0] != want)
+            (void)close(p[0]);
     }
-    if (pid == 0) {
-        int rc = agora__runner_filter_install(&s->bpf[AGORA__PROFILE_COMPUTE]);
-        if (rc != 0)
-            _exit(AGORA__RUNNER_EXIT_CONFINE);
-        int shutdown = run_job(s, p, m, fds, (int *)sent);
-        _exit(shutdown ? EXIT_CHILD_SHUTDOWN : 0);
+    return 0;
+}
+
+static void signals_to(void (*handler)(int))
+{
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        /* SIGCHLD keeps its default (ignored, but wait4 still sees the child). */
+        sa.sa_handler = sig == SIGCHLD ? SIG_DFL : handler;
+        sigemptyset(&sa.sa_mask);
+        (void)sigaction(sig, &sa, NULL); /* glibc refuses its two internal signals: fine */
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    (void)sigaltstack(&ss, NULL);
+}
+
+/* How many more tasks RLIMIT_NPROC lets this worker's user start: fork children that block
+ * on a pipe until fork fails with EAGAIN, then release and reap them. The count is per user
+ * namespace, so it sees every process and thread of this sandbox, wherever it was reparented.
+ * Returns the count, or -errno (-ENOSPC when the limit does not bind: nothing to compare). */
+int agora__runner_spare_tasks(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NPROC, &rl) != 0)
+        return -errno;
+    int cap = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 4096 ? 4096 : (int)rl.rlim_cur;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -errno;
+    pid_t kids[4097];
+    int n = 0, err = 0;
+    while (n <= cap) {
+        pid_t c = _Fork(); /* no atfork handler of the plugin's runs (see zygote_fork) */
+        if (c == 0) {
+            char b;
+            close(p[1]);
+            while (read(p[0], &b, 1) < 0 && errno == EINTR)
+                ;
+            _exit(0);
+        }
+        if (c < 0) {
+            err = errno;
+            break;
+        }
+        kids[n++] = c;
+    }
+    close(p[0]);
+    close(p[1]);
+    for (int i = 0; i < n; i++)
+        while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
+            ;
+    if (n > cap)
+        return -ENOSPC;
+    return err == EAGAIN ? n : -(err ? err : EIO);
+}
+
+void agora__runner_zygote_prepare(int spare_before)
+{
+    if (!single_threaded())
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, AGORA_EUNSUPPORTED,
+                           "fork-per-job: the plugin's init left threads running; in this mode "
+                           "init must join every thread it starts (jobs may start threads), "
+                           "because a thread in the zygote would see every later job");
+    /* A process init forked and left running would share the zygote's descriptors. Reap
+     * what has exited; refuse when one still lives. (A grandchild orphaned to the reaper is
+     * not seen here: docs/sandbox.md, "What fork mode does not guarantee".) */
+    for (;;) {
+        int st;
+        pid_t c = waitpid(-1, &st, WNOHANG);
+        if (c > 0)
+            continue;
+        if (c == 0)
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, AGORA_EUNSUPPORTED,
+                               "fork-per-job: the plugin's init left a process running; init "
+                               "must not start processes");
+        break; /* ECHILD: none */
+    }
+    /* Any task init left anywhere in the sandbox (an orphan under the reaper too) uses up one
+     * of the user's RLIMIT_NPROC slots that were free before init. An exiting task may take a
+     * moment to go: retry for up to ~200 ms. */
+    int spare = -1;
+    for (int i = 0; i < 20; i++) {
+        spare = agora__runner_spare_tasks();
+        if (spare >= spare_before || spare < 0)
+            break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    if (spare < 0)
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, spare,
+                           "fork-per-job: counting the sandbox's tasks after init failed: %s",
+                           strerror(-spare));
+    if (spare < spare_before)
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, AGORA_EUNSUPPORTED,
+                           "fork-per-job: the plugin's init left %d task(s) running in the "
+                           "sandbox (a process or thread); init must not start processes and "
+                           "must join its threads",
+                           spare_before - spare);
+    /* A signal from a job process (tgkill is allowed in jobs) is ignored: no plugin handler is
+     * left to run in the zygote. SIGKILL/SIGSTOP still end or stop it (the host then kills the
+     * worker on its job deadline: no later job runs in it). */
+    signals_to(SIG_IGN);
+    /* Pipes, eventfds and the like made in init (and any stdio the plugin replaced) go; the
+     * host socket stays. */
+    int n = max_fds();
+    for (int fd = 0; fd < n; fd++)
+        if (fd != AGORA__RUNNER_ZYGOTE_FD && fd > 2)
+            (void)close(fd);
+    for (int fd = 0; fd <= 2; fd++)
+        (void)close(fd);
+    for (int want = 0; want <= 2; want++) {
+        int p[2];
+        if (pipe2(p, 0) != 0)
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_INIT, -errno,
+                               "fork-per-job: a pipe for the zygote's stdio failed: %s",
+                               strerror(errno));
+        if (p[1] != want)
+            (void)close(p[1]);
+        if (p[0] != want)
+            (void)close(p[0]);
+    }
+}
+
+static void send_job_exit(uint64_t job_id, int st, const struct rusage *ru)
+{
+    Agora__Ipc__JobExit e = AGORA__IPC__JOB_EXIT__INIT;
+    e.job_id = job_id;
+    if (ru == NULL) { /* the fork failed: no job process */
+        e.exit_code = -1;
+        e.signal = 0;
+    } else if (WIFSIGNALED(st)) {
+        e.exit_code = -1;
+        e.signal = WTERMSIG(st);
+    } else {
+        e.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        e.signal = 0;
+    }
+    if (ru != NULL) {
+        e.cpu_us = cpu_us(ru);
+        e.peak_rss_kb = ru->ru_maxrss > 0 ? (uint64_t)ru->ru_maxrss : 0;
+    }
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_JOB_EXIT;
+    f.job_exit = &e;
+    if (agora__runner_send(&f) != 0)
+        _exit(AGORA__RUNNER_EXIT_PROTOCOL); /* the host is gone */
+}
+
+/* The job process: only its channel, the compute filter, one Job, one Result, exit. */
+static void __attribute__((noreturn))
+job_process(const agora__runner_setup *s, agora__runner_plugin *p, int chan, uint64_t job_id)
+{
+    if (agora__runner_filter_install(&s->bpf[AGORA__PROFILE_COMPUTE]) != 0)
+        _exit(AGORA__RUNNER_EXIT_CONFINE);
+    if (only_descriptor(chan) != 0)
+        _exit(AGORA__RUNNER_EXIT_CONFINE);
+    chan = AGORA__RUNNER_FD;
+    signals_to(SIG_DFL);
+    agora__runner_channel_set_fd(chan);
+    Agora__Ipc__Frame *f;
+    int fds[AGORA__RUNNER_MAX_FDS];
+    size_t n_fds;
+    char why[256];
+    int rc = agora__runner_frame_read(chan, AGORA__RUNNER_MAX_IN_FRAME, &f, fds, &n_fds, why,
+                                      sizeof why);
+    if (rc == -2)
+        _exit(AGORA__RUNNER_EXIT_PROTOCOL); /* the host closed the job channel */
+    if (rc != 0)
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -EPROTO, "%s", why);
+    if (f->msg_case != AGORA__IPC__FRAME__MSG_JOB || f->job->job_id != job_id)
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -EPROTO,
+                           "a job channel must carry the Job of its ForkJob first (got type %d)",
+                           (int)f->msg_case);
+    (void)run_job(s, p, f->job, fds);
+    _exit(0);
+}
+
+/* One ForkJob. Returns 0, or exits when the zygote cannot continue. */
+static void zygote_fork(const agora__runner_setup *s, agora__runner_plugin *p, uint64_t job_id,
+                        int chan)
+{
+    if (!single_threaded())
+        agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, AGORA_EINTERNAL,
+                           "fork-per-job: the zygote is no longer single-threaded; refusing "
+                           "to fork");
+    /* _Fork, not fork: fork() would run the pthread_atfork handlers init registered, i.e.
+     * plugin code in the zygote while it holds this job's channel. Without threads (checked)
+     * nothing else fork() does is needed. */
+    pid_t pid = _Fork();
+    if (pid == 0)
+        job_process(s, p, chan, job_id);
+    int e = errno;
+    close(chan); /* at once: the zygote never holds a job's channel while it runs */
+    if (pid < 0) {
+        (void)e;
+        send_job_exit(job_id, 0, NULL);
+        return;
     }
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0) {
+    struct rusage ru;
+    while (wait4(pid, &st, 0, &ru) < 0) {
         if (errno != EINTR)
             _exit(AGORA__RUNNER_EXIT_INTERNAL);
     }
-    if (!*sent) {
-        child_died(m->job_id, st);
-        return 0;
-    }
-    return WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CHILD_SHUTDOWN;
-}
-
-/* One shared word the job child sets just before it sends its Result. Mapped before the loader
- * filter exists: the policy refuses shared anonymous memory to everything after it. */
-static volatile int *zygote_page;
-
-void agora__runner_zygote_prepare(void)
-{
-    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (page == MAP_FAILED)
-        agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, -errno,
-                           "mapping the zygote's shared page failed: %s", strerror(errno));
-    zygote_page = page;
+    send_job_exit(job_id, st, &ru);
 }
 
 int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p)
 {
-    volatile int *sent = zygote_page;
-    if (s->fork_per_job && sent == NULL)
-        agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -EINVAL,
-                           "the zygote's shared page was not prepared before confinement");
     for (;;) {
         Agora__Ipc__Frame *f;
         int fds[AGORA__RUNNER_MAX_FDS];
         size_t n_fds;
         char why[256];
-        int rc = agora__runner_frame_read(AGORA__RUNNER_FD, AGORA__RUNNER_MAX_IN_FRAME, &f, fds,
+        int rc = agora__runner_frame_read(agora__runner_channel_fd(), AGORA__RUNNER_MAX_IN_FRAME, &f, fds,
                                           &n_fds, why, sizeof why);
         if (rc == -2)
             break; /* the host closed the channel: same as Shutdown */
         if (rc != 0)
             agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -EPROTO, "%s", why);
         int shutdown = 0;
+        int want = s->fork_per_job ? AGORA__IPC__FRAME__MSG_FORK_JOB : AGORA__IPC__FRAME__MSG_JOB;
+        if ((f->msg_case == AGORA__IPC__FRAME__MSG_JOB ||
+             f->msg_case == AGORA__IPC__FRAME__MSG_FORK_JOB) &&
+            (int)f->msg_case != want) {
+            agora__ipc__frame__free_unpacked(f, NULL);
+            for (size_t i = 0; i < n_fds; i++)
+                close(fds[i]);
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_JOB, -EPROTO,
+                               s->fork_per_job
+                                   ? "in fork-per-job mode jobs come as ForkJob, never as Job"
+                                   : "ForkJob is only valid in fork-per-job mode");
+        }
         switch (f->msg_case) {
         case AGORA__IPC__FRAME__MSG_JOB:
-            if (s->fork_per_job)
-                shutdown = zygote_job(s, p, f->job, fds, sent);
-            else
-                shutdown = run_job(s, p, f->job, fds, NULL);
+            shutdown = run_job(s, p, f->job, fds);
             close(fds[0]);
             close(fds[1]);
+            break;
+        case AGORA__IPC__FRAME__MSG_FORK_JOB:
+            zygote_fork(s, p, f->fork_job->job_id, fds[0]);
             break;
         case AGORA__IPC__FRAME__MSG_SHUTDOWN:
             shutdown = 1;

@@ -19,7 +19,7 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: agora dev run --plugin FILE.so [--manifest FILE.json] [--timeout SECONDS]\n"
-            "                     [--json] [--grant OPTION]... [--fork-per-job]\n"
+            "                     [--json] [--grant OPTION]... [--fresh-per-job | --fork-per-job]\n"
             "                     [--allow-weak-isolation] [--allow-burned-in] INPUT...\n"
             "\n"
             "Runs the plugin in the real sandbox on every series found in INPUT (DICOM files or\n"
@@ -33,7 +33,11 @@ static void usage(FILE *to)
             "  --json                print one JSON document instead of text\n"
             "  --grant OPTION        limit the PS3.15 options the plugin sees to these (default:\n"
             "                        every option its manifest asks for)\n"
-            "  --fork-per-job        run each job in a fresh fork of the initialised worker\n"
+            "  --fresh-per-job       run each job in a runner of its own (spawned, confined, loaded\n"
+            "                        and initialised for that job): nothing of one study can\n"
+            "                        reach the next (docs/sandbox.md, \"Modes\")\n"
+            "  --fork-per-job        run each job in a fork of the initialised worker (cheaper;\n"
+            "                        what it does not guarantee: docs/sandbox.md, \"Modes\")\n"
             "  --allow-weak-isolation  continue when the kernel refuses a namespace (warned)\n"
             "  --allow-burned-in     accept images that declare burned-in annotations\n");
 }
@@ -77,6 +81,7 @@ int agora__cmd_dev_run(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"grant", required_argument, NULL, 'g'},
         {"fork-per-job", no_argument, NULL, 'f'},
+        {"fresh-per-job", no_argument, NULL, 'F'},
         {"allow-weak-isolation", no_argument, NULL, 'w'},
         {"allow-burned-in", no_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
@@ -85,7 +90,7 @@ int agora__cmd_dev_run(int argc, char **argv)
     const char *plugin_path = NULL, *manifest_path = NULL;
     char found_manifest[4096];
     unsigned long timeout_s = 0;
-    int json_out = 0, fork_per_job = 0, weak = 0;
+    int json_out = 0, fork_per_job = 0, fresh_per_job = 0, weak = 0;
     uint32_t deid_flags = 0;
     const char *grants[16];
     size_t n_grants = 0;
@@ -123,6 +128,9 @@ int agora__cmd_dev_run(int argc, char **argv)
         case 'f':
             fork_per_job = 1;
             break;
+        case 'F':
+            fresh_per_job = 1;
+            break;
         case 'w':
             weak = 1;
             break;
@@ -136,6 +144,11 @@ int agora__cmd_dev_run(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (fork_per_job && fresh_per_job) {
+        fprintf(stderr, "agora dev run: --fresh-per-job and --fork-per-job exclude each other; "
+                        "choose one\n");
+        return 2;
     }
     if (plugin_path == NULL || optind >= argc) {
         fprintf(stderr, "agora dev run: needs --plugin FILE.so and at least one INPUT; see "
@@ -213,6 +226,7 @@ int agora__cmd_dev_run(int argc, char **argv)
     agora__plugin_spec spec;
     agora__jobs_spec_from_manifest(&manifest, pbytes, plen, (uint32_t)timeout_s, &spec);
     spec.fork_per_job = fork_per_job;
+    spec.fresh_per_job = fresh_per_job;
     spec.allow_weak_isolation = weak;
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -10,6 +10,13 @@
  * sends Error or Result right before exiting), then the outcome is classified once, the job it
  * held (if any) completes with that outcome, and the pool decides about respawn, backoff and
  * quarantine.
+ *
+ * Fork-per-job (protocol 2): a job never travels on the worker's (the zygote's) socket. Each job
+ * gets a socketpair of its own (a jchan); ForkJob hands one end to the zygote, which forks the
+ * job process and closes its copy; the Job and its memfds go on the other end, and the Result
+ * (at most one: a second is a protocol error) comes back on it. The job completes when the
+ * zygote's JobExit says the job process is gone, so nothing of it can still touch the output
+ * area while the host reads it.
  */
 #include "frame.h"
 #include "worker_internal.h"
@@ -59,7 +66,25 @@ typedef struct outmsg {
     size_t len, off;
     int fds[2]; /* borrowed: owned by the pool (plugin memfd) or the job */
     unsigned n_fds;
+    int own_fd; /* closed once sent or dropped (ForkJob's job-process end); -1 none */
 } outmsg;
+
+/* A fork-mode job's own channel (host end). Lives from dispatch until the job completes or the
+ * worker dies; closed through uv_close (jchan_closed frees it). */
+typedef struct jchan {
+    struct worker *w; /* NULL once detached */
+    int fd;
+    uv_poll_t poll;
+    int poll_active, poll_events, eof;
+    agora__frame_reader rd;
+    uint8_t *out; /* pending bytes (Job, then maybe Cancel); fds ride on the first byte */
+    size_t out_len, out_off;
+    int out_fds[2];
+    unsigned out_nfds;
+    Agora__Ipc__Frame *result; /* the one Result (owned, freed with rd) */
+    int got_error;
+    char error_msg[256];
+} jchan;
 
 typedef struct worker {
     agora__pool *pool;
@@ -94,6 +119,7 @@ typedef struct worker {
     char error_msg[256];
     /* Outcome of the last Result that failed (kept when the worker stays alive). */
     char cgroup[640]; /* the worker's own cgroup v2 directory, "" without one */
+    jchan *jc; /* fork mode: the running job's channel */
 } worker;
 
 struct agora__pool {
@@ -186,6 +212,14 @@ static void job_complete(agora__pool *pool, job *j, agora__job_status st, int32_
 
 static void update_poll(worker *w);
 
+static void outmsg_free(outmsg *m)
+{
+    if (m->own_fd >= 0)
+        close(m->own_fd);
+    free(m->buf);
+    free(m);
+}
+
 static void flush_out(worker *w)
 {
     while (w->out_head != NULL) {
@@ -199,8 +233,7 @@ static void flush_out(worker *w)
             while (w->out_head != NULL) {
                 outmsg *x = w->out_head;
                 w->out_head = x->next;
-                free(x->buf);
-                free(x);
+                outmsg_free(x);
             }
             w->out_tail = NULL;
             break;
@@ -211,20 +244,23 @@ static void flush_out(worker *w)
         w->out_head = m->next;
         if (w->out_head == NULL)
             w->out_tail = NULL;
-        free(m->buf);
-        free(m);
+        outmsg_free(m);
     }
     update_poll(w);
 }
 
-/* Queue a packed frame (ownership of buf passes to the worker). */
-static int send_frame(worker *w, uint8_t *buf, size_t len, const int *fds, unsigned n_fds)
+/* Queue a packed frame (ownership of buf, and of own_fd when >= 0, passes to the worker). */
+static int send_frame_own(worker *w, uint8_t *buf, size_t len, const int *fds, unsigned n_fds,
+                          int own_fd)
 {
     outmsg *m = calloc(1, sizeof *m);
     if (m == NULL) {
         free(buf);
+        if (own_fd >= 0)
+            close(own_fd);
         return AGORA_ENOMEM;
     }
+    m->own_fd = own_fd;
     m->buf = buf;
     m->len = len;
     for (unsigned i = 0; i < n_fds && i < 2; i++)
@@ -237,6 +273,11 @@ static int send_frame(worker *w, uint8_t *buf, size_t len, const int *fds, unsig
     w->out_tail = m;
     flush_out(w);
     return 0;
+}
+
+static int send_frame(worker *w, uint8_t *buf, size_t len, const int *fds, unsigned n_fds)
+{
+    return send_frame_own(w, buf, len, fds, n_fds, -1);
 }
 
 static int send_simple(worker *w, Agora__Ipc__Frame *f)
@@ -352,8 +393,8 @@ static int same_str(const char *a, const char *b)
 static void on_ready(worker *w, const Agora__Ipc__Ready *r)
 {
     agora__pool *pool = w->pool;
-    if (r->protocol_version != 1)
-        return protocol_error(w, "Ready carries an unknown protocol version");
+    if (r->protocol_version != 2)
+        return protocol_error(w, "Ready carries another protocol version than the host's 2");
     if (AGORA_ABI_MAJOR(r->plugin_abi_version) != AGORA_ABI_VERSION_MAJOR ||
         AGORA_ABI_MINOR(r->plugin_abi_version) > AGORA_ABI_VERSION_MINOR)
         return protocol_error(w, "Ready reports a plugin ABI this host does not accept");
@@ -470,6 +511,9 @@ static void on_result(worker *w, const Agora__Ipc__Result *r)
             st = AGORA__JOB_SIGNAL;
             snprintf(msg, sizeof msg, "the job process died from signal %d (%s)", sig,
                      strsignal(sig));
+        } else if (r->child_exit == -1) {
+            st = AGORA__JOB_PROTOCOL_ERROR;
+            snprintf(msg, sizeof msg, "the zygote could not fork the job process");
         } else {
             st = AGORA__JOB_PROTOCOL_ERROR;
             snprintf(msg, sizeof msg, "the job process exited with status %d without a result",
@@ -506,6 +550,267 @@ static void on_result(worker *w, const Agora__Ipc__Result *r)
     maintain(pool);
 }
 
+/* ---- Fork mode: the job's own channel ------------------------------------------------------ */
+
+static void jchan_closed(uv_handle_t *h)
+{
+    jchan *jc = h->data;
+    close(jc->fd);
+    if (jc->result != NULL)
+        agora__frame_free(&jc->rd, jc->result);
+    agora__frame_reader_free(&jc->rd);
+    free(jc->out);
+    free(jc);
+}
+
+/* Stop reading the worker's job channel and release it (the struct lives until its close
+ * callback, so a frame taken from its reader may still be freed through it until then). */
+static void jchan_detach(worker *w)
+{
+    jchan *jc = w->jc;
+    if (jc == NULL)
+        return;
+    w->jc = NULL;
+    jc->w = NULL;
+    if (jc->poll_active)
+        uv_poll_stop(&jc->poll);
+    jc->poll_active = 0;
+    uv_close((uv_handle_t *)&jc->poll, jchan_closed);
+}
+
+static void on_jpoll(uv_poll_t *h, int status, int events);
+
+static void jchan_update(jchan *jc)
+{
+    worker *w = jc->w;
+    int ev = 0;
+    if (w != NULL && !w->has_verdict) {
+        if (!jc->eof)
+            ev |= UV_READABLE | UV_DISCONNECT;
+        if (jc->out_off < jc->out_len)
+            ev |= UV_WRITABLE;
+    }
+    if (ev == 0) {
+        if (jc->poll_active)
+            uv_poll_stop(&jc->poll);
+        jc->poll_active = 0;
+        return;
+    }
+    if (jc->poll_active && jc->poll_events == ev)
+        return;
+    if (uv_poll_start(&jc->poll, ev, on_jpoll) == 0) {
+        jc->poll_active = 1;
+        jc->poll_events = ev;
+    }
+}
+
+static void jchan_flush(jchan *jc)
+{
+    while (jc->out_off < jc->out_len) {
+        ssize_t n = agora__frame_sendmsg(jc->fd, jc->out + jc->out_off, jc->out_len - jc->out_off,
+                                         jc->out_nfds ? jc->out_fds : NULL, jc->out_nfds);
+        if (n == -EAGAIN)
+            break;
+        if (n < 0) {
+            jc->out_off = jc->out_len; /* the job process is gone; JobExit says how */
+            break;
+        }
+        jc->out_nfds = 0; /* the descriptors rode on the first byte */
+        jc->out_off += (size_t)n;
+    }
+    if (jc->out_off == jc->out_len) {
+        free(jc->out);
+        jc->out = NULL;
+        jc->out_len = jc->out_off = 0;
+    }
+    jchan_update(jc);
+}
+
+/* Queue bytes after what is pending (takes buf). */
+static int jchan_append(jchan *jc, uint8_t *buf, size_t len)
+{
+    size_t rest = jc->out_len - jc->out_off;
+    uint8_t *n = malloc(rest + len);
+    if (n == NULL) {
+        free(buf);
+        return AGORA_ENOMEM;
+    }
+    if (rest)
+        memcpy(n, jc->out + jc->out_off, rest);
+    memcpy(n + rest, buf, len);
+    free(buf);
+    free(jc->out);
+    jc->out = n;
+    jc->out_len = rest + len;
+    jc->out_off = 0;
+    jchan_flush(jc);
+    return 0;
+}
+
+/* 1 when the frame was kept (the Result). */
+static int jchan_handle(jchan *jc, Agora__Ipc__Frame *f)
+{
+    worker *w = jc->w;
+    switch (f->msg_case) {
+    case AGORA__IPC__FRAME__MSG_LOG:
+        on_log(w, f->log);
+        return 0;
+    case AGORA__IPC__FRAME__MSG_PROGRESS:
+        on_progress(w, f->progress);
+        return 0;
+    case AGORA__IPC__FRAME__MSG_RESULT:
+        if (jc->result != NULL) {
+            protocol_error(w, "a second Result on a job channel (the host accepts one per job)");
+            return 0;
+        }
+        if (w->job == NULL || f->result->job_id != w->job->id) {
+            protocol_error(w, "a Result for another job on a job channel");
+            return 0;
+        }
+        jc->result = f;
+        return 1;
+    case AGORA__IPC__FRAME__MSG_ERROR:
+        if (!jc->got_error) {
+            jc->got_error = 1;
+            agora__sanitize_message(f->error->message, jc->error_msg, sizeof jc->error_msg);
+        }
+        return 0;
+    default:
+        protocol_error(w, "a job process sent a message that is not Log, Progress, Result or "
+                          "Error");
+        return 0;
+    }
+}
+
+static void jchan_drain(jchan *jc)
+{
+    while (jc->w != NULL && !jc->w->has_verdict && !jc->eof) {
+        agora__error err = {0};
+        int rc = agora__frame_reader_fill(&jc->rd, jc->fd, &err);
+        if (rc == -EAGAIN)
+            break;
+        if (rc == 0)
+            jc->eof = 1;
+        if (rc < 0) {
+            protocol_error(jc->w, err.msg);
+            break;
+        }
+        for (;;) {
+            Agora__Ipc__Frame *f = NULL;
+            int n = agora__frame_reader_next(&jc->rd, &f, &err);
+            if (n < 0) {
+                protocol_error(jc->w, err.msg);
+                break;
+            }
+            if (n == 0)
+                break;
+            if (!jchan_handle(jc, f))
+                agora__frame_free(&jc->rd, f);
+            if (jc->w == NULL || jc->w->has_verdict)
+                break;
+        }
+    }
+}
+
+static void on_jpoll(uv_poll_t *h, int status, int events)
+{
+    jchan *jc = h->data;
+    if (jc->w == NULL)
+        return;
+    if (status < 0) {
+        jc->eof = 1; /* the zygote's JobExit decides */
+    } else {
+        if (events & UV_WRITABLE)
+            jchan_flush(jc);
+        if (events & (UV_READABLE | UV_DISCONNECT))
+            jchan_drain(jc);
+    }
+    if (jc->w != NULL)
+        jchan_update(jc);
+}
+
+/* Dispatch a job in fork mode: a socketpair of its own, ForkJob with one end to the zygote,
+ * Job and memfds on the other. Takes wire. */
+static int start_fork_job(worker *w, job *j, uint8_t *wire)
+{
+    agora__pool *pool = w->pool;
+    int sv[2];
+    /* Only the host's end is non-blocking: the job process reads its end blocking. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        free(wire);
+        return -1;
+    }
+    jchan *jc = calloc(1, sizeof *jc);
+    int fl = fcntl(sv[0], F_GETFL);
+    if (jc == NULL || fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0 ||
+        uv_poll_init(pool->loop, &jc->poll, sv[0]) < 0) {
+        free(jc);
+        free(wire);
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    jc->w = w;
+    jc->fd = sv[0];
+    jc->poll.data = jc;
+    agora__frame_reader_init(&jc->rd, pool->spec.limits.max_result_bytes + 16, 0);
+    jc->out = wire;
+    jc->out_len = j->wire_len;
+    jc->out_fds[0] = j->pix_fd;
+    jc->out_fds[1] = j->out_fd;
+    jc->out_nfds = 2;
+    w->jc = jc;
+    Agora__Ipc__ForkJob fj = AGORA__IPC__FORK_JOB__INIT;
+    fj.job_id = j->id;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_FORK_JOB;
+    f.fork_job = &fj;
+    uint8_t *buf;
+    size_t len;
+    agora__error err;
+    if (agora__frame_pack(&f, AGORA__FRAME_HOST_TO_RUNNER_MAX, &buf, &len, &err) < 0) {
+        close(sv[1]);
+        return -1;
+    }
+    /* The host's copy of the job process's end closes once ForkJob is sent. */
+    if (send_frame_own(w, buf, len, &sv[1], 1, sv[1]) < 0)
+        return -1;
+    jchan_flush(jc);
+    return 0;
+}
+
+static void on_job_exit(worker *w, const Agora__Ipc__JobExit *e)
+{
+    jchan *jc = w->jc;
+    if (!w->pool->spec.fork_per_job || w->job == NULL || jc == NULL || e->job_id != w->job->id)
+        return protocol_error(w, "JobExit for a job the worker is not running");
+    /* The job process is gone: everything it sent is in the socket already. */
+    jchan_drain(jc);
+    if (w->has_verdict)
+        return;
+    Agora__Ipc__Frame *rf = jc->result;
+    jc->result = NULL;
+    agora__frame_reader *rd = &jc->rd;
+    int clean = e->signal == 0 && e->exit_code == 0;
+    jchan_detach(w); /* jc stays allocated until its close callback: rf is freed through rd */
+    if (rf != NULL && clean) {
+        on_result(w, rf->result);
+    } else {
+        /* Died (or the fork failed) without a Result, or died after sending one: the job
+         * failed the way the process ended. */
+        Agora__Ipc__Result r = AGORA__IPC__RESULT__INIT;
+        r.job_id = e->job_id;
+        r.status = AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED;
+        r.child_signal = e->signal;
+        r.child_exit = e->exit_code;
+        r.cpu_us = e->cpu_us;
+        r.peak_rss_kb = e->peak_rss_kb;
+        on_result(w, &r);
+    }
+    if (rf != NULL)
+        agora__frame_free(rd, rf);
+}
+
 static void on_error_msg(worker *w, const Agora__Ipc__Error *e)
 {
     if (w->got_error)
@@ -534,7 +839,14 @@ static void handle_frame(worker *w, Agora__Ipc__Frame *f)
     case AGORA__IPC__FRAME__MSG_RESULT:
         if (w->state != W_BUSY)
             return protocol_error(w, "Result outside a job");
+        if (w->pool->spec.fork_per_job)
+            return protocol_error(w, "a Result on the zygote's channel (fork mode: job "
+                                     "channels only)");
         return on_result(w, f->result);
+    case AGORA__IPC__FRAME__MSG_JOB_EXIT:
+        if (w->state != W_BUSY)
+            return protocol_error(w, "JobExit outside a job");
+        return on_job_exit(w, f->job_exit);
     case AGORA__IPC__FRAME__MSG_ERROR:
         return on_error_msg(w, f->error);
     default:
@@ -682,7 +994,7 @@ static void send_setup(worker *w)
     lim.max_log_lines = pool->spec.limits.max_log_lines;
     lim.job_map_bytes = pool->spec.limits.job_map_bytes;
     Agora__Ipc__Setup s = AGORA__IPC__SETUP__INIT;
-    s.protocol_version = 1;
+    s.protocol_version = 2;
     s.host_abi_version = AGORA_ABI_VERSION;
     s.mode = AGORA__IPC__MODE__MODE_PLUGIN;
     s.plugin_sha256.data = pool->spec.plugin_sha256;
@@ -715,8 +1027,7 @@ static void on_handle_closed(uv_handle_t *h)
     while (w->out_head != NULL) {
         outmsg *m = w->out_head;
         w->out_head = m->next;
-        free(m->buf);
-        free(m);
+        outmsg_free(m);
     }
     for (worker **pp = &pool->workers; *pp != NULL; pp = &(*pp)->next)
         if (*pp == w) {
@@ -944,6 +1255,7 @@ static void worker_finish(worker *w)
         w->poll_active = 0;
     }
     uv_timer_stop(&w->timer);
+    jchan_detach(w);
     job *j = w->job;
     w->job = NULL;
     if (j != NULL) {
@@ -1004,9 +1316,17 @@ static void on_respawn(uv_timer_t *t)
 
 static void dispatch(agora__pool *pool)
 {
+    /* Fresh mode keeps spares beside busy workers: still no more than `workers` jobs at once. */
+    uint32_t busy = 0;
+    int started = 0;
+    for (worker *w = pool->workers; w != NULL; w = w->next)
+        busy += w->state == W_BUSY;
     for (worker *w = pool->workers; w != NULL && pool->q_head != NULL; w = w->next) {
         if (w->state != W_IDLE || w->has_verdict || w->reaped || w->eof)
             continue;
+        if (pool->spec.fresh_per_job && busy >= pool->spec.workers)
+            break;
+        busy++;
         job *j = pool->q_head;
         pool->q_head = j->next;
         if (pool->q_head == NULL)
@@ -1028,6 +1348,7 @@ static void dispatch(agora__pool *pool)
               fcntl(j->out_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0))) {
             job_complete(pool, j, AGORA__JOB_INPUT_ERROR, 0, 0,
                          "could not create the job's output area", NULL, 0, 0);
+            busy--; /* this worker stays idle */
             continue;
         }
         j->w = w;
@@ -1039,9 +1360,19 @@ static void dispatch(agora__pool *pool)
         uint8_t *wire = j->wire;
         j->wire = NULL;
         arm(w, pool->spec.timeout_ms);
-        if (send_frame(w, wire, j->wire_len, fds, 2) < 0)
+        started = 1;
+        if (pool->spec.fork_per_job) {
+            if (start_fork_job(w, j, wire) < 0)
+                worker_kill(w, AGORA__JOB_PROTOCOL_ERROR, "could not start the job's channel");
+        } else if (send_frame(w, wire, j->wire_len, fds, 2) < 0) {
             worker_kill(w, AGORA__JOB_PROTOCOL_ERROR, "could not send the job");
+        }
     }
+    /* Fresh mode: the worker that just took a job retires after it; start its spare now, so
+     * that the next job does not wait for a runner to start. (maintain dispatches again, but
+     * the spare is still starting: no deeper recursion.) */
+    if (started && pool->spec.fresh_per_job)
+        maintain(pool);
 }
 
 static void maintain(agora__pool *pool)
@@ -1058,8 +1389,10 @@ static void maintain(agora__pool *pool)
         return;
     uint32_t live = 0;
     for (worker *w = pool->workers; w != NULL; w = w->next)
-        if ((w->state == W_SPAWNING || w->state == W_IDLE || w->state == W_BUSY) && !w->reaped)
-            live++;
+        if ((w->state == W_SPAWNING || w->state == W_IDLE ||
+             (w->state == W_BUSY && !pool->spec.fresh_per_job)) &&
+            !w->reaped)
+            live++; /* fresh mode: a busy worker retires after its job; its spare starts now */
     while (live < pool->spec.workers && !pool->quarantined) {
         uint64_t now = agora__now_ns();
         if (pool->next_spawn_ns > now) {
@@ -1090,6 +1423,9 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     if (spec->plugin_bytes == NULL || spec->plugin_size == 0 || spec->plugin_id == NULL ||
         spec->plugin_version == NULL)
         return agora__error_set(err, AGORA_EINVAL, "plugin spec lacks bytes, id or version");
+    if (spec->fresh_per_job && spec->fork_per_job)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "fresh_per_job and fork_per_job exclude each other; choose one");
     if (spec->workers > MAX_WORKERS)
         return agora__error_set(err, AGORA_EINVAL, "%u workers requested; at most %d",
                                 spec->workers, MAX_WORKERS);
@@ -1115,6 +1451,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     agora__plugin_spec *s = &pool->spec;
     if (s->workers == 0)
         s->workers = 1;
+    if (s->fresh_per_job)
+        s->max_jobs_per_worker = 1;
     if (s->timeout_ms == 0)
         s->timeout_ms = 60000;
     /* Setup (spawn, confinement, load, init) is bounded by the job's time limit too: a caller's
@@ -1427,7 +1765,19 @@ int agora__pool_cancel(agora__pool *pool, uint64_t job_id, agora__error *err)
         Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
         f.msg_case = AGORA__IPC__FRAME__MSG_CANCEL;
         f.cancel = &c;
-        if (send_simple(w, &f) < 0)
+        int rc;
+        if (w->jc != NULL) {
+            /* Fork mode: the job process reads only its own channel. */
+            uint8_t *buf;
+            size_t len;
+            agora__error e2;
+            rc = agora__frame_pack(&f, AGORA__FRAME_HOST_TO_RUNNER_MAX, &buf, &len, &e2);
+            if (rc >= 0)
+                rc = jchan_append(w->jc, buf, len);
+        } else {
+            rc = send_simple(w, &f);
+        }
+        if (rc < 0)
             worker_kill(w, AGORA__JOB_CANCELLED, "cancelled; the worker was killed");
         else
             arm(w, pool->spec.cancel_grace_ms);

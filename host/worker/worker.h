@@ -116,7 +116,10 @@ typedef struct agora__plugin_spec {
     agora__worker_limits limits;
     uint32_t workers;             /* warm workers; 0: 1; at most 64 */
     uint32_t max_jobs_per_worker; /* recycle after this many jobs; 0: never */
-    int fork_per_job;             /* each job in a fork of the initialised worker */
+    int fork_per_job;             /* each job in a fork of the initialised worker (zygote) */
+    /* Each job in a runner of its own (spawn, confine, load, init), retired after that job; a
+     * spare starts while a job runs. Excludes fork_per_job; implies max_jobs_per_worker 1. */
+    int fresh_per_job;
     uint32_t timeout_ms;          /* per job; 0: 60000 */
     uint32_t setup_timeout_ms;    /* spawn to Ready; 0: timeout_ms, at most 30000. A worker that
                                      misses it quarantines the plugin at once (no retry) */

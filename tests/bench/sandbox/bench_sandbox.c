@@ -126,6 +126,7 @@ static int memfd_with(const void *data, size_t len, int seal)
 typedef struct worker {
     pid_t pid;
     int sock;
+    int fork_per_job;
 } worker;
 
 /* Spawn and wait for Ready. Returns 0 on success. */
@@ -149,7 +150,7 @@ static int start(worker *w, int fork_per_job)
     w->sock = sv[0];
     int pfd = memfd_with(plugin_bytes, plugin_len, 1);
     Agora__Ipc__Setup su = AGORA__IPC__SETUP__INIT;
-    su.protocol_version = 1;
+    su.protocol_version = 2;
     su.host_abi_version = AGORA_ABI_VERSION;
     su.mode = AGORA__IPC__MODE__MODE_PLUGIN;
     su.plugin_sha256.data = plugin_hash;
@@ -158,6 +159,7 @@ static int start(worker *w, int fork_per_job)
     su.plugin_id = (char *)"org.agora.bench.trivial";
     su.plugin_version = (char *)"1.0.0";
     su.fork_per_job = fork_per_job;
+    w->fork_per_job = fork_per_job;
     Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
     f.msg_case = AGORA__IPC__FRAME__MSG_SETUP;
     f.setup = &su;
@@ -208,16 +210,42 @@ static int job(worker *w, uint64_t id)
     Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
     f.msg_case = AGORA__IPC__FRAME__MSG_JOB;
     f.job = &j;
-    int rc = send_frame(w->sock, &f, fds, 2);
+    /* Fork-per-job (protocol 2): the Job goes on a socketpair of its own, handed over with
+     * ForkJob; the Result comes back on it and JobExit on the control channel. */
+    int jsv[2] = {-1, -1};
+    int chan = w->sock;
+    if (w->fork_per_job) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, jsv) != 0)
+            return -1;
+        Agora__Ipc__ForkJob fj = AGORA__IPC__FORK_JOB__INIT;
+        fj.job_id = id;
+        Agora__Ipc__Frame ff = AGORA__IPC__FRAME__INIT;
+        ff.msg_case = AGORA__IPC__FRAME__MSG_FORK_JOB;
+        ff.fork_job = &fj;
+        int src = send_frame(w->sock, &ff, &jsv[1], 1);
+        close(jsv[1]);
+        if (src != 0) {
+            close(jsv[0]);
+            return -1;
+        }
+        chan = jsv[0];
+    }
+    int rc = send_frame(chan, &f, fds, 2);
     close(fds[0]);
     close(fds[1]);
-    if (rc != 0)
-        return -1;
-    Agora__Ipc__Frame *r = next_frame(w->sock);
+    Agora__Ipc__Frame *r = rc == 0 ? next_frame(chan) : NULL;
     int ok = r && r->msg_case == AGORA__IPC__FRAME__MSG_RESULT &&
              r->result->status == AGORA__IPC__JOB_STATUS__JOB_OK;
     if (r)
         agora__ipc__frame__free_unpacked(r, NULL);
+    if (w->fork_per_job) {
+        close(jsv[0]);
+        r = next_frame(w->sock);
+        ok = ok && r && r->msg_case == AGORA__IPC__FRAME__MSG_JOB_EXIT &&
+             r->job_exit->job_id == id && r->job_exit->exit_code == 0;
+        if (r)
+            agora__ipc__frame__free_unpacked(r, NULL);
+    }
     return ok ? 0 : -1;
 }
 

@@ -41,6 +41,28 @@ print("ok:", name)
 PY
 done
 
+# The isolating modes give the same results: a runner per job, and a fork of the zygote per job.
+for mode in --fresh-per-job --fork-per-job; do
+    "$AGORA" dev run --plugin "$PLUGINS/threshold.so" --json $mode "$T/in" >"$T/m.json" 2>"$T/m.err" ||
+        { cat "$T/m.err"; fail "dev run $mode"; }
+    /usr/bin/env python3 - "$T/m.json" "$T/threshold.json" "$mode" <<'PY' || fail "dev run $mode output"
+import json, sys
+doc, warm = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert doc["failed"] == 0 and doc["ok"] == 2, doc
+def vols(d):
+    return sorted(m["value"] for j in d["jobs"] for m in j["result"]["measurements"]
+                  if m["name"] == "largest component volume")
+assert vols(doc) == vols(warm), (vols(doc), vols(warm))
+print("ok: threshold", sys.argv[3])
+PY
+done
+if "$AGORA" dev run --plugin "$PLUGINS/hello.so" --fresh-per-job --fork-per-job "$T/in" \
+    >"$T/both.out" 2>&1; then
+    fail "--fresh-per-job with --fork-per-job accepted"
+fi
+grep -q "choose one" "$T/both.out" || fail "--fresh-per-job with --fork-per-job: no clear line"
+echo "ok: --fresh-per-job and --fork-per-job exclude each other"
+
 # A plugin compiled against the frozen v1.0 header still loads and exercises every service.
 cat >"$T/v1.manifest.json" <<'JSON'
 {"id": "org.agora.tests.abi-v1", "name": "ABI v1", "vendor": "Agora tests", "version": "1.0.0",

@@ -36,7 +36,7 @@
 #define MAX_ATTRS    8
 
 typedef struct opts {
-    const char *runner, *plugin, *id, *version, *expect, *expect_reason;
+    const char *runner, *plugin, *id, *version, *expect, *expect_reason, *forbid;
     int fork_per_job, bad_hash, listen, jobs, quiet, allow_weak, host_garbage, unsealed;
     unsigned cancel_after_ms;
     const char *wrapper, *wrapper_arg;
@@ -57,6 +57,7 @@ typedef struct state {
     char warnings[512];
     pid_t family[8]; /* the runner's reaper and worker, to check nothing outlives a kill */
     size_t n_family;
+    char jobs_seen[4096]; /* every job's class and reason, for --forbid */
 } state;
 
 static uint64_t now_ms(void)
@@ -479,7 +480,7 @@ static int send_setup(const opts *o, state *st)
     lim.max_items = 100;
     lim.max_log_lines = 20;
     Agora__Ipc__Setup su = AGORA__IPC__SETUP__INIT;
-    su.protocol_version = 1;
+    su.protocol_version = 2;
     su.host_abi_version = AGORA_ABI_VERSION;
     su.mode = AGORA__IPC__MODE__MODE_PLUGIN;
     su.plugin_sha256.data = h;
@@ -695,6 +696,119 @@ static int await(const opts *o, state *st, int want, Agora__Ipc__Frame **out, ui
     }
 }
 
+/* Zygote mode (protocol 2): a socketpair for this job alone, ForkJob with one end on the
+ * control channel, Job on the other; the Result (at most one) comes on the job channel, then
+ * JobExit on the control channel. 0 continue, 1 outcome decided (runner gone or killed). */
+static int fork_job(const opts *o, state *st, uint64_t id)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        set_outcome(st, "setup-error", "driver: socketpair failed");
+        kill_runner(st);
+        return 1;
+    }
+    Agora__Ipc__ForkJob fj = AGORA__IPC__FORK_JOB__INIT;
+    fj.job_id = id;
+    Agora__Ipc__Frame ff = AGORA__IPC__FRAME__INIT;
+    ff.msg_case = AGORA__IPC__FRAME__MSG_FORK_JOB;
+    ff.fork_job = &fj;
+    int rc = send_frame(st->sock, &ff, &sv[1], 1);
+    close(sv[1]);
+    if (rc != 0) {
+        close(sv[0]);
+        set_outcome(st, "protocol-error", "driver: sending ForkJob failed (runner gone?)");
+        classify_exit(st, 2000);
+        return 1;
+    }
+    int ctl = st->sock;
+    st->sock = sv[0];
+    (void)send_job(o, st, id); /* a job process that died early makes this fail: JobExit says */
+    uint64_t deadline = now_ms() + o->timeout_ms;
+    int got = 0;
+    char err_text[512] = "";
+    st->cls[0] = '\0';
+    for (;;) {
+        Agora__Ipc__Frame *f = NULL;
+        rc = read_frame(st, deadline, &f);
+        if (rc == -1)
+            break; /* the job process closed its channel (exited) */
+        if (rc == -2 || rc == -4) {
+            if (rc == -2)
+                set_outcome(st, "timeout", "no Result within %u ms; runner killed", o->timeout_ms);
+            st->sock = ctl;
+            close(sv[0]);
+            kill_runner(st);
+            return 1;
+        }
+        if (f->msg_case == AGORA__IPC__FRAME__MSG_RESULT) {
+            if (got || f->result->job_id != id) {
+                set_outcome(st, "protocol-error", "%s on a job channel",
+                            got ? "a second Result" : "a Result for another job");
+                agora__ipc__frame__free_unpacked(f, NULL);
+                st->sock = ctl;
+                close(sv[0]);
+                kill_runner(st);
+                return 1;
+            }
+            classify_result(st, f->result);
+            got = 1;
+        } else if (f->msg_case == AGORA__IPC__FRAME__MSG_ERROR) {
+            snprintf(err_text, sizeof err_text, "Error stage=%d code=%d: %s", (int)f->error->stage,
+                     f->error->code, f->error->message);
+        } else if (f->msg_case == AGORA__IPC__FRAME__MSG_LOG) {
+            if (!o->quiet)
+                fprintf(stderr, "job %llu log [%d]: %s\n", (unsigned long long)id, f->log->level,
+                        f->log->text);
+        } else if (f->msg_case != AGORA__IPC__FRAME__MSG_PROGRESS) {
+            set_outcome(st, "protocol-error", "frame type %d on a job channel", (int)f->msg_case);
+            agora__ipc__frame__free_unpacked(f, NULL);
+            st->sock = ctl;
+            close(sv[0]);
+            kill_runner(st);
+            return 1;
+        }
+        agora__ipc__frame__free_unpacked(f, NULL);
+    }
+    close(sv[0]);
+    st->sock = ctl;
+    char keep_cls[32], keep_reason[1024];
+    memcpy(keep_cls, st->cls, sizeof keep_cls);
+    memcpy(keep_reason, st->reason, sizeof keep_reason);
+    Agora__Ipc__Frame *f;
+    if (await(o, st, AGORA__IPC__FRAME__MSG_JOB_EXIT, &f, id) != 0)
+        return 1;
+    const Agora__Ipc__JobExit *e = f->job_exit;
+    if (e->job_id != id) {
+        agora__ipc__frame__free_unpacked(f, NULL);
+        set_outcome(st, "protocol-error", "JobExit for the wrong job id");
+        kill_runner(st);
+        return 1;
+    }
+    if (e->signal != 0) {
+        const char *ab = sigabbrev_np(e->signal);
+        set_outcome(st, e->signal == SIGSYS ? "policy-violation" : "signal",
+                    "the job process was killed by signal %d (SIG%s: %s)%s%s", e->signal,
+                    ab ? ab : "?", strsignal(e->signal), got ? " after its Result" : "",
+                    e->signal == SIGSYS ? ": the plugin made a call the sandbox forbids" : "");
+    } else if (e->exit_code != 0 || !got) {
+        set_outcome(st, "protocol-error", "the job process exited with status %d %s%s%s",
+                    e->exit_code, got ? "after its Result" : "without a result",
+                    err_text[0] ? ": " : "", err_text);
+    } else {
+        memcpy(st->cls, keep_cls, sizeof keep_cls);
+        memcpy(st->reason, keep_reason, sizeof keep_reason);
+    }
+    agora__ipc__frame__free_unpacked(f, NULL);
+    return 0;
+}
+
+static void note_job(state *st, uint64_t id)
+{
+    size_t used = strlen(st->jobs_seen);
+    snprintf(st->jobs_seen + used, sizeof st->jobs_seen - used, "job %llu: %s: %s; ",
+             (unsigned long long)id, st->cls, st->reason);
+}
+
 static int run(const opts *o, state *st)
 {
     if (spawn(o, st) != 0) {
@@ -727,7 +841,13 @@ static int run(const opts *o, state *st)
         classify_exit(st, 3000);
         return 1;
     }
-    for (int j = 0; j < o->jobs; j++) {
+    for (int j = 0; j < o->jobs && o->fork_per_job; j++) {
+        int rc = fork_job(o, st, (uint64_t)j + 1);
+        note_job(st, (uint64_t)j + 1);
+        if (rc != 0)
+            return 1;
+    }
+    for (int j = 0; j < o->jobs && !o->fork_per_job; j++) {
         if (send_job(o, st, (uint64_t)j + 1) != 0) {
             set_outcome(st, "protocol-error", "driver: sending Job failed (runner gone?)");
             classify_exit(st, 2000);
@@ -736,6 +856,7 @@ static int run(const opts *o, state *st)
         if (await(o, st, AGORA__IPC__FRAME__MSG_RESULT, &f, (uint64_t)j + 1) != 0)
             return 1;
         classify_result(st, f->result);
+        note_job(st, (uint64_t)j + 1);
         int ok = f->result->job_id == (uint64_t)j + 1;
         agora__ipc__frame__free_unpacked(f, NULL);
         if (!ok) {
@@ -775,6 +896,7 @@ static int usage(void)
         "usage: runner_driver --plugin SO --id ID --version V [--runner PATH] [--jobs N]\n"
         "       [--fork-per-job] [--timeout-ms N] [--memory-mib N] [--attr K=V]...\n"
         "       [--bad-hash] [--listen] [--quiet] [--expect CLASS[,CLASS]] [--expect-reason S]\n"
+        "       [--forbid S]  (fail when any job's class or reason contains S)\n"
         "The runner path defaults to $AGORA_RUNNER.\n");
     return 2;
 }
@@ -829,6 +951,8 @@ int main(int argc, char **argv)
             o.expect = v, i++;
         else if (!strcmp(a, "--expect-reason"))
             o.expect_reason = v, i++;
+        else if (!strcmp(a, "--forbid"))
+            o.forbid = v, i++;
         else if (!strcmp(a, "--jobs"))
             o.jobs = atoi(v), i++;
         else if (!strcmp(a, "--timeout-ms"))
@@ -900,6 +1024,11 @@ int main(int argc, char **argv)
     if (match && o.expect_reason && strstr(st.reason, o.expect_reason) == NULL &&
         strstr(st.warnings, o.expect_reason) == NULL)
         match = 0;
+    printf("jobs: %s\n", st.jobs_seen);
+    if (o.forbid != NULL && (strstr(st.jobs_seen, o.forbid) || strstr(st.reason, o.forbid))) {
+        printf("FAIL: a job's result contains '%s' (data carried between jobs)\n", o.forbid);
+        match = 0;
+    }
     if (st.stdio_bytes > 65536) {
         printf("FAIL: the runner wrote %llu bytes to its stdout/stderr\n",
                (unsigned long long)st.stdio_bytes);

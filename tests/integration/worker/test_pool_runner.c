@@ -324,11 +324,127 @@ static void test_fork_per_job(void **state)
     run_one(p, "ok", &o);
     expect(&o, "fork-per-job after crashes", AGORA__JOB_OK, NULL);
     outcome_free(&o);
+    /* Masks come back through the job's own output memfd on the job channel path. */
+    run_one(p, "mask", &o);
+    expect(&o, "fork-per-job mask", AGORA__JOB_OK, NULL);
+    assert_non_null(o.masks);
+    outcome_free(&o);
+    /* Cancel reaches the job process on its own channel; the zygote is not killed. */
+    uint64_t id;
+    assert_int_equal(submit(p, "spin-cancellable", &o, &id), 0);
+    settle(200);
+    assert_int_equal(agora__pool_cancel(p, id, NULL), 0);
+    wait_for(&o);
+    expect(&o, "fork-per-job cooperative cancel", AGORA__JOB_CANCELLED, NULL);
+    outcome_free(&o);
     agora__pool_stats st;
     agora__pool_get_stats(p, &st);
     assert_int_equal(st.spawned, 1); /* the zygote survived */
+    assert_int_equal(st.killed, 0);
+    /* A job process that writes garbage on its channel fails its job; the next job runs in a
+     * fresh worker. */
+    run_one(p, "garbage", &o);
+    expect(&o, "fork-per-job garbage", AGORA__JOB_PROTOCOL_ERROR, "protocol error");
+    outcome_free(&o);
+    run_one(p, "ok", &o);
+    expect(&o, "fork-per-job after garbage", AGORA__JOB_OK, NULL);
+    assert_true(o.jobs == 1.0);
+    outcome_free(&o);
     close_pool(p);
     free(l.bytes);
+}
+
+/* The carry-over probes through the pool: the host side accepts one Result per job channel and
+ * nothing planted in job 1 shows in a later job's document. */
+static void run_carry(const char *channel, int fresh, int jobs, agora__job_status want_last)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/carry_%s.so", hostile_dir, channel);
+    loaded l;
+    agora__plugin_spec s = spec_for(path, "org.agora.test.hostile", &l);
+    s.fork_per_job = !fresh;
+    s.fresh_per_job = fresh;
+    if (want_last == AGORA__JOB_QUARANTINED)
+        s.quarantine_after = 1; /* a setup refusal: the job is refused with its reason */
+    agora__pool *p = new_pool(&s);
+    outcome o;
+    for (int i = 0; i < jobs; i++) {
+        run_one(p, NULL, &o);
+        if (strstr(o.doc, "FOUND") != NULL || strstr(o.error, "FOUND") != NULL)
+            fail_msg("%s (%s): job %d carried data: %s", channel, fresh ? "fresh" : "fork", i + 1,
+                     o.doc);
+        if (i + 1 == jobs)
+            expect(&o, channel, want_last,
+                   want_last == AGORA__JOB_QUARANTINED ? "left threads running" : NULL);
+        outcome_free(&o);
+    }
+    close_pool(p);
+    free(l.bytes);
+}
+
+static void test_fork_carry(void **state)
+{
+    (void)state;
+    run_carry("global", 0, 3, AGORA__JOB_OK);
+    run_carry("job_thread", 0, 3, AGORA__JOB_OK);
+    run_carry("output", 0, 3, AGORA__JOB_OK);
+    /* A forged Result followed by the real one: the host takes at most one per job channel. */
+    run_carry("forge", 0, 2, AGORA__JOB_PROTOCOL_ERROR);
+    run_carry("thread", 0, 1, AGORA__JOB_QUARANTINED);
+}
+
+static void test_fresh_per_job(void **state)
+{
+    (void)state;
+    loaded l;
+    agora__plugin_spec s = spec_for(misbehave, "org.agora.test.misbehave", &l);
+    s.fresh_per_job = 1;
+    s.timeout_ms = 20000;
+    agora__pool *p = new_pool(&s);
+    outcome o;
+    for (int i = 0; i < 4; i++) {
+        run_one(p, "ok", &o);
+        expect(&o, "fresh-per-job", AGORA__JOB_OK, NULL);
+        assert_true(o.jobs == 1.0); /* a new process: the plugin's counter starts again */
+        outcome_free(&o);
+    }
+    run_one(p, "segv", &o);
+    expect(&o, "fresh-per-job crash", AGORA__JOB_SIGNAL, NULL);
+    outcome_free(&o);
+    run_one(p, "ok", &o);
+    expect(&o, "fresh-per-job after a crash", AGORA__JOB_OK, NULL);
+    outcome_free(&o);
+    /* The spare does not take a second job while one runs (workers = 1): b waits for a. */
+    outcome a, b;
+    uint64_t ida;
+    assert_int_equal(submit(p, "spin-cancellable", &a, &ida), 0);
+    assert_int_equal(submit(p, "ok", &b, NULL), 0);
+    settle(1000); /* a spare is up well within this; it must still wait */
+    assert_false(b.done);
+    assert_int_equal(agora__pool_cancel(p, ida, NULL), 0);
+    wait_for(&a);
+    wait_for(&b);
+    expect(&a, "fresh-per-job cancel", AGORA__JOB_CANCELLED, NULL);
+    expect(&b, "fresh-per-job queued behind", AGORA__JOB_OK, NULL);
+    outcome_free(&a);
+    outcome_free(&b);
+    agora__pool_stats st;
+    agora__pool_get_stats(p, &st);
+    assert_true(st.spawned >= 8);
+    assert_true(st.recycled >= 7);
+    close_pool(p);
+    free(l.bytes);
+    /* Refused together with fork mode. */
+    s = spec_for(misbehave, "org.agora.test.misbehave", &l);
+    s.fresh_per_job = 1;
+    s.fork_per_job = 1;
+    agora__pool *bad = NULL;
+    agora__error err = {0};
+    assert_int_not_equal(agora__pool_new(&loop, &s, &bad, &err), 0);
+    assert_non_null(strstr(err.msg, "choose one"));
+    free(l.bytes);
+    run_carry("global", 1, 3, AGORA__JOB_OK);
+    run_carry("pipe_init", 1, 3, AGORA__JOB_OK);
 }
 
 static void test_hostile_plugins(void **state)
@@ -395,6 +511,8 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_recycle),
         cmocka_unit_test(test_fork_per_job),
+        cmocka_unit_test(test_fork_carry),
+        cmocka_unit_test(test_fresh_per_job),
         cmocka_unit_test(test_hostile_plugins),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -205,6 +205,42 @@ static void test_fd_rules(void **state)
         close(m[i]);
 }
 
+/* ForkJob (protocol 2) carries exactly the job process's channel: none or two are refused and
+ * closed; one is handed over. */
+static void test_fork_job_fds(void **state)
+{
+    (void)state;
+    Agora__Ipc__Frame *got;
+    size_t n;
+    char why[256];
+    int m[2];
+    for (int i = 0; i < 2; i++)
+        m[i] = memfd_create("t", MFD_CLOEXEC);
+    int before = open_fd_count();
+    Agora__Ipc__ForkJob fj = AGORA__IPC__FORK_JOB__INIT;
+    fj.job_id = 7;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_FORK_JOB;
+    f.fork_job = &fj;
+    send_with_fds(&f, m, 0);
+    assert_int_equal(read_one(&got, &n, why), -1);
+    assert_int_equal(open_fd_count(), before);
+    send_with_fds(&f, m, 2);
+    assert_int_equal(read_one(&got, &n, why), -1);
+    assert_int_equal(open_fd_count(), before);
+    send_with_fds(&f, m, 1);
+    int fds[AGORA__RUNNER_MAX_FDS];
+    assert_int_equal(
+        agora__runner_frame_read(sv[0], AGORA__RUNNER_MAX_IN_FRAME, &got, fds, &n, why, sizeof why),
+        0);
+    assert_int_equal(n, 1);
+    assert_int_equal(got->fork_job->job_id, 7);
+    close(fds[0]);
+    agora__ipc__frame__free_unpacked(got, NULL);
+    for (int i = 0; i < 2; i++)
+        close(m[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +249,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zero_and_oversized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_job_fds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_rules, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

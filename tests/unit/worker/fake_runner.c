@@ -20,7 +20,8 @@
 
 #include "frame.h"
 
-#define SOCK 3
+/* The channel frames go to: fd 3, or in a zygote-mode job process that job's own channel. */
+static int SOCK = 3;
 
 static agora__frame_reader rd;
 static unsigned jobs_run;
@@ -274,28 +275,41 @@ static void run_job(const Agora__Ipc__Job *j, int pix_fd, int out_fd)
     send_result(&r);
 }
 
-/* Zygote mode: run the job in a child; report its death the way the real runner does. */
-static void run_job_forked(const Agora__Ipc__Job *j, int pix_fd, int out_fd)
+/* Zygote mode (protocol 2): the job process keeps only the job channel, reads its Job there,
+ * answers there; the zygote reports JobExit, as the real runner does. */
+static void fork_job(uint64_t job_id, int chan)
 {
     pid_t c = fork();
     if (c < 0)
         _exit(94);
     if (c == 0) {
-        run_job(j, pix_fd, out_fd);
+        close(3);
+        SOCK = chan;
+        agora__frame_reader_free(&rd);
+        agora__frame_reader_init(&rd, AGORA__FRAME_HOST_TO_RUNNER_MAX, 2);
+        Agora__Ipc__Frame *f;
+        agora__error err;
+        int fds[2];
+        if (agora__frame_recv(&rd, SOCK, &f, &err) != 1 ||
+            f->msg_case != AGORA__IPC__FRAME__MSG_JOB || f->job->job_id != job_id ||
+            agora__frame_reader_take_fds(&rd, fds, 2) != 2)
+            _exit(96);
+        run_job(f->job, fds[0], fds[1]);
         _exit(0);
     }
+    close(chan);
     int st;
     while (waitpid(c, &st, 0) < 0)
         if (errno != EINTR)
             _exit(95);
-    if (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0)) {
-        Agora__Ipc__Result r = AGORA__IPC__RESULT__INIT;
-        r.job_id = j->job_id;
-        r.status = AGORA__IPC__JOB_STATUS__JOB_CHILD_DIED;
-        r.child_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-        r.child_exit = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-        send_result(&r);
-    }
+    Agora__Ipc__JobExit e = AGORA__IPC__JOB_EXIT__INIT;
+    e.job_id = job_id;
+    e.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    e.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
+    f.msg_case = AGORA__IPC__FRAME__MSG_JOB_EXIT;
+    f.job_exit = &e;
+    send_frame(&f, NULL, 0);
 }
 
 int main(void)
@@ -331,7 +345,7 @@ int main(void)
         for (;;)
             pause();
     Agora__Ipc__Ready r = AGORA__IPC__READY__INIT;
-    r.protocol_version = 1;
+    r.protocol_version = 2;
     r.plugin_abi_version = AGORA_ABI_VERSION;
     r.plugin_id = strstr(bytes, "setup=wrong-id") ? "com.example.other" : s->plugin_id;
     r.plugin_version = s->plugin_version;
@@ -354,11 +368,17 @@ int main(void)
             if (agora__frame_reader_take_fds(&rd, fds, 2) != 2)
                 return 84;
             if (fork_per_job)
-                run_job_forked(f->job, fds[0], fds[1]);
-            else
-                run_job(f->job, fds[0], fds[1]);
+                return 86; /* zygote mode takes ForkJob only */
+            run_job(f->job, fds[0], fds[1]);
             close(fds[0]);
             close(fds[1]);
+            break;
+        }
+        case AGORA__IPC__FRAME__MSG_FORK_JOB: {
+            int chan;
+            if (!fork_per_job || agora__frame_reader_take_fds(&rd, &chan, 1) != 1)
+                return 87;
+            fork_job(f->fork_job->job_id, chan);
             break;
         }
         case AGORA__IPC__FRAME__MSG_SHUTDOWN:
