@@ -249,4 +249,11 @@ char *agora__runner_sanitize_text(const char *s, size_t max);
 /* The job loop. Returns the exit code (0 after Shutdown). */
 int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p);
 
+/* ---- job_abi.c ------------------------------------------------------------------------------- */
+
+/* Fit a prepared job to the plugin's ABI minor (plugin_abi = its agora_plugin.abi_version):
+ * frames handed to a 1.0 plugin report the 1.0 struct_size, and a job whose frames differ in
+ * rescale is refused for it (it sees one rescale per image). 0, or -1 with why filled. */
+int agora__runner_fit_abi(agora_job *job, uint32_t plugin_abi, char *why, size_t why_len);
+
 #endif

@@ -570,5 +570,10 @@ int agora__ingest_meta_to_instance(agora__ingest_meta *m, const char *path,
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");
     in->frame_positions = m->frame_positions;
     m->frame_positions = NULL;
+    in->frame_meta = m->frame_meta;
+    m->frame_meta = NULL;
+    in->has_rescale = m->has_rescale;
+    memcpy(in->rescale, m->rescale, sizeof in->rescale);
+    agora__strlcpy(in->rescale_type, m->rescale_type, sizeof in->rescale_type);
     return 0;
 }
