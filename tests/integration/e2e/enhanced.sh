@@ -89,6 +89,27 @@ print("ok: %d frames of 5 volumes match the truth" % checked)
 PY
 echo "ok: enhanced CT/MR reach the plugin in order with per-frame geometry and rescale"
 
+# The in-process scanner (agora dicom scan) reads the same functional groups (host/dicom/fgroups.c)
+# and splits and orders the volumes the same way.
+"$AGORA" dicom scan --json "$T/in" >"$T/scan.json" || fail "dicom scan"
+"$PY" - "$T/scan.json" "$T/gen/truth.json" <<'PY' || fail "dicom scan against the truth"
+import json, os, sys
+doc, truth = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+by_object = {}
+for s in doc["series"]:
+    name = os.path.basename(os.path.dirname(s["frame_order"][0]["file"]))
+    by_object.setdefault(name, []).append(s)
+for name, t in truth.items():
+    got = by_object[name]
+    assert len(got) == len(t["volumes"]), (name, len(got))
+    for vi, (s, want) in enumerate(zip(got, t["volumes"])):
+        assert s["volume"]["index"] == vi and s["volume"]["count"] == len(t["volumes"]), s["volume"]
+        assert s["warnings"] == [], (name, vi, s["warnings"])
+        assert abs(s["median_spacing"] - t["spacing"][vi]) < 1e-6, (name, vi, s["median_spacing"])
+        assert [f["rescale"] for f in s["frame_order"]] == [w["rescale"] for w in want], (name, vi)
+print("ok: dicom scan")
+PY
+
 # The frozen ABI 1.0 plugin: refused on a series whose frames differ in rescale (it cannot see
 # per-frame values), with a message that says what, why and what to do; it still runs where the
 # frames agree (the shared-rescale CT).
