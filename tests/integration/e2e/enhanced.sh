@@ -24,7 +24,7 @@ fail() { echo "not ok: $*"; exit 1; }
 
 "$PY" "$HERE/make_enhanced.py" "$T/gen"
 mkdir "$T/in"
-mv "$T/gen/ct_stacks" "$T/gen/ct_shared" "$T/gen/mr_time" "$T/in/"
+mv "$T/gen/ct_stacks" "$T/gen/ct_shared" "$T/gen/mr_time" "$T/gen/mr_dims" "$T/gen/pet_classic" "$T/in/"
 
 "$AGORA" dev run --plugin "$PLUGINS/inspect.so" --json "$T/in" >"$T/inspect.json" \
     2>"$T/inspect.err" || { cat "$T/inspect.err"; fail "dev run inspect"; }
@@ -33,7 +33,7 @@ mv "$T/gen/ct_stacks" "$T/gen/ct_shared" "$T/gen/mr_time" "$T/in/"
 import json, math, os, sys
 doc = json.load(open(sys.argv[1]))
 truth = json.load(open(sys.argv[2]))
-assert doc["failed"] == 0 and doc["ok"] == 5, (doc["ok"], doc["failed"])
+assert doc["failed"] == 0 and doc["ok"] == 8, (doc["ok"], doc["failed"])
 
 by_object = {}
 for job in doc["jobs"]:
@@ -85,7 +85,11 @@ shared = by_object["ct_shared"][0]["result"]
 attrs = {f["code"]["code"]: f["code"]["meaning"] for f in shared["findings"]}
 assert attrs.get("RescaleIntercept") == "-1024", attrs.get("RescaleIntercept")
 assert attrs.get("image.rescale_type") == "HU", attrs.get("image.rescale_type")
-print("ok: %d frames of 5 volumes match the truth" % checked)
+# The shared Frame VOI LUT reaches the view as WindowCenter/WindowWidth.
+for job in by_object["mr_dims"]:
+    attrs = {f["code"]["code"]: f["code"]["meaning"] for f in job["result"]["findings"]}
+    assert attrs.get("WindowCenter") == "300" and attrs.get("WindowWidth") == "600", attrs
+print("ok: %d frames of 8 volumes match the truth" % checked)
 PY
 echo "ok: enhanced CT/MR reach the plugin in order with per-frame geometry and rescale"
 
@@ -127,7 +131,13 @@ fi
 grep -q "frames differ in rescale" "$T/v1.out" || { cat "$T/v1.out"; fail "refusal: what"; }
 grep -q "built for ABI 1.0" "$T/v1.out" || { cat "$T/v1.out"; fail "refusal: why"; }
 grep -q "rebuild it against ABI 1.1" "$T/v1.out" || { cat "$T/v1.out"; fail "refusal: what to do"; }
-echo "ok: ABI 1.0 plugin refused on per-frame rescale"
+if "$AGORA" dev run --plugin "$V1" --manifest "$T/v1.manifest.json" "$T/in/pet_classic" \
+    >"$T/v1p.out" 2>&1; then
+    cat "$T/v1p.out"
+    fail "a 1.0 plugin was given PET instances that differ in rescale"
+fi
+grep -q "frames differ in rescale" "$T/v1p.out" || { cat "$T/v1p.out"; fail "PET refusal"; }
+echo "ok: ABI 1.0 plugin refused on per-frame rescale (enhanced CT and classic PET)"
 "$AGORA" dev run --plugin "$V1" --manifest "$T/v1.manifest.json" "$T/in/ct_shared" \
     >"$T/v1b.out" 2>&1 || { cat "$T/v1b.out"; fail "frozen v1 plugin on a uniform rescale"; }
 grep -q "v1.0 plugin ran" "$T/v1b.out" || fail "frozen v1 plugin summary"

@@ -10,6 +10,9 @@ Writes into OUT_DIR:
   mr_time/mr.dcm    Enhanced MR, two temporal positions of 4 slices, oblique, shuffled,
                     per-frame rescale, a Dimension Organization of (TemporalPositionIndex,
                     InStackPositionNumber), no StackID.
+  mr_dims/mr.dcm    Enhanced MR, two diffusion b-value indexes of the same 3 slices, told apart
+                    only by the Dimension Organization; shared Frame VOI LUT.
+  pet_classic/*.dcm three classic PET instances whose RescaleSlope differs.
   truth.json        for each object, the expected volumes in output order, each a list of the
                     expected frames in spatial order: position, orientation, rescale, and the
                     stored value of the frame's pixels (unique per frame, to check pixel order).
@@ -107,7 +110,7 @@ def write(path, sop_class, modality, frames, shared, dims, uid_root):
             fc.TemporalPositionIndex = f["temporal"]
         if dims:
             names = {0x00209056: f.get("stack_id"), 0x00209057: f["in_stack"],
-                     0x00209128: f.get("temporal")}
+                     0x00209128: f.get("temporal"), 0x00189087: f.get("bvalue_index")}
             fc.DimensionIndexValues = [int(names[t]) for t in dims]
         it.FrameContentSequence = Sequence([fc])
         if f.get("rescale") is not None:
@@ -121,6 +124,37 @@ def write(path, sop_class, modality, frames, shared, dims, uid_root):
     for i, f in enumerate(frames):
         px[i, :, :] = f["value"]
     ds.PixelData = px.tobytes()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    ds.save_as(path, write_like_original=False)
+
+
+def write_classic(path, f, uid_root):
+    """One classic single-frame PET image (top-level geometry and rescale)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.128"
+    meta.MediaStorageSOPInstanceUID = "%s.3.%d" % (uid_root, f["inst"])
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = uid_root + ".1"
+    ds.SeriesInstanceUID = uid_root + ".2"
+    ds.Modality = "PT"
+    ds.PatientName = "Synthetic^Pet"
+    ds.InstanceNumber = f["inst"]
+    ds.BurnedInAnnotation = "NO"
+    ds.ImagePositionPatient = [ds_text(x) for x in f["pos"]]
+    ds.ImageOrientationPatient = ["%.8f" % x for x in f["ori"]]
+    ds.PixelSpacing = ["2", "2"]
+    ds.RescaleSlope = repr(f["rescale"][0])
+    ds.RescaleIntercept = "0"
+    ds.Rows, ds.Columns = ROWS, COLS
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = np.full((ROWS, COLS), f["value"], dtype="<u2").tobytes()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     ds.save_as(path, write_like_original=False)
 
@@ -200,6 +234,43 @@ def main():
           [0x00209128, 0x00209057], "2.25.1703")
     truth["mr_time"] = {"spacing": [4.0, 4.0], "volumes": [truth_of(t1, (1, 0)),
                                                            truth_of(t2, (1, 0))]}
+    # Enhanced MR whose volumes differ only in a dimension of the Dimension Organization
+    # (diffusion b-value index): the same 3 positions twice, no StackID, no temporal index.
+    # Without the Dimension Index Sequence these would be one stack with duplicate positions.
+    o5 = oblique(-15, 5)
+    b1 = volume_frames([1.0, 2.0, 3.0], o5, 5.0, 3, None, 0, 1600, None)
+    b2 = volume_frames([1.0, 2.0, 3.0], o5, 5.0, 3, None, 0, 1700, None)
+    for f in b1:
+        f["bvalue_index"] = 1
+    for f in b2:
+        f["bvalue_index"] = 2
+    stored5 = b1 + b2
+    rng.shuffle(stored5)
+    shared5 = Dataset()
+    shared5.PixelMeasuresSequence = Sequence([seq_item(PixelSpacing=["1.5", "1.5"],
+                                                       SliceThickness="5")])
+    shared5.PlaneOrientationSequence = Sequence(
+        [seq_item(ImageOrientationPatient=["%.8f" % x for x in o5])])
+    shared5.FrameVOILUTSequence = Sequence([seq_item(WindowCenter="300", WindowWidth="600")])
+    write(os.path.join(out, "mr_dims", "mr.dcm"), ENH_MR, "MR", stored5, shared5,
+          [0x00189087, 0x00209057], "2.25.1704")
+    truth["mr_dims"] = {"spacing": [5.0, 5.0], "window": [300, 600],
+                        "volumes": [truth_of(b1, (1, 0)), truth_of(b2, (1, 0))]}
+
+    # Classic PET: three single-frame instances whose RescaleSlope differs (as PET scanners
+    # scale each slice), stored with instance numbers out of spatial order.
+    o6 = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    pet = []
+    for k, inst in enumerate([2, 3, 1]):
+        z = -50.0 + 3.27 * (inst - 1)
+        slope = 0.001 * (k + 1) + 0.0005 * inst
+        pet.append({"pos": [-100.0, -100.0, float(ds_text(z))], "ori": o6,
+                    "rescale": (slope, 0.0), "value": 1800 + inst, "inst": inst})
+    for f in pet:
+        write_classic(os.path.join(out, "pet_classic", "pet%d.dcm" % f["inst"]), f, "2.25.1705")
+    pet_sorted = sorted(pet, key=lambda f: f["pos"][2])
+    truth["pet_classic"] = {"spacing": [3.27], "volumes": [truth_of(pet_sorted, (1, 0))]}
+
     with open(os.path.join(out, "truth.json"), "w") as f:
         json.dump(truth, f, indent=1)
 
