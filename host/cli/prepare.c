@@ -28,8 +28,9 @@ static const agora__ingest_element *meta_find(const agora__ingest_meta *m, uint3
 }
 
 /* What the view reads: the reported top-level elements, and for enhanced multi-frame objects
- * (which keep them in functional groups, not at the top level) the first frame's rescale,
- * window and pixel spacing as DS text, so RescaleIntercept & co. read the same either way. */
+ * (which keep them in functional groups, not at the top level) the first frame's rescale and
+ * window and the instance's pixel spacing as DS text, so RescaleIntercept & co. read the same
+ * either way. Classic objects carry these at the top level, which always wins. */
 typedef struct view_src {
     const agora__ingest_meta *meta;
     const agora__dicom_series_frame *f0; /* the series' first frame */
@@ -69,21 +70,20 @@ static int view_get(void *ctx, uint32_t tag, char vr[3], const uint8_t **bytes, 
         *len = e->length;
         return 1;
     }
-    const agora__dicom_frame_meta *fm =
-        v->in0->frame_meta ? &v->in0->frame_meta[v->f0->frame] : NULL;
-    if (fm == NULL)
-        return 0;
+    const agora__dicom_series_frame *f = v->f0;
+    if (!f->functional_groups)
+        return 0; /* a classic object: the view shows what the file holds, nothing more */
     switch (tag) {
     case AGORA__DICOM_TAG(0x0028, 0x1053):
-        return fm->has_rescale && synth_ds(v, 0, &fm->rescale[0], 1, vr, bytes, len);
+        return f->has_rescale && synth_ds(v, 0, &f->rescale[0], 1, vr, bytes, len);
     case AGORA__DICOM_TAG(0x0028, 0x1052):
-        return fm->has_rescale && synth_ds(v, 1, &fm->rescale[1], 1, vr, bytes, len);
+        return f->has_rescale && synth_ds(v, 1, &f->rescale[1], 1, vr, bytes, len);
     case AGORA__DICOM_TAG(0x0028, 0x1050):
-        return fm->has_window && synth_ds(v, 2, &fm->window[0], 1, vr, bytes, len);
+        return synth_ds(v, 2, &f->window[0], 1, vr, bytes, len); /* NaN when absent */
     case AGORA__DICOM_TAG(0x0028, 0x1051):
-        return fm->has_window && synth_ds(v, 3, &fm->window[1], 1, vr, bytes, len);
+        return synth_ds(v, 3, &f->window[1], 1, vr, bytes, len);
     case AGORA__DICOM_TAG(0x0028, 0x0030):
-        return fm->has_spacing && synth_ds(v, 4, fm->spacing, 2, vr, bytes, len);
+        return v->in0->has_spacing && synth_ds(v, 4, v->in0->pixel_spacing, 2, vr, bytes, len);
     default:
         return 0;
     }

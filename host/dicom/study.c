@@ -531,11 +531,14 @@ static int assemble_instances(agora__dicom_series *s, size_t *wcap)
                 memcpy(fr->orientation, in->orientation, sizeof fr->orientation);
             }
             if (fm) {
+                fr->functional_groups = 1;
+                fr->has_rescale = fm->has_rescale;
                 memcpy(fr->rescale, fm->rescale, sizeof fr->rescale);
                 memcpy(fr->window, fm->window, sizeof fr->window);
                 fr->volume = fm->volume;
                 fr->in_stack = fm->in_stack;
             } else {
+                fr->has_rescale = in->has_rescale;
                 memcpy(fr->rescale, in->rescale, sizeof fr->rescale);
                 fr->window[0] = fr->window[1] = (double)NAN;
             }
@@ -652,38 +655,25 @@ static int order_volume(agora__dicom_series *s)
     return 0;
 }
 
-/* Deep copy of s's instances (paths and per-frame arrays) for a volume of a split series. */
+/* Copy of s's instances for a volume of a split series: paths duplicated, the per-frame arrays
+ * left out (phase 1 already copied every frame's values into the series frames), so a volume
+ * costs its own frames plus one small record per instance, however many volumes there are. */
 static int copy_instances(const agora__dicom_series *s, agora__dicom_instance **out)
 {
     agora__dicom_instance *ins = calloc(s->n_instances, sizeof *ins);
     if (!ins)
         return -1;
     for (uint32_t i = 0; i < s->n_instances; i++) {
-        const agora__dicom_instance *src = &s->instances[i];
-        ins[i] = *src;
-        ins[i].path = strdup(src->path);
+        ins[i] = s->instances[i];
         ins[i].frame_positions = NULL;
         ins[i].frame_meta = NULL;
-        if (src->frame_positions)
-            ins[i].frame_positions = malloc((size_t)src->frames * 3 * sizeof(double));
-        if (src->frame_meta)
-            ins[i].frame_meta = malloc((size_t)src->frames * sizeof *src->frame_meta);
-        if (!ins[i].path || (src->frame_positions && !ins[i].frame_positions) ||
-            (src->frame_meta && !ins[i].frame_meta)) {
-            for (uint32_t k = 0; k <= i; k++) {
+        ins[i].path = strdup(s->instances[i].path);
+        if (!ins[i].path) {
+            for (uint32_t k = 0; k < i; k++)
                 free(ins[k].path);
-                free(ins[k].frame_positions);
-                free(ins[k].frame_meta);
-            }
             free(ins);
             return -1;
         }
-        if (src->frame_positions)
-            memcpy(ins[i].frame_positions, src->frame_positions,
-                   (size_t)src->frames * 3 * sizeof(double));
-        if (src->frame_meta)
-            memcpy(ins[i].frame_meta, src->frame_meta,
-                   (size_t)src->frames * sizeof *src->frame_meta);
     }
     *out = ins;
     return 0;
@@ -713,9 +703,14 @@ static int volume_of(const agora__dicom_series *s, uint32_t v, agora__dicom_seri
     out->warnings = NULL;
     out->n_frames = 0;
     out->volume = v;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->n_frames; i++)
+        n += s->frames[i].volume == v;
+    if (n == 0)
+        return 0;
     if (copy_instances(s, &out->instances) != 0)
         return -1;
-    out->frames = calloc(s->n_frames ? s->n_frames : 1, sizeof *out->frames);
+    out->frames = calloc(n, sizeof *out->frames);
     out->warnings = calloc(s->n_warnings ? s->n_warnings : 1, sizeof *out->warnings);
     if (!out->frames || !out->warnings) {
         series_free(out);
@@ -726,12 +721,10 @@ static int volume_of(const agora__dicom_series *s, uint32_t v, agora__dicom_seri
     for (uint32_t i = 0; i < s->n_frames; i++)
         if (s->frames[i].volume == v)
             out->frames[out->n_frames++] = s->frames[i];
-    if (out->n_frames) {
-        const agora__dicom_series_frame *f0 = &out->frames[0];
-        const agora__dicom_instance *in = &out->instances[f0->instance];
-        out->stack = in->frame_meta ? in->frame_meta[f0->frame].stack : 0;
-        out->temporal = in->frame_meta ? in->frame_meta[f0->frame].temporal : 0;
-    }
+    const agora__dicom_series_frame *f0 = &out->frames[0];
+    const agora__dicom_instance *in = &s->instances[f0->instance];
+    out->stack = in->frame_meta ? in->frame_meta[f0->frame].stack : 0;
+    out->temporal = in->frame_meta ? in->frame_meta[f0->frame].temporal : 0;
     return 0;
 }
 
@@ -767,10 +760,8 @@ static int assemble_all(agora__dicom_scan *scan)
         uint32_t first = (uint32_t)n;
         for (uint32_t v = 0; v < s->n_volumes && rc == 0; v++) {
             rc = volume_of(s, v, &out[n]);
-            if (rc == 0 && out[n].n_frames == 0)
-                series_free(&out[n]);
-            else if (rc == 0)
-                n++;
+            if (rc == 0 && out[n].n_frames > 0)
+                n++; /* an empty volume (a gap in the numbers) holds nothing */
         }
         for (size_t k = first; k < n; k++)
             out[k].n_volumes = (uint32_t)(n - first);

@@ -61,7 +61,8 @@ typedef struct agora__dicom_instance {
     double rescale[2]; /* slope, intercept of the instance (fgroups.h); 1, 0 when absent */
     char rescale_type[17];
     /* Enhanced multi-frame: every frame's resolved functional groups ([frames], owned), or
-     * NULL. Its positions are authoritative only where frame_positions is set. */
+     * NULL. Its positions are authoritative only where frame_positions is set. The instances
+     * of a series split into volumes do not carry it (their frames hold the values). */
     agora__dicom_frame_meta *frame_meta;
 } agora__dicom_instance;
 
@@ -82,6 +83,8 @@ typedef struct agora__dicom_series_frame {
     double distance; /* position projected on the slice normal (mm); 0 without geometry */
     int has_orientation;
     double orientation[6]; /* the frame's own (per-frame group) or its instance's */
+    int functional_groups; /* the values come from enhanced multi-frame functional groups */
+    int has_rescale;       /* some level carried a rescale */
     double rescale[2];     /* slope, intercept: per-frame group, shared, header; else 1, 0 */
     double window[2];      /* WindowCenter/Width of the frame; NaN when absent */
     uint32_t volume;       /* enhanced multi-frame volume the frame belongs to (fgroups.h) */
