@@ -114,6 +114,16 @@ for name, t in truth.items():
 print("ok: dicom scan")
 PY
 
+# stats (1.1) maps one rescale over a histogram: it refuses frames that differ, with a message.
+if "$AGORA" dev run --plugin "$PLUGINS/stats.so" "$T/in/pet_classic" >"$T/stats.out" 2>&1; then
+    cat "$T/stats.out"
+    fail "stats accepted frames that differ in rescale"
+fi
+grep -q "differ in rescale slope or intercept" "$T/stats.out" || { cat "$T/stats.out"; fail "stats refusal"; }
+"$AGORA" dev run --plugin "$PLUGINS/stats.so" "$T/in/ct_shared" >"$T/stats2.out" 2>&1 ||
+    { cat "$T/stats2.out"; fail "stats on a uniform rescale"; }
+echo "ok: stats refuses per-frame rescale, runs on a uniform one"
+
 # The frozen ABI 1.0 plugin: refused on a series whose frames differ in rescale (it cannot see
 # per-frame values), with a message that says what, why and what to do; it still runs where the
 # frames agree (the shared-rescale CT).
@@ -137,6 +147,13 @@ if "$AGORA" dev run --plugin "$V1" --manifest "$T/v1.manifest.json" "$T/in/pet_c
     fail "a 1.0 plugin was given PET instances that differ in rescale"
 fi
 grep -q "frames differ in rescale" "$T/v1p.out" || { cat "$T/v1p.out"; fail "PET refusal"; }
+# The same in fork-per-job mode (the job runs in a fork of the initialised worker).
+if "$AGORA" dev run --fork-per-job --plugin "$V1" --manifest "$T/v1.manifest.json" \
+    "$T/in/pet_classic" >"$T/v1f.out" 2>&1; then
+    cat "$T/v1f.out"
+    fail "fork-per-job: a 1.0 plugin was given instances that differ in rescale"
+fi
+grep -q "frames differ in rescale" "$T/v1f.out" || { cat "$T/v1f.out"; fail "fork refusal"; }
 echo "ok: ABI 1.0 plugin refused on per-frame rescale (enhanced CT and classic PET)"
 "$AGORA" dev run --plugin "$V1" --manifest "$T/v1.manifest.json" "$T/in/ct_shared" \
     >"$T/v1b.out" 2>&1 || { cat "$T/v1b.out"; fail "frozen v1 plugin on a uniform rescale"; }
