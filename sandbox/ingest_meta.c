@@ -178,16 +178,16 @@ static int read_geometry(const agora__dicom_dataset *ds, ingest_meta_store *st, 
     m->rescale_intercept = st->fg.rescale[1];
     agora__strlcpy(st->rescale_type, st->fg.rescale_type, sizeof st->rescale_type);
     m->rescale_type = st->rescale_type;
+    if (!has_ori && st->fg.has_orientation) {
+        memcpy(st->orientation, st->fg.orientation, sizeof st->orientation);
+        has_ori = 1;
+    }
+    if (!has_sp && st->fg.has_spacing) {
+        memcpy(st->spacing, st->fg.spacing, sizeof st->spacing);
+        has_sp = 1;
+    }
     const agora__dicom_frame_meta *fm = st->fg.frames;
     if (fm != NULL) {
-        if (!has_ori && fm[0].has_orientation) {
-            memcpy(st->orientation, fm[0].orientation, sizeof st->orientation);
-            has_ori = 1;
-        }
-        if (!has_sp && fm[0].has_spacing) {
-            memcpy(st->spacing, fm[0].spacing, sizeof st->spacing);
-            has_sp = 1;
-        }
         int all = frames > 1 && frames <= AGORA__INGEST_MAX_POSITIONS;
         for (uint32_t f = 0; f < frames && all; f++)
             all = fm[f].has_position;

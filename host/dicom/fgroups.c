@@ -282,6 +282,11 @@ int agora__dicom_fg_read(const agora__dicom_dataset *ds, uint32_t frames, agora_
         out->rescale[1] = 0.0;
     }
 
+    out->has_orientation =
+        get_doubles(first_item(shared, TAG_PLANE_ORIENT), TAG_IOP, out->orientation, 6);
+    out->has_spacing =
+        get_doubles(first_item(shared, TAG_PIXEL_MEASURES), TAG_PIXEL_SPACING, out->spacing, 2);
+
     if (perf == NULL || frames == 0 || frames > AGORA__DICOM_FG_MAX_FRAMES ||
         perf->n_items != frames)
         return 0; /* no usable per-frame groups: a classic object, or a count mismatch */
@@ -324,6 +329,14 @@ int agora__dicom_fg_read(const agora__dicom_dataset *ds, uint32_t frames, agora_
         m->temporal = get_u32(fc, TAG_TEMPORAL_INDEX);
         if (fc == NULL || agora__dicom_get_string(fc, TAG_STACK_ID, 0, ids[f], sizeof ids[f]) != 0)
             ids[f][0] = '\0';
+    }
+    if (!out->has_orientation && out->frames[0].has_orientation) {
+        memcpy(out->orientation, out->frames[0].orientation, sizeof out->orientation);
+        out->has_orientation = 1;
+    }
+    if (!out->has_spacing && out->frames[0].has_spacing) {
+        memcpy(out->spacing, out->frames[0].spacing, sizeof out->spacing);
+        out->has_spacing = 1;
     }
     int rc = rank_stacks(out->frames, frames, (const char(*)[17])ids);
     free(ids);

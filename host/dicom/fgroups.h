@@ -49,6 +49,11 @@ typedef struct agora__dicom_fg {
     int has_rescale;
     double rescale[2];
     char rescale_type[17]; /* RescaleType (or "" ); printable ASCII */
+    /* Instance-level orientation and pixel spacing from the shared group, else frame 0's
+     * per-frame group (the top level is the caller's: it wins). Read even when the per-frame
+     * sequence is unusable. */
+    int has_orientation, has_spacing;
+    double orientation[6], spacing[2];
 } agora__dicom_fg;
 
 /* Read ds (a top-level dataset of `frames` frames, NumberOfFrames as the caller clamped it).

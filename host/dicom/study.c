@@ -123,17 +123,17 @@ static int read_geometry(const agora__dicom_dataset *ds, agora__dicom_instance *
     in->has_rescale = fg.has_rescale;
     memcpy(in->rescale, fg.rescale, sizeof in->rescale);
     agora__strlcpy(in->rescale_type, fg.rescale_type, sizeof in->rescale_type);
+    if (!in->has_orientation && fg.has_orientation) {
+        memcpy(in->orientation, fg.orientation, sizeof in->orientation);
+        in->has_orientation = 1;
+    }
+    if (!in->has_spacing && fg.has_spacing) {
+        memcpy(in->pixel_spacing, fg.spacing, sizeof in->pixel_spacing);
+        in->has_spacing = 1;
+    }
     agora__dicom_frame_meta *fm = fg.frames;
     if (fm == NULL)
         return 0;
-    if (!in->has_orientation && fm[0].has_orientation) {
-        memcpy(in->orientation, fm[0].orientation, sizeof in->orientation);
-        in->has_orientation = 1;
-    }
-    if (!in->has_spacing && fm[0].has_spacing) {
-        memcpy(in->pixel_spacing, fm[0].spacing, sizeof in->pixel_spacing);
-        in->has_spacing = 1;
-    }
     int all = in->frames > 1;
     for (uint32_t f = 0; f < in->frames && all; f++)
         all = fm[f].has_position;

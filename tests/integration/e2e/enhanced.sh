@@ -114,6 +114,24 @@ for name, t in truth.items():
 print("ok: dicom scan")
 PY
 
+# A per-frame sequence that does not match the frame count is not used, but the shared groups
+# still are (pydicom's liver_1frame.dcm: 3 per-frame items, 1 frame, spacing only shared).
+SEG=/usr/lib/python3/dist-packages/pydicom/data/test_files/liver_1frame.dcm
+if [ -f "$SEG" ]; then
+    mkdir "$T/seg" && cp "$SEG" "$T/seg/"
+    "$AGORA" dev run --plugin "$PLUGINS/inspect.so" --json "$T/seg" >"$T/seg.json" 2>"$T/seg.err" ||
+        { cat "$T/seg.err"; fail "dev run on the SEG"; }
+    "$PY" - "$T/seg.json" <<'PY' || fail "shared groups with an unusable per-frame sequence"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+m = {x["name"]: x["value"] for x in doc["jobs"][0]["result"]["measurements"] if (x.get("frame") is None or x["frame"] < 0)}
+assert abs(m["image.pixel_spacing.row"] - 0.810547) < 1e-9, m
+PY
+    echo "ok: shared groups used when the per-frame sequence does not match the frame count"
+else
+    echo "note: $SEG not found; the mismatched per-frame check was not run"
+fi
+
 # stats (1.1) maps one rescale over a histogram: it refuses frames that differ, with a message.
 if "$AGORA" dev run --plugin "$PLUGINS/stats.so" "$T/in/pet_classic" >"$T/stats.out" 2>&1; then
     cat "$T/stats.out"
