@@ -112,7 +112,10 @@ int agora__ingest_decode(agora__ingest *ing, const char *path, uint32_t first_fr
 
 /* Sandboxed equivalent of agora__dicom_series_decode for a series from the in-process or a
  * hooked scan: frames in series order into out_fd at out_offset (runs of consecutive frames of
- * one instance go in one request). The layout must match the first instance's for every file. */
+ * one instance go in one request; an instance whose frames the series wants out of file order,
+ * e.g. a shuffled enhanced object or one volume of several, is decoded in windows of up to
+ * 256 MiB into a scratch memfd and its frames copied into place, the sparse windows of a
+ * compressed file run by run). The layout must match the first instance's for every file. */
 int agora__ingest_series_decode(agora__ingest *ing, const agora__dicom_series *s, int mode,
                                 int out_fd, uint64_t out_offset, uint64_t out_len,
                                 agora__dicom_pixel_format *fmt_out, agora__error *err);

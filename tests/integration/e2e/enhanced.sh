@@ -1,13 +1,14 @@
 #!/bin/bash
 # Enhanced multi-frame objects end to end (issue 17 item 1): synthetic Enhanced CT and MR built
-# with pydicom (shuffled frame order, oblique planes, two stacks, two temporal positions,
-# per-frame and shared-group rescale) go through the real ingest sandbox and the real plugin
-# sandbox with `agora dev run` and the inspect plugin. Checked: one job per volume, frames in
-# spatial order with positions within 1e-6 mm of the truth, per-frame orientation, the right
-# rescale per frame (ABI 1.1), pixels that follow their frame, spacing from positions; the
-# shared-group intercept -1024 arrives (regression); a plugin built against the frozen ABI 1.0
-# header is refused with a clear message on a series whose frames differ in rescale and still
-# runs where they agree.
+# with pydicom (shuffled frame order, oblique planes, two stacks, temporal positions, a
+# Dimension Organization dimension, per-frame and shared-group rescale, uncompressed and RLE
+# with frames interleaved between volumes) and classic PET instances go through the real ingest
+# sandbox and the real plugin sandbox with `agora dev run` and the inspect plugin. Checked: one
+# job per volume, frames in spatial order with positions within 1e-6 mm of the truth, per-frame
+# orientation, the right rescale per frame (ABI 1.1), pixels that follow their frame, spacing
+# from positions; the shared-group intercept -1024 arrives (regression); a plugin built against
+# the frozen ABI 1.0 header is refused with a clear message on a series whose frames differ in
+# rescale and still runs where they agree.
 # Usage: enhanced.sh AGORA PLUGIN_DIR ABI_V1_SO
 set -euo pipefail
 AGORA=$1 PLUGINS=$2 V1=$3
@@ -24,7 +25,8 @@ fail() { echo "not ok: $*"; exit 1; }
 
 "$PY" "$HERE/make_enhanced.py" "$T/gen"
 mkdir "$T/in"
-mv "$T/gen/ct_stacks" "$T/gen/ct_shared" "$T/gen/mr_time" "$T/gen/mr_dims" "$T/gen/pet_classic" "$T/in/"
+mv "$T/gen/ct_stacks" "$T/gen/ct_shared" "$T/gen/mr_time" "$T/gen/mr_dims" "$T/gen/pet_classic" \
+    "$T/gen/mr_rle" "$T/in/"
 
 "$AGORA" dev run --plugin "$PLUGINS/inspect.so" --json "$T/in" >"$T/inspect.json" \
     2>"$T/inspect.err" || { cat "$T/inspect.err"; fail "dev run inspect"; }
@@ -33,7 +35,7 @@ mv "$T/gen/ct_stacks" "$T/gen/ct_shared" "$T/gen/mr_time" "$T/gen/mr_dims" "$T/g
 import json, math, os, sys
 doc = json.load(open(sys.argv[1]))
 truth = json.load(open(sys.argv[2]))
-assert doc["failed"] == 0 and doc["ok"] == 8, (doc["ok"], doc["failed"])
+assert doc["failed"] == 0 and doc["ok"] == 14, (doc["ok"], doc["failed"])
 
 by_object = {}
 for job in doc["jobs"]:
@@ -89,7 +91,7 @@ assert attrs.get("image.rescale_type") == "HU", attrs.get("image.rescale_type")
 for job in by_object["mr_dims"]:
     attrs = {f["code"]["code"]: f["code"]["meaning"] for f in job["result"]["findings"]}
     assert attrs.get("WindowCenter") == "300" and attrs.get("WindowWidth") == "600", attrs
-print("ok: %d frames of 8 volumes match the truth" % checked)
+print("ok: %d frames of 14 volumes match the truth" % checked)
 PY
 echo "ok: enhanced CT/MR reach the plugin in order with per-frame geometry and rescale"
 

@@ -7,12 +7,13 @@ Writes into OUT_DIR:
                     a Dimension Organization of (StackID, InStackPositionNumber).
   ct_shared/ct.dcm  Enhanced CT, one stack of 4 slices, shuffled, rescale only in the SHARED
                     functional group (slope 1, intercept -1024): the regression case.
-  mr_time/mr.dcm    Enhanced MR, two temporal positions of 4 slices, oblique, shuffled,
+  mr_time/mr.dcm    Enhanced MR (RLE Lossless), two temporal positions of 4 slices, oblique, shuffled,
                     per-frame rescale, a Dimension Organization of (TemporalPositionIndex,
                     InStackPositionNumber), no StackID.
   mr_dims/mr.dcm    Enhanced MR, two diffusion b-value indexes of the same 3 slices, told apart
                     only by the Dimension Organization; shared Frame VOI LUT.
   pet_classic/*.dcm three classic PET instances whose RescaleSlope differs.
+  mr_rle/mr.dcm     Enhanced MR, RLE Lossless, 6 temporal positions x 3 slices, interleaved.
   truth.json        for each object, the expected volumes in output order, each a list of the
                     expected frames in spatial order: position, orientation, rescale, and the
                     stored value of the frame's pixels (unique per frame, to check pixel order).
@@ -30,7 +31,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
 ENH_CT = "1.2.840.10008.5.1.4.1.1.2.1"
 ENH_MR = "1.2.840.10008.5.1.4.1.1.4.1"
@@ -61,7 +62,7 @@ def seq_item(**kw):
     return d
 
 
-def write(path, sop_class, modality, frames, shared, dims, uid_root):
+def write(path, sop_class, modality, frames, shared, dims, uid_root, rle=False):
     """frames: list (stored order) of dicts with pos, ori, rescale (or None), stack, in_stack,
     temporal, value. shared: Dataset of the shared functional groups item."""
     meta = FileMetaDataset()
@@ -123,7 +124,10 @@ def write(path, sop_class, modality, frames, shared, dims, uid_root):
     px = np.zeros((len(frames), ROWS, COLS), dtype="<u2")
     for i, f in enumerate(frames):
         px[i, :, :] = f["value"]
-    ds.PixelData = px.tobytes()
+    if rle:
+        ds.compress(RLELossless, px)
+    else:
+        ds.PixelData = px.tobytes()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     ds.save_as(path, write_like_original=False)
 
@@ -231,7 +235,7 @@ def main():
     shared4.PlaneOrientationSequence = Sequence(
         [seq_item(ImageOrientationPatient=["%.8f" % x for x in o4])])
     write(os.path.join(out, "mr_time", "mr.dcm"), ENH_MR, "MR", stored4, shared4,
-          [0x00209128, 0x00209057], "2.25.1703")
+          [0x00209128, 0x00209057], "2.25.1703", rle=True)
     truth["mr_time"] = {"spacing": [4.0, 4.0], "volumes": [truth_of(t1, (1, 0)),
                                                            truth_of(t2, (1, 0))]}
     # Enhanced MR whose volumes differ only in a dimension of the Dimension Organization
@@ -270,6 +274,21 @@ def main():
         write_classic(os.path.join(out, "pet_classic", "pet%d.dcm" % f["inst"]), f, "2.25.1705")
     pet_sorted = sorted(pet, key=lambda f: f["pos"][2])
     truth["pet_classic"] = {"spacing": [3.27], "volumes": [truth_of(pet_sorted, (1, 0))]}
+
+    # Enhanced MR, RLE Lossless, six temporal positions of 3 slices stored slice by slice (each
+    # volume's frames interleave with the others': the compressed, sparse decode path; mr_time,
+    # also RLE, takes the compressed, dense one).
+    o7 = oblique(25, -10)
+    vols7 = [volume_frames([-3.0, 4.0, 5.0], o7, 2.0, 3, None, t + 1, 1900 + 10 * t,
+                           lambda k, t=t: (1.0 + t, -10.0 * k)) for t in range(6)]
+    stored7 = [vols7[t][k] for k in range(3) for t in range(6)]
+    shared7 = Dataset()
+    shared7.PixelMeasuresSequence = Sequence([seq_item(PixelSpacing=["0.9", "0.9"])])
+    shared7.PlaneOrientationSequence = Sequence(
+        [seq_item(ImageOrientationPatient=["%.8f" % x for x in o7])])
+    write(os.path.join(out, "mr_rle", "mr.dcm"), ENH_MR, "MR", stored7, shared7, None,
+          "2.25.1706", rle=True)
+    truth["mr_rle"] = {"spacing": [2.0] * 6, "volumes": [truth_of(v, (1, 0)) for v in vols7]}
 
     with open(os.path.join(out, "truth.json"), "w") as f:
         json.dump(truth, f, indent=1)
