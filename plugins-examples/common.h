@@ -75,6 +75,20 @@ static inline double ex_sample(const void *data, int32_t type, uint64_t i)
     }
 }
 
+/* The rescale of one frame: its own since ABI 1.1 (frames of one series may differ, e.g. an
+ * enhanced CT or a PET series), the image's on an older host. */
+static inline void ex_frame_rescale(const agora_frame *fr, const agora_image *image, double *slope,
+                                    double *intercept)
+{
+    if (AGORA_HAS(fr, agora_frame, rescale_intercept)) {
+        *slope = fr->rescale_slope;
+        *intercept = fr->rescale_intercept;
+    } else {
+        *slope = image->rescale_slope;
+        *intercept = image->rescale_intercept;
+    }
+}
+
 /* The UCUM unit of rescaled values: Hounsfield units for CT, arbitrary units otherwise. */
 static inline const char *ex_rescaled_unit(const agora_image *image)
 {

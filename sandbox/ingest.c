@@ -130,7 +130,16 @@ static int do_metadata(request_ctx *c, Agora__Ipc__IngestReply *r)
     agora__error e = {0};
     if (agora__dicom_read(c->file, c->file_len, &lim, &c->f, &e) != 0)
         return file_error(r, c, "unreadable", &e);
-    if (agora__runner_ingest_meta(c->f, 1, &c->meta) != 0) {
+    int mrc = agora__runner_ingest_meta(c->f, 1, &c->meta);
+    if (mrc == -2) {
+        e.code = AGORA_ELIMIT;
+        agora__strlcpy(e.msg,
+                       "the enhanced multi-frame object varies in more per-frame values than one "
+                       "reply carries (6 MiB); split the object into fewer frames per file",
+                       sizeof e.msg);
+        return file_error(r, c, "functional groups", &e);
+    }
+    if (mrc != 0) {
         e.code = AGORA_ENOMEM;
         agora__strlcpy(e.msg, "out of memory for the metadata", sizeof e.msg);
         return file_error(r, c, "metadata", &e);

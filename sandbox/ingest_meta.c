@@ -84,49 +84,131 @@ static int get_doubles(const agora__dicom_dataset *ds, uint32_t tag, double *out
     return 1;
 }
 
-static const agora__dicom_dataset *first_item(const agora__dicom_dataset *ds, uint32_t tag)
+/* The per-frame arrays of the message from the resolved functional groups (fgroups.h). */
+static int per_frame_arrays(ingest_meta_store *st, uint32_t frames)
 {
-    const agora__dicom_element *e = agora__dicom_find(ds, tag);
-    return e && e->n_items ? &e->items[0] : NULL;
+    Agora__Ipc__IngestMetadata *m = &st->meta;
+    const agora__dicom_frame_meta *fm = st->fg.frames;
+    size_t n = frames;
+    /* Orientation and spacing travel per frame only when every frame has one and they are not
+     * all equal (the instance values say the rest); windows only when some frame has one. */
+    int all_ori = 1, all_sp = 1, var_ori = 0, var_sp = 0, any_win = 0;
+    for (size_t f = 0; f < n; f++) {
+        all_ori &= fm[f].has_orientation;
+        all_sp &= fm[f].has_spacing;
+        any_win |= fm[f].has_window;
+        var_ori |= memcmp(fm[f].orientation, fm[0].orientation, sizeof fm[0].orientation) != 0;
+        var_sp |= memcmp(fm[f].spacing, fm[0].spacing, sizeof fm[0].spacing) != 0;
+    }
+    all_ori &= var_ori;
+    all_sp &= var_sp;
+    /* The reply must fit the runner -> host frame cap (8 MiB) with room for the elements. */
+    uint64_t bytes = (uint64_t)n * (24 + 16 + 4 * 5 + (all_ori ? 48 : 0) + (all_sp ? 16 : 0) +
+                                    (any_win ? 16 : 0));
+    if (bytes > AGORA__INGEST_MAX_PER_FRAME_BYTES)
+        return -2;
+    st->frame_rescale = calloc(n * 2, sizeof(double));
+    if (any_win)
+        st->frame_window = calloc(n * 2, sizeof(double));
+    st->frame_volume = calloc(n, sizeof(uint32_t));
+    st->frame_stack = calloc(n, sizeof(uint32_t));
+    st->frame_in_stack = calloc(n, sizeof(uint32_t));
+    st->frame_temporal = calloc(n, sizeof(uint32_t));
+    if (all_ori)
+        st->frame_orientations = calloc(n * 6, sizeof(double));
+    if (all_sp)
+        st->frame_spacing = calloc(n * 2, sizeof(double));
+    if (!st->frame_rescale || (any_win && !st->frame_window) || !st->frame_volume ||
+        !st->frame_stack || !st->frame_in_stack || !st->frame_temporal ||
+        (all_ori && !st->frame_orientations) || (all_sp && !st->frame_spacing))
+        return -1;
+    for (size_t f = 0; f < n; f++) {
+        memcpy(&st->frame_rescale[f * 2], fm[f].rescale, 2 * sizeof(double));
+        if (any_win)
+            memcpy(&st->frame_window[f * 2], fm[f].window, 2 * sizeof(double));
+        if (all_ori)
+            memcpy(&st->frame_orientations[f * 6], fm[f].orientation, 6 * sizeof(double));
+        if (all_sp)
+            memcpy(&st->frame_spacing[f * 2], fm[f].spacing, 2 * sizeof(double));
+        st->frame_volume[f] = fm[f].volume;
+        st->frame_stack[f] = fm[f].stack;
+        st->frame_in_stack[f] = fm[f].in_stack;
+        st->frame_temporal[f] = fm[f].temporal;
+    }
+    m->frame_rescale = st->frame_rescale;
+    m->n_frame_rescale = n * 2;
+    if (any_win) {
+        m->frame_window = st->frame_window;
+        m->n_frame_window = n * 2;
+    }
+    m->frame_volume = st->frame_volume;
+    m->n_frame_volume = n;
+    m->frame_stack = st->frame_stack;
+    m->n_frame_stack = n;
+    m->frame_in_stack = st->frame_in_stack;
+    m->n_frame_in_stack = n;
+    m->frame_temporal = st->frame_temporal;
+    m->n_frame_temporal = n;
+    if (all_ori) {
+        m->frame_orientations = st->frame_orientations;
+        m->n_frame_orientations = n * 6;
+    }
+    if (all_sp) {
+        m->frame_spacing = st->frame_spacing;
+        m->n_frame_spacing = n * 2;
+    }
+    m->dimension_organization = st->fg.dimension_organization;
+    return 0;
 }
 
 /* Geometry as host/dicom/study.c reads it: top level first, then the enhanced multi-frame
- * functional groups (shared for orientation and spacing, per-frame for positions). */
-static int read_geometry(const agora__dicom_dataset *ds, ingest_meta_store *st, uint32_t frames)
+ * functional groups (shared for orientation and spacing, per-frame for positions); rescale and
+ * the per-frame values from fgroups.c. */
+static int read_geometry(const agora__dicom_dataset *ds, ingest_meta_store *st, uint32_t frames,
+                         int per_frame)
 {
     Agora__Ipc__IngestMetadata *m = &st->meta;
     int has_pos = get_doubles(ds, T(0x0020, 0x0032), st->position, 3);
     int has_ori = get_doubles(ds, T(0x0020, 0x0037), st->orientation, 6);
     int has_sp = get_doubles(ds, T(0x0028, 0x0030), st->spacing, 2);
-    const agora__dicom_dataset *shared = first_item(ds, T(0x5200, 0x9229));
-    const agora__dicom_element *perf = agora__dicom_find(ds, T(0x5200, 0x9230));
-    if (shared) {
-        const agora__dicom_dataset *po = first_item(shared, T(0x0020, 0x9116));
-        if (!has_ori && po)
-            has_ori = get_doubles(po, T(0x0020, 0x0037), st->orientation, 6);
-        const agora__dicom_dataset *pm = first_item(shared, T(0x0028, 0x9110));
-        if (!has_sp && pm)
-            has_sp = get_doubles(pm, T(0x0028, 0x0030), st->spacing, 2);
+    if (agora__dicom_fg_read(ds, frames, &st->fg) != 0)
+        return -1;
+    m->has_rescale = st->fg.has_rescale;
+    m->rescale_slope = st->fg.rescale[0];
+    m->rescale_intercept = st->fg.rescale[1];
+    agora__strlcpy(st->rescale_type, st->fg.rescale_type, sizeof st->rescale_type);
+    m->rescale_type = st->rescale_type;
+    if (!has_ori && st->fg.has_orientation) {
+        memcpy(st->orientation, st->fg.orientation, sizeof st->orientation);
+        has_ori = 1;
     }
-    if (perf && perf->n_items == frames && frames > 1 && frames <= AGORA__INGEST_MAX_POSITIONS) {
-        st->frame_positions = calloc((size_t)frames * 3, sizeof(double));
-        if (st->frame_positions == NULL)
-            return -1;
-        int all = 1;
-        for (uint32_t f = 0; f < frames && all; f++) {
-            const agora__dicom_dataset *pp = first_item(&perf->items[f], T(0x0020, 0x9113));
-            all = pp && get_doubles(pp, T(0x0020, 0x0032), &st->frame_positions[f * 3], 3);
-            if (!has_ori) {
-                const agora__dicom_dataset *po = first_item(&perf->items[f], T(0x0020, 0x9116));
-                if (po)
-                    has_ori = get_doubles(po, T(0x0020, 0x0037), st->orientation, 6);
-            }
-        }
+    if (!has_sp && st->fg.has_spacing) {
+        memcpy(st->spacing, st->fg.spacing, sizeof st->spacing);
+        has_sp = 1;
+    }
+    const agora__dicom_frame_meta *fm = st->fg.frames;
+    if (fm != NULL) {
+        int all = frames > 1 && frames <= AGORA__INGEST_MAX_POSITIONS;
+        for (uint32_t f = 0; f < frames && all; f++)
+            all = fm[f].has_position;
         if (all) {
+            st->frame_positions = calloc((size_t)frames * 3, sizeof(double));
+            if (st->frame_positions == NULL)
+                return -1;
+            for (uint32_t f = 0; f < frames; f++)
+                memcpy(&st->frame_positions[f * 3], fm[f].position, 3 * sizeof(double));
             memcpy(st->position, st->frame_positions, sizeof st->position);
             has_pos = 1;
             m->frame_positions = st->frame_positions;
             m->n_frame_positions = (size_t)frames * 3;
+        } else if (!has_pos && fm[0].has_position) {
+            memcpy(st->position, fm[0].position, sizeof st->position);
+            has_pos = 1;
+        }
+        if (per_frame) {
+            int rc = per_frame_arrays(st, frames);
+            if (rc != 0)
+                return rc;
         }
     }
     if (has_pos) {
@@ -232,8 +314,9 @@ int agora__runner_ingest_meta(const agora__dicom_file *f, int with_elements, ing
     get_u32(ds, T(0x0028, 0x0103), 0, &m->pixel_representation);
     get_u32(ds, T(0x0028, 0x0006), 0, &m->planar_configuration);
     m->warnings = f->warnings;
-    if (read_geometry(ds, st, frames) != 0)
-        return -1;
+    int rc = read_geometry(ds, st, frames, with_elements);
+    if (rc != 0)
+        return rc;
     if (with_elements && collect_elements(ds, st) != 0)
         return -1;
     return 0;
@@ -244,5 +327,14 @@ void agora__runner_ingest_meta_free(ingest_meta_store *st)
     for (size_t i = 0; i < st->n_swapped; i++)
         free(st->swapped[i]);
     free(st->frame_positions);
+    agora__dicom_fg_free(&st->fg);
+    free(st->frame_orientations);
+    free(st->frame_spacing);
+    free(st->frame_rescale);
+    free(st->frame_window);
+    free(st->frame_volume);
+    free(st->frame_stack);
+    free(st->frame_in_stack);
+    free(st->frame_temporal);
     memset(st, 0, sizeof *st);
 }

@@ -305,4 +305,11 @@ void agora__runner_zygote_prepare(int spare_before);
  * init in fork mode: fewer after init means init left a task running somewhere. */
 int agora__runner_spare_tasks(void);
 
+/* ---- job_abi.c ------------------------------------------------------------------------------- */
+
+/* Fit a prepared job to the plugin's ABI minor (plugin_abi = its agora_plugin.abi_version):
+ * frames handed to a 1.0 plugin report the 1.0 struct_size, and a job whose frames differ in
+ * rescale is refused for it (it sees one rescale per image). 0, or -1 with why filled. */
+int agora__runner_fit_abi(agora_job *job, uint32_t plugin_abi, char *why, size_t why_len);
+
 #endif

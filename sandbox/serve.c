@@ -140,6 +140,10 @@ static int prepare(agora_job *job, const Agora__Ipc__Job *m, int fds[2], mapped_
         copy_doubles(frames[i].position, 3, fi->position, fi->n_position);
         copy_doubles(frames[i].orientation, 6, fi->orientation, fi->n_orientation);
         frames[i].sop_instance_uid = fi->sop_instance_uid;
+        /* A slope of 0 is "not sent" (an older host): the image's rescale holds. */
+        int own = fi->rescale_slope != 0.0;
+        frames[i].rescale_slope = own ? fi->rescale_slope : ii->rescale_slope;
+        frames[i].rescale_intercept = own ? fi->rescale_intercept : ii->rescale_intercept;
     }
     agora_image *im = &job->image;
     im->struct_size = sizeof(agora_image);
@@ -216,7 +220,8 @@ static int run_job(const agora__runner_setup *s, agora__runner_plugin *p, const 
     r.job_id = m->job_id;
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    if (prepare(job, m, fds, &mj, why, sizeof why) != 0) {
+    if (prepare(job, m, fds, &mj, why, sizeof why) != 0 ||
+        agora__runner_fit_abi(job, p->desc->abi_version, why, sizeof why) != 0) {
         r.status = AGORA__IPC__JOB_STATUS__JOB_INPUT_ERROR;
         r.plugin_code = AGORA_EINVAL;
         r.error = why;

@@ -254,6 +254,12 @@ int agora__cmd_dev_run(int argc, char **argv)
         agora__job_outcome out = {0};
         json_t *entry = json_pack("{s:I, s:s, s:s}", "series", (json_int_t)(i + 1), "label",
                                   label, "input", input);
+        if (s->n_volumes > 1) /* one job per volume of an enhanced multi-frame object */
+            json_object_set_new(entry, "volume",
+                                json_pack("{s:I, s:I, s:I, s:I}", "index", (json_int_t)s->volume,
+                                          "count", (json_int_t)s->n_volumes, "stack",
+                                          (json_int_t)s->stack, "temporal",
+                                          (json_int_t)s->temporal));
         if (!json_out)
             fprintf(stderr, "[%zu/%zu] %s ... ", i + 1, scan->n_series, label);
         int rc = agora__prepare_series(ing, s, key, grants, n_grants, deid_flags, &prep, &err);

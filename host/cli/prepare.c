@@ -27,15 +27,66 @@ static const agora__ingest_element *meta_find(const agora__ingest_meta *m, uint3
     return lo < m->n_elements && m->elements[lo].tag == tag ? &m->elements[lo] : NULL;
 }
 
+/* What the view reads: the reported top-level elements, and for enhanced multi-frame objects
+ * (which keep them in functional groups, not at the top level) the first frame's rescale and
+ * window and the instance's pixel spacing as DS text, so RescaleIntercept & co. read the same
+ * either way. Classic objects carry these at the top level, which always wins. */
+typedef struct view_src {
+    const agora__ingest_meta *meta;
+    const agora__dicom_series_frame *f0; /* the series' first frame */
+    const agora__dicom_instance *in0;    /* its instance */
+    char text[5][40];
+} view_src;
+
+static int synth_ds(view_src *v, int slot, const double *vals, size_t n, char vr[3],
+                    const uint8_t **bytes, size_t *len)
+{
+    char *t = v->text[slot];
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(vals[i]))
+            return 0;
+        /* DS holds at most 16 characters: %.10g of a finite double fits. */
+        int w = snprintf(t + off, sizeof v->text[slot] - off, "%s%.10g", i ? "\\" : "", vals[i]);
+        if (w < 0 || (size_t)w >= sizeof v->text[slot] - off)
+            return 0;
+        off += (size_t)w;
+    }
+    if (off % 2)
+        t[off++] = ' '; /* even length, as stored */
+    memcpy(vr, "DS", 3);
+    *bytes = (const uint8_t *)t;
+    *len = off;
+    return 1;
+}
+
 static int view_get(void *ctx, uint32_t tag, char vr[3], const uint8_t **bytes, size_t *len)
 {
-    const agora__ingest_element *e = meta_find(ctx, tag);
-    if (e == NULL || e->length == 0)
+    view_src *v = ctx;
+    const agora__ingest_element *e = meta_find(v->meta, tag);
+    if (e != NULL && e->length != 0) {
+        agora__dicom_vr_str(e->vr, vr);
+        *bytes = e->value;
+        *len = e->length;
+        return 1;
+    }
+    const agora__dicom_series_frame *f = v->f0;
+    if (!f->functional_groups)
+        return 0; /* a classic object: the view shows what the file holds, nothing more */
+    switch (tag) {
+    case AGORA__DICOM_TAG(0x0028, 0x1053):
+        return f->has_rescale && synth_ds(v, 0, &f->rescale[0], 1, vr, bytes, len);
+    case AGORA__DICOM_TAG(0x0028, 0x1052):
+        return f->has_rescale && synth_ds(v, 1, &f->rescale[1], 1, vr, bytes, len);
+    case AGORA__DICOM_TAG(0x0028, 0x1050):
+        return synth_ds(v, 2, &f->window[0], 1, vr, bytes, len); /* NaN when absent */
+    case AGORA__DICOM_TAG(0x0028, 0x1051):
+        return synth_ds(v, 3, &f->window[1], 1, vr, bytes, len);
+    case AGORA__DICOM_TAG(0x0028, 0x0030):
+        return v->in0->has_spacing && synth_ds(v, 4, v->in0->pixel_spacing, 2, vr, bytes, len);
+    default:
         return 0;
-    agora__dicom_vr_str(e->vr, vr);
-    *bytes = e->value;
-    *len = e->length;
-    return 1;
+    }
 }
 
 /* A text value (DS, CS...) of a reported element, trimmed; 0 or -1 when absent/too long. */
@@ -73,8 +124,11 @@ void agora__series_label(const agora__dicom_series *s, char *buf, size_t size)
 {
     uint32_t rows = s->n_instances ? s->instances[0].rows : 0;
     uint32_t cols = s->n_instances ? s->instances[0].columns : 0;
-    snprintf(buf, size, "%s, %u frame%s %ux%u", s->modality[0] ? s->modality : "??", s->n_frames,
-             s->n_frames == 1 ? "" : "s", cols, rows);
+    int n = snprintf(buf, size, "%s, %u frame%s %ux%u", s->modality[0] ? s->modality : "??",
+                     s->n_frames, s->n_frames == 1 ? "" : "s", cols, rows);
+    if (s->n_volumes > 1 && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, ", volume %u/%u (stack %u, time %u)", s->volume + 1,
+                 s->n_volumes, s->stack, s->temporal);
 }
 
 agora__dicom_scan *agora__scan_inputs(agora__ingest *ing, const char *const *paths, size_t n,
@@ -111,17 +165,20 @@ void agora__prepared_free(agora__prepared *p)
 }
 
 /* Header values the view does not carry as typed fields. */
-static void header_numbers(const agora__ingest_meta *m, agora__prepared *p, double *slope,
-                           double *intercept, double *thickness)
+/* The image-level rescale is the first frame's (series order): its functional group or
+ * header value as the worker resolved it (host/dicom/fgroups.h). */
+static void header_numbers(const agora__ingest_meta *m, const agora__dicom_series *s,
+                           agora__prepared *p, double *slope, double *intercept, double *thickness)
 {
-    if (meta_double(m, AGORA__DICOM_TAG(0x0028, 0x1053), slope) != 0 || *slope == 0.0)
+    *slope = s->frames[0].rescale[0];
+    *intercept = s->frames[0].rescale[1];
+    if (!isfinite(*slope) || *slope == 0.0 || !isfinite(*intercept)) {
         *slope = 1.0;
-    if (meta_double(m, AGORA__DICOM_TAG(0x0028, 0x1052), intercept) != 0)
         *intercept = 0.0;
+    }
     if (meta_double(m, AGORA__DICOM_TAG(0x0018, 0x0050), thickness) != 0)
         *thickness = (double)NAN;
-    if (meta_text(m, AGORA__DICOM_TAG(0x0028, 0x1054), p->rescale_type, sizeof p->rescale_type))
-        p->rescale_type[0] = '\0';
+    agora__strlcpy(p->rescale_type, m->rescale_type, sizeof p->rescale_type);
     /* Hounsfield units are implied for CT when the type is absent (PS3.3 C.8.2.1). */
     if (p->rescale_type[0] == '\0' && strcmp(p->modality, "CT") == 0)
         agora__strlcpy(p->rescale_type, "HU", sizeof p->rescale_type);
@@ -186,11 +243,12 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
     rc = agora__ingest_metadata(ing, first->path, &meta, err);
     if (rc != 0)
         return rc;
-    rc = agora__deid_view(view_get, &meta, uid_key, granted, n_granted, deid_flags, NULL,
-                          &out->view, err);
+    view_src vs = {.meta = &meta, .f0 = &s->frames[0], .in0 = first};
+    rc = agora__deid_view(view_get, &vs, uid_key, granted, n_granted, deid_flags, NULL, &out->view,
+                          err);
     double slope = 1.0, intercept = 0.0, thickness = (double)NAN;
     if (rc == 0)
-        header_numbers(&meta, out, &slope, &intercept, &thickness);
+        header_numbers(&meta, s, out, &slope, &intercept, &thickness);
     agora__ingest_meta_free(&meta);
     if (rc != 0)
         return rc;
@@ -218,7 +276,14 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
         for (int k = 0; k < 3; k++)
             fi->position[k] = sf->has_position ? sf->position[k] : (double)NAN;
         for (int k = 0; k < 6; k++)
-            fi->orientation[k] = inst->has_orientation ? inst->orientation[k] : (double)NAN;
+            fi->orientation[k] = sf->has_orientation ? sf->orientation[k] : (double)NAN;
+        fi->rescale_slope = sf->rescale[0];
+        fi->rescale_intercept = sf->rescale[1];
+        if (!isfinite(fi->rescale_slope) || fi->rescale_slope == 0.0 ||
+            !isfinite(fi->rescale_intercept)) {
+            fi->rescale_slope = 1.0;
+            fi->rescale_intercept = 0.0;
+        }
         rc = agora__deid_uid(uid_key, inst->sop_uid, out->frame_pseudo[i], err);
         if (rc != 0) {
             agora__prepared_free(out);

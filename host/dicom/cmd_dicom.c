@@ -337,9 +337,10 @@ static json_t *scan_json(const agora__dicom_scan *sc)
         }
         for (uint32_t k = 0; k < s->n_frames; k++) {
             const agora__dicom_series_frame *f = &s->frames[k];
-            json_array_append_new(fr,
-                                  json_pack("{s:s,s:i,s:f}", "file", s->instances[f->instance].path,
-                                            "frame", f->frame, "distance", f->distance));
+            json_array_append_new(fr, json_pack("{s:s,s:i,s:f,s:[f,f]}", "file",
+                                                s->instances[f->instance].path, "frame", f->frame,
+                                                "distance", f->distance, "rescale", f->rescale[0],
+                                                f->rescale[1]));
         }
         const agora__dicom_instance *in0 = &s->instances[0];
         json_array_append_new(
@@ -349,6 +350,10 @@ static json_t *scan_json(const agora__dicom_scan *sc)
                               "rows", in0->rows, "columns", in0->columns, "normal", s->normal[0],
                               s->normal[1], s->normal[2], "median_spacing", s->median_spacing,
                               "decodable", s->decodable, "warnings", w, "frame_order", fr));
+        /* Enhanced multi-frame objects of several volumes: one entry per volume. */
+        json_object_set_new(json_array_get(series, json_array_size(series) - 1), "volume",
+                            json_pack("{s:i,s:i,s:i,s:i}", "index", s->volume, "count",
+                                      s->n_volumes, "stack", s->stack, "temporal", s->temporal));
     }
     for (size_t i = 0; i < sc->n_notes; i++)
         json_array_append_new(notes, json_pack("{s:s,s:s}", "path", sc->notes[i].path, "reason",

@@ -110,51 +110,49 @@ static int get_doubles(const agora__dicom_dataset *ds, uint32_t tag, double *out
     return 1;
 }
 
-/* First item of sequence `tag` in ds, or NULL. */
-static const agora__dicom_dataset *first_item(const agora__dicom_dataset *ds, uint32_t tag)
-{
-    const agora__dicom_element *e = agora__dicom_find(ds, tag);
-    return e && e->n_items ? &e->items[0] : NULL;
-}
-
-/* Geometry from the top level, else from the enhanced multi-frame functional groups. */
+/* Geometry from the top level, else from the enhanced multi-frame functional groups
+ * (fgroups.c, the same reading as the sandboxed ingest worker's). */
 static int read_geometry(const agora__dicom_dataset *ds, agora__dicom_instance *in)
 {
     in->has_position = get_doubles(ds, T(0x0020, 0x0032), in->position, 3);
     in->has_orientation = get_doubles(ds, T(0x0020, 0x0037), in->orientation, 6);
     in->has_spacing = get_doubles(ds, T(0x0028, 0x0030), in->pixel_spacing, 2);
-    const agora__dicom_dataset *shared = first_item(ds, T(0x5200, 0x9229));
-    const agora__dicom_element *perf = agora__dicom_find(ds, T(0x5200, 0x9230));
-    if (shared) {
-        const agora__dicom_dataset *po = first_item(shared, T(0x0020, 0x9116));
-        if (!in->has_orientation && po)
-            in->has_orientation = get_doubles(po, T(0x0020, 0x0037), in->orientation, 6);
-        const agora__dicom_dataset *pm = first_item(shared, T(0x0028, 0x9110));
-        if (!in->has_spacing && pm)
-            in->has_spacing = get_doubles(pm, T(0x0028, 0x0030), in->pixel_spacing, 2);
+    agora__dicom_fg fg;
+    if (agora__dicom_fg_read(ds, in->frames, &fg) != 0)
+        return -1;
+    in->has_rescale = fg.has_rescale;
+    memcpy(in->rescale, fg.rescale, sizeof in->rescale);
+    agora__strlcpy(in->rescale_type, fg.rescale_type, sizeof in->rescale_type);
+    if (!in->has_orientation && fg.has_orientation) {
+        memcpy(in->orientation, fg.orientation, sizeof in->orientation);
+        in->has_orientation = 1;
     }
-    if (perf && perf->n_items == in->frames && in->frames > 1) {
+    if (!in->has_spacing && fg.has_spacing) {
+        memcpy(in->pixel_spacing, fg.spacing, sizeof in->pixel_spacing);
+        in->has_spacing = 1;
+    }
+    agora__dicom_frame_meta *fm = fg.frames;
+    if (fm == NULL)
+        return 0;
+    int all = in->frames > 1;
+    for (uint32_t f = 0; f < in->frames && all; f++)
+        all = fm[f].has_position;
+    if (all) {
         double *pos = calloc((size_t)in->frames * 3, sizeof *pos);
-        if (!pos)
+        if (!pos) {
+            agora__dicom_fg_free(&fg);
             return -1;
-        int all = 1;
-        for (uint32_t f = 0; f < in->frames && all; f++) {
-            const agora__dicom_dataset *pp = first_item(&perf->items[f], T(0x0020, 0x9113));
-            all = pp && get_doubles(pp, T(0x0020, 0x0032), &pos[f * 3], 3);
-            if (!in->has_orientation) {
-                const agora__dicom_dataset *po = first_item(&perf->items[f], T(0x0020, 0x9116));
-                if (po)
-                    in->has_orientation = get_doubles(po, T(0x0020, 0x0037), in->orientation, 6);
-            }
         }
-        if (all) {
-            in->frame_positions = pos;
-            memcpy(in->position, pos, sizeof in->position);
-            in->has_position = 1;
-        } else {
-            free(pos);
-        }
+        for (uint32_t f = 0; f < in->frames; f++)
+            memcpy(&pos[f * 3], fm[f].position, sizeof in->position);
+        in->frame_positions = pos;
+        memcpy(in->position, pos, sizeof in->position);
+        in->has_position = 1;
+    } else if (!in->has_position && fm[0].has_position) {
+        memcpy(in->position, fm[0].position, sizeof in->position);
+        in->has_position = 1;
     }
+    in->frame_meta = fm; /* ownership passes to the instance */
     return 0;
 }
 
@@ -193,6 +191,7 @@ static int add_instance(scanner *s, const char *path, const char *study, const c
     agora__dicom_series *se = find_series(s, study, series);
     if (!se) {
         free(in->frame_positions);
+        free(in->frame_meta);
         return agora__error_set(s->err, AGORA_ENOMEM, "out of memory");
     }
     size_t si = (size_t)(se - s->scan->series);
@@ -201,6 +200,7 @@ static int add_instance(scanner *s, const char *path, const char *study, const c
         agora__dicom_instance *ni = realloc(se->instances, nc * sizeof *ni);
         if (!ni) {
             free(in->frame_positions);
+            free(in->frame_meta);
             return agora__error_set(s->err, AGORA_ENOMEM, "out of memory");
         }
         se->instances = ni;
@@ -211,6 +211,7 @@ static int add_instance(scanner *s, const char *path, const char *study, const c
     in->path = strdup(path);
     if (!in->path) {
         free(in->frame_positions);
+        free(in->frame_meta);
         return agora__error_set(s->err, AGORA_ENOMEM, "out of memory");
     }
     se->instances[se->n_instances++] = *in;
@@ -305,6 +306,7 @@ static int scan_file(scanner *s, const char *path)
     in->path = strdup(path);
     if (!in->path) {
         free(in->frame_positions);
+        free(in->frame_meta);
         rc = agora__error_set(s->err, AGORA_ENOMEM, "out of memory");
         goto out;
     }
@@ -413,6 +415,8 @@ static int cmp_frame(const void *x, const void *y)
     const agora__dicom_series_frame *a = x, *b = y;
     if (a->distance != b->distance)
         return a->distance < b->distance ? -1 : 1;
+    if (a->in_stack != b->in_stack) /* the Dimension Organization's spatial index */
+        return a->in_stack < b->in_stack ? -1 : 1;
     if (a->instance != b->instance)
         return a->instance < b->instance ? -1 : 1;
     return a->frame < b->frame ? -1 : (a->frame > b->frame);
@@ -432,9 +436,10 @@ static int cmp_instance(const void *x, const void *y)
     return strcmp(a->path, b->path);
 }
 
-static int assemble(agora__dicom_series *s)
+/* Phase 1: instance order, duplicates, per-instance consistency, and every frame with its own
+ * values (position, orientation, rescale, window, volume), in instance then file order. */
+static int assemble_instances(agora__dicom_series *s, size_t *wcap)
 {
-    size_t wcap = 0;
     char msg[160];
     /* Instance order first (instance number, then path): the fallback order and tie-break. */
     qsort(s->instances, s->n_instances, sizeof *s->instances, cmp_instance);
@@ -447,10 +452,11 @@ static int assemble(agora__dicom_series *s)
                          "instances %u and %u have the same SOP Instance UID; "
                          "the second is ignored",
                          i, j);
-                if (add_warning(s, &wcap, AGORA__DICOM_WARN_DUPLICATE_SOP, i, j, 0, 0, msg))
+                if (add_warning(s, wcap, AGORA__DICOM_WARN_DUPLICATE_SOP, i, j, 0, 0, msg))
                     return -1;
                 free(s->instances[j].path);
                 free(s->instances[j].frame_positions);
+                free(s->instances[j].frame_meta);
                 memmove(&s->instances[j], &s->instances[j + 1],
                         (s->n_instances - j - 1) * sizeof *s->instances);
                 s->n_instances--;
@@ -461,11 +467,8 @@ static int assemble(agora__dicom_series *s)
     }
     const agora__dicom_instance *ref = &s->instances[0];
     s->decodable = 1;
-    int geometry = 1;
     for (uint32_t i = 0; i < s->n_instances; i++) {
         const agora__dicom_instance *in = &s->instances[i];
-        if (!in->has_position || !in->has_orientation)
-            geometry = 0;
         int geo_diff = in->rows != ref->rows || in->columns != ref->columns;
         for (int k = 0; k < 6 && in->has_orientation && ref->has_orientation; k++)
             geo_diff |= fabs(in->orientation[k] - ref->orientation[k]) > 1e-4;
@@ -476,7 +479,7 @@ static int assemble(agora__dicom_series *s)
                      "instance %u differs from instance 0 in rows, columns, "
                      "orientation or pixel spacing",
                      i);
-            if (add_warning(s, &wcap, AGORA__DICOM_WARN_INCONSISTENT_GEOMETRY, 0, i, 0, 0, msg))
+            if (add_warning(s, wcap, AGORA__DICOM_WARN_INCONSISTENT_GEOMETRY, 0, i, 0, 0, msg))
                 return -1;
         }
         if (in->rows != ref->rows || in->columns != ref->columns ||
@@ -489,7 +492,7 @@ static int assemble(agora__dicom_series *s)
                      "instance %u has a different pixel layout from instance "
                      "0; the series cannot be decoded as one volume",
                      i);
-            if (add_warning(s, &wcap, AGORA__DICOM_WARN_INCONSISTENT_PIXELS, 0, i, 0, 0, msg))
+            if (add_warning(s, wcap, AGORA__DICOM_WARN_INCONSISTENT_PIXELS, 0, i, 0, 0, msg))
                 return -1;
         }
     }
@@ -502,50 +505,115 @@ static int assemble(agora__dicom_series *s)
     if (!s->frames)
         return -1;
     s->n_frames = (uint32_t)total;
-    if (geometry) {
-        const double *o = ref->orientation;
-        s->normal[0] = o[1] * o[5] - o[2] * o[4];
-        s->normal[1] = o[2] * o[3] - o[0] * o[5];
-        s->normal[2] = o[0] * o[4] - o[1] * o[3];
-        double len = sqrt(s->normal[0] * s->normal[0] + s->normal[1] * s->normal[1] +
-                          s->normal[2] * s->normal[2]);
-        if (len < 1e-6)
-            geometry = 0;
-        else
-            for (int k = 0; k < 3; k++)
-                s->normal[k] /= len;
-    }
+    s->n_volumes = 1;
     uint32_t fi = 0;
     for (uint32_t i = 0; i < s->n_instances; i++) {
         const agora__dicom_instance *in = &s->instances[i];
         for (uint32_t f = 0; f < in->frames; f++, fi++) {
             agora__dicom_series_frame *fr = &s->frames[fi];
+            const agora__dicom_frame_meta *fm = in->frame_meta ? &in->frame_meta[f] : NULL;
             fr->instance = i;
             fr->frame = f;
+            /* A multi-frame file without per-frame positions has none past frame 0: such
+             * frames keep file order (no geometry). */
             const double *p = in->frame_positions         ? &in->frame_positions[f * 3]
                               : f == 0 || in->frames == 1 ? in->position
                                                           : NULL;
             if (p && in->has_position) {
                 fr->has_position = 1;
                 memcpy(fr->position, p, sizeof fr->position);
-            } else if (in->frames > 1 && !in->frame_positions) {
-                /* A multi-frame file without per-frame positions: keep file order. */
-                fr->has_position = 0;
             }
-            if (geometry && fr->has_position)
-                fr->distance = p[0] * s->normal[0] + p[1] * s->normal[1] + p[2] * s->normal[2];
+            if (fm && fm->has_orientation) {
+                fr->has_orientation = 1;
+                memcpy(fr->orientation, fm->orientation, sizeof fr->orientation);
+            } else if (in->has_orientation) {
+                fr->has_orientation = 1;
+                memcpy(fr->orientation, in->orientation, sizeof fr->orientation);
+            }
+            if (fm) {
+                fr->functional_groups = 1;
+                fr->has_rescale = fm->has_rescale;
+                memcpy(fr->rescale, fm->rescale, sizeof fr->rescale);
+                memcpy(fr->window, fm->window, sizeof fr->window);
+                fr->volume = fm->volume;
+                fr->in_stack = fm->in_stack;
+            } else {
+                fr->has_rescale = in->has_rescale;
+                memcpy(fr->rescale, in->rescale, sizeof fr->rescale);
+                fr->window[0] = fr->window[1] = (double)NAN;
+            }
+            if (fr->volume + 1 > s->n_volumes)
+                s->n_volumes = fr->volume + 1;
         }
     }
+    return 0;
+}
+
+/* Phase 2, on one volume: slice normal, order along it, duplicates and gaps, and whether the
+ * frames agree in rescale. Without geometry the frames keep instance order (or in-stack
+ * position order when every frame has one). */
+static int order_volume(agora__dicom_series *s)
+{
+    size_t wcap = s->n_warnings; /* add_warning grows the array when full */
+    char msg[160];
+    s->rescale_varies = 0;
+    for (uint32_t i = 1; i < s->n_frames; i++)
+        if (s->frames[i].rescale[0] != s->frames[0].rescale[0] ||
+            s->frames[i].rescale[1] != s->frames[0].rescale[1])
+            s->rescale_varies = 1;
+    int geometry = s->n_frames > 0;
     for (uint32_t i = 0; i < s->n_frames; i++)
-        if (!s->frames[i].has_position)
+        if (!s->frames[i].has_position || !s->frames[i].has_orientation)
             geometry = 0;
+    memset(s->normal, 0, sizeof s->normal);
+    if (geometry) {
+        const double *o = s->frames[0].orientation;
+        s->normal[0] = o[1] * o[5] - o[2] * o[4];
+        s->normal[1] = o[2] * o[3] - o[0] * o[5];
+        s->normal[2] = o[0] * o[4] - o[1] * o[3];
+        double len = sqrt(s->normal[0] * s->normal[0] + s->normal[1] * s->normal[1] +
+                          s->normal[2] * s->normal[2]);
+        if (len < 1e-6) {
+            geometry = 0;
+            memset(s->normal, 0, sizeof s->normal);
+        } else {
+            for (int k = 0; k < 3; k++)
+                s->normal[k] /= len;
+        }
+    }
+    if (geometry) {
+        for (uint32_t i = 1; i < s->n_frames; i++) {
+            int diff = 0;
+            for (int k = 0; k < 6; k++)
+                diff |= fabs(s->frames[i].orientation[k] - s->frames[0].orientation[k]) > 1e-4;
+            if (diff) {
+                snprintf(msg, sizeof msg,
+                         "frame %u of instance %u has another orientation than the first frame",
+                         s->frames[i].frame, s->frames[i].instance);
+                if (add_warning(s, &wcap, AGORA__DICOM_WARN_INCONSISTENT_GEOMETRY, 0, i, 0, 0, msg))
+                    return -1;
+                break;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < s->n_frames; i++) {
+        agora__dicom_series_frame *fr = &s->frames[i];
+        fr->distance = geometry ? fr->position[0] * s->normal[0] + fr->position[1] * s->normal[1] +
+                                      fr->position[2] * s->normal[2]
+                                : 0;
+    }
     if (!geometry) {
+        int by_index = s->n_frames > 1;
         for (uint32_t i = 0; i < s->n_frames; i++)
-            s->frames[i].distance = 0;
-        memset(s->normal, 0, sizeof s->normal);
+            by_index &= s->frames[i].in_stack > 0;
+        if (by_index) /* cmp_frame: equal distances, then in-stack position */
+            qsort(s->frames, s->n_frames, sizeof *s->frames, cmp_frame);
         if (s->n_frames > 1 &&
             add_warning(s, &wcap, AGORA__DICOM_WARN_NO_GEOMETRY, 0, 0, 0, 0,
-                        "frames lack position or orientation; ordered by instance number"))
+                        by_index ? "frames lack position or orientation; ordered by in-stack "
+                                   "position number"
+                                 : "frames lack position or orientation; ordered by instance "
+                                   "number"))
             return -1;
         return 0;
     }
@@ -587,6 +655,131 @@ static int assemble(agora__dicom_series *s)
     return 0;
 }
 
+/* Copy of s's instances for a volume of a split series: paths duplicated, the per-frame arrays
+ * left out (phase 1 already copied every frame's values into the series frames), so a volume
+ * costs its own frames plus one small record per instance, however many volumes there are. */
+static int copy_instances(const agora__dicom_series *s, agora__dicom_instance **out)
+{
+    agora__dicom_instance *ins = calloc(s->n_instances, sizeof *ins);
+    if (!ins)
+        return -1;
+    for (uint32_t i = 0; i < s->n_instances; i++) {
+        ins[i] = s->instances[i];
+        ins[i].frame_positions = NULL;
+        ins[i].frame_meta = NULL;
+        ins[i].path = strdup(s->instances[i].path);
+        if (!ins[i].path) {
+            for (uint32_t k = 0; k < i; k++)
+                free(ins[k].path);
+            free(ins);
+            return -1;
+        }
+    }
+    *out = ins;
+    return 0;
+}
+
+static void series_free(agora__dicom_series *s)
+{
+    for (uint32_t k = 0; k < s->n_instances; k++) {
+        free(s->instances[k].path);
+        free(s->instances[k].frame_positions);
+        free(s->instances[k].frame_meta);
+    }
+    free(s->instances);
+    free(s->frames);
+    free(s->warnings);
+    memset(s, 0, sizeof *s);
+}
+
+/* Volume v of the assembled (phase 1) series s as a series of its own: its frames, copies of
+ * every instance (frames keep their instance indexes) and of the warnings so far. An empty
+ * volume (a gap in the volume numbers) yields n_frames 0. */
+static int volume_of(const agora__dicom_series *s, uint32_t v, agora__dicom_series *out)
+{
+    *out = *s;
+    out->instances = NULL;
+    out->frames = NULL;
+    out->warnings = NULL;
+    out->n_frames = 0;
+    out->volume = v;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->n_frames; i++)
+        n += s->frames[i].volume == v;
+    if (n == 0)
+        return 0;
+    if (copy_instances(s, &out->instances) != 0)
+        return -1;
+    out->frames = calloc(n, sizeof *out->frames);
+    out->warnings = calloc(s->n_warnings ? s->n_warnings : 1, sizeof *out->warnings);
+    if (!out->frames || !out->warnings) {
+        series_free(out);
+        return -1;
+    }
+    if (s->n_warnings)
+        memcpy(out->warnings, s->warnings, s->n_warnings * sizeof *s->warnings);
+    for (uint32_t i = 0; i < s->n_frames; i++)
+        if (s->frames[i].volume == v)
+            out->frames[out->n_frames++] = s->frames[i];
+    const agora__dicom_series_frame *f0 = &out->frames[0];
+    const agora__dicom_instance *in = &s->instances[f0->instance];
+    out->stack = in->frame_meta ? in->frame_meta[f0->frame].stack : 0;
+    out->temporal = in->frame_meta ? in->frame_meta[f0->frame].temporal : 0;
+    return 0;
+}
+
+/* Assemble every series; a series whose frames form several volumes becomes one entry per
+ * non-empty volume, in volume order, right where the series was. */
+static int assemble_all(agora__dicom_scan *scan)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < scan->n_series; i++) {
+        size_t wcap = scan->series[i].n_warnings;
+        if (assemble_instances(&scan->series[i], &wcap))
+            return -1;
+        total += scan->series[i].n_volumes;
+    }
+    if (total == scan->n_series) {
+        for (size_t i = 0; i < scan->n_series; i++)
+            if (order_volume(&scan->series[i]))
+                return -1;
+        return 0;
+    }
+    agora__dicom_series *out = calloc(total, sizeof *out);
+    if (!out)
+        return -1;
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < scan->n_series && rc == 0; i++) {
+        agora__dicom_series *s = &scan->series[i];
+        if (s->n_volumes == 1) {
+            out[n++] = *s;
+            memset(s, 0, sizeof *s);
+            continue;
+        }
+        uint32_t first = (uint32_t)n;
+        for (uint32_t v = 0; v < s->n_volumes && rc == 0; v++) {
+            rc = volume_of(s, v, &out[n]);
+            if (rc == 0 && out[n].n_frames > 0)
+                n++; /* an empty volume (a gap in the numbers) holds nothing */
+        }
+        for (size_t k = first; k < n; k++)
+            out[k].n_volumes = (uint32_t)(n - first);
+        for (size_t k = first; k < n; k++)
+            out[k].volume = (uint32_t)(k - first);
+        series_free(s);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = order_volume(&out[i]);
+    /* The scan owns the new array either way (scan_free releases what is in it). */
+    for (size_t i = 0; i < scan->n_series; i++)
+        series_free(&scan->series[i]);
+    free(scan->series);
+    scan->series = out;
+    scan->n_series = n;
+    return rc;
+}
+
 static int cmp_series(const void *x, const void *y)
 {
     const agora__dicom_series *a = x, *b = y;
@@ -623,9 +816,8 @@ int agora__dicom_scan_paths(const char *const *paths, size_t n_paths,
     if (rc == 0) {
         if (scan->n_series > 1)
             qsort(scan->series, scan->n_series, sizeof *scan->series, cmp_series);
-        for (size_t i = 0; i < scan->n_series && rc == 0; i++)
-            if (assemble(&scan->series[i]))
-                rc = agora__error_set(err, AGORA_ENOMEM, "out of memory assembling series");
+        if (assemble_all(scan))
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory assembling series");
     }
     if (rc) {
         agora__dicom_scan_free(scan);
@@ -639,16 +831,8 @@ void agora__dicom_scan_free(agora__dicom_scan *scan)
 {
     if (!scan)
         return;
-    for (size_t i = 0; i < scan->n_series; i++) {
-        agora__dicom_series *s = &scan->series[i];
-        for (uint32_t k = 0; k < s->n_instances; k++) {
-            free(s->instances[k].path);
-            free(s->instances[k].frame_positions);
-        }
-        free(s->instances);
-        free(s->frames);
-        free(s->warnings);
-    }
+    for (size_t i = 0; i < scan->n_series; i++)
+        series_free(&scan->series[i]);
     free(scan->series);
     for (size_t i = 0; i < scan->n_notes; i++)
         free(scan->notes[i].path);

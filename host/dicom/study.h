@@ -15,6 +15,7 @@
 #define AGORA_HOST_DICOM_STUDY_H
 
 #include "dicom.h"
+#include "fgroups.h"
 #include "pixels.h"
 
 struct agora__dicom_extracted;
@@ -24,8 +25,9 @@ struct agora__dicom_extracted;
  * host never parses an untrusted file itself). Called once per regular file with *out zeroed;
  * fills *out and returns 0, or returns a negative code with err->msg saying why: AGORA_ENOMEM
  * and AGORA_EINTERNAL abort the scan (err->msg becomes the scan's error), any other code skips
- * the file with err->msg as its note. On success out->instance.frame_positions (malloc'ed or
- * NULL) passes to the scan; on failure the callee frees it. out->instance.path is ignored.
+ * the file with err->msg as its note. On success out->instance.frame_positions and
+ * out->instance.frame_meta (malloc'ed or NULL) pass to the scan; on failure the callee frees
+ * them. out->instance.path is ignored.
  */
 typedef int (*agora__dicom_extract_fn)(void *ctx, const char *path,
                                        struct agora__dicom_extracted *out, agora__error *err);
@@ -55,6 +57,13 @@ typedef struct agora__dicom_instance {
     double orientation[6]; /* row cosines, column cosines */
     double pixel_spacing[2];
     double *frame_positions; /* per-frame positions (enhanced multi-frame), 3 per frame, or NULL */
+    int has_rescale;
+    double rescale[2]; /* slope, intercept of the instance (fgroups.h); 1, 0 when absent */
+    char rescale_type[17];
+    /* Enhanced multi-frame: every frame's resolved functional groups ([frames], owned), or
+     * NULL. Its positions are authoritative only where frame_positions is set. The instances
+     * of a series split into volumes do not carry it (their frames hold the values). */
+    agora__dicom_frame_meta *frame_meta;
 } agora__dicom_instance;
 
 /* What an extractor returns for one file: the series keys and the instance. */
@@ -72,6 +81,14 @@ typedef struct agora__dicom_series_frame {
     int has_position;
     double position[3];
     double distance; /* position projected on the slice normal (mm); 0 without geometry */
+    int has_orientation;
+    double orientation[6]; /* the frame's own (per-frame group) or its instance's */
+    int functional_groups; /* the values come from enhanced multi-frame functional groups */
+    int has_rescale;       /* some level carried a rescale */
+    double rescale[2];     /* slope, intercept: per-frame group, shared, header; else 1, 0 */
+    double window[2];      /* WindowCenter/Width of the frame; NaN when absent */
+    uint32_t volume;       /* enhanced multi-frame volume the frame belongs to (fgroups.h) */
+    uint32_t in_stack;     /* InStackPositionNumber, 0 none */
 } agora__dicom_series_frame;
 
 /* Structured warnings about a series. Messages carry no attribute values (no PHI). */
@@ -107,6 +124,13 @@ typedef struct agora__dicom_series {
     agora__dicom_warning *warnings;
     uint32_t n_warnings;
     int decodable; /* 0 when frames differ in size/encoding (see warnings) */
+    /* Enhanced multi-frame objects whose frames form several volumes (stacks, temporal
+     * positions, other non-spatial dimensions) become one series entry per volume, with the
+     * same UIDs: volume is 0-based among n_volumes (1 for everything else); stack and temporal
+     * are the volume's StackID rank and TemporalPositionIndex (0 when not given). */
+    uint32_t volume, n_volumes;
+    uint32_t stack, temporal;
+    int rescale_varies; /* frames differ in rescale slope or intercept */
 } agora__dicom_series;
 
 /* A file that was skipped, and why (not DICOM, no pixel data, damaged...). */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -488,6 +489,146 @@ int agora__ingest_decode(agora__ingest *ing, const char *path, uint32_t first_fr
     return rc;
 }
 
+/* One series decode: frames go to out_offset + position * frame_bytes, in any request order. */
+typedef struct series_dec {
+    agora__ingest *ing;
+    const agora__dicom_series *s;
+    int mode, out_fd;
+    uint64_t out_offset, out_len;
+    uint64_t fb; /* frame bytes, known after the first request (0 before) */
+    agora__dicom_pixel_format first;
+    agora__error *err;
+} series_dec;
+
+/* The reply's file is the scanned one and decodes to the first request's layout. */
+static int check_decoded(series_dec *d, uint32_t inst, const agora__dicom_pixel_format *fmt,
+                         agora__ingest_meta *meta)
+{
+    const agora__dicom_instance *in = &d->s->instances[inst];
+    int same = strcmp(meta->sop_uid, in->sop_uid) == 0 && meta->rows == in->rows &&
+               meta->columns == in->columns && meta->frames == in->frames;
+    agora__ingest_meta_free(meta);
+    if (!same)
+        return agora__error_set(d->err, AGORA_EINPUT, "%s: the file changed since it was scanned",
+                                in->path);
+    if (d->fb == 0) {
+        if (fmt->frame_bytes == 0 || (uint64_t)d->s->n_frames > d->out_len / fmt->frame_bytes)
+            return agora__error_set(d->err, AGORA_EINVAL,
+                                    "output window of %llu bytes is smaller than the series",
+                                    (unsigned long long)d->out_len);
+        d->first = *fmt;
+        d->fb = fmt->frame_bytes;
+    } else if (fmt->frame_bytes != d->first.frame_bytes ||
+               fmt->pixel_type != d->first.pixel_type) {
+        return agora__error_set(d->err, AGORA_EINPUT,
+                                "instance %u decodes to a different layout than the first", inst);
+    }
+    return 0;
+}
+
+/* File frames [frame, frame+n) of instance inst straight to series positions pos.. (a run). */
+static int decode_run(series_dec *d, uint32_t inst, uint32_t frame, uint32_t n, uint32_t pos)
+{
+    uint64_t off = d->fb ? (uint64_t)pos * d->fb : 0; /* pos is 0 for the very first request */
+    agora__dicom_pixel_format fmt;
+    agora__ingest_meta meta;
+    int rc = decode_checked(d->ing, d->s->instances[inst].path, frame, n, d->mode, d->out_fd,
+                            d->out_offset + off, d->out_len - off, &fmt, &meta, d->err);
+    return rc != 0 ? rc : check_decoded(d, inst, &fmt, &meta);
+}
+
+/* Bytes of scratch for one scattered request; a frame larger than this goes alone. */
+#define SCATTER_SCRATCH_BYTES ((uint64_t)256 << 20)
+
+/* File frames [frame, frame+n) of instance inst into a scratch memfd in one request, then each
+ * wanted one (dest[k] = series position + 1, 0 = not wanted) copied to its place. */
+static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t n,
+                          const uint32_t *dest, int scratch)
+{
+    uint64_t room = (uint64_t)n * d->fb;
+    if (ftruncate(scratch, 0) != 0 || ftruncate(scratch, (off_t)room) != 0)
+        return agora__error_set(d->err, -errno, "scratch memfd: %s", strerror(errno));
+    agora__dicom_pixel_format fmt;
+    agora__ingest_meta meta;
+    int rc = decode_checked(d->ing, d->s->instances[inst].path, frame, n, d->mode, scratch, 0,
+                            room, &fmt, &meta, d->err);
+    if (rc == 0)
+        rc = check_decoded(d, inst, &fmt, &meta);
+    if (rc != 0)
+        return rc;
+    /* Untrusted pixels, like any the worker writes: only copied, never interpreted. */
+    const uint8_t *map = mmap(NULL, (size_t)room, PROT_READ, MAP_SHARED, scratch, 0);
+    if (map == MAP_FAILED)
+        return agora__error_set(d->err, -errno, "mapping the scratch memfd: %s", strerror(errno));
+    for (uint32_t k = 0; k < n && rc == 0; k++) {
+        if (dest[k] == 0)
+            continue;
+        uint64_t off = (uint64_t)(dest[k] - 1) * d->fb;
+        const uint8_t *src = map + (uint64_t)k * d->fb;
+        for (uint64_t w = 0; w < d->fb && rc == 0;) {
+            ssize_t r = pwrite(d->out_fd, src + w, (size_t)(d->fb - w),
+                               (off_t)(d->out_offset + off + w));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                rc = agora__error_set(d->err, -errno, "writing a frame: %s", strerror(errno));
+            else
+                w += (uint64_t)r;
+        }
+    }
+    munmap((void *)(uintptr_t)map, (size_t)room);
+    return rc;
+}
+
+/* Every frame of instance inst the series still wants (dest over file frames [lo, hi]), when
+ * they are not one run in series order (shuffled frames, or a volume of an enhanced object
+ * whose frames interleave with other volumes'). Windows of the file are decoded once each into
+ * scratch and the wanted frames copied out: one request per window instead of one per frame.
+ * A window is decoded whole when the file is uncompressed (decoding is a copy) or at least a
+ * quarter of its frames are wanted; otherwise its wanted runs are decoded on their own, so a
+ * compressed object is never decoded many times over. */
+static int decode_instance_scattered(series_dec *d, uint32_t inst, uint32_t lo, uint32_t hi,
+                                     const uint32_t *dest)
+{
+    int native = agora__dicom_ts_is_native(d->s->instances[inst].transfer_syntax);
+    uint64_t per = SCATTER_SCRATCH_BYTES / d->fb;
+    uint32_t window = per == 0 ? 1 : per > UINT32_MAX ? UINT32_MAX : (uint32_t)per;
+    int scratch = memfd_create("agora-ingest-scratch", MFD_CLOEXEC);
+    if (scratch < 0)
+        return agora__error_set(d->err, -errno, "memfd_create: %s", strerror(errno));
+    int rc = 0;
+    for (uint64_t c = lo; c <= hi && rc == 0; c += window) {
+        uint32_t n = (uint32_t)((uint64_t)hi - c + 1 < window ? (uint64_t)hi - c + 1 : window);
+        const uint32_t *dc = dest + (c - lo);
+        uint32_t a = 0, b = n, wanted = 0; /* first and one past the last wanted */
+        while (a < n && dc[a] == 0)
+            a++;
+        while (b > a && dc[b - 1] == 0)
+            b--;
+        for (uint32_t k = a; k < b; k++)
+            wanted += dc[k] != 0;
+        if (wanted == 0)
+            continue;
+        if (native || (uint64_t)wanted * 4 >= (uint64_t)(b - a)) {
+            rc = decode_scatter(d, inst, (uint32_t)c + a, b - a, dc + a, scratch);
+            continue;
+        }
+        for (uint32_t k = a; k < b && rc == 0;) {
+            if (dc[k] == 0) {
+                k++;
+                continue;
+            }
+            uint32_t m = 1;
+            while (k + m < b && dc[k + m] == dc[k] + m)
+                m++;
+            rc = decode_run(d, inst, (uint32_t)c + k, m, dc[k] - 1);
+            k += m;
+        }
+    }
+    close(scratch);
+    return rc;
+}
+
 int agora__ingest_series_decode(agora__ingest *ing, const agora__dicom_series *s, int mode,
                                 int out_fd, uint64_t out_offset, uint64_t out_len,
                                 agora__dicom_pixel_format *fmt_out, agora__error *err)
@@ -498,47 +639,63 @@ int agora__ingest_series_decode(agora__ingest *ing, const agora__dicom_series *s
         return agora__error_set(err, AGORA_EINPUT,
                                 "the series mixes pixel layouts; it cannot be decoded as one "
                                 "volume (see its warnings)");
-    agora__dicom_pixel_format first = {0};
-    uint64_t done = 0; /* bytes written so far */
-    for (uint32_t i = 0; i < s->n_frames;) {
+    for (uint32_t i = 0; i < s->n_frames; i++)
+        if (s->frames[i].instance >= s->n_instances ||
+            s->frames[i].frame >= s->instances[s->frames[i].instance].frames)
+            return agora__error_set(err, AGORA_EINVAL, "series frame %u names no instance frame",
+                                    i);
+    series_dec d = {.ing = ing, .s = s, .mode = mode, .out_fd = out_fd,
+                    .out_offset = out_offset, .out_len = out_len, .err = err};
+    /* Runs: consecutive series positions holding consecutive frames of one instance. An
+     * instance with more than one run is decoded scattered (below), the others run by run. */
+    uint32_t *runs = calloc(s->n_instances, sizeof *runs);
+    if (runs == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < s->n_frames; i++)
+        if (i == 0 || s->frames[i].instance != s->frames[i - 1].instance ||
+            s->frames[i].frame != s->frames[i - 1].frame + 1)
+            runs[s->frames[i].instance]++;
+    int rc = 0;
+    uint32_t first_run = 0; /* series frames decoded by the very first request */
+    for (uint32_t i = 0; i < s->n_frames && rc == 0;) {
         const agora__dicom_series_frame *fr = &s->frames[i];
-        if (fr->instance >= s->n_instances)
-            return agora__error_set(err, AGORA_EINVAL, "series frame %u names no instance", i);
-        /* A run: consecutive frames of one instance in file order. */
         uint32_t n = 1;
         while (i + n < s->n_frames && s->frames[i + n].instance == fr->instance &&
                s->frames[i + n].frame == fr->frame + n)
             n++;
-        const agora__dicom_instance *in = &s->instances[fr->instance];
-        agora__dicom_pixel_format fmt;
-        agora__ingest_meta meta;
-        int rc = decode_checked(ing, in->path, fr->frame, n, mode, out_fd, out_offset + done,
-                                out_len - done, &fmt, &meta, err);
-        if (rc != 0)
-            return rc;
-        int same = strcmp(meta.sop_uid, in->sop_uid) == 0 && meta.rows == in->rows &&
-                   meta.columns == in->columns && meta.frames == in->frames;
-        agora__ingest_meta_free(&meta);
-        if (!same)
-            return agora__error_set(err, AGORA_EINPUT, "%s: the file changed since it was scanned",
-                                    in->path);
-        if (i == 0) {
-            first = fmt;
-            if ((uint64_t)s->n_frames > out_len / fmt.frame_bytes)
-                return agora__error_set(err, AGORA_EINVAL,
-                                        "output window of %llu bytes is smaller than the series",
-                                        (unsigned long long)out_len);
-        } else if (fmt.frame_bytes != first.frame_bytes || fmt.pixel_type != first.pixel_type) {
-            return agora__error_set(err, AGORA_EINPUT,
-                                    "instance %u decodes to a different layout than the first",
-                                    fr->instance);
-        }
-        done += fmt.frame_bytes * n;
+        /* The first run always goes straight to position 0: it tells the frame size. */
+        if (i == 0 || runs[fr->instance] <= 1)
+            rc = decode_run(&d, fr->instance, fr->frame, n, i);
+        if (i == 0)
+            first_run = n;
         i += n;
     }
-    if (fmt_out != NULL)
-        *fmt_out = first;
-    return 0;
+    for (uint32_t inst = 0; inst < s->n_instances && rc == 0; inst++) {
+        if (runs[inst] <= 1)
+            continue;
+        uint32_t lo = UINT32_MAX, hi = 0;
+        for (uint32_t i = first_run; i < s->n_frames; i++)
+            if (s->frames[i].instance == inst) {
+                lo = s->frames[i].frame < lo ? s->frames[i].frame : lo;
+                hi = s->frames[i].frame > hi ? s->frames[i].frame : hi;
+            }
+        if (lo > hi)
+            continue;
+        uint32_t *dest = calloc((size_t)(hi - lo) + 1, sizeof *dest);
+        if (dest == NULL) {
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+            break;
+        }
+        for (uint32_t i = first_run; i < s->n_frames; i++)
+            if (s->frames[i].instance == inst)
+                dest[s->frames[i].frame - lo] = i + 1;
+        rc = decode_instance_scattered(&d, inst, lo, hi, dest);
+        free(dest);
+    }
+    free(runs);
+    if (rc == 0 && fmt_out != NULL)
+        *fmt_out = d.first;
+    return rc;
 }
 
 int agora__ingest_meta_to_instance(agora__ingest_meta *m, const char *path,
@@ -573,6 +730,11 @@ int agora__ingest_meta_to_instance(agora__ingest_meta *m, const char *path,
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");
     in->frame_positions = m->frame_positions;
     m->frame_positions = NULL;
+    in->frame_meta = m->frame_meta;
+    m->frame_meta = NULL;
+    in->has_rescale = m->has_rescale;
+    memcpy(in->rescale, m->rescale, sizeof in->rescale);
+    agora__strlcpy(in->rescale_type, m->rescale_type, sizeof in->rescale_type);
     return 0;
 }
 

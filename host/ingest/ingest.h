@@ -65,6 +65,15 @@ typedef struct agora__ingest_meta {
     double orientation[6];
     double pixel_spacing[2];
     double *frame_positions;         /* 3 per frame, or NULL (owned) */
+    int has_rescale;                 /* top level, else shared, else frame 0's group */
+    double rescale[2];               /* slope (non-zero), intercept; 1, 0 when absent */
+    char rescale_type[17];           /* printable ASCII */
+    /* Enhanced multi-frame functional groups resolved per frame ([frames] entries, owned), or
+     * NULL (a classic object). Positions, orientations or spacing the worker did not send per
+     * frame are the instance's (has_* as the instance). */
+    agora__dicom_frame_meta *frame_meta;
+    uint32_t n_volumes;              /* 1 + the largest frame_meta[].volume (1 without) */
+    int dimension_organization;      /* volumes follow the Dimension Index Sequence */
     agora__ingest_element *elements; /* ascending tags (owned) */
     uint32_t n_elements;
     uint32_t elements_omitted; /* SQ, binary, > 1 KiB or past the cap: not carried */
@@ -103,14 +112,18 @@ int agora__ingest_decode(agora__ingest *ing, const char *path, uint32_t first_fr
 
 /* Sandboxed equivalent of agora__dicom_series_decode for a series from the in-process or a
  * hooked scan: frames in series order into out_fd at out_offset (runs of consecutive frames of
- * one instance go in one request). The layout must match the first instance's for every file. */
+ * one instance go in one request; an instance whose frames the series wants out of file order,
+ * e.g. a shuffled enhanced object or one volume of several, is decoded in windows of up to
+ * 256 MiB into a scratch memfd and its frames copied into place, the sparse windows of a
+ * compressed file run by run). The layout must match the first instance's for every file. */
 int agora__ingest_series_decode(agora__ingest *ing, const agora__dicom_series *s, int mode,
                                 int out_fd, uint64_t out_offset, uint64_t out_len,
                                 agora__dicom_pixel_format *fmt_out, agora__error *err);
 
 /* Fill a study.h instance (and the series keys) from validated metadata, as the scanner's own
- * scan_file does. in->path is set to a strdup of path; in->frame_positions takes ownership of
- * m->frame_positions (m's pointer is cleared). 0 or AGORA_EINPUT ("no image") / AGORA_ENOMEM. */
+ * scan_file does. in->path is set to a strdup of path; in->frame_positions and in->frame_meta
+ * take ownership of m->frame_positions and m->frame_meta (m's pointers are cleared). 0 or
+ * AGORA_EINPUT ("no image") / AGORA_ENOMEM. */
 int agora__ingest_meta_to_instance(agora__ingest_meta *m, const char *path,
                                    agora__dicom_instance *in, char study_uid[65],
                                    char series_uid[65], char modality[17], agora__error *err);

@@ -129,6 +129,118 @@ static int check_elements(const Agora__Ipc__IngestMetadata *m, agora__ingest_met
     return 0;
 }
 
+/* A rescale pair: finite, non-zero slope. */
+static int rescale_ok(double slope, double intercept)
+{
+    return isfinite(slope) && isfinite(intercept) && slope != 0.0;
+}
+
+static int check_rescale(const Agora__Ipc__IngestMetadata *m, agora__ingest_meta *out,
+                         agora__error *err)
+{
+    out->rescale[0] = 1.0;
+    out->rescale[1] = 0.0;
+    if (m->has_rescale) {
+        if (!rescale_ok(m->rescale_slope, m->rescale_intercept))
+            return agora__error_set(err, AGORA_EINTERNAL,
+                                    "the rescale is not finite or has a zero slope");
+        out->has_rescale = 1;
+        out->rescale[0] = m->rescale_slope;
+        out->rescale[1] = m->rescale_intercept;
+    }
+    size_t n = m->rescale_type ? strnlen(m->rescale_type, sizeof out->rescale_type) : 0;
+    if (n >= sizeof out->rescale_type)
+        return agora__error_set(err, AGORA_EINTERNAL, "the rescale type is longer than 16 bytes");
+    for (size_t i = 0; i < n; i++)
+        if (m->rescale_type[i] < 0x20 || m->rescale_type[i] > 0x7e)
+            return agora__error_set(err, AGORA_EINTERNAL, "the rescale type is not printable");
+    memcpy(out->rescale_type, m->rescale_type ? m->rescale_type : "", n);
+    out->rescale_type[n] = '\0';
+    return 0;
+}
+
+/* The per-frame functional group values: each array absent or exactly per frame; volumes dense
+ * enough to be an index (< frames); every double finite (windows may be NaN pairs). */
+static int check_frame_groups(const Agora__Ipc__IngestMetadata *m, agora__ingest_meta *out,
+                              agora__error *err)
+{
+    out->n_volumes = 1;
+    size_t n = m->frames;
+    int any = m->n_frame_rescale || m->n_frame_volume || m->n_frame_stack || m->n_frame_in_stack ||
+              m->n_frame_temporal || m->n_frame_orientations || m->n_frame_spacing ||
+              m->n_frame_window;
+    if (!any)
+        return 0;
+    if (m->frames > AGORA__INGEST_MAX_POSITIONS || m->n_frame_rescale != n * 2 ||
+        m->n_frame_volume != n || m->n_frame_stack != n || m->n_frame_in_stack != n ||
+        m->n_frame_temporal != n || (m->n_frame_orientations && m->n_frame_orientations != n * 6) ||
+        (m->n_frame_spacing && m->n_frame_spacing != n * 2) ||
+        (m->n_frame_window && m->n_frame_window != n * 2))
+        return agora__error_set(err, AGORA_EINTERNAL,
+                                "per-frame functional group values do not match the frame count");
+    if ((m->n_frame_orientations && !finite_all(m->frame_orientations, n * 6)) ||
+        (m->n_frame_spacing && !finite_all(m->frame_spacing, n * 2)))
+        return agora__error_set(err, AGORA_EINTERNAL,
+                                "a per-frame orientation or spacing is not finite");
+    out->frame_meta = calloc(n, sizeof *out->frame_meta);
+    if (out->frame_meta == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory for %zu frames", n);
+    uint32_t max_volume = 0;
+    for (size_t f = 0; f < n; f++) {
+        agora__dicom_frame_meta *fm = &out->frame_meta[f];
+        double s = m->frame_rescale[f * 2], b = m->frame_rescale[f * 2 + 1];
+        if (!rescale_ok(s, b))
+            return agora__error_set(err, AGORA_EINTERNAL,
+                                    "the rescale of frame %zu is not finite or has a zero slope",
+                                    f);
+        fm->rescale[0] = s;
+        fm->rescale[1] = b;
+        fm->has_rescale = 1;
+        fm->window[0] = fm->window[1] = (double)NAN;
+        if (m->n_frame_window) {
+            double c = m->frame_window[f * 2], w = m->frame_window[f * 2 + 1];
+            if (isfinite(c) && isfinite(w)) {
+                fm->window[0] = c;
+                fm->window[1] = w;
+                fm->has_window = 1;
+            } else if (!isnan(c) || !isnan(w)) {
+                return agora__error_set(err, AGORA_EINTERNAL,
+                                        "the window of frame %zu is neither finite nor absent", f);
+            }
+        }
+        if (m->n_frame_orientations) {
+            memcpy(fm->orientation, &m->frame_orientations[f * 6], sizeof fm->orientation);
+            fm->has_orientation = 1;
+        } else if (out->has_orientation) {
+            memcpy(fm->orientation, out->orientation, sizeof fm->orientation);
+            fm->has_orientation = 1;
+        }
+        if (m->n_frame_spacing) {
+            memcpy(fm->spacing, &m->frame_spacing[f * 2], sizeof fm->spacing);
+            fm->has_spacing = 1;
+        } else if (out->has_spacing) {
+            memcpy(fm->spacing, out->pixel_spacing, sizeof fm->spacing);
+            fm->has_spacing = 1;
+        }
+        if (out->frame_positions) {
+            memcpy(fm->position, &out->frame_positions[f * 3], sizeof fm->position);
+            fm->has_position = 1;
+        }
+        if (m->frame_volume[f] >= n || m->frame_stack[f] > n)
+            return agora__error_set(err, AGORA_EINTERNAL,
+                                    "frame %zu names a volume or stack beyond the frame count", f);
+        fm->volume = m->frame_volume[f];
+        fm->stack = m->frame_stack[f];
+        fm->in_stack = m->frame_in_stack[f];
+        fm->temporal = m->frame_temporal[f];
+        if (fm->volume > max_volume)
+            max_volume = fm->volume;
+    }
+    out->n_volumes = max_volume + 1;
+    out->dimension_organization = m->dimension_organization;
+    return 0;
+}
+
 int agora__ingest_check_meta(const Agora__Ipc__IngestMetadata *m, int with_elements,
                              agora__ingest_meta *out, agora__error *err)
 {
@@ -188,6 +300,8 @@ int agora__ingest_check_meta(const Agora__Ipc__IngestMetadata *m, int with_eleme
         }
         memcpy(out->frame_positions, m->frame_positions, m->n_frame_positions * sizeof(double));
     }
+    if (check_rescale(m, out, err) != 0 || check_frame_groups(m, out, err) != 0)
+        goto fail;
     if (!with_elements && m->n_elements) {
         agora__error_set(err, rc, "elements in a reply that must not carry any");
         goto fail;
@@ -205,6 +319,8 @@ void agora__ingest_meta_free(agora__ingest_meta *m)
     if (m == NULL)
         return;
     free(m->frame_positions);
+    free(m->frame_meta);
+    m->frame_meta = NULL;
     free(m->elements);
     free(m->storage_);
     m->frame_positions = NULL;

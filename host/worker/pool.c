@@ -1591,6 +1591,10 @@ static int build_job(agora__pool *pool, job *j, const agora__job_input *in, agor
         fis[i].orientation = g + 3;
         fis[i].sop_instance_uid = (char *)(fi && fi->sop_instance_uid ? fi->sop_instance_uid : "");
         fis[i].offset = fi ? fi->offset : (uint64_t)i * (in->pixels->size / nf);
+        fis[i].rescale_slope =
+            fi && fi->rescale_slope != 0.0 ? fi->rescale_slope : in->rescale_slope;
+        fis[i].rescale_intercept =
+            fi && fi->rescale_slope != 0.0 ? fi->rescale_intercept : in->rescale_intercept;
         fip[i] = &fis[i];
     }
     for (uint32_t i = 0; i < in->n_attrs; i++) {
@@ -1686,6 +1690,9 @@ static const char *check_input(const agora__pool *pool, const agora__job_input *
                 return "a frame offset lies outside the pixel buffer";
             if (!text_ok(in->frame_info[i].sop_instance_uid, 64))
                 return "a frame's SOP instance UID is too long or not UTF-8";
+            if (!isfinite(in->frame_info[i].rescale_slope) ||
+                !isfinite(in->frame_info[i].rescale_intercept))
+                return "a frame's rescale slope or intercept is not finite";
         }
     }
     return NULL;

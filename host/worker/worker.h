@@ -146,6 +146,8 @@ typedef struct agora__frame_input {
     double orientation[6];
     const char *sop_instance_uid; /* pseudonymous; NULL: "" */
     uint64_t offset;              /* byte offset of the frame in the pixel buffer */
+    /* This frame's rescale (ABI 1.1 agora_frame.rescale_*); slope 0: the image's. */
+    double rescale_slope, rescale_intercept;
 } agora__frame_input;
 
 typedef struct agora__attr {

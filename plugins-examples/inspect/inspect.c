@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "../common.h"
 
@@ -41,6 +42,48 @@ static int32_t text(agora_job *job, const char *key, const char *value)
     f.frame = AGORA_NONE;
     f.region = AGORA_NONE;
     return host->add_finding(job, &f);
+}
+
+/* The first sample of a frame buffer as stored (little-endian, the image's pixel type). */
+static double first_sample(const agora_frame *fr, int32_t type)
+{
+    const uint8_t *p = fr->data;
+    union {
+        uint8_t b[8];
+        uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        int32_t i32;
+        float f32;
+        double f64;
+    } v;
+    size_t n = type == AGORA_PIXEL_U8 || type == AGORA_PIXEL_I8     ? 1
+               : type == AGORA_PIXEL_U16 || type == AGORA_PIXEL_I16 ? 2
+               : type == AGORA_PIXEL_F64                            ? 8
+                                                                    : 4;
+    if (p == NULL || fr->size_bytes < n)
+        return NAN;
+    memcpy(v.b, p, n); /* hosts are little-endian (x86_64, aarch64) */
+    switch (type) {
+    case AGORA_PIXEL_U8:
+        return v.b[0];
+    case AGORA_PIXEL_I8:
+        return (int8_t)v.b[0];
+    case AGORA_PIXEL_U16:
+        return v.u16;
+    case AGORA_PIXEL_I16:
+        return v.i16;
+    case AGORA_PIXEL_U32:
+        return v.u32;
+    case AGORA_PIXEL_I32:
+        return v.i32;
+    case AGORA_PIXEL_F32:
+        return v.f32;
+    case AGORA_PIXEL_F64:
+        return v.f64;
+    default:
+        return NAN;
+    }
 }
 
 static int32_t inspect_process(void *state, agora_job *job, const agora_image *im)
@@ -80,6 +123,7 @@ static int32_t inspect_process(void *state, agora_job *job, const agora_image *i
         }
         char name[64];
         TRY(num(job, "frame.size_bytes", (double)fr->size_bytes, "By", (int32_t)i));
+        TRY(num(job, "frame.first_sample", first_sample(fr, im->pixel_type), "1", (int32_t)i));
         for (int k = 0; k < 3; k++) {
             snprintf(name, sizeof name, "frame.position.%s", axes[k]);
             TRY(num(job, name, fr->position[k], "mm", (int32_t)i));
@@ -87,6 +131,10 @@ static int32_t inspect_process(void *state, agora_job *job, const agora_image *i
         for (int k = 0; k < 6; k++) {
             snprintf(name, sizeof name, "frame.orientation.%d", k);
             TRY(num(job, name, fr->orientation[k], "1", (int32_t)i));
+        }
+        if (AGORA_HAS(fr, agora_frame, rescale_intercept)) { /* ABI 1.1 */
+            TRY(num(job, "frame.rescale_slope", fr->rescale_slope, "1", (int32_t)i));
+            TRY(num(job, "frame.rescale_intercept", fr->rescale_intercept, "1", (int32_t)i));
         }
         snprintf(name, sizeof name, "frame[%u].sop_instance_uid", i);
         TRY(text(job, name, fr->sop_instance_uid));

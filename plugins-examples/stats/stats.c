@@ -64,6 +64,22 @@ static int32_t stats_process(void *state, agora_job *job, const agora_image *ima
             return AGORA_ENOMEM;
     }
 
+    /* Statistics are gathered on stored values and mapped through one rescale at the end, so
+     * a series whose frames differ in rescale is refused rather than reported wrong. */
+    for (uint32_t f = 0; f < image->frames; f++) {
+        double fs, fb;
+        const agora_frame *fr = host->frame(job, f);
+        if (fr == NULL)
+            break;
+        ex_frame_rescale(fr, image, &fs, &fb);
+        if (fs != image->rescale_slope || fb != image->rescale_intercept) {
+            free(hist);
+            host->set_error(job, "the frames of this series differ in rescale slope or "
+                                 "intercept; stats maps one rescale over the whole series, so "
+                                 "run it on a series whose frames share one");
+            return AGORA_EINPUT;
+        }
+    }
     double lo = INFINITY, hi = -INFINITY, sum = 0.0, sumsq = 0.0;
     uint64_t n = 0;
     for (uint32_t f = 0; f < image->frames; f++) {

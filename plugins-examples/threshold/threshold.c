@@ -194,8 +194,10 @@ static int32_t threshold_process(void *st, agora_job *job, const agora_image *im
         return AGORA_ENOMEM;
     for (uint32_t f = 0; f < image->frames; f++) {
         const agora_frame *fr = host->frame(job, f);
+        double fs, fb; /* the window is in physical units: map each frame through its own */
+        ex_frame_rescale(fr, image, &fs, &fb);
         for (uint64_t i = 0; i < plane; i++) {
-            double v = ex_sample(fr->data, image->pixel_type, i) * s + b;
+            double v = ex_sample(fr->data, image->pixel_type, i) * fs + fb;
             state[f * plane + i] = v >= wlo && v <= whi;
         }
     }

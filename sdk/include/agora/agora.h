@@ -1,5 +1,5 @@
 /*
- * agora.h — the Agora plugin ABI, version 1.
+ * agora.h — the Agora plugin ABI, version 1.1.
  *
  * This header is the whole contract between an Agora host and a plugin. What is not declared
  * here is not API: do not rely on anything else you observe about the host. It compiles as C11
@@ -52,7 +52,7 @@ extern "C" {
 /* ---- Versioning ------------------------------------------------------------------------------ */
 
 #define AGORA_ABI_VERSION_MAJOR 1
-#define AGORA_ABI_VERSION_MINOR 0
+#define AGORA_ABI_VERSION_MINOR 1
 /* Packed as (major << 16) | minor. */
 #define AGORA_ABI_VERSION ((uint32_t)((AGORA_ABI_VERSION_MAJOR << 16) | AGORA_ABI_VERSION_MINOR))
 #define AGORA_ABI_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -131,6 +131,12 @@ typedef struct agora_frame {
     double orientation[6];   /* ImageOrientationPatient: row cosines then column cosines; NaN
                                 when unknown */
     const char *sop_instance_uid; /* pseudonymous UID of the instance holding this frame */
+    /* Since 1.1 (check AGORA_HAS(frame, agora_frame, rescale_slope)): this frame's rescale,
+     * physical value = stored * rescale_slope + rescale_intercept. Frames of one series may
+     * differ (enhanced multi-frame Pixel Value Transformation per frame, PET instances); when
+     * they do, agora_image.rescale_* are frame 0's. Equal to the image's when they agree. */
+    double rescale_slope;
+    double rescale_intercept;
 } agora_frame;
 
 /* What a plugin is given for one job: one series, decoded and de-identified. Geometry fields are
@@ -147,8 +153,9 @@ typedef struct agora_image {
     double pixel_spacing[2];    /* row spacing, column spacing (mm) */
     double slice_thickness;     /* mm */
     double spacing_between_slices; /* mm, computed from positions when they are regular */
-    double rescale_slope;       /* 1.0 when absent */
-    double rescale_intercept;   /* 0.0 when absent */
+    double rescale_slope;          /* 1.0 when absent; frame 0's when frames differ (see
+                                      agora_frame.rescale_slope, since 1.1) */
+    double rescale_intercept;      /* 0.0 when absent; frame 0's when frames differ */
     const char *rescale_type;   /* e.g. "HU"; "" when absent */
     const char *modality;       /* e.g. "CT", "MR"; never NULL */
     const char *study_uid;      /* pseudonymous Study Instance UID (keyed hash) */

@@ -1,10 +1,12 @@
-/* libFuzzer target: the Part 10 reader, the dataset getters, frame/fragment mapping and the
- * native pixel decoder on arbitrary bytes. Compressed frames are not decoded here (the codec
+/* libFuzzer target: the Part 10 reader, the dataset getters, the enhanced multi-frame
+ * functional groups (fgroups.c), frame/fragment mapping and the native pixel decoder on arbitrary
+ * bytes. Compressed frames are not decoded here (the codec
  * module has its own targets); their fragment mapping is. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "dicom.h"
+#include "fgroups.h"
 #include "pixels.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,6 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     size_t n = 0;
     agora__dicom_walk(&f->dataset, visit, &n);
+    int64_t nf; /* NumberOfFrames clamped as the scanner and the ingest worker do */
+    if (agora__dicom_get_int(&f->dataset, AGORA__DICOM_TAG(0x0028, 0x0008), 0, &nf) != 0 ||
+        nf < 1 || nf > 1000000)
+        nf = 1;
+    agora__dicom_fg fg;
+    if (agora__dicom_fg_read(&f->dataset, (uint32_t)nf, &fg) == 0)
+        agora__dicom_fg_free(&fg);
     agora__dicom_pixel_desc d;
     if (agora__dicom_pixel_describe(f, &d, &err) == 0) {
         for (int mode = 0; mode < 2; mode++) {

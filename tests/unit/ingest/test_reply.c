@@ -337,6 +337,115 @@ static void test_meta_to_instance(void **state)
                      AGORA_EINPUT);
 }
 
+/* Two frames with per-frame functional groups (what a worker reports for an enhanced object). */
+static double g_resc[4], g_win[4], g_ori[12];
+static uint32_t g_vol[2], g_stack[2], g_in[2], g_time[2];
+
+static void valid_frame_groups(void)
+{
+    valid_meta();
+    fx.m.frames = 2;
+    fx.m.frame_positions = fx.fpos;
+    fx.m.n_frame_positions = 6;
+    fx.fpos[5] = 2.5;
+    double r[4] = {1, -1024, 2, -1000};
+    memcpy(g_resc, r, sizeof r);
+    g_win[0] = 40;
+    g_win[1] = 400;
+    g_win[2] = g_win[3] = NAN;
+    for (int f = 0; f < 2; f++) {
+        memset(&g_ori[f * 6], 0, 6 * sizeof(double));
+        g_ori[f * 6 + 0] = g_ori[f * 6 + 4] = 1;
+        g_vol[f] = (uint32_t)f;
+        g_stack[f] = (uint32_t)f + 1;
+        g_in[f] = 1;
+        g_time[f] = 0;
+    }
+    fx.m.has_rescale = 1;
+    fx.m.rescale_slope = 1;
+    fx.m.rescale_intercept = -1024;
+    fx.m.rescale_type = (char *)"HU";
+    fx.m.frame_rescale = g_resc;
+    fx.m.n_frame_rescale = 4;
+    fx.m.frame_window = g_win;
+    fx.m.n_frame_window = 4;
+    fx.m.frame_orientations = g_ori;
+    fx.m.n_frame_orientations = 12;
+    fx.m.frame_volume = g_vol;
+    fx.m.n_frame_volume = 2;
+    fx.m.frame_stack = g_stack;
+    fx.m.n_frame_stack = 2;
+    fx.m.frame_in_stack = g_in;
+    fx.m.n_frame_in_stack = 2;
+    fx.m.frame_temporal = g_time;
+    fx.m.n_frame_temporal = 2;
+}
+
+static void test_frame_groups(void **state)
+{
+    (void)state;
+    valid_frame_groups();
+    agora__ingest_meta out;
+    agora__error e = {0};
+    int code;
+    assert_int_equal(check_meta(&out, &code, &e), AGORA__INGEST_REPLY_OK);
+    assert_non_null(out.frame_meta);
+    assert_int_equal(out.has_rescale, 1);
+    assert_true(out.rescale[1] == -1024);
+    assert_string_equal(out.rescale_type, "HU");
+    assert_int_equal(out.n_volumes, 2);
+    assert_true(out.frame_meta[1].rescale[0] == 2 && out.frame_meta[1].rescale[1] == -1000);
+    assert_true(out.frame_meta[0].has_window && !out.frame_meta[1].has_window);
+    assert_true(out.frame_meta[1].has_position && out.frame_meta[1].position[2] == 2.5);
+    assert_int_equal(out.frame_meta[1].stack, 2);
+    /* meta_to_instance moves the per-frame values with the rest */
+    agora__dicom_instance in;
+    char study[65], series[65], modality[17];
+    assert_int_equal(
+        agora__ingest_meta_to_instance(&out, "/x/e.dcm", &in, study, series, modality, &e), 0);
+    assert_non_null(in.frame_meta);
+    assert_null(out.frame_meta);
+    assert_true(in.rescale[1] == -1024);
+    free(in.path);
+    free(in.frame_positions);
+    free(in.frame_meta);
+    agora__ingest_meta_free(&out);
+
+    valid_frame_groups();
+    fx.m.n_frame_rescale = 2; /* one pair for two frames */
+    expect_hostile("frame count");
+    valid_frame_groups();
+    fx.m.n_frame_temporal = 0; /* every per-frame index array or none */
+    expect_hostile("frame count");
+    valid_frame_groups();
+    g_resc[2] = 0; /* a zero slope */
+    expect_hostile("zero slope");
+    valid_frame_groups();
+    g_resc[3] = NAN;
+    expect_hostile("rescale of frame 1");
+    valid_frame_groups();
+    fx.m.rescale_slope = INFINITY;
+    expect_hostile("rescale");
+    valid_frame_groups();
+    g_win[2] = 5; /* half a window */
+    expect_hostile("window of frame 1");
+    valid_frame_groups();
+    g_ori[7] = INFINITY;
+    expect_hostile("not finite");
+    valid_frame_groups();
+    g_vol[1] = 2; /* a volume index must be below the frame count */
+    expect_hostile("beyond the frame count");
+    valid_frame_groups();
+    g_stack[0] = 3;
+    expect_hostile("beyond the frame count");
+    valid_frame_groups();
+    fx.m.rescale_type = (char *)"H\nU";
+    expect_hostile("not printable");
+    valid_frame_groups();
+    fx.m.rescale_type = (char *)"ABCDEFGHIJKLMNOPQ"; /* 17 bytes */
+    expect_hostile("longer than 16");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_strings),  cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_elements), cmocka_unit_test(test_file_error),
         cmocka_unit_test(test_decode),   cmocka_unit_test(test_meta_to_instance),
+        cmocka_unit_test(test_frame_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * ABI layout test: pins the size and the offset of every field of every struct that crosses the
  * plugin boundary (x86_64 / LP64). A change that moves a field breaks every plugin in the field;
  * if this test fails, the change is wrong — append new fields at the end instead (docs/abi.md).
- * Offsets were recorded from ABI 1.0 and must never change within major version 1.
+ * Offsets were recorded from ABI 1.0 and must never change within major version 1; fields of a
+ * later minor are pinned where they were appended (marked with the minor).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +29,8 @@ static const pin pins[] = {
     {"agora_frame.position", offsetof(agora_frame, position), 24},
     {"agora_frame.orientation", offsetof(agora_frame, orientation), 48},
     {"agora_frame.sop_instance_uid", offsetof(agora_frame, sop_instance_uid), 96},
+    {"agora_frame.rescale_slope (1.1)", offsetof(agora_frame, rescale_slope), 104},
+    {"agora_frame.rescale_intercept (1.1)", offsetof(agora_frame, rescale_intercept), 112},
     {"agora_image.struct_size", offsetof(agora_image, struct_size), 0},
     {"agora_image.rows", offsetof(agora_image, rows), 4},
     {"agora_image.columns", offsetof(agora_image, columns), 8},
@@ -131,6 +134,8 @@ static void test_constants(void **state)
 {
     (void)state;
     assert_int_equal(AGORA_ABI_VERSION_MAJOR, 1);
+    assert_int_equal(AGORA_ABI_VERSION_MINOR, 1);
+    assert_int_equal(AGORA_ABI_VERSION, 0x00010001u);
     assert_int_equal(AGORA_ABI_MAJOR(AGORA_ABI_VERSION), 1);
     assert_int_equal(AGORA_ABI_MINOR(0x00010002u), 2);
     assert_int_equal(AGORA_EINVAL, -1);
@@ -163,15 +168,29 @@ static void test_has_macro(void **state)
     assert_true(AGORA_HAS(&h, agora_host, cancelled));
     const agora_host *none = NULL;
     assert_false(AGORA_HAS(none, agora_host, log));
+    /* A frame handed to a 1.0 plugin reports the 1.0 size: the 1.1 rescale is not there. */
+    agora_frame f;
+    memset(&f, 0, sizeof f);
+    f.struct_size = 104;
+    assert_true(AGORA_HAS(&f, agora_frame, sop_instance_uid));
+    assert_false(AGORA_HAS(&f, agora_frame, rescale_slope));
+    f.struct_size = sizeof f;
+    assert_true(AGORA_HAS(&f, agora_frame, rescale_intercept));
+}
+
+/* 1.1 sizes exactly (a later minor may grow them; then update these with the new pins). */
+static void test_sizes_1_1(void **state)
+{
+    (void)state;
+    assert_int_equal(sizeof(agora_frame), 120);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_offsets),
-        cmocka_unit_test(test_sizes_only_grow),
-        cmocka_unit_test(test_constants),
-        cmocka_unit_test(test_has_macro),
+        cmocka_unit_test(test_offsets),   cmocka_unit_test(test_sizes_only_grow),
+        cmocka_unit_test(test_constants), cmocka_unit_test(test_has_macro),
+        cmocka_unit_test(test_sizes_1_1),
     };
     return cmocka_run_group_tests_name("abi_layout", tests, NULL, NULL);
 }
