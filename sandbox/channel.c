@@ -47,7 +47,10 @@ static int stage_exit(int stage)
     }
 }
 
-static void send_error_v(int stage, int code, const char *fmt, va_list ap)
+/* The public variadic wrappers carry the printf attribute (runner.h); this one says so too, so
+ * clang's -Wformat-nonliteral can follow the format through the va_list. */
+__attribute__((format(printf, 3, 0))) static void send_error_v(int stage, int code,
+                                                               const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
