@@ -28,6 +28,7 @@
 
 #include "codec_private.h"
 #include "jpeg_ext12.h"
+#include "jpeg_stream.h"
 #include "refusal.h"
 
 #define MAX_COMP  4
@@ -40,19 +41,10 @@
 
 typedef struct htable {
     int defined;
-    int32_t maxcode[18]; /* -1 when no code of that length; [17] is a sentinel */
-    int32_t valoff[18];
-    uint8_t symbols[256];
+    agora__jpeg_huff canon;
     uint8_t look_len[1u << LOOK]; /* 0: code longer than LOOK bits */
     uint8_t look_sym[1u << LOOK];
 } htable;
-
-typedef struct bitreader {
-    const uint8_t *p, *end;
-    uint64_t acc;
-    int n;
-    int pad;
-} bitreader;
 
 typedef struct component {
     unsigned id, h, v, tq;
@@ -63,13 +55,9 @@ typedef struct component {
 } component;
 
 typedef struct decoder {
-    const uint8_t *src;
-    size_t len, pos;
-    unsigned precision, width, height, ncomp, hmax, vmax;
+    agora__jpeg_stream s; /* markers, frame geometry, restart interval, DNL state */
+    unsigned hmax, vmax;
     component comp[MAX_COMP];
-    unsigned restart_interval;
-    int have_frame;
-    int dnl_pending;    /* SOF said height 0: a DNL marker must follow the first scan */
     uint16_t qt[4][64]; /* natural (row-major) order */
     int qt_defined[4];
     htable dc[4], ac[4];
@@ -205,127 +193,53 @@ void agora__jpeg12_idct_islow(const int32_t coef[64], const uint16_t qt[64],
     }
 }
 
-/* ---- bit reader ---------------------------------------------------------------------------- */
+/* ---- Huffman ------------------------------------------------------------------------------- */
 
-static void br_init(bitreader *br, const uint8_t *p, const uint8_t *end)
+static void fill_look(void *ctx, unsigned l, uint32_t code, unsigned sym)
 {
-    br->p = p;
-    br->end = end;
-    br->acc = 0;
-    br->n = 0;
-    br->pad = 0;
-}
-
-/* Fill acc to more than 56 bits; stuffed 0xFF00 yields 0xFF; at a marker or the end of data
- * zero bytes are fed and counted in pad, so a truncated scan is detected, never read past. */
-static inline void br_fill(bitreader *br)
-{
-    while (br->n <= 56) {
-        unsigned b;
-        if (br->p < br->end && (b = *br->p) != 0xFF) {
-            br->p++;
-        } else if (br->p + 1 < br->end && br->p[1] == 0x00) {
-            b = 0xFF;
-            br->p += 2;
-        } else {
-            b = 0;
-            br->pad++;
-        }
-        br->acc |= (uint64_t)b << (56 - br->n);
-        br->n += 8;
+    htable *t = ctx;
+    unsigned shift = LOOK - l;
+    for (unsigned e = 0; e < (1u << shift); e++) {
+        t->look_len[(code << shift) | e] = (uint8_t)l;
+        t->look_sym[(code << shift) | e] = (uint8_t)sym;
     }
 }
-
-static inline unsigned br_peek(const bitreader *br, unsigned k)
-{
-    return (unsigned)(br->acc >> (64 - k));
-}
-
-static inline void br_skip(bitreader *br, unsigned k)
-{
-    br->acc <<= k;
-    br->n -= (int)k;
-}
-
-static int br_overrun(const bitreader *br)
-{
-    return br->pad * 8 - br->n > 0;
-}
-
-/* ---- Huffman ------------------------------------------------------------------------------- */
 
 static int build_table(htable *t, const uint8_t counts[16], const uint8_t *syms, unsigned nsyms)
 {
-    uint32_t code = 0;
-    unsigned k = 0;
     memset(t->look_len, 0, sizeof t->look_len);
-    memset(t->symbols, 0, sizeof t->symbols);
-    memcpy(t->symbols, syms, nsyms);
-    for (unsigned l = 1; l <= 16; l++) {
-        unsigned c = counts[l - 1];
-        t->valoff[l] = (int32_t)k - (int32_t)code;
-        if (c == 0) {
-            t->maxcode[l] = -1;
-        } else {
-            if ((uint64_t)code + c > (1u << l) || k + c > nsyms)
-                return -1;
-            for (unsigned j = 0; j < c; j++, k++, code++) {
-                if (l > LOOK)
-                    continue;
-                unsigned shift = LOOK - l;
-                for (unsigned e = 0; e < (1u << shift); e++) {
-                    t->look_len[(code << shift) | e] = (uint8_t)l;
-                    t->look_sym[(code << shift) | e] = syms[k];
-                }
-            }
-            t->maxcode[l] = (int32_t)code - 1;
-        }
-        code <<= 1;
-    }
-    t->maxcode[17] = 0x7fffffff;
+    if (agora__jpeg_huff_build(&t->canon, counts, syms, nsyms, LOOK, fill_look, t) < 0)
+        return -1;
     t->defined = 1;
     return 0;
 }
 
 /* Decode one Huffman symbol; -1 on an invalid code (consumes 16 bits so decoding advances). */
-static inline int decode_sym(bitreader *br, const htable *t)
+static inline int decode_sym(agora__jpeg_bits *br, const htable *t)
 {
-    br_fill(br);
-    unsigned idx = br_peek(br, LOOK);
+    agora__jpeg_bits_fill(br);
+    unsigned idx = agora__jpeg_bits_peek(br, LOOK);
     if (t->look_len[idx]) {
-        br_skip(br, t->look_len[idx]);
+        agora__jpeg_bits_skip(br, t->look_len[idx]);
         return t->look_sym[idx];
     }
-    uint32_t bits16 = br_peek(br, 16);
-    unsigned l = LOOK + 1;
-    while (l <= 16 && (int32_t)(bits16 >> (16 - l)) > t->maxcode[l])
-        l++;
-    if (l > 16) {
-        br_skip(br, 16);
-        return -1;
-    }
-    int32_t code = (int32_t)(bits16 >> (16 - l));
-    br_skip(br, l);
-    int32_t i = t->valoff[l] + code;
-    if (i < 0 || i > 255)
-        return -1;
-    return t->symbols[i];
+    return agora__jpeg_huff_slow(&t->canon, br, LOOK);
 }
 
-/* Read s (0..16) extra bits and sign-extend per T.81 F.2.2.1 (EXTEND). */
-static inline int32_t receive_extend(bitreader *br, unsigned s)
+/* Read s (0..16) extra bits and sign-extend them. */
+static inline int32_t receive_extend(agora__jpeg_bits *br, unsigned s)
 {
     if (s == 0)
         return 0;
-    br_fill(br);
-    uint32_t v = br_peek(br, s);
-    br_skip(br, s);
-    return v < (1u << (s - 1)) ? (int32_t)v - (int32_t)((1u << s) - 1) : (int32_t)v;
+    agora__jpeg_bits_fill(br);
+    uint32_t v = agora__jpeg_bits_peek(br, s);
+    agora__jpeg_bits_skip(br, s);
+    return agora__jpeg_extend(v, s);
 }
 
 /* Decode one 8x8 block's coefficients (natural order) into coef; *dc_pred carries the DC
  * predictor. Returns 0, or -1 on an invalid code or a coefficient outside the 12-bit range. */
-static int decode_block(bitreader *br, const htable *dc, const htable *ac, int32_t *dc_pred,
+static int decode_block(agora__jpeg_bits *br, const htable *dc, const htable *ac, int32_t *dc_pred,
                         int32_t coef[64])
 {
     memset(coef, 0, 64 * sizeof coef[0]);
@@ -367,11 +281,11 @@ int agora__jpeg12_huffman_decode(const uint8_t counts[16], const uint8_t *syms, 
         return -2;
     int rc = build_table(t, counts, syms, nsyms);
     if (rc == 0) {
-        bitreader br;
-        br_init(&br, bits, bits + nbytes);
+        agora__jpeg_bits br;
+        agora__jpeg_bits_init(&br, bits, bits + nbytes);
         for (size_t i = 0; i < nout; i++)
             out[i] = decode_sym(&br, t);
-        if (br_overrun(&br))
+        if (agora__jpeg_bits_overrun(&br))
             rc = -3;
     }
     free(t);
@@ -379,22 +293,6 @@ int agora__jpeg12_huffman_decode(const uint8_t counts[16], const uint8_t *syms, 
 }
 
 /* ---- markers ------------------------------------------------------------------------------- */
-
-static int next_marker(decoder *d, unsigned *marker)
-{
-    for (;;) {
-        while (d->pos < d->len && d->src[d->pos] != 0xFF)
-            d->pos++;
-        while (d->pos + 1 < d->len && d->src[d->pos + 1] == 0xFF)
-            d->pos++;
-        if (d->len - d->pos < 2)
-            return -1;
-        *marker = d->src[d->pos + 1];
-        d->pos += 2;
-        if (*marker != 0x00)
-            return 0;
-    }
-}
 
 static int parse_dqt(decoder *d, const uint8_t *seg, size_t n, agora__error *err)
 {
@@ -417,25 +315,19 @@ static int parse_dqt(decoder *d, const uint8_t *seg, size_t n, agora__error *err
     return 0;
 }
 
+static int add_table(void *ctx, unsigned tc, unsigned th, const uint8_t counts[16],
+                     const uint8_t *syms, unsigned nsyms, agora__error *err)
+{
+    decoder *d = ctx;
+    if (build_table(tc ? &d->ac[th] : &d->dc[th], counts, syms, nsyms) < 0)
+        return fail(err, "Huffman table (DHT) has more codes than its lengths allow");
+    return 0;
+}
+
 static int parse_dht(decoder *d, const uint8_t *seg, size_t n, agora__error *err)
 {
-    size_t i = 0;
-    while (i < n) {
-        if (n - i < 17)
-            return fail(err, "truncated Huffman table (DHT)");
-        unsigned tc = seg[i] >> 4, th = seg[i] & 15;
-        unsigned total = 0;
-        for (unsigned l = 0; l < 16; l++)
-            total += seg[i + 1 + l];
-        if (tc > 1 || th > 3)
-            return fail(err, "Huffman table (DHT) has an invalid class or id");
-        if (total > 256 || n - i - 17 < total)
-            return fail(err, "truncated Huffman table (DHT)");
-        if (build_table(tc ? &d->ac[th] : &d->dc[th], seg + i + 1, seg + i + 17, total) < 0)
-            return fail(err, "Huffman table (DHT) has more codes than its lengths allow");
-        i += 17 + total;
-    }
-    return 0;
+    return agora__jpeg_parse_dht(&d->s, seg, n, 1, "Huffman table (DHT) has an invalid class or id",
+                                 add_table, d, err);
 }
 
 static unsigned div_up(unsigned a, unsigned b)
@@ -446,36 +338,15 @@ static unsigned div_up(unsigned a, unsigned b)
 static int parse_sof(decoder *d, const uint8_t *seg, size_t n, const agora__codec_params *p,
                      agora__error *err)
 {
-    if (d->have_frame)
-        return fail(err, "more than one frame header (SOF)");
-    if (n < 6)
-        return fail(err, "truncated frame header (SOF)");
-    d->precision = seg[0];
-    d->height = (unsigned)seg[1] << 8 | seg[2];
-    d->width = (unsigned)seg[3] << 8 | seg[4];
-    d->ncomp = seg[5];
-    if (d->precision != 12)
-        return fail(err, "sample precision is not 12");
-    if (d->ncomp < 1 || d->ncomp > MAX_COMP || n < 6 + 3 * (size_t)d->ncomp)
-        return fail(err, "component count is not 1..4 or the frame header is truncated");
-    if (d->height == 0) {
-        /* Number of lines defined by a DNL marker after the first scan (T.81 B.2.5): decode for
-         * the DICOM Rows; the DNL must agree (checked when it arrives). */
-        d->height = p->rows;
-        d->dnl_pending = 1;
-    }
-    if (d->width != p->columns || d->height != p->rows || d->ncomp != p->samples_per_pixel)
-        return agora__error_set(err, AGORA_EINPUT,
-                                "12-bit JPEG stream is %ux%u with %u components but the DICOM "
-                                "attributes say %ux%u with %u samples; the file is inconsistent",
-                                d->width, d->height, d->ncomp, p->columns, p->rows,
-                                p->samples_per_pixel);
+    int rc = agora__jpeg_parse_sof(&d->s, seg, n, p, 12, 12, MAX_COMP, err);
+    if (rc < 0)
+        return rc;
     if (p->bits_allocated < 16)
         return agora__error_set(err, AGORA_EINPUT,
                                 "12-bit JPEG data with Bits Allocated %u; the file is inconsistent",
                                 p->bits_allocated);
     d->hmax = d->vmax = 1;
-    for (unsigned c = 0; c < d->ncomp; c++) {
+    for (unsigned c = 0; c < d->s.ncomp; c++) {
         const uint8_t *cs = seg + 6 + 3 * c;
         component *k = &d->comp[c];
         k->id = cs[0];
@@ -492,16 +363,16 @@ static int parse_sof(decoder *d, const uint8_t *seg, size_t n, const agora__code
         if (k->v > d->vmax)
             d->vmax = k->v;
     }
-    unsigned mcux = div_up(d->width, 8 * d->hmax), mcuy = div_up(d->height, 8 * d->vmax);
-    for (unsigned c = 0; c < d->ncomp; c++) {
+    unsigned mcux = div_up(d->s.width, 8 * d->hmax), mcuy = div_up(d->s.height, 8 * d->vmax);
+    for (unsigned c = 0; c < d->s.ncomp; c++) {
         component *k = &d->comp[c];
         if (d->hmax % k->h || d->vmax % k->v)
             return agora__error_set(
                 err, AGORA_EUNSUPPORTED,
                 AGORA_REFUSAL("12-bit JPEG stream uses non-integral chroma sampling ratios, "
                               "which libjpeg does not decode either; re-encode the image"));
-        k->dw = div_up(d->width * k->h, d->hmax);
-        k->dh = div_up(d->height * k->v, d->vmax);
+        k->dw = div_up(d->s.width * k->h, d->hmax);
+        k->dh = div_up(d->s.height * k->v, d->vmax);
         /* Interleaved scans cover whole MCUs, so the plane is padded to MCU multiples. */
         k->bw = mcux * k->h;
         k->bh = mcuy * k->v;
@@ -510,27 +381,22 @@ static int parse_sof(decoder *d, const uint8_t *seg, size_t n, const agora__code
         if (k->plane == NULL)
             return agora__error_set(err, AGORA_ENOMEM, "out of memory decoding 12-bit JPEG");
     }
-    d->have_frame = 1;
+    d->s.have_frame = 1;
     return 0;
 }
 
 /* ---- scans --------------------------------------------------------------------------------- */
 
-static int restart(decoder *d, bitreader *br, agora__error *err)
+static int restart(decoder *d, agora__jpeg_bits *br, agora__error *err)
 {
-    if (br_overrun(br))
+    if (agora__jpeg_bits_overrun(br))
         return fail(err, "entropy-coded data ends inside a restart interval; the data is "
                          "truncated");
-    d->pos = (size_t)(br->p - d->src);
-    unsigned m;
-    if (next_marker(d, &m) < 0 || m < 0xD0 || m > 0xD7)
-        return fail(err, "missing restart marker (RSTn) at a restart interval boundary");
-    br_init(br, d->src + d->pos, d->src + d->len);
-    return 0;
+    return agora__jpeg_restart(&d->s, br, err);
 }
 
-static int decode_one(decoder *d, bitreader *br, component *k, const htable *dc, const htable *ac,
-                      int32_t *pred, unsigned bx, unsigned by, agora__error *err)
+static int decode_one(decoder *d, agora__jpeg_bits *br, component *k, const htable *dc,
+                      const htable *ac, int32_t *pred, unsigned bx, unsigned by, agora__error *err)
 {
     int32_t coef[64];
     if (decode_block(br, dc, ac, pred, coef) < 0)
@@ -543,22 +409,19 @@ static int decode_one(decoder *d, bitreader *br, component *k, const htable *dc,
 
 static int decode_scan(decoder *d, const uint8_t *seg, size_t n, agora__error *err)
 {
-    if (!d->have_frame)
-        return fail(err, "scan (SOS) before the frame header (SOF)");
-    if (n < 1)
-        return fail(err, "truncated scan header (SOS)");
-    unsigned ns = seg[0];
-    if (ns < 1 || ns > d->ncomp || n < 1 + 2 * (size_t)ns + 3)
-        return fail(err, "scan header (SOS) has an invalid component count or is truncated");
+    unsigned ns;
+    int rc = agora__jpeg_parse_sos(&d->s, seg, n, &ns, err);
+    if (rc < 0)
+        return rc;
     component *sc[MAX_COMP];
     const htable *dct[MAX_COMP], *act[MAX_COMP];
     unsigned blocks_in_mcu = 0;
     for (unsigned i = 0; i < ns; i++) {
         unsigned id = seg[1 + 2 * i], td = seg[2 + 2 * i] >> 4, ta = seg[2 + 2 * i] & 15;
         unsigned c = 0;
-        while (c < d->ncomp && d->comp[c].id != id)
+        while (c < d->s.ncomp && d->comp[c].id != id)
             c++;
-        if (c == d->ncomp)
+        if (c == d->s.ncomp)
             return fail(err, "scan refers to a component not in the frame header");
         for (unsigned j = 0; j < i; j++)
             if (sc[j] == &d->comp[c])
@@ -580,24 +443,24 @@ static int decode_scan(decoder *d, const uint8_t *seg, size_t n, agora__error *e
      * scan as sequential (some encoders write Se=0), so do the same. */
 
     int32_t pred[MAX_COMP] = {0};
-    const unsigned ri = d->restart_interval;
+    const unsigned ri = d->s.restart_interval;
     unsigned left = ri;
-    bitreader br;
-    br_init(&br, d->src + d->pos, d->src + d->len);
+    agora__jpeg_bits br;
+    agora__jpeg_bits_init(&br, d->s.src + d->s.pos, d->s.src + d->s.len);
     unsigned mcux, mcuy;
     if (ns == 1) {
         /* Non-interleaved: one block per MCU over the component's own block grid. */
         mcux = div_up(sc[0]->dw, 8);
         mcuy = div_up(sc[0]->dh, 8);
     } else {
-        mcux = div_up(d->width, 8 * d->hmax);
-        mcuy = div_up(d->height, 8 * d->vmax);
+        mcux = div_up(d->s.width, 8 * d->hmax);
+        mcuy = div_up(d->s.height, 8 * d->vmax);
     }
     for (unsigned my = 0; my < mcuy; my++) {
         for (unsigned mx = 0; mx < mcux; mx++) {
             if (ri != 0) {
                 if (left == 0) {
-                    int rc = restart(d, &br, err);
+                    rc = restart(d, &br, err);
                     if (rc < 0)
                         return rc;
                     memset(pred, 0, sizeof pred);
@@ -605,7 +468,6 @@ static int decode_scan(decoder *d, const uint8_t *seg, size_t n, agora__error *e
                 }
                 left--;
             }
-            int rc = 0;
             if (ns == 1) {
                 rc = decode_one(d, &br, sc[0], dct[0], act[0], &pred[0], mx, my, err);
             } else {
@@ -618,7 +480,7 @@ static int decode_scan(decoder *d, const uint8_t *seg, size_t n, agora__error *e
             if (rc < 0)
                 return rc;
         }
-        if (br_overrun(&br))
+        if (agora__jpeg_bits_overrun(&br))
             return agora__error_set(err, AGORA_EINPUT,
                                     "12-bit JPEG scan ends after %u of %u block rows; the data is "
                                     "truncated",
@@ -626,7 +488,7 @@ static int decode_scan(decoder *d, const uint8_t *seg, size_t n, agora__error *e
     }
     for (unsigned i = 0; i < ns; i++)
         sc[i]->decoded = 1;
-    d->pos = (size_t)(br.p - d->src);
+    d->s.pos = (size_t)(br.p - d->s.src);
     return 0;
 }
 
@@ -694,10 +556,10 @@ static int is_ybr(const char *pm)
 
 static void emit(const decoder *d, const agora__codec_params *p, uint8_t *out, int ycc)
 {
-    const unsigned spp = d->ncomp, bytes = p->bits_allocated / 8;
-    for (unsigned y = 0; y < d->height; y++)
-        for (unsigned x = 0; x < d->width; x++) {
-            size_t at = ((size_t)y * d->width + x) * spp;
+    const unsigned spp = d->s.ncomp, bytes = p->bits_allocated / 8;
+    for (unsigned y = 0; y < d->s.height; y++)
+        for (unsigned x = 0; x < d->s.width; x++) {
+            size_t at = ((size_t)y * d->s.width + x) * spp;
             unsigned s[MAX_COMP];
             for (unsigned c = 0; c < spp; c++)
                 s[c] = upsampled(d, &d->comp[c], x, y);
@@ -722,32 +584,20 @@ int agora__codec_jpeg_ext12_decode(const uint8_t *src, size_t src_len, const ago
     if (d == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory decoding 12-bit JPEG");
     agora__jpeg12_range_table(d->range);
-    d->src = src;
-    d->len = src_len;
-    d->pos = 2;
-    unsigned scans = 0;
+    agora__jpeg_stream_init(&d->s, "12-bit JPEG", "SOF", src, src_len);
     int rc = 0;
     for (;;) {
-        unsigned m, len;
-        if (next_marker(d, &m) < 0)
-            break; /* a missing EOI after complete scans is accepted, like libjpeg */
-        if (m == 0xD9)
+        unsigned m;
+        const uint8_t *seg;
+        size_t n;
+        rc = agora__jpeg_next_segment(&d->s, &m, &seg, &n, err);
+        if (rc < 0)
+            goto done;
+        if (rc == 0 || m == 0xD9) {
+            rc = 0; /* a missing EOI after complete scans is accepted, like libjpeg */
             break;
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7))
-            continue;
-        if (d->len - d->pos < 2) {
-            rc = fail(err, "truncated marker segment");
-            goto done;
         }
-        len = (unsigned)d->src[d->pos] << 8 | d->src[d->pos + 1];
-        d->pos += 2;
-        if (len < 2 || len - 2 > d->len - d->pos) {
-            rc = fail(err, "truncated marker segment");
-            goto done;
-        }
-        const uint8_t *seg = d->src + d->pos;
-        size_t n = len - 2;
-        d->pos += n;
+        rc = 0;
         switch (m) {
         case 0xC0:
         case 0xC1:
@@ -760,74 +610,39 @@ int agora__codec_jpeg_ext12_decode(const uint8_t *src, size_t src_len, const ago
             rc = parse_dqt(d, seg, n, err);
             break;
         case 0xDD:
-            if (n < 2) {
-                rc = fail(err, "truncated restart interval (DRI)");
-                break;
-            }
-            d->restart_interval = (unsigned)seg[0] << 8 | seg[1];
+            rc = agora__jpeg_parse_dri(&d->s, seg, n, err);
             break;
         case 0xDC:
-            if (!d->dnl_pending || scans != 1) {
-                rc = fail(err, "unexpected number-of-lines marker (DNL)");
-                break;
-            }
-            if (n < 2 || ((unsigned)seg[0] << 8 | seg[1]) != p->rows) {
-                rc = agora__error_set(err, AGORA_EINPUT,
-                                      "12-bit JPEG DNL marker says %u lines but the DICOM "
-                                      "attributes say %u rows; the file is inconsistent",
-                                      n < 2 ? 0u : ((unsigned)seg[0] << 8 | seg[1]), p->rows);
-                break;
-            }
-            d->dnl_pending = 0;
+            rc = agora__jpeg_parse_dnl(&d->s, seg, n, p->rows, err);
             break;
         case 0xDA:
-            if (++scans > MAX_SCANS) {
-                rc = fail(err, "too many scans");
-                break;
-            }
-            if (d->dnl_pending && scans > 1) {
-                rc = fail(err, "frame height 0 but no number-of-lines marker (DNL) after the "
-                               "first scan");
-                break;
-            }
-            rc = decode_scan(d, seg, n, err);
-            break;
-        case 0xC2:
-        case 0xC3:
-        case 0xC5:
-        case 0xC6:
-        case 0xC7:
-        case 0xC9:
-        case 0xCA:
-        case 0xCB:
-        case 0xCD:
-        case 0xCE:
-        case 0xCF:
-            rc = agora__error_set(err, AGORA_EINPUT,
-                                  "stream is JPEG process SOF%u, not sequential Huffman DCT; the "
-                                  "transfer syntax does not match the data",
-                                  m - 0xC0);
+            rc = agora__jpeg_scan_begin(&d->s, MAX_SCANS, err);
+            if (rc == 0)
+                rc = decode_scan(d, seg, n, err);
             break;
         default:
-            break; /* APPn, COM, ...: not needed */
+            /* APPn, COM, ...: not needed; another process is refused. */
+            if (agora__jpeg_is_sof(m))
+                rc = agora__jpeg_wrong_process(m, "sequential Huffman DCT", err);
+            break;
         }
         if (rc < 0)
             goto done;
     }
-    if (!d->have_frame) {
+    if (!d->s.have_frame) {
         rc = fail(err, "stream has no frame header (SOF)");
         goto done;
     }
-    if (d->dnl_pending) {
+    if (d->s.dnl_pending) {
         rc = fail(err, "frame height 0 but no number-of-lines marker (DNL) after the first scan");
         goto done;
     }
-    for (unsigned c = 0; c < d->ncomp; c++)
+    for (unsigned c = 0; c < d->s.ncomp; c++)
         if (!d->comp[c].decoded) {
             rc = fail(err, "stream ends before every component was decoded");
             goto done;
         }
-    int ycc = d->ncomp == 3 && is_ybr(photometric_out);
+    int ycc = d->s.ncomp == 3 && is_ybr(photometric_out);
     emit(d, p, out, ycc);
     if (ycc)
         agora__strlcpy(photometric_out, "RGB", 17);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "codec_private.h"
+#include "jpeg_stream.h"
 #include "refusal.h"
 
 #define LOOK      11
@@ -33,18 +34,9 @@ typedef struct hentry {
 
 typedef struct htable {
     int defined;
-    int32_t maxcode[18]; /* -1 when no code of that length */
-    int32_t valoff[18];
-    uint8_t symbols[256];
+    agora__jpeg_huff canon;
     hentry look[1u << LOOK];
 } htable;
-
-typedef struct bitreader {
-    const uint8_t *p, *end;
-    uint64_t acc; /* next bits, MSB first */
-    int n;        /* valid bits in acc */
-    int pad;      /* zero bytes fed after a marker or the end of data */
-} bitreader;
 
 typedef struct component {
     int id;
@@ -52,13 +44,8 @@ typedef struct component {
 } component;
 
 typedef struct decoder {
-    const uint8_t *src;
-    size_t len, pos;
-    unsigned precision, width, height, ncomp;
+    agora__jpeg_stream s; /* markers, frame geometry, restart interval, DNL state */
     component comp[MAX_COMP];
-    unsigned restart_interval;
-    int have_frame;
-    int dnl_pending; /* SOF3 said height 0: a DNL marker must follow the first scan */
     htable dc[4];
 } decoder;
 
@@ -67,232 +54,97 @@ static int fail(agora__error *err, const char *what)
     return agora__error_set(err, AGORA_EINPUT, "JPEG Lossless stream is invalid: %s", what);
 }
 
-/* ---- bit reader ---------------------------------------------------------------------------- */
+/* ---- Huffman tables ------------------------------------------------------------------------ */
 
-static void br_init(bitreader *br, const uint8_t *p, const uint8_t *end)
+/* One code of length l <= LOOK: fill its lookahead entries, resolving the extra bits too when
+ * they fit in the LOOK-bit window. */
+static void fill_look(void *ctx, unsigned l, uint32_t code, unsigned s)
 {
-    br->p = p;
-    br->end = end;
-    br->acc = 0;
-    br->n = 0;
-    br->pad = 0;
-}
-
-/* Fill acc to more than 56 bits. Stuffed 0xFF00 yields 0xFF; a real marker (or the end of data)
- * is left unconsumed and zero bytes are fed instead, counted in pad so the caller can tell a
- * truncated scan from one that merely ended. */
-static inline void br_fill(bitreader *br)
-{
-    while (br->n <= 56) {
-        unsigned b;
-        if (br->p < br->end && (b = *br->p) != 0xFF) {
-            br->p++;
-        } else if (br->p + 1 < br->end && br->p[1] == 0x00) {
-            b = 0xFF;
-            br->p += 2;
+    htable *t = ctx;
+    unsigned shift = LOOK - l;
+    for (unsigned e = 0; e < (1u << shift); e++) {
+        hentry *h = &t->look[(code << shift) | e];
+        if (s == 0) {
+            h->kind = KIND_FULL, h->nbits = (uint8_t)l, h->val = 0;
+        } else if (s == 16) {
+            h->kind = KIND_FULL, h->nbits = (uint8_t)l, h->val = 32768;
+        } else if (l + s <= LOOK) {
+            uint32_t extra = e >> (shift - s);
+            h->kind = KIND_FULL, h->nbits = (uint8_t)(l + s), h->val = agora__jpeg_extend(extra, s);
         } else {
-            b = 0;
-            br->pad++;
+            h->kind = KIND_SYM, h->nbits = (uint8_t)l, h->val = (int32_t)s;
         }
-        br->acc |= (uint64_t)b << (56 - br->n);
-        br->n += 8;
     }
 }
 
-static inline unsigned br_peek(const bitreader *br, unsigned k)
+static int build_table(void *ctx, unsigned tc, unsigned th, const uint8_t counts[16],
+                       const uint8_t *syms, unsigned nsyms, agora__error *err)
 {
-    return (unsigned)(br->acc >> (64 - k));
-}
-
-static inline void br_skip(bitreader *br, unsigned k)
-{
-    br->acc <<= k;
-    br->n -= (int)k;
-}
-
-/* Bits consumed beyond the real data (zero padding): > 0 means the scan was truncated. */
-static int br_overrun(const bitreader *br)
-{
-    return br->pad * 8 - br->n > 0;
-}
-
-/* ---- Huffman tables ------------------------------------------------------------------------ */
-
-static inline int32_t extend(uint32_t v, unsigned s)
-{
-    return v < (1u << (s - 1)) ? (int32_t)v - (int32_t)((1u << s) - 1) : (int32_t)v;
-}
-
-static int build_table(htable *t, const uint8_t counts[16], const uint8_t *syms, unsigned nsyms,
-                       agora__error *err)
-{
-    uint32_t code = 0;
-    unsigned k = 0;
-    memset(t->look, 0, sizeof t->look);
-    memcpy(t->symbols, syms, nsyms);
+    (void)tc; /* parse_dht admits class 0 (DC) only */
+    decoder *d = ctx;
+    htable *t = &d->dc[th];
     for (unsigned i = 0; i < nsyms; i++)
         if (syms[i] > 16)
             return fail(err, "Huffman table has a difference category above 16");
-    for (unsigned l = 1; l <= 16; l++) {
-        unsigned c = counts[l - 1];
-        t->valoff[l] = (int32_t)k - (int32_t)code;
-        if (c == 0) {
-            t->maxcode[l] = -1;
-        } else {
-            if ((uint64_t)code + c > (1u << l))
-                return fail(err, "Huffman table has more codes than its lengths allow");
-            for (unsigned j = 0; j < c; j++, k++, code++) {
-                if (l > LOOK)
-                    continue;
-                unsigned s = syms[k];
-                unsigned shift = LOOK - l;
-                for (unsigned e = 0; e < (1u << shift); e++) {
-                    hentry *h = &t->look[(code << shift) | e];
-                    if (s == 0) {
-                        h->kind = KIND_FULL, h->nbits = (uint8_t)l, h->val = 0;
-                    } else if (s == 16) {
-                        h->kind = KIND_FULL, h->nbits = (uint8_t)l, h->val = 32768;
-                    } else if (l + s <= LOOK) {
-                        uint32_t extra = e >> (shift - s);
-                        h->kind = KIND_FULL, h->nbits = (uint8_t)(l + s), h->val = extend(extra, s);
-                    } else {
-                        h->kind = KIND_SYM, h->nbits = (uint8_t)l, h->val = (int32_t)s;
-                    }
-                }
-            }
-            t->maxcode[l] = (int32_t)code - 1;
-        }
-        code <<= 1;
-    }
-    t->maxcode[17] = 0x7fffffff; /* sentinel: ends the walk */
+    memset(t->look, 0, sizeof t->look);
+    if (agora__jpeg_huff_build(&t->canon, counts, syms, nsyms, LOOK, fill_look, t) < 0)
+        return fail(err, "Huffman table has more codes than its lengths allow");
     t->defined = 1;
     return 0;
 }
 
 /* Decode one difference. Returns the value; an invalid code yields 0 and sets *bad. */
-static inline int32_t decode_diff(bitreader *br, const htable *t, int *bad)
+static inline int32_t decode_diff(agora__jpeg_bits *br, const htable *t, int *bad)
 {
-    br_fill(br);
-    const hentry *h = &t->look[br_peek(br, LOOK)];
+    agora__jpeg_bits_fill(br);
+    const hentry *h = &t->look[agora__jpeg_bits_peek(br, LOOK)];
     if (h->kind == KIND_FULL) {
-        br_skip(br, h->nbits);
+        agora__jpeg_bits_skip(br, h->nbits);
         return h->val;
     }
     unsigned s;
     if (h->kind == KIND_SYM) {
-        br_skip(br, h->nbits);
+        agora__jpeg_bits_skip(br, h->nbits);
         s = (unsigned)h->val;
     } else {
-        uint32_t bits16 = br_peek(br, 16);
-        unsigned l = LOOK + 1;
-        int32_t code = (int32_t)(bits16 >> (16 - l));
-        while (l <= 16 && code > t->maxcode[l]) {
-            l++;
-            code = (int32_t)(bits16 >> (16 - (l <= 16 ? l : 16)));
-        }
-        if (l > 16) {
+        int sym = agora__jpeg_huff_slow(&t->canon, br, LOOK);
+        if (sym < 0) {
             *bad = 1;
-            br_skip(br, 16);
             return 0;
         }
-        br_skip(br, l);
-        s = t->symbols[t->valoff[l] + code];
+        s = (unsigned)sym;
         if (s == 16)
             return 32768;
         if (s == 0)
             return 0;
     }
-    br_fill(br);
-    uint32_t v = br_peek(br, s);
-    br_skip(br, s);
-    return extend(v, s);
+    agora__jpeg_bits_fill(br);
+    uint32_t v = agora__jpeg_bits_peek(br, s);
+    agora__jpeg_bits_skip(br, s);
+    return agora__jpeg_extend(v, s);
 }
 
 /* ---- marker parsing ------------------------------------------------------------------------ */
 
-static int rd16(decoder *d, unsigned *v)
-{
-    if (d->len - d->pos < 2)
-        return -1;
-    *v = (unsigned)d->src[d->pos] << 8 | d->src[d->pos + 1];
-    d->pos += 2;
-    return 0;
-}
-
-/* Read the next marker, skipping fill bytes (0xFF runs) as T.81 B.1.1.2 allows. */
-static int next_marker(decoder *d, unsigned *marker)
-{
-    for (;;) {
-        /* Skip what precedes the marker: unread entropy-coded bytes (including stuffed 0xFF00)
-         * and junk, as common decoders tolerate. */
-        while (d->pos < d->len && d->src[d->pos] != 0xFF)
-            d->pos++;
-        while (d->pos + 1 < d->len && d->src[d->pos + 1] == 0xFF)
-            d->pos++;
-        if (d->len - d->pos < 2)
-            return -1;
-        *marker = d->src[d->pos + 1];
-        d->pos += 2;
-        if (*marker != 0x00)
-            return 0;
-    }
-}
-
 static int parse_dht(decoder *d, const uint8_t *seg, size_t n, agora__error *err)
 {
-    size_t i = 0;
-    while (i < n) {
-        if (n - i < 17)
-            return fail(err, "truncated Huffman table (DHT)");
-        unsigned tc = seg[i] >> 4, th = seg[i] & 15;
-        unsigned total = 0;
-        for (unsigned l = 0; l < 16; l++)
-            total += seg[i + 1 + l];
-        if (tc != 0 || th > 3)
-            return fail(err, "Huffman table class/id invalid for a lossless JPEG");
-        if (total > 256 || n - i - 17 < total)
-            return fail(err, "truncated Huffman table (DHT)");
-        int rc = build_table(&d->dc[th], seg + i + 1, seg + i + 17, total, err);
-        if (rc < 0)
-            return rc;
-        i += 17 + total;
-    }
-    return 0;
+    return agora__jpeg_parse_dht(&d->s, seg, n, 0,
+                                 "Huffman table class/id invalid for a lossless JPEG", build_table,
+                                 d, err);
 }
 
 static int parse_sof3(decoder *d, const uint8_t *seg, size_t n, const agora__codec_params *p,
                       agora__error *err)
 {
-    if (d->have_frame)
-        return fail(err, "more than one frame header (SOF)");
-    if (n < 6)
-        return fail(err, "truncated frame header (SOF3)");
-    d->precision = seg[0];
-    d->height = (unsigned)seg[1] << 8 | seg[2];
-    d->width = (unsigned)seg[3] << 8 | seg[4];
-    d->ncomp = seg[5];
-    if (d->precision < 2 || d->precision > 16)
-        return fail(err, "sample precision is not 2..16");
-    if (d->ncomp < 1 || d->ncomp > MAX_COMP || n < 6 + 3 * (size_t)d->ncomp)
-        return fail(err, "component count is not 1..4 or the frame header is truncated");
-    if (d->height == 0) {
-        /* Number of lines defined later (DNL). The DICOM Rows bound the first scan; the DNL
-         * marker must agree (checked when it arrives). */
-        d->height = p->rows;
-        d->dnl_pending = 1;
-    }
-    if (d->width != p->columns || d->height != p->rows || d->ncomp != p->samples_per_pixel)
-        return agora__error_set(err, AGORA_EINPUT,
-                                "JPEG Lossless stream is %ux%u with %u components but the DICOM "
-                                "attributes say %ux%u with %u samples; the file is inconsistent",
-                                d->width, d->height, d->ncomp, p->columns, p->rows,
-                                p->samples_per_pixel);
-    if (d->precision > p->bits_allocated)
+    int rc = agora__jpeg_parse_sof(&d->s, seg, n, p, 2, 16, MAX_COMP, err);
+    if (rc < 0)
+        return rc;
+    if (d->s.precision > p->bits_allocated)
         return agora__error_set(err, AGORA_EINPUT,
                                 "JPEG Lossless precision %u exceeds Bits Allocated %u; the file is "
                                 "inconsistent",
-                                d->precision, p->bits_allocated);
-    for (unsigned c = 0; c < d->ncomp; c++) {
+                                d->s.precision, p->bits_allocated);
+    for (unsigned c = 0; c < d->s.ncomp; c++) {
         const uint8_t *cs = seg + 6 + 3 * c;
         if (cs[1] != 0x11)
             return agora__error_set(
@@ -305,7 +157,7 @@ static int parse_sof3(decoder *d, const uint8_t *seg, size_t n, const agora__cod
         d->comp[c].id = cs[0];
         d->comp[c].index = c;
     }
-    d->have_frame = 1;
+    d->s.have_frame = 1;
     return 0;
 }
 
@@ -323,35 +175,21 @@ static inline void store(uint8_t *out, size_t i, unsigned bytes, unsigned v)
     }
 }
 
-/* At a restart boundary: drop buffered bits, expect RSTn, start a fresh entropy segment. */
-static int restart(decoder *d, bitreader *br, agora__error *err)
-{
-    d->pos = (size_t)(br->p - d->src);
-    unsigned m;
-    if (next_marker(d, &m) < 0 || m < 0xD0 || m > 0xD7)
-        return fail(err, "missing restart marker (RSTn) at a restart interval boundary");
-    br_init(br, d->src + d->pos, d->src + d->len);
-    return 0;
-}
-
 static int decode_scan(decoder *d, const uint8_t *seg, size_t n, const agora__codec_params *p,
                        uint8_t *out, uint16_t *rows, agora__error *err)
 {
-    if (!d->have_frame)
-        return fail(err, "scan (SOS) before the frame header (SOF3)");
-    if (n < 1)
-        return fail(err, "truncated scan header (SOS)");
-    unsigned ns = seg[0];
-    if (ns < 1 || ns > d->ncomp || n < 1 + 2 * (size_t)ns + 3)
-        return fail(err, "scan header (SOS) has an invalid component count or is truncated");
+    unsigned ns;
+    int st = agora__jpeg_parse_sos(&d->s, seg, n, &ns, err);
+    if (st < 0)
+        return st;
     const htable *tab[MAX_COMP];
     unsigned cidx[MAX_COMP];
     for (unsigned i = 0; i < ns; i++) {
         unsigned id = seg[1 + 2 * i], td = seg[2 + 2 * i] >> 4;
         unsigned c = 0;
-        while (c < d->ncomp && d->comp[c].id != (int)id)
+        while (c < d->s.ncomp && d->comp[c].id != (int)id)
             c++;
-        if (c == d->ncomp)
+        if (c == d->s.ncomp)
             return fail(err, "scan refers to a component not in the frame header");
         if (td > 3 || !d->dc[td].defined)
             return fail(err, "scan uses an undefined Huffman table");
@@ -361,15 +199,15 @@ static int decode_scan(decoder *d, const uint8_t *seg, size_t n, const agora__co
     unsigned psv = seg[1 + 2 * ns], pt = seg[3 + 2 * ns] & 15;
     if (psv < 1 || psv > 7)
         return fail(err, "predictor selection value is not 1..7");
-    if (pt >= d->precision)
+    if (pt >= d->s.precision)
         return fail(err, "point transform is not below the sample precision");
 
-    const unsigned spp = d->ncomp, bytes = p->bits_allocated / 8;
-    const unsigned w = d->width, h = d->height;
-    const unsigned init = 1u << (d->precision - pt - 1);
-    const unsigned ri = d->restart_interval;
-    bitreader br;
-    br_init(&br, d->src + d->pos, d->src + d->len);
+    const unsigned spp = d->s.ncomp, bytes = p->bits_allocated / 8;
+    const unsigned w = d->s.width, h = d->s.height;
+    const unsigned init = 1u << (d->s.precision - pt - 1);
+    const unsigned ri = d->s.restart_interval;
+    agora__jpeg_bits br;
+    agora__jpeg_bits_init(&br, d->s.src + d->s.pos, d->s.src + d->s.len);
     int bad = 0;
     unsigned mcus_left = ri;
     for (unsigned y = 0; y < h; y++) {
@@ -379,9 +217,9 @@ static int decode_scan(decoder *d, const uint8_t *seg, size_t n, const agora__co
         for (unsigned x = 0; x < w; x++) {
             if (ri != 0) {
                 if (mcus_left == 0) {
-                    int rc = restart(d, &br, err);
-                    if (rc < 0)
-                        return rc;
+                    st = agora__jpeg_restart(&d->s, &br, err);
+                    if (st < 0)
+                        return st;
                     mcus_left = ri;
                     first_line = 1;
                     start_x = x;
@@ -430,14 +268,14 @@ static int decode_scan(decoder *d, const uint8_t *seg, size_t n, const agora__co
         }
         if (bad)
             return fail(err, "invalid Huffman code in the entropy-coded data");
-        if (br_overrun(&br))
+        if (agora__jpeg_bits_overrun(&br))
             return agora__error_set(err, AGORA_EINPUT,
                                     "JPEG Lossless scan ends after %u of %u rows; the data is "
                                     "truncated",
                                     y, h);
     }
     /* Resume marker parsing after the scan's entropy-coded data. */
-    d->pos = (size_t)(br.p - d->src);
+    d->s.pos = (size_t)(br.p - d->s.src);
     return 0;
 }
 
@@ -457,36 +295,31 @@ int agora__codec_jpeg_lossless_decode(const uint8_t *src, size_t src_len,
         rc = agora__error_set(err, AGORA_ENOMEM, "out of memory decoding JPEG Lossless");
         goto done;
     }
-    d->src = src;
-    d->len = src_len;
-    d->pos = 2;
+    agora__jpeg_stream_init(&d->s, "JPEG Lossless", "SOF3", src, src_len);
     /* Which samples have been written: every component must be covered by some scan. */
-    unsigned scans = 0, covered = 0;
+    unsigned covered = 0;
     for (;;) {
-        unsigned m, len;
-        if (next_marker(d, &m) < 0) {
-            if (covered == (1u << d->ncomp) - 1 && d->have_frame && !d->dnl_pending)
+        unsigned m;
+        const uint8_t *seg;
+        size_t n;
+        rc = agora__jpeg_next_segment(&d->s, &m, &seg, &n, err);
+        if (rc < 0)
+            goto done;
+        if (rc == 0) {
+            if (covered == (1u << d->s.ncomp) - 1 && d->s.have_frame && !d->s.dnl_pending)
                 break; /* missing EOI after complete scans: accept, like common decoders */
             rc = fail(err, "stream ends before the image is complete");
             goto done;
         }
+        rc = 0;
         if (m == 0xD9) {
-            if (d->dnl_pending) {
+            if (d->s.dnl_pending) {
                 rc = fail(err, "frame height 0 but no number-of-lines marker (DNL) after the "
                                "first scan");
                 goto done;
             }
             break;
         }
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7))
-            continue; /* standalone markers */
-        if (rd16(d, &len) < 0 || len < 2 || len - 2 > d->len - d->pos) {
-            rc = fail(err, "truncated marker segment");
-            goto done;
-        }
-        const uint8_t *seg = d->src + d->pos;
-        size_t n = len - 2;
-        d->pos += n;
         switch (m) {
         case 0xC3:
             rc = parse_sof3(d, seg, n, p, err);
@@ -495,68 +328,32 @@ int agora__codec_jpeg_lossless_decode(const uint8_t *src, size_t src_len,
             rc = parse_dht(d, seg, n, err);
             break;
         case 0xDD:
-            if (n < 2) {
-                rc = fail(err, "truncated restart interval (DRI)");
-                break;
-            }
-            d->restart_interval = (unsigned)seg[0] << 8 | seg[1];
+            rc = agora__jpeg_parse_dri(&d->s, seg, n, err);
             break;
         case 0xDC:
-            /* DNL: only meaningful right after the first scan of a height-0 frame. */
-            if (!d->dnl_pending || scans != 1) {
-                rc = fail(err, "unexpected number-of-lines marker (DNL)");
-                break;
-            }
-            if (n < 2 || ((unsigned)seg[0] << 8 | seg[1]) != p->rows) {
-                rc = agora__error_set(err, AGORA_EINPUT,
-                                      "JPEG Lossless DNL marker says %u lines but the DICOM "
-                                      "attributes say %u rows; the file is inconsistent",
-                                      n < 2 ? 0u : ((unsigned)seg[0] << 8 | seg[1]), p->rows);
-                break;
-            }
-            d->dnl_pending = 0;
+            rc = agora__jpeg_parse_dnl(&d->s, seg, n, p->rows, err);
             break;
         case 0xDA:
-            if (++scans > 16) {
-                rc = fail(err, "too many scans");
+            rc = agora__jpeg_scan_begin(&d->s, 16, err);
+            if (rc < 0)
                 break;
-            }
-            if (d->dnl_pending && scans > 1) {
-                rc = fail(err, "frame height 0 but no number-of-lines marker (DNL) after the "
-                               "first scan");
-                break;
-            }
             rc = decode_scan(d, seg, n, p, out, rows, err);
             if (rc == 0)
                 for (unsigned i = 0; i < seg[0]; i++)
-                    for (unsigned c = 0; c < d->ncomp; c++)
+                    for (unsigned c = 0; c < d->s.ncomp; c++)
                         if (d->comp[c].id == seg[1 + 2 * i])
                             covered |= 1u << c;
             break;
-        case 0xC0:
-        case 0xC1:
-        case 0xC2:
-        case 0xC5:
-        case 0xC6:
-        case 0xC7:
-        case 0xC9:
-        case 0xCA:
-        case 0xCB:
-        case 0xCD:
-        case 0xCE:
-        case 0xCF:
-            rc = agora__error_set(err, AGORA_EINPUT,
-                                  "stream is JPEG process SOF%u, not lossless Huffman (SOF3); the "
-                                  "transfer syntax does not match the data",
-                                  m - 0xC0);
-            break;
         default:
-            break; /* APPn, COM, DQT, DAC...: not needed for lossless */
+            /* APPn, COM, DQT, DAC...: not needed for lossless; another process is refused. */
+            if (agora__jpeg_is_sof(m))
+                rc = agora__jpeg_wrong_process(m, "lossless Huffman (SOF3)", err);
+            break;
         }
         if (rc < 0)
             goto done;
     }
-    if (!d->have_frame || covered != (1u << d->ncomp) - 1)
+    if (!d->s.have_frame || covered != (1u << d->s.ncomp) - 1)
         rc = fail(err, "stream ends before every component was decoded");
 done:
     free(rows);
