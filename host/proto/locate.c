@@ -1,7 +1,8 @@
-/* Finding the installed (or built) pieces the worker module needs: the runner executable and
- * the plugin template. One search order each, in one place: environment, build tree relative to
- * the running executable, install prefix. */
-#include "worker.h"
+/* Finding the installed (or built) pieces the host needs: the runner executable (both clients)
+ * and the plugin template. One search order each, in one place: environment, build tree
+ * relative to the running executable, the install directories meson configured. No source-tree
+ * path is compiled in: installed binaries must not carry the builder's paths. */
+#include "runner_proc.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -74,21 +75,27 @@ int agora__runner_path(char *buf, size_t size, agora__error *err)
     }
     char dir[PATH_MAX], cand[PATH_MAX + 64];
     if (exe_dir(dir, sizeof dir) == 0) {
-        snprintf(cand, sizeof cand, "%s/../../sandbox/agora-runner", dir);
-        if (is_exec_file(cand))
-            return set_path(buf, size, cand, err);
+        /* <build>/host/cli/agora and <build>/tests/<kind>/<module>/<test> */
+        static const char *const rel[] = {"../../sandbox/agora-runner",
+                                          "../../../sandbox/agora-runner"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(cand, sizeof cand, "%s/%s", dir, rel[i]);
+            if (is_exec_file(cand))
+                return set_path(buf, size, cand, err);
+        }
     }
-    /* An install that put the runner in bindir (sandbox/meson.build's default) still works. */
-    snprintf(cand, sizeof cand, "%s/agora-runner", AGORA_BINDIR);
-    if (is_exec_file(cand))
-        return set_path(buf, size, cand, err);
+    /* Where sandbox/meson.build installs it, then bindir for installs made before that. */
     snprintf(cand, sizeof cand, "%s/agora/agora-runner", AGORA_LIBEXECDIR);
     if (is_exec_file(cand))
         return set_path(buf, size, cand, err);
+    char bin[PATH_MAX + 64];
+    snprintf(bin, sizeof bin, "%s/agora-runner", AGORA_BINDIR);
+    if (is_exec_file(bin))
+        return set_path(buf, size, bin, err);
     return agora__error_set(err, AGORA_EINVAL,
-                            "cannot find agora-runner (looked at $AGORA_RUNNER, the build tree "
-                            "and %s); install agora or set AGORA_RUNNER",
-                            cand);
+                            "cannot find agora-runner (looked at $AGORA_RUNNER, the build tree, "
+                            "%s and %s); install agora or set AGORA_RUNNER",
+                            cand, bin);
 }
 
 int agora__template_dir(char *buf, size_t size, agora__error *err)
@@ -103,15 +110,14 @@ int agora__template_dir(char *buf, size_t size, agora__error *err)
     }
     char dir[PATH_MAX], cand[PATH_MAX + 64];
     if (exe_dir(dir, sizeof dir) == 0) {
-        /* The build tree copies the template next to the build's sdk/ directory. */
-        snprintf(cand, sizeof cand, "%s/../../sdk/template", dir);
-        if (is_dir(cand))
-            return set_path(buf, size, cand, err);
+        /* sdk/template/meson.build copies the template into the build tree. */
+        static const char *const rel[] = {"../../sdk/template", "../../../sdk/template"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(cand, sizeof cand, "%s/%s", dir, rel[i]);
+            if (is_dir(cand))
+                return set_path(buf, size, cand, err);
+        }
     }
-#ifdef AGORA_SOURCE_TEMPLATE_DIR
-    if (is_dir(AGORA_SOURCE_TEMPLATE_DIR))
-        return set_path(buf, size, AGORA_SOURCE_TEMPLATE_DIR, err);
-#endif
     snprintf(cand, sizeof cand, "%s/agora/template", AGORA_DATADIR);
     if (is_dir(cand))
         return set_path(buf, size, cand, err);
