@@ -86,8 +86,8 @@ static void read_setup(agora__runner_setup *s)
     int fds[AGORA__FRAME_MAX_FDS];
     size_t n_fds;
     char why[256];
-    int rc = agora__runner_frame_read(AGORA__RUNNER_FD, AGORA__FRAME_HOST_TO_RUNNER_MAX, &f, fds, &n_fds,
-                                      why, sizeof why);
+    int rc = agora__runner_frame_read(AGORA__RUNNER_FD, AGORA__FRAME_HOST_TO_RUNNER_MAX, &f, fds,
+                                      &n_fds, why, sizeof why);
     if (rc != 0)
         SETUP_FAIL(-EPROTO, "reading Setup: %s", why);
     if (f->msg_case != AGORA__IPC__FRAME__MSG_SETUP)

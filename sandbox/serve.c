@@ -533,8 +533,9 @@ int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p)
         int fds[AGORA__FRAME_MAX_FDS];
         size_t n_fds;
         char why[256];
-        int rc = agora__runner_frame_read(agora__runner_channel_fd(), AGORA__FRAME_HOST_TO_RUNNER_MAX, &f, fds,
-                                          &n_fds, why, sizeof why);
+        int rc =
+            agora__runner_frame_read(agora__runner_channel_fd(), AGORA__FRAME_HOST_TO_RUNNER_MAX,
+                                     &f, fds, &n_fds, why, sizeof why);
         if (rc == -2)
             break; /* the host closed the channel: same as Shutdown */
         if (rc != 0)

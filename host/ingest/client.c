@@ -120,8 +120,8 @@ static void reap(agora__ingest *ing, int kill_now, char *why, size_t why_len)
 
 /* Send f (with fds) and read one frame, each within deadline_ns: host/proto's codec with the
  * protocol's caps per direction. */
-static int send_frame(agora__ingest *ing, const Agora__Ipc__Frame *f, const int *fds,
-                      size_t n_fds, uint64_t deadline_ns, agora__error *err)
+static int send_frame(agora__ingest *ing, const Agora__Ipc__Frame *f, const int *fds, size_t n_fds,
+                      uint64_t deadline_ns, agora__error *err)
 {
     return agora__frame_send_until(ing->sock, f, AGORA__FRAME_HOST_TO_RUNNER_MAX, fds,
                                    (unsigned)n_fds, deadline_ns, err);

@@ -364,7 +364,7 @@ int agora__frame_recv(agora__frame_reader *r, int fd, Agora__Ipc__Frame **out, a
     }
 }
 
-/* ---- one-shot and deadline-bound I/O (request/reply peers) ------------------------------------ */
+/* ---- one-shot and deadline-bound I/O (request/reply peers) ----------------------------------- */
 
 /* Frees blocks of a frame whose budget is gone: budget_free with no accounting. */
 static ProtobufCAllocator detached = {budget_alloc, budget_free, NULL};

@@ -63,27 +63,43 @@ static int set_path(char *buf, size_t size, const char *p, agora__error *err)
     return 0;
 }
 
-int agora__runner_path(char *buf, size_t size, agora__error *err)
+/* $env_name when set (it must pass ok), else the first of the build-tree candidates rel[0..1]
+ * relative to this executable that passes ok: 1 with buf set, 0 when none applies, negative on
+ * a bad $env_name or a path too long. */
+static int from_env_or_build(const char *env_name, int (*ok)(const char *), const char *what,
+                             const char *const rel[2], char *buf, size_t size, agora__error *err)
 {
-    const char *env = getenv("AGORA_RUNNER");
+    const char *env = getenv(env_name);
     if (env != NULL && env[0] != '\0') {
-        if (!is_exec_file(env))
-            return agora__error_set(err, AGORA_EINVAL,
-                                    "AGORA_RUNNER=%s is not an executable file; fix or unset it",
-                                    env);
-        return set_path(buf, size, env, err);
+        if (!ok(env))
+            return agora__error_set(err, AGORA_EINVAL, "%s=%s is not %s; fix or unset it", env_name,
+                                    env, what);
+        int rc = set_path(buf, size, env, err);
+        return rc < 0 ? rc : 1;
     }
     char dir[PATH_MAX], cand[PATH_MAX + 64];
-    if (exe_dir(dir, sizeof dir) == 0) {
-        /* <build>/host/cli/agora and <build>/tests/<kind>/<module>/<test> */
-        static const char *const rel[] = {"../../sandbox/agora-runner",
-                                          "../../../sandbox/agora-runner"};
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(cand, sizeof cand, "%s/%s", dir, rel[i]);
-            if (is_exec_file(cand))
-                return set_path(buf, size, cand, err);
+    if (exe_dir(dir, sizeof dir) != 0)
+        return 0;
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(cand, sizeof cand, "%s/%s", dir, rel[i]);
+        if (ok(cand)) {
+            int rc = set_path(buf, size, cand, err);
+            return rc < 0 ? rc : 1;
         }
     }
+    return 0;
+}
+
+int agora__runner_path(char *buf, size_t size, agora__error *err)
+{
+    /* <build>/host/cli/agora and <build>/tests/<kind>/<module>/<test> */
+    static const char *const rel[2] = {"../../sandbox/agora-runner",
+                                       "../../../sandbox/agora-runner"};
+    int rc =
+        from_env_or_build("AGORA_RUNNER", is_exec_file, "an executable file", rel, buf, size, err);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    char cand[PATH_MAX + 64];
     /* Where sandbox/meson.build installs it, then bindir for installs made before that. */
     snprintf(cand, sizeof cand, "%s/agora/agora-runner", AGORA_LIBEXECDIR);
     if (is_exec_file(cand))
@@ -100,24 +116,12 @@ int agora__runner_path(char *buf, size_t size, agora__error *err)
 
 int agora__template_dir(char *buf, size_t size, agora__error *err)
 {
-    const char *env = getenv("AGORA_TEMPLATE_DIR");
-    if (env != NULL && env[0] != '\0') {
-        if (!is_dir(env))
-            return agora__error_set(err, AGORA_EINVAL,
-                                    "AGORA_TEMPLATE_DIR=%s is not a directory; fix or unset it",
-                                    env);
-        return set_path(buf, size, env, err);
-    }
-    char dir[PATH_MAX], cand[PATH_MAX + 64];
-    if (exe_dir(dir, sizeof dir) == 0) {
-        /* sdk/template/meson.build copies the template into the build tree. */
-        static const char *const rel[] = {"../../sdk/template", "../../../sdk/template"};
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(cand, sizeof cand, "%s/%s", dir, rel[i]);
-            if (is_dir(cand))
-                return set_path(buf, size, cand, err);
-        }
-    }
+    /* sdk/template/meson.build copies the template into the build tree. */
+    static const char *const rel[2] = {"../../sdk/template", "../../../sdk/template"};
+    int rc = from_env_or_build("AGORA_TEMPLATE_DIR", is_dir, "a directory", rel, buf, size, err);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    char cand[PATH_MAX + 64];
     snprintf(cand, sizeof cand, "%s/agora/template", AGORA_DATADIR);
     if (is_dir(cand))
         return set_path(buf, size, cand, err);

@@ -70,8 +70,7 @@ static inline void agora__frame_put_len(uint8_t out[AGORA__FRAME_PREFIX], uint32
 
 static inline uint32_t agora__frame_get_len(const uint8_t in[AGORA__FRAME_PREFIX])
 {
-    return (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 |
-           (uint32_t)in[3] << 24;
+    return (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 | (uint32_t)in[3] << 24;
 }
 
 #endif

@@ -11,8 +11,8 @@ static int same_str(const char *a, const char *b)
     return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
-int agora__ready_check(const Agora__Ipc__Ready *r, uint32_t protocol_version,
-                       const char *plugin_id, const char *plugin_version, agora__error *err)
+int agora__ready_check(const Agora__Ipc__Ready *r, uint32_t protocol_version, const char *plugin_id,
+                       const char *plugin_version, agora__error *err)
 {
     if (r->protocol_version != protocol_version)
         return agora__error_set(err, AGORA_EINVAL,

@@ -35,7 +35,7 @@ int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid
 /* The checks a Ready frame must pass before the worker counts as started, for a host that sent
  * Setup.protocol_version = protocol_version and expects the plugin (id, version); plugin_id NULL
  * for a runner in MODE_INGEST (no plugin). 0, or AGORA_EINVAL with err saying what was wrong. */
-int agora__ready_check(const Agora__Ipc__Ready *r, uint32_t protocol_version,
-                       const char *plugin_id, const char *plugin_version, agora__error *err);
+int agora__ready_check(const Agora__Ipc__Ready *r, uint32_t protocol_version, const char *plugin_id,
+                       const char *plugin_version, agora__error *err);
 
 #endif

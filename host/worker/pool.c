@@ -388,8 +388,8 @@ static void on_ready(worker *w, const Agora__Ipc__Ready *r)
 {
     agora__pool *pool = w->pool;
     agora__error rerr = {0};
-    if (agora__ready_check(r, AGORA__PROTO_VERSION, pool->plugin_id, pool->plugin_version,
-                           &rerr) < 0)
+    if (agora__ready_check(r, AGORA__PROTO_VERSION, pool->plugin_id, pool->plugin_version, &rerr) <
+        0)
         return protocol_error(w, rerr.msg);
     for (size_t i = 0; i < r->n_isolation_warnings && i < 16; i++) {
         char line[AGORA__MAX_ERROR_LEN + 1];

@@ -10,9 +10,9 @@
  *     geometry and a mask memfd, Ready through agora__ready_check and its warnings, Error and Log
  *     texts through agora__sanitize_message.
  *   - ingest channel (bit 0 = 1): the bytes are one frame body for host/proto/frame.c's
- *     agora__frame_decode (the ingest client's decoder); an IngestReply goes through agora__ingest_check_reply for the
- *     request op chosen by byte 1 (METADATA, DECODE, DEID_UIDS, DEID_WRITE, DUMP) and then the
- *     deid/dump checks of host/ingest/deid.c, as the client does.
+ *     agora__frame_decode (the ingest client's decoder); an IngestReply goes through
+ *     agora__ingest_check_reply for the request op chosen by byte 1 (METADATA, DECODE,
+ *     DEID_UIDS, DEID_WRITE, DUMP) and then the deid/dump checks of host/ingest/deid.c, as the client does.
  * Nothing may crash, leak, or read outside its buffers; memory stays within the budgets.
  */
 #include <stddef.h>

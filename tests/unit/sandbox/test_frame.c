@@ -53,7 +53,8 @@ static void put_len(uint32_t len)
 static int read_one(Agora__Ipc__Frame **f, size_t *n_fds, char *why)
 {
     int fds[AGORA__FRAME_MAX_FDS];
-    return agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, f, fds, n_fds, why, 256);
+    return agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, f, fds, n_fds, why,
+                                    256);
 }
 
 static void test_roundtrip(void **state)
@@ -194,9 +195,9 @@ static void test_fd_rules(void **state)
     assert_int_equal(open_fd_count(), before);
     send_with_fds(&f, m, 2);
     int fds[AGORA__FRAME_MAX_FDS];
-    assert_int_equal(
-        agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, &got, fds, &n, why, sizeof why),
-        0);
+    assert_int_equal(agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, &got, fds, &n,
+                                              why, sizeof why),
+                     0);
     assert_int_equal(n, 2);
     close(fds[0]);
     close(fds[1]);
@@ -230,9 +231,9 @@ static void test_fork_job_fds(void **state)
     assert_int_equal(open_fd_count(), before);
     send_with_fds(&f, m, 1);
     int fds[AGORA__FRAME_MAX_FDS];
-    assert_int_equal(
-        agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, &got, fds, &n, why, sizeof why),
-        0);
+    assert_int_equal(agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, &got, fds, &n,
+                                              why, sizeof why),
+                     0);
     assert_int_equal(n, 1);
     assert_int_equal(got->fork_job->job_id, 7);
     close(fds[0]);
