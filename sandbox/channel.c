@@ -26,7 +26,7 @@ int agora__runner_channel_fd(void)
 int agora__runner_send(const Agora__Ipc__Frame *frame)
 {
     pthread_mutex_lock(&chan_mu);
-    int rc = agora__runner_frame_write(chan_fd, frame, AGORA__RUNNER_MAX_OUT_FRAME);
+    int rc = agora__runner_frame_write(chan_fd, frame, AGORA__FRAME_RUNNER_TO_HOST_MAX);
     pthread_mutex_unlock(&chan_mu);
     return rc;
 }

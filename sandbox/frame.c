@@ -1,5 +1,8 @@
 /*
- * Frame I/O on the host socket: a 4-byte little-endian length, then a serialized agora.ipc.Frame.
+ * Frame I/O on the host socket: the framing of host/proto/proto.h (a 4-byte little-endian
+ * length, then a serialized agora.ipc.Frame), with its caps and descriptor count. The runner's
+ * own blocking reader, not host/proto's codec: it runs under the seccomp policy (no sendmsg),
+ * reports with a `why` buffer and does not link the host's error module.
  * Reads are bounded (the caller passes the cap) and collect SCM_RIGHTS descriptors from any part
  * of the frame; a frame carrying more or fewer descriptors than its message type expects is a
  * protocol error and every received descriptor is closed. Writes never carry descriptors: the
@@ -30,7 +33,7 @@ static int recv_all(int fd, uint8_t *buf, size_t len, int first, int *fds, size_
     while (got < len) {
         union {
             struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(int) * (AGORA__RUNNER_MAX_FDS + 1))];
+            char buf[CMSG_SPACE(sizeof(int) * (AGORA__FRAME_MAX_FDS + 1))];
         } ctl;
         struct iovec iov = {.iov_base = buf + got, .iov_len = len - got};
         struct msghdr msg = {.msg_iov = &iov,
@@ -48,17 +51,17 @@ static int recv_all(int fd, uint8_t *buf, size_t len, int first, int *fds, size_
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
                 continue;
             size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            int tmp[AGORA__RUNNER_MAX_FDS + 1];
-            if (k > AGORA__RUNNER_MAX_FDS + 1)
-                k = AGORA__RUNNER_MAX_FDS + 1;
+            int tmp[AGORA__FRAME_MAX_FDS + 1];
+            if (k > AGORA__FRAME_MAX_FDS + 1)
+                k = AGORA__FRAME_MAX_FDS + 1;
             memcpy(tmp, CMSG_DATA(c), k * sizeof(int));
             for (size_t i = 0; i < k; i++) {
-                if (*n_fds < AGORA__RUNNER_MAX_FDS)
+                if (*n_fds < AGORA__FRAME_MAX_FDS)
                     fds[(*n_fds)++] = tmp[i];
                 else {
                     close(tmp[i]);
                     snprintf(why, why_len, "the host sent more than %d descriptors with a frame",
-                             AGORA__RUNNER_MAX_FDS);
+                             AGORA__FRAME_MAX_FDS);
                     return -1;
                 }
             }
@@ -119,21 +122,20 @@ Agora__Ipc__Frame *agora__runner_frame_decode(const uint8_t *buf, size_t len, ch
 }
 
 int agora__runner_frame_read(int fd, size_t max_len, Agora__Ipc__Frame **out,
-                             int fds[AGORA__RUNNER_MAX_FDS], size_t *n_fds, char *why,
+                             int fds[AGORA__FRAME_MAX_FDS], size_t *n_fds, char *why,
                              size_t why_len)
 {
-    uint8_t hdr[4];
+    uint8_t hdr[AGORA__FRAME_PREFIX];
     *out = NULL;
     *n_fds = 0;
-    int rc = recv_all(fd, hdr, 4, 1, fds, n_fds, why, why_len);
+    int rc = recv_all(fd, hdr, sizeof hdr, 1, fds, n_fds, why, why_len);
     if (rc != 0) {
         close_fds(fds, n_fds);
         if (rc == -2)
             snprintf(why, why_len, "the host closed the socket");
         return rc;
     }
-    uint32_t len =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+    uint32_t len = agora__frame_get_len(hdr);
     if (len == 0 || len > max_len) {
         close_fds(fds, n_fds);
         snprintf(why, why_len, "the host sent a frame of %u bytes (allowed 1..%zu)", len, max_len);
@@ -175,15 +177,12 @@ int agora__runner_frame_write(int fd, const Agora__Ipc__Frame *frame, size_t max
     size_t len = protobuf_c_message_get_packed_size(&frame->base);
     if (len > max_len || len > UINT32_MAX)
         return -EMSGSIZE;
-    uint8_t *buf = malloc(len + 4);
+    uint8_t *buf = malloc(len + AGORA__FRAME_PREFIX);
     if (buf == NULL)
         return -ENOMEM;
-    buf[0] = (uint8_t)len;
-    buf[1] = (uint8_t)(len >> 8);
-    buf[2] = (uint8_t)(len >> 16);
-    buf[3] = (uint8_t)(len >> 24);
-    protobuf_c_message_pack(&frame->base, buf + 4);
-    size_t off = 0, total = len + 4;
+    agora__frame_put_len(buf, (uint32_t)len);
+    protobuf_c_message_pack(&frame->base, buf + AGORA__FRAME_PREFIX);
+    size_t off = 0, total = len + AGORA__FRAME_PREFIX;
     int rc = 0;
     while (off < total) {
         /* send(), not write(): MSG_NOSIGNAL turns a dead host into EPIPE instead of SIGPIPE, and

@@ -217,10 +217,10 @@ static void poll_host(agora_job *job)
         if (poll(&p, 1, 0) != 1)
             return;
         Agora__Ipc__Frame *f;
-        int fds[AGORA__RUNNER_MAX_FDS];
+        int fds[AGORA__FRAME_MAX_FDS];
         size_t n_fds;
         char why[256];
-        int rc = agora__runner_frame_read(fd, AGORA__RUNNER_MAX_IN_FRAME, &f, fds, &n_fds, why,
+        int rc = agora__runner_frame_read(fd, AGORA__FRAME_HOST_TO_RUNNER_MAX, &f, fds, &n_fds, why,
                                           sizeof why);
         if (rc == -2) {
             /* The host is gone; nobody will read a result. */
@@ -554,7 +554,7 @@ static int32_t host_add_mask(agora_job *job, const agora_mask *in, int32_t *regi
     }
     memcpy(job->out_area + off, in->labels, (size_t)len);
     agora__ipc__region__init(r);
-    r->kind = 4; /* mask, per agora_ipc.proto */
+    r->kind = AGORA__REGION_MASK;
     r->frame = in->first_frame;
     r->label = label;
     r->mask_frames = in->n_frames;

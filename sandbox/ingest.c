@@ -315,11 +315,11 @@ int agora__runner_serve_ingest(void)
 {
     for (;;) {
         Agora__Ipc__Frame *f;
-        int fds[AGORA__RUNNER_MAX_FDS] = {-1, -1};
+        int fds[AGORA__FRAME_MAX_FDS] = {-1, -1};
         size_t n_fds;
         char why[256];
-        int rc = agora__runner_frame_read(AGORA__RUNNER_FD, AGORA__RUNNER_MAX_IN_FRAME, &f, fds,
-                                          &n_fds, why, sizeof why);
+        int rc = agora__runner_frame_read(AGORA__RUNNER_FD, AGORA__FRAME_HOST_TO_RUNNER_MAX, &f,
+                                          fds, &n_fds, why, sizeof why);
         if (rc == -2)
             break; /* the host closed the channel: same as Shutdown */
         if (rc != 0)

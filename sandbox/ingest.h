@@ -12,10 +12,8 @@
 #include "fgroups.h"
 #include "pixels.h"
 
-/* Bounds of what one reply carries (the host checks the same numbers). */
-#define AGORA__INGEST_MAX_ELEMENTS  512u
-#define AGORA__INGEST_MAX_VALUE     1024u
-#define AGORA__INGEST_MAX_POSITIONS 65536u
+/* Bounds of what one reply carries, AGORA__INGEST_MAX_*: proto.h (the host checks the same). */
+#include "proto.h"
 /* Per-frame functional group values of one reply (the frame cap is 8 MiB). */
 #define AGORA__INGEST_MAX_PER_FRAME_BYTES (6u << 20)
 

@@ -19,8 +19,8 @@ void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limit
     if (in->max_threads)
         out->max_threads = in->max_threads > 1024 ? 1024 : in->max_threads;
     if (in->max_result_bytes)
-        out->max_result_bytes = in->max_result_bytes > AGORA__RUNNER_MAX_OUT_FRAME - 4096
-                                    ? AGORA__RUNNER_MAX_OUT_FRAME - 4096
+        out->max_result_bytes = in->max_result_bytes > AGORA__FRAME_RUNNER_TO_HOST_MAX - 4096
+                                    ? AGORA__FRAME_RUNNER_TO_HOST_MAX - 4096
                                     : in->max_result_bytes;
     if (in->max_items)
         out->max_items = in->max_items;

@@ -83,25 +83,26 @@ static void read_plugin(int fd, const Agora__Ipc__Setup *su, agora__runner_setup
 static void read_setup(agora__runner_setup *s)
 {
     Agora__Ipc__Frame *f;
-    int fds[AGORA__RUNNER_MAX_FDS];
+    int fds[AGORA__FRAME_MAX_FDS];
     size_t n_fds;
     char why[256];
-    int rc = agora__runner_frame_read(AGORA__RUNNER_FD, AGORA__RUNNER_MAX_IN_FRAME, &f, fds, &n_fds,
-                                      why, sizeof why);
+    int rc = agora__runner_frame_read(AGORA__RUNNER_FD, AGORA__FRAME_HOST_TO_RUNNER_MAX, &f, fds,
+                                      &n_fds, why, sizeof why);
     if (rc != 0)
         SETUP_FAIL(-EPROTO, "reading Setup: %s", why);
     if (f->msg_case != AGORA__IPC__FRAME__MSG_SETUP)
         SETUP_FAIL(-EPROTO, "the first frame must be Setup (got type %d)", (int)f->msg_case);
     const Agora__Ipc__Setup *su = f->setup;
-    if (su->protocol_version != 1 && su->protocol_version != 2)
+    if (su->protocol_version < AGORA__PROTO_VERSION_BASE ||
+        su->protocol_version > AGORA__PROTO_VERSION)
         SETUP_FAIL(AGORA_EVERSION,
-                   "protocol version %u is not supported (this runner speaks 1 and 2)",
-                   su->protocol_version);
-    if (su->fork_per_job && su->protocol_version < 2)
+                   "protocol version %u is not supported (this runner speaks %u to %u)",
+                   su->protocol_version, AGORA__PROTO_VERSION_BASE, AGORA__PROTO_VERSION);
+    if (su->fork_per_job && su->protocol_version < AGORA__PROTO_VERSION_FORK)
         SETUP_FAIL(AGORA_EVERSION,
-                   "fork_per_job needs protocol version 2 (a channel of its own per job); "
+                   "fork_per_job needs protocol version %u (a channel of its own per job); "
                    "this host sent %u: upgrade the host",
-                   su->protocol_version);
+                   AGORA__PROTO_VERSION_FORK, su->protocol_version);
     s->protocol_version = su->protocol_version;
     if (su->mode != AGORA__IPC__MODE__MODE_PLUGIN && su->mode != AGORA__IPC__MODE__MODE_INGEST)
         SETUP_FAIL(AGORA_EUNSUPPORTED,

@@ -14,30 +14,10 @@
 
 #include "agora/agora.h"
 #include "agora_ipc.pb-c.h"
-
-/* The runner's end of the host socket, fixed by the protocol. */
-#define AGORA__RUNNER_FD 3
+#include "proto.h" /* host/proto: the runner's fd, frame caps, versions, exit codes */
 /* Where a fork-per-job zygote keeps it after lock-down (below RLIMIT_NOFILE 16): fd 3 is then
  * the job process's own channel. */
 #define AGORA__RUNNER_ZYGOTE_FD 15
-
-/* Frame size caps (bytes of the serialized Frame, without the 4-byte length). */
-#define AGORA__RUNNER_MAX_IN_FRAME  (1u << 20)
-#define AGORA__RUNNER_MAX_OUT_FRAME (8u << 20)
-/* Most descriptors any host message may carry (Job: pixels + output; IngestRequest DECODE:
- * input file + output). */
-#define AGORA__RUNNER_MAX_FDS 2
-
-/* Exit codes of agora-runner (the host maps them; signals are passed through as signals). */
-#define AGORA__RUNNER_EXIT_OK       0  /* Shutdown honoured */
-#define AGORA__RUNNER_EXIT_USAGE    2  /* bad command line */
-#define AGORA__RUNNER_EXIT_SETUP    10 /* Setup unreadable or plugin bytes refused */
-#define AGORA__RUNNER_EXIT_CONFINE  11 /* a confinement step failed: never ran plugin code */
-#define AGORA__RUNNER_EXIT_LOAD     12 /* dlopen / entry / descriptor check failed */
-#define AGORA__RUNNER_EXIT_INIT     13 /* plugin init failed */
-#define AGORA__RUNNER_EXIT_PROTOCOL 14 /* the host sent something invalid, or the socket broke */
-#define AGORA__RUNNER_EXIT_INTERNAL 15 /* runner bug or resource failure outside a job */
-#define AGORA__RUNNER_EXIT_OOM      16 /* crashed (SIGSEGV/SIGBUS/SIGABRT) at the memory cap */
 
 /* Defaults when Setup.limits leaves a field at 0. */
 #define AGORA__RUNNER_DEFAULT_MEMORY  (512ull << 20)
@@ -96,7 +76,7 @@ int agora__memcap_install_crash_probe(void);
  * On failure returns -1, closes any descriptor received, and writes the reason to why.
  * A clean EOF before the first byte returns -2 (the host closed the socket). */
 int agora__runner_frame_read(int fd, size_t max_len, Agora__Ipc__Frame **out,
-                             int fds[AGORA__RUNNER_MAX_FDS], size_t *n_fds, char *why,
+                             int fds[AGORA__FRAME_MAX_FDS], size_t *n_fds, char *why,
                              size_t why_len);
 /* Write one frame (blocking, complete or error). Returns 0 or -errno (-EMSGSIZE over max_len). */
 int agora__runner_frame_write(int fd, const Agora__Ipc__Frame *frame, size_t max_len);

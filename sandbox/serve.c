@@ -479,10 +479,10 @@ job_process(const agora__runner_setup *s, agora__runner_plugin *p, int chan, uin
     signals_to(SIG_DFL);
     agora__runner_channel_set_fd(chan);
     Agora__Ipc__Frame *f;
-    int fds[AGORA__RUNNER_MAX_FDS];
+    int fds[AGORA__FRAME_MAX_FDS];
     size_t n_fds;
     char why[256];
-    int rc = agora__runner_frame_read(chan, AGORA__RUNNER_MAX_IN_FRAME, &f, fds, &n_fds, why,
+    int rc = agora__runner_frame_read(chan, AGORA__FRAME_HOST_TO_RUNNER_MAX, &f, fds, &n_fds, why,
                                       sizeof why);
     if (rc == -2)
         _exit(AGORA__RUNNER_EXIT_PROTOCOL); /* the host closed the job channel */
@@ -530,11 +530,12 @@ int agora__runner_serve(const agora__runner_setup *s, agora__runner_plugin *p)
 {
     for (;;) {
         Agora__Ipc__Frame *f;
-        int fds[AGORA__RUNNER_MAX_FDS];
+        int fds[AGORA__FRAME_MAX_FDS];
         size_t n_fds;
         char why[256];
-        int rc = agora__runner_frame_read(agora__runner_channel_fd(), AGORA__RUNNER_MAX_IN_FRAME, &f, fds,
-                                          &n_fds, why, sizeof why);
+        int rc =
+            agora__runner_frame_read(agora__runner_channel_fd(), AGORA__FRAME_HOST_TO_RUNNER_MAX,
+                                     &f, fds, &n_fds, why, sizeof why);
         if (rc == -2)
             break; /* the host closed the channel: same as Shutdown */
         if (rc != 0)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agora/agora.h"
 #include "commands.h"
 
 typedef struct command {
@@ -55,7 +56,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("agora %s (plugin ABI %d.%d)\n", AGORA_VERSION, 1, 0);
+        printf("agora %s (plugin ABI %d.%d)\n", AGORA_VERSION, AGORA_ABI_VERSION_MAJOR,
+               AGORA_ABI_VERSION_MINOR);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

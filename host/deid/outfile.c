@@ -131,12 +131,6 @@ int agora__deid_write_fd(const char *path, int src, size_t len, const void *pref
     return rc;
 }
 
-int agora__deid_write_out(const char *path, const void *data, size_t len, agora__error *err)
-{
-    struct iovec iov = {(void *)(uintptr_t)data, len};
-    return write_iov(path, &iov, 1, err);
-}
-
 int agora__deid_write_buf(const char *path, const struct agora__deid_buf *b, agora__error *err)
 {
     struct iovec iov[2 * AGORA__DEID_MAX_REFS + 1];

@@ -6,12 +6,10 @@
 
 #include "common.h"
 
-/* Write data to path through a temporary file in the same directory and rename(2): readers see
- * the old file or the whole new one, never a part. No fsync per file (hundreds of files would
- * pay one each); call agora__deid_sync_dir once after the batch. Mode 0644. */
-int agora__deid_write_out(const char *path, const void *data, size_t len, agora__error *err);
-/* The same for an encoder buffer (its data interleaved with the referenced bytes), written
- * with writev. */
+/* Write an encoder buffer (its data interleaved with the referenced bytes, with writev) to path
+ * through a temporary file in the same directory and rename(2): readers see the old file or the
+ * whole new one, never a part. No fsync per file (hundreds of files would pay one each); call
+ * agora__deid_sync_dir once after the batch. Mode 0644. */
 struct agora__deid_buf;
 int agora__deid_write_buf(const char *path, const struct agora__deid_buf *b, agora__error *err);
 /* The same for len bytes of the descriptor src from offset 0 (copied by the kernel with

@@ -350,11 +350,6 @@ int agora__dicom_walk(const agora__dicom_dataset *ds, agora__dicom_visit_fn fn, 
     return walk(ds, 0, fn, ctx);
 }
 
-void *agora__dicom_alloc(agora__dicom_file *file, size_t size)
-{
-    return file ? agora__dicom_arena_alloc(file->arena, size) : NULL;
-}
-
 int agora__dicom_set(agora__dicom_file *file, agora__dicom_dataset *ds, uint32_t tag, uint16_t vr,
                      const void *value, size_t len, agora__error *err)
 {

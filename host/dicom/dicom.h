@@ -53,8 +53,6 @@
 
 /* Writes the two characters of vr and a NUL into out[3]; returns out. */
 char *agora__dicom_vr_str(uint16_t vr, char out[3]);
-/* Parses "OB" etc.; returns 0 when s is not two upper-case letters. */
-uint16_t agora__dicom_vr_parse(const char *s);
 
 /* ---- Transfer syntaxes ----------------------------------------------------------------------- */
 
@@ -224,9 +222,6 @@ int agora__dicom_get_double(const agora__dicom_dataset *ds, uint32_t tag, size_t
 typedef int (*agora__dicom_visit_fn)(const agora__dicom_element *e, uint32_t depth, void *ctx);
 int agora__dicom_walk(const agora__dicom_dataset *ds, agora__dicom_visit_fn fn, void *ctx);
 
-/* Arena allocation owned by the file (zeroed, 16-byte aligned), freed with it; NULL on
- * overflow/out of memory. Use it to build replacement items. */
-void *agora__dicom_alloc(agora__dicom_file *file, size_t size);
 
 /* Insert or replace the element `tag` of ds (which must belong to file) with a copy of
  * value[0..len) stored little-endian (the caller provides LE bytes for binary VRs); clears

@@ -15,13 +15,6 @@ char *agora__dicom_vr_str(uint16_t vr, char out[3])
     return out;
 }
 
-uint16_t agora__dicom_vr_parse(const char *s)
-{
-    if (!s || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' || s[2] != 0)
-        return 0;
-    return AGORA__DICOM_VR(s[0], s[1]);
-}
-
 static const struct {
     const char *uid;
     const char *name;

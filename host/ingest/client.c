@@ -5,6 +5,7 @@
  * spawned by the next request.
  */
 #include "ingest_internal.h"
+#include "runner_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,39 +50,6 @@ static uint64_t deadline_in(uint32_t ms)
 
 /* ---- process life ---------------------------------------------------------------------------- */
 
-/* Between fork and exec: async-signal-safe calls only. */
-static void __attribute__((noreturn)) exec_runner(const char *path, int sock, int devnull)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int s = 1; s < 32; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
-    if (devnull == 3) {
-        int d = fcntl(devnull, F_DUPFD_CLOEXEC, 4);
-        if (d < 0)
-            _exit(127);
-        devnull = d;
-    }
-    if (sock == 3) {
-        int fl = fcntl(3, F_GETFD);
-        if (fl < 0 || fcntl(3, F_SETFD, fl & ~FD_CLOEXEC) < 0)
-            _exit(127);
-    } else if (dup2(sock, 3) < 0) {
-        _exit(127);
-    }
-    if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0)
-        _exit(127);
-    if (syscall(SYS_close_range, 4u, ~0u, 0u) < 0)
-        for (int fd = 4; fd < 1024; fd++)
-            close(fd);
-    char *const argv[] = {(char *)path, NULL};
-    char *const envp[] = {NULL};
-    execve(path, argv, envp);
-    _exit(127);
-}
-
 /* How a worker ended, for messages: "crashed (SIGSEGV)" etc. */
 static void describe_status(int st, char *out, size_t size)
 {
@@ -98,12 +66,12 @@ static void describe_status(int st, char *out, size_t size)
             snprintf(out, size, "crashed (SIG%s)", ab ? ab : "?");
     } else if (WIFEXITED(st)) {
         int code = WEXITSTATUS(st);
-        if (code == 14)
-            snprintf(out, size, "ended with a protocol error (exit 14)");
-        else if (code >= 10 && code <= 13)
+        if (code == AGORA__RUNNER_EXIT_PROTOCOL)
+            snprintf(out, size, "ended with a protocol error (exit %d)", code);
+        else if (code >= AGORA__RUNNER_EXIT_SETUP && code <= AGORA__RUNNER_EXIT_INIT)
             snprintf(out, size, "failed to set up its sandbox (exit %d)", code);
-        else if (code == 15)
-            snprintf(out, size, "failed internally (exit 15)");
+        else if (code == AGORA__RUNNER_EXIT_INTERNAL)
+            snprintf(out, size, "failed internally (exit %d)", code);
         else
             snprintf(out, size, "exited with status %d", code);
     } else {
@@ -150,32 +118,31 @@ static void reap(agora__ingest *ing, int kill_now, char *why, size_t why_len)
     ing->stats.pid = 0;
 }
 
+/* Send f (with fds) and read one frame, each within deadline_ns: host/proto's codec with the
+ * protocol's caps per direction. */
+static int send_frame(agora__ingest *ing, const Agora__Ipc__Frame *f, const int *fds, size_t n_fds,
+                      uint64_t deadline_ns, agora__error *err)
+{
+    return agora__frame_send_until(ing->sock, f, AGORA__FRAME_HOST_TO_RUNNER_MAX, fds,
+                                   (unsigned)n_fds, deadline_ns, err);
+}
+
+static int recv_frame(agora__ingest *ing, uint64_t deadline_ns, Agora__Ipc__Frame **out,
+                      agora__error *err)
+{
+    return agora__frame_recv_until(ing->sock, AGORA__FRAME_RUNNER_TO_HOST_MAX, deadline_ns, out,
+                                   err);
+}
+
 static int spawn(agora__ingest *ing, agora__error *err)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return agora__error_set(err, -errno, "socketpair: %s", strerror(errno));
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        return agora__error_set(err, -e, "opening /dev/null: %s", strerror(e));
-    }
-    pid_t p = fork();
-    if (p < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        close(devnull);
-        return agora__error_set(err, -e, "fork: %s", strerror(e));
-    }
-    if (p == 0)
-        exec_runner(ing->runner, sv[1], devnull);
-    close(sv[1]);
-    close(devnull);
+    pid_t p = 0;
+    int sock = -1;
+    int rc = agora__spawn_runner(ing->runner, -1, &p, &sock, err);
+    if (rc < 0)
+        return rc;
     ing->pid = p;
-    ing->sock = sv[0];
+    ing->sock = sock;
     ing->served = 0;
     ing->stats.spawns++;
 
@@ -186,7 +153,7 @@ static int spawn(agora__ingest *ing, agora__error *err)
      * the per-request timeout is what bounds one file. */
     lim.cpu_seconds = 86400;
     Agora__Ipc__Setup su = AGORA__IPC__SETUP__INIT;
-    su.protocol_version = 1;
+    su.protocol_version = AGORA__PROTO_VERSION_BASE;
     su.host_abi_version = AGORA_ABI_VERSION;
     su.mode = AGORA__IPC__MODE__MODE_INGEST;
     su.limits = &lim;
@@ -196,19 +163,27 @@ static int spawn(agora__ingest *ing, agora__error *err)
     f.setup = &su;
     uint64_t deadline = deadline_in(ing->opt.start_timeout_ms);
     char why[160];
-    if (agora__ingest_send_frame(ing->sock, &f, NULL, 0, deadline, err) != 0) {
+    if (send_frame(ing, &f, NULL, 0, deadline, err) != 0) {
         reap(ing, 1, why, sizeof why);
         return agora__error_prefix(err, "starting the DICOM parser worker (it %s)", why);
     }
     Agora__Ipc__Frame *in = NULL;
-    int rc = agora__ingest_recv_frame(ing->sock, deadline, &in, err);
-    if (rc == 0 && in->msg_case == AGORA__IPC__FRAME__MSG_READY) {
-        ing->stats.pid = p;
-        agora__ipc__frame__free_unpacked(in, NULL);
-        return 0;
+    rc = recv_frame(ing, deadline, &in, err);
+    if (rc == 1 && in->msg_case == AGORA__IPC__FRAME__MSG_READY) {
+        agora__error rerr = {0};
+        if (agora__ready_check(in->ready, AGORA__PROTO_VERSION_BASE, NULL, NULL, &rerr) == 0) {
+            ing->stats.pid = p;
+            agora__frame_decoded_free(in);
+            return 0;
+        }
+        agora__frame_decoded_free(in);
+        reap(ing, 1, why, sizeof why);
+        return agora__error_set(err, AGORA_EINTERNAL,
+                                "the DICOM parser worker broke the protocol at start: %s",
+                                rerr.msg);
     }
     char msg[200] = "";
-    if (rc == 0 && in->msg_case == AGORA__IPC__FRAME__MSG_ERROR && in->error->message) {
+    if (rc == 1 && in->msg_case == AGORA__IPC__FRAME__MSG_ERROR && in->error->message) {
         size_t n = strnlen(in->error->message, sizeof msg - 1);
         for (size_t i = 0; i < n; i++) {
             char c = in->error->message[i];
@@ -216,10 +191,9 @@ static int spawn(agora__ingest *ing, agora__error *err)
         }
         msg[n] = '\0';
     }
-    if (in)
-        agora__ipc__frame__free_unpacked(in, NULL);
-    reap(ing, rc == -3 || msg[0] == '\0', why, sizeof why);
-    if (rc == -3)
+    agora__frame_decoded_free(in);
+    reap(ing, rc == -ETIMEDOUT || msg[0] == '\0', why, sizeof why);
+    if (rc == -ETIMEDOUT)
         return agora__error_set(err, AGORA_EINTERNAL,
                                 "the DICOM parser worker did not start within %u ms; check the "
                                 "machine's load or raise the start timeout",
@@ -262,7 +236,7 @@ int agora__ingest_open(const agora__ingest_options *opt, agora__ingest **out, ag
             rc = 0;
         }
     } else {
-        rc = agora__ingest_runner_path(ing->runner, sizeof ing->runner, err);
+        rc = agora__runner_path(ing->runner, sizeof ing->runner, err);
     }
     ing->opt.runner_path = NULL; /* the copy above is what we keep */
     if (rc == 0)
@@ -285,7 +259,7 @@ void agora__ingest_close(agora__ingest *ing)
         f.msg_case = AGORA__IPC__FRAME__MSG_SHUTDOWN;
         f.shutdown = &sd;
         agora__error e = {0};
-        (void)agora__ingest_send_frame(ing->sock, &f, NULL, 0, deadline_in(1000), &e);
+        (void)send_frame(ing, &f, NULL, 0, deadline_in(1000), &e);
     }
     reap(ing, 0, NULL, 0);
     free(ing);
@@ -364,8 +338,7 @@ static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestReq
         }
         req->request_id = ing->next_id++;
         agora__error e = {0};
-        if (agora__ingest_send_frame(ing->sock, &f, fds, n_fds, deadline_in(ing->opt.timeout_ms),
-                                     &e) == 0) {
+        if (send_frame(ing, &f, fds, n_fds, deadline_in(ing->opt.timeout_ms), &e) == 0) {
             sent = 1;
         } else {
             reap(ing, 1, NULL, 0); /* it died while idle: not this file's fault */
@@ -379,8 +352,8 @@ static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestReq
     ing->stats.requests++;
     Agora__Ipc__Frame *in = NULL;
     agora__error e = {0};
-    int rc = agora__ingest_recv_frame(ing->sock, deadline_in(ing->opt.timeout_ms), &in, &e);
-    if (rc == -3) {
+    int rc = recv_frame(ing, deadline_in(ing->opt.timeout_ms), &in, &e);
+    if (rc == -ETIMEDOUT) {
         reap(ing, 1, NULL, 0);
         ing->stats.worker_deaths++;
         return agora__error_set(err, AGORA_EINPUT,
@@ -388,13 +361,14 @@ static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestReq
                                 "killed; the file was refused",
                                 ing->opt.timeout_ms, path);
     }
-    if (rc == -2)
+    if (rc == 0)
         return worker_lost(ing, path, 0, NULL, err);
-    if (rc != 0)
-        return worker_lost(ing, path, 1, e.code == AGORA_EINTERNAL ? e.msg : NULL, err);
+    if (rc < 0) /* a broken protocol is named; an I/O failure is told by how the worker ended */
+        return worker_lost(ing, path, 1, rc == AGORA_EINVAL || rc == AGORA_ELIMIT ? e.msg : NULL,
+                           err);
     if (in->msg_case != AGORA__IPC__FRAME__MSG_INGEST_REPLY) {
         int error_frame = in->msg_case == AGORA__IPC__FRAME__MSG_ERROR;
-        agora__ipc__frame__free_unpacked(in, NULL);
+        agora__frame_decoded_free(in);
         /* An Error frame precedes the worker's own exit: report how it exited. */
         return worker_lost(ing, path, !error_frame,
                            error_frame ? NULL : "it sent a frame that is not an IngestReply", err);
@@ -408,7 +382,7 @@ static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestReq
     uint64_t cpu = in->ingest_reply->cpu_us;
     if (cpu > 3600ull * 1000000u)
         cpu = 3600ull * 1000000u;
-    agora__ipc__frame__free_unpacked(in, NULL);
+    agora__frame_decoded_free(in);
     if (verdict != AGORA__INGEST_REPLY_HOSTILE) {
         ing->stats.worker_cpu_us += cpu;
         if (verdict == AGORA__INGEST_REPLY_OK && meta != NULL)

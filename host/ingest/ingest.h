@@ -21,12 +21,8 @@
 
 #include "common.h"
 #include "pixels.h"
+#include "proto.h" /* bounds of a reply, AGORA__INGEST_MAX_*: the runner applies the same */
 #include "study.h"
-
-/* Bounds of a reply (the runner applies the same; the host checks them). */
-#define AGORA__INGEST_MAX_ELEMENTS  512u
-#define AGORA__INGEST_MAX_VALUE     1024u
-#define AGORA__INGEST_MAX_POSITIONS 65536u
 
 typedef struct agora__ingest_options {
     const char *runner_path;   /* NULL: $AGORA_RUNNER, the build tree, then the install prefix */

@@ -1,16 +1,13 @@
 /*
- * Private to host/ingest: reply validation (reply.c, unit-tested on hand-built replies), frame
- * I/O on the worker socket (wire.c) and locating the runner (locate.c).
+ * Private to host/ingest: reply validation (reply.c, unit-tested on hand-built replies). Frame
+ * I/O, locating and spawning the runner are host/proto's (frame.h, runner_proc.h).
  */
 #ifndef AGORA_HOST_INGEST_INTERNAL_H
 #define AGORA_HOST_INGEST_INTERNAL_H
 
 #include "agora_ipc.pb-c.h"
+#include "frame.h"
 #include "ingest.h"
-
-/* Frame caps: host -> runner 1 MiB, runner -> host 8 MiB (docs/sandbox.md). */
-#define AGORA__INGEST_MAX_OUT_FRAME (1u << 20)
-#define AGORA__INGEST_MAX_IN_FRAME  (8u << 20)
 
 /* Outcome of checking a reply. */
 enum {
@@ -59,28 +56,8 @@ typedef struct agora__ingest_dump_check {
 int agora__ingest_check_dump(const Agora__Ipc__IngestReply *r, int verdict, void *ctx,
                              agora__error *err);
 
-/* Unpack one frame body received from a worker (len <= AGORA__INGEST_MAX_IN_FRAME) with
- * protobuf-c's allocations bounded by AGORA__INGEST_UNPACK_BUDGET: an 8 MiB frame of tiny
- * repeated submessages would otherwise expand ~50x in memory. NULL with err set on failure;
- * free the result with agora__ingest_frame_free. */
-#define AGORA__INGEST_UNPACK_BUDGET ((size_t)64 << 20)
-Agora__Ipc__Frame *agora__ingest_decode_frame(const uint8_t *body, size_t len, agora__error *err);
-void agora__ingest_frame_free(Agora__Ipc__Frame *f);
-
 /* The metadata part alone (0 or -1 with err). with_elements=0 refuses replies carrying any. */
 int agora__ingest_check_meta(const Agora__Ipc__IngestMetadata *m, int with_elements,
                              agora__ingest_meta *out, agora__error *err);
-
-/* Blocking frame I/O with a deadline (agora__now_ns() based, 0 = none). send: fds ride with the
- * first byte. recv: any descriptor received is closed and makes it fail. Both return 0, or -1
- * with err set; recv returns -2 on EOF before the first byte and -3 on timeout. */
-int agora__ingest_send_frame(int sock, const Agora__Ipc__Frame *f, const int *fds, size_t n_fds,
-                             uint64_t deadline_ns, agora__error *err);
-int agora__ingest_recv_frame(int sock, uint64_t deadline_ns, Agora__Ipc__Frame **out,
-                             agora__error *err);
-
-/* Where agora-runner is: $AGORA_RUNNER, the build tree next to the running executable, the
- * install prefix (the same search order as the worker module). */
-int agora__ingest_runner_path(char *buf, size_t size, agora__error *err);
 
 #endif

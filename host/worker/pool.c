@@ -19,6 +19,7 @@
  * area while the host reads it.
  */
 #include "frame.h"
+#include "runner_proc.h"
 #include "worker_internal.h"
 
 #include <errno.h>
@@ -39,8 +40,6 @@
 #define SHUTDOWN_GRACE_MS 2000
 #define BACKOFF_MIN_MS    50
 #define BACKOFF_MAX_MS    5000
-/* agora-runner's exit status after its crash probe found memory at the cap (sandbox/runner.h). */
-#define AGORA__RUNNER_EXIT_OOM_STATUS 16
 
 typedef enum { W_SPAWNING, W_IDLE, W_BUSY, W_STOPPING, W_DEAD } wstate;
 
@@ -385,22 +384,13 @@ static void protocol_error(worker *w, const char *what)
     worker_kill(w, AGORA__JOB_PROTOCOL_ERROR, "protocol error: %s", what);
 }
 
-static int same_str(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
 static void on_ready(worker *w, const Agora__Ipc__Ready *r)
 {
     agora__pool *pool = w->pool;
-    if (r->protocol_version != 2)
-        return protocol_error(w, "Ready carries another protocol version than the host's 2");
-    if (AGORA_ABI_MAJOR(r->plugin_abi_version) != AGORA_ABI_VERSION_MAJOR ||
-        AGORA_ABI_MINOR(r->plugin_abi_version) > AGORA_ABI_VERSION_MINOR)
-        return protocol_error(w, "Ready reports a plugin ABI this host does not accept");
-    if (!same_str(r->plugin_id, pool->plugin_id) ||
-        !same_str(r->plugin_version, pool->plugin_version))
-        return protocol_error(w, "Ready names another plugin id or version than the manifest");
+    agora__error rerr = {0};
+    if (agora__ready_check(r, AGORA__PROTO_VERSION, pool->plugin_id, pool->plugin_version, &rerr) <
+        0)
+        return protocol_error(w, rerr.msg);
     for (size_t i = 0; i < r->n_isolation_warnings && i < 16; i++) {
         char line[AGORA__MAX_ERROR_LEN + 1];
         agora__sanitize_message(r->isolation_warnings[i], line, sizeof line);
@@ -500,7 +490,7 @@ static void on_result(worker *w, const Agora__Ipc__Result *r)
         if (sig == SIGSYS) {
             st = AGORA__JOB_POLICY_VIOLATION;
             snprintf(msg, sizeof msg, "the plugin made a forbidden system call (SIGSYS)");
-        } else if (sig <= 0 && r->child_exit == AGORA__RUNNER_EXIT_OOM_STATUS) {
+        } else if (sig <= 0 && r->child_exit == AGORA__RUNNER_EXIT_OOM) {
             /* The child's crash probe found its memory at the cap (sandbox/memcap.c). */
             st = AGORA__JOB_OUT_OF_MEMORY;
             snprintf(msg, sizeof msg,
@@ -994,7 +984,7 @@ static void send_setup(worker *w)
     lim.max_log_lines = pool->spec.limits.max_log_lines;
     lim.job_map_bytes = pool->spec.limits.job_map_bytes;
     Agora__Ipc__Setup s = AGORA__IPC__SETUP__INIT;
-    s.protocol_version = 2;
+    s.protocol_version = AGORA__PROTO_VERSION;
     s.host_abi_version = AGORA_ABI_VERSION;
     s.mode = AGORA__IPC__MODE__MODE_PLUGIN;
     s.plugin_sha256.data = pool->spec.plugin_sha256;
@@ -1183,12 +1173,12 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
         how = " (reported by the runner's exit status)";
     }
     if (sig == 0) {
-        /* Exit codes of agora-runner (sandbox/runner.h): 10..13 are refusals before any job. */
+        /* Exit codes of agora-runner (proto.h): SETUP..INIT are refusals before any job. */
         static const char *const why[] = {"setup was refused",         "confinement failed",
                                           "the plugin failed to load", "plugin init failed",
                                           "it saw a protocol error",   "it hit an internal error"};
         int code = WIFEXITED(w->wstatus) ? WEXITSTATUS(w->wstatus) : -1;
-        if (code == AGORA__RUNNER_EXIT_OOM_STATUS) {
+        if (code == AGORA__RUNNER_EXIT_OOM) {
             /* The runner's crash probe saw its memory at the cap (sandbox/memcap.c). */
             snprintf(msg, msg_size,
                      "the worker crashed with its memory at its limit of %llu KiB (one more MiB "
@@ -1197,12 +1187,13 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
                      (unsigned long long)w->ru.ru_maxrss);
             return AGORA__JOB_OUT_OF_MEMORY;
         }
-        if (code >= 10 && code <= 15)
+        if (code >= AGORA__RUNNER_EXIT_SETUP && code <= AGORA__RUNNER_EXIT_INTERNAL)
             snprintf(msg, msg_size, "the worker exited with status %d (%s) without a result", code,
-                     why[code - 10]);
+                     why[code - AGORA__RUNNER_EXIT_SETUP]);
         else
             snprintf(msg, msg_size, "the worker exited with status %d without a result", code);
-        if (w->state == W_SPAWNING || (code >= 10 && code <= 13))
+        if (w->state == W_SPAWNING ||
+            (code >= AGORA__RUNNER_EXIT_SETUP && code <= AGORA__RUNNER_EXIT_INIT))
             return AGORA__JOB_SETUP_ERROR;
         return AGORA__JOB_PROTOCOL_ERROR;
     }

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "common.h"
+#include "runner_proc.h" /* agora__runner_path, agora__template_dir */
 
 /* ---- Pixel buffers ------------------------------------------------------------------------- */
 
@@ -208,17 +209,5 @@ void agora__pool_get_stats(const agora__pool *pool, agora__pool_stats *st);
  * period. Keep running the loop: `closed_cb` (may be NULL) runs once every process is reaped
  * and every handle closed; the pool is freed right before it. */
 void agora__pool_close(agora__pool *pool, void (*closed_cb)(void *arg), void *arg);
-
-/* ---- Locating installed pieces -------------------------------------------------------------- */
-
-/* Path of the agora-runner executable: $AGORA_RUNNER, else the build tree next to this
- * executable (dirname(/proc/self/exe)/../../sandbox/agora-runner), else <prefix>/bin/agora-runner
- * (where sandbox/ installs it today), else <prefix>/libexec/agora/agora-runner. Writes into buf;
- * 0 or a negative code. */
-int agora__runner_path(char *buf, size_t size, agora__error *err);
-
-/* Directory holding the plugin template: $AGORA_TEMPLATE_DIR, else <build or source tree>
- * sdk/template, else <prefix>/share/agora/template. */
-int agora__template_dir(char *buf, size_t size, agora__error *err);
 
 #endif

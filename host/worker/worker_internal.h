@@ -10,9 +10,8 @@
 #include <sys/types.h>
 
 #include "agora_ipc.pb-c.h"
+#include "proto.h" /* AGORA__REGION_MASK */
 #include "worker.h"
-
-#define AGORA__REGION_MASK 4 /* Region.kind for masks on the wire */
 
 /* Caps on what a Result may carry (beyond Limits.max_items). */
 /* The same caps as the runner's host functions (sandbox/hostapi.c): a plugin whose items the
@@ -67,12 +66,6 @@ typedef struct agora__result_metrics {
 json_t *agora__result_doc(const char *plugin_id, const char *plugin_version, uint64_t job_id,
                           agora__job_status status, const char *error, const agora__validated *v,
                           const agora__result_metrics *m);
-
-/* Start the runner: socketpair, fork, child gets its end as fd 3 (everything else CLOEXEC or
- * closed), stdin/stdout on /dev/null, stderr inherited, an empty environment but AGORA_LOG.
- * *sock receives the host end (non-blocking, CLOEXEC). */
-int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid, int *sock,
-                        agora__error *err);
 
 /* ---- cgroup.c: cgroup v2 memory.max/pids.max per worker, when the host has it ---- */
 

@@ -4,15 +4,15 @@
  *
  * Input: byte 0 selects the channel and parameters, bytes 1..7 the geometry / request the host
  * would have sent; the rest is what the runner wrote.
- *   - plugin channel (byte0 bit 0 = 0): the bytes are a stream fed to host/worker/frame.c's
+ *   - plugin channel (byte0 bit 0 = 0): the bytes are a stream fed to host/proto/frame.c's
  *     reader (8 MiB frames, 64 MiB unpack budget, no descriptors); every frame is handled as
  *     host/worker/pool.c does: Result through agora__result_validate (validate.c) against the
- *     geometry and a mask memfd, Ready's version/ABI/id checks and its warnings, Error and Log
+ *     geometry and a mask memfd, Ready through agora__ready_check and its warnings, Error and Log
  *     texts through agora__sanitize_message.
- *   - ingest channel (bit 0 = 1): the bytes are one frame body for host/ingest/wire.c's
- *     agora__ingest_decode_frame; an IngestReply goes through agora__ingest_check_reply for the
- *     request op chosen by byte 1 (METADATA, DECODE, DEID_UIDS, DEID_WRITE, DUMP) and then the
- *     deid/dump checks of host/ingest/deid.c, as the client does.
+ *   - ingest channel (bit 0 = 1): the bytes are one frame body for host/proto/frame.c's
+ *     agora__frame_decode (the ingest client's decoder); an IngestReply goes through
+ *     agora__ingest_check_reply for the request op chosen by byte 1 (METADATA, DECODE,
+ *     DEID_UIDS, DEID_WRITE, DUMP) and then the deid/dump checks of host/ingest/deid.c, as the client does.
  * Nothing may crash, leak, or read outside its buffers; memory stays within the budgets.
  */
 #include <stddef.h>
@@ -25,6 +25,7 @@
 #include "agora/agora.h"
 #include "frame.h"
 #include "ingest_internal.h"
+#include "runner_proc.h"
 #include "worker_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,13 +60,12 @@ static void plugin_frame(const Agora__Ipc__Frame *f, const agora__result_geom *g
         break;
     }
     case AGORA__IPC__FRAME__MSG_READY: {
-        /* pool.c on_ready: the checks before the warnings are logged. */
+        /* pool.c on_ready: the real checks (host/proto/ready.c), then the warnings logged. */
         const Agora__Ipc__Ready *r = f->ready;
-        if (r->protocol_version != 1 ||
-            AGORA_ABI_MAJOR(r->plugin_abi_version) != AGORA_ABI_VERSION_MAJOR)
+        if (agora__ready_check(r, AGORA__PROTO_VERSION, "org.example.fuzz", "1.0.0", &err) < 0) {
+            agora__sanitize_message(err.msg, line, sizeof line);
             break;
-        if (r->plugin_id == NULL || strcmp(r->plugin_id, "org.example.fuzz") != 0)
-            break;
+        }
         for (size_t i = 0; i < r->n_isolation_warnings && i < 16; i++)
             agora__sanitize_message(r->isolation_warnings[i], line, sizeof line);
         break;
@@ -105,11 +105,11 @@ static void plugin_channel(const uint8_t *p, size_t n, const uint8_t hdr[8])
 static void ingest_channel(const uint8_t *p, size_t n, const uint8_t hdr[8])
 {
     agora__error err = {0};
-    Agora__Ipc__Frame *f = agora__ingest_decode_frame(p, n, &err);
+    Agora__Ipc__Frame *f = agora__frame_decode(p, n, AGORA__FRAME_RUNNER_TO_HOST_MAX, &err);
     if (f == NULL)
         return;
     if (f->msg_case != AGORA__IPC__FRAME__MSG_INGEST_REPLY) {
-        agora__ingest_frame_free(f);
+        agora__frame_decoded_free(f);
         return;
     }
     const Agora__Ipc__IngestReply *r = f->ingest_reply;
@@ -145,7 +145,7 @@ static void ingest_channel(const uint8_t *p, size_t n, const uint8_t hdr[8])
             (void)agora__ingest_check_dump(r, verdict, &pc, &err);
         }
     }
-    agora__ingest_frame_free(f);
+    agora__frame_decoded_free(f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

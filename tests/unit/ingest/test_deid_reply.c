@@ -195,13 +195,13 @@ static void frames_decoded_with_a_budget(void **state)
         b[hdr2 + k] = (uint8_t)((len2 >> (7 * k)) & 0x7F) | (k < 3 ? 0x80 : 0);
         b[hdr + k] = (uint8_t)((len1 >> (7 * k)) & 0x7F) | (k < 3 ? 0x80 : 0);
     }
-    Agora__Ipc__Frame *f = agora__ingest_decode_frame(b, o, &e);
+    Agora__Ipc__Frame *f = agora__frame_decode(b, o, AGORA__FRAME_RUNNER_TO_HOST_MAX, &e);
     assert_non_null(f);
     assert_int_equal(f->ingest_reply->metadata->n_elements, n);
-    agora__ingest_frame_free(f);
+    agora__frame_decoded_free(f);
     /* Ten times as many (8 MiB, the frame cap) would take ~150 MiB unpacked: past the budget. */
     free(b);
-    n = (AGORA__INGEST_MAX_IN_FRAME - 64) / 3;
+    n = (AGORA__FRAME_RUNNER_TO_HOST_MAX - 64) / 3;
     b = malloc(3 * n + 64);
     o = 0;
     b[o++] = 0x5A;
@@ -221,8 +221,8 @@ static void frames_decoded_with_a_budget(void **state)
         b[hdr2 + k] = (uint8_t)((len2 >> (7 * k)) & 0x7F) | (k < 3 ? 0x80 : 0);
         b[hdr + k] = (uint8_t)((len1 >> (7 * k)) & 0x7F) | (k < 3 ? 0x80 : 0);
     }
-    assert_true(o <= AGORA__INGEST_MAX_IN_FRAME);
-    f = agora__ingest_decode_frame(b, o, &e);
+    assert_true(o <= AGORA__FRAME_RUNNER_TO_HOST_MAX);
+    f = agora__frame_decode(b, o, AGORA__FRAME_RUNNER_TO_HOST_MAX, &e);
     assert_null(f);
     assert_non_null(strstr(e.msg, "budget"));
     free(b);

@@ -52,8 +52,9 @@ static void put_len(uint32_t len)
 
 static int read_one(Agora__Ipc__Frame **f, size_t *n_fds, char *why)
 {
-    int fds[AGORA__RUNNER_MAX_FDS];
-    return agora__runner_frame_read(sv[0], AGORA__RUNNER_MAX_IN_FRAME, f, fds, n_fds, why, 256);
+    int fds[AGORA__FRAME_MAX_FDS];
+    return agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, f, fds, n_fds, why,
+                                    256);
 }
 
 static void test_roundtrip(void **state)
@@ -98,7 +99,7 @@ static void test_zero_and_oversized(void **state)
     put_len(0);
     assert_int_equal(read_one(&got, &n, why), -1);
     assert_non_null(strstr(why, "0 bytes"));
-    put_len(AGORA__RUNNER_MAX_IN_FRAME + 1);
+    put_len(AGORA__FRAME_HOST_TO_RUNNER_MAX + 1);
     assert_int_equal(read_one(&got, &n, why), -1);
     assert_non_null(strstr(why, "allowed"));
 }
@@ -193,10 +194,10 @@ static void test_fd_rules(void **state)
     assert_int_equal(setup(NULL), 0);
     assert_int_equal(open_fd_count(), before);
     send_with_fds(&f, m, 2);
-    int fds[AGORA__RUNNER_MAX_FDS];
-    assert_int_equal(
-        agora__runner_frame_read(sv[0], AGORA__RUNNER_MAX_IN_FRAME, &got, fds, &n, why, sizeof why),
-        0);
+    int fds[AGORA__FRAME_MAX_FDS];
+    assert_int_equal(agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, &got, fds, &n,
+                                              why, sizeof why),
+                     0);
     assert_int_equal(n, 2);
     close(fds[0]);
     close(fds[1]);
@@ -229,10 +230,10 @@ static void test_fork_job_fds(void **state)
     assert_int_equal(read_one(&got, &n, why), -1);
     assert_int_equal(open_fd_count(), before);
     send_with_fds(&f, m, 1);
-    int fds[AGORA__RUNNER_MAX_FDS];
-    assert_int_equal(
-        agora__runner_frame_read(sv[0], AGORA__RUNNER_MAX_IN_FRAME, &got, fds, &n, why, sizeof why),
-        0);
+    int fds[AGORA__FRAME_MAX_FDS];
+    assert_int_equal(agora__runner_frame_read(sv[0], AGORA__FRAME_HOST_TO_RUNNER_MAX, &got, fds, &n,
+                                              why, sizeof why),
+                     0);
     assert_int_equal(n, 1);
     assert_int_equal(got->fork_job->job_id, 7);
     close(fds[0]);

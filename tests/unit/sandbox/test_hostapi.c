@@ -220,7 +220,7 @@ static size_t drain_frames(int want_case)
         int fds[2];
         size_t nf;
         char why[256];
-        if (agora__runner_frame_read(sv[1], AGORA__RUNNER_MAX_OUT_FRAME, &f, fds, &nf, why,
+        if (agora__runner_frame_read(sv[1], AGORA__FRAME_RUNNER_TO_HOST_MAX, &f, fds, &nf, why,
                                      sizeof why) != 0)
             return n;
         if ((int)f->msg_case == want_case) {
@@ -379,7 +379,7 @@ static void test_limits_defaults_and_clamps(void **state)
     agora__runner_limits_from(&in, &l);
     assert_int_equal(l.memory_bytes, 16u << 20);
     assert_int_equal(l.max_threads, 1024);
-    assert_true(l.max_result_bytes < AGORA__RUNNER_MAX_OUT_FRAME);
+    assert_true(l.max_result_bytes < AGORA__FRAME_RUNNER_TO_HOST_MAX);
 }
 
 int main(void)

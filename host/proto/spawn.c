@@ -1,6 +1,7 @@
-/* Starting a runner process: its only channel to the host is fd 3; it inherits nothing else
- * of ours (no other descriptors, no environment beyond the log level). */
-#include "worker_internal.h"
+/* Starting a runner process, for both host clients: its only channel to the host is
+ * AGORA__RUNNER_FD; it inherits nothing else of ours (no other descriptors, no environment
+ * beyond the log level). */
+#include "runner_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,7 @@ static void child(const char *path, int sock, int devnull, int cg_fd, char *cons
     /* Into the worker's cgroup first: everything the runner forks is born inside it. Fail
      * closed: never run a worker outside the cap it was given. */
     if (cg_fd >= 0 && write(cg_fd, "0\n", 2) != 2)
-        _exit(126);
+        _exit(AGORA__RUNNER_EXIT_CGROUP);
     /* Default signal dispositions and an empty mask: libuv blocks and handles signals in the
      * parent, and the runner must see SIGPIPE etc. normally. */
     sigset_t none;
@@ -27,33 +28,33 @@ static void child(const char *path, int sock, int devnull, int cg_fd, char *cons
     for (int s = 1; s < 32; s++)
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
-    if (sock == 3) {
-        int fl = fcntl(3, F_GETFD);
-        if (fl < 0 || fcntl(3, F_SETFD, fl & ~FD_CLOEXEC) < 0)
-            _exit(127);
+    if (sock == AGORA__RUNNER_FD) {
+        int fl = fcntl(AGORA__RUNNER_FD, F_GETFD);
+        if (fl < 0 || fcntl(AGORA__RUNNER_FD, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+            _exit(AGORA__RUNNER_EXIT_EXEC);
     } else {
-        /* Move devnull out of the way first if it sits on 3. */
-        if (devnull == 3) {
-            int d = fcntl(devnull, F_DUPFD_CLOEXEC, 4);
+        /* Move devnull out of the way first if it sits on the runner's fd. */
+        if (devnull == AGORA__RUNNER_FD) {
+            int d = fcntl(devnull, F_DUPFD_CLOEXEC, AGORA__RUNNER_FD + 1);
             if (d < 0)
-                _exit(127);
+                _exit(AGORA__RUNNER_EXIT_EXEC);
             devnull = d;
         }
-        if (dup2(sock, 3) < 0)
-            _exit(127);
+        if (dup2(sock, AGORA__RUNNER_FD) < 0)
+            _exit(AGORA__RUNNER_EXIT_EXEC);
     }
     if (devnull != 0 && dup2(devnull, 0) < 0)
-        _exit(127);
+        _exit(AGORA__RUNNER_EXIT_EXEC);
     if (devnull != 1 && dup2(devnull, 1) < 0)
-        _exit(127);
-    /* Close everything above 3, CLOEXEC or not. */
-    if (syscall(SYS_close_range, 4u, ~0u, 0u) < 0) {
-        for (int fd = 4; fd < 1024; fd++)
+        _exit(AGORA__RUNNER_EXIT_EXEC);
+    /* Close everything above the runner's fd, CLOEXEC or not. */
+    if (syscall(SYS_close_range, AGORA__RUNNER_FD + 1u, ~0u, 0u) < 0) {
+        for (int fd = AGORA__RUNNER_FD + 1; fd < 1024; fd++)
             close(fd);
     }
     char *const argv[] = {(char *)path, NULL};
     execve(path, argv, envp);
-    _exit(127);
+    _exit(AGORA__RUNNER_EXIT_EXEC);
 }
 
 int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid, int *sock,

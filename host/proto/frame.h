@@ -1,10 +1,12 @@
 /*
- * frame.h — the wire codec of the host <-> runner protocol (schemas/agora_ipc.proto): a 4-byte
- * little-endian length, then a serialized agora.ipc.Frame. Incremental, for non-blocking
- * sockets. Private to the worker module (and its tests, benches and the fake runner).
+ * frame.h — the host's codec of the host <-> runner protocol (schemas/agora_ipc.proto; numbers
+ * in proto.h): a 4-byte little-endian length, then a serialized agora.ipc.Frame. The one codec
+ * of both host clients: incremental for the plugin pool's non-blocking sockets, blocking with a
+ * deadline for the ingest client. Also linked by the fake runner and benches that play the
+ * runner's side.
  */
-#ifndef AGORA_WORKER_FRAME_H
-#define AGORA_WORKER_FRAME_H
+#ifndef AGORA_PROTO_FRAME_H
+#define AGORA_PROTO_FRAME_H
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
@@ -13,21 +15,22 @@
 
 #include "agora_ipc.pb-c.h"
 #include "common.h"
+#include "proto.h"
 
-#define AGORA__FRAME_HOST_TO_RUNNER_MAX ((size_t)1 << 20) /* 1 MiB */
-#define AGORA__FRAME_RUNNER_TO_HOST_MAX ((size_t)8 << 20) /* 8 MiB default */
-/* Most bytes protobuf-c may allocate to unpack one frame: an 8 MiB frame of tiny repeated
- * submessages would otherwise expand ~50x in memory. */
-#define AGORA__FRAME_UNPACK_BUDGET ((size_t)64 << 20)
-#define AGORA__FRAME_MAX_FDS       4
+/* Descriptors the codec can carry or hold per message: more than the protocol's
+ * AGORA__FRAME_MAX_FDS, so a peer sending too many is seen (and refused), and test peers can
+ * send them. */
+#define AGORA__FRAME_CODEC_FDS 4
 /* Bytes one agora__frame_reader_fill reads at most; a shorter read drained the socket. */
 #define AGORA__FRAME_READ_CHUNK ((size_t)64 << 10)
 
-/* Counting allocator handed to protobuf-c: fails once `budget` live bytes are exceeded. */
+/* Counting allocator handed to protobuf-c: fails once `budget` live bytes are exceeded (refused
+ * is then set, so the error can say why the frame was refused). */
 typedef struct agora__frame_alloc {
     ProtobufCAllocator pb;
     size_t live;
     size_t budget;
+    int refused;
 } agora__frame_alloc;
 
 /* Buffer of received bytes. Owns buf and any received descriptors until taken. */
@@ -36,7 +39,7 @@ typedef struct agora__frame_reader {
     size_t len, cap;
     size_t max_frame; /* payload cap (without the 4-byte prefix) */
     unsigned max_fds; /* 0: any received descriptor is a protocol error (host side) */
-    int fds[AGORA__FRAME_MAX_FDS];
+    int fds[AGORA__FRAME_CODEC_FDS];
     unsigned n_fds;
     agora__frame_alloc alloc;
 } agora__frame_reader;
@@ -75,5 +78,23 @@ int agora__frame_send_all(int fd, const uint8_t *buf, size_t len, const int *fds
 /* Blocking helper: read until one frame is available (poll on non-blocking sockets). 1 frame,
  * 0 end of stream, negative error. */
 int agora__frame_recv(agora__frame_reader *r, int fd, Agora__Ipc__Frame **out, agora__error *err);
+
+/* One frame body (without its prefix) of at most max bytes, unpacked within
+ * AGORA__FRAME_UNPACK_BUDGET. NULL with err set (AGORA_EINVAL: undecodable, over the budget or
+ * empty oneof; AGORA_ELIMIT: over max). Free the result with agora__frame_decoded_free. */
+Agora__Ipc__Frame *agora__frame_decode(const uint8_t *body, size_t len, size_t max,
+                                       agora__error *err);
+void agora__frame_decoded_free(Agora__Ipc__Frame *f);
+
+/* Blocking with a deadline (agora__now_ns() based, 0 = none), for request/reply peers that
+ * read exactly one frame and nothing beyond it. send: packs f (payload <= max), fds ride with
+ * the first byte; 0 or negative with err set (-ETIMEDOUT on the deadline). recv: 1 and *out set
+ * (free with agora__frame_decoded_free), 0 at end of stream before a frame began, -ETIMEDOUT,
+ * AGORA_EINVAL/AGORA_ELIMIT when the peer broke the protocol (oversized, undecodable, sent a
+ * descriptor), another negative code on I/O errors; err set on every failure. */
+int agora__frame_send_until(int fd, const Agora__Ipc__Frame *f, size_t max, const int *fds,
+                            unsigned n_fds, uint64_t deadline_ns, agora__error *err);
+int agora__frame_recv_until(int fd, size_t max, uint64_t deadline_ns, Agora__Ipc__Frame **out,
+                            agora__error *err);
 
 #endif
