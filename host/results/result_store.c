@@ -25,9 +25,8 @@ size_t agora__results_mask_bytes(const json_t *mask)
     uint64_t cols = (uint64_t)json_integer_value(json_object_get(mask, "columns"));
     uint64_t frames = (uint64_t)json_integer_value(json_object_get(mask, "frames"));
     uint64_t bits = (uint64_t)json_integer_value(json_object_get(mask, "bits"));
-    /* each factor is < 2^17, so the product of three is < 2^51: no overflow */
-    uint64_t px = rows * cols * frames;
-    uint64_t bytes = bits == 1 ? (px + 7) / 8 : px;
+    /* each factor is < 2^17 and bits/8 <= 2, so the product is < 2^52: no overflow */
+    uint64_t bytes = rows * cols * frames * (bits / 8);
     return bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
 }
 
