@@ -72,6 +72,16 @@ typedef struct agora__results_mask {
     size_t len;
 } agora__results_mask;
 
+/* The one acceptance check of a worker result, used by `agora run` before storing and by
+ * `agora dev run` before printing ok: the worker document (borrowed) is validated, re-identified
+ * with ri and validated in stored form against the one table of result limits, and its mask
+ * regions matched to masks (borrowed). 0 and, when stored is not NULL, the stored document (a
+ * new reference) in *stored; else AGORA_EINVAL/AGORA_ELIMIT with the JSON pointer of the field
+ * in err->msg. A refused result is reported as "invalid-result" by both commands. */
+int agora__results_accept(const json_t *worker_doc, const agora__results_reident *ri,
+                          const agora__results_mask *masks, size_t n_masks, json_t **stored,
+                          agora__error *err);
+
 /* Store a stored-form document (borrowed; validated again here) and the masks its regions
  * name, under HOME/results/<sha256(study uid)>/: masks as <sha256>.mask, the result as
  * <invocation_id>.json, each written atomically (temp file, fsync, link/rename, fsync dir).
