@@ -9,17 +9,17 @@
 #include "abi_pins.h"
 #include "agora/agora.h"
 
-#define PIN(s, f, off)                                                                            \
-    _Static_assert(offsetof(s, f) == (off),                                                       \
-                   #s "." #f " moved from offset " #off ": append new fields instead (docs/abi.md)");
+#define PIN(s, f, off)                                                                             \
+    _Static_assert(offsetof(s, f) == (off), #s "." #f " moved from offset " #off                   \
+                                               ": append new fields instead (docs/abi.md)");
 AGORA__ABI_PINS(PIN)
 
-#define FLOOR(s, size)                                                                            \
+#define FLOOR(s, size)                                                                             \
     _Static_assert(sizeof(s) >= (size), "sizeof(" #s ") shrank below its ABI 1.0 size " #size);
 AGORA__ABI_SIZE_FLOORS(FLOOR)
 
-#define EXACT(s, size)                                                                            \
-    _Static_assert(sizeof(s) == (size), "sizeof(" #s ") is not its ABI 1.1 size " #size           \
+#define EXACT(s, size)                                                                             \
+    _Static_assert(sizeof(s) == (size), "sizeof(" #s ") is not its ABI 1.1 size " #size            \
                                         ": a minor that appends fields updates sdk/abi_pins.h");
 AGORA__ABI_SIZES_1_1(EXACT)
 

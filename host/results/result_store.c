@@ -141,8 +141,8 @@ static int ensure_study_dir(const char *home, const char *study_uid, char *dir, 
     return rc;
 }
 
-int agora__results_match_masks(const json_t *doc, const agora__results_mask *masks,
-                               size_t n_masks, char (**sums_out)[65], agora__error *err)
+int agora__results_match_masks(const json_t *doc, const agora__results_mask *masks, size_t n_masks,
+                               char (**sums_out)[65], agora__error *err)
 {
     /* Every mask region needs its buffer, every buffer a region. */
     int rc = 0;

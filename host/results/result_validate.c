@@ -398,8 +398,8 @@ static int check_measurement(vctx *c, const json_t *m, const json_t *regions)
     if (rc == 0) {
         const json_t *v = json_object_get(m, "value");
         size_t old = push(c, "value");
-        rc = v == NULL ? fail(c, AGORA_EINVAL, "is required") : check_number(c, v, -AGORA__RESULT_VALUE_MAX,
-                                                                       AGORA__RESULT_VALUE_MAX);
+        rc = v == NULL ? fail(c, AGORA_EINVAL, "is required")
+                       : check_number(c, v, -AGORA__RESULT_VALUE_MAX, AGORA__RESULT_VALUE_MAX);
         pop(c, old);
     }
     if (rc == 0)

@@ -155,10 +155,9 @@ static int check_regions(const Agora__Ipc__Result *r, const agora__result_geom *
                 return agora__error_set(err, AGORA_EINVAL, "mask region %zu size overflows", i);
             uint64_t want = plane * rg->mask_frames * bytes;
             if (want > AGORA__RESULT_MASK_BYTES_MAX)
-                return agora__error_set(err, AGORA_ELIMIT,
-                                        "mask region %zu has %llu bytes, more than %llu", i,
-                                        (unsigned long long)want,
-                                        (unsigned long long)AGORA__RESULT_MASK_BYTES_MAX);
+                return agora__error_set(
+                    err, AGORA_ELIMIT, "mask region %zu has %llu bytes, more than %llu", i,
+                    (unsigned long long)want, (unsigned long long)AGORA__RESULT_MASK_BYTES_MAX);
             if (rg->mask_length != want)
                 return agora__error_set(err, AGORA_EINVAL,
                                         "mask region %zu has length %llu, expected %llu "

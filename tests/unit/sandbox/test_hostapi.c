@@ -320,8 +320,9 @@ static size_t fill_and_pack(int kind)
             agora_finding f = {sizeof f, scheme, code, meaning, 1.0, AGORA_NONE, AGORA_NONE};
             rc = H->add_finding(J, &f);
         } else if (kind == 1) {
-            agora_measurement m = {sizeof m,   name,   -AGORA__RESULT_VALUE_MAX, unit, AGORA_NONE,
-                                   AGORA_NONE, scheme, code,                     meaning};
+            agora_measurement m = {sizeof m, name,       -AGORA__RESULT_VALUE_MAX,
+                                   unit,     AGORA_NONE, AGORA_NONE,
+                                   scheme,   code,       meaning};
             rc = H->add_measurement(J, &m);
         } else {
             agora_region r = {sizeof r, AGORA_REGION_POLYGON, 2, pts, 4, label};
