@@ -8,6 +8,7 @@
  * Lock order: job_mu, then the channel mutex (inside agora__runner_send).
  */
 #include "runner.h"
+#include "agora_result_limits.h"
 #include "common.h"
 
 #include <errno.h>
@@ -17,13 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SHORT     64    /* coding scheme, unit */
-#define MAX_CODE      256   /* code value */
-#define MAX_TEXT      1024  /* meaning, name, label */
-#define MAX_SUMMARY   65536 /* set_summary */
-#define MAX_ERROR     4096  /* set_error */
-#define MAX_LOG       1024  /* one log line */
-#define MAX_POLYGON   65536 /* points of one polygon */
+/* What a result may carry comes from the one table (agora_result_limits.h, generated from
+ * schemas/result.schema.json): an item the plugin adds here passes the worker-side decoder and
+ * the results validator, and one they would refuse is refused here, at the call, with
+ * AGORA_ELIMIT (too long, too many) or AGORA_EINVAL (malformed). The error text and log lines
+ * are cut, not refused, so their caps are the runner's own. */
+#define MAX_ERROR   4096 /* set_error, on the wire (the host cuts it further) */
+#define MAX_LOG     1024 /* one log line */
+#define MAX_KEYWORD 1024 /* attr_get lookups: longer keywords are never granted */
 
 /* Upper bounds of the protobuf encoding (issue 8: the old per-item guess was below the real
  * size, so add_* could all succeed and the Result still not fit its frame). Every field is
@@ -325,8 +327,8 @@ static const char *host_attr_get(agora_job *job, const char *keyword)
     if (keyword == NULL || enter(job) != AGORA_OK)
         return NULL;
     const char *v = NULL;
-    size_t klen = strnlen(keyword, MAX_TEXT + 1);
-    if (klen <= MAX_TEXT)
+    size_t klen = strnlen(keyword, MAX_KEYWORD + 1);
+    if (klen <= MAX_KEYWORD)
         for (size_t i = 0; i < job->n_attrs && v == NULL; i++)
             if (strcmp(job->attrs[i]->keyword, keyword) == 0)
                 v = job->attrs[i]->value;
@@ -344,9 +346,9 @@ static int32_t host_add_finding(agora_job *job, const agora_finding *in)
     if (rc != AGORA_OK)
         return rc;
     size_t l1, l2, l3;
-    if ((rc = check_str(in->scheme, MAX_SHORT, 0, &l1)) != AGORA_OK ||
-        (rc = check_str(in->code, MAX_CODE, 0, &l2)) != AGORA_OK ||
-        (rc = check_str(in->meaning, MAX_TEXT, 0, &l3)) != AGORA_OK)
+    if ((rc = check_str(in->scheme, AGORA__RESULT_SCHEME_MAX, 0, &l1)) != AGORA_OK ||
+        (rc = check_str(in->code, AGORA__RESULT_CODE_MAX, 0, &l2)) != AGORA_OK ||
+        (rc = check_str(in->meaning, AGORA__RESULT_MEANING_MAX, 0, &l3)) != AGORA_OK)
         goto out;
     rc = AGORA_EINVAL;
     if (!isfinite(in->confidence) || in->confidence < 0.0 || in->confidence > 1.0 ||
@@ -391,16 +393,18 @@ static int32_t host_add_measurement(agora_job *job, const agora_measurement *in)
     if (rc != AGORA_OK)
         return rc;
     size_t l1, l2, l3 = 0, l4 = 0, l5 = 0;
-    if ((rc = check_str(in->name, MAX_TEXT, 0, &l1)) != AGORA_OK ||
-        (rc = check_str(in->unit, MAX_SHORT, 0, &l2)) != AGORA_OK)
+    if ((rc = check_str(in->name, AGORA__RESULT_NAME_MAX, 0, &l1)) != AGORA_OK ||
+        (rc = check_str(in->unit, AGORA__RESULT_UNIT_MAX, 0, &l2)) != AGORA_OK)
         goto out;
     int coded = in->code_scheme != NULL || in->code != NULL || in->code_meaning != NULL;
-    if (coded && ((rc = check_str(in->code_scheme, MAX_SHORT, 0, &l3)) != AGORA_OK ||
-                  (rc = check_str(in->code, MAX_CODE, 0, &l4)) != AGORA_OK ||
-                  (rc = check_str(in->code_meaning, MAX_TEXT, 1, &l5)) != AGORA_OK))
+    if (coded && ((rc = check_str(in->code_scheme, AGORA__RESULT_SCHEME_MAX, 0, &l3)) != AGORA_OK ||
+                  (rc = check_str(in->code, AGORA__RESULT_CODE_MAX, 0, &l4)) != AGORA_OK ||
+                  (rc = check_str(in->code_meaning, AGORA__RESULT_MEANING_MAX, 1, &l5)) !=
+                      AGORA_OK))
         goto out;
     rc = AGORA_EINVAL;
-    if (!isfinite(in->value) || !valid_frame_ref(job, in->frame) ||
+    if (!isfinite(in->value) || fabs(in->value) > AGORA__RESULT_VALUE_MAX ||
+        !valid_frame_ref(job, in->frame) ||
         !valid_region_ref(job, in->region))
         goto out;
     uint64_t est =
@@ -467,15 +471,19 @@ static int32_t host_add_region(agora_job *job, const agora_region *in, int32_t *
     if (rc != AGORA_OK)
         return rc;
     size_t llen;
-    if ((rc = check_str(in->label, MAX_TEXT, 1, &llen)) != AGORA_OK)
+    if ((rc = check_str(in->label, AGORA__RESULT_LABEL_MAX, 1, &llen)) != AGORA_OK)
         goto out;
     rc = AGORA_EINVAL;
     uint32_t n = in->n_points;
     if (in->frame >= job->n_frames || in->points == NULL)
         goto out;
     if (!((in->kind == AGORA_REGION_POINT && n == 1) || (in->kind == AGORA_REGION_BOX && n == 2) ||
-          (in->kind == AGORA_REGION_POLYGON && n >= 3 && n <= MAX_POLYGON)))
+          (in->kind == AGORA_REGION_POLYGON && n >= 3)))
         goto out;
+    rc = AGORA_ELIMIT;
+    if (n > AGORA__RESULT_POINTS_MAX || job->n_points + n > AGORA__RESULT_POINTS_TOTAL_MAX)
+        goto out;
+    rc = AGORA_EINVAL;
     for (uint32_t i = 0; i < n; i++)
         if (!point_ok(job, in->points[2 * i], in->points[2 * i + 1]))
             goto out;
@@ -509,6 +517,7 @@ static int32_t host_add_region(agora_job *job, const agora_region *in, int32_t *
         free(r);
         goto out;
     }
+    job->n_points += n;
     *region_id = rc;
     rc = AGORA_OK;
 out:
@@ -525,10 +534,10 @@ static int32_t host_add_mask(agora_job *job, const agora_mask *in, int32_t *regi
     if (rc != AGORA_OK)
         return rc;
     size_t llen;
-    if ((rc = check_str(in->label, MAX_TEXT, 1, &llen)) != AGORA_OK)
+    if ((rc = check_str(in->label, AGORA__RESULT_LABEL_MAX, 1, &llen)) != AGORA_OK)
         goto out;
     rc = AGORA_EINVAL;
-    if (in->labels == NULL || (in->bits != 8 && in->bits != 16) || in->n_frames == 0 ||
+    if (in->labels == NULL || !AGORA__RESULT_MASK_BITS_OK(in->bits) || in->n_frames == 0 ||
         in->rows != job->image.rows || in->columns != job->image.columns ||
         (uint64_t)in->first_frame + in->n_frames > job->n_frames)
         goto out;
@@ -539,7 +548,8 @@ static int32_t host_add_mask(agora_job *job, const agora_mask *in, int32_t *regi
         goto out;
     uint64_t off = (job->out_used + 7) & ~(uint64_t)7;
     rc = AGORA_ELIMIT;
-    if (off < job->out_used || off > job->out_size || len > job->out_size - off)
+    if (len > AGORA__RESULT_MASK_BYTES_MAX || off < job->out_used || off > job->out_size ||
+        len > job->out_size - off)
         goto out;
     uint64_t est = f_str(3 * F_INT + f_str(llen) + 4 * F_INT);
     if ((rc = reserve(job, est)) != AGORA_OK)
@@ -581,7 +591,7 @@ static int32_t host_set_summary(agora_job *job, const char *text)
     if (rc != AGORA_OK)
         return rc;
     size_t n;
-    if ((rc = check_str(text, MAX_SUMMARY, 1, &n)) == AGORA_OK) {
+    if ((rc = check_str(text, AGORA__RESULT_SUMMARY_MAX, 1, &n)) == AGORA_OK) {
         uint64_t old = job->summary ? f_str(strlen(job->summary)) : 0;
         uint64_t want = n ? f_str(n) : 0;
         if (job->limits->max_result_bytes < RESULT_FIXED ||
@@ -674,6 +684,7 @@ void agora__job_free_results(agora_job *job)
     job->summary = NULL;
     job->error = NULL;
     job->result_bytes = 0;
+    job->n_points = 0;
     pthread_mutex_unlock(&job_mu);
 }
 

@@ -15,6 +15,7 @@
 #include "agora/agora.h"
 #include "agora_ipc.pb-c.h"
 #include "proto.h" /* host/proto: the runner's fd, frame caps, versions, exit codes */
+#include "agora_result_limits.h"
 /* Where a fork-per-job zygote keeps it after lock-down (below RLIMIT_NOFILE 16): fd 3 is then
  * the job process's own channel. */
 #define AGORA__RUNNER_ZYGOTE_FD 15
@@ -24,7 +25,7 @@
 #define AGORA__RUNNER_DEFAULT_CPU_S   3600u
 #define AGORA__RUNNER_DEFAULT_THREADS 16u
 #define AGORA__RUNNER_DEFAULT_RESULT  (4ull << 20)
-#define AGORA__RUNNER_DEFAULT_ITEMS   10000u
+#define AGORA__RUNNER_DEFAULT_ITEMS   AGORA__RESULT_ITEMS_MAX
 #define AGORA__RUNNER_DEFAULT_LOGS    1000u
 
 /* Effective limits (Setup.limits with defaults filled in and clamped). */
@@ -248,6 +249,7 @@ struct agora_job {
     char *summary;
     char *error;
     uint64_t result_bytes; /* running estimate of the serialized Result */
+    uint64_t n_points;     /* points of all regions so far (AGORA__RESULT_POINTS_TOTAL_MAX) */
     uint32_t log_lines;
     uint32_t dropped_logs;
     int cancelled;

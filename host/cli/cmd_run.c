@@ -127,27 +127,8 @@ static int settle(run_plugin *rp, agora__ledger *ledger, const char *home, const
     const char *status = agora__job_status_name(out->status);
     char why[512] = "";
     if (out->status == AGORA__JOB_OK) {
-        agora__results_reident ri = {
-            .invocation_id = inv,
-            .study_uid = prep->series->study_uid,
-            .series_uid = prep->series->series_uid,
-            .frame_sop_uids = prep->real_sops,
-            .frame_numbers = prep->frame_numbers,
-            .n_frames = prep->n_frames,
-        };
-        json_t *stored = NULL;
         agora__error e2 = {0};
-        int rc = agora__results_reidentify(out->doc, &ri, &stored, &e2);
-        if (rc == 0) {
-            agora__results_mask masks[64];
-            size_t nm = 0;
-            for (uint32_t i = 0; i < out->n_masks && nm < 64; i++, nm++) {
-                masks[nm].data = out->masks + out->mask_index[i].offset;
-                masks[nm].len = (size_t)out->mask_index[i].length;
-            }
-            rc = agora__results_store(home, stored, masks, nm, NULL, &e2);
-            json_decref(stored);
-        }
+        int rc = agora__jobs_accept(out, prep, inv, home, &e2);
         if (rc == 0) {
             validated = 1;
         } else {

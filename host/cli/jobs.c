@@ -1,5 +1,6 @@
 /* Running prepared jobs through a pool and rendering results (see jobs.h). */
 #include "jobs.h"
+#include "results.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -201,4 +202,31 @@ const char *agora__jobs_hint(agora__job_status st)
                "not return within the time limit)";
     }
     return "";
+}
+
+int agora__jobs_accept(const agora__job_outcome *out, const agora__prepared *prep,
+                       const char *invocation_id, const char *home, agora__error *err)
+{
+    agora__results_reident ri = {
+        .invocation_id = invocation_id,
+        .study_uid = prep->series->study_uid,
+        .series_uid = prep->series->series_uid,
+        .frame_sop_uids = prep->real_sops,
+        .frame_numbers = prep->frame_numbers,
+        .n_frames = prep->n_frames,
+    };
+    agora__results_mask *masks = NULL;
+    if (out->n_masks && (masks = calloc(out->n_masks, sizeof *masks)) == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < out->n_masks; i++) {
+        masks[i].data = out->masks + out->mask_index[i].offset;
+        masks[i].len = (size_t)out->mask_index[i].length;
+    }
+    json_t *stored = NULL;
+    int rc = agora__results_accept(out->doc, &ri, masks, out->n_masks, home ? &stored : NULL, err);
+    if (rc == 0 && home != NULL)
+        rc = agora__results_store(home, stored, masks, out->n_masks, NULL, err);
+    json_decref(stored);
+    free(masks);
+    return rc;
 }

@@ -49,6 +49,14 @@ void agora__jobs_print_result(FILE *to, const json_t *doc);
 void agora__jobs_print_text(FILE *to, const char *s);
 
 /* What to do about a failed job, for the one-line error: a hint per classification. */
+/* The one acceptance check (agora__results_accept) of an ok outcome of prep, for `agora run`
+ * (home: the clinic home the accepted result is then stored in) and `agora dev run` (home
+ * NULL: nothing stored). invocation_id: the ledger id, or any 32 lower-case hex digits when
+ * nothing is recorded. 0, or an error whose message names the offending field; the caller
+ * reports status "invalid-result". */
+int agora__jobs_accept(const agora__job_outcome *out, const agora__prepared *prep,
+                       const char *invocation_id, const char *home, agora__error *err);
+
 const char *agora__jobs_hint(agora__job_status st);
 
 #endif

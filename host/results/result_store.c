@@ -25,9 +25,8 @@ size_t agora__results_mask_bytes(const json_t *mask)
     uint64_t cols = (uint64_t)json_integer_value(json_object_get(mask, "columns"));
     uint64_t frames = (uint64_t)json_integer_value(json_object_get(mask, "frames"));
     uint64_t bits = (uint64_t)json_integer_value(json_object_get(mask, "bits"));
-    /* each factor is < 2^17, so the product of three is < 2^51: no overflow */
-    uint64_t px = rows * cols * frames;
-    uint64_t bytes = bits == 1 ? (px + 7) / 8 : px;
+    /* each factor is < 2^17 and bits/8 <= 2, so the product is < 2^52: no overflow */
+    uint64_t bytes = rows * cols * frames * (bits / 8);
     return bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
 }
 
@@ -142,16 +141,11 @@ static int ensure_study_dir(const char *home, const char *study_uid, char *dir, 
     return rc;
 }
 
-int agora__results_store(const char *home, const json_t *doc, const agora__results_mask *masks,
-                         size_t n_masks, int *already_out, agora__error *err)
+int agora__results_match_masks(const json_t *doc, const agora__results_mask *masks, size_t n_masks,
+                               char (**sums_out)[65], agora__error *err)
 {
-    int already_local;
-    int *already = already_out ? already_out : &already_local;
-    *already = 0;
-    int rc = agora__results_validate(doc, AGORA__RESULT_STORED, err);
-    if (rc != 0)
-        return agora__error_prefix(err, "refusing to store an invalid result");
     /* Every mask region needs its buffer, every buffer a region. */
+    int rc = 0;
     const json_t *regions = json_object_get(doc, "regions");
     char(*sums)[65] = n_masks ? calloc(n_masks, sizeof *sums) : NULL;
     char *used = n_masks ? calloc(n_masks, 1) : NULL;
@@ -192,6 +186,27 @@ int agora__results_store(const char *home, const json_t *doc, const agora__resul
     for (size_t k = 0; k < n_masks && rc == 0; k++)
         if (!used[k])
             rc = agora__error_set(err, AGORA_EINVAL, "mask buffer %zu belongs to no region", k);
+    free(used);
+    if (rc != 0 || sums_out == NULL)
+        free(sums);
+    else
+        *sums_out = sums;
+    return rc;
+}
+
+int agora__results_store(const char *home, const json_t *doc, const agora__results_mask *masks,
+                         size_t n_masks, int *already_out, agora__error *err)
+{
+    int already_local;
+    int *already = already_out ? already_out : &already_local;
+    *already = 0;
+    int rc = agora__results_validate(doc, AGORA__RESULT_STORED, err);
+    if (rc != 0)
+        return agora__error_prefix(err, "refusing to store an invalid result");
+    char(*sums)[65] = NULL;
+    rc = agora__results_match_masks(doc, masks, n_masks, &sums, err);
+    if (rc != 0)
+        return rc;
     char dir[4096], path[4200];
     const char *study = json_string_value(json_object_get(doc, "study_uid"));
     if (rc == 0)
@@ -206,7 +221,6 @@ int agora__results_store(const char *home, const json_t *doc, const agora__resul
             rc = write_once(dir, path, masks[k].data, masks[k].len, &(int){0}, err);
     }
     free(sums);
-    free(used);
     if (rc != 0)
         return rc;
     snprintf(path, sizeof path, "%s/%s.json", dir,

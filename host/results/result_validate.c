@@ -169,11 +169,11 @@ static int check_code(vctx *c, const json_t *o, const char *key, int required)
         static const char *const f[] = {"scheme", "code", "meaning", NULL};
         rc = only_fields(c, v, f);
         if (rc == 0)
-            rc = field_string(c, v, "scheme", 1, 1, 16, TOKEN);
+            rc = field_string(c, v, "scheme", 1, 1, AGORA__RESULT_SCHEME_MAX, TOKEN);
         if (rc == 0)
-            rc = field_string(c, v, "code", 1, 1, 64, CODE);
+            rc = field_string(c, v, "code", 1, 1, AGORA__RESULT_CODE_MAX, CODE);
         if (rc == 0)
-            rc = field_string(c, v, "meaning", 1, 1, 256, TEXT);
+            rc = field_string(c, v, "meaning", 1, 1, AGORA__RESULT_MEANING_MAX, TEXT);
     }
     pop(c, old);
     return rc;
@@ -232,7 +232,8 @@ static int check_point(vctx *c, const json_t *p)
         return fail(c, AGORA_EINVAL, "must be a point [x, y]");
     for (size_t k = 0; k < 2; k++) {
         size_t old = push_index(c, k);
-        int rc = check_number(c, json_array_get(p, k), -1e6, 1e6);
+        int rc = check_number(c, json_array_get(p, k), -AGORA__RESULT_COORD_MAX,
+                              AGORA__RESULT_COORD_MAX);
         pop(c, old);
         if (rc != 0)
             return rc;
@@ -251,16 +252,16 @@ static int check_mask(vctx *c, const json_t *m, json_int_t frame)
     if (rc == 0)
         rc = field_int(c, m, "first_frame", 1, 0, 0, AGORA__RESULTS_MAX_FRAME, &first);
     if (rc == 0)
-        rc = field_int(c, m, "frames", 1, 0, 1, AGORA__RESULTS_MAX_FRAME + 1, &frames);
+        rc = field_int(c, m, "frames", 1, 0, 1, AGORA__RESULT_MASK_FRAMES_MAX, &frames);
     if (rc == 0)
-        rc = field_int(c, m, "rows", 1, 0, 1, 65535, NULL);
+        rc = field_int(c, m, "rows", 1, 0, 1, AGORA__RESULT_MASK_ROWS_MAX, NULL);
     if (rc == 0)
-        rc = field_int(c, m, "columns", 1, 0, 1, 65535, NULL);
+        rc = field_int(c, m, "columns", 1, 0, 1, AGORA__RESULT_MASK_COLUMNS_MAX, NULL);
     if (rc == 0)
-        rc = field_int(c, m, "bits", 1, 0, 1, 8, &bits);
-    if (rc == 0 && bits != 1 && bits != 8) {
+        rc = field_int(c, m, "bits", 1, 0, 1, AGORA__RESULT_MASK_BITS_MAX, &bits);
+    if (rc == 0 && !AGORA__RESULT_MASK_BITS_OK(bits)) {
         size_t old = push(c, "bits");
-        rc = fail(c, AGORA_EINVAL, "must be 1 or 8");
+        rc = fail(c, AGORA_EINVAL, "must be %s", AGORA__RESULT_MASK_BITS_TEXT);
         pop(c, old);
     }
     if (rc == 0 && first + frames - 1 > AGORA__RESULTS_MAX_FRAME) {
@@ -306,7 +307,7 @@ static int check_region(vctx *c, const json_t *r)
     if (rc == 0)
         rc = field_string(c, r, "kind", 1, 1, 16, TOKEN);
     if (rc == 0)
-        rc = field_string(c, r, "label", 0, 0, 256, TEXT);
+        rc = field_string(c, r, "label", 0, 0, AGORA__RESULT_LABEL_MAX, TEXT);
     if (rc != 0)
         return rc;
     const char *kind = json_string_value(json_object_get(r, "kind"));
@@ -393,15 +394,16 @@ static int check_measurement(vctx *c, const json_t *m, const json_t *regions)
     static const char *const keys[] = {"name", "value", "unit", "frame", "region", "code", NULL};
     int rc = only_fields(c, m, keys);
     if (rc == 0)
-        rc = field_string(c, m, "name", 1, 1, 128, TEXT);
+        rc = field_string(c, m, "name", 1, 1, AGORA__RESULT_NAME_MAX, TEXT);
     if (rc == 0) {
         const json_t *v = json_object_get(m, "value");
         size_t old = push(c, "value");
-        rc = v == NULL ? fail(c, AGORA_EINVAL, "is required") : check_number(c, v, -1e15, 1e15);
+        rc = v == NULL ? fail(c, AGORA_EINVAL, "is required")
+                       : check_number(c, v, -AGORA__RESULT_VALUE_MAX, AGORA__RESULT_VALUE_MAX);
         pop(c, old);
     }
     if (rc == 0)
-        rc = field_string(c, m, "unit", 1, 1, 64, CODE);
+        rc = field_string(c, m, "unit", 1, 1, AGORA__RESULT_UNIT_MAX, CODE);
     if (rc == 0 && !agora__results_ucum_valid(json_string_value(json_object_get(m, "unit")))) {
         size_t old = push(c, "unit");
         rc = fail(c, AGORA_EINVAL, "is not a UCUM unit expression (e.g. mm, mL, mm2, 1, %%)");
@@ -532,9 +534,9 @@ int agora__results_validate_frames(const json_t *doc, agora__result_form form,
         static const char *const pk[] = {"id", "version", NULL};
         rc = only_fields(&c, plugin, pk);
         if (rc == 0)
-            rc = field_string(&c, plugin, "id", 1, 1, 128, TOKEN);
+            rc = field_string(&c, plugin, "id", 1, 1, AGORA__RESULT_PLUGIN_ID_MAX, TOKEN);
         if (rc == 0)
-            rc = field_string(&c, plugin, "version", 1, 1, 64, TOKEN);
+            rc = field_string(&c, plugin, "version", 1, 1, AGORA__RESULT_PLUGIN_VERSION_MAX, TOKEN);
     }
     pop(&c, old);
     if (rc == 0)
@@ -557,7 +559,7 @@ int agora__results_validate_frames(const json_t *doc, agora__result_form form,
         pop(&c, old);
         return rc;
     }
-    if ((rc = field_string(&c, doc, "error", !ok, 1, 1024, TEXT)) != 0)
+    if ((rc = field_string(&c, doc, "error", !ok, 1, AGORA__RESULT_ERROR_MAX, TEXT)) != 0)
         return rc;
     const json_t *findings, *measurements, *regions;
     if ((rc = array_field(&c, doc, "regions", ok, AGORA__RESULTS_MAX_REGIONS, &regions)) != 0 ||
@@ -610,7 +612,7 @@ int agora__results_validate_frames(const json_t *doc, agora__result_form form,
             return rc;
     }
     pop(&c, old);
-    if ((rc = field_string(&c, doc, "summary", 0, 0, 8192, TEXT)) != 0)
+    if ((rc = field_string(&c, doc, "summary", 0, 0, AGORA__RESULT_SUMMARY_MAX, TEXT)) != 0)
         return rc;
     const json_t *metrics = json_object_get(doc, "metrics");
     if (metrics != NULL) {

@@ -18,17 +18,19 @@
 
 #include <jansson.h>
 
+#include "agora_result_limits.h"
 #include "common.h"
 
-/* Bounds enforced by the validator and by the schema (keep both in step). */
-#define AGORA__RESULTS_MAX_FINDINGS     10000 /* the pool caps all items at 10,000 */
-#define AGORA__RESULTS_MAX_MEASUREMENTS 10000
-#define AGORA__RESULTS_MAX_REGIONS      10000
-#define AGORA__RESULTS_MAX_POINTS       10000       /* per polygon */
-#define AGORA__RESULTS_MAX_TOTAL_POINTS 100000      /* per result */
-#define AGORA__RESULTS_MAX_FRAME        65535       /* frame index 0..MAX_FRAME */
+/* Bounds of a result: the one table (agora_result_limits.h, generated from
+ * schemas/result.schema.json), shared with the runner's host API and the worker decoder. */
+#define AGORA__RESULTS_MAX_FINDINGS     AGORA__RESULT_FINDINGS_MAX
+#define AGORA__RESULTS_MAX_MEASUREMENTS AGORA__RESULT_MEASUREMENTS_MAX
+#define AGORA__RESULTS_MAX_REGIONS      AGORA__RESULT_REGIONS_MAX
+#define AGORA__RESULTS_MAX_POINTS       AGORA__RESULT_POINTS_MAX       /* per polygon */
+#define AGORA__RESULTS_MAX_TOTAL_POINTS AGORA__RESULT_POINTS_TOTAL_MAX /* per result */
+#define AGORA__RESULTS_MAX_FRAME        AGORA__RESULT_FRAME_MAX /* frame index 0..MAX_FRAME */
 #define AGORA__RESULTS_MAX_FILE         (16u << 20) /* a stored result file */
-#define AGORA__RESULTS_MAX_MASK_BYTES   ((size_t)256 << 20)
+#define AGORA__RESULTS_MAX_MASK_BYTES   ((size_t)AGORA__RESULT_MASK_BYTES_MAX)
 #define AGORA__RESULTS_MAX_PER_STUDY    10000 /* results listed for one study */
 
 typedef enum agora__result_form {
@@ -69,6 +71,16 @@ typedef struct agora__results_mask {
     const uint8_t *data; /* borrowed */
     size_t len;
 } agora__results_mask;
+
+/* The one acceptance check of a worker result, used by `agora run` before storing and by
+ * `agora dev run` before printing ok: the worker document (borrowed) is validated, re-identified
+ * with ri and validated in stored form against the one table of result limits, and its mask
+ * regions matched to masks (borrowed). 0 and, when stored is not NULL, the stored document (a
+ * new reference) in *stored; else AGORA_EINVAL/AGORA_ELIMIT with the JSON pointer of the field
+ * in err->msg. A refused result is reported as "invalid-result" by both commands. */
+int agora__results_accept(const json_t *worker_doc, const agora__results_reident *ri,
+                          const agora__results_mask *masks, size_t n_masks, json_t **stored,
+                          agora__error *err);
 
 /* Store a stored-form document (borrowed; validated again here) and the masks its regions
  * name, under HOME/results/<sha256(study uid)>/: masks as <sha256>.mask, the result as

@@ -18,6 +18,12 @@ int agora__results_validate_frames(const json_t *doc, agora__result_form form,
  * rounded up to whole bytes at 1 bit. Saturates at SIZE_MAX. */
 size_t agora__results_mask_bytes(const json_t *mask);
 
+/* 0 when every mask region of doc (borrowed) has exactly one buffer of its sha256 and size and
+ * every buffer belongs to a region; else AGORA_EINVAL naming the region. On success *sums (if
+ * not NULL) receives the buffers' sha256 hex, malloc'ed, n_masks entries (NULL when none). */
+int agora__results_match_masks(const json_t *doc, const agora__results_mask *masks,
+                               size_t n_masks, char (**sums)[65], agora__error *err);
+
 int agora__results_status_known(const char *s);
 
 /* HOME/results/<sha256(study uid) hex> into buf. */

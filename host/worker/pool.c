@@ -1467,8 +1467,10 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     if (s->limits.max_result_bytes == 0 ||
         s->limits.max_result_bytes > AGORA__FRAME_RUNNER_TO_HOST_MAX - 16)
         s->limits.max_result_bytes = AGORA__FRAME_RUNNER_TO_HOST_MAX - 16;
-    if (s->limits.max_items == 0)
-        s->limits.max_items = 10000;
+    /* A stored result never holds more items than the one table allows: a larger cap would
+     * let results through here that the results validator refuses. */
+    if (s->limits.max_items == 0 || s->limits.max_items > AGORA__RESULT_ITEMS_MAX)
+        s->limits.max_items = AGORA__RESULT_ITEMS_MAX;
     if (s->limits.max_log_lines == 0)
         s->limits.max_log_lines = 100;
     if (s->limits.job_map_bytes == 0)

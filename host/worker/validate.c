@@ -140,9 +140,9 @@ static int check_regions(const Agora__Ipc__Result *r, const agora__result_geom *
         case AGORA__REGION_MASK: {
             if (pairs != 0)
                 return agora__error_set(err, AGORA_EINVAL, "mask region %zu carries points", i);
-            if (rg->mask_bits != 8 && rg->mask_bits != 16)
-                return agora__error_set(err, AGORA_EINVAL, "mask region %zu has %u bits (8 or 16)",
-                                        i, rg->mask_bits);
+            if (!AGORA__RESULT_MASK_BITS_OK(rg->mask_bits))
+                return agora__error_set(err, AGORA_EINVAL, "mask region %zu has %u bits (%s)", i,
+                                        rg->mask_bits, AGORA__RESULT_MASK_BITS_TEXT);
             if (rg->mask_frames == 0 || rg->mask_frames > g->frames - rg->frame)
                 return agora__error_set(err, AGORA_EINVAL,
                                         "mask region %zu spans frames %u+%u of %u", i, rg->frame,
@@ -154,6 +154,10 @@ static int check_regions(const Agora__Ipc__Result *r, const agora__result_geom *
             if (plane != 0 && rg->mask_frames > UINT64_MAX / plane / bytes)
                 return agora__error_set(err, AGORA_EINVAL, "mask region %zu size overflows", i);
             uint64_t want = plane * rg->mask_frames * bytes;
+            if (want > AGORA__RESULT_MASK_BYTES_MAX)
+                return agora__error_set(
+                    err, AGORA_ELIMIT, "mask region %zu has %llu bytes, more than %llu", i,
+                    (unsigned long long)want, (unsigned long long)AGORA__RESULT_MASK_BYTES_MAX);
             if (rg->mask_length != want)
                 return agora__error_set(err, AGORA_EINVAL,
                                         "mask region %zu has length %llu, expected %llu "
@@ -323,8 +327,10 @@ int agora__result_validate(const Agora__Ipc__Result *r, const agora__result_geom
         if ((rc = str_ok(m->name, AGORA__MAX_NAME_LEN, 1, "measurement name", i, err)) < 0 ||
             (rc = str_ok(m->unit, AGORA__MAX_UNIT_LEN, 1, "measurement unit", i, err)) < 0)
             goto fail;
-        if (!isfinite(m->value)) {
-            rc = agora__error_set(err, AGORA_EINVAL, "measurement %zu is not a finite number", i);
+        if (!isfinite(m->value) || fabs(m->value) > AGORA__RESULT_VALUE_MAX) {
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "measurement %zu is not a finite number within +-%g", i,
+                                  AGORA__RESULT_VALUE_MAX);
             goto fail;
         }
         if (m->code != NULL && (rc = code_ok(m->code, 0, "measurement code", i, err)) < 0)

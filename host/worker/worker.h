@@ -100,7 +100,7 @@ typedef struct agora__worker_limits {
     uint32_t cpu_seconds;      /* RLIMIT_CPU backstop per worker life; 0: 3600 */
     uint32_t max_threads;      /* 0: 1 */
     uint64_t max_result_bytes; /* serialized Result cap; 0: 8 MiB (also the frame cap) */
-    uint32_t max_items;        /* findings + measurements + regions per job; 0: 10000 */
+    uint32_t max_items;        /* findings + measurements + regions per job; 0: AGORA__RESULT_ITEMS_MAX */
     uint32_t max_log_lines;    /* per job; 0: 100 */
     uint64_t job_map_bytes;    /* largest pixel buffer + output area of one job; counted in the
                                   worker's address-space limit. 0: AGORA__PIXBUF_MAX +

@@ -10,22 +10,26 @@
 #include <sys/types.h>
 
 #include "agora_ipc.pb-c.h"
+#include "agora_result_limits.h"
 #include "proto.h" /* AGORA__REGION_MASK */
 #include "worker.h"
 
-/* Caps on what a Result may carry (beyond Limits.max_items). */
-/* The same caps as the runner's host functions (sandbox/hostapi.c): a plugin whose items the
- * runner accepted never fails validation here for a length. */
-#define AGORA__MAX_SCHEME_LEN        64
-#define AGORA__MAX_CODE_LEN          256
-#define AGORA__MAX_MEANING_LEN       1024
-#define AGORA__MAX_NAME_LEN          1024
-#define AGORA__MAX_UNIT_LEN          64
-#define AGORA__MAX_LABEL_LEN         1024
-#define AGORA__MAX_SUMMARY_LEN       65536
-#define AGORA__MAX_ERROR_LEN         400
-#define AGORA__MAX_POINTS_PER_REGION 65536   /* pairs */
-#define AGORA__MAX_POINTS_TOTAL      1000000 /* pairs, whole result */
+/* Caps on what a Result may carry (beyond Limits.max_items): the one table of result limits
+ * (agora_result_limits.h, generated from schemas/result.schema.json), the same the runner's host
+ * functions and the results validator use, so a result the runner accepted is not refused here
+ * or at storage for a bound. */
+#define AGORA__MAX_SCHEME_LEN        AGORA__RESULT_SCHEME_MAX
+#define AGORA__MAX_CODE_LEN          AGORA__RESULT_CODE_MAX
+#define AGORA__MAX_MEANING_LEN       AGORA__RESULT_MEANING_MAX
+#define AGORA__MAX_NAME_LEN          AGORA__RESULT_NAME_MAX
+#define AGORA__MAX_UNIT_LEN          AGORA__RESULT_UNIT_MAX
+#define AGORA__MAX_LABEL_LEN         AGORA__RESULT_LABEL_MAX
+#define AGORA__MAX_SUMMARY_LEN       AGORA__RESULT_SUMMARY_MAX
+#define AGORA__MAX_POINTS_PER_REGION AGORA__RESULT_POINTS_MAX       /* pairs */
+#define AGORA__MAX_POINTS_TOTAL      AGORA__RESULT_POINTS_TOTAL_MAX /* pairs, whole result */
+/* Error and log lines the pool writes: cut to this, within what a stored result may carry. */
+#define AGORA__MAX_ERROR_LEN 400
+_Static_assert(AGORA__MAX_ERROR_LEN <= AGORA__RESULT_ERROR_MAX, "error text must fit a result");
 
 /* What a job's result is checked against: the image it was given and its output area. */
 typedef struct agora__result_geom {

@@ -246,7 +246,8 @@ typedef struct agora_host {
     /* On success *region_id receives the id (>= 1) to reference from findings and measurements. */
     int32_t (*add_region)(agora_job *job, const agora_region *region, int32_t *region_id);
     int32_t (*add_mask)(agora_job *job, const agora_mask *mask, int32_t *region_id);
-    /* Replace the job's free-text summary (UTF-8, at most 64 KiB). */
+    /* Replace the job's free-text summary (UTF-8, at most 64 KiB; every limit of a result is
+     * listed in docs/abi.md, "Result limits"). */
     int32_t (*set_summary)(agora_job *job, const char *text);
     /* Explain a failure: call before returning a negative code from process. */
     void (*set_error)(agora_job *job, const char *message);

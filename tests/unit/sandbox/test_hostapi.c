@@ -293,10 +293,16 @@ static void test_sanitize(void **state)
  * error and a negative code, and check the real encoding fits. */
 static size_t fill_and_pack(int kind)
 {
-    static char s64[65], s256[257], s1k[1025];
-    memset(s64, 's', 64);
-    memset(s256, 'c', 256);
-    memset(s1k, 'm', 1024);
+    /* The longest strings the one table of result limits allows, per field. */
+    static char scheme[AGORA__RESULT_SCHEME_MAX + 1], code[AGORA__RESULT_CODE_MAX + 1],
+        meaning[AGORA__RESULT_MEANING_MAX + 1], name[AGORA__RESULT_NAME_MAX + 1],
+        unit[AGORA__RESULT_UNIT_MAX + 1], label[AGORA__RESULT_LABEL_MAX + 1];
+    memset(scheme, 's', sizeof scheme - 1);
+    memset(code, 'c', sizeof code - 1);
+    memset(meaning, 'm', sizeof meaning - 1);
+    memset(name, 'n', sizeof name - 1);
+    memset(unit, 'u', sizeof unit - 1);
+    memset(label, 'l', sizeof label - 1);
     limits.max_items = 100000;
     limits.max_result_bytes = 256 * 1024;
     agora__job_free_results(J);
@@ -311,14 +317,15 @@ static size_t fill_and_pack(int kind)
     for (;;) {
         int32_t rc, id;
         if (kind == 0) {
-            agora_finding f = {sizeof f, s64, s256, s1k, 1.0, AGORA_NONE, AGORA_NONE};
+            agora_finding f = {sizeof f, scheme, code, meaning, 1.0, AGORA_NONE, AGORA_NONE};
             rc = H->add_finding(J, &f);
         } else if (kind == 1) {
-            agora_measurement m = {sizeof m,   s1k, -1e300, s64, AGORA_NONE,
-                                   AGORA_NONE, s64, s256,   s1k};
+            agora_measurement m = {sizeof m, name,       -AGORA__RESULT_VALUE_MAX,
+                                   unit,     AGORA_NONE, AGORA_NONE,
+                                   scheme,   code,       meaning};
             rc = H->add_measurement(J, &m);
         } else {
-            agora_region r = {sizeof r, AGORA_REGION_POLYGON, 2, pts, 4, s1k};
+            agora_region r = {sizeof r, AGORA_REGION_POLYGON, 2, pts, 4, label};
             rc = H->add_region(J, &r, &id);
         }
         if (rc == AGORA_ELIMIT)
