@@ -154,13 +154,13 @@ static int spawn(agora__ingest *ing, agora__error *err)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return agora__error_set(err, -errno, "socketpair: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "socketpair: %s", strerror(errno));
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0) {
         int e = errno;
         close(sv[0]);
         close(sv[1]);
-        return agora__error_set(err, -e, "opening /dev/null: %s", strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "opening /dev/null: %s", strerror(e));
     }
     pid_t p = fork();
     if (p < 0) {
@@ -168,7 +168,7 @@ static int spawn(agora__ingest *ing, agora__error *err)
         close(sv[0]);
         close(sv[1]);
         close(devnull);
-        return agora__error_set(err, -e, "fork: %s", strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "fork: %s", strerror(e));
     }
     if (p == 0)
         exec_runner(ing->runner, sv[1], devnull);
@@ -308,7 +308,7 @@ static int open_input(const agora__ingest *ing, const char *path, int *fd, uint6
 {
     *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
     if (*fd < 0)
-        return agora__error_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     int rc = 0;
     if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))
@@ -547,7 +547,7 @@ static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t
 {
     uint64_t room = (uint64_t)n * d->fb;
     if (ftruncate(scratch, 0) != 0 || ftruncate(scratch, (off_t)room) != 0)
-        return agora__error_set(d->err, -errno, "scratch memfd: %s", strerror(errno));
+        return agora__error_set(d->err, AGORA__ERR(errno), "scratch memfd: %s", strerror(errno));
     agora__dicom_pixel_format fmt;
     agora__ingest_meta meta;
     int rc = decode_checked(d->ing, d->s->instances[inst].path, frame, n, d->mode, scratch, 0,
@@ -559,7 +559,7 @@ static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t
     /* Untrusted pixels, like any the worker writes: only copied, never interpreted. */
     const uint8_t *map = mmap(NULL, (size_t)room, PROT_READ, MAP_SHARED, scratch, 0);
     if (map == MAP_FAILED)
-        return agora__error_set(d->err, -errno, "mapping the scratch memfd: %s", strerror(errno));
+        return agora__error_set(d->err, AGORA__ERR(errno), "mapping the scratch memfd: %s", strerror(errno));
     for (uint32_t k = 0; k < n && rc == 0; k++) {
         if (dest[k] == 0)
             continue;
@@ -571,7 +571,7 @@ static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0)
-                rc = agora__error_set(d->err, -errno, "writing a frame: %s", strerror(errno));
+                rc = agora__error_set(d->err, AGORA__ERR(errno), "writing a frame: %s", strerror(errno));
             else
                 w += (uint64_t)r;
         }
@@ -595,7 +595,7 @@ static int decode_instance_scattered(series_dec *d, uint32_t inst, uint32_t lo, 
     uint32_t window = per == 0 ? 1 : per > UINT32_MAX ? UINT32_MAX : (uint32_t)per;
     int scratch = memfd_create("agora-ingest-scratch", MFD_CLOEXEC);
     if (scratch < 0)
-        return agora__error_set(d->err, -errno, "memfd_create: %s", strerror(errno));
+        return agora__error_set(d->err, AGORA__ERR(errno), "memfd_create: %s", strerror(errno));
     int rc = 0;
     for (uint64_t c = lo; c <= hi && rc == 0; c += window) {
         uint32_t n = (uint32_t)((uint64_t)hi - c + 1 < window ? (uint64_t)hi - c + 1 : window);

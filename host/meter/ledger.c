@@ -100,7 +100,7 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
     if (fd < 0) {
         int e = errno;
         free(l);
-        return agora__error_set(err, -e,
+        return agora__error_set(err, AGORA__ERR(e),
                                 "cannot open the ledger %s: %s; check the path and "
                                 "permissions",
                                 db_path, strerror(e));

@@ -52,7 +52,7 @@ int agora__trust_clinic_key_ensure(const char *home, int *created, char *key_id,
         return rc;
     }
     if (errno != ENOENT)
-        return agora__error_set(err, -errno, "%s: %s", key_path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: %s", key_path, strerror(errno));
     agora__pubkey pub;
     rc = agora__keygen_files(prefix, NULL, 0, &pub, err);
     if (rc != 0)
@@ -123,7 +123,7 @@ int agora__trust_clinic_list(const char *catalog_dir, agora__trust_clinic **out,
     if (d == NULL) {
         if (errno == ENOENT)
             return 0; /* no clinic registered yet */
-        return agora__error_set(err, -errno, "cannot read %s: %s", dir, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", dir, strerror(errno));
     }
     agora__trust_clinic *list = NULL;
     size_t cap = 0, count = 0;

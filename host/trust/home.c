@@ -38,7 +38,7 @@ static int check_private_dir(const char *path, agora__error *err)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
-        return agora__error_set(err, -errno, "%s: %s; run agora init first", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: %s; run agora init first", path, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return agora__error_set(err, AGORA_EINVAL, "%s is not a directory", path);
     if (st.st_uid != geteuid())
@@ -192,7 +192,7 @@ static int read_trusted(agora__trust_home *h, agora__error *err)
         return rc;
     DIR *d = opendir(dir);
     if (d == NULL)
-        return agora__error_set(err, -errno, "cannot read %s: %s", dir, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", dir, strerror(errno));
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
@@ -238,7 +238,7 @@ int agora__trust_refresh(agora__trust_home *h, agora__error *err)
         (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == h->held_mtime_ns)
         return 0;
     rc = agora__read_file(path, AGORA__CATALOG_MAX + AGORA__SIG_TEXT_MAX, &buf, &len, err);
-    if (rc == -ENOENT) {
+    if (rc == AGORA__ENOENT) {
         agora__catalog_free(&h->cat);
         h->have_catalog = 0;
         h->held_ino = 0;
@@ -353,12 +353,12 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         return agora__error_set(err, AGORA_EINTERNAL, "libsodium failed to initialise");
     rc = agora__mkdirs(dir, 0700, err);
     if (rc == 0 && chmod(dir, 0700) != 0)
-        rc = agora__error_set(err, -errno, "cannot chmod %s: %s", dir, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot chmod %s: %s", dir, strerror(errno));
     static const char *const subdirs[] = {"trust", "catalog", "plugins"};
     for (size_t i = 0; rc == 0 && i < 3; i++) {
         rc = agora__path(path, sizeof path, err, "%s/%s", dir, subdirs[i]);
         if (rc == 0 && mkdir(path, 0700) != 0 && errno != EEXIST)
-            rc = agora__error_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path, strerror(errno));
         if (rc == 0)
             rc = check_private_dir(path, err);
     }
@@ -376,7 +376,7 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         randombytes_buf(secret, sizeof secret);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
-            rc = agora__error_set(err, -errno, "cannot create %s: %s%s", path, strerror(errno),
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s%s", path, strerror(errno),
                                   errno == EEXIST ? " (left by an interrupted init? it is not "
                                                     "a home yet: remove the directory and retry)"
                                                   : "");

@@ -143,8 +143,8 @@ int agora__frame_reader_fill(agora__frame_reader *r, int fd, agora__error *err)
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return -EAGAIN;
-        return agora__error_set(err, -errno, "reading from the worker socket: %s", strerror(errno));
+            return AGORA__EAGAIN;
+        return agora__error_set(err, AGORA__ERR(errno), "reading from the worker socket: %s", strerror(errno));
     }
     int overflow = 0;
     unsigned kept_before = r->n_fds;
@@ -248,7 +248,7 @@ ssize_t agora__frame_sendmsg(int fd, const uint8_t *buf, size_t len, const int *
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
     if (n_fds > AGORA__FRAME_MAX_FDS)
-        return -EINVAL;
+        return AGORA_EINVAL;
     if (n_fds > 0) {
         memset(&ctl, 0, sizeof ctl);
         mh.msg_control = ctl.buf;
@@ -263,7 +263,7 @@ ssize_t agora__frame_sendmsg(int fd, const uint8_t *buf, size_t len, const int *
     do {
         n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : n;
+    return n < 0 ? AGORA__ERR(errno) : n;
 }
 
 static int wait_fd(int fd, short events)
@@ -273,7 +273,7 @@ static int wait_fd(int fd, short events)
     do {
         rc = poll(&p, 1, -1);
     } while (rc < 0 && errno == EINTR);
-    return rc < 0 ? -errno : 0;
+    return rc < 0 ? AGORA__ERR(errno) : 0;
 }
 
 int agora__frame_send_all(int fd, const uint8_t *buf, size_t len, const int *fds, unsigned n_fds,
@@ -283,10 +283,10 @@ int agora__frame_send_all(int fd, const uint8_t *buf, size_t len, const int *fds
     while (off < len) {
         ssize_t n = agora__frame_sendmsg(fd, buf + off, len - off, off == 0 ? fds : NULL,
                                          off == 0 ? n_fds : 0);
-        if (n == -EAGAIN) {
+        if (n == AGORA__EAGAIN) {
             int rc = wait_fd(fd, POLLOUT);
             if (rc < 0)
-                return agora__error_set(err, rc, "poll: %s", strerror(-rc));
+                return agora__error_set(err, rc, "poll: %s", agora__strerror(rc));
             continue;
         }
         if (n < 0)
@@ -303,10 +303,10 @@ int agora__frame_recv(agora__frame_reader *r, int fd, Agora__Ipc__Frame **out, a
         if (rc != 0)
             return rc;
         rc = agora__frame_reader_fill(r, fd, err);
-        if (rc == -EAGAIN) {
+        if (rc == AGORA__EAGAIN) {
             rc = wait_fd(fd, POLLIN);
             if (rc < 0)
-                return agora__error_set(err, rc, "poll: %s", strerror(-rc));
+                return agora__error_set(err, rc, "poll: %s", agora__strerror(rc));
             continue;
         }
         if (rc <= 0)
