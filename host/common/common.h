@@ -21,8 +21,8 @@
  * Compare against the names below (AGORA__ENOENT, ...), never against -ENOENT. The message
  * travels in agora__error. The runner's wire codes (sandbox/, Error.code) are its own protocol
  * values and are read in host/worker/pool.c only. */
-#define AGORA__ERRNO_BASE 1000
-#define AGORA__ERR(e)     (-(AGORA__ERRNO_BASE + (e)))
+#define AGORA__ERRNO_BASE   1000
+#define AGORA__ERR(e)       (-(AGORA__ERRNO_BASE + (e)))
 #define AGORA__EAGAIN       AGORA__ERR(EAGAIN)
 #define AGORA__EEXIST       AGORA__ERR(EEXIST)
 #define AGORA__EINTR        AGORA__ERR(EINTR)

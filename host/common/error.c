@@ -22,17 +22,28 @@ const char *agora__strerror(int code)
     if (e != 0)
         return strerror(e);
     switch (code) {
-    case 0: return "success";
-    case AGORA_EINVAL: return "invalid argument";
-    case AGORA_ENOMEM: return "out of memory";
-    case AGORA_ELIMIT: return "a limit was reached";
-    case AGORA_EUNSUPPORTED: return "not supported";
-    case AGORA_ECANCELLED: return "cancelled";
-    case AGORA_EINPUT: return "unsuitable input";
-    case AGORA_EVERSION: return "version mismatch";
-    case AGORA_EINTERNAL: return "internal error";
-    case AGORA_ESTATE: return "not allowed now";
-    default: return "unknown error";
+    case 0:
+        return "success";
+    case AGORA_EINVAL:
+        return "invalid argument";
+    case AGORA_ENOMEM:
+        return "out of memory";
+    case AGORA_ELIMIT:
+        return "a limit was reached";
+    case AGORA_EUNSUPPORTED:
+        return "not supported";
+    case AGORA_ECANCELLED:
+        return "cancelled";
+    case AGORA_EINPUT:
+        return "unsuitable input";
+    case AGORA_EVERSION:
+        return "version mismatch";
+    case AGORA_EINTERNAL:
+        return "internal error";
+    case AGORA_ESTATE:
+        return "not allowed now";
+    default:
+        return "unknown error";
     }
 }
 

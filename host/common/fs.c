@@ -17,7 +17,8 @@ int agora__read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *
     *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return agora__error_set(err, AGORA__ERR(errno), "cannot open %s: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot open %s: %s", path,
+                                strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
@@ -91,7 +92,8 @@ int agora__write_file_atomic(const char *path, const void *data, size_t len, uns
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot write %s: %s", tmp, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot write %s: %s", tmp,
+                                  strerror(errno));
             goto fail;
         }
         p += n;
@@ -104,7 +106,8 @@ int agora__write_file_atomic(const char *path, const void *data, size_t len, uns
     close(fd);
     fd = -1;
     if (rename(tmp, path) != 0) {
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot rename to %s: %s", path, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot rename to %s: %s", path,
+                              strerror(errno));
         unlink(tmp);
         goto out;
     }
@@ -134,8 +137,8 @@ int agora__mkdirs(const char *path, unsigned mode, agora__error *err)
             char saved = buf[i];
             buf[i] = '\0';
             if (mkdir(buf, mode) != 0 && errno != EEXIST)
-                return agora__error_set(err, AGORA__ERR(errno), "cannot create directory %s: %s", buf,
-                                        strerror(errno));
+                return agora__error_set(err, AGORA__ERR(errno), "cannot create directory %s: %s",
+                                        buf, strerror(errno));
             buf[i] = saved;
         }
     }

@@ -106,7 +106,8 @@ int agora__deid_write_fd(const char *path, int src, size_t len, const void *pref
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            rc = agora__error_set(err, n < 0 ? AGORA__ERR(errno) : AGORA_EINPUT, "cannot write %s: %s", path,
+            rc = agora__error_set(err, n < 0 ? AGORA__ERR(errno) : AGORA_EINPUT,
+                                  "cannot write %s: %s", path,
                                   n < 0 ? strerror(errno) : "the source is shorter than expected");
     }
     /* Checked in the copy itself: what is renamed into place is what was checked, whatever
@@ -121,11 +122,13 @@ int agora__deid_write_fd(const char *path, int src, size_t len, const void *pref
                                   path);
     }
     if (rc == 0 && close(fd) != 0)
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot finish %s: %s", path, strerror(errno));
+        rc =
+            agora__error_set(err, AGORA__ERR(errno), "cannot finish %s: %s", path, strerror(errno));
     else if (rc != 0)
         close(fd);
     if (rc == 0 && rename(tmp, path) != 0)
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot rename into %s: %s", path, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot rename into %s: %s", path,
+                              strerror(errno));
     if (rc != 0)
         unlink(tmp);
     return rc;

@@ -308,7 +308,8 @@ static int open_input(const agora__ingest *ing, const char *path, int *fd, uint6
 {
     *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
     if (*fd < 0)
-        return agora__error_set(err, AGORA__ERR(errno), "%s: cannot open: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: cannot open: %s", path,
+                                strerror(errno));
     struct stat st;
     int rc = 0;
     if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))
@@ -559,7 +560,8 @@ static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t
     /* Untrusted pixels, like any the worker writes: only copied, never interpreted. */
     const uint8_t *map = mmap(NULL, (size_t)room, PROT_READ, MAP_SHARED, scratch, 0);
     if (map == MAP_FAILED)
-        return agora__error_set(d->err, AGORA__ERR(errno), "mapping the scratch memfd: %s", strerror(errno));
+        return agora__error_set(d->err, AGORA__ERR(errno), "mapping the scratch memfd: %s",
+                                strerror(errno));
     for (uint32_t k = 0; k < n && rc == 0; k++) {
         if (dest[k] == 0)
             continue;
@@ -571,7 +573,8 @@ static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0)
-                rc = agora__error_set(d->err, AGORA__ERR(errno), "writing a frame: %s", strerror(errno));
+                rc = agora__error_set(d->err, AGORA__ERR(errno), "writing a frame: %s",
+                                      strerror(errno));
             else
                 w += (uint64_t)r;
         }

@@ -216,7 +216,8 @@ int agora__ingest_dump(agora__ingest *ing, const char *path, int json, uint64_t 
         return agora__error_set(err, AGORA_EINVAL, "dump size cap out of range");
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return agora__error_set(err, AGORA__ERR(errno), "%s: cannot open: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: cannot open: %s", path,
+                                strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
         close(fd);

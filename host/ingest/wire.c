@@ -36,7 +36,8 @@ static int wait_ready(int sock, short events, uint64_t deadline_ns, agora__error
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return agora__error_set(err, AGORA__ERR(errno), "poll on the worker socket: %s", strerror(errno)),
+            return agora__error_set(err, AGORA__ERR(errno), "poll on the worker socket: %s",
+                                    strerror(errno)),
                    -1;
         if (n == 0)
             continue; /* re-check the deadline */
@@ -97,7 +98,8 @@ int agora__ingest_send_frame(int sock, const Agora__Ipc__Frame *f, const int *fd
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0) {
-            agora__error_set(err, n < 0 ? AGORA__ERR(errno) : AGORA__EPIPE, "sending to the worker: %s",
+            agora__error_set(err, n < 0 ? AGORA__ERR(errno) : AGORA__EPIPE,
+                             "sending to the worker: %s",
                              n < 0 ? strerror(errno) : "connection closed");
             rc = -1;
             break;
@@ -130,7 +132,8 @@ static int recv_all(int sock, uint8_t *buf, size_t len, int first, uint64_t dead
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0)
-            return agora__error_set(err, AGORA__ERR(errno), "reading from the worker: %s", strerror(errno)),
+            return agora__error_set(err, AGORA__ERR(errno), "reading from the worker: %s",
+                                    strerror(errno)),
                    -1;
         int got_fd = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
@@ -149,7 +152,8 @@ static int recv_all(int sock, uint8_t *buf, size_t len, int first, uint64_t dead
         if (n == 0) {
             if (first && got == 0)
                 return -2;
-            return agora__error_set(err, AGORA__EPIPE, "the worker closed its socket mid-frame"), -1;
+            return agora__error_set(err, AGORA__EPIPE, "the worker closed its socket mid-frame"),
+                   -1;
         }
         got += (size_t)n;
     }

@@ -66,9 +66,9 @@ static int fsync_dir(const char *dir, agora__error *err)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return agora__error_set(err, AGORA__ERR(errno), "cannot open %s: %s", dir, strerror(errno));
-    int rc = fsync(fd) == 0
-                 ? 0
-                 : agora__error_set(err, AGORA__ERR(errno), "cannot sync %s: %s", dir, strerror(errno));
+    int rc = fsync(fd) == 0 ? 0
+                            : agora__error_set(err, AGORA__ERR(errno), "cannot sync %s: %s", dir,
+                                               strerror(errno));
     close(fd);
     return rc;
 }
@@ -99,7 +99,8 @@ static int write_once(const char *dir, const char *path, const void *data, size_
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            rc = agora__error_set(err, n < 0 ? AGORA__ERR(errno) : AGORA_EINTERNAL, "cannot write %s: %s", tmp,
+            rc = agora__error_set(err, n < 0 ? AGORA__ERR(errno) : AGORA_EINTERNAL,
+                                  "cannot write %s: %s", tmp,
                                   n < 0 ? strerror(errno) : "short write");
         else
             p += n, left -= (size_t)n;
@@ -113,7 +114,8 @@ static int write_once(const char *dir, const char *path, const void *data, size_
         if (errno == EEXIST)
             *already = 1;
         else
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path,
+                                  strerror(errno));
     }
     unlink(tmp);
     if (rc == 0 && !*already)
@@ -352,7 +354,8 @@ int agora__results_studies(const char *home, json_t **out, agora__error *err)
             return 0;
         }
         json_decref(arr);
-        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", root, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", root,
+                                strerror(errno));
     }
     int rc = 0;
     struct dirent *e;

@@ -38,7 +38,8 @@ static int check_private_dir(const char *path, agora__error *err)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
-        return agora__error_set(err, AGORA__ERR(errno), "%s: %s; run agora init first", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: %s; run agora init first", path,
+                                strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return agora__error_set(err, AGORA_EINVAL, "%s is not a directory", path);
     if (st.st_uid != geteuid())
@@ -358,7 +359,8 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
     for (size_t i = 0; rc == 0 && i < 3; i++) {
         rc = agora__path(path, sizeof path, err, "%s/%s", dir, subdirs[i]);
         if (rc == 0 && mkdir(path, 0700) != 0 && errno != EEXIST)
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path,
+                                  strerror(errno));
         if (rc == 0)
             rc = check_private_dir(path, err);
     }
@@ -376,7 +378,8 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         randombytes_buf(secret, sizeof secret);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s%s", path, strerror(errno),
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s%s", path,
+                                  strerror(errno),
                                   errno == EEXIST ? " (left by an interrupted init? it is not "
                                                     "a home yet: remove the directory and retry)"
                                                   : "");

@@ -224,7 +224,8 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
     if (rc == 0)
         rc = agora__path(path, sizeof path, err, "%s/install.json", dir);
     if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot replace %s: %s", path, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot replace %s: %s", path,
+                              strerror(errno));
     if (rc == 0)
         rc = agora__path(path, sizeof path, err, "%s/plugin.so", dir);
     if (rc == 0)
@@ -274,7 +275,8 @@ int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
     snprintf(path, sizeof path, "%s/install.json", dir);
     if (unlink(path) != 0 && errno != ENOENT) {
         closedir(d);
-        return agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path,
+                                strerror(errno));
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
@@ -282,7 +284,8 @@ int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         if (unlink(path) != 0 && errno != ENOENT)
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path,
+                                  strerror(errno));
     }
     closedir(d);
     if (rc == 0 && rmdir(dir) != 0)

@@ -206,7 +206,8 @@ int agora__cgroup_create(const agora__cgroup_env *c, uint64_t memory_max, uint32
         e = AGORA__ERR(errno);
     if (e != 0) {
         rmdir(path);
-        return agora__error_set(err, e, "configuring the worker cgroup %s: %s", path, agora__strerror(e));
+        return agora__error_set(err, e, "configuring the worker cgroup %s: %s", path,
+                                agora__strerror(e));
     }
     return 0;
 }

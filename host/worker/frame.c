@@ -144,7 +144,8 @@ int agora__frame_reader_fill(agora__frame_reader *r, int fd, agora__error *err)
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return AGORA__EAGAIN;
-        return agora__error_set(err, AGORA__ERR(errno), "reading from the worker socket: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "reading from the worker socket: %s",
+                                strerror(errno));
     }
     int overflow = 0;
     unsigned kept_before = r->n_fds;

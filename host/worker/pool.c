@@ -1514,7 +1514,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     if (pool->empty_out_fd < 0 ||
         fcntl(pool->empty_out_fd, F_ADD_SEALS,
               F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-        agora__error_set(err, AGORA__ERR(errno), "creating the empty output area: %s", strerror(errno));
+        agora__error_set(err, AGORA__ERR(errno), "creating the empty output area: %s",
+                         strerror(errno));
         goto fail;
     }
     if (uv_signal_init(loop, &pool->sigchld) < 0) {
@@ -1727,7 +1728,8 @@ int agora__pool_submit(agora__pool *pool, const agora__job_input *in, agora__job
     j->pix_fd = fcntl(in->pixels->fd, F_DUPFD_CLOEXEC, 3);
     if (j->pix_fd < 0) {
         free(j);
-        return agora__error_set(err, AGORA__ERR(errno), "duplicating the pixel buffer: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "duplicating the pixel buffer: %s",
+                                strerror(errno));
     }
     j->id = pool->next_job_id++;
     j->cb = cb;

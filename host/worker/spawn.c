@@ -96,7 +96,8 @@ int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid
         close(sv[0]);
         kill(p, SIGKILL);
         waitpid(p, NULL, 0);
-        return agora__error_set(err, AGORA__ERR(e), "making the worker socket non-blocking: %s", strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "making the worker socket non-blocking: %s",
+                                strerror(e));
     }
     *pid = p;
     *sock = sv[0];
