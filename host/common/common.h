@@ -73,9 +73,8 @@ int agora__write_file_atomic(const char *path, const void *data, size_t len, uns
 /* mkdir -p with the given mode for directories it creates. */
 int agora__mkdirs(const char *path, unsigned mode, agora__error *err);
 
-/* The clinic home: `dir` if not NULL or empty, else $AGORA_HOME, else $XDG_DATA_HOME/agora,
- * else $HOME/.local/share/agora. Writes into out (size bytes). 0 or AGORA_EINVAL/AGORA_ELIMIT. */
-int agora__home_dir(const char *dir, char *out, size_t size, agora__error *err);
+/* The clinic home (resolution and layout): home.h. */
+#include "home.h"
 
 /* SHA-256 (libsodium). hex must hold 65 bytes. */
 void agora__sha256(const void *data, size_t len, uint8_t out[32]);

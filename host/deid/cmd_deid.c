@@ -164,7 +164,8 @@ static int load_secret(const char *path, uint8_t secret[32], agora__error *err)
                                 "set); pass --secret FILE (32 random bytes, e.g. `head -c 32 "
                                 "/dev/urandom > FILE; chmod 600 FILE`) or set AGORA_HOME");
     char p[4096];
-    snprintf(p, sizeof p, "%s/deid.secret", home);
+    if (agora__home_path(home, AGORA__HOME_DEID_SECRET, p, sizeof p, err) != 0)
+        return err ? err->code : AGORA_ELIMIT;
     if (access(p, F_OK) != 0 && errno == ENOENT) {
         if (agora__mkdirs(home, 0700, err) != 0)
             return err ? err->code : AGORA_EINVAL;

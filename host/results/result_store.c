@@ -342,8 +342,9 @@ int agora__results_studies(const char *home, json_t **out, agora__error *err)
 {
     *out = NULL;
     char root[4096];
-    if ((size_t)snprintf(root, sizeof root, "%s/results", home) >= sizeof root)
-        return agora__error_set(err, AGORA_ELIMIT, "home path is too long");
+    int prc = agora__home_path(home, AGORA__HOME_RESULTS, root, sizeof root, err);
+    if (prc != 0)
+        return prc;
     json_t *arr = json_array();
     if (arr == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");

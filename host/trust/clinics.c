@@ -19,9 +19,9 @@ static int home_key_paths(const char *home, char *prefix, char *key_path, char *
 {
     int rc = agora__path(prefix, 4096, err, "%s/clinic", home);
     if (rc == 0)
-        rc = agora__path(key_path, 4096, err, "%s/clinic.key", home);
+        rc = agora__home_path(home, AGORA__HOME_CLINIC_KEY, key_path, 4096, err);
     if (rc == 0)
-        rc = agora__path(pub_path, 4096, err, "%s/clinic.pub", home);
+        rc = agora__home_path(home, AGORA__HOME_CLINIC_PUB, pub_path, 4096, err);
     return rc;
 }
 

@@ -56,7 +56,7 @@ static int check_private_dir(const char *path, agora__error *err)
 static int write_config(const char *dir, uint32_t policy, int64_t grace, agora__error *err)
 {
     char path[4096];
-    int rc = agora__path(path, sizeof path, err, "%s/config.json", dir);
+    int rc = agora__home_path(dir, AGORA__HOME_CONFIG, path, sizeof path, err);
     if (rc != 0)
         return rc;
     json_t *allowed = json_array();
@@ -87,7 +87,7 @@ static int read_config(agora__trust_home *h, agora__error *err)
     char path[4096];
     uint8_t *buf;
     size_t len;
-    int rc = agora__path(path, sizeof path, err, "%s/config.json", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_CONFIG, path, sizeof path, err);
     if (rc == 0)
         rc = agora__read_file(path, CONFIG_MAX, &buf, &len, err);
     if (rc != 0)
@@ -160,7 +160,7 @@ static int read_secret(agora__trust_home *h, agora__error *err)
     uint8_t *buf;
     size_t len;
     struct stat st;
-    int rc = agora__path(path, sizeof path, err, "%s/secret", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_SECRET, path, sizeof path, err);
     if (rc != 0)
         return rc;
     if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
@@ -186,7 +186,7 @@ static int read_secret(agora__trust_home *h, agora__error *err)
 static int read_trusted(agora__trust_home *h, agora__error *err)
 {
     char dir[4096];
-    int rc = agora__path(dir, sizeof dir, err, "%s/trust", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_TRUST, dir, sizeof dir, err);
     if (rc == 0)
         rc = check_private_dir(dir, err);
     if (rc != 0)
@@ -225,7 +225,7 @@ static int read_trusted(agora__trust_home *h, agora__error *err)
 int agora__trust_refresh(agora__trust_home *h, agora__error *err)
 {
     char path[4096];
-    int rc = agora__path(path, sizeof path, err, "%s/catalog/current", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_CATALOG_HELD, path, sizeof path, err);
     if (rc != 0)
         return rc;
     agora__catalog fresh;
@@ -343,7 +343,7 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         if (rc != 0)
             return rc;
     }
-    rc = agora__path(path, sizeof path, err, "%s/config.json", dir);
+    rc = agora__home_path(dir, AGORA__HOME_CONFIG, path, sizeof path, err);
     if (rc != 0)
         return rc;
     if (access(path, F_OK) == 0)
@@ -372,7 +372,7 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
             rc = agora__write_file_atomic(path, line, strlen(line), 0600, err);
     }
     if (rc == 0)
-        rc = agora__path(path, sizeof path, err, "%s/secret", dir);
+        rc = agora__home_path(dir, AGORA__HOME_SECRET, path, sizeof path, err);
     if (rc == 0) {
         uint8_t secret[32];
         randombytes_buf(secret, sizeof secret);
