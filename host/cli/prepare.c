@@ -200,10 +200,10 @@ static int sandboxed_format(agora__ingest *ing, const agora__dicom_series *s,
                                 in->rows);
     int fd = memfd_create("agora-format-probe", MFD_CLOEXEC);
     if (fd < 0)
-        return agora__error_set(err, -errno, "memfd_create: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "memfd_create: %s", strerror(errno));
     int rc = 0;
     if (ftruncate(fd, (off_t)cap) != 0)
-        rc = agora__error_set(err, -errno, "ftruncate: %s", strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "ftruncate: %s", strerror(errno));
     if (rc == 0)
         rc = agora__ingest_decode(ing, in->path, f0->frame, 1, AGORA__DICOM_DECODE_NORMALIZED, fd,
                                   0, cap, fmt, err);

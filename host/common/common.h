@@ -6,13 +6,41 @@
 #ifndef AGORA_HOST_COMMON_H
 #define AGORA_HOST_COMMON_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "agora/agora.h"
 
-/* An error: a stable negative code (AGORA_E* or -errno) and one line of text saying what was
+/* One error space, as libuv has it. Every internal function returns 0 or a negative code from
+ * this one list, never a bare -errno:
+ *   - the public plugin codes AGORA_E* (-1..-99, agora.h; stable, shared with plugins);
+ *   - a system error, AGORA__ERR(errno) = -(1000 + errno): the errno is mapped once, where the
+ *     failing call is made. The offset keeps -ENOENT (-2) from reading as AGORA_ENOMEM (-2).
+ * Compare against the names below (AGORA__ENOENT, ...), never against -ENOENT. The message
+ * travels in agora__error. The runner's wire codes (sandbox/, Error.code) are its own protocol
+ * values and are read in host/worker/pool.c only. */
+#define AGORA__ERRNO_BASE   1000
+#define AGORA__ERR(e)       (-(AGORA__ERRNO_BASE + (e)))
+#define AGORA__EAGAIN       AGORA__ERR(EAGAIN)
+#define AGORA__EEXIST       AGORA__ERR(EEXIST)
+#define AGORA__EINTR        AGORA__ERR(EINTR)
+#define AGORA__EIO          AGORA__ERR(EIO)
+#define AGORA__ENAMETOOLONG AGORA__ERR(ENAMETOOLONG)
+#define AGORA__ENOENT       AGORA__ERR(ENOENT)
+#define AGORA__ENOMEM_SYS   AGORA__ERR(ENOMEM) /* the kernel said ENOMEM (mmap, fork, ...) */
+#define AGORA__EPIPE        AGORA__ERR(EPIPE)
+#define AGORA__EPROTO       AGORA__ERR(EPROTO)
+#define AGORA__ETIMEDOUT    AGORA__ERR(ETIMEDOUT)
+/* The errno behind an AGORA__ERR code, else 0 (a public AGORA_E* code or 0). */
+int agora__err_errno(int code);
+/* A short text for any code of the list (static; strerror for system errors). */
+const char *agora__strerror(int code);
+/* Non-zero when code means out of memory (AGORA_ENOMEM, or the kernel's ENOMEM). */
+int agora__err_is_nomem(int code);
+
+/* An error: a stable negative code (from the list above) and one line of text saying what was
  * wrong and what to do. Functions that can fail take an `agora__error *` (may be NULL) and
  * return the code. */
 typedef struct agora__error {
@@ -45,9 +73,8 @@ int agora__write_file_atomic(const char *path, const void *data, size_t len, uns
 /* mkdir -p with the given mode for directories it creates. */
 int agora__mkdirs(const char *path, unsigned mode, agora__error *err);
 
-/* The clinic home: `dir` if not NULL or empty, else $AGORA_HOME, else $XDG_DATA_HOME/agora,
- * else $HOME/.local/share/agora. Writes into out (size bytes). 0 or AGORA_EINVAL/AGORA_ELIMIT. */
-int agora__home_dir(const char *dir, char *out, size_t size, agora__error *err);
+/* The clinic home (resolution and layout): home.h. */
+#include "home.h"
 
 /* SHA-256 (libsodium). hex must hold 65 bytes. */
 void agora__sha256(const void *data, size_t len, uint8_t out[32]);

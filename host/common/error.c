@@ -4,6 +4,49 @@
 #include <stdio.h>
 #include <string.h>
 
+int agora__err_errno(int code)
+{
+    return code <= -AGORA__ERRNO_BASE - 1 && code > -AGORA__ERRNO_BASE - 4096
+               ? -code - AGORA__ERRNO_BASE
+               : 0;
+}
+
+int agora__err_is_nomem(int code)
+{
+    return code == AGORA_ENOMEM || code == AGORA__ENOMEM_SYS;
+}
+
+const char *agora__strerror(int code)
+{
+    int e = agora__err_errno(code);
+    if (e != 0)
+        return strerror(e);
+    switch (code) {
+    case 0:
+        return "success";
+    case AGORA_EINVAL:
+        return "invalid argument";
+    case AGORA_ENOMEM:
+        return "out of memory";
+    case AGORA_ELIMIT:
+        return "a limit was reached";
+    case AGORA_EUNSUPPORTED:
+        return "not supported";
+    case AGORA_ECANCELLED:
+        return "cancelled";
+    case AGORA_EINPUT:
+        return "unsuitable input";
+    case AGORA_EVERSION:
+        return "version mismatch";
+    case AGORA_EINTERNAL:
+        return "internal error";
+    case AGORA_ESTATE:
+        return "not allowed now";
+    default:
+        return "unknown error";
+    }
+}
+
 int agora__error_set(agora__error *err, int code, const char *fmt, ...)
 {
     if (err != NULL) {

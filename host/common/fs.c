@@ -17,12 +17,13 @@ int agora__read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *
     *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return agora__error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot open %s: %s", path,
+                                strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return agora__error_set(err, -e, "cannot stat %s: %s", path, strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "cannot stat %s: %s", path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
@@ -49,7 +50,7 @@ int agora__read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *
             int e = errno;
             free(buf);
             close(fd);
-            return agora__error_set(err, -e, "cannot read %s: %s", path, strerror(e));
+            return agora__error_set(err, AGORA__ERR(e), "cannot read %s: %s", path, strerror(e));
         }
         if (n == 0)
             break; /* file shrank while reading: take what is there */
@@ -77,11 +78,11 @@ int agora__write_file_atomic(const char *path, const void *data, size_t len, uns
     int fd = mkostemp(tmp, O_CLOEXEC);
     int rc = 0;
     if (fd < 0) {
-        rc = agora__error_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
     if (fchmod(fd, mode) != 0) {
-        rc = agora__error_set(err, -errno, "cannot chmod %s: %s", tmp, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot chmod %s: %s", tmp, strerror(errno));
         goto fail;
     }
     const uint8_t *p = data;
@@ -91,20 +92,22 @@ int agora__write_file_atomic(const char *path, const void *data, size_t len, uns
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = agora__error_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot write %s: %s", tmp,
+                                  strerror(errno));
             goto fail;
         }
         p += n;
         left -= (size_t)n;
     }
     if (fsync(fd) != 0) {
-        rc = agora__error_set(err, -errno, "cannot fsync %s: %s", tmp, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot fsync %s: %s", tmp, strerror(errno));
         goto fail;
     }
     close(fd);
     fd = -1;
     if (rename(tmp, path) != 0) {
-        rc = agora__error_set(err, -errno, "cannot rename to %s: %s", path, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot rename to %s: %s", path,
+                              strerror(errno));
         unlink(tmp);
         goto out;
     }
@@ -134,8 +137,8 @@ int agora__mkdirs(const char *path, unsigned mode, agora__error *err)
             char saved = buf[i];
             buf[i] = '\0';
             if (mkdir(buf, mode) != 0 && errno != EEXIST)
-                return agora__error_set(err, -errno, "cannot create directory %s: %s", buf,
-                                        strerror(errno));
+                return agora__error_set(err, AGORA__ERR(errno), "cannot create directory %s: %s",
+                                        buf, strerror(errno));
             buf[i] = saved;
         }
     }

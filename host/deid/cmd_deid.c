@@ -106,7 +106,8 @@ static int collect(file_list *l, const char *path, int depth, agora__error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
-        return agora__error_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", path,
+                                strerror(errno));
     if (S_ISREG(st.st_mode)) {
         if (list_add(l, path) != 0)
             return agora__error_set(err, AGORA_ELIMIT, "more than %u input files; split the work",
@@ -120,7 +121,8 @@ static int collect(file_list *l, const char *path, int depth, agora__error *err)
                                 MAX_DIR_DEPTH);
     DIR *d = opendir(path);
     if (d == NULL)
-        return agora__error_set(err, -errno, "cannot list %s: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot list %s: %s", path,
+                                strerror(errno));
     file_list here = {0};
     struct dirent *de;
     int rc = 0;
@@ -162,13 +164,15 @@ static int load_secret(const char *path, uint8_t secret[32], agora__error *err)
                                 "set); pass --secret FILE (32 random bytes, e.g. `head -c 32 "
                                 "/dev/urandom > FILE; chmod 600 FILE`) or set AGORA_HOME");
     char p[4096];
-    snprintf(p, sizeof p, "%s/deid.secret", home);
+    if (agora__home_path(home, AGORA__HOME_DEID_SECRET, p, sizeof p, err) != 0)
+        return err ? err->code : AGORA_ELIMIT;
     if (access(p, F_OK) != 0 && errno == ENOENT) {
         if (agora__mkdirs(home, 0700, err) != 0)
             return err ? err->code : AGORA_EINVAL;
         int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0)
-            return agora__error_set(err, -errno, "cannot create %s: %s", p, strerror(errno));
+            return agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", p,
+                                    strerror(errno));
         uint8_t fresh[32];
         randombytes_buf(fresh, sizeof fresh);
         ssize_t w = write(fd, fresh, sizeof fresh);

@@ -68,23 +68,23 @@ static int write_iov(const char *path, struct iovec *iov, int n, agora__error *e
     char tmp[4096];
     int fd = open_temp(path, tmp, O_WRONLY);
     if (fd < 0)
-        return agora__error_set(err, -errno, "cannot create a file next to %s: %s", path,
+        return agora__error_set(err, AGORA__ERR(errno), "cannot create a file next to %s: %s", path,
                                 strerror(errno));
     int e = write_all(fd, iov, n);
     if (e != 0) {
         close(fd);
         unlink(tmp);
-        return agora__error_set(err, -e, "cannot write %s: %s", path, strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "cannot write %s: %s", path, strerror(e));
     }
     if (close(fd) != 0) {
         e = errno;
         unlink(tmp);
-        return agora__error_set(err, -e, "cannot finish %s: %s", path, strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "cannot finish %s: %s", path, strerror(e));
     }
     if (rename(tmp, path) != 0) {
         e = errno;
         unlink(tmp);
-        return agora__error_set(err, -e, "cannot rename into %s: %s", path, strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "cannot rename into %s: %s", path, strerror(e));
     }
     return 0;
 }
@@ -97,7 +97,7 @@ int agora__deid_write_fd(const char *path, int src, size_t len, const void *pref
     char tmp[4096];
     int fd = open_temp(path, tmp, O_RDWR);
     if (fd < 0)
-        return agora__error_set(err, -errno, "cannot create a file next to %s: %s", path,
+        return agora__error_set(err, AGORA__ERR(errno), "cannot create a file next to %s: %s", path,
                                 strerror(errno));
     int rc = 0;
     off_t off = 0;
@@ -106,7 +106,8 @@ int agora__deid_write_fd(const char *path, int src, size_t len, const void *pref
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            rc = agora__error_set(err, n < 0 ? -errno : AGORA_EINPUT, "cannot write %s: %s", path,
+            rc = agora__error_set(err, n < 0 ? AGORA__ERR(errno) : AGORA_EINPUT,
+                                  "cannot write %s: %s", path,
                                   n < 0 ? strerror(errno) : "the source is shorter than expected");
     }
     /* Checked in the copy itself: what is renamed into place is what was checked, whatever
@@ -121,11 +122,13 @@ int agora__deid_write_fd(const char *path, int src, size_t len, const void *pref
                                   path);
     }
     if (rc == 0 && close(fd) != 0)
-        rc = agora__error_set(err, -errno, "cannot finish %s: %s", path, strerror(errno));
+        rc =
+            agora__error_set(err, AGORA__ERR(errno), "cannot finish %s: %s", path, strerror(errno));
     else if (rc != 0)
         close(fd);
     if (rc == 0 && rename(tmp, path) != 0)
-        rc = agora__error_set(err, -errno, "cannot rename into %s: %s", path, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot rename into %s: %s", path,
+                              strerror(errno));
     if (rc != 0)
         unlink(tmp);
     return rc;
@@ -151,10 +154,10 @@ int agora__deid_sync_dir(const char *dir, agora__error *err)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return agora__error_set(err, -errno, "cannot open %s: %s", dir, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot open %s: %s", dir, strerror(errno));
     int rc = 0;
     if (syncfs(fd) != 0)
-        rc = agora__error_set(err, -errno, "cannot sync %s: %s", dir, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot sync %s: %s", dir, strerror(errno));
     close(fd);
     return rc;
 }

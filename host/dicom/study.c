@@ -37,7 +37,7 @@ static int map_file(const char *path, uint64_t max, mapped *m, agora__error *err
     m->len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
     if (fd < 0)
-        return agora__error_set(err, -errno, "cannot open: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot open: %s", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -57,7 +57,7 @@ static int map_file(const char *path, uint64_t max, mapped *m, agora__error *err
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (p == MAP_FAILED)
-        return agora__error_set(err, -errno, "cannot map: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot map: %s", strerror(errno));
     m->data = p;
     m->len = (size_t)st.st_size;
     return 0;

@@ -216,7 +216,8 @@ int agora__ingest_dump(agora__ingest *ing, const char *path, int json, uint64_t 
         return agora__error_set(err, AGORA_EINVAL, "dump size cap out of range");
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return agora__error_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: cannot open: %s", path,
+                                strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
         close(fd);
@@ -229,7 +230,7 @@ int agora__ingest_dump(agora__ingest *ing, const char *path, int json, uint64_t 
         close(fd);
         if (mfd >= 0)
             close(mfd);
-        return agora__error_set(err, -e, "memfd for the dump: %s", strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "memfd for the dump: %s", strerror(e));
     }
     Agora__Ipc__IngestRequest req = AGORA__IPC__INGEST_REQUEST__INIT;
     req.op = AGORA__IPC__INGEST_OP__INGEST_DUMP;

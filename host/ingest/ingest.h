@@ -91,9 +91,9 @@ void agora__ingest_close(agora__ingest *ing);
  * a negative AGORA_E* with err naming the file and the reason. Per-file refusals (the caller
  * notes the file and goes on): AGORA_EINPUT (malformed, or the worker crashed, broke the policy,
  * timed out or misbehaved on it: it is respawned for the next request), AGORA_ELIMIT (a parser
- * limit, the worker's memory limit, or larger than max_file_bytes), AGORA_EUNSUPPORTED, -errno
- * (cannot open). AGORA_EINTERNAL: no worker can be started or it refused a request (host-side
- * problem); AGORA_ENOMEM: the host itself is out of memory. */
+ * limit, the worker's memory limit, or larger than max_file_bytes), AGORA_EUNSUPPORTED,
+ * AGORA__ERR(errno) (cannot open). AGORA_EINTERNAL: no worker can be started or it refused a
+ * request (host-side problem); AGORA_ENOMEM: the host itself is out of memory. */
 int agora__ingest_metadata(agora__ingest *ing, const char *path, agora__ingest_meta *out,
                            agora__error *err);
 

@@ -429,7 +429,7 @@ static int export_line(const json_t *row, void *ctx)
         return AGORA_ENOMEM;
     int ok = puts(s) >= 0;
     free(s);
-    return ok ? 0 : -EIO;
+    return ok ? 0 : AGORA__EIO;
 }
 
 /* `agora ledger export --period P -o FILE`: the signature line, then the exact body bytes. */

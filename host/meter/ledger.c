@@ -100,7 +100,7 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
     if (fd < 0) {
         int e = errno;
         free(l);
-        return agora__error_set(err, -e,
+        return agora__error_set(err, AGORA__ERR(e),
                                 "cannot open the ledger %s: %s; check the path and "
                                 "permissions",
                                 db_path, strerror(e));
@@ -163,8 +163,9 @@ int agora__ledger_open(const char *home, const uint8_t *secret, agora__ledger **
                        agora__error *err)
 {
     char path[4096];
-    if (home == NULL || snprintf(path, sizeof path, "%s/ledger.db", home) >= (int)sizeof path)
-        return agora__error_set(err, AGORA_EINVAL, "home path is missing or too long");
+    int rc = agora__home_path(home, AGORA__HOME_LEDGER, path, sizeof path, err);
+    if (rc != 0)
+        return rc;
     return agora__ledger_open_path(path, secret, out, err);
 }
 

@@ -49,7 +49,8 @@ int agora__ledger_mint(char id[AGORA__LEDGER_ID_LEN + 1], agora__error *err)
 {
     struct timespec ts;
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-        return agora__error_set(err, -errno, "cannot read the clock: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read the clock: %s",
+                                strerror(errno));
     return agora__ledger_mint_at((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u, id,
                                  err);
 }

@@ -107,7 +107,7 @@ static int load_state(const char *catalog_dir, export_file *f, agora__error *err
     uint8_t *buf;
     size_t len;
     rc = agora__read_file(f->state_path, STATE_MAX, &buf, &len, err);
-    if (rc == -ENOENT) {
+    if (rc == AGORA__ENOENT) {
         agora__error_clear(err);
         f->state = json_pack("{s:s,s:s,s:s,s:{}}", "format", STATE_FORMAT, "clinic", f->clinic.name,
                              "key_id", f->clinic.key_id, "periods");

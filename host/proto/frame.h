@@ -49,7 +49,7 @@ void agora__frame_reader_init(agora__frame_reader *r, size_t max_frame, unsigned
 void agora__frame_reader_free(agora__frame_reader *r);
 
 /* Read what the (non-blocking) socket has. Returns 1 when bytes were read, 0 at end of stream,
- * -EAGAIN when nothing is available, another negative code on error (err set). Descriptors
+ * AGORA__EAGAIN when nothing is available, another negative code on error (err set). Descriptors
  * arriving when max_fds is 0 (or more than max_fds in total) are closed and fail with
  * AGORA_EINVAL: the host never accepts a descriptor from a runner. */
 int agora__frame_reader_fill(agora__frame_reader *r, int fd, agora__error *err);
@@ -68,7 +68,7 @@ unsigned agora__frame_reader_take_fds(agora__frame_reader *r, int *fds, unsigned
 int agora__frame_pack(const Agora__Ipc__Frame *f, size_t max, uint8_t **out, size_t *out_len,
                       agora__error *err);
 /* One non-blocking sendmsg of buf[0..len) with the descriptors (if any) attached to its first
- * byte. Returns bytes sent, or -errno (-EAGAIN when the socket is full). */
+ * byte. Returns bytes sent, or AGORA__ERR(errno) (AGORA__EAGAIN when the socket is full). */
 ssize_t agora__frame_sendmsg(int fd, const uint8_t *buf, size_t len, const int *fds,
                              unsigned n_fds);
 /* Blocking helper for simple peers (fake runner, benches): send all of buf, fds on the first

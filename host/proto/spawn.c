@@ -62,13 +62,13 @@ int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return agora__error_set(err, -errno, "socketpair: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "socketpair: %s", strerror(errno));
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0) {
         int e = errno;
         close(sv[0]);
         close(sv[1]);
-        return agora__error_set(err, -e, "opening /dev/null: %s", strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "opening /dev/null: %s", strerror(e));
     }
     /* The environment is built before fork: the child may not allocate. */
     static char logenv[64];
@@ -85,7 +85,7 @@ int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid
         close(sv[0]);
         close(sv[1]);
         close(devnull);
-        return agora__error_set(err, -e, "fork: %s", strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "fork: %s", strerror(e));
     }
     if (p == 0)
         child(runner_path, sv[1], devnull, cgroup_procs_fd, envp);
@@ -97,7 +97,8 @@ int agora__spawn_runner(const char *runner_path, int cgroup_procs_fd, pid_t *pid
         close(sv[0]);
         kill(p, SIGKILL);
         waitpid(p, NULL, 0);
-        return agora__error_set(err, -e, "making the worker socket non-blocking: %s", strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "making the worker socket non-blocking: %s",
+                                strerror(e));
     }
     *pid = p;
     *sock = sv[0];

@@ -64,10 +64,10 @@ static int fsync_dir(const char *dir, agora__error *err)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return agora__error_set(err, -errno, "cannot open %s: %s", dir, strerror(errno));
-    int rc = fsync(fd) == 0
-                 ? 0
-                 : agora__error_set(err, -errno, "cannot sync %s: %s", dir, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot open %s: %s", dir, strerror(errno));
+    int rc = fsync(fd) == 0 ? 0
+                            : agora__error_set(err, AGORA__ERR(errno), "cannot sync %s: %s", dir,
+                                               strerror(errno));
     close(fd);
     return rc;
 }
@@ -86,7 +86,7 @@ static int write_once(const char *dir, const char *path, const void *data, size_
         return agora__error_set(err, AGORA_ELIMIT, "home path is too long");
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
-        return agora__error_set(err, -errno,
+        return agora__error_set(err, AGORA__ERR(errno),
                                 "cannot create a file in %s: %s; check the disk "
                                 "and permissions",
                                 dir, strerror(errno));
@@ -98,21 +98,23 @@ static int write_once(const char *dir, const char *path, const void *data, size_
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            rc = agora__error_set(err, n < 0 ? -errno : AGORA_EINTERNAL, "cannot write %s: %s", tmp,
+            rc = agora__error_set(err, n < 0 ? AGORA__ERR(errno) : AGORA_EINTERNAL,
+                                  "cannot write %s: %s", tmp,
                                   n < 0 ? strerror(errno) : "short write");
         else
             p += n, left -= (size_t)n;
     }
     if (rc == 0 && fchmod(fd, 0600) != 0)
-        rc = agora__error_set(err, -errno, "cannot chmod %s: %s", tmp, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot chmod %s: %s", tmp, strerror(errno));
     if (rc == 0 && fsync(fd) != 0)
-        rc = agora__error_set(err, -errno, "cannot sync %s: %s", tmp, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot sync %s: %s", tmp, strerror(errno));
     close(fd);
     if (rc == 0 && link(tmp, path) != 0) {
         if (errno == EEXIST)
             *already = 1;
         else
-            rc = agora__error_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path,
+                                  strerror(errno));
     }
     unlink(tmp);
     if (rc == 0 && !*already)
@@ -301,7 +303,7 @@ int agora__results_list(const char *home, const char *study_uid, json_t **out, a
     size_t n = 0;
     DIR *d = opendir(dir);
     if (d == NULL && errno != ENOENT)
-        return agora__error_set(err, -errno, "cannot read %s: %s", dir, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", dir, strerror(errno));
     if (d != NULL) {
         docs = calloc(AGORA__RESULTS_MAX_PER_STUDY, sizeof *docs);
         if (docs == NULL)
@@ -354,8 +356,9 @@ int agora__results_studies(const char *home, json_t **out, agora__error *err)
 {
     *out = NULL;
     char root[4096];
-    if ((size_t)snprintf(root, sizeof root, "%s/results", home) >= sizeof root)
-        return agora__error_set(err, AGORA_ELIMIT, "home path is too long");
+    int prc = agora__home_path(home, AGORA__HOME_RESULTS, root, sizeof root, err);
+    if (prc != 0)
+        return prc;
     json_t *arr = json_array();
     if (arr == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");
@@ -366,7 +369,8 @@ int agora__results_studies(const char *home, json_t **out, agora__error *err)
             return 0;
         }
         json_decref(arr);
-        return agora__error_set(err, -errno, "cannot read %s: %s", root, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", root,
+                                strerror(errno));
     }
     int rc = 0;
     struct dirent *e;

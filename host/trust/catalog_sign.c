@@ -82,7 +82,7 @@ int agora__catalog_load_dir(const char *dir, const agora__pubkey *keys, size_t n
     }
     rc = agora__read_file(spath, AGORA__SIG_TEXT_MAX, &sigbuf, &slen, err);
     if (rc != 0) {
-        if (rc == -ENOENT)
+        if (rc == AGORA__ENOENT)
             agora__error_set(err, AGORA_EINVAL,
                              "%s: catalog.json is not signed (no catalog.sig); refused", dir);
         return rc;

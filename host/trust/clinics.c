@@ -19,9 +19,9 @@ static int home_key_paths(const char *home, char *prefix, char *key_path, char *
 {
     int rc = agora__path(prefix, 4096, err, "%s/clinic", home);
     if (rc == 0)
-        rc = agora__path(key_path, 4096, err, "%s/clinic.key", home);
+        rc = agora__home_path(home, AGORA__HOME_CLINIC_KEY, key_path, 4096, err);
     if (rc == 0)
-        rc = agora__path(pub_path, 4096, err, "%s/clinic.pub", home);
+        rc = agora__home_path(home, AGORA__HOME_CLINIC_PUB, pub_path, 4096, err);
     return rc;
 }
 
@@ -52,7 +52,7 @@ int agora__trust_clinic_key_ensure(const char *home, int *created, char *key_id,
         return rc;
     }
     if (errno != ENOENT)
-        return agora__error_set(err, -errno, "%s: %s", key_path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: %s", key_path, strerror(errno));
     agora__pubkey pub;
     rc = agora__keygen_files(prefix, NULL, 0, &pub, err);
     if (rc != 0)
@@ -123,7 +123,7 @@ int agora__trust_clinic_list(const char *catalog_dir, agora__trust_clinic **out,
     if (d == NULL) {
         if (errno == ENOENT)
             return 0; /* no clinic registered yet */
-        return agora__error_set(err, -errno, "cannot read %s: %s", dir, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", dir, strerror(errno));
     }
     agora__trust_clinic *list = NULL;
     size_t cap = 0, count = 0;

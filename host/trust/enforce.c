@@ -26,7 +26,7 @@ static int installed_version(const agora__trust_home *h, const char *id, char *v
     if (rc != 0)
         return rc;
     rc = agora__read_file(path, INSTALL_RECORD_MAX, &buf, &len, err);
-    if (rc == -ENOENT)
+    if (rc == AGORA__ENOENT)
         return agora__error_set(err, AGORA_EINVAL, "%s is not installed; run agora install %s", id,
                                 id);
     if (rc != 0)
@@ -198,7 +198,7 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
         return rc;
     DIR *d = opendir(dir);
     if (d == NULL)
-        return agora__error_set(err, -errno, "cannot read %s: %s", dir, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", dir, strerror(errno));
     agora__trust_plugin *list = NULL;
     size_t count = 0, cap = 0;
     struct dirent *de;

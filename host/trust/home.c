@@ -38,7 +38,8 @@ static int check_private_dir(const char *path, agora__error *err)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
-        return agora__error_set(err, -errno, "%s: %s; run agora init first", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: %s; run agora init first", path,
+                                strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return agora__error_set(err, AGORA_EINVAL, "%s is not a directory", path);
     if (st.st_uid != geteuid())
@@ -55,7 +56,7 @@ static int check_private_dir(const char *path, agora__error *err)
 static int write_config(const char *dir, uint32_t policy, int64_t grace, agora__error *err)
 {
     char path[4096];
-    int rc = agora__path(path, sizeof path, err, "%s/config.json", dir);
+    int rc = agora__home_path(dir, AGORA__HOME_CONFIG, path, sizeof path, err);
     if (rc != 0)
         return rc;
     json_t *allowed = json_array();
@@ -86,7 +87,7 @@ static int read_config(agora__trust_home *h, agora__error *err)
     char path[4096];
     uint8_t *buf;
     size_t len;
-    int rc = agora__path(path, sizeof path, err, "%s/config.json", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_CONFIG, path, sizeof path, err);
     if (rc == 0)
         rc = agora__read_file(path, CONFIG_MAX, &buf, &len, err);
     if (rc != 0)
@@ -159,7 +160,7 @@ static int read_secret(agora__trust_home *h, agora__error *err)
     uint8_t *buf;
     size_t len;
     struct stat st;
-    int rc = agora__path(path, sizeof path, err, "%s/secret", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_SECRET, path, sizeof path, err);
     if (rc != 0)
         return rc;
     if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
@@ -185,14 +186,14 @@ static int read_secret(agora__trust_home *h, agora__error *err)
 static int read_trusted(agora__trust_home *h, agora__error *err)
 {
     char dir[4096];
-    int rc = agora__path(dir, sizeof dir, err, "%s/trust", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_TRUST, dir, sizeof dir, err);
     if (rc == 0)
         rc = check_private_dir(dir, err);
     if (rc != 0)
         return rc;
     DIR *d = opendir(dir);
     if (d == NULL)
-        return agora__error_set(err, -errno, "cannot read %s: %s", dir, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", dir, strerror(errno));
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
@@ -224,7 +225,7 @@ static int read_trusted(agora__trust_home *h, agora__error *err)
 int agora__trust_refresh(agora__trust_home *h, agora__error *err)
 {
     char path[4096];
-    int rc = agora__path(path, sizeof path, err, "%s/catalog/current", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_CATALOG_HELD, path, sizeof path, err);
     if (rc != 0)
         return rc;
     agora__catalog fresh;
@@ -238,7 +239,7 @@ int agora__trust_refresh(agora__trust_home *h, agora__error *err)
         (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == h->held_mtime_ns)
         return 0;
     rc = agora__read_file(path, AGORA__CATALOG_MAX + AGORA__SIG_TEXT_MAX, &buf, &len, err);
-    if (rc == -ENOENT) {
+    if (rc == AGORA__ENOENT) {
         agora__catalog_free(&h->cat);
         h->have_catalog = 0;
         h->held_ino = 0;
@@ -342,7 +343,7 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         if (rc != 0)
             return rc;
     }
-    rc = agora__path(path, sizeof path, err, "%s/config.json", dir);
+    rc = agora__home_path(dir, AGORA__HOME_CONFIG, path, sizeof path, err);
     if (rc != 0)
         return rc;
     if (access(path, F_OK) == 0)
@@ -353,12 +354,13 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
         return agora__error_set(err, AGORA_EINTERNAL, "libsodium failed to initialise");
     rc = agora__mkdirs(dir, 0700, err);
     if (rc == 0 && chmod(dir, 0700) != 0)
-        rc = agora__error_set(err, -errno, "cannot chmod %s: %s", dir, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot chmod %s: %s", dir, strerror(errno));
     static const char *const subdirs[] = {"trust", "catalog", "plugins"};
     for (size_t i = 0; rc == 0 && i < 3; i++) {
         rc = agora__path(path, sizeof path, err, "%s/%s", dir, subdirs[i]);
         if (rc == 0 && mkdir(path, 0700) != 0 && errno != EEXIST)
-            rc = agora__error_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path,
+                                  strerror(errno));
         if (rc == 0)
             rc = check_private_dir(path, err);
     }
@@ -370,13 +372,14 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
             rc = agora__write_file_atomic(path, line, strlen(line), 0600, err);
     }
     if (rc == 0)
-        rc = agora__path(path, sizeof path, err, "%s/secret", dir);
+        rc = agora__home_path(dir, AGORA__HOME_SECRET, path, sizeof path, err);
     if (rc == 0) {
         uint8_t secret[32];
         randombytes_buf(secret, sizeof secret);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
-            rc = agora__error_set(err, -errno, "cannot create %s: %s%s", path, strerror(errno),
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s%s", path,
+                                  strerror(errno),
                                   errno == EEXIST ? " (left by an interrupted init? it is not "
                                                     "a home yet: remove the directory and retry)"
                                                   : "");

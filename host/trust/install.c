@@ -218,13 +218,14 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
     if (rc == 0)
         rc = agora__path(dir, sizeof dir, err, "%s/plugins/%s", h->dir, id);
     if (rc == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
-        rc = agora__error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", dir, strerror(errno));
     /* Drop the old record first: a crash part-way leaves "not installed", not a mix of two
      * versions that would show as tampered. */
     if (rc == 0)
         rc = agora__path(path, sizeof path, err, "%s/install.json", dir);
     if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
-        rc = agora__error_set(err, -errno, "cannot replace %s: %s", path, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot replace %s: %s", path,
+                              strerror(errno));
     if (rc == 0)
         rc = agora__path(path, sizeof path, err, "%s/plugin.so", dir);
     if (rc == 0)
@@ -268,13 +269,14 @@ int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
         return rc;
     DIR *d = opendir(dir);
     if (d == NULL)
-        return agora__error_set(err, errno == ENOENT ? AGORA_EINVAL : -errno,
+        return agora__error_set(err, errno == ENOENT ? AGORA_EINVAL : AGORA__ERR(errno),
                                 "%s is not installed (agora list shows what is)", id);
     /* The install.json record goes first so a half-removed plugin is simply not installed. */
     snprintf(path, sizeof path, "%s/install.json", dir);
     if (unlink(path) != 0 && errno != ENOENT) {
         closedir(d);
-        return agora__error_set(err, -errno, "cannot remove %s: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path,
+                                strerror(errno));
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
@@ -282,10 +284,11 @@ int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         if (unlink(path) != 0 && errno != ENOENT)
-            rc = agora__error_set(err, -errno, "cannot remove %s: %s", path, strerror(errno));
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path,
+                                  strerror(errno));
     }
     closedir(d);
     if (rc == 0 && rmdir(dir) != 0)
-        rc = agora__error_set(err, -errno, "cannot remove %s: %s", dir, strerror(errno));
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", dir, strerror(errno));
     return rc;
 }

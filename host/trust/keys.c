@@ -153,9 +153,9 @@ static int write_excl(const char *path, const char *text, unsigned mode, agora__
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
-        return agora__error_set(err, -errno, "cannot create %s: %s%s", path, strerror(errno),
-                                errno == EEXIST ? "; choose another --out or delete the old key"
-                                                : "");
+        return agora__error_set(
+            err, AGORA__ERR(errno), "cannot create %s: %s%s", path, strerror(errno),
+            errno == EEXIST ? "; choose another --out or delete the old key" : "");
     size_t len = strlen(text);
     ssize_t w = write(fd, text, len);
     int bad = w < 0 || (size_t)w != len || fsync(fd) != 0;
@@ -163,7 +163,7 @@ static int write_excl(const char *path, const char *text, unsigned mode, agora__
     close(fd);
     if (bad) {
         unlink(path);
-        return agora__error_set(err, -e, "cannot write %s: %s", path, strerror(e));
+        return agora__error_set(err, AGORA__ERR(e), "cannot write %s: %s", path, strerror(e));
     }
     return 0;
 }

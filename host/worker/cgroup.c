@@ -115,12 +115,12 @@ static int write_text(const char *dir, const char *file, const char *text)
 {
     char path[700];
     if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
-        return -ENAMETOOLONG;
+        return AGORA__ENAMETOOLONG;
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
-        return -errno;
+        return AGORA__ERR(errno);
     ssize_t n = write(fd, text, strlen(text));
-    int e = n == (ssize_t)strlen(text) ? 0 : (n < 0 ? -errno : -EIO);
+    int e = n == (ssize_t)strlen(text) ? 0 : (n < 0 ? AGORA__ERR(errno) : AGORA__EIO);
     close(fd);
     return e;
 }
@@ -188,14 +188,14 @@ int agora__cgroup_create(const agora__cgroup_env *c, uint64_t memory_max, uint32
         (int)path_size)
         return agora__error_set(err, AGORA_ELIMIT, "cgroup path too long");
     if (mkdir(path, 0755) != 0)
-        return agora__error_set(err, -errno, "creating the worker cgroup %s: %s", path,
+        return agora__error_set(err, AGORA__ERR(errno), "creating the worker cgroup %s: %s", path,
                                 strerror(errno));
     char num[32];
     snprintf(num, sizeof num, "%llu", (unsigned long long)memory_max);
     int e = write_text(path, "memory.max", num);
     if (e == 0)
         e = write_text(path, "memory.swap.max", "0");
-    if (e == -ENOENT)
+    if (e == AGORA__ENOENT)
         e = 0; /* no swap accounting on this kernel: nothing to turn off */
     snprintf(num, sizeof num, "%u", pids_max);
     if (e == 0)
@@ -203,10 +203,11 @@ int agora__cgroup_create(const agora__cgroup_env *c, uint64_t memory_max, uint32
     char procs[720];
     snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
     if (e == 0 && (*procs_fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0)
-        e = -errno;
+        e = AGORA__ERR(errno);
     if (e != 0) {
         rmdir(path);
-        return agora__error_set(err, e, "configuring the worker cgroup %s: %s", path, strerror(-e));
+        return agora__error_set(err, e, "configuring the worker cgroup %s: %s", path,
+                                agora__strerror(e));
     }
     return 0;
 }

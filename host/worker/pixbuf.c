@@ -19,18 +19,18 @@ int agora__pixbuf_create(uint64_t size, agora__pixbuf *out, agora__error *err)
                                 (unsigned long long)size, (unsigned long long)AGORA__PIXBUF_MAX);
     int fd = memfd_create("agora-pixels", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
-        return agora__error_set(err, -errno, "memfd_create: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "memfd_create: %s", strerror(errno));
     if (ftruncate(fd, (off_t)size) < 0) {
         int e = errno;
         close(fd);
-        return agora__error_set(err, -e, "sizing a %llu-byte pixel buffer: %s",
+        return agora__error_set(err, AGORA__ERR(e), "sizing a %llu-byte pixel buffer: %s",
                                 (unsigned long long)size, strerror(e));
     }
     void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         int e = errno;
         close(fd);
-        return agora__error_set(err, -e, "mapping a %llu-byte pixel buffer: %s",
+        return agora__error_set(err, AGORA__ERR(e), "mapping a %llu-byte pixel buffer: %s",
                                 (unsigned long long)size, strerror(e));
     }
     /* Large series: ask for transparent huge pages so that every worker's fresh read-only
@@ -58,7 +58,7 @@ int agora__pixbuf_seal(agora__pixbuf *pb, agora__error *err)
     }
     const int seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
     if (fcntl(pb->fd, F_ADD_SEALS, seals) < 0)
-        return agora__error_set(err, -errno,
+        return agora__error_set(err, AGORA__ERR(errno),
                                 "sealing the pixel buffer failed (%s); the kernel must support "
                                 "memfd seals",
                                 strerror(errno));

@@ -225,7 +225,7 @@ static void flush_out(worker *w)
         outmsg *m = w->out_head;
         ssize_t n = agora__frame_sendmsg(w->sock, m->buf + m->off, m->len - m->off,
                                          m->off == 0 ? m->fds : NULL, m->off == 0 ? m->n_fds : 0);
-        if (n == -EAGAIN)
+        if (n == AGORA__EAGAIN)
             break;
         if (n < 0) {
             /* The peer is gone (EPIPE) or broken; its exit will be classified on reap. */
@@ -599,7 +599,7 @@ static void jchan_flush(jchan *jc)
     while (jc->out_off < jc->out_len) {
         ssize_t n = agora__frame_sendmsg(jc->fd, jc->out + jc->out_off, jc->out_len - jc->out_off,
                                          jc->out_nfds ? jc->out_fds : NULL, jc->out_nfds);
-        if (n == -EAGAIN)
+        if (n == AGORA__EAGAIN)
             break;
         if (n < 0) {
             jc->out_off = jc->out_len; /* the job process is gone; JobExit says how */
@@ -677,7 +677,7 @@ static void jchan_drain(jchan *jc)
     while (jc->w != NULL && !jc->w->has_verdict && !jc->eof) {
         agora__error err = {0};
         int rc = agora__frame_reader_fill(&jc->rd, jc->fd, &err);
-        if (rc == -EAGAIN)
+        if (rc == AGORA__EAGAIN)
             break;
         if (rc == 0)
             jc->eof = 1;
@@ -851,7 +851,7 @@ static void drain(worker *w)
         agora__error err = {0};
         size_t before = w->rd.len;
         int rc = agora__frame_reader_fill(&w->rd, w->sock, &err);
-        if (rc == -EAGAIN)
+        if (rc == AGORA__EAGAIN)
             break;
         /* A short read emptied the socket: skip the recvmsg that would only say EAGAIN (the
          * poll is level-triggered and reports anything that arrives later). */
@@ -1125,6 +1125,13 @@ static void retire(worker *w)
 
 /* Classify how a worker ended, from the host's verdict, the runner's last Error, and its wait
  * status and rusage (docs/protocol.md, "Classification"). */
+/* The runner's Error.code is a value of its own wire protocol (sandbox/ sends AGORA_E* or
+ * -errno), not a host error code: it is read here only, against the errno it names. */
+static int runner_errno_is(int32_t code, int e)
+{
+    return code == -e;
+}
+
 static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_t msg_size)
 {
     agora__pool *pool = w->pool;
@@ -1143,11 +1150,11 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
         return AGORA__JOB_OUT_OF_MEMORY;
     }
     if (w->got_error) {
-        if (w->error_code == AGORA_ENOMEM || w->error_code == -ENOMEM) {
+        if (w->error_code == AGORA_ENOMEM || runner_errno_is(w->error_code, ENOMEM)) {
             snprintf(msg, msg_size, "the worker ran out of memory: %s", w->error_msg);
             return AGORA__JOB_OUT_OF_MEMORY;
         }
-        if (w->error_code == -EPROTO && w->state != W_SPAWNING) {
+        if (runner_errno_is(w->error_code, EPROTO) && w->state != W_SPAWNING) {
             /* The runner saw the channel break or a message it could not accept. */
             snprintf(msg, msg_size, "the worker reported a protocol error: %s", w->error_msg);
             return AGORA__JOB_PROTOCOL_ERROR;
@@ -1500,7 +1507,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
     if (pool->empty_out_fd < 0 ||
         fcntl(pool->empty_out_fd, F_ADD_SEALS,
               F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-        agora__error_set(err, -errno, "creating the empty output area: %s", strerror(errno));
+        agora__error_set(err, AGORA__ERR(errno), "creating the empty output area: %s",
+                         strerror(errno));
         goto fail;
     }
     if (uv_signal_init(loop, &pool->sigchld) < 0) {
@@ -1713,7 +1721,8 @@ int agora__pool_submit(agora__pool *pool, const agora__job_input *in, agora__job
     j->pix_fd = fcntl(in->pixels->fd, F_DUPFD_CLOEXEC, 3);
     if (j->pix_fd < 0) {
         free(j);
-        return agora__error_set(err, -errno, "duplicating the pixel buffer: %s", strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "duplicating the pixel buffer: %s",
+                                strerror(errno));
     }
     j->id = pool->next_job_id++;
     j->cb = cb;

@@ -104,12 +104,36 @@ static void test_error_prefix(void **state)
     assert_int_equal(agora__error_set(NULL, -5, "ignored"), -5);
 }
 
+/* The home layout table: every entry has a path under the home, and they are distinct. */
+static void test_home_paths(void **state)
+{
+    (void)state;
+    char a[256], b[256];
+    agora__error err;
+    assert_int_equal(agora__home_path("/h", AGORA__HOME_SECRET, a, sizeof a, &err), 0);
+    assert_string_equal(a, "/h/secret");
+    assert_int_equal(agora__home_path("/h", AGORA__HOME_LEDGER, a, sizeof a, &err), 0);
+    assert_string_equal(a, "/h/ledger.db");
+    for (int i = 0; i < AGORA__HOME_ENTRY_COUNT; i++) {
+        assert_int_equal(agora__home_path("/h", (agora__home_entry)i, a, sizeof a, &err), 0);
+        assert_true(strncmp(a, "/h/", 3) == 0 && a[3] != '\0');
+        for (int j = 0; j < i; j++) {
+            assert_int_equal(agora__home_path("/h", (agora__home_entry)j, b, sizeof b, &err), 0);
+            assert_string_not_equal(a, b);
+        }
+    }
+    assert_int_equal(agora__home_path(NULL, AGORA__HOME_SECRET, a, sizeof a, &err), AGORA_EINVAL);
+    assert_int_equal(agora__home_path("/h", AGORA__HOME_ENTRY_COUNT, a, sizeof a, &err),
+                     AGORA_EINVAL);
+    assert_int_equal(agora__home_path("/h", AGORA__HOME_CONFIG, a, 8, &err), AGORA_ELIMIT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8),          cmocka_unit_test(test_hex),
         cmocka_unit_test(test_read_file_cap), cmocka_unit_test(test_write_atomic),
-        cmocka_unit_test(test_error_prefix),
+        cmocka_unit_test(test_error_prefix),  cmocka_unit_test(test_home_paths),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -278,7 +278,7 @@ static void test_eof_and_eagain(void **state)
     agora__frame_reader r;
     agora__frame_reader_init(&r, 1024, 0);
     agora__error err;
-    assert_int_equal(agora__frame_reader_fill(&r, sv[0], &err), -EAGAIN);
+    assert_int_equal(agora__frame_reader_fill(&r, sv[0], &err), AGORA__EAGAIN);
     close(sv[1]);
     assert_int_equal(agora__frame_reader_fill(&r, sv[0], &err), 0);
     agora__frame_reader_free(&r);

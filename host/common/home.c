@@ -1,0 +1,51 @@
+/* The clinic home module (home.h). Where the home is, for every command that uses one (init,
+ * sync, run, results, usage, ledger, deid, ...): one rule, so a newcomer with nothing set finds
+ * the home `agora init` made; and the one table of what lives in it. */
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int agora__home_dir(const char *dir, char *out, size_t size, agora__error *err)
+{
+    const char *env = getenv("AGORA_HOME");
+    const char *xdg = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (dir != NULL && dir[0] != '\0')
+        n = snprintf(out, size, "%s", dir);
+    else if (env != NULL && env[0] != '\0')
+        n = snprintf(out, size, "%s", env);
+    else if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(out, size, "%s/agora", xdg);
+    else if (home != NULL && home[0] == '/')
+        n = snprintf(out, size, "%s/.local/share/agora", home);
+    else
+        return agora__error_set(err, AGORA_EINVAL,
+                                "no clinic home: pass --home DIR or set AGORA_HOME");
+    if (n < 0 || (size_t)n >= size)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "clinic home path too long (%d bytes); use a shorter one", n);
+    return 0;
+}
+
+static const char *const entry_names[AGORA__HOME_ENTRY_COUNT] = {
+    [AGORA__HOME_CONFIG] = "config.json",        [AGORA__HOME_SECRET] = "secret",
+    [AGORA__HOME_DEID_SECRET] = "deid.secret",   [AGORA__HOME_TRUST] = "trust",
+    [AGORA__HOME_CATALOG] = "catalog",           [AGORA__HOME_CATALOG_HELD] = "catalog/current",
+    [AGORA__HOME_PLUGINS] = "plugins",           [AGORA__HOME_CLINIC_KEY] = "clinic.key",
+    [AGORA__HOME_CLINIC_PUB] = "clinic.pub",     [AGORA__HOME_LEDGER] = "ledger.db",
+    [AGORA__HOME_RESULTS] = "results",
+};
+
+int agora__home_path(const char *home, agora__home_entry entry, char *out, size_t size,
+                     agora__error *err)
+{
+    if (home == NULL || home[0] == '\0' || (unsigned)entry >= AGORA__HOME_ENTRY_COUNT)
+        return agora__error_set(err, AGORA_EINVAL, "no clinic home given");
+    int n = snprintf(out, size, "%s/%s", home, entry_names[entry]);
+    if (n < 0 || (size_t)n >= size)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "clinic home path too long (%d bytes); use a shorter one", n);
+    return 0;
+}
