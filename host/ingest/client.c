@@ -192,8 +192,8 @@ static int spawn(agora__ingest *ing, agora__error *err)
         msg[n] = '\0';
     }
     agora__frame_decoded_free(in);
-    reap(ing, rc == -ETIMEDOUT || msg[0] == '\0', why, sizeof why);
-    if (rc == -ETIMEDOUT)
+    reap(ing, rc == AGORA__ERR(ETIMEDOUT) || msg[0] == '\0', why, sizeof why);
+    if (rc == AGORA__ERR(ETIMEDOUT))
         return agora__error_set(err, AGORA_EINTERNAL,
                                 "the DICOM parser worker did not start within %u ms; check the "
                                 "machine's load or raise the start timeout",
@@ -282,7 +282,7 @@ static int open_input(const agora__ingest *ing, const char *path, int *fd, uint6
 {
     *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
     if (*fd < 0)
-        return agora__error_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+        return agora__error_set(err, AGORA__ERR(errno), "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     int rc = 0;
     if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))
@@ -353,7 +353,7 @@ static int roundtrip(agora__ingest *ing, const char *path, Agora__Ipc__IngestReq
     Agora__Ipc__Frame *in = NULL;
     agora__error e = {0};
     int rc = recv_frame(ing, deadline_in(ing->opt.timeout_ms), &in, &e);
-    if (rc == -ETIMEDOUT) {
+    if (rc == AGORA__ERR(ETIMEDOUT)) {
         reap(ing, 1, NULL, 0);
         ing->stats.worker_deaths++;
         return agora__error_set(err, AGORA_EINPUT,
@@ -521,7 +521,7 @@ static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t
 {
     uint64_t room = (uint64_t)n * d->fb;
     if (ftruncate(scratch, 0) != 0 || ftruncate(scratch, (off_t)room) != 0)
-        return agora__error_set(d->err, -errno, "scratch memfd: %s", strerror(errno));
+        return agora__error_set(d->err, AGORA__ERR(errno), "scratch memfd: %s", strerror(errno));
     agora__dicom_pixel_format fmt;
     agora__ingest_meta meta;
     int rc = decode_checked(d->ing, d->s->instances[inst].path, frame, n, d->mode, scratch, 0,
@@ -533,7 +533,7 @@ static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t
     /* Untrusted pixels, like any the worker writes: only copied, never interpreted. */
     const uint8_t *map = mmap(NULL, (size_t)room, PROT_READ, MAP_SHARED, scratch, 0);
     if (map == MAP_FAILED)
-        return agora__error_set(d->err, -errno, "mapping the scratch memfd: %s", strerror(errno));
+        return agora__error_set(d->err, AGORA__ERR(errno), "mapping the scratch memfd: %s", strerror(errno));
     for (uint32_t k = 0; k < n && rc == 0; k++) {
         if (dest[k] == 0)
             continue;
@@ -545,7 +545,7 @@ static int decode_scatter(series_dec *d, uint32_t inst, uint32_t frame, uint32_t
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0)
-                rc = agora__error_set(d->err, -errno, "writing a frame: %s", strerror(errno));
+                rc = agora__error_set(d->err, AGORA__ERR(errno), "writing a frame: %s", strerror(errno));
             else
                 w += (uint64_t)r;
         }
@@ -569,7 +569,7 @@ static int decode_instance_scattered(series_dec *d, uint32_t inst, uint32_t lo, 
     uint32_t window = per == 0 ? 1 : per > UINT32_MAX ? UINT32_MAX : (uint32_t)per;
     int scratch = memfd_create("agora-ingest-scratch", MFD_CLOEXEC);
     if (scratch < 0)
-        return agora__error_set(d->err, -errno, "memfd_create: %s", strerror(errno));
+        return agora__error_set(d->err, AGORA__ERR(errno), "memfd_create: %s", strerror(errno));
     int rc = 0;
     for (uint64_t c = lo; c <= hi && rc == 0; c += window) {
         uint32_t n = (uint32_t)((uint64_t)hi - c + 1 < window ? (uint64_t)hi - c + 1 : window);

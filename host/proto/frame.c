@@ -177,8 +177,8 @@ int agora__frame_reader_fill(agora__frame_reader *r, int fd, agora__error *err)
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return -EAGAIN;
-        return agora__error_set(err, -errno, "reading from the worker socket: %s", strerror(errno));
+            return AGORA__ERR(EAGAIN);
+        return agora__error_set(err, AGORA__ERR(errno), "reading from the worker socket: %s", strerror(errno));
     }
     int overflow = 0;
     unsigned kept_before = r->n_fds;
@@ -270,7 +270,7 @@ ssize_t agora__frame_sendmsg(int fd, const uint8_t *buf, size_t len, const int *
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
     if (n_fds > AGORA__FRAME_CODEC_FDS)
-        return -EINVAL;
+        return AGORA__ERR(EINVAL);
     if (n_fds > 0) {
         memset(&ctl, 0, sizeof ctl);
         mh.msg_control = ctl.buf;
@@ -285,7 +285,7 @@ ssize_t agora__frame_sendmsg(int fd, const uint8_t *buf, size_t len, const int *
     do {
         n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : n;
+    return n < 0 ? AGORA__ERR(errno) : n;
 }
 
 /* Milliseconds left until deadline_ns (-1 = no deadline, 0 = expired). */
@@ -300,19 +300,19 @@ static int ms_left(uint64_t deadline_ns)
     return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
-/* Wait until fd is ready for events: 0, -ETIMEDOUT, or -errno (err set for both failures). */
+/* Wait until fd is ready for events: 0, AGORA__ERR(ETIMEDOUT), or AGORA__ERR(errno) (err set for both failures). */
 static int wait_until(int fd, short events, uint64_t deadline_ns, agora__error *err)
 {
     for (;;) {
         int left = ms_left(deadline_ns);
         if (left == 0)
-            return agora__error_set(err, -ETIMEDOUT, "the worker socket timed out");
+            return agora__error_set(err, AGORA__ERR(ETIMEDOUT), "the worker socket timed out");
         struct pollfd p = {fd, events, 0};
         int n = poll(&p, 1, left);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return agora__error_set(err, -errno, "poll on the worker socket: %s", strerror(errno));
+            return agora__error_set(err, AGORA__ERR(errno), "poll on the worker socket: %s", strerror(errno));
         if (n > 0)
             return 0;
     }
@@ -325,14 +325,14 @@ static int send_buf_until(int fd, const uint8_t *buf, size_t len, const int *fds
     while (off < len) {
         ssize_t n = agora__frame_sendmsg(fd, buf + off, len - off, off == 0 ? fds : NULL,
                                          off == 0 ? n_fds : 0);
-        if (n == -EAGAIN) {
+        if (n == AGORA__ERR(EAGAIN)) {
             int rc = wait_until(fd, POLLOUT, deadline_ns, err);
             if (rc < 0)
                 return rc;
             continue;
         }
         if (n == 0)
-            return agora__error_set(err, -EPIPE, "sending a frame: connection closed");
+            return agora__error_set(err, AGORA__ERR(EPIPE), "sending a frame: connection closed");
         if (n < 0)
             return agora__error_set(err, (int)n, "sending a frame: %s", strerror((int)-n));
         off += (size_t)n;
@@ -353,7 +353,7 @@ int agora__frame_recv(agora__frame_reader *r, int fd, Agora__Ipc__Frame **out, a
         if (rc != 0)
             return rc;
         rc = agora__frame_reader_fill(r, fd, err);
-        if (rc == -EAGAIN) {
+        if (rc == AGORA__ERR(EAGAIN)) {
             rc = wait_until(fd, POLLIN, 0, err);
             if (rc < 0)
                 return rc;
@@ -431,7 +431,7 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, int first, uint64_t dead
         if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n < 0)
-            return agora__error_set(err, -errno, "reading from the worker socket: %s",
+            return agora__error_set(err, AGORA__ERR(errno), "reading from the worker socket: %s",
                                     strerror(errno));
         int overflow = 0;
         unsigned kept = 0;
@@ -445,7 +445,7 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, int first, uint64_t dead
         if (n == 0) {
             if (first && got == 0)
                 return 1;
-            return agora__error_set(err, -EPIPE, "the worker closed its socket mid-frame");
+            return agora__error_set(err, AGORA__ERR(EPIPE), "the worker closed its socket mid-frame");
         }
         got += (size_t)n;
     }
