@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
 #include "results.h"
 #include "trust.h"
 

@@ -1,6 +1,6 @@
 /* The clinic's commands: init a home trusting an operator key, sync a catalog, install, list and
  * remove plugins. */
-#include "../cli/commands.h"
+#include "commands.h"
 #include "trust_int.h"
 
 #include <stdlib.h>

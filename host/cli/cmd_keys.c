@@ -1,5 +1,5 @@
 /* agora keygen and agora pack: the developer's and operator's first steps. */
-#include "../cli/commands.h"
+#include "commands.h"
 #include "trust_int.h"
 
 #include <sodium.h>

@@ -10,7 +10,7 @@
  * the output out with sendfile, checks the copy and renames it into place
  * (docs/deidentification.md).
  */
-#include "../cli/commands.h"
+#include "commands.h"
 #include "deid.h"
 #include "ingest.h"
 #include "outfile.h"

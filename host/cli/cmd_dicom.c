@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
 #include "dicom.h"
 #include "ingest.h"
 #include "pixels.h"

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
 #include "worker.h"
 
 #define TEMPLATE_MAX (1u << 20)

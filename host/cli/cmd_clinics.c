@@ -1,6 +1,6 @@
 /* `agora clinic add|list`: the operator registers the clinics whose ledger exports it accepts
  * (their HOME/clinic.pub), next to its catalog. */
-#include "../cli/commands.h"
+#include "commands.h"
 #include "trust_int.h"
 
 #include <jansson.h>

@@ -1,7 +1,7 @@
 /* The operator's commands: certify a bundle into the signed catalog, revoke a build, show the
  * catalog. Every writing command re-verifies the current catalog with the operator's own key,
  * bumps the version, sets issued/expires and re-signs the whole document. */
-#include "../cli/commands.h"
+#include "commands.h"
 #include "trust_int.h"
 
 #include <errno.h>
