@@ -186,6 +186,7 @@ int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t
         return usage_fail(cmd, status);
     }
     *n_pos = np;
+    *status = 0;
     return 1;
 oom:
     fprintf(err, "agora %s: out of memory\n", cmd->name);

@@ -66,7 +66,7 @@ typedef struct agora__cli_cmd {
 #define AGORA__CLI_N(arr) (sizeof(arr) / sizeof((arr)[0]))
 
 /* Parse argv[1..argc-1] (argv[0] is the command word) against cmd. Returns 1 when the command
- * should go on (*n_pos positionals are in argv[1..]), 0 when it should return *status at once:
+ * should go on (*n_pos positionals are in argv[1..], *status is 0), 0 when it should return *status at once:
  * 0 after --help was printed, 2 after a usage error was printed. On 0 every LIST destination has
  * been freed already. */
 int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos, int *status);
