@@ -63,7 +63,10 @@ int agora__cmd_init(int argc, char **argv)
         "the trusted operator key(s) and config.json with the PS3.15 options plugins may\n"
         "be given (--allow, repeated for each option; default none) and the catalog expiry\n"
         "grace (default 0: fail closed).",
-        opts, AGORA__CLI_N(opts), 0, 0};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
@@ -188,7 +191,8 @@ int agora__cmd_sync(int argc, char **argv)
     const char *home = NULL;
     int json = 0;
     const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR", "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
         {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
     const agora__cli_cmd cmd = {
@@ -197,7 +201,10 @@ int agora__cmd_sync(int argc, char **argv)
         "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"
         "trusted key, its version is higher than the held one and it has not expired;\n"
         "then print what changed (new, updated, revoked, dropped entries).",
-        opts, AGORA__CLI_N(opts), 0, 1};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        1};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
@@ -252,8 +259,10 @@ int agora__cmd_install(int argc, char **argv)
     const char *home = NULL, *from = NULL;
     int json = 0;
     const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR", "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--from", 0, AGORA__CLI_VALUE, &from, "CATALOG_DIR", "the catalog directory (default: the last sync's)", 0, NULL},
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--from", 0, AGORA__CLI_VALUE, &from, "CATALOG_DIR",
+         "the catalog directory (default: the last sync's)", 0, NULL},
         {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
     const agora__cli_cmd cmd = {
@@ -262,7 +271,10 @@ int agora__cmd_install(int argc, char **argv)
         "Copy a certified build from the catalog's blob store (the directory of the last\n"
         "sync unless --from) into the home, checking sha256 against the held catalog.\n"
         "Without @VERSION the highest certified, non-revoked version is installed.",
-        opts, AGORA__CLI_N(opts), 0, 1};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        1};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
@@ -309,7 +321,8 @@ int agora__cmd_list(int argc, char **argv)
     const char *home = NULL;
     int json = 0;
     const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR", "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
         {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
     const agora__cli_cmd cmd = {
@@ -317,7 +330,10 @@ int agora__cmd_list(int argc, char **argv)
         "[--home DIR] [--json]",
         "Installed plugins with their status: ok, revoked, expired-catalog,\n"
         "not-in-catalog or tampered (installed bytes differ from the catalog's pins).",
-        opts, AGORA__CLI_N(opts), 0, 0};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
@@ -387,14 +403,13 @@ int agora__cmd_remove(int argc, char **argv)
     const char *home = NULL;
     int json = 0;
     const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR", "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
         {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
-    const agora__cli_cmd cmd = {
-        "remove",
-        "ID [--home DIR] [--json]",
-        "Remove an installed plugin.",
-        opts, AGORA__CLI_N(opts), 0, 1};
+    const agora__cli_cmd cmd = {"remove", "ID [--home DIR] [--json]", "Remove an installed plugin.",
+                                opts,     AGORA__CLI_N(opts),         0,
+                                1};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))

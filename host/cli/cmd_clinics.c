@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLINIC_ABOUT                                                                               \
-    "The operator's registry of clinics, kept in DIR/clinics/ next to the catalog."
+#define CLINIC_ABOUT "The operator's registry of clinics, kept in DIR/clinics/ next to the catalog."
 
 /* The periods of CATALOG/clinics/NAME.accepted.json (written by agora statement), as a new
  * JSON array; empty when there is none or it cannot be read (list is informational). */
@@ -41,9 +40,13 @@ static int cmd_list(int argc, char **argv)
         {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
     const agora__cli_cmd cmd = {
-        "clinic list", "--catalog DIR [--json]",
-        "Each registered clinic, its key id and the periods whose exports were accepted.", opts,
-        AGORA__CLI_N(opts), 0, 0};
+        "clinic list",
+        "--catalog DIR [--json]",
+        "Each registered clinic, its key id and the periods whose exports were accepted.",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
@@ -99,10 +102,14 @@ static int cmd_add(int argc, char **argv)
         {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
     const agora__cli_cmd cmd = {
-        "clinic add", "NAME CLINIC.pub --catalog DIR [--json]",
+        "clinic add",
+        "NAME CLINIC.pub --catalog DIR [--json]",
         "Register the clinic's public key (HOME/clinic.pub, printed by agora init);\n"
         "agora statement --from accepts ledger exports signed by registered clinics only.",
-        opts, AGORA__CLI_N(opts), 2, 2};
+        opts,
+        AGORA__CLI_N(opts),
+        2,
+        2};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))

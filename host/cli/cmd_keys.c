@@ -20,11 +20,15 @@ int agora__cmd_keygen(int argc, char **argv)
         {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
     };
     const agora__cli_cmd cmd = {
-        "keygen", "--out PREFIX [--passphrase-file FILE] [--json]",
+        "keygen",
+        "--out PREFIX [--passphrase-file FILE] [--json]",
         "Make an Ed25519 key pair: PREFIX.key (secret, mode 0600; encrypted with the\n"
         "first line of FILE when --passphrase-file is given) and PREFIX.pub (public).\n"
         "Existing files are never overwritten.",
-        opts, AGORA__CLI_N(opts), 0, 0};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
@@ -82,7 +86,10 @@ int agora__cmd_pack(int argc, char **argv)
         "Check the manifest (schemas/manifest.schema.json) and that the plugin is an\n"
         "x86_64 ELF shared object, then write one bundle file (docs/bundle-format.md),\n"
         "signed with the vendor key when --sign is given.",
-        opts, AGORA__CLI_N(opts), 0, 0};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))

@@ -138,7 +138,10 @@ int agora__cmd_certify(int argc, char **argv)
         "deprecation warning, until the next release). --expires sets the catalog expiry\n"
         "(default 30 days). With the free model, --price, --currency and --vendor-share-bps\n"
         "may be omitted.",
-        opts, AGORA__CLI_N(opts), 0, 1};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        1};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
@@ -330,7 +333,10 @@ int agora__cmd_revoke(int argc, char **argv)
         "         [--expires DAYS|DATE] [--passphrase-file FILE] [--json]",
         "Publish a new catalog version that keeps the entry with status \"revoked\",\n"
         "the reason and the time. Clinics stop running the build when they sync.",
-        opts, AGORA__CLI_N(opts), 0, 1};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        1};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
@@ -474,7 +480,10 @@ int agora__cmd_catalog(int argc, char **argv)
         "(and a bad one refused); without it the signature is checked for form only.\n"
         "refresh: publish the same entries as a new version with a new expiry\n"
         "(default 30 days), so clinics keep running while nothing changes.",
-        opts, AGORA__CLI_N(opts), 0, 2};
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        2};
     size_t n_pos;
     int rc;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))

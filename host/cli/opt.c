@@ -106,8 +106,8 @@ int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t
             size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a);
             o = find_long(cmd, a, len);
             if (o == NULL) {
-                fprintf(err, "agora %s: unknown option %.*s", cmd->name, (int)(len > 100 ? 100 : len),
-                        a);
+                fprintf(err, "agora %s: unknown option %.*s", cmd->name,
+                        (int)(len > 100 ? 100 : len), a);
                 see_help(err, cmd->name);
                 return usage_fail(cmd, status);
             }
@@ -250,8 +250,8 @@ static void sub_help(const char *cmd, const char *about, const agora__cli_sub *s
         fprintf(out, "  %-10s %s\n", subs[i].name, subs[i].summary);
 }
 
-int agora__cli_dispatch_to(const char *cmd, const char *about, const agora__cli_sub *subs,
-                           size_t n, int argc, char **argv, FILE *out, FILE *err)
+int agora__cli_dispatch_to(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
+                           int argc, char **argv, FILE *out, FILE *err)
 {
     if (argc < 2) {
         fprintf(err, "agora %s: missing subcommand", cmd);

@@ -41,34 +41,34 @@ typedef struct agora__cli_list {
 } agora__cli_list;
 
 typedef struct agora__cli_opt {
-    const char *name;      /* long name with its dashes: "--out" */
-    char short_name;       /* 'o' for -o, or 0 */
+    const char *name; /* long name with its dashes: "--out" */
+    char short_name;  /* 'o' for -o, or 0 */
     agora__cli_kind kind;
-    void *dest;            /* see agora__cli_kind */
-    const char *metavar;   /* value placeholder in help ("FILE"); NULL for flags */
-    const char *help;      /* one line for --help */
-    unsigned flags;        /* AGORA__CLI_REQUIRED */
+    void *dest;          /* see agora__cli_kind */
+    const char *metavar; /* value placeholder in help ("FILE"); NULL for flags */
+    const char *help;    /* one line for --help */
+    unsigned flags;      /* AGORA__CLI_REQUIRED */
     /* LIST only, for a deprecated spelling kept for one release (`--grant A B`): following
      * words for which this returns 1 are appended too, with a deprecation warning. NULL: none. */
     int (*legacy_more)(const char *word);
 } agora__cli_opt;
 
 typedef struct agora__cli_cmd {
-    const char *name;   /* as typed after `agora`: "certify", "results export" */
-    const char *args;   /* synopsis after the name: "[OPTIONS] BUNDLE" */
-    const char *about;  /* description printed under the synopsis (may hold newlines) */
+    const char *name;  /* as typed after `agora`: "certify", "results export" */
+    const char *args;  /* synopsis after the name: "[OPTIONS] BUNDLE" */
+    const char *about; /* description printed under the synopsis (may hold newlines) */
     const agora__cli_opt *opts;
     size_t n_opts;
-    size_t min_pos;     /* positional arguments accepted: [min_pos, max_pos] */
-    size_t max_pos;     /* SIZE_MAX: unbounded */
+    size_t min_pos; /* positional arguments accepted: [min_pos, max_pos] */
+    size_t max_pos; /* SIZE_MAX: unbounded */
 } agora__cli_cmd;
 
 #define AGORA__CLI_N(arr) (sizeof(arr) / sizeof((arr)[0]))
 
 /* Parse argv[1..argc-1] (argv[0] is the command word) against cmd. Returns 1 when the command
- * should go on (*n_pos positionals are in argv[1..], *status is 0), 0 when it should return *status at once:
- * 0 after --help was printed, 2 after a usage error was printed. On 0 every LIST destination has
- * been freed already. */
+ * should go on (*n_pos positionals are in argv[1..], *status is 0), 0 when it should return *status
+ * at once: 0 after --help was printed, 2 after a usage error was printed. On 0 every LIST
+ * destination has been freed already. */
 int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos, int *status);
 /* The same, printing help to out and errors to err (for tests). */
 int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos,
@@ -95,7 +95,7 @@ typedef struct agora__cli_sub {
  * "subcommands:" heading (exit 0); a missing or unknown one is a usage error (exit 2). */
 int agora__cli_dispatch(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
                         int argc, char **argv);
-int agora__cli_dispatch_to(const char *cmd, const char *about, const agora__cli_sub *subs,
-                           size_t n, int argc, char **argv, FILE *out, FILE *err);
+int agora__cli_dispatch_to(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
+                           int argc, char **argv, FILE *out, FILE *err);
 
 #endif

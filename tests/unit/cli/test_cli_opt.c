@@ -29,7 +29,8 @@ static int is_upper_word(const char *w)
 }
 
 /* Parse a NULL-terminated word list (copied into a writable argv) against a small table. */
-static void run(parsed *p, char **argv_out, int legacy, unsigned out_flags, const char *const *words)
+static void run(parsed *p, char **argv_out, int legacy, unsigned out_flags,
+                const char *const *words)
 {
     memset(p, 0, sizeof *p);
     int argc = 0;
@@ -44,8 +45,8 @@ static void run(parsed *p, char **argv_out, int legacy, unsigned out_flags, cons
         {"--grant", 0, AGORA__CLI_LIST, &p->grant, "OPT", "grant an option", 0,
          legacy ? is_upper_word : NULL},
     };
-    const agora__cli_cmd cmd = {"test", "[OPTIONS] A [B]", "Test command.", opts,
-                                AGORA__CLI_N(opts), 1, 2};
+    const agora__cli_cmd cmd = {
+        "test", "[OPTIONS] A [B]", "Test command.", opts, AGORA__CLI_N(opts), 1, 2};
     size_t elen = 0, olen = 0;
     FILE *err = open_memstream(&p->err_text, &elen);
     FILE *out = open_memstream(&p->out_text, &olen);
@@ -68,8 +69,8 @@ static void test_spellings(void **state)
     (void)state;
     parsed p;
     char *argv[16];
-    const char *w[] = {"test", "--out=x.json", "pos1", "--home", "/h", "--json", "--grant", "A",
-                       "--grant=B", "pos2", NULL};
+    const char *w[] = {"test", "--out=x.json", "pos1", "--home", "/h", "--json", "--grant",
+                       "A",    "--grant=B",    "pos2", NULL};
     run(&p, argv, 0, 0, w);
     assert_int_equal(p.go, 1);
     assert_string_equal(p.out, "x.json");
@@ -238,8 +239,8 @@ static void test_dispatch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spellings),  cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_help),       cmocka_unit_test(test_legacy_list),
+        cmocka_unit_test(test_spellings), cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_help),      cmocka_unit_test(test_legacy_list),
         cmocka_unit_test(test_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
