@@ -38,3 +38,32 @@ int agora__load_seckey(const char *key_path, const char *pass_path, agora__secke
     explicit_bzero(pass, sizeof pass);
     return rc;
 }
+
+int agora__cli_option_word(const char *w)
+{
+    uint32_t bit;
+    return agora__trust_option_parse(w, &bit) == 0;
+}
+
+int agora__cli_option_bits(const char *cmd, const char *what, const char **vals, size_t n,
+                           uint32_t *bits)
+{
+    *bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char buf[512];
+        agora__strlcpy(buf, vals[i], sizeof buf);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+            uint32_t bit;
+            if (agora__trust_option_parse(t, &bit) != 0) {
+                fprintf(stderr,
+                        "agora %s: '%.60s' is not %s; use rtnPatCharsOpt rtnDevIdOpt "
+                        "rtnInstIdOpt rtnLongFullDatesOpt rtnLongModifDatesOpt cleanDescOpt\n",
+                        cmd, t, what);
+                return 2;
+            }
+            *bits |= bit;
+        }
+    }
+    return 0;
+}

@@ -15,4 +15,11 @@ void agora__json_str(FILE *f, const char *s);
 int agora__load_seckey(const char *key_path, const char *pass_path, agora__seckey *key,
                        agora__error *err);
 
+/* 1 when w names a PS3.15 option (the deprecated `--grant A B` spelling's continuation test). */
+int agora__cli_option_word(const char *w);
+/* Map option names (each value may hold several, comma-separated) to AGORA__OPT_* bits; 2 after
+ * printing "agora CMD: 'X' is not WHAT; use ..." for an unknown name. */
+int agora__cli_option_bits(const char *cmd, const char *what, const char **vals, size_t n,
+                           uint32_t *bits);
+
 #endif

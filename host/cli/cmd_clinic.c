@@ -7,36 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The deprecated `--allow A B` spelling: a following word that names an option belongs to it. */
-static int is_option_word(const char *w)
-{
-    uint32_t bit;
-    return agora__trust_option_parse(w, &bit) == 0;
-}
-
-static int options_from_list(const char *cmd, const char **vals, size_t n, uint32_t *bits)
-{
-    *bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char buf[512];
-        agora__strlcpy(buf, vals[i], sizeof buf);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-            uint32_t bit;
-            if (agora__trust_option_parse(t, &bit) != 0) {
-                fprintf(stderr,
-                        "agora %s: '%.60s' is not a PS3.15 option a plugin can have; use "
-                        "rtnPatCharsOpt rtnDevIdOpt rtnInstIdOpt rtnLongFullDatesOpt "
-                        "rtnLongModifDatesOpt cleanDescOpt\n",
-                        cmd, t);
-                return 2;
-            }
-            *bits |= bit;
-        }
-    }
-    return 0;
-}
-
 int agora__cmd_init(int argc, char **argv)
 {
     const char *home = NULL, *grace_s = "0";
@@ -48,7 +18,7 @@ int agora__cmd_init(int argc, char **argv)
         {"--trust", 0, AGORA__CLI_LIST, &trust, "OPERATOR.pub", "trust this operator key",
          AGORA__CLI_REQUIRED, NULL},
         {"--allow", 0, AGORA__CLI_LIST, &allow, "OPTION",
-         "a PS3.15 option plugins may be given (default none)", 0, is_option_word},
+         "a PS3.15 option plugins may be given (default none)", 0, agora__cli_option_word},
         {"--grace", 0, AGORA__CLI_VALUE, &grace_s, "SECONDS",
          "catalog expiry grace (default 0: fail closed)", 0, NULL},
         {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
@@ -72,7 +42,8 @@ int agora__cmd_init(int argc, char **argv)
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
     uint32_t policy = 0;
-    rc = options_from_list("init", allow.v, allow.n, &policy);
+    rc = agora__cli_option_bits("init", "a PS3.15 option a plugin can have", allow.v, allow.n,
+                                &policy);
     char *end = NULL;
     long long grace = strtoll(grace_s, &end, 10);
     if (rc == 0 && (grace_s[0] == '\0' || *end != '\0' || grace < 0 || grace > 90LL * 86400))

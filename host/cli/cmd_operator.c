@@ -24,37 +24,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-/* Split each list value on commas and map option names to bits. */
-static int parse_grants(const char *cmd, const char **vals, size_t n, uint32_t *bits)
-{
-    *bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char buf[512];
-        agora__strlcpy(buf, vals[i], sizeof buf);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-            uint32_t bit;
-            if (agora__trust_option_parse(t, &bit) != 0) {
-                fprintf(stderr,
-                        "agora %s: '%.60s' is not a grantable PS3.15 option; use rtnPatCharsOpt "
-                        "rtnDevIdOpt rtnInstIdOpt rtnLongFullDatesOpt rtnLongModifDatesOpt "
-                        "cleanDescOpt\n",
-                        cmd, t);
-                return 2;
-            }
-            *bits |= bit;
-        }
-    }
-    return 0;
-}
-
-/* The deprecated `--grant A B` spelling: a following word that names an option belongs to it. */
-static int is_grant_word(const char *w)
-{
-    uint32_t bit;
-    return agora__trust_option_parse(w, &bit) == 0;
-}
-
 /* Load DIR's catalog verified with the operator's own key, or start an empty one. */
 static int open_operator_catalog(const char *dir, const agora__seckey *key, int must_exist,
                                  agora__catalog *c, agora__error *err)
@@ -115,7 +84,7 @@ int agora__cmd_certify(int argc, char **argv)
         {"--level", 0, AGORA__CLI_VALUE, &level, "LEVEL", "research (default) or clinical", 0,
          NULL},
         {"--grant", 0, AGORA__CLI_LIST, &grants, "OPTION",
-         "grant a PS3.15 option the manifest asks for", 0, is_grant_word},
+         "grant a PS3.15 option the manifest asks for", 0, agora__cli_option_word},
         {"--expires", 0, AGORA__CLI_VALUE, &expires_s, "DAYS|DATE",
          "catalog expiry (default 30 days)", 0, NULL},
         {"--vendor-key", 0, AGORA__CLI_VALUE, &vendor_key, "VENDOR.pub",
@@ -183,7 +152,8 @@ int agora__cmd_certify(int argc, char **argv)
         rc = 2;
     }
     if (rc == 0)
-        rc = parse_grants("certify", grants.v, grants.n, &granted);
+        rc = agora__cli_option_bits("certify", "a grantable PS3.15 option", grants.v, grants.n,
+                                    &granted);
     agora__cli_list_free(&grants);
     if (rc != 0)
         return rc;
