@@ -197,27 +197,4 @@ int agora__home_install(agora__trust_home *home, const char *id, const char *ver
                         agora__error *err);
 int agora__home_remove(agora__trust_home *home, const char *id, agora__error *err);
 
-/* ---- CLI helpers ---------------------------------------------------------------------------- */
-typedef struct agora__opt {
-    const char *name;   /* "--out" */
-    int kind;           /* AGORA__ARG_FLAG, AGORA__ARG_VALUE, AGORA__ARG_LIST */
-    const char **value; /* FLAG: set to "1"; VALUE: the value; LIST: unused */
-    const char ***list; /* LIST: appended values (malloc'ed array of argv pointers) */
-    size_t *list_n;
-} agora__opt;
-#define AGORA__ARG_FLAG  0
-#define AGORA__ARG_VALUE 1
-#define AGORA__ARG_LIST  2
-/* Parse argv[1..] against opts; positionals go to pos (at most max_pos). Returns 0, or 2 after
- * printing a usage error "agora CMD: ...". "--help" sets *help. */
-int agora__args(const char *cmd, int argc, char **argv, const agora__opt *opts, size_t n_opts,
-                const char **pos, size_t max_pos, size_t *n_pos, int *help);
-/* Print "agora CMD: <err msg>" to stderr and return 1. */
-int agora__fail(const char *cmd, const agora__error *err);
-/* Print a JSON string literal (escaped) to f. */
-void agora__json_str(FILE *f, const char *s);
-/* Read a passphrase file when path is not NULL (buf gets it), else leave *len = 0. */
-int agora__load_seckey(const char *key_path, const char *pass_path, agora__seckey *key,
-                       agora__error *err);
-
 #endif

@@ -12,23 +12,11 @@
 
 #include <jansson.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
+#include "opt.h"
 #include "worker.h"
 
 #define TEMPLATE_MAX (1u << 20)
-
-static void usage(FILE *to)
-{
-    fprintf(to, "usage: agora dev new NAME [--dir PARENT] [--json]\n"
-                "       agora dev run ...\n"
-                "\n"
-                "  new NAME   create NAME/ with meson.build, src/NAME.c (a complete minimal\n"
-                "             plugin), manifest.json and README.md. NAME: a lower-case letter,\n"
-                "             then up to 40 lower-case letters, digits or '_'. The plugin id is\n"
-                "             com.example.NAME ('_' becomes '-'); change it before you submit.\n"
-                "  --dir P    create the project under P instead of the current directory\n"
-                "  --json     print {\"project\": path, \"id\": id, \"files\": [...]}\n");
-}
 
 /* [a-z][a-z0-9_]{0,40} */
 static int name_valid(const char *s)
@@ -93,30 +81,30 @@ static int write_from_template(const char *tdir, const char *tname, const char *
 
 static int dev_new(int argc, char **argv)
 {
-    const char *name = NULL, *parent = ".";
+    const char *parent = ".";
     int json = 0;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
-            parent = argv[++i];
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "agora dev: unknown option %s; see agora dev --help\n", argv[i]);
-            return 2;
-        } else if (name == NULL) {
-            name = argv[i];
-        } else {
-            fprintf(stderr, "agora dev: one NAME only; see agora dev --help\n");
-            return 2;
-        }
-    }
-    if (name == NULL) {
-        fprintf(stderr, "agora dev: dev new needs a NAME; see agora dev --help\n");
-        return 2;
-    }
+    const agora__cli_opt opts[] = {
+        {"--dir", 0, AGORA__CLI_VALUE, &parent, "PARENT",
+         "create the project under PARENT instead of the current directory", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL,
+         "print {\"project\": path, \"id\": id, \"files\": [...]}", 0, NULL},
+    };
+    const agora__cli_cmd cmd = {
+        "dev new",
+        "NAME [--dir PARENT] [--json]",
+        "Create NAME/ with meson.build, src/NAME.c (a complete minimal plugin),\n"
+        "manifest.json and README.md. NAME: a lower-case letter, then up to 40 lower-case\n"
+        "letters, digits or '_'. The plugin id is com.example.NAME ('_' becomes '-');\n"
+        "change it before you submit.",
+        opts,
+        AGORA__CLI_N(opts),
+        1,
+        1};
+    size_t n_pos;
+    int st;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &st))
+        return st;
+    const char *name = argv[1];
     if (!name_valid(name)) {
         fprintf(stderr,
                 "agora dev: invalid NAME '%.60s'; use a lower-case letter then up to 40 "
@@ -193,14 +181,11 @@ static int dev_new(int argc, char **argv)
 
 int agora__cmd_dev(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    if (strcmp(argv[1], "new") == 0)
-        return dev_new(argc, argv);
-    if (strcmp(argv[1], "run") == 0)
-        return agora__cmd_dev_run(argc - 1, argv + 1);
-    fprintf(stderr, "agora dev: unknown subcommand '%.40s'; see agora dev --help\n", argv[1]);
-    return 2;
+    static const agora__cli_sub subs[] = {
+        {"new", dev_new, "create a plugin project: agora dev new NAME [--dir PARENT] [--json]"},
+        {"run", agora__cmd_dev_run,
+         "run one plugin on DICOM inputs in the sandbox, as agora run would"},
+    };
+    return agora__cli_dispatch("dev", "The plugin developer's commands.", subs, AGORA__CLI_N(subs),
+                               argc, argv);
 }

@@ -1,26 +1,14 @@
 /* `agora clinic add|list`: the operator registers the clinics whose ledger exports it accepts
  * (their HOME/clinic.pub), next to its catalog. */
-#include "../cli/commands.h"
-#include "trust_int.h"
+#include "cli_util.h"
+#include "commands.h"
+#include "opt.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OPT(n, k, v)                                                                               \
-    {                                                                                              \
-        n, k, v, NULL, NULL                                                                        \
-    }
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: agora clinic add NAME CLINIC.pub --catalog DIR [--json]\n"
-               "       agora clinic list --catalog DIR [--json]\n\n"
-               "The operator's registry of clinics, kept in DIR/clinics/ next to the catalog.\n"
-               "add registers the clinic's public key (HOME/clinic.pub, printed by agora init);\n"
-               "agora statement --from accepts ledger exports signed by registered clinics only.\n"
-               "list shows each clinic, its key id and the periods whose exports were accepted.\n");
-}
+#define CLINIC_ABOUT "The operator's registry of clinics, kept in DIR/clinics/ next to the catalog."
 
 /* The periods of CATALOG/clinics/NAME.accepted.json (written by agora statement), as a new
  * JSON array; empty when there is none or it cannot be read (list is informational). */
@@ -44,29 +32,31 @@ static json_t *accepted_periods(const char *dir, const char *name)
 
 static int cmd_list(int argc, char **argv)
 {
-    const char *dir = NULL, *json = NULL;
-    const agora__opt opts[] = {OPT("--catalog", AGORA__ARG_VALUE, &dir),
-                               OPT("--json", AGORA__ARG_FLAG, &json)};
-    const char *pos[1];
+    const char *dir = NULL;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--catalog", 0, AGORA__CLI_VALUE, &dir, "DIR", "the operator's catalog directory",
+         AGORA__CLI_REQUIRED, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
+    };
+    const agora__cli_cmd cmd = {
+        "clinic list",
+        "--catalog DIR [--json]",
+        "Each registered clinic, its key id and the periods whose exports were accepted.",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
-    int help;
-    int rc = agora__args("clinic list", argc, argv, opts, 2, pos, 0, &n_pos, &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        usage(stdout);
-        return 0;
-    }
-    if (dir == NULL) {
-        fprintf(stderr, "agora clinic list: --catalog DIR is required; see agora clinic --help\n");
-        return 2;
-    }
     agora__error err = {0};
     agora__trust_clinic *list;
     size_t n;
     if (agora__trust_clinic_list(dir, &list, &n, &err) != 0)
         return agora__fail("clinic list", &err);
-    if (json != NULL) {
+    if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o}", "name", list[i].name,
@@ -104,24 +94,27 @@ static int cmd_list(int argc, char **argv)
 
 static int cmd_add(int argc, char **argv)
 {
-    const char *dir = NULL, *json = NULL;
-    const agora__opt opts[] = {OPT("--catalog", AGORA__ARG_VALUE, &dir),
-                               OPT("--json", AGORA__ARG_FLAG, &json)};
-    const char *pos[2];
+    const char *dir = NULL;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--catalog", 0, AGORA__CLI_VALUE, &dir, "DIR", "the operator's catalog directory",
+         AGORA__CLI_REQUIRED, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
+    };
+    const agora__cli_cmd cmd = {
+        "clinic add",
+        "NAME CLINIC.pub --catalog DIR [--json]",
+        "Register the clinic's public key (HOME/clinic.pub, printed by agora init);\n"
+        "agora statement --from accepts ledger exports signed by registered clinics only.",
+        opts,
+        AGORA__CLI_N(opts),
+        2,
+        2};
     size_t n_pos;
-    int help;
-    int rc = agora__args("clinic add", argc, argv, opts, 2, pos, 2, &n_pos, &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        usage(stdout);
-        return 0;
-    }
-    if (n_pos != 2 || dir == NULL) {
-        fprintf(stderr, "agora clinic add: NAME, CLINIC.pub and --catalog DIR are required; see "
-                        "agora clinic --help\n");
-        return 2;
-    }
+    char **pos = argv + 1;
     if (!agora__trust_clinic_name_valid(pos[0])) {
         fprintf(stderr,
                 "agora clinic add: clinic name '%.70s' must be 1..%d letters, digits, '.', '_' "
@@ -134,7 +127,7 @@ static int cmd_add(int argc, char **argv)
     int already;
     if (agora__trust_clinic_register(dir, pos[0], pos[1], &c, &already, &err) != 0)
         return agora__fail("clinic add", &err);
-    if (json != NULL) {
+    if (json) {
         printf("{\"name\":\"%s\",\"key_id\":\"%s\",\"already\":%s}\n", c.name, c.key_id,
                already ? "true" : "false");
     } else {
@@ -148,19 +141,9 @@ static int cmd_add(int argc, char **argv)
 
 int agora__cmd_clinic(int argc, char **argv)
 {
-    const char *sub = argc >= 2 ? argv[1] : NULL;
-    if (sub == NULL) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(sub, "add") == 0)
-        return cmd_add(argc - 1, argv + 1);
-    if (strcmp(sub, "list") == 0)
-        return cmd_list(argc - 1, argv + 1);
-    fprintf(stderr, "agora clinic: unknown subcommand '%.40s'; use add or list\n", sub);
-    return 2;
+    static const agora__cli_sub subs[] = {
+        {"add", cmd_add, "register a clinic's public key"},
+        {"list", cmd_list, "the registered clinics and their accepted periods"},
+    };
+    return agora__cli_dispatch("clinic", CLINIC_ABOUT, subs, AGORA__CLI_N(subs), argc, argv);
 }

@@ -1,22 +1,15 @@
 /* The operator's commands: certify a bundle into the signed catalog, revoke a build, show the
  * catalog. Every writing command re-verifies the current catalog with the operator's own key,
  * bumps the version, sets issued/expires and re-signs the whole document. */
-#include "../cli/commands.h"
-#include "trust_int.h"
+#include "commands.h"
+#include "opt.h"
+#include "cli_util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define OPT(n, k, v)                                                                               \
-    {                                                                                              \
-        n, k, v, NULL, NULL                                                                        \
-    }
-#define LIST(n, l, c)                                                                              \
-    {                                                                                              \
-        n, AGORA__ARG_LIST, NULL, l, c                                                             \
-    }
 #define DEFAULT_EXPIRES "30"
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -28,30 +21,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     if (v > max)
         return -1;
     *out = v;
-    return 0;
-}
-
-/* Split each list value on commas and map option names to bits. */
-static int parse_grants(const char *cmd, const char **vals, size_t n, uint32_t *bits)
-{
-    *bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char buf[512];
-        agora__strlcpy(buf, vals[i], sizeof buf);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-            uint32_t bit;
-            if (agora__trust_option_parse(t, &bit) != 0) {
-                fprintf(stderr,
-                        "agora %s: '%.60s' is not a grantable PS3.15 option; use rtnPatCharsOpt "
-                        "rtnDevIdOpt rtnInstIdOpt rtnLongFullDatesOpt rtnLongModifDatesOpt "
-                        "cleanDescOpt\n",
-                        cmd, t);
-                return 2;
-            }
-            *bits |= bit;
-        }
-    }
     return 0;
 }
 
@@ -98,50 +67,62 @@ int agora__cmd_certify(int argc, char **argv)
 {
     const char *dir = NULL, *key_path = NULL, *pass = NULL, *model = NULL, *price_s = NULL,
                *currency = NULL, *bps_s = NULL, *level = "research", *expires_s = DEFAULT_EXPIRES,
-               *vendor_key = NULL, *json = NULL;
-    const char **grants = NULL;
-    size_t n_grants = 0;
-    const agora__opt opts[] = {
-        OPT("--catalog", AGORA__ARG_VALUE, &dir),
-        OPT("--key", AGORA__ARG_VALUE, &key_path),
-        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass),
-        OPT("--model", AGORA__ARG_VALUE, &model),
-        OPT("--price", AGORA__ARG_VALUE, &price_s),
-        OPT("--currency", AGORA__ARG_VALUE, &currency),
-        OPT("--vendor-share-bps", AGORA__ARG_VALUE, &bps_s),
-        OPT("--level", AGORA__ARG_VALUE, &level),
-        OPT("--expires", AGORA__ARG_VALUE, &expires_s),
-        OPT("--vendor-key", AGORA__ARG_VALUE, &vendor_key),
-        OPT("--json", AGORA__ARG_FLAG, &json),
-        LIST("--grant", &grants, &n_grants),
+               *vendor_key = NULL;
+    int json = 0;
+    agora__cli_list grants;
+    const agora__cli_opt opts[] = {
+        {"--catalog", 0, AGORA__CLI_VALUE, &dir, "DIR", "the catalog directory", 0, NULL},
+        {"--key", 0, AGORA__CLI_VALUE, &key_path, "OPERATOR.key", "the operator's signing key", 0,
+         NULL},
+        {"--model", 0, AGORA__CLI_VALUE, &model, "MODEL",
+         "per-study|per-series|per-instance|subscription|free", 0, NULL},
+        {"--price", 0, AGORA__CLI_VALUE, &price_s, "MINOR_UNITS", "price in cents (0..10^12)", 0,
+         NULL},
+        {"--currency", 0, AGORA__CLI_VALUE, &currency, "CODE", "ISO 4217 currency (EUR)", 0, NULL},
+        {"--vendor-share-bps", 0, AGORA__CLI_VALUE, &bps_s, "0..10000",
+         "vendor share in basis points (7000 = 70%)", 0, NULL},
+        {"--level", 0, AGORA__CLI_VALUE, &level, "LEVEL", "research (default) or clinical", 0,
+         NULL},
+        {"--grant", 0, AGORA__CLI_LIST, &grants, "OPTION",
+         "grant a PS3.15 option the manifest asks for", 0, agora__cli_option_word},
+        {"--expires", 0, AGORA__CLI_VALUE, &expires_s, "DAYS|DATE",
+         "catalog expiry (default 30 days)", 0, NULL},
+        {"--vendor-key", 0, AGORA__CLI_VALUE, &vendor_key, "VENDOR.pub",
+         "require the bundle to be signed by this vendor key", 0, NULL},
+        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass, "FILE",
+         "passphrase of an encrypted --key", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {
+        "certify",
+        "BUNDLE.agora --catalog DIR --key OPERATOR.key\n"
+        "         --model per-study|per-series|per-instance|subscription|free\n"
+        "         --price MINOR_UNITS --currency EUR --vendor-share-bps 0..10000\n"
+        "         [--level research|clinical] [--grant OPTION]... [--expires DAYS|DATE]\n"
+        "         [--vendor-key VENDOR.pub] [--passphrase-file FILE] [--json]",
+        "Verify the bundle, pin the sha256 of its binary and manifest in DIR/catalog.json,\n"
+        "store its contents in DIR/blobs/, bump the catalog version and re-sign it.\n"
+        "--grant gives PS3.15 options the manifest asks for (never more); repeat it for\n"
+        "each option (--grant A --grant B; the older '--grant A B' still works, with a\n"
+        "deprecation warning, until the next release). --expires sets the catalog expiry\n"
+        "(default 30 days). With the free model, --price, --currency and --vendor-share-bps\n"
+        "may be omitted.",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        1};
     size_t n_pos;
-    int help;
-    int rc = agora__args("certify", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 1, &n_pos,
-                         &help);
-    if (rc == 0 && help) {
-        printf("usage: agora certify BUNDLE.agora --catalog DIR --key OPERATOR.key\n"
-               "         --model per-study|per-series|per-instance|subscription|free\n"
-               "         --price MINOR_UNITS --currency EUR --vendor-share-bps 0..10000\n"
-               "         [--level research|clinical] [--grant OPTION...] [--expires DAYS|DATE]\n"
-               "         [--vendor-key VENDOR.pub] [--passphrase-file FILE] [--json]\n\n"
-               "Verify the bundle, pin the sha256 of its binary and manifest in DIR/catalog.json,\n"
-               "store its contents in DIR/blobs/, bump the catalog version and re-sign it.\n"
-               "--grant gives PS3.15 options the manifest asks for (never more). --expires sets\n"
-               "the catalog expiry (default 30 days). With the free model, --price, --currency\n"
-               "and --vendor-share-bps may be omitted.\n");
-        free(grants);
-        return 0;
-    }
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+        return rc;
+    char **pos = argv + 1;
     uint32_t granted = 0;
     uint64_t price = 0, bps = 0;
     int is_free = model != NULL && strcmp(model, "free") == 0;
     if (rc == 0 && (n_pos != 1 || dir == NULL || key_path == NULL || model == NULL ||
                     (!is_free && (price_s == NULL || currency == NULL || bps_s == NULL)))) {
-        fprintf(stderr, "agora certify: BUNDLE, --catalog, --key, --model, --price, --currency "
-                        "and --vendor-share-bps are required; see agora certify --help\n");
-        rc = 2;
+        rc = agora__cli_usage_error("certify", "BUNDLE, --catalog, --key, --model, --price, "
+                                               "--currency and --vendor-share-bps are required");
     }
     if (rc == 0 && !agora__pricing_model_valid(model)) {
         fprintf(stderr, "agora certify: --model must be per-study, per-series, per-instance, "
@@ -171,8 +152,9 @@ int agora__cmd_certify(int argc, char **argv)
         rc = 2;
     }
     if (rc == 0)
-        rc = parse_grants("certify", grants, n_grants, &granted);
-    free(grants);
+        rc = agora__cli_option_bits("certify", "a grantable PS3.15 option", grants.v, grants.n,
+                                    &granted);
+    agora__cli_list_free(&grants);
     if (rc != 0)
         return rc;
 
@@ -274,7 +256,7 @@ int agora__cmd_certify(int argc, char **argv)
         agora__time_format(cat.expires, when);
         agora__trust_options_format(e->granted, g, sizeof g);
         agora__trust_options_format(b.parsed.permissions, asked, sizeof asked);
-        if (json != NULL) {
+        if (json) {
             printf("{\"id\":\"%s\",\"version\":\"%s\",\"updated\":%s,\"catalog_version\":%llu,"
                    "\"expires\":\"%s\",\"plugin_sha256\":\"%s\",\"manifest_sha256\":\"%s\"}\n",
                    e->id, e->version, updated ? "true" : "false", (unsigned long long)cat.version,
@@ -302,35 +284,39 @@ int agora__cmd_certify(int argc, char **argv)
 int agora__cmd_revoke(int argc, char **argv)
 {
     const char *dir = NULL, *key_path = NULL, *pass = NULL, *reason = NULL,
-               *expires_s = DEFAULT_EXPIRES, *json = NULL;
-    const agora__opt opts[] = {
-        OPT("--catalog", AGORA__ARG_VALUE, &dir),
-        OPT("--key", AGORA__ARG_VALUE, &key_path),
-        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass),
-        OPT("--reason", AGORA__ARG_VALUE, &reason),
-        OPT("--expires", AGORA__ARG_VALUE, &expires_s),
-        OPT("--json", AGORA__ARG_FLAG, &json),
+               *expires_s = DEFAULT_EXPIRES;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--catalog", 0, AGORA__CLI_VALUE, &dir, "DIR", "the catalog directory", 0, NULL},
+        {"--key", 0, AGORA__CLI_VALUE, &key_path, "OPERATOR.key", "the operator's signing key", 0,
+         NULL},
+        {"--reason", 0, AGORA__CLI_VALUE, &reason, "TEXT", "why the build is revoked", 0, NULL},
+        {"--expires", 0, AGORA__CLI_VALUE, &expires_s, "DAYS|DATE",
+         "catalog expiry (default 30 days)", 0, NULL},
+        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass, "FILE",
+         "passphrase of an encrypted --key", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {
+        "revoke",
+        "ID@VERSION --catalog DIR --key OPERATOR.key --reason TEXT\n"
+        "         [--expires DAYS|DATE] [--passphrase-file FILE] [--json]",
+        "Publish a new catalog version that keeps the entry with status \"revoked\",\n"
+        "the reason and the time. Clinics stop running the build when they sync.",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        1};
     size_t n_pos;
-    int help;
-    int rc = agora__args("revoke", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 1, &n_pos,
-                         &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        printf("usage: agora revoke ID@VERSION --catalog DIR --key OPERATOR.key --reason TEXT\n"
-               "         [--expires DAYS|DATE] [--passphrase-file FILE] [--json]\n\n"
-               "Publish a new catalog version that keeps the entry with status \"revoked\",\n"
-               "the reason and the time. Clinics stop running the build when they sync.\n");
-        return 0;
-    }
+    char **pos = argv + 1;
     char id[AGORA__TRUST_ID_MAX + 1];
     const char *at = n_pos == 1 ? strchr(pos[0], '@') : NULL;
     if (at == NULL || dir == NULL || key_path == NULL || reason == NULL) {
-        fprintf(stderr, "agora revoke: ID@VERSION, --catalog, --key and --reason are required; "
-                        "see agora revoke --help\n");
-        return 2;
+        return agora__cli_usage_error("revoke",
+                                      "ID@VERSION, --catalog, --key and --reason are required");
     }
     size_t id_len = (size_t)(at - pos[0]);
     if (id_len == 0 || id_len > AGORA__TRUST_ID_MAX) {
@@ -379,7 +365,7 @@ int agora__cmd_revoke(int argc, char **argv)
     if (rc == 0) {
         char when[AGORA__TIME_TEXT];
         agora__time_format(cat.expires, when);
-        if (json != NULL)
+        if (json)
             printf("{\"id\":\"%s\",\"version\":\"%s\",\"catalog_version\":%llu,\"expires\":\"%s\"}"
                    "\n",
                    id, version, (unsigned long long)cat.version, when);
@@ -442,43 +428,45 @@ static int catalog_refresh(const char *dir, const char *key_path, const char *pa
 
 int agora__cmd_catalog(int argc, char **argv)
 {
-    const char *trust = NULL, *json = NULL, *key_path = NULL, *pass = NULL,
-               *expires_s = DEFAULT_EXPIRES;
-    const agora__opt opts[] = {
-        OPT("--trust", AGORA__ARG_VALUE, &trust),
-        OPT("--json", AGORA__ARG_FLAG, &json),
-        OPT("--key", AGORA__ARG_VALUE, &key_path),
-        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass),
-        OPT("--expires", AGORA__ARG_VALUE, &expires_s),
+    const char *trust = NULL, *key_path = NULL, *pass = NULL, *expires_s = DEFAULT_EXPIRES;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--trust", 0, AGORA__CLI_VALUE, &trust, "OPERATOR.pub",
+         "show: verify the signature with this key first", 0, NULL},
+        {"--key", 0, AGORA__CLI_VALUE, &key_path, "OPERATOR.key",
+         "refresh: the operator's signing key", 0, NULL},
+        {"--expires", 0, AGORA__CLI_VALUE, &expires_s, "DAYS|DATE",
+         "refresh: the new expiry (default 30 days)", 0, NULL},
+        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass, "FILE",
+         "passphrase of an encrypted --key", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
-    const char *pos[2];
+    const agora__cli_cmd cmd = {
+        "catalog",
+        "show DIR [--trust OPERATOR.pub] [--json]\n"
+        "       agora catalog refresh DIR --key OPERATOR.key [--expires DAYS|DATE]\n"
+        "                             [--passphrase-file FILE] [--json]",
+        "show: print the catalog in DIR. With --trust the signature is verified first\n"
+        "(and a bad one refused); without it the signature is checked for form only.\n"
+        "refresh: publish the same entries as a new version with a new expiry\n"
+        "(default 30 days), so clinics keep running while nothing changes.",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        2};
     size_t n_pos;
-    int help;
-    int rc = agora__args("catalog", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 2, &n_pos,
-                         &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        printf("usage: agora catalog show DIR [--trust OPERATOR.pub] [--json]\n"
-               "       agora catalog refresh DIR --key OPERATOR.key [--expires DAYS|DATE]\n"
-               "                             [--passphrase-file FILE] [--json]\n\n"
-               "show: print the catalog in DIR. With --trust the signature is verified first\n"
-               "(and a bad one refused); without it the signature is checked for form only.\n"
-               "refresh: publish the same entries as a new version with a new expiry\n"
-               "(default 30 days), so clinics keep running while nothing changes.\n");
-        return 0;
-    }
+    char **pos = argv + 1;
     if (n_pos == 2 && strcmp(pos[0], "refresh") == 0) {
         if (key_path == NULL) {
-            fprintf(stderr, "agora catalog: refresh needs --key OPERATOR.key\n");
-            return 2;
+            return agora__cli_usage_error("catalog", "refresh needs --key OPERATOR.key");
         }
-        return catalog_refresh(pos[1], key_path, pass, expires_s, json != NULL);
+        return catalog_refresh(pos[1], key_path, pass, expires_s, json);
     }
     if (n_pos != 2 || strcmp(pos[0], "show") != 0) {
-        fprintf(stderr, "agora catalog: usage: agora catalog show|refresh DIR ...; see agora "
-                        "catalog --help\n");
-        return 2;
+        return agora__cli_usage_error("catalog", "usage: agora catalog show|refresh DIR ...");
     }
     const char *dir = pos[1];
     agora__error err = {0};
@@ -518,7 +506,7 @@ int agora__cmd_catalog(int argc, char **argv)
         free(raw);
         return agora__fail("catalog", &err);
     }
-    if (json != NULL) {
+    if (json) {
         printf("{\"verified\":%s,\"catalog\":", verified ? "true" : "false");
         fwrite(raw, 1, raw_len, stdout);
         printf("}\n");

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
+#include "opt.h"
 #include "dicom.h"
 #include "ingest.h"
 #include "pixels.h"
@@ -31,25 +31,6 @@
  * worker renders into is sparse, so the cap costs only what is written. */
 #define MAX_DUMP_BYTES  ((uint64_t)256 << 20)
 #define MAX_PIXEL_BYTES ((uint64_t)8 << 30) /* decoded output of one `dicom pixels` */
-
-static void usage(FILE *out)
-{
-    fputs("usage: agora dicom <subcommand> ...\n"
-          "  dump FILE [--json]            print every element (tag, keyword, VR, length, "
-          "value)\n"
-          "  pixels FILE -o OUT [--raw] [--frame N]\n"
-          "                                decode frames to OUT (little-endian, frame after "
-          "frame)\n"
-          "                                and describe them in OUT.json; --raw keeps the "
-          "stored\n"
-          "                                samples (no color conversion, no masking)\n"
-          "  scan PATH... [--json]         group files/folders into series, order frames along "
-          "the\n"
-          "                                slice normal, report gaps/duplicates/inconsistencies\n"
-          "  synth ...                     write synthetic test files (see agora dicom synth "
-          "--help)\n",
-          out);
-}
 
 /* The sandboxed parser for one command (defaults: 512 MiB, 30 s per request). */
 static agora__ingest *open_parser(const char *cmd)
@@ -69,30 +50,23 @@ static agora__ingest *open_parser(const char *cmd)
 static int cmd_dump(int argc, char **argv)
 {
     int as_json = 0;
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            as_json = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            puts("usage: agora dicom dump FILE [--json]\n"
-                 "Print every element of FILE: tag, keyword, VR, length and value (text as text,\n"
-                 "numbers as numbers, sequences nested, binary values as a hex prefix).");
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "agora dicom dump: unknown option %s; see agora dicom dump --help\n",
-                    argv[i]);
-            return 2;
-        } else if (!path)
-            path = argv[i];
-        else {
-            fprintf(stderr, "agora dicom dump: more than one FILE; give exactly one\n");
-            return 2;
-        }
-    }
-    if (!path) {
-        fprintf(stderr, "agora dicom dump: no FILE given; see agora dicom dump --help\n");
-        return 2;
-    }
+    const agora__cli_opt opts[] = {
+        {"--json", 0, AGORA__CLI_FLAG, &as_json, NULL, "print the elements as JSON", 0, NULL},
+    };
+    const agora__cli_cmd cmd = {
+        "dicom dump",
+        "FILE [--json]",
+        "Print every element of FILE: tag, keyword, VR, length and value (text as text,\n"
+        "numbers as numbers, sequences nested, binary values as a hex prefix).",
+        opts,
+        AGORA__CLI_N(opts),
+        1,
+        1};
+    size_t n_pos;
+    int st;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &st))
+        return st;
+    const char *path = argv[1];
     agora__ingest *ing = open_parser("dump");
     if (ing == NULL)
         return 1;
@@ -139,46 +113,39 @@ static const char *type_name(int32_t t)
 
 static int cmd_pixels(int argc, char **argv)
 {
-    const char *path = NULL, *outp = NULL;
+    const char *outp = NULL, *frame_s = NULL;
     int raw = 0;
+    const agora__cli_opt opts[] = {
+        {"--out", 'o', AGORA__CLI_VALUE, &outp, "OUT",
+         "write the samples to OUT, the description to OUT.json", AGORA__CLI_REQUIRED, NULL},
+        {"--raw", 0, AGORA__CLI_FLAG, &raw, NULL,
+         "keep the stored samples (no color conversion, no masking)", 0, NULL},
+        {"--frame", 0, AGORA__CLI_VALUE, &frame_s, "N", "decode frame N only (0-based)", 0, NULL},
+    };
+    const agora__cli_cmd cmd = {
+        "dicom pixels",
+        "FILE -o OUT [--raw] [--frame N]",
+        "Decode the frames of FILE into OUT (little-endian samples, interleaved, frame\n"
+        "after frame) and write OUT.json with rows, columns, frames, samples, bits\n"
+        "allocated, signedness and photometric interpretation. Default output is the\n"
+        "normalized form plugins see (YBR and PALETTE COLOR as RGB, samples shifted,\n"
+        "masked and sign-extended); --raw keeps the stored samples.",
+        opts,
+        AGORA__CLI_N(opts),
+        1,
+        1};
+    size_t n_pos;
+    int status;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &status))
+        return status;
+    const char *path = argv[1];
     long frame = -1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--raw") == 0)
-            raw = 1;
-        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
-            outp = argv[++i];
-        else if (strcmp(argv[i], "--frame") == 0 && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            frame = strtol(argv[++i], &end, 10);
-            if (errno || *end || frame < 0) {
-                fprintf(stderr, "agora dicom pixels: --frame needs a frame index >= 0\n");
-                return 2;
-            }
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            puts("usage: agora dicom pixels FILE -o OUT [--raw] [--frame N]\n"
-                 "Decode the frames of FILE into OUT (little-endian samples, interleaved, frame\n"
-                 "after frame) and write OUT.json with rows, columns, frames, samples, bits\n"
-                 "allocated, signedness and photometric interpretation. Default output is the\n"
-                 "normalized form plugins see (YBR and PALETTE COLOR as RGB, samples shifted,\n"
-                 "masked and sign-extended); --raw keeps the stored samples.");
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr,
-                    "agora dicom pixels: unknown option %s; see agora dicom pixels --help\n",
-                    argv[i]);
-            return 2;
-        } else if (!path)
-            path = argv[i];
-        else {
-            fprintf(stderr, "agora dicom pixels: more than one FILE; give exactly one\n");
-            return 2;
-        }
-    }
-    if (!path || !outp) {
-        fprintf(stderr, "agora dicom pixels: FILE and -o OUT are required; see agora dicom "
-                        "pixels --help\n");
-        return 2;
+    if (frame_s != NULL) {
+        char *end;
+        errno = 0;
+        frame = strtol(frame_s, &end, 10);
+        if (errno || *end || frame < 0 || frame_s[0] == '\0')
+            return agora__cli_usage_error(cmd.name, "--frame needs a frame index >= 0");
     }
     agora__ingest *ing = open_parser("pixels");
     if (ing == NULL)
@@ -365,35 +332,30 @@ static json_t *scan_json(const agora__dicom_scan *sc)
 static int cmd_scan(int argc, char **argv)
 {
     int as_json = 0;
-    const char **paths = calloc((size_t)argc, sizeof *paths);
-    size_t n = 0;
+    const agora__cli_opt opts[] = {
+        {"--json", 0, AGORA__CLI_FLAG, &as_json, NULL, "print the series as JSON", 0, NULL},
+    };
+    const agora__cli_cmd cmd = {
+        "dicom scan",
+        "PATH... [--json]",
+        "Scan files and folders (recursively, symlinks not followed), group images into\n"
+        "studies and series, order frames along the slice normal and report gaps,\n"
+        "duplicates and inconsistent geometry. Non-DICOM files are listed as skipped.",
+        opts,
+        AGORA__CLI_N(opts),
+        1,
+        SIZE_MAX};
+    size_t n;
+    int st;
+    if (!agora__cli_parse(&cmd, argc, argv, &n, &st))
+        return st;
+    const char **paths = calloc(n, sizeof *paths);
     if (!paths) {
         fprintf(stderr, "agora dicom scan: out of memory\n");
         return 1;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            as_json = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            puts("usage: agora dicom scan PATH... [--json]\n"
-                 "Scan files and folders (recursively, symlinks not followed), group images into\n"
-                 "studies and series, order frames along the slice normal and report gaps,\n"
-                 "duplicates and inconsistent geometry. Non-DICOM files are listed as skipped.");
-            free(paths);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "agora dicom scan: unknown option %s; see agora dicom scan --help\n",
-                    argv[i]);
-            free(paths);
-            return 2;
-        } else
-            paths[n++] = argv[i];
-    }
-    if (n == 0) {
-        fprintf(stderr, "agora dicom scan: no PATH given; see agora dicom scan --help\n");
-        free(paths);
-        return 2;
-    }
+    for (size_t i = 0; i < n; i++)
+        paths[i] = argv[1 + i];
     agora__ingest *ing = open_parser("scan");
     if (ing == NULL) {
         free(paths);
@@ -440,32 +402,24 @@ static int cmd_scan(int argc, char **argv)
     return rc;
 }
 
+#ifdef AGORA_DICOM_HAVE_SYNTH
+static int cmd_synth(int argc, char **argv)
+{
+    return agora__deid_cmd_synth(argc, argv);
+}
+#endif
+
 int agora__cmd_dicom(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "agora dicom: no subcommand given; see agora dicom --help\n");
-        return 2;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(sub, "dump") == 0)
-        return cmd_dump(argc - 1, argv + 1);
-    if (strcmp(sub, "pixels") == 0)
-        return cmd_pixels(argc - 1, argv + 1);
-    if (strcmp(sub, "scan") == 0)
-        return cmd_scan(argc - 1, argv + 1);
-    if (strcmp(sub, "synth") == 0) {
+    static const agora__cli_sub subs[] = {
+        {"dump", cmd_dump, "print every element (tag, keyword, VR, length, value)"},
+        {"pixels", cmd_pixels, "decode frames to a raw file described by a JSON file"},
+        {"scan", cmd_scan, "group files/folders into series, order frames, report gaps"},
 #ifdef AGORA_DICOM_HAVE_SYNTH
-        return agora__deid_cmd_synth(argc - 1, argv + 1);
-#else
-        fprintf(stderr, "agora dicom synth: not available in this build (the deid module "
-                        "provides it); build with the deid module\n");
-        return 1;
+        {"synth", cmd_synth, "write a synthetic phantom series with fake identity"},
 #endif
-    }
-    fprintf(stderr, "agora dicom: unknown subcommand %s; see agora dicom --help\n", sub);
-    return 2;
+    };
+    return agora__cli_dispatch(
+        "dicom", "Inspect DICOM files (parsed in the ingest sandbox) and make test files.", subs,
+        AGORA__CLI_N(subs), argc, argv);
 }

@@ -1,41 +1,38 @@
 /* agora keygen and agora pack: the developer's and operator's first steps. */
-#include "../cli/commands.h"
+#include "cli_util.h"
+#include "commands.h"
+#include "opt.h"
 #include "trust_int.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OPT(n, k, v)                                                                               \
-    {                                                                                              \
-        n, k, v, NULL, NULL                                                                        \
-    }
-
 int agora__cmd_keygen(int argc, char **argv)
 {
-    const char *out = NULL, *pass_file = NULL, *json = NULL;
-    const agora__opt opts[] = {
-        OPT("--out", AGORA__ARG_VALUE, &out),
-        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass_file),
-        OPT("--json", AGORA__ARG_FLAG, &json),
+    const char *out = NULL, *pass_file = NULL;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--out", 0, AGORA__CLI_VALUE, &out, "PREFIX", "write PREFIX.key and PREFIX.pub",
+         AGORA__CLI_REQUIRED, NULL},
+        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass_file, "FILE",
+         "encrypt the secret key with the first line of FILE", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {
+        "keygen",
+        "--out PREFIX [--passphrase-file FILE] [--json]",
+        "Make an Ed25519 key pair: PREFIX.key (secret, mode 0600; encrypted with the\n"
+        "first line of FILE when --passphrase-file is given) and PREFIX.pub (public).\n"
+        "Existing files are never overwritten.",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
-    int help;
-    int rc = agora__args("keygen", argc, argv, opts, 3, pos, 0, &n_pos, &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        printf("usage: agora keygen --out PREFIX [--passphrase-file FILE] [--json]\n\n"
-               "Make an Ed25519 key pair: PREFIX.key (secret, mode 0600; encrypted with the\n"
-               "first line of FILE when --passphrase-file is given) and PREFIX.pub (public).\n"
-               "Existing files are never overwritten.\n");
-        return 0;
-    }
-    if (out == NULL) {
-        fprintf(stderr, "agora keygen: --out PREFIX is required; see agora keygen --help\n");
-        return 2;
-    }
     agora__error err = {0};
     char pass[1025];
     size_t pass_len = 0;
@@ -47,7 +44,7 @@ int agora__cmd_keygen(int argc, char **argv)
     sodium_memzero(pass, sizeof pass);
     if (rc != 0)
         return agora__fail("keygen", &err);
-    if (json != NULL) {
+    if (json) {
         printf("{\"key_id\":\"%s\",\"secret\":", pub.id);
         char path[4096];
         snprintf(path, sizeof path, "%s.key", out);
@@ -68,35 +65,35 @@ int agora__cmd_keygen(int argc, char **argv)
 int agora__cmd_pack(int argc, char **argv)
 {
     const char *manifest_path = NULL, *plugin_path = NULL, *sign = NULL, *pass_file = NULL,
-               *out = NULL, *json = NULL;
-    const agora__opt opts[] = {
-        OPT("--manifest", AGORA__ARG_VALUE, &manifest_path),
-        OPT("--plugin", AGORA__ARG_VALUE, &plugin_path),
-        OPT("--sign", AGORA__ARG_VALUE, &sign),
-        OPT("--passphrase-file", AGORA__ARG_VALUE, &pass_file),
-        OPT("-o", AGORA__ARG_VALUE, &out),
-        OPT("--out", AGORA__ARG_VALUE, &out),
-        OPT("--json", AGORA__ARG_FLAG, &json),
+               *out = NULL;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--manifest", 0, AGORA__CLI_VALUE, &manifest_path, "MANIFEST.json", "the plugin manifest",
+         AGORA__CLI_REQUIRED, NULL},
+        {"--plugin", 0, AGORA__CLI_VALUE, &plugin_path, "PLUGIN.so", "the plugin binary",
+         AGORA__CLI_REQUIRED, NULL},
+        {"--out", 'o', AGORA__CLI_VALUE, &out, "NAME.agora", "the bundle to write",
+         AGORA__CLI_REQUIRED, NULL},
+        {"--sign", 0, AGORA__CLI_VALUE, &sign, "VENDOR.key", "sign with the vendor key", 0, NULL},
+        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass_file, "FILE",
+         "passphrase of an encrypted --sign key", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {
+        "pack",
+        "--manifest MANIFEST.json --plugin PLUGIN.so -o NAME.agora\n"
+        "                  [--sign VENDOR.key [--passphrase-file FILE]] [--json]",
+        "Check the manifest (schemas/manifest.schema.json) and that the plugin is an\n"
+        "x86_64 ELF shared object, then write one bundle file (docs/bundle-format.md),\n"
+        "signed with the vendor key when --sign is given.",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
-    int help;
-    int rc = agora__args("pack", argc, argv, opts, 7, pos, 0, &n_pos, &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        printf("usage: agora pack --manifest MANIFEST.json --plugin PLUGIN.so -o NAME.agora\n"
-               "                  [--sign VENDOR.key [--passphrase-file FILE]] [--json]\n\n"
-               "Check the manifest (schemas/manifest.schema.json) and that the plugin is an\n"
-               "x86_64 ELF shared object, then write one bundle file (docs/bundle-format.md),\n"
-               "signed with the vendor key when --sign is given.\n");
-        return 0;
-    }
-    if (manifest_path == NULL || plugin_path == NULL || out == NULL) {
-        fprintf(stderr, "agora pack: --manifest, --plugin and -o are required; see agora pack "
-                        "--help\n");
-        return 2;
-    }
     agora__error err = {0};
     uint8_t *manifest = NULL, *plugin = NULL, *bundle = NULL;
     size_t mlen, plen, blen;
@@ -130,7 +127,7 @@ int agora__cmd_pack(int argc, char **argv)
         char msha[65], psha[65];
         agora__hex(b.manifest_sha, 32, msha);
         agora__hex(b.plugin_sha, 32, psha);
-        if (json != NULL) {
+        if (json) {
             printf("{\"bundle\":");
             agora__json_str(stdout, out);
             printf(",\"id\":\"%s\",\"version\":\"%s\",\"size\":%zu,\"manifest_sha256\":\"%s\","

@@ -10,7 +10,8 @@
  * the output out with sendfile, checks the copy and renames it into place
  * (docs/deidentification.md).
  */
-#include "../cli/commands.h"
+#include "commands.h"
+#include "opt.h"
 #include "deid.h"
 #include "ingest.h"
 #include "outfile.h"
@@ -53,29 +54,6 @@ typedef struct deid_cmd {
     agora__deid_uidmap *written; /* pseudonym -> input path of every output of this run */
     pthread_mutex_t lock;        /* counters, the next-file index and progress lines */
 } deid_cmd;
-
-static void usage(FILE *f)
-{
-    fputs("usage: agora deid INPUT... -o OUTDIR [--keep OPTION]... [--secret FILE]\n"
-          "                  [--allow-burned-in] [--defined-lengths] [--sync] [--json]\n"
-          "Writes de-identified copies of DICOM files (PS3.15 Annex E Basic Application Level\n"
-          "Confidentiality Profile) into OUTDIR, named <pseudonymous SOP Instance UID>.dcm.\n"
-          "INPUT is a file or a directory (searched recursively); inputs are never modified.\n"
-          "  --keep OPTION      apply a PS3.15 option: rtnUIDsOpt rtnDevIdOpt rtnInstIdOpt\n"
-          "                     rtnPatCharsOpt rtnLongFullDatesOpt rtnLongModifDatesOpt\n"
-          "                     rtnSafePrivOpt (cleanDescOpt, cleanStructContOpt and\n"
-          "                     cleanGraphOpt are refused: Agora cannot tell identifying from\n"
-          "                     other free text, SR content or overlay graphics)\n"
-          "  --secret FILE      per-clinic UID secret (32 bytes or 64 hex digits, mode 600);\n"
-          "                     default deid.secret in the clinic home (created when missing)\n"
-          "  --allow-burned-in  also write images that declare (or may have) burned-in text\n"
-          "  --defined-lengths  encode sequences and items with explicit lengths\n"
-          "  --sync             flush the outputs to disk (syncfs) before reporting success;\n"
-          "                     without it each file still appears atomically (rename)\n"
-          "  --json             print the summary as JSON on stdout\n"
-          "Progress goes to stderr. Exit 0 when every DICOM input was written, 1 otherwise.\n",
-          f);
-}
 
 static int list_add(file_list *l, const char *path)
 {
@@ -455,52 +433,61 @@ static int inputs_in_outdir(const file_list *files, const char *outdir)
     return 0;
 }
 
+/* Returns -1 to go on, else the exit status (0 after --help, 2 after a usage error). */
 static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            c->json = 1;
-        } else if (strcmp(a, "--allow-burned-in") == 0) {
-            c->allow_burned_in = 1;
-        } else if (strcmp(a, "--defined-lengths") == 0) {
-            c->defined_lengths = 1;
-        } else if (strcmp(a, "--sync") == 0) {
-            c->sync = 1;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--keep") == 0 ||
-                   strcmp(a, "--secret") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "agora deid: %s needs a value; see agora deid --help\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (a[1] == 'o' || a[2] == 'o')
-                c->outdir = v;
-            else if (a[2] == 's')
-                c->secret_path = v;
-            else if (c->n_keep >= AGORA__DEID_OPT_COUNT) {
-                fprintf(stderr, "agora deid: too many --keep options\n");
-                return 2;
-            } else {
-                c->keep[c->n_keep++] = v;
-            }
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "agora deid: unknown option %s; see agora deid --help\n", a);
-            return 2;
-        } else if (list_add(inputs, a) != 0) {
+    agora__cli_list keep;
+    const agora__cli_opt opts[] = {
+        {"--output", 'o', AGORA__CLI_VALUE, &c->outdir, "OUTDIR", "write the copies here",
+         AGORA__CLI_REQUIRED, NULL},
+        {"--keep", 0, AGORA__CLI_LIST, &keep, "OPTION", "apply a PS3.15 option (see below)", 0,
+         NULL},
+        {"--secret", 0, AGORA__CLI_VALUE, &c->secret_path, "FILE",
+         "per-clinic UID secret (32 bytes or 64 hex digits, mode 600)", 0, NULL},
+        {"--allow-burned-in", 0, AGORA__CLI_FLAG, &c->allow_burned_in, NULL,
+         "also write images that declare (or may have) burned-in text", 0, NULL},
+        {"--defined-lengths", 0, AGORA__CLI_FLAG, &c->defined_lengths, NULL,
+         "encode sequences and items with explicit lengths", 0, NULL},
+        {"--sync", 0, AGORA__CLI_FLAG, &c->sync, NULL,
+         "flush the outputs to disk (syncfs) before reporting success", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &c->json, NULL, "print the summary as JSON on stdout", 0,
+         NULL},
+    };
+    const agora__cli_cmd cmd = {
+        "deid",
+        "INPUT... -o OUTDIR [--keep OPTION]... [--secret FILE]\n"
+        "                  [--allow-burned-in] [--defined-lengths] [--sync] [--json]",
+        "Writes de-identified copies of DICOM files (PS3.15 Annex E Basic Application Level\n"
+        "Confidentiality Profile) into OUTDIR, named <pseudonymous SOP Instance UID>.dcm.\n"
+        "INPUT is a file or a directory (searched recursively); inputs are never modified.\n"
+        "--keep OPTION: rtnUIDsOpt rtnDevIdOpt rtnInstIdOpt rtnPatCharsOpt\n"
+        "rtnLongFullDatesOpt rtnLongModifDatesOpt rtnSafePrivOpt (cleanDescOpt,\n"
+        "cleanStructContOpt and cleanGraphOpt are refused: Agora cannot tell identifying\n"
+        "from other free text, SR content or overlay graphics).\n"
+        "--secret: default deid.secret in the clinic home (created when missing).\n"
+        "Without --sync each file still appears atomically (rename).\n"
+        "Progress goes to stderr. Exit 0 when every DICOM input was written, 1 otherwise.",
+        opts,
+        AGORA__CLI_N(opts),
+        1,
+        SIZE_MAX};
+    size_t n_pos;
+    int st;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &st))
+        return st;
+    int rc = -1;
+    if (keep.n > AGORA__DEID_OPT_COUNT)
+        rc = agora__cli_usage_error(cmd.name, "too many --keep options (at most %d)",
+                                    AGORA__DEID_OPT_COUNT);
+    for (size_t i = 0; rc < 0 && i < keep.n; i++)
+        c->keep[c->n_keep++] = keep.v[i];
+    for (size_t i = 0; rc < 0 && i < n_pos; i++)
+        if (list_add(inputs, argv[1 + i]) != 0) {
             fprintf(stderr, "agora deid: too many inputs\n");
-            return 2;
+            rc = 2;
         }
-    }
-    if (c->outdir == NULL || inputs->n == 0) {
-        fprintf(stderr, "agora deid: give at least one INPUT and -o OUTDIR; see agora deid "
-                        "--help\n");
-        return 2;
-    }
-    return -1;
+    agora__cli_list_free(&keep);
+    return rc;
 }
 
 static void free_list(file_list *l)

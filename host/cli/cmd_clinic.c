@@ -1,92 +1,64 @@
 /* The clinic's commands: init a home trusting an operator key, sync a catalog, install, list and
  * remove plugins. */
-#include "../cli/commands.h"
-#include "trust_int.h"
+#include "cli_util.h"
+#include "commands.h"
+#include "opt.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define OPT(n, k, v)                                                                               \
-    {                                                                                              \
-        n, k, v, NULL, NULL                                                                        \
-    }
-#define LIST(n, l, c)                                                                              \
-    {                                                                                              \
-        n, AGORA__ARG_LIST, NULL, l, c                                                             \
-    }
-
-static int options_from_list(const char *cmd, const char **vals, size_t n, uint32_t *bits)
-{
-    *bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char buf[512];
-        agora__strlcpy(buf, vals[i], sizeof buf);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-            uint32_t bit;
-            if (agora__trust_option_parse(t, &bit) != 0) {
-                fprintf(stderr,
-                        "agora %s: '%.60s' is not a PS3.15 option a plugin can have; use "
-                        "rtnPatCharsOpt rtnDevIdOpt rtnInstIdOpt rtnLongFullDatesOpt "
-                        "rtnLongModifDatesOpt cleanDescOpt\n",
-                        cmd, t);
-                return 2;
-            }
-            *bits |= bit;
-        }
-    }
-    return 0;
-}
-
 int agora__cmd_init(int argc, char **argv)
 {
-    const char *home = NULL, *grace_s = "0", *json = NULL;
-    const char **trust = NULL, **allow = NULL;
-    size_t n_trust = 0, n_allow = 0;
-    const agora__opt opts[] = {
-        OPT("--home", AGORA__ARG_VALUE, &home), OPT("--grace", AGORA__ARG_VALUE, &grace_s),
-        OPT("--json", AGORA__ARG_FLAG, &json),  LIST("--trust", &trust, &n_trust),
-        LIST("--allow", &allow, &n_allow),
+    const char *home = NULL, *grace_s = "0";
+    int json = 0;
+    agora__cli_list trust, allow;
+    const agora__cli_opt opts[] = {
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "the home to create (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--trust", 0, AGORA__CLI_LIST, &trust, "OPERATOR.pub", "trust this operator key",
+         AGORA__CLI_REQUIRED, NULL},
+        {"--allow", 0, AGORA__CLI_LIST, &allow, "OPTION",
+         "a PS3.15 option plugins may be given (default none)", 0, agora__cli_option_word},
+        {"--grace", 0, AGORA__CLI_VALUE, &grace_s, "SECONDS",
+         "catalog expiry grace (default 0: fail closed)", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {
+        "init",
+        "[--home DIR] --trust OPERATOR.pub [--trust KEY2.pub]\n"
+        "                  [--allow OPTION]... [--grace SECONDS] [--json]",
+        "Create a clinic home (DIR, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else\n"
+        "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the clinic's\n"
+        "signing key for ledger exports (clinic.key, 0600; clinic.pub for the operator),\n"
+        "the trusted operator key(s) and config.json with the PS3.15 options plugins may\n"
+        "be given (--allow, repeated for each option; default none) and the catalog expiry\n"
+        "grace (default 0: fail closed).",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
-    int help;
-    int rc =
-        agora__args("init", argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+        return rc;
     uint32_t policy = 0;
-    if (rc == 0 && help) {
-        printf("usage: agora init [--home DIR] --trust OPERATOR.pub [--trust KEY2.pub]\n"
-               "                  [--allow OPTION...] [--grace SECONDS] [--json]\n\n"
-               "Create a clinic home (DIR, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else\n"
-               "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the clinic's\n"
-               "signing key for ledger exports (clinic.key, 0600; clinic.pub for the operator),\n"
-               "the trusted operator key(s) and config.json with the PS3.15 options plugins may\n"
-               "be given (--allow; default none) and the catalog expiry grace (default 0: fail\n"
-               "closed).\n");
-    } else if (rc == 0 && n_trust == 0) {
-        fprintf(stderr, "agora init: --trust OPERATOR.pub is required; see agora init --help\n");
-        rc = 2;
-    }
-    if (rc == 0 && !help)
-        rc = options_from_list("init", allow, n_allow, &policy);
+    rc = agora__cli_option_bits("init", "a PS3.15 option a plugin can have", allow.v, allow.n,
+                                &policy);
     char *end = NULL;
     long long grace = strtoll(grace_s, &end, 10);
-    if (rc == 0 && !help &&
-        (grace_s[0] == '\0' || *end != '\0' || grace < 0 || grace > 90LL * 86400)) {
-        fprintf(stderr, "agora init: --grace must be seconds 0..7776000 (90 days)\n");
-        rc = 2;
-    }
-    if (rc != 0 || help) {
-        free(trust);
-        free(allow);
+    if (rc == 0 && (grace_s[0] == '\0' || *end != '\0' || grace < 0 || grace > 90LL * 86400))
+        rc = agora__cli_usage_error("init", "--grace must be seconds 0..7776000 (90 days)");
+    if (rc != 0) {
+        agora__cli_list_free(&trust);
+        agora__cli_list_free(&allow);
         return rc;
     }
-    agora__init_opts o = {home, trust, n_trust, policy, grace};
+    agora__init_opts o = {home, trust.v, trust.n, policy, grace};
     char dir[4096];
     agora__error err = {0};
     rc = agora__home_init(&o, dir, sizeof dir, &err);
-    free(trust);
-    free(allow);
+    agora__cli_list_free(&trust);
+    agora__cli_list_free(&allow);
     if (rc != 0)
         return agora__fail("init", &err);
     agora__trust_home *h;
@@ -98,7 +70,7 @@ int agora__cmd_init(int argc, char **argv)
         agora__trust_home_close(h);
         return agora__fail("init", &err);
     }
-    if (json != NULL) {
+    if (json) {
         printf("{\"home\":");
         agora__json_str(stdout, dir);
         printf(",\"trusted\":[");
@@ -187,28 +159,30 @@ static void print_changes(const agora__trust_home *h, const agora__catalog *old,
 
 int agora__cmd_sync(int argc, char **argv)
 {
-    const char *home = NULL, *json = NULL;
-    const agora__opt opts[] = {
-        OPT("--home", AGORA__ARG_VALUE, &home),
-        OPT("--json", AGORA__ARG_FLAG, &json),
+    const char *home = NULL;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {
+        "sync",
+        "CATALOG_DIR [--home DIR] [--json]",
+        "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"
+        "trusted key, its version is higher than the held one and it has not expired;\n"
+        "then print what changed (new, updated, revoked, dropped entries).",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        1};
     size_t n_pos;
-    int help;
-    int rc = agora__args("sync", argc, argv, opts, 2, pos, 1, &n_pos, &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        printf("usage: agora sync CATALOG_DIR [--home DIR] [--json]\n\n"
-               "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"
-               "trusted key, its version is higher than the held one and it has not expired;\n"
-               "then print what changed (new, updated, revoked, dropped entries).\n");
-        return 0;
-    }
-    if (n_pos != 1) {
-        fprintf(stderr, "agora sync: CATALOG_DIR is required; see agora sync --help\n");
-        return 2;
-    }
+    char **pos = argv + 1;
+    if (n_pos != 1)
+        return agora__cli_usage_error("sync", "CATALOG_DIR is required");
     agora__error err = {0};
     agora__trust_home *h;
     if (agora__trust_home_open(home, &h, &err) != 0)
@@ -222,7 +196,7 @@ int agora__cmd_sync(int argc, char **argv)
     }
     char expires[AGORA__TIME_TEXT];
     agora__time_format(h->cat.expires, expires);
-    if (json != NULL) {
+    if (json) {
         printf("{\"changed\":%s,\"held_version\":%llu,\"version\":%llu,\"expires\":\"%s\",",
                rc == 1 ? "false" : "true", (unsigned long long)held,
                (unsigned long long)h->cat.version, expires);
@@ -253,29 +227,32 @@ int agora__cmd_sync(int argc, char **argv)
 
 int agora__cmd_install(int argc, char **argv)
 {
-    const char *home = NULL, *from = NULL, *json = NULL;
-    const agora__opt opts[] = {
-        OPT("--home", AGORA__ARG_VALUE, &home),
-        OPT("--from", AGORA__ARG_VALUE, &from),
-        OPT("--json", AGORA__ARG_FLAG, &json),
+    const char *home = NULL, *from = NULL;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--from", 0, AGORA__CLI_VALUE, &from, "CATALOG_DIR",
+         "the catalog directory (default: the last sync's)", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {
+        "install",
+        "ID[@VERSION] [--home DIR] [--from CATALOG_DIR] [--json]",
+        "Copy a certified build from the catalog's blob store (the directory of the last\n"
+        "sync unless --from) into the home, checking sha256 against the held catalog.\n"
+        "Without @VERSION the highest certified, non-revoked version is installed.",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        1};
     size_t n_pos;
-    int help;
-    int rc = agora__args("install", argc, argv, opts, 3, pos, 1, &n_pos, &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        printf("usage: agora install ID[@VERSION] [--home DIR] [--from CATALOG_DIR] [--json]\n\n"
-               "Copy a certified build from the catalog's blob store (the directory of the last\n"
-               "sync unless --from) into the home, checking sha256 against the held catalog.\n"
-               "Without @VERSION the highest certified, non-revoked version is installed.\n");
-        return 0;
-    }
-    if (n_pos != 1) {
-        fprintf(stderr, "agora install: ID[@VERSION] is required; see agora install --help\n");
-        return 2;
-    }
+    char **pos = argv + 1;
+    if (n_pos != 1)
+        return agora__cli_usage_error("install", "ID[@VERSION] is required");
     char id[AGORA__TRUST_ID_MAX + 1];
     const char *at = strchr(pos[0], '@');
     size_t id_len = at != NULL ? (size_t)(at - pos[0]) : strlen(pos[0]);
@@ -298,7 +275,7 @@ int agora__cmd_install(int argc, char **argv)
     if (rc == 0) {
         char g[256];
         agora__trust_options_format(info.granted, g, sizeof g);
-        if (json != NULL)
+        if (json)
             printf("{\"id\":\"%s\",\"version\":\"%s\",\"status\":\"%s\",\"granted\":\"%s\"}\n", id,
                    version, agora__trust_status_name(info.status), g);
         else
@@ -312,23 +289,26 @@ int agora__cmd_install(int argc, char **argv)
 
 int agora__cmd_list(int argc, char **argv)
 {
-    const char *home = NULL, *json = NULL;
-    const agora__opt opts[] = {
-        OPT("--home", AGORA__ARG_VALUE, &home),
-        OPT("--json", AGORA__ARG_FLAG, &json),
+    const char *home = NULL;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {
+        "list",
+        "[--home DIR] [--json]",
+        "Installed plugins with their status: ok, revoked, expired-catalog,\n"
+        "not-in-catalog or tampered (installed bytes differ from the catalog's pins).",
+        opts,
+        AGORA__CLI_N(opts),
+        0,
+        0};
     size_t n_pos;
-    int help;
-    int rc = agora__args("list", argc, argv, opts, 2, pos, 0, &n_pos, &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        printf("usage: agora list [--home DIR] [--json]\n\n"
-               "Installed plugins with their status: ok, revoked, expired-catalog,\n"
-               "not-in-catalog or tampered (installed bytes differ from the catalog's pins).\n");
-        return 0;
-    }
     agora__error err = {0};
     agora__trust_home *h;
     if (agora__trust_home_open(home, &h, &err) != 0)
@@ -340,7 +320,7 @@ int agora__cmd_list(int argc, char **argv)
         agora__trust_home_close(h);
         return agora__fail("list", &err);
     }
-    if (json != NULL) {
+    if (json) {
         printf("{\"catalog_version\":%llu,\"plugins\":[",
                (unsigned long long)(h->have_catalog ? h->cat.version : 0));
         for (size_t i = 0; i < n; i++) {
@@ -391,25 +371,23 @@ int agora__cmd_list(int argc, char **argv)
 
 int agora__cmd_remove(int argc, char **argv)
 {
-    const char *home = NULL, *json = NULL;
-    const agora__opt opts[] = {
-        OPT("--home", AGORA__ARG_VALUE, &home),
-        OPT("--json", AGORA__ARG_FLAG, &json),
+    const char *home = NULL;
+    int json = 0;
+    const agora__cli_opt opts[] = {
+        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
+         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
     };
-    const char *pos[1];
+    const agora__cli_cmd cmd = {"remove", "ID [--home DIR] [--json]", "Remove an installed plugin.",
+                                opts,     AGORA__CLI_N(opts),         0,
+                                1};
     size_t n_pos;
-    int help;
-    int rc = agora__args("remove", argc, argv, opts, 2, pos, 1, &n_pos, &help);
-    if (rc != 0)
+    int rc;
+    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
         return rc;
-    if (help) {
-        printf("usage: agora remove ID [--home DIR] [--json]\n\nRemove an installed plugin.\n");
-        return 0;
-    }
-    if (n_pos != 1) {
-        fprintf(stderr, "agora remove: ID is required; see agora remove --help\n");
-        return 2;
-    }
+    char **pos = argv + 1;
+    if (n_pos != 1)
+        return agora__cli_usage_error("remove", "ID is required");
     agora__error err = {0};
     agora__trust_home *h;
     if (agora__trust_home_open(home, &h, &err) != 0)
@@ -418,7 +396,7 @@ int agora__cmd_remove(int argc, char **argv)
     agora__trust_home_close(h);
     if (rc != 0)
         return agora__fail("remove", &err);
-    if (json != NULL)
+    if (json)
         printf("{\"removed\":\"%s\"}\n", pos[0]);
     else
         printf("removed %s\n", pos[0]);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
 #include "results.h"
 #include "trust.h"
 
@@ -106,6 +106,10 @@ int agora__cmd_results(int argc, char **argv)
     }
     int show = strcmp(sub, "show") == 0, export = strcmp(sub, "export") == 0;
     int studies = strcmp(sub, "studies") == 0;
+    if (!show && !export && !studies && sub[0] == '-') {
+        fprintf(stderr, "agora results: unknown option %.100s (see agora results --help)\n", sub);
+        return 2;
+    }
     if (!show && !export && !studies)
         return usage_error("unknown subcommand; use show, export or studies");
     const char *home = NULL, *study = NULL, *format = NULL, *file = NULL;

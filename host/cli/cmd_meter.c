@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../cli/commands.h"
+#include "commands.h"
 #include "ledger.h"
 #include "ledger_period.h"
 #include "statement_clinics.h"

@@ -1,0 +1,281 @@
+/* The one option parser of the `agora` tool (see opt.h for the accepted spellings). */
+#include "opt.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void see_help(FILE *err, const char *name)
+{
+    fprintf(err, " (see agora %s --help)\n", name);
+}
+
+static void list_free_all(const agora__cli_cmd *cmd)
+{
+    for (size_t j = 0; j < cmd->n_opts; j++)
+        if (cmd->opts[j].kind == AGORA__CLI_LIST)
+            agora__cli_list_free(cmd->opts[j].dest);
+}
+
+static int usage_fail(const agora__cli_cmd *cmd, int *status)
+{
+    list_free_all(cmd);
+    *status = 2;
+    return 0;
+}
+
+static int list_push(agora__cli_list *l, const char *v)
+{
+    const char **grown = realloc(l->v, (l->n + 1) * sizeof *grown);
+    if (grown == NULL)
+        return -1;
+    grown[l->n++] = v;
+    l->v = grown;
+    return 0;
+}
+
+static const agora__cli_opt *find_long(const agora__cli_cmd *cmd, const char *a, size_t len)
+{
+    for (size_t j = 0; j < cmd->n_opts; j++)
+        if (strlen(cmd->opts[j].name) == len && strncmp(cmd->opts[j].name, a, len) == 0)
+            return &cmd->opts[j];
+    return NULL;
+}
+
+static const agora__cli_opt *find_short(const agora__cli_cmd *cmd, char c)
+{
+    for (size_t j = 0; j < cmd->n_opts; j++)
+        if (cmd->opts[j].short_name != 0 && cmd->opts[j].short_name == c)
+            return &cmd->opts[j];
+    return NULL;
+}
+
+/* Store one value (or the flag) into o's destination. 0, or -1 out of memory. */
+static int store(const agora__cli_opt *o, const char *v, int *seen)
+{
+    *seen = 1;
+    switch (o->kind) {
+    case AGORA__CLI_FLAG:
+        *(int *)o->dest = 1;
+        return 0;
+    case AGORA__CLI_VALUE:
+        *(const char **)o->dest = v;
+        return 0;
+    case AGORA__CLI_LIST:
+        return list_push(o->dest, v);
+    }
+    return 0;
+}
+
+int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos,
+                        int *status, FILE *out, FILE *err)
+{
+    /* One bit per table row: which were given (for AGORA__CLI_REQUIRED). Tables are small. */
+    int seen[64] = {0};
+    if (cmd->n_opts > sizeof seen / sizeof seen[0]) {
+        fprintf(err, "agora %s: option table too large\n", cmd->name);
+        *status = 2;
+        return 0;
+    }
+    for (size_t j = 0; j < cmd->n_opts; j++)
+        if (cmd->opts[j].kind == AGORA__CLI_LIST)
+            *(agora__cli_list *)cmd->opts[j].dest = (agora__cli_list){0};
+
+    size_t np = 0;
+    int only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            argv[1 + np++] = a; /* 1 + np <= i: never overwrites an unread slot */
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            agora__cli_help(cmd, out);
+            list_free_all(cmd);
+            *status = 0;
+            return 0;
+        }
+        const agora__cli_opt *o;
+        const char *inline_v = NULL; /* --opt=value or -ovalue */
+        if (a[1] == '-') {
+            const char *eq = strchr(a, '=');
+            size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a);
+            o = find_long(cmd, a, len);
+            if (o == NULL) {
+                fprintf(err, "agora %s: unknown option %.*s", cmd->name,
+                        (int)(len > 100 ? 100 : len), a);
+                see_help(err, cmd->name);
+                return usage_fail(cmd, status);
+            }
+            if (eq != NULL)
+                inline_v = eq + 1;
+        } else {
+            o = find_short(cmd, a[1]);
+            if (o == NULL) {
+                fprintf(err, "agora %s: unknown option %.100s", cmd->name, a);
+                see_help(err, cmd->name);
+                return usage_fail(cmd, status);
+            }
+            if (a[2] != '\0') {
+                if (o->kind == AGORA__CLI_FLAG) {
+                    fprintf(err, "agora %s: unknown option %.100s", cmd->name, a);
+                    see_help(err, cmd->name);
+                    return usage_fail(cmd, status);
+                }
+                inline_v = a + 2;
+            }
+        }
+        int *seen_o = &seen[o - cmd->opts];
+        if (o->kind == AGORA__CLI_FLAG) {
+            if (inline_v != NULL) {
+                fprintf(err, "agora %s: %s takes no value", cmd->name, o->name);
+                see_help(err, cmd->name);
+                return usage_fail(cmd, status);
+            }
+            store(o, NULL, seen_o);
+            continue;
+        }
+        const char *v = inline_v;
+        if (v == NULL) {
+            if (i + 1 >= argc) {
+                fprintf(err, "agora %s: %s needs a value (%s)", cmd->name, o->name,
+                        o->metavar != NULL ? o->metavar : "VALUE");
+                see_help(err, cmd->name);
+                return usage_fail(cmd, status);
+            }
+            v = argv[++i];
+        }
+        if (store(o, v, seen_o) != 0)
+            goto oom;
+        if (o->kind == AGORA__CLI_LIST && o->legacy_more != NULL && inline_v == NULL) {
+            int warned = 0;
+            while (i + 1 < argc && o->legacy_more(argv[i + 1])) {
+                if (!warned) {
+                    fprintf(err,
+                            "agora %s: warning: '%s A B' is deprecated and will be removed in the "
+                            "next release; repeat the option: '%s A %s B'\n",
+                            cmd->name, o->name, o->name, o->name);
+                    warned = 1;
+                }
+                if (store(o, argv[++i], seen_o) != 0)
+                    goto oom;
+            }
+        }
+    }
+    for (size_t j = 0; j < cmd->n_opts; j++) {
+        if ((cmd->opts[j].flags & AGORA__CLI_REQUIRED) && !seen[j]) {
+            fprintf(err, "agora %s: %s %s is required", cmd->name, cmd->opts[j].name,
+                    cmd->opts[j].metavar != NULL ? cmd->opts[j].metavar : "");
+            see_help(err, cmd->name);
+            return usage_fail(cmd, status);
+        }
+    }
+    if (np < cmd->min_pos) {
+        fprintf(err, "agora %s: missing argument; usage: agora %s %s", cmd->name, cmd->name,
+                cmd->args != NULL ? cmd->args : "");
+        see_help(err, cmd->name);
+        return usage_fail(cmd, status);
+    }
+    if (np > cmd->max_pos) {
+        fprintf(err, "agora %s: unexpected argument '%.100s'", cmd->name, argv[1 + cmd->max_pos]);
+        see_help(err, cmd->name);
+        return usage_fail(cmd, status);
+    }
+    *n_pos = np;
+    *status = 0;
+    return 1;
+oom:
+    fprintf(err, "agora %s: out of memory\n", cmd->name);
+    list_free_all(cmd);
+    *status = 1;
+    return 0;
+}
+
+int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos, int *status)
+{
+    return agora__cli_parse_to(cmd, argc, argv, n_pos, status, stdout, stderr);
+}
+
+void agora__cli_help(const agora__cli_cmd *cmd, FILE *out)
+{
+    fprintf(out, "usage: agora %s %s\n", cmd->name, cmd->args != NULL ? cmd->args : "[OPTIONS]");
+    if (cmd->about != NULL && cmd->about[0] != '\0')
+        fprintf(out, "\n%s\n", cmd->about);
+    fprintf(out, "\noptions:\n");
+    for (size_t j = 0; j < cmd->n_opts; j++) {
+        const agora__cli_opt *o = &cmd->opts[j];
+        char left[64];
+        char sh[5] = "    ";
+        if (o->short_name != 0)
+            snprintf(sh, sizeof sh, "-%c, ", o->short_name);
+        snprintf(left, sizeof left, "%s%s%s%s", sh, o->name, o->metavar != NULL ? " " : "",
+                 o->metavar != NULL ? o->metavar : "");
+        fprintf(out, "  %-26s %s%s%s\n", left, o->help != NULL ? o->help : "",
+                o->kind == AGORA__CLI_LIST ? " (repeatable)" : "",
+                (o->flags & AGORA__CLI_REQUIRED) ? " (required)" : "");
+    }
+    fprintf(out, "  %-26s %s\n", "-h, --help", "print this help and exit");
+}
+
+int agora__cli_usage_error(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "agora %s: ", name);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    see_help(stderr, name);
+    return 2;
+}
+
+void agora__cli_list_free(agora__cli_list *l)
+{
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void sub_help(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
+                     FILE *out)
+{
+    fprintf(out, "usage: agora %s SUBCOMMAND [ARGS...]   (agora %s SUBCOMMAND --help)\n", cmd, cmd);
+    if (about != NULL && about[0] != '\0')
+        fprintf(out, "\n%s\n", about);
+    fprintf(out, "\nsubcommands:\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "  %-10s %s\n", subs[i].name, subs[i].summary);
+}
+
+int agora__cli_dispatch_to(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
+                           int argc, char **argv, FILE *out, FILE *err)
+{
+    if (argc < 2) {
+        fprintf(err, "agora %s: missing subcommand", cmd);
+        see_help(err, cmd);
+        return 2;
+    }
+    const char *a = argv[1];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0) {
+        sub_help(cmd, about, subs, n, out);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a, subs[i].name) == 0)
+            return subs[i].run(argc - 1, argv + 1);
+    if (a[0] == '-')
+        fprintf(err, "agora %s: unknown option %.100s", cmd, a);
+    else
+        fprintf(err, "agora %s: unknown subcommand '%.100s'", cmd, a);
+    see_help(err, cmd);
+    return 2;
+}
+
+int agora__cli_dispatch(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
+                        int argc, char **argv)
+{
+    return agora__cli_dispatch_to(cmd, about, subs, n, argc, argv, stdout, stderr);
+}

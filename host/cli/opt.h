@@ -1,0 +1,101 @@
+/*
+ * The one option parser of the `agora` tool. Every command describes its options in one table of
+ * agora__cli_opt (long name, optional short alias, kind, destination, help line) plus an
+ * agora__cli_cmd (name, argument synopsis, description, positional bounds); the parser reads
+ * argv against it and generates `--help` from the same table, so the help cannot drift from what
+ * is accepted.
+ *
+ * Accepted spellings: `--opt value`, `--opt=value`, `-o value`, `-ovalue` (short aliases only
+ * where a table gives one), `--flag`, `--` (everything after is positional), `-` (positional:
+ * stdin/stdout). Options and positionals may be interleaved. A repeatable option (LIST) is
+ * repeated by repeating the flag: `--grant A --grant B`. A VALUE option given twice keeps the
+ * later value (as getopt does).
+ *
+ * Usage errors print one line to stderr, naming the command and the option:
+ *   agora certify: unknown option --foo (see agora certify --help)
+ * and make the command exit 2. `--help`/`-h` prints the generated help to stdout; exit 0.
+ *
+ * Lifetime: values are pointers into argv (never copied); LIST destinations own a malloc'ed array
+ * of those pointers, released with agora__cli_list_free. Positionals are compacted in place into
+ * argv[1..n_pos] (argv's slots are permuted, its strings untouched).
+ */
+#ifndef AGORA_CLI_OPT_H
+#define AGORA_CLI_OPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum agora__cli_kind {
+    AGORA__CLI_FLAG,  /* no value; dest is int *, set to 1 */
+    AGORA__CLI_VALUE, /* one value; dest is const char ** */
+    AGORA__CLI_LIST,  /* repeatable; dest is agora__cli_list *, each occurrence appends */
+} agora__cli_kind;
+
+/* flags of an option */
+#define AGORA__CLI_REQUIRED 1u /* a usage error when absent */
+
+typedef struct agora__cli_list {
+    const char **v; /* malloc'ed; the strings are argv's */
+    size_t n;
+} agora__cli_list;
+
+typedef struct agora__cli_opt {
+    const char *name; /* long name with its dashes: "--out" */
+    char short_name;  /* 'o' for -o, or 0 */
+    agora__cli_kind kind;
+    void *dest;          /* see agora__cli_kind */
+    const char *metavar; /* value placeholder in help ("FILE"); NULL for flags */
+    const char *help;    /* one line for --help */
+    unsigned flags;      /* AGORA__CLI_REQUIRED */
+    /* LIST only, for a deprecated spelling kept for one release (`--grant A B`): following
+     * words for which this returns 1 are appended too, with a deprecation warning. NULL: none. */
+    int (*legacy_more)(const char *word);
+} agora__cli_opt;
+
+typedef struct agora__cli_cmd {
+    const char *name;  /* as typed after `agora`: "certify", "results export" */
+    const char *args;  /* synopsis after the name: "[OPTIONS] BUNDLE" */
+    const char *about; /* description printed under the synopsis (may hold newlines) */
+    const agora__cli_opt *opts;
+    size_t n_opts;
+    size_t min_pos; /* positional arguments accepted: [min_pos, max_pos] */
+    size_t max_pos; /* SIZE_MAX: unbounded */
+} agora__cli_cmd;
+
+#define AGORA__CLI_N(arr) (sizeof(arr) / sizeof((arr)[0]))
+
+/* Parse argv[1..argc-1] (argv[0] is the command word) against cmd. Returns 1 when the command
+ * should go on (*n_pos positionals are in argv[1..], *status is 0), 0 when it should return *status
+ * at once: 0 after --help was printed, 2 after a usage error was printed. On 0 every LIST
+ * destination has been freed already. */
+int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos, int *status);
+/* The same, printing help to out and errors to err (for tests). */
+int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos,
+                        int *status, FILE *out, FILE *err);
+
+/* Print the generated help of cmd. */
+void agora__cli_help(const agora__cli_cmd *cmd, FILE *out);
+
+/* Print "agora NAME: <message> (see agora NAME --help)" to stderr; returns 2, the exit status of
+ * a usage error. For checks the table cannot express (two options that exclude each other). */
+int agora__cli_usage_error(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+void agora__cli_list_free(agora__cli_list *l);
+
+/* A command made of subcommands (`agora results show|export|studies`). */
+typedef struct agora__cli_sub {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand word */
+    const char *summary;
+} agora__cli_sub;
+
+/* Run the subcommand named by argv[1]. `agora CMD --help` lists the subcommands under a
+ * "subcommands:" heading (exit 0); a missing or unknown one is a usage error (exit 2). */
+int agora__cli_dispatch(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
+                        int argc, char **argv);
+int agora__cli_dispatch_to(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
+                           int argc, char **argv, FILE *out, FILE *err);
+
+#endif
