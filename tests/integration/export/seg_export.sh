@@ -10,6 +10,7 @@
 # Usage: seg_export.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 A=$1 P=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/agora-segx.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
@@ -138,5 +139,23 @@ PY
     done
 done <studies.txt
 [ $n -ge 2 ] || fail "no study exported"
+
+# A real PACS: Orthanc + DICOMweb inside a private network namespace.
+if ! command -v Orthanc >/dev/null || ! ls /usr/lib/orthanc/libOrthancDicomWeb.so* >/dev/null 2>&1 ||
+    ! command -v dcmsend >/dev/null || ! command -v curl >/dev/null; then
+    echo "SKIPPED PART: Orthanc/orthanc-dicomweb/dcmsend/curl not installed (scripts/deps.sh)"
+elif ! unshare --net --fork true 2>/dev/null; then
+    echo "SKIPPED PART: cannot create a network namespace (unshare --net) here"
+else
+    study=$(head -1 studies.txt)
+    # SR: when the SR writer (branch i11-sr) is merged, export --format dicom instead and
+    # require SR=1 below (the lead enables it: set WANT_SR=1).
+    WANT_SR=0
+    unshare --net --fork bash "$HERE/pacs_store.sh" "$T/pacs" "$study" studies out1/*.dcm \
+        >pacs.txt 2>&1 || { cat pacs.txt; fail "storing into Orthanc"; }
+    grep -q '^SEG=1 ' pacs.txt || { cat pacs.txt; fail "QIDO-RS must find one SEG series in the study"; }
+    [ $WANT_SR -eq 0 ] || grep -q ' SR=1$' pacs.txt || fail "QIDO-RS must find one SR series"
+    echo "ok: PACS: $(tail -1 pacs.txt)"
+fi
 echo "$fails failure(s)"
 [ $fails -eq 0 ]
