@@ -577,13 +577,13 @@ int agora__dcmw_uid(const char *root, const char *invocation_id, const char *lab
         return 0;
     }
     size_t lr = strlen(root);
-    if (lr > 24 || !agora__deid_uid_valid(root, lr))
+    if (lr > 40 || !agora__deid_uid_valid(root, lr))
         return agora__error_set(err, AGORA_EINVAL,
-                                "UID root must be a valid UID of at most 24 characters");
+                                "UID root must be a valid UID of at most 40 characters");
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = (v << 8) | h[i];
-    v = (v >> 1) + 1u; /* never 0, at most 20 digits: root + "." + 20 <= 45 chars */
+    v = (v >> 1) + 1u; /* never 0, at most 19 digits: root + "." + 19 <= 60 chars */
     n = snprintf(out, 65, "%s.%llu", root, (unsigned long long)v);
     if (n < 0 || n > 64)
         return agora__error_set(err, AGORA_EINTERNAL, "new UID: too long");

@@ -76,7 +76,7 @@ int agora__dcmw_write_file(agora__dcmw *w, const char *sop_class, const char *so
 
 /* Deterministic UID for a new object: root NULL or "" gives "2.25." + the decimal of the
  * first 128 bits of SHA-256("agora.export.uid.v1" NUL invocation_id NUL label); a root
- * (an organisation's UID root, <= 24 chars, valid UID) gives root + "." + the decimal of the
+ * (an organisation's UID root, <= 40 chars, valid UID) gives root + "." + the decimal of the
  * first 64 bits (top bit cleared, +1 so never 0). The same (root, invocation, label) always
  * gives the same UID, so a re-export or re-send is de-duplicated by a PACS. Labels name the
  * object, e.g. "seg.series", "seg.instance", "sr.instance", "device:org.x.plugin@1.0". */
