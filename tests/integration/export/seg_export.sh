@@ -34,6 +34,8 @@ q "$A" dicom synth --modality CT --slices 6 --rows 48 --cols 40 -o studies/ct
 q "$A" dicom synth --modality MR --slices 4 --rows 32 --cols 32 -o studies/mr
 q "$A" run studies
 "$A" results studies >studies.txt
+# The pseudonymous UIDs of the plugin view: the same HMAC with the home's secret (agora deid).
+q "$A" deid studies -o pseudo
 [ "$(wc -l <studies.txt)" -ge 2 ] || fail "expected results for 2 studies, got: $(cat studies.txt)"
 
 # dciodvfy writes everything to stderr; its exit code is not reliable, so check both.
@@ -64,10 +66,10 @@ while read -r study; do
         grep -q '^Segmentation' dv.err || fail "dciodvfy did not recognise $f as Segmentation"
         inv=$(basename "$f" .dcm); inv=${inv#seg-}
         "$A" results show "$study" --json >show.json
-        $PY - "$f" "$inv" show.json "$T/home" studies "$study" <<'PY' || fail "pydicom checks on $f"
+        $PY - "$f" "$inv" show.json "$T/home" studies "$study" pseudo <<'PY' || fail "pydicom checks on $f"
 import glob, hashlib, json, os, sys
 import numpy as np, pydicom
-f, inv, showp, home, studies, study = sys.argv[1:]
+f, inv, showp, home, studies, study, pseudo_dir = sys.argv[1:]
 ds = pydicom.dcmread(f)
 raw = open(f, 'rb').read()
 res = [r for r in json.load(open(showp))['results'] if r['invocation_id'] == inv][0]
@@ -130,8 +132,15 @@ for m in masks:
     check(got.tobytes() == want.tobytes(), 'unpacked frames equal the stored mask byte for byte')
 # no pseudonymous UID of the plugin view: the deid map of the home names them
 pseudo = set()
-for p in glob.glob(home + '/**/*', recursive=True):
-    pass
+for p in glob.glob(pseudo_dir + '/**/*.dcm', recursive=True):
+    d = pydicom.dcmread(p, stop_before_pixels=True)
+    for k in ('StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID', 'FrameOfReferenceUID'):
+        if k in d:
+            pseudo.add(str(getattr(d, k)))
+check(len(pseudo) >= 3 and study not in pseudo, 'pseudonyms collected from agora deid')
+leaked = [u for u in pseudo if u.encode() in raw]
+check(not leaked, 'no pseudonymous UID of the plugin view in the SEG bytes')
+check(study.encode() in raw, 'real study UID in the bytes')
 print('ok: %s: %d frames, %d segments, %d refs' % (os.path.basename(f), nf, len(seg_label), len(refs)))
 if bad:
     print('FAILED checks:', bad); sys.exit(1)
