@@ -7,9 +7,9 @@
 # pseudonymous UID of the plugin view in the bytes); a second export is byte-identical; and
 # Orthanc (started here inside a private network namespace, stopped by pid) stores the SEG
 # sent with dcmsend and its QIDO-RS (orthanc-dicomweb) finds one SEG series in the study.
-# Usage: seg_export.sh AGORA EXAMPLES_DIR
+# Usage: seg_export.sh AGORA EXAMPLES_DIR VIEW_KEY_HELPER
 set -euo pipefail
-A=$1 P=$2
+A=$1 P=$2 VIEW_KEY=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/agora-segx.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -34,8 +34,9 @@ q "$A" dicom synth --modality CT --slices 6 --rows 48 --cols 40 -o studies/ct
 q "$A" dicom synth --modality MR --slices 4 --rows 32 --cols 32 -o studies/mr
 q "$A" run studies
 "$A" results studies >studies.txt
-# The pseudonymous UIDs of the plugin view: the same HMAC with the home's secret (agora deid).
-q "$A" deid studies -o pseudo
+# The pseudonymous UIDs of the plugin view: agora deid with the key `agora run` uses for it.
+q "$VIEW_KEY" "$T/home" view.key
+q "$A" deid studies -o pseudo --secret view.key
 [ "$(wc -l <studies.txt)" -ge 2 ] || fail "expected results for 2 studies, got: $(cat studies.txt)"
 
 # dciodvfy writes everything to stderr; its exit code is not reliable, so check both.
