@@ -89,8 +89,8 @@ int agora__export_common(agora__dcmw_ds *root, const agora__export_ctx *ctx, con
     agora__dcmw_str(root, T(0x0020, 0x000D), V('U', 'I'), study);
 
     char da[9], tm[17];
-    int rc = agora__dcmw_datetime(json_string_value(json_object_get(result, "created")), da, tm,
-                                  err);
+    int rc =
+        agora__dcmw_datetime(json_string_value(json_object_get(result, "created")), da, tm, err);
     if (rc != 0)
         return rc;
     const json_t *p = json_object_get(result, "plugin");

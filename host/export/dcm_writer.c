@@ -15,9 +15,9 @@
 #include "dicom.h"
 #include "writer.h"
 
-#define MAX_DEPTH    16        /* nesting of sequences the writer accepts */
-#define MAX_TEXT     (1u << 20) /* UT/UC values here; SR text is capped far lower upstream */
-#define DEFAULT_MAX  ((size_t)1 << 30)
+#define MAX_DEPTH   16         /* nesting of sequences the writer accepts */
+#define MAX_TEXT    (1u << 20) /* UT/UC values here; SR text is capped far lower upstream */
+#define DEFAULT_MAX ((size_t)1 << 30)
 
 typedef struct dcmw_el {
     uint32_t tag;
@@ -141,8 +141,7 @@ static dcmw_el *slot(agora__dcmw_ds *ds, uint32_t tag)
     return e;
 }
 
-void agora__dcmw_put(agora__dcmw_ds *ds, uint32_t tag, uint16_t vr, const void *value,
-                     size_t len)
+void agora__dcmw_put(agora__dcmw_ds *ds, uint32_t tag, uint16_t vr, const void *value, size_t len)
 {
     if (!live(ds))
         return;
@@ -484,8 +483,8 @@ static void encode_ds(agora__deid_buf *b, agora__dcmw_ds *ds)
             agora__deid_put_element(b, e->tag, e->vr, e->value, e->len);
             continue;
         }
-        size_t sm = agora__deid_put_seq_begin(b, e->tag, AGORA__DICOM_VR_SQ,
-                                              AGORA__DEID_W_DEFINED_LENGTHS);
+        size_t sm =
+            agora__deid_put_seq_begin(b, e->tag, AGORA__DICOM_VR_SQ, AGORA__DEID_W_DEFINED_LENGTHS);
         for (size_t j = 0; j < e->n_items; j++) {
             size_t im = agora__deid_put_item_begin(b, AGORA__DEID_W_DEFINED_LENGTHS);
             encode_ds(b, e->items[j]);
@@ -506,8 +505,7 @@ int agora__dcmw_encode(agora__dcmw *w, const char *sop_class, const char *sop_in
         !agora__deid_uid_valid(sop_instance, strlen(sop_instance)))
         return agora__error_set(err, AGORA_EINVAL, "building DICOM: invalid SOP UIDs");
     /* The SOP Common module must agree with the file meta group. */
-    agora__dcmw_str(&w->root, AGORA__DCMW_TAG(0x0008, 0x0016), AGORA__DCMW_VR('U', 'I'),
-                    sop_class);
+    agora__dcmw_str(&w->root, AGORA__DCMW_TAG(0x0008, 0x0016), AGORA__DCMW_VR('U', 'I'), sop_class);
     agora__dcmw_str(&w->root, AGORA__DCMW_TAG(0x0008, 0x0018), AGORA__DCMW_VR('U', 'I'),
                     sop_instance);
     if (w->rc != 0)
@@ -541,8 +539,8 @@ int agora__dcmw_write_file(agora__dcmw *w, const char *sop_class, const char *so
     return rc;
 }
 
-int agora__dcmw_uid(const char *root, const char *invocation_id, const char *label,
-                    char out[65], agora__error *err)
+int agora__dcmw_uid(const char *root, const char *invocation_id, const char *label, char out[65],
+                    agora__error *err)
 {
     out[0] = '\0';
     if (invocation_id == NULL || label == NULL || invocation_id[0] == '\0')

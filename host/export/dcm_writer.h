@@ -23,7 +23,7 @@ typedef struct agora__dcmw agora__dcmw;       /* a writer (one output object) */
 typedef struct agora__dcmw_ds agora__dcmw_ds; /* a dataset: the top level or one item */
 
 /* VR as two ASCII letters, e.g. AGORA__DCMW_VR('C','S'); equal to AGORA__DICOM_VR. */
-#define AGORA__DCMW_VR(a, b) ((uint16_t)(((uint16_t)(uint8_t)(a) << 8) | (uint8_t)(b)))
+#define AGORA__DCMW_VR(a, b)  ((uint16_t)(((uint16_t)(uint8_t)(a) << 8) | (uint8_t)(b)))
 #define AGORA__DCMW_TAG(g, e) (((uint32_t)(g) << 16) | (uint32_t)(e))
 
 /* New writer whose encoding may grow to max_bytes (0: 1 GiB). NULL when out of memory. */
@@ -36,8 +36,7 @@ int agora__dcmw_status(const agora__dcmw *w, const char **what);
 
 /* Put one element, replacing an earlier one with the same tag in this dataset. */
 /* Raw value bytes (binary VRs little-endian: OB OW OF OD OL US UL SS SL FL FD AT). */
-void agora__dcmw_put(agora__dcmw_ds *ds, uint32_t tag, uint16_t vr, const void *value,
-                     size_t len);
+void agora__dcmw_put(agora__dcmw_ds *ds, uint32_t tag, uint16_t vr, const void *value, size_t len);
 /* A text or UI value (multi-valued with '\'); NULL or "" gives an empty (Type 2) element.
  * Checked: no NUL; each value within its VR's maximum length (CS/SH 16, LO 64, UI 64 and
  * UID syntax, DA 8, TM 16, DT 26, DS 16, IS 12, PN 64 per component group, ST 1024,
@@ -80,8 +79,8 @@ int agora__dcmw_write_file(agora__dcmw *w, const char *sop_class, const char *so
  * first 64 bits (top bit cleared, +1 so never 0). The same (root, invocation, label) always
  * gives the same UID, so a re-export or re-send is de-duplicated by a PACS. Labels name the
  * object, e.g. "seg.series", "seg.instance", "sr.instance", "device:org.x.plugin@1.0". */
-int agora__dcmw_uid(const char *root, const char *invocation_id, const char *label,
-                    char out[65], agora__error *err);
+int agora__dcmw_uid(const char *root, const char *invocation_id, const char *label, char out[65],
+                    agora__error *err);
 
 /* DICOM DA (YYYYMMDD) and TM (HHMMSS.ffffff) of an RFC 3339 UTC timestamp as stored in a
  * result's "created" (e.g. 2026-11-15T12:00:00.123Z), so content dates come from the

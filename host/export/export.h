@@ -23,10 +23,10 @@
 
 /* The real source series of a result, as found under the source paths. */
 typedef struct agora__export_source {
-    agora__dicom_scan *scan;          /* owned */
+    agora__dicom_scan *scan;           /* owned */
     const agora__dicom_series *series; /* in scan: the result's series (volume 0) */
-    agora__ingest_meta meta;          /* first instance's top-level elements (owned) */
-    char **sop_classes;               /* [series->n_instances], owned: SOP Class UID per instance */
+    agora__ingest_meta meta;           /* first instance's top-level elements (owned) */
+    char **sop_classes; /* [series->n_instances], owned: SOP Class UID per instance */
 } agora__export_source;
 
 /* Scan paths (files or folders) through the ingest worker ing (borrowed) and keep the series

@@ -14,14 +14,14 @@
 #define T AGORA__DCMW_TAG
 #define V AGORA__DCMW_VR
 
-#define MAX_SEGMENTS  4096u             /* segments per SEG */
+#define MAX_SEGMENTS  4096u               /* segments per SEG */
 #define MAX_SEG_PIXEL ((size_t)256 << 20) /* bytes of PixelData */
 
 typedef struct seg_frame {
-    uint32_t segment;   /* 1-based SegmentNumber */
-    size_t region;      /* index into the mask list */
+    uint32_t segment;    /* 1-based SegmentNumber */
+    size_t region;       /* index into the mask list */
     uint32_t mask_frame; /* frame within that mask */
-    uint32_t value;     /* label value selecting the pixels */
+    uint32_t value;      /* label value selecting the pixels */
 } seg_frame;
 
 typedef struct mask_buf {
@@ -122,8 +122,8 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
 {
     const agora__export_source *src = ctx->src;
     agora__dcmw_ds *root = agora__dcmw_root(w);
-    int rc = agora__export_common(root, ctx, result, "SEG", series_uid, 901,
-                                  "Agora segmentation", err);
+    int rc =
+        agora__export_common(root, ctx, result, "SEG", series_uid, 901, "Agora segmentation", err);
     if (rc != 0)
         return rc;
     const json_t *p = json_object_get(result, "plugin");
@@ -144,8 +144,8 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
         mask_buf *m = &masks[mi];
         if (m->rows != rows || m->cols != cols || src->series->instances[0].rows != rows ||
             src->series->instances[0].columns != cols) {
-            rc = agora__error_set(err, AGORA_EINVAL,
-                                  "a mask's size differs from the source images");
+            rc =
+                agora__error_set(err, AGORA_EINVAL, "a mask's size differs from the source images");
             break;
         }
         memset(seen, 0, 65536);
@@ -278,8 +278,8 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
                                 "spacing; a segmentation cannot be placed on them");
     }
     agora__dcmw_ds *sh = agora__dcmw_item(root, T(0x5200, 0x9229));
-    agora__dcmw_ds_num(agora__dcmw_item(sh, T(0x0020, 0x9116)), T(0x0020, 0x0037),
-                       in0->orientation, 6);
+    agora__dcmw_ds_num(agora__dcmw_item(sh, T(0x0020, 0x9116)), T(0x0020, 0x0037), in0->orientation,
+                       6);
     agora__dcmw_ds *pm = agora__dcmw_item(sh, T(0x0028, 0x9110));
     agora__dcmw_ds_num(pm, T(0x0028, 0x0030), in0->pixel_spacing, 2);
     double thick = src->series->median_spacing > 0 ? src->series->median_spacing : 1.0;

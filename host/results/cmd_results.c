@@ -109,8 +109,8 @@ static void plugin_vendor(const char *home, const json_t *result, char *out, siz
     const json_t *p = json_object_get(result, "plugin");
     const char *id = json_string_value(json_object_get(p, "id"));
     char path[4096];
-    if (id == NULL || snprintf(path, sizeof path, "%s/plugins/%s/manifest.json", home, id) >=
-                          (int)sizeof path)
+    if (id == NULL ||
+        snprintf(path, sizeof path, "%s/plugins/%s/manifest.json", home, id) >= (int)sizeof path)
         return;
     json_error_t je;
     json_t *m = json_load_file(path, 0, &je);
@@ -278,9 +278,9 @@ int agora__cmd_results(int argc, char **argv)
         return usage_error("name the study by its Study Instance UID");
     if (!agora__results_uid_valid(study))
         return usage_error("STUDY_UID is not a DICOM UID (digits and dots)");
-    int dicom = export && format &&
-                (strcmp(format, "seg") == 0 || strcmp(format, "sr") == 0 ||
-                 strcmp(format, "dicom") == 0);
+    int dicom =
+        export && format &&
+        (strcmp(format, "seg") == 0 || strcmp(format, "sr") == 0 || strcmp(format, "dicom") == 0);
     if (export && !dicom &&
         (format == NULL || (strcmp(format, "json") != 0 && strcmp(format, "fhir") != 0)))
         return usage_error("export needs --format json, fhir, seg, sr or dicom");

@@ -170,9 +170,8 @@ static void test_round_trip(void **state)
         uint8_t *buf;
         size_t len;
         agora__error err = {0};
-        assert_int_equal(agora__dcmw_encode(w, "1.2.840.10008.5.1.4.1.1.66.4", "2.25.42", &buf,
-                                            &len, &err),
-                         0);
+        assert_int_equal(
+            agora__dcmw_encode(w, "1.2.840.10008.5.1.4.1.1.66.4", "2.25.42", &buf, &len, &err), 0);
         agora__dicom_file *f = NULL;
         assert_int_equal(agora__dicom_read(buf, len, NULL, &f, &err), 0);
         assert_int_equal(f->warnings, 0);
