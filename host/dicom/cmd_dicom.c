@@ -22,10 +22,6 @@
 #include "pixels.h"
 #include "study.h"
 
-#ifdef AGORA_DICOM_HAVE_SYNTH
-#include "synth.h"
-#endif
-
 #define MAX_FILE_BYTES ((size_t)4 << 30) /* refuse files over 4 GiB */
 /* A dump is a few KiB per element at most (binary values print as a hex prefix); the memfd the
  * worker renders into is sparse, so the cap costs only what is written. */
@@ -457,15 +453,8 @@ int agora__cmd_dicom(int argc, char **argv)
         return cmd_pixels(argc - 1, argv + 1);
     if (strcmp(sub, "scan") == 0)
         return cmd_scan(argc - 1, argv + 1);
-    if (strcmp(sub, "synth") == 0) {
-#ifdef AGORA_DICOM_HAVE_SYNTH
-        return agora__deid_cmd_synth(argc - 1, argv + 1);
-#else
-        fprintf(stderr, "agora dicom synth: not available in this build (the deid module "
-                        "provides it); build with the deid module\n");
-        return 1;
-#endif
-    }
+    if (strcmp(sub, "synth") == 0) /* host/synth (linked into the agora executable) */
+        return agora__cmd_dicom_synth(argc - 1, argv + 1);
     fprintf(stderr, "agora dicom: unknown subcommand %s; see agora dicom --help\n", sub);
     return 2;
 }
