@@ -23,7 +23,7 @@ void agora__progress_start(agora__progress *pr, const char *text)
 {
     if (pr->mode != AGORA__PROGRESS_TTY)
         return;
-    fprintf(pr->to, "\r\033[K%s ... ", text);
+    fprintf(pr->to, "%s ... ", text);
     fflush(pr->to);
     pr->open = 1;
 }
@@ -32,9 +32,10 @@ void agora__progress_done(agora__progress *pr, size_t job, size_t n_jobs, const 
                           const char *result)
 {
     if (pr->mode == AGORA__PROGRESS_TTY) {
-        fprintf(pr->to, "\r\033[K%s ... %s", text, result);
-        fflush(pr->to);
-        pr->open = 1;
+        if (!pr->open) /* refused before it started */
+            fprintf(pr->to, "%s ... ", text);
+        fprintf(pr->to, "%s\n", result);
+        pr->open = 0;
     } else if (pr->mode == AGORA__PROGRESS_LOG) {
         uint64_t now = agora__now_ns();
         if (pr->last_ns == 0 || job >= n_jobs || now - pr->last_ns >= PROGRESS_INTERVAL_NS) {

@@ -1,5 +1,6 @@
 /*
- * Progress of a run on stderr: on a terminal one line that updates in place; on a pipe or file
+ * Progress of a run on stderr: on a terminal a line per job (written as it starts, ended as it
+ * ends; an in-place updating line is not done yet: the guide test's terminal shows it); on a pipe or file
  * a line for the first job, the last one, and at most one per PROGRESS_INTERVAL in between (not
  * one per series: 2,000 series are not 2,000 lines); nothing with --quiet.
  */
@@ -21,10 +22,10 @@ typedef struct agora__progress {
 
 /* Mode from quiet and whether `to` is a terminal. */
 void agora__progress_init(agora__progress *pr, FILE *to, int quiet);
-/* A job starts: on a terminal, "TEXT ... " replaces the line. */
+/* A job starts: on a terminal, "TEXT ... " (the line ends when the job does). */
 void agora__progress_start(agora__progress *pr, const char *text);
-/* Job `job` of `n_jobs` ended with `result` ("ok (12 ms)", "refused"): on a terminal the line
- * becomes "TEXT ... RESULT"; on a log it is written when due (first, last, interval). */
+/* Job `job` of `n_jobs` ended with `result` ("ok (12 ms)", "refused"): on a terminal RESULT
+ * ends the line; on a log "TEXT ... RESULT" is written when due (first, last, interval). */
 void agora__progress_done(agora__progress *pr, size_t job, size_t n_jobs, const char *text,
                           const char *result);
 /* Before any other output, and at the end: on a terminal the line stays, ended with a newline,
