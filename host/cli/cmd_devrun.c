@@ -90,11 +90,7 @@ static int on_scan(void *arg, const agora__dicom_scan *scan)
     dev_ctx *c = arg;
     if (c->quiet)
         return 0;
-    for (size_t i = 0; i < scan->n_notes; i++)
-        fprintf(stderr, "skipped %s: %s\n", scan->notes[i].path, scan->notes[i].reason);
-    for (size_t i = 0; i < scan->n_series; i++)
-        for (uint32_t w = 0; w < scan->series[i].n_warnings; w++)
-            fprintf(stderr, "series %zu: %s\n", i + 1, scan->series[i].warnings[w].message);
+    agora__render_scan_notes(stderr, scan);
     return 0;
 }
 

@@ -90,3 +90,12 @@ void agora__render_result(FILE *to, const json_t *doc)
         put_q(to, "    summary     ", summary, "\n");
 }
 
+
+void agora__render_scan_notes(FILE *to, const agora__dicom_scan *scan)
+{
+    for (size_t i = 0; i < scan->n_notes; i++)
+        fprintf(to, "skipped %s: %s\n", scan->notes[i].path, scan->notes[i].reason);
+    for (size_t i = 0; i < scan->n_series; i++)
+        for (uint32_t w = 0; w < scan->series[i].n_warnings; w++)
+            fprintf(to, "series %zu: %s\n", i + 1, scan->series[i].warnings[w].message);
+}
