@@ -1,7 +1,8 @@
 /*
  * `agora dev run` — the developer's loop: run a plugin build in the real sandbox over DICOM
  * files or folders, one job per series, and print what it returned. No clinic home, catalog or
- * ledger is involved; pseudonymous UIDs use a fresh random key per run.
+ * ledger is involved; pseudonymous UIDs use a fresh random key per run. The run itself is the
+ * pipeline library's (host/pipeline); this file parses options and prints.
  */
 #include <getopt.h>
 #include <libgen.h>
@@ -14,16 +15,16 @@
 
 #include "commands.h"
 #include "jobs.h"
-
-/* dev run records nothing: re-identification needs some invocation id. */
-#define DEV_INVOCATION_ID "00000000000000000000000000000000"
+#include "pipeline.h"
+#include "progress.h"
+#include "render.h"
 
 static void usage(FILE *to)
 {
     fprintf(to,
             "usage: agora dev run --plugin FILE.so [--manifest FILE.json] [--timeout SECONDS]\n"
             "                     [--json] [--grant OPTION]... [--fresh-per-job | --fork-per-job]\n"
-            "                     [--allow-weak-isolation] [--allow-burned-in] INPUT...\n"
+            "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet] INPUT...\n"
             "\n"
             "Runs the plugin in the real sandbox on every series found in INPUT (DICOM files or\n"
             "folders, searched recursively) and prints its results. Exit status 0 only when every\n"
@@ -42,7 +43,8 @@ static void usage(FILE *to)
             "  --fork-per-job        run each job in a fork of the initialised worker (cheaper;\n"
             "                        what it does not guarantee: docs/sandbox.md, \"Modes\")\n"
             "  --allow-weak-isolation  continue when the kernel refuses a namespace (warned)\n"
-            "  --allow-burned-in     accept images that declare burned-in annotations\n");
+            "  --allow-burned-in     accept images that declare burned-in annotations\n"
+            "  --quiet               no progress lines (nor skipped-file notes)\n");
 }
 
 /* Find a manifest for plugin_path when none was given. Writes into out; 0 when found. */
@@ -75,6 +77,81 @@ static int find_manifest(const char *plugin_path, char *out, size_t size)
     return rc;
 }
 
+/* What the pipeline's callbacks share with agora__cmd_dev_run. */
+typedef struct dev_ctx {
+    int json_out, quiet;
+    agora__progress pr;
+    json_t *jobs; /* one entry per series */
+    size_t ok, failed;
+} dev_ctx;
+
+static int on_scan(void *arg, const agora__dicom_scan *scan)
+{
+    dev_ctx *c = arg;
+    if (c->quiet)
+        return 0;
+    agora__render_scan_notes(stderr, scan);
+    return 0;
+}
+
+/* One plugin, one job per series: the job number is the series number. */
+static void on_start(void *arg, size_t job, size_t n_jobs, const agora__pipeline_plugin *pl,
+                     size_t series_index, const char *label)
+{
+    dev_ctx *c = arg;
+    (void)job;
+    (void)pl;
+    char text[160];
+    snprintf(text, sizeof text, "[%zu/%zu] %s", series_index + 1, n_jobs, label);
+    agora__progress_start(&c->pr, text);
+}
+
+static void on_outcome(void *arg, const agora__pipeline_outcome *o)
+{
+    dev_ctx *c = arg;
+    const agora__dicom_series *s = o->series;
+    size_t n = o->series_index + 1;
+    const char *input = s->n_instances ? s->instances[0].path : "?";
+    char text[160], result[64];
+    snprintf(text, sizeof text, "[%zu/%zu] %s", n, o->n_jobs, o->label);
+    json_t *entry = json_pack("{s:I, s:s, s:s}", "series", (json_int_t)n, "label", o->label,
+                              "input", input);
+    if (s->n_volumes > 1) /* one job per volume of an enhanced multi-frame object */
+        json_object_set_new(entry, "volume",
+                            json_pack("{s:I, s:I, s:I, s:I}", "index", (json_int_t)s->volume,
+                                      "count", (json_int_t)s->n_volumes, "stack",
+                                      (json_int_t)s->stack, "temporal", (json_int_t)s->temporal));
+    json_object_set_new(entry, "status", json_string(o->status));
+    if (o->end != AGORA__PIPELINE_RAN) {
+        c->failed++;
+        agora__progress_done(&c->pr, n, o->n_jobs, text, "not run");
+        agora__progress_end(&c->pr);
+        fprintf(stderr, "agora dev run: series %zu (%s) from %s: not run: %s\n", n, o->label,
+                input, o->error);
+        json_object_set_new(entry, "error", json_string(o->error));
+    } else if (o->validated) {
+        c->ok++;
+        json_object_set(entry, "result", (json_t *)o->doc);
+        snprintf(result, sizeof result, "ok (%llu ms)", (unsigned long long)o->wall_ms);
+        agora__progress_done(&c->pr, n, o->n_jobs, text, result);
+        if (!c->json_out) {
+            agora__progress_end(&c->pr);
+            printf("series %zu (%s): ok\n", n, o->label);
+            agora__render_result(stdout, o->doc);
+        }
+    } else {
+        c->failed++;
+        json_object_set(entry, "result", (json_t *)o->doc);
+        agora__progress_done(&c->pr, n, o->n_jobs, text, o->status);
+        agora__progress_end(&c->pr);
+        fprintf(stderr, "agora dev run: series %zu (%s) from %s: %s: %s; %s\n", n, o->label,
+                input, o->status, o->error[0] ? o->error : "no detail",
+                agora__jobs_hint(o->job_status));
+        json_object_set_new(entry, "error", json_string(o->error));
+    }
+    json_array_append_new(c->jobs, entry);
+}
+
 int agora__cmd_dev_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -87,21 +164,22 @@ int agora__cmd_dev_run(int argc, char **argv)
         {"fresh-per-job", no_argument, NULL, 'F'},
         {"allow-weak-isolation", no_argument, NULL, 'w'},
         {"allow-burned-in", no_argument, NULL, 'b'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *plugin_path = NULL, *manifest_path = NULL;
     char found_manifest[4096];
     unsigned long timeout_s = 0;
-    int json_out = 0, fork_per_job = 0, fresh_per_job = 0, weak = 0;
+    int json_out = 0, fork_per_job = 0, fresh_per_job = 0, weak = 0, quiet = 0;
     uint32_t deid_flags = 0;
     const char *grants[16];
     size_t n_grants = 0;
     int explicit_grants = 0;
-    int c;
+    int opt;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
         case 'p':
             plugin_path = optarg;
             break;
@@ -139,6 +217,9 @@ int agora__cmd_dev_run(int argc, char **argv)
             break;
         case 'b':
             deid_flags |= AGORA__DEID_ALLOW_BURNED_IN;
+            break;
+        case 'q':
+            quiet = 1;
             break;
         case 'h':
             usage(stdout);
@@ -198,145 +279,81 @@ int agora__cmd_dev_run(int argc, char **argv)
     }
     randombytes_buf(key, sizeof key);
 
-    /* Every DICOM byte is parsed by a sandboxed worker (rule of two). */
-    agora__ingest_options iopt;
-    agora__ingest_options_default(&iopt);
-    iopt.allow_weak_isolation = weak;
-    agora__ingest *ing = NULL;
-    if (agora__ingest_open(&iopt, &ing, &err) != 0) {
-        fprintf(stderr, "agora dev run: cannot start the sandboxed DICOM reader: %s\n", err.msg);
-        free(pbytes);
-        return 1;
+    dev_ctx c = {.json_out = json_out, .quiet = quiet, .jobs = json_array()};
+    agora__progress_init(&c.pr, stderr, quiet || json_out);
+    agora__pipeline_config cfg = {
+        .deid_flags = deid_flags,
+        .allow_weak_isolation = weak,
+        .cb = {.on_scan = on_scan, .on_start = on_start, .on_outcome = on_outcome, .arg = &c},
+    };
+    memcpy(cfg.uid_key, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+    agora__pipeline *pipe = NULL;
+    int exit_code = 1;
+    if (c.jobs == NULL || agora__pipeline_new(NULL, &cfg, &pipe, &err) != 0) {
+        fprintf(stderr, "agora dev run: %s\n", err.msg[0] ? err.msg : "out of memory");
+        goto out;
     }
-    agora__dicom_scan *scan =
-        agora__scan_inputs(ing, (const char *const *)argv + optind, (size_t)(argc - optind), 0, &err);
-    if (scan == NULL) {
+    sodium_memzero(cfg.uid_key, sizeof cfg.uid_key);
+    if (agora__pipeline_scan(pipe, (const char *const *)argv + optind, (size_t)(argc - optind),
+                             &err) != 0) {
         fprintf(stderr, "agora dev run: %s\n", err.msg);
-        agora__ingest_close(ing);
-        free(pbytes);
-        return 1;
+        goto out;
     }
+    const agora__dicom_scan *scan = agora__pipeline_scanned(pipe);
     if (scan->n_series == 0) {
         fprintf(stderr, "agora dev run: no DICOM series with pixel data found in the inputs "
                         "(%u files examined)\n",
                 scan->files_examined);
-        agora__dicom_scan_free(scan);
-        agora__ingest_close(ing);
-        free(pbytes);
-        return 1;
+        goto out;
     }
 
-    agora__plugin_spec spec;
-    agora__jobs_spec_from_manifest(&manifest, pbytes, plen, (uint32_t)timeout_s, &spec);
-    spec.fork_per_job = fork_per_job;
-    spec.fresh_per_job = fresh_per_job;
-    spec.allow_weak_isolation = weak;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    agora__pool *pool = NULL;
-    if (agora__pool_new(&loop, &spec, &pool, &err) != 0) {
+    /* The sandbox starts only once there is something to run. */
+    agora__pipeline_plugin pl = {
+        .id = manifest.id,
+        .version = manifest.version,
+        .manifest = &manifest,
+        .every_series = 1,
+        .granted = grants,
+        .n_granted = n_grants,
+    };
+    agora__jobs_spec_from_manifest(&manifest, pbytes, plen, (uint32_t)timeout_s, &pl.spec);
+    pl.spec.fork_per_job = fork_per_job;
+    pl.spec.fresh_per_job = fresh_per_job;
+    pl.spec.allow_weak_isolation = weak;
+    if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
         fprintf(stderr, "agora dev run: cannot start the sandbox for %s: %s\n", plugin_path,
                 err.msg);
-        uv_loop_close(&loop);
-        agora__dicom_scan_free(scan);
-        agora__ingest_close(ing);
-        free(pbytes);
-        return 1;
+        goto out;
     }
-
     const char *mech_detail = "";
-    const char *mech = agora__pool_memory_mechanism(pool, &mech_detail);
-    json_t *jobs = json_array();
-    size_t ok = 0, failed = 0;
-    for (size_t i = 0; i < scan->n_series; i++) {
-        const agora__dicom_series *s = &scan->series[i];
-        char label[96];
-        agora__series_label(s, label, sizeof label);
-        const char *input = s->n_instances ? s->instances[0].path : "?";
-        agora__prepared prep;
-        agora__job_outcome out = {0};
-        json_t *entry = json_pack("{s:I, s:s, s:s}", "series", (json_int_t)(i + 1), "label",
-                                  label, "input", input);
-        if (s->n_volumes > 1) /* one job per volume of an enhanced multi-frame object */
-            json_object_set_new(entry, "volume",
-                                json_pack("{s:I, s:I, s:I, s:I}", "index", (json_int_t)s->volume,
-                                          "count", (json_int_t)s->n_volumes, "stack",
-                                          (json_int_t)s->stack, "temporal",
-                                          (json_int_t)s->temporal));
-        if (!json_out)
-            fprintf(stderr, "[%zu/%zu] %s ... ", i + 1, scan->n_series, label);
-        int rc = agora__prepare_series(ing, s, key, grants, n_grants, deid_flags, &prep, &err);
-        const char *st = NULL;
-        char why[512] = "";
-        if (rc == 0) {
-            rc = agora__jobs_run_one(&loop, pool, &prep, &out, &err);
-            /* The verdict `agora run` would give: the same acceptance check, nothing stored. */
-            agora__error e2 = {0};
-            if (rc == 0 && out.status == AGORA__JOB_OK &&
-                agora__jobs_accept(&out, &prep, DEV_INVOCATION_ID, NULL, &e2) != 0) {
-                st = "invalid-result";
-                agora__strlcpy(why, e2.msg, sizeof why);
-            }
-            agora__prepared_free(&prep);
-        }
-        if (rc != 0) {
-            failed++;
-            if (!json_out)
-                fputs("not run\n", stderr);
-            fprintf(stderr, "agora dev run: series %zu (%s) from %s: not run: %s\n", i + 1, label,
-                    input, err.msg);
-            json_object_set_new(entry, "status", json_string("input-error"));
-            json_object_set_new(entry, "error", json_string(err.msg));
-        } else {
-            if (st == NULL)
-                st = agora__job_status_name(out.status);
-            else
-                agora__strlcpy(out.error, why, sizeof out.error);
-            json_object_set_new(entry, "status", json_string(st));
-            json_object_set(entry, "result", out.doc);
-            if (out.status == AGORA__JOB_OK && why[0] == '\0') {
-                ok++;
-                if (!json_out) {
-                    fprintf(stderr, "ok (%llu ms)\n", (unsigned long long)out.wall_ms);
-                    printf("series %zu (%s): ok\n", i + 1, label);
-                    agora__jobs_print_result(stdout, out.doc);
-                }
-            } else {
-                failed++;
-                if (!json_out)
-                    fprintf(stderr, "%s\n", st);
-                fprintf(stderr, "agora dev run: series %zu (%s) from %s: %s: %s; %s\n", i + 1,
-                        label, input, st, out.error[0] ? out.error : "no detail",
-                        why[0] ? "the result failed validation: `agora run` would not store or "
-                                 "bill it"
-                               : agora__jobs_hint(out.status));
-                json_object_set_new(entry, "error", json_string(out.error));
-            }
-            agora__job_outcome_free(&out);
-        }
-        json_array_append_new(jobs, entry);
+    const char *mech = agora__pool_memory_mechanism(agora__pipeline_pool(pipe, 0), &mech_detail);
+    if (agora__pipeline_dispatch(pipe, &err) != 0) {
+        fprintf(stderr, "agora dev run: %s\n", err.msg);
+        goto out;
     }
-    agora__jobs_close_pool(&loop, pool);
-    uv_loop_close(&loop);
+    agora__progress_end(&c.pr);
 
     if (json_out) {
-        json_t *doc = json_pack("{s:{s:s, s:s}, s:o, s:I, s:I}", "plugin", "id", manifest.id,
-                                "version", manifest.version, "jobs", jobs, "ok", (json_int_t)ok,
-                                "failed", (json_int_t)failed);
+        json_t *doc = json_pack("{s:{s:s, s:s}, s:O, s:I, s:I}", "plugin", "id", manifest.id,
+                                "version", manifest.version, "jobs", c.jobs, "ok",
+                                (json_int_t)c.ok, "failed", (json_int_t)c.failed);
         /* Which mechanism held the memory cap (docs/sandbox.md, Memory). */
         json_object_set_new(doc, "sandbox",
                             json_pack("{s:{s:s, s:I, s:s}}", "memory_cap", "mechanism", mech,
-                                      "memory_mb", (json_int_t)(spec.limits.memory_bytes >> 20),
+                                      "memory_mb", (json_int_t)(pl.spec.limits.memory_bytes >> 20),
                                       "detail", mech_detail));
         json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(doc);
     } else {
-        json_decref(jobs);
-        fprintf(stderr, "%zu job(s): %zu ok, %zu failed\n", ok + failed, ok, failed);
+        fprintf(stderr, "%zu job(s): %zu ok, %zu failed\n", c.ok + c.failed, c.ok, c.failed);
     }
-    agora__dicom_scan_free(scan);
-    agora__ingest_close(ing);
+    exit_code = c.failed == 0 ? 0 : 1;
+out:
+    agora__pipeline_free(pipe);
+    if (c.jobs != NULL)
+        json_decref(c.jobs);
     free(pbytes);
-    return failed == 0 ? 0 : 1;
+    return exit_code;
 }

@@ -22,10 +22,6 @@
 #include "pixels.h"
 #include "study.h"
 
-#ifdef AGORA_DICOM_HAVE_SYNTH
-#include "synth.h"
-#endif
-
 #define MAX_FILE_BYTES ((size_t)4 << 30) /* refuse files over 4 GiB */
 /* A dump is a few KiB per element at most (binary values print as a hex prefix); the memfd the
  * worker renders into is sparse, so the cap costs only what is written. */
@@ -402,12 +398,10 @@ static int cmd_scan(int argc, char **argv)
     return rc;
 }
 
-#ifdef AGORA_DICOM_HAVE_SYNTH
 static int cmd_synth(int argc, char **argv)
 {
-    return agora__deid_cmd_synth(argc, argv);
+    return agora__cmd_dicom_synth(argc, argv); /* host/synth */
 }
-#endif
 
 int agora__cmd_dicom(int argc, char **argv)
 {
@@ -415,9 +409,7 @@ int agora__cmd_dicom(int argc, char **argv)
         {"dump", cmd_dump, "print every element (tag, keyword, VR, length, value)"},
         {"pixels", cmd_pixels, "decode frames to a raw file described by a JSON file"},
         {"scan", cmd_scan, "group files/folders into series, order frames, report gaps"},
-#ifdef AGORA_DICOM_HAVE_SYNTH
         {"synth", cmd_synth, "write a synthetic phantom series with fake identity"},
-#endif
     };
     return agora__cli_dispatch(
         "dicom", "Inspect DICOM files (parsed in the ingest sandbox) and make test files.", subs,

@@ -7,35 +7,47 @@
  *
  * Trust is enforced at every load (agora__trust_load: catalog signature, expiry, revocation,
  * sha256 pins) and re-checked before every dispatch (agora__trust_allowed), so a sync that
- * revokes a build stops its queued jobs.
+ * revokes a build stops its queued jobs. The run itself is the pipeline library's
+ * (host/pipeline); this file chooses the plugins, prints and sums up.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "jobs.h"
-#include "ledger.h"
-#include "results.h"
+#include <sodium.h>
 
-#define RUN_MAX_PLUGINS 256
+#include "commands.h"
+#include "ledger.h"
+#include "jobs.h"
+#include "pipeline.h"
+#include "progress.h"
+#include "render.h"
 
 typedef struct run_plugin {
     agora__trust_loaded lp;
-    agora__pool *pool;
     char granted_names[AGORA__OPT_COUNT][32];
     const char *granted[AGORA__OPT_COUNT];
     size_t n_granted;
     agora__ledger_pricing pricing;
-    int revoked_midrun;
-    size_t ok, failed;
+    int revoked_midrun; /* refused once: every later job of it is refused quietly */
+    int announce;       /* the first refusal's message is still to be printed */
 } run_plugin;
 
 typedef struct run_totals {
     size_t jobs, ok, failed, refused, billed_units;
     int64_t billed_minor;
 } run_totals;
+
+/* What the pipeline's callbacks share with agora__cmd_run. */
+typedef struct run_ctx {
+    agora__trust_home *home;
+    int quiet;
+    agora__progress pr;
+    run_totals tot;
+    json_t *jlog;
+    int exit_code;
+} run_ctx;
 
 static void usage(FILE *to)
 {
@@ -53,22 +65,6 @@ static void usage(FILE *to)
             "  --json              print a JSON summary on stdout\n"
             "  --allow-burned-in   accept images that declare burned-in annotations\n"
             "  --quiet             no progress lines\n");
-}
-
-static int modality_matches(const agora__manifest *m, const char *modality)
-{
-    if (m->any_modality)
-        return 1;
-    for (uint32_t i = 0; i < m->n_modalities; i++)
-        if (strcmp(m->modalities[i], modality) == 0)
-            return 1;
-    return 0;
-}
-
-static int series_matches(const agora__manifest *m, const agora__dicom_series *s)
-{
-    return modality_matches(m, s->modality) && s->n_frames >= m->min_frames &&
-           s->n_frames <= m->max_frames;
 }
 
 /* Fill the ledger pricing from the catalog entry (never from the plugin). */
@@ -91,92 +87,113 @@ static int pricing_from_catalog(run_plugin *rp, agora__error *err)
     return 0;
 }
 
-/* Billing units of one invocation for the model: real UIDs, hashed by the ledger. */
-static size_t billing_units(const run_plugin *rp, const agora__prepared *prep,
-                            const char **units, size_t cap)
+static int on_scan(void *arg, const agora__dicom_scan *scan)
 {
-    const agora__dicom_series *s = prep->series;
-    switch (rp->pricing.model) {
-    case AGORA__MODEL_PER_STUDY:
-        units[0] = s->study_uid;
-        return 1;
-    case AGORA__MODEL_PER_SERIES:
-        units[0] = s->series_uid;
-        return 1;
-    case AGORA__MODEL_PER_INSTANCE: {
-        size_t n = 0;
-        for (uint32_t i = 0; i < s->n_instances && n < cap; i++)
-            units[n++] = s->instances[i].sop_uid;
-        return n;
-    }
-    case AGORA__MODEL_SUBSCRIPTION:
-        return 0; /* flat per period: the ledger charges the plugin, not units */
-    default:
-        /* free: nothing is charged, but usage still counts studies */
-        units[0] = s->study_uid;
-        return 1;
-    }
+    run_ctx *c = arg;
+    if (c->quiet)
+        return 0;
+    agora__render_scan_notes(stderr, scan);
+    return 0;
 }
 
-/* Store a validated result and record the invocation. Returns 0 when billed or recorded. */
-static int settle(run_plugin *rp, agora__ledger *ledger, const char *home, const char *inv,
-                  const agora__prepared *prep, agora__job_outcome *out, run_totals *tot,
-                  json_t *jlog, agora__error *err)
+static void job_text(char *buf, size_t size, size_t job, size_t n_jobs,
+                     const agora__pipeline_plugin *pl, size_t series_index, const char *label)
 {
-    int validated = 0;
-    const char *status = agora__job_status_name(out->status);
-    char why[512] = "";
-    if (out->status == AGORA__JOB_OK) {
-        agora__error e2 = {0};
-        int rc = agora__jobs_accept(out, prep, inv, home, &e2);
-        if (rc == 0) {
-            validated = 1;
-        } else {
-            status = "invalid-result";
-            agora__strlcpy(why, e2.msg, sizeof why);
-        }
-    } else {
-        agora__strlcpy(why, out->error, sizeof why);
-    }
+    snprintf(buf, size, "[%zu/%zu] %s on series %zu (%s)", job, n_jobs, pl->id, series_index + 1,
+             label);
+}
 
-    const char *units[AGORA__LEDGER_MAX_UNITS < 4096 ? AGORA__LEDGER_MAX_UNITS : 4096];
-    size_t n_units = validated ? billing_units(rp, prep, units, sizeof units / sizeof units[0]) : 0;
-    agora__ledger_outcome o = {
-        .invocation_id = inv,
-        .status = status,
-        .validated = validated,
-        .units = units,
-        .n_units = n_units,
-        .wall_ms = out->wall_ms,
-        .pricing = &rp->pricing,
-    };
-    json_t *metrics = json_object_get(out->doc, "metrics");
-    o.cpu_us = (uint64_t)json_integer_value(json_object_get(metrics, "cpu_us"));
-    o.peak_rss_kb = (uint64_t)json_integer_value(json_object_get(metrics, "peak_rss_kb"));
-    agora__ledger_receipt rcpt = {0};
-    int rc = agora__ledger_record(ledger, &o, &rcpt, err);
-    if (rc != 0)
-        return rc;
-    tot->billed_units += (size_t)rcpt.units;
-    tot->billed_minor += rcpt.amount_minor;
-    if (validated) {
-        tot->ok++;
-        rp->ok++;
-    } else {
-        tot->failed++;
-        rp->failed++;
+static void on_start(void *arg, size_t job, size_t n_jobs, const agora__pipeline_plugin *pl,
+                     size_t series_index, const char *label)
+{
+    run_ctx *c = arg;
+    char text[256];
+    job_text(text, sizeof text, job, n_jobs, pl, series_index, label);
+    agora__progress_start(&c->pr, text);
+}
+
+/* A sync may have revoked the build since we loaded it. */
+static int admit(void *arg, const agora__pipeline_plugin *pl, agora__error *err)
+{
+    run_ctx *c = arg;
+    run_plugin *rp = pl->user;
+    if (rp->revoked_midrun)
+        return agora__error_set(err, AGORA_ESTATE, "refused earlier in this run");
+    int rc = agora__trust_allowed(c->home, rp->lp.info.id, rp->lp.info.version, err);
+    if (rc != 0) {
+        rp->revoked_midrun = 1;
+        rp->announce = 1;
     }
-    json_array_append_new(jlog, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "plugin",
-                                          rp->lp.info.id, "version", rp->lp.info.version,
-                                          "invocation_id", inv, "status", status, "error", why,
-                                          "charged_units", (json_int_t)rcpt.units,
-                                          "charged_minor", (json_int_t)rcpt.amount_minor));
-    if (!validated)
-        fprintf(stderr, "agora run: %s@%s: %s: %s; %s\n", rp->lp.info.id, rp->lp.info.version,
-                status, why[0] ? why : "no detail",
-                out->status == AGORA__JOB_OK ? "the result failed validation and was not billed"
-                                             : agora__jobs_hint(out->status));
-    return 0;
+    return rc;
+}
+
+static void on_outcome(void *arg, const agora__pipeline_outcome *o)
+{
+    run_ctx *c = arg;
+    const agora__pipeline_plugin *pl = o->plugin;
+    char text[256], result[64];
+    if (o->end == AGORA__PIPELINE_SERIES_FAILED) {
+        agora__progress_end(&c->pr);
+        fprintf(stderr, "agora run: series %zu (%s): not run: %s\n", o->series_index + 1,
+                o->label, o->error);
+        c->tot.failed++;
+        c->exit_code = 1;
+        return;
+    }
+    run_plugin *rp = pl->user;
+    c->tot.jobs++;
+    job_text(text, sizeof text, o->job, o->n_jobs, pl, o->series_index, o->label);
+    if (o->end == AGORA__PIPELINE_REFUSED) {
+        agora__progress_done(&c->pr, o->job, o->n_jobs, text, "refused");
+        if (rp->announce) {
+            agora__progress_end(&c->pr);
+            fprintf(stderr, "agora run: %s@%s no longer allowed: %s\n", pl->id, pl->version,
+                    o->error);
+            rp->announce = 0;
+        }
+        c->tot.refused++;
+        c->exit_code = 1;
+        return;
+    }
+    if (o->end != AGORA__PIPELINE_RAN) { /* not run (no invocation id, not submitted) */
+        agora__progress_done(&c->pr, o->job, o->n_jobs, text, "not run");
+        agora__progress_end(&c->pr);
+        fprintf(stderr, "agora run: %s: not run: %s\n", pl->id, o->error);
+        c->tot.failed++;
+        c->exit_code = 1;
+        return;
+    }
+    snprintf(result, sizeof result, "%s (%llu ms)", agora__job_status_name(o->job_status),
+             (unsigned long long)o->wall_ms);
+    agora__progress_done(&c->pr, o->job, o->n_jobs, text, result);
+    if (o->job_status != AGORA__JOB_OK)
+        c->exit_code = 1;
+    if (o->ledger_failed) {
+        agora__progress_end(&c->pr);
+        fprintf(stderr, "agora run: cannot record invocation in the ledger: %s\n",
+                o->ledger_error);
+        c->exit_code = 1;
+        return;
+    }
+    c->tot.billed_units += (size_t)o->charged_units;
+    c->tot.billed_minor += o->charged_minor;
+    if (o->validated)
+        c->tot.ok++;
+    else
+        c->tot.failed++;
+    json_array_append_new(c->jlog, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "plugin",
+                                             pl->id, "version", pl->version, "invocation_id",
+                                             o->invocation_id, "status", o->status, "error",
+                                             o->error, "charged_units",
+                                             (json_int_t)o->charged_units, "charged_minor",
+                                             (json_int_t)o->charged_minor));
+    if (!o->validated) {
+        agora__progress_end(&c->pr);
+        fprintf(stderr, "agora run: %s@%s: %s: %s; %s\n", pl->id, pl->version, o->status,
+                o->error[0] ? o->error : "no detail",
+                o->job_status == AGORA__JOB_OK ? "the result failed validation and was not billed"
+                                               : agora__jobs_hint(o->job_status));
+    }
 }
 
 int agora__cmd_run(int argc, char **argv)
@@ -190,11 +207,11 @@ int agora__cmd_run(int argc, char **argv)
     const char *home_dir = NULL, *only[32];
     size_t n_only = 0;
     unsigned long timeout_s = 0;
-    int json_out = 0, quiet = 0, c;
+    int json_out = 0, quiet = 0, opt;
     uint32_t deid_flags = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
         case 'H':
             home_dir = optarg;
             break;
@@ -254,28 +271,40 @@ int agora__cmd_run(int argc, char **argv)
         return 1;
     }
 
-    int exit_code = 0;
-    run_totals tot = {0};
-    json_t *jlog = json_array();
+    run_ctx c = {.home = home, .quiet = quiet, .jlog = json_array()};
+    agora__progress_init(&c.pr, stderr, quiet);
     run_plugin *plugins = NULL;
-    size_t n_plugins = 0;
     agora__trust_plugin *installed = NULL;
     size_t n_installed = 0;
-    agora__dicom_scan *scan = NULL;
-    agora__ingest *ing = NULL; /* the sandboxed DICOM reader */
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    agora__pipeline *pipe = NULL;
+    agora__pipeline_config cfg = {
+        .deid_flags = deid_flags,
+        .store_home = hdir,
+        .ledger = ledger,
+        .cb = {.on_scan = on_scan, .on_start = on_start, .admit = admit, .on_outcome = on_outcome,
+               .arg = &c},
+    };
+    memcpy(cfg.uid_key, uid_key, sizeof cfg.uid_key);
+    sodium_memzero(uid_key, sizeof uid_key);
+    if (c.jlog == NULL || agora__pipeline_new(NULL, &cfg, &pipe, &err) != 0) {
+        fprintf(stderr, "agora run: %s\n", err.msg[0] ? err.msg : "out of memory");
+        c.exit_code = 1;
+        goto out;
+    }
+    sodium_memzero(cfg.uid_key, sizeof cfg.uid_key);
 
     if (agora__trust_list(home, &installed, &n_installed, &err) != 0) {
         fprintf(stderr, "agora run: %s\n", err.msg);
-        exit_code = 1;
+        c.exit_code = 1;
         goto out;
     }
+    /* Stable storage: the pipeline borrows each plugin's manifest, grants and pricing. */
     plugins = calloc(n_installed ? n_installed : 1, sizeof *plugins);
     if (plugins == NULL) {
-        exit_code = 1;
+        c.exit_code = 1;
         goto out;
     }
+    size_t n_loaded = 0;
     for (size_t i = 0; i < n_installed; i++) {
         const agora__trust_plugin *tp = &installed[i];
         int wanted = n_only == 0;
@@ -283,19 +312,20 @@ int agora__cmd_run(int argc, char **argv)
             wanted |= strcmp(only[k], tp->id) == 0;
         if (!wanted)
             continue;
-        run_plugin *rp = &plugins[n_plugins];
+        run_plugin *rp = &plugins[n_loaded];
+        memset(rp, 0, sizeof *rp); /* a slot left by a refused plugin is reused */
         if (agora__trust_load(home, tp->id, &rp->lp, &err) != 0) {
-            tot.refused++;
+            c.tot.refused++;
             fprintf(stderr, "agora run: refusing %s@%s: %s\n", tp->id, tp->version, err.msg);
-            json_array_append_new(jlog, json_pack("{s:s, s:s, s:s, s:s}", "plugin", tp->id,
-                                                  "version", tp->version, "status", "refused",
-                                                  "error", err.msg));
+            json_array_append_new(c.jlog, json_pack("{s:s, s:s, s:s, s:s}", "plugin", tp->id,
+                                                    "version", tp->version, "status", "refused",
+                                                    "error", err.msg));
             continue;
         }
         if (pricing_from_catalog(rp, &err) != 0) {
             fprintf(stderr, "agora run: refusing %s: %s\n", tp->id, err.msg);
             agora__trust_loaded_free(&rp->lp);
-            tot.refused++;
+            c.tot.refused++;
             continue;
         }
         for (unsigned b = 0; b < AGORA__OPT_COUNT; b++) {
@@ -306,127 +336,55 @@ int agora__cmd_run(int argc, char **argv)
                 rp->n_granted++;
             }
         }
-        agora__plugin_spec spec;
+        agora__pipeline_plugin pl = {
+            .id = rp->lp.info.id,
+            .version = rp->lp.info.version,
+            .manifest = &rp->lp.info.manifest,
+            .granted = rp->granted,
+            .n_granted = rp->n_granted,
+            .view_key = rp->lp.info.granted,
+            .pricing = &rp->pricing,
+            .user = rp,
+        };
         agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len,
-                                       (uint32_t)timeout_s, &spec);
-        if (agora__pool_new(&loop, &spec, &rp->pool, &err) != 0) {
+                                       (uint32_t)timeout_s, &pl.spec);
+        if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
             fprintf(stderr, "agora run: cannot start %s in the sandbox: %s\n", tp->id, err.msg);
             agora__trust_loaded_free(&rp->lp);
-            tot.refused++;
+            c.tot.refused++;
             continue;
         }
-        n_plugins++;
+        n_loaded++;
     }
+    size_t n_plugins = agora__pipeline_n_plugins(pipe);
     if (n_plugins == 0) {
         fprintf(stderr, "agora run: no installed plugin can run (install one with agora install "
                         "ID; agora list shows their status)\n");
-        exit_code = 1;
+        c.exit_code = 1;
         goto out;
     }
 
-    agora__ingest_options iopt;
-    agora__ingest_options_default(&iopt);
-    if (agora__ingest_open(&iopt, &ing, &err) != 0) {
-        fprintf(stderr, "agora run: cannot start the sandboxed DICOM reader: %s\n", err.msg);
-        exit_code = 1;
-        goto out;
-    }
-    scan = agora__scan_inputs(ing, (const char *const *)argv + optind, (size_t)(argc - optind), quiet,
-                              &err);
-    if (scan == NULL) {
+    if (agora__pipeline_scan(pipe, (const char *const *)argv + optind, (size_t)(argc - optind),
+                             &err) != 0) {
         fprintf(stderr, "agora run: %s\n", err.msg);
-        exit_code = 1;
+        c.exit_code = 1;
         goto out;
     }
-    size_t total_jobs = 0;
-    for (size_t s = 0; s < scan->n_series; s++)
-        for (size_t p = 0; p < n_plugins; p++)
-            total_jobs += series_matches(&plugins[p].lp.info.manifest, &scan->series[s]);
+    const agora__dicom_scan *scan = agora__pipeline_scanned(pipe);
     size_t n_studies = 0;
     for (size_t s = 0; s < scan->n_series; s++)
         n_studies += s == 0 || strcmp(scan->series[s].study_uid, scan->series[s - 1].study_uid) != 0;
     if (!quiet)
         fprintf(stderr, "%zu series in %zu study(ies), %zu plugin(s), %zu job(s)\n",
-                scan->n_series, n_studies, n_plugins, total_jobs);
-
-    size_t done = 0;
-    for (size_t s = 0; s < scan->n_series; s++) {
-        const agora__dicom_series *ser = &scan->series[s];
-        char label[96];
-        agora__series_label(ser, label, sizeof label);
-        /* One decode per distinct set of granted options (views differ, pixels do not). */
-        uint32_t masks_done[RUN_MAX_PLUGINS];
-        size_t n_masks_done = 0;
-        for (size_t p = 0; p < n_plugins; p++) {
-            if (!series_matches(&plugins[p].lp.info.manifest, ser))
-                continue;
-            uint32_t mask = plugins[p].lp.info.granted;
-            int seen = 0;
-            for (size_t k = 0; k < n_masks_done; k++)
-                seen |= masks_done[k] == mask;
-            if (seen)
-                continue;
-            if (n_masks_done < RUN_MAX_PLUGINS)
-                masks_done[n_masks_done++] = mask;
-            agora__prepared prep;
-            if (agora__prepare_series(ing, ser, uid_key, plugins[p].granted, plugins[p].n_granted,
-                                      deid_flags, &prep, &err) != 0) {
-                fprintf(stderr, "agora run: series %zu (%s): not run: %s\n", s + 1, label,
-                        err.msg);
-                tot.failed++;
-                exit_code = 1;
-                continue;
-            }
-            for (size_t q = p; q < n_plugins; q++) {
-                run_plugin *rp = &plugins[q];
-                if (rp->lp.info.granted != mask || !series_matches(&rp->lp.info.manifest, ser))
-                    continue;
-                done++;
-                tot.jobs++;
-                if (!quiet)
-                    fprintf(stderr, "[%zu/%zu] %s on series %zu (%s) ... ", done, total_jobs,
-                            rp->lp.info.id, s + 1, label);
-                /* A sync may have revoked the build since we loaded it. */
-                if (rp->revoked_midrun ||
-                    agora__trust_allowed(home, rp->lp.info.id, rp->lp.info.version, &err) != 0) {
-                    if (!rp->revoked_midrun)
-                        fprintf(stderr, "%sagora run: %s@%s no longer allowed: %s\n",
-                                quiet ? "" : "refused\n", rp->lp.info.id, rp->lp.info.version,
-                                err.msg);
-                    else if (!quiet)
-                        fputs("refused\n", stderr);
-                    rp->revoked_midrun = 1;
-                    tot.refused++;
-                    exit_code = 1;
-                    continue;
-                }
-                char inv[AGORA__LEDGER_ID_LEN + 1];
-                agora__job_outcome out = {0};
-                if (agora__ledger_mint(inv, &err) != 0 ||
-                    agora__jobs_run_one(&loop, rp->pool, &prep, &out, &err) != 0) {
-                    if (!quiet)
-                        fputs("not run\n", stderr);
-                    fprintf(stderr, "agora run: %s: not run: %s\n", rp->lp.info.id, err.msg);
-                    tot.failed++;
-                    exit_code = 1;
-                    continue;
-                }
-                if (!quiet)
-                    fprintf(stderr, "%s (%llu ms)\n", agora__job_status_name(out.status),
-                            (unsigned long long)out.wall_ms);
-                if (settle(rp, ledger, hdir, inv, &prep, &out, &tot, jlog, &err) != 0) {
-                    fprintf(stderr, "agora run: cannot record invocation in the ledger: %s\n",
-                            err.msg);
-                    exit_code = 1;
-                }
-                if (out.status != AGORA__JOB_OK)
-                    exit_code = 1;
-                agora__job_outcome_free(&out);
-            }
-            agora__prepared_free(&prep);
-        }
+                scan->n_series, n_studies, n_plugins, agora__pipeline_job_count(pipe));
+    if (agora__pipeline_dispatch(pipe, &err) != 0) {
+        fprintf(stderr, "agora run: %s\n", err.msg);
+        c.exit_code = 1;
+        goto out;
     }
+    agora__progress_end(&c.pr);
 
+    run_totals tot = c.tot;
     if (json_out) {
         json_t *studies = json_array();
         for (size_t s = 0; s < scan->n_series; s++) {
@@ -437,12 +395,12 @@ int agora__cmd_run(int argc, char **argv)
             if (!dup)
                 json_array_append_new(studies, json_string(st));
         }
-        json_t *doc = json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "invocations", jlog,
+        json_t *doc = json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "invocations", c.jlog,
                                 "studies", studies, "jobs", (json_int_t)tot.jobs, "ok",
                                 (json_int_t)tot.ok, "failed", (json_int_t)tot.failed, "refused",
                                 (json_int_t)tot.refused, "charged_minor",
                                 (json_int_t)tot.billed_minor);
-        jlog = NULL;
+        c.jlog = NULL;
         json_dumpf(doc, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(doc);
@@ -454,20 +412,16 @@ int agora__cmd_run(int argc, char **argv)
     }
 
 out:
-    for (size_t p = 0; p < n_plugins; p++) {
-        if (plugins[p].pool != NULL)
-            agora__jobs_close_pool(&loop, plugins[p].pool);
-        agora__trust_loaded_free(&plugins[p].lp);
-    }
-    uv_loop_close(&loop);
+    /* The pools go first: they run the plugins whose bytes and manifests plugins[] holds. */
+    agora__pipeline_free(pipe);
+    for (size_t p = 0; plugins != NULL && p < n_installed; p++)
+        if (plugins[p].lp.bytes != NULL)
+            agora__trust_loaded_free(&plugins[p].lp);
     free(plugins);
     free(installed);
-    if (scan != NULL)
-        agora__dicom_scan_free(scan);
-    agora__ingest_close(ing);
-    if (jlog != NULL)
-        json_decref(jlog);
+    if (c.jlog != NULL)
+        json_decref(c.jlog);
     agora__ledger_close(ledger);
     agora__trust_home_close(home);
-    return exit_code;
+    return c.exit_code;
 }

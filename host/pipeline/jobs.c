@@ -1,4 +1,4 @@
-/* Running prepared jobs through a pool and rendering results (see jobs.h). */
+/* Running prepared jobs through a pool (see jobs.h). */
 #include "jobs.h"
 #include "results.h"
 
@@ -44,11 +44,11 @@ static void on_done(agora__job_result *res, void *arg)
 }
 
 int agora__jobs_run_one(uv_loop_t *loop, agora__pool *pool, const agora__prepared *p,
-                        agora__job_outcome *out, agora__error *err)
+                        agora__job_outcome *out, uint64_t *job_id, agora__error *err)
 {
     memset(out, 0, sizeof *out);
     wait_ctx w = {0, out, agora__now_ns()};
-    int rc = agora__pool_submit(pool, &p->input, on_done, &w, NULL, err);
+    int rc = agora__pool_submit(pool, &p->input, on_done, &w, job_id, err);
     if (rc != 0)
         return rc;
     while (!w.done)
@@ -82,92 +82,6 @@ void agora__jobs_spec_from_manifest(const agora__manifest *m, const uint8_t *byt
     spec->limits.max_threads = m->threads ? m->threads : 1;
     spec->timeout_ms = (timeout_s ? timeout_s : (m->time_s ? m->time_s : 60)) * 1000u;
     spec->workers = 1;
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-/* Plugin text on a terminal: C0 controls, DEL and C1 controls (U+0080..U+009F; U+009B is a
- * CSI that starts an escape sequence on many terminals) are printed escaped, as \u{XX}, and a
- * backslash as "\\". The worker's result was validated as UTF-8, so only these need care. */
-void agora__jobs_print_text(FILE *to, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            fprintf(to, "\\u{%02x}", *p);
-        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            fprintf(to, "\\u{%02x}", p[1]);
-            p++;
-        } else if (*p == '\\') {
-            fputs("\\\\", to);
-        } else {
-            fputc(*p, to);
-        }
-    }
-}
-
-static void put_q(FILE *to, const char *pre, const char *s, const char *post)
-{
-    fputs(pre, to);
-    agora__jobs_print_text(to, s);
-    fputs(post, to);
-}
-
-static void print_frame_region(FILE *to, const json_t *item)
-{
-    const json_t *fr = json_object_get(item, "frame");
-    const json_t *rg = json_object_get(item, "region");
-    if (json_is_integer(fr))
-        fprintf(to, " frame %lld", (long long)json_integer_value(fr));
-    if (json_is_integer(rg))
-        fprintf(to, " region %lld", (long long)json_integer_value(rg));
-}
-
-void agora__jobs_print_result(FILE *to, const json_t *doc)
-{
-    size_t i;
-    const json_t *it;
-    json_array_foreach(json_object_get(doc, "findings"), i, it)
-    {
-        const json_t *code = json_object_get(it, "code");
-        put_q(to, "    finding     ", jstr(code, "scheme"), " ");
-        put_q(to, "", jstr(code, "code"), " \"");
-        put_q(to, "", jstr(code, "meaning"), "\"");
-        fprintf(to, " confidence %.2f", json_number_value(json_object_get(it, "confidence")));
-        print_frame_region(to, it);
-        fputc('\n', to);
-    }
-    json_array_foreach(json_object_get(doc, "measurements"), i, it)
-    {
-        put_q(to, "    measurement ", jstr(it, "name"), "");
-        fprintf(to, " = %.6g ", json_number_value(json_object_get(it, "value")));
-        agora__jobs_print_text(to, jstr(it, "unit"));
-        print_frame_region(to, it);
-        fputc('\n', to);
-    }
-    json_array_foreach(json_object_get(doc, "regions"), i, it)
-    {
-        const json_t *mask = json_object_get(it, "mask");
-        fprintf(to, "    region %lld   ", (long long)json_integer_value(json_object_get(it, "id")));
-        agora__jobs_print_text(to, jstr(it, "kind"));
-        fprintf(to, " on frame %lld", (long long)json_integer_value(json_object_get(it, "frame")));
-        if (mask != NULL)
-            fprintf(to, " (%lld frames, %lld-bit labels)",
-                    (long long)json_integer_value(json_object_get(mask, "frames")),
-                    (long long)json_integer_value(json_object_get(mask, "bits")));
-        else
-            fprintf(to, " (%zu points)", json_array_size(json_object_get(it, "points")));
-        const char *label = jstr(it, "label");
-        if (label[0])
-            put_q(to, " \"", label, "\"");
-        fputc('\n', to);
-    }
-    const char *summary = jstr(doc, "summary");
-    if (summary[0])
-        put_q(to, "    summary     ", summary, "\n");
 }
 
 const char *agora__jobs_hint(agora__job_status st)

@@ -238,7 +238,7 @@ static void item_text(agora__deid_buf *b, const uint32_t *tags, const uint16_t *
     agora__deid_put_item_end(b, m, AGORA__DEID_W_DEFINED_LENGTHS);
 }
 
-int agora__deid_cmd_synth(int argc, char **argv)
+int agora__cmd_dicom_synth(int argc, char **argv)
 {
     synth_opts o;
     int prc = parse_args(argc, argv, &o);

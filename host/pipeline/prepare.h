@@ -2,14 +2,14 @@
  * Turning one scanned series into one de-identified job: decode every frame straight into a
  * sealed pixel buffer, build the plugin's attribute view (allowlist + granted options, burned-in
  * refusal), derive pseudonymous UIDs, and keep what is needed to map a result back to the real
- * study. Shared by `agora dev run` and `agora run`.
+ * study. A stage of the run pipeline (pipeline.h).
  *
  * Ownership: agora__prepared owns everything it points to (pixel buffer, frame table, view,
  * pseudonyms); `input` points into it and is valid until agora__prepared_free. Real UIDs are
  * borrowed from the scan, which must outlive the prepared job.
  */
-#ifndef AGORA_CLI_PREPARE_H
-#define AGORA_CLI_PREPARE_H
+#ifndef AGORA_PIPELINE_PREPARE_H
+#define AGORA_PIPELINE_PREPARE_H
 
 #include <stdint.h>
 
@@ -44,10 +44,5 @@ void agora__prepared_free(agora__prepared *p);
 
 /* A short, PHI-free description of a series for progress lines: "CT, 40 frames 512x512". */
 void agora__series_label(const agora__dicom_series *s, char *buf, size_t size);
-
-/* Scan inputs (each file parsed by the sandboxed worker ing) and report skipped files and series warnings to stderr (counts and reasons, no
- * attribute values). Returns the scan (caller frees) or NULL with err set. */
-agora__dicom_scan *agora__scan_inputs(agora__ingest *ing, const char *const *paths, size_t n,
-                                      int quiet, agora__error *err);
 
 #endif

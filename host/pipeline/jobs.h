@@ -1,11 +1,9 @@
 /*
- * Running prepared series through worker pools and printing what came back. Shared by
- * `agora dev run` (one plugin, developer's files) and `agora run` (installed plugins).
+ * Running one prepared series through a worker pool and copying out what came back: the
+ * dispatch stage of the run pipeline (pipeline.h). Never prints.
  */
-#ifndef AGORA_CLI_JOBS_H
-#define AGORA_CLI_JOBS_H
-
-#include <stdio.h>
+#ifndef AGORA_PIPELINE_JOBS_H
+#define AGORA_PIPELINE_JOBS_H
 
 #include <jansson.h>
 #include <uv.h>
@@ -30,9 +28,11 @@ typedef struct agora__job_outcome {
 void agora__job_outcome_free(agora__job_outcome *o);
 
 /* Submit one prepared job to pool and run loop until it completes. 0 with *out filled (any
- * status), or a negative code when the job could not be submitted (err says why). */
+ * status), or a negative code when the job could not be submitted (err says why). *job_id (may
+ * be NULL) holds the pool's id of the job while the loop runs, so a callback on the same loop
+ * can agora__pool_cancel it. */
 int agora__jobs_run_one(uv_loop_t *loop, agora__pool *pool, const agora__prepared *p,
-                        agora__job_outcome *out, agora__error *err);
+                        agora__job_outcome *out, uint64_t *job_id, agora__error *err);
 
 /* Close pool and run the loop until every worker is reaped. */
 void agora__jobs_close_pool(uv_loop_t *loop, agora__pool *pool);
@@ -41,12 +41,6 @@ void agora__jobs_close_pool(uv_loop_t *loop, agora__pool *pool);
  * Strings and bytes are borrowed from the arguments. */
 void agora__jobs_spec_from_manifest(const agora__manifest *m, const uint8_t *bytes, size_t len,
                                     uint32_t timeout_s, agora__plugin_spec *spec);
-
-/* Human-readable rendering of a worker result document: one line per item, indented. */
-void agora__jobs_print_result(FILE *to, const json_t *doc);
-
-/* Print plugin text with C0/C1 controls and DEL escaped as \u{XX} (and '\' as "\\"). */
-void agora__jobs_print_text(FILE *to, const char *s);
 
 /* What to do about a failed job, for the one-line error: a hint per classification. */
 /* The one acceptance check (agora__results_accept) of an ok outcome of prep, for `agora run`

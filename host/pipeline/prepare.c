@@ -131,26 +131,6 @@ void agora__series_label(const agora__dicom_series *s, char *buf, size_t size)
                  s->n_volumes, s->stack, s->temporal);
 }
 
-agora__dicom_scan *agora__scan_inputs(agora__ingest *ing, const char *const *paths, size_t n,
-                                      int quiet, agora__error *err)
-{
-    agora__dicom_scan *scan = NULL;
-    agora__dicom_scan_options opt;
-    agora__dicom_scan_options_default(&opt);
-    opt.extract = agora__ingest_extract;
-    opt.extract_ctx = ing;
-    if (agora__dicom_scan_paths(paths, n, &opt, &scan, err) != 0)
-        return NULL;
-    if (!quiet) {
-        for (size_t i = 0; i < scan->n_notes; i++)
-            fprintf(stderr, "skipped %s: %s\n", scan->notes[i].path, scan->notes[i].reason);
-        for (size_t i = 0; i < scan->n_series; i++)
-            for (uint32_t w = 0; w < scan->series[i].n_warnings; w++)
-                fprintf(stderr, "series %zu: %s\n", i + 1, scan->series[i].warnings[w].message);
-    }
-    return scan;
-}
-
 void agora__prepared_free(agora__prepared *p)
 {
     agora__pixbuf_free(&p->pixels);
