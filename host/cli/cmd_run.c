@@ -53,7 +53,7 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: agora run [--home DIR] [--plugin ID]... [--timeout SECONDS] [--json]\n"
-            "                 [--allow-burned-in] [--quiet] INPUT...\n"
+            "                 [--allow-burned-in] [--fresh-per-job] [--quiet] INPUT...\n"
             "\n"
             "Runs every installed plugin whose declared inputs (modality, frame count) match a\n"
             "series found in INPUT (DICOM files or folders) in the sandbox; stores validated\n"
@@ -64,6 +64,8 @@ static void usage(FILE *to)
             "  --timeout SECONDS   per-job limit instead of the manifest's resources.time_s\n"
             "  --json              print a JSON summary on stdout\n"
             "  --allow-burned-in   accept images that declare burned-in annotations\n"
+            "  --fresh-per-job     a new sandboxed worker for every job: nothing a plugin did for one\n"
+            "                      study can be seen in the next (docs/sandbox.md, Modes)\n"
             "  --quiet             no progress lines\n");
 }
 
@@ -202,12 +204,13 @@ int agora__cmd_run(int argc, char **argv)
         {"home", required_argument, NULL, 'H'},  {"plugin", required_argument, NULL, 'p'},
         {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
         {"allow-burned-in", no_argument, NULL, 'b'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"fresh-per-job", no_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *home_dir = NULL, *only[32];
     size_t n_only = 0;
     unsigned long timeout_s = 0;
-    int json_out = 0, quiet = 0, opt;
+    int json_out = 0, quiet = 0, fresh = 0, opt;
     uint32_t deid_flags = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -233,6 +236,9 @@ int agora__cmd_run(int argc, char **argv)
         }
         case 'j':
             json_out = 1;
+            break;
+        case 'F':
+            fresh = 1;
             break;
         case 'b':
             deid_flags |= AGORA__DEID_ALLOW_BURNED_IN;
@@ -348,6 +354,7 @@ int agora__cmd_run(int argc, char **argv)
         };
         agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len,
                                        (uint32_t)timeout_s, &pl.spec);
+        pl.spec.fresh_per_job = fresh;
         if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
             fprintf(stderr, "agora run: cannot start %s in the sandbox: %s\n", tp->id, err.msg);
             agora__trust_loaded_free(&rp->lp);

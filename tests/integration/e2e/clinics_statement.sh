@@ -166,7 +166,12 @@ cp ledger-backup.db north/ledger.db
 # ---- accepted again: a re-print, and a later export that extends the accepted one ---------------
 "$A" statement --period "$PERIOD" --from south.export --from north.export --catalog cat --json >again.json ||
     fail "the same exports must be accepted again (a re-print)"
-AGORA_HOME=$T/north q "$A" run studies-south
+# The clinic's isolation mode (docs/sandbox.md, Modes): a fresh sandboxed worker per job gives the
+# same verdicts, and bills the same way, as warm workers.
+AGORA_HOME=$T/north "$A" run --fresh-per-job --json studies-south >fresh.json 2>fresh.err ||
+    fail "agora run --fresh-per-job failed: $(tail -3 fresh.err)"
+python3 -c 'import json,sys; d=json.load(open("fresh.json")); sys.exit(0 if d["jobs"] > 0 and d["ok"] == d["jobs"] and d["failed"] == 0 else 1)' ||
+    fail "agora run --fresh-per-job: every job must succeed ($(cat fresh.json | head -c 300))"
 q "$A" ledger export --period "$PERIOD" -o north2.export --home north
 "$A" statement --period "$PERIOD" --from north2.export --catalog cat --json >ext.json ||
     fail "a later export of the period that extends the accepted chain must be accepted"
