@@ -123,6 +123,8 @@ static int reserve(agora__frame_reader *r, size_t extra, agora__error *err)
 int agora__frame_reader_feed(agora__frame_reader *r, const void *data, size_t len,
                              agora__error *err)
 {
+    if (len == 0) /* nothing to add; the buffer may not exist yet (NULL + 0 is undefined) */
+        return 0;
     int rc = reserve(r, len, err);
     if (rc < 0)
         return rc;
