@@ -5,6 +5,10 @@
 #include "jobs.h"
 #include "pipeline.h"
 
+/* The invocation id a job that is never recorded (dev run: no home, no ledger) is re-identified
+ * under: re-identification derives result UIDs from some id, and nothing keeps these. */
+#define AGORA__PIPELINE_UNRECORDED_INVOCATION "00000000000000000000000000000000"
+
 typedef struct agora__pipeline__slot {
     agora__pipeline_plugin desc; /* the caller's description, copied (pointees borrowed) */
     agora__pool *pool;           /* owned */

@@ -56,7 +56,7 @@ void agora__pipeline__settle(agora__pipeline *p, const agora__pipeline_plugin *p
         agora__error e2 = {0};
         const char *inv = o->invocation_id != NULL && o->invocation_id[0] != '\0'
                               ? o->invocation_id
-                              : "00000000000000000000000000000000";
+                              : AGORA__PIPELINE_UNRECORDED_INVOCATION;
         int rc = agora__jobs_accept(out, prep, inv, p->cfg.store_home, &e2);
         if (rc == 0) {
             o->validated = 1;
