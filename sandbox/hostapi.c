@@ -277,11 +277,19 @@ static int32_t host_cancelled(agora_job *job)
     return c;
 }
 
+static int32_t host_set_urgent(agora_job *job, const char *reason);
+
+static const agora_triage_ext triage_ext = {
+    .struct_size = sizeof(agora_triage_ext),
+    .set_urgent = host_set_urgent,
+};
+
 static const void *host_get_extension(const agora_host *host, const char *id)
 {
     (void)host;
-    (void)id;
-    return NULL; /* no optional capabilities in ABI 1.0 */
+    if (id != NULL && strnlen(id, 64) < 64 && strcmp(id, AGORA_EXT_TRIAGE) == 0)
+        return &triage_ext;
+    return NULL;
 }
 
 /* ---- inputs ---- */
@@ -602,6 +610,39 @@ static int32_t host_set_summary(agora_job *job, const char *text)
     return rc;
 }
 
+/* org.agora.triage/1: the reason is bounded, valid UTF-8 without any control character; the
+ * worker pool checks it again (host/worker/validate.c). */
+static int32_t host_set_urgent(agora_job *job, const char *reason)
+{
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    size_t n = reason ? strnlen(reason, AGORA_TRIAGE_MAX_REASON + 1) : 0;
+    if (n > AGORA_TRIAGE_MAX_REASON) {
+        rc = AGORA_ELIMIT;
+    } else if (!agora__triage_reason_valid(reason, n, AGORA_TRIAGE_MAX_REASON)) {
+        rc = AGORA_EINVAL;
+    } else {
+        uint64_t old = job->urgent_reason ? f_str(strlen(job->urgent_reason)) : 0;
+        uint64_t want = f_str(n);
+        if (job->limits->max_result_bytes < RESULT_FIXED ||
+            job->result_bytes - old + want > job->limits->max_result_bytes - RESULT_FIXED) {
+            rc = AGORA_ELIMIT;
+        } else {
+            char *copy = strdup(reason);
+            if (copy == NULL) {
+                rc = AGORA_ENOMEM;
+            } else {
+                free(job->urgent_reason);
+                job->urgent_reason = copy;
+                job->result_bytes = job->result_bytes - old + want;
+            }
+        }
+    }
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
 static void host_set_error(agora_job *job, const char *message)
 {
     if (message == NULL || enter(job) != AGORA_OK)
@@ -670,8 +711,10 @@ void agora__job_free_results(agora_job *job)
     free(job->res.regions);
     memset(&job->res, 0, sizeof job->res);
     free(job->summary);
+    free(job->urgent_reason);
     free(job->error);
     job->summary = NULL;
+    job->urgent_reason = NULL;
     job->error = NULL;
     job->result_bytes = 0;
     pthread_mutex_unlock(&job_mu);
@@ -688,6 +731,7 @@ void agora__job_fill_result(agora_job *job, Agora__Ipc__Result *r)
     r->regions = job->res.regions;
     r->n_regions = job->res.n_regions;
     r->summary = job->summary ? job->summary : (char *)"";
+    r->urgent_reason = job->urgent_reason ? job->urgent_reason : (char *)"";
     r->dropped_log_lines = job->dropped_logs;
     pthread_mutex_unlock(&job_mu);
 }

@@ -266,6 +266,7 @@ struct agora_job {
     /* results */
     agora__job_out res;
     char *summary;
+    char *urgent_reason; /* org.agora.triage/1; NULL: not urgent */
     char *error;
     uint64_t result_bytes; /* running estimate of the serialized Result */
     uint32_t log_lines;

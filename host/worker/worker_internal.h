@@ -24,6 +24,7 @@
 #define AGORA__MAX_UNIT_LEN          64
 #define AGORA__MAX_LABEL_LEN         1024
 #define AGORA__MAX_SUMMARY_LEN       65536
+#define AGORA__MAX_URGENT_REASON_LEN 256 /* AGORA_TRIAGE_MAX_REASON */
 #define AGORA__MAX_ERROR_LEN         400
 #define AGORA__MAX_POINTS_PER_REGION 65536   /* pairs */
 #define AGORA__MAX_POINTS_TOTAL      1000000 /* pairs, whole result */
@@ -40,6 +41,7 @@ typedef struct agora__result_geom {
 typedef struct agora__validated {
     json_t *findings, *measurements, *regions;
     char *summary; /* NULL when absent */
+    char *urgent_reason; /* triage (org.agora.triage/1); NULL when not urgent */
     uint8_t *masks;
     uint64_t masks_len;
     agora__mask_bytes *mask_index;

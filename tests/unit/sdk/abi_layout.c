@@ -102,6 +102,9 @@ static const pin pins[] = {
     {"agora_plugin.process", offsetof(agora_plugin, process), 32},
     {"agora_plugin.fini", offsetof(agora_plugin, fini), 40},
     {"agora_plugin.get_extension", offsetof(agora_plugin, get_extension), 48},
+    /* extension org.agora.triage/1 (1.1): a published revision never changes */
+    {"agora_triage_ext.struct_size (1.1)", offsetof(agora_triage_ext, struct_size), 0},
+    {"agora_triage_ext.set_urgent (1.1)", offsetof(agora_triage_ext, set_urgent), 8},
 };
 
 static void test_offsets(void **state)
@@ -127,6 +130,7 @@ static void test_sizes_only_grow(void **state)
     assert_true(sizeof(agora_mask) >= 40);
     assert_true(sizeof(agora_host) >= 120);
     assert_true(sizeof(agora_plugin) >= 56);
+    assert_int_equal(sizeof(agora_triage_ext), 16);
 }
 
 /* Error codes and enumeration values are part of the ABI. */
