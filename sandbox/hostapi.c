@@ -583,6 +583,24 @@ out:
     return rc;
 }
 
+/* Replace a job's string *slot (summary, urgent reason) with a copy of text (n bytes, checked
+ * by the caller), keeping the Result size estimate within max_result_bytes. job_mu held. */
+static int32_t replace_text(agora_job *job, char **slot, const char *text, size_t n)
+{
+    uint64_t old = *slot ? f_str(strlen(*slot)) : 0;
+    uint64_t want = n ? f_str(n) : 0;
+    if (job->limits->max_result_bytes < RESULT_FIXED ||
+        job->result_bytes - old + want > job->limits->max_result_bytes - RESULT_FIXED)
+        return AGORA_ELIMIT;
+    char *copy = dup_str(text);
+    if (copy == NULL)
+        return AGORA_ENOMEM;
+    free(*slot);
+    *slot = copy;
+    job->result_bytes = job->result_bytes - old + want;
+    return AGORA_OK;
+}
+
 static int32_t host_set_summary(agora_job *job, const char *text)
 {
     int rc = enter(job);
@@ -590,21 +608,7 @@ static int32_t host_set_summary(agora_job *job, const char *text)
         return rc;
     size_t n;
     if ((rc = check_str(text, MAX_SUMMARY, 1, &n)) == AGORA_OK) {
-        uint64_t old = job->summary ? f_str(strlen(job->summary)) : 0;
-        uint64_t want = n ? f_str(n) : 0;
-        if (job->limits->max_result_bytes < RESULT_FIXED ||
-            job->result_bytes - old + want > job->limits->max_result_bytes - RESULT_FIXED) {
-            rc = AGORA_ELIMIT;
-        } else {
-            char *copy = dup_str(text);
-            if (copy == NULL) {
-                rc = AGORA_ENOMEM;
-            } else {
-                free(job->summary);
-                job->summary = copy;
-                job->result_bytes = job->result_bytes - old + want;
-            }
-        }
+        rc = replace_text(job, &job->summary, text, n);
     }
     pthread_mutex_unlock(&job_mu);
     return rc;
@@ -623,21 +627,7 @@ static int32_t host_set_urgent(agora_job *job, const char *reason)
     } else if (!agora__triage_reason_valid(reason, n, AGORA_TRIAGE_MAX_REASON)) {
         rc = AGORA_EINVAL;
     } else {
-        uint64_t old = job->urgent_reason ? f_str(strlen(job->urgent_reason)) : 0;
-        uint64_t want = f_str(n);
-        if (job->limits->max_result_bytes < RESULT_FIXED ||
-            job->result_bytes - old + want > job->limits->max_result_bytes - RESULT_FIXED) {
-            rc = AGORA_ELIMIT;
-        } else {
-            char *copy = strdup(reason);
-            if (copy == NULL) {
-                rc = AGORA_ENOMEM;
-            } else {
-                free(job->urgent_reason);
-                job->urgent_reason = copy;
-                job->result_bytes = job->result_bytes - old + want;
-            }
-        }
+        rc = replace_text(job, &job->urgent_reason, reason, n);
     }
     pthread_mutex_unlock(&job_mu);
     return rc;
