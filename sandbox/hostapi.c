@@ -279,11 +279,19 @@ static int32_t host_cancelled(agora_job *job)
     return c;
 }
 
+static int32_t host_set_urgent(agora_job *job, const char *reason);
+
+static const agora_triage_ext triage_ext = {
+    .struct_size = sizeof(agora_triage_ext),
+    .set_urgent = host_set_urgent,
+};
+
 static const void *host_get_extension(const agora_host *host, const char *id)
 {
     (void)host;
-    (void)id;
-    return NULL; /* no optional capabilities in ABI 1.0 */
+    if (id != NULL && strnlen(id, 64) < 64 && strcmp(id, AGORA_EXT_TRIAGE) == 0)
+        return &triage_ext;
+    return NULL;
 }
 
 /* ---- inputs ---- */
@@ -585,6 +593,24 @@ out:
     return rc;
 }
 
+/* Replace a job's string *slot (summary, urgent reason) with a copy of text (n bytes, checked
+ * by the caller), keeping the Result size estimate within max_result_bytes. job_mu held. */
+static int32_t replace_text(agora_job *job, char **slot, const char *text, size_t n)
+{
+    uint64_t old = *slot ? f_str(strlen(*slot)) : 0;
+    uint64_t want = n ? f_str(n) : 0;
+    if (job->limits->max_result_bytes < RESULT_FIXED ||
+        job->result_bytes - old + want > job->limits->max_result_bytes - RESULT_FIXED)
+        return AGORA_ELIMIT;
+    char *copy = dup_str(text);
+    if (copy == NULL)
+        return AGORA_ENOMEM;
+    free(*slot);
+    *slot = copy;
+    job->result_bytes = job->result_bytes - old + want;
+    return AGORA_OK;
+}
+
 static int32_t host_set_summary(agora_job *job, const char *text)
 {
     int rc = enter(job);
@@ -592,21 +618,29 @@ static int32_t host_set_summary(agora_job *job, const char *text)
         return rc;
     size_t n;
     if ((rc = check_str(text, AGORA__RESULT_SUMMARY_MAX, 1, &n)) == AGORA_OK) {
-        uint64_t old = job->summary ? f_str(strlen(job->summary)) : 0;
-        uint64_t want = n ? f_str(n) : 0;
-        if (job->limits->max_result_bytes < RESULT_FIXED ||
-            job->result_bytes - old + want > job->limits->max_result_bytes - RESULT_FIXED) {
-            rc = AGORA_ELIMIT;
-        } else {
-            char *copy = dup_str(text);
-            if (copy == NULL) {
-                rc = AGORA_ENOMEM;
-            } else {
-                free(job->summary);
-                job->summary = copy;
-                job->result_bytes = job->result_bytes - old + want;
-            }
-        }
+        rc = replace_text(job, &job->summary, text, n);
+    }
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
+_Static_assert(AGORA_TRIAGE_MAX_REASON == AGORA__RESULT_TRIAGE_REASON_MAX,
+               "agora.h and the result limits table disagree on the triage reason length");
+
+/* org.agora.triage/1: the reason is bounded, valid UTF-8 without any control character; the
+ * worker pool checks it again (host/worker/validate.c). */
+static int32_t host_set_urgent(agora_job *job, const char *reason)
+{
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    size_t n = reason ? strnlen(reason, AGORA__RESULT_TRIAGE_REASON_MAX + 1) : 0;
+    if (n > AGORA__RESULT_TRIAGE_REASON_MAX) {
+        rc = AGORA_ELIMIT;
+    } else if (!agora__triage_reason_valid(reason, n, AGORA__RESULT_TRIAGE_REASON_MAX)) {
+        rc = AGORA_EINVAL;
+    } else {
+        rc = replace_text(job, &job->urgent_reason, reason, n);
     }
     pthread_mutex_unlock(&job_mu);
     return rc;
@@ -680,8 +714,10 @@ void agora__job_free_results(agora_job *job)
     free(job->res.regions);
     memset(&job->res, 0, sizeof job->res);
     free(job->summary);
+    free(job->urgent_reason);
     free(job->error);
     job->summary = NULL;
+    job->urgent_reason = NULL;
     job->error = NULL;
     job->result_bytes = 0;
     job->n_points = 0;
@@ -699,6 +735,7 @@ void agora__job_fill_result(agora_job *job, Agora__Ipc__Result *r)
     r->regions = job->res.regions;
     r->n_regions = job->res.n_regions;
     r->summary = job->summary ? job->summary : (char *)"";
+    r->urgent_reason = job->urgent_reason ? job->urgent_reason : (char *)"";
     r->dropped_log_lines = job->dropped_logs;
     pthread_mutex_unlock(&job_mu);
 }

@@ -247,6 +247,7 @@ struct agora_job {
     /* results */
     agora__job_out res;
     char *summary;
+    char *urgent_reason; /* org.agora.triage/1; NULL: not urgent */
     char *error;
     uint64_t result_bytes; /* running estimate of the serialized Result */
     uint64_t n_points;     /* points of all regions so far (AGORA__RESULT_POINTS_TOTAL_MAX) */

@@ -64,7 +64,7 @@ LIMITS = [
      "plugin id (from the manifest)"),
     ("PLUGIN_VERSION_MAX", "/properties/plugin/properties/version/maxLength", "bytes",
      "plugin version (from the manifest)"),
-    ("TRIAGE_REASON_MAX", "/x-agora-limits/triage_reason", "bytes",
+    ("TRIAGE_REASON_MAX", "/properties/triage/properties/reason/maxLength", "bytes",
      "triage reason (UTF-8, no control characters)"),
 ]
 

@@ -90,7 +90,10 @@
     X(agora_plugin, init, 24) \
     X(agora_plugin, process, 32) \
     X(agora_plugin, fini, 40) \
-    X(agora_plugin, get_extension, 48)
+    X(agora_plugin, get_extension, 48) \
+    /* extension org.agora.triage/1 (1.1): a published revision never changes */ \
+    X(agora_triage_ext, struct_size, 0) \
+    X(agora_triage_ext, set_urgent, 8)
 
 /* X(struct, 1.0 size): sizes may only grow (a new minor appends fields). */
 #define AGORA__ABI_SIZE_FLOORS(X) \
@@ -104,6 +107,6 @@
     X(agora_plugin, 56)
 
 /* X(struct, exact size at the current minor, 1.1): update with the pins when a minor appends. */
-#define AGORA__ABI_SIZES_1_1(X) X(agora_frame, 120)
+#define AGORA__ABI_SIZES_1_1(X) X(agora_frame, 120) X(agora_triage_ext, 16)
 
 #endif /* AGORA_SDK_ABI_PINS_H */

@@ -84,6 +84,10 @@ int agora__unhex(const char *hex, uint8_t *out, size_t n); /* 0 or -1 */
 /* Non-zero when s[0..len) is valid UTF-8 with no NUL and no C0 control other than \t \n \r. */
 int agora__utf8_valid(const char *s, size_t len);
 
+/* Non-zero when s[0..len) is an acceptable triage reason (org.agora.triage/1): 1..max bytes of
+ * valid UTF-8 with no control character at all (C0 including tab/CR/LF, DEL, C1). */
+int agora__triage_reason_valid(const char *s, size_t len, size_t max);
+
 /* Bounded string copy that always terminates; returns the length copied. */
 size_t agora__strlcpy(char *dst, const char *src, size_t dstsize);
 

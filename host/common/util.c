@@ -102,3 +102,15 @@ uint64_t agora__now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+int agora__triage_reason_valid(const char *s, size_t len, size_t max)
+{
+    if (s == NULL || len == 0 || len > max || !agora__utf8_valid(s, len))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] < 0xa0))
+            return 0; /* tab, CR, LF (utf8_valid allows them) or a C1 control U+0080..U+009F */
+    }
+    return 1;
+}

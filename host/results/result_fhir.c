@@ -11,8 +11,20 @@
  *     confidence as a component (UCUM "1").
  *   - measurement: code = its code (or text = its name), valueQuantity with system
  *     http://unitsofmeasure.org and the UCUM unit as code.
- * Regions and masks are not mapped (DICOM SEG / SR TID 1500 is where they go).
+ *   - region (point, box, polygon, mask): an Observation coded DCM 111030 "Image Region" whose
+ *     valueString says kind, frame and label, and whose derivedFrom names the DICOM objects it
+ *     lies on: the ImagingStudy, plus one Media reference per source instance by identifier
+ *     (system urn:dicom:uid, value urn:oid:<SOP Instance UID>; R4 has no resource for one DICOM
+ *     instance, Media is the closest allowed target of derivedFrom). The geometry itself stays
+ *     in DICOM (SR SCOORD, SEG); FHIR R4 has no type for it. Findings and measurements on a
+ *     region add the region's Observation to their derivedFrom. bodySite is not set: an
+ *     agora.result/1 carries no coded anatomic site.
+ *   - triage: every report carries meta.tag from v3-ActPriority, S (stat) when the plugin
+ *     marked it urgent and R (routine) otherwise, so a worklist filters/sorts on _tag; an urgent
+ *     report also gets conclusionCode v3-ObservationInterpretation AA "Critical abnormal" with
+ *     the reason as its text.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "results_private.h"
@@ -80,6 +92,75 @@ static json_t *study_ref(const char *study_uid)
                      "urn:dicom:uid", "value", oid);
 }
 
+/* The region's Observation id: its own namespace so finding/measurement ids stay as before. */
+static void region_uuid(const char *invocation_id, json_int_t region, char out[37])
+{
+    char input[96];
+    int n = snprintf(input, sizeof input, "agora.fhir/1:%s:region:%lld", invocation_id,
+                     (long long)region);
+    uint8_t h[32];
+    agora__sha256(input, (size_t)n, h);
+    h[6] = (uint8_t)(0x80 | (h[6] & 0x0f));
+    h[8] = (uint8_t)(0x80 | (h[8] & 0x3f));
+    uuid_text(h, out);
+}
+
+/* frames[] entry by frame index (validated: 0..AGORA__RESULTS_MAX_FRAME, unique), built once
+ * per result so a mask over many frames stays linear. Owned by one_result. */
+typedef const json_t *frame_index[AGORA__RESULTS_MAX_FRAME + 1];
+
+/* Media reference by identifier to the SOP instance holding frame index f, NULL if unknown. */
+static json_t *instance_ref(const frame_index *fx, json_int_t f)
+{
+    const json_t *e = f >= 0 && f <= AGORA__RESULTS_MAX_FRAME ? (*fx)[f] : NULL;
+    if (e != NULL) {
+        char oid[80], disp[64];
+        snprintf(oid, sizeof oid, "urn:oid:%s",
+                 json_string_value(json_object_get(e, "sop_instance_uid")));
+        snprintf(disp, sizeof disp, "DICOM instance, frame %lld",
+                 (long long)json_integer_value(json_object_get(e, "frame_number")));
+        return json_pack("{s:s,s:{s:s,s:s},s:s}", "type", "Media", "identifier", "system",
+                         "urn:dicom:uid", "value", oid, "display", disp);
+    }
+    return NULL;
+}
+
+static const json_t *region_by_id(const json_t *doc, const json_t *id)
+{
+    size_t i;
+    json_t *r;
+    if (!json_is_integer(id))
+        return NULL;
+    json_array_foreach(json_object_get(doc, "regions"), i, r)
+    {
+        if (json_integer_value(json_object_get(r, "id")) == json_integer_value(id))
+            return r;
+    }
+    return NULL;
+}
+
+/* Add to o's derivedFrom: the source instance of frame (if any), the region's Observation and
+ * its instances (if any). */
+static int derive(json_t *o, const json_t *doc, const frame_index *fx, const json_t *frame,
+                  const json_t *region_id)
+{
+    json_t *d = json_object_get(o, "derivedFrom");
+    int rc = 0;
+    if (json_is_integer(frame)) {
+        json_t *m = instance_ref(fx, json_integer_value(frame));
+        rc |= m ? json_array_append_new(d, m) : 0;
+    }
+    const json_t *r = region_by_id(doc, region_id);
+    if (r != NULL) {
+        char id[37], url[64];
+        region_uuid(json_string_value(json_object_get(doc, "invocation_id")),
+                    json_integer_value(region_id), id);
+        snprintf(url, sizeof url, "urn:uuid:%s", id);
+        rc |= json_array_append_new(d, json_pack("{s:s}", "reference", url));
+    }
+    return rc;
+}
+
 static json_t *observation(const char *id, const json_t *doc, const char *device)
 {
     return json_pack("{s:s,s:s,s:s,s:[{s:[{s:s,s:s,s:s}]}],s:o,s:s,s:{s:s},s:[o]}", "resourceType",
@@ -113,10 +194,62 @@ static int one_result(json_t *entries, const json_t *doc)
     if (agora__unhex(inv, b, 16) != 0)
         return -1;
     uuid_text(b, rid);
+    frame_index *fx = calloc(1, sizeof *fx);
+    if (fx == NULL)
+        return -1;
     json_t *refs = json_array();
-    size_t index = 0, i;
+    size_t index = 0, n_region_obs = 0, i;
     json_t *f;
     int rc = refs ? 0 : -1;
+    json_array_foreach(json_object_get(doc, "frames"), i, f)
+    {
+        json_int_t k = json_integer_value(json_object_get(f, "frame"));
+        if (k >= 0 && k <= AGORA__RESULTS_MAX_FRAME)
+            (*fx)[k] = f;
+    }
+    json_array_foreach(json_object_get(doc, "regions"), i, f)
+    {
+        char oid[37], url[64], value[400];
+        json_int_t id = json_integer_value(json_object_get(f, "id"));
+        region_uuid(inv, id, oid);
+        json_t *o = observation(oid, doc, device);
+        if (o == NULL) {
+            json_decref(refs);
+            free(fx);
+            return -1;
+        }
+        const json_t *mask = json_object_get(f, "mask");
+        const char *kind = json_string_value(json_object_get(f, "kind"));
+        const char *label = json_string_value(json_object_get(f, "label"));
+        json_int_t first = json_integer_value(json_object_get(f, "frame")), n = 1;
+        if (mask != NULL) {
+            first = json_integer_value(json_object_get(mask, "first_frame"));
+            n = json_integer_value(json_object_get(mask, "frames"));
+        }
+        if (n > 1)
+            snprintf(value, sizeof value, "%s on frames %lld..%lld%s%s", kind, (long long)first,
+                     (long long)(first + n - 1), label ? ": " : "", label ? label : "");
+        else
+            snprintf(value, sizeof value, "%s on frame %lld%s%s", kind, (long long)first,
+                     label ? ": " : "", label ? label : "");
+        json_object_set_new(o, "code",
+                            json_pack("{s:[{s:s,s:s,s:s}],s:s}", "coding", "system",
+                                      "http://dicom.nema.org/resources/ontology/DCM", "code",
+                                      "111030", "display", "Image Region", "text",
+                                      "Image Region"));
+        json_object_set_new(o, "valueString", json_string(value));
+        /* every source instance the region lies on (a mask may span frames); bounded by
+         * the validated frame count */
+        json_t *d = json_object_get(o, "derivedFrom");
+        for (json_int_t k = first; k < first + n; k++) {
+            json_t *m = instance_ref(fx, k);
+            rc |= m ? json_array_append_new(d, m) : 0;
+        }
+        snprintf(url, sizeof url, "urn:uuid:%s", oid);
+        rc |= json_array_append_new(refs, json_pack("{s:s}", "reference", url));
+        rc |= add_entry(entries, oid, o);
+        n_region_obs++;
+    }
     json_array_foreach(json_object_get(doc, "findings"), i, f)
     {
         char oid[37];
@@ -124,6 +257,7 @@ static int one_result(json_t *entries, const json_t *doc)
         json_t *o = observation(oid, doc, device);
         if (o == NULL) {
             json_decref(refs);
+            free(fx);
             return -1;
         }
         json_object_set_new(o, "code",
@@ -137,6 +271,7 @@ static int one_result(json_t *entries, const json_t *doc)
                                       "display", "Confidence of the finding", "text", "confidence",
                                       "valueQuantity", "value", json_object_get(f, "confidence"),
                                       "unit", "1", "system", ucum, "code", "1"));
+        rc |= derive(o, doc, fx, json_object_get(f, "frame"), json_object_get(f, "region"));
         char url[64];
         snprintf(url, sizeof url, "urn:uuid:%s", oid);
         rc |= json_array_append_new(refs, json_pack("{s:s}", "reference", url));
@@ -149,6 +284,7 @@ static int one_result(json_t *entries, const json_t *doc)
         json_t *o = observation(oid, doc, device);
         if (o == NULL) {
             json_decref(refs);
+            free(fx);
             return -1;
         }
         const json_t *code = json_object_get(f, "code");
@@ -161,6 +297,7 @@ static int one_result(json_t *entries, const json_t *doc)
         json_object_set_new(o, "valueQuantity",
                             json_pack("{s:O,s:s,s:s,s:s}", "value", json_object_get(f, "value"),
                                       "unit", unit, "system", ucum, "code", unit));
+        rc |= derive(o, doc, fx, json_object_get(f, "frame"), json_object_get(f, "region"));
         char url[64];
         snprintf(url, sizeof url, "urn:uuid:%s", oid);
         rc |= json_array_append_new(refs, json_pack("{s:s}", "reference", url));
@@ -176,6 +313,7 @@ static int one_result(json_t *entries, const json_t *doc)
         "Diagnostic imaging study", "text", text, "subject", subject(), "issued",
         json_string_value(json_object_get(doc, "created")), "performer", "display", device,
         "imagingStudy", study_ref(json_string_value(json_object_get(doc, "study_uid"))));
+    free(fx);
     if (dr == NULL) {
         json_decref(refs);
         return -1;
@@ -186,11 +324,25 @@ static int one_result(json_t *entries, const json_t *doc)
     const json_t *summary = json_object_get(doc, "summary");
     if (json_is_string(summary) && json_string_length(summary) > 0)
         json_object_set(dr, "conclusion", (json_t *)summary);
+    const json_t *triage = json_object_get(doc, "triage");
+    int urgent = json_is_true(json_object_get(triage, "urgent"));
+    rc |= json_object_set_new(
+        dr, "meta",
+        json_pack("{s:[{s:s,s:s,s:s}]}", "tag", "system",
+                  "http://terminology.hl7.org/CodeSystem/v3-ActPriority", "code",
+                  urgent ? "S" : "R", "display", urgent ? "stat" : "routine"));
+    if (urgent)
+        rc |= json_object_set_new(
+            dr, "conclusionCode",
+            json_pack("[{s:[{s:s,s:s,s:s}],s:s}]", "coding", "system",
+                      "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code",
+                      "AA", "display", "Critical abnormal", "text",
+                      json_string_value(json_object_get(triage, "reason"))));
     /* The report goes before its observations: readers meet the index first. */
     char url[64];
     snprintf(url, sizeof url, "urn:uuid:%s", rid);
     json_t *entry = json_pack("{s:s,s:o}", "fullUrl", url, "resource", dr);
-    size_t first_obs = json_array_size(entries) - index;
+    size_t first_obs = json_array_size(entries) - index - n_region_obs;
     rc |= entry ? json_array_insert_new(entries, first_obs, entry) : -1;
     return rc;
 }

@@ -502,6 +502,40 @@ static int check_frames(vctx *c, const json_t *doc, const agora__results_frames 
     return rc;
 }
 
+/* "triage": {"urgent": true, "reason": text} (org.agora.triage/1), only on an ok result. A
+ * non-urgent result has no triage member, so there is one way to say "not urgent". */
+static int check_triage(vctx *c, const json_t *doc, int ok)
+{
+    const json_t *t = json_object_get(doc, "triage");
+    if (t == NULL)
+        return 0;
+    static const char *const keys[] = {"urgent", "reason", NULL};
+    size_t old = push(c, "triage");
+    int rc = 0;
+    if (!ok)
+        rc = fail(c, AGORA_EINVAL, "is allowed only when status is \"ok\"");
+    else if (!json_is_object(t))
+        rc = fail(c, AGORA_EINVAL, "must be an object {urgent, reason}");
+    if (rc == 0)
+        rc = only_fields(c, t, keys);
+    if (rc == 0 && !json_is_true(json_object_get(t, "urgent"))) {
+        size_t o2 = push(c, "urgent");
+        rc = fail(c, AGORA_EINVAL, "must be true (leave triage out when not urgent)");
+        pop(c, o2);
+    }
+    if (rc == 0) {
+        const json_t *r = json_object_get(t, "reason");
+        const char *s = json_string_value(r);
+        size_t o2 = push(c, "reason");
+        if (s == NULL || !agora__triage_reason_valid(s, json_string_length(r), 256))
+            rc = fail(c, AGORA_EINVAL,
+                      "must be 1..256 bytes of UTF-8 without control characters");
+        pop(c, o2);
+    }
+    pop(c, old);
+    return rc;
+}
+
 int agora__results_validate_frames(const json_t *doc, agora__result_form form,
                                    agora__results_frames *frames, agora__error *err)
 {
@@ -511,11 +545,11 @@ int agora__results_validate_frames(const json_t *doc, agora__result_form form,
         return fail(&c, AGORA_EINVAL, "a result must be a JSON object");
     static const char *const worker_keys[] = {
         "schema",       "plugin",  "job_id",  "status",  "error", "findings",
-        "measurements", "regions", "summary", "metrics", NULL};
+        "measurements", "regions", "summary", "metrics", "triage", NULL};
     static const char *const stored_keys[] = {
         "schema",       "plugin",  "job_id",  "status",  "error",         "findings",
         "measurements", "regions", "summary", "metrics", "invocation_id", "study_uid",
-        "series_uid",   "frames",  "created", NULL};
+        "series_uid",   "frames",  "created", "triage", NULL};
     int rc = only_fields(&c, doc, form == AGORA__RESULT_STORED ? stored_keys : worker_keys);
     if (rc != 0)
         return rc;
@@ -613,6 +647,8 @@ int agora__results_validate_frames(const json_t *doc, agora__result_form form,
     }
     pop(&c, old);
     if ((rc = field_string(&c, doc, "summary", 0, 0, AGORA__RESULT_SUMMARY_MAX, TEXT)) != 0)
+        return rc;
+    if ((rc = check_triage(&c, doc, ok)) != 0)
         return rc;
     const json_t *metrics = json_object_get(doc, "metrics");
     if (metrics != NULL) {

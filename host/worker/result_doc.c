@@ -59,6 +59,10 @@ json_t *agora__result_doc(const char *plugin_id, const char *plugin_version, uin
     if (v != NULL && v->summary != NULL &&
         json_object_set_new(doc, "summary", json_string(v->summary)) < 0)
         goto fail;
+    if (v != NULL && v->urgent_reason != NULL && status == AGORA__JOB_OK &&
+        json_object_set_new(doc, "triage",
+                            json_pack("{s:b, s:s}", "urgent", 1, "reason", v->urgent_reason)) < 0)
+        goto fail;
     return doc;
 fail:
     json_decref(doc);

@@ -88,6 +88,7 @@ void agora__validated_free(agora__validated *v)
     json_decref(v->measurements);
     json_decref(v->regions);
     free(v->summary);
+    free(v->urgent_reason);
     free(v->masks);
     free(v->mask_index);
     memset(v, 0, sizeof *v);
@@ -354,6 +355,21 @@ int agora__result_validate(const Agora__Ipc__Result *r, const agora__result_geom
             goto fail;
         v.summary = strdup(r->summary);
         if (v.summary == NULL) {
+            rc = oom(err);
+            goto fail;
+        }
+    }
+    if (r->urgent_reason != NULL && r->urgent_reason[0] != '\0') {
+        if (!agora__triage_reason_valid(r->urgent_reason,
+                                        strnlen(r->urgent_reason, AGORA__MAX_URGENT_REASON_LEN + 1),
+                                        AGORA__MAX_URGENT_REASON_LEN)) {
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "urgent reason is longer than %d bytes, not UTF-8 or has a "
+                                  "control character",
+                                  AGORA__MAX_URGENT_REASON_LEN);
+            goto fail;
+        }
+        if ((v.urgent_reason = strdup(r->urgent_reason)) == NULL) {
             rc = oom(err);
             goto fail;
         }

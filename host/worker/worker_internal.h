@@ -25,6 +25,7 @@
 #define AGORA__MAX_UNIT_LEN          AGORA__RESULT_UNIT_MAX
 #define AGORA__MAX_LABEL_LEN         AGORA__RESULT_LABEL_MAX
 #define AGORA__MAX_SUMMARY_LEN       AGORA__RESULT_SUMMARY_MAX
+#define AGORA__MAX_URGENT_REASON_LEN AGORA__RESULT_TRIAGE_REASON_MAX
 #define AGORA__MAX_POINTS_PER_REGION AGORA__RESULT_POINTS_MAX       /* pairs */
 #define AGORA__MAX_POINTS_TOTAL      AGORA__RESULT_POINTS_TOTAL_MAX /* pairs, whole result */
 /* Error and log lines the pool writes: cut to this, within what a stored result may carry. */
@@ -43,6 +44,7 @@ typedef struct agora__result_geom {
 typedef struct agora__validated {
     json_t *findings, *measurements, *regions;
     char *summary; /* NULL when absent */
+    char *urgent_reason; /* triage (org.agora.triage/1); NULL when not urgent */
     uint8_t *masks;
     uint64_t masks_len;
     agora__mask_bytes *mask_index;

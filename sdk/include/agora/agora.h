@@ -260,6 +260,23 @@ typedef struct agora_host {
     int32_t (*cancelled)(agora_job *job);
 } agora_host;
 
+/* ---- Extension "org.agora.triage/1" (since 1.1) -------------------------------------------- */
+
+/* Triage: mark the job's result urgent ("read this study first") with a short reason. Look it up
+ * with host->get_extension(host, AGORA_EXT_TRIAGE); NULL from a host without it (a 1.0 host), so
+ * a plugin must cope. The host copies the reason before returning. Calling it again replaces the
+ * reason. The flag reaches the stored result, FHIR (DiagnosticReport priority), the SR and
+ * `agora results studies` (urgent first); see docs/abi.md. */
+#define AGORA_EXT_TRIAGE "org.agora.triage/1"
+#define AGORA_TRIAGE_MAX_REASON 256 /* bytes of UTF-8, excluding the NUL */
+
+typedef struct agora_triage_ext {
+    uint32_t struct_size;
+    /* reason: NUL-terminated UTF-8, 1..AGORA_TRIAGE_MAX_REASON bytes, no control characters
+     * (not even tab or newline). AGORA_EINVAL for a bad reason, AGORA_ESTATE outside process. */
+    int32_t (*set_urgent)(agora_job *job, const char *reason);
+} agora_triage_ext;
+
 /* ---- The plugin descriptor ------------------------------------------------------------------- */
 
 typedef struct agora_plugin {

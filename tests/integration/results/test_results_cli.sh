@@ -30,12 +30,15 @@ if [ "$mode" = cli ]; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["results"])==2' "$tmp/out" && ok "show --json has 2 results" || bad "show --json"
     expect_rc 0 "export json" "$agora" results export "$study" --format json -o "$tmp/export.json" --home "$home"
     expect_rc 0 "export fhir" "$agora" results export "$study" --format fhir -o "$tmp/bundle.json" --home "$home"
-    python3 - "$tmp/bundle.json" <<'PY' && ok "fhir bundle: 1 report + 4 observations" || bad "fhir bundle shape"
+    python3 - "$tmp/bundle.json" <<'PY' && ok "fhir bundle: 1 report + 4 region and 4 finding/measurement observations" || bad "fhir bundle shape"
 import json, sys
 b = json.load(open(sys.argv[1]))
 kinds = [e["resource"]["resourceType"] for e in b["entry"]]
 assert b["resourceType"] == "Bundle" and b["type"] == "collection"
-assert kinds == ["DiagnosticReport"] + ["Observation"] * 4, kinds
+assert kinds == ["DiagnosticReport"] + ["Observation"] * 8, kinds
+assert b["entry"][0]["resource"]["meta"]["tag"][0]["code"] == "R"
+assert b["entry"][1]["resource"]["code"]["coding"][0]["code"] == "111030"
+assert any(d.get("type") == "Media" for e in b["entry"][1:] for d in e["resource"]["derivedFrom"])
 PY
     expect_rc 0 "results studies" "$agora" results studies --home "$home"
     grep -qx "$study" "$tmp/out" && ok "studies lists the study" || bad "studies output"

@@ -327,7 +327,8 @@ static void test_fhir_mapping(void **state)
     assert_int_equal(agora__results_fhir_bundle(arr, &b, &err), 0);
     assert_string_equal(json_string_value(json_object_get(b, "type")), "collection");
     json_t *entries = json_object_get(b, "entry");
-    assert_int_equal(json_array_size(entries), 1 + 2 + 2); /* report + 2 findings + 2 measures */
+    /* report + 4 regions + 2 findings + 2 measures */
+    assert_int_equal(json_array_size(entries), 1 + 4 + 2 + 2);
     json_t *dr = json_object_get(json_array_get(entries, 0), "resource");
     assert_string_equal(json_string_value(json_object_get(dr, "resourceType")), "DiagnosticReport");
     assert_string_equal(json_string_value(json_object_get(dr, "status")), "final");
@@ -337,9 +338,9 @@ static void test_fhir_mapping(void **state)
         json_object_get(json_array_get(json_object_get(dr, "imagingStudy"), 0), "identifier");
     assert_string_equal(json_string_value(json_object_get(is, "value")),
                         "urn:oid:1.2.826.0.1.3680043.8.498.100");
-    assert_int_equal(json_array_size(json_object_get(dr, "result")), 4);
+    assert_int_equal(json_array_size(json_object_get(dr, "result")), 8);
     assert_string_equal(json_string_value(json_object_get(dr, "conclusion")), "One nodule.");
-    json_t *obs = json_object_get(json_array_get(entries, 1), "resource");
+    json_t *obs = json_object_get(json_array_get(entries, 5), "resource");
     json_t *vcc = json_object_get(obs, "valueCodeableConcept");
     json_t *coding = json_array_get(json_object_get(vcc, "coding"), 0);
     assert_string_equal(json_string_value(json_object_get(coding, "system")),
@@ -348,7 +349,7 @@ static void test_fhir_mapping(void **state)
     json_t *comp = json_array_get(json_object_get(obs, "component"), 0);
     assert_true(json_number_value(
                     json_object_get(json_object_get(comp, "valueQuantity"), "value")) == 0.91);
-    json_t *m = json_object_get(json_array_get(entries, 3), "resource");
+    json_t *m = json_object_get(json_array_get(entries, 7), "resource");
     json_t *vq = json_object_get(m, "valueQuantity");
     assert_string_equal(json_string_value(json_object_get(vq, "system")),
                         "http://unitsofmeasure.org");
