@@ -130,17 +130,22 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
 {
     int want_seg = strcmp(format, "sr") != 0, want_sr = strcmp(format, "seg") != 0;
     agora__error err = {0};
-    if (want_sr) {
-        /* Hook for the SR (TID 1500) writer of issue 11: it is built on branch i11-sr and
-         * wired here at merge (agora__export_sr, export.h). */
-        fprintf(stderr, "agora results export: the SR export is not built into this agora; "
-                        "use --format seg\n");
-        return 1;
-    }
     if (agora__mkdirs(dir, 0755, &err) != 0) {
         fprintf(stderr, "agora results export: %s\n", err.msg);
         return 1;
     }
+    /* The key the plugin view's UIDs were pseudonymised with (agora run), to re-identify the
+     * pseudonyms a plugin may have echoed in its text. */
+    uint8_t view_key[32];
+    agora__trust_home *th = NULL;
+    if (agora__trust_home_open(home, &th, &err) != 0 ||
+        agora__trust_derive_key(th, "deid-uid", view_key) != 0) {
+        fprintf(stderr, "agora results export: cannot derive the clinic's keys: %s\n",
+                err.msg[0] ? err.msg : "the home has no secret");
+        agora__trust_home_close(th);
+        return 1;
+    }
+    agora__trust_home_close(th);
     agora__ingest *ing = NULL;
     agora__ingest_options iopt;
     agora__ingest_options_default(&iopt);
@@ -167,7 +172,15 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
         }
         char vendor[256], path[4096];
         plugin_vendor(home, r, vendor, sizeof vendor);
-        agora__export_ctx ctx = {.src = &src, .uid_root = uid_root, .vendor = vendor};
+        agora__export_uidmap uids;
+        if (agora__export_uidmap_build(&src, view_key, &uids, &err) != 0) {
+            fprintf(stderr, "agora results export: %s\n", err.msg);
+            agora__export_source_free(&src);
+            rc = 1;
+            break;
+        }
+        agora__export_ctx ctx = {
+            .src = &src, .uid_root = uid_root, .vendor = vendor, .uids = &uids};
         int written = 0;
         if (want_seg &&
             agora__export_seg(&ctx, home, r, dir, &written, path, sizeof path, &err) != 0) {
@@ -178,14 +191,29 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
             printf("%s\n", path);
             n_written++;
         }
+        /* Every ok result gets an SR (findings, measurements and the summary need no mask);
+         * its volumetric groups point at the SEG above by its deterministic UID. */
+        if (rc == 0 && want_sr) {
+            if (agora__export_sr(&ctx, home, r, dir, path, sizeof path, &err) != 0) {
+                fprintf(stderr, "agora results export: invocation %s: %s\n",
+                        json_string_value(json_object_get(r, "invocation_id")), err.msg);
+                rc = 1;
+            } else {
+                printf("%s\n", path);
+                n_written++;
+            }
+        }
+        agora__export_uidmap_free(&uids);
         agora__export_source_free(&src);
         if (rc != 0)
             break;
     }
     agora__ingest_close(ing);
     if (rc == 0 && n_written == 0)
-        fprintf(stderr, "agora results export: no result of this study has a mask; nothing to "
-                        "write as SEG\n");
+        fprintf(stderr, want_sr ? "agora results export: the study has no ok result; nothing "
+                                  "to write\n"
+                                : "agora results export: no result of this study has a mask; "
+                                  "nothing to write as SEG\n");
     return rc;
 }
 

@@ -76,6 +76,9 @@ int agora__export_common(agora__dcmw_ds *root, const agora__export_ctx *ctx, con
         return agora__error_set(err, AGORA_EINVAL,
                                 "the source files belong to another study than the result");
     for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
+        /* The SR IODs have no Frame of Reference module (SCOORD3D items carry their own). */
+        if (copied[i].tag == T(0x0020, 0x0052) && strcmp(modality, "SR") == 0)
+            continue;
         const agora__ingest_element *e = NULL;
         for (uint32_t k = 0; k < src->meta.n_elements; k++)
             if (src->meta.elements[k].tag == copied[i].tag)

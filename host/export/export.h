@@ -3,7 +3,7 @@
  * source series (read through the ingest sandbox, never parsed in the host), the modules every
  * new object shares (Patient, General Study copied from the REAL source; General Series,
  * Equipment, IHE AIR Contributing Equipment), and the Segmentation (seg.c). The Comprehensive
- * 3D SR (TID 1500) is i11-sr's sr.c and uses the same context.
+ * 3D SR (TID 1500, sr.c) uses the same context and references the SEG's segments.
  *
  * Results are already re-identified (host/results: study_uid, series_uid and frames[] hold the
  * real UIDs); nothing here sees a pseudonym. Errors never quote UIDs or attribute values.
@@ -41,11 +41,32 @@ const agora__dicom_series_frame *agora__export_source_frame(const agora__export_
                                                             const char *sop_uid,
                                                             uint32_t frame_number);
 
+/* Pseudonym -> real UID of every UID of the source (study, series, instances, other UI
+ * elements of the first instance) under the plugin-view key, sorted by pseudonym. */
+typedef struct agora__export_uid_pair {
+    char pseudo[65], real[65];
+} agora__export_uid_pair;
+typedef struct agora__export_uidmap {
+    agora__export_uid_pair *e; /* owned */
+    size_t n;
+} agora__export_uidmap;
+
+/* Build the map of src with key (the home's "deid-uid" key `agora run` pseudonymises with). */
+int agora__export_uidmap_build(const agora__export_source *src, const uint8_t key[32],
+                               agora__export_uidmap *out, agora__error *err);
+void agora__export_uidmap_free(agora__export_uidmap *m);
+/* A malloc'ed copy of plugin text s with every pseudonym in m (a whole run of digits and
+ * dots) replaced by its real UID; m NULL or empty: a plain copy. NULL when out of memory. */
+char *agora__export_reident(const agora__export_uidmap *m, const char *s);
+
 /* What an export run shares across its objects. Strings borrowed. */
 typedef struct agora__export_ctx {
     const agora__export_source *src;
     const char *uid_root; /* NULL/"": 2.25 */
     const char *vendor;   /* the plugin's vendor (catalog); "" when unknown */
+    /* Pseudonyms of the plugin view, re-identified in plugin text (NULL: text is copied as
+     * is; the CLI always sets it, so no pseudonymous UID reaches an exported object). */
+    const agora__export_uidmap *uids;
 } agora__export_ctx;
 
 /* Patient + General Study (+ Patient Study, Frame of Reference when the source has one) copied
@@ -69,7 +90,45 @@ int agora__export_seg(const agora__export_ctx *ctx, const char *home, const json
                       const char *dir, int *written, char *path_out, size_t path_size,
                       agora__error *err);
 
-/* SR hook (i11-sr implements it in sr.c; the CLI calls it once it is linked in). */
+/* The series frame of the result's frame index (its frames[] entry: *sop_uid borrowed from
+ * result, *frame_number 1-based), or NULL when the result or the source lacks it. */
+const agora__dicom_series_frame *agora__export_result_frame(const agora__export_source *src,
+                                                            const json_t *result, uint32_t index,
+                                                            const char **sop_uid,
+                                                            uint32_t *frame_number);
+
+/* One segment of the SEG agora__export_seg writes for a result: SegmentNumber `number`
+ * (1-based) holds the pixels of mask region `region` (borrowed from the result) equal to
+ * `value`. The SR's volumetric groups reference segments by these numbers. */
+typedef struct agora__export_segment {
+    const json_t *region;
+    uint32_t value;
+    uint32_t number;
+} agora__export_segment;
+
+/* The segments, in SEG order, of the result's masks (read from home and checked against their
+ * SHA-256). *out (malloc'ed, caller frees) holds *n entries; 0 entries without masks. */
+int agora__export_seg_segments(const char *home, const json_t *result, agora__export_segment **out,
+                               size_t *n, agora__error *err);
+
+/* Comprehensive 3D SR (TID 1500 Measurement Report). */
 #define AGORA__EXPORT_SR_CLASS "1.2.840.10008.5.1.4.1.1.88.34"
+
+/* SCOORD GraphicData of a planar region in DICOM image coordinates (PS3.3 C.18.6.1.1: column
+ * then row, (0,0) the top-left CORNER of the top-left pixel) from Agora's pixel coordinates
+ * (x = column, y = row, (0,0) the CENTRE of the top-left pixel). point: 1 pair, POINT;
+ * polygon (n >= 3): n + 1 pairs, closed POLYLINE (first pair repeated); box (2 corners,
+ * pixels inclusive): the 5-pair closed POLYLINE around the covered pixels. out holds room
+ * for 2 * (n + 1) values and at least 10; *n_out gets the number of values, *graphic_type
+ * "POINT" or "POLYLINE". AGORA_EINVAL on a kind/count mismatch. */
+int agora__export_sr_scoord(const char *kind, const double *points, size_t n_points, float *out,
+                            size_t *n_out, const char **graphic_type);
+
+/* Write the SR of one stored result (borrowed) as DIR/sr-<invocation_id>.dcm (path_out may be
+ * NULL). Volumetric groups reference the segments of the SEG agora__export_seg writes for the
+ * same result (same deterministic SOP Instance UID, whether or not that SEG is written in this
+ * run); mask buffers are read from home to number them. */
+int agora__export_sr(const agora__export_ctx *ctx, const char *home, const json_t *result,
+                     const char *dir, char *path_out, size_t path_size, agora__error *err);
 
 #endif

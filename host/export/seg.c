@@ -77,6 +77,15 @@ static int load_mask(const char *home, const json_t *result, const json_t *regio
     return 0;
 }
 
+/* seen[v] = 1 for every label value v the mask holds (seen: 65536 bytes). */
+static void mask_values(const mask_buf *m, uint8_t *seen)
+{
+    memset(seen, 0, 65536);
+    size_t px = (size_t)m->frames * m->rows * m->cols;
+    for (size_t i = 0; i < px; i++)
+        seen[px_at(m, i)] = 1;
+}
+
 /* The coded finding that names this region, or NULL. */
 static const json_t *finding_code(const json_t *result, json_int_t region_id)
 {
@@ -87,19 +96,6 @@ static const json_t *finding_code(const json_t *result, json_int_t region_id)
         if (json_integer_value(json_object_get(f, "region")) == region_id &&
             json_object_get(f, "region"))
             return json_object_get(f, "code");
-    }
-    return NULL;
-}
-
-/* The result's frames[] entry of frame index f. */
-static const json_t *frame_ref(const json_t *result, uint32_t f)
-{
-    size_t i;
-    const json_t *e;
-    json_array_foreach(json_object_get(result, "frames"), i, e)
-    {
-        if (json_integer_value(json_object_get(e, "frame")) == (json_int_t)f)
-            return e;
     }
     return NULL;
 }
@@ -148,10 +144,7 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
                 agora__error_set(err, AGORA_EINVAL, "a mask's size differs from the source images");
             break;
         }
-        memset(seen, 0, 65536);
-        size_t px = (size_t)m->frames * frame_px;
-        for (size_t i = 0; i < px; i++)
-            seen[px_at(m, i)] = 1;
+        mask_values(m, seen);
         json_int_t rid = json_integer_value(json_object_get(m->region, "id"));
         const char *label = json_string_value(json_object_get(m->region, "label"));
         char deflabel[64];
@@ -170,11 +163,23 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
             }
             agora__dcmw_ds *sg = agora__dcmw_item(root, T(0x0062, 0x0002));
             agora__dcmw_us1(sg, T(0x0062, 0x0004), (uint16_t)n_segments);
-            char text[300], lab[65];
+            char text[400], lab[65];
+            /* Plugin text, with the view's pseudonyms re-identified (export.h). */
+            char *rl = agora__export_reident(ctx->uids, label ? label : deflabel);
+            char *rm = code ? agora__export_reident(
+                                  ctx->uids, json_string_value(json_object_get(code, "meaning")))
+                            : NULL;
+            if (rl == NULL || (code && rm == NULL)) {
+                free(rl);
+                free(rm);
+                rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+                break;
+            }
             if (distinct > 1 || v != 1)
-                snprintf(text, sizeof text, "%s #%u", label ? label : deflabel, v);
+                snprintf(text, sizeof text, "%.300s #%u", rl, v);
             else
-                snprintf(text, sizeof text, "%s", label ? label : deflabel);
+                snprintf(text, sizeof text, "%.300s", rl);
+            free(rl);
             cut64(text, lab);
             agora__dcmw_str(sg, T(0x0062, 0x0005), V('L', 'O'), lab);
             agora__dcmw_code(sg, T(0x0062, 0x0003), "SCT", "49755003",
@@ -182,9 +187,9 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
             if (code)
                 agora__dcmw_code(sg, T(0x0062, 0x000F),
                                  json_string_value(json_object_get(code, "scheme")),
-                                 json_string_value(json_object_get(code, "code")),
-                                 json_string_value(json_object_get(code, "meaning")));
-            else
+                                 json_string_value(json_object_get(code, "code")), rm);
+            free(rm);
+            if (!code)
                 agora__dcmw_code(sg, T(0x0062, 0x000F), "SCT", "52988006", "Lesion");
             agora__dcmw_str(sg, T(0x0062, 0x0008), V('C', 'S'), "AUTOMATIC");
             agora__dcmw_str(sg, T(0x0062, 0x0009), V('L', 'O'), pid);
@@ -310,11 +315,10 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
         const seg_frame *sf = &frames[k];
         const mask_buf *m = &masks[sf->region];
         uint32_t fidx = m->first + sf->mask_frame;
-        const json_t *fr = frame_ref(result, fidx);
-        const char *sop = json_string_value(json_object_get(fr, "sop_instance_uid"));
-        uint32_t fnum = (uint32_t)json_integer_value(json_object_get(fr, "frame_number"));
+        const char *sop = NULL;
+        uint32_t fnum = 0;
         const agora__dicom_series_frame *sfr =
-            sop ? agora__export_source_frame(src, sop, fnum) : NULL;
+            agora__export_result_frame(src, result, fidx, &sop, &fnum);
         if (sfr == NULL || !sfr->has_position) {
             rc = agora__error_set(err, AGORA_EINVAL,
                                   "a masked frame is not in the source series or has no "
@@ -408,5 +412,62 @@ int agora__export_seg(const agora__export_ctx *ctx, const char *home, const json
     *written = 1;
     if (path_out && path_size)
         snprintf(path_out, path_size, "%s", path);
+    return 0;
+}
+
+int agora__export_seg_segments(const char *home, const json_t *result, agora__export_segment **out,
+                               size_t *n_out, agora__error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    size_t i, n = 0, cap = 0;
+    const json_t *r;
+    agora__export_segment *segs = NULL;
+    uint8_t *seen = NULL;
+    int rc = 0;
+    json_array_foreach(json_object_get(result, "regions"), i, r)
+    {
+        if (json_object_get(r, "mask") == NULL)
+            continue;
+        mask_buf m = {0};
+        if (seen == NULL && (seen = malloc(65536)) == NULL)
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        if (rc == 0)
+            rc = load_mask(home, result, r, &m, err);
+        if (rc == 0)
+            mask_values(&m, seen);
+        free(m.data);
+        /* Same order as build(): mask region order, then ascending label value. */
+        for (uint32_t v = 1; v < 65536 && rc == 0; v++) {
+            if (!seen[v])
+                continue;
+            if (n == MAX_SEGMENTS) {
+                rc = agora__error_set(err, AGORA_ELIMIT, "more than %u segments in one result",
+                                      MAX_SEGMENTS);
+                break;
+            }
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                agora__export_segment *ns = realloc(segs, nc * sizeof *ns);
+                if (ns == NULL) {
+                    rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+                    break;
+                }
+                segs = ns;
+                cap = nc;
+            }
+            segs[n] = (agora__export_segment){.region = r, .value = v, .number = (uint32_t)n + 1};
+            n++;
+        }
+        if (rc != 0)
+            break;
+    }
+    free(seen);
+    if (rc != 0) {
+        free(segs);
+        return rc;
+    }
+    *out = segs;
+    *n_out = n;
     return 0;
 }

@@ -1,15 +1,20 @@
 #!/bin/bash
-# DICOM SEG export end to end on the real binaries: threshold runs in the real sandbox on
-# synthetic CT and MR; `agora results export --format seg` writes one SEG per result with
-# masks. Checks: dciodvfy (no "Error" line on stderr, rc 0, warnings only from ALLOW below);
-# pydicom round trip (the unpacked frames rebuild the stored label mask byte for byte, exact
-# PixelData length, references to the real source series/instances, real Study UID, no
-# pseudonymous UID of the plugin view in the bytes); a second export is byte-identical; and
-# Orthanc (started here inside a private network namespace, stopped by pid) stores the SEG
-# sent with dcmsend and its QIDO-RS (orthanc-dicomweb) finds one SEG series in the study.
-# Usage: seg_export.sh AGORA EXAMPLES_DIR VIEW_KEY_HELPER
+# DICOM export end to end on the real binaries: the example plugins (threshold, stats, inspect)
+# and the results fixture (points, boxes, polygons, 8- and 16-bit masks, findings with
+# confidence, measurements, summary, urgent flag) run in the real sandbox on synthetic CT and
+# MR; `agora results export --format dicom` writes one SEG per result with masks and one
+# Comprehensive 3D SR (TID 1500) per result. Checks on every object: dciodvfy (no "Error" line
+# on stderr, rc 0, warnings only from ALLOW below); a second export is byte-identical; real
+# Study/source UIDs only, no pseudonymous UID of the plugin view in the bytes. SEG: pydicom
+# round trip (the unpacked frames rebuild the stored label mask byte for byte, 8- and 16-bit,
+# exact PixelData length, references to the real source series/instances). SR: `dsrdump +Pt`
+# shows TID 1500 (DCMR), and sr_check.py checks the content tree against the stored result.
+# Orthanc (started here inside a private network namespace, stopped by pid) stores one
+# result's SR and SEG sent with dcmsend, and its QIDO-RS (orthanc-dicomweb) finds one SR and
+# one SEG series in the study.
+# Usage: seg_export.sh AGORA EXAMPLES_DIR VIEW_KEY_HELPER FIXTURES_DIR
 set -euo pipefail
-A=$1 P=$2 VIEW_KEY=$3
+A=$1 P=$2 VIEW_KEY=$3 FX=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/agora-segx.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -17,6 +22,7 @@ cd "$T"
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 command -v dciodvfy >/dev/null || { echo "SKIP: dciodvfy (Debian dicom3tools) not installed; run scripts/deps.sh"; exit 77; }
+command -v dsrdump >/dev/null || { echo "SKIP: dsrdump (Debian dcmtk) not installed; run scripts/deps.sh"; exit 77; }
 $PY -c 'import pydicom, numpy' 2>/dev/null || { echo "SKIP: python3-pydicom/numpy not installed"; exit 77; }
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
@@ -24,11 +30,17 @@ q() { "$@" >/dev/null 2>&1 || { echo "command failed: $*"; "$@"; exit 1; }; }
 
 q "$A" keygen --out keys/op
 q "$A" keygen --out keys/acme
-q "$A" pack --manifest "$P/threshold.manifest.json" --plugin "$P/threshold.so" --sign keys/acme.key -o threshold.agora
-q "$A" certify threshold.agora --catalog cat --key keys/op.key --vendor-key keys/acme.pub --model free
+PLUGINS="$P/threshold $P/stats $P/inspect $FX/results_fixture"
+for pl in $PLUGINS; do
+    q "$A" pack --manifest "$pl.manifest.json" --plugin "$pl.so" --sign keys/acme.key -o "$(basename "$pl").agora"
+    q "$A" certify "$(basename "$pl").agora" --catalog cat --key keys/op.key --vendor-key keys/acme.pub --model free
+done
 q "$A" init --home "$T/home" --trust keys/op.pub
 q "$A" sync cat --home "$T/home"
-q "$A" install org.agora.examples.threshold --home "$T/home"
+for id in org.agora.examples.threshold org.agora.examples.stats org.agora.examples.inspect \
+    org.agora.tests.results-fixture; do
+    q "$A" install $id --home "$T/home"
+done
 export AGORA_HOME=$T/home
 q "$A" dicom synth --modality CT --slices 6 --rows 48 --cols 40 -o studies/ct
 q "$A" dicom synth --modality MR --slices 4 --rows 32 --cols 32 -o studies/mr
@@ -46,17 +58,38 @@ ALLOW=(
     'Attribute is not present in standard DICOM IOD - \(0x0018,0x1002\) UI Device UID'
     # ... which makes the object a Standard Extended SOP Class (follows from the line above).
     'Dicom dataset contains attributes not present in standard DICOM IOD - this is a Standard Extended SOP Class'
+    # SR: private coding schemes (PS3.16 8.2: designators beginning with "99"): 99AGORA names
+    # measurements the plugin gave no code, others are the plugin's own (inspect's
+    # 99AGORA-INSPECT); each is declared in CodingSchemeIdentificationSequence, but dciodvfy
+    # knows only the standard designators.
+    'Unrecognized defined term <99[A-Za-z0-9._+-]*> for value 1 of attribute <Coding Scheme Designator>'
 )
-n=0
+# The pseudonymous UIDs of the plugin view (from agora deid with the view key), one a line.
+$PY - pseudo >pseudo.txt <<'PY'
+import glob, sys, pydicom
+seen = set()
+for p in glob.glob(sys.argv[1] + '/**/*.dcm', recursive=True):
+    d = pydicom.dcmread(p, stop_before_pixels=True)
+    for k in ('StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID', 'FrameOfReferenceUID'):
+        if k in d:
+            seen.add(str(getattr(d, k)))
+print('\n'.join(sorted(seen)))
+PY
+[ "$(wc -l <pseudo.txt)" -ge 3 ] || fail "pseudonyms not collected from agora deid"
+n=0 n_sr=0 n_seg=0 n_seg16=0
 while read -r study; do
     n=$((n + 1))
     out=out$n
-    "$A" results export "$study" --format seg -o "$out" --source studies >list$n.txt 2>err$n.txt ||
-        { cat err$n.txt; fail "export seg of study $n"; continue; }
-    "$A" results export "$study" --format seg -o "${out}b" --source studies >/dev/null 2>&1 ||
+    "$A" results export "$study" --format dicom -o "$out" --source studies >list$n.txt 2>err$n.txt ||
+        { cat err$n.txt; fail "export dicom of study $n"; continue; }
+    "$A" results export "$study" --format dicom -o "${out}b" --source studies >/dev/null 2>&1 ||
         fail "second export of study $n"
-    [ "$(ls "$out" | wc -l)" -ge 1 ] || { fail "no SEG written for study $n"; continue; }
+    "$A" results show "$study" --json >show$n.json
+    n_ok=$($PY -c 'import json,sys; print(sum(r["status"] == "ok" for r in json.load(open(sys.argv[1]))["results"]))' show$n.json)
+    [ "$(ls "$out"/sr-*.dcm | wc -l)" -eq "$n_ok" ] || fail "study $n: expected one SR per ok result ($n_ok)"
+    ! grep -qxF "$study" pseudo.txt || fail "the real study UID is among the pseudonyms"
     for f in "$out"/*.dcm; do
+        base=$(basename "$f" .dcm) kind=${base%%-*} inv=${base#*-}
         cmp -s "$f" "${out}b/$(basename "$f")" || fail "re-export of $(basename "$f") is not byte-identical"
         rc=0
         dciodvfy "$f" >dv.out 2>dv.err || rc=$?
@@ -64,91 +97,32 @@ while read -r study; do
         if grep -q '^Error' dv.err; then fail "dciodvfy errors on $f:"; grep '^Error' dv.err; fi
         grep '^Warning' dv.err | grep -Ev "$(IFS='|'; echo "${ALLOW[*]}")" >dv.warn || true
         [ ! -s dv.warn ] || { fail "dciodvfy warnings not in the allow-list on $f:"; cat dv.warn; }
-        grep -q '^Segmentation' dv.err || fail "dciodvfy did not recognise $f as Segmentation"
-        inv=$(basename "$f" .dcm); inv=${inv#seg-}
-        "$A" results show "$study" --json >show.json
-        $PY - "$f" "$inv" show.json "$T/home" studies "$study" pseudo <<'PY' || fail "pydicom checks on $f"
-import glob, hashlib, json, os, sys
-import numpy as np, pydicom
-f, inv, showp, home, studies, study, pseudo_dir = sys.argv[1:]
-ds = pydicom.dcmread(f)
-raw = open(f, 'rb').read()
-res = [r for r in json.load(open(showp))['results'] if r['invocation_id'] == inv][0]
-bad = []
-def check(c, what):
-    if not c: bad.append(what)
-check(ds.SOPClassUID == '1.2.840.10008.5.1.4.1.1.66.4', 'SOP class')
-check(ds.StudyInstanceUID == study == res['study_uid'], 'real Study Instance UID')
-check(ds.Modality == 'SEG' and ds.SegmentationType == 'BINARY', 'modality/type')
-check(ds.ManufacturerModelName == res['plugin']['id'] and ds.SoftwareVersions == res['plugin']['version'], 'equipment')
-check(ds.Manufacturer == 'Agora Examples', 'vendor as Manufacturer')
-ce = ds.ContributingEquipmentSequence[0]
-check(ce.PurposeOfReferenceCodeSequence[0].CodeMeaning == 'Processing Algorithm' and ce.DeviceUID, 'AIR contributing equipment')
-# source files: real UIDs and Patient module
-src = {}
-for p in glob.glob(studies + '/**/*', recursive=True):
-    if os.path.isfile(p):
-        s = pydicom.dcmread(p, stop_before_pixels=True)
-        if s.SeriesInstanceUID == res['series_uid']:
-            src[s.SOPInstanceUID] = s
-one = next(iter(src.values()))
-check(ds.PatientName == one.PatientName and ds.PatientID == one.PatientID, 'Patient module copied')
-rs = ds.ReferencedSeriesSequence[0]
-check(rs.SeriesInstanceUID == res['series_uid'], 'ReferencedSeriesSequence names the source series')
-refs = {r.ReferencedSOPInstanceUID for r in rs.ReferencedInstanceSequence}
-check(refs and refs <= set(src), 'referenced instances are real source instances')
-# the round trip: rebuild every mask from its segments
-nf = int(ds.NumberOfFrames); R, C = ds.Rows, ds.Columns
-check(len(ds.PixelData) == ((nf * R * C + 7) // 8 + 1) // 2 * 2, 'PixelData length exact')
-bits = np.unpackbits(np.frombuffer(ds.PixelData, np.uint8), bitorder='little')[:nf * R * C].reshape(nf, R, C)
-frames = {e['frame']: e for e in res['frames']}
-seg_label = {}
-for s in ds.SegmentSequence:
-    seg_label[s.SegmentNumber] = s.SegmentLabel
-    check(s.SegmentAlgorithmType == 'AUTOMATIC', 'algorithm type')
-sop_of_pos = {}
-masks = [r for r in res['regions'] if r['kind'] == 'mask']
-check(len(masks) >= 1, 'result has a mask')
-segno = 0
-for m in masks:
-    mk = m['mask']
-    data = open(glob.glob(home + '/results/*/' + mk['sha256'] + '.mask')[0], 'rb').read()
-    ebytes = mk['bits'] // 8
-    want = np.frombuffer(data, '<u%d' % ebytes).reshape(mk['frames'], mk['rows'], mk['columns'])
-    values = sorted(set(np.unique(want)) - {0})
-    got = np.zeros_like(want)
-    for v in values:
-        segno += 1
-        for k, pf in enumerate(ds.PerFrameFunctionalGroupsSequence):
-            if pf.SegmentIdentificationSequence[0].ReferencedSegmentNumber != segno:
-                continue
-            idx = pf.FrameContentSequence[0].DimensionIndexValues[1] - 1
-            fr = frames[idx]
-            srcimg = pf.DerivationImageSequence[0].SourceImageSequence[0]
-            check(srcimg.ReferencedSOPInstanceUID == fr['sop_instance_uid'], 'derivation reference')
-            s = src[fr['sop_instance_uid']]
-            check([float(x) for x in pf.PlanePositionSequence[0].ImagePositionPatient] ==
-                  [float(x) for x in s.ImagePositionPatient], 'plane position of frame')
-            got[idx - mk['first_frame']][bits[k] == 1] = v
-    check(got.tobytes() == want.tobytes(), 'unpacked frames equal the stored mask byte for byte')
-# no pseudonymous UID of the plugin view: the deid map of the home names them
-pseudo = set()
-for p in glob.glob(pseudo_dir + '/**/*.dcm', recursive=True):
-    d = pydicom.dcmread(p, stop_before_pixels=True)
-    for k in ('StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID', 'FrameOfReferenceUID'):
-        if k in d:
-            pseudo.add(str(getattr(d, k)))
-check(len(pseudo) >= 3 and study not in pseudo, 'pseudonyms collected from agora deid')
-leaked = [u for u in pseudo if u.encode() in raw]
-check(not leaked, 'no pseudonymous UID of the plugin view in the SEG bytes')
-check(study.encode() in raw, 'real study UID in the bytes')
-print('ok: %s: %d frames, %d segments, %d refs' % (os.path.basename(f), nf, len(seg_label), len(refs)))
-if bad:
-    print('FAILED checks:', bad); sys.exit(1)
-PY
+        ! grep -a -F -q -f pseudo.txt "$f" || fail "a pseudonymous UID of the plugin view is in $f"
+        grep -a -F -q "$study" "$f" || fail "the real study UID is not in $f"
+        if [ "$kind" = seg ]; then
+            n_seg=$((n_seg + 1))
+            grep -q '^Segmentation' dv.err || fail "dciodvfy did not recognise $f as Segmentation"
+            $PY "$HERE/seg_check.py" "$f" "$inv" show$n.json "$T/home" studies "$study" >seg.out ||
+                { cat seg.out; fail "pydicom SEG checks on $f"; }
+            cat seg.out
+            grep -q '16-bit' seg.out && n_seg16=$((n_seg16 + 1))
+        else
+            n_sr=$((n_sr + 1))
+            grep -q '^Comprehensive3DSR' dv.err || fail "dciodvfy did not recognise $f as Comprehensive3DSR"
+            dsrdump +Pt "$f" >dsr.out 2>&1 || fail "dsrdump failed on $f"
+            grep -q '# TID 1500 (DCMR)' dsr.out || fail "dsrdump +Pt does not show TID 1500 (DCMR) in $f"
+            $PY "$HERE/sr_check.py" "$f" "$inv" show$n.json "$T/home" studies "$study" "$out" >sr.out ||
+                { cat sr.out; fail "pydicom SR checks on $f"; }
+            cat sr.out
+        fi
     done
 done <studies.txt
 [ $n -ge 2 ] || fail "no study exported"
+# 4 plugins on 2 studies; threshold and the fixture have masks, the fixture's include 16 bits.
+[ $n_sr -eq 8 ] || fail "expected 8 SRs (4 plugins x 2 studies), got $n_sr"
+[ $n_seg -eq 4 ] || fail "expected 4 SEGs (threshold and fixture x 2 studies), got $n_seg"
+[ $n_seg16 -eq 2 ] || fail "expected the fixture's 16-bit mask in 2 SEGs, got $n_seg16"
+echo "ok: $n_sr SR, $n_seg SEG checked"
 
 # A real PACS: Orthanc + DICOMweb inside a private network namespace.
 if ! command -v Orthanc >/dev/null || ! ls /usr/lib/orthanc/libOrthancDicomWeb.so* >/dev/null 2>&1 ||
@@ -157,14 +131,14 @@ if ! command -v Orthanc >/dev/null || ! ls /usr/lib/orthanc/libOrthancDicomWeb.s
 elif ! unshare --net --fork true 2>/dev/null; then
     echo "SKIPPED PART: cannot create a network namespace (unshare --net) here"
 else
+    # One result's SR and SEG (the fixture's, on the first study): QIDO must find exactly one
+    # series of each in the source study.
     study=$(head -1 studies.txt)
-    # SR: when the SR writer (branch i11-sr) is merged, export --format dicom instead and
-    # require SR=1 below (the lead enables it: set WANT_SR=1).
-    WANT_SR=0
-    unshare --net --fork bash "$HERE/pacs_store.sh" "$T/pacs" "$study" studies out1/*.dcm \
-        >pacs.txt 2>&1 || { cat pacs.txt; fail "storing into Orthanc"; }
+    inv=$($PY -c 'import json,sys; print([r["invocation_id"] for r in json.load(open(sys.argv[1]))["results"] if r["plugin"]["id"] == "org.agora.tests.results-fixture"][0])' show1.json)
+    unshare --net --fork bash "$HERE/pacs_store.sh" "$T/pacs" "$study" studies out1/sr-$inv.dcm \
+        out1/seg-$inv.dcm >pacs.txt 2>&1 || { cat pacs.txt; fail "storing into Orthanc"; }
     grep -q '^SEG=1 ' pacs.txt || { cat pacs.txt; fail "QIDO-RS must find one SEG series in the study"; }
-    [ $WANT_SR -eq 0 ] || grep -q ' SR=1$' pacs.txt || fail "QIDO-RS must find one SR series"
+    grep -q ' SR=1$' pacs.txt || { cat pacs.txt; fail "QIDO-RS must find one SR series in the study"; }
     echo "ok: PACS: $(tail -1 pacs.txt)"
 fi
 echo "$fails failure(s)"
