@@ -347,6 +347,11 @@ static int ds_format(double v, char out[17])
         return -1;
     if (v == 0)
         v = 0; /* -0 would print as "-0" */
+    /* Whole numbers as integers ("8100", not the shorter "8.1e+03"): a reader sees the value. */
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(out, 17, "%.0f", v);
+        return 0;
+    }
     int fits = 0;
     for (int prec = 1; prec <= 17; prec++) {
         char tmp[40];
