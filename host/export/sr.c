@@ -342,6 +342,24 @@ static void tracking_text(const json_t *region, const char *what, char *out, siz
         snprintf(out, size, "region %lld%s", id, what);
 }
 
+/* The group of a region (what: "" or " label V"): tracking, the region's first finding
+ * (marked placed; *finding, or NULL) or the default code, algorithm identification. */
+static agora__dcmw_ds *region_group(sr_ctx *c, agora__dcmw_ds *ims, const char *tid,
+                                    const json_t *region, const char *what, const char *uid_label,
+                                    uint8_t *placed, const json_t **finding)
+{
+    char tracking[400];
+    tracking_text(region, what, tracking, sizeof tracking);
+    agora__dcmw_ds *grp = group(c, ims, tid, tracking, uid_label);
+    size_t fi = 0;
+    *finding = region_finding(c->result, json_integer_value(json_object_get(region, "id")), &fi);
+    finding_item(c, grp, *finding);
+    if (*finding)
+        placed[fi] = 1;
+    algorithm(c, grp);
+    return grp;
+}
+
 /* TID 1410: a point, box or polygon on one frame. */
 static void planar_group(sr_ctx *c, agora__dcmw_ds *ims, const json_t *region, uint8_t *placed)
 {
@@ -354,7 +372,7 @@ static void planar_group(sr_ctx *c, agora__dcmw_ds *ims, const json_t *region, u
     double *p = malloc(2 * n * sizeof *p);
     float *g = malloc((2 * (n + 1) + 10) * sizeof *g);
     const json_t *pt;
-    char tracking[400], label[64];
+    char label[64];
     size_t nv = 0;
     const char *gt = NULL;
     if (p == NULL || g == NULL) {
@@ -375,15 +393,9 @@ static void planar_group(sr_ctx *c, agora__dcmw_ds *ims, const json_t *region, u
         frame_of(c, json_integer_value(json_object_get(region, "frame")), &fnum);
     if (f == NULL)
         goto out;
-    tracking_text(region, "", tracking, sizeof tracking);
     snprintf(label, sizeof label, "sr.tracking:region:%lld", (long long)id);
-    agora__dcmw_ds *grp = group(c, ims, "1410", tracking, label);
-    size_t fi = 0;
-    const json_t *fd = region_finding(c->result, id, &fi);
-    finding_item(c, grp, fd);
-    if (fd)
-        placed[fi] = 1;
-    algorithm(c, grp);
+    const json_t *fd = NULL;
+    agora__dcmw_ds *grp = region_group(c, ims, "1410", region, "", label, placed, &fd);
     agora__dcmw_ds *sc = item(c, grp, "CONTAINS", "SCOORD", "DCM", "111030", "Image Region");
     agora__dcmw_str(sc, T(0x0070, 0x0023), V('C', 'S'), gt);
     uint8_t *b = malloc(nv * 4);
@@ -413,17 +425,11 @@ static void volumetric_group(sr_ctx *c, agora__dcmw_ds *ims, const agora__export
                              int first, uint8_t *placed)
 {
     json_int_t id = json_integer_value(json_object_get(s->region, "id"));
-    char what[32], tracking[400], label[80];
+    char what[32], label[80];
     snprintf(what, sizeof what, " label %u", s->value);
-    tracking_text(s->region, what, tracking, sizeof tracking);
     snprintf(label, sizeof label, "sr.tracking:segment:%u", s->number);
-    agora__dcmw_ds *grp = group(c, ims, "1411", tracking, label);
-    size_t fi = 0;
-    const json_t *fd = region_finding(c->result, id, &fi);
-    finding_item(c, grp, fd);
-    if (fd)
-        placed[fi] = 1;
-    algorithm(c, grp);
+    const json_t *fd = NULL;
+    agora__dcmw_ds *grp = region_group(c, ims, "1411", s->region, what, label, placed, &fd);
     agora__dcmw_ds *im = item(c, grp, "CONTAINS", "IMAGE", "DCM", "121191", "Referenced Segment");
     agora__dcmw_ds *rs = agora__dcmw_item(im, T(0x0008, 0x1199));
     agora__dcmw_str(rs, T(0x0008, 0x1150), V('U', 'I'), AGORA__EXPORT_SEG_CLASS);

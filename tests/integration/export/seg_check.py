@@ -5,6 +5,8 @@
 # Usage: seg_check.py SEG_FILE INVOCATION SHOW_JSON HOME SOURCE_DIR STUDY_UID
 import glob, hashlib, json, os, sys
 import numpy as np, pydicom
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_checks import source_instances
 f, inv, showp, home, studies, study = sys.argv[1:]
 ds = pydicom.dcmread(f)
 raw = open(f, 'rb').read()
@@ -21,12 +23,7 @@ check(ds.Manufacturer == vendor, 'vendor as Manufacturer')
 ce = ds.ContributingEquipmentSequence[0]
 check(ce.PurposeOfReferenceCodeSequence[0].CodeMeaning == 'Processing Algorithm' and ce.DeviceUID, 'AIR contributing equipment')
 # source files: real UIDs and Patient module
-src = {}
-for p in glob.glob(studies + '/**/*', recursive=True):
-    if os.path.isfile(p):
-        s = pydicom.dcmread(p, stop_before_pixels=True)
-        if s.SeriesInstanceUID == res['series_uid']:
-            src[s.SOPInstanceUID] = s
+src = source_instances(studies, res['series_uid'])
 one = next(iter(src.values()))
 check(ds.PatientName == one.PatientName and ds.PatientID == one.PatientID, 'Patient module copied')
 rs = ds.ReferencedSeriesSequence[0]

@@ -12,6 +12,8 @@
 # Usage: sr_check.py SR_FILE INVOCATION SHOW_JSON HOME SOURCE_DIR STUDY_UID OUT_DIR
 import glob, json, os, sys
 import numpy as np, pydicom
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_checks import source_instances
 
 f, inv, showp, home, studies, study, outdir = sys.argv[1:]
 ds = pydicom.dcmread(f)
@@ -39,12 +41,7 @@ def one(it, code):
     return c[0] if c else None
 
 
-src = {}
-for p in glob.glob(studies + '/**/*', recursive=True):
-    if os.path.isfile(p):
-        s = pydicom.dcmread(p, stop_before_pixels=True)
-        if s.SeriesInstanceUID == res['series_uid']:
-            src[s.SOPInstanceUID] = s
+src = source_instances(studies, res['series_uid'])
 srcone = next(iter(src.values()))
 frames = {e['frame']: e for e in res['frames']}
 
