@@ -143,6 +143,7 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
         fprintf(stderr, "agora results export: cannot derive the clinic's keys: %s\n",
                 err.msg[0] ? err.msg : "the home has no secret");
         agora__trust_home_close(th);
+        explicit_bzero(view_key, sizeof view_key);
         return 1;
     }
     agora__trust_home_close(th);
@@ -152,6 +153,7 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
     if (agora__ingest_open(&iopt, &ing, &err) != 0) {
         fprintf(stderr, "agora results export: cannot start the sandboxed DICOM reader: %s\n",
                 err.msg);
+        explicit_bzero(view_key, sizeof view_key);
         return 1;
     }
     int rc = 0;
@@ -209,6 +211,7 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
             break;
     }
     agora__ingest_close(ing);
+    explicit_bzero(view_key, sizeof view_key);
     if (rc == 0 && n_written == 0)
         fprintf(stderr, want_sr ? "agora results export: the study has no ok result; nothing "
                                   "to write\n"
