@@ -108,6 +108,16 @@ int agora__results_mask_path(const char *home, const char *study_uid, const char
 /* The stored studies (the index): a new JSON array of Study Instance UIDs, sorted. */
 int agora__results_studies(const char *home, json_t **out, agora__error *err);
 
+/* The triage index (org.agora.triage/1), one entry per urgent stored result: a new JSON array of
+ * {"invocation_id", "study_uid", "plugin_id", "plugin_version"} (no reason), unordered. */
+int agora__results_urgent_index(const char *home, json_t **out, agora__error *err);
+
+/* The worklist behind `agora results studies`: a new JSON array of {"study_uid", "urgent",
+ * "urgent_results": [{"invocation_id", "plugin_id", "plugin_version", "created", "reason"}]},
+ * urgent studies first (oldest urgent result first), then by Study Instance UID. The reasons
+ * come from the re-validated stored results. */
+int agora__results_worklist(const char *home, json_t **out, agora__error *err);
+
 /* FHIR R4 Bundle (type collection) of one DiagnosticReport per successful result and its
  * Observations; results: a JSON array of stored documents of ONE study (borrowed). New
  * reference in *out. Mapping in docs/results-and-billing.md. */
