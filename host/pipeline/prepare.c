@@ -133,6 +133,11 @@ void agora__series_label(const agora__dicom_series *s, char *buf, size_t size)
 
 void agora__prepared_free(agora__prepared *p)
 {
+    for (uint32_t k = 0; k < p->n_parts; k++)
+        agora__prepared_free(&p->parts[k]);
+    free(p->parts);
+    free(p->more_inputs);
+    free((void *)p->frame_series);
     agora__pixbuf_free(&p->pixels);
     free(p->frames);
     free(p->attrs);
@@ -310,5 +315,113 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
     in->pixels = &out->pixels;
     /* Room for one 16-bit label mask over the whole series, the most a plugin can attach. */
     in->output_bytes = (uint64_t)first->rows * first->columns * n * 2;
+    return 0;
+}
+
+/* Copy a sealed buffer's bytes to dst (a writable mapping). */
+static int copy_pixels(const agora__pixbuf *src, uint8_t *dst, agora__error *err)
+{
+    void *m = mmap(NULL, (size_t)src->size, PROT_READ, MAP_SHARED, src->fd, 0);
+    if (m == MAP_FAILED)
+        return agora__error_set(err, AGORA__ERR(errno), "mapping a series' pixels: %s",
+                                strerror(errno));
+    memcpy(dst, m, (size_t)src->size);
+    munmap(m, (size_t)src->size);
+    return 0;
+}
+
+int agora__prepare_study(agora__ingest *ing, const agora__dicom_series *const *series, uint32_t n,
+                         const uint8_t uid_key[32], const char *const *granted, size_t n_granted,
+                         uint32_t deid_flags, agora__prepared *out, agora__error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->pixels.fd = -1;
+    if (n == 0 || n > AGORA_STUDY_MAX_SERIES)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "a study-scope job takes 1..%d series; this study has %u",
+                                AGORA_STUDY_MAX_SERIES, n);
+    int rc =
+        agora__prepare_series(ing, series[0], uid_key, granted, n_granted, deid_flags, out, err);
+    if (rc != 0 || n == 1)
+        return rc;
+    out->parts = calloc(n - 1, sizeof *out->parts);
+    out->more_inputs = calloc(n - 1, sizeof *out->more_inputs);
+    if (out->parts == NULL || out->more_inputs == NULL) {
+        agora__prepared_free(out);
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory preparing a study");
+    }
+    uint64_t total = out->pixels.size, out_bytes = out->input.output_bytes;
+    uint32_t frames = out->n_frames;
+    for (uint32_t k = 1; k < n && rc == 0; k++) {
+        agora__prepared *pk = &out->parts[k - 1];
+        rc =
+            agora__prepare_series(ing, series[k], uid_key, granted, n_granted, deid_flags, pk, err);
+        if (rc != 0) {
+            rc = agora__error_prefix(err, "series %u of the study", k + 1);
+            break;
+        }
+        out->n_parts = k;
+        if (pk->pixels.size > AGORA__PIXBUF_MAX - total)
+            rc = agora__error_set(err, AGORA_ELIMIT,
+                                  "the study needs more than %llu bytes of pixels",
+                                  (unsigned long long)AGORA__PIXBUF_MAX);
+        else if (frames + pk->n_frames > 65536u)
+            rc = agora__error_set(err, AGORA_ELIMIT, "the study has more than 65536 frames");
+        total += pk->pixels.size;
+        out_bytes += pk->input.output_bytes;
+        frames += pk->n_frames;
+    }
+    /* One sealed buffer: series 0's pixels, then each other series', frame offsets moved. */
+    agora__pixbuf all = {.fd = -1};
+    const char **sops = NULL, **ser = NULL;
+    uint32_t *numbers = NULL;
+    if (rc == 0)
+        rc = agora__pixbuf_create(total, &all, err);
+    if (rc == 0) {
+        sops = calloc(frames, sizeof *sops);
+        ser = calloc(frames, sizeof *ser);
+        numbers = calloc(frames, sizeof *numbers);
+        if (sops == NULL || ser == NULL || numbers == NULL)
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory preparing a study");
+    }
+    uint64_t base = 0;
+    uint32_t at = 0;
+    for (uint32_t k = 0; k < n && rc == 0; k++) {
+        agora__prepared *pk = k == 0 ? out : &out->parts[k - 1];
+        rc = copy_pixels(&pk->pixels, (uint8_t *)all.data + base, err);
+        for (uint32_t i = 0; i < pk->n_frames && rc == 0; i++, at++) {
+            pk->frames[i].offset += base;
+            sops[at] = pk->real_sops[i];
+            numbers[at] = pk->frame_numbers[i];
+            ser[at] = pk->series->series_uid;
+        }
+        base += pk->pixels.size;
+        if (k > 0) {
+            out->more_inputs[k - 1] = pk->input;
+            out->more_inputs[k - 1].pixels = NULL;
+            agora__pixbuf_free(&pk->pixels); /* copied: free its memory now */
+        }
+    }
+    if (rc == 0)
+        rc = agora__pixbuf_seal(&all, err);
+    if (rc != 0) {
+        agora__pixbuf_free(&all);
+        free(sops);
+        free(ser);
+        free(numbers);
+        agora__prepared_free(out);
+        return rc;
+    }
+    agora__pixbuf_free(&out->pixels);
+    out->pixels = all;
+    free(out->real_sops);
+    free(out->frame_numbers);
+    out->real_sops = sops;
+    out->frame_numbers = numbers;
+    out->frame_series = ser;
+    out->n_frames = frames;
+    out->input.output_bytes = out_bytes;
+    out->input.more_series = out->more_inputs;
+    out->input.n_more_series = n - 1;
     return 0;
 }

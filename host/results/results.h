@@ -57,6 +57,9 @@ typedef struct agora__results_reident {
     const char *const *frame_sop_uids; /* [n_frames]: SOP Instance UID of frame index i */
     const uint32_t *frame_numbers;     /* [n_frames] 1-based frame within that instance, or
                                           NULL meaning 1 for every frame (single-frame) */
+    /* [n_frames] study scope: the real Series Instance UID of each frame, stored with every
+     * referenced frame; NULL for a one-series job (every frame is in series_uid). */
+    const char *const *frame_series_uids;
     size_t n_frames;
     uint64_t created_unix_ms; /* 0: now */
 } agora__results_reident;
