@@ -154,5 +154,14 @@ assert u["org.agora.examples.hello"]["invocations"] == 5, u
 PY
     fail "run checks"
 
+# SEG export of a study-scope mask on another series than the first: refused, clearly.
+st=$($PY -c 'import json; print(json.load(open("studies.json"))[0]["study_uid"])')
+if "$A" results export "$st" --format seg --source in -o segout >seg.out 2>&1; then
+    fail "SEG export of a mask on another series of the study succeeded"
+else
+    grep -q "another series of the study" seg.out && ok "SEG export of a study-scope mask refused" ||
+        { cat seg.out; fail "SEG export refusal: unclear message"; }
+fi
+
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all study-scope checks passed"
