@@ -196,10 +196,11 @@ static int sandboxed_format(agora__ingest *ing, const agora__dicom_series *s,
     return rc;
 }
 
-int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
-                          const uint8_t uid_key[32],
-                          const char *const *granted, size_t n_granted, uint32_t deid_flags,
-                          agora__prepared *out, agora__error *err)
+/* Prepare series s; with decode 0 its pixels are not decoded (out->pixels stays empty) and
+ * *bytes says how many they take, for a study job that decodes every series into one buffer. */
+static int prepare_one(agora__ingest *ing, const agora__dicom_series *s, const uint8_t uid_key[32],
+                       const char *const *granted, size_t n_granted, uint32_t deid_flags,
+                       int decode, uint64_t *bytes, agora__prepared *out, agora__error *err)
 {
     memset(out, 0, sizeof *out);
     out->pixels.fd = -1;
@@ -280,11 +281,13 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
         out->frame_numbers[i] = sf->frame + 1;
     }
 
-    rc = agora__pixbuf_create(total, &out->pixels, err);
-    if (rc == 0)
+    *bytes = total;
+    if (decode)
+        rc = agora__pixbuf_create(total, &out->pixels, err);
+    if (rc == 0 && decode)
         rc = agora__ingest_series_decode(ing, s, AGORA__DICOM_DECODE_NORMALIZED, out->pixels.fd,
                                          0, total, NULL, err);
-    if (rc == 0)
+    if (rc == 0 && decode)
         rc = agora__pixbuf_seal(&out->pixels, err);
     if (rc != 0) {
         agora__prepared_free(out);
@@ -318,16 +321,12 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
     return 0;
 }
 
-/* Copy a sealed buffer's bytes to dst (a writable mapping). */
-static int copy_pixels(const agora__pixbuf *src, uint8_t *dst, agora__error *err)
+int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
+                          const uint8_t uid_key[32], const char *const *granted, size_t n_granted,
+                          uint32_t deid_flags, agora__prepared *out, agora__error *err)
 {
-    void *m = mmap(NULL, (size_t)src->size, PROT_READ, MAP_SHARED, src->fd, 0);
-    if (m == MAP_FAILED)
-        return agora__error_set(err, AGORA__ERR(errno), "mapping a series' pixels: %s",
-                                strerror(errno));
-    memcpy(dst, m, (size_t)src->size);
-    munmap(m, (size_t)src->size);
-    return 0;
+    uint64_t bytes;
+    return prepare_one(ing, s, uid_key, granted, n_granted, deid_flags, 1, &bytes, out, err);
 }
 
 int agora__prepare_study(agora__ingest *ing, const agora__dicom_series *const *series, uint32_t n,
@@ -340,9 +339,14 @@ int agora__prepare_study(agora__ingest *ing, const agora__dicom_series *const *s
         return agora__error_set(err, AGORA_ELIMIT,
                                 "a study-scope job takes 1..%d series; this study has %u",
                                 AGORA_STUDY_MAX_SERIES, n);
-    int rc =
-        agora__prepare_series(ing, series[0], uid_key, granted, n_granted, deid_flags, out, err);
-    if (rc != 0 || n == 1)
+    if (n == 1)
+        return agora__prepare_series(ing, series[0], uid_key, granted, n_granted, deid_flags, out,
+                                     err);
+    /* Every series' view and frame table first, without pixels; then one buffer for all. */
+    uint64_t sizes[AGORA_STUDY_MAX_SERIES];
+    int rc = prepare_one(ing, series[0], uid_key, granted, n_granted, deid_flags, 0, &sizes[0],
+                         out, err);
+    if (rc != 0)
         return rc;
     out->parts = calloc(n - 1, sizeof *out->parts);
     out->more_inputs = calloc(n - 1, sizeof *out->more_inputs);
@@ -350,33 +354,29 @@ int agora__prepare_study(agora__ingest *ing, const agora__dicom_series *const *s
         agora__prepared_free(out);
         return agora__error_set(err, AGORA_ENOMEM, "out of memory preparing a study");
     }
-    uint64_t total = out->pixels.size, out_bytes = out->input.output_bytes;
+    uint64_t total = sizes[0], out_bytes = out->input.output_bytes;
     uint32_t frames = out->n_frames;
     for (uint32_t k = 1; k < n && rc == 0; k++) {
         agora__prepared *pk = &out->parts[k - 1];
-        rc =
-            agora__prepare_series(ing, series[k], uid_key, granted, n_granted, deid_flags, pk, err);
+        rc = prepare_one(ing, series[k], uid_key, granted, n_granted, deid_flags, 0, &sizes[k], pk,
+                         err);
         if (rc != 0) {
             rc = agora__error_prefix(err, "series %u of the study", k + 1);
             break;
         }
         out->n_parts = k;
-        if (pk->pixels.size > AGORA__PIXBUF_MAX - total)
+        if (sizes[k] > AGORA__PIXBUF_MAX - total)
             rc = agora__error_set(err, AGORA_ELIMIT,
                                   "the study needs more than %llu bytes of pixels",
                                   (unsigned long long)AGORA__PIXBUF_MAX);
         else if (frames + pk->n_frames > 65536u)
             rc = agora__error_set(err, AGORA_ELIMIT, "the study has more than 65536 frames");
-        total += pk->pixels.size;
+        total += sizes[k];
         out_bytes += pk->input.output_bytes;
         frames += pk->n_frames;
     }
-    /* One sealed buffer: series 0's pixels, then each other series', frame offsets moved. */
-    agora__pixbuf all = {.fd = -1};
     const char **sops = NULL, **ser = NULL;
     uint32_t *numbers = NULL;
-    if (rc == 0)
-        rc = agora__pixbuf_create(total, &all, err);
     if (rc == 0) {
         sops = calloc(frames, sizeof *sops);
         ser = calloc(frames, sizeof *ser);
@@ -384,36 +384,36 @@ int agora__prepare_study(agora__ingest *ing, const agora__dicom_series *const *s
         if (sops == NULL || ser == NULL || numbers == NULL)
             rc = agora__error_set(err, AGORA_ENOMEM, "out of memory preparing a study");
     }
+    /* Each series decoded in the sandbox straight to its place in the one buffer. */
+    if (rc == 0)
+        rc = agora__pixbuf_create(total, &out->pixels, err);
     uint64_t base = 0;
     uint32_t at = 0;
     for (uint32_t k = 0; k < n && rc == 0; k++) {
         agora__prepared *pk = k == 0 ? out : &out->parts[k - 1];
-        rc = copy_pixels(&pk->pixels, (uint8_t *)all.data + base, err);
+        rc = agora__ingest_series_decode(ing, series[k], AGORA__DICOM_DECODE_NORMALIZED,
+                                         out->pixels.fd, base, sizes[k], NULL, err);
         for (uint32_t i = 0; i < pk->n_frames && rc == 0; i++, at++) {
             pk->frames[i].offset += base;
             sops[at] = pk->real_sops[i];
             numbers[at] = pk->frame_numbers[i];
             ser[at] = pk->series->series_uid;
         }
-        base += pk->pixels.size;
+        base += sizes[k];
         if (k > 0) {
             out->more_inputs[k - 1] = pk->input;
             out->more_inputs[k - 1].pixels = NULL;
-            agora__pixbuf_free(&pk->pixels); /* copied: free its memory now */
         }
     }
     if (rc == 0)
-        rc = agora__pixbuf_seal(&all, err);
+        rc = agora__pixbuf_seal(&out->pixels, err);
     if (rc != 0) {
-        agora__pixbuf_free(&all);
         free(sops);
         free(ser);
         free(numbers);
         agora__prepared_free(out);
         return rc;
     }
-    agora__pixbuf_free(&out->pixels);
-    out->pixels = all;
     free(out->real_sops);
     free(out->frame_numbers);
     out->real_sops = sops;

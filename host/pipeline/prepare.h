@@ -31,8 +31,8 @@ typedef struct agora__prepared {
     char modality[17];
     char rescale_type[17];
     const agora__dicom_series *series; /* borrowed; a study job: its first series */
-    /* Study scope (org.agora.study/1): the other series, prepared alone and then moved into
-     * this job (their frame offsets point into `pixels`); more_inputs[k] is parts[k].input for
+    /* Study scope (org.agora.study/1): the other series (no pixels of their own: their frame
+     * offsets point into `pixels`); more_inputs[k] is parts[k].input for
      * input.more_series; frame_series[n_frames] the real Series UID of each job-wide frame
      * (borrowed from the scan). All NULL/0 for a one-series job. */
     struct agora__prepared *parts;
@@ -51,9 +51,10 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
 void agora__prepared_free(agora__prepared *p);
 
 /* Prepare one study-scope job from n (1..AGORA_STUDY_MAX_SERIES) series of one study, in the
- * given order (series[0] is the image handed to process). Each series is decoded as by
- * agora__prepare_series; their pixels are then copied into one sealed buffer, frames numbered
- * job-wide. The attribute view is series[0]'s. Borrowed series must outlive out. */
+ * given order (series[0] is the image handed to process). Each series gets its view and frame
+ * table as by agora__prepare_series and is decoded in the sandbox straight into its place in one
+ * sealed buffer; frames are numbered job-wide. The attribute view is series[0]'s. Borrowed
+ * series must outlive out. */
 int agora__prepare_study(agora__ingest *ing, const agora__dicom_series *const *series, uint32_t n,
                          const uint8_t uid_key[32], const char *const *granted, size_t n_granted,
                          uint32_t deid_flags, agora__prepared *out, agora__error *err);

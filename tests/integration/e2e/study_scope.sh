@@ -17,7 +17,7 @@ trap 'rm -rf "$T"' EXIT
 cd "$T"
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-$PY -c 'import pydicom' 2>/dev/null || { echo "SKIP: python3-pydicom not installed (scripts/deps.sh)"; exit 77; }
+$PY -c 'import pydicom, numpy' 2>/dev/null || { echo "SKIP: python3-pydicom or python3-numpy not installed (scripts/deps.sh)"; exit 77; }
 fails=0
 ok() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
@@ -144,6 +144,13 @@ for st in studies:
                    for i in range(mk["first_frame"], mk["first_frame"] + mk["frames"]))
         # the first series is the result's series_uid; its frames carry it too
         assert any(v[0] == r["series_uid"] for v in real.values())
+        # every series' pixels reached the plugin unchanged: its sum equals the source files'
+        sums = sorted(m[k] for k in m if k.endswith(" sum"))
+        want = sorted(float(sum(int(pydicom.dcmread(p).pixel_array.astype("int64").sum())
+                                for p in glob.glob(f"in/*/{d}/*.dcm")))
+                      for d in {os.path.basename(os.path.dirname(p)) for p in glob.glob("in/*/*/*.dcm")}
+                      if pydicom.dcmread(glob.glob(f"in/*/{d}/*.dcm")[0]).StudyInstanceUID == st)
+        assert sums == want, (sums, want)
 assert n_study_jobs == 2 and n_hello == 5, (n_study_jobs, n_hello)
 run = json.load(open("run.json"))
 u = {p["plugin_id"]: p for p in json.load(open("usage.json"))["plugins"]}
