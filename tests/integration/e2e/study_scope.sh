@@ -83,6 +83,35 @@ else
         { cat old.out; fail "study scope with ABI 1.0: unclear message"; }
 fi
 
+# A study of 17 series (more than AGORA_STUDY_MAX_SERIES): the study plugin's job is not run,
+# one input-error that names the bound; the series-scope plugin still runs on every series.
+for k in $(seq 1 17); do
+    q "$A" dicom synth --modality CT --slices 1 --rows 8 --cols 8 --seed $((100 + k)) -o raw/c$k
+done
+$PY - <<'PY'
+import glob, os, pydicom
+first = pydicom.dcmread(glob.glob("raw/c1/*.dcm")[0])
+for k in range(1, 18):
+    os.makedirs(f"big/c{k}", exist_ok=True)
+    for p in glob.glob(f"raw/c{k}/*.dcm"):
+        ds = pydicom.dcmread(p)
+        for key in ("StudyInstanceUID", "PatientName", "PatientID", "StudyDate", "StudyTime"):
+            setattr(ds, key, getattr(first, key))
+        ds.save_as(f"big/c{k}/{os.path.basename(p)}")
+PY
+if "$A" dev run --plugin "$SF" --manifest "$SFM" --json big >big.json 2>big.err; then
+    fail "a 17-series study job ran"
+else
+    $PY - <<'PY' && ok "17 series: the study job is refused naming the bound of 16" ||
+import json
+d = json.load(open("big.json"))
+assert d["ok"] == 0 and d["failed"] == 1 and len(d["jobs"]) == 1, d
+j = d["jobs"][0]
+assert j["status"] == "input-error" and "at most 16" in json.dumps(j), j
+PY
+        { cat big.err; fail "17-series study: outcome"; }
+fi
+
 # --- the clinic path -------------------------------------------------------------------------
 q "$A" keygen --out keys/op
 q "$A" keygen --out keys/vendor
