@@ -286,12 +286,90 @@ static const agora_triage_ext triage_ext = {
     .set_urgent = host_set_urgent,
 };
 
+static uint32_t host_series_count(agora_job *job);
+static int32_t host_series_image(agora_job *job, uint32_t i, const agora_image **image);
+static const agora_frame *host_series_frame(agora_job *job, uint32_t i, uint32_t k);
+
+static const agora_study_ext study_ext = {
+    .struct_size = sizeof(agora_study_ext),
+    .series_count = host_series_count,
+    .series_image = host_series_image,
+    .series_frame = host_series_frame,
+};
+
 static const void *host_get_extension(const agora_host *host, const char *id)
 {
     (void)host;
-    if (id != NULL && strnlen(id, 64) < 64 && strcmp(id, AGORA_EXT_TRIAGE) == 0)
+    if (id == NULL || strnlen(id, 64) == 64)
+        return NULL;
+    if (strcmp(id, AGORA_EXT_TRIAGE) == 0)
         return &triage_ext;
+    if (strcmp(id, AGORA_EXT_STUDY) == 0)
+        return &study_ext;
     return NULL;
+}
+
+/* Number of series and series s's view: a job set up without series (n_series 0) is one
+ * series, its image. job_mu held. */
+static uint32_t n_series_of(const agora_job *job)
+{
+    return job->n_series ? job->n_series : 1;
+}
+
+static const agora_image *series_img(const agora_job *job, uint32_t s)
+{
+    return job->series_images != NULL ? &job->series_images[s] : &job->image;
+}
+
+/* Frames of series s. job_mu held. */
+static uint32_t series_frames(const agora_job *job, uint32_t s)
+{
+    return series_img(job, s)->frames;
+}
+
+/* The series holding job-wide frame f (< n_frames): its index. job_mu held. */
+static uint32_t series_of(const agora_job *job, uint32_t f)
+{
+    uint32_t s = 0;
+    while (s + 1 < n_series_of(job) && f >= job->series_first[s + 1])
+        s++;
+    return s;
+}
+
+static uint32_t host_series_count(agora_job *job)
+{
+    if (enter(job) != AGORA_OK)
+        return 0;
+    uint32_t n = n_series_of(job);
+    pthread_mutex_unlock(&job_mu);
+    return n;
+}
+
+static int32_t host_series_image(agora_job *job, uint32_t i, const agora_image **image)
+{
+    if (image == NULL)
+        return AGORA_EINVAL;
+    *image = NULL;
+    int rc = enter(job);
+    if (rc != AGORA_OK)
+        return rc;
+    if (i < n_series_of(job))
+        *image = series_img(job, i);
+    else
+        rc = AGORA_EINVAL;
+    pthread_mutex_unlock(&job_mu);
+    return rc;
+}
+
+static const agora_frame *host_series_frame(agora_job *job, uint32_t i, uint32_t k)
+{
+    if (enter(job) != AGORA_OK)
+        return NULL;
+    const agora_frame *f = i < n_series_of(job) && k < series_frames(job, i)
+                               ? &job->frames[job->series_first[i] + k]
+                               : NULL;
+    pthread_mutex_unlock(&job_mu);
+    return f;
 }
 
 /* ---- inputs ---- */
@@ -453,10 +531,12 @@ out:
     return rc;
 }
 
-static int point_ok(const agora_job *job, double x, double y)
+/* A point inside the image of the series that frame (< n_frames) belongs to. */
+static int point_ok(const agora_job *job, uint32_t frame, double x, double y)
 {
-    return isfinite(x) && isfinite(y) && x >= -0.5 && y >= -0.5 &&
-           x <= (double)job->image.columns - 0.5 && y <= (double)job->image.rows - 0.5;
+    const agora_image *im = series_img(job, series_of(job, frame));
+    return isfinite(x) && isfinite(y) && x >= -0.5 && y >= -0.5 && x <= (double)im->columns - 0.5 &&
+           y <= (double)im->rows - 0.5;
 }
 
 /* Append a region (caller validated it); returns the id or a negative code. */
@@ -493,7 +573,7 @@ static int32_t host_add_region(agora_job *job, const agora_region *in, int32_t *
         goto out;
     rc = AGORA_EINVAL;
     for (uint32_t i = 0; i < n; i++)
-        if (!point_ok(job, in->points[2 * i], in->points[2 * i + 1]))
+        if (!point_ok(job, in->frame, in->points[2 * i], in->points[2 * i + 1]))
             goto out;
     if (in->kind == AGORA_REGION_BOX &&
         (in->points[0] > in->points[2] || in->points[1] > in->points[3]))
@@ -546,8 +626,13 @@ static int32_t host_add_mask(agora_job *job, const agora_mask *in, int32_t *regi
         goto out;
     rc = AGORA_EINVAL;
     if (in->labels == NULL || !AGORA__RESULT_MASK_BITS_OK(in->bits) || in->n_frames == 0 ||
-        in->rows != job->image.rows || in->columns != job->image.columns ||
-        (uint64_t)in->first_frame + in->n_frames > job->n_frames)
+        in->first_frame >= job->n_frames)
+        goto out;
+    /* A mask lies within one series and has its rows and columns. */
+    uint32_t ms = series_of(job, in->first_frame);
+    const agora_image *mim = series_img(job, ms);
+    if (in->rows != mim->rows || in->columns != mim->columns ||
+        (uint64_t)in->first_frame + in->n_frames > (uint64_t)job->series_first[ms] + mim->frames)
         goto out;
     uint64_t len;
     if (__builtin_mul_overflow((uint64_t)in->n_frames, (uint64_t)in->rows, &len) ||

@@ -15,6 +15,13 @@ int agora__runner_fit_abi(agora_job *job, uint32_t plugin_abi, char *why, size_t
 {
     if (AGORA_ABI_MINOR(plugin_abi) >= 1)
         return 0;
+    if (job->n_series > 1) {
+        snprintf(why, why_len,
+                 "a study-scope job (%u series) needs a plugin built for ABI 1.1+ "
+                 "(org.agora.study/1)",
+                 job->n_series);
+        return -1;
+    }
     const agora_image *im = &job->image;
     for (uint32_t i = 0; i < job->n_frames; i++) {
         agora_frame *f = &job->frames[i];

@@ -236,8 +236,13 @@ struct agora_job {
     const agora__runner_limits *limits;
     /* inputs (owned by serve.c for the job's duration) */
     agora_image image;
-    agora_frame *frames;
+    agora_frame *frames; /* job-wide: every series' frames in order */
     uint32_t n_frames;
+    /* study scope (org.agora.study/1): each series' view and first job-wide frame; series 0
+     * is `image`. A one-series job has n_series 1 with series_images pointing at `image`. */
+    agora_image *series_images;
+    uint32_t series_first[AGORA_STUDY_MAX_SERIES];
+    uint32_t n_series;
     Agora__Ipc__Attribute **attrs;
     size_t n_attrs;
     /* output area (shared mapping of the host's output memfd) */

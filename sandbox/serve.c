@@ -60,7 +60,89 @@ static void copy_doubles(double *dst, size_t want, const double *src, size_t n)
         dst[i] = (n == want) ? src[i] : (double)NAN;
 }
 
-/* Map the memfds and build the image view. Returns 0 or -1 with why filled. */
+/* Bytes of one frame of a valid image description, else 0. */
+static uint64_t image_frame_bytes(const Agora__Ipc__ImageInfo *ii)
+{
+    size_t ss = ii ? sample_size(ii->pixel_type) : 0;
+    if (ss == 0 || ii->rows == 0 || ii->rows > MAX_DIM || ii->columns == 0 ||
+        ii->columns > MAX_DIM || (ii->samples_per_pixel != 1 && ii->samples_per_pixel != 3) ||
+        ii->frames == 0 || ii->frames > MAX_FRAMES ||
+        ii->photometric < AGORA_PHOTOMETRIC_MONOCHROME1 || ii->photometric > AGORA_PHOTOMETRIC_RGB)
+        return 0;
+    uint64_t fb = (uint64_t)ii->rows * ii->columns * ii->samples_per_pixel * ss;
+    return ii->frame_bytes == fb ? fb : 0;
+}
+
+static void fill_image(agora_image *im, const Agora__Ipc__ImageInfo *ii)
+{
+    im->struct_size = sizeof(agora_image);
+    im->rows = ii->rows;
+    im->columns = ii->columns;
+    im->frames = ii->frames;
+    im->samples_per_pixel = ii->samples_per_pixel;
+    im->pixel_type = ii->pixel_type;
+    im->bits_stored = ii->bits_stored;
+    im->photometric = ii->photometric;
+    copy_doubles(im->pixel_spacing, 2, ii->pixel_spacing, ii->n_pixel_spacing);
+    im->slice_thickness = ii->slice_thickness;
+    im->spacing_between_slices = ii->spacing_between_slices;
+    im->rescale_slope = ii->rescale_slope;
+    im->rescale_intercept = ii->rescale_intercept;
+    im->rescale_type = ii->rescale_type;
+    im->modality = ii->modality;
+    im->study_uid = ii->study_uid;
+    im->series_uid = ii->series_uid;
+}
+
+/* The series of a job: one (the image) or, for a study-scope job, Job.series, checked to be
+ * contiguous, to start with the image and to cover every frame. Returns the count or 0. */
+static uint32_t job_series(const Agora__Ipc__Job *m, const Agora__Ipc__ImageInfo **sii,
+                           uint32_t *first, uint64_t *fb, char *why, size_t why_len)
+{
+    const Agora__Ipc__ImageInfo *ii = m->image;
+    if (m->n_series == 0) {
+        sii[0] = ii;
+        first[0] = 0;
+        fb[0] = image_frame_bytes(ii);
+        if (fb[0] == 0 || m->n_frames != ii->frames) {
+            snprintf(why, why_len,
+                     "job image description is invalid (dimensions, type, frame counts or "
+                     "frame_bytes)");
+            return 0;
+        }
+        return 1;
+    }
+    if (m->n_series > AGORA_STUDY_MAX_SERIES || m->n_frames > MAX_FRAMES) {
+        snprintf(why, why_len, "a study-scope job has more than %u series or %u frames",
+                 AGORA_STUDY_MAX_SERIES, MAX_FRAMES);
+        return 0;
+    }
+    uint64_t next = 0;
+    for (uint32_t s = 0; s < m->n_series; s++) {
+        const Agora__Ipc__SeriesInfo *si = m->series[s];
+        sii[s] = si ? si->image : NULL;
+        first[s] = si ? si->first_frame : 0;
+        fb[s] = image_frame_bytes(sii[s]);
+        if (fb[s] == 0 || first[s] != next) {
+            snprintf(why, why_len,
+                     "series %u of the study-scope job is invalid (dimensions, type, frame "
+                     "counts or not contiguous)",
+                     s);
+            return 0;
+        }
+        next += sii[s]->frames;
+    }
+    if (next != m->n_frames || sii[0]->frames != ii->frames || sii[0]->rows != ii->rows ||
+        sii[0]->columns != ii->columns || sii[0]->pixel_type != ii->pixel_type) {
+        snprintf(why, why_len,
+                 "the study-scope job's series do not cover its frames or do not start with "
+                 "its image");
+        return 0;
+    }
+    return m->n_series;
+}
+
+/* Map the memfds and build the image views. Returns 0 or -1 with why filled. */
 static int prepare(agora_job *job, const Agora__Ipc__Job *m, int fds[2], mapped_job *mj, char *why,
                    size_t why_len)
 {
@@ -70,24 +152,16 @@ static int prepare(agora_job *job, const Agora__Ipc__Job *m, int fds[2], mapped_
         snprintf(why, why_len, "job has no image description");
         return -1;
     }
-    size_t ss = sample_size(ii->pixel_type);
-    if (ii->rows == 0 || ii->rows > MAX_DIM || ii->columns == 0 || ii->columns > MAX_DIM ||
-        (ii->samples_per_pixel != 1 && ii->samples_per_pixel != 3) || ss == 0 || ii->frames == 0 ||
-        ii->frames > MAX_FRAMES || m->n_frames != ii->frames ||
-        (ii->photometric < AGORA_PHOTOMETRIC_MONOCHROME1 ||
-         ii->photometric > AGORA_PHOTOMETRIC_RGB) ||
-        m->n_attributes > MAX_ATTRS) {
-        snprintf(why, why_len,
-                 "job image description is invalid (dimensions, type, frame or "
-                 "attribute counts)");
+    if (m->n_attributes > MAX_ATTRS) {
+        snprintf(why, why_len, "job carries more than %u attributes", MAX_ATTRS);
         return -1;
     }
-    uint64_t fb = (uint64_t)ii->rows * ii->columns * ii->samples_per_pixel * ss;
-    if (ii->frame_bytes != fb) {
-        snprintf(why, why_len, "job frame_bytes %llu does not match the geometry (%llu)",
-                 (unsigned long long)ii->frame_bytes, (unsigned long long)fb);
+    const Agora__Ipc__ImageInfo *sii[AGORA_STUDY_MAX_SERIES];
+    uint32_t first[AGORA_STUDY_MAX_SERIES];
+    uint64_t fbs[AGORA_STUDY_MAX_SERIES];
+    uint32_t ns = job_series(m, sii, first, fbs, why, why_len);
+    if (ns == 0)
         return -1;
-    }
     int seals = fcntl(fds[0], F_GET_SEALS);
     int need = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
     if (seals < 0 || (seals & need) != need) {
@@ -102,11 +176,13 @@ static int prepare(agora_job *job, const Agora__Ipc__Job *m, int fds[2], mapped_
         snprintf(why, why_len, "a job memfd is smaller than the sizes the job declares");
         return -1;
     }
-    for (uint32_t i = 0; i < m->n_frames; i++) {
-        uint64_t off = m->frames[i]->offset;
-        if (off > m->pixel_bytes || fb > m->pixel_bytes - off) {
-            snprintf(why, why_len, "frame %u lies outside the pixel memfd", i);
-            return -1;
+    for (uint32_t s = 0, i = 0; s < ns; s++) {
+        for (uint32_t k = 0; k < sii[s]->frames; k++, i++) {
+            uint64_t off = m->frames[i]->offset;
+            if (off > m->pixel_bytes || fbs[s] > m->pixel_bytes - off) {
+                snprintf(why, why_len, "frame %u lies outside the pixel memfd", i);
+                return -1;
+            }
         }
     }
     void *px = mmap(NULL, (size_t)m->pixel_bytes, PROT_READ, MAP_SHARED, fds[0], 0);
@@ -127,42 +203,34 @@ static int prepare(agora_job *job, const Agora__Ipc__Job *m, int fds[2], mapped_
         mj->out_len = (size_t)m->output_bytes;
     }
     agora_frame *frames = calloc(m->n_frames, sizeof *frames);
-    if (frames == NULL) {
+    agora_image *images = ns > 1 ? calloc(ns, sizeof *images) : NULL;
+    if (frames == NULL || (ns > 1 && images == NULL)) {
+        free(frames);
         snprintf(why, why_len, "out of memory for %zu frame descriptors", m->n_frames);
         return -1;
     }
-    for (uint32_t i = 0; i < m->n_frames; i++) {
-        const Agora__Ipc__FrameInfo *fi = m->frames[i];
-        frames[i].struct_size = sizeof(agora_frame);
-        frames[i].index = i;
-        frames[i].data = mj->pixels + fi->offset;
-        frames[i].size_bytes = fb;
-        copy_doubles(frames[i].position, 3, fi->position, fi->n_position);
-        copy_doubles(frames[i].orientation, 6, fi->orientation, fi->n_orientation);
-        frames[i].sop_instance_uid = fi->sop_instance_uid;
-        /* A slope of 0 is "not sent" (an older host): the image's rescale holds. */
-        int own = fi->rescale_slope != 0.0;
-        frames[i].rescale_slope = own ? fi->rescale_slope : ii->rescale_slope;
-        frames[i].rescale_intercept = own ? fi->rescale_intercept : ii->rescale_intercept;
+    for (uint32_t s = 0, i = 0; s < ns; s++) {
+        for (uint32_t k = 0; k < sii[s]->frames; k++, i++) {
+            const Agora__Ipc__FrameInfo *fi = m->frames[i];
+            frames[i].struct_size = sizeof(agora_frame);
+            frames[i].index = i;
+            frames[i].data = mj->pixels + fi->offset;
+            frames[i].size_bytes = fbs[s];
+            copy_doubles(frames[i].position, 3, fi->position, fi->n_position);
+            copy_doubles(frames[i].orientation, 6, fi->orientation, fi->n_orientation);
+            frames[i].sop_instance_uid = fi->sop_instance_uid;
+            /* A slope of 0 is "not sent" (an older host): the image's rescale holds. */
+            int own = fi->rescale_slope != 0.0;
+            frames[i].rescale_slope = own ? fi->rescale_slope : sii[s]->rescale_slope;
+            frames[i].rescale_intercept = own ? fi->rescale_intercept : sii[s]->rescale_intercept;
+        }
+        if (images != NULL)
+            fill_image(&images[s], sii[s]);
+        job->series_first[s] = first[s];
     }
-    agora_image *im = &job->image;
-    im->struct_size = sizeof(agora_image);
-    im->rows = ii->rows;
-    im->columns = ii->columns;
-    im->frames = ii->frames;
-    im->samples_per_pixel = ii->samples_per_pixel;
-    im->pixel_type = ii->pixel_type;
-    im->bits_stored = ii->bits_stored;
-    im->photometric = ii->photometric;
-    copy_doubles(im->pixel_spacing, 2, ii->pixel_spacing, ii->n_pixel_spacing);
-    im->slice_thickness = ii->slice_thickness;
-    im->spacing_between_slices = ii->spacing_between_slices;
-    im->rescale_slope = ii->rescale_slope;
-    im->rescale_intercept = ii->rescale_intercept;
-    im->rescale_type = ii->rescale_type;
-    im->modality = ii->modality;
-    im->study_uid = ii->study_uid;
-    im->series_uid = ii->series_uid;
+    fill_image(&job->image, ii);
+    job->series_images = images != NULL ? images : &job->image;
+    job->n_series = ns;
     job->frames = frames;
     job->n_frames = m->n_frames;
     job->attrs = m->attributes;
@@ -253,6 +321,10 @@ static int run_job(const agora__runner_setup *s, agora__runner_plugin *p, const 
     free(job->frames);
     job->frames = NULL;
     job->n_frames = 0;
+    if (job->series_images != &job->image)
+        free(job->series_images);
+    job->series_images = NULL;
+    job->n_series = 0;
     job->attrs = NULL;
     job->n_attrs = 0;
     unmap(&mj);

@@ -93,7 +93,12 @@
     X(agora_plugin, get_extension, 48) \
     /* extension org.agora.triage/1 (1.1): a published revision never changes */ \
     X(agora_triage_ext, struct_size, 0) \
-    X(agora_triage_ext, set_urgent, 8)
+    X(agora_triage_ext, set_urgent, 8) \
+    /* extension org.agora.study/1 (1.1) */ \
+    X(agora_study_ext, struct_size, 0) \
+    X(agora_study_ext, series_count, 8) \
+    X(agora_study_ext, series_image, 16) \
+    X(agora_study_ext, series_frame, 24)
 
 /* X(struct, 1.0 size): sizes may only grow (a new minor appends fields). */
 #define AGORA__ABI_SIZE_FLOORS(X) \
@@ -107,6 +112,7 @@
     X(agora_plugin, 56)
 
 /* X(struct, exact size at the current minor, 1.1): update with the pins when a minor appends. */
-#define AGORA__ABI_SIZES_1_1(X) X(agora_frame, 120) X(agora_triage_ext, 16)
+#define AGORA__ABI_SIZES_1_1(X) \
+    X(agora_frame, 120) X(agora_triage_ext, 16) X(agora_study_ext, 32)
 
 #endif /* AGORA_SDK_ABI_PINS_H */

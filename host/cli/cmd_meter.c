@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "ledger.h"
 #include "ledger_period.h"
+#include "results.h"
 #include "statement_clinics.h"
 #include "trust.h"
 
@@ -127,6 +128,37 @@ static int print_json(const json_t *doc)
     return 0;
 }
 
+/* "urgent_results" of each plugin line: the urgent stored results (the results store's triage
+ * index) whose invocation was minted in the period, by plugin id@version. */
+static int add_urgent_counts(const char *home, const char *period, json_t *doc, agora__error *err)
+{
+    json_t *marks = NULL;
+    int rc = agora__results_urgent_index(home, &marks, err);
+    if (rc != 0)
+        return rc;
+    size_t i, j;
+    json_t *p, *m;
+    json_array_foreach(json_object_get(doc, "plugins"), i, p)
+    {
+        json_int_t n = 0;
+        json_array_foreach(marks, j, m)
+        {
+            char when[8];
+            agora__error ignored = {0};
+            if (agora__ledger_id_period(json_string_value(json_object_get(m, "invocation_id")),
+                                        when, &ignored) == 0 &&
+                strcmp(when, period) == 0 &&
+                json_equal(json_object_get(m, "plugin_id"), json_object_get(p, "plugin_id")) &&
+                json_equal(json_object_get(m, "plugin_version"),
+                           json_object_get(p, "plugin_version")))
+                n++;
+        }
+        json_object_set_new(p, "urgent_results", json_integer(n));
+    }
+    json_decref(marks);
+    return 0;
+}
+
 int agora__cmd_usage(int argc, char **argv)
 {
     opts o;
@@ -136,7 +168,8 @@ int agora__cmd_usage(int argc, char **argv)
     if (o.help) {
         printf("usage: agora usage [--period YYYY-MM] [--json] [--home DIR]\n"
                "Per plugin for the period (default: this UTC month): invocations, billable\n"
-               "invocations and units, failures by reason. Home: --home or AGORA_HOME.\n");
+               "invocations and units, failures by reason, urgent results (triage). Home: --home\n"
+               "or AGORA_HOME.\n");
         return 0;
     }
     char now[8];
@@ -154,23 +187,29 @@ int agora__cmd_usage(int argc, char **argv)
         return 1;
     }
     agora__ledger_close(l);
+    if (add_urgent_counts(home, period, doc, &err) != 0) {
+        fprintf(stderr, "agora usage: %s\n", err.msg);
+        json_decref(doc);
+        return 1;
+    }
     if (o.json) {
         rc = print_json(doc);
     } else {
         printf("usage for %s\n", period);
-        printf("%-32s %-12s %11s %9s %10s %9s  %s\n", "plugin", "version", "invocations",
-               "billable", "units", "failures", "by reason");
+        printf("%-32s %-12s %11s %9s %10s %9s %7s  %s\n", "plugin", "version", "invocations",
+               "billable", "units", "failures", "urgent", "by reason");
         size_t i;
         json_t *p;
         json_array_foreach(json_object_get(doc, "plugins"), i, p)
         {
-            printf("%-32s %-12s %11lld %9lld %10lld %9lld  ",
+            printf("%-32s %-12s %11lld %9lld %10lld %9lld %7lld  ",
                    json_string_value(json_object_get(p, "plugin_id")),
                    json_string_value(json_object_get(p, "plugin_version")),
                    (long long)json_integer_value(json_object_get(p, "invocations")),
                    (long long)json_integer_value(json_object_get(p, "billable_invocations")),
                    (long long)json_integer_value(json_object_get(p, "billable_units")),
-                   (long long)json_integer_value(json_object_get(p, "failures")));
+                   (long long)json_integer_value(json_object_get(p, "failures")),
+                   (long long)json_integer_value(json_object_get(p, "urgent_results")));
             const char *k;
             json_t *v;
             int first = 1;

@@ -22,7 +22,8 @@ static void help(FILE *out)
             "       agora results studies [--json] [--home DIR]\n"
             "show prints the validated results stored for a study (oldest first); export writes\n"
             "them as the project's JSON or as a FHIR R4 Bundle (DiagnosticReport +\n"
-            "Observations); studies lists the studies that have results.\n"
+            "Observations); studies lists the studies that have results, urgent ones first\n"
+            "(marked URGENT; the plugins' reasons are in --json and show).\n"
             "seg/sr/dicom write DICOM objects for a PACS into DIR (dicom = both): a\n"
             "Segmentation per result with masks (seg-<invocation>.dcm), with the Patient and\n"
             "Study of the real source files given by --source (the folder the study was run\n"
@@ -73,6 +74,10 @@ static void print_text(const json_t *results)
             printf("  regions  %zu\n", nreg);
         if (json_object_get(r, "summary"))
             printf("  summary  %s\n", json_string_value(json_object_get(r, "summary")));
+        /* validated: at most 256 bytes, no control characters (cannot break the line) */
+        const json_t *triage = json_object_get(r, "triage");
+        if (triage)
+            printf("  urgent   %s\n", json_string_value(json_object_get(triage, "reason")));
     }
 }
 
@@ -295,17 +300,24 @@ int agora__cmd_results(int argc, char **argv)
     agora__error err = {0};
     if (studies) {
         json_t *arr = NULL;
-        if (agora__results_studies(home, &arr, &err) != 0) {
+        if (agora__results_worklist(home, &arr, &err) != 0) {
             fprintf(stderr, "agora results studies: %s\n", err.msg);
             return 1;
         }
         size_t i;
         json_t *v;
         int rc = 0;
+        /* Text: the UID, and for an urgent study a tab and URGENT. The plugin's reason is free
+         * text from untrusted code (which may have read burned-in pixel text): it is never put
+         * on a worklist line, only in --json and `results show`. */
         if (json)
             rc = write_out("studies", NULL, arr);
         else
-            json_array_foreach(arr, i, v) puts(json_string_value(v));
+            json_array_foreach(arr, i, v)
+            {
+                printf("%s%s\n", json_string_value(json_object_get(v, "study_uid")),
+                       json_is_true(json_object_get(v, "urgent")) ? "\tURGENT" : "");
+            }
         json_decref(arr);
         return rc;
     }

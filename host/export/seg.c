@@ -138,6 +138,16 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
     size_t frame_px = (size_t)rows * cols;
     for (size_t mi = 0; mi < n_masks && rc == 0; mi++) {
         mask_buf *m = &masks[mi];
+        const char *fser =
+            json_string_value(json_object_get(frame_ref(result, m->first), "series_uid"));
+        if (fser != NULL &&
+            strcmp(fser, json_string_value(json_object_get(result, "series_uid"))) != 0) {
+            rc = agora__error_set(err, AGORA_EUNSUPPORTED,
+                                  "a mask lies on another series of the study (a study-scope "
+                                  "result); SEG export covers masks on the result's first "
+                                  "series only");
+            break;
+        }
         if (m->rows != rows || m->cols != cols || src->series->instances[0].rows != rows ||
             src->series->instances[0].columns != cols) {
             rc =

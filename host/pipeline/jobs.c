@@ -128,6 +128,7 @@ int agora__jobs_accept(const agora__job_outcome *out, const agora__prepared *pre
         .frame_sop_uids = prep->real_sops,
         .frame_numbers = prep->frame_numbers,
         .n_frames = prep->n_frames,
+        .frame_series_uids = prep->frame_series,
     };
     agora__results_mask *masks = NULL;
     if (out->n_masks && (masks = calloc(out->n_masks, sizeof *masks)) == NULL)

@@ -2,6 +2,7 @@
  * finished job (validate, re-identify, store, meter) is settle.c. */
 #include "pipeline.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,38 @@ static int series_matches(const agora__pipeline_plugin *pl, const agora__dicom_s
     for (uint32_t i = 0; i < m->n_modalities && !modality; i++)
         modality = strcmp(m->modalities[i], s->modality) == 0;
     return modality && s->n_frames >= m->min_frames && s->n_frames <= m->max_frames;
+}
+
+/* A plugin that asks for a whole study per job (manifest inputs.scope "study"). */
+static int study_scope(const agora__pipeline_plugin *pl)
+{
+    return pl->manifest != NULL && pl->manifest->study_scope;
+}
+
+/* Non-zero when series si is the first of its study in scan order. */
+static int first_of_study(const agora__dicom_scan *scan, size_t si)
+{
+    for (size_t k = 0; k < si; k++)
+        if (strcmp(scan->series[k].study_uid, scan->series[si].study_uid) == 0)
+            return 0;
+    return 1;
+}
+
+/* The series of si's study that plugin pl takes, in scan order, into idx (up to cap); returns
+ * how many there are (possibly more than cap). */
+static size_t study_series(const agora__dicom_scan *scan, size_t si,
+                           const agora__pipeline_plugin *pl, size_t *idx, size_t cap)
+{
+    size_t n = 0;
+    for (size_t k = si; k < scan->n_series; k++) {
+        if (strcmp(scan->series[k].study_uid, scan->series[si].study_uid) != 0 ||
+            !series_matches(pl, &scan->series[k]))
+            continue;
+        if (n < cap)
+            idx[n] = k;
+        n++;
+    }
+    return n;
 }
 
 int agora__pipeline_new(uv_loop_t *loop, const agora__pipeline_config *cfg, agora__pipeline **out,
@@ -116,10 +149,15 @@ const agora__dicom_scan *agora__pipeline_scanned(const agora__pipeline *p)
 
 size_t agora__pipeline_job_count(const agora__pipeline *p)
 {
-    size_t n = 0;
+    size_t n = 0, idx[1];
     for (size_t s = 0; p->scan != NULL && s < p->scan->n_series; s++)
-        for (size_t i = 0; i < p->n_plugins; i++)
-            n += (size_t)series_matches(&p->plugins[i].desc, &p->scan->series[s]);
+        for (size_t i = 0; i < p->n_plugins; i++) {
+            const agora__pipeline_plugin *pl = &p->plugins[i].desc;
+            if (!study_scope(pl))
+                n += (size_t)series_matches(pl, &p->scan->series[s]);
+            else if (first_of_study(p->scan, s))
+                n += study_series(p->scan, s, pl, idx, 1) > 0; /* one job per study */
+        }
     return n;
 }
 
@@ -194,7 +232,7 @@ static void run_series(agora__pipeline *p, size_t si, size_t n_jobs)
     size_t n_keys = 0;
     for (size_t pi = 0; pi < p->n_plugins; pi++) {
         const agora__pipeline_plugin *lead = &p->plugins[pi].desc;
-        if (!series_matches(lead, ser))
+        if (study_scope(lead) || !series_matches(lead, ser))
             continue;
         int seen = 0;
         for (size_t k = 0; k < n_keys; k++)
@@ -213,7 +251,7 @@ static void run_series(agora__pipeline *p, size_t si, size_t n_jobs)
             /* Nothing decoded: report the jobs of this view as cancelled. */
             for (size_t q = pi; q < p->n_plugins; q++)
                 if (p->plugins[q].desc.view_key == lead->view_key &&
-                    series_matches(&p->plugins[q].desc, ser))
+                    !study_scope(&p->plugins[q].desc) && series_matches(&p->plugins[q].desc, ser))
                     run_job(p, si, q, NULL, label, &o);
             continue;
         }
@@ -228,12 +266,64 @@ static void run_series(agora__pipeline *p, size_t si, size_t n_jobs)
         }
         for (size_t q = pi; q < p->n_plugins; q++) {
             const agora__pipeline_plugin *pl = &p->plugins[q].desc;
-            if (pl->view_key != lead->view_key || !series_matches(pl, ser))
+            if (pl->view_key != lead->view_key || study_scope(pl) || !series_matches(pl, ser))
                 continue;
             agora__pipeline_outcome oq = o;
             run_job(p, si, q, &prep, label, &oq);
         }
         agora__prepared_free(&prep);
+    }
+}
+
+/* The study-scope jobs of the study whose first series is si: one per study-scope plugin that
+ * takes any of its series, each decoded on its own (a study job is the plugin's own view). */
+static void run_study(agora__pipeline *p, size_t si, size_t n_jobs)
+{
+    for (size_t pi = 0; pi < p->n_plugins; pi++) {
+        const agora__pipeline_plugin *pl = &p->plugins[pi].desc;
+        if (!study_scope(pl))
+            continue;
+        size_t idx[AGORA_STUDY_MAX_SERIES];
+        size_t n = study_series(p->scan, si, pl, idx, AGORA_STUDY_MAX_SERIES);
+        if (n == 0)
+            continue;
+        const agora__dicom_series *ser[AGORA_STUDY_MAX_SERIES];
+        uint32_t frames = 0;
+        for (size_t k = 0; k < n && k < AGORA_STUDY_MAX_SERIES; k++) {
+            ser[k] = &p->scan->series[idx[k]];
+            frames += ser[k]->n_frames;
+        }
+        char label[96];
+        snprintf(label, sizeof label, "study of %zu series, %u frames", n, frames);
+        agora__pipeline_outcome o = {
+            .n_jobs = n_jobs, .series_index = idx[0], .series = ser[0], .label = label,
+            .error = "", .invocation_id = "", .ledger_error = "",
+        };
+        agora__prepared prep;
+        agora__error err = {0};
+        if (p->cancelled) {
+            run_job(p, idx[0], pi, NULL, label, &o);
+            continue;
+        }
+        if (n > AGORA_STUDY_MAX_SERIES) {
+            agora__error_set(&err, AGORA_ELIMIT,
+                             "the study has %zu series this plugin takes; a study-scope job "
+                             "takes at most %d",
+                             n, AGORA_STUDY_MAX_SERIES);
+        } else if (agora__prepare_study(p->ing, ser, (uint32_t)n, p->cfg.uid_key, pl->granted,
+                                        pl->n_granted, p->cfg.deid_flags, &prep, &err) == 0) {
+            run_job(p, idx[0], pi, &prep, label, &o);
+            agora__prepared_free(&prep);
+            continue;
+        }
+        /* Not prepared: this plugin's job on the study is reported failed, once. */
+        o.end = AGORA__PIPELINE_NOT_RUN;
+        o.status = "input-error";
+        o.error = err.msg;
+        o.plugin = pl;
+        o.plugin_index = pi;
+        o.job = ++p->done;
+        report(p, &o);
     }
 }
 
@@ -246,6 +336,9 @@ int agora__pipeline_dispatch(agora__pipeline *p, agora__error *err)
     p->done = 0;
     for (size_t si = 0; si < p->scan->n_series; si++)
         run_series(p, si, n_jobs);
+    for (size_t si = 0; si < p->scan->n_series; si++)
+        if (first_of_study(p->scan, si))
+            run_study(p, si, n_jobs);
     return 0;
 }
 

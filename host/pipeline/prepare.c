@@ -133,6 +133,11 @@ void agora__series_label(const agora__dicom_series *s, char *buf, size_t size)
 
 void agora__prepared_free(agora__prepared *p)
 {
+    for (uint32_t k = 0; k < p->n_parts; k++)
+        agora__prepared_free(&p->parts[k]);
+    free(p->parts);
+    free(p->more_inputs);
+    free((void *)p->frame_series);
     agora__pixbuf_free(&p->pixels);
     free(p->frames);
     free(p->attrs);
@@ -191,10 +196,11 @@ static int sandboxed_format(agora__ingest *ing, const agora__dicom_series *s,
     return rc;
 }
 
-int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
-                          const uint8_t uid_key[32],
-                          const char *const *granted, size_t n_granted, uint32_t deid_flags,
-                          agora__prepared *out, agora__error *err)
+/* Prepare series s; with decode 0 its pixels are not decoded (out->pixels stays empty) and
+ * *bytes says how many they take, for a study job that decodes every series into one buffer. */
+static int prepare_one(agora__ingest *ing, const agora__dicom_series *s, const uint8_t uid_key[32],
+                       const char *const *granted, size_t n_granted, uint32_t deid_flags,
+                       int decode, uint64_t *bytes, agora__prepared *out, agora__error *err)
 {
     memset(out, 0, sizeof *out);
     out->pixels.fd = -1;
@@ -275,11 +281,13 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
         out->frame_numbers[i] = sf->frame + 1;
     }
 
-    rc = agora__pixbuf_create(total, &out->pixels, err);
-    if (rc == 0)
+    *bytes = total;
+    if (decode)
+        rc = agora__pixbuf_create(total, &out->pixels, err);
+    if (rc == 0 && decode)
         rc = agora__ingest_series_decode(ing, s, AGORA__DICOM_DECODE_NORMALIZED, out->pixels.fd,
                                          0, total, NULL, err);
-    if (rc == 0)
+    if (rc == 0 && decode)
         rc = agora__pixbuf_seal(&out->pixels, err);
     if (rc != 0) {
         agora__prepared_free(out);
@@ -310,5 +318,110 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
     in->pixels = &out->pixels;
     /* Room for one 16-bit label mask over the whole series, the most a plugin can attach. */
     in->output_bytes = (uint64_t)first->rows * first->columns * n * 2;
+    return 0;
+}
+
+int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
+                          const uint8_t uid_key[32], const char *const *granted, size_t n_granted,
+                          uint32_t deid_flags, agora__prepared *out, agora__error *err)
+{
+    uint64_t bytes;
+    return prepare_one(ing, s, uid_key, granted, n_granted, deid_flags, 1, &bytes, out, err);
+}
+
+int agora__prepare_study(agora__ingest *ing, const agora__dicom_series *const *series, uint32_t n,
+                         const uint8_t uid_key[32], const char *const *granted, size_t n_granted,
+                         uint32_t deid_flags, agora__prepared *out, agora__error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->pixels.fd = -1;
+    if (n == 0 || n > AGORA_STUDY_MAX_SERIES)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "a study-scope job takes 1..%d series; this study has %u",
+                                AGORA_STUDY_MAX_SERIES, n);
+    if (n == 1)
+        return agora__prepare_series(ing, series[0], uid_key, granted, n_granted, deid_flags, out,
+                                     err);
+    /* Every series' view and frame table first, without pixels; then one buffer for all. */
+    uint64_t sizes[AGORA_STUDY_MAX_SERIES];
+    int rc = prepare_one(ing, series[0], uid_key, granted, n_granted, deid_flags, 0, &sizes[0],
+                         out, err);
+    if (rc != 0)
+        return rc;
+    out->parts = calloc(n - 1, sizeof *out->parts);
+    out->more_inputs = calloc(n - 1, sizeof *out->more_inputs);
+    if (out->parts == NULL || out->more_inputs == NULL) {
+        agora__prepared_free(out);
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory preparing a study");
+    }
+    uint64_t total = sizes[0], out_bytes = out->input.output_bytes;
+    uint32_t frames = out->n_frames;
+    for (uint32_t k = 1; k < n && rc == 0; k++) {
+        agora__prepared *pk = &out->parts[k - 1];
+        rc = prepare_one(ing, series[k], uid_key, granted, n_granted, deid_flags, 0, &sizes[k], pk,
+                         err);
+        if (rc != 0) {
+            rc = agora__error_prefix(err, "series %u of the study", k + 1);
+            break;
+        }
+        out->n_parts = k;
+        if (sizes[k] > AGORA__PIXBUF_MAX - total)
+            rc = agora__error_set(err, AGORA_ELIMIT,
+                                  "the study needs more than %llu bytes of pixels",
+                                  (unsigned long long)AGORA__PIXBUF_MAX);
+        else if (frames + pk->n_frames > 65536u)
+            rc = agora__error_set(err, AGORA_ELIMIT, "the study has more than 65536 frames");
+        total += sizes[k];
+        out_bytes += pk->input.output_bytes;
+        frames += pk->n_frames;
+    }
+    const char **sops = NULL, **ser = NULL;
+    uint32_t *numbers = NULL;
+    if (rc == 0) {
+        sops = calloc(frames, sizeof *sops);
+        ser = calloc(frames, sizeof *ser);
+        numbers = calloc(frames, sizeof *numbers);
+        if (sops == NULL || ser == NULL || numbers == NULL)
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory preparing a study");
+    }
+    /* Each series decoded in the sandbox straight to its place in the one buffer. */
+    if (rc == 0)
+        rc = agora__pixbuf_create(total, &out->pixels, err);
+    uint64_t base = 0;
+    uint32_t at = 0;
+    for (uint32_t k = 0; k < n && rc == 0; k++) {
+        agora__prepared *pk = k == 0 ? out : &out->parts[k - 1];
+        rc = agora__ingest_series_decode(ing, series[k], AGORA__DICOM_DECODE_NORMALIZED,
+                                         out->pixels.fd, base, sizes[k], NULL, err);
+        for (uint32_t i = 0; i < pk->n_frames && rc == 0; i++, at++) {
+            pk->frames[i].offset += base;
+            sops[at] = pk->real_sops[i];
+            numbers[at] = pk->frame_numbers[i];
+            ser[at] = pk->series->series_uid;
+        }
+        base += sizes[k];
+        if (k > 0) {
+            out->more_inputs[k - 1] = pk->input;
+            out->more_inputs[k - 1].pixels = NULL;
+        }
+    }
+    if (rc == 0)
+        rc = agora__pixbuf_seal(&out->pixels, err);
+    if (rc != 0) {
+        free(sops);
+        free(ser);
+        free(numbers);
+        agora__prepared_free(out);
+        return rc;
+    }
+    free(out->real_sops);
+    free(out->frame_numbers);
+    out->real_sops = sops;
+    out->frame_numbers = numbers;
+    out->frame_series = ser;
+    out->n_frames = frames;
+    out->input.output_bytes = out_bytes;
+    out->input.more_series = out->more_inputs;
+    out->input.n_more_series = n - 1;
     return 0;
 }

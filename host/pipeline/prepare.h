@@ -30,7 +30,15 @@ typedef struct agora__prepared {
     uint32_t n_frames;
     char modality[17];
     char rescale_type[17];
-    const agora__dicom_series *series; /* borrowed */
+    const agora__dicom_series *series; /* borrowed; a study job: its first series */
+    /* Study scope (org.agora.study/1): the other series (no pixels of their own: their frame
+     * offsets point into `pixels`); more_inputs[k] is parts[k].input for
+     * input.more_series; frame_series[n_frames] the real Series UID of each job-wide frame
+     * (borrowed from the scan). All NULL/0 for a one-series job. */
+    struct agora__prepared *parts;
+    agora__job_input *more_inputs;
+    uint32_t n_parts;
+    const char **frame_series;
 } agora__prepared;
 
 /* Prepare series s; ing is the sandboxed parser worker that reads and decodes the files. uid_key: the clinic's (or the developer session's) 32-byte key for
@@ -41,6 +49,15 @@ int agora__prepare_series(agora__ingest *ing, const agora__dicom_series *s,
                           const char *const *granted, size_t n_granted, uint32_t deid_flags,
                           agora__prepared *out, agora__error *err);
 void agora__prepared_free(agora__prepared *p);
+
+/* Prepare one study-scope job from n (1..AGORA_STUDY_MAX_SERIES) series of one study, in the
+ * given order (series[0] is the image handed to process). Each series gets its view and frame
+ * table as by agora__prepare_series and is decoded in the sandbox straight into its place in one
+ * sealed buffer; frames are numbered job-wide. The attribute view is series[0]'s. Borrowed
+ * series must outlive out. */
+int agora__prepare_study(agora__ingest *ing, const agora__dicom_series *const *series, uint32_t n,
+                         const uint8_t uid_key[32], const char *const *granted, size_t n_granted,
+                         uint32_t deid_flags, agora__prepared *out, agora__error *err);
 
 /* A short, PHI-free description of a series for progress lines: "CT, 40 frames 512x512". */
 void agora__series_label(const agora__dicom_series *s, char *buf, size_t size);

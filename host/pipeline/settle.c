@@ -11,17 +11,21 @@ static size_t billing_units(const agora__ledger_pricing *pr, const agora__prepar
                             const char **units, size_t cap)
 {
     const agora__dicom_series *s = prep->series;
+    size_t n = 0;
     switch (pr->model) {
     case AGORA__MODEL_PER_STUDY:
         units[0] = s->study_uid;
         return 1;
-    case AGORA__MODEL_PER_SERIES:
-        units[0] = s->series_uid;
-        return 1;
+    case AGORA__MODEL_PER_SERIES: /* a study-scope job: each of its series */
+        for (uint32_t k = 0; k <= prep->n_parts && n < cap; k++)
+            units[n++] = (k == 0 ? s : prep->parts[k - 1].series)->series_uid;
+        return n;
     case AGORA__MODEL_PER_INSTANCE: {
-        size_t n = 0;
-        for (uint32_t i = 0; i < s->n_instances && n < cap; i++)
-            units[n++] = s->instances[i].sop_uid;
+        for (uint32_t k = 0; k <= prep->n_parts; k++) {
+            const agora__dicom_series *sk = k == 0 ? s : prep->parts[k - 1].series;
+            for (uint32_t i = 0; i < sk->n_instances && n < cap; i++)
+                units[n++] = sk->instances[i].sop_uid;
+        }
         return n;
     }
     case AGORA__MODEL_SUBSCRIPTION:

@@ -42,13 +42,19 @@ int agora__results_reidentify(const json_t *worker_doc, const agora__results_rei
             break;
         }
         uint32_t number = ri->frame_numbers ? ri->frame_numbers[f] : 1;
-        if (!agora__results_uid_valid(ri->frame_sop_uids[f]) || number == 0)
+        const char *series = ri->frame_series_uids ? ri->frame_series_uids[f] : NULL;
+        json_t *e = NULL;
+        if (!agora__results_uid_valid(ri->frame_sop_uids[f]) || number == 0 ||
+            (series != NULL && !agora__results_uid_valid(series)))
             rc = agora__error_set(err, AGORA_EINVAL,
                                   "re-identification frame map entry %zu is invalid", f);
-        else if (json_array_append_new(fr, json_pack("{s:I,s:s,s:I}", "frame", (json_int_t)f,
-                                                     "sop_instance_uid", ri->frame_sop_uids[f],
-                                                     "frame_number", (json_int_t)number)) != 0)
+        else if ((e = json_pack("{s:I,s:s,s:I}", "frame", (json_int_t)f, "sop_instance_uid",
+                                ri->frame_sop_uids[f], "frame_number", (json_int_t)number)) ==
+                     NULL ||
+                 (series != NULL && json_object_set_new(e, "series_uid", json_string(series))) ||
+                 json_array_append(fr, e) != 0)
             rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        json_decref(e);
     }
     uint64_t ms = ri->created_unix_ms;
     if (ms == 0) {

@@ -3,6 +3,7 @@
  *   HOME/results/<sha256(study uid) hex>/study.json        {"study_uid": ...}: the index entry
  *   HOME/results/<sha256(study uid) hex>/<invocation>.json the stored result
  *   HOME/results/<sha256(study uid) hex>/<sha256>.mask     mask buffers, named by content
+ *   HOME/results/urgent/<invocation>.json                  triage index (result_triage.c)
  * Directories are 0700 and files 0600: results are clinical data. Every file is written to
  * a temp file, fsynced, then linked (result: first writer wins) or renamed (content-named
  * files: identical anyway) into place, and the directory fsynced.
@@ -73,8 +74,8 @@ static int fsync_dir(const char *dir, agora__error *err)
 }
 
 /* Write data to a new file at path unless one exists (link: first writer wins). */
-static int write_once(const char *dir, const char *path, const void *data, size_t len, int *already,
-                      agora__error *err)
+int agora__results_write_once(const char *dir, const char *path, const void *data, size_t len,
+                              int *already, agora__error *err)
 {
     *already = 0;
     if (access(path, F_OK) == 0) {
@@ -138,7 +139,7 @@ static int ensure_study_dir(const char *home, const char *study_uid, char *dir, 
     if (text == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");
     int already;
-    rc = write_once(dir, path, text, strlen(text), &already, err);
+    rc = agora__results_write_once(dir, path, text, strlen(text), &already, err);
     free(text);
     return rc;
 }
@@ -220,9 +221,12 @@ int agora__results_store(const char *home, const json_t *doc, const agora__resul
         for (size_t j = 0; j < k; j++)
             dup |= strcmp(sums[j], sums[k]) == 0;
         if (!dup)
-            rc = write_once(dir, path, masks[k].data, masks[k].len, &(int){0}, err);
+            rc = agora__results_write_once(dir, path, masks[k].data, masks[k].len, &(int){0}, err);
     }
     free(sums);
+    /* The urgent mark before the result: an urgent result is never stored unmarked. */
+    if (rc == 0)
+        rc = agora__results_urgent_mark(home, doc, err);
     if (rc != 0)
         return rc;
     snprintf(path, sizeof path, "%s/%s.json", dir,
@@ -230,12 +234,12 @@ int agora__results_store(const char *home, const json_t *doc, const agora__resul
     char *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
     if (text == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");
-    rc = write_once(dir, path, text, strlen(text), already, err);
+    rc = agora__results_write_once(dir, path, text, strlen(text), already, err);
     free(text);
     return rc;
 }
 
-static int load_json(const char *path, json_t **out, agora__error *err)
+int agora__results_load_json(const char *path, json_t **out, agora__error *err)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -266,7 +270,7 @@ int agora__results_load(const char *home, const char *study_uid, const char *inv
         return agora__error_set(err, AGORA_EINVAL, "invocation id must be 32 lower-case hex");
     snprintf(path, sizeof path, "%s/%s.json", dir, invocation_id);
     json_t *doc = NULL;
-    if ((rc = load_json(path, &doc, err)) != 0)
+    if ((rc = agora__results_load_json(path, &doc, err)) != 0)
         return rc;
     rc = agora__results_validate(doc, AGORA__RESULT_STORED, err);
     if (rc == 0 &&
@@ -380,7 +384,7 @@ int agora__results_studies(const char *home, json_t **out, agora__error *err)
         char path[4200];
         snprintf(path, sizeof path, "%s/%s/study.json", root, e->d_name);
         json_t *idx = NULL;
-        if (load_json(path, &idx, err) != 0)
+        if (agora__results_load_json(path, &idx, err) != 0)
             continue; /* a study directory being created right now */
         const char *uid = json_string_value(json_object_get(idx, "study_uid"));
         if (uid && agora__results_uid_valid(uid))

@@ -475,7 +475,8 @@ static int check_frames(vctx *c, const json_t *doc, const agora__results_frames 
     json_array_foreach((json_t *)fr, i, e)
     {
         size_t o2 = push_index(c, i);
-        static const char *const keys[] = {"frame", "sop_instance_uid", "frame_number", NULL};
+        static const char *const keys[] = {"frame", "sop_instance_uid", "frame_number",
+                                           "series_uid", NULL};
         json_int_t f = -1;
         if (!json_is_object(e))
             rc = fail(c, AGORA_EINVAL, "must be an object");
@@ -487,6 +488,9 @@ static int check_frames(vctx *c, const json_t *doc, const agora__results_frames 
             rc = check_uid_field(c, e, "sop_instance_uid");
         if (rc == 0)
             rc = field_int(c, e, "frame_number", 1, 0, 1, INT32_MAX, NULL);
+        /* study scope: the real series of a frame outside the result's series_uid */
+        if (rc == 0 && json_object_get(e, "series_uid") != NULL)
+            rc = check_uid_field(c, e, "series_uid");
         if (rc == 0 && (have.bits[f / 8] & (1u << (f % 8))))
             rc = fail(c, AGORA_EINVAL, "frame listed twice");
         if (rc == 0)

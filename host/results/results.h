@@ -57,6 +57,9 @@ typedef struct agora__results_reident {
     const char *const *frame_sop_uids; /* [n_frames]: SOP Instance UID of frame index i */
     const uint32_t *frame_numbers;     /* [n_frames] 1-based frame within that instance, or
                                           NULL meaning 1 for every frame (single-frame) */
+    /* [n_frames] study scope: the real Series Instance UID of each frame, stored with every
+     * referenced frame; NULL for a one-series job (every frame is in series_uid). */
+    const char *const *frame_series_uids;
     size_t n_frames;
     uint64_t created_unix_ms; /* 0: now */
 } agora__results_reident;
@@ -107,6 +110,16 @@ int agora__results_mask_path(const char *home, const char *study_uid, const char
 
 /* The stored studies (the index): a new JSON array of Study Instance UIDs, sorted. */
 int agora__results_studies(const char *home, json_t **out, agora__error *err);
+
+/* The triage index (org.agora.triage/1), one entry per urgent stored result: a new JSON array of
+ * {"invocation_id", "study_uid", "plugin_id", "plugin_version"} (no reason), unordered. */
+int agora__results_urgent_index(const char *home, json_t **out, agora__error *err);
+
+/* The worklist behind `agora results studies`: a new JSON array of {"study_uid", "urgent",
+ * "urgent_results": [{"invocation_id", "plugin_id", "plugin_version", "created", "reason"}]},
+ * urgent studies first (oldest urgent result first), then by Study Instance UID. The reasons
+ * come from the re-validated stored results. */
+int agora__results_worklist(const char *home, json_t **out, agora__error *err);
 
 /* FHIR R4 Bundle (type collection) of one DiagnosticReport per successful result and its
  * Observations; results: a JSON array of stored documents of ONE study (borrowed). New

@@ -30,4 +30,16 @@ int agora__results_status_known(const char *s);
 int agora__results_study_dir(const char *home, const char *study_uid, char *buf, size_t size,
                              agora__error *err);
 
+/* Write data to path (a new file in dir, 0600, fsynced, then linked) unless path exists:
+ * first writer wins, *already set. */
+int agora__results_write_once(const char *dir, const char *path, const void *data, size_t len,
+                              int *already, agora__error *err);
+
+/* Read and parse a JSON file of the store (bounded by AGORA__RESULTS_MAX_FILE). */
+int agora__results_load_json(const char *path, json_t **out, agora__error *err);
+
+/* If doc (a validated stored result) is urgent, write its triage index entry
+ * HOME/results/urgent/<invocation>.json; 0 when it is not urgent. */
+int agora__results_urgent_mark(const char *home, const json_t *doc, agora__error *err);
+
 #endif

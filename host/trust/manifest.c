@@ -130,8 +130,8 @@ static int get_cs_list(json_t *arr, const char *field, int allow_star, char out[
 
 static int parse_inputs(json_t *in, agora__manifest *m, agora__error *err)
 {
-    static const char *const keys[] = {"modalities", "body_parts", "min_frames", "max_frames",
-                                       NULL};
+    static const char *const keys[] = {"modalities", "body_parts", "min_frames",
+                                       "max_frames", "scope",      NULL};
     if (!json_is_object(in))
         return fail(err, "inputs",
                     "must be an object with modalities (and optionally "
@@ -164,6 +164,18 @@ static int parse_inputs(json_t *in, agora__manifest *m, agora__error *err)
         return fail(err, "inputs.max_frames", "must be >= inputs.min_frames");
     m->min_frames = (uint32_t)lo;
     m->max_frames = (uint32_t)hi;
+    json_t *scope = json_object_get(in, "scope");
+    if (scope != NULL) {
+        const char *sc = json_string_value(scope);
+        if (sc == NULL || (strcmp(sc, "series") != 0 && strcmp(sc, "study") != 0))
+            return fail(err, "inputs.scope", "must be \"series\" or \"study\"");
+        m->study_scope = strcmp(sc, "study") == 0;
+        /* abi is parsed before inputs */
+        if (m->study_scope && m->abi_major == 1 && m->abi_minor < 1)
+            return fail(err, "inputs.scope",
+                        "\"study\" needs \"abi\": \"1.1\" or newer (extension "
+                        "org.agora.study/1)");
+    }
     return 0;
 }
 

@@ -90,6 +90,7 @@ typedef struct agora__manifest {
     char pricing_model[16];
     uint64_t pricing_price_minor;
     char pricing_currency[4];
+    int study_scope; /* inputs.scope == "study": one job per study (org.agora.study/1) */
 } agora__manifest;
 
 /* Parse and validate manifest bytes. On error the message names the field, e.g.

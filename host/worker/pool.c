@@ -1564,39 +1564,108 @@ static double or_nan(const agora__frame_input *fi, int which, int k)
     return which == 0 ? fi->position[k] : fi->orientation[k];
 }
 
-/* Pack the Job message once at submit; the queued job carries only bytes and descriptors. */
+/* Bytes of one normalized frame of a series, from its geometry (0 for an unknown type). */
+static uint64_t frame_bytes_of(const agora__job_input *in)
+{
+    uint64_t ss = in->pixel_type == AGORA_PIXEL_U8 || in->pixel_type == AGORA_PIXEL_I8     ? 1
+                  : in->pixel_type == AGORA_PIXEL_U16 || in->pixel_type == AGORA_PIXEL_I16 ? 2
+                  : in->pixel_type == AGORA_PIXEL_F64                                      ? 8
+                  : in->pixel_type >= AGORA_PIXEL_U32 && in->pixel_type <= AGORA_PIXEL_F32 ? 4
+                                                                                           : 0;
+    return (uint64_t)in->rows * in->columns * in->samples_per_pixel * ss;
+}
+
+/* Series i of a job: 0 is the input itself, then its more_series. */
+static const agora__job_input *series_at(const agora__job_input *in, uint32_t i)
+{
+    return i == 0 ? in : &in->more_series[i - 1];
+}
+
+static uint32_t total_frames(const agora__job_input *in)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i <= in->n_more_series; i++)
+        n += series_at(in, i)->frames; /* each <= 65536, at most 16 series: no overflow */
+    return n;
+}
+
+/* The ImageInfo of one series; ps holds its pixel spacing (the message points to it). */
+static void image_info(Agora__Ipc__ImageInfo *im, const agora__job_input *in, double ps[2],
+                       uint64_t frame_bytes)
+{
+    agora__ipc__image_info__init(im);
+    im->rows = in->rows;
+    im->columns = in->columns;
+    im->frames = in->frames;
+    im->samples_per_pixel = in->samples_per_pixel;
+    im->pixel_type = in->pixel_type;
+    im->bits_stored = in->bits_stored;
+    im->photometric = in->photometric;
+    ps[0] = in->pixel_spacing[0];
+    ps[1] = in->pixel_spacing[1];
+    im->n_pixel_spacing = 2;
+    im->pixel_spacing = ps;
+    im->slice_thickness = in->slice_thickness;
+    im->spacing_between_slices = in->spacing_between_slices;
+    im->rescale_slope = in->rescale_slope;
+    im->rescale_intercept = in->rescale_intercept;
+    im->rescale_type = (char *)(in->rescale_type ? in->rescale_type : "");
+    im->modality = (char *)(in->modality ? in->modality : "");
+    im->study_uid = (char *)(in->study_uid ? in->study_uid : "");
+    im->series_uid = (char *)(in->series_uid ? in->series_uid : "");
+    im->frame_bytes = frame_bytes;
+}
+
+/* Pack the Job message once at submit; the queued job carries only bytes and descriptors. A
+ * study-scope job (more_series) lists the frames of all its series and one SeriesInfo each. */
 static int build_job(agora__pool *pool, job *j, const agora__job_input *in, agora__error *err)
 {
-    uint32_t nf = in->frames;
+    uint32_t nf = total_frames(in), ns = 1 + in->n_more_series;
     Agora__Ipc__FrameInfo *fis = calloc(nf, sizeof *fis);
     Agora__Ipc__FrameInfo **fip = calloc(nf, sizeof *fip);
     double *geo = calloc((size_t)nf * 9, sizeof *geo);
     Agora__Ipc__Attribute *ats = calloc(in->n_attrs ? in->n_attrs : 1, sizeof *ats);
     Agora__Ipc__Attribute **atp = calloc(in->n_attrs ? in->n_attrs : 1, sizeof *atp);
+    Agora__Ipc__ImageInfo *ims = calloc(ns, sizeof *ims);
+    Agora__Ipc__SeriesInfo *sis = calloc(ns, sizeof *sis);
+    Agora__Ipc__SeriesInfo **sip = calloc(ns, sizeof *sip);
+    double(*ps)[2] = calloc(ns, sizeof *ps);
     int rc = 0;
-    if (fis == NULL || fip == NULL || geo == NULL || ats == NULL || atp == NULL) {
+    if (fis == NULL || fip == NULL || geo == NULL || ats == NULL || atp == NULL || ims == NULL ||
+        sis == NULL || sip == NULL || ps == NULL) {
         rc = agora__error_set(err, AGORA_ENOMEM, "out of memory building a job");
         goto done;
     }
-    for (uint32_t i = 0; i < nf; i++) {
-        const agora__frame_input *fi = in->frame_info ? &in->frame_info[i] : NULL;
-        agora__ipc__frame_info__init(&fis[i]);
-        double *g = geo + (size_t)i * 9;
-        for (int k = 0; k < 3; k++)
-            g[k] = or_nan(fi, 0, k);
-        for (int k = 0; k < 6; k++)
-            g[3 + k] = or_nan(fi, 1, k);
-        fis[i].n_position = 3;
-        fis[i].position = g;
-        fis[i].n_orientation = 6;
-        fis[i].orientation = g + 3;
-        fis[i].sop_instance_uid = (char *)(fi && fi->sop_instance_uid ? fi->sop_instance_uid : "");
-        fis[i].offset = fi ? fi->offset : (uint64_t)i * (in->pixels->size / nf);
-        fis[i].rescale_slope =
-            fi && fi->rescale_slope != 0.0 ? fi->rescale_slope : in->rescale_slope;
-        fis[i].rescale_intercept =
-            fi && fi->rescale_slope != 0.0 ? fi->rescale_intercept : in->rescale_intercept;
-        fip[i] = &fis[i];
+    uint32_t at = 0;
+    for (uint32_t s = 0; s < ns; s++) {
+        const agora__job_input *si = series_at(in, s);
+        image_info(&ims[s], si, ps[s],
+                   in->n_more_series ? frame_bytes_of(si) : in->pixels->size / nf);
+        agora__ipc__series_info__init(&sis[s]);
+        sis[s].image = &ims[s];
+        sis[s].first_frame = at;
+        sip[s] = &sis[s];
+        for (uint32_t k = 0; k < si->frames; k++, at++) {
+            const agora__frame_input *fi = si->frame_info ? &si->frame_info[k] : NULL;
+            agora__ipc__frame_info__init(&fis[at]);
+            double *g = geo + (size_t)at * 9;
+            for (int q = 0; q < 3; q++)
+                g[q] = or_nan(fi, 0, q);
+            for (int q = 0; q < 6; q++)
+                g[3 + q] = or_nan(fi, 1, q);
+            fis[at].n_position = 3;
+            fis[at].position = g;
+            fis[at].n_orientation = 6;
+            fis[at].orientation = g + 3;
+            fis[at].sop_instance_uid =
+                (char *)(fi && fi->sop_instance_uid ? fi->sop_instance_uid : "");
+            fis[at].offset = fi ? fi->offset : (uint64_t)k * (in->pixels->size / nf);
+            fis[at].rescale_slope =
+                fi && fi->rescale_slope != 0.0 ? fi->rescale_slope : si->rescale_slope;
+            fis[at].rescale_intercept =
+                fi && fi->rescale_slope != 0.0 ? fi->rescale_intercept : si->rescale_intercept;
+            fip[at] = &fis[at];
+        }
     }
     for (uint32_t i = 0; i < in->n_attrs; i++) {
         agora__ipc__attribute__init(&ats[i]);
@@ -1604,29 +1673,9 @@ static int build_job(agora__pool *pool, job *j, const agora__job_input *in, agor
         ats[i].value = (char *)(in->attrs[i].value ? in->attrs[i].value : "");
         atp[i] = &ats[i];
     }
-    Agora__Ipc__ImageInfo im = AGORA__IPC__IMAGE_INFO__INIT;
-    im.rows = in->rows;
-    im.columns = in->columns;
-    im.frames = in->frames;
-    im.samples_per_pixel = in->samples_per_pixel;
-    im.pixel_type = in->pixel_type;
-    im.bits_stored = in->bits_stored;
-    im.photometric = in->photometric;
-    double ps[2] = {in->pixel_spacing[0], in->pixel_spacing[1]};
-    im.n_pixel_spacing = 2;
-    im.pixel_spacing = ps;
-    im.slice_thickness = in->slice_thickness;
-    im.spacing_between_slices = in->spacing_between_slices;
-    im.rescale_slope = in->rescale_slope;
-    im.rescale_intercept = in->rescale_intercept;
-    im.rescale_type = (char *)(in->rescale_type ? in->rescale_type : "");
-    im.modality = (char *)(in->modality ? in->modality : "");
-    im.study_uid = (char *)(in->study_uid ? in->study_uid : "");
-    im.series_uid = (char *)(in->series_uid ? in->series_uid : "");
-    im.frame_bytes = in->pixels->size / nf;
     Agora__Ipc__Job jb = AGORA__IPC__JOB__INIT;
     jb.job_id = j->id;
-    jb.image = &im;
+    jb.image = &ims[0];
     jb.n_frames = nf;
     jb.frames = fip;
     jb.n_attributes = in->n_attrs;
@@ -1634,6 +1683,10 @@ static int build_job(agora__pool *pool, job *j, const agora__job_input *in, agor
     jb.pixel_bytes = in->pixels->size;
     jb.output_bytes = j->geom.output_bytes;
     jb.timeout_ms = pool->spec.timeout_ms;
+    if (in->n_more_series) {
+        jb.n_series = ns;
+        jb.series = sip;
+    }
     Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
     f.msg_case = AGORA__IPC__FRAME__MSG_JOB;
     f.job = &jb;
@@ -1644,6 +1697,10 @@ done:
     free(geo);
     free(ats);
     free(atp);
+    free(ims);
+    free(sis);
+    free(sip);
+    free(ps);
     return rc;
 }
 
@@ -1656,6 +1713,46 @@ static int text_ok(const char *t, size_t max)
     return n <= max && agora__utf8_valid(t, n);
 }
 
+static const char *check_frames(const agora__job_input *in, uint64_t fb)
+{
+    for (uint32_t i = 0; i < in->frames; i++) {
+        if (fb > in->pixels->size || in->frame_info[i].offset > in->pixels->size - fb)
+            return "a frame offset lies outside the pixel buffer";
+        if (!text_ok(in->frame_info[i].sop_instance_uid, 64))
+            return "a frame's SOP instance UID is too long or not UTF-8";
+        if (!isfinite(in->frame_info[i].rescale_slope) ||
+            !isfinite(in->frame_info[i].rescale_intercept))
+            return "a frame's rescale slope or intercept is not finite";
+    }
+    return NULL;
+}
+
+/* A study-scope job: every series described in full, its frames inside the one buffer. */
+static const char *check_study(const agora__job_input *in)
+{
+    if (in->n_more_series >= AGORA_STUDY_MAX_SERIES)
+        return "a study-scope job has more than 16 series";
+    if (total_frames(in) > 65536)
+        return "a study-scope job has more than 65536 frames in all";
+    for (uint32_t s = 0; s <= in->n_more_series; s++) {
+        const agora__job_input *si = series_at(in, s);
+        uint64_t fb = frame_bytes_of(si);
+        if (si->rows == 0 || si->columns == 0 || si->frames == 0 || si->frame_info == NULL ||
+            fb == 0 || (si->samples_per_pixel != 1 && si->samples_per_pixel != 3))
+            return "a series of a study-scope job lacks rows, columns, frames, a known pixel "
+                   "type or its frame table";
+        if (!text_ok(si->rescale_type, 64) || !text_ok(si->modality, 16) ||
+            !text_ok(si->study_uid, 64) || !text_ok(si->series_uid, 64))
+            return "an image string (rescale type, modality, UIDs) is too long or not UTF-8";
+        const agora__job_input view = {
+            .frames = si->frames, .frame_info = si->frame_info, .pixels = in->pixels};
+        const char *bad = check_frames(&view, fb);
+        if (bad != NULL)
+            return bad;
+    }
+    return NULL;
+}
+
 static const char *check_input(const agora__pool *pool, const agora__job_input *in)
 {
     if (in->pixels == NULL || !in->pixels->sealed || in->pixels->fd < 0)
@@ -1664,7 +1761,7 @@ static const char *check_input(const agora__pool *pool, const agora__job_input *
         return "the image has zero rows, columns or frames";
     if (in->frames > 65536)
         return "the image has more than 65536 frames";
-    if (in->pixels->size % in->frames != 0)
+    if (in->n_more_series == 0 && in->pixels->size % in->frames != 0)
         return "the pixel buffer size is not a whole number of frames";
     if (in->n_attrs > 1024)
         return "more than 1024 attributes";
@@ -1684,17 +1781,12 @@ static const char *check_input(const agora__pool *pool, const agora__job_input *
         in->output_bytes > pool->spec.limits.job_map_bytes - in->pixels->size)
         return "the pixel buffer and output area exceed the worker's job mapping allowance "
                "(limits.job_map_bytes)";
+    if (in->n_more_series > 0)
+        return check_study(in);
     if (in->frame_info != NULL) {
-        uint64_t fb = in->pixels->size / in->frames;
-        for (uint32_t i = 0; i < in->frames; i++) {
-            if (in->frame_info[i].offset > in->pixels->size - fb)
-                return "a frame offset lies outside the pixel buffer";
-            if (!text_ok(in->frame_info[i].sop_instance_uid, 64))
-                return "a frame's SOP instance UID is too long or not UTF-8";
-            if (!isfinite(in->frame_info[i].rescale_slope) ||
-                !isfinite(in->frame_info[i].rescale_intercept))
-                return "a frame's rescale slope or intercept is not finite";
-        }
+        const char *bad = check_frames(in, in->pixels->size / in->frames);
+        if (bad != NULL)
+            return bad;
     }
     return NULL;
 }
@@ -1729,8 +1821,20 @@ int agora__pool_submit(agora__pool *pool, const agora__job_input *in, agora__job
     j->arg = arg;
     j->geom.rows = in->rows;
     j->geom.columns = in->columns;
-    j->geom.frames = in->frames;
+    j->geom.frames = total_frames(in);
     j->geom.output_bytes = in->output_bytes;
+    if (in->n_more_series > 0) {
+        uint32_t first = 0;
+        for (uint32_t s = 0; s <= in->n_more_series; s++) {
+            const agora__job_input *si = series_at(in, s);
+            j->geom.series[s].first = first;
+            j->geom.series[s].frames = si->frames;
+            j->geom.series[s].rows = si->rows;
+            j->geom.series[s].columns = si->columns;
+            first += si->frames;
+        }
+        j->geom.n_series = 1 + in->n_more_series;
+    }
     j->geom.max_items = pool->spec.limits.max_items;
     if (build_job(pool, j, in, err) < 0) {
         job_free(j);

@@ -99,6 +99,22 @@ static int oom(agora__error *err)
     return agora__error_set(err, AGORA_ENOMEM, "out of memory building a result");
 }
 
+void agora__result_geom_at(const agora__result_geom *g, uint32_t frame, uint32_t *rows,
+                           uint32_t *columns, uint32_t *end)
+{
+    *rows = g->rows;
+    *columns = g->columns;
+    *end = g->frames;
+    for (uint32_t s = 0; s < g->n_series; s++) {
+        if (frame >= g->series[s].first && frame - g->series[s].first < g->series[s].frames) {
+            *rows = g->series[s].rows;
+            *columns = g->series[s].columns;
+            *end = g->series[s].first + g->series[s].frames;
+            return;
+        }
+    }
+}
+
 static int check_regions(const Agora__Ipc__Result *r, const agora__result_geom *g, int out_fd,
                          int32_t *ids, agora__validated *v, agora__error *err)
 {
@@ -115,6 +131,8 @@ static int check_regions(const Agora__Ipc__Result *r, const agora__result_geom *
         if (rg->frame >= g->frames)
             return agora__error_set(err, AGORA_EINVAL, "region %zu is on frame %u of %u", i,
                                     rg->frame, g->frames);
+        uint32_t rows, columns, end; /* of the series the region's frame belongs to */
+        agora__result_geom_at(g, rg->frame, &rows, &columns, &end);
         int rc = str_ok(rg->label, AGORA__MAX_LABEL_LEN, 0, "region label", i, err);
         if (rc < 0)
             return rc;
@@ -144,13 +162,13 @@ static int check_regions(const Agora__Ipc__Result *r, const agora__result_geom *
             if (!AGORA__RESULT_MASK_BITS_OK(rg->mask_bits))
                 return agora__error_set(err, AGORA_EINVAL, "mask region %zu has %u bits (%s)", i,
                                         rg->mask_bits, AGORA__RESULT_MASK_BITS_TEXT);
-            if (rg->mask_frames == 0 || rg->mask_frames > g->frames - rg->frame)
-                return agora__error_set(err, AGORA_EINVAL,
-                                        "mask region %zu spans frames %u+%u of %u", i, rg->frame,
-                                        rg->mask_frames, g->frames);
+            if (rg->mask_frames == 0 || rg->mask_frames > end - rg->frame)
+                return agora__error_set(
+                    err, AGORA_EINVAL, "mask region %zu spans frames %u+%u of %u%s", i, rg->frame,
+                    rg->mask_frames, end, g->n_series ? " (a mask lies within one series)" : "");
             /* frames*rows*cols*bytes fits in 64 bits: each factor < 2^32, bytes <= 2, and
              * frames <= 2^32 bounded by the pixel buffer cap upstream; check anyway. */
-            uint64_t plane = (uint64_t)g->rows * g->columns;
+            uint64_t plane = (uint64_t)rows * columns;
             uint64_t bytes = rg->mask_bits / 8;
             if (plane != 0 && rg->mask_frames > UINT64_MAX / plane / bytes)
                 return agora__error_set(err, AGORA_EINVAL, "mask region %zu size overflows", i);
@@ -184,7 +202,7 @@ static int check_regions(const Agora__Ipc__Result *r, const agora__result_geom *
                                     AGORA__MAX_POINTS_TOTAL);
         for (size_t k = 0; k < rg->n_points; k++) {
             double c = rg->points[k];
-            double hi = (k % 2 == 0 ? (double)g->columns : (double)g->rows) - 0.5;
+            double hi = (k % 2 == 0 ? (double)columns : (double)rows) - 0.5;
             if (!isfinite(c) || c < -0.5 || c > hi)
                 return agora__error_set(err, AGORA_EINVAL,
                                         "region %zu has a coordinate outside the image", i);
@@ -251,10 +269,12 @@ static int check_regions(const Agora__Ipc__Result *r, const agora__result_geom *
         agora__sha256(dst, (size_t)rg->mask_length, digest);
         agora__hex(digest, 32, hex);
         json_t *points = json_array();
+        uint32_t rows, columns, end;
+        agora__result_geom_at(g, rg->frame, &rows, &columns, &end);
         json_t *m =
             json_pack("{s:i, s:i, s:i, s:i, s:i, s:s}", "first_frame", (json_int_t)rg->frame,
-                      "frames", (json_int_t)rg->mask_frames, "rows", (json_int_t)g->rows, "columns",
-                      (json_int_t)g->columns, "bits", (json_int_t)rg->mask_bits, "sha256", hex);
+                      "frames", (json_int_t)rg->mask_frames, "rows", (json_int_t)rows, "columns",
+                      (json_int_t)columns, "bits", (json_int_t)rg->mask_bits, "sha256", hex);
         if (points == NULL || m == NULL || json_object_set_new(o, "points", points) < 0 ||
             json_object_set_new(o, "mask", m) < 0) {
             json_decref(m);

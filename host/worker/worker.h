@@ -171,6 +171,13 @@ typedef struct agora__job_input {
     uint32_t n_attrs;
     const agora__pixbuf *pixels; /* sealed */
     uint64_t output_bytes;       /* mask area; 0: none; capped by spec->max_output_bytes */
+    /* Study scope (org.agora.study/1): the study's other series (at most
+     * AGORA_STUDY_MAX_SERIES - 1), each described like this one with frame_info required and
+     * offsets into this job's `pixels` (their pixels, attrs and output_bytes are unused). Their
+     * frames follow this series' frames in the job-wide frame index. NULL/0: a one-series job.
+     * Borrowed like the rest. */
+    const struct agora__job_input *more_series;
+    uint32_t n_more_series;
 } agora__job_input;
 
 /* Queue a job. On success *job_id (if not NULL) receives its id and `cb` is called exactly once,

@@ -34,10 +34,21 @@ _Static_assert(AGORA__MAX_ERROR_LEN <= AGORA__RESULT_ERROR_MAX, "error text must
 
 /* What a job's result is checked against: the image it was given and its output area. */
 typedef struct agora__result_geom {
-    uint32_t rows, columns, frames;
+    uint32_t rows, columns, frames; /* frames: of the whole job (all series) */
     uint64_t output_bytes;
     uint32_t max_items;
+    /* Study scope: each series' job-wide frame range and size (0: one series, the fields
+     * above). A region lies on one frame of one series; a mask within one series. */
+    uint32_t n_series;
+    struct {
+        uint32_t first, frames, rows, columns;
+    } series[AGORA_STUDY_MAX_SERIES];
 } agora__result_geom;
+
+/* The rows and columns of the series holding frame (< geom->frames), and the job-wide end of
+ * that series' frames. */
+void agora__result_geom_at(const agora__result_geom *g, uint32_t frame, uint32_t *rows,
+                           uint32_t *columns, uint32_t *end);
 
 /* The validated content of a Result: JSON arrays ready for the document, and the mask bytes
  * copied out of the output memfd. Owned by the struct; agora__validated_free releases it. */

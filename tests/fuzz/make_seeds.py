@@ -3,7 +3,10 @@
 (run_all.sh starts each target from its directory and `ninja fuzz-long` merges what it finds
 back into it). Small on purpose: each seed at most 64 KiB, the whole corpus a few MB.
 
-usage: tests/fuzz/make_seeds.py BUILD_DIR    (a build with host/cli/agora and plugins-examples)
+usage: tests/fuzz/make_seeds.py BUILD_DIR [TARGET...]
+       (a build with host/cli/agora, sandbox/agora-runner and plugins-examples). With TARGETs,
+       only those seed directories are rewritten (fuzz_dcm_writer, fuzz_charset,
+       fuzz_meter_export); without, every directory is.
 
 Seeds per target:
   fuzz_dicom, fuzz_deid_apply   the small files of the pydicom test corpus and a synthetic CT and
@@ -13,6 +16,14 @@ Seeds per target:
   fuzz_runner_frames            hand-encoded runner -> host frames: Ready, Log, Error, Progress,
                                 Results with findings, measurements, regions and masks, and
                                 IngestReplies for every ingest op (see fuzz_runner_frames.c)
+  fuzz_dcm_writer               writer programs (see fuzz_dcm_writer.c): every op, nested
+                                sequences, replacements, invalid values, a small output cap, and
+                                pseudo-random programs from a fixed seed
+  fuzz_charset                  text in each character set the decoder knows (Latin-1, Cyrillic,
+                                Greek, Thai, ISO 2022 Japanese and Korean escapes, UTF-8, GB18030)
+                                and a raw (0008,0005) value
+  fuzz_meter_export             bodies of real ledger exports (`agora run` of hello in the real
+                                sandbox, then `agora ledger export`) and edited copies
 """
 import hashlib
 import os
@@ -132,9 +143,133 @@ def runner_frames():
     ingest(5, fv(1, 1) + fv(2, 1) + fv(11, 1000))
 
 
+def dcm_writer():
+    """Programs for fuzz_dcm_writer: byte 0 the output cap (< 200: none), then per dataset a
+    count byte and per element group, element, op and the op's bytes."""
+    t = "fuzz_dcm_writer"
+    lo = [0, 3, 7, 4, 0, 5, 1, 2, 3, 4, 5]            # LO "bcXYZ"
+    cs = [1, 1, 0, 1, 6, 3, 4, 5, 6, 7, 8]            # CS of 6
+    ui = [2, 2, 2, 12, 3, 1, 2, 3, 4, 5, 6, 7, 8, 1]  # UI 2.25.x
+    us = [3, 3, 3, 2, 1, 2, 3, 4, 5, 6]               # US x3
+    ul = [4, 4, 4, 1, 9, 9, 9, 9, 1, 2, 3, 4]         # UL x2
+    fd = [5, 5, 5, 0] + list(range(8))                # FD x1
+    ob = [6, 6, 6, 5, 1, 2, 3, 4, 5]                  # OB odd length
+    is_ = [7, 7, 7, 0xFF, 0xFF, 0xFF, 0x7F]           # IS max int32
+    st = [0, 9, 9, 30] + [1] * 150                    # ST
+    put(t, bytes([0, 9] + lo + cs + ui + us + ul + fd + ob + is_ + st), "every-op")
+    seq = [0, 8, 8, 2]                                # SQ of 2 items, each one LO
+    put(t, bytes([0, 1] + seq + [1] + lo + [1] + lo), "sequence")
+    nest = [0]
+    for _ in range(17):                               # deeper than the writer allows
+        nest += [1, 0, 0x20, 8, 1]
+    put(t, bytes(nest + [1] + lo), "too-deep")
+    put(t, bytes([0, 3] + lo + [0, 3, 0, 2, 1, 1] + seq[:3] + [1, 1] + lo), "replace")
+    put(t, bytes([0, 2] + lo + [3, 0, 10, 1]), "forbidden-tag")
+    put(t, bytes([0, 1, 1, 1, 1, 8] + [35] * 8), "bad-cs")
+    put(t, bytes([0, 1, 0, 1, 0, 100] + [1] * 100), "long-lo")
+    put(t, bytes([0, 1] + [2, 2, 2, 70] + [1] * 80), "long-ui")
+    put(t, bytes([0, 1, 0, 9, 9, 250] + [2] * 1300), "long-st")
+    put(t, bytes([201, 1, 0, 6, 6, 190] + list(range(190))), "small-cap")
+    import random
+    rng = random.Random(1500)
+    for i in range(16):
+        put(t, bytes([rng.randrange(200)] + [rng.randrange(256) for _ in range(64 + 48 * i)]),
+            "random-%02d" % i)
+
+
+def charset():
+    """Inputs for fuzz_charset: byte 0 the set (index into its table, 0xFF raw), byte 1 the VR."""
+    t = "fuzz_charset"
+    cases = [
+        (0, 1, b"plain ASCII^NAME"),
+        (1, 0, "Müller^Jörg=Mueller".encode("latin-1")),
+        (2, 0, "Люксембург^Петр".encode("iso8859-5")),
+        (3, 1, "ﾔﾏﾀﾞ^ﾀﾛｳ".encode("shift_jis")),
+        (4, 3, "ภาษาไทย".encode("tis-620")),
+        (5, 0, b"Dupont\x1b-F\xc1\xe8\xe2\xdf\x1b-A^Jean"),
+        (6, 0, b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B"),
+        (7, 0, b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3=\x1b$B;3ED\x1b(J^\x1b$BB@O:\x1b(J"),
+        (8, 3, b"\x1b$(D\x2b\x21\x1b(B text"),
+        (9, 0, b"Hong^Gildong=\x1b$)C\xfb\xf3^\x1b$)C\xd1\xce\xd4\xd7"),
+        (10, 3, b"\x1b$)A\xd6\xd0\xce\xc4"),
+        (11, 5, "Grüße ✓ 日本語 \U0001F600".encode()),
+        (12, 3, "中文 GB18030 ".encode("gb18030") + b"\x81\x30\x81\x30"),
+        (13, 3, "中文".encode("gbk")),
+        (11, 5, b"\xc3\x28 broken \xe2\x82 utf8 \xff"),
+        (6, 0, b"\x1b$B\x1b(B\x1b$B;3" + b"\x1b" * 3),
+        (1, 6, bytes(range(256))),
+    ]
+    for i, (set_, vr, text) in enumerate(cases):
+        put(t, bytes([set_, vr]) + text, "case-%02d" % i)
+    put(t, bytes([0xFF, 0]) + b"ISO 2022 IR 6\\ISO 2022 IR 100\x00Caf\x1b-A\xe9", "raw-set")
+    put(t, bytes([0xFF, 2]) + b"ISO_IR 999\x00unknown set", "raw-unknown")
+
+
+def meter_export(agora, plugins, tmp, env):
+    """Bodies of real ledger exports (the signature line dropped) and edited copies."""
+    t = "fuzz_meter_export"
+    runner = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(agora))), "sandbox",
+                          "agora-runner")
+    env = dict(env, AGORA_RUNNER=runner, AGORA_LOG="error")
+    d = os.path.join(tmp, "meter")
+    home = os.path.join(d, "home")
+
+    def run(*args):
+        subprocess.run([agora] + list(args), check=True, env=env, cwd=d,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    os.makedirs(d)
+    run("keygen", "--out", "op")
+    run("pack", "--manifest", os.path.join(plugins, "hello.manifest.json"), "--plugin",
+        os.path.join(plugins, "hello.so"), "-o", "h.agora")
+    run("certify", "h.agora", "--catalog", "cat", "--key", "op.key", "--model", "per-series",
+        "--price", "10", "--currency", "EUR", "--vendor-share-bps", "7000")
+    run("init", "--home", home, "--trust", "op.pub")
+    run("sync", "cat", "--home", home)
+    run("install", "org.agora.examples.hello", "--home", home)
+    period = subprocess.run(["date", "-u", "+%Y-%m"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    bodies = []
+    for n in range(3):
+        run("dicom", "synth", "--modality", "CT", "--slices", "2", "--rows", "32", "--cols", "32",
+            "--seed", str(40 + n), "-o", "s%d" % n)
+        run("run", "s%d" % n, "--quiet", "--home", home)
+        run("ledger", "export", "--period", period, "-o", "e%d.txt" % n, "--home", home)
+        with open(os.path.join(d, "e%d.txt" % n), "rb") as f:
+            bodies.append(f.read().split(b"\n", 1)[1])
+    for i, b in enumerate(bodies):
+        put(t, b, "export-%d-rows" % (i + 1))
+    b = bodies[-1]
+    put(t, b.replace(b'"amount_minor":10', b'"amount_minor":11', 1), "edited-amount")
+    put(t, b.replace(period.encode(), b"2026-13", 1), "wrong-period")
+    put(t, b[: len(b) // 2], "truncated")
+    lines = b.split(b"\n")
+    put(t, b"\n".join([lines[0]] + lines[2:]), "row-missing")
+
+
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
+    only = sys.argv[2:]
+    if only:
+        build = os.path.abspath(sys.argv[1])
+        agora = os.path.join(build, "host", "cli", "agora")
+        tmp = tempfile.mkdtemp(prefix="agora-seeds-")
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+        try:
+            for t in only:
+                shutil.rmtree(os.path.join(SEEDS, t), ignore_errors=True)
+                if t == "fuzz_dcm_writer":
+                    dcm_writer()
+                elif t == "fuzz_charset":
+                    charset()
+                elif t == "fuzz_meter_export":
+                    meter_export(agora, os.path.join(build, "plugins-examples"), tmp, env)
+                else:
+                    sys.exit("make_seeds.py: no generator for %s alone; run without targets" % t)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     build = os.path.abspath(sys.argv[1])
     agora = os.path.join(build, "host", "cli", "agora")
     shutil.rmtree(SEEDS, ignore_errors=True)
@@ -199,6 +334,9 @@ def main():
                 put("fuzz_trust_catalog", f.read())
 
         runner_frames()
+        dcm_writer()
+        charset()
+        meter_export(agora, plugins, tmp, env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = 0

@@ -277,6 +277,32 @@ typedef struct agora_triage_ext {
     int32_t (*set_urgent)(agora_job *job, const char *reason);
 } agora_triage_ext;
 
+/* ---- Extension "org.agora.study/1" (since 1.1) --------------------------------------------- */
+
+/* Study scope: a plugin whose manifest says "inputs": {"scope": "study"} gets one job per study
+ * and reaches every series of it here (e.g. T2, DWI and ADC of a prostate MRI). Series 0 is the
+ * image handed to process; the others follow in scan order. Frames are numbered job-wide:
+ * series s's frames carry agora_frame.index = (frames of the series before s) + k, and that
+ * index is what findings, measurements, regions and masks reference (a mask lies within one
+ * series and has that series' rows and columns). host->frame(job, i) accepts any job-wide
+ * index. For a series-scope job series_count is 1. Everything returned is owned by the host
+ * and valid during process(); thread-safe like the other host functions. Look it up with
+ * host->get_extension(host, AGORA_EXT_STUDY); NULL from a host without it. */
+#define AGORA_EXT_STUDY        "org.agora.study/1"
+#define AGORA_STUDY_MAX_SERIES 16 /* series of one study-scope job */
+
+typedef struct agora_study_ext {
+    uint32_t struct_size;
+    /* Number of series of the job (1..AGORA_STUDY_MAX_SERIES); 0 outside process. */
+    uint32_t (*series_count)(agora_job *job);
+    /* *image receives series i's view (its own rows, columns, frames, pixel type, rescale,
+     * pseudonymous series UID). AGORA_EINVAL when i >= series_count, AGORA_ESTATE outside
+     * process. */
+    int32_t (*series_image)(agora_job *job, uint32_t i, const agora_image **image);
+    /* Frame k (0-based within series i) of series i, or NULL when out of range. */
+    const agora_frame *(*series_frame)(agora_job *job, uint32_t i, uint32_t k);
+} agora_study_ext;
+
 /* ---- The plugin descriptor ------------------------------------------------------------------- */
 
 typedef struct agora_plugin {

@@ -1,6 +1,7 @@
 /* Test helper: stores sample results (the unit tests' sample: ok with every field, plus a
  * failed one) for one study in HOME through the results API, as `agora run` will.
- * usage: make_results HOME  -> prints the Study Instance UID used. */
+ * With "urgent", the ok result is marked urgent (triage), as org.agora.triage/1 would.
+ * usage: make_results HOME [urgent]  -> prints the Study Instance UID used. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,9 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: make_results HOME\n");
+    int urgent = argc == 3 && strcmp(argv[2], "urgent") == 0;
+    if (argc != 2 && !urgent) {
+        fprintf(stderr, "usage: make_results HOME [urgent]\n");
         return 2;
     }
     static const char study[] = "1.2.826.0.1.3680043.8.498.100";
@@ -34,6 +36,9 @@ int main(int argc, char **argv)
         return 1;
     json_object_set_new(json_object_get(json_array_get(json_object_get(w, "regions"), 3), "mask"),
                         "sha256", json_string(sha));
+    if (urgent)
+        json_object_set_new(w, "triage",
+                            json_pack("{s:b,s:s}", "urgent", 1, "reason", "suspected bleed"));
     agora__error err = {0};
     const json_t *docs[] = {w, fail};
     const char *ids[] = {"0192f0c4a1b27c3d8e9fa0b1c2d3e4f5", "0192f0c4a1b27c3d8e9fa0b1c2d3e4f6"};

@@ -92,9 +92,25 @@ bad("uid", lambda d: d.__setitem__("study_uid", "1.02.3"))
 bad("box", lambda d: d["regions"][1]["points"].pop())
 bad("okerror", lambda d: d.__setitem__("error", "x"))
 PY
+    # An urgent result (triage): priority tag S and conclusionCode AA, valid R4 too.
+    mkdir -p "$tmp/home-urgent"
+    "$make" "$tmp/home-urgent" urgent >/dev/null || exit 1
+    "$agora" results export "$study" --format fhir -o "$tmp/urgent.json" --home "$tmp/home-urgent" || exit 1
+    "$agora" results export "$study" --format json -o "$tmp/urgent-export.json" --home "$tmp/home-urgent" || exit 1
+    python3 - "$tmp/urgent.json" <<'PY' && ok "urgent report: priority S, conclusionCode AA" || bad "urgent report"
+import json, sys
+rep = json.load(open(sys.argv[1]))["entry"][0]["resource"]
+assert rep["resourceType"] == "DiagnosticReport"
+assert rep["meta"]["tag"][0]["system"] == "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
+assert rep["meta"]["tag"][0]["code"] == "S", rep["meta"]
+cc = rep["conclusionCode"][0]
+assert cc["coding"][0]["code"] == "AA" and cc["text"] == "suspected bleed", cc
+PY
     cd "$(dirname "$0")"
     node validate_fhir.js "$cache/node_modules" "$tmp/bundle.json" "$schemas/result.schema.json" \
         "$tmp/export.json" "$tmp"/bad-*.json || fails=$((fails + 1))
+    node validate_fhir.js "$cache/node_modules" "$tmp/urgent.json" "$schemas/result.schema.json" \
+        "$tmp/urgent-export.json" || fails=$((fails + 1))
 fi
 echo "$passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -40,6 +40,7 @@ typedef struct opts {
     int fork_per_job, bad_hash, listen, jobs, quiet, allow_weak, host_garbage, unsealed;
     unsigned cancel_after_ms;
     const char *wrapper, *wrapper_arg;
+    const char *study; /* --study KIND: the job's frames as a study of two 1-frame series */
     unsigned timeout_ms, memory_mib, threads, job_map_mib;
     unsigned max_peak_mib, max_pte_kib; /* 0: not checked */
     char *attr_k[MAX_ATTRS], *attr_v[MAX_ATTRS];
@@ -570,6 +571,35 @@ static int send_job(const opts *o, state *st, uint64_t job_id)
     j.pixel_bytes = sizeof px;
     j.output_bytes = 65536;
     j.timeout_ms = o->timeout_ms;
+    /* Study scope (Job.series): two series of one frame each. KIND ok is well formed; the
+     * others are what a broken or hostile host could send, and the runner must refuse them:
+     * gap / overlap (first_frame not contiguous), over (series cover more frames than sent),
+     * outside (series 1's frames are larger than the pixel memfd holds after its offset). */
+    Agora__Ipc__ImageInfo si_img[2];
+    Agora__Ipc__SeriesInfo si[2], *sip[2];
+    if (o->study != NULL) {
+        ii.frames = 1;
+        for (int k = 0; k < 2; k++) {
+            si_img[k] = ii;
+            agora__ipc__series_info__init(&si[k]);
+            si[k].image = &si_img[k];
+            si[k].first_frame = (uint32_t)k;
+            sip[k] = &si[k];
+        }
+        si_img[1].series_uid = (char *)"2.25.4";
+        if (!strcmp(o->study, "gap"))
+            si[1].first_frame = 2;
+        else if (!strcmp(o->study, "overlap"))
+            si[1].first_frame = 0;
+        else if (!strcmp(o->study, "over"))
+            si_img[1].frames = 2;
+        else if (!strcmp(o->study, "outside")) {
+            si_img[1].rows = 2 * ROWS;
+            si_img[1].frame_bytes = 2 * ROWS * COLS;
+        }
+        j.series = sip;
+        j.n_series = 2;
+    }
     Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
     f.msg_case = AGORA__IPC__FRAME__MSG_JOB;
     f.job = &j;
@@ -897,6 +927,7 @@ static int usage(void)
         "       [--fork-per-job] [--timeout-ms N] [--memory-mib N] [--attr K=V]...\n"
         "       [--bad-hash] [--listen] [--quiet] [--expect CLASS[,CLASS]] [--expect-reason S]\n"
         "       [--forbid S]  (fail when any job's class or reason contains S)\n"
+        "       [--study ok|gap|overlap|over|outside]  (two 1-frame series, org.agora.study/1)\n"
         "The runner path defaults to $AGORA_RUNNER.\n");
     return 2;
 }
@@ -949,6 +980,8 @@ int main(int argc, char **argv)
             o.version = v, i++;
         else if (!strcmp(a, "--expect"))
             o.expect = v, i++;
+        else if (!strcmp(a, "--study"))
+            o.study = v, i++;
         else if (!strcmp(a, "--expect-reason"))
             o.expect_reason = v, i++;
         else if (!strcmp(a, "--forbid"))

@@ -19,6 +19,25 @@ static int setup(void **state)
     return 0;
 }
 
+static void test_study_scope(void **state)
+{
+    (void)state;
+    char buf[8192];
+    const char *abi = strstr(valid, "\"abi\": \"1.0\""), *mf = strstr(valid, "\"min_frames\": 10");
+    assert_non_null(abi);
+    assert_non_null(mf);
+    /* abi 1.1 and "scope": "study" (abi comes before inputs in the fixture) */
+    snprintf(buf, sizeof buf, "%.*s\"abi\": \"1.1\"%.*s\"min_frames\": 10, \"scope\": \"study\"%s",
+             (int)(abi - valid), valid, (int)(mf - abi - 12), abi + 12, mf + 16);
+    agora__manifest m;
+    agora__error err = {0};
+    assert_int_equal(agora__manifest_parse((const uint8_t *)buf, strlen(buf), &m, &err), 0);
+    assert_int_equal(m.study_scope, 1);
+    assert_int_equal(m.abi_minor, 1);
+    assert_int_equal(agora__manifest_parse((const uint8_t *)valid, valid_len, &m, &err), 0);
+    assert_int_equal(m.study_scope, 0); /* the default: series */
+}
+
 static void test_valid(void **state)
 {
     (void)state;
@@ -91,6 +110,11 @@ static void test_refusals(void **state)
     expect_refused("[\"CT\"]", "[\"CT\", \"CT\"]", "duplicate");
     expect_refused("\"min_frames\": 10", "\"min_frames\": 10, \"max_frames\": 5",
                    "manifest.inputs.max_frames: must be >= inputs.min_frames");
+    /* study scope (org.agora.study/1): a known value, and only for ABI 1.1+ */
+    expect_refused("\"min_frames\": 10", "\"min_frames\": 10, \"scope\": \"volume\"",
+                   "manifest.inputs.scope: must be \"series\" or \"study\"");
+    expect_refused("\"min_frames\": 10", "\"min_frames\": 10, \"scope\": \"study\"",
+                   "manifest.inputs.scope: \"study\" needs \"abi\": \"1.1\"");
     expect_refused("\"rtnDevIdOpt\"", "\"rtnUIDsOpt\"", "manifest.permissions");
     expect_refused("\"rtnDevIdOpt\"", "\"rtnPatCharsOpt\"",
                    "manifest.permissions: has a duplicate");
@@ -152,6 +176,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_study_scope),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_star_and_limits),
     };
