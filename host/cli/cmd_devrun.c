@@ -321,6 +321,7 @@ int agora__cmd_dev_run(int argc, char **argv)
     pl.spec.fork_per_job = fork_per_job;
     pl.spec.fresh_per_job = fresh_per_job;
     pl.spec.allow_weak_isolation = weak;
+    pl.spec.trap_violations = 1; /* name the forbidden call; agora run keeps the plain kill */
     if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
         fprintf(stderr, "agora dev run: cannot start the sandbox for %s: %s\n", plugin_path,
                 err.msg);

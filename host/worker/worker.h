@@ -129,6 +129,10 @@ typedef struct agora__plugin_spec {
     uint32_t quarantine_after; /* consecutive worker failures; 0: 3 */
     uint32_t max_queue;        /* queued jobs; 0: 256 */
     uint64_t max_output_bytes; /* output (mask) area per job; 0: 256 MiB */
+    /* Development mode: a forbidden system call is trapped and named in the job's message
+     * ("forbidden system call: statfs (137)") before the worker dies of SIGSYS. Production
+     * (0) keeps the kernel's kill. */
+    int trap_violations;
 } agora__plugin_spec;
 
 typedef struct agora__pool agora__pool;
