@@ -90,6 +90,9 @@ int agora__export_seg(const agora__export_ctx *ctx, const char *home, const json
                       const char *dir, int *written, char *path_out, size_t path_size,
                       agora__error *err);
 
+/* The result's frames[] entry for a frame index (borrowed from result), or NULL. */
+const json_t *agora__export_frame_entry(const json_t *result, uint32_t index);
+
 /* The series frame of the result's frame index (its frames[] entry: *sop_uid borrowed from
  * result, *frame_number 1-based), or NULL when the result or the source lacks it. */
 const agora__dicom_series_frame *agora__export_result_frame(const agora__export_source *src,

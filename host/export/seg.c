@@ -139,7 +139,7 @@ static int build(agora__dcmw *w, const agora__export_ctx *ctx, const json_t *res
     for (size_t mi = 0; mi < n_masks && rc == 0; mi++) {
         mask_buf *m = &masks[mi];
         const char *fser =
-            json_string_value(json_object_get(frame_ref(result, m->first), "series_uid"));
+            json_string_value(json_object_get(agora__export_frame_entry(result, m->first), "series_uid"));
         if (fser != NULL &&
             strcmp(fser, json_string_value(json_object_get(result, "series_uid"))) != 0) {
             rc = agora__error_set(err, AGORA_EUNSUPPORTED,

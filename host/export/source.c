@@ -92,24 +92,31 @@ const agora__dicom_series_frame *agora__export_source_frame(const agora__export_
     return NULL;
 }
 
-const agora__dicom_series_frame *agora__export_result_frame(const agora__export_source *src,
-                                                            const json_t *result, uint32_t index,
-                                                            const char **sop_uid,
-                                                            uint32_t *frame_number)
+const json_t *agora__export_frame_entry(const json_t *result, uint32_t index)
 {
     size_t i;
     const json_t *e;
     json_array_foreach(json_object_get(result, "frames"), i, e)
     {
-        if (json_integer_value(json_object_get(e, "frame")) != (json_int_t)index)
-            continue;
-        const char *sop = json_string_value(json_object_get(e, "sop_instance_uid"));
-        json_int_t fn = json_integer_value(json_object_get(e, "frame_number"));
-        if (sop == NULL || fn < 1 || fn > UINT32_MAX)
-            return NULL;
-        *sop_uid = sop;
-        *frame_number = (uint32_t)fn;
-        return agora__export_source_frame(src, sop, (uint32_t)fn);
+        if (json_integer_value(json_object_get(e, "frame")) == (json_int_t)index)
+            return e;
     }
     return NULL;
+}
+
+const agora__dicom_series_frame *agora__export_result_frame(const agora__export_source *src,
+                                                            const json_t *result, uint32_t index,
+                                                            const char **sop_uid,
+                                                            uint32_t *frame_number)
+{
+    const json_t *e = agora__export_frame_entry(result, index);
+    if (e == NULL)
+        return NULL;
+    const char *sop = json_string_value(json_object_get(e, "sop_instance_uid"));
+    json_int_t fn = json_integer_value(json_object_get(e, "frame_number"));
+    if (sop == NULL || fn < 1 || fn > UINT32_MAX)
+        return NULL;
+    *sop_uid = sop;
+    *frame_number = (uint32_t)fn;
+    return agora__export_source_frame(src, sop, (uint32_t)fn);
 }
