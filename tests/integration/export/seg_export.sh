@@ -45,7 +45,8 @@ export AGORA_HOME=$T/home
 q "$A" dicom synth --modality CT --slices 6 --rows 48 --cols 40 -o studies/ct
 q "$A" dicom synth --modality MR --slices 4 --rows 32 --cols 32 -o studies/mr
 q "$A" run studies
-"$A" results studies >studies.txt
+# A line is the study UID, then a tab and URGENT for urgent studies.
+"$A" results studies | cut -f1 >studies.txt
 # The pseudonymous UIDs of the plugin view: agora deid with the key `agora run` uses for it.
 q "$VIEW_KEY" "$T/home" view.key
 q "$A" deid studies -o pseudo --secret view.key

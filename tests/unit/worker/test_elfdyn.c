@@ -18,17 +18,23 @@
 #include "closure.h"
 #include "elfdyn.h"
 
-static const char *seeds; /* tests/fuzz/seeds/fuzz_elf_dynamic */
+static const char *seeds;   /* tests/fuzz/seeds/fuzz_elf_dynamic */
+static const char *plugins; /* the build's tests/hostile: rootlist.so, rootlist_blas.so */
 
-static uint8_t *load(const char *name, size_t *len)
+static uint8_t *load_from(const char *dir, const char *name, size_t *len)
 {
     char p[1024];
-    snprintf(p, sizeof p, "%s/%s", seeds, name);
+    snprintf(p, sizeof p, "%s/%s", dir, name);
     uint8_t *b = NULL;
     agora__error err;
     if (agora__read_file(p, 1u << 24, &b, len, &err) != 0)
         fail_msg("%s", err.msg);
     return b;
+}
+
+static uint8_t *load(const char *name, size_t *len)
+{
+    return load_from(seeds, name, len);
 }
 
 static void test_good(void **st)
@@ -87,7 +93,7 @@ static void test_closure_real(void **st)
 {
     (void)st;
     size_t n;
-    uint8_t *b = load("rootlist.so", &n);
+    uint8_t *b = load_from(plugins, "rootlist.so", &n);
     agora__closure c;
     agora__error err = {0};
     if (agora__closure_resolve(b, n, &c, &err) != AGORA_OK)
@@ -104,7 +110,7 @@ static void test_closure_real(void **st)
     agora__closure_free(&c);
     free(b);
     if (access("/etc/alternatives/libblas.so.3-x86_64-linux-gnu", F_OK) == 0) {
-        b = load("rootlist_blas.so", &n);
+        b = load_from(plugins, "rootlist_blas.so", &n);
         if (agora__closure_resolve(b, n, &c, &err) != AGORA_OK)
             fail_msg("%s", err.msg);
         assert_true(has(&c, "/usr/lib/x86_64-linux-gnu/libblas.so.3", 1));
@@ -136,11 +142,12 @@ static void test_closure_missing(void **st)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s SEED_DIR\n", argv[0]);
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s SEED_DIR PLUGIN_DIR\n", argv[0]);
         return 2;
     }
     seeds = argv[1];
+    plugins = argv[2];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_hostile),
