@@ -1,8 +1,42 @@
-/* Output helpers for the trust commands (their options are parsed by opt.c). */
+/* Helpers the commands share: the clinic home, errors, keys, PS3.15 option lists. */
 #include "cli_util.h"
+#include "opt.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+int agora__cli_home(const char *cmd, const char *dir, char *out, size_t size)
+{
+    agora__error err = {0};
+    if (agora__trust_home_resolve(dir, out, size, &err) != 0) {
+        fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    struct stat st;
+    if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "agora %s: clinic home %s is not a directory; create it with agora init\n",
+                cmd, out);
+        return 1;
+    }
+    return 0;
+}
+
+int agora__cli_seconds(const char *cmd, const char *opt, const char *text, uint32_t *out)
+{
+    if (text == NULL)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
+        v > AGORA__CLI_SECONDS_MAX)
+        return agora__cli_usage_error(cmd, "%s takes 1..%u seconds, not '%.40s'", opt,
+                                      AGORA__CLI_SECONDS_MAX, text);
+    *out = (uint32_t)v;
+    return 0;
+}
 
 int agora__fail(const char *cmd, const agora__error *err)
 {

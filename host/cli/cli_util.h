@@ -7,6 +7,17 @@
 
 #include "trust_int.h"
 
+/* The clinic home of a command that reads it in place (no agora__trust_home_open): --home DIR,
+ * else AGORA_HOME, else $XDG_DATA_HOME/agora, else ~/.local/share/agora, the resolution every
+ * clinic command shares. Writes the path into out; 0, or 1 (the exit status) after printing
+ * what was wrong: no home at all, or one that is not a directory (create it with agora init). */
+int agora__cli_home(const char *cmd, const char *dir, char *out, size_t size);
+
+/* A --timeout value: NULL leaves *out as it is; else 1..AGORA__CLI_SECONDS_MAX seconds into *out.
+ * 0, or 2 (the exit status) after a usage error naming the option. */
+#define AGORA__CLI_SECONDS_MAX 86400u
+int agora__cli_seconds(const char *cmd, const char *opt, const char *text, uint32_t *out);
+
 /* Print "agora CMD: <err msg>" to stderr and return 1. */
 int agora__fail(const char *cmd, const agora__error *err);
 /* Print a JSON string literal (escaped) to f. */

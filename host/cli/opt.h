@@ -51,7 +51,23 @@ typedef struct agora__cli_opt {
     /* LIST only, for a deprecated spelling kept for one release (`--grant A B`): following
      * words for which this returns 1 are appended too, with a deprecation warning. NULL: none. */
     int (*legacy_more)(const char *word);
+    size_t max; /* LIST only: at most this many occurrences (a usage error past it); 0: no cap */
 } agora__cli_opt;
+
+/* The rows several commands share, so that they are spelled and explained once. */
+#define AGORA__CLI_OPT_HOME(dest)                                                                 \
+    {"--home", 0, AGORA__CLI_VALUE, (dest), "DIR",                                                 \
+     "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0}
+#define AGORA__CLI_OPT_JSON(dest, help) {"--json", 0, AGORA__CLI_FLAG, (dest), NULL, (help), 0, NULL, 0}
+/* run and dev run: the per-job time limit (read with agora__cli_seconds) and burned-in images. */
+#define AGORA__CLI_OPT_TIMEOUT(dest, dflt)                                                        \
+    {"--timeout", 0, AGORA__CLI_VALUE, (dest), "SECONDS",                                          \
+     "per-job time limit, 1..86400 (default: " dflt ")", 0, NULL, 0}
+#define AGORA__CLI_OPT_BURNED_IN(dest)                                                            \
+    {"--allow-burned-in", 0, AGORA__CLI_FLAG, (dest), NULL,                                       \
+     "accept images that declare burned-in annotations", 0, NULL, 0}
+#define AGORA__CLI_OPT_QUIET(dest)                                                                \
+    {"--quiet", 'q', AGORA__CLI_FLAG, (dest), NULL, "no progress lines", 0, NULL, 0}
 
 typedef struct agora__cli_cmd {
     const char *name;  /* as typed after `agora`: "certify", "results export" */
