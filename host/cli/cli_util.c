@@ -44,20 +44,6 @@ int agora__fail(const char *cmd, const agora__error *err)
     return 1;
 }
 
-void agora__json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 int agora__load_seckey(const char *key_path, const char *pass_path, agora__seckey *key,
                        agora__error *err)
 {

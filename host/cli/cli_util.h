@@ -20,8 +20,6 @@ int agora__cli_seconds(const char *cmd, const char *opt, const char *text, uint3
 
 /* Print "agora CMD: <err msg>" to stderr and return 1. */
 int agora__fail(const char *cmd, const agora__error *err);
-/* Print a JSON string literal (escaped) to f. */
-void agora__json_str(FILE *f, const char *s);
 /* Read a passphrase file when path is not NULL (buf gets it), else leave *len = 0. */
 int agora__load_seckey(const char *key_path, const char *pass_path, agora__seckey *key,
                        agora__error *err);

@@ -109,7 +109,7 @@ static void on_outcome(void *arg, const agora__pipeline_outcome *o)
         snprintf(result, sizeof result, "ok (%llu ms)", (unsigned long long)o->wall_ms);
         agora__progress_done(&c->pr, n, o->n_jobs, text, result);
         if (!c->json_out) {
-            agora__progress_end(&c->pr);
+            agora__progress_before(&c->pr, stdout);
             printf("series %zu (%s): ok\n", n, o->label);
             agora__render_result(stdout, o->doc);
         }
@@ -251,6 +251,20 @@ out:
     return exit_code;
 }
 
+static const agora__cli_cmd dev_run_cmd = {
+    "dev run",
+    "--plugin FILE.so [--manifest FILE.json] [--timeout SECONDS]\n"
+    "                     [--json] [--grant OPTION]... [--fresh-per-job | --fork-per-job]\n"
+    "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet] INPUT...",
+    "Runs the plugin in the real sandbox on every series found in INPUT (DICOM files or\n"
+    "folders, searched recursively) and prints its results. Exit status 0 only when every\n"
+    "job succeeded. Modes and what each guarantees: docs/sandbox.md, \"Modes\".",
+    NULL,
+    0,
+    1,
+    SIZE_MAX,
+};
+
 int agora__cmd_dev_run(int argc, char **argv)
 {
     const char *plugin_path = NULL, *manifest_path = NULL, *timeout = NULL;
@@ -279,31 +293,18 @@ int agora__cmd_dev_run(int argc, char **argv)
         AGORA__CLI_OPT_BURNED_IN(&burned_in),
         AGORA__CLI_OPT_QUIET(&quiet),
     };
-    const agora__cli_cmd cmd = {
-        "dev run",
-        "--plugin FILE.so [--manifest FILE.json] [--timeout SECONDS]\n"
-        "                     [--json] [--grant OPTION]... [--fresh-per-job | --fork-per-job]\n"
-        "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet] INPUT...",
-        "Runs the plugin in the real sandbox on every series found in INPUT (DICOM files or\n"
-        "folders, searched recursively) and prints its results. Exit status 0 only when every\n"
-        "job succeeded. Modes and what each guarantees: docs/sandbox.md, \"Modes\".",
-        opts,
-        AGORA__CLI_N(opts),
-        1,
-        SIZE_MAX,
-    };
     size_t n_inputs;
     uint32_t timeout_s = 0;
     int st;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_inputs, &st))
+    if (!agora__cli_parse_with(&dev_run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &n_inputs, &st))
         return st;
-    st = agora__cli_seconds(cmd.name, "--timeout", timeout, &timeout_s);
+    st = agora__cli_seconds(dev_run_cmd.name, "--timeout", timeout, &timeout_s);
     if (st == 0 && fork_per_job && fresh_per_job)
-        st = agora__cli_usage_error(cmd.name, "--fresh-per-job and --fork-per-job exclude each "
+        st = agora__cli_usage_error(dev_run_cmd.name, "--fresh-per-job and --fork-per-job exclude each "
                                               "other; choose one");
     if (st == 0 && manifest_path == NULL) {
         if (find_manifest(plugin_path, found_manifest, sizeof found_manifest) != 0)
-            st = agora__cli_usage_error(cmd.name,
+            st = agora__cli_usage_error(dev_run_cmd.name,
                                         "no manifest found for %s; pass --manifest FILE.json "
                                         "(agora dev new creates one)",
                                         plugin_path);

@@ -31,26 +31,94 @@ typedef struct opts {
     int json, csv;
 } opts;
 
-#define OPT_PERIOD(o, help) {"--period", 0, AGORA__CLI_VALUE, &(o)->period, "YYYY-MM", (help), 0, NULL, 0}
+/* The meter commands, as bits of the rows of their one option table. */
+enum { USAGE = 1u, STATEMENT = 2u, VERIFY = 4u, EXPORT = 8u };
 
-/* Parse argv against the command's table, then the checks every meter command shares. Returns 1
- * to go on, else 0 with *status the exit status (0 after --help, 2 after a usage error). */
-static int parse(const agora__cli_cmd *cmd, int argc, char **argv, opts *o, int *status)
+/* Parse argv against the one table of the meter commands (desc->which picks the rows), then
+ * the checks they share. Returns 1 to go on, else 0 with *status the exit status (0 after
+ * --help, 2 after a usage error). */
+static int parse(const agora__cli_cmd *desc, int argc, char **argv, opts *o, int *status)
 {
+    memset(o, 0, sizeof *o);
+    const agora__cli_opt table[] = {
+        {"--period", 0, AGORA__CLI_VALUE, &o->period, "YYYY-MM",
+         "the UTC month (usage: default this one; ledger export: with -o)", 0, NULL, 0,
+         USAGE | STATEMENT | EXPORT},
+        {"--out", 'o', AGORA__CLI_VALUE, &o->out, "FILE", "the period's signed export file", 0,
+         NULL, 0, EXPORT},
+        {"--since", 0, AGORA__CLI_VALUE, &o->since, "SEQ|INVOCATION_ID",
+         "print the rows after this one as JSON lines", 0, NULL, 0, EXPORT},
+        AGORA__CLI_OPT_JSON(&o->json, "print JSON"),
+        {"--csv", 0, AGORA__CLI_FLAG, &o->csv, NULL, "print CSV, one row per line", 0, NULL, 0,
+         STATEMENT},
+        AGORA__CLI_OPT_HOME(&o->home),
+        {"--from", 0, AGORA__CLI_LIST, &o->from, "EXPORT",
+         "operator: a clinic's signed period export (one per file)", 0, NULL,
+         AGORA__EXPORT_FILES, STATEMENT},
+        {"--catalog", 0, AGORA__CLI_VALUE, &o->catalog, "DIR",
+         "operator: the catalog folder (prices, DIR/clinics)", 0, NULL, 0, STATEMENT},
+        {"--trust", 0, AGORA__CLI_VALUE, &o->trust, "OPERATOR.pub",
+         "operator: verify the catalog signature with this key", 0, NULL, 0, STATEMENT},
+    };
     size_t n_pos;
-    if (!agora__cli_parse(cmd, argc, argv, &n_pos, status))
+    if (!agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &n_pos, status))
         return 0;
     *status = 2;
     if (o->json && o->csv)
-        agora__cli_usage_error(cmd->name, "--json and --csv exclude each other; pick one");
+        agora__cli_usage_error(desc->name, "--json and --csv exclude each other; pick one");
     else if (o->period != NULL && !agora__ledger_period_valid(o->period))
-        agora__cli_usage_error(cmd->name, "--period must be YYYY-MM (e.g. 2026-11)");
+        agora__cli_usage_error(desc->name, "--period must be YYYY-MM (e.g. 2026-11)");
+    else if (desc->which == STATEMENT && o->period == NULL)
+        agora__cli_usage_error(desc->name, "--period YYYY-MM is required (e.g. --period 2026-11)");
     else
         *status = 0;
     if (*status != 0)
         agora__cli_list_free(&o->from);
     return *status == 0;
 }
+
+static const agora__cli_cmd usage_cmd = {
+    "usage", "[--period YYYY-MM] [--json] [--home DIR]",
+    "Per plugin for the period (default: this UTC month): invocations, billable\n"
+    "invocations and units, failures by reason.",
+    NULL, 0, 0, 0, USAGE};
+
+static const agora__cli_cmd statement_cmd = {
+    "statement",
+    "--period YYYY-MM [--json|--csv] [--home DIR]\n"
+    "       agora statement --period YYYY-MM --from EXPORT [--from EXPORT...]\n"
+    "                       --catalog DIR [--trust OPERATOR.pub] [--json|--csv]",
+    "Revenue-share statement per vendor in integer minor units of each currency.\n"
+    "Rounding, per line (vendor, currency, plugin version, share): vendor share =\n"
+    "floor(gross * bps / 10000); platform share = gross - vendor share; totals are\n"
+    "sums of lines. Corrections count in the period they were recorded in.\n\n"
+    "With --home (or AGORA_HOME): the clinic's own statement from its ledger.\n"
+    "With --from: the operator's statement across clinics, from their signed exports\n"
+    "(agora ledger export --period P -o FILE; one --from per file). Each export must\n"
+    "be signed by a clinic registered in DIR/clinics (agora clinic add), verify row\n"
+    "by row, be of the period, continue the chain accepted from that clinic before\n"
+    "(kept in DIR/clinics/NAME.accepted.json) and share no invocation with another;\n"
+    "rows must carry the catalog's prices. Any refused export: exit 1, nothing\n"
+    "printed or recorded. Lines show per-clinic subtotals, each rounded as the\n"
+    "clinic's own statement is, so the total equals the sum of the clinics'.\n"
+    "--trust verifies the catalog signature (else a warning says it was not).",
+    NULL, 0, 0, 0, STATEMENT};
+
+static const agora__cli_cmd verify_cmd = {
+    "ledger verify", "[--json] [--home DIR]",
+    "Walk the hash chain of HOME/ledger.db; name the first bad row (exit 1).", NULL, 0, 0, 0,
+    VERIFY};
+
+static const agora__cli_cmd export_cmd = {
+    "ledger export",
+    "--period YYYY-MM -o FILE [--json] [--home DIR]\n"
+    "       agora ledger export [--since SEQ|INVOCATION_ID] [--home DIR]",
+    "--period writes the period's signed export for the operator's statement\n"
+    "(agora statement --from): the period's rows with their chain links and head,\n"
+    "signed by the clinic key HOME/clinic.key (made on first need).\n"
+    "Without --period: the rows after SEQ (or after that invocation's row) as JSON\n"
+    "lines; seq and invocation_id are stable ids.",
+    NULL, 0, 0, 0, EXPORT};
 
 /* Open the ledger of the clinic home (read-only uses); home receives the resolved path. */
 static int open_ledger(const char *cmd, const opts *o, agora__ledger **l, char *home,
@@ -68,18 +136,9 @@ static int open_ledger(const char *cmd, const opts *o, agora__ledger **l, char *
 
 int agora__cmd_usage(int argc, char **argv)
 {
-    opts o = {0};
-    const agora__cli_opt table[] = {
-        OPT_PERIOD(&o, "the UTC month (default: this one)"),
-        AGORA__CLI_OPT_JSON(&o.json, "print JSON"),
-        AGORA__CLI_OPT_HOME(&o.home),
-    };
-    const agora__cli_cmd cmd = {"usage", "[--period YYYY-MM] [--json] [--home DIR]",
-                                "Per plugin for the period (default: this UTC month): invocations, "
-                                "billable\ninvocations and units, failures by reason.",
-                                table, AGORA__CLI_N(table), 0, 0};
+    opts o;
     int rc;
-    if (!parse(&cmd, argc, argv, &o, &rc))
+    if (!parse(&usage_cmd, argc, argv, &o, &rc))
         return rc;
     char now[8];
     agora__ledger_period_now(now);
@@ -336,47 +395,9 @@ static int statement(const opts *po)
 
 int agora__cmd_statement(int argc, char **argv)
 {
-    opts o = {0};
-    const agora__cli_opt table[] = {
-        {"--period", 0, AGORA__CLI_VALUE, &o.period, "YYYY-MM", "the UTC month",
-         AGORA__CLI_REQUIRED, NULL, 0},
-        AGORA__CLI_OPT_JSON(&o.json, "print JSON"),
-        {"--csv", 0, AGORA__CLI_FLAG, &o.csv, NULL, "print CSV, one row per line", 0, NULL, 0},
-        AGORA__CLI_OPT_HOME(&o.home),
-        {"--from", 0, AGORA__CLI_LIST, &o.from, "EXPORT",
-         "operator: a clinic's signed period export (one per file)", 0, NULL,
-         AGORA__EXPORT_FILES},
-        {"--catalog", 0, AGORA__CLI_VALUE, &o.catalog, "DIR",
-         "operator: the catalog folder (prices, DIR/clinics)", 0, NULL, 0},
-        {"--trust", 0, AGORA__CLI_VALUE, &o.trust, "OPERATOR.pub",
-         "operator: verify the catalog signature with this key", 0, NULL, 0},
-    };
-    const agora__cli_cmd cmd = {
-        "statement",
-        "--period YYYY-MM [--json|--csv] [--home DIR]\n"
-        "       agora statement --period YYYY-MM --from EXPORT [--from EXPORT...]\n"
-        "                       --catalog DIR [--trust OPERATOR.pub] [--json|--csv]",
-        "Revenue-share statement per vendor in integer minor units of each currency.\n"
-        "Rounding, per line (vendor, currency, plugin version, share): vendor share =\n"
-        "floor(gross * bps / 10000); platform share = gross - vendor share; totals are\n"
-        "sums of lines. Corrections count in the period they were recorded in.\n\n"
-        "With --home (or AGORA_HOME): the clinic's own statement from its ledger.\n"
-        "With --from: the operator's statement across clinics, from their signed exports\n"
-        "(agora ledger export --period P -o FILE; one --from per file). Each export must\n"
-        "be signed by a clinic registered in DIR/clinics (agora clinic add), verify row\n"
-        "by row, be of the period, continue the chain accepted from that clinic before\n"
-        "(kept in DIR/clinics/NAME.accepted.json) and share no invocation with another;\n"
-        "rows must carry the catalog's prices. Any refused export: exit 1, nothing\n"
-        "printed or recorded. Lines show per-clinic subtotals, each rounded as the\n"
-        "clinic's own statement is, so the total equals the sum of the clinics'.\n"
-        "--trust verifies the catalog signature (else a warning says it was not).",
-        table,
-        AGORA__CLI_N(table),
-        0,
-        0,
-    };
+    opts o;
     int rc;
-    if (!parse(&cmd, argc, argv, &o, &rc))
+    if (!parse(&statement_cmd, argc, argv, &o, &rc))
         return rc;
     rc = statement(&o);
     agora__cli_list_free(&o.from);
@@ -457,21 +478,13 @@ static int period_export(const opts *o)
 
 static int ledger_verify(int argc, char **argv)
 {
-    opts o = {0};
-    const agora__cli_opt table[] = {
-        AGORA__CLI_OPT_JSON(&o.json, "print {ok, rows, bad_seq, error}"),
-        AGORA__CLI_OPT_HOME(&o.home),
-    };
-    const agora__cli_cmd cmd = {"ledger verify", "[--json] [--home DIR]",
-                                "Walk the hash chain of HOME/ledger.db; name the first bad row "
-                                "(exit 1).",
-                                table, AGORA__CLI_N(table), 0, 0};
+    opts o;
     int rc;
-    if (!parse(&cmd, argc, argv, &o, &rc))
+    if (!parse(&verify_cmd, argc, argv, &o, &rc))
         return rc;
     agora__ledger *l = NULL;
     char home[4096];
-    if ((rc = open_ledger(cmd.name, &o, &l, home, sizeof home)) != 0)
+    if ((rc = open_ledger(verify_cmd.name, &o, &l, home, sizeof home)) != 0)
         return rc;
     agora__error err = {0};
     int64_t bad = 0, rows = 0;
@@ -495,38 +508,15 @@ static int ledger_verify(int argc, char **argv)
 
 static int ledger_export(int argc, char **argv)
 {
-    opts o = {0};
-    const agora__cli_opt table[] = {
-        OPT_PERIOD(&o, "write the period's signed export (with -o)"),
-        {"--out", 'o', AGORA__CLI_VALUE, &o.out, "FILE", "the export file (with --period)", 0,
-         NULL, 0},
-        {"--since", 0, AGORA__CLI_VALUE, &o.since, "SEQ|INVOCATION_ID",
-         "print the rows after this one as JSON lines", 0, NULL, 0},
-        AGORA__CLI_OPT_JSON(&o.json, "print a JSON summary of the period export"),
-        AGORA__CLI_OPT_HOME(&o.home),
-    };
-    const agora__cli_cmd cmd = {
-        "ledger export",
-        "--period YYYY-MM -o FILE [--json] [--home DIR]\n"
-        "       agora ledger export [--since SEQ|INVOCATION_ID] [--home DIR]",
-        "--period writes the period's signed export for the operator's statement\n"
-        "(agora statement --from): the period's rows with their chain links and head,\n"
-        "signed by the clinic key HOME/clinic.key (made on first need).\n"
-        "Without --period: the rows after SEQ (or after that invocation's row) as JSON\n"
-        "lines; seq and invocation_id are stable ids.",
-        table,
-        AGORA__CLI_N(table),
-        0,
-        0,
-    };
+    opts o;
     int rc;
-    if (!parse(&cmd, argc, argv, &o, &rc))
+    if (!parse(&export_cmd, argc, argv, &o, &rc))
         return rc;
     if (o.period != NULL || o.out != NULL)
         return period_export(&o);
     agora__ledger *l = NULL;
     char home[4096];
-    if ((rc = open_ledger(cmd.name, &o, &l, home, sizeof home)) != 0)
+    if ((rc = open_ledger(export_cmd.name, &o, &l, home, sizeof home)) != 0)
         return rc;
     agora__error err = {0};
     int64_t since = 0;

@@ -169,21 +169,61 @@ typedef struct results_opts {
     int json;
 } results_opts;
 
-/* Parse, then resolve the home into home_buf. 1 to go on; else 0 with *status the exit status. */
-static int results_parse(const agora__cli_cmd *cmd, int argc, char **argv, results_opts *o,
+/* The results subcommands, as bits of the rows of their one option table. */
+enum { SHOW = 1u, EXPORT = 2u, STUDIES = 4u };
+
+/* Parse argv against the one table of the results subcommands (desc->which picks the rows),
+ * then resolve the home into home_buf. 1 to go on; else 0 with *status the exit status. */
+static int results_parse(const agora__cli_cmd *desc, int argc, char **argv, results_opts *o,
                          char *home_buf, size_t home_size, int *status)
 {
+    memset(o, 0, sizeof *o);
+    const agora__cli_opt table[] = {
+        {"--json", 0, AGORA__CLI_FLAG, &o->json, NULL, "print JSON", 0, NULL, 0, SHOW | STUDIES},
+        {"--format", 0, AGORA__CLI_VALUE, &o->format, "json|fhir|seg|sr|dicom",
+         "the project's JSON, a FHIR R4 Bundle, or DICOM objects", AGORA__CLI_REQUIRED, NULL, 0,
+         EXPORT},
+        {"--out", 'o', AGORA__CLI_VALUE, &o->file, "FILE|DIR",
+         "write here (json|fhir: default stdout; seg|sr|dicom: a folder)", 0, NULL, 0, EXPORT},
+        {"--source", 0, AGORA__CLI_LIST, &o->sources, "PATH",
+         "seg|sr|dicom: the study's real DICOM files or folder", 0, NULL, MAX_SOURCES, EXPORT},
+        {"--uid-root", 0, AGORA__CLI_VALUE, &o->uid_root, "ROOT",
+         "seg|sr|dicom: derive UIDs under this root (default 2.25)", 0, NULL, 0, EXPORT},
+        AGORA__CLI_OPT_HOME(&o->home),
+    };
     size_t n_pos;
-    if (!agora__cli_parse(cmd, argc, argv, &n_pos, status))
+    if (!agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &n_pos, status))
         return 0;
     /* A missing home is a runtime failure (1), not a usage error. */
-    if (agora__cli_home(cmd->name, o->home, home_buf, home_size) != 0) {
+    if (agora__cli_home(desc->name, o->home, home_buf, home_size) != 0) {
         agora__cli_list_free(&o->sources);
         *status = 1;
         return 0;
     }
     return 1;
 }
+
+static const agora__cli_cmd show_cmd = {
+    "results show", "STUDY_UID [--json] [--home DIR]",
+    "Print the validated results stored for a study (oldest first).", NULL, 0, 1, 1, SHOW};
+
+static const agora__cli_cmd export_cmd = {
+    "results export",
+    "STUDY_UID --format json|fhir [-o FILE] [--home DIR]\n"
+    "       agora results export STUDY_UID --format seg|sr|dicom -o DIR --source PATH\n"
+    "                            [--source PATH...] [--uid-root ROOT] [--home DIR]",
+    "json|fhir write the results as the project's JSON or as a FHIR R4 Bundle\n"
+    "(DiagnosticReport + Observations).\n"
+    "seg/sr/dicom write DICOM objects for a PACS into DIR (dicom = both): a\n"
+    "Segmentation per result with masks (seg-<invocation>.dcm), with the Patient and\n"
+    "Study of the real source files given by --source (the folder the study was run\n"
+    "from). UIDs are derived from the invocation (under --uid-root, else 2.25), so\n"
+    "exporting again gives the same files.",
+    NULL, 0, 1, 1, EXPORT};
+
+static const agora__cli_cmd studies_cmd = {
+    "results studies", "[--json] [--home DIR]",
+    "List the studies that have results (Study Instance UIDs).", NULL, 0, 0, 0, STUDIES};
 
 /* The stored results of the study named by argv[1]; NULL after printing why (*status set). */
 static json_t *study_results(const char *cmd, const char *home, const char *study, int *status)
@@ -214,19 +254,12 @@ static int write_results_doc(const char *cmd, const char *file, const char *stud
 
 static int results_show(int argc, char **argv)
 {
-    results_opts o = {0};
-    const agora__cli_opt table[] = {
-        AGORA__CLI_OPT_JSON(&o.json, "print the stored documents as JSON"),
-        AGORA__CLI_OPT_HOME(&o.home),
-    };
-    const agora__cli_cmd cmd = {"results show", "STUDY_UID [--json] [--home DIR]",
-                                "Print the validated results stored for a study (oldest first).",
-                                table, AGORA__CLI_N(table), 1, 1};
+    results_opts o;
     char home[4096];
     int rc;
-    if (!results_parse(&cmd, argc, argv, &o, home, sizeof home, &rc))
+    if (!results_parse(&show_cmd, argc, argv, &o, home, sizeof home, &rc))
         return rc;
-    json_t *results = study_results(cmd.name, home, argv[1], &rc);
+    json_t *results = study_results(show_cmd.name, home, argv[1], &rc);
     if (results == NULL)
         return rc;
     rc = 0;
@@ -240,54 +273,26 @@ static int results_show(int argc, char **argv)
 
 static int results_export(int argc, char **argv)
 {
-    results_opts o = {0};
-    const agora__cli_opt table[] = {
-        {"--format", 0, AGORA__CLI_VALUE, &o.format, "json|fhir|seg|sr|dicom",
-         "the project's JSON, a FHIR R4 Bundle, or DICOM objects", AGORA__CLI_REQUIRED, NULL, 0},
-        {"--out", 'o', AGORA__CLI_VALUE, &o.file, "FILE|DIR",
-         "write here (json|fhir: default stdout; seg|sr|dicom: a folder)", 0, NULL, 0},
-        {"--source", 0, AGORA__CLI_LIST, &o.sources, "PATH",
-         "seg|sr|dicom: the study's real DICOM files or folder", 0, NULL, MAX_SOURCES},
-        {"--uid-root", 0, AGORA__CLI_VALUE, &o.uid_root, "ROOT",
-         "seg|sr|dicom: derive UIDs under this root (default 2.25)", 0, NULL, 0},
-        AGORA__CLI_OPT_HOME(&o.home),
-    };
-    const agora__cli_cmd cmd = {
-        "results export",
-        "STUDY_UID --format json|fhir [-o FILE] [--home DIR]\n"
-        "       agora results export STUDY_UID --format seg|sr|dicom -o DIR --source PATH\n"
-        "                            [--source PATH...] [--uid-root ROOT] [--home DIR]",
-        "json|fhir write the results as the project's JSON or as a FHIR R4 Bundle\n"
-        "(DiagnosticReport + Observations).\n"
-        "seg/sr/dicom write DICOM objects for a PACS into DIR (dicom = both): a\n"
-        "Segmentation per result with masks (seg-<invocation>.dcm), with the Patient and\n"
-        "Study of the real source files given by --source (the folder the study was run\n"
-        "from). UIDs are derived from the invocation (under --uid-root, else 2.25), so\n"
-        "exporting again gives the same files.",
-        table,
-        AGORA__CLI_N(table),
-        1,
-        1,
-    };
+    results_opts o;
     char home[4096];
     int rc;
-    if (!results_parse(&cmd, argc, argv, &o, home, sizeof home, &rc))
+    if (!results_parse(&export_cmd, argc, argv, &o, home, sizeof home, &rc))
         return rc;
     const char *study = argv[1], *format = o.format;
     int dicom = strcmp(format, "seg") == 0 || strcmp(format, "sr") == 0 ||
                 strcmp(format, "dicom") == 0;
     rc = 2;
     if (!dicom && strcmp(format, "json") != 0 && strcmp(format, "fhir") != 0)
-        agora__cli_usage_error(cmd.name, "--format takes json, fhir, seg, sr or dicom");
+        agora__cli_usage_error(export_cmd.name, "--format takes json, fhir, seg, sr or dicom");
     else if (dicom && (o.file == NULL || o.sources.n == 0))
-        agora__cli_usage_error(cmd.name, "--format seg|sr|dicom needs -o DIR and --source PATH "
+        agora__cli_usage_error(export_cmd.name, "--format seg|sr|dicom needs -o DIR and --source PATH "
                                          "(the study's DICOM files)");
     else if (!dicom && (o.sources.n || o.uid_root))
-        agora__cli_usage_error(cmd.name, "--source and --uid-root go with --format seg, sr or "
+        agora__cli_usage_error(export_cmd.name, "--source and --uid-root go with --format seg, sr or "
                                          "dicom");
     else
         rc = 0;
-    json_t *results = rc == 0 ? study_results(cmd.name, home, study, &rc) : NULL;
+    json_t *results = rc == 0 ? study_results(export_cmd.name, home, study, &rc) : NULL;
     if (results == NULL) {
         agora__cli_list_free(&o.sources);
         return rc;
@@ -315,17 +320,10 @@ static int results_export(int argc, char **argv)
 
 static int results_studies(int argc, char **argv)
 {
-    results_opts o = {0};
-    const agora__cli_opt table[] = {
-        AGORA__CLI_OPT_JSON(&o.json, "print a JSON array"),
-        AGORA__CLI_OPT_HOME(&o.home),
-    };
-    const agora__cli_cmd cmd = {"results studies", "[--json] [--home DIR]",
-                                "List the studies that have results (Study Instance UIDs).", table,
-                                AGORA__CLI_N(table), 0, 0};
+    results_opts o;
     char home[4096];
     int rc;
-    if (!results_parse(&cmd, argc, argv, &o, home, sizeof home, &rc))
+    if (!results_parse(&studies_cmd, argc, argv, &o, home, sizeof home, &rc))
         return rc;
     agora__error err = {0};
     json_t *arr = NULL;

@@ -357,6 +357,19 @@ out:
     return c.exit_code;
 }
 
+static const agora__cli_cmd run_cmd = {
+    "run",
+    "[--home DIR] [--plugin ID]... [--timeout SECONDS] [--json]\n"
+    "                 [--allow-burned-in] [--fresh-per-job] [--quiet] INPUT...",
+    "Runs every installed plugin whose declared inputs (modality, frame count) match a\n"
+    "series found in INPUT (DICOM files or folders) in the sandbox; stores validated\n"
+    "results next to the real study and records every invocation in the ledger.",
+    NULL,
+    0,
+    1,
+    SIZE_MAX,
+};
+
 int agora__cmd_run(int argc, char **argv)
 {
     const char *home_dir = NULL, *timeout = NULL;
@@ -374,24 +387,12 @@ int agora__cmd_run(int argc, char **argv)
          0, NULL, 0},
         AGORA__CLI_OPT_QUIET(&quiet),
     };
-    const agora__cli_cmd cmd = {
-        "run",
-        "[--home DIR] [--plugin ID]... [--timeout SECONDS] [--json]\n"
-        "                 [--allow-burned-in] [--fresh-per-job] [--quiet] INPUT...",
-        "Runs every installed plugin whose declared inputs (modality, frame count) match a\n"
-        "series found in INPUT (DICOM files or folders) in the sandbox; stores validated\n"
-        "results next to the real study and records every invocation in the ledger.",
-        opts,
-        AGORA__CLI_N(opts),
-        1,
-        SIZE_MAX,
-    };
     size_t n_inputs;
     uint32_t timeout_s = 0;
     int st;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_inputs, &st))
+    if (!agora__cli_parse_with(&run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &n_inputs, &st))
         return st;
-    if (agora__cli_seconds(cmd.name, "--timeout", timeout, &timeout_s) != 0) {
+    if (agora__cli_seconds(run_cmd.name, "--timeout", timeout, &timeout_s) != 0) {
         agora__cli_list_free(&only);
         return 2;
     }

@@ -33,10 +33,16 @@ int agora__json_emit(FILE *f, const json_t *doc, unsigned flags)
 {
     size_t len = 0;
     char *text = agora__json_text(doc, flags, &len);
-    if (text == NULL)
+    if (text == NULL) {
+        /* Every string is checked by jansson: a text that is not UTF-8 fails the build. */
+        fprintf(stderr, "agora: cannot build the JSON output (out of memory, or a text that is "
+                        "not UTF-8)\n");
         return 1;
+    }
     int ok = fwrite(text, 1, len, f) == len && fflush(f) == 0;
     free(text);
+    if (!ok)
+        fprintf(stderr, "agora: writing the JSON output failed\n");
     return ok ? 0 : 1;
 }
 

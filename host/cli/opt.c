@@ -47,6 +47,12 @@ static int list_push(agora__cli_list *l, const char *v)
     return 0;
 }
 
+/* Does cmd take row o of its table (agora__cli_opt.only)? */
+static int row_on(const agora__cli_cmd *cmd, const agora__cli_opt *o)
+{
+    return o->only == 0 || (o->only & cmd->which) != 0;
+}
+
 /* A LIST option that has reached its cap (agora__cli_opt.max). */
 static int list_full(const agora__cli_opt *o)
 {
@@ -56,7 +62,8 @@ static int list_full(const agora__cli_opt *o)
 static const agora__cli_opt *find_long(const agora__cli_cmd *cmd, const char *a, size_t len)
 {
     for (size_t j = 0; j < cmd->n_opts; j++)
-        if (strlen(cmd->opts[j].name) == len && strncmp(cmd->opts[j].name, a, len) == 0)
+        if (row_on(cmd, &cmd->opts[j]) && strlen(cmd->opts[j].name) == len &&
+            strncmp(cmd->opts[j].name, a, len) == 0)
             return &cmd->opts[j];
     return NULL;
 }
@@ -64,7 +71,8 @@ static const agora__cli_opt *find_long(const agora__cli_cmd *cmd, const char *a,
 static const agora__cli_opt *find_short(const agora__cli_cmd *cmd, char c)
 {
     for (size_t j = 0; j < cmd->n_opts; j++)
-        if (cmd->opts[j].short_name != 0 && cmd->opts[j].short_name == c)
+        if (row_on(cmd, &cmd->opts[j]) && cmd->opts[j].short_name != 0 &&
+            cmd->opts[j].short_name == c)
             return &cmd->opts[j];
     return NULL;
 }
@@ -182,7 +190,7 @@ int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t
         }
     }
     for (size_t j = 0; j < cmd->n_opts; j++) {
-        if ((cmd->opts[j].flags & AGORA__CLI_REQUIRED) && !seen[j]) {
+        if ((cmd->opts[j].flags & AGORA__CLI_REQUIRED) && row_on(cmd, &cmd->opts[j]) && !seen[j]) {
             return usage_err(cmd, err, status, "%s %s is required", cmd->opts[j].name,
                              cmd->opts[j].metavar != NULL ? cmd->opts[j].metavar : "");
         }
@@ -209,6 +217,15 @@ int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n
     return agora__cli_parse_to(cmd, argc, argv, n_pos, status, stdout, stderr);
 }
 
+int agora__cli_parse_with(const agora__cli_cmd *desc, const agora__cli_opt *opts, size_t n_opts,
+                          int argc, char **argv, size_t *n_pos, int *status)
+{
+    agora__cli_cmd cmd = *desc;
+    cmd.opts = opts;
+    cmd.n_opts = n_opts;
+    return agora__cli_parse(&cmd, argc, argv, n_pos, status);
+}
+
 void agora__cli_help(const agora__cli_cmd *cmd, FILE *out)
 {
     fprintf(out, "usage: agora %s %s\n", cmd->name, cmd->args != NULL ? cmd->args : "[OPTIONS]");
@@ -217,6 +234,8 @@ void agora__cli_help(const agora__cli_cmd *cmd, FILE *out)
     fprintf(out, "\noptions:\n");
     for (size_t j = 0; j < cmd->n_opts; j++) {
         const agora__cli_opt *o = &cmd->opts[j];
+        if (!row_on(cmd, o))
+            continue;
         char left[64];
         char sh[5] = "    ";
         if (o->short_name != 0)
