@@ -38,6 +38,19 @@ int agora__cli_seconds(const char *cmd, const char *opt, const char *text, uint3
     return 0;
 }
 
+int agora__cli_parse_job(const agora__cli_cmd *desc, const agora__cli_opt *opts, size_t n_opts,
+                         int argc, char **argv, const char *const *timeout, uint32_t *timeout_s,
+                         size_t *n_inputs, int *status)
+{
+    if (!agora__cli_parse_with(desc, opts, n_opts, argc, argv, n_inputs, status))
+        return 0;
+    *status = agora__cli_seconds(desc->name, "--timeout", *timeout, timeout_s);
+    if (*status == 0)
+        return 1;
+    agora__cli_lists_free(opts, n_opts);
+    return 0;
+}
+
 int agora__fail(const char *cmd, const agora__error *err)
 {
     fprintf(stderr, "agora %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");

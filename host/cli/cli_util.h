@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "opt.h"
 #include "trust_int.h"
 
 /* The clinic home of a command that reads it in place (no agora__trust_home_open): --home DIR,
@@ -17,6 +18,13 @@ int agora__cli_home(const char *cmd, const char *dir, char *out, size_t size);
  * 0, or 2 (the exit status) after a usage error naming the option. */
 #define AGORA__CLI_SECONDS_MAX 86400u
 int agora__cli_seconds(const char *cmd, const char *opt, const char *text, uint32_t *out);
+
+/* run and dev run: parse argv against desc and its table, then the --timeout text the table
+ * filled (*timeout, NULL when not given) into *timeout_s. 1 to go on, with *n_inputs INPUTs in
+ * argv[1..]; else 0 with *status the exit status (the table's lists freed). */
+int agora__cli_parse_job(const agora__cli_cmd *desc, const agora__cli_opt *opts, size_t n_opts,
+                         int argc, char **argv, const char *const *timeout, uint32_t *timeout_s,
+                         size_t *n_inputs, int *status);
 
 /* Print "agora CMD: <err msg>" to stderr and return 1. */
 int agora__fail(const char *cmd, const agora__error *err);

@@ -124,8 +124,8 @@ static void print_changes(const agora__trust_home *h, const agora__catalog *old,
         if (what == NULL)
             continue;
         if (changes != NULL) {
-            json_t *c = json_pack("{s:s,s:s,s:s}", "change", what, "id", e->id, "version",
-                                  e->version);
+            json_t *c =
+                json_pack("{s:s,s:s,s:s}", "change", what, "id", e->id, "version", e->version);
             if (c != NULL && e->revoked)
                 json_object_set_new(c, "reason", json_string(e->reason));
             json_array_append_new(changes, c);
@@ -198,11 +198,12 @@ int agora__cmd_sync(int argc, char **argv)
         json_t *changes = json_array();
         if (changes != NULL)
             print_changes(h, rc == 1 ? &h->cat : &old, changes);
-        status = agora__json_emit_new(
-            stdout,
-            json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1, "held_version", (json_int_t)held,
-                      "version", (json_int_t)h->cat.version, "expires", expires, "changes", changes),
-            AGORA__JSON_LINE);
+        status = agora__json_emit_new(stdout,
+                                      json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1,
+                                                "held_version", (json_int_t)held, "version",
+                                                (json_int_t)h->cat.version, "expires", expires,
+                                                "changes", changes),
+                                      AGORA__JSON_LINE);
     } else if (rc == 1) {
         printf("catalog version %llu is already held; nothing to do\n",
                (unsigned long long)h->cat.version);
@@ -279,10 +280,9 @@ int agora__cmd_install(int argc, char **argv)
         int out = 0;
         if (json)
             out = agora__json_emit_new(stdout,
-                                       json_pack("{s:s,s:s,s:s,s:s}", "id", id, "version",
-                                                 version, "status",
-                                                 agora__trust_status_name(info.status), "granted",
-                                                 g),
+                                       json_pack("{s:s,s:s,s:s,s:s}", "id", id, "version", version,
+                                                 "status", agora__trust_status_name(info.status),
+                                                 "granted", g),
                                        AGORA__JSON_LINE);
         else
             printf("installed %s@%s (%s; may see: %s; %s %llu %s)\n", id, version, info.level, g,

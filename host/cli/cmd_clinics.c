@@ -124,10 +124,10 @@ static int cmd_add(int argc, char **argv)
     if (agora__trust_clinic_register(dir, pos[0], pos[1], &c, &already, &err) != 0)
         return agora__fail("clinic add", &err);
     if (json) {
-        return agora__json_emit_new(stdout,
-                                    json_pack("{s:s,s:s,s:b}", "name", c.name, "key_id", c.key_id,
-                                              "already", already),
-                                    AGORA__JSON_LINE);
+        return agora__json_emit_new(
+            stdout,
+            json_pack("{s:s,s:s,s:b}", "name", c.name, "key_id", c.key_id, "already", already),
+            AGORA__JSON_LINE);
     } else {
         printf("%s clinic %s (key %s) in %s/clinics\n",
                already ? "already registered:" : "registered", c.name, c.key_id, dir);

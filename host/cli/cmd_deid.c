@@ -39,7 +39,7 @@
 #define MAX_DIR_DEPTH  16
 #define MAX_THREADS    8
 #define MAX_FILE_BYTES ((size_t)2 << 30) /* 2 GiB: larger single files are not plausible input */
-#define PROGRESS_MIN_FILES 20 /* fewer files finish too soon to need progress */
+#define PROGRESS_MIN_FILES 20                /* fewer files finish too soon to need progress */
 
 typedef struct file_list {
     char **paths;
@@ -263,7 +263,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         close(fd);
         file_error(c, "agora deid: %s is larger than %zu bytes; not a plausible DICOM input\n",
-                path, MAX_FILE_BYTES);
+                   path, MAX_FILE_BYTES);
         return -1;
     }
     uint64_t len = (uint64_t)st.st_size;
@@ -289,7 +289,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         if (why == AGORA__INGEST_DEID_NOT_DICOM)
             return 1;
         file_error(c, "agora deid: %s%s\n", err.msg,
-                why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
+                   why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
         return why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
     }
     char *store = NULL;
@@ -323,7 +323,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         agora__ingest_deid_write(tc->ing, path, fd, len, &ip, (const char *const *)u.uids,
                                  pseudonyms, u.n, days, tc->mfd, cap, &wr, &why, &err) != 0) {
         file_error(c, "agora deid: %s%s\n", err.msg,
-                why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
+                   why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
         result = why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
     }
     close(fd);
@@ -341,15 +341,15 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         } else if (check_inode && stat(path, &in_st) == 0 && stat(dst, &out_st) == 0 &&
                    in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino) {
             file_error(c,
-                    "agora deid: %s: the output would replace this input; choose "
-                    "another -o directory\n",
-                    path);
+                       "agora deid: %s: the output would replace this input; choose "
+                       "another -o directory\n",
+                       path);
             result = -1;
         } else if (claim_name(c, wr.sop, path) != 0) {
             file_error(c,
-                    "agora deid: %s: another input of this run has the same SOP Instance "
-                    "UID; the first one was written, this one was not\n",
-                    path);
+                       "agora deid: %s: another input of this run has the same SOP Instance "
+                       "UID; the first one was written, this one was not\n",
+                       path);
             result = -1;
         } else if (agora__deid_write_fd(dst, tc->mfd, (size_t)wr.used, part10_start,
                                         sizeof part10_start, &err) != 0) {
@@ -486,7 +486,8 @@ static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
         "from other free text, SR content or overlay graphics).\n"
         "--secret: default deid.secret in the clinic home (created when missing).\n"
         "Without --sync each file still appears atomically (rename).\n"
-        "Progress of 20 files or more goes to stderr (--quiet: none). Exit 0 when every DICOM input was written, 1 otherwise.",
+        "Progress of 20 files or more goes to stderr (--quiet: none). Exit 0 when every DICOM "
+        "input was written, 1 otherwise.",
         opts,
         AGORA__CLI_N(opts),
         1,

@@ -162,10 +162,9 @@ static int dev_new(int argc, char **argv)
         json_t *files = json_array();
         for (int i = 0; i < 4; i++)
             json_array_append_new(files, json_string(rel[i]));
-        if (agora__json_emit_new(stdout,
-                                 json_pack("{s:s, s:s, s:o}", "project", proj, "id", id, "files",
-                                           files),
-                                 AGORA__JSON_LINE) != 0)
+        if (agora__json_emit_new(
+                stdout, json_pack("{s:s, s:s, s:o}", "project", proj, "id", id, "files", files),
+                AGORA__JSON_LINE) != 0)
             return 1;
     } else {
         printf("created %s (plugin id %s)\n"

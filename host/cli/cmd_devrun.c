@@ -268,6 +268,9 @@ static const agora__cli_cmd dev_run_cmd = {
 int agora__cmd_dev_run(int argc, char **argv)
 {
     const char *plugin_path = NULL, *manifest_path = NULL, *timeout = NULL;
+    uint32_t timeout_s = 0;
+    size_t n_inputs;
+    int st;
     char found_manifest[4096];
     int json_out = 0, fork_per_job = 0, fresh_per_job = 0, weak = 0, quiet = 0, burned_in = 0;
     agora__cli_list grant; /* --grant: the PS3.15 options the plugin sees */
@@ -286,22 +289,20 @@ int agora__cmd_dev_run(int argc, char **argv)
         {"--fresh-per-job", 0, AGORA__CLI_FLAG, &fresh_per_job, NULL,
          "each job in a runner of its own: nothing of one study reaches the next", 0, NULL, 0},
         {"--fork-per-job", 0, AGORA__CLI_FLAG, &fork_per_job, NULL,
-         "each job in a fork of the initialised worker (cheaper; docs/sandbox.md, Modes)", 0,
-         NULL, 0},
+         "each job in a fork of the initialised worker (cheaper; docs/sandbox.md, Modes)", 0, NULL,
+         0},
         {"--allow-weak-isolation", 0, AGORA__CLI_FLAG, &weak, NULL,
          "continue when the kernel refuses a namespace (warned)", 0, NULL, 0},
         AGORA__CLI_OPT_BURNED_IN(&burned_in),
         AGORA__CLI_OPT_QUIET(&quiet),
     };
-    size_t n_inputs;
-    uint32_t timeout_s = 0;
-    int st;
-    if (!agora__cli_parse_with(&dev_run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &n_inputs, &st))
+    if (!agora__cli_parse_job(&dev_run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &timeout,
+                              &timeout_s, &n_inputs, &st))
         return st;
-    st = agora__cli_seconds(dev_run_cmd.name, "--timeout", timeout, &timeout_s);
-    if (st == 0 && fork_per_job && fresh_per_job)
-        st = agora__cli_usage_error(dev_run_cmd.name, "--fresh-per-job and --fork-per-job exclude each "
-                                              "other; choose one");
+    if (fork_per_job && fresh_per_job)
+        st = agora__cli_usage_error(dev_run_cmd.name,
+                                    "--fresh-per-job and --fork-per-job exclude each "
+                                    "other; choose one");
     if (st == 0 && manifest_path == NULL) {
         if (find_manifest(plugin_path, found_manifest, sizeof found_manifest) != 0)
             st = agora__cli_usage_error(dev_run_cmd.name,

@@ -53,8 +53,8 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, opts *o, int
          STATEMENT},
         AGORA__CLI_OPT_HOME(&o->home),
         {"--from", 0, AGORA__CLI_LIST, &o->from, "EXPORT",
-         "operator: a clinic's signed period export (one per file)", 0, NULL,
-         AGORA__EXPORT_FILES, STATEMENT},
+         "operator: a clinic's signed period export (one per file)", 0, NULL, AGORA__EXPORT_FILES,
+         STATEMENT},
         {"--catalog", 0, AGORA__CLI_VALUE, &o->catalog, "DIR",
          "operator: the catalog folder (prices, DIR/clinics)", 0, NULL, 0, STATEMENT},
         {"--trust", 0, AGORA__CLI_VALUE, &o->trust, "OPERATOR.pub",
@@ -77,48 +77,52 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, opts *o, int
     return *status == 0;
 }
 
-static const agora__cli_cmd usage_cmd = {
-    "usage", "[--period YYYY-MM] [--json] [--home DIR]",
-    "Per plugin for the period (default: this UTC month): invocations, billable\n"
-    "invocations and units, failures by reason.",
-    NULL, 0, 0, 0, USAGE};
+/* What each command takes and does, for its generated --help. */
+#define USAGE_ARGS "[--period YYYY-MM] [--json] [--home DIR]"
+#define USAGE_ABOUT                                                                                \
+    "Per plugin for the period (default: this UTC month): invocations, billable\n"                 \
+    "invocations and units, failures by reason."
 
+#define STATEMENT_ARGS                                                                             \
+    "--period YYYY-MM [--json|--csv] [--home DIR]\n"                                               \
+    "       agora statement --period YYYY-MM --from EXPORT [--from EXPORT...]\n"                   \
+    "                       --catalog DIR [--trust OPERATOR.pub] [--json|--csv]"
+#define STATEMENT_ABOUT                                                                            \
+    "Revenue-share statement per vendor in integer minor units of each currency.\n"                \
+    "Rounding, per line (vendor, currency, plugin version, share): vendor share =\n"               \
+    "floor(gross * bps / 10000); platform share = gross - vendor share; totals are\n"              \
+    "sums of lines. Corrections count in the period they were recorded in.\n\n"                    \
+    "With --home (or AGORA_HOME): the clinic's own statement from its ledger.\n"                   \
+    "With --from: the operator's statement across clinics, from their signed exports\n"            \
+    "(agora ledger export --period P -o FILE; one --from per file). Each export must\n"            \
+    "be signed by a clinic registered in DIR/clinics (agora clinic add), verify row\n"             \
+    "by row, be of the period, continue the chain accepted from that clinic before\n"              \
+    "(kept in DIR/clinics/NAME.accepted.json) and share no invocation with another;\n"             \
+    "rows must carry the catalog's prices. Any refused export: exit 1, nothing\n"                  \
+    "printed or recorded. Lines show per-clinic subtotals, each rounded as the\n"                  \
+    "clinic's own statement is, so the total equals the sum of the clinics'.\n"                    \
+    "--trust verifies the catalog signature (else a warning says it was not)."
+
+#define VERIFY_ARGS  "[--json] [--home DIR]"
+#define VERIFY_ABOUT "Walk the hash chain of HOME/ledger.db; name the first bad row (exit 1)."
+
+#define EXPORT_ARGS                                                                                \
+    "--period YYYY-MM -o FILE [--json] [--home DIR]\n"                                             \
+    "       agora ledger export [--since SEQ|INVOCATION_ID] [--home DIR]"
+#define EXPORT_ABOUT                                                                               \
+    "--period writes the period's signed export for the operator's statement\n"                    \
+    "(agora statement --from): the period's rows with their chain links and head,\n"               \
+    "signed by the clinic key HOME/clinic.key (made on first need).\n"                             \
+    "Without --period: the rows after SEQ (or after that invocation's row) as JSON\n"              \
+    "lines; seq and invocation_id are stable ids."
+
+static const agora__cli_cmd usage_cmd = {"usage", USAGE_ARGS, USAGE_ABOUT, NULL, 0, 0, 0, USAGE};
 static const agora__cli_cmd statement_cmd = {
-    "statement",
-    "--period YYYY-MM [--json|--csv] [--home DIR]\n"
-    "       agora statement --period YYYY-MM --from EXPORT [--from EXPORT...]\n"
-    "                       --catalog DIR [--trust OPERATOR.pub] [--json|--csv]",
-    "Revenue-share statement per vendor in integer minor units of each currency.\n"
-    "Rounding, per line (vendor, currency, plugin version, share): vendor share =\n"
-    "floor(gross * bps / 10000); platform share = gross - vendor share; totals are\n"
-    "sums of lines. Corrections count in the period they were recorded in.\n\n"
-    "With --home (or AGORA_HOME): the clinic's own statement from its ledger.\n"
-    "With --from: the operator's statement across clinics, from their signed exports\n"
-    "(agora ledger export --period P -o FILE; one --from per file). Each export must\n"
-    "be signed by a clinic registered in DIR/clinics (agora clinic add), verify row\n"
-    "by row, be of the period, continue the chain accepted from that clinic before\n"
-    "(kept in DIR/clinics/NAME.accepted.json) and share no invocation with another;\n"
-    "rows must carry the catalog's prices. Any refused export: exit 1, nothing\n"
-    "printed or recorded. Lines show per-clinic subtotals, each rounded as the\n"
-    "clinic's own statement is, so the total equals the sum of the clinics'.\n"
-    "--trust verifies the catalog signature (else a warning says it was not).",
-    NULL, 0, 0, 0, STATEMENT};
-
-static const agora__cli_cmd verify_cmd = {
-    "ledger verify", "[--json] [--home DIR]",
-    "Walk the hash chain of HOME/ledger.db; name the first bad row (exit 1).", NULL, 0, 0, 0,
-    VERIFY};
-
-static const agora__cli_cmd export_cmd = {
-    "ledger export",
-    "--period YYYY-MM -o FILE [--json] [--home DIR]\n"
-    "       agora ledger export [--since SEQ|INVOCATION_ID] [--home DIR]",
-    "--period writes the period's signed export for the operator's statement\n"
-    "(agora statement --from): the period's rows with their chain links and head,\n"
-    "signed by the clinic key HOME/clinic.key (made on first need).\n"
-    "Without --period: the rows after SEQ (or after that invocation's row) as JSON\n"
-    "lines; seq and invocation_id are stable ids.",
-    NULL, 0, 0, 0, EXPORT};
+    "statement", STATEMENT_ARGS, STATEMENT_ABOUT, NULL, 0, 0, 0, STATEMENT};
+static const agora__cli_cmd verify_cmd = {"ledger verify", VERIFY_ARGS, VERIFY_ABOUT, NULL, 0, 0, 0,
+                                          VERIFY};
+static const agora__cli_cmd export_cmd = {"ledger export", EXPORT_ARGS, EXPORT_ABOUT, NULL, 0, 0, 0,
+                                          EXPORT};
 
 /* Open the ledger of the clinic home (read-only uses); home receives the resolved path. */
 static int open_ledger(const char *cmd, const opts *o, agora__ledger **l, char *home,
@@ -492,10 +496,10 @@ static int ledger_verify(int argc, char **argv)
     agora__ledger_close(l);
     if (o.json)
         agora__json_emit_new(stdout,
-                             rc == 0 ? json_pack("{s:b,s:I}", "ok", 1, "rows", (json_int_t)rows)
-                                     : json_pack("{s:b,s:I,s:I,s:s}", "ok", 0, "rows",
-                                                 (json_int_t)rows, "bad_seq", (json_int_t)bad,
-                                                 "error", err.msg),
+                             rc == 0
+                                 ? json_pack("{s:b,s:I}", "ok", 1, "rows", (json_int_t)rows)
+                                 : json_pack("{s:b,s:I,s:I,s:s}", "ok", 0, "rows", (json_int_t)rows,
+                                             "bad_seq", (json_int_t)bad, "error", err.msg),
                              AGORA__JSON_DOC);
     if (rc != 0) {
         fprintf(stderr, "agora ledger verify: %s\n", err.msg);

@@ -258,13 +258,12 @@ int agora__cmd_certify(int argc, char **argv)
         agora__trust_options_format(e->granted, g, sizeof g);
         agora__trust_options_format(b.parsed.permissions, asked, sizeof asked);
         if (json) {
-            if (agora__json_emit_new(stdout,
-                                     json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s}", "id", e->id,
-                                               "version", e->version, "updated", updated,
-                                               "catalog_version", (json_int_t)cat.version,
-                                               "expires", when, "plugin_sha256", psha,
-                                               "manifest_sha256", msha),
-                                     AGORA__JSON_LINE) != 0)
+            if (agora__json_emit_new(
+                    stdout,
+                    json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s}", "id", e->id, "version", e->version,
+                              "updated", updated, "catalog_version", (json_int_t)cat.version,
+                              "expires", when, "plugin_sha256", psha, "manifest_sha256", msha),
+                    AGORA__JSON_LINE) != 0)
                 rc = AGORA__EIO;
         } else {
             printf("%s %s@%s (%s) in %s\n", updated ? "updated" : "certified", e->id, e->version,

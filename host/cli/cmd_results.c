@@ -203,27 +203,31 @@ static int results_parse(const agora__cli_cmd *desc, int argc, char **argv, resu
     return 1;
 }
 
-static const agora__cli_cmd show_cmd = {
-    "results show", "STUDY_UID [--json] [--home DIR]",
-    "Print the validated results stored for a study (oldest first).", NULL, 0, 1, 1, SHOW};
+/* What each command takes and does, for its generated --help. */
+#define SHOW_ARGS  "STUDY_UID [--json] [--home DIR]"
+#define SHOW_ABOUT "Print the validated results stored for a study (oldest first)."
 
+#define EXPORT_ARGS                                                                                \
+    "STUDY_UID --format json|fhir [-o FILE] [--home DIR]\n"                                        \
+    "       agora results export STUDY_UID --format seg|sr|dicom -o DIR --source PATH\n"           \
+    "                            [--source PATH...] [--uid-root ROOT] [--home DIR]"
+#define EXPORT_ABOUT                                                                               \
+    "json|fhir write the results as the project's JSON or as a FHIR R4 Bundle\n"                   \
+    "(DiagnosticReport + Observations).\n"                                                         \
+    "seg/sr/dicom write DICOM objects for a PACS into DIR (dicom = both): a\n"                     \
+    "Segmentation per result with masks (seg-<invocation>.dcm), with the Patient and\n"            \
+    "Study of the real source files given by --source (the folder the study was run\n"             \
+    "from). UIDs are derived from the invocation (under --uid-root, else 2.25), so\n"              \
+    "exporting again gives the same files."
+
+#define STUDIES_ARGS  "[--json] [--home DIR]"
+#define STUDIES_ABOUT "List the studies that have results (Study Instance UIDs)."
+
+static const agora__cli_cmd show_cmd = {"results show", SHOW_ARGS, SHOW_ABOUT, NULL, 0, 1, 1, SHOW};
 static const agora__cli_cmd export_cmd = {
-    "results export",
-    "STUDY_UID --format json|fhir [-o FILE] [--home DIR]\n"
-    "       agora results export STUDY_UID --format seg|sr|dicom -o DIR --source PATH\n"
-    "                            [--source PATH...] [--uid-root ROOT] [--home DIR]",
-    "json|fhir write the results as the project's JSON or as a FHIR R4 Bundle\n"
-    "(DiagnosticReport + Observations).\n"
-    "seg/sr/dicom write DICOM objects for a PACS into DIR (dicom = both): a\n"
-    "Segmentation per result with masks (seg-<invocation>.dcm), with the Patient and\n"
-    "Study of the real source files given by --source (the folder the study was run\n"
-    "from). UIDs are derived from the invocation (under --uid-root, else 2.25), so\n"
-    "exporting again gives the same files.",
-    NULL, 0, 1, 1, EXPORT};
-
+    "results export", EXPORT_ARGS, EXPORT_ABOUT, NULL, 0, 1, 1, EXPORT};
 static const agora__cli_cmd studies_cmd = {
-    "results studies", "[--json] [--home DIR]",
-    "List the studies that have results (Study Instance UIDs).", NULL, 0, 0, 0, STUDIES};
+    "results studies", STUDIES_ARGS, STUDIES_ABOUT, NULL, 0, 0, 0, STUDIES};
 
 /* The stored results of the study named by argv[1]; NULL after printing why (*status set). */
 static json_t *study_results(const char *cmd, const char *home, const char *study, int *status)
@@ -252,51 +256,44 @@ static int write_results_doc(const char *cmd, const char *file, const char *stud
     return rc;
 }
 
-static int results_show(int argc, char **argv)
+static int show(const results_opts *o, const char *home, const char *study)
 {
-    results_opts o;
-    char home[4096];
     int rc;
-    if (!results_parse(&show_cmd, argc, argv, &o, home, sizeof home, &rc))
-        return rc;
-    json_t *results = study_results(show_cmd.name, home, argv[1], &rc);
+    json_t *results = study_results(show_cmd.name, home, study, &rc);
     if (results == NULL)
         return rc;
     rc = 0;
-    if (o.json)
-        rc = write_results_doc("show", NULL, argv[1], results);
+    if (o->json)
+        rc = write_results_doc("show", NULL, study, results);
     else
         print_text(results);
     json_decref(results);
     return rc;
 }
 
-static int results_export(int argc, char **argv)
+static int export(const results_opts *po, const char *home, const char *study)
 {
-    results_opts o;
-    char home[4096];
+    const results_opts o = *po;
+    const char *format = o.format;
     int rc;
-    if (!results_parse(&export_cmd, argc, argv, &o, home, sizeof home, &rc))
-        return rc;
-    const char *study = argv[1], *format = o.format;
-    int dicom = strcmp(format, "seg") == 0 || strcmp(format, "sr") == 0 ||
-                strcmp(format, "dicom") == 0;
+    int dicom =
+        strcmp(format, "seg") == 0 || strcmp(format, "sr") == 0 || strcmp(format, "dicom") == 0;
     rc = 2;
     if (!dicom && strcmp(format, "json") != 0 && strcmp(format, "fhir") != 0)
         agora__cli_usage_error(export_cmd.name, "--format takes json, fhir, seg, sr or dicom");
     else if (dicom && (o.file == NULL || o.sources.n == 0))
-        agora__cli_usage_error(export_cmd.name, "--format seg|sr|dicom needs -o DIR and --source PATH "
-                                         "(the study's DICOM files)");
+        agora__cli_usage_error(export_cmd.name,
+                               "--format seg|sr|dicom needs -o DIR and --source PATH "
+                               "(the study's DICOM files)");
     else if (!dicom && (o.sources.n || o.uid_root))
-        agora__cli_usage_error(export_cmd.name, "--source and --uid-root go with --format seg, sr or "
-                                         "dicom");
+        agora__cli_usage_error(export_cmd.name,
+                               "--source and --uid-root go with --format seg, sr or "
+                               "dicom");
     else
         rc = 0;
     json_t *results = rc == 0 ? study_results(export_cmd.name, home, study, &rc) : NULL;
-    if (results == NULL) {
-        agora__cli_list_free(&o.sources);
+    if (results == NULL)
         return rc;
-    }
     agora__error err = {0};
     if (dicom) {
         rc = export_dicom(home, study, results, format, o.file, o.sources.v, o.sources.n,
@@ -314,17 +311,12 @@ static int results_export(int argc, char **argv)
         json_decref(bundle);
     }
     json_decref(results);
-    agora__cli_list_free(&o.sources);
     return rc;
 }
 
-static int results_studies(int argc, char **argv)
+static int studies(const results_opts *o, const char *home)
 {
-    results_opts o;
-    char home[4096];
     int rc;
-    if (!results_parse(&studies_cmd, argc, argv, &o, home, sizeof home, &rc))
-        return rc;
     agora__error err = {0};
     json_t *arr = NULL;
     if (agora__results_studies(home, &arr, &err) != 0) {
@@ -334,12 +326,45 @@ static int results_studies(int argc, char **argv)
     size_t i;
     json_t *v;
     rc = 0;
-    if (o.json)
+    if (o->json)
         rc = agora__json_emit(stdout, arr, AGORA__JSON_DOC);
     else
         json_array_foreach(arr, i, v) puts(json_string_value(v));
     json_decref(arr);
     return rc;
+}
+
+/* Every results subcommand: its options from the one table, the home, then its work. */
+static int results_run(const agora__cli_cmd *desc, int argc, char **argv)
+{
+    results_opts o;
+    char home[4096];
+    int rc;
+    if (!results_parse(desc, argc, argv, &o, home, sizeof home, &rc))
+        return rc;
+    if (desc->which == SHOW)
+        rc = show(&o, home, argv[1]);
+    else if (desc->which == EXPORT)
+        rc = export(&o, home, argv[1]);
+    else
+        rc = studies(&o, home);
+    agora__cli_list_free(&o.sources); /* the parser's; export borrowed it */
+    return rc;
+}
+
+static int results_show(int argc, char **argv)
+{
+    return results_run(&show_cmd, argc, argv);
+}
+
+static int results_export(int argc, char **argv)
+{
+    return results_run(&export_cmd, argc, argv);
+}
+
+static int results_studies(int argc, char **argv)
+{
+    return results_run(&studies_cmd, argc, argv);
 }
 
 int agora__cmd_results(int argc, char **argv)

@@ -278,8 +278,8 @@ static int run(const char *home_dir, const agora__cli_list *only, uint32_t timeo
             .pricing = &rp->pricing,
             .user = rp,
         };
-        agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len,
-                                       timeout_s, &pl.spec);
+        agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len, timeout_s,
+                                       &pl.spec);
         pl.spec.fresh_per_job = fresh;
         if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
             fprintf(stderr, "agora run: cannot start %s in the sandbox: %s\n", tp->id, err.msg);
@@ -373,6 +373,9 @@ static const agora__cli_cmd run_cmd = {
 int agora__cmd_run(int argc, char **argv)
 {
     const char *home_dir = NULL, *timeout = NULL;
+    uint32_t timeout_s = 0;
+    size_t n_inputs;
+    int st;
     agora__cli_list only; /* --plugin: run only these installed plugins */
     int json_out = 0, quiet = 0, fresh = 0, burned_in = 0;
     const agora__cli_opt opts[] = {
@@ -387,15 +390,9 @@ int agora__cmd_run(int argc, char **argv)
          0, NULL, 0},
         AGORA__CLI_OPT_QUIET(&quiet),
     };
-    size_t n_inputs;
-    uint32_t timeout_s = 0;
-    int st;
-    if (!agora__cli_parse_with(&run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &n_inputs, &st))
+    if (!agora__cli_parse_job(&run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &timeout, &timeout_s,
+                              &n_inputs, &st))
         return st;
-    if (agora__cli_seconds(run_cmd.name, "--timeout", timeout, &timeout_s) != 0) {
-        agora__cli_list_free(&only);
-        return 2;
-    }
     uint32_t deid_flags = burned_in ? AGORA__DEID_ALLOW_BURNED_IN : 0;
     int rc = run(home_dir, &only, timeout_s, json_out, quiet, fresh, deid_flags,
                  (const char *const *)argv + 1, n_inputs);

@@ -12,9 +12,7 @@ static void see_help(FILE *err, const char *name)
 
 static void list_free_all(const agora__cli_cmd *cmd)
 {
-    for (size_t j = 0; j < cmd->n_opts; j++)
-        if (cmd->opts[j].kind == AGORA__CLI_LIST)
-            agora__cli_list_free(cmd->opts[j].dest);
+    agora__cli_lists_free(cmd->opts, cmd->n_opts);
 }
 
 static int usage_fail(const agora__cli_cmd *cmd, int *status)
@@ -265,6 +263,13 @@ void agora__cli_list_free(agora__cli_list *l)
     free(l->v);
     l->v = NULL;
     l->n = 0;
+}
+
+void agora__cli_lists_free(const agora__cli_opt *opts, size_t n_opts)
+{
+    for (size_t j = 0; j < n_opts; j++)
+        if (opts[j].kind == AGORA__CLI_LIST)
+            agora__cli_list_free(opts[j].dest);
 }
 
 static void sub_help(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,

@@ -59,20 +59,30 @@ typedef struct agora__cli_opt {
 } agora__cli_opt;
 
 /* The rows several commands share, so that they are spelled and explained once. */
-#define AGORA__CLI_OPT_HOME(dest)                                                                 \
-    {"--home", 0, AGORA__CLI_VALUE, (dest), "DIR",                                                 \
-     "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, 0}
-#define AGORA__CLI_OPT_JSON(dest, help)                                                           \
-    {"--json", 0, AGORA__CLI_FLAG, (dest), NULL, (help), 0, NULL, 0, 0}
+#define AGORA__CLI_OPT_HOME(dest)                                                                  \
+    {                                                                                              \
+        "--home", 0, AGORA__CLI_VALUE, (dest), "DIR",                                              \
+            "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, 0         \
+    }
+#define AGORA__CLI_OPT_JSON(dest, help)                                                            \
+    {                                                                                              \
+        "--json", 0, AGORA__CLI_FLAG, (dest), NULL, (help), 0, NULL, 0, 0                          \
+    }
 /* run and dev run: the per-job time limit (read with agora__cli_seconds) and burned-in images. */
-#define AGORA__CLI_OPT_TIMEOUT(dest, dflt)                                                        \
-    {"--timeout", 0, AGORA__CLI_VALUE, (dest), "SECONDS",                                          \
-     "per-job time limit, 1..86400 (default: " dflt ")", 0, NULL, 0, 0}
-#define AGORA__CLI_OPT_BURNED_IN(dest)                                                            \
-    {"--allow-burned-in", 0, AGORA__CLI_FLAG, (dest), NULL,                                       \
-     "accept images that declare burned-in annotations", 0, NULL, 0, 0}
-#define AGORA__CLI_OPT_QUIET(dest)                                                                \
-    {"--quiet", 'q', AGORA__CLI_FLAG, (dest), NULL, "no progress lines", 0, NULL, 0, 0}
+#define AGORA__CLI_OPT_TIMEOUT(dest, dflt)                                                         \
+    {                                                                                              \
+        "--timeout", 0, AGORA__CLI_VALUE, (dest), "SECONDS",                                       \
+            "per-job time limit, 1..86400 (default: " dflt ")", 0, NULL, 0, 0                      \
+    }
+#define AGORA__CLI_OPT_BURNED_IN(dest)                                                             \
+    {                                                                                              \
+        "--allow-burned-in", 0, AGORA__CLI_FLAG, (dest), NULL,                                     \
+            "accept images that declare burned-in annotations", 0, NULL, 0, 0                      \
+    }
+#define AGORA__CLI_OPT_QUIET(dest)                                                                 \
+    {                                                                                              \
+        "--quiet", 'q', AGORA__CLI_FLAG, (dest), NULL, "no progress lines", 0, NULL, 0, 0          \
+    }
 
 typedef struct agora__cli_cmd {
     const char *name;  /* as typed after `agora`: "certify", "results export" */
@@ -111,6 +121,9 @@ int agora__cli_usage_error(const char *name, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 void agora__cli_list_free(agora__cli_list *l);
+/* Free every LIST destination of a table (after a parse that went on, when a later check of
+ * the command fails). */
+void agora__cli_lists_free(const agora__cli_opt *opts, size_t n_opts);
 
 /* A command made of subcommands (`agora results show|export|studies`). */
 typedef struct agora__cli_sub {

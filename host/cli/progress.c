@@ -27,8 +27,7 @@ static void redraw(agora__progress *pr, const char *text, const char *tail)
 }
 
 /* A log line when due: the first, the last (done >= n), else one per interval. */
-static void log_line(agora__progress *pr, size_t done, size_t n, const char *text,
-                     const char *tail)
+static void log_line(agora__progress *pr, size_t done, size_t n, const char *text, const char *tail)
 {
     uint64_t now = agora__now_ns();
     if (pr->last_ns == 0 || done >= n ||

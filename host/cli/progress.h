@@ -40,8 +40,8 @@ void agora__progress_step(agora__progress *pr, size_t done, size_t n, const char
 /* Before writing to f (a result on stdout): ends the line first when f is a terminal too, so
  * that the two do not mix on screen; nothing when f goes elsewhere (a file, a pipe). */
 void agora__progress_before(agora__progress *pr, FILE *f);
-/* Before any other output on stderr, and at the end: on a terminal the line is ended with a newline, so
- * what follows (an error, a result, the summary) starts on a line of its own. */
+/* Before any other output on stderr, and at the end: on a terminal the line is ended with a
+ * newline, so what follows (an error, a result, the summary) starts on a line of its own. */
 void agora__progress_end(agora__progress *pr);
 
 #endif
