@@ -407,7 +407,7 @@ static int cmd_scan(int argc, char **argv)
 
 static int cmd_synth(int argc, char **argv)
 {
-    return agora__cmd_dicom_synth(argc, argv); /* host/synth */
+    return agora__cmd_dicom_synth(argc, argv); /* cmd_synth.c */
 }
 
 int agora__cmd_dicom(int argc, char **argv)
