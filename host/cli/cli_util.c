@@ -1,27 +1,60 @@
-/* Output helpers for the trust commands (their options are parsed by opt.c). */
+/* Helpers the commands share: the clinic home, errors, keys, PS3.15 option lists. */
 #include "cli_util.h"
+#include "opt.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+int agora__cli_home(const char *cmd, const char *dir, char *out, size_t size)
+{
+    agora__error err = {0};
+    if (agora__trust_home_resolve(dir, out, size, &err) != 0) {
+        fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    struct stat st;
+    if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "agora %s: clinic home %s is not a directory; create it with agora init\n",
+                cmd, out);
+        return 1;
+    }
+    return 0;
+}
+
+int agora__cli_seconds(const char *cmd, const char *opt, const char *text, uint32_t *out)
+{
+    if (text == NULL)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
+        v > AGORA__CLI_SECONDS_MAX)
+        return agora__cli_usage_error(cmd, "%s takes 1..%u seconds, not '%.40s'", opt,
+                                      AGORA__CLI_SECONDS_MAX, text);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int agora__cli_parse_job(const agora__cli_cmd *desc, const agora__cli_opt *opts, size_t n_opts,
+                         int argc, char **argv, const char *const *timeout, uint32_t *timeout_s,
+                         size_t *n_inputs, int *status)
+{
+    if (!agora__cli_parse_with(desc, opts, n_opts, argc, argv, n_inputs, status))
+        return 0;
+    *status = agora__cli_seconds(desc->name, "--timeout", *timeout, timeout_s);
+    if (*status == 0)
+        return 1;
+    agora__cli_lists_free(opts, n_opts);
+    return 0;
+}
 
 int agora__fail(const char *cmd, const agora__error *err)
 {
     fprintf(stderr, "agora %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");
     return 1;
-}
-
-void agora__json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
 }
 
 int agora__load_seckey(const char *key_path, const char *pass_path, agora__seckey *key,

@@ -5,12 +5,29 @@
 
 #include <stdio.h>
 
+#include "opt.h"
 #include "trust_int.h"
+
+/* The clinic home of a command that reads it in place (no agora__trust_home_open): --home DIR,
+ * else AGORA_HOME, else $XDG_DATA_HOME/agora, else ~/.local/share/agora, the resolution every
+ * clinic command shares. Writes the path into out; 0, or 1 (the exit status) after printing
+ * what was wrong: no home at all, or one that is not a directory (create it with agora init). */
+int agora__cli_home(const char *cmd, const char *dir, char *out, size_t size);
+
+/* A --timeout value: NULL leaves *out as it is; else 1..AGORA__CLI_SECONDS_MAX seconds into *out.
+ * 0, or 2 (the exit status) after a usage error naming the option. */
+#define AGORA__CLI_SECONDS_MAX 86400u
+int agora__cli_seconds(const char *cmd, const char *opt, const char *text, uint32_t *out);
+
+/* run and dev run: parse argv against desc and its table, then the --timeout text the table
+ * filled (*timeout, NULL when not given) into *timeout_s. 1 to go on, with *n_inputs INPUTs in
+ * argv[1..]; else 0 with *status the exit status (the table's lists freed). */
+int agora__cli_parse_job(const agora__cli_cmd *desc, const agora__cli_opt *opts, size_t n_opts,
+                         int argc, char **argv, const char *const *timeout, uint32_t *timeout_s,
+                         size_t *n_inputs, int *status);
 
 /* Print "agora CMD: <err msg>" to stderr and return 1. */
 int agora__fail(const char *cmd, const agora__error *err);
-/* Print a JSON string literal (escaped) to f. */
-void agora__json_str(FILE *f, const char *s);
 /* Read a passphrase file when path is not NULL (buf gets it), else leave *len = 0. */
 int agora__load_seckey(const char *key_path, const char *pass_path, agora__seckey *key,
                        agora__error *err);

@@ -2,6 +2,7 @@
  * remove plugins. */
 #include "cli_util.h"
 #include "commands.h"
+#include "json_emit.h"
 #include "opt.h"
 
 #include <stdlib.h>
@@ -71,17 +72,17 @@ int agora__cmd_init(int argc, char **argv)
         return agora__fail("init", &err);
     }
     if (json) {
-        printf("{\"home\":");
-        agora__json_str(stdout, dir);
-        printf(",\"trusted\":[");
-        for (size_t i = 0; i < h->n_trusted; i++)
-            printf("%s\"%s\"", i ? "," : "", h->trusted[i].id);
-        printf("],\"allowed_options\":\"%s\",\"expiry_grace_s\":%lld,\"clinic_pub\":", allowed,
-               grace);
+        json_t *trusted = json_array();
+        for (size_t i = 0; trusted != NULL && i < h->n_trusted; i++)
+            json_array_append_new(trusted, json_string(h->trusted[i].id));
         char pub[4200];
         snprintf(pub, sizeof pub, "%s/clinic.pub", dir);
-        agora__json_str(stdout, pub);
-        printf(",\"clinic_key_id\":\"%s\"}\n", clinic_key);
+        rc = agora__json_emit_new(stdout,
+                                  json_pack("{s:s,s:o,s:s,s:I,s:s,s:s}", "home", dir, "trusted",
+                                            trusted, "allowed_options", allowed, "expiry_grace_s",
+                                            (json_int_t)grace, "clinic_pub", pub, "clinic_key_id",
+                                            clinic_key),
+                                  AGORA__JSON_LINE);
     } else {
         printf("clinic home %s created\n", dir);
         for (size_t i = 0; i < h->n_trusted; i++)
@@ -94,7 +95,7 @@ int agora__cmd_init(int argc, char **argv)
                home != NULL ? home : "");
     }
     agora__trust_home_close(h);
-    return 0;
+    return rc;
 }
 
 /* Did pricing, grants or level change between two entries of the same build? */
@@ -104,12 +105,12 @@ static int entry_changed(const agora__cat_entry *a, const agora__cat_entry *b)
            memcmp(&a->pricing, &b->pricing, sizeof a->pricing) != 0;
 }
 
-static void print_changes(const agora__trust_home *h, const agora__catalog *old, int json)
+/* What changed between old and the held catalog: appended to changes when not NULL (--json),
+ * else printed one line each. */
+static void print_changes(const agora__trust_home *h, const agora__catalog *old, json_t *changes)
 {
     const agora__catalog *cur = &h->cat;
     int any = 0;
-    if (json)
-        printf("\"changes\":[");
     for (size_t i = 0; i < cur->n; i++) {
         const agora__cat_entry *e = &cur->entries[i];
         const agora__cat_entry *o = agora__catalog_find(old, e->id, e->version);
@@ -122,14 +123,12 @@ static void print_changes(const agora__trust_home *h, const agora__catalog *old,
             what = "updated";
         if (what == NULL)
             continue;
-        if (json) {
-            printf("%s{\"change\":\"%s\",\"id\":\"%s\",\"version\":\"%s\"", any ? "," : "", what,
-                   e->id, e->version);
-            if (e->revoked) {
-                printf(",\"reason\":");
-                agora__json_str(stdout, e->reason);
-            }
-            printf("}");
+        if (changes != NULL) {
+            json_t *c =
+                json_pack("{s:s,s:s,s:s}", "change", what, "id", e->id, "version", e->version);
+            if (c != NULL && e->revoked)
+                json_object_set_new(c, "reason", json_string(e->reason));
+            json_array_append_new(changes, c);
         } else if (e->revoked) {
             printf("  %-8s %s@%s: %s\n", what, e->id, e->version, e->reason);
         } else {
@@ -143,17 +142,15 @@ static void print_changes(const agora__trust_home *h, const agora__catalog *old,
         const agora__cat_entry *o = &old->entries[i];
         if (agora__catalog_find(cur, o->id, o->version) != NULL)
             continue;
-        if (json)
-            printf("%s{\"change\":\"dropped\",\"id\":\"%s\",\"version\":\"%s\"}", any ? "," : "",
-                   o->id, o->version);
+        if (changes != NULL)
+            json_array_append_new(changes, json_pack("{s:s,s:s,s:s}", "change", "dropped", "id",
+                                                     o->id, "version", o->version));
         else
             printf("  dropped  %s@%s (no longer in the catalog: it will not run)\n", o->id,
                    o->version);
         any = 1;
     }
-    if (json)
-        printf("]");
-    else if (!any)
+    if (changes == NULL && !any)
         printf("  no entry changed\n");
 }
 
@@ -196,12 +193,17 @@ int agora__cmd_sync(int argc, char **argv)
     }
     char expires[AGORA__TIME_TEXT];
     agora__time_format(h->cat.expires, expires);
+    int status = 0;
     if (json) {
-        printf("{\"changed\":%s,\"held_version\":%llu,\"version\":%llu,\"expires\":\"%s\",",
-               rc == 1 ? "false" : "true", (unsigned long long)held,
-               (unsigned long long)h->cat.version, expires);
-        print_changes(h, rc == 1 ? &h->cat : &old, 1);
-        printf("}\n");
+        json_t *changes = json_array();
+        if (changes != NULL)
+            print_changes(h, rc == 1 ? &h->cat : &old, changes);
+        status = agora__json_emit_new(stdout,
+                                      json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1,
+                                                "held_version", (json_int_t)held, "version",
+                                                (json_int_t)h->cat.version, "expires", expires,
+                                                "changes", changes),
+                                      AGORA__JSON_LINE);
     } else if (rc == 1) {
         printf("catalog version %llu is already held; nothing to do\n",
                (unsigned long long)h->cat.version);
@@ -209,7 +211,7 @@ int agora__cmd_sync(int argc, char **argv)
         printf("catalog version %llu -> %llu (expires %s, signed by key %s)\n",
                (unsigned long long)held, (unsigned long long)h->cat.version, expires,
                h->cat.key_id);
-        print_changes(h, &old, 0);
+        print_changes(h, &old, NULL);
         agora__trust_plugin *list;
         size_t n;
         if (agora__trust_list(h, &list, &n, NULL) == 0) {
@@ -222,7 +224,7 @@ int agora__cmd_sync(int argc, char **argv)
     }
     agora__catalog_free(&old);
     agora__trust_home_close(h);
-    return 0;
+    return status;
 }
 
 int agora__cmd_install(int argc, char **argv)
@@ -275,16 +277,51 @@ int agora__cmd_install(int argc, char **argv)
     if (rc == 0) {
         char g[256];
         agora__trust_options_format(info.granted, g, sizeof g);
+        int out = 0;
         if (json)
-            printf("{\"id\":\"%s\",\"version\":\"%s\",\"status\":\"%s\",\"granted\":\"%s\"}\n", id,
-                   version, agora__trust_status_name(info.status), g);
+            out = agora__json_emit_new(stdout,
+                                       json_pack("{s:s,s:s,s:s,s:s}", "id", id, "version", version,
+                                                 "status", agora__trust_status_name(info.status),
+                                                 "granted", g),
+                                       AGORA__JSON_LINE);
         else
             printf("installed %s@%s (%s; may see: %s; %s %llu %s)\n", id, version, info.level, g,
                    info.pricing.model, (unsigned long long)info.pricing.price_minor,
                    info.pricing.currency);
+        agora__trust_home_close(h);
+        return out;
     }
     agora__trust_home_close(h);
-    return rc == 0 ? 0 : agora__fail("install", &err);
+    return agora__fail("install", &err);
+}
+
+/* `agora list --json`: {catalog_version, plugins: [{id, version, status, granted, level,
+ * pricing, reason}]}. A new reference, or NULL out of memory. */
+static json_t *list_json(const agora__trust_home *h, const agora__trust_plugin *list, size_t n)
+{
+    json_t *plugins = json_array();
+    for (size_t i = 0; plugins != NULL && i < n; i++) {
+        const agora__trust_plugin *p = &list[i];
+        json_t *granted = json_array();
+        for (unsigned b = 0; granted != NULL && b < AGORA__OPT_COUNT; b++)
+            if (p->granted & (1u << b))
+                json_array_append_new(granted, json_string(agora__trust_option_name(b)));
+        json_t *e = json_pack("{s:s,s:s,s:s,s:o}", "id", p->id, "version", p->version, "status",
+                              agora__trust_status_name(p->status), "granted", granted);
+        if (e != NULL && p->in_catalog) {
+            json_object_set_new(e, "level", json_string(p->level));
+            json_object_set_new(e, "pricing",
+                                json_pack("{s:s,s:I,s:s,s:I}", "model", p->pricing.model, "price",
+                                          (json_int_t)p->pricing.price_minor, "currency",
+                                          p->pricing.currency, "vendor_share_bps",
+                                          (json_int_t)p->pricing.vendor_share_bps));
+        }
+        if (e != NULL && p->status == AGORA__TRUST_REVOKED)
+            json_object_set_new(e, "reason", json_string(p->revoked_reason));
+        json_array_append_new(plugins, e);
+    }
+    return json_pack("{s:I,s:o}", "catalog_version",
+                     (json_int_t)(h->have_catalog ? h->cat.version : 0), "plugins", plugins);
 }
 
 int agora__cmd_list(int argc, char **argv)
@@ -320,32 +357,9 @@ int agora__cmd_list(int argc, char **argv)
         agora__trust_home_close(h);
         return agora__fail("list", &err);
     }
+    int status = 0;
     if (json) {
-        printf("{\"catalog_version\":%llu,\"plugins\":[",
-               (unsigned long long)(h->have_catalog ? h->cat.version : 0));
-        for (size_t i = 0; i < n; i++) {
-            const agora__trust_plugin *p = &list[i];
-            printf("%s{\"id\":\"%s\",\"version\":\"%s\",\"status\":\"%s\",\"granted\":[",
-                   i ? "," : "", p->id, p->version, agora__trust_status_name(p->status));
-            int first = 1;
-            for (unsigned b = 0; b < AGORA__OPT_COUNT; b++)
-                if (p->granted & (1u << b)) {
-                    printf("%s\"%s\"", first ? "" : ",", agora__trust_option_name(b));
-                    first = 0;
-                }
-            printf("]");
-            if (p->in_catalog)
-                printf(",\"level\":\"%s\",\"pricing\":{\"model\":\"%s\",\"price\":%llu,"
-                       "\"currency\":\"%s\",\"vendor_share_bps\":%u}",
-                       p->level, p->pricing.model, (unsigned long long)p->pricing.price_minor,
-                       p->pricing.currency, p->pricing.vendor_share_bps);
-            if (p->status == AGORA__TRUST_REVOKED) {
-                printf(",\"reason\":");
-                agora__json_str(stdout, p->revoked_reason);
-            }
-            printf("}");
-        }
-        printf("]}\n");
+        status = agora__json_emit_new(stdout, list_json(h, list, n), AGORA__JSON_LINE);
     } else if (n == 0) {
         printf("no plugins installed (agora install ID)\n");
     } else {
@@ -366,7 +380,7 @@ int agora__cmd_list(int argc, char **argv)
     }
     free(list);
     agora__trust_home_close(h);
-    return 0;
+    return status;
 }
 
 int agora__cmd_remove(int argc, char **argv)
@@ -397,8 +411,8 @@ int agora__cmd_remove(int argc, char **argv)
     if (rc != 0)
         return agora__fail("remove", &err);
     if (json)
-        printf("{\"removed\":\"%s\"}\n", pos[0]);
-    else
-        printf("removed %s\n", pos[0]);
+        return agora__json_emit_new(stdout, json_pack("{s:s}", "removed", pos[0]),
+                                    AGORA__JSON_LINE);
+    printf("removed %s\n", pos[0]);
     return 0;
 }

@@ -2,6 +2,7 @@
  * (their HOME/clinic.pub), next to its catalog. */
 #include "cli_util.h"
 #include "commands.h"
+#include "json_emit.h"
 #include "opt.h"
 
 #include <jansson.h>
@@ -63,16 +64,11 @@ static int cmd_list(int argc, char **argv)
                                                  "key_id", list[i].key_id, "public_key",
                                                  list[i].pk_hex, "accepted_periods",
                                                  accepted_periods(dir, list[i].name)));
-        json_t *doc = json_pack("{s:s,s:o}", "catalog", dir, "clinics", arr);
-        char *s = doc != NULL ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-        json_decref(doc);
-        if (s == NULL) {
+        if (agora__json_emit_new(stdout, json_pack("{s:s,s:o}", "catalog", dir, "clinics", arr),
+                                 AGORA__JSON_DOC) != 0) {
             free(list);
-            fprintf(stderr, "agora clinic list: out of memory\n");
             return 1;
         }
-        puts(s);
-        free(s);
     } else {
         printf("%zu clinic%s registered in %s/clinics\n", n, n == 1 ? "" : "s", dir);
         for (size_t i = 0; i < n; i++) {
@@ -128,8 +124,10 @@ static int cmd_add(int argc, char **argv)
     if (agora__trust_clinic_register(dir, pos[0], pos[1], &c, &already, &err) != 0)
         return agora__fail("clinic add", &err);
     if (json) {
-        printf("{\"name\":\"%s\",\"key_id\":\"%s\",\"already\":%s}\n", c.name, c.key_id,
-               already ? "true" : "false");
+        return agora__json_emit_new(
+            stdout,
+            json_pack("{s:s,s:s,s:b}", "name", c.name, "key_id", c.key_id, "already", already),
+            AGORA__JSON_LINE);
     } else {
         printf("%s clinic %s (key %s) in %s/clinics\n",
                already ? "already registered:" : "registered", c.name, c.key_id, dir);

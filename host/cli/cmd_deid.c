@@ -11,7 +11,9 @@
  * (docs/deidentification.md).
  */
 #include "commands.h"
+#include "json_emit.h"
 #include "opt.h"
+#include "progress.h"
 #include "deid.h"
 #include "ingest.h"
 #include "outfile.h"
@@ -25,6 +27,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,7 @@
 #define MAX_DIR_DEPTH  16
 #define MAX_THREADS    8
 #define MAX_FILE_BYTES ((size_t)2 << 30) /* 2 GiB: larger single files are not plausible input */
+#define PROGRESS_MIN_FILES 20                /* fewer files finish too soon to need progress */
 
 typedef struct file_list {
     char **paths;
@@ -51,6 +55,8 @@ typedef struct deid_cmd {
     int allow_burned_in;
     int defined_lengths;
     int sync;
+    int quiet;
+    agora__progress pr;          /* the files done; under lock */
     agora__deid_uidmap *written; /* pseudonym -> input path of every output of this run */
     pthread_mutex_t lock;        /* counters, the next-file index and progress lines */
 } deid_cmd;
@@ -187,6 +193,19 @@ typedef struct thread_ctx {
 
 /* Reserve an output name for this run: two inputs with the same SOP Instance UID would
  * otherwise silently replace each other's output. The same path twice is harmless. */
+/* A message about one file, from any worker thread: it ends the progress line first, so it is
+ * not written into it. */
+__attribute__((format(printf, 2, 3))) static void file_error(deid_cmd *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&c->lock);
+    agora__progress_end(&c->pr);
+    vfprintf(stderr, fmt, ap);
+    pthread_mutex_unlock(&c->lock);
+    va_end(ap);
+}
+
 static int claim_name(deid_cmd *c, const char *name, const char *path)
 {
     pthread_mutex_lock(&c->lock);
@@ -232,19 +251,19 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     /* The host opens the file and hands the descriptor to the worker: it never reads it. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        fprintf(stderr, "agora deid: cannot open %s: %s\n", path, strerror(errno));
+        file_error(c, "agora deid: cannot open %s: %s\n", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        fprintf(stderr, "agora deid: %s is not a regular file\n", path);
+        file_error(c, "agora deid: %s is not a regular file\n", path);
         return -1;
     }
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         close(fd);
-        fprintf(stderr, "agora deid: %s is larger than %zu bytes; not a plausible DICOM input\n",
-                path, MAX_FILE_BYTES);
+        file_error(c, "agora deid: %s is larger than %zu bytes; not a plausible DICOM input\n",
+                   path, MAX_FILE_BYTES);
         return -1;
     }
     uint64_t len = (uint64_t)st.st_size;
@@ -258,7 +277,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         io.max_file_bytes = MAX_FILE_BYTES;
         if (agora__ingest_open(&io, &tc->ing, &err) != 0) {
             close(fd);
-            fprintf(stderr, "agora deid: %s\n", err.msg);
+            file_error(c, "agora deid: %s\n", err.msg);
             return -1;
         }
     }
@@ -269,8 +288,8 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         close(fd);
         if (why == AGORA__INGEST_DEID_NOT_DICOM)
             return 1;
-        fprintf(stderr, "agora deid: %s%s\n", err.msg,
-                why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
+        file_error(c, "agora deid: %s%s\n", err.msg,
+                   why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
         return why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
     }
     char *store = NULL;
@@ -278,7 +297,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     int days = 0;
     int result = 0;
     if (make_pseudonyms(prof, &u, &store, &pseudonyms, &err) != 0) {
-        fprintf(stderr, "agora deid: %s: %s\n", path, err.msg);
+        file_error(c, "agora deid: %s: %s\n", path, err.msg);
         result = -1;
     }
     if (prof->options & (1u << AGORA__DEID_OPT_LONG_MODIF_DATES))
@@ -294,7 +313,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     }
     if (result == 0 &&
         (tc->mfd < 0 || (cap > tc->mfd_cap && ftruncate(tc->mfd, (off_t)cap) != 0))) {
-        fprintf(stderr, "agora deid: %s: memfd for the output: %s\n", path, strerror(errno));
+        file_error(c, "agora deid: %s: memfd for the output: %s\n", path, strerror(errno));
         result = -1;
     } else if (result == 0 && cap > tc->mfd_cap) {
         tc->mfd_cap = cap;
@@ -303,8 +322,8 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     if (result == 0 &&
         agora__ingest_deid_write(tc->ing, path, fd, len, &ip, (const char *const *)u.uids,
                                  pseudonyms, u.n, days, tc->mfd, cap, &wr, &why, &err) != 0) {
-        fprintf(stderr, "agora deid: %s%s\n", err.msg,
-                why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
+        file_error(c, "agora deid: %s%s\n", err.msg,
+                   why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
         result = why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
     }
     close(fd);
@@ -317,27 +336,27 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         char dst[4096];
         struct stat in_st, out_st;
         if (snprintf(dst, sizeof dst, "%s/%s.dcm", c->outdir, wr.sop) >= (int)sizeof dst) {
-            fprintf(stderr, "agora deid: %s: cannot name the output; output path too long\n", path);
+            file_error(c, "agora deid: %s: cannot name the output; output path too long\n", path);
             result = -1;
         } else if (check_inode && stat(path, &in_st) == 0 && stat(dst, &out_st) == 0 &&
                    in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino) {
-            fprintf(stderr,
-                    "agora deid: %s: the output would replace this input; choose "
-                    "another -o directory\n",
-                    path);
+            file_error(c,
+                       "agora deid: %s: the output would replace this input; choose "
+                       "another -o directory\n",
+                       path);
             result = -1;
         } else if (claim_name(c, wr.sop, path) != 0) {
-            fprintf(stderr,
-                    "agora deid: %s: another input of this run has the same SOP Instance "
-                    "UID; the first one was written, this one was not\n",
-                    path);
+            file_error(c,
+                       "agora deid: %s: another input of this run has the same SOP Instance "
+                       "UID; the first one was written, this one was not\n",
+                       path);
             result = -1;
         } else if (agora__deid_write_fd(dst, tc->mfd, (size_t)wr.used, part10_start,
                                         sizeof part10_start, &err) != 0) {
             /* Copied by the kernel; the copy must start with the Part 10 preamble and "DICM"
              * (the host does not parse the rest: it came from a worker that parsed hostile
              * input; see docs/deidentification.md). */
-            fprintf(stderr, "agora deid: %s\n", err.msg);
+            file_error(c, "agora deid: %s\n", err.msg);
             result = -1;
         }
     }
@@ -368,8 +387,6 @@ typedef struct work {
     size_t next, done;
     agora__deid_stats stats;
     totals t;
-    int tty;
-    size_t step;
     int check_inode; /* an input lies in the output directory: check before replacing */
 } work;
 
@@ -394,9 +411,11 @@ static void *worker(void *arg)
         else
             w->t.failed++;
         size_t done = ++w->done;
-        if (w->files->n >= 20 && (w->tty || done % w->step == 0 || done == w->files->n))
-            fprintf(stderr, w->tty ? "\ragora deid: %zu/%zu files" : "agora deid: %zu/%zu files\n",
-                    done, w->files->n);
+        if (w->files->n >= PROGRESS_MIN_FILES) {
+            char text[64];
+            snprintf(text, sizeof text, "agora deid: %zu/%zu files", done, w->files->n);
+            agora__progress_step(&w->c->pr, done, w->files->n, text);
+        }
         pthread_mutex_unlock(&w->c->lock);
     }
     agora__ingest_close(tc.ing);
@@ -452,11 +471,12 @@ static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
          "flush the outputs to disk (syncfs) before reporting success", 0, NULL},
         {"--json", 0, AGORA__CLI_FLAG, &c->json, NULL, "print the summary as JSON on stdout", 0,
          NULL},
+        AGORA__CLI_OPT_QUIET(&c->quiet),
     };
     const agora__cli_cmd cmd = {
         "deid",
         "INPUT... -o OUTDIR [--keep OPTION]... [--secret FILE]\n"
-        "                  [--allow-burned-in] [--defined-lengths] [--sync] [--json]",
+        "                  [--allow-burned-in] [--defined-lengths] [--sync] [--json] [--quiet]",
         "Writes de-identified copies of DICOM files (PS3.15 Annex E Basic Application Level\n"
         "Confidentiality Profile) into OUTDIR, named <pseudonymous SOP Instance UID>.dcm.\n"
         "INPUT is a file or a directory (searched recursively); inputs are never modified.\n"
@@ -466,7 +486,8 @@ static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
         "from other free text, SR content or overlay graphics).\n"
         "--secret: default deid.secret in the clinic home (created when missing).\n"
         "Without --sync each file still appears atomically (rename).\n"
-        "Progress goes to stderr. Exit 0 when every DICOM input was written, 1 otherwise.",
+        "Progress of 20 files or more goes to stderr (--quiet: none). Exit 0 when every DICOM "
+        "input was written, 1 otherwise.",
         opts,
         AGORA__CLI_N(opts),
         1,
@@ -498,8 +519,10 @@ static void free_list(file_list *l)
     memset(l, 0, sizeof *l);
 }
 
-static void print_summary(const deid_cmd *c, const totals *t, const agora__deid_stats *s,
-                          double secs)
+/* The closing summary: text, or one JSON line with --json. 0, or 1 when the JSON could not be
+ * written. */
+static int print_summary(const deid_cmd *c, const totals *t, const agora__deid_stats *s,
+                         double secs)
 {
     if (!c->json) {
         printf("agora deid: %llu written, %llu refused, %llu failed, %llu skipped (not DICOM) "
@@ -515,7 +538,7 @@ static void print_summary(const deid_cmd *c, const totals *t, const agora__deid_
                (unsigned long long)s->uids, (unsigned long long)s->dates_shifted,
                (unsigned long long)s->private_removed, (unsigned long long)s->private_kept,
                (unsigned long long)s->overlay_curve_removed, (unsigned long long)s->added);
-        return;
+        return 0;
     }
     json_t *opts = json_array();
     for (size_t i = 0; i < c->n_keep; i++)
@@ -533,11 +556,7 @@ static void print_summary(const deid_cmd *c, const totals *t, const agora__deid_
         (json_int_t)s->private_removed, "private_kept", (json_int_t)s->private_kept,
         "overlay_curve_removed", (json_int_t)s->overlay_curve_removed, "added",
         (json_int_t)s->added);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    if (text != NULL)
-        puts(text);
-    free(text);
-    json_decref(j);
+    return agora__json_emit_new(stdout, j, AGORA__JSON_LINE);
 }
 
 int agora__cmd_deid(int argc, char **argv)
@@ -585,10 +604,10 @@ int agora__cmd_deid(int argc, char **argv)
     /* Files are independent and may be processed by several threads (AGORA_DEID_THREADS=1..8).
      * The default is one: the work is the kernel copying bytes into the page cache (user time
      * is a few ms for 300 slices), and measured runs were slower with 2 or 4 threads. */
-    work w = {&c, &prof, &files, 0, 0, {0}, {0}, isatty(STDERR_FILENO), 1, 0};
+    work w = {&c, &prof, &files, 0, 0, {0}, {0}, 0};
+    agora__progress_init(&c.pr, stderr, c.quiet);
     w.check_inode = inputs_in_outdir(&files, c.outdir);
     w.t.inputs = files.n;
-    w.step = files.n / 10 ? files.n / 10 : 1;
     size_t nthreads = 1;
     const char *env_threads = getenv("AGORA_DEID_THREADS"); /* 1..8, for tuning and tests */
     if (env_threads != NULL && env_threads[0] >= '1' && env_threads[0] <= '8' &&
@@ -617,8 +636,7 @@ int agora__cmd_deid(int argc, char **argv)
         pthread_join(tids[i], NULL);
     pthread_mutex_destroy(&c.lock);
     agora__deid_uidmap_free(c.written);
-    if (files.n >= 20 && w.tty)
-        fputc('\n', stderr);
+    agora__progress_end(&c.pr);
     agora__deid_stats stats = w.stats;
     totals t = w.t;
     sodium_memzero(secret, sizeof secret);
@@ -627,6 +645,6 @@ int agora__cmd_deid(int argc, char **argv)
         fprintf(stderr, "agora deid: %s\n", err.msg);
         return 1;
     }
-    print_summary(&c, &t, &stats, (double)(agora__now_ns() - t0) / 1e9);
-    return (t.failed || t.refused) ? 1 : 0;
+    int out = print_summary(&c, &t, &stats, (double)(agora__now_ns() - t0) / 1e9);
+    return (t.failed || t.refused || out) ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "commands.h"
+#include "json_emit.h"
 #include "opt.h"
 #include "worker.h"
 
@@ -161,16 +162,10 @@ static int dev_new(int argc, char **argv)
         json_t *files = json_array();
         for (int i = 0; i < 4; i++)
             json_array_append_new(files, json_string(rel[i]));
-        json_t *o = json_pack("{s:s, s:s, s:o}", "project", proj, "id", id, "files", files);
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        if (s == NULL) {
-            json_decref(o);
-            fprintf(stderr, "agora dev: out of memory\n");
+        if (agora__json_emit_new(
+                stdout, json_pack("{s:s, s:s, s:o}", "project", proj, "id", id, "files", files),
+                AGORA__JSON_LINE) != 0)
             return 1;
-        }
-        printf("%s\n", s);
-        free(s);
-        json_decref(o);
     } else {
         printf("created %s (plugin id %s)\n"
                "next: cd %s && meson setup build && ninja -C build\n",

@@ -4,7 +4,6 @@
  * ledger is involved; pseudonymous UIDs use a fresh random key per run. The run itself is the
  * pipeline library's (host/pipeline); this file parses options and prints.
  */
-#include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,39 +12,14 @@
 
 #include <sodium.h>
 
+#include "cli_util.h"
 #include "commands.h"
+#include "json_emit.h"
 #include "jobs.h"
 #include "pipeline.h"
+#include "opt.h"
 #include "progress.h"
 #include "render.h"
-
-static void usage(FILE *to)
-{
-    fprintf(to,
-            "usage: agora dev run --plugin FILE.so [--manifest FILE.json] [--timeout SECONDS]\n"
-            "                     [--json] [--grant OPTION]... [--fresh-per-job | --fork-per-job]\n"
-            "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet] INPUT...\n"
-            "\n"
-            "Runs the plugin in the real sandbox on every series found in INPUT (DICOM files or\n"
-            "folders, searched recursively) and prints its results. Exit status 0 only when every\n"
-            "job succeeded.\n"
-            "\n"
-            "  --plugin FILE.so      the plugin build to run\n"
-            "  --manifest FILE.json  its manifest (default: manifest.json next to the plugin or in\n"
-            "                        its parent folder, or NAME.manifest.json next to it)\n"
-            "  --timeout SECONDS     per-job time limit (default: the manifest's resources.time_s)\n"
-            "  --json                print one JSON document instead of text\n"
-            "  --grant OPTION        limit the PS3.15 options the plugin sees to these (default:\n"
-            "                        every option its manifest asks for)\n"
-            "  --fresh-per-job       run each job in a runner of its own (spawned, confined, loaded\n"
-            "                        and initialised for that job): nothing of one study can\n"
-            "                        reach the next (docs/sandbox.md, \"Modes\")\n"
-            "  --fork-per-job        run each job in a fork of the initialised worker (cheaper;\n"
-            "                        what it does not guarantee: docs/sandbox.md, \"Modes\")\n"
-            "  --allow-weak-isolation  continue when the kernel refuses a namespace (warned)\n"
-            "  --allow-burned-in     accept images that declare burned-in annotations\n"
-            "  --quiet               no progress lines (nor skipped-file notes)\n");
-}
 
 /* Find a manifest for plugin_path when none was given. Writes into out; 0 when found. */
 static int find_manifest(const char *plugin_path, char *out, size_t size)
@@ -135,7 +109,7 @@ static void on_outcome(void *arg, const agora__pipeline_outcome *o)
         snprintf(result, sizeof result, "ok (%llu ms)", (unsigned long long)o->wall_ms);
         agora__progress_done(&c->pr, n, o->n_jobs, text, result);
         if (!c->json_out) {
-            agora__progress_end(&c->pr);
+            agora__progress_before(&c->pr, stdout);
             printf("series %zu (%s): ok\n", n, o->label);
             agora__render_result(stdout, o->doc);
         }
@@ -152,120 +126,41 @@ static void on_outcome(void *arg, const agora__pipeline_outcome *o)
     json_array_append_new(c->jobs, entry);
 }
 
-int agora__cmd_dev_run(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"plugin", required_argument, NULL, 'p'},
-        {"manifest", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
-        {"grant", required_argument, NULL, 'g'},
-        {"fork-per-job", no_argument, NULL, 'f'},
-        {"fresh-per-job", no_argument, NULL, 'F'},
-        {"allow-weak-isolation", no_argument, NULL, 'w'},
-        {"allow-burned-in", no_argument, NULL, 'b'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *plugin_path = NULL, *manifest_path = NULL;
-    char found_manifest[4096];
-    unsigned long timeout_s = 0;
-    int json_out = 0, fork_per_job = 0, fresh_per_job = 0, weak = 0, quiet = 0;
-    uint32_t deid_flags = 0;
-    const char *grants[16];
-    size_t n_grants = 0;
-    int explicit_grants = 0;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            plugin_path = optarg;
-            break;
-        case 'm':
-            manifest_path = optarg;
-            break;
-        case 't': {
-            char *end;
-            timeout_s = strtoul(optarg, &end, 10);
-            if (*end != '\0' || timeout_s == 0 || timeout_s > 86400) {
-                fprintf(stderr, "agora dev run: --timeout takes 1..86400 seconds\n");
-                return 2;
-            }
-            break;
-        }
-        case 'j':
-            json_out = 1;
-            break;
-        case 'g':
-            if (n_grants == sizeof grants / sizeof grants[0]) {
-                fprintf(stderr, "agora dev run: too many --grant options\n");
-                return 2;
-            }
-            grants[n_grants++] = optarg;
-            explicit_grants = 1;
-            break;
-        case 'f':
-            fork_per_job = 1;
-            break;
-        case 'F':
-            fresh_per_job = 1;
-            break;
-        case 'w':
-            weak = 1;
-            break;
-        case 'b':
-            deid_flags |= AGORA__DEID_ALLOW_BURNED_IN;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (fork_per_job && fresh_per_job) {
-        fprintf(stderr, "agora dev run: --fresh-per-job and --fork-per-job exclude each other; "
-                        "choose one\n");
-        return 2;
-    }
-    if (plugin_path == NULL || optind >= argc) {
-        fprintf(stderr, "agora dev run: needs --plugin FILE.so and at least one INPUT; see "
-                        "agora dev run --help\n");
-        return 2;
-    }
-    if (manifest_path == NULL) {
-        if (find_manifest(plugin_path, found_manifest, sizeof found_manifest) != 0) {
-            fprintf(stderr,
-                    "agora dev run: no manifest found for %s; pass --manifest FILE.json "
-                    "(agora dev new creates one)\n",
-                    plugin_path);
-            return 2;
-        }
-        manifest_path = found_manifest;
-    }
+/* What agora__cmd_dev_run read from its options (borrowed from argv). */
+typedef struct dev_args {
+    const char *plugin_path, *manifest_path;
+    uint32_t timeout_s;
+    int json_out, quiet, fork_per_job, fresh_per_job, weak;
+    uint32_t deid_flags;
+    const agora__cli_list *grant;
+    const char *const *inputs;
+    size_t n_inputs;
+} dev_args;
 
+/* The run once the options are read. Returns the exit status. */
+static int dev_run(const dev_args *a)
+{
     agora__error err = {0};
     uint8_t *mbytes = NULL, *pbytes = NULL;
     size_t mlen = 0, plen = 0;
     agora__manifest manifest;
-    if (agora__read_file(manifest_path, AGORA__TRUST_MANIFEST_MAX, &mbytes, &mlen, &err) != 0 ||
+    if (agora__read_file(a->manifest_path, AGORA__TRUST_MANIFEST_MAX, &mbytes, &mlen, &err) != 0 ||
         agora__manifest_parse(mbytes, mlen, &manifest, &err) != 0) {
-        fprintf(stderr, "agora dev run: %s: %s\n", manifest_path, err.msg);
+        fprintf(stderr, "agora dev run: %s: %s\n", a->manifest_path, err.msg);
         free(mbytes);
         return 1;
     }
     free(mbytes);
-    if (agora__read_file(plugin_path, AGORA__TRUST_PLUGIN_MAX, &pbytes, &plen, &err) != 0) {
+    if (agora__read_file(a->plugin_path, AGORA__TRUST_PLUGIN_MAX, &pbytes, &plen, &err) != 0) {
         fprintf(stderr, "agora dev run: %s\n", err.msg);
         return 1;
     }
-    if (!explicit_grants) {
+    const char *grants[AGORA__OPT_COUNT];
+    size_t n_grants = 0;
+    if (a->grant->n > 0) {
+        for (size_t i = 0; i < a->grant->n; i++)
+            grants[n_grants++] = a->grant->v[i];
+    } else {
         for (unsigned i = 0; i < AGORA__OPT_COUNT; i++)
             if (manifest.permissions & (1u << i))
                 grants[n_grants++] = agora__trust_option_name(i);
@@ -279,11 +174,11 @@ int agora__cmd_dev_run(int argc, char **argv)
     }
     randombytes_buf(key, sizeof key);
 
-    dev_ctx c = {.json_out = json_out, .quiet = quiet, .jobs = json_array()};
-    agora__progress_init(&c.pr, stderr, quiet || json_out);
+    dev_ctx c = {.json_out = a->json_out, .quiet = a->quiet, .jobs = json_array()};
+    agora__progress_init(&c.pr, stderr, a->quiet || a->json_out);
     agora__pipeline_config cfg = {
-        .deid_flags = deid_flags,
-        .allow_weak_isolation = weak,
+        .deid_flags = a->deid_flags,
+        .allow_weak_isolation = a->weak,
         .cb = {.on_scan = on_scan, .on_start = on_start, .on_outcome = on_outcome, .arg = &c},
     };
     memcpy(cfg.uid_key, key, sizeof key);
@@ -295,8 +190,7 @@ int agora__cmd_dev_run(int argc, char **argv)
         goto out;
     }
     sodium_memzero(cfg.uid_key, sizeof cfg.uid_key);
-    if (agora__pipeline_scan(pipe, (const char *const *)argv + optind, (size_t)(argc - optind),
-                             &err) != 0) {
+    if (agora__pipeline_scan(pipe, a->inputs, a->n_inputs, &err) != 0) {
         fprintf(stderr, "agora dev run: %s\n", err.msg);
         goto out;
     }
@@ -317,13 +211,13 @@ int agora__cmd_dev_run(int argc, char **argv)
         .granted = grants,
         .n_granted = n_grants,
     };
-    agora__jobs_spec_from_manifest(&manifest, pbytes, plen, (uint32_t)timeout_s, &pl.spec);
-    pl.spec.fork_per_job = fork_per_job;
-    pl.spec.fresh_per_job = fresh_per_job;
-    pl.spec.allow_weak_isolation = weak;
+    agora__jobs_spec_from_manifest(&manifest, pbytes, plen, a->timeout_s, &pl.spec);
+    pl.spec.fork_per_job = a->fork_per_job;
+    pl.spec.fresh_per_job = a->fresh_per_job;
+    pl.spec.allow_weak_isolation = a->weak;
     pl.spec.trap_violations = 1; /* name the forbidden call; agora run keeps the plain kill */
     if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
-        fprintf(stderr, "agora dev run: cannot start the sandbox for %s: %s\n", plugin_path,
+        fprintf(stderr, "agora dev run: cannot start the sandbox for %s: %s\n", a->plugin_path,
                 err.msg);
         goto out;
     }
@@ -335,7 +229,7 @@ int agora__cmd_dev_run(int argc, char **argv)
     }
     agora__progress_end(&c.pr);
 
-    if (json_out) {
+    if (a->json_out) {
         json_t *doc = json_pack("{s:{s:s, s:s}, s:O, s:I, s:I}", "plugin", "id", manifest.id,
                                 "version", manifest.version, "jobs", c.jobs, "ok",
                                 (json_int_t)c.ok, "failed", (json_int_t)c.failed);
@@ -344,9 +238,8 @@ int agora__cmd_dev_run(int argc, char **argv)
                             json_pack("{s:{s:s, s:I, s:s}}", "memory_cap", "mechanism", mech,
                                       "memory_mb", (json_int_t)(pl.spec.limits.memory_bytes >> 20),
                                       "detail", mech_detail));
-        json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-        fputc('\n', stdout);
-        json_decref(doc);
+        if (agora__json_emit_new(stdout, doc, AGORA__JSON_DOC) != 0)
+            c.failed++;
     } else {
         fprintf(stderr, "%zu job(s): %zu ok, %zu failed\n", c.ok + c.failed, c.ok, c.failed);
     }
@@ -357,4 +250,85 @@ out:
         json_decref(c.jobs);
     free(pbytes);
     return exit_code;
+}
+
+static const agora__cli_cmd dev_run_cmd = {
+    "dev run",
+    "--plugin FILE.so [--manifest FILE.json] [--timeout SECONDS]\n"
+    "                     [--json] [--grant OPTION]... [--fresh-per-job | --fork-per-job]\n"
+    "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet] INPUT...",
+    "Runs the plugin in the real sandbox on every series found in INPUT (DICOM files or\n"
+    "folders, searched recursively) and prints its results. Exit status 0 only when every\n"
+    "job succeeded. Modes and what each guarantees: docs/sandbox.md, \"Modes\".",
+    NULL,
+    0,
+    1,
+    SIZE_MAX,
+};
+
+int agora__cmd_dev_run(int argc, char **argv)
+{
+    const char *plugin_path = NULL, *manifest_path = NULL, *timeout = NULL;
+    uint32_t timeout_s = 0;
+    size_t n_inputs;
+    int st;
+    char found_manifest[4096];
+    int json_out = 0, fork_per_job = 0, fresh_per_job = 0, weak = 0, quiet = 0, burned_in = 0;
+    agora__cli_list grant; /* --grant: the PS3.15 options the plugin sees */
+    const agora__cli_opt opts[] = {
+        {"--plugin", 0, AGORA__CLI_VALUE, &plugin_path, "FILE.so", "the plugin build to run",
+         AGORA__CLI_REQUIRED, NULL, 0},
+        {"--manifest", 0, AGORA__CLI_VALUE, &manifest_path, "FILE.json",
+         "its manifest (default: NAME.manifest.json or manifest.json next to the plugin, or in "
+         "its parent folder)",
+         0, NULL, 0},
+        AGORA__CLI_OPT_TIMEOUT(&timeout, "the manifest's resources.time_s"),
+        AGORA__CLI_OPT_JSON(&json_out, "print one JSON document instead of text"),
+        {"--grant", 0, AGORA__CLI_LIST, &grant, "OPTION",
+         "limit the PS3.15 options the plugin sees to these (default: its manifest's)", 0, NULL,
+         AGORA__OPT_COUNT},
+        {"--fresh-per-job", 0, AGORA__CLI_FLAG, &fresh_per_job, NULL,
+         "each job in a runner of its own: nothing of one study reaches the next", 0, NULL, 0},
+        {"--fork-per-job", 0, AGORA__CLI_FLAG, &fork_per_job, NULL,
+         "each job in a fork of the initialised worker (cheaper; docs/sandbox.md, Modes)", 0, NULL,
+         0},
+        {"--allow-weak-isolation", 0, AGORA__CLI_FLAG, &weak, NULL,
+         "continue when the kernel refuses a namespace (warned)", 0, NULL, 0},
+        AGORA__CLI_OPT_BURNED_IN(&burned_in),
+        AGORA__CLI_OPT_QUIET(&quiet),
+    };
+    if (!agora__cli_parse_job(&dev_run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &timeout,
+                              &timeout_s, &n_inputs, &st))
+        return st;
+    if (fork_per_job && fresh_per_job)
+        st = agora__cli_usage_error(dev_run_cmd.name,
+                                    "--fresh-per-job and --fork-per-job exclude each "
+                                    "other; choose one");
+    if (st == 0 && manifest_path == NULL) {
+        if (find_manifest(plugin_path, found_manifest, sizeof found_manifest) != 0)
+            st = agora__cli_usage_error(dev_run_cmd.name,
+                                        "no manifest found for %s; pass --manifest FILE.json "
+                                        "(agora dev new creates one)",
+                                        plugin_path);
+        manifest_path = found_manifest;
+    }
+    if (st == 0) {
+        dev_args a = {
+            .plugin_path = plugin_path,
+            .manifest_path = manifest_path,
+            .timeout_s = timeout_s,
+            .json_out = json_out,
+            .quiet = quiet,
+            .fork_per_job = fork_per_job,
+            .fresh_per_job = fresh_per_job,
+            .weak = weak,
+            .deid_flags = burned_in ? AGORA__DEID_ALLOW_BURNED_IN : 0,
+            .grant = &grant,
+            .inputs = (const char *const *)argv + 1,
+            .n_inputs = n_inputs,
+        };
+        st = dev_run(&a);
+    }
+    agora__cli_list_free(&grant);
+    return st;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "json_emit.h"
 #include "opt.h"
 #include "dicom.h"
 #include "ingest.h"
@@ -75,9 +76,20 @@ static int cmd_dump(int argc, char **argv)
         fprintf(stderr, "agora dicom dump: %s\n", err.msg);
         return 1;
     }
-    /* The worker ran agora__dicom_dump_text / _json (JSON_INDENT(1) | JSON_ENSURE_ASCII): the
-     * bytes are today's output; JSON gets its closing newline here as before. */
-    if (fwrite(text, 1, len, stdout) != len || (as_json && fputc('\n', stdout) == EOF))
+    if (as_json) {
+        /* The worker's JSON is untrusted bytes: parsed (it must be one JSON document) and
+         * written again through the one emitter, never copied through. */
+        json_error_t je;
+        json_t *doc = json_loadb(text, len, 0, &je);
+        free(text);
+        if (doc == NULL) {
+            fprintf(stderr, "agora dicom dump: the DICOM reader returned malformed JSON (%s)\n",
+                    je.text);
+            return 1;
+        }
+        return agora__json_emit_new(stdout, doc, AGORA__JSON_DOC);
+    }
+    if (fwrite(text, 1, len, stdout) != len)
         rc = 1;
     free(text);
     if (fflush(stdout) != 0 || rc != 0) {
@@ -236,7 +248,8 @@ static int cmd_pixels(int argc, char **argv)
                   "photometric", fmt.photometric_name, "mode", raw ? "raw" : "normalized",
                   "transfer_syntax", meta.transfer_syntax, "frame_bytes",
                   (json_int_t)fmt.frame_bytes, "first_frame", first);
-    char *text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+    size_t tlen = 0;
+    char *text = agora__json_text(j, AGORA__JSON_DOC, &tlen);
     size_t plen = strlen(outp);
     char *jpath = malloc(plen + 6);
     if (!text || !jpath) {
@@ -247,7 +260,7 @@ static int cmd_pixels(int argc, char **argv)
     }
     memcpy(jpath, outp, plen);
     memcpy(jpath + plen, ".json", 6);
-    int wr = agora__write_file_atomic(jpath, text, strlen(text), 0644, &err);
+    int wr = agora__write_file_atomic(jpath, text, tlen, 0644, &err);
     free(text);
     free(jpath);
     if (wr) {
@@ -371,13 +384,7 @@ static int cmd_scan(int argc, char **argv)
         return 1;
     }
     if (as_json) {
-        json_t *j = scan_json(sc);
-        if (!j || json_dumpf(j, stdout, JSON_INDENT(1)) != 0) {
-            fprintf(stderr, "agora dicom scan: cannot render JSON (out of memory)\n");
-            rc = 1;
-        }
-        fputc('\n', stdout);
-        json_decref(j);
+        rc = agora__json_emit_new(stdout, scan_json(sc), AGORA__JSON_DOC);
     } else {
         printf("%u files examined, %zu series, %zu skipped\n", sc->files_examined, sc->n_series,
                sc->n_notes);
@@ -400,7 +407,7 @@ static int cmd_scan(int argc, char **argv)
 
 static int cmd_synth(int argc, char **argv)
 {
-    return agora__cmd_dicom_synth(argc, argv); /* host/synth */
+    return agora__cmd_dicom_synth(argc, argv); /* cmd_synth.c */
 }
 
 int agora__cmd_dicom(int argc, char **argv)

@@ -1,6 +1,7 @@
 /* agora keygen and agora pack: the developer's and operator's first steps. */
 #include "cli_util.h"
 #include "commands.h"
+#include "json_emit.h"
 #include "opt.h"
 #include "trust_int.h"
 
@@ -45,14 +46,14 @@ int agora__cmd_keygen(int argc, char **argv)
     if (rc != 0)
         return agora__fail("keygen", &err);
     if (json) {
-        printf("{\"key_id\":\"%s\",\"secret\":", pub.id);
-        char path[4096];
-        snprintf(path, sizeof path, "%s.key", out);
-        agora__json_str(stdout, path);
-        snprintf(path, sizeof path, "%s.pub", out);
-        printf(",\"public\":");
-        agora__json_str(stdout, path);
-        printf(",\"encrypted\":%s}\n", pass_file != NULL ? "true" : "false");
+        char sec_path[4096], pub_path[4096];
+        snprintf(sec_path, sizeof sec_path, "%s.key", out);
+        snprintf(pub_path, sizeof pub_path, "%s.pub", out);
+        return agora__json_emit_new(stdout,
+                                    json_pack("{s:s,s:s,s:s,s:b}", "key_id", pub.id, "secret",
+                                              sec_path, "public", pub_path, "encrypted",
+                                              pass_file != NULL),
+                                    AGORA__JSON_LINE);
     } else {
         printf("key id:     %s\n", pub.id);
         printf("secret key: %s.key (%s; keep it private)\n", out,
@@ -128,12 +129,14 @@ int agora__cmd_pack(int argc, char **argv)
         agora__hex(b.manifest_sha, 32, msha);
         agora__hex(b.plugin_sha, 32, psha);
         if (json) {
-            printf("{\"bundle\":");
-            agora__json_str(stdout, out);
-            printf(",\"id\":\"%s\",\"version\":\"%s\",\"size\":%zu,\"manifest_sha256\":\"%s\","
-                   "\"plugin_sha256\":\"%s\",\"vendor_key_id\":%s%s%s}\n",
-                   b.parsed.id, b.parsed.version, blen, msha, psha, b.is_signed ? "\"" : "",
-                   b.is_signed ? b.vendor.id : "null", b.is_signed ? "\"" : "");
+            if (agora__json_emit_new(stdout,
+                                     json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:s?}", "bundle", out,
+                                               "id", b.parsed.id, "version", b.parsed.version,
+                                               "size", (json_int_t)blen, "manifest_sha256", msha,
+                                               "plugin_sha256", psha, "vendor_key_id",
+                                               b.is_signed ? b.vendor.id : NULL),
+                                     AGORA__JSON_LINE) != 0)
+                rc = AGORA__EIO;
         } else {
             printf("packed %s@%s into %s (%zu bytes)\n", b.parsed.id, b.parsed.version, out, blen);
             printf("  manifest sha256 %s\n  plugin   sha256 %s\n", msha, psha);

@@ -10,121 +10,132 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_util.h"
 #include "commands.h"
+#include "json_emit.h"
+#include "opt.h"
 #include "ledger.h"
 #include "ledger_period.h"
 #include "results.h"
 #include "statement_clinics.h"
 #include "trust.h"
 
+/* What the meter commands' option tables fill (each command's table names the fields it takes). */
 typedef struct opts {
     const char *home;
     const char *period;
     const char *since;
-    const char *out;     /* ledger export -o */
-    const char *catalog; /* statement --catalog */
-    const char *trust;   /* statement --trust */
-    const char *from[AGORA__EXPORT_FILES];
-    size_t n_from;
-    int json, csv, help;
+    const char *out;      /* ledger export -o */
+    const char *catalog;  /* statement --catalog */
+    const char *trust;    /* statement --trust */
+    agora__cli_list from; /* statement --from, one per export file */
+    int json, csv;
 } opts;
 
-#define ALLOW_PERIOD  1
-#define ALLOW_SINCE   2
-#define ALLOW_CSV     4
-#define ALLOW_OUT     8  /* -o/--out */
-#define ALLOW_CLINICS 16 /* --from, --catalog, --trust */
+/* The meter commands, as bits of the rows of their one option table. */
+enum { USAGE = 1u, STATEMENT = 2u, VERIFY = 4u, EXPORT = 8u };
 
-/* Parse the options shared by the meter commands; argv[first..] are options. 0 or 2. */
-static int parse(const char *cmd, int argc, char **argv, int first, opts *o, int allow)
+/* Parse argv against the one table of the meter commands (desc->which picks the rows), then
+ * the checks they share. Returns 1 to go on, else 0 with *status the exit status (0 after
+ * --help, 2 after a usage error). */
+static int parse(const agora__cli_cmd *desc, int argc, char **argv, opts *o, int *status)
 {
     memset(o, 0, sizeof *o);
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            o->help = 1;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if ((allow & ALLOW_CSV) && strcmp(a, "--csv") == 0) {
-            o->csv = 1;
-            continue;
-        }
-        if (strcmp(a, "--home") == 0)
-            slot = &o->home;
-        else if ((allow & ALLOW_PERIOD) && strcmp(a, "--period") == 0)
-            slot = &o->period;
-        else if ((allow & ALLOW_SINCE) && strcmp(a, "--since") == 0)
-            slot = &o->since;
-        else if ((allow & ALLOW_OUT) && (strcmp(a, "-o") == 0 || strcmp(a, "--out") == 0))
-            slot = &o->out;
-        else if ((allow & ALLOW_CLINICS) && strcmp(a, "--catalog") == 0)
-            slot = &o->catalog;
-        else if ((allow & ALLOW_CLINICS) && strcmp(a, "--trust") == 0)
-            slot = &o->trust;
-        else if ((allow & ALLOW_CLINICS) && strcmp(a, "--from") == 0) {
-            if (o->n_from == AGORA__EXPORT_FILES) {
-                fprintf(stderr, "agora %s: at most %d --from exports\n", cmd, AGORA__EXPORT_FILES);
-                return 2;
-            }
-            slot = &o->from[o->n_from++];
-        }
-        if (slot == NULL) {
-            fprintf(stderr, "agora %s: unknown option '%s'; run 'agora %s --help'\n", cmd, a, cmd);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "agora %s: %s needs a value; run 'agora %s --help'\n", cmd, a, cmd);
-            return 2;
-        }
-        *slot = argv[++i];
-    }
-    if (o->json && o->csv) {
-        fprintf(stderr, "agora %s: --json and --csv exclude each other; pick one\n", cmd);
-        return 2;
-    }
-    if (!o->help && o->period != NULL && !agora__ledger_period_valid(o->period)) {
-        fprintf(stderr, "agora %s: --period must be YYYY-MM (e.g. 2026-11)\n", cmd);
-        return 2;
-    }
-    return 0;
+    const agora__cli_opt table[] = {
+        {"--period", 0, AGORA__CLI_VALUE, &o->period, "YYYY-MM",
+         "the UTC month (usage: default this one; ledger export: with -o)", 0, NULL, 0,
+         USAGE | STATEMENT | EXPORT},
+        {"--out", 'o', AGORA__CLI_VALUE, &o->out, "FILE", "the period's signed export file", 0,
+         NULL, 0, EXPORT},
+        {"--since", 0, AGORA__CLI_VALUE, &o->since, "SEQ|INVOCATION_ID",
+         "print the rows after this one as JSON lines", 0, NULL, 0, EXPORT},
+        AGORA__CLI_OPT_JSON(&o->json, "print JSON"),
+        {"--csv", 0, AGORA__CLI_FLAG, &o->csv, NULL, "print CSV, one row per line", 0, NULL, 0,
+         STATEMENT},
+        AGORA__CLI_OPT_HOME(&o->home),
+        {"--from", 0, AGORA__CLI_LIST, &o->from, "EXPORT",
+         "operator: a clinic's signed period export (one per file)", 0, NULL, AGORA__EXPORT_FILES,
+         STATEMENT},
+        {"--catalog", 0, AGORA__CLI_VALUE, &o->catalog, "DIR",
+         "operator: the catalog folder (prices, DIR/clinics)", 0, NULL, 0, STATEMENT},
+        {"--trust", 0, AGORA__CLI_VALUE, &o->trust, "OPERATOR.pub",
+         "operator: verify the catalog signature with this key", 0, NULL, 0, STATEMENT},
+    };
+    size_t n_pos;
+    if (!agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &n_pos, status))
+        return 0;
+    *status = 2;
+    if (o->json && o->csv)
+        agora__cli_usage_error(desc->name, "--json and --csv exclude each other; pick one");
+    else if (o->period != NULL && !agora__ledger_period_valid(o->period))
+        agora__cli_usage_error(desc->name, "--period must be YYYY-MM (e.g. 2026-11)");
+    else if (desc->which == STATEMENT && o->period == NULL)
+        agora__cli_usage_error(desc->name, "--period YYYY-MM is required (e.g. --period 2026-11)");
+    else
+        *status = 0;
+    if (*status != 0)
+        agora__cli_list_free(&o->from);
+    return *status == 0;
 }
+
+/* What each command takes and does, for its generated --help. */
+#define USAGE_ARGS "[--period YYYY-MM] [--json] [--home DIR]"
+#define USAGE_ABOUT                                                                                \
+    "Per plugin for the period (default: this UTC month): invocations, billable\n"                 \
+    "invocations and units, failures by reason, urgent results (triage)."
+
+#define STATEMENT_ARGS                                                                             \
+    "--period YYYY-MM [--json|--csv] [--home DIR]\n"                                               \
+    "       agora statement --period YYYY-MM --from EXPORT [--from EXPORT...]\n"                   \
+    "                       --catalog DIR [--trust OPERATOR.pub] [--json|--csv]"
+#define STATEMENT_ABOUT                                                                            \
+    "Revenue-share statement per vendor in integer minor units of each currency.\n"                \
+    "Rounding, per line (vendor, currency, plugin version, share): vendor share =\n"               \
+    "floor(gross * bps / 10000); platform share = gross - vendor share; totals are\n"              \
+    "sums of lines. Corrections count in the period they were recorded in.\n\n"                    \
+    "With --home (or AGORA_HOME): the clinic's own statement from its ledger.\n"                   \
+    "With --from: the operator's statement across clinics, from their signed exports\n"            \
+    "(agora ledger export --period P -o FILE; one --from per file). Each export must\n"            \
+    "be signed by a clinic registered in DIR/clinics (agora clinic add), verify row\n"             \
+    "by row, be of the period, continue the chain accepted from that clinic before\n"              \
+    "(kept in DIR/clinics/NAME.accepted.json) and share no invocation with another;\n"             \
+    "rows must carry the catalog's prices. Any refused export: exit 1, nothing\n"                  \
+    "printed or recorded. Lines show per-clinic subtotals, each rounded as the\n"                  \
+    "clinic's own statement is, so the total equals the sum of the clinics'.\n"                    \
+    "--trust verifies the catalog signature (else a warning says it was not)."
+
+#define VERIFY_ARGS  "[--json] [--home DIR]"
+#define VERIFY_ABOUT "Walk the hash chain of HOME/ledger.db; name the first bad row (exit 1)."
+
+#define EXPORT_ARGS                                                                                \
+    "--period YYYY-MM -o FILE [--json] [--home DIR]\n"                                             \
+    "       agora ledger export [--since SEQ|INVOCATION_ID] [--home DIR]"
+#define EXPORT_ABOUT                                                                               \
+    "--period writes the period's signed export for the operator's statement\n"                    \
+    "(agora statement --from): the period's rows with their chain links and head,\n"               \
+    "signed by the clinic key HOME/clinic.key (made on first need).\n"                             \
+    "Without --period: the rows after SEQ (or after that invocation's row) as JSON\n"              \
+    "lines; seq and invocation_id are stable ids."
+
+static const agora__cli_cmd usage_cmd = {"usage", USAGE_ARGS, USAGE_ABOUT, NULL, 0, 0, 0, USAGE};
+static const agora__cli_cmd statement_cmd = {
+    "statement", STATEMENT_ARGS, STATEMENT_ABOUT, NULL, 0, 0, 0, STATEMENT};
+static const agora__cli_cmd verify_cmd = {"ledger verify", VERIFY_ARGS, VERIFY_ABOUT, NULL, 0, 0, 0,
+                                          VERIFY};
+static const agora__cli_cmd export_cmd = {"ledger export", EXPORT_ARGS, EXPORT_ABOUT, NULL, 0, 0, 0,
+                                          EXPORT};
 
 /* Open the ledger of the clinic home (read-only uses); home receives the resolved path. */
 static int open_ledger(const char *cmd, const opts *o, agora__ledger **l, char *home,
                        size_t home_size)
 {
-    /* The same home every clinic command uses: --home, AGORA_HOME, $XDG_DATA_HOME/agora,
-     * ~/.local/share/agora. */
+    if (agora__cli_home(cmd, o->home, home, home_size) != 0)
+        return 1;
     agora__error err = {0};
-    if (agora__trust_home_resolve(o->home, home, home_size, &err) != 0) {
-        fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
-        return 1;
-    }
-    struct stat st;
-    if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "agora %s: clinic home %s is not a directory; create it with agora init\n",
-                cmd, home);
-        return 1;
-    }
     if (agora__ledger_open(home, NULL, l, &err) != 0) {
         fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
         return 1;
     }
-    return 0;
-}
-
-static int print_json(const json_t *doc)
-{
-    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s == NULL)
-        return 1;
-    puts(s);
-    free(s);
     return 0;
 }
 
@@ -162,16 +173,9 @@ static int add_urgent_counts(const char *home, const char *period, json_t *doc, 
 int agora__cmd_usage(int argc, char **argv)
 {
     opts o;
-    int rc = parse("usage", argc, argv, 1, &o, ALLOW_PERIOD);
-    if (rc != 0)
+    int rc;
+    if (!parse(&usage_cmd, argc, argv, &o, &rc))
         return rc;
-    if (o.help) {
-        printf("usage: agora usage [--period YYYY-MM] [--json] [--home DIR]\n"
-               "Per plugin for the period (default: this UTC month): invocations, billable\n"
-               "invocations and units, failures by reason, urgent results (triage). Home: --home\n"
-               "or AGORA_HOME.\n");
-        return 0;
-    }
     char now[8];
     agora__ledger_period_now(now);
     const char *period = o.period ? o.period : now;
@@ -193,7 +197,7 @@ int agora__cmd_usage(int argc, char **argv)
         return 1;
     }
     if (o.json) {
-        rc = print_json(doc);
+        rc = agora__json_emit(stdout, doc, AGORA__JSON_DOC);
     } else {
         printf("usage for %s\n", period);
         printf("%-32s %-12s %11s %9s %10s %9s %7s  %s\n", "plugin", "version", "invocations",
@@ -254,20 +258,18 @@ static const char *jstr(const json_t *o, const char *key)
 /* The operator's statement across clinics. */
 static int statement_from(const opts *o)
 {
-    if (o->n_from == 0 || o->catalog == NULL) {
-        fprintf(stderr, "agora statement: across clinics, give --from EXPORT (one per file) and "
-                        "--catalog DIR; see agora statement --help\n");
-        return 2;
+    if (o->from.n == 0 || o->catalog == NULL) {
+        return agora__cli_usage_error("statement", "across clinics, give --from EXPORT (one per "
+                                                   "file) and --catalog DIR");
     }
     if (o->home != NULL) {
-        fprintf(stderr, "agora statement: --home is the clinic's statement and --from the "
-                        "operator's; use one\n");
-        return 2;
+        return agora__cli_usage_error("statement", "--home is the clinic's statement and --from "
+                                                   "the operator's; use one");
     }
     agora__error err = {0};
     json_t *doc = NULL;
     int verified = 0;
-    if (agora__statement_clinics(o->catalog, o->trust, o->period, o->from, o->n_from, &doc,
+    if (agora__statement_clinics(o->catalog, o->trust, o->period, o->from.v, o->from.n, &doc,
                                  &verified, &err) != 0) {
         fprintf(stderr, "agora statement: refused: %s\n", err.msg);
         return 1;
@@ -281,7 +283,7 @@ static int statement_from(const opts *o)
     json_t *v, *line, *c;
     int rc = 0;
     if (o->json) {
-        rc = print_json(doc);
+        rc = agora__json_emit(stdout, doc, AGORA__JSON_DOC);
     } else if (o->csv) {
         printf("period,vendor,currency,plugin_id,plugin_version,vendor_share_bps,clinic,rows,"
                "units,gross_minor,vendor_share_minor,platform_share_minor\n");
@@ -348,37 +350,12 @@ static int statement_from(const opts *o)
     return rc;
 }
 
-int agora__cmd_statement(int argc, char **argv)
+/* The clinic's own statement, or the operator's across clinics (--from). */
+static int statement(const opts *po)
 {
-    opts o;
-    int rc = parse("statement", argc, argv, 1, &o, ALLOW_PERIOD | ALLOW_CSV | ALLOW_CLINICS);
-    if (rc != 0)
-        return rc;
-    if (o.help) {
-        printf("usage: agora statement --period YYYY-MM [--json|--csv] [--home DIR]\n"
-               "       agora statement --period YYYY-MM --from EXPORT [--from EXPORT...]\n"
-               "                       --catalog DIR [--trust OPERATOR.pub] [--json|--csv]\n\n"
-               "Revenue-share statement per vendor in integer minor units of each currency.\n"
-               "Rounding, per line (vendor, currency, plugin version, share): vendor share =\n"
-               "floor(gross * bps / 10000); platform share = gross - vendor share; totals are\n"
-               "sums of lines. Corrections count in the period they were recorded in.\n\n"
-               "With --home (or AGORA_HOME): the clinic's own statement from its ledger.\n"
-               "With --from: the operator's statement across clinics, from their signed exports\n"
-               "(agora ledger export --period P -o FILE; one --from per file). Each export must\n"
-               "be signed by a clinic registered in DIR/clinics (agora clinic add), verify row\n"
-               "by row, be of the period, continue the chain accepted from that clinic before\n"
-               "(kept in DIR/clinics/NAME.accepted.json) and share no invocation with another;\n"
-               "rows must carry the catalog's prices. Any refused export: exit 1, nothing\n"
-               "printed or recorded. Lines show per-clinic subtotals, each rounded as the\n"
-               "clinic's own statement is, so the total equals the sum of the clinics'.\n"
-               "--trust verifies the catalog signature (else a warning says it was not).\n");
-        return 0;
-    }
-    if (o.period == NULL) {
-        fprintf(stderr, "agora statement: --period YYYY-MM is required; e.g. --period 2026-11\n");
-        return 2;
-    }
-    if (o.n_from > 0 || o.catalog != NULL || o.trust != NULL)
+    const opts o = *po;
+    int rc;
+    if (o.from.n > 0 || o.catalog != NULL || o.trust != NULL)
         return statement_from(&o);
     agora__ledger *l = NULL;
     char home[4096];
@@ -395,7 +372,7 @@ int agora__cmd_statement(int argc, char **argv)
     size_t i, j;
     json_t *v, *line;
     if (o.json) {
-        rc = print_json(doc);
+        rc = agora__json_emit(stdout, doc, AGORA__JSON_DOC);
     } else if (o.csv) {
         printf("period,vendor,currency,plugin_id,plugin_version,vendor_share_bps,rows,units,"
                "gross_minor,vendor_share_minor,platform_share_minor\n");
@@ -403,12 +380,10 @@ int agora__cmd_statement(int argc, char **argv)
         {
             json_array_foreach(json_object_get(v, "lines"), j, line)
             {
-                /* Vendor names are printable ASCII; quote them and double inner quotes. */
-                printf("%s,\"", o.period);
-                for (const char *c = json_string_value(json_object_get(v, "vendor")); *c; c++)
-                    printf(*c == '"' ? "\"\"" : "%c", *c);
+                printf("%s,", o.period);
+                csv_quoted(jstr(v, "vendor"));
                 printf(
-                    "\",%s,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld\n",
+                    ",%s,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld\n",
                     json_string_value(json_object_get(v, "currency")),
                     json_string_value(json_object_get(line, "plugin_id")),
                     json_string_value(json_object_get(line, "plugin_version")),
@@ -460,15 +435,21 @@ int agora__cmd_statement(int argc, char **argv)
     return rc;
 }
 
+int agora__cmd_statement(int argc, char **argv)
+{
+    opts o;
+    int rc;
+    if (!parse(&statement_cmd, argc, argv, &o, &rc))
+        return rc;
+    rc = statement(&o);
+    agora__cli_list_free(&o.from);
+    return rc;
+}
+
 static int export_line(const json_t *row, void *ctx)
 {
     (void)ctx;
-    char *s = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS);
-    if (s == NULL)
-        return AGORA_ENOMEM;
-    int ok = puts(s) >= 0;
-    free(s);
-    return ok ? 0 : AGORA__EIO;
+    return agora__json_emit(stdout, row, AGORA__JSON_LINE) == 0 ? 0 : AGORA__EIO;
 }
 
 /* `agora ledger export --period P -o FILE`: the signature line, then the exact body bytes. */
@@ -476,13 +457,10 @@ static int period_export(const opts *o)
 {
     const char *cmd = "ledger export";
     if (o->period == NULL || o->out == NULL) {
-        fprintf(stderr, "agora ledger export: --period YYYY-MM and -o FILE go together; see "
-                        "agora ledger --help\n");
-        return 2;
+        return agora__cli_usage_error(cmd, "--period YYYY-MM and -o FILE go together");
     }
     if (o->since != NULL) {
-        fprintf(stderr, "agora ledger export: --since does not apply to a period export\n");
-        return 2;
+        return agora__cli_usage_error(cmd, "--since does not apply to a period export");
     }
     agora__ledger *l = NULL;
     char home[4096];
@@ -531,9 +509,7 @@ static int period_export(const opts *o)
                               o->out, "rows_in_period", (json_int_t)n_period, "first_seq",
                               (json_int_t)first, "last_seq", (json_int_t)last, "head", sum.head,
                               "clinic_key_id", key_id, "key_created", created);
-        rc = r != NULL ? print_json(r) : 1;
-        json_decref(r);
-        return rc;
+        return agora__json_emit_new(stdout, r, AGORA__JSON_DOC);
     }
     printf("exported %s: %lld row%s of the period (segment seq %lld..%lld), chain head %.16s, "
            "signed by clinic key %s\n  -> %s (give it to your operator: agora statement "
@@ -542,63 +518,49 @@ static int period_export(const opts *o)
     return 0;
 }
 
-int agora__cmd_ledger(int argc, char **argv)
+static int ledger_verify(int argc, char **argv)
 {
-    const char *sub = argc >= 2 ? argv[1] : NULL;
-    if (sub == NULL || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        FILE *out = sub ? stdout : stderr;
-        fprintf(out,
-                "usage: agora ledger verify [--json] [--home DIR]\n"
-                "       agora ledger export --period YYYY-MM -o FILE [--json] [--home DIR]\n"
-                "       agora ledger export [--since SEQ|INVOCATION_ID] [--home DIR]\n"
-                "verify walks the hash chain and names the first bad row (exit 1).\n"
-                "export --period writes the period's signed export for the operator's\n"
-                "statement (agora statement --from): the period's rows with their chain links\n"
-                "and head, signed by the clinic key HOME/clinic.key (made on first need).\n"
-                "export without --period prints rows after SEQ (or after that invocation's\n"
-                "row) as JSON lines; seq and invocation_id are stable ids.\n");
-        return sub ? 0 : 2;
-    }
     opts o;
-    int verify = strcmp(sub, "verify") == 0, export = strcmp(sub, "export") == 0;
-    if (!verify && !export) {
-        fprintf(stderr, "agora ledger: unknown subcommand '%s'; use verify or export\n", sub);
-        return 2;
-    }
-    int rc = parse(verify ? "ledger verify" : "ledger export", argc, argv, 2, &o,
-                   export ? ALLOW_SINCE | ALLOW_PERIOD | ALLOW_OUT : 0);
-    if (rc != 0)
+    int rc;
+    if (!parse(&verify_cmd, argc, argv, &o, &rc))
         return rc;
-    if (o.help)
-        return agora__cmd_ledger(2, (char *[]){argv[0], "--help", NULL});
-    if (export && (o.period != NULL || o.out != NULL))
+    agora__ledger *l = NULL;
+    char home[4096];
+    if ((rc = open_ledger(verify_cmd.name, &o, &l, home, sizeof home)) != 0)
+        return rc;
+    agora__error err = {0};
+    int64_t bad = 0, rows = 0;
+    rc = agora__ledger_verify(l, &bad, &rows, &err);
+    agora__ledger_close(l);
+    if (o.json)
+        agora__json_emit_new(stdout,
+                             rc == 0
+                                 ? json_pack("{s:b,s:I}", "ok", 1, "rows", (json_int_t)rows)
+                                 : json_pack("{s:b,s:I,s:I,s:s}", "ok", 0, "rows", (json_int_t)rows,
+                                             "bad_seq", (json_int_t)bad, "error", err.msg),
+                             AGORA__JSON_DOC);
+    if (rc != 0) {
+        fprintf(stderr, "agora ledger verify: %s\n", err.msg);
+        return 1;
+    }
+    if (!o.json)
+        printf("ledger ok: %lld rows, chain intact\n", (long long)rows);
+    return 0;
+}
+
+static int ledger_export(int argc, char **argv)
+{
+    opts o;
+    int rc;
+    if (!parse(&export_cmd, argc, argv, &o, &rc))
+        return rc;
+    if (o.period != NULL || o.out != NULL)
         return period_export(&o);
     agora__ledger *l = NULL;
     char home[4096];
-    if ((rc = open_ledger(verify ? "ledger verify" : "ledger export", &o, &l, home, sizeof home)) !=
-        0)
+    if ((rc = open_ledger(export_cmd.name, &o, &l, home, sizeof home)) != 0)
         return rc;
     agora__error err = {0};
-    if (verify) {
-        int64_t bad = 0, rows = 0;
-        rc = agora__ledger_verify(l, &bad, &rows, &err);
-        agora__ledger_close(l);
-        if (o.json) {
-            json_t *doc = rc == 0
-                              ? json_pack("{s:b,s:I}", "ok", 1, "rows", (json_int_t)rows)
-                              : json_pack("{s:b,s:I,s:I,s:s}", "ok", 0, "rows", (json_int_t)rows,
-                                          "bad_seq", (json_int_t)bad, "error", err.msg);
-            print_json(doc);
-            json_decref(doc);
-        }
-        if (rc != 0) {
-            fprintf(stderr, "agora ledger verify: %s\n", err.msg);
-            return 1;
-        }
-        if (!o.json)
-            printf("ledger ok: %lld rows, chain intact\n", (long long)rows);
-        return 0;
-    }
     int64_t since = 0;
     if (o.since != NULL) {
         char *end = NULL;
@@ -619,4 +581,14 @@ int agora__cmd_ledger(int argc, char **argv)
         return 1;
     }
     return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int agora__cmd_ledger(int argc, char **argv)
+{
+    static const agora__cli_sub subs[] = {
+        {"verify", ledger_verify, "walk the hash chain; name the first bad row"},
+        {"export", ledger_export, "the period's signed export, or rows as JSON lines"},
+    };
+    return agora__cli_dispatch("ledger", "The clinic's metered ledger (HOME/ledger.db).", subs,
+                               AGORA__CLI_N(subs), argc, argv);
 }

@@ -2,6 +2,7 @@
  * catalog. Every writing command re-verifies the current catalog with the operator's own key,
  * bumps the version, sets issued/expires and re-signs the whole document. */
 #include "commands.h"
+#include "json_emit.h"
 #include "opt.h"
 #include "cli_util.h"
 
@@ -257,10 +258,13 @@ int agora__cmd_certify(int argc, char **argv)
         agora__trust_options_format(e->granted, g, sizeof g);
         agora__trust_options_format(b.parsed.permissions, asked, sizeof asked);
         if (json) {
-            printf("{\"id\":\"%s\",\"version\":\"%s\",\"updated\":%s,\"catalog_version\":%llu,"
-                   "\"expires\":\"%s\",\"plugin_sha256\":\"%s\",\"manifest_sha256\":\"%s\"}\n",
-                   e->id, e->version, updated ? "true" : "false", (unsigned long long)cat.version,
-                   when, psha, msha);
+            if (agora__json_emit_new(
+                    stdout,
+                    json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s}", "id", e->id, "version", e->version,
+                              "updated", updated, "catalog_version", (json_int_t)cat.version,
+                              "expires", when, "plugin_sha256", psha, "manifest_sha256", msha),
+                    AGORA__JSON_LINE) != 0)
+                rc = AGORA__EIO;
         } else {
             printf("%s %s@%s (%s) in %s\n", updated ? "updated" : "certified", e->id, e->version,
                    e->level, dir);
@@ -366,9 +370,13 @@ int agora__cmd_revoke(int argc, char **argv)
         char when[AGORA__TIME_TEXT];
         agora__time_format(cat.expires, when);
         if (json)
-            printf("{\"id\":\"%s\",\"version\":\"%s\",\"catalog_version\":%llu,\"expires\":\"%s\"}"
-                   "\n",
-                   id, version, (unsigned long long)cat.version, when);
+            rc = agora__json_emit_new(stdout,
+                                      json_pack("{s:s,s:s,s:I,s:s}", "id", id, "version", version,
+                                                "catalog_version", (json_int_t)cat.version,
+                                                "expires", when),
+                                      AGORA__JSON_LINE) == 0
+                     ? 0
+                     : AGORA__EIO;
         else
             printf("revoked %s@%s in %s: catalog version %llu, expires %s\n", id, version, dir,
                    (unsigned long long)cat.version, when);
@@ -415,8 +423,12 @@ static int catalog_refresh(const char *dir, const char *key_path, const char *pa
         char when[AGORA__TIME_TEXT];
         agora__time_format(cat.expires, when);
         if (json)
-            printf("{\"catalog_version\":%llu,\"expires\":\"%s\"}\n",
-                   (unsigned long long)cat.version, when);
+            rc = agora__json_emit_new(stdout,
+                                      json_pack("{s:I,s:s}", "catalog_version",
+                                                (json_int_t)cat.version, "expires", when),
+                                      AGORA__JSON_LINE) == 0
+                     ? 0
+                     : AGORA__EIO;
         else
             printf("refreshed %s: catalog version %llu, expires %s\n", dir,
                    (unsigned long long)cat.version, when);
@@ -506,10 +518,15 @@ int agora__cmd_catalog(int argc, char **argv)
         free(raw);
         return agora__fail("catalog", &err);
     }
+    int status = 0;
     if (json) {
-        printf("{\"verified\":%s,\"catalog\":", verified ? "true" : "false");
-        fwrite(raw, 1, raw_len, stdout);
-        printf("}\n");
+        /* The catalog document itself (parsed above, so it is JSON), next to whether its
+         * signature was verified. */
+        json_error_t je;
+        status = agora__json_emit_new(stdout,
+                                      json_pack("{s:b,s:o}", "verified", verified, "catalog",
+                                                json_loadb((const char *)raw, raw_len, 0, &je)),
+                                      AGORA__JSON_DOC);
     } else {
         char issued[AGORA__TIME_TEXT], expires[AGORA__TIME_TEXT];
         agora__time_format(cat.issued, issued);
@@ -525,5 +542,5 @@ int agora__cmd_catalog(int argc, char **argv)
     }
     free(raw);
     agora__catalog_free(&cat);
-    return 0;
+    return status;
 }

@@ -5,38 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "cli_util.h"
 #include "commands.h"
+#include "json_emit.h"
+#include "opt.h"
 #include "export.h"
 #include "results.h"
 #include "trust.h"
-
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: agora results show STUDY_UID [--json] [--home DIR]\n"
-            "       agora results export STUDY_UID --format json|fhir [-o FILE] [--home DIR]\n"
-            "       agora results export STUDY_UID --format seg|sr|dicom -o DIR --source PATH\n"
-            "                            [--source PATH...] [--uid-root ROOT] [--home DIR]\n"
-            "       agora results studies [--json] [--home DIR]\n"
-            "show prints the validated results stored for a study (oldest first); export writes\n"
-            "them as the project's JSON or as a FHIR R4 Bundle (DiagnosticReport +\n"
-            "Observations); studies lists the studies that have results, urgent ones first\n"
-            "(marked URGENT; the plugins' reasons are in --json and show).\n"
-            "seg/sr/dicom write DICOM objects for a PACS into DIR (dicom = both): a\n"
-            "Segmentation per result with masks (seg-<invocation>.dcm), with the Patient and\n"
-            "Study of the real source files given by --source (the folder the study was run\n"
-            "from). UIDs are derived from the invocation (under --uid-root, else 2.25), so\n"
-            "exporting again gives the same files.\n"
-            "Home: --home DIR, else AGORA_HOME.\n");
-}
-
-static int usage_error(const char *what)
-{
-    fprintf(stderr, "agora results: %s; run 'agora results --help'\n", what);
-    return 2;
-}
 
 static void print_text(const json_t *results)
 {
@@ -81,26 +57,22 @@ static void print_text(const json_t *results)
     }
 }
 
+/* A result document (borrowed) to stdout, or to FILE written atomically (0600). 0 or 1. */
 static int write_out(const char *cmd, const char *file, const json_t *doc)
 {
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    if (file == NULL || strcmp(file, "-") == 0)
+        return agora__json_emit(stdout, doc, AGORA__JSON_DOC);
+    size_t n = 0;
+    char *text = agora__json_text(doc, AGORA__JSON_DOC, &n);
     if (text == NULL) {
         fprintf(stderr, "agora results %s: out of memory\n", cmd);
         return 1;
     }
+    agora__error err = {0};
     int rc = 0;
-    if (file == NULL || strcmp(file, "-") == 0) {
-        if (puts(text) < 0 || fflush(stdout) != 0)
-            rc = 1;
-    } else {
-        agora__error err = {0};
-        size_t n = strlen(text);
-        text[n] = '\n';
-        if (agora__write_file_atomic(file, text, n + 1, 0600, &err) != 0) {
-            fprintf(stderr, "agora results %s: %s\n", cmd, err.msg);
-            rc = 1;
-        }
-        text[n] = '\0';
+    if (agora__write_file_atomic(file, text, n, 0600, &err) != 0) {
+        fprintf(stderr, "agora results %s: %s\n", cmd, err.msg);
+        rc = 1;
     }
     free(text);
     return rc;
@@ -225,142 +197,231 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
     return rc;
 }
 
-int agora__cmd_results(int argc, char **argv)
+/* The options of the results subcommands; each table names the fields it takes. */
+typedef struct results_opts {
+    const char *home, *format, *file, *uid_root;
+    agora__cli_list sources;
+    int json;
+} results_opts;
+
+/* The results subcommands, as bits of the rows of their one option table. */
+enum { SHOW = 1u, EXPORT = 2u, STUDIES = 4u };
+
+/* Parse argv against the one table of the results subcommands (desc->which picks the rows),
+ * then resolve the home into home_buf. 1 to go on; else 0 with *status the exit status. */
+static int results_parse(const agora__cli_cmd *desc, int argc, char **argv, results_opts *o,
+                         char *home_buf, size_t home_size, int *status)
 {
-    if (argc < 2) {
-        help(stderr);
-        return 2;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        help(stdout);
+    memset(o, 0, sizeof *o);
+    const agora__cli_opt table[] = {
+        {"--json", 0, AGORA__CLI_FLAG, &o->json, NULL, "print JSON", 0, NULL, 0, SHOW | STUDIES},
+        {"--format", 0, AGORA__CLI_VALUE, &o->format, "json|fhir|seg|sr|dicom",
+         "the project's JSON, a FHIR R4 Bundle, or DICOM objects", AGORA__CLI_REQUIRED, NULL, 0,
+         EXPORT},
+        {"--out", 'o', AGORA__CLI_VALUE, &o->file, "FILE|DIR",
+         "write here (json|fhir: default stdout; seg|sr|dicom: a folder)", 0, NULL, 0, EXPORT},
+        {"--source", 0, AGORA__CLI_LIST, &o->sources, "PATH",
+         "seg|sr|dicom: the study's real DICOM files or folder", 0, NULL, MAX_SOURCES, EXPORT},
+        {"--uid-root", 0, AGORA__CLI_VALUE, &o->uid_root, "ROOT",
+         "seg|sr|dicom: derive UIDs under this root (default 2.25)", 0, NULL, 0, EXPORT},
+        AGORA__CLI_OPT_HOME(&o->home),
+    };
+    size_t n_pos;
+    if (!agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &n_pos, status))
+        return 0;
+    /* A missing home is a runtime failure (1), not a usage error. */
+    if (agora__cli_home(desc->name, o->home, home_buf, home_size) != 0) {
+        agora__cli_list_free(&o->sources);
+        *status = 1;
         return 0;
     }
-    int show = strcmp(sub, "show") == 0, export = strcmp(sub, "export") == 0;
-    int studies = strcmp(sub, "studies") == 0;
-    if (!show && !export && !studies && sub[0] == '-') {
-        fprintf(stderr, "agora results: unknown option %.100s (see agora results --help)\n", sub);
-        return 2;
-    }
-    if (!show && !export && !studies)
-        return usage_error("unknown subcommand; use show, export or studies");
-    const char *home = NULL, *study = NULL, *format = NULL, *file = NULL, *uid_root = NULL;
-    const char *sources[MAX_SOURCES];
-    size_t n_sources = 0;
-    int json = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help(stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0 && !export) {
-            json = 1;
-        } else if (export && (strcmp(a, "--source") == 0 || strcmp(a, "--uid-root") == 0)) {
-            if (i + 1 >= argc)
-                return usage_error("an option needs a value");
-            if (a[2] == 'u')
-                uid_root = argv[++i];
-            else if (n_sources == MAX_SOURCES)
-                return usage_error("at most 64 --source paths");
-            else
-                sources[n_sources++] = argv[++i];
-        } else if (strcmp(a, "--home") == 0 ||
-                   (export && (strcmp(a, "--format") == 0 || strcmp(a, "-o") == 0))) {
-            if (i + 1 >= argc)
-                return usage_error("an option needs a value");
-            const char **slot = strcmp(a, "--home") == 0     ? &home
-                                : strcmp(a, "--format") == 0 ? &format
-                                                             : &file;
-            *slot = argv[++i];
-        } else if (a[0] == '-') {
-            return usage_error("unknown option");
-        } else if (study == NULL && !studies) {
-            study = a;
-        } else {
-            return usage_error("too many arguments");
-        }
-    }
-    /* The same home every clinic command uses: --home, AGORA_HOME, $XDG_DATA_HOME/agora,
-     * ~/.local/share/agora. A missing home is a runtime failure (1), not a usage error. */
-    char home_buf[4096];
-    agora__error herr = {0};
-    if (agora__trust_home_resolve(home, home_buf, sizeof home_buf, &herr) != 0) {
-        fprintf(stderr, "agora results: %s\n", herr.msg);
-        return 1;
-    }
-    home = home_buf;
-    struct stat st;
-    if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr,
-                "agora results: clinic home %s is not a directory; create it with "
-                "agora init\n",
-                home);
-        return 1;
+    return 1;
+}
+
+/* What each command takes and does, for its generated --help. */
+#define SHOW_ARGS  "STUDY_UID [--json] [--home DIR]"
+#define SHOW_ABOUT "Print the validated results stored for a study (oldest first)."
+
+#define EXPORT_ARGS                                                                                \
+    "STUDY_UID --format json|fhir [-o FILE] [--home DIR]\n"                                        \
+    "       agora results export STUDY_UID --format seg|sr|dicom -o DIR --source PATH\n"           \
+    "                            [--source PATH...] [--uid-root ROOT] [--home DIR]"
+#define EXPORT_ABOUT                                                                               \
+    "json|fhir write the results as the project's JSON or as a FHIR R4 Bundle\n"                   \
+    "(DiagnosticReport + Observations).\n"                                                         \
+    "seg/sr/dicom write DICOM objects for a PACS into DIR (dicom = both): a\n"                     \
+    "Segmentation per result with masks (seg-<invocation>.dcm) and a TID 1500 SR per result\n"      \
+    "(sr-<invocation>.dcm), with the Patient and\n"                                                \
+    "Study of the real source files given by --source (the folder the study was run\n"             \
+    "from). UIDs are derived from the invocation (under --uid-root, else 2.25), so\n"              \
+    "exporting again gives the same files."
+
+#define STUDIES_ARGS  "[--json] [--home DIR]"
+#define STUDIES_ABOUT                                                                              \
+    "List the studies that have results, urgent ones first (marked URGENT; the plugins' reasons\n"  \
+    "are in --json and show)."
+
+static const agora__cli_cmd show_cmd = {"results show", SHOW_ARGS, SHOW_ABOUT, NULL, 0, 1, 1, SHOW};
+static const agora__cli_cmd export_cmd = {
+    "results export", EXPORT_ARGS, EXPORT_ABOUT, NULL, 0, 1, 1, EXPORT};
+static const agora__cli_cmd studies_cmd = {
+    "results studies", STUDIES_ARGS, STUDIES_ABOUT, NULL, 0, 0, 0, STUDIES};
+
+/* The stored results of the study named by argv[1]; NULL after printing why (*status set). */
+static json_t *study_results(const char *cmd, const char *home, const char *study, int *status)
+{
+    if (!agora__results_uid_valid(study)) {
+        *status = agora__cli_usage_error(cmd, "STUDY_UID is not a DICOM UID (digits and dots)");
+        return NULL;
     }
     agora__error err = {0};
-    if (studies) {
-        json_t *arr = NULL;
-        if (agora__results_worklist(home, &arr, &err) != 0) {
-            fprintf(stderr, "agora results studies: %s\n", err.msg);
-            return 1;
-        }
-        size_t i;
-        json_t *v;
-        int rc = 0;
-        /* Text: the UID, and for an urgent study a tab and URGENT. The plugin's reason is free
-         * text from untrusted code (which may have read burned-in pixel text): it is never put
-         * on a worklist line, only in --json and `results show`. */
-        if (json)
-            rc = write_out("studies", NULL, arr);
-        else
-            json_array_foreach(arr, i, v)
-            {
-                printf("%s%s\n", json_string_value(json_object_get(v, "study_uid")),
-                       json_is_true(json_object_get(v, "urgent")) ? "\tURGENT" : "");
-            }
-        json_decref(arr);
-        return rc;
-    }
-    if (study == NULL)
-        return usage_error("name the study by its Study Instance UID");
-    if (!agora__results_uid_valid(study))
-        return usage_error("STUDY_UID is not a DICOM UID (digits and dots)");
-    int dicom =
-        export && format &&
-        (strcmp(format, "seg") == 0 || strcmp(format, "sr") == 0 || strcmp(format, "dicom") == 0);
-    if (export && !dicom &&
-        (format == NULL || (strcmp(format, "json") != 0 && strcmp(format, "fhir") != 0)))
-        return usage_error("export needs --format json, fhir, seg, sr or dicom");
-    if (dicom && (file == NULL || n_sources == 0))
-        return usage_error("--format seg|sr|dicom needs -o DIR and --source PATH (the study's "
-                           "DICOM files)");
-    if (!dicom && (n_sources || uid_root))
-        return usage_error("--source and --uid-root go with --format seg, sr or dicom");
     json_t *results = NULL;
     if (agora__results_list(home, study, &results, &err) != 0) {
-        fprintf(stderr, "agora results %s: %s\n", sub, err.msg);
-        return 1;
+        fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
+        *status = 1;
+        return NULL;
     }
-    int rc = 0;
-    if (dicom) {
-        rc = export_dicom(home, study, results, format, file, sources, n_sources, uid_root);
-    } else if (show && !json) {
+    return results;
+}
+
+/* The project's JSON export of one study's results (results show --json, export --format json). */
+static int write_results_doc(const char *cmd, const char *file, const char *study, json_t *results)
+{
+    json_t *doc = json_pack("{s:s,s:s,s:O}", "schema", "agora.results-export/1", "study_uid", study,
+                            "results", results);
+    int rc = write_out(cmd, file, doc);
+    json_decref(doc);
+    return rc;
+}
+
+static int show(const results_opts *o, const char *home, const char *study)
+{
+    int rc;
+    json_t *results = study_results(show_cmd.name, home, study, &rc);
+    if (results == NULL)
+        return rc;
+    rc = 0;
+    if (o->json)
+        rc = write_results_doc("show", NULL, study, results);
+    else
         print_text(results);
-    } else if (show || strcmp(format, "json") == 0) {
-        json_t *doc = json_pack("{s:s,s:s,s:O}", "schema", "agora.results-export/1", "study_uid",
-                                study, "results", results);
-        rc = doc ? write_out(sub, file, doc) : 1;
-        json_decref(doc);
+    json_decref(results);
+    return rc;
+}
+
+static int export(const results_opts *po, const char *home, const char *study)
+{
+    const results_opts o = *po;
+    const char *format = o.format;
+    int rc;
+    int dicom =
+        strcmp(format, "seg") == 0 || strcmp(format, "sr") == 0 || strcmp(format, "dicom") == 0;
+    rc = 2;
+    if (!dicom && strcmp(format, "json") != 0 && strcmp(format, "fhir") != 0)
+        agora__cli_usage_error(export_cmd.name, "--format takes json, fhir, seg, sr or dicom");
+    else if (dicom && (o.file == NULL || o.sources.n == 0))
+        agora__cli_usage_error(export_cmd.name,
+                               "--format seg|sr|dicom needs -o DIR and --source PATH "
+                               "(the study's DICOM files)");
+    else if (!dicom && (o.sources.n || o.uid_root))
+        agora__cli_usage_error(export_cmd.name,
+                               "--source and --uid-root go with --format seg, sr or "
+                               "dicom");
+    else
+        rc = 0;
+    json_t *results = rc == 0 ? study_results(export_cmd.name, home, study, &rc) : NULL;
+    if (results == NULL)
+        return rc;
+    agora__error err = {0};
+    if (dicom) {
+        rc = export_dicom(home, study, results, format, o.file, o.sources.v, o.sources.n,
+                          o.uid_root);
+    } else if (strcmp(format, "json") == 0) {
+        rc = write_results_doc("export", o.file, study, results);
     } else {
         json_t *bundle = NULL;
         if (agora__results_fhir_bundle(results, &bundle, &err) != 0) {
             fprintf(stderr, "agora results export: %s\n", err.msg);
             rc = 1;
         } else {
-            rc = write_out(sub, file, bundle);
+            rc = write_out("export", o.file, bundle);
         }
         json_decref(bundle);
     }
     json_decref(results);
     return rc;
+}
+
+static int studies(const results_opts *o, const char *home)
+{
+    int rc;
+    agora__error err = {0};
+    json_t *arr = NULL;
+    if (agora__results_worklist(home, &arr, &err) != 0) {
+        fprintf(stderr, "agora results studies: %s\n", err.msg);
+        return 1;
+    }
+    size_t i;
+    json_t *v;
+    rc = 0;
+    /* Text: the UID, and for an urgent study a tab and URGENT. The plugin's reason is free
+     * text from untrusted code (which may have read burned-in pixel text): it is never put
+     * on a worklist line, only in --json and `results show`. */
+    if (o->json)
+        rc = agora__json_emit(stdout, arr, AGORA__JSON_DOC);
+    else
+        json_array_foreach(arr, i, v)
+        {
+            printf("%s%s\n", json_string_value(json_object_get(v, "study_uid")),
+                   json_is_true(json_object_get(v, "urgent")) ? "\tURGENT" : "");
+        }
+    json_decref(arr);
+    return rc;
+}
+
+/* Every results subcommand: its options from the one table, the home, then its work. */
+static int results_run(const agora__cli_cmd *desc, int argc, char **argv)
+{
+    results_opts o;
+    char home[4096];
+    int rc;
+    if (!results_parse(desc, argc, argv, &o, home, sizeof home, &rc))
+        return rc;
+    if (desc->which == SHOW)
+        rc = show(&o, home, argv[1]);
+    else if (desc->which == EXPORT)
+        rc = export(&o, home, argv[1]);
+    else
+        rc = studies(&o, home);
+    agora__cli_list_free(&o.sources); /* the parser's; export borrowed it */
+    return rc;
+}
+
+static int results_show(int argc, char **argv)
+{
+    return results_run(&show_cmd, argc, argv);
+}
+
+static int results_export(int argc, char **argv)
+{
+    return results_run(&export_cmd, argc, argv);
+}
+
+static int results_studies(int argc, char **argv)
+{
+    return results_run(&studies_cmd, argc, argv);
+}
+
+int agora__cmd_results(int argc, char **argv)
+{
+    static const agora__cli_sub subs[] = {
+        {"show", results_show, "the results stored for a study"},
+        {"export", results_export, "a study's results as JSON, FHIR or DICOM (SEG, SR)"},
+        {"studies", results_studies, "the studies that have results"},
+    };
+    return agora__cli_dispatch("results",
+                               "Stored results of the clinic home (--home DIR, else AGORA_HOME, "
+                               "else ~/.local/share/agora).\nOutput goes to stdout (or -o); errors "
+                               "never quote UIDs.",
+                               subs, AGORA__CLI_N(subs), argc, argv);
 }

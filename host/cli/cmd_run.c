@@ -10,17 +10,19 @@
  * revokes a build stops its queued jobs. The run itself is the pipeline library's
  * (host/pipeline); this file chooses the plugins, prints and sums up.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "cli_util.h"
 #include "commands.h"
+#include "json_emit.h"
 #include "ledger.h"
 #include "jobs.h"
 #include "pipeline.h"
+#include "opt.h"
 #include "progress.h"
 #include "render.h"
 
@@ -48,26 +50,6 @@ typedef struct run_ctx {
     json_t *jlog;
     int exit_code;
 } run_ctx;
-
-static void usage(FILE *to)
-{
-    fprintf(to,
-            "usage: agora run [--home DIR] [--plugin ID]... [--timeout SECONDS] [--json]\n"
-            "                 [--allow-burned-in] [--fresh-per-job] [--quiet] INPUT...\n"
-            "\n"
-            "Runs every installed plugin whose declared inputs (modality, frame count) match a\n"
-            "series found in INPUT (DICOM files or folders) in the sandbox; stores validated\n"
-            "results next to the real study and records every invocation in the ledger.\n"
-            "\n"
-            "  --home DIR          clinic home (default: AGORA_HOME, else ~/.local/share/agora)\n"
-            "  --plugin ID         run only this installed plugin (repeatable)\n"
-            "  --timeout SECONDS   per-job limit instead of the manifest's resources.time_s\n"
-            "  --json              print a JSON summary on stdout\n"
-            "  --allow-burned-in   accept images that declare burned-in annotations\n"
-            "  --fresh-per-job     a new sandboxed worker for every job: nothing a plugin did for one\n"
-            "                      study can be seen in the next (docs/sandbox.md, Modes)\n"
-            "  --quiet             no progress lines\n");
-}
 
 /* Fill the ledger pricing from the catalog entry (never from the plugin). */
 static int pricing_from_catalog(run_plugin *rp, agora__error *err)
@@ -198,68 +180,12 @@ static void on_outcome(void *arg, const agora__pipeline_outcome *o)
     }
 }
 
-int agora__cmd_run(int argc, char **argv)
+/* The run once the options are read: inputs[0..n_inputs) are the DICOM files or folders. Returns
+ * the exit status. */
+static int run(const char *home_dir, const agora__cli_list *only, uint32_t timeout_s, int json_out,
+               int quiet, int fresh, uint32_t deid_flags, const char *const *inputs,
+               size_t n_inputs)
 {
-    static const struct option opts[] = {
-        {"home", required_argument, NULL, 'H'},  {"plugin", required_argument, NULL, 'p'},
-        {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"allow-burned-in", no_argument, NULL, 'b'}, {"quiet", no_argument, NULL, 'q'},
-        {"fresh-per-job", no_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *home_dir = NULL, *only[32];
-    size_t n_only = 0;
-    unsigned long timeout_s = 0;
-    int json_out = 0, quiet = 0, fresh = 0, opt;
-    uint32_t deid_flags = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'H':
-            home_dir = optarg;
-            break;
-        case 'p':
-            if (n_only == sizeof only / sizeof only[0]) {
-                fprintf(stderr, "agora run: too many --plugin options\n");
-                return 2;
-            }
-            only[n_only++] = optarg;
-            break;
-        case 't': {
-            char *end;
-            timeout_s = strtoul(optarg, &end, 10);
-            if (*end != '\0' || timeout_s == 0 || timeout_s > 86400) {
-                fprintf(stderr, "agora run: --timeout takes 1..86400 seconds\n");
-                return 2;
-            }
-            break;
-        }
-        case 'j':
-            json_out = 1;
-            break;
-        case 'F':
-            fresh = 1;
-            break;
-        case 'b':
-            deid_flags |= AGORA__DEID_ALLOW_BURNED_IN;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind >= argc) {
-        fprintf(stderr, "agora run: needs at least one INPUT (DICOM file or folder); see agora "
-                        "run --help\n");
-        return 2;
-    }
-
     agora__error err = {0};
     agora__trust_home *home = NULL;
     if (agora__trust_home_open(home_dir, &home, &err) != 0) {
@@ -313,9 +239,9 @@ int agora__cmd_run(int argc, char **argv)
     size_t n_loaded = 0;
     for (size_t i = 0; i < n_installed; i++) {
         const agora__trust_plugin *tp = &installed[i];
-        int wanted = n_only == 0;
-        for (size_t k = 0; k < n_only; k++)
-            wanted |= strcmp(only[k], tp->id) == 0;
+        int wanted = only->n == 0;
+        for (size_t k = 0; k < only->n; k++)
+            wanted |= strcmp(only->v[k], tp->id) == 0;
         if (!wanted)
             continue;
         run_plugin *rp = &plugins[n_loaded];
@@ -352,8 +278,8 @@ int agora__cmd_run(int argc, char **argv)
             .pricing = &rp->pricing,
             .user = rp,
         };
-        agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len,
-                                       (uint32_t)timeout_s, &pl.spec);
+        agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len, timeout_s,
+                                       &pl.spec);
         pl.spec.fresh_per_job = fresh;
         if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
             fprintf(stderr, "agora run: cannot start %s in the sandbox: %s\n", tp->id, err.msg);
@@ -371,8 +297,7 @@ int agora__cmd_run(int argc, char **argv)
         goto out;
     }
 
-    if (agora__pipeline_scan(pipe, (const char *const *)argv + optind, (size_t)(argc - optind),
-                             &err) != 0) {
+    if (agora__pipeline_scan(pipe, inputs, n_inputs, &err) != 0) {
         fprintf(stderr, "agora run: %s\n", err.msg);
         c.exit_code = 1;
         goto out;
@@ -408,9 +333,8 @@ int agora__cmd_run(int argc, char **argv)
                                 (json_int_t)tot.refused, "charged_minor",
                                 (json_int_t)tot.billed_minor);
         c.jlog = NULL;
-        json_dumpf(doc, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(doc);
+        if (agora__json_emit_new(stdout, doc, AGORA__JSON_DOC) != 0)
+            c.exit_code = 1;
     } else {
         printf("%zu job(s): %zu ok, %zu failed, %zu refused; %zu billable unit(s) charged\n",
                tot.jobs, tot.ok, tot.failed, tot.refused, tot.billed_units);
@@ -431,4 +355,47 @@ out:
     agora__ledger_close(ledger);
     agora__trust_home_close(home);
     return c.exit_code;
+}
+
+static const agora__cli_cmd run_cmd = {
+    "run",
+    "[--home DIR] [--plugin ID]... [--timeout SECONDS] [--json]\n"
+    "                 [--allow-burned-in] [--fresh-per-job] [--quiet] INPUT...",
+    "Runs every installed plugin whose declared inputs (modality, frame count) match a\n"
+    "series found in INPUT (DICOM files or folders) in the sandbox; stores validated\n"
+    "results next to the real study and records every invocation in the ledger.",
+    NULL,
+    0,
+    1,
+    SIZE_MAX,
+};
+
+int agora__cmd_run(int argc, char **argv)
+{
+    const char *home_dir = NULL, *timeout = NULL;
+    uint32_t timeout_s = 0;
+    size_t n_inputs;
+    int st;
+    agora__cli_list only; /* --plugin: run only these installed plugins */
+    int json_out = 0, quiet = 0, fresh = 0, burned_in = 0;
+    const agora__cli_opt opts[] = {
+        AGORA__CLI_OPT_HOME(&home_dir),
+        {"--plugin", 0, AGORA__CLI_LIST, &only, "ID", "run only this installed plugin", 0, NULL, 0},
+        AGORA__CLI_OPT_TIMEOUT(&timeout, "the manifest's resources.time_s"),
+        AGORA__CLI_OPT_JSON(&json_out, "print a JSON summary on stdout"),
+        AGORA__CLI_OPT_BURNED_IN(&burned_in),
+        {"--fresh-per-job", 0, AGORA__CLI_FLAG, &fresh, NULL,
+         "a new sandboxed worker for every job: nothing a plugin did for one study can be seen "
+         "in the next (docs/sandbox.md, Modes)",
+         0, NULL, 0},
+        AGORA__CLI_OPT_QUIET(&quiet),
+    };
+    if (!agora__cli_parse_job(&run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &timeout, &timeout_s,
+                              &n_inputs, &st))
+        return st;
+    uint32_t deid_flags = burned_in ? AGORA__DEID_ALLOW_BURNED_IN : 0;
+    int rc = run(home_dir, &only, timeout_s, json_out, quiet, fresh, deid_flags,
+                 (const char *const *)argv + 1, n_inputs);
+    agora__cli_list_free(&only);
+    return rc;
 }

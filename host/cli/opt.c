@@ -12,9 +12,7 @@ static void see_help(FILE *err, const char *name)
 
 static void list_free_all(const agora__cli_cmd *cmd)
 {
-    for (size_t j = 0; j < cmd->n_opts; j++)
-        if (cmd->opts[j].kind == AGORA__CLI_LIST)
-            agora__cli_list_free(cmd->opts[j].dest);
+    agora__cli_lists_free(cmd->opts, cmd->n_opts);
 }
 
 static int usage_fail(const agora__cli_cmd *cmd, int *status)
@@ -22,6 +20,19 @@ static int usage_fail(const agora__cli_cmd *cmd, int *status)
     list_free_all(cmd);
     *status = 2;
     return 0;
+}
+
+/* Print "agora NAME: <message> (see agora NAME --help)" to err and end the parse with status 2. */
+__attribute__((format(printf, 4, 5))) static int usage_err(const agora__cli_cmd *cmd, FILE *err,
+                                                           int *status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(err, "agora %s: ", cmd->name);
+    vfprintf(err, fmt, ap);
+    va_end(ap);
+    see_help(err, cmd->name);
+    return usage_fail(cmd, status);
 }
 
 static int list_push(agora__cli_list *l, const char *v)
@@ -34,10 +45,23 @@ static int list_push(agora__cli_list *l, const char *v)
     return 0;
 }
 
+/* Does cmd take row o of its table (agora__cli_opt.only)? */
+static int row_on(const agora__cli_cmd *cmd, const agora__cli_opt *o)
+{
+    return o->only == 0 || (o->only & cmd->which) != 0;
+}
+
+/* A LIST option that has reached its cap (agora__cli_opt.max). */
+static int list_full(const agora__cli_opt *o)
+{
+    return o->kind == AGORA__CLI_LIST && o->max != 0 && ((agora__cli_list *)o->dest)->n >= o->max;
+}
+
 static const agora__cli_opt *find_long(const agora__cli_cmd *cmd, const char *a, size_t len)
 {
     for (size_t j = 0; j < cmd->n_opts; j++)
-        if (strlen(cmd->opts[j].name) == len && strncmp(cmd->opts[j].name, a, len) == 0)
+        if (row_on(cmd, &cmd->opts[j]) && strlen(cmd->opts[j].name) == len &&
+            strncmp(cmd->opts[j].name, a, len) == 0)
             return &cmd->opts[j];
     return NULL;
 }
@@ -45,7 +69,8 @@ static const agora__cli_opt *find_long(const agora__cli_cmd *cmd, const char *a,
 static const agora__cli_opt *find_short(const agora__cli_cmd *cmd, char c)
 {
     for (size_t j = 0; j < cmd->n_opts; j++)
-        if (cmd->opts[j].short_name != 0 && cmd->opts[j].short_name == c)
+        if (row_on(cmd, &cmd->opts[j]) && cmd->opts[j].short_name != 0 &&
+            cmd->opts[j].short_name == c)
             return &cmd->opts[j];
     return NULL;
 }
@@ -106,25 +131,19 @@ int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t
             size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a);
             o = find_long(cmd, a, len);
             if (o == NULL) {
-                fprintf(err, "agora %s: unknown option %.*s", cmd->name,
-                        (int)(len > 100 ? 100 : len), a);
-                see_help(err, cmd->name);
-                return usage_fail(cmd, status);
+                return usage_err(cmd, err, status, "unknown option %.*s",
+                                 (int)(len > 100 ? 100 : len), a);
             }
             if (eq != NULL)
                 inline_v = eq + 1;
         } else {
             o = find_short(cmd, a[1]);
             if (o == NULL) {
-                fprintf(err, "agora %s: unknown option %.100s", cmd->name, a);
-                see_help(err, cmd->name);
-                return usage_fail(cmd, status);
+                return usage_err(cmd, err, status, "unknown option %.100s", a);
             }
             if (a[2] != '\0') {
                 if (o->kind == AGORA__CLI_FLAG) {
-                    fprintf(err, "agora %s: unknown option %.100s", cmd->name, a);
-                    see_help(err, cmd->name);
-                    return usage_fail(cmd, status);
+                    return usage_err(cmd, err, status, "unknown option %.100s", a);
                 }
                 inline_v = a + 2;
             }
@@ -132,9 +151,7 @@ int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t
         int *seen_o = &seen[o - cmd->opts];
         if (o->kind == AGORA__CLI_FLAG) {
             if (inline_v != NULL) {
-                fprintf(err, "agora %s: %s takes no value", cmd->name, o->name);
-                see_help(err, cmd->name);
-                return usage_fail(cmd, status);
+                return usage_err(cmd, err, status, "%s takes no value", o->name);
             }
             store(o, NULL, seen_o);
             continue;
@@ -142,12 +159,13 @@ int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t
         const char *v = inline_v;
         if (v == NULL) {
             if (i + 1 >= argc) {
-                fprintf(err, "agora %s: %s needs a value (%s)", cmd->name, o->name,
-                        o->metavar != NULL ? o->metavar : "VALUE");
-                see_help(err, cmd->name);
-                return usage_fail(cmd, status);
+                return usage_err(cmd, err, status, "%s needs a value (%s)", o->name,
+                                 o->metavar != NULL ? o->metavar : "VALUE");
             }
             v = argv[++i];
+        }
+        if (list_full(o)) {
+            return usage_err(cmd, err, status, "at most %zu %s options", o->max, o->name);
         }
         if (store(o, v, seen_o) != 0)
             goto oom;
@@ -161,29 +179,26 @@ int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t
                             cmd->name, o->name, o->name, o->name);
                     warned = 1;
                 }
+                if (list_full(o)) {
+                    return usage_err(cmd, err, status, "at most %zu %s options", o->max, o->name);
+                }
                 if (store(o, argv[++i], seen_o) != 0)
                     goto oom;
             }
         }
     }
     for (size_t j = 0; j < cmd->n_opts; j++) {
-        if ((cmd->opts[j].flags & AGORA__CLI_REQUIRED) && !seen[j]) {
-            fprintf(err, "agora %s: %s %s is required", cmd->name, cmd->opts[j].name,
-                    cmd->opts[j].metavar != NULL ? cmd->opts[j].metavar : "");
-            see_help(err, cmd->name);
-            return usage_fail(cmd, status);
+        if ((cmd->opts[j].flags & AGORA__CLI_REQUIRED) && row_on(cmd, &cmd->opts[j]) && !seen[j]) {
+            return usage_err(cmd, err, status, "%s %s is required", cmd->opts[j].name,
+                             cmd->opts[j].metavar != NULL ? cmd->opts[j].metavar : "");
         }
     }
     if (np < cmd->min_pos) {
-        fprintf(err, "agora %s: missing argument; usage: agora %s %s", cmd->name, cmd->name,
-                cmd->args != NULL ? cmd->args : "");
-        see_help(err, cmd->name);
-        return usage_fail(cmd, status);
+        return usage_err(cmd, err, status, "missing argument; usage: agora %s %s", cmd->name,
+                         cmd->args != NULL ? cmd->args : "");
     }
     if (np > cmd->max_pos) {
-        fprintf(err, "agora %s: unexpected argument '%.100s'", cmd->name, argv[1 + cmd->max_pos]);
-        see_help(err, cmd->name);
-        return usage_fail(cmd, status);
+        return usage_err(cmd, err, status, "unexpected argument '%.100s'", argv[1 + cmd->max_pos]);
     }
     *n_pos = np;
     *status = 0;
@@ -200,6 +215,15 @@ int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n
     return agora__cli_parse_to(cmd, argc, argv, n_pos, status, stdout, stderr);
 }
 
+int agora__cli_parse_with(const agora__cli_cmd *desc, const agora__cli_opt *opts, size_t n_opts,
+                          int argc, char **argv, size_t *n_pos, int *status)
+{
+    agora__cli_cmd cmd = *desc;
+    cmd.opts = opts;
+    cmd.n_opts = n_opts;
+    return agora__cli_parse(&cmd, argc, argv, n_pos, status);
+}
+
 void agora__cli_help(const agora__cli_cmd *cmd, FILE *out)
 {
     fprintf(out, "usage: agora %s %s\n", cmd->name, cmd->args != NULL ? cmd->args : "[OPTIONS]");
@@ -208,6 +232,8 @@ void agora__cli_help(const agora__cli_cmd *cmd, FILE *out)
     fprintf(out, "\noptions:\n");
     for (size_t j = 0; j < cmd->n_opts; j++) {
         const agora__cli_opt *o = &cmd->opts[j];
+        if (!row_on(cmd, o))
+            continue;
         char left[64];
         char sh[5] = "    ";
         if (o->short_name != 0)
@@ -237,6 +263,13 @@ void agora__cli_list_free(agora__cli_list *l)
     free(l->v);
     l->v = NULL;
     l->n = 0;
+}
+
+void agora__cli_lists_free(const agora__cli_opt *opts, size_t n_opts)
+{
+    for (size_t j = 0; j < n_opts; j++)
+        if (opts[j].kind == AGORA__CLI_LIST)
+            agora__cli_list_free(opts[j].dest);
 }
 
 static void sub_help(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,

@@ -51,7 +51,38 @@ typedef struct agora__cli_opt {
     /* LIST only, for a deprecated spelling kept for one release (`--grant A B`): following
      * words for which this returns 1 are appended too, with a deprecation warning. NULL: none. */
     int (*legacy_more)(const char *word);
+    size_t max; /* LIST only: at most this many occurrences (a usage error past it); 0: no cap */
+    /* In a table several commands share (one table per file, as curl has one for its tool): the
+     * commands that take this row, as agora__cli_cmd.which bits. 0: every command of the table.
+     * A row a command does not take is an unknown option there and is not in its --help. */
+    unsigned only;
 } agora__cli_opt;
+
+/* The rows several commands share, so that they are spelled and explained once. */
+#define AGORA__CLI_OPT_HOME(dest)                                                                  \
+    {                                                                                              \
+        "--home", 0, AGORA__CLI_VALUE, (dest), "DIR",                                              \
+            "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, 0         \
+    }
+#define AGORA__CLI_OPT_JSON(dest, help)                                                            \
+    {                                                                                              \
+        "--json", 0, AGORA__CLI_FLAG, (dest), NULL, (help), 0, NULL, 0, 0                          \
+    }
+/* run and dev run: the per-job time limit (read with agora__cli_seconds) and burned-in images. */
+#define AGORA__CLI_OPT_TIMEOUT(dest, dflt)                                                         \
+    {                                                                                              \
+        "--timeout", 0, AGORA__CLI_VALUE, (dest), "SECONDS",                                       \
+            "per-job time limit, 1..86400 (default: " dflt ")", 0, NULL, 0, 0                      \
+    }
+#define AGORA__CLI_OPT_BURNED_IN(dest)                                                             \
+    {                                                                                              \
+        "--allow-burned-in", 0, AGORA__CLI_FLAG, (dest), NULL,                                     \
+            "accept images that declare burned-in annotations", 0, NULL, 0, 0                      \
+    }
+#define AGORA__CLI_OPT_QUIET(dest)                                                                 \
+    {                                                                                              \
+        "--quiet", 'q', AGORA__CLI_FLAG, (dest), NULL, "no progress lines", 0, NULL, 0, 0          \
+    }
 
 typedef struct agora__cli_cmd {
     const char *name;  /* as typed after `agora`: "certify", "results export" */
@@ -61,6 +92,7 @@ typedef struct agora__cli_cmd {
     size_t n_opts;
     size_t min_pos; /* positional arguments accepted: [min_pos, max_pos] */
     size_t max_pos; /* SIZE_MAX: unbounded */
+    unsigned which; /* this command's bit in a shared table (agora__cli_opt.only); 0: none */
 } agora__cli_cmd;
 
 #define AGORA__CLI_N(arr) (sizeof(arr) / sizeof((arr)[0]))
@@ -74,6 +106,12 @@ int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n
 int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos,
                         int *status, FILE *out, FILE *err);
 
+/* The same with the table given apart from the command's description (desc->opts and
+ * desc->n_opts are not read): a description can then be a file-level constant while its table
+ * points at the caller's variables. */
+int agora__cli_parse_with(const agora__cli_cmd *desc, const agora__cli_opt *opts, size_t n_opts,
+                          int argc, char **argv, size_t *n_pos, int *status);
+
 /* Print the generated help of cmd. */
 void agora__cli_help(const agora__cli_cmd *cmd, FILE *out);
 
@@ -83,6 +121,9 @@ int agora__cli_usage_error(const char *name, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 void agora__cli_list_free(agora__cli_list *l);
+/* Free every LIST destination of a table (after a parse that went on, when a later check of
+ * the command fails). */
+void agora__cli_lists_free(const agora__cli_opt *opts, size_t n_opts);
 
 /* A command made of subcommands (`agora results show|export|studies`). */
 typedef struct agora__cli_sub {

@@ -9,7 +9,6 @@
 #include "outfile.h"
 #include "writer.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -19,18 +18,6 @@
 #define VR(a, b)     AGORA__DICOM_VR(a, b)
 #define TAG(g, e)    AGORA__DICOM_TAG(g, e)
 #define MAX_ELEMENTS 128
-
-typedef struct synth_opts {
-    int ct; /* 1 CT, 0 MR */
-    unsigned slices, rows, cols;
-    uint64_t seed;
-    int have_seed; /* --seed given: reproducible bytes; otherwise a fresh random seed */
-    const char *out;
-    const char *patient_name;
-    const char *patient_id;
-    int burned_in; /* -1 absent, 0 NO, 1 YES */
-    int json;
-} synth_opts;
 
 typedef struct el {
     uint32_t tag;
@@ -118,116 +105,6 @@ static double phantom(const organ *organs, size_t n, double x, double y, double 
     return v;
 }
 
-static void usage(FILE *f)
-{
-    fputs("usage: agora dicom synth --modality CT|MR --slices N -o DIR [--rows R] [--cols C]\n"
-          "                         [--seed S] [--patient-name NAME] [--patient-id ID]\n"
-          "                         [--burned-in yes|no|absent] [--json]\n"
-          "Writes a synthetic phantom series (one file per slice, IM00001.dcm ...) with FAKE\n"
-          "but realistic identity: names, IDs, dates, addresses, free text, nested sequences,\n"
-          "private tags and an overlay, for testing de-identification. 512x512 by default.\n"
-          "With --seed S the files are byte-identical for the same options; without it each\n"
-          "run uses fresh randomness (new patient, Study, Series and SOP Instance UIDs).\n",
-          f);
-}
-
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, synth_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->ct = -1;
-    o->rows = o->cols = 512;
-    o->seed = 1;
-    o->burned_in = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        unsigned u;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (v == NULL) {
-            fprintf(stderr, "agora dicom synth: %s needs a value; see --help\n", a);
-            return 2;
-        }
-        i++;
-        if (strcmp(a, "--modality") == 0) {
-            if (strcmp(v, "CT") != 0 && strcmp(v, "MR") != 0) {
-                fprintf(stderr, "agora dicom synth: --modality must be CT or MR\n");
-                return 2;
-            }
-            o->ct = strcmp(v, "CT") == 0;
-        } else if (strcmp(a, "--slices") == 0) {
-            if (parse_uint(v, 1, 4096, &o->slices) != 0) {
-                fprintf(stderr, "agora dicom synth: --slices must be 1..4096\n");
-                return 2;
-            }
-        } else if (strcmp(a, "--rows") == 0 || strcmp(a, "--cols") == 0) {
-            if (parse_uint(v, 8, 4096, &u) != 0) {
-                fprintf(stderr, "agora dicom synth: %s must be 8..4096\n", a);
-                return 2;
-            }
-            *(a[2] == 'r' ? &o->rows : &o->cols) = u;
-        } else if (strcmp(a, "--seed") == 0) {
-            char *end;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (*v == '\0' || *end != '\0') {
-                fprintf(stderr, "agora dicom synth: --seed must be a number\n");
-                return 2;
-            }
-            o->seed = s;
-            o->have_seed = 1;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            o->out = v;
-        } else if (strcmp(a, "--patient-name") == 0) {
-            o->patient_name = v;
-        } else if (strcmp(a, "--patient-id") == 0) {
-            o->patient_id = v;
-        } else if (strcmp(a, "--burned-in") == 0) {
-            if (strcmp(v, "yes") == 0)
-                o->burned_in = 1;
-            else if (strcmp(v, "no") == 0)
-                o->burned_in = 0;
-            else if (strcmp(v, "absent") == 0)
-                o->burned_in = -1;
-            else {
-                fprintf(stderr, "agora dicom synth: --burned-in must be yes, no or absent\n");
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "agora dicom synth: unknown option %s; see --help\n", a);
-            return 2;
-        }
-    }
-    if (o->ct < 0 || o->slices == 0 || o->out == NULL) {
-        fprintf(stderr, "agora dicom synth: --modality, --slices and -o are required; see "
-                        "--help\n");
-        return 2;
-    }
-    if ((o->patient_name && (strlen(o->patient_name) > 64 ||
-                             !agora__utf8_valid(o->patient_name, strlen(o->patient_name)))) ||
-        (o->patient_id && (strlen(o->patient_id) > 64 ||
-                           !agora__utf8_valid(o->patient_id, strlen(o->patient_id))))) {
-        fprintf(stderr, "agora dicom synth: --patient-name/--patient-id must be UTF-8 of at "
-                        "most 64 bytes\n");
-        return 2;
-    }
-    return -1;
-}
-
 /* Encode one item of (tag, VR, text) elements (ascending tags) into b. */
 static void item_text(agora__deid_buf *b, const uint32_t *tags, const uint16_t *vrs,
                       const char *const *vals, size_t n)
@@ -238,26 +115,20 @@ static void item_text(agora__deid_buf *b, const uint32_t *tags, const uint16_t *
     agora__deid_put_item_end(b, m, AGORA__DEID_W_DEFINED_LENGTHS);
 }
 
-int agora__cmd_dicom_synth(int argc, char **argv)
+int agora__synth_write(const agora__synth_opts *opts, agora__synth_planted *planted,
+                       agora__error *err)
 {
-    synth_opts o;
-    int prc = parse_args(argc, argv, &o);
-    if (prc >= 0)
-        return prc;
-    agora__error err = {0};
-    if (agora__mkdirs(o.out, 0755, &err) != 0) {
-        fprintf(stderr, "agora dicom synth: %s; choose a writable -o directory\n", err.msg);
-        return 1;
-    }
+    agora__synth_opts o = *opts;
+    int rc = agora__mkdirs(o.out, 0755, err);
+    if (rc != 0)
+        return agora__error_prefix(err, "cannot create the -o directory");
 
     /* Without --seed every run is a new patient and study: two runs must never share Study,
      * Series or SOP Instance UIDs (a directory of two studies would otherwise hold one). With
      * --seed the output is byte-identical run after run. */
     if (!o.have_seed) {
-        if (sodium_init() < 0) {
-            fprintf(stderr, "agora dicom synth: libsodium failed to initialise\n");
-            return 1;
-        }
+        if (sodium_init() < 0)
+            return agora__error_set(err, AGORA_EINTERNAL, "libsodium failed to initialise");
         randombytes_buf(&o.seed, sizeof o.seed);
     }
     /* Deterministic fake identity from the seed; the modality is part of the UID key so a CT
@@ -267,25 +138,25 @@ int agora__cmd_dicom_synth(int argc, char **argv)
         key[i] = (uint8_t)(o.seed >> (8 * i));
     key[30] = o.ct ? 'C' : 'M';
     key[31] = 0x5A;
-    char name[80], pid[80], accession[32], study_id[17], birth[9], study_date[9];
-    snprintf(name, sizeof name, "%s", o.patient_name ? o.patient_name : "SYNTHETIC^JANE^Q^^");
-    snprintf(pid, sizeof pid, "%s", o.patient_id ? o.patient_id : "SYN-PID-0000000");
+    agora__synth_planted *pl = planted;
+    char *name = pl->name, *pid = pl->pid, *accession = pl->accession, *study_id = pl->study_id,
+         *birth = pl->birth, *study_date = pl->study_date;
+    snprintf(name, sizeof pl->name, "%s", o.patient_name ? o.patient_name : "SYNTHETIC^JANE^Q^^");
+    snprintf(pid, sizeof pl->pid, "%s", o.patient_id ? o.patient_id : "SYN-PID-0000000");
     if (!o.patient_id)
-        snprintf(pid, sizeof pid, "SYN%07llu", (unsigned long long)(o.seed % 10000000ull));
-    snprintf(accession, sizeof accession, "ACC%09llu",
+        snprintf(pid, sizeof pl->pid, "SYN%07llu", (unsigned long long)(o.seed % 10000000ull));
+    snprintf(accession, sizeof pl->accession, "ACC%09llu",
              (unsigned long long)((o.seed * 7919u) % 1000000000ull));
-    snprintf(study_id, sizeof study_id, "S%llu", (unsigned long long)(o.seed % 100000ull));
-    snprintf(birth, sizeof birth, "19%02u%02u%02u", (unsigned)(40 + o.seed % 50),
+    snprintf(study_id, sizeof pl->study_id, "S%llu", (unsigned long long)(o.seed % 100000ull));
+    snprintf(birth, sizeof pl->birth, "19%02u%02u%02u", (unsigned)(40 + o.seed % 50),
              (unsigned)(1 + o.seed % 12), (unsigned)(1 + o.seed % 28));
-    snprintf(study_date, sizeof study_date, "2024%02u%02u", (unsigned)(1 + (o.seed / 3) % 12),
+    snprintf(study_date, sizeof pl->study_date, "2024%02u%02u", (unsigned)(1 + (o.seed / 3) % 12),
              (unsigned)(1 + (o.seed / 5) % 28));
-    char study_uid[65], series_uid[65], for_uid[65];
+    char *study_uid = pl->study_uid, *series_uid = pl->series_uid, *for_uid = pl->for_uid;
     char label[64];
     if (make_uid(key, "study", study_uid) != 0 || make_uid(key, "series", series_uid) != 0 ||
-        make_uid(key, "frame-of-reference", for_uid) != 0) {
-        fprintf(stderr, "agora dicom synth: cannot make UIDs\n");
-        return 1;
-    }
+        make_uid(key, "frame-of-reference", for_uid) != 0)
+        return agora__error_set(err, AGORA_EINTERNAL, "cannot make UIDs");
 
     /* Geometry: axial slices, FOV about 360 mm whatever the matrix. */
     double ps = 360.0 / (double)(o.cols > o.rows ? o.cols : o.rows);
@@ -316,8 +187,7 @@ int agora__cmd_dicom_synth(int argc, char **argv)
     if (pix == NULL || overlay == NULL) {
         free(pix);
         free(overlay);
-        fprintf(stderr, "agora dicom synth: out of memory\n");
-        return 1;
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
     }
     /* Overlay: a box in the top-left corner, like an annotation a modality would draw. */
     for (unsigned r = 8; r < 24 && r < o.rows; r++)
@@ -328,7 +198,6 @@ int agora__cmd_dicom_synth(int argc, char **argv)
 
     uint64_t rng = o.seed * 0x9E3779B97F4A7C15ull + 1;
     char prev_sop[65] = "";
-    int rc = 0;
     for (unsigned s = 0; s < o.slices && rc == 0; s++) {
         double z = z0 + thick * s;
         for (unsigned r = 0; r < o.rows; r++) {
@@ -353,7 +222,7 @@ int agora__cmd_dicom_synth(int argc, char **argv)
 
         inst *in = calloc(1, sizeof *in);
         if (in == NULL) {
-            rc = 1;
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
             break;
         }
         char num[64], pos[96], time[16];
@@ -496,9 +365,10 @@ int agora__cmd_dicom_synth(int argc, char **argv)
         seq.len = 0;
 
         if (in->overflow) {
-            fprintf(stderr, "agora dicom synth: internal limit reached building an instance\n");
             free(in);
-            rc = 1;
+            rc = agora__error_set(err, AGORA_EINTERNAL,
+                                  "internal limit reached building an "
+                                  "instance");
             break;
         }
         qsort(in->els, in->n, sizeof in->els[0], el_cmp);
@@ -511,13 +381,10 @@ int agora__cmd_dicom_synth(int argc, char **argv)
                                     in->els[i].len);
         char path[4096];
         snprintf(path, sizeof path, "%s/IM%05u.dcm", o.out, s + 1);
-        if (b.rc != 0) {
-            fprintf(stderr, "agora dicom synth: encoding failed (%d)\n", b.rc);
-            rc = 1;
-        } else if (agora__deid_write_buf(path, &b, &err) != 0) {
-            fprintf(stderr, "agora dicom synth: %s\n", err.msg);
-            rc = 1;
-        }
+        if (b.rc != 0)
+            rc = agora__error_set(err, AGORA_EINTERNAL, "encoding failed (%d)", b.rc);
+        else
+            rc = agora__deid_write_buf(path, &b, err);
         agora__deid_buf_free(&b);
         free(in);
         memcpy(prev_sop, sop, sizeof prev_sop);
@@ -525,33 +392,7 @@ int agora__cmd_dicom_synth(int argc, char **argv)
     free(pix);
     free(overlay);
     agora__deid_buf_free(&seq);
-    if (rc == 0 && agora__deid_sync_dir(o.out, &err) != 0) {
-        fprintf(stderr, "agora dicom synth: %s\n", err.msg);
-        rc = 1;
-    }
-    if (rc != 0)
-        return 1;
-    if (o.json) {
-        /* The planted identity, so that tests know exactly what must disappear. Fake data. */
-        json_t *j =
-            json_pack("{s:i, s:s, s:s, s:i, s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-                      "s:s, s:s}}",
-                      "files", (int)o.slices, "dir", o.out, "modality", o.ct ? "CT" : "MR", "rows",
-                      (int)o.rows, "cols", (int)o.cols, "planted", "PatientName", name, "PatientID",
-                      pid, "PatientBirthDate", birth, "AccessionNumber", accession, "StudyID",
-                      study_id, "StudyDate", study_date, "StudyInstanceUID", study_uid,
-                      "SeriesInstanceUID", series_uid, "FrameOfReferenceUID", for_uid);
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (text == NULL) {
-            json_decref(j);
-            fprintf(stderr, "agora dicom synth: cannot format JSON\n");
-            return 1;
-        }
-        puts(text);
-        free(text);
-        json_decref(j);
-    } else {
-        fprintf(stderr, "agora dicom synth: wrote %u files to %s\n", o.slices, o.out);
-    }
-    return 0;
+    if (rc == 0)
+        rc = agora__deid_sync_dir(o.out, err);
+    return rc;
 }

@@ -19,8 +19,9 @@ or indented as in a list item):
   <!-- guide: part N -->       the rest of the guide is part N (see the plan below).
 
 Every other fenced block (```text, ```json, ...) is prose and is not compared. Before comparing,
-both sides are normalised: the temporary home is written "~"; times, dates and YYYY-MM periods,
-SHA-256 hashes, key ids (16 hex digits) and longer hex strings, 2.25.* UIDs, "N ms" durations
+both sides are normalised: what a terminal shows is kept (a carriage return goes back to the
+line start, ESC [ K clears the rest of the line, other escapes are dropped); the temporary home
+is written "~"; times, dates and YYYY-MM periods, SHA-256 hashes, key ids (16 hex digits) and longer hex strings, 2.25.* UIDs, "N ms" durations
 and "N bytes" sizes become placeholders; a line "..." in the expected output matches any number
 of lines and "..." inside a line matches any text on that line.
 
@@ -170,20 +171,33 @@ def parse_guide(root, path):
     return blocks, part
 
 
+def terminal_lines(text):
+    """The lines a terminal shows for TEXT: a carriage return goes back to the line start and
+    ESC [ K clears the rest of the line (the updating progress line writes both)."""
+    out = []
+    for line in text.split("\n"):
+        shown, pos = "", 0
+        for seg in re.split(r"(\r|\x1b\[K)", line):
+            if seg == "\r":
+                pos = 0
+            elif seg == "\x1b[K":
+                shown = shown[:pos]
+            else:
+                shown = shown[:pos] + seg + shown[pos + len(seg):]
+                pos += len(seg)
+        out.append(shown)
+    return out
+
+
 def normalise(text, home):
     """What may differ between two correct runs becomes a placeholder (see the module doc)."""
     text = text.replace("\r\n", "\n")
     if home:
         text = text.replace(home, "~")
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
-    # A carriage return overwrites the line on a terminal: keep what is left visible.
-    out = []
-    for line in text.split("\n"):
-        shown = ""
-        for seg in line.split("\r"):
-            shown = seg + shown[len(seg):]
-        out.append(shown.rstrip())
-    text = "\n".join(out)
+    # Escape sequences are dropped, except clear-to-end-of-line (ESC [ K), which the updating
+    # progress line uses after its carriage return.
+    text = re.sub(r"\x1b\[(?!K)[0-9;?]*[A-Za-z]", "", text)
+    text = "\n".join(line.rstrip() for line in terminal_lines(text))
     subs = [
         (r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\b", "<time>"),
         (r"\b\d{4}-\d\d-\d\d\b", "<date>"),

@@ -144,6 +144,11 @@ def main():
         case("timeout", "# t\n\n```sh\necho started\nsleep 60\n```\n", 1,
              [r"not ok g\.md:3: the block did not finish within 2 s", r"\| started"],
              extra=["--timeout", "2"])
+        # An updating progress line (carriage return, clear to the end of the line): what the
+        # terminal shows is its last state, with nothing left of the longer earlier one.
+        case("updating-line", "# u\n\n```sh\nprintf 'step 1 of 2, a longer line\\r\\033[Kstep 2 of 2\\n'\n```\n\n"
+             "<!-- guide: output -->\n```text\nstep 2 of 2\n```\n", 0,
+             [r"1 block\(s\) run, 1 output\(s\) compared"])
         case("skip-needs-reason", c.replace("skip (installs packages)", "skip ()"), 1,
              [r"needs a reason"])
 

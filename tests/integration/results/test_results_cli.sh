@@ -44,7 +44,8 @@ PY
     grep -qx "$study" "$tmp/out" && ok "studies lists the study" || bad "studies output"
     expect_rc 0 "show of a study without results" "$agora" results show 1.2.3 --home "$home"
     expect_rc 2 "show with a non-UID" "$agora" results show not-a-uid --home "$home"
-    grep -q '^agora results: .*; run' "$tmp/err" && ok "one-line usage error" || bad "usage error text"
+    # One line naming the command, what was wrong and where to look (the parser's usage-error form).
+    grep -q '^agora results show: STUDY_UID .*(see agora results show --help)$' "$tmp/err" && ok "one-line usage error" || bad "usage error text"
     expect_rc 2 "export without --format" "$agora" results export "$study" --home "$home"
     # No home anywhere (no --home, AGORA_HOME, XDG_DATA_HOME or HOME): a runtime failure, 1.
     expect_rc 1 "no home" env -u AGORA_HOME -u XDG_DATA_HOME -u HOME "$agora" results show "$study"
