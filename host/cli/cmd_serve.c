@@ -95,8 +95,7 @@ int agora__cmd_serve(int argc, char **argv)
          "address and port of the DICOM listener (default 127.0.0.1:11113)", 0, NULL},
         {"--ae-title", 0, AGORA__CLI_VALUE, &ae, "AE", "our AE title (default AGORA)", 0, NULL},
         {"--allow-ae", 0, AGORA__CLI_LIST, &allow, "AE",
-         "accept associations only from this calling AE title (repeatable; default: any)", 0,
-         NULL},
+         "accept associations only from this calling AE title (repeatable; default: any)", 0, NULL},
         {"--home", 0, AGORA__CLI_VALUE, &home_opt, "DIR", "clinic home (default: AGORA_HOME)", 0,
          NULL},
         {"--max-associations", 0, AGORA__CLI_VALUE, &max_assoc_s, "N",
@@ -104,11 +103,10 @@ int agora__cmd_serve(int argc, char **argv)
         {"--max-pdu", 0, AGORA__CLI_VALUE, &max_pdu_s, "BYTES",
          "largest P-DATA PDU accepted, 4K..16M (default 256K); larger ones abort", 0, NULL},
         {"--spool-watermark", 0, AGORA__CLI_VALUE, &watermark_s, "BYTES",
-         "reject new associations (transient) while the spool holds this much (default: off)",
-         0, NULL},
-        {"--max-instance", 0, AGORA__CLI_VALUE, &max_inst_s, "BYTES",
-         "largest data set accepted; a larger one aborts its association (default 4G)", 0,
+         "reject new associations (transient) while the spool holds this much (default: off)", 0,
          NULL},
+        {"--max-instance", 0, AGORA__CLI_VALUE, &max_inst_s, "BYTES",
+         "largest data set accepted; a larger one aborts its association (default 4G)", 0, NULL},
         {"--artim-timeout", 0, AGORA__CLI_VALUE, &artim_s, "S",
          "seconds a new connection has to send its A-ASSOCIATE-RQ (default 30)", 0, NULL},
         {"--idle-timeout", 0, AGORA__CLI_VALUE, &idle_s, "S",
@@ -157,8 +155,8 @@ int agora__cmd_serve(int argc, char **argv)
         bad = agora__cli_usage_error(NAME, "--max-pdu wants 4K..16M bytes");
     else if (watermark_s && parse_bytes(watermark_s, &cfg.spool_watermark) != 0)
         bad = agora__cli_usage_error(NAME, "--spool-watermark wants bytes (e.g. 50G)");
-    else if (max_inst_s && (parse_bytes(max_inst_s, &cfg.max_instance_bytes) != 0 ||
-                            cfg.max_instance_bytes == 0))
+    else if (max_inst_s &&
+             (parse_bytes(max_inst_s, &cfg.max_instance_bytes) != 0 || cfg.max_instance_bytes == 0))
         bad = agora__cli_usage_error(NAME, "--max-instance wants bytes (e.g. 2G)");
     else if (artim_s && parse_secs(artim_s, &cfg.artim_ms) != 0)
         bad = agora__cli_usage_error(NAME, "--artim-timeout wants seconds 0.1..86400");

@@ -121,8 +121,7 @@ void agora__assoc_abort(agora__assoc *a, const char *why)
     abort_with(a, AGORA__ABORT_SRC_USER, 0, why);
 }
 
-static void reject(agora__assoc *a, uint8_t result, uint8_t source, uint8_t reason,
-                   const char *why)
+static void reject(agora__assoc *a, uint8_t result, uint8_t source, uint8_t reason, const char *why)
 {
     agora__strlcpy(a->end_reason, why, sizeof a->end_reason);
     uint8_t pdu[10];
@@ -299,8 +298,8 @@ static void on_command(agora__assoc *a)
         end_message(a);
         return;
     }
-    unsigned need = AGORA__CMD_HAS_MESSAGE_ID | AGORA__CMD_HAS_SOP_CLASS |
-                    AGORA__CMD_HAS_SOP_INSTANCE;
+    unsigned need =
+        AGORA__CMD_HAS_MESSAGE_ID | AGORA__CMD_HAS_SOP_CLASS | AGORA__CMD_HAS_SOP_INSTANCE;
     if (c->field == AGORA__DIMSE_C_STORE_RQ && (c->has & need) == need &&
         c->data_set != AGORA__DIMSE_NO_DATA_SET) {
         a->in_store = 1;

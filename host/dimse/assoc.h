@@ -70,10 +70,10 @@ typedef struct agora__assoc_ops {
 } agora__assoc_ops;
 
 typedef struct agora__assoc_config {
-    const char *ae_title;             /* our AE title: the called AE must equal it */
-    const char *const *allow_ae;      /* calling AE titles allowed; n_allow_ae 0: any */
+    const char *ae_title;        /* our AE title: the called AE must equal it */
+    const char *const *allow_ae; /* calling AE titles allowed; n_allow_ae 0: any */
     size_t n_allow_ae;
-    uint32_t max_pdu;                 /* the P-DATA-TF length we accept (advertised) */
+    uint32_t max_pdu; /* the P-DATA-TF length we accept (advertised) */
 } agora__assoc_config;
 
 typedef struct agora__assoc agora__assoc;

@@ -12,8 +12,7 @@ static uint16_t le16(const uint8_t *p)
 
 static uint32_t le32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* UIDs in a command set are padded to even length with one NUL. */
@@ -23,8 +22,8 @@ static int get_uid(const uint8_t *v, size_t n, char out[AGORA__PDU_UID_MAX + 1],
     if (n > 0 && (v[n - 1] == 0 || v[n - 1] == ' '))
         n--;
     if (!agora__uid_valid((const char *)v, n))
-        return agora__error_set(err, AGORA_EINVAL,
-                                "command element (0000,%04x) is not a valid UID", elem);
+        return agora__error_set(err, AGORA_EINVAL, "command element (0000,%04x) is not a valid UID",
+                                elem);
     memcpy(out, v, n);
     out[n] = 0;
     return 0;
@@ -39,8 +38,7 @@ static int get_us(const uint8_t *v, size_t n, uint16_t *out, uint16_t elem, agor
     return 0;
 }
 
-int agora__dimse_cmd_parse(const uint8_t *buf, size_t len, agora__dimse_cmd *out,
-                           agora__error *err)
+int agora__dimse_cmd_parse(const uint8_t *buf, size_t len, agora__dimse_cmd *out, agora__error *err)
 {
     memset(out, 0, sizeof *out);
     if (len > AGORA__DIMSE_CMD_MAX)
@@ -57,8 +55,8 @@ int agora__dimse_cmd_parse(const uint8_t *buf, size_t len, agora__dimse_cmd *out
         uint16_t group = le16(buf + off), elem = le16(buf + off + 2);
         uint32_t n = le32(buf + off + 4);
         if (group != 0x0000)
-            return agora__error_set(err, AGORA_EINVAL,
-                                    "command set holds an element of group %04x", group);
+            return agora__error_set(err, AGORA_EINVAL, "command set holds an element of group %04x",
+                                    group);
         if (n > len - off - 8)
             return agora__error_set(err, AGORA_EINVAL,
                                     "command element (0000,%04x) runs past the set", elem);
@@ -169,8 +167,18 @@ size_t agora__dimse_cmd_encode(const agora__dimse_cmd *cmd, uint8_t *out, size_t
     if (w.over)
         return 0;
     uint32_t glen = (uint32_t)(w.len - 12);
-    const uint8_t head[12] = {0, 0, 0, 0, 4, 0, 0, 0, (uint8_t)glen, (uint8_t)(glen >> 8),
-                              (uint8_t)(glen >> 16), (uint8_t)(glen >> 24)};
+    const uint8_t head[12] = {0,
+                              0,
+                              0,
+                              0,
+                              4,
+                              0,
+                              0,
+                              0,
+                              (uint8_t)glen,
+                              (uint8_t)(glen >> 8),
+                              (uint8_t)(glen >> 16),
+                              (uint8_t)(glen >> 24)};
     memcpy(out, head, sizeof head);
     return w.len;
 }

@@ -45,13 +45,13 @@ enum {
 #define AGORA__CMD_HAS_MESSAGE_RSP  0x40u
 
 typedef struct agora__dimse_cmd {
-    unsigned has;          /* AGORA__CMD_HAS_* */
-    uint16_t field;        /* (0000,0100) */
-    uint16_t message_id;   /* (0000,0110) */
-    uint16_t message_rsp;  /* (0000,0120) */
-    uint16_t priority;     /* (0000,0700) */
-    uint16_t data_set;     /* (0000,0800): AGORA__DIMSE_NO_DATA_SET or any other value */
-    uint16_t status;       /* (0000,0900) */
+    unsigned has;         /* AGORA__CMD_HAS_* */
+    uint16_t field;       /* (0000,0100) */
+    uint16_t message_id;  /* (0000,0110) */
+    uint16_t message_rsp; /* (0000,0120) */
+    uint16_t priority;    /* (0000,0700) */
+    uint16_t data_set;    /* (0000,0800): AGORA__DIMSE_NO_DATA_SET or any other value */
+    uint16_t status;      /* (0000,0900) */
     char sop_class[AGORA__PDU_UID_MAX + 1];    /* (0000,0002) Affected SOP Class UID */
     char sop_instance[AGORA__PDU_UID_MAX + 1]; /* (0000,1000) Affected SOP Instance UID */
 } agora__dimse_cmd;

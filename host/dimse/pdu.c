@@ -63,8 +63,10 @@ static int copy_ae(const uint8_t *p, char out[AGORA__PDU_AE_MAX + 1], const char
         return agora__error_set(err, AGORA_EINVAL, "%s AE title is empty", what);
     for (size_t i = b; i < e; i++)
         if (p[i] < 0x20 || p[i] > 0x7E || p[i] == '\\')
-            return agora__error_set(err, AGORA_EINVAL, "%s AE title has a byte that is not "
-                                                       "printable ASCII", what);
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "%s AE title has a byte that is not "
+                                    "printable ASCII",
+                                    what);
     memcpy(out, p + b, e - b);
     out[e - b] = 0;
     return 0;
@@ -193,7 +195,8 @@ static int rq_item(void *vctx, uint8_t type, const uint8_t *v, size_t n, agora__
             if (pctx.n_abstract != 1 || pctx.n_ts_seen == 0)
                 return agora__error_set(err, AGORA_EINVAL,
                                         "presentation context %u lacks its abstract syntax or "
-                                        "transfer syntax", id);
+                                        "transfer syntax",
+                                        id);
             rq->n_pc++;
             return 0;
         }
@@ -253,8 +256,8 @@ int agora__pdu_parse_assoc_rq(const uint8_t *body, size_t len, agora__pdu_assoc_
     out->impl_class_uid[0] = 0;
     out->impl_version[0] = 0;
     rq_ctx c = {out, 0, 0, 0x20, NULL};
-    int rc = parse_assoc(body, len, &c, out->called_ae, out->calling_ae, &out->protocol_version,
-                         err);
+    int rc =
+        parse_assoc(body, len, &c, out->called_ae, out->calling_ae, &out->protocol_version, err);
     if (rc == 0 && out->n_pc == 0)
         rc = agora__error_set(err, AGORA_EINVAL, "no presentation context proposed");
     return rc;
@@ -449,8 +452,7 @@ size_t agora__pdu_encode_assoc_ac(const agora__pdu_assoc_ac *ac, uint8_t *out, s
     return w.over ? 0 : w.len;
 }
 
-static size_t encode_short(uint8_t type, uint8_t a, uint8_t b, uint8_t c, uint8_t *out,
-                           size_t cap)
+static size_t encode_short(uint8_t type, uint8_t a, uint8_t b, uint8_t c, uint8_t *out, size_t cap)
 {
     wbuf w = {out, 0, cap, 0};
     put8(&w, type);

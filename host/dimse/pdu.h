@@ -96,8 +96,8 @@ typedef struct agora__pdu_assoc_rq {
 
 typedef struct agora__pdu_pc_result {
     uint8_t id;
-    uint8_t result;                        /* AGORA__PC_* */
-    char ts[AGORA__PDU_UID_MAX + 1];       /* the accepted syntax (any proposed one otherwise) */
+    uint8_t result;                  /* AGORA__PC_* */
+    char ts[AGORA__PDU_UID_MAX + 1]; /* the accepted syntax (any proposed one otherwise) */
 } agora__pdu_pc_result;
 
 typedef struct agora__pdu_assoc_ac {

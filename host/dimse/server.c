@@ -64,8 +64,9 @@ int agora__serve_check(const agora__serve_config *cfg, agora__error *err)
     for (size_t i = 0; i < cfg->n_allow_ae; i++) {
         size_t k = strlen(cfg->allow_ae[i]);
         if (k == 0 || k > AGORA__PDU_AE_MAX)
-            return agora__error_set(err, AGORA_EINVAL, "--allow-ae titles are 1 to 16 "
-                                                       "characters");
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "--allow-ae titles are 1 to 16 "
+                                    "characters");
     }
     if (cfg->port < 1 || cfg->port > 65535)
         return agora__error_set(err, AGORA_EINVAL, "the port must be 1..65535");
@@ -121,10 +122,9 @@ static void close_now(conn *c)
     agora__log(why[0] && !c->admitted ? AGORA_LOG_WARN : AGORA_LOG_INFO, COMPONENT,
                "connection %llu closed calling_ae=%s stored=%llu duplicates=%llu refused=%llu "
                "bytes=%llu%s%s",
-               (unsigned long long)c->id, ae[0] ? ae : "-",
-               (unsigned long long)c->stored, (unsigned long long)c->duplicates,
-               (unsigned long long)c->refused, (unsigned long long)c->bytes,
-               why[0] ? " reason=" : "", why);
+               (unsigned long long)c->id, ae[0] ? ae : "-", (unsigned long long)c->stored,
+               (unsigned long long)c->duplicates, (unsigned long long)c->refused,
+               (unsigned long long)c->bytes, why[0] ? " reason=" : "", why);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
@@ -189,8 +189,7 @@ static int cb_send(void *ctx, const uint8_t *p, size_t n)
 
 static int over_watermark(const server *s)
 {
-    return s->cfg->spool_watermark != 0 &&
-           agora__spool_bytes(s->spool) >= s->cfg->spool_watermark;
+    return s->cfg->spool_watermark != 0 && agora__spool_bytes(s->spool) >= s->cfg->spool_watermark;
 }
 
 static int cb_admit(void *ctx)
@@ -242,8 +241,8 @@ static int cb_store_data(void *ctx, void *handle, const uint8_t *p, size_t n)
     store *st = handle;
     agora__error err = {0};
     if (agora__spool_write(st->txn, p, n, &err) != 0) {
-        agora__log(AGORA_LOG_ERROR, COMPONENT, "connection %llu: %s",
-                   (unsigned long long)st->c->id, err.msg);
+        agora__log(AGORA_LOG_ERROR, COMPONENT, "connection %llu: %s", (unsigned long long)st->c->id,
+                   err.msg);
         return -1;
     }
     return 0;
@@ -290,8 +289,8 @@ static void on_timeout(uv_timer_t *t)
 static void arm_timer(conn *c)
 {
     const agora__serve_config *cfg = c->srv->cfg;
-    unsigned ms = agora__assoc_state_of(c->assoc) == AGORA__ASSOC_AWAIT_RQ ? cfg->artim_ms
-                                                                          : cfg->idle_ms;
+    unsigned ms =
+        agora__assoc_state_of(c->assoc) == AGORA__ASSOC_AWAIT_RQ ? cfg->artim_ms : cfg->idle_ms;
     uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 

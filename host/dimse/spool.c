@@ -52,8 +52,8 @@ static const char schema_sql[] =
     " series_instance_uid VARCHAR(64)," /* likewise */
     " calling_ae VARCHAR(16) NOT NULL,"
     " called_ae VARCHAR(16) NOT NULL,"
-    " path VARCHAR(96) NOT NULL,"       /* relative to the spool directory */
-    " size_bytes BIGINT NOT NULL,"      /* of the file (meta group + data set) */
+    " path VARCHAR(96) NOT NULL,"  /* relative to the spool directory */
+    " size_bytes BIGINT NOT NULL," /* of the file (meta group + data set) */
     " dataset_bytes BIGINT NOT NULL,"
     " dataset_sha256 CHAR(64) NOT NULL," /* of the data set bytes as received */
     " received_at VARCHAR(32) NOT NULL," /* UTC, ISO 8601 */
@@ -137,13 +137,12 @@ int agora__spool_open(const char *home, uint64_t max_instance_bytes, agora__spoo
     if (rc == 0)
         rc = path_of(sp, "spool.db", p, err);
     if (rc == 0 && sqlite3_open_v2(p, &sp->db,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                       SQLITE_OPEN_NOMUTEX,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                    NULL) != SQLITE_OK)
         rc = db_error(sp, "cannot open spool.db (check the home's permissions)", err);
     /* WAL + FULL: a committed row survives power loss. */
-    if (rc == 0 && sqlite3_exec(sp->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
-                                NULL, NULL, NULL) != SQLITE_OK)
+    if (rc == 0 && sqlite3_exec(sp->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
+                                NULL, NULL) != SQLITE_OK)
         rc = db_error(sp, "setting WAL mode", err);
     if (rc == 0)
         sqlite3_busy_timeout(sp->db, 10000);
@@ -161,8 +160,8 @@ int agora__spool_open(const char *home, uint64_t max_instance_bytes, agora__spoo
     st = NULL;
     if (rc == 0 &&
         sqlite3_prepare_v2(sp->db,
-                           "SELECT COALESCE(SUM(size_bytes), 0), COUNT(*) FROM spool_instance",
-                           -1, &st, NULL) == SQLITE_OK &&
+                           "SELECT COALESCE(SUM(size_bytes), 0), COUNT(*) FROM spool_instance", -1,
+                           &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW) {
         sp->bytes = (uint64_t)sqlite3_column_int64(st, 0);
         sp->count = (uint64_t)sqlite3_column_int64(st, 1);
@@ -171,8 +170,8 @@ int agora__spool_open(const char *home, uint64_t max_instance_bytes, agora__spoo
     }
     sqlite3_finalize(st);
     if (rc == 0 &&
-        (sqlite3_prepare_v2(sp->db, "SELECT 1 FROM spool_instance WHERE sop_instance_uid = ?",
-                            -1, &sp->has, NULL) != SQLITE_OK ||
+        (sqlite3_prepare_v2(sp->db, "SELECT 1 FROM spool_instance WHERE sop_instance_uid = ?", -1,
+                            &sp->has, NULL) != SQLITE_OK ||
          sqlite3_prepare_v2(sp->db,
                             "INSERT INTO spool_instance (sop_instance_uid, sop_class_uid,"
                             " transfer_syntax_uid, calling_ae, called_ae, path, size_bytes,"
@@ -285,16 +284,15 @@ static int write_all(int fd, const void *p, size_t n, agora__error *err)
             continue;
         if (w <= 0)
             return agora__error_set(err, AGORA__ERR(w < 0 ? errno : EIO),
-                                    "cannot write to the spool: %s",
-                                    strerror(w < 0 ? errno : EIO));
+                                    "cannot write to the spool: %s", strerror(w < 0 ? errno : EIO));
         b += w;
         n -= (size_t)w;
     }
     return 0;
 }
 
-int agora__spool_begin(agora__spool *sp, const agora__spool_instance *inst,
-                       agora__spool_txn **out, agora__error *err)
+int agora__spool_begin(agora__spool *sp, const agora__spool_instance *inst, agora__spool_txn **out,
+                       agora__error *err)
 {
     *out = NULL;
     agora__spool_txn *t = calloc(1, sizeof *t);

@@ -53,8 +53,8 @@ uint64_t agora__spool_orphans(const agora__spool *sp);
 int agora__spool_has(agora__spool *sp, const char *sop_instance, struct agora__error *err);
 
 /* Start receiving an instance: a temporary file with its meta group written. */
-int agora__spool_begin(agora__spool *sp, const agora__spool_instance *inst,
-                       agora__spool_txn **out, struct agora__error *err);
+int agora__spool_begin(agora__spool *sp, const agora__spool_instance *inst, agora__spool_txn **out,
+                       struct agora__error *err);
 /* Append data set bytes. AGORA_ELIMIT past max_instance_bytes. */
 int agora__spool_write(agora__spool_txn *t, const void *p, size_t n, struct agora__error *err);
 /* Make it durable and record it (see the order above). *duplicate is set when the instance

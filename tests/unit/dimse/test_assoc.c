@@ -193,8 +193,8 @@ static void rejections(void **state)
         uint8_t rq[4096];
         size_t n = rq_bytes(rq, sizeof rq, cases[i].called, cases[i].calling, 0);
         assert_int_equal(agora__assoc_feed(a, rq, n), AGORA__ASSOC_CLOSED);
-        const uint8_t want[10] = {3, 0, 0, 0, 0, 4, 0, cases[i].result, cases[i].source,
-                                  cases[i].reason};
+        const uint8_t want[10] = {
+            3, 0, 0, 0, 0, 4, 0, cases[i].result, cases[i].source, cases[i].reason};
         assert_int_equal(f.out_len, 10);
         assert_memory_equal(f.out, want, 10);
         assert_true(agora__assoc_end_reason(a)[0] != 0);
@@ -260,8 +260,8 @@ static void echo_and_release(void **state)
     agora__assoc *a = established(&f, 0);
     size_t off = f.out_len;
     uint8_t pdu[1024];
-    size_t n = command_pdu(pdu, sizeof pdu, 1, AGORA__DIMSE_C_ECHO_RQ, AGORA__UID_VERIFICATION,
-                           NULL);
+    size_t n =
+        command_pdu(pdu, sizeof pdu, 1, AGORA__DIMSE_C_ECHO_RQ, AGORA__UID_VERIFICATION, NULL);
     assert_int_equal(agora__assoc_feed(a, pdu, n), AGORA__ASSOC_ESTABLISHED);
     agora__dimse_cmd rsp;
     int pdus;
@@ -292,8 +292,8 @@ static void store(void **state)
     /* Three data fragments in one PDU, then the last one in a second PDU. */
     n += agora__pdu_encode_pdata(3, 0, (const uint8_t *)"abc", 3, in + n, sizeof in - n);
     n += agora__pdu_encode_pdata(3, 0, (const uint8_t *)"defg", 4, in + n, sizeof in - n);
-    n += agora__pdu_encode_pdata(3, AGORA__PDV_LAST, (const uint8_t *)"h", 1, in + n,
-                                 sizeof in - n);
+    n +=
+        agora__pdu_encode_pdata(3, AGORA__PDV_LAST, (const uint8_t *)"h", 1, in + n, sizeof in - n);
     assert_int_equal(feed_bytewise(a, in, n), AGORA__ASSOC_ESTABLISHED);
     assert_int_equal(f.begun, 1);
     assert_int_equal(f.ended_ok, 1);
@@ -394,8 +394,8 @@ static void aborts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(negotiation),      cmocka_unit_test(rejections),
-        cmocka_unit_test(echo_and_release), cmocka_unit_test(store),
+        cmocka_unit_test(negotiation),         cmocka_unit_test(rejections),
+        cmocka_unit_test(echo_and_release),    cmocka_unit_test(store),
         cmocka_unit_test(store_refused_class), cmocka_unit_test(aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
