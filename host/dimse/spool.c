@@ -136,6 +136,15 @@ int agora__spool_open(const char *home, uint64_t max_instance_bytes, agora__spoo
     }
     if (rc == 0)
         rc = path_of(sp, "spool.db", p, err);
+    if (rc == 0) {
+        /* Created 0600 here so SQLite (and its -wal/-shm, which copy the mode) never widen it. */
+        int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create spool.db: %s",
+                                  strerror(errno));
+        else
+            close(fd);
+    }
     if (rc == 0 && sqlite3_open_v2(p, &sp->db,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                    NULL) != SQLITE_OK)
