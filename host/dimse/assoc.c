@@ -485,17 +485,21 @@ static int start_body(agora__assoc *a)
     return 0;
 }
 
+/* Move input into dst[*have..want) as far as it goes. */
+static void take(uint8_t *dst, size_t *have, size_t want, const uint8_t **p, size_t *n)
+{
+    size_t k = want - *have < *n ? want - *have : *n;
+    memcpy(dst + *have, *p, k);
+    *have += k;
+    *p += k;
+    *n -= k;
+}
+
 agora__assoc_state agora__assoc_feed(agora__assoc *a, const uint8_t *p, size_t n)
 {
     while (n > 0 && a->state != AGORA__ASSOC_CLOSED) {
         if (a->hdr_have < AGORA__PDU_HEADER_LEN) {
-            size_t k = AGORA__PDU_HEADER_LEN - a->hdr_have;
-            if (k > n)
-                k = n;
-            memcpy(a->hdr + a->hdr_have, p, k);
-            a->hdr_have += k;
-            p += k;
-            n -= k;
+            take(a->hdr, &a->hdr_have, AGORA__PDU_HEADER_LEN, &p, &n);
             if (a->hdr_have < AGORA__PDU_HEADER_LEN || start_body(a) != 0)
                 continue;
         }
@@ -515,13 +519,7 @@ agora__assoc_state agora__assoc_feed(agora__assoc *a, const uint8_t *p, size_t n
                 a->body = nb;
                 a->body_cap = a->body_len;
             }
-            size_t k = a->body_len - a->body_have;
-            if (k > n)
-                k = n;
-            memcpy(a->body + a->body_have, p, k);
-            a->body_have += k;
-            p += k;
-            n -= k;
+            take(a->body, &a->body_have, a->body_len, &p, &n);
             if (a->body_have < a->body_len)
                 break;
             body = a->body;

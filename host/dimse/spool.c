@@ -56,7 +56,7 @@ static const char schema_sql[] =
     " size_bytes BIGINT NOT NULL," /* of the file (meta group + data set) */
     " dataset_bytes BIGINT NOT NULL,"
     " dataset_sha256 CHAR(64) NOT NULL," /* of the data set bytes as received */
-    " received_at VARCHAR(32) NOT NULL," /* UTC, ISO 8601 */
+    " received_at_ms BIGINT NOT NULL,"   /* UTC, milliseconds since 1970 */
     " state VARCHAR(16) NOT NULL DEFAULT 'received')";
 
 static int db_error(agora__spool *sp, const char *what, agora__error *err)
@@ -184,7 +184,7 @@ int agora__spool_open(const char *home, uint64_t max_instance_bytes, agora__spoo
          sqlite3_prepare_v2(sp->db,
                             "INSERT INTO spool_instance (sop_instance_uid, sop_class_uid,"
                             " transfer_syntax_uid, calling_ae, called_ae, path, size_bytes,"
-                            " dataset_bytes, dataset_sha256, received_at)"
+                            " dataset_bytes, dataset_sha256, received_at_ms)"
                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                             " ON CONFLICT (sop_instance_uid) DO NOTHING",
                             -1, &sp->insert, NULL) != SQLITE_OK))
@@ -369,15 +369,12 @@ void agora__spool_abandon(agora__spool_txn *t)
     free(t);
 }
 
-static void now_iso(char out[32])
+/* Wall-clock milliseconds since the epoch (UTC): a plain BIGINT in any SQL database. */
+static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char s[24];
-    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%s.%03ldZ", s, ts.tv_nsec / 1000000);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int ensure_subdir(agora__spool *sp, const agora__spool_txn *t, agora__error *err)
@@ -441,10 +438,9 @@ int agora__spool_commit(agora__spool_txn *t, int *duplicate, agora__error *err)
     if (rc == 0)
         rc = fsync_dir(dir, err);
     uint8_t digest[32];
-    char hex[65], when[32];
+    char hex[65];
     crypto_hash_sha256_final(&t->sha, digest);
     agora__hex(digest, 32, hex);
-    now_iso(when);
     uint64_t size = t->meta_len + t->data_len;
     if (rc == 0) {
         sqlite3_stmt *s = sp->insert;
@@ -458,7 +454,7 @@ int agora__spool_commit(agora__spool_txn *t, int *duplicate, agora__error *err)
         sqlite3_bind_int64(s, 7, (sqlite3_int64)size);
         sqlite3_bind_int64(s, 8, (sqlite3_int64)t->data_len);
         sqlite3_bind_text(s, 9, hex, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 10, when, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 10, (sqlite3_int64)now_ms());
         /* Autocommit: with synchronous=FULL the row is durable when step returns DONE. */
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = db_error(sp, "recording an instance", err);
