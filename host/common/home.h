@@ -27,6 +27,7 @@ typedef enum agora__home_entry {
     AGORA__HOME_CLINIC_PUB,   /* clinic.pub: its public half */
     AGORA__HOME_LEDGER,       /* ledger.db: the metering ledger */
     AGORA__HOME_RESULTS,      /* results/: stored results */
+    AGORA__HOME_SPOOL,        /* spool/: instances received by agora serve, and spool.db */
     AGORA__HOME_ENTRY_COUNT
 } agora__home_entry;
 
