@@ -53,7 +53,8 @@ int agora__cmd_init(int argc, char **argv)
         agora__cli_list_free(&allow);
         return rc;
     }
-    agora__init_opts o = {home, trust.v, trust.n, policy, grace};
+    unsigned secret_done = 0;
+    agora__init_opts o = {home, trust.v, trust.n, policy, grace, &secret_done};
     char dir[4096];
     agora__error err = {0};
     rc = agora__home_init(&o, dir, sizeof dir, &err);
@@ -61,6 +62,11 @@ int agora__cmd_init(int argc, char **argv)
     agora__cli_list_free(&allow);
     if (rc != 0)
         return agora__fail("init", &err);
+    if (secret_done & AGORA__SECRET_MIGRATED)
+        fprintf(stderr,
+                "agora: migrated deid.secret into %s/secret; agora deid keeps its "
+                "pseudonyms (back up secret: it is now the only clinic secret)\n",
+                dir);
     agora__trust_home *h;
     if (agora__trust_home_open(dir, &h, &err) != 0)
         return agora__fail("init", &err);

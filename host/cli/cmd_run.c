@@ -269,8 +269,8 @@ int agora__cmd_run(int argc, char **argv)
     const char *hdir = agora__trust_home_dir(home);
     uint8_t uid_key[32], bill_key[32];
     agora__ledger *ledger = NULL;
-    if (agora__trust_derive_key(home, "deid-uid", uid_key) != 0 ||
-        agora__trust_derive_key(home, "billing", bill_key) != 0 ||
+    if (agora__trust_derive_key(home, AGORA__KEY_UID, uid_key) != 0 ||
+        agora__trust_derive_key(home, AGORA__KEY_BILLING, bill_key) != 0 ||
         agora__ledger_open(hdir, bill_key, &ledger, &err) != 0) {
         fprintf(stderr, "agora run: cannot open the ledger: %s\n", err.msg[0] ? err.msg : "?");
         agora__trust_home_close(home);

@@ -151,9 +151,10 @@ const char *agora__trust_home_dir(const agora__trust_home *home);
 
 /* The 32-byte clinic secret. Prefer agora__trust_derive_key for a purpose-specific key. */
 void agora__trust_secret(const agora__trust_home *home, uint8_t secret[32]);
-/* A 32-byte key for one purpose ("deid-uid", "billing", ...): keyed BLAKE2b of the purpose
- * under the clinic secret. Same home + same purpose => same key. 0 or AGORA_EINVAL. */
-int agora__trust_derive_key(const agora__trust_home *home, const char *purpose, uint8_t key[32]);
+/* The 32-byte key for one label (AGORA__KEY_UID, AGORA__KEY_BILLING, ...; the KDF is in
+ * common/home.h). Same home + same label => same key. 0 or AGORA_EINVAL. */
+int agora__trust_derive_key(const agora__trust_home *home, agora__home_key_label label,
+                            uint8_t key[32]);
 
 /* Re-read the held catalog from disk (verify before parse). Call after a sync may have happened;
  * agora__trust_allowed calls it itself. */
