@@ -45,7 +45,7 @@ typedef struct file_list {
 typedef struct deid_cmd {
     const char *outdir;
     const char *secret_path;
-    const char *keep[AGORA__DEID_OPT_COUNT];
+    const char *keep[AGORA__PS315_COUNT];
     size_t n_keep;
     int json;
     int allow_burned_in;
@@ -281,7 +281,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         fprintf(stderr, "agora deid: %s: %s\n", path, err.msg);
         result = -1;
     }
-    if (prof->options & (1u << AGORA__DEID_OPT_LONG_MODIF_DATES))
+    if (prof->options & (1u << AGORA__PS315_RTN_LONG_MODIF_DATES))
         days = agora__deid_date_offset(prof->secret, u.patient_id, strlen(u.patient_id));
     /* The output cap of the in-process writer: an element grows at most about five-fold (a
      * 1-character UID of a 10-byte element becomes a 44-character pseudonym; an empty name
@@ -476,9 +476,9 @@ static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &st))
         return st;
     int rc = -1;
-    if (keep.n > AGORA__DEID_OPT_COUNT)
+    if (keep.n > AGORA__PS315_COUNT)
         rc = agora__cli_usage_error(cmd.name, "too many --keep options (at most %d)",
-                                    AGORA__DEID_OPT_COUNT);
+                                    AGORA__PS315_COUNT);
     for (size_t i = 0; rc < 0 && i < keep.n; i++)
         c->keep[c->n_keep++] = keep.v[i];
     for (size_t i = 0; rc < 0 && i < n_pos; i++)

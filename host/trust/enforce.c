@@ -130,7 +130,8 @@ static int load_manifest(const agora__trust_home *h, agora__trust_plugin *info, 
     if (rc == 0) {
         info->manifest_ok = 1;
         info->requested = info->manifest.permissions;
-        info->granted = info->requested & info->certified & info->policy;
+        /* GRANTABLE: a catalog or policy from before cleanDescOpt was refused cannot give it. */
+        info->granted = info->requested & info->certified & info->policy & AGORA__OPT_GRANTABLE;
     }
     if (rc == 0 && keep != NULL) {
         *keep = buf;
