@@ -85,7 +85,8 @@ int agora__cmd_init(int argc, char **argv)
         printf("],\"allowed_options\":\"%s\",\"expiry_grace_s\":%lld,\"clinic_pub\":", allowed,
                grace);
         char pub[4200];
-        snprintf(pub, sizeof pub, "%s/clinic.pub", dir);
+        if (agora__home_path(dir, AGORA__HOME_CLINIC_PUB, pub, sizeof pub, NULL) != 0)
+            pub[0] = '\0';
         agora__json_str(stdout, pub);
         printf(",\"clinic_key_id\":\"%s\"}\n", clinic_key);
     } else {

@@ -27,13 +27,21 @@ typedef enum agora__home_entry {
     AGORA__HOME_CLINIC_KEY,   /* clinic.key: Ed25519 signing key for ledger exports (0600) */
     AGORA__HOME_CLINIC_PUB,   /* clinic.pub: its public half */
     AGORA__HOME_LEDGER,       /* ledger.db: the metering ledger */
-    AGORA__HOME_RESULTS,      /* results/: stored results */
+    AGORA__HOME_RESULTS,      /* results/: stored results, results/<sha256 of the study UID>/ */
+    AGORA__HOME_CATALOG_SRC,  /* catalog/source: the directory the held catalog came from */
     AGORA__HOME_ENTRY_COUNT
 } agora__home_entry;
 
 /* HOME/<entry> into out. 0, AGORA_EINVAL (home NULL, entry out of range) or AGORA_ELIMIT. */
 int agora__home_path(const char *home, agora__home_entry entry, char *out, size_t size,
                      struct agora__error *err);
+/* HOME/<dir>/<name>, or HOME/<dir>/<name>/<file> when file is not NULL, for the directory
+ * entries (AGORA__HOME_TRUST: <key id>.pub; AGORA__HOME_PLUGINS: <id>/{install.json, plugin.so,
+ * manifest.json}; AGORA__HOME_RESULTS: <study hash>/...). name and file must each be one path
+ * component (not empty, no '/', not "." or ".."), so a hostile id cannot leave the home.
+ * 0, AGORA_EINVAL or AGORA_ELIMIT. */
+int agora__home_entry_path(const char *home, agora__home_entry dir, const char *name,
+                           const char *file, char *out, size_t size, struct agora__error *err);
 
 /* The one clinic secret (HOME/secret, 0600) and the keys derived from it.
  *

@@ -326,9 +326,10 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
     rc = agora__mkdirs(dir, 0700, err);
     if (rc == 0 && chmod(dir, 0700) != 0)
         rc = agora__error_set(err, AGORA__ERR(errno), "cannot chmod %s: %s", dir, strerror(errno));
-    static const char *const subdirs[] = {"trust", "catalog", "plugins"};
+    static const agora__home_entry subdirs[] = {AGORA__HOME_TRUST, AGORA__HOME_CATALOG,
+                                                AGORA__HOME_PLUGINS};
     for (size_t i = 0; rc == 0 && i < 3; i++) {
-        rc = agora__path(path, sizeof path, err, "%s/%s", dir, subdirs[i]);
+        rc = agora__home_path(dir, subdirs[i], path, sizeof path, err);
         if (rc == 0 && mkdir(path, 0700) != 0 && errno != EEXIST)
             rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path,
                                   strerror(errno));
@@ -338,7 +339,9 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
     for (size_t i = 0; rc == 0 && i < o->n_trust; i++) {
         char line[256];
         agora__pubkey_format(&keys[i], line, sizeof line);
-        rc = agora__path(path, sizeof path, err, "%s/trust/%s.pub", dir, keys[i].id);
+        char name[AGORA__KEY_ID_HEX + 8];
+        snprintf(name, sizeof name, "%s.pub", keys[i].id);
+        rc = agora__home_entry_path(dir, AGORA__HOME_TRUST, name, NULL, path, sizeof path, err);
         if (rc == 0)
             rc = agora__write_file_atomic(path, line, strlen(line), 0600, err);
     }
