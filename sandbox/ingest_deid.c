@@ -171,7 +171,7 @@ static int deid_uids(const Agora__Ipc__IngestRequest *m, const uint8_t *file, si
     agora__deid_stats st = {0};
     if (apply(x, &p, len, &st, r) != 0)
         return -1;
-    if (m->deid->options & (1u << AGORA__DEID_OPT_LONG_MODIF_DATES)) {
+    if (m->deid->options & (1u << AGORA__PS315_RTN_LONG_MODIF_DATES)) {
         agora__deid_patient_id(x->f, x->patient_id);
         x->deid.patient_id.data = (uint8_t *)x->patient_id;
         x->deid.patient_id.len = strlen(x->patient_id);

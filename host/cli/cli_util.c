@@ -91,8 +91,13 @@ int agora__cli_option_bits(const char *cmd, const char *what, const char **vals,
             if (agora__trust_option_parse(t, &bit) != 0) {
                 fprintf(stderr,
                         "agora %s: '%.60s' is not %s; use rtnPatCharsOpt rtnDevIdOpt "
-                        "rtnInstIdOpt rtnLongFullDatesOpt rtnLongModifDatesOpt cleanDescOpt\n",
+                        "rtnInstIdOpt rtnLongFullDatesOpt rtnLongModifDatesOpt\n",
                         cmd, t, what);
+                return 2;
+            }
+            const char *why = agora__trust_option_refusal(bit);
+            if (why != NULL) {
+                fprintf(stderr, "agora %s: %s cannot be given to a plugin: %s\n", cmd, t, why);
                 return 2;
             }
             *bits |= bit;

@@ -54,7 +54,8 @@ int agora__cmd_init(int argc, char **argv)
         agora__cli_list_free(&allow);
         return rc;
     }
-    agora__init_opts o = {home, trust.v, trust.n, policy, grace};
+    unsigned secret_done = 0;
+    agora__init_opts o = {home, trust.v, trust.n, policy, grace, &secret_done};
     char dir[4096];
     agora__error err = {0};
     rc = agora__home_init(&o, dir, sizeof dir, &err);
@@ -62,6 +63,11 @@ int agora__cmd_init(int argc, char **argv)
     agora__cli_list_free(&allow);
     if (rc != 0)
         return agora__fail("init", &err);
+    if (secret_done & AGORA__SECRET_MIGRATED)
+        fprintf(stderr,
+                "agora: migrated deid.secret into %s/secret; agora deid keeps its "
+                "pseudonyms (back up secret: it is now the only clinic secret)\n",
+                dir);
     agora__trust_home *h;
     if (agora__trust_home_open(dir, &h, &err) != 0)
         return agora__fail("init", &err);
@@ -76,7 +82,8 @@ int agora__cmd_init(int argc, char **argv)
         for (size_t i = 0; trusted != NULL && i < h->n_trusted; i++)
             json_array_append_new(trusted, json_string(h->trusted[i].id));
         char pub[4200];
-        snprintf(pub, sizeof pub, "%s/clinic.pub", dir);
+        if (agora__home_path(dir, AGORA__HOME_CLINIC_PUB, pub, sizeof pub, NULL) != 0)
+            pub[0] = '\0';
         rc = agora__json_emit_new(stdout,
                                   json_pack("{s:s,s:o,s:s,s:I,s:s,s:s}", "home", dir, "trusted",
                                             trusted, "allowed_options", allowed, "expiry_grace_s",

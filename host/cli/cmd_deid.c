@@ -49,7 +49,7 @@ typedef struct file_list {
 typedef struct deid_cmd {
     const char *outdir;
     const char *secret_path;
-    const char *keep[AGORA__DEID_OPT_COUNT];
+    const char *keep[AGORA__PS315_COUNT];
     size_t n_keep;
     int json;
     int allow_burned_in;
@@ -135,44 +135,44 @@ static int collect(file_list *l, const char *path, int depth, agora__error *err)
     return rc;
 }
 
-/* The clinic secret: --secret FILE, else HOME/deid.secret in the clinic home (created on
- * first use). */
+/* The key: --secret FILE, else the de-identification key of the clinic home's one secret
+ * (AGORA__KEY_DEID, common/home.h; the secret is created on first use, an old deid.secret is
+ * migrated into it). */
 static int load_secret(const char *path, uint8_t secret[32], agora__error *err)
 {
     if (path != NULL)
-        return agora__deid_secret_load(path, secret, err);
+        return agora__key_file_read(path, secret, err);
     char home[4096];
     if (agora__home_dir(NULL, home, sizeof home, NULL) != 0)
         return agora__error_set(err, AGORA_EINVAL,
                                 "no clinic secret: no clinic home (neither AGORA_HOME nor HOME is "
                                 "set); pass --secret FILE (32 random bytes, e.g. `head -c 32 "
                                 "/dev/urandom > FILE; chmod 600 FILE`) or set AGORA_HOME");
+    if (agora__mkdirs(home, 0700, err) != 0)
+        return err ? err->code : AGORA_EINVAL;
+    agora__home_secret s;
+    unsigned done = 0;
+    int rc =
+        agora__home_secret_load(home, AGORA__SECRET_CREATE | AGORA__SECRET_MIGRATE, &s, &done, err);
+    if (rc == 0)
+        rc = agora__home_key(&s, AGORA__KEY_DEID, secret);
+    agora__home_secret_wipe(&s);
+    if (rc != 0)
+        return rc;
     char p[4096];
-    if (agora__home_path(home, AGORA__HOME_DEID_SECRET, p, sizeof p, err) != 0)
-        return err ? err->code : AGORA_ELIMIT;
-    if (access(p, F_OK) != 0 && errno == ENOENT) {
-        if (agora__mkdirs(home, 0700, err) != 0)
-            return err ? err->code : AGORA_EINVAL;
-        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-            return agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", p,
-                                    strerror(errno));
-        uint8_t fresh[32];
-        randombytes_buf(fresh, sizeof fresh);
-        ssize_t w = write(fd, fresh, sizeof fresh);
-        sodium_memzero(fresh, sizeof fresh);
-        if (w != (ssize_t)sizeof fresh || fsync(fd) != 0) {
-            close(fd);
-            unlink(p);
-            return agora__error_set(err, AGORA_EINVAL, "cannot write %s", p);
-        }
-        close(fd);
+    if (agora__home_path(home, AGORA__HOME_SECRET, p, sizeof p, NULL) != 0)
+        p[0] = '\0';
+    if (done & AGORA__SECRET_MIGRATED)
+        fprintf(stderr,
+                "agora: migrated deid.secret into %s; agora deid keeps its pseudonyms (back up "
+                "%s: it is now the only clinic secret)\n",
+                p, p);
+    else if (done & AGORA__SECRET_CREATED)
         fprintf(stderr,
                 "agora deid: created a new clinic secret %s; keep it: pseudonyms "
                 "depend on it\n",
                 p);
-    }
-    return agora__deid_secret_load(p, secret, err);
+    return 0;
 }
 
 typedef struct totals {
@@ -300,7 +300,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         file_error(c, "agora deid: %s: %s\n", path, err.msg);
         result = -1;
     }
-    if (prof->options & (1u << AGORA__DEID_OPT_LONG_MODIF_DATES))
+    if (prof->options & (1u << AGORA__PS315_RTN_LONG_MODIF_DATES))
         days = agora__deid_date_offset(prof->secret, u.patient_id, strlen(u.patient_id));
     /* The output cap of the in-process writer: an element grows at most about five-fold (a
      * 1-character UID of a 10-byte element becomes a 44-character pseudonym; an empty name
@@ -484,7 +484,7 @@ static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
         "rtnLongFullDatesOpt rtnLongModifDatesOpt rtnSafePrivOpt (cleanDescOpt,\n"
         "cleanStructContOpt and cleanGraphOpt are refused: Agora cannot tell identifying\n"
         "from other free text, SR content or overlay graphics).\n"
-        "--secret: default deid.secret in the clinic home (created when missing).\n"
+        "--secret: default: the clinic home's secret (created when missing).\n"
         "Without --sync each file still appears atomically (rename).\n"
         "Progress of 20 files or more goes to stderr (--quiet: none). Exit 0 when every DICOM "
         "input was written, 1 otherwise.",
@@ -497,9 +497,9 @@ static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &st))
         return st;
     int rc = -1;
-    if (keep.n > AGORA__DEID_OPT_COUNT)
+    if (keep.n > AGORA__PS315_COUNT)
         rc = agora__cli_usage_error(cmd.name, "too many --keep options (at most %d)",
-                                    AGORA__DEID_OPT_COUNT);
+                                    AGORA__PS315_COUNT);
     for (size_t i = 0; rc < 0 && i < keep.n; i++)
         c->keep[c->n_keep++] = keep.v[i];
     for (size_t i = 0; rc < 0 && i < n_pos; i++)
@@ -575,7 +575,7 @@ int agora__cmd_deid(int argc, char **argv)
         free_list(&args);
         return 2;
     }
-    /* Inputs first: a missing input must fail before any state (deid.secret) is created. */
+    /* Inputs first: a missing input must fail before any state (the secret) is created. */
     for (size_t i = 0; i < args.n; i++) {
         if (collect(&files, args.paths[i], 0, &err) != 0) {
             fprintf(stderr, "agora deid: %s\n", err.msg);

@@ -86,8 +86,8 @@ static void plugin_vendor(const char *home, const json_t *result, char *out, siz
     const json_t *p = json_object_get(result, "plugin");
     const char *id = json_string_value(json_object_get(p, "id"));
     char path[4096];
-    if (id == NULL ||
-        snprintf(path, sizeof path, "%s/plugins/%s/manifest.json", home, id) >= (int)sizeof path)
+    if (id == NULL || agora__home_entry_path(home, AGORA__HOME_PLUGINS, id, "manifest.json", path,
+                                             sizeof path, NULL) != 0)
         return;
     json_error_t je;
     json_t *m = json_load_file(path, 0, &je);

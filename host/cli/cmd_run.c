@@ -195,8 +195,8 @@ static int run(const char *home_dir, const agora__cli_list *only, uint32_t timeo
     const char *hdir = agora__trust_home_dir(home);
     uint8_t uid_key[32], bill_key[32];
     agora__ledger *ledger = NULL;
-    if (agora__trust_derive_key(home, "deid-uid", uid_key) != 0 ||
-        agora__trust_derive_key(home, "billing", bill_key) != 0 ||
+    if (agora__trust_derive_key(home, AGORA__KEY_UID, uid_key) != 0 ||
+        agora__trust_derive_key(home, AGORA__KEY_BILLING, bill_key) != 0 ||
         agora__ledger_open(hdir, bill_key, &ledger, &err) != 0) {
         fprintf(stderr, "agora run: cannot open the ledger: %s\n", err.msg[0] ? err.msg : "?");
         agora__trust_home_close(home);

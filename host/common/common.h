@@ -70,6 +70,10 @@ int agora__read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *
 /* Write a file atomically (temp file in the same directory, fsync, rename, fsync dir). */
 int agora__write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
                              agora__error *err);
+/* The same, but only when path does not exist yet (the complete file appears at once, or
+ * AGORA__EEXIST: another writer got there first). */
+int agora__write_file_new(const char *path, const void *data, size_t len, unsigned mode,
+                          agora__error *err);
 /* mkdir -p with the given mode for directories it creates. */
 int agora__mkdirs(const char *path, unsigned mode, agora__error *err);
 

@@ -63,8 +63,10 @@ int agora__read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *
     return 0;
 }
 
-int agora__write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
-                             agora__error *err)
+/* Temp file in path's directory, fsync, then rename over path (replace) or link to it (create:
+ * fails with AGORA__EEXIST when path exists, so two racing creators cannot both win). */
+static int write_file(const char *path, const void *data, size_t len, unsigned mode, int create,
+                      agora__error *err)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
@@ -105,12 +107,14 @@ int agora__write_file_atomic(const char *path, const void *data, size_t len, uns
     }
     close(fd);
     fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot rename to %s: %s", path,
-                              strerror(errno));
+    if (create ? link(tmp, path) != 0 : rename(tmp, path) != 0) {
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot %s %s: %s",
+                              create ? "create" : "rename to", path, strerror(errno));
         unlink(tmp);
         goto out;
     }
+    if (create)
+        unlink(tmp);
     int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
@@ -124,6 +128,18 @@ out:
     free(tmp);
     free(dircopy);
     return rc;
+}
+
+int agora__write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                             agora__error *err)
+{
+    return write_file(path, data, len, mode, 0, err);
+}
+
+int agora__write_file_new(const char *path, const void *data, size_t len, unsigned mode,
+                          agora__error *err)
+{
+    return write_file(path, data, len, mode, 1, err);
 }
 
 int agora__mkdirs(const char *path, unsigned mode, agora__error *err)

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int agora__home_dir(const char *dir, char *out, size_t size, agora__error *err)
 {
@@ -30,12 +31,13 @@ int agora__home_dir(const char *dir, char *out, size_t size, agora__error *err)
 }
 
 static const char *const entry_names[AGORA__HOME_ENTRY_COUNT] = {
-    [AGORA__HOME_CONFIG] = "config.json",        [AGORA__HOME_SECRET] = "secret",
-    [AGORA__HOME_DEID_SECRET] = "deid.secret",   [AGORA__HOME_TRUST] = "trust",
-    [AGORA__HOME_CATALOG] = "catalog",           [AGORA__HOME_CATALOG_HELD] = "catalog/current",
-    [AGORA__HOME_PLUGINS] = "plugins",           [AGORA__HOME_CLINIC_KEY] = "clinic.key",
-    [AGORA__HOME_CLINIC_PUB] = "clinic.pub",     [AGORA__HOME_LEDGER] = "ledger.db",
-    [AGORA__HOME_RESULTS] = "results",           [AGORA__HOME_SPOOL] = "spool",
+    [AGORA__HOME_CONFIG] = "config.json",      [AGORA__HOME_SECRET] = "secret",
+    [AGORA__HOME_DEID_SECRET] = "deid.secret", [AGORA__HOME_TRUST] = "trust",
+    [AGORA__HOME_CATALOG] = "catalog",         [AGORA__HOME_CATALOG_HELD] = "catalog/current",
+    [AGORA__HOME_PLUGINS] = "plugins",         [AGORA__HOME_CLINIC_KEY] = "clinic.key",
+    [AGORA__HOME_CLINIC_PUB] = "clinic.pub",   [AGORA__HOME_LEDGER] = "ledger.db",
+    [AGORA__HOME_RESULTS] = "results",         [AGORA__HOME_CATALOG_SRC] = "catalog/source",
+    [AGORA__HOME_SPOOL] = "spool",
 };
 
 int agora__home_path(const char *home, agora__home_entry entry, char *out, size_t size,
@@ -47,5 +49,34 @@ int agora__home_path(const char *home, agora__home_entry entry, char *out, size_
     if (n < 0 || (size_t)n >= size)
         return agora__error_set(err, AGORA_ELIMIT,
                                 "clinic home path too long (%d bytes); use a shorter one", n);
+    return 0;
+}
+
+static int one_component(const char *s)
+{
+    return s[0] != '\0' && strchr(s, '/') == NULL && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+int agora__home_entry_path(const char *home, agora__home_entry dir, const char *name,
+                           const char *file, char *out, size_t size, agora__error *err)
+{
+    if (dir != AGORA__HOME_TRUST && dir != AGORA__HOME_PLUGINS && dir != AGORA__HOME_RESULTS)
+        return agora__error_set(err, AGORA_EINVAL, "not a directory of the clinic home");
+    if (name == NULL || !one_component(name) || (file != NULL && !one_component(file)))
+        return agora__error_set(err, AGORA_EINVAL,
+                                "'%.80s' cannot name an entry of the clinic home (one path "
+                                "component, no '/')",
+                                name != NULL && !one_component(name) ? name
+                                : file                               ? file
+                                                                     : "");
+    int rc = agora__home_path(home, dir, out, size, err);
+    if (rc != 0)
+        return rc;
+    size_t used = strlen(out);
+    int n = file != NULL ? snprintf(out + used, size - used, "/%s/%s", name, file)
+                         : snprintf(out + used, size - used, "/%s", name);
+    if (n < 0 || (size_t)n >= size - used)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "clinic home path too long; use a shorter home directory");
     return 0;
 }

@@ -27,10 +27,6 @@ int agora__deid_uid(const uint8_t secret[32], const char *uid, char out[65], ago
  * dots, no empty component, no leading zero in a multi-digit component. */
 int agora__deid_uid_valid(const char *uid, size_t len);
 
-/* Read a clinic secret from `path`: 32 raw bytes, or 64 hex digits (optionally followed by a
- * newline). Refuses anything else and files readable by others (mode & 077). */
-int agora__deid_secret_load(const char *path, uint8_t secret[32], agora__error *err);
-
 /* ---- Options (PS3.15 E.3) ------------------------------------------------------------------ */
 
 /* Bit i of an options mask = option i of rules.h (rtnUIDsOpt = bit 0 ... rtnSafePrivOpt = 9).

@@ -194,7 +194,7 @@ static int is_sequence(const agora__dicom_element *e)
  * Table E.3.10-1. */
 static int keep_private(const walk *w, const agora__dicom_dataset *ds, uint32_t tag)
 {
-    if (!has_opt(w, AGORA__DEID_OPT_SAFE_PRIV))
+    if (!has_opt(w, AGORA__PS315_RTN_SAFE_PRIV))
         return 0;
     uint16_t group = (uint16_t)(tag >> 16), elem = (uint16_t)tag;
     char creator[65];
@@ -255,7 +255,7 @@ static void element(walk *w, const agora__dicom_dataset *ds, const agora__dicom_
             return;
         }
         /* Unparsable or empty: never copied; fall back to the Basic Profile action. */
-        op = agora__deid_resolve(rule, w->p->options & ~(1u << AGORA__DEID_OPT_LONG_MODIF_DATES));
+        op = agora__deid_resolve(rule, w->p->options & ~(1u << AGORA__PS315_RTN_LONG_MODIF_DATES));
     }
     if ((op == AGORA__DEID_OP_UID || op == AGORA__DEID_OP_DUMMY) && e->vr == VR('U', 'I')) {
         put_uids(w, e);
@@ -324,31 +324,31 @@ static void put_addition(walk *w, uint32_t tag)
     case TAG(0x0012, 0x0064): {
         size_t m = agora__deid_put_seq_begin(w->b, tag, VR('S', 'Q'), w->p->write_flags);
         put_code_item(w, "113100", "Basic Application Confidentiality Profile");
-        if (has_opt(w, AGORA__DEID_OPT_LONG_FULL_DATES))
+        if (has_opt(w, AGORA__PS315_RTN_LONG_FULL_DATES))
             put_code_item(w, "113106",
                           "Retain Longitudinal Temporal Information Full Dates "
                           "Option");
-        else if (has_opt(w, AGORA__DEID_OPT_LONG_MODIF_DATES))
+        else if (has_opt(w, AGORA__PS315_RTN_LONG_MODIF_DATES))
             put_code_item(w, "113107",
                           "Retain Longitudinal Temporal Information Modified "
                           "Dates Option");
-        if (has_opt(w, AGORA__DEID_OPT_PATCHARS))
+        if (has_opt(w, AGORA__PS315_RTN_PAT_CHARS))
             put_code_item(w, "113108", "Retain Patient Characteristics Option");
-        if (has_opt(w, AGORA__DEID_OPT_DEVID))
+        if (has_opt(w, AGORA__PS315_RTN_DEV_ID))
             put_code_item(w, "113109", "Retain Device Identity Option");
-        if (has_opt(w, AGORA__DEID_OPT_UIDS))
+        if (has_opt(w, AGORA__PS315_RTN_UIDS))
             put_code_item(w, "113110", "Retain UIDs Option");
-        if (has_opt(w, AGORA__DEID_OPT_SAFE_PRIV))
+        if (has_opt(w, AGORA__PS315_RTN_SAFE_PRIV))
             put_code_item(w, "113111", "Retain Safe Private Option");
-        if (has_opt(w, AGORA__DEID_OPT_INSTID))
+        if (has_opt(w, AGORA__PS315_RTN_INST_ID))
             put_code_item(w, "113112", "Retain Institution Identity Option");
         agora__deid_put_seq_end(w->b, m, w->p->write_flags);
         return;
     }
     case TAG(0x0028, 0x0303): {
-        const char *v = has_opt(w, AGORA__DEID_OPT_LONG_FULL_DATES)    ? "UNMODIFIED"
-                        : has_opt(w, AGORA__DEID_OPT_LONG_MODIF_DATES) ? "MODIFIED"
-                                                                       : "REMOVED";
+        const char *v = has_opt(w, AGORA__PS315_RTN_LONG_FULL_DATES)    ? "UNMODIFIED"
+                        : has_opt(w, AGORA__PS315_RTN_LONG_MODIF_DATES) ? "MODIFIED"
+                                                                        : "REMOVED";
         agora__deid_put_element(w->b, tag, VR('C', 'S'), v, strlen(v));
         return;
     }
@@ -390,7 +390,7 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
         sop_uid_out[0] = '\0';
     /* Options the writer cannot perform are refused here too, whoever built the profile: never
      * downgraded to the Basic Profile behind the caller's back. */
-    for (int i = 0; i < AGORA__DEID_OPT_COUNT; i++) {
+    for (int i = 0; i < AGORA__PS315_COUNT; i++) {
         const char *why = agora__deid_option_refusal(i);
         if ((profile->options & (1u << i)) && why != NULL)
             return agora__error_set(err, AGORA_EUNSUPPORTED, "%s", why);
@@ -419,7 +419,7 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
                                 "a DICOMDIR is an index of other files, not an instance: its "
                                 "byte offsets cannot survive rewriting; de-identify the files "
                                 "it lists instead");
-    if (profile->options & (1u << AGORA__DEID_OPT_UIDS)) {
+    if (profile->options & (1u << AGORA__PS315_RTN_UIDS)) {
         agora__strlcpy(mapped, sop_inst, sizeof mapped);
     } else {
         rc = pseudonym(profile, sop_inst, mapped, err);
@@ -449,7 +449,7 @@ int agora__deid_apply(const agora__dicom_file *file, const agora__deid_profile *
         w.bits_allocated = (ba->flags & AGORA__DICOM_EL_BIG_ENDIAN)
                                ? ((unsigned)ba->value[0] << 8 | ba->value[1])
                                : ((unsigned)ba->value[1] << 8 | ba->value[0]);
-    if (profile->options & (1u << AGORA__DEID_OPT_LONG_MODIF_DATES)) {
+    if (profile->options & (1u << AGORA__PS315_RTN_LONG_MODIF_DATES)) {
         if (profile->days_given) {
             w.days = profile->days;
         } else {

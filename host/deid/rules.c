@@ -28,50 +28,23 @@ const agora__deid_rule *agora__deid_rule_find(uint32_t tag)
     return NULL;
 }
 
-static const char *const option_names[AGORA__DEID_OPT_COUNT] = {
-    "rtnUIDsOpt",          "rtnDevIdOpt",          "rtnInstIdOpt", "rtnPatCharsOpt",
-    "rtnLongFullDatesOpt", "rtnLongModifDatesOpt", "cleanDescOpt", "cleanStructContOpt",
-    "cleanGraphOpt",       "rtnSafePrivOpt",
-};
-
 int agora__deid_option_from_name(const char *name)
 {
-    if (name == NULL)
-        return -1;
-    for (int i = 0; i < AGORA__DEID_OPT_COUNT; i++)
-        if (strcmp(name, option_names[i]) == 0)
-            return i;
-    return -1;
+    return agora__ps315_from_name(name);
 }
 
 const char *agora__deid_option_name(int option)
 {
-    if (option < 0 || option >= AGORA__DEID_OPT_COUNT)
-        return NULL;
-    return option_names[option];
+    const agora__ps315_info *o = agora__ps315(option);
+    return o != NULL ? o->name : NULL;
 }
 
 const char *agora__deid_option_refusal(int option)
 {
-    switch (option) {
-    case AGORA__DEID_OPT_CLEAN_DESC:
-        return "cleanDescOpt is not performed: it keeps descriptions and comments with only their "
-               "identifying words removed, and Agora cannot tell those words apart in free text; "
-               "leave the option out (the Basic Profile then removes or replaces these attributes) "
-               "or clean the descriptions in a reviewed process first";
-    case AGORA__DEID_OPT_CLEAN_STRUCT:
-        return "cleanStructContOpt is not performed: it keeps structured report content with "
-               "identifying names, codes and texts removed from each content item, which Agora "
-               "cannot judge; leave the option out (the Basic Profile then removes or replaces the "
-               "content) or de-identify structured reports with a dedicated, reviewed tool";
-    case AGORA__DEID_OPT_CLEAN_GRAPH:
-        return "cleanGraphOpt is not performed: it keeps overlays, curves and graphic annotations "
-               "with identifying text removed, and Agora cannot read text drawn in overlay planes; "
-               "leave the option out (overlay and curve groups are then removed) or clean the "
-               "graphics in a reviewed process first";
-    default:
+    const agora__ps315_info *o = agora__ps315(option);
+    if (o == NULL || (o->uses & AGORA__PS315_WRITE))
         return NULL;
-    }
+    return o->refusal;
 }
 
 static agora__deid_op resolve_basic(uint8_t a)
@@ -97,12 +70,12 @@ agora__deid_op agora__deid_resolve(const agora__deid_rule *rule, uint32_t option
     if (rule == NULL)
         return AGORA__DEID_OP_KEEP;
     int clean_dates = 0;
-    for (int i = 0; i < AGORA__DEID_OPT_COUNT; i++) {
+    for (int i = 0; i < AGORA__PS315_COUNT; i++) {
         if (!(options & (1u << i)))
             continue;
         if (rule->opt[i] & AGORA__DEID_K)
             return AGORA__DEID_OP_KEEP;
-        if ((rule->opt[i] & AGORA__DEID_C) && i == AGORA__DEID_OPT_LONG_MODIF_DATES)
+        if ((rule->opt[i] & AGORA__DEID_C) && i == AGORA__PS315_RTN_LONG_MODIF_DATES)
             clean_dates = 1;
     }
     if (clean_dates && (strcmp(rule->vr, "DA") == 0 || strcmp(rule->vr, "DT") == 0))

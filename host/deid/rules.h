@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ps315.h"
+
 /* Action codes of Table E.1-1 as bits; a combination such as X/Z/D sets several. */
 enum {
     AGORA__DEID_X = 1,     /* remove */
@@ -21,30 +23,19 @@ enum {
     AGORA__DEID_USEQ = 64, /* U*: a sequence whose UIDs are replaced (X/Z/U*) */
 };
 
-/* The options of PS3.15 E.3, in the order of the table's columns. */
-typedef enum agora__deid_option {
-    AGORA__DEID_OPT_UIDS = 0,         /* rtnUIDsOpt */
-    AGORA__DEID_OPT_DEVID,            /* rtnDevIdOpt */
-    AGORA__DEID_OPT_INSTID,           /* rtnInstIdOpt */
-    AGORA__DEID_OPT_PATCHARS,         /* rtnPatCharsOpt */
-    AGORA__DEID_OPT_LONG_FULL_DATES,  /* rtnLongFullDatesOpt */
-    AGORA__DEID_OPT_LONG_MODIF_DATES, /* rtnLongModifDatesOpt */
-    AGORA__DEID_OPT_CLEAN_DESC,       /* cleanDescOpt */
-    AGORA__DEID_OPT_CLEAN_STRUCT,     /* cleanStructContOpt */
-    AGORA__DEID_OPT_CLEAN_GRAPH,      /* cleanGraphOpt */
-    AGORA__DEID_OPT_SAFE_PRIV,        /* rtnSafePrivOpt */
-    AGORA__DEID_OPT_COUNT
-} agora__deid_option;
+/* The options of PS3.15 E.3: one bit assignment for the host, in the order of the table's
+ * columns (common/ps315.h; opt[] below is indexed by agora__ps315_option). */
+_Static_assert(AGORA__PS315_COUNT == 10, "gen_annex_e.py writes OPTION_COUNT = 10 columns");
 
 typedef struct agora__deid_rule {
     uint32_t tag;      /* (group << 16) | element of the row, pattern digits zero */
     uint32_t mask;     /* bits of a tag that must equal `tag` (0xFFFFFFFF: exact row) */
     uint8_t odd_group; /* 1 for the "private attributes" row: any odd group */
     uint8_t basic;     /* Basic Profile action bits */
-    uint8_t opt[AGORA__DEID_OPT_COUNT]; /* action bits under each option, 0 when unchanged */
-    const char *vr;                     /* PS3.6 VR ("" for patterns and command elements) */
-    const char *keyword;                /* PS3.6 keyword ("" when none) */
-    const char *name;                   /* name in Table E.1-1 */
+    uint8_t opt[AGORA__PS315_COUNT]; /* action bits under each option, 0 when unchanged */
+    const char *vr;                  /* PS3.6 VR ("" for patterns and command elements) */
+    const char *keyword;             /* PS3.6 keyword ("" when none) */
+    const char *name;                /* name in Table E.1-1 */
 } agora__deid_rule;
 
 typedef struct agora__deid_safe_private {
@@ -65,15 +56,17 @@ extern const size_t agora__deid_safe_privates_count;
  * public attribute the profile does not list: it is kept). Returned pointer is static. */
 const agora__deid_rule *agora__deid_rule_find(uint32_t tag);
 
+/* The options the writer knows, from the one table (common/ps315.h). */
 /* Option by its PS3.15 name ("rtnPatCharsOpt"); -1 when unknown. */
 int agora__deid_option_from_name(const char *name);
 /* PS3.15 name of an option, or NULL out of range. */
 const char *agora__deid_option_name(int option);
-/* Why an option is refused, or NULL when the writer performs it. cleanDescOpt,
- * cleanStructContOpt and cleanGraphOpt ask to keep descriptions, structured content and graphics
- * with only their identifying parts removed; telling those parts apart in free text, SR trees and
- * overlay bitmaps is judgement the writer cannot make, and silently applying the Basic Profile
- * instead would claim an option that was not performed. The message (static) says what to do. */
+/* Why an option is refused, or NULL when the writer performs it (AGORA__PS315_WRITE).
+ * cleanDescOpt, cleanStructContOpt and cleanGraphOpt ask to keep descriptions, structured
+ * content and graphics with only their identifying parts removed; telling those parts apart in
+ * free text, SR trees and overlay bitmaps is judgement the writer cannot make, and silently
+ * applying the Basic Profile instead would claim an option that was not performed. The message
+ * (static) says what to do. */
 const char *agora__deid_option_refusal(int option);
 
 /* What the writer does with one element, after options. */

@@ -14,9 +14,10 @@
  *
  * Billing: a row is billable only when the invocation produced a validated result. Each
  * billable row names its billing units (real Study / Series / SOP Instance UIDs, depending on
- * the pricing model); the ledger turns each into a billing key = keyed BLAKE2b(clinic secret,
- * plugin id, model, unit, period YYYY-MM) and charges only keys not charged before, so a re-run
- * of the same study in the same period is billed once. Real UIDs are never stored.
+ * the pricing model); the ledger turns each into a billing key = keyed BLAKE2b(the clinic's
+ * billing key AGORA__KEY_BILLING (common/home.h), plugin id, model, unit, period YYYY-MM) and
+ * charges only keys not charged before, so a re-run of the same study in the same period is
+ * billed once. Real UIDs are never stored.
  *
  * Money is int64 minor units of an ISO 4217 currency. Statement rounding (the one rule):
  * per statement line, vendor share = floor(gross * bps / 10000), platform share = gross - vendor.
@@ -86,17 +87,14 @@ typedef struct agora__ledger_receipt {
 
 typedef struct agora__ledger agora__ledger;
 
-/* Open (creating if needed) HOME/ledger.db. secret: the 32-byte clinic secret (copied; needed
- * only to record; NULL for read-only uses such as reports and verify). The caller closes. */
+/* Open (creating if needed) HOME/ledger.db. secret: the 32-byte billing key, AGORA__KEY_BILLING
+ * (copied; needed only to record; NULL for read-only uses such as reports and verify). The caller closes. */
 int agora__ledger_open(const char *home, const uint8_t *secret /* 32 or NULL */,
                        agora__ledger **out, agora__error *err);
 /* Same with an explicit database path (tests, benchmarks). */
 int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__ledger **out,
                             agora__error *err);
 void agora__ledger_close(agora__ledger *l);
-
-/* Read HOME/secret: 32 raw bytes, or 64 hex digits with optional trailing newline. */
-int agora__ledger_read_secret(const char *home, uint8_t secret[32], agora__error *err);
 
 /* Mint an invocation id (UUIDv7 layout: 48-bit Unix ms, version 7, 74 random bits) as 32
  * lowercase hex digits + NUL. The period billed is the UTC month of the mint time. */

@@ -1,5 +1,5 @@
 /*
- * Invocation ids, periods, pricing model names and the clinic secret: the small pieces of
+ * Invocation ids, periods and pricing model names: the small pieces of
  * vocabulary the ledger and its callers share.
  */
 #include <errno.h>
@@ -97,34 +97,4 @@ int agora__ledger_period_valid(const char *p)
 void agora__ledger_period_now(char period[8])
 {
     period_of_ms((uint64_t)time(NULL) * 1000u, period);
-}
-
-int agora__ledger_read_secret(const char *home, uint8_t secret[32], agora__error *err)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/secret", home) >= (int)sizeof path)
-        return agora__error_set(err, AGORA_EINVAL, "home path is too long");
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc = agora__read_file(path, 4096, &buf, &len, err);
-    if (rc != 0)
-        return agora__error_prefix(err, "reading the clinic secret");
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        len--;
-    if (len == 32) {
-        memcpy(secret, buf, 32);
-    } else if (len == 64) {
-        buf[64] = '\0';
-        if (agora__unhex((const char *)buf, secret, 32) != 0)
-            rc = AGORA_EINVAL;
-    } else {
-        rc = AGORA_EINVAL;
-    }
-    sodium_memzero(buf, len);
-    free(buf);
-    if (rc != 0)
-        return agora__error_set(
-            err, AGORA_EINVAL,
-            "%s is not a 32-byte clinic secret; recreate the home with agora init", path);
-    return 0;
 }

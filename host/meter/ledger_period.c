@@ -89,6 +89,26 @@ static int out_put(outbuf *b, const char *s, size_t n)
 }
 
 /* Append o as one compact line (sorted keys; JSON strings escape newlines). */
+static int out_line(outbuf *b, const json_t *o);
+
+/* The export body's row writer (agora__ledger_rows callback). */
+typedef struct row_sink {
+    outbuf *body;
+    int64_t written;
+    agora__error *err;
+} row_sink;
+
+static int sink_row(const json_t *row, void *ctx)
+{
+    row_sink *s = ctx;
+    int w = out_line(s->body, row);
+    if (w != 0)
+        return agora__error_set(s->err, w, "the export does not fit in %zu bytes or memory",
+                                AGORA__EXPORT_MAX);
+    s->written++;
+    return 0;
+}
+
 static int out_line(outbuf *b, const json_t *o)
 {
     char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -168,39 +188,10 @@ int agora__ledger_period_export(agora__ledger *l, const char *period, const char
     if (rc == 0 && (out_put(&body, blank, sizeof blank) != 0 || out_line(&body, hdr) != 0))
         rc = agora__error_set(err, AGORA_ENOMEM, "out of memory exporting the ledger");
     json_decref(hdr);
-    if (rc == 0 && count > 0 &&
-        sqlite3_prepare_v2(l->db,
-                           "SELECT " AGORA__LEDGER_COLUMNS
-                           " FROM entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
-                           -1, &st, NULL) != SQLITE_OK)
-        rc = agora__ledger_sql_error(l, err, "preparing the export");
-    int64_t written = 0;
-    if (rc == 0 && count > 0) {
-        sqlite3_bind_int64(st, 1, first);
-        sqlite3_bind_int64(st, 2, last);
-        for (;;) {
-            int s = sqlite3_step(st);
-            if (s == SQLITE_DONE)
-                break;
-            if (s != SQLITE_ROW) {
-                rc = agora__ledger_sql_error(l, err, "reading the ledger");
-                break;
-            }
-            agora__ledger_row r;
-            const char *hash;
-            agora__ledger_row_read(st, &r, &hash);
-            json_t *o = agora__ledger_row_json(&r, hash);
-            int w = o != NULL ? out_line(&body, o) : AGORA_ENOMEM;
-            json_decref(o);
-            if (w != 0) {
-                rc = agora__error_set(err, w, "the export does not fit in %zu bytes or memory",
-                                      AGORA__EXPORT_MAX);
-                break;
-            }
-            written++;
-        }
-    }
-    sqlite3_finalize(st);
+    row_sink sink = {&body, 0, err};
+    if (rc == 0 && count > 0)
+        rc = agora__ledger_rows(l, first, last, sink_row, &sink, err);
+    int64_t written = sink.written;
     sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
     /* One read transaction: the rows are those the header announced. */
     if (rc == 0 && written != n)

@@ -71,4 +71,10 @@ int64_t agora__ledger_share_floor(int64_t gross, int64_t bps);
 int agora__ledger_sql_error(agora__ledger *l, agora__error *err, const char *what);
 int agora__ledger_exec(agora__ledger *l, const char *sql, agora__error *err);
 
+/* Call fn for each row with first <= seq <= last, in order, as its export JSON (the one row
+ * walk of agora__ledger_export and the period export). fn's non-zero return stops the walk and
+ * is returned. */
+int agora__ledger_rows(agora__ledger *l, int64_t first, int64_t last, agora__ledger_row_fn fn,
+                       void *ctx, agora__error *err);
+
 #endif

@@ -132,16 +132,17 @@ int agora__ledger_verify(agora__ledger *l, int64_t *bad_seq, int64_t *rows_out, 
     return rc;
 }
 
-int agora__ledger_export(agora__ledger *l, int64_t since_seq, agora__ledger_row_fn fn, void *ctx,
-                         agora__error *err)
+int agora__ledger_rows(agora__ledger *l, int64_t first, int64_t last, agora__ledger_row_fn fn,
+                       void *ctx, agora__error *err)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(l->db,
-                           "SELECT " AGORA__LEDGER_COLUMNS " FROM entries WHERE seq > ?1 ORDER "
-                           "BY seq",
+                           "SELECT " AGORA__LEDGER_COLUMNS
+                           " FROM entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
                            -1, &st, NULL) != SQLITE_OK)
-        return agora__ledger_sql_error(l, err, "preparing export");
-    sqlite3_bind_int64(st, 1, since_seq);
+        return agora__ledger_sql_error(l, err, "preparing the export");
+    sqlite3_bind_int64(st, 1, first);
+    sqlite3_bind_int64(st, 2, last);
     int rc = 0;
     for (;;) {
         int s = sqlite3_step(st);
@@ -166,4 +167,12 @@ int agora__ledger_export(agora__ledger *l, int64_t since_seq, agora__ledger_row_
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+int agora__ledger_export(agora__ledger *l, int64_t since_seq, agora__ledger_row_fn fn, void *ctx,
+                         agora__error *err)
+{
+    if (since_seq == INT64_MAX)
+        return 0;
+    return agora__ledger_rows(l, since_seq + 1, INT64_MAX, fn, ctx, err);
 }

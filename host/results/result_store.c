@@ -41,9 +41,7 @@ int agora__results_study_dir(const char *home, const char *study_uid, char *buf,
     char hex[65];
     agora__sha256(study_uid, strlen(study_uid), h);
     agora__hex(h, 32, hex);
-    if ((size_t)snprintf(buf, size, "%s/results/%s", home, hex) >= size)
-        return agora__error_set(err, AGORA_ELIMIT, "home path is too long");
-    return 0;
+    return agora__home_entry_path(home, AGORA__HOME_RESULTS, hex, NULL, buf, size, err);
 }
 
 int agora__results_mask_path(const char *home, const char *study_uid, const char *sha256_hex,
@@ -382,9 +380,10 @@ int agora__results_studies(const char *home, json_t **out, agora__error *err)
         if (strlen(e->d_name) != 64 || strspn(e->d_name, "0123456789abcdef") != 64)
             continue;
         char path[4200];
-        snprintf(path, sizeof path, "%s/%s/study.json", root, e->d_name);
         json_t *idx = NULL;
-        if (agora__results_load_json(path, &idx, err) != 0)
+        if (agora__home_entry_path(home, AGORA__HOME_RESULTS, e->d_name, "study.json", path,
+                                   sizeof path, NULL) != 0 ||
+            agora__results_load_json(path, &idx, err) != 0)
             continue; /* a study directory being created right now */
         const char *uid = json_string_value(json_object_get(idx, "study_uid"));
         if (uid && agora__results_uid_valid(uid))

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agora_result_limits.h"
+#include "home.h"
 #include "results_private.h"
 
 #define MAX_MARK_BYTES 4096     /* one index entry: three short strings */
@@ -22,9 +23,7 @@
 
 static int urgent_dir(const char *home, char *buf, size_t size, agora__error *err)
 {
-    if ((size_t)snprintf(buf, size, "%s/results/urgent", home) >= size)
-        return agora__error_set(err, AGORA_ELIMIT, "home path is too long");
-    return 0;
+    return agora__home_entry_path(home, AGORA__HOME_RESULTS, "urgent", NULL, buf, size, err);
 }
 
 int agora__results_urgent_mark(const char *home, const json_t *doc, agora__error *err)

@@ -17,9 +17,16 @@
 static int home_key_paths(const char *home, char *prefix, char *key_path, char *pub_path,
                           agora__error *err)
 {
-    int rc = agora__path(prefix, 4096, err, "%s/clinic", home);
-    if (rc == 0)
-        rc = agora__home_path(home, AGORA__HOME_CLINIC_KEY, key_path, 4096, err);
+    /* The key writer takes PREFIX and adds .key / .pub: the prefix is clinic.key's path less
+     * its suffix, so the home module stays the one owner of both names. */
+    int rc = agora__home_path(home, AGORA__HOME_CLINIC_KEY, key_path, 4096, err);
+    size_t n = rc == 0 ? strlen(key_path) : 0;
+    if (rc == 0 && (n < 4 || strcmp(key_path + n - 4, ".key") != 0))
+        rc = agora__error_set(err, AGORA_EINTERNAL, "clinic key path has no .key suffix");
+    if (rc == 0) {
+        memcpy(prefix, key_path, n - 4);
+        prefix[n - 4] = '\0';
+    }
     if (rc == 0)
         rc = agora__home_path(home, AGORA__HOME_CLINIC_PUB, pub_path, 4096, err);
     return rc;

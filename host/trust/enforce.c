@@ -22,7 +22,8 @@ static int installed_version(const agora__trust_home *h, const char *id, char *v
     size_t len;
     if (!agora__reverse_dns_valid(id))
         return agora__error_set(err, AGORA_EINVAL, "'%.140s' is not a plugin id (reverse-DNS)", id);
-    int rc = agora__path(path, sizeof path, err, "%s/plugins/%s/install.json", h->dir, id);
+    int rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, "install.json", path,
+                                    sizeof path, err);
     if (rc != 0)
         return rc;
     rc = agora__read_file(path, INSTALL_RECORD_MAX, &buf, &len, err);
@@ -90,7 +91,7 @@ static int read_pinned(const agora__trust_home *h, const char *id, const char *f
     size_t len;
     uint8_t sha[32];
     char hex[65];
-    int rc = agora__path(path, sizeof path, err, "%s/plugins/%s/%s", h->dir, id, file);
+    int rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, file, path, sizeof path, err);
     if (rc == 0)
         rc = agora__read_file(path, max, &buf, &len, err);
     if (rc != 0)
@@ -130,7 +131,8 @@ static int load_manifest(const agora__trust_home *h, agora__trust_plugin *info, 
     if (rc == 0) {
         info->manifest_ok = 1;
         info->requested = info->manifest.permissions;
-        info->granted = info->requested & info->certified & info->policy;
+        /* GRANTABLE: a catalog or policy from before cleanDescOpt was refused cannot give it. */
+        info->granted = info->requested & info->certified & info->policy & AGORA__OPT_GRANTABLE;
     }
     if (rc == 0 && keep != NULL) {
         *keep = buf;
@@ -193,7 +195,7 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
     char dir[4096];
     int rc = agora__trust_refresh(h, err);
     if (rc == 0)
-        rc = agora__path(dir, sizeof dir, err, "%s/plugins", h->dir);
+        rc = agora__home_path(h->dir, AGORA__HOME_PLUGINS, dir, sizeof dir, err);
     if (rc != 0)
         return rc;
     DIR *d = opendir(dir);

@@ -3,7 +3,7 @@
  * the directories are 0700 and opening refuses a home other users could write.
  *
  *   HOME/config.json          policy: expiry grace, PS3.15 options the clinic allows (0600)
- *   HOME/secret               32 random bytes; de-identification and billing keys derive (0600)
+ *   HOME/secret               the one clinic secret: every key derives from it (0600; home.h)
  *   HOME/trust/<keyid>.pub    trusted operator keys (0600)
  *   HOME/clinic.key           the clinic's Ed25519 signing key for ledger exports (0600)
  *   HOME/clinic.pub           its public half, for the operator (agora clinic add)
@@ -154,33 +154,11 @@ out:
     return rc;
 }
 
+/* The one clinic secret (common/home_secret.c). Opening a home does not migrate a legacy
+ * deid.secret: only agora deid reads that key, and it migrates it (with a message). */
 static int read_secret(agora__trust_home *h, agora__error *err)
 {
-    char path[4096];
-    uint8_t *buf;
-    size_t len;
-    struct stat st;
-    int rc = agora__home_path(h->dir, AGORA__HOME_SECRET, path, sizeof path, err);
-    if (rc != 0)
-        return rc;
-    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
-        return agora__error_set(err, AGORA_EINVAL,
-                                "%s is readable by other users; run chmod 600 %s", path, path);
-    rc = agora__read_file(path, 32, &buf, &len, err);
-    if (rc != 0)
-        return rc;
-    if (len != 32) {
-        sodium_memzero(buf, len);
-        free(buf);
-        return agora__error_set(err, AGORA_EINVAL,
-                                "%s must hold exactly 32 bytes; it is damaged (restore it from "
-                                "backup: results and bills derive from it)",
-                                path);
-    }
-    memcpy(h->secret, buf, 32);
-    sodium_memzero(buf, len);
-    free(buf);
-    return 0;
+    return agora__home_secret_load(h->dir, 0, &h->secret, NULL, err);
 }
 
 static int read_trusted(agora__trust_home *h, agora__error *err)
@@ -301,7 +279,7 @@ void agora__trust_home_close(agora__trust_home *h)
     if (h == NULL)
         return;
     agora__catalog_free(&h->cat);
-    sodium_memzero(h->secret, sizeof h->secret);
+    agora__home_secret_wipe(&h->secret);
     free(h);
 }
 
@@ -312,20 +290,13 @@ const char *agora__trust_home_dir(const agora__trust_home *h)
 
 void agora__trust_secret(const agora__trust_home *h, uint8_t secret[32])
 {
-    memcpy(secret, h->secret, 32);
+    memcpy(secret, h->secret.root, 32);
 }
 
-int agora__trust_derive_key(const agora__trust_home *h, const char *purpose, uint8_t key[32])
+int agora__trust_derive_key(const agora__trust_home *h, agora__home_key_label label,
+                            uint8_t key[32])
 {
-    size_t n = strlen(purpose);
-    if (n == 0 || n > 64)
-        return AGORA_EINVAL;
-    if (sodium_init() < 0)
-        return AGORA_EINTERNAL;
-    char msg[80];
-    int m = snprintf(msg, sizeof msg, "agora-key/%s", purpose);
-    crypto_generichash(key, 32, (const uint8_t *)msg, (size_t)m, h->secret, 32);
-    return 0;
+    return agora__home_key(&h->secret, label, key);
 }
 
 int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agora__error *err)
@@ -355,9 +326,10 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
     rc = agora__mkdirs(dir, 0700, err);
     if (rc == 0 && chmod(dir, 0700) != 0)
         rc = agora__error_set(err, AGORA__ERR(errno), "cannot chmod %s: %s", dir, strerror(errno));
-    static const char *const subdirs[] = {"trust", "catalog", "plugins"};
+    static const agora__home_entry subdirs[] = {AGORA__HOME_TRUST, AGORA__HOME_CATALOG,
+                                                AGORA__HOME_PLUGINS};
     for (size_t i = 0; rc == 0 && i < 3; i++) {
-        rc = agora__path(path, sizeof path, err, "%s/%s", dir, subdirs[i]);
+        rc = agora__home_path(dir, subdirs[i], path, sizeof path, err);
         if (rc == 0 && mkdir(path, 0700) != 0 && errno != EEXIST)
             rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", path,
                                   strerror(errno));
@@ -367,29 +339,22 @@ int agora__home_init(const agora__init_opts *o, char *dir, size_t dir_size, agor
     for (size_t i = 0; rc == 0 && i < o->n_trust; i++) {
         char line[256];
         agora__pubkey_format(&keys[i], line, sizeof line);
-        rc = agora__path(path, sizeof path, err, "%s/trust/%s.pub", dir, keys[i].id);
+        char name[AGORA__KEY_ID_HEX + 8];
+        snprintf(name, sizeof name, "%s.pub", keys[i].id);
+        rc = agora__home_entry_path(dir, AGORA__HOME_TRUST, name, NULL, path, sizeof path, err);
         if (rc == 0)
             rc = agora__write_file_atomic(path, line, strlen(line), 0600, err);
     }
-    if (rc == 0)
-        rc = agora__home_path(dir, AGORA__HOME_SECRET, path, sizeof path, err);
+    /* The one clinic secret: kept when this directory already has one (agora deid made it, or an
+     * init was interrupted), with a deid.secret folded in. */
     if (rc == 0) {
-        uint8_t secret[32];
-        randombytes_buf(secret, sizeof secret);
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) {
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s%s", path,
-                                  strerror(errno),
-                                  errno == EEXIST ? " (left by an interrupted init? it is not "
-                                                    "a home yet: remove the directory and retry)"
-                                                  : "");
-        } else {
-            ssize_t w = write(fd, secret, sizeof secret);
-            if (w != (ssize_t)sizeof secret || fsync(fd) != 0)
-                rc = agora__error_set(err, AGORA_EINTERNAL, "cannot write %s", path);
-            close(fd);
-        }
-        sodium_memzero(secret, sizeof secret);
+        agora__home_secret secret;
+        unsigned done = 0;
+        rc = agora__home_secret_load(dir, AGORA__SECRET_CREATE | AGORA__SECRET_MIGRATE, &secret,
+                                     &done, err);
+        agora__home_secret_wipe(&secret);
+        if (o->secret_done != NULL)
+            *o->secret_done = done;
     }
     /* The clinic's signing key for its ledger exports (statements across clinics). */
     if (rc == 0)

@@ -16,7 +16,7 @@ static int read_held_bytes(const agora__trust_home *h, uint8_t **buf, size_t *le
                            agora__error *err)
 {
     char path[4096];
-    int rc = agora__path(path, sizeof path, err, "%s/catalog/current", h->dir);
+    int rc = agora__home_path(h->dir, AGORA__HOME_CATALOG_HELD, path, sizeof path, err);
     if (rc == 0)
         rc = agora__read_file(path, AGORA__CATALOG_MAX + AGORA__SIG_TEXT_MAX, buf, len, err);
     return rc;
@@ -77,13 +77,13 @@ int agora__home_sync(agora__trust_home *h, const char *dir, agora__catalog *old,
         goto out;
     }
     char path[4096], src[PATH_MAX];
-    rc = agora__path(path, sizeof path, err, "%s/catalog/current", h->dir);
+    rc = agora__home_path(h->dir, AGORA__HOME_CATALOG_HELD, path, sizeof path, err);
     if (rc == 0)
         rc = agora__write_file_atomic(path, joined, total, 0600, err);
     if (rc != 0)
         goto out;
     if (realpath(dir, src) != NULL &&
-        agora__path(path, sizeof path, NULL, "%s/catalog/source", h->dir) == 0)
+        agora__home_path(h->dir, AGORA__HOME_CATALOG_SRC, path, sizeof path, NULL) == 0)
         (void)agora__write_file_atomic(path, src, strlen(src), 0600, NULL);
     *old = h->cat;
     h->cat = fresh;
@@ -189,7 +189,7 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
     } else {
         uint8_t *buf;
         size_t len;
-        rc = agora__path(path, sizeof path, err, "%s/catalog/source", h->dir);
+        rc = agora__home_path(h->dir, AGORA__HOME_CATALOG_SRC, path, sizeof path, err);
         if (rc == 0 && agora__read_file(path, sizeof src - 1, &buf, &len, NULL) == 0) {
             memcpy(src, buf, len + 1);
             free(buf);
@@ -216,22 +216,25 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
         rc = agora__elf_check(plugin, plen, err);
     char dir[4096];
     if (rc == 0)
-        rc = agora__path(dir, sizeof dir, err, "%s/plugins/%s", h->dir, id);
+        rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, NULL, dir, sizeof dir, err);
     if (rc == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
         rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", dir, strerror(errno));
     /* Drop the old record first: a crash part-way leaves "not installed", not a mix of two
      * versions that would show as tampered. */
     if (rc == 0)
-        rc = agora__path(path, sizeof path, err, "%s/install.json", dir);
+        rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, "install.json", path,
+                                    sizeof path, err);
     if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
         rc = agora__error_set(err, AGORA__ERR(errno), "cannot replace %s: %s", path,
                               strerror(errno));
     if (rc == 0)
-        rc = agora__path(path, sizeof path, err, "%s/plugin.so", dir);
+        rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, "plugin.so", path, sizeof path,
+                                    err);
     if (rc == 0)
         rc = agora__write_file_atomic(path, plugin, plen, 0600, err);
     if (rc == 0)
-        rc = agora__path(path, sizeof path, err, "%s/manifest.json", dir);
+        rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, "manifest.json", path,
+                                    sizeof path, err);
     if (rc == 0)
         rc = agora__write_file_atomic(path, manifest, mlen, 0600, err);
     if (rc == 0) {
@@ -246,7 +249,8 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
         if (text == NULL)
             rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
         if (rc == 0)
-            rc = agora__path(path, sizeof path, err, "%s/install.json", dir);
+            rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, "install.json", path,
+                                        sizeof path, err);
         /* Written last: the record of which version is installed. */
         if (rc == 0)
             rc = agora__write_file_atomic(path, text, strlen(text), 0600, err);
@@ -264,7 +268,7 @@ int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
     if (!agora__reverse_dns_valid(id))
         return agora__error_set(err, AGORA_EINVAL, "'%.140s' is not a plugin id (reverse-DNS)", id);
     char dir[4096], path[4096 + 300];
-    int rc = agora__path(dir, sizeof dir, err, "%s/plugins/%s", h->dir, id);
+    int rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, NULL, dir, sizeof dir, err);
     if (rc != 0)
         return rc;
     DIR *d = opendir(dir);
@@ -272,7 +276,11 @@ int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
         return agora__error_set(err, errno == ENOENT ? AGORA_EINVAL : AGORA__ERR(errno),
                                 "%s is not installed (agora list shows what is)", id);
     /* The install.json record goes first so a half-removed plugin is simply not installed. */
-    snprintf(path, sizeof path, "%s/install.json", dir);
+    if (agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, "install.json", path, sizeof path,
+                               err) != 0) {
+        closedir(d);
+        return err != NULL ? err->code : AGORA_ELIMIT;
+    }
     if (unlink(path) != 0 && errno != ENOENT) {
         closedir(d);
         return agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path,

@@ -4,11 +4,6 @@
 
 #include <string.h>
 
-static const char *const option_names[AGORA__OPT_COUNT] = {
-    "rtnPatCharsOpt",      "rtnDevIdOpt",          "rtnInstIdOpt",
-    "rtnLongFullDatesOpt", "rtnLongModifDatesOpt", "cleanDescOpt",
-};
-
 static const char *const output_names[AGORA__OUT_COUNT] = {
     "findings", "measurements", "regions", "masks", "summary",
 };
@@ -23,18 +18,27 @@ static const char *const status_names[] = {
 
 const char *agora__trust_option_name(unsigned index)
 {
-    return index < AGORA__OPT_COUNT ? option_names[index] : NULL;
+    const agora__ps315_info *o = index < AGORA__OPT_COUNT ? agora__ps315((int)index) : NULL;
+    return o != NULL && (o->uses & AGORA__PS315_NAMED) ? o->name : NULL;
 }
 
 int agora__trust_option_parse(const char *name, uint32_t *bit)
 {
-    for (unsigned i = 0; i < AGORA__OPT_COUNT; i++) {
-        if (strcmp(name, option_names[i]) == 0) {
-            *bit = 1u << i;
-            return 0;
-        }
+    int o = agora__ps315_from_name(name);
+    if (o < 0 || agora__trust_option_name((unsigned)o) == NULL)
+        return AGORA_EINVAL;
+    *bit = AGORA__PS315_BIT(o);
+    return 0;
+}
+
+const char *agora__trust_option_refusal(uint32_t bits)
+{
+    for (int i = 0; i < AGORA__OPT_COUNT; i++) {
+        const agora__ps315_info *o = agora__ps315(i);
+        if ((bits & AGORA__PS315_BIT(i)) && !(o->uses & AGORA__PS315_GRANT))
+            return o->refusal != NULL ? o->refusal : "it is never given to a plugin";
     }
-    return AGORA_EINVAL;
+    return NULL;
 }
 
 void agora__trust_options_format(uint32_t options, char *buf, size_t size)
@@ -44,12 +48,13 @@ void agora__trust_options_format(uint32_t options, char *buf, size_t size)
         return;
     buf[0] = '\0';
     for (unsigned i = 0; i < AGORA__OPT_COUNT; i++) {
-        if (!(options & (1u << i)))
+        const char *name = agora__trust_option_name(i);
+        if (!(options & (1u << i)) || name == NULL)
             continue;
         if (used > 0)
             used += agora__strlcpy(buf + used, ",", size - used);
         if (used < size)
-            used += agora__strlcpy(buf + used, option_names[i], size - used);
+            used += agora__strlcpy(buf + used, name, size - used);
         if (used >= size)
             return;
     }

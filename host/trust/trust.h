@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "ps315.h"
 
 /* ---- Limits ------------------------------------------------------------------------------- */
 
@@ -42,22 +43,37 @@
 #define AGORA__TRUST_LIST_MAX     32                          /* modalities, body parts */
 
 /* ---- PS3.15 Annex E options a plugin may be granted (bit flags) ---------------------------- */
-/* Only options that make sense for a plugin's image view. rtnUIDsOpt is absent on purpose
- * (plugins see keyed-hash pseudonyms, never real UIDs), as are rtnSafePrivOpt (private tags never
- * leave the host), cleanGraphOpt and cleanStructContOpt (plugins get no overlays or SR). */
-#define AGORA__OPT_RTN_PAT_CHARS        (1u << 0) /* rtnPatCharsOpt: age, sex, size, weight */
-#define AGORA__OPT_RTN_DEV_ID           (1u << 1) /* rtnDevIdOpt: device identity */
-#define AGORA__OPT_RTN_INST_ID          (1u << 2) /* rtnInstIdOpt: institution identity */
-#define AGORA__OPT_RTN_LONG_FULL_DATES  (1u << 3) /* rtnLongFullDatesOpt: real dates */
-#define AGORA__OPT_RTN_LONG_MODIF_DATES (1u << 4) /* rtnLongModifDatesOpt: shifted dates */
-#define AGORA__OPT_CLEAN_DESC           (1u << 5) /* cleanDescOpt: cleaned descriptions */
-#define AGORA__OPT_COUNT                6
-#define AGORA__OPT_ALL                  ((1u << AGORA__OPT_COUNT) - 1)
+/* The bits are the host's one PS3.15 assignment (common/ps315.h), the same the de-identification
+ * rules use. Only options that make sense for a plugin's image view can be named in a manifest,
+ * the catalog and the clinic policy (AGORA__PS315_NAMED); rtnUIDsOpt is absent on purpose (a
+ * plugin never sees real UIDs). cleanDescOpt is named but never given (AGORA__OPT_GRANTABLE):
+ * certify and init refuse it, and the grant of an older catalog or policy drops it. */
+/* rtnPatCharsOpt: age, sex, size, weight */
+#define AGORA__OPT_RTN_PAT_CHARS AGORA__PS315_BIT(AGORA__PS315_RTN_PAT_CHARS)
+/* rtnDevIdOpt: device identity */
+#define AGORA__OPT_RTN_DEV_ID AGORA__PS315_BIT(AGORA__PS315_RTN_DEV_ID)
+/* rtnInstIdOpt: institution and department name, institution address */
+#define AGORA__OPT_RTN_INST_ID AGORA__PS315_BIT(AGORA__PS315_RTN_INST_ID)
+/* rtnLongFullDatesOpt: real dates */
+#define AGORA__OPT_RTN_LONG_FULL_DATES AGORA__PS315_BIT(AGORA__PS315_RTN_LONG_FULL_DATES)
+/* rtnLongModifDatesOpt: dates shifted per patient */
+#define AGORA__OPT_RTN_LONG_MODIF_DATES AGORA__PS315_BIT(AGORA__PS315_RTN_LONG_MODIF_DATES)
+/* cleanDescOpt: named, never granted */
+#define AGORA__OPT_CLEAN_DESC AGORA__PS315_BIT(AGORA__PS315_CLEAN_DESC)
+/* Bit positions to scan (for i < AGORA__OPT_COUNT: mask & (1u << i)). */
+#define AGORA__OPT_COUNT     AGORA__PS315_COUNT
+#define AGORA__OPT_ALL       agora__ps315_mask(AGORA__PS315_NAMED)
+#define AGORA__OPT_GRANTABLE agora__ps315_mask(AGORA__PS315_NAMED | AGORA__PS315_GRANT)
 
-/* The PS3.15 name ("rtnPatCharsOpt") of option bit `index` (0..AGORA__OPT_COUNT-1), else NULL. */
+/* The PS3.15 name ("rtnPatCharsOpt") of option bit `index` when a plugin's files may name it,
+ * else NULL. */
 const char *agora__trust_option_name(unsigned index);
-/* Parse a PS3.15 option name into its bit. 0 or AGORA_EINVAL (unknown or not grantable). */
+/* Parse a PS3.15 option name into its bit. 0 or AGORA_EINVAL (unknown, or not one a plugin's
+ * files may name). */
 int agora__trust_option_parse(const char *name, uint32_t *bit);
+/* Why option bit(s) cannot be given to a plugin (static text saying what to do), or NULL when
+ * every bit in `bits` can. Certify (--grant) and init (--allow) refuse with it. */
+const char *agora__trust_option_refusal(uint32_t bits);
 /* Write the options as "a,b,c" ("none" when empty) into buf (always terminated). */
 void agora__trust_options_format(uint32_t options, char *buf, size_t size);
 
@@ -152,9 +168,10 @@ const char *agora__trust_home_dir(const agora__trust_home *home);
 
 /* The 32-byte clinic secret. Prefer agora__trust_derive_key for a purpose-specific key. */
 void agora__trust_secret(const agora__trust_home *home, uint8_t secret[32]);
-/* A 32-byte key for one purpose ("deid-uid", "billing", ...): keyed BLAKE2b of the purpose
- * under the clinic secret. Same home + same purpose => same key. 0 or AGORA_EINVAL. */
-int agora__trust_derive_key(const agora__trust_home *home, const char *purpose, uint8_t key[32]);
+/* The 32-byte key for one label (AGORA__KEY_UID, AGORA__KEY_BILLING, ...; the KDF is in
+ * common/home.h). Same home + same label => same key. 0 or AGORA_EINVAL. */
+int agora__trust_derive_key(const agora__trust_home *home, agora__home_key_label label,
+                            uint8_t key[32]);
 
 /* Re-read the held catalog from disk (verify before parse). Call after a sync may have happened;
  * agora__trust_allowed calls it itself. */

@@ -159,7 +159,7 @@ int agora__catalog_entry_cmp(const void *a, const void *b);
 #define AGORA__HOME_TRUST_MAX 16
 struct agora__trust_home {
     char dir[4096];
-    uint8_t secret[32];
+    agora__home_secret secret;
     agora__pubkey trusted[AGORA__HOME_TRUST_MAX];
     size_t n_trusted;
     int64_t grace_s;
@@ -178,6 +178,7 @@ typedef struct agora__init_opts {
     size_t n_trust;
     uint32_t policy; /* AGORA__OPT_* the clinic allows */
     int64_t grace_s;
+    unsigned *secret_done; /* may be NULL: gets AGORA__SECRET_CREATED/MIGRATED (home.h) */
 } agora__init_opts;
 
 int agora__home_init(const agora__init_opts *opts, char *dir_out, size_t dir_size,

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     }
     agora__error err = {0};
     uint8_t secret[32];
-    if (agora__deid_secret_load(argv[1], secret, &err) != 0 ||
+    if (agora__key_file_read(argv[1], secret, &err) != 0 ||
         agora__mkdirs(argv[2], 0755, &err) != 0) {
         fprintf(stderr, "deid_inprocess: %s\n", err.msg);
         return 1;

@@ -238,15 +238,16 @@ def main():
             check(o.ReferencedSeriesSequence[0].ReferencedSOPInstanceUID.startswith("2.25."),
                   "nested UID remapped")
 
-        # Without --secret: $AGORA_HOME/deid.secret is created (mode 600) and reused.
+        # Without --secret: the home's one secret $AGORA_HOME/secret is created (mode 600) and
+        # reused; no second secret file (deid.secret) appears.
         home = os.path.join(tmp, "home")
         env = dict(os.environ, AGORA_HOME=home)
         # ... but never when the input is missing: fail before creating any state.
         r = subprocess.run([AGORA, "deid", os.path.join(tmp, "no-such-input"), "-o",
                             os.path.join(tmp, "never")], capture_output=True, text=True, env=env)
         check(r.returncode == 1 and "no-such-input" in r.stderr, "missing input fails (1)")
-        check(not os.path.exists(os.path.join(home, "deid.secret")),
-              "a missing input creates no deid.secret")
+        check(not os.path.exists(os.path.join(home, "secret")),
+              "a missing input creates no secret")
         outs = []
         for i in range(2):
             o = os.path.join(tmp, "home-out%d" % i)
@@ -254,15 +255,16 @@ def main():
                                env=env)
             check(r.returncode == 0, "deid with AGORA_HOME secret")
             outs.append(sorted(os.listdir(o)))
-        st = os.stat(os.path.join(home, "deid.secret"))
+        st = os.stat(os.path.join(home, "secret"))
         check(st.st_size == 32 and (st.st_mode & 0o077) == 0, "secret created private")
+        check(not os.path.exists(os.path.join(home, "deid.secret")), "one secret file")
         check(outs[0] == outs[1], "the created secret is reused")
         # Without AGORA_HOME: the default clinic home (~/.local/share/agora), as every command.
         base = {k: v for k, v in os.environ.items() if k not in ("AGORA_HOME", "XDG_DATA_HOME")}
         fresh = os.path.join(tmp, "fresh-user")
         r = subprocess.run([AGORA, "deid", privdir, "-o", os.path.join(tmp, "default-out")],
                            capture_output=True, text=True, env=dict(base, HOME=fresh))
-        st = os.stat(os.path.join(fresh, ".local", "share", "agora", "deid.secret"))
+        st = os.stat(os.path.join(fresh, ".local", "share", "agora", "secret"))
         check(r.returncode == 0 and (st.st_mode & 0o077) == 0, "default home secret, private")
         # No home at all (no HOME either): refused, saying how to give a secret.
         no_home = {k: v for k, v in base.items() if k != "HOME"}

@@ -20,7 +20,7 @@ int main(int argc, char **argv)
     agora__trust_home *home = NULL;
     agora__error err = {0};
     if (agora__trust_home_open(argv[1], &home, &err) != 0 ||
-        agora__trust_derive_key(home, "deid-uid", key) != 0) {
+        agora__trust_derive_key(home, AGORA__KEY_UID, key) != 0) {
         fprintf(stderr, "view_key: cannot derive the key from the home: %s\n", err.msg);
         agora__trust_home_close(home);
         return 1;

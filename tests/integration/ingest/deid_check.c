@@ -195,7 +195,7 @@ static int sandboxed(agora__ingest *ing, const char *path, const agora__deid_pro
             printf("FAIL: %s: hashing a UID the worker returned: %s\n", path, e.msg);
         pp[i] = ps[i];
     }
-    int days = (prof->options & (1u << AGORA__DEID_OPT_LONG_MODIF_DATES))
+    int days = (prof->options & (1u << AGORA__PS315_RTN_LONG_MODIF_DATES))
                    ? agora__deid_date_offset(secret, u.patient_id, strlen(u.patient_id))
                    : 0;
     uint64_t cap = 6 * (uint64_t)st.st_size + (1u << 20);
@@ -235,8 +235,8 @@ static int run_deid(const char *dir)
     }
     agora__ingest *ing = open_ingest();
     const uint32_t option_sets[3] = {
-        0, (1u << AGORA__DEID_OPT_LONG_MODIF_DATES) | (1u << AGORA__DEID_OPT_SAFE_PRIV),
-        1u << AGORA__DEID_OPT_UIDS};
+        0, (1u << AGORA__PS315_RTN_LONG_MODIF_DATES) | (1u << AGORA__PS315_RTN_SAFE_PRIV),
+        1u << AGORA__PS315_RTN_UIDS};
     size_t same = 0, refused = 0, skipped = 0;
     for (int o = 0; o < 3; o++) {
         agora__deid_profile prof = {secret, option_sets[o],

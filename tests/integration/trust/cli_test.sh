@@ -202,6 +202,12 @@ usage_error "certify: share out of range" "--vendor-share-bps must be an integer
     "$AGORA" certify n.agora "${CERT[@]}" --vendor-share-bps 10001
 usage_error "certify: unknown option name in --grant" "not a grantable PS3.15 option" \
     "$AGORA" certify n.agora "${CERT[@]}" --grant rtnUIDsOpt
+usage_error "certify: cleanDescOpt is never given to a plugin" \
+    "cleanDescOpt cannot be given to a plugin: cleanDescOpt is not performed" \
+    "$AGORA" certify n.agora "${CERT[@]}" --grant cleanDescOpt
+usage_error "init: cleanDescOpt is not a policy a clinic can set" \
+    "cleanDescOpt cannot be given to a plugin" \
+    "$AGORA" init --home never-made --trust op.pub --allow cleanDescOpt
 ok "certify" "$AGORA" certify n.agora "${CERT[@]}" --grant rtnPatCharsOpt --vendor-key vendor.pub
 has "certify reports version 1" "$T/out" "catalog version 1"
 has "certify pins the binary" "$T/out" "plugin   sha256"

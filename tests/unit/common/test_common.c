@@ -128,12 +128,54 @@ static void test_home_paths(void **state)
     assert_int_equal(agora__home_path("/h", AGORA__HOME_CONFIG, a, 8, &err), AGORA_ELIMIT);
 }
 
+/* Paths inside the home's directories: one component per name, so an id cannot leave them. */
+static void test_home_entry_paths(void **state)
+{
+    (void)state;
+    char a[256];
+    agora__error err;
+    assert_int_equal(
+        agora__home_entry_path("/h", AGORA__HOME_PLUGINS, "org.x.y", NULL, a, sizeof a, &err), 0);
+    assert_string_equal(a, "/h/plugins/org.x.y");
+    assert_int_equal(agora__home_entry_path("/h", AGORA__HOME_PLUGINS, "org.x.y", "install.json", a,
+                                            sizeof a, &err),
+                     0);
+    assert_string_equal(a, "/h/plugins/org.x.y/install.json");
+    assert_int_equal(
+        agora__home_entry_path("/h", AGORA__HOME_TRUST, "k.pub", NULL, a, sizeof a, &err), 0);
+    assert_string_equal(a, "/h/trust/k.pub");
+    assert_int_equal(
+        agora__home_entry_path("/h", AGORA__HOME_RESULTS, "ab", "study.json", a, sizeof a, &err),
+        0);
+    assert_string_equal(a, "/h/results/ab/study.json");
+    assert_int_equal(agora__home_path("/h", AGORA__HOME_CATALOG_SRC, a, sizeof a, &err), 0);
+    assert_string_equal(a, "/h/catalog/source");
+    static const char *const bad[] = {"", ".", "..", "../x", "a/b", "/abs"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(
+            agora__home_entry_path("/h", AGORA__HOME_PLUGINS, bad[i], NULL, a, sizeof a, &err),
+            AGORA_EINVAL);
+        assert_int_equal(
+            agora__home_entry_path("/h", AGORA__HOME_PLUGINS, "ok", bad[i], a, sizeof a, &err),
+            AGORA_EINVAL);
+    }
+    assert_int_equal(
+        agora__home_entry_path("/h", AGORA__HOME_PLUGINS, NULL, NULL, a, sizeof a, &err),
+        AGORA_EINVAL);
+    /* Only the home's directories have entries. */
+    assert_int_equal(agora__home_entry_path("/h", AGORA__HOME_SECRET, "x", NULL, a, sizeof a, &err),
+                     AGORA_EINVAL);
+    assert_int_equal(agora__home_entry_path("/h", AGORA__HOME_PLUGINS, "org.x.y", "f", a, 18, &err),
+                     AGORA_ELIMIT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8),          cmocka_unit_test(test_hex),
         cmocka_unit_test(test_read_file_cap), cmocka_unit_test(test_write_atomic),
         cmocka_unit_test(test_error_prefix),  cmocka_unit_test(test_home_paths),
+        cmocka_unit_test(test_home_entry_paths),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

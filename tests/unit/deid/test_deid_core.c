@@ -154,9 +154,9 @@ static void test_rules_resolve(void **state)
     assert_int_equal(op_of(0x0009, 0x1001, 0), AGORA__DEID_OP_REMOVE); /* private */
     assert_int_equal(op_of(0x0028, 0x0010, 0), AGORA__DEID_OP_KEEP);   /* unlisted */
     /* Options. */
-    uint32_t pat = 1u << AGORA__DEID_OPT_PATCHARS, mod = 1u << AGORA__DEID_OPT_LONG_MODIF_DATES,
-             full = 1u << AGORA__DEID_OPT_LONG_FULL_DATES, uids = 1u << AGORA__DEID_OPT_UIDS,
-             desc = 1u << AGORA__DEID_OPT_CLEAN_DESC, dev = 1u << AGORA__DEID_OPT_DEVID;
+    uint32_t pat = 1u << AGORA__PS315_RTN_PAT_CHARS, mod = 1u << AGORA__PS315_RTN_LONG_MODIF_DATES,
+             full = 1u << AGORA__PS315_RTN_LONG_FULL_DATES, uids = 1u << AGORA__PS315_RTN_UIDS,
+             desc = 1u << AGORA__PS315_CLEAN_DESC, dev = 1u << AGORA__PS315_RTN_DEV_ID;
     assert_int_equal(op_of(0x0010, 0x1010, pat), AGORA__DEID_OP_KEEP);
     assert_int_equal(op_of(0x0010, 0x0010, pat), AGORA__DEID_OP_EMPTY); /* name stays gone */
     assert_int_equal(op_of(0x0008, 0x0020, mod), AGORA__DEID_OP_SHIFT_DATE);
@@ -179,16 +179,16 @@ static void test_rules_resolve(void **state)
 static void test_options(void **state)
 {
     (void)state;
-    assert_int_equal(agora__deid_option_from_name("rtnPatCharsOpt"), AGORA__DEID_OPT_PATCHARS);
-    assert_int_equal(agora__deid_option_from_name("rtnSafePrivOpt"), AGORA__DEID_OPT_SAFE_PRIV);
+    assert_int_equal(agora__deid_option_from_name("rtnPatCharsOpt"), AGORA__PS315_RTN_PAT_CHARS);
+    assert_int_equal(agora__deid_option_from_name("rtnSafePrivOpt"), AGORA__PS315_RTN_SAFE_PRIV);
     assert_int_equal(agora__deid_option_from_name("retainEverything"), -1);
-    assert_string_equal(agora__deid_option_name(AGORA__DEID_OPT_UIDS), "rtnUIDsOpt");
-    assert_null(agora__deid_option_name(AGORA__DEID_OPT_COUNT));
+    assert_string_equal(agora__deid_option_name(AGORA__PS315_RTN_UIDS), "rtnUIDsOpt");
+    assert_null(agora__deid_option_name(AGORA__PS315_COUNT));
     const char *names[] = {"rtnDevIdOpt", "rtnLongModifDatesOpt"};
     uint32_t mask = 0;
     assert_int_equal(agora__deid_options_parse(names, 2, &mask, NULL), 0);
     assert_int_equal(mask,
-                     (1u << AGORA__DEID_OPT_DEVID) | (1u << AGORA__DEID_OPT_LONG_MODIF_DATES));
+                     (1u << AGORA__PS315_RTN_DEV_ID) | (1u << AGORA__PS315_RTN_LONG_MODIF_DATES));
     const char *bad[] = {"rtnDevIdOpt", "nope"};
     agora__error err = {0};
     assert_int_equal(agora__deid_options_parse(bad, 2, &mask, &err), AGORA_EINVAL);
@@ -216,9 +216,9 @@ static void test_clean_options_refused(void **state)
         assert_true(o >= 0);
         assert_non_null(agora__deid_option_refusal(o));
     }
-    for (int o = 0; o < AGORA__DEID_OPT_COUNT; o++)
-        if (o != AGORA__DEID_OPT_CLEAN_DESC && o != AGORA__DEID_OPT_CLEAN_STRUCT &&
-            o != AGORA__DEID_OPT_CLEAN_GRAPH)
+    for (int o = 0; o < AGORA__PS315_COUNT; o++)
+        if (o != AGORA__PS315_CLEAN_DESC && o != AGORA__PS315_CLEAN_STRUCT &&
+            o != AGORA__PS315_CLEAN_GRAPH)
             assert_null(agora__deid_option_refusal(o));
 }
 

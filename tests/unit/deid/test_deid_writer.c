@@ -217,7 +217,7 @@ static void test_apply_refuses_clean_options(void **state)
     agora__deid_buf_init(&b, 1 << 20);
     agora__deid_stats st = {0};
     agora__error err = {0};
-    agora__deid_profile p = {secret, 1u << AGORA__DEID_OPT_CLEAN_GRAPH, 0, 0};
+    agora__deid_profile p = {secret, 1u << AGORA__PS315_CLEAN_GRAPH, 0, 0};
     assert_int_equal(agora__deid_apply(&f, &p, &b, &st, NULL, &err), AGORA_EUNSUPPORTED);
     assert_non_null(strstr(err.msg, "cleanGraphOpt is not performed"));
     assert_int_equal(b.len, 0);

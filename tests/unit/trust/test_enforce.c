@@ -177,9 +177,9 @@ static void test_load_ok_and_intersection(void **state)
     uint8_t a[32], b[32], c[32], zero[32] = {0};
     agora__trust_secret(h, a);
     assert_memory_not_equal(a, zero, 32);
-    assert_int_equal(agora__trust_derive_key(h, "deid-uid", a), 0);
-    assert_int_equal(agora__trust_derive_key(h, "deid-uid", b), 0);
-    assert_int_equal(agora__trust_derive_key(h, "billing", c), 0);
+    assert_int_equal(agora__trust_derive_key(h, AGORA__KEY_UID, a), 0);
+    assert_int_equal(agora__trust_derive_key(h, AGORA__KEY_UID, b), 0);
+    assert_int_equal(agora__trust_derive_key(h, AGORA__KEY_BILLING, c), 0);
     assert_memory_equal(a, b, 32);
     assert_memory_not_equal(a, c, 32);
     agora__trust_home_close(h);
