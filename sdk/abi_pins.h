@@ -90,7 +90,9 @@
     X(agora_plugin, init, 24) \
     X(agora_plugin, process, 32) \
     X(agora_plugin, fini, 40) \
-    X(agora_plugin, get_extension, 48)
+    X(agora_plugin, get_extension, 48) \
+    X(agora_assets, struct_size, 0) /* 1.1: extension org.agora.assets/1 */ \
+    X(agora_assets, get, 8)         /* 1.1 */
 
 /* X(struct, 1.0 size): sizes may only grow (a new minor appends fields). */
 #define AGORA__ABI_SIZE_FLOORS(X) \
@@ -104,6 +106,6 @@
     X(agora_plugin, 56)
 
 /* X(struct, exact size at the current minor, 1.1): update with the pins when a minor appends. */
-#define AGORA__ABI_SIZES_1_1(X) X(agora_frame, 120)
+#define AGORA__ABI_SIZES_1_1(X) X(agora_frame, 120) X(agora_assets, 16)
 
 #endif /* AGORA_SDK_ABI_PINS_H */

@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "jobs.h"
 #include "pipeline.h"
@@ -24,7 +25,8 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: agora dev run --plugin FILE.so [--manifest FILE.json] [--timeout SECONDS]\n"
             "                     [--json] [--grant OPTION]... [--fresh-per-job | --fork-per-job]\n"
-            "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet] INPUT...\n"
+            "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet]\n"
+            "                     [--asset NAME=FILE]... INPUT...\n"
             "\n"
             "Runs the plugin in the real sandbox on every series found in INPUT (DICOM files or\n"
             "folders, searched recursively) and prints its results. Exit status 0 only when every\n"
@@ -44,7 +46,9 @@ static void usage(FILE *to)
             "                        what it does not guarantee: docs/sandbox.md, \"Modes\")\n"
             "  --allow-weak-isolation  continue when the kernel refuses a namespace (warned)\n"
             "  --allow-burned-in     accept images that declare burned-in annotations\n"
-            "  --quiet               no progress lines (nor skipped-file notes)\n");
+            "  --quiet               no progress lines (nor skipped-file notes)\n"
+            "  --asset NAME=FILE     an asset the manifest declares (repeat for each), seen by the\n"
+            "                        plugin through org.agora.assets/1 as after agora pack\n");
 }
 
 /* Find a manifest for plugin_path when none was given. Writes into out; 0 when found. */
@@ -165,6 +169,7 @@ int agora__cmd_dev_run(int argc, char **argv)
         {"allow-weak-isolation", no_argument, NULL, 'w'},
         {"allow-burned-in", no_argument, NULL, 'b'},
         {"quiet", no_argument, NULL, 'q'},
+        {"asset", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -176,6 +181,8 @@ int agora__cmd_dev_run(int argc, char **argv)
     const char *grants[16];
     size_t n_grants = 0;
     int explicit_grants = 0;
+    const char *asset_args[AGORA__ASSETS_MAX];
+    size_t n_asset_args = 0;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -221,6 +228,13 @@ int agora__cmd_dev_run(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
+        case 'A':
+            if (n_asset_args == AGORA__ASSETS_MAX) {
+                fprintf(stderr, "agora dev run: at most %u --asset options\n", AGORA__ASSETS_MAX);
+                return 2;
+            }
+            asset_args[n_asset_args++] = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -261,8 +275,24 @@ int agora__cmd_dev_run(int argc, char **argv)
         return 1;
     }
     free(mbytes);
+    /* The same view as after pack: declared assets only, each a sealed memfd mapped read-only. */
+    static char asset_names[AGORA__ASSETS_MAX][AGORA__ASSET_NAME_MAX + 1];
+    const char *asset_files[AGORA__ASSETS_MAX];
+    agora__asset assets[AGORA__ASSETS_MAX];
+    size_t n_assets = 0;
+    if (agora__cli_assets(&manifest, asset_args, n_asset_args, asset_names, asset_files, &err) !=
+        0)
+        return agora__fail("dev run", &err);
+    for (; n_assets < n_asset_args; n_assets++) {
+        if (agora__asset_load_file(asset_files[n_assets], asset_names[n_assets], NULL, 0,
+                                   &assets[n_assets], &err) != 0) {
+            agora__assets_close(assets, n_assets);
+            return agora__fail("dev run", &err);
+        }
+    }
     if (agora__read_file(plugin_path, AGORA__TRUST_PLUGIN_MAX, &pbytes, &plen, &err) != 0) {
         fprintf(stderr, "agora dev run: %s\n", err.msg);
+        agora__assets_close(assets, n_assets);
         return 1;
     }
     if (!explicit_grants) {
@@ -275,6 +305,7 @@ int agora__cmd_dev_run(int argc, char **argv)
     if (sodium_init() < 0) {
         fprintf(stderr, "agora dev run: libsodium failed to initialise\n");
         free(pbytes);
+        agora__assets_close(assets, n_assets);
         return 1;
     }
     randombytes_buf(key, sizeof key);
@@ -321,6 +352,8 @@ int agora__cmd_dev_run(int argc, char **argv)
     pl.spec.fork_per_job = fork_per_job;
     pl.spec.fresh_per_job = fresh_per_job;
     pl.spec.allow_weak_isolation = weak;
+    pl.spec.assets = assets;
+    pl.spec.n_assets = (uint32_t)n_assets;
     if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
         fprintf(stderr, "agora dev run: cannot start the sandbox for %s: %s\n", plugin_path,
                 err.msg);
@@ -355,5 +388,6 @@ out:
     if (c.jobs != NULL)
         json_decref(c.jobs);
     free(pbytes);
+    agora__assets_close(assets, n_assets);
     return exit_code;
 }

@@ -90,11 +90,16 @@ typedef struct agora__manifest {
     char pricing_model[16];
     uint64_t pricing_price_minor;
     char pricing_currency[4];
+    /* "assets": the files the bundle must carry (names unique, agora__asset_name_valid). */
+    char assets[AGORA__ASSETS_MAX][AGORA__ASSET_NAME_MAX + 1];
+    uint32_t n_assets;
 } agora__manifest;
 
 /* Parse and validate manifest bytes. On error the message names the field, e.g.
  * "manifest.resources.memory_mb: must be an integer 16..65536". */
 int agora__manifest_parse(const uint8_t *buf, size_t len, agora__manifest *out, agora__error *err);
+/* Index of asset `name` among the manifest's declared assets, or -1 when it declares none so. */
+int agora__manifest_asset_index(const agora__manifest *m, const char *name);
 
 /* ---- Catalog pricing of a certified build ---------------------------------------------------- */
 typedef struct agora__trust_pricing {
