@@ -24,7 +24,6 @@
 
 extern "C" {
 #include "../common.h"
-#include "assets_compat.h"
 }
 
 namespace segment {
