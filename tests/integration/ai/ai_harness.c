@@ -27,7 +27,6 @@
 
 #include <agora/agora.h>
 
-
 #define MAX_ASSETS 8
 #define MAX_MEAS   16
 
