@@ -31,6 +31,27 @@ int agora__runner_send(const Agora__Ipc__Frame *frame)
     return rc;
 }
 
+int agora__runner_channel_trywrite(const uint8_t *buf, size_t len)
+{
+    /* From a signal handler: never wait for a thread that may be stopped mid-frame. */
+    if (pthread_mutex_trylock(&chan_mu) != 0)
+        return -EBUSY;
+    int rc = 0;
+    while (len > 0) {
+        ssize_t n = write(chan_fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EIO;
+            break;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    pthread_mutex_unlock(&chan_mu);
+    return rc;
+}
+
 static int stage_exit(int stage)
 {
     switch (stage) {

@@ -24,5 +24,8 @@ void agora__runner_build_root(agora__runner_setup *s);
 /* Weak mode without a mount namespace: the verified bytes go into a sealed memfd that the loader
  * opens through /proc/self/fd. Frees the plugin bytes. */
 void agora__runner_plugin_memfd(agora__runner_setup *s);
+/* cpuview.c, in the root under construction (cwd): sys/devices/system/cpu/{possible,present,
+ * online} and cpuN, and proc/cpuinfo, for cpus CPUs (the directories must exist). */
+void agora__runner_cpuview_build(uint32_t cpus);
 
 #endif

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,26 @@ static int add_clone(scmp_filter_ctx ctx, int nr, uint32_t act, int fork_too)
 #define MMAP_TYPE  0x0fu
 #define MMAP_CARED (MMAP_TYPE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN)
 
+/* PROT_EXEC outside what the loader maps from files answers EPERM: oneDNN and other JIT
+ * libraries test for executable memory and fall back to plain code; nothing becomes executable.
+ * Disjoint from every allow (those pin PROT_EXEC to 0, except the loader's private file ones,
+ * which these do not match). */
+static int exec_refuse(scmp_filter_ctx ctx, int nr, int loader)
+{
+    const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+    if (!loader)
+        return seccomp_rule_add(ctx, eperm, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC));
+    int rc = seccomp_rule_add(ctx, eperm, nr, 2, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC),
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_ANONYMOUS, MAP_ANONYMOUS));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, eperm, nr, 2, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC),
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, MMAP_TYPE, MAP_SHARED));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, eperm, nr, 2, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC),
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, MMAP_TYPE, MAP_SHARED_VALIDATE));
+    return rc;
+}
+
 static int mmap_allow(scmp_filter_ctx ctx, int nr, uint32_t a, uint64_t flags, int exec_ok)
 {
     if (exec_ok)
@@ -104,6 +125,8 @@ static int add_mmap(scmp_filter_ctx ctx, int nr, uint32_t a, int loader)
         rc = mmap_allow(ctx, nr, a, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
     if (rc == 0)
         rc = mmap_refuse(ctx, nr, !loader);
+    if (rc == 0)
+        rc = exec_refuse(ctx, nr, loader);
     return rc;
 }
 
@@ -112,15 +135,34 @@ static const int fcntl_ok[] = {F_GETFD,     F_SETFD,      F_GETFL,      F_SETFL,
                                F_GETLK,     F_SETLK,      F_SETLKW,     F_OFD_GETLK,
                                F_OFD_SETLK, F_OFD_SETLKW, F_GETPIPE_SZ, F_GET_SEALS};
 
-static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profile, int fork_too)
+/* Trap mode: the worker's SIGSYS handler (trap.c) is the runner's. rt_sigaction(SIGSYS, act)
+ * answers EPERM; reading it, and every other signal, stay allowed. */
+static int add_sigaction_trap(scmp_filter_ctx ctx, int nr, uint32_t a)
+{
+    int rc = seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_NE, SIGSYS));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, a, nr, 2, SCMP_A0(SCMP_CMP_EQ, SIGSYS),
+                              SCMP_A1(SCMP_CMP_EQ, 0));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 2, SCMP_A0(SCMP_CMP_EQ, SIGSYS),
+                              SCMP_A1(SCMP_CMP_NE, 0));
+    return rc;
+}
+
+static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profile, int fork_too,
+                   int trap)
 {
     int act = row->action[profile];
     if (act == AGORA__ACT_KILL)
-        return 0; /* the default action already kills */
+        return 0; /* the default action already kills (or traps, in trap mode) */
     int nr = seccomp_syscall_resolve_name(row->syscall);
     if (nr == __NR_SCMP_ERROR)
         return -ENOENT;
     uint32_t a = action_of(act);
+    if (row->arg == AGORA__ARG_SOCKET_UNIX)
+        return seccomp_rule_add(ctx, a, nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+    if (trap && act == AGORA__ACT_ALLOW && strcmp(row->syscall, "rt_sigaction") == 0)
+        return add_sigaction_trap(ctx, nr, a);
     if (act != AGORA__ACT_ALLOW || row->arg == AGORA__ARG_ANY)
         return seccomp_rule_add(ctx, a, nr, 0);
     int flags_arg = strcmp(row->syscall, "open") == 0 ? 1 : 2;
@@ -128,7 +170,11 @@ static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profil
     int rc;
     switch (row->arg) {
     case AGORA__ARG_NO_EXEC:
-        return seccomp_rule_add(ctx, a, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+        rc = seccomp_rule_add(ctx, a, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+        if (rc == 0)
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+                                  SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC));
+        return rc;
     case AGORA__ARG_MMAP_LOAD:
         return add_mmap(ctx, nr, a, 1);
     case AGORA__ARG_MMAP_DATA:
@@ -180,9 +226,12 @@ static int add_row(scmp_filter_ctx ctx, const agora__policy_row *row, int profil
     }
 }
 
-static scmp_filter_ctx build(int profile, int fork_per_job, char *why, size_t why_len)
+static scmp_filter_ctx build(int profile, int fork_per_job, int trap, char *why, size_t why_len)
 {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    /* Trap mode (development): a forbidden call raises SIGSYS for the runner's reporter, which
+     * then dies of it; the supervisor never runs plugin code and always kills. */
+    trap = trap && profile != AGORA__PROFILE_SUPERVISOR;
+    scmp_filter_ctx ctx = seccomp_init(trap ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
     if (ctx == NULL) {
         snprintf(why, why_len, "seccomp_init failed (libseccomp out of memory)");
         return NULL;
@@ -200,7 +249,7 @@ static scmp_filter_ctx build(int profile, int fork_per_job, char *why, size_t wh
     int fork_too =
         profile == AGORA__PROFILE_ZYGOTE || (profile == AGORA__PROFILE_LOADER && fork_per_job);
     for (size_t i = 0; i < agora__policy_table_len; i++) {
-        rc = add_row(ctx, &agora__policy_table[i], profile, fork_too);
+        rc = add_row(ctx, &agora__policy_table[i], profile, fork_too, trap);
         if (rc != 0) {
             snprintf(why, why_len, "policy row '%s' (profile %d) rejected by libseccomp: %s",
                      agora__policy_table[i].syscall, profile, strerror(-rc));
@@ -211,11 +260,11 @@ static scmp_filter_ctx build(int profile, int fork_per_job, char *why, size_t wh
     return ctx;
 }
 
-int agora__runner_filter_compile(int profile, int fork_per_job, agora__bpf *out, char *why,
-                                 size_t why_len)
+int agora__runner_filter_compile(int profile, int fork_per_job, int trap, agora__bpf *out,
+                                 char *why, size_t why_len)
 {
     memset(out, 0, sizeof *out);
-    scmp_filter_ctx ctx = build(profile, fork_per_job, why, why_len);
+    scmp_filter_ctx ctx = build(profile, fork_per_job, trap, why, why_len);
     if (ctx == NULL)
         return -EINVAL;
     /* libseccomp 2.5 exports only to a descriptor. A filter is at most BPF_MAXINSNS (4096) * 8
@@ -283,7 +332,7 @@ int agora__runner_filter_print(int fd)
     static const char *const acts[] = {"kill", "allow", "ENOSYS", "EACCES", "EPERM", "ENOTTY"};
     static const char *const args[] = {
         "",
-        " (no PROT_EXEC)",
+        " (no PROT_EXEC; PROT_EXEC: EPERM)",
         " (read-only)",
         " (threads)",
         " (fork)",
@@ -291,18 +340,21 @@ int agora__runner_filter_print(int fd)
         " (get only)",
         " (filter only)",
         " (exec: files only)",
-        " (exec: private files only; MAP_FIXED; shared anon, growsdown: EPERM)",
-        " (no PROT_EXEC; shared anon, growsdown, MAP_FIXED: EPERM)",
+        " (exec: private files only, other exec: EPERM; MAP_FIXED; shared anon, growsdown: EPERM)",
+        " (PROT_EXEC, shared anon, growsdown, MAP_FIXED: EPERM)",
         " (no MREMAP_FIXED/DONTUNMAP: EPERM)",
         " (no MSG_OOB)",
         " (no F_DUPFD)",
-        " (thread check only)"};
+        " (thread check only)",
+        " (AF_UNIX only; other domains: kill)"};
     for (size_t i = 0; i < agora__policy_table_len; i++) {
         const agora__policy_row *r = &agora__policy_table[i];
         dprintf(fd, "| `%s` |", r->syscall);
         for (int p = 0; p < AGORA__PROFILE_COUNT; p++) {
             int a = r->action[p];
-            const char *arg = a == AGORA__ACT_ALLOW ? args[r->arg] : "";
+            const char *arg = a == AGORA__ACT_ALLOW || r->arg == AGORA__ARG_SOCKET_UNIX
+                                  ? args[r->arg]
+                                  : "";
             if (a == AGORA__ACT_ALLOW && r->arg == AGORA__ARG_CLONE_THREAD)
                 arg = p == AGORA__PROFILE_ZYGOTE   ? " (threads, fork)"
                       : p == AGORA__PROFILE_LOADER ? " (threads; fork too in fork-per-job mode)"
@@ -313,7 +365,7 @@ int agora__runner_filter_print(int fd)
     }
     for (int p = 0; p < AGORA__PROFILE_COUNT; p++) {
         char why[256];
-        scmp_filter_ctx ctx = build(p, 1, why, sizeof why);
+        scmp_filter_ctx ctx = build(p, 1, 0, why, sizeof why);
         if (ctx == NULL) {
             dprintf(fd, "profile %s: %s\n", names[p], why);
             return -1;

@@ -1,6 +1,7 @@
 /*
  * Landlock, a second, independent filesystem fence under the mount namespace: even if a mount
- * trick exposed more of the host, only the loader paths stay readable. Optional: a kernel
+ * trick exposed more of the host, only the files of the root (the plugin's closure, the loader
+ * cache, the plugin, the CPU view) stay readable. Optional: a kernel
  * without Landlock (or with it disabled) is skipped silently, as the design allows. On ABI >= 4
  * TCP bind/connect are denied; on ABI >= 6 signals and abstract unix sockets are scoped to the
  * worker's own domain.
@@ -91,9 +92,16 @@ int agora__runner_landlock(const char *const *read_exec_paths, size_t n, int ext
     }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        int fd = open(read_exec_paths[i], O_PATH | O_CLOEXEC);
+        /* A symlink needs no rule (opening it checks the target's), and following one here could
+         * widen a file rule into a directory's (merged-/usr's /lib). */
+        int fd = open(read_exec_paths[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue; /* not present in this root: nothing to allow */
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+            close(fd);
+            continue;
+        }
         rc = add_rule(rs, fd, attr.handled_access_fs, why, why_len, read_exec_paths[i]);
         close(fd);
     }

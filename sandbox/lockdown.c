@@ -116,8 +116,8 @@ void agora__runner_lock_down(agora__runner_setup *s)
     if (getppid() != ((ns->flags & CLONE_NEWPID) ? 1 : ns->reaper_pid))
         _exit(AGORA__RUNNER_EXIT_CONFINE); /* the reaper died already */
     drop_caps();
-    if (clearenv() != 0)
-        CONFINE_FAIL(-ENOMEM, "clearing the environment failed");
+    if (clearenv() != 0 || (!s->ingest && agora__runner_fixed_env(s->cpus) != 0))
+        CONFINE_FAIL(-ENOMEM, "setting the fixed environment failed");
     inert_stdio();
     close_others(ns->plugin_fd);
     if (s->fork_per_job) {
@@ -158,17 +158,24 @@ void agora__runner_lock_down(agora__runner_setup *s)
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         CONFINE_FAIL(-errno, "PR_SET_NO_NEW_PRIVS failed: %s", strerror(errno));
 
+    /* Landlock: read (and execute) of exactly the files the root holds: the closure's regular
+     * files (symlinks need no rule: opening one checks its target), the loader cache, the
+     * plugin, and in a private root the CPU view. Without a mount namespace the paths are the
+     * host's: the same list fences them. */
     char why[256];
-    static const char *const ro_paths[] = {"/usr/lib/x86_64-linux-gnu", "/usr/lib64",
-                                           "/etc/ld.so.cache", "/plugin"};
-    int rc;
-    if (s->ingest)
-        rc = agora__runner_landlock(ro_paths, 0, -1, why, sizeof why); /* no path at all */
-    else if (ns->flags & CLONE_NEWNS)
-        rc = agora__runner_landlock(ro_paths, sizeof ro_paths / sizeof ro_paths[0], -1, why,
-                                    sizeof why);
-    else
-        rc = agora__runner_landlock(ro_paths, 3, -1, why, sizeof why);
+    static const char *const fixed[] = {"/etc/ld.so.cache", "/plugin", "/proc/cpuinfo",
+                                        "/sys/devices/system/cpu"};
+    size_t n_fixed = s->ingest ? 0 : (ns->flags & CLONE_NEWNS) ? 4 : 1;
+    const char **ro = malloc((n_fixed + s->n_root_files + 1) * sizeof *ro);
+    if (ro == NULL)
+        CONFINE_FAIL(-ENOMEM, "out of memory for the Landlock rules");
+    size_t n_ro = 0;
+    for (size_t i = 0; i < n_fixed; i++)
+        ro[n_ro++] = fixed[i];
+    for (size_t i = 0; i < s->n_root_files && !s->ingest; i++)
+        ro[n_ro++] = s->root_files[i];
+    int rc = agora__runner_landlock(ro, n_ro, -1, why, sizeof why);
+    free(ro);
     if (rc < 0)
         CONFINE_FAIL(rc, "Landlock: %s", why);
 

@@ -119,7 +119,7 @@ static void read_setup(agora__runner_setup *s)
     if (su->mode == AGORA__IPC__MODE__MODE_INGEST) {
         /* No plugin: the plugin fields must be empty so that a host mixing up modes is told. */
         if (su->plugin_sha256.len != 0 || su->plugin_size != 0 || su->plugin_id[0] != '\0' ||
-            su->plugin_version[0] != '\0' || su->fork_per_job)
+            su->plugin_version[0] != '\0' || su->fork_per_job || su->n_root_files != 0)
             SETUP_FAIL(AGORA_EINVAL, "an ingest Setup must leave the plugin fields and "
                                      "fork_per_job empty");
         s->ingest = 1;
@@ -137,7 +137,20 @@ static void read_setup(agora__runner_setup *s)
     s->host_abi = su->host_abi_version;
     s->allow_weak = su->allow_weak_isolation;
     s->fork_per_job = su->fork_per_job;
+    s->trap_violations = su->trap_violations;
     agora__runner_limits_from(su->limits, &s->limits);
+    s->cpus = agora__runner_cpu_count(s->limits.max_threads);
+    char root_why[AGORA__ROOT_PATH_MAX + 128];
+    if (agora__runner_root_files_check(su->root_files, su->n_root_files, root_why,
+                                       sizeof root_why) != 0)
+        SETUP_FAIL(AGORA_EINVAL, "Setup.root_files: %s", root_why);
+    s->root_files = calloc(su->n_root_files + 1, sizeof *s->root_files);
+    if (s->root_files == NULL)
+        SETUP_FAIL(AGORA_ENOMEM, "out of memory for the root's file list");
+    for (size_t i = 0; i < su->n_root_files; i++)
+        if ((s->root_files[i] = strdup(su->root_files[i])) == NULL)
+            SETUP_FAIL(AGORA_ENOMEM, "out of memory for the root's file list");
+    s->n_root_files = su->n_root_files;
     read_plugin(fds[0], su, s);
     close(fds[0]);
     /* Mapped now, before the namespaces: the worker inherits the read-only mappings and never
@@ -197,9 +210,16 @@ int main(int argc, char **argv)
 
     char why[256];
     for (int p = 0; p < AGORA__PROFILE_COUNT; p++) {
-        int rc = agora__runner_filter_compile(p, s.fork_per_job, &s.bpf[p], why, sizeof why);
+        int rc = agora__runner_filter_compile(p, s.fork_per_job, s.trap_violations, &s.bpf[p],
+                                              why, sizeof why);
         if (rc != 0)
             agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, rc, "compiling seccomp: %s", why);
+    }
+    if (s.trap_violations) {
+        int rc = agora__runner_trap_install();
+        if (rc != 0)
+            agora__runner_fail(AGORA__IPC__STAGE__STAGE_CONFINE, rc,
+                               "installing the SIGSYS reporter failed: %s", strerror(-rc));
     }
     agora__runner_enter_sandbox(&s); /* returns in the worker only */
     agora__runner_lock_down(&s);

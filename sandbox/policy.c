@@ -15,17 +15,26 @@
 #define N AGORA__ACT_ENOSYS
 #define X AGORA__ACT_EACCES
 #define T AGORA__ACT_ENOTTY
+#define P AGORA__ACT_EPERM
 
 /* clang-format off */
 const agora__policy_row agora__policy_table[] = {
     /*  syscall             sup loa com zyg  argument rule */
     /* -- memory -- */
     {"brk",                 {A, A, A, A}, AGORA__ARG_ANY, "malloc's main arena"},
-    {"mmap",                {K, A, K, K}, AGORA__ARG_MMAP_LOAD, "the loader maps library segments (MAP_FIXED over its own reservation) and code only from files; shared anonymous memory and MAP_GROWSDOWN are not charged to RLIMIT_DATA"},
-    {"mmap",                {K, K, A, A}, AGORA__ARG_MMAP_DATA, "jobs map data only; MAP_FIXED could replace a PROT_NONE reservation with memory the kernel does not charge to RLIMIT_DATA"},
+    {"mmap",                {K, A, K, K}, AGORA__ARG_MMAP_LOAD, "the loader maps library segments (MAP_FIXED over its own reservation) and code only from private file mappings (the root holds only the verified plugin and its closure); anonymous or shared executable memory answers EPERM so JIT libraries fall back; shared anonymous memory and MAP_GROWSDOWN are not charged to RLIMIT_DATA"},
+    {"mmap",                {K, K, A, A}, AGORA__ARG_MMAP_DATA, "jobs map data only (PROT_EXEC answers EPERM: JIT libraries fall back); MAP_FIXED could replace a PROT_NONE reservation with memory the kernel does not charge to RLIMIT_DATA"},
     {"munmap",              {A, A, A, A}, AGORA__ARG_ANY, "free mappings"},
     {"mremap",              {K, A, A, A}, AGORA__ARG_MREMAP_MOVE, "realloc of large blocks (keeps protection; growth is charged to RLIMIT_DATA); no moving onto a chosen address"},
-    {"mprotect",            {K, A, A, A}, AGORA__ARG_NO_EXEC, "RELRO, guard pages, arenas; never makes memory executable (no exec-stack or text-relocation libraries)"},
+    {"mprotect",            {K, A, A, A}, AGORA__ARG_NO_EXEC, "RELRO, guard pages, arenas; never makes memory executable (EPERM: JIT libraries fall back; exec-stack and text-relocation libraries fail to load)"},
+    {"mlock",               {K, P, P, P}, AGORA__ARG_ANY, "libgcrypt locks its secure memory in a constructor and falls back on EPERM (RLIMIT_MEMLOCK is 0 anyway)"},
+    {"munlock",             {K, P, P, P}, AGORA__ARG_ANY, "same"},
+    {"mlock2",              {K, P, P, P}, AGORA__ARG_ANY, "same"},
+    {"mlockall",            {K, P, P, P}, AGORA__ARG_ANY, "same"},
+    {"munlockall",          {K, P, P, P}, AGORA__ARG_ANY, "same"},
+    {"get_mempolicy",       {K, N, N, N}, AGORA__ARG_ANY, "libnuma probes NUMA in its constructor: ENOSYS reads as 'no NUMA support'"},
+    {"set_mempolicy",       {K, N, N, N}, AGORA__ARG_ANY, "same"},
+    {"mbind",               {K, N, N, N}, AGORA__ARG_ANY, "same"},
     {"madvise",             {K, A, A, A}, AGORA__ARG_ANY, "glibc returns thread stacks and free memory"},
     /* -- descriptors already open (the socket, job memfds, the inert stdio pipe) -- */
     {"read",                {A, A, A, A}, AGORA__ARG_ANY, "reads on held descriptors"},
@@ -55,13 +64,15 @@ const agora__policy_row agora__policy_table[] = {
     {"faccessat",           {K, A, X, X}, AGORA__ARG_ANY, "same"},
     {"faccessat2",          {K, A, X, X}, AGORA__ARG_ANY, "same"},
     {"getdents64",          {K, A, X, X}, AGORA__ARG_ANY, "directory listing (loader only)"},
+    {"statfs",              {K, X, X, X}, AGORA__ARG_ANY, "libselinux's constructor looks for /sys/fs/selinux: EACCES reads as 'no SELinux'"},
+    {"fstatfs",             {K, X, X, X}, AGORA__ARG_ANY, "same"},
     {"getcwd",              {K, A, X, X}, AGORA__ARG_ANY, "loader origin lookups"},
     /* -- the host socket: runner sends with send(), receives descriptors with recvmsg() -- */
     {"sendto",              {K, A, A, A}, AGORA__ARG_SEND_NO_OOB, "runner frames to the host (cannot carry descriptors; MSG_OOB is unneeded kernel surface)"},
     {"recvfrom",            {K, A, A, A}, AGORA__ARG_ANY, "runner frames from the host"},
     {"recvmsg",             {K, A, A, A}, AGORA__ARG_ANY, "runner receives job memfds (SCM_RIGHTS)"},
     {"sendmsg",             {K, K, K, K}, AGORA__ARG_ANY, "could pass a descriptor to the host: never needed"},
-    {"socket",              {K, K, K, K}, AGORA__ARG_ANY, "no network, no new sockets"},
+    {"socket",              {K, X, X, X}, AGORA__ARG_SOCKET_UNIX, "no network, no new sockets; glibc asks nscd over AF_UNIX for user names (glog) and falls back on EACCES"},
     {"connect",             {K, K, K, K}, AGORA__ARG_ANY, "no network"},
     /* -- threads yes, processes no -- */
     {"clone",               {K, A, A, A}, AGORA__ARG_CLONE_THREAD, "threads only (fork rules added for the zygote)"},

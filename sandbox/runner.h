@@ -102,6 +102,9 @@ void agora__runner_send_error(int stage, int code, const char *fmt, ...)
 /* The fd the channel writes to (tests point it at a socketpair). */
 void agora__runner_channel_set_fd(int fd);
 int agora__runner_channel_fd(void);
+/* Write an already framed message unless another thread is writing (-EBUSY): for the SIGSYS
+ * handler (trap.c), which must not wait. 0 or -errno. */
+int agora__runner_channel_trywrite(const uint8_t *buf, size_t len);
 
 /* ---- policy.c / filter.c: seccomp ----------------------------------------------------------- */
 
@@ -145,7 +148,10 @@ enum {
     AGORA__ARG_MREMAP_MOVE, /* mremap: no MREMAP_FIXED / MREMAP_DONTUNMAP (EPERM) */
     AGORA__ARG_SEND_NO_OOB, /* sendto: no MSG_OOB */
     AGORA__ARG_FCNTL_NO_DUP, /* fcntl: flags, seals, locks, pipe size; never F_DUPFD* */
-    AGORA__ARG_UNSHARE_NOOP  /* unshare: exactly CLONE_THREAD|CLONE_SIGHAND|CLONE_VM (a check) */
+    AGORA__ARG_UNSHARE_NOOP, /* unshare: exactly CLONE_THREAD|CLONE_SIGHAND|CLONE_VM (a check) */
+    /* socket: the row's errno only for AF_UNIX; every other domain keeps the default (kill).
+     * The one condition attached to a refusal rather than an allow. */
+    AGORA__ARG_SOCKET_UNIX
 };
 
 typedef struct agora__policy_row {
@@ -166,8 +172,8 @@ typedef struct agora__bpf {
 
 /* Compile one profile. fork_per_job widens the loader profile with plain forks (the zygote is
  * the loader's process). Returns 0 or -errno with why filled. */
-int agora__runner_filter_compile(int profile, int fork_per_job, agora__bpf *out, char *why,
-                                 size_t why_len);
+int agora__runner_filter_compile(int profile, int fork_per_job, int trap, agora__bpf *out,
+                                 char *why, size_t why_len);
 /* Install a compiled program on every thread of the process (TSYNC). Returns 0 or -errno. */
 int agora__runner_filter_install(const agora__bpf *prog);
 /* Print a profile as libseccomp pseudo-code plus the table (for --print-policy). */
@@ -187,6 +193,12 @@ typedef struct agora__runner_setup {
     uint8_t *plugin; /* verified bytes (malloc), freed once written into the root */
     size_t plugin_size;
     char plugin_path[64]; /* where the loader finds the bytes after confinement */
+    /* Setup.root_files, checked (rootfs.c): the plugin's dependency closure, host paths that
+     * are bound (files) or recreated (symlinks) at the same path inside the root. Owned. */
+    char **root_files;
+    size_t n_root_files;
+    uint32_t cpus;       /* CPUs the worker is shown (/proc/cpuinfo, /sys, OMP_NUM_THREADS) */
+    int trap_violations; /* development mode: forbidden calls trap and are named (trap.c) */
     char warnings[8][96];
     size_t n_warnings;
     uint32_t outer_pid; /* pid of the process the host spawned */
@@ -206,6 +218,26 @@ void agora__runner_lock_down(agora__runner_setup *s);
  * unavailable, -errno failure (why filled). */
 int agora__runner_landlock(const char *const *read_exec_paths, size_t n, int extra_file_fd,
                            char *why, size_t why_len);
+
+/* ---- rootfs.c: the root's contents ------------------------------------------------------- */
+
+/* Check Setup.root_files: absolute canonical paths of at most AGORA__ROOT_PATH_MAX bytes, at most
+ * AGORA__ROOT_FILES_MAX, none under /plugin, /proc, /sys or equal to a fixed runtime file. 0, or
+ * -1 with why filled. */
+int agora__runner_root_files_check(char *const *paths, size_t n, char *why, size_t why_len);
+/* The CPUs the worker is shown: min(max_threads, the CPUs this process may run on), >= 1. */
+uint32_t agora__runner_cpu_count(uint32_t max_threads);
+/* The fixed environment (OMP_NUM_THREADS and the like = cpus), set after clearenv(). 0 or -1. */
+int agora__runner_fixed_env(uint32_t cpus);
+
+/* ---- trap.c: development-mode SIGSYS reporting ---------------------------------------------- */
+
+/* Install the SIGSYS handler that sends Violation{nr, name} on the channel, then dies of
+ * SIGSYS. Only with Setup.trap_violations (the filters then trap instead of killing). 0 or
+ * -errno. */
+int agora__runner_trap_install(void);
+/* Name of an x86-64 system call number (a fixed table, usable in a signal handler); NULL. */
+const char *agora__runner_syscall_name(long nr);
 
 /* ---- loader.c -------------------------------------------------------------------------------- */
 

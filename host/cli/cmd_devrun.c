@@ -354,6 +354,7 @@ int agora__cmd_dev_run(int argc, char **argv)
     pl.spec.allow_weak_isolation = weak;
     pl.spec.assets = assets;
     pl.spec.n_assets = (uint32_t)n_assets;
+    pl.spec.trap_violations = 1; /* name the forbidden call; agora run keeps the plain kill */
     if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
         fprintf(stderr, "agora dev run: cannot start the sandbox for %s: %s\n", plugin_path,
                 err.msg);

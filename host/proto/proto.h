@@ -38,6 +38,10 @@
  * IngestRequest DECODE/DEID_WRITE/DUMP: input + output). Runner -> host frames carry none: the
  * host closes any that arrives and fails the read. */
 #define AGORA__FRAME_MAX_FDS 2
+/* Setup.root_files (the plugin's dependency closure): most entries and longest path. 1536 paths
+ * of 512 bytes stay well inside the 1 MiB host -> runner frame; libtorch needs ~600 entries. */
+#define AGORA__ROOT_FILES_MAX 1536
+#define AGORA__ROOT_PATH_MAX  512
 
 /* Region.kind on the wire: AGORA_REGION_POINT/BOX/POLYGON (agora.h) or this for a mask. */
 #define AGORA__REGION_MASK 4

@@ -21,6 +21,7 @@
 #include "frame.h"
 #include "runner_proc.h"
 #include "worker_internal.h"
+#include "closure.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,6 +120,8 @@ typedef struct worker {
     char error_msg[256];
     /* Outcome of the last Result that failed (kept when the worker stays alive). */
     char cgroup[640]; /* the worker's own cgroup v2 directory, "" without one */
+    /* Development mode: "forbidden system call: NAME (NR)" from the runner's trap, "" none. */
+    char violation[96];
     jchan *jc; /* fork mode: the running job's channel */
 } worker;
 
@@ -147,9 +150,11 @@ struct agora__pool {
     agora__progress_cb progress_cb;
     void *progress_arg;
     agora__pool_stats stats;
+    agora__closure closure; /* the sandbox root: the plugin's dependency closure */
 };
 
 static void maintain(agora__pool *pool);
+static void on_violation(struct worker *w, const Agora__Ipc__Violation *v);
 static void dispatch(agora__pool *pool);
 static void worker_kill(worker *w, agora__job_status verdict, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -491,7 +496,11 @@ static void on_result(worker *w, const Agora__Ipc__Result *r)
         uint64_t limit_kb = pool->spec.limits.memory_bytes / 1024;
         if (sig == SIGSYS) {
             st = AGORA__JOB_POLICY_VIOLATION;
-            snprintf(msg, sizeof msg, "the plugin made a forbidden system call (SIGSYS)");
+            if (w->violation[0] != '\0')
+                snprintf(msg, sizeof msg, "the plugin was killed: %s", w->violation);
+            else
+                snprintf(msg, sizeof msg, "the plugin made a forbidden system call (SIGSYS)");
+            w->violation[0] = '\0';
         } else if (sig <= 0 && r->child_exit == AGORA__RUNNER_EXIT_OOM) {
             /* The child's crash probe found its memory at the cap (sandbox/memcap.c). */
             st = AGORA__JOB_OUT_OF_MEMORY;
@@ -661,6 +670,9 @@ static int jchan_handle(jchan *jc, Agora__Ipc__Frame *f)
         }
         jc->result = f;
         return 1;
+    case AGORA__IPC__FRAME__MSG_VIOLATION:
+        on_violation(w, f->violation);
+        return 0;
     case AGORA__IPC__FRAME__MSG_ERROR:
         if (!jc->got_error) {
             jc->got_error = 1;
@@ -803,6 +815,22 @@ static void on_job_exit(worker *w, const Agora__Ipc__JobExit *e)
         agora__frame_free(rd, rf);
 }
 
+/* The runner's SIGSYS trap (Setup.trap_violations) names the call it is about to die for.
+ * Plugin code could send this frame too: it only ever names a SIGSYS death, never causes one. */
+static void on_violation(worker *w, const Agora__Ipc__Violation *v)
+{
+    if (w->violation[0] != '\0' || !w->pool->spec.trap_violations)
+        return;
+    char name[33];
+    size_t n = 0;
+    for (const char *p = v->name; p != NULL && *p != '\0' && n < sizeof name - 1; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')
+            name[n++] = *p;
+    name[n] = '\0';
+    snprintf(w->violation, sizeof w->violation, "forbidden system call: %s (%u)",
+             n ? name : "unknown", v->syscall);
+}
+
 static void on_error_msg(worker *w, const Agora__Ipc__Error *e)
 {
     if (w->got_error)
@@ -841,6 +869,8 @@ static void handle_frame(worker *w, Agora__Ipc__Frame *f)
         return on_job_exit(w, f->job_exit);
     case AGORA__IPC__FRAME__MSG_ERROR:
         return on_error_msg(w, f->error);
+    case AGORA__IPC__FRAME__MSG_VIOLATION:
+        return on_violation(w, f->violation);
     default:
         return protocol_error(w, "a host-to-runner message came from the runner");
     }
@@ -997,6 +1027,9 @@ static void send_setup(worker *w)
     s.plugin_id = pool->plugin_id;
     s.plugin_version = pool->plugin_version;
     s.fork_per_job = pool->spec.fork_per_job != 0;
+    s.root_files = pool->closure.entries;
+    s.n_root_files = pool->closure.n;
+    s.trap_violations = pool->spec.trap_violations != 0;
     Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
     f.msg_case = AGORA__IPC__FRAME__MSG_SETUP;
     f.setup = &s;
@@ -1274,7 +1307,10 @@ static agora__job_status classify_exit(worker *w, int *sig_out, char *msg, size_
     uint64_t rss_kb = (uint64_t)w->ru.ru_maxrss;
     uint64_t limit_kb = pool->spec.limits.memory_bytes / 1024;
     if (sig == SIGSYS) {
-        snprintf(msg, msg_size, "the plugin made a forbidden system call (SIGSYS)%s", how);
+        if (w->violation[0] != '\0')
+            snprintf(msg, msg_size, "the plugin was killed: %s%s", w->violation, how);
+        else
+            snprintf(msg, msg_size, "the plugin made a forbidden system call (SIGSYS)%s", how);
         return AGORA__JOB_POLICY_VIOLATION;
     }
     if (sig == SIGXCPU || (sig == SIGKILL && cpu_s + 1 >= pool->spec.limits.cpu_seconds)) {
@@ -1547,6 +1583,12 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         s->limits.max_log_lines = 100;
     if (s->limits.job_map_bytes == 0)
         s->limits.job_map_bytes = AGORA__PIXBUF_MAX + s->max_output_bytes;
+    /* The sandbox root holds exactly what the loader will open for these bytes. */
+    if (agora__closure_resolve(spec->plugin_bytes, spec->plugin_size, &pool->closure, err) !=
+        AGORA_OK) {
+        agora__error_prefix(err, "resolving the libraries of %s", spec->plugin_id);
+        goto fail;
+    }
     pool->runner_path = strdup(runner);
     pool->plugin_id = dupstr(spec->plugin_id);
     pool->plugin_version = dupstr(spec->plugin_version);
@@ -1615,6 +1657,7 @@ fail:
     free(pool->runner_path);
     free(pool->plugin_id);
     free(pool->plugin_version);
+    agora__closure_free(&pool->closure);
     free(pool);
     return err ? err->code : AGORA_EINVAL;
 }
@@ -1901,6 +1944,7 @@ static void on_pool_handle_closed(uv_handle_t *h)
     free(pool->runner_path);
     free(pool->plugin_id);
     free(pool->plugin_version);
+    agora__closure_free(&pool->closure);
     free(pool);
     if (cb != NULL)
         cb(arg);

@@ -134,6 +134,10 @@ typedef struct agora__plugin_spec {
      * Every worker is handed the same descriptors; nothing is hashed again per start. */
     const agora__asset *assets;
     uint32_t n_assets; /* 0..AGORA__ASSETS_MAX */
+    /* Development mode: a forbidden system call is trapped and named in the job's message
+     * ("forbidden system call: statfs (137)") before the worker dies of SIGSYS. Production
+     * (0) keeps the kernel's kill. */
+    int trap_violations;
 } agora__plugin_spec;
 
 typedef struct agora__pool agora__pool;

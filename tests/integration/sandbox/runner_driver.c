@@ -11,9 +11,11 @@
  * directly as a test. A test tool, not the host's pool: everything is blocking with deadlines.
  */
 #include "agora_ipc.pb-c.h"
+#include "closure.h"
 #include "common.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,7 +39,9 @@
 
 typedef struct opts {
     const char *runner, *plugin, *id, *version, *expect, *expect_reason, *forbid;
+    const char *root_has; /* --root-has "KIND PATH": a line the root listing must hold */
     int fork_per_job, bad_hash, listen, jobs, quiet, allow_weak, host_garbage, unsealed;
+    int trap, check_root, host_flags;
     unsigned cancel_after_ms;
     const char *wrapper, *wrapper_arg;
     unsigned timeout_ms, memory_mib, threads, job_map_mib;
@@ -59,6 +63,179 @@ typedef struct state {
     size_t n_family;
     char jobs_seen[4096]; /* every job's class and reason, for --forbid */
 } state;
+
+/* The closure sent in Setup (what --check-root compares the plugin's listing with), the last
+ * OK summary in full, and the trap's Violation (development mode). */
+static agora__closure closure;
+static char *summary_full;
+static char *root_listing; /* --check-root: the worker's root as listed from outside */
+static int root_unlistable; /* /proc/PID/root was refused (not root): the test skips */
+static char violation[160];
+
+static void note_violation(const Agora__Ipc__Violation *v)
+{
+    snprintf(violation, sizeof violation, "forbidden system call: %.40s (%u)",
+             v->name ? v->name : "", v->syscall);
+}
+
+static const char *const fixed_root[] = {
+    "f /etc/ld.so.cache",       "f /plugin/plugin.so",
+    "f /proc/cpuinfo",          "f /sys/devices/system/cpu/possible",
+    "f /sys/devices/system/cpu/present", "f /sys/devices/system/cpu/online"};
+
+/* The listing must be exactly the closure plus the fixed runtime files (docs/sandbox.md), with
+ * no directory that holds none of them (but the CPU view's empty cpuN). */
+static int check_root(const char *listing)
+{
+    if (listing == NULL || strstr(listing, "\ne nd\n") == NULL) {
+        printf("FAIL: the sandbox root could not be listed from outside\n");
+        return -1;
+    }
+    int bad = 0;
+    char *copy = strdup(listing);
+    size_t n_seen = 0;
+    for (char *line = strtok(copy, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        if (!strcmp(line, "e nd"))
+            break;
+        const char *path = line + 2;
+        if (line[0] == 'd') {
+            unsigned k;
+            int found = !strcmp(path, "/") ||
+                        sscanf(path, "/sys/devices/system/cpu/cpu%u", &k) == 1;
+            size_t pl = strlen(path);
+            for (size_t i = 0; i < closure.n && !found; i++)
+                found = !strncmp(closure.entries[i], path, pl) && closure.entries[i][pl] == '/';
+            for (size_t i = 0; i < sizeof fixed_root / sizeof *fixed_root && !found; i++)
+                found = !strncmp(fixed_root[i] + 2, path, pl) && fixed_root[i][2 + pl] == '/';
+            if (!found) {
+                printf("FAIL: directory %s holds nothing of the closure\n", path);
+                bad = 1;
+            }
+            continue;
+        }
+        n_seen++;
+        int found = 0;
+        for (size_t i = 0; i < sizeof fixed_root / sizeof *fixed_root && !found; i++)
+            found = !strcmp(fixed_root[i], line);
+        for (size_t i = 0; i < closure.n && !found; i++)
+            found = !strcmp(closure.entries[i], path) &&
+                    line[0] == (closure.is_link[i] ? 'l' : 'f');
+        if (!found) {
+            printf("FAIL: the sandbox root holds %s, which is not in the closure\n", line);
+            bad = 1;
+        }
+    }
+    free(copy);
+    for (size_t i = 0; i < closure.n; i++) {
+        char want[600];
+        snprintf(want, sizeof want, "\n%c %s\n", closure.is_link[i] ? 'l' : 'f',
+                 closure.entries[i]);
+        if (strstr(listing, want) == NULL) {
+            printf("FAIL: closure entry %s is missing from the sandbox root\n",
+                   closure.entries[i]);
+            bad = 1;
+        }
+    }
+    printf("root: %zu entries listed, closure of %zu entries (%zu objects)\n", n_seen,
+           closure.n, closure.n_objects);
+    return bad ? -1 : 0;
+}
+
+static void collect_family(state *st, pid_t pid, int depth);
+
+static void list_put(char **buf, size_t *len, size_t *cap, char kind, const char *path)
+{
+    size_t need = strlen(path) + 4;
+    if (*len + need + 1 > *cap) {
+        size_t nc = (*cap + need + 1) * 2;
+        char *n = realloc(*buf, nc);
+        if (n == NULL)
+            return;
+        *buf = n;
+        *cap = nc;
+    }
+    *len += (size_t)snprintf(*buf + *len, *cap - *len, "%c %s\n", kind, path);
+}
+
+/* Walk prefix+rel (prefix = /proc/PID/root) without following symlinks. */
+static int list_dir(const char *prefix, const char *rel, int depth, char **buf, size_t *len,
+                    size_t *cap)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s%s", prefix, rel);
+    DIR *d = opendir(p);
+    if (d == NULL)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char r[1024];
+        snprintf(r, sizeof r, "%s/%s", strcmp(rel, "/") ? rel : "", e->d_name);
+        char full[1200];
+        snprintf(full, sizeof full, "%s%s", prefix, r);
+        struct stat st;
+        if (lstat(full, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            list_put(buf, len, cap, 'd', r);
+            if (depth < 24)
+                list_dir(prefix, r, depth + 1, buf, len, cap);
+        } else {
+            list_put(buf, len, cap, S_ISLNK(st.st_mode) ? 'l' : S_ISREG(st.st_mode) ? 'f' : '?',
+                     r);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+/* The worker's root, listed from outside while it runs (after Ready). */
+static void list_root(state *st)
+{
+    st->n_family = 0;
+    collect_family(st, st->pid, 1);
+    if (st->n_family == 0)
+        return;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)st->family[st->n_family - 1]);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    list_put(&buf, &len, &cap, 'd', "/");
+    if (list_dir(prefix, "/", 0, &buf, &len, &cap) != 0) {
+        root_unlistable = errno == EACCES || errno == EPERM;
+        free(buf);
+        return;
+    }
+    list_put(&buf, &len, &cap, 'e', "nd");
+    root_listing = buf;
+}
+
+/* FNV-1a of the host's first "flags" line: the CPU view must keep it (AVX2 detection). */
+static int check_host_flags(const char *summary)
+{
+    /* /proc files report size 0: read until EOF. */
+    static char t[1 << 20];
+    size_t n = 0;
+    int fd = open("/proc/cpuinfo", O_RDONLY | O_CLOEXEC);
+    ssize_t r;
+    while (fd >= 0 && n + 1 < sizeof t && (r = read(fd, t + n, sizeof t - 1 - n)) > 0)
+        n += (size_t)r;
+    if (fd >= 0)
+        close(fd);
+    t[n] = '\0';
+    const char *fl = strstr(t, "\nflags");
+    uint32_t h = 2166136261u;
+    for (const char *p = fl != NULL ? fl + 1 : ""; *p && *p != '\n'; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    char want[32];
+    snprintf(want, sizeof want, "flagsum=%08x", h);
+    if (summary == NULL || strstr(summary, want) == NULL) {
+        printf("FAIL: the CPU view's flags differ from the host's (want %s)\n", want);
+        return -1;
+    }
+    return 0;
+}
 
 static uint64_t now_ms(void)
 {
@@ -381,8 +558,8 @@ static void classify_exit(state *st, unsigned timeout_ms)
     if (WIFSIGNALED(ws)) {
         int sig = WTERMSIG(ws);
         if (sig == SIGSYS)
-            set_outcome(st, "policy-violation",
-                        "killed by SIGSYS: the plugin made a call the sandbox forbids");
+            set_outcome(st, "policy-violation", "killed by SIGSYS: %s",
+                        violation[0] ? violation : "the plugin made a call the sandbox forbids");
         else if (sig == SIGXCPU)
             set_outcome(st, "timeout", "killed by SIGXCPU: CPU limit reached");
         else
@@ -491,6 +668,21 @@ static int send_setup(const opts *o, state *st)
     su.plugin_version = (char *)o->version;
     su.fork_per_job = o->fork_per_job;
     su.allow_weak_isolation = o->allow_weak;
+    su.trap_violations = o->trap;
+    /* The sandbox root: the host's resolution of the plugin's libraries (host/worker). */
+    {
+        uint8_t *pb;
+        size_t pl;
+        if (agora__read_file(o->plugin, 256u << 20, &pb, &pl, &err) != 0 ||
+            agora__closure_resolve(pb, pl, &closure, &err) != AGORA_OK) {
+            set_outcome(st, "setup-error", "driver: resolving the closure: %s", err.msg);
+            close(fd);
+            return -1;
+        }
+        free(pb);
+        su.root_files = closure.entries;
+        su.n_root_files = closure.n;
+    }
     Agora__Ipc__Frame f = AGORA__IPC__FRAME__INIT;
     f.msg_case = AGORA__IPC__FRAME__MSG_SETUP;
     f.setup = &su;
@@ -588,6 +780,8 @@ static void classify_result(state *st, const Agora__Ipc__Result *r)
     switch (r->status) {
     case AGORA__IPC__JOB_STATUS__JOB_OK:
         set_outcome(st, "ok", "%s", r->summary ? r->summary : "");
+        free(summary_full);
+        summary_full = strdup(r->summary ? r->summary : "");
         break;
     case AGORA__IPC__JOB_STATUS__JOB_PLUGIN_ERROR:
         set_outcome(st, r->plugin_code == AGORA_ENOMEM ? "oom" : "plugin-error", "code %d: %s",
@@ -678,6 +872,11 @@ static int await(const opts *o, state *st, int want, Agora__Ipc__Frame **out, ui
             agora__ipc__frame__free_unpacked(f, NULL);
             continue;
         }
+        if (f->msg_case == AGORA__IPC__FRAME__MSG_VIOLATION) {
+            note_violation(f->violation);
+            agora__ipc__frame__free_unpacked(f, NULL);
+            continue;
+        }
         if (f->msg_case == AGORA__IPC__FRAME__MSG_ERROR) {
             snprintf(st->reason, sizeof st->reason, "Error stage=%d code=%d: %s",
                      (int)f->error->stage, f->error->code, f->error->message);
@@ -755,6 +954,8 @@ static int fork_job(const opts *o, state *st, uint64_t id)
         } else if (f->msg_case == AGORA__IPC__FRAME__MSG_ERROR) {
             snprintf(err_text, sizeof err_text, "Error stage=%d code=%d: %s", (int)f->error->stage,
                      f->error->code, f->error->message);
+        } else if (f->msg_case == AGORA__IPC__FRAME__MSG_VIOLATION) {
+            note_violation(f->violation);
         } else if (f->msg_case == AGORA__IPC__FRAME__MSG_LOG) {
             if (!o->quiet)
                 fprintf(stderr, "job %llu log [%d]: %s\n", (unsigned long long)id, f->log->level,
@@ -787,9 +988,12 @@ static int fork_job(const opts *o, state *st, uint64_t id)
     if (e->signal != 0) {
         const char *ab = sigabbrev_np(e->signal);
         set_outcome(st, e->signal == SIGSYS ? "policy-violation" : "signal",
-                    "the job process was killed by signal %d (SIG%s: %s)%s%s", e->signal,
+                    "the job process was killed by signal %d (SIG%s: %s)%s%s%s", e->signal,
                     ab ? ab : "?", strsignal(e->signal), got ? " after its Result" : "",
-                    e->signal == SIGSYS ? ": the plugin made a call the sandbox forbids" : "");
+                    e->signal == SIGSYS ? ": " : "",
+                    e->signal != SIGSYS ? ""
+                    : violation[0]      ? violation
+                                        : "the plugin made a call the sandbox forbids");
     } else if (e->exit_code != 0 || !got) {
         set_outcome(st, "protocol-error", "the job process exited with status %d %s%s%s",
                     e->exit_code, got ? "after its Result" : "without a result",
@@ -833,6 +1037,8 @@ static int run(const opts *o, state *st)
                  f->ready->isolation_warnings[i]);
     }
     agora__ipc__frame__free_unpacked(f, NULL);
+    if (o->check_root)
+        list_root(st);
     if (o->host_garbage) {
         /* A host bug: a frame that is not a Frame. The runner must stop (protocol error). */
         static const uint8_t junk[] = {6, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -926,6 +1132,12 @@ int main(int argc, char **argv)
             o.host_garbage = 1;
         else if (!strcmp(a, "--unsealed"))
             o.unsealed = 1;
+        else if (!strcmp(a, "--trap"))
+            o.trap = 1;
+        else if (!strcmp(a, "--check-root"))
+            o.check_root = 1;
+        else if (!strcmp(a, "--host-flags"))
+            o.host_flags = 1;
         else if (!strcmp(a, "--needs-landlock")) {
             if (syscall(SYS_landlock_create_ruleset, NULL, 0, 1u /* VERSION */) < 1) {
                 printf("SKIP: this kernel has no Landlock, which this test exercises\n");
@@ -951,6 +1163,8 @@ int main(int argc, char **argv)
             o.expect = v, i++;
         else if (!strcmp(a, "--expect-reason"))
             o.expect_reason = v, i++;
+        else if (!strcmp(a, "--root-has"))
+            o.root_has = v, i++;
         else if (!strcmp(a, "--forbid"))
             o.forbid = v, i++;
         else if (!strcmp(a, "--jobs"))
@@ -1025,6 +1239,23 @@ int main(int argc, char **argv)
         strstr(st.warnings, o.expect_reason) == NULL)
         match = 0;
     printf("jobs: %s\n", st.jobs_seen);
+    if (o.check_root && root_unlistable) {
+        printf("SKIP: /proc/PID/root of the worker is not readable (run as root to list the "
+               "sandbox root from outside)\n");
+        return 77;
+    }
+    if (match && o.check_root && check_root(root_listing) != 0)
+        match = 0;
+    if (match && o.root_has != NULL) {
+        char want[600];
+        snprintf(want, sizeof want, "\n%s\n", o.root_has);
+        if (root_listing == NULL || strstr(root_listing, want) == NULL) {
+            printf("FAIL: the sandbox root does not hold '%s'\n", o.root_has);
+            match = 0;
+        }
+    }
+    if (match && o.host_flags && check_host_flags(summary_full) != 0)
+        match = 0;
     if (o.forbid != NULL && (strstr(st.jobs_seen, o.forbid) || strstr(st.reason, o.forbid))) {
         printf("FAIL: a job's result contains '%s' (data carried between jobs)\n", o.forbid);
         match = 0;

@@ -335,19 +335,19 @@ int main(void)
         send_error(AGORA__IPC__STAGE__STAGE_SETUP, AGORA_EINVAL, "plugin bytes do not hash");
         return 1;
     }
-    if (strstr(bytes, "setup=error")) {
+    if (memmem(bytes, (size_t)n, "setup=error", strlen("setup=error"))) {
         send_error(AGORA__IPC__STAGE__STAGE_INIT, AGORA_EINTERNAL, "init failed: no model");
         return 1;
     }
-    if (strstr(bytes, "setup=crash"))
+    if (memmem(bytes, (size_t)n, "setup=crash", strlen("setup=crash")))
         die_by(SIGSEGV);
-    if (strstr(bytes, "setup=hang"))
+    if (memmem(bytes, (size_t)n, "setup=hang", strlen("setup=hang")))
         for (;;)
             pause();
     Agora__Ipc__Ready r = AGORA__IPC__READY__INIT;
     r.protocol_version = 2;
     r.plugin_abi_version = AGORA_ABI_VERSION;
-    r.plugin_id = strstr(bytes, "setup=wrong-id") ? "com.example.other" : s->plugin_id;
+    r.plugin_id = memmem(bytes, (size_t)n, "setup=wrong-id", strlen("setup=wrong-id")) ? "com.example.other" : s->plugin_id;
     r.plugin_version = s->plugin_version;
     r.runner_pid = (uint32_t)getpid();
     Agora__Ipc__Frame rf = AGORA__IPC__FRAME__INIT;

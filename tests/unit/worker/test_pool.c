@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <elf.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,14 +69,32 @@ static void outcome_free(outcome *o)
 
 static const char *plugin_text = "fake-plugin setup=ok";
 
+/* The pool resolves the plugin's libraries from its ELF dynamic section before starting any
+ * runner: the fake's text rides behind a minimal x86-64 ELF64 shared-object header (one PT_NULL
+ * program header, no PT_DYNAMIC: nothing to load). */
 static agora__plugin_spec spec_for(const char *text)
 {
+    static uint8_t bufs[8][512];
+    static unsigned next;
+    uint8_t *b = bufs[next++ % 8];
+    memset(b, 0, 120);
+    Elf64_Ehdr eh = {.e_type = ET_DYN, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+                     .e_phoff = sizeof(Elf64_Ehdr), .e_ehsize = sizeof(Elf64_Ehdr),
+                     .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 1};
+    memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    memcpy(b, &eh, sizeof eh);
+    size_t hdr = sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr);
+    size_t tl = strlen(text);
+    memcpy(b + hdr, text, tl);
     agora__plugin_spec s;
     memset(&s, 0, sizeof s);
     s.runner_path = fake;
-    s.plugin_bytes = (const uint8_t *)text;
-    s.plugin_size = strlen(text);
-    agora__sha256(text, strlen(text), s.plugin_sha256);
+    s.plugin_bytes = b;
+    s.plugin_size = hdr + tl;
+    agora__sha256(b, hdr + tl, s.plugin_sha256);
     s.plugin_id = "com.example.fake";
     s.plugin_version = "1.0.0";
     s.workers = 1;
