@@ -355,6 +355,8 @@ int agora__cmd_run(int argc, char **argv)
         agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len,
                                        (uint32_t)timeout_s, &pl.spec);
         pl.spec.fresh_per_job = fresh;
+        pl.spec.assets = rp->lp.assets; /* verified once here; every worker gets these memfds */
+        pl.spec.n_assets = rp->lp.n_assets;
         if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
             fprintf(stderr, "agora run: cannot start %s in the sandbox: %s\n", tp->id, err.msg);
             agora__trust_loaded_free(&rp->lp);

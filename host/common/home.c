@@ -49,3 +49,18 @@ int agora__home_path(const char *home, agora__home_entry entry, char *out, size_
                                 "clinic home path too long (%d bytes); use a shorter one", n);
     return 0;
 }
+
+int agora__home_asset_path(const char *home, const char *plugin_id, const char *asset, char *out,
+                           size_t size, agora__error *err)
+{
+    char plugins[4096];
+    int rc = agora__home_path(home, AGORA__HOME_PLUGINS, plugins, sizeof plugins, err);
+    if (rc != 0)
+        return rc;
+    int n = asset != NULL ? snprintf(out, size, "%s/%s/assets/%s", plugins, plugin_id, asset)
+                          : snprintf(out, size, "%s/%s/assets", plugins, plugin_id);
+    if (n < 0 || (size_t)n >= size)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "clinic home path too long (%d bytes); use a shorter one", n);
+    return 0;
+}

@@ -34,4 +34,9 @@ typedef enum agora__home_entry {
 int agora__home_path(const char *home, agora__home_entry entry, char *out, size_t size,
                      struct agora__error *err);
 
+/* Where an installed plugin's asset lives: HOME/plugins/<plugin_id>/assets/<asset> (asset NULL:
+ * the assets directory itself). The caller has validated both names. 0 or AGORA_ELIMIT. */
+int agora__home_asset_path(const char *home, const char *plugin_id, const char *asset, char *out,
+                           size_t size, struct agora__error *err);
+
 #endif
