@@ -91,15 +91,10 @@ PY
     echo "ok: $e with an undeclared model fails at init, saying so"
 
     # ---- inside: the clinic path ----------------------------------------------------------------
-    # PENDING (i10-assets part 2): pack --asset.
-    if ! "$A" pack --help 2>&1 | grep -q -- --asset; then
-        echo "skip: $e clinic path: agora pack has no --asset yet"
-        continue
-    fi
     "$A" pack --manifest "$man" --plugin "$so" --asset "$an=$af" --sign "$T/keys/vendor.key" \
         -o "$T/$e.agora" >/dev/null || fail "$e pack --asset"
     "$A" certify "$T/$e.agora" --catalog "$T/cat" --key "$T/keys/op.key" \
-        --vendor-key "$T/keys/vendor.pub" --model per-study --price 400 --currency EUR \
+        --vendor-key "$T/keys/vendor.pub" --model per-study --price 400 --currency EUR --vendor-share-bps 7000 \
         >/dev/null || fail "$e certify"
     home="$T/home-$e"
     "$A" init --home "$home" --trust "$T/keys/op.pub" >/dev/null || fail "init"
