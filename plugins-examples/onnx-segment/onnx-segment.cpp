@@ -41,42 +41,24 @@ private:
 int32_t onnx_init(const agora_host *h, void **state)
 {
     host = h;
-    *state = nullptr;
-    try {
-        const void *data;
-        uint64_t size;
-        std::string why;
-        if (!segment::asset(h, "model.onnx", &data, &size, &why)) {
-            h->log(h, nullptr, AGORA_LOG_ERROR, why.c_str());
-            return AGORA_EINPUT;
-        }
+    return segment::init_model(h, state, "model.onnx", [](const void *data, uint64_t size) {
         cv::setNumThreads(segment::threads());
         cv::dnn::Net net = cv::dnn::readNetFromONNX(static_cast<const char *>(data), (size_t)size);
         net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
         net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-        *state = new OnnxModel(std::move(net));
-        return AGORA_OK;
-    } catch (const std::exception &e) {
-        h->log(h, nullptr, AGORA_LOG_ERROR, (std::string("cannot load model.onnx: ") + e.what()).c_str());
-        return AGORA_EINPUT;
-    } catch (...) {
-        return AGORA_EINTERNAL;
-    }
+        return new OnnxModel(std::move(net));
+    });
 }
 
 int32_t onnx_process(void *state, agora_job *job, const agora_image *image)
 {
-    return segment::segment_series(host, job, image, *static_cast<OnnxModel *>(state), "OpenCV DNN");
-}
-
-void onnx_fini(void *state)
-{
-    delete static_cast<OnnxModel *>(state);
+    return segment::segment_series(host, job, image, *static_cast<segment::Model *>(state),
+                                   "OpenCV DNN");
 }
 
 const agora_plugin onnx_plugin = {
     sizeof(agora_plugin), AGORA_ABI_VERSION, "org.agora.examples.onnx-segment", "1.0.0",
-    onnx_init, onnx_process, onnx_fini, nullptr,
+    onnx_init, onnx_process, segment::fini_model, nullptr,
 };
 
 } // namespace

@@ -79,6 +79,38 @@ inline bool asset(const agora_host *host, const char *name, const void **data, u
     return true;
 }
 
+/* The init both examples share: fetch the asset, hand its bytes to `load` (which parses them with
+ * the framework and returns a new Model), keep the Model as the plugin state. Catches
+ * everything; the state is deleted by fini_model. */
+template <class Load>
+int32_t init_model(const agora_host *host, void **state, const char *asset_name, Load load)
+{
+    *state = nullptr;
+    try {
+        const void *data;
+        uint64_t size;
+        std::string why;
+        if (!asset(host, asset_name, &data, &size, &why)) {
+            host->log(host, nullptr, AGORA_LOG_ERROR, why.c_str());
+            return AGORA_EINPUT;
+        }
+        Model *m = load(data, size);
+        *state = m;
+        return AGORA_OK;
+    } catch (const std::exception &e) {
+        host->log(host, nullptr, AGORA_LOG_ERROR,
+                  (std::string("cannot load ") + asset_name + ": " + e.what()).c_str());
+        return AGORA_EINPUT;
+    } catch (...) {
+        return AGORA_EINTERNAL;
+    }
+}
+
+inline void fini_model(void *state)
+{
+    delete static_cast<Model *>(state);
+}
+
 inline double now_ms()
 {
     using namespace std::chrono;

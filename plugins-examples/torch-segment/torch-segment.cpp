@@ -72,15 +72,7 @@ private:
 int32_t torch_init(const agora_host *h, void **state)
 {
     host = h;
-    *state = nullptr;
-    try {
-        const void *data;
-        uint64_t size;
-        std::string why;
-        if (!segment::asset(h, "model.pt", &data, &size, &why)) {
-            h->log(h, nullptr, AGORA_LOG_ERROR, why.c_str());
-            return AGORA_EINPUT;
-        }
+    return segment::init_model(h, state, "model.pt", [](const void *data, uint64_t size) {
         at::globalContext().setUserEnabledMkldnn(false);
         torch::jit::setGraphExecutorOptimize(false);
         at::set_num_threads(segment::threads());
@@ -89,29 +81,19 @@ int32_t torch_init(const agora_host *h, void **state)
         std::istream in(&buf);
         torch::jit::script::Module m = torch::jit::load(in, torch::kCPU);
         m.eval();
-        *state = new TorchModel(std::move(m));
-        return AGORA_OK;
-    } catch (const std::exception &e) {
-        h->log(h, nullptr, AGORA_LOG_ERROR, (std::string("cannot load model.pt: ") + e.what()).c_str());
-        return AGORA_EINPUT;
-    } catch (...) {
-        return AGORA_EINTERNAL;
-    }
+        return new TorchModel(std::move(m));
+    });
 }
 
 int32_t torch_process(void *state, agora_job *job, const agora_image *image)
 {
-    return segment::segment_series(host, job, image, *static_cast<TorchModel *>(state), "libtorch");
-}
-
-void torch_fini(void *state)
-{
-    delete static_cast<TorchModel *>(state);
+    return segment::segment_series(host, job, image, *static_cast<segment::Model *>(state),
+                                   "libtorch");
 }
 
 const agora_plugin torch_plugin = {
     sizeof(agora_plugin), AGORA_ABI_VERSION, "org.agora.examples.torch-segment", "1.0.0",
-    torch_init, torch_process, torch_fini, nullptr,
+    torch_init, torch_process, segment::fini_model, nullptr,
 };
 
 } // namespace
