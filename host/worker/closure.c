@@ -109,16 +109,16 @@ typedef struct hops {
 } hops;
 
 /* Canonicalise the absolute path in (like realpath, without opening anything), noting every
- * symlink crossed in h. 0, or -errno (ENOENT, ELOOP, ENAMETOOLONG, ENOTDIR). *mode gets the
+ * symlink crossed in h. 0, or AGORA__ERR(ENOENT, ELOOP, ENAMETOOLONG, ENOTDIR...). *mode gets the
  * final object's lstat mode. */
 static int walk(const char *in, char res[AGORA__ROOT_PATH_MAX], hops *h, mode_t *mode)
 {
     char rest[2 * AGORA__ROOT_PATH_MAX];
     size_t rl = strlen(in);
     if (in[0] != '/')
-        return -EINVAL;
+        return AGORA__ERR(EINVAL);
     if (rl >= sizeof rest)
-        return -ENAMETOOLONG;
+        return AGORA__ERR(ENAMETOOLONG);
     memcpy(rest, in, rl + 1);
     size_t len = 0; /* res[0..len): canonical prefix, "" for "/" */
     res[0] = '\0';
@@ -135,7 +135,7 @@ static int walk(const char *in, char res[AGORA__ROOT_PATH_MAX], hops *h, mode_t 
             pos++;
         size_t cl = pos - start;
         if (!S_ISDIR(*mode))
-            return -ENOTDIR;
+            return AGORA__ERR(ENOTDIR);
         if (cl == 1 && rest[start] == '.')
             continue;
         if (cl == 2 && rest[start] == '.' && rest[start + 1] == '.') {
@@ -148,27 +148,27 @@ static int walk(const char *in, char res[AGORA__ROOT_PATH_MAX], hops *h, mode_t 
             continue;
         }
         if (len + 1 + cl >= AGORA__ROOT_PATH_MAX)
-            return -ENAMETOOLONG;
+            return AGORA__ERR(ENAMETOOLONG);
         res[len] = '/';
         memcpy(res + len + 1, rest + start, cl);
         res[len + 1 + cl] = '\0';
         struct stat st;
         if (lstat(res, &st) != 0)
-            return -errno;
+            return AGORA__ERR(errno);
         if (!S_ISLNK(st.st_mode)) {
             len += 1 + cl;
             *mode = st.st_mode;
             continue;
         }
         if (h->n == SYMLINK_HOPS)
-            return -ELOOP;
+            return AGORA__ERR(ELOOP);
         memcpy(h->link[h->n++], res, len + 1 + cl + 1);
         char target[AGORA__ROOT_PATH_MAX];
         ssize_t tl = readlink(res, target, sizeof target);
         if (tl < 0)
-            return -errno;
+            return AGORA__ERR(errno);
         if ((size_t)tl >= sizeof target || tl == 0)
-            return -ENAMETOOLONG;
+            return AGORA__ERR(ENAMETOOLONG);
         target[tl] = '\0';
         res[len] = '\0'; /* the link's directory is the base of a relative target */
         if (target[0] == '/') {
@@ -177,7 +177,7 @@ static int walk(const char *in, char res[AGORA__ROOT_PATH_MAX], hops *h, mode_t 
         }
         size_t left = strlen(rest + pos);
         if ((size_t)tl + 1 + left >= sizeof rest)
-            return -ENAMETOOLONG;
+            return AGORA__ERR(ENAMETOOLONG);
         char next[2 * AGORA__ROOT_PATH_MAX];
         memcpy(next, target, (size_t)tl);
         next[tl] = '/';
@@ -277,8 +277,8 @@ static int try_candidate(state *s, const char *path, char canon[AGORA__ROOT_PATH
     mode_t mode;
     int rc = walk(path, canon, &h, &mode);
     if (rc != 0) {
-        if (rc != -ENOENT && rc != -ENOTDIR)
-            snprintf(why, why_len, "%s: %s", path, strerror(-rc));
+        if (rc != AGORA__ENOENT && rc != AGORA__ERR(ENOTDIR))
+            snprintf(why, why_len, "%s: %s", path, strerror(-rc - AGORA__ERRNO_BASE));
         return 0;
     }
     if (!S_ISREG(mode)) {
