@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define INSTALL_RECORD_MAX 4096
@@ -181,6 +182,24 @@ int agora__trust_get(agora__trust_home *h, const char *id, agora__trust_plugin *
     return 0;
 }
 
+/* Listing is cheap: each pinned asset must exist with its pinned size (assets may be GiB; their
+ * hashes are checked at every load, agora__trust_load). */
+static int assets_present(const agora__trust_home *h, const agora__trust_plugin *info)
+{
+    const agora__cat_entry *e = agora__catalog_find(&h->cat, info->id, info->version);
+    if (e == NULL || e->n_assets != info->manifest.n_assets)
+        return 0;
+    for (uint32_t i = 0; i < e->n_assets; i++) {
+        char path[4096];
+        struct stat st;
+        if (agora__home_asset_path(h->dir, e->id, e->assets[i].name, path, sizeof path, NULL) !=
+                0 ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->assets[i].size)
+            return 0;
+    }
+    return 1;
+}
+
 static int cmp_plugin_id(const void *a, const void *b)
 {
     return strcmp(((const agora__trust_plugin *)a)->id, ((const agora__trust_plugin *)b)->id);
@@ -221,7 +240,8 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
         if (info.in_catalog) {
             agora__error e;
             if (!info.manifest_ok || read_pinned(h, info.id, "plugin.so", info.plugin_sha256,
-                                                 AGORA__TRUST_PLUGIN_MAX, NULL, NULL, &e) != 0)
+                                                 AGORA__TRUST_PLUGIN_MAX, NULL, NULL, &e) != 0 ||
+                !assets_present(h, &info))
                 info.status = AGORA__TRUST_TAMPERED;
         }
         if (count == cap) {

@@ -70,9 +70,6 @@ int agora__sig_parse(const uint8_t *buf, size_t len, char key_id[AGORA__KEY_ID_H
 #define AGORA__BUNDLE_HEADER_V2      136u /* + asset count, reserved, sha256(asset table) */
 #define AGORA__BUNDLE_ASSET_ENTRY    168u /* name (128, NUL-padded) || size (8) || sha256 (32) */
 #define AGORA__BUNDLE_SIG     104u /* key id (8) || public key (32) || signature (64) */
-#define AGORA__BUNDLE_MAX                                                                          \
-    ((size_t)AGORA__BUNDLE_HEADER + AGORA__TRUST_MANIFEST_MAX + AGORA__TRUST_PLUGIN_MAX +          \
-     AGORA__BUNDLE_SIG)
 
 /* One asset of a version-2 bundle, from its table. */
 typedef struct agora__bundle_asset {

@@ -168,6 +168,31 @@ truncate -s 100 "$inst/labels.txt"
 "$A" run in >/dev/null 2>trunc.err || true
 grep -q "tampered" trunc.err || { cat trunc.err; fail "a truncated asset must be refused"; }
 echo "ok: a truncated asset is refused at load"
+"$A" list >list.txt 2>&1 || true
+grep -q "org.agora.tests.assets.*tampered" list.txt || { cat list.txt; fail "list must show the plugin as tampered"; }
+echo "ok: list shows a plugin with a damaged asset as tampered"
 "$A" remove org.agora.tests.assets >/dev/null || fail "remove a plugin with assets"
 [ ! -e "$AGORA_HOME/plugins/org.agora.tests.assets" ] || fail "remove must delete the assets"
 echo "ok: remove deletes the plugin's assets"
+
+# ---- streamed, never read whole: a 320 MiB asset (above the old 256 MiB bundle cap) packs and
+# certifies with a peak resident size far below its size ------------------------------------------
+truncate -s 320M big.bin
+printf 'tail' >>big.bin
+$PY - "$A" "$PLUGIN" <<'PY' || fail "large asset"
+import json, resource, subprocess, sys
+a, plugin = sys.argv[1], sys.argv[2]
+m = json.load(open("v1.manifest.json"))
+m.update(id="org.agora.tests.big", abi="1.1", assets=[{"name": "big.bin"}])
+json.dump(m, open("big.manifest.json", "w"))
+subprocess.run([a, "pack", "--manifest", "big.manifest.json", "--plugin", plugin,
+                "--asset", "big.bin=big.bin", "-o", "big.agora"], check=True, capture_output=True)
+subprocess.run([a, "certify", "big.agora", "--catalog", "bigcat", "--key", "op.key",
+                "--model", "free"], check=True, capture_output=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+size = (320 << 20) + 4
+assert peak < 150 << 20, "peak RSS %d MiB for a %d MiB asset" % (peak >> 20, size >> 20)
+c = json.load(open("bigcat/catalog.json"))
+assert c["entries"][0]["assets"][0]["size"] == size, c["entries"][0]
+print("ok: a %d MiB asset packs and certifies streamed (peak RSS %d MiB)" % (size >> 20, peak >> 20))
+PY
