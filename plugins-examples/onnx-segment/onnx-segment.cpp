@@ -14,13 +14,17 @@
 
 #include "../segment/segment.hpp"
 
-namespace {
+namespace
+{
 
 const agora_host *host;
 
-class OnnxModel final : public segment::Model {
-public:
-    explicit OnnxModel(cv::dnn::Net net) : net_(std::move(net)) {}
+class OnnxModel final : public segment::Model
+{
+  public:
+    explicit OnnxModel(cv::dnn::Net net) : net_(std::move(net))
+    {
+    }
     std::string infer(const float *in, uint32_t h, uint32_t w, float *out) override
     {
         int shape[4] = {1, 1, (int)h, (int)w};
@@ -34,7 +38,7 @@ public:
         return "";
     }
 
-private:
+  private:
     cv::dnn::Net net_;
 };
 
@@ -57,8 +61,14 @@ int32_t onnx_process(void *state, agora_job *job, const agora_image *image)
 }
 
 const agora_plugin onnx_plugin = {
-    sizeof(agora_plugin), AGORA_ABI_VERSION, "org.agora.examples.onnx-segment", "1.0.0",
-    onnx_init, onnx_process, segment::fini_model, nullptr,
+    sizeof(agora_plugin),
+    AGORA_ABI_VERSION,
+    "org.agora.examples.onnx-segment",
+    "1.0.0",
+    onnx_init,
+    onnx_process,
+    segment::fini_model,
+    nullptr,
 };
 
 } // namespace

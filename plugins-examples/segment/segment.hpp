@@ -26,7 +26,8 @@ extern "C" {
 #include "../common.h"
 }
 
-namespace segment {
+namespace segment
+{
 
 /* The model's input convention (plugins-examples/models/phantom.py, normalize()). */
 constexpr float HU_CENTER = 40.0f;
@@ -40,8 +41,9 @@ constexpr uint32_t MAX_SIDE = 4096;
 /* The asset every example ships its weights as; the name is the manifest's "assets" entry. */
 constexpr const char *ASSETS_EXTENSION = AGORA_EXT_ASSETS;
 
-class Model {
-public:
+class Model
+{
+  public:
     virtual ~Model() = default;
     /* in: h*w normalized values, out: h*w probabilities in [0,1]. h, w multiples of ALIGN.
      * Returns an empty string or what went wrong. May throw; the caller catches. */
@@ -132,7 +134,8 @@ inline int32_t segment_series(const agora_host *host, agora_job *job, const agor
             return AGORA_EINPUT;
         }
         const uint32_t bytes = ex_sample_bytes(image->pixel_type);
-        const uint32_t h = (rows + ALIGN - 1) / ALIGN * ALIGN, w = (cols + ALIGN - 1) / ALIGN * ALIGN;
+        const uint32_t h = (rows + ALIGN - 1) / ALIGN * ALIGN,
+                       w = (cols + ALIGN - 1) / ALIGN * ALIGN;
         const uint64_t plane = (uint64_t)rows * cols;
         std::vector<float> in((size_t)h * w), prob((size_t)h * w);
         std::vector<uint8_t> labels((size_t)(plane * frames));
@@ -150,7 +153,8 @@ inline int32_t segment_series(const agora_host *host, agora_job *job, const agor
             std::fill(in.begin(), in.end(), -HU_CLIP);
             for (uint32_t y = 0; y < rows; y++)
                 for (uint32_t x = 0; x < cols; x++) {
-                    double hu = ex_sample(fr->data, image->pixel_type, (uint64_t)y * cols + x) * s + b;
+                    double hu =
+                        ex_sample(fr->data, image->pixel_type, (uint64_t)y * cols + x) * s + b;
                     float v = (float)((hu - HU_CENTER) / HU_SCALE);
                     in[(size_t)y * w + x] = std::isfinite(v) ? std::clamp(v, -HU_CLIP, HU_CLIP) : 0;
                 }
@@ -176,8 +180,9 @@ inline int32_t segment_series(const agora_host *host, agora_job *job, const agor
         char line[160];
         /* The one figure the benchmark reads (tests/bench/ai_sandbox.sh): time inside the model
          * only, so that inside and outside the sandbox measure the same work. */
-        std::snprintf(line, sizeof line, "inference: %u frames of %ux%u in %.1f ms (%s, %d thread(s))",
-                      frames, cols, rows, infer_ms, engine, threads());
+        std::snprintf(line, sizeof line,
+                      "inference: %u frames of %ux%u in %.1f ms (%s, %d thread(s))", frames, cols,
+                      rows, infer_ms, engine, threads());
         host->log(host, job, AGORA_LOG_INFO, line);
 
         int32_t mask_id = AGORA_NONE, rc;
@@ -233,8 +238,9 @@ inline int32_t segment_series(const agora_host *host, agora_job *job, const agor
         if (voxels == 0)
             std::snprintf(text, sizeof text, "no lesion found (%s)", engine);
         else if (have_volume)
-            std::snprintf(text, sizeof text, "lesion of %.2f mL (%llu voxels), confidence %.3f (%s)",
-                          (double)voxels * voxel_ml, (unsigned long long)voxels, confidence, engine);
+            std::snprintf(
+                text, sizeof text, "lesion of %.2f mL (%llu voxels), confidence %.3f (%s)",
+                (double)voxels * voxel_ml, (unsigned long long)voxels, confidence, engine);
         else
             std::snprintf(text, sizeof text, "lesion of %llu voxels, confidence %.3f (%s)",
                           (unsigned long long)voxels, confidence, engine);

@@ -19,21 +19,23 @@
 
 #include "../segment/segment.hpp"
 
-namespace {
+namespace
+{
 
 const agora_host *host;
 
 /* A read-only streambuf over the asset's mapping (istream needs a mutable pointer type, but
  * only reads through it). */
-class MemoryBuf final : public std::streambuf {
-public:
+class MemoryBuf final : public std::streambuf
+{
+  public:
     MemoryBuf(const void *data, uint64_t size)
     {
         char *p = const_cast<char *>(static_cast<const char *>(data));
         setg(p, p, p + size);
     }
 
-protected:
+  protected:
     pos_type seekoff(off_type off, std::ios_base::seekdir dir, std::ios_base::openmode) override
     {
         char *base = eback(), *target = dir == std::ios_base::beg   ? base + off
@@ -50,9 +52,12 @@ protected:
     }
 };
 
-class TorchModel final : public segment::Model {
-public:
-    explicit TorchModel(torch::jit::script::Module m) : module_(std::move(m)) {}
+class TorchModel final : public segment::Model
+{
+  public:
+    explicit TorchModel(torch::jit::script::Module m) : module_(std::move(m))
+    {
+    }
     std::string infer(const float *in, uint32_t h, uint32_t w, float *out) override
     {
         torch::NoGradGuard no_grad;
@@ -65,7 +70,7 @@ public:
         return "";
     }
 
-private:
+  private:
     torch::jit::script::Module module_;
 };
 
@@ -92,8 +97,14 @@ int32_t torch_process(void *state, agora_job *job, const agora_image *image)
 }
 
 const agora_plugin torch_plugin = {
-    sizeof(agora_plugin), AGORA_ABI_VERSION, "org.agora.examples.torch-segment", "1.0.0",
-    torch_init, torch_process, segment::fini_model, nullptr,
+    sizeof(agora_plugin),
+    AGORA_ABI_VERSION,
+    "org.agora.examples.torch-segment",
+    "1.0.0",
+    torch_init,
+    torch_process,
+    segment::fini_model,
+    nullptr,
 };
 
 } // namespace

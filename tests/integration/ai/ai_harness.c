@@ -177,10 +177,9 @@ static int32_t h_cancelled(agora_job *job)
 }
 
 static const agora_host host = {
-    sizeof(agora_host), AGORA_ABI_VERSION, h_log,     h_ext,    h_frame,
-    h_attr_count,       h_attr_at,         h_attr_get, h_finding, h_measurement,
-    h_region,           h_mask,            h_summary, h_error,  h_progress,
-    h_cancelled,
+    sizeof(agora_host), AGORA_ABI_VERSION, h_log,      h_ext,         h_frame,  h_attr_count,
+    h_attr_at,          h_attr_get,        h_finding,  h_measurement, h_region, h_mask,
+    h_summary,          h_error,           h_progress, h_cancelled,
 };
 
 static const void *map_file(const char *path, uint64_t *size)
