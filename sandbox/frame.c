@@ -90,6 +90,8 @@ size_t agora__runner_frame_expected_fds(const Agora__Ipc__Frame *frame)
         return 2;
     case AGORA__IPC__FRAME__MSG_FORK_JOB:
         return 1; /* the job process's end of the job's own socketpair */
+    case AGORA__IPC__FRAME__MSG_ASSET:
+        return 1; /* the asset's sealed memfd */
     case AGORA__IPC__FRAME__MSG_INGEST_REQUEST:
         /* the input file, and for DECODE, DEID_WRITE and DUMP the output memfd */
         switch (frame->ingest_request->op) {

@@ -297,15 +297,31 @@ static const agora_study_ext study_ext = {
     .series_frame = host_series_frame,
 };
 
+/* org.agora.assets/1: the host argument only identifies the table; the worker has one. */
+static int32_t assets_get(const agora_host *host, const char *name, const void **data,
+                          uint64_t *size)
+{
+    if (host != agora__runner_host_table())
+        return AGORA_EINVAL;
+    return agora__runner_asset_get(name, data, size);
+}
+
+static const agora_assets assets_ext = {
+    .struct_size = sizeof(agora_assets),
+    .get = assets_get,
+};
+
 static const void *host_get_extension(const agora_host *host, const char *id)
 {
     (void)host;
-    if (id == NULL || strnlen(id, 64) == 64)
+    if (id == NULL || strnlen(id, 64) >= 64)
         return NULL;
     if (strcmp(id, AGORA_EXT_TRIAGE) == 0)
         return &triage_ext;
     if (strcmp(id, AGORA_EXT_STUDY) == 0)
         return &study_ext;
+    if (strcmp(id, AGORA_EXT_ASSETS) == 0)
+        return &assets_ext;
     return NULL;
 }
 

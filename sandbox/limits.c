@@ -10,6 +10,7 @@ void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limit
     out->max_items = AGORA__RUNNER_DEFAULT_ITEMS;
     out->max_log_lines = AGORA__RUNNER_DEFAULT_LOGS;
     out->job_map_bytes = AGORA__MEMCAP_DEFAULT_JOB_MAP;
+    out->asset_bytes = 0; /* set from the Asset frames, never from Limits */
     if (in == NULL)
         return;
     if (in->memory_bytes)

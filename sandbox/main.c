@@ -98,6 +98,11 @@ static void read_setup(agora__runner_setup *s)
         SETUP_FAIL(AGORA_EVERSION,
                    "protocol version %u is not supported (this runner speaks %u to %u)",
                    su->protocol_version, AGORA__PROTO_VERSION_BASE, AGORA__PROTO_VERSION);
+    if (su->n_assets != 0 && (su->protocol_version < AGORA__PROTO_VERSION_ASSETS ||
+                              su->mode != AGORA__IPC__MODE__MODE_PLUGIN))
+        SETUP_FAIL(AGORA_EVERSION,
+                   "assets need protocol version %u in plugin mode; this host sent %u (mode %d)",
+                   AGORA__PROTO_VERSION_ASSETS, su->protocol_version, (int)su->mode);
     if (su->fork_per_job && su->protocol_version < AGORA__PROTO_VERSION_FORK)
         SETUP_FAIL(AGORA_EVERSION,
                    "fork_per_job needs protocol version %u (a channel of its own per job); "
@@ -148,6 +153,9 @@ static void read_setup(agora__runner_setup *s)
     s->n_root_files = su->n_root_files;
     read_plugin(fds[0], su, s);
     close(fds[0]);
+    /* Mapped now, before the namespaces: the worker inherits the read-only mappings and never
+     * holds an asset's descriptor or path. */
+    s->limits.asset_bytes = agora__runner_assets_read(su->n_assets);
     /* Before anything maps it: the loader would map .bss and TLS where RLIMIT_DATA cannot see
      * them (docs/sandbox.md, Memory). */
     char elf_why[320];

@@ -44,9 +44,11 @@ void agora__memcap_compute(const agora__runner_limits *l, int fork_per_job, agor
     /* Address space: everything above, the malloc arenas' 64 MiB reservations, the runner's
      * executable and libraries (measured, see AGORA__MEMCAP_RUNNER_AS), the main stack, and the
      * (the main arena grows with brk and plain mmap, no reservation; each further one reserves)
-     * job memfds the host may map at once. */
+     * job memfds the host may map at once, and the plugin's assets (shared read-only file
+     * mappings: address space, never RLIMIT_DATA, and pages shared with every other worker). */
     out->as_bytes = out->data_bytes + (uint64_t)(out->arenas - 1) * AGORA__MEMCAP_ARENA +
-                    AGORA__MEMCAP_RUNNER_AS + AGORA__MEMCAP_MAIN_STACK + l->job_map_bytes;
+                    AGORA__MEMCAP_RUNNER_AS + AGORA__MEMCAP_MAIN_STACK + l->job_map_bytes +
+                    l->asset_bytes;
 }
 
 /* Read a little-endian value of n bytes at p (the check runs on untrusted bytes). */

@@ -37,6 +37,7 @@ typedef struct agora__runner_limits {
     uint32_t max_items;
     uint32_t max_log_lines;
     uint64_t job_map_bytes; /* job memfds the host may map at once (counted in RLIMIT_AS) */
+    uint64_t asset_bytes;   /* the plugin's assets, mapped for the worker's life (RLIMIT_AS) */
 } agora__runner_limits;
 
 void agora__runner_limits_from(const Agora__Ipc__Limits *in, agora__runner_limits *out);
@@ -324,6 +325,16 @@ void agora__runner_zygote_prepare(int spare_before);
 /* Free RLIMIT_NPROC slots of this sandbox's user (see serve.c). Measured before load and after
  * init in fork mode: fewer after init means init left a task running somewhere. */
 int agora__runner_spare_tasks(void);
+
+/* ---- assets.c: the plugin's assets (org.agora.assets/1) ------------------------------------ */
+
+/* Read the n Asset frames that follow Setup, check each memfd's seals and size and map it
+ * read-only; returns the total bytes mapped. Before confinement only. Exits on any failure
+ * (Error{SETUP}). */
+uint64_t agora__runner_assets_read(uint32_t n);
+/* The mapped asset `name`: AGORA_OK with *data and *size set, or AGORA_EINVAL (unknown name or NULL
+ * arguments). Lock-free: the table never changes after assets_read. */
+int32_t agora__runner_asset_get(const char *name, const void **data, uint64_t *size);
 
 /* ---- job_abi.c ------------------------------------------------------------------------------- */
 

@@ -7,7 +7,10 @@ REQUIRED="build-essential clang meson ninja-build pkg-config protobuf-c-compiler
 libuv1-dev libseccomp-dev libjansson-dev libcmocka-dev libsodium-dev libsqlite3-dev sqlite3
 zlib1g-dev libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libclang-rt-14-dev
 dcmtk libgdcm-tools python3 python3-pydicom python3-numpy bubblewrap util-linux"
-OPTIONAL="python3-jsonschema libopenjph-dev hyperfine dicom3tools orthanc orthanc-dicomweb curl"
+# The AI examples (plugins-examples/onnx-segment, torch-segment; their test skips without them):
+# OpenCV's DNN module and libtorch, about 800 MB installed with their dependencies.
+OPTIONAL="python3-jsonschema libopenjph-dev hyperfine dicom3tools orthanc orthanc-dicomweb curl
+libopencv-dnn-dev libtorch-dev"
 
 missing() {
     out=""

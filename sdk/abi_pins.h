@@ -98,7 +98,9 @@
     X(agora_study_ext, struct_size, 0) \
     X(agora_study_ext, series_count, 8) \
     X(agora_study_ext, series_image, 16) \
-    X(agora_study_ext, series_frame, 24)
+    X(agora_study_ext, series_frame, 24) \
+    X(agora_assets, struct_size, 0) /* 1.1: extension org.agora.assets/1 */ \
+    X(agora_assets, get, 8)         /* 1.1 */
 
 /* X(struct, 1.0 size): sizes may only grow (a new minor appends fields). */
 #define AGORA__ABI_SIZE_FLOORS(X) \
@@ -113,6 +115,6 @@
 
 /* X(struct, exact size at the current minor, 1.1): update with the pins when a minor appends. */
 #define AGORA__ABI_SIZES_1_1(X) \
-    X(agora_frame, 120) X(agora_triage_ext, 16) X(agora_study_ext, 32)
+    X(agora_frame, 120) X(agora_triage_ext, 16) X(agora_study_ext, 32) X(agora_assets, 16)
 
 #endif /* AGORA_SDK_ABI_PINS_H */

@@ -105,3 +105,49 @@ int agora__cli_option_bits(const char *cmd, const char *what, const char **vals,
     }
     return 0;
 }
+
+int agora__cli_assets(const agora__manifest *m, const char *const *args, size_t n,
+                      char (*names)[AGORA__ASSET_NAME_MAX + 1], const char **files,
+                      agora__error *err)
+{
+    if (n > AGORA__ASSETS_MAX)
+        return agora__error_set(err, AGORA_ELIMIT, "at most %u --asset options (got %zu)",
+                                AGORA__ASSETS_MAX, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(args[i], '=');
+        size_t len = eq != NULL ? (size_t)(eq - args[i]) : 0;
+        if (eq == NULL || len == 0 || len > AGORA__ASSET_NAME_MAX || eq[1] == '\0')
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "--asset '%.160s' must be NAME=FILE (NAME as declared in the "
+                                    "manifest's \"assets\")",
+                                    args[i]);
+        memcpy(names[i], args[i], len);
+        names[i][len] = '\0';
+        files[i] = eq + 1;
+        if (!agora__asset_name_valid(names[i]))
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "--asset %s: not an asset name (1..%u bytes of "
+                                    "[A-Za-z0-9._-], not starting with '.')",
+                                    names[i], AGORA__ASSET_NAME_MAX);
+        if (agora__manifest_asset_index(m, names[i]) < 0)
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "--asset %s: the manifest does not declare this asset; add "
+                                    "{\"name\": \"%s\"} to its \"assets\" or drop the option",
+                                    names[i], names[i]);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(names[k], names[i]) == 0)
+                return agora__error_set(err, AGORA_EINVAL, "--asset %s is given twice",
+                                        names[i]);
+    }
+    for (uint32_t d = 0; d < m->n_assets; d++) {
+        size_t k = 0;
+        while (k < n && strcmp(names[k], m->assets[d]) != 0)
+            k++;
+        if (k == n)
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "the manifest declares asset %s but no --asset %s=FILE was "
+                                    "given",
+                                    m->assets[d], m->assets[d]);
+    }
+    return 0;
+}

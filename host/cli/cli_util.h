@@ -39,4 +39,12 @@ int agora__cli_option_word(const char *w);
 int agora__cli_option_bits(const char *cmd, const char *what, const char **vals, size_t n,
                            uint32_t *bits);
 
+/* The --asset NAME=FILE values of pack and dev run, checked against the manifest's "assets":
+ * each NAME declared there and given once, every declared asset given. names[i] receives a copy
+ * of the name, files[i] points into args[i]. 0, or AGORA_EINVAL/AGORA_ELIMIT with err saying
+ * what to change (the caller prints it with agora__fail). */
+int agora__cli_assets(const agora__manifest *m, const char *const *args, size_t n,
+                      char (*names)[AGORA__ASSET_NAME_MAX + 1], const char **files,
+                      agora__error *err);
+
 #endif

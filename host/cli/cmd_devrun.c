@@ -133,6 +133,7 @@ typedef struct dev_args {
     int json_out, quiet, fork_per_job, fresh_per_job, weak;
     uint32_t deid_flags;
     const agora__cli_list *grant;
+    const agora__cli_list *asset; /* --asset NAME=FILE */
     const char *const *inputs;
     size_t n_inputs;
 } dev_args;
@@ -151,8 +152,24 @@ static int dev_run(const dev_args *a)
         return 1;
     }
     free(mbytes);
+    /* The same view as after pack: declared assets only, each a sealed memfd mapped read-only. */
+    static char asset_names[AGORA__ASSETS_MAX][AGORA__ASSET_NAME_MAX + 1];
+    const char *asset_files[AGORA__ASSETS_MAX];
+    agora__asset assets[AGORA__ASSETS_MAX];
+    size_t n_assets = 0;
+    if (agora__cli_assets(&manifest, a->asset->v, a->asset->n, asset_names, asset_files, &err) !=
+        0)
+        return agora__fail("dev run", &err);
+    for (; n_assets < a->asset->n; n_assets++) {
+        if (agora__asset_load_file(asset_files[n_assets], asset_names[n_assets], NULL, 0,
+                                   &assets[n_assets], &err) != 0) {
+            agora__assets_close(assets, n_assets);
+            return agora__fail("dev run", &err);
+        }
+    }
     if (agora__read_file(a->plugin_path, AGORA__TRUST_PLUGIN_MAX, &pbytes, &plen, &err) != 0) {
         fprintf(stderr, "agora dev run: %s\n", err.msg);
+        agora__assets_close(assets, n_assets);
         return 1;
     }
     const char *grants[AGORA__OPT_COUNT];
@@ -170,6 +187,7 @@ static int dev_run(const dev_args *a)
     if (sodium_init() < 0) {
         fprintf(stderr, "agora dev run: libsodium failed to initialise\n");
         free(pbytes);
+        agora__assets_close(assets, n_assets);
         return 1;
     }
     randombytes_buf(key, sizeof key);
@@ -215,6 +233,8 @@ static int dev_run(const dev_args *a)
     pl.spec.fork_per_job = a->fork_per_job;
     pl.spec.fresh_per_job = a->fresh_per_job;
     pl.spec.allow_weak_isolation = a->weak;
+    pl.spec.assets = assets;
+    pl.spec.n_assets = (uint32_t)n_assets;
     pl.spec.trap_violations = 1; /* name the forbidden call; agora run keeps the plain kill */
     if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
         fprintf(stderr, "agora dev run: cannot start the sandbox for %s: %s\n", a->plugin_path,
@@ -249,6 +269,7 @@ out:
     if (c.jobs != NULL)
         json_decref(c.jobs);
     free(pbytes);
+    agora__assets_close(assets, n_assets);
     return exit_code;
 }
 
@@ -256,7 +277,8 @@ static const agora__cli_cmd dev_run_cmd = {
     "dev run",
     "--plugin FILE.so [--manifest FILE.json] [--timeout SECONDS]\n"
     "                     [--json] [--grant OPTION]... [--fresh-per-job | --fork-per-job]\n"
-    "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet] INPUT...",
+    "                     [--allow-weak-isolation] [--allow-burned-in] [--quiet]\n"
+    "                     [--asset NAME=FILE]... INPUT...",
     "Runs the plugin in the real sandbox on every series found in INPUT (DICOM files or\n"
     "folders, searched recursively) and prints its results. Exit status 0 only when every\n"
     "job succeeded. Modes and what each guarantees: docs/sandbox.md, \"Modes\".",
@@ -275,6 +297,7 @@ int agora__cmd_dev_run(int argc, char **argv)
     char found_manifest[4096];
     int json_out = 0, fork_per_job = 0, fresh_per_job = 0, weak = 0, quiet = 0, burned_in = 0;
     agora__cli_list grant; /* --grant: the PS3.15 options the plugin sees */
+    agora__cli_list asset; /* --asset NAME=FILE: what the plugin reads via org.agora.assets/1 */
     const agora__cli_opt opts[] = {
         {"--plugin", 0, AGORA__CLI_VALUE, &plugin_path, "FILE.so", "the plugin build to run",
          AGORA__CLI_REQUIRED, NULL, 0},
@@ -296,6 +319,9 @@ int agora__cmd_dev_run(int argc, char **argv)
          "continue when the kernel refuses a namespace (warned)", 0, NULL, 0},
         AGORA__CLI_OPT_BURNED_IN(&burned_in),
         AGORA__CLI_OPT_QUIET(&quiet),
+        {"--asset", 0, AGORA__CLI_LIST, &asset, "NAME=FILE",
+         "an asset the manifest declares (repeat for each), seen as after agora pack", 0, NULL,
+         AGORA__ASSETS_MAX},
     };
     if (!agora__cli_parse_job(&dev_run_cmd, opts, AGORA__CLI_N(opts), argc, argv, &timeout,
                               &timeout_s, &n_inputs, &st))
@@ -324,11 +350,13 @@ int agora__cmd_dev_run(int argc, char **argv)
             .weak = weak,
             .deid_flags = burned_in ? AGORA__DEID_ALLOW_BURNED_IN : 0,
             .grant = &grant,
+            .asset = &asset,
             .inputs = (const char *const *)argv + 1,
             .n_inputs = n_inputs,
         };
         st = dev_run(&a);
     }
     agora__cli_list_free(&grant);
+    agora__cli_list_free(&asset);
     return st;
 }

@@ -64,6 +64,40 @@ static int write_blob(const char *dir, const uint8_t sha[32], const uint8_t *dat
     return rc;
 }
 
+/* Stream asset i of the bundle into DIR/blobs/<sha256>, checking it against the bundle's table;
+ * nothing is left behind when it does not match. */
+static int write_asset_blob(const char *dir, const agora__bundle_file *bf, uint32_t i,
+                            agora__error *err)
+{
+    char hex[65], path[4096];
+    agora__hex(bf->b.assets[i].sha256, 32, hex);
+    agora__atomic_file f;
+    int rc = agora__path(path, sizeof path, err, "%s/blobs/%s", dir, hex);
+    if (rc == 0)
+        rc = agora__atomic_open(path, 0644, &f, err);
+    if (rc != 0)
+        return rc;
+    rc = agora__bundle_asset_copy(bf, i, f.fd, err);
+    if (rc != 0) {
+        agora__atomic_abort(&f);
+        return rc;
+    }
+    return agora__atomic_commit(&f, err);
+}
+
+/* The entry pins exactly these assets (same names, sizes and hashes, in order). */
+static int same_assets(const agora__cat_entry *e, const agora__bundle *b)
+{
+    if (e->n_assets != b->n_assets)
+        return 0;
+    for (uint32_t i = 0; i < e->n_assets; i++)
+        if (strcmp(e->assets[i].name, b->assets[i].name) != 0 ||
+            e->assets[i].size != b->assets[i].size ||
+            memcmp(e->assets[i].sha, b->assets[i].sha256, 32) != 0)
+            return 0;
+    return 1;
+}
+
 int agora__cmd_certify(int argc, char **argv)
 {
     const char *dir = NULL, *key_path = NULL, *pass = NULL, *model = NULL, *price_s = NULL,
@@ -167,31 +201,28 @@ int agora__cmd_certify(int argc, char **argv)
     }
     agora__seckey key;
     agora__catalog cat = {0};
-    uint8_t *buf = NULL;
-    size_t len;
-    agora__bundle b;
+    /* The bundle's front is read and verified; its assets are streamed into the blob store. */
+    static agora__bundle_file bf = {.fd = -1};
     rc = agora__load_seckey(key_path, pass, &key, &err);
     if (rc != 0)
         return agora__fail("certify", &err);
-    rc = agora__read_file(pos[0], AGORA__BUNDLE_MAX, &buf, &len, &err);
-    if (rc == 0)
-        rc = agora__bundle_parse(buf, len, &b, &err);
+    rc = agora__bundle_open(pos[0], &bf, &err);
     /* Refuse what the worker could never load, before anything is signed (the manifest's ABI
      * was checked by bundle_parse). */
-    if (rc == 0 && (rc = agora__elf_plugin_check(b.plugin, b.plugin_len, &err)) != 0)
-        agora__error_prefix(&err, "not certified: %s@%s", b.parsed.id, b.parsed.version);
+    if (rc == 0 && (rc = agora__elf_plugin_check(bf.b.plugin, bf.b.plugin_len, &err)) != 0)
+        agora__error_prefix(&err, "not certified: %s@%s", bf.b.parsed.id, bf.b.parsed.version);
     if (rc == 0 && vendor_key != NULL) {
         agora__pubkey vk;
         rc = agora__pubkey_read(vendor_key, &vk, &err);
-        if (rc == 0 && (!b.is_signed || strcmp(vk.id, b.vendor.id) != 0))
+        if (rc == 0 && (!bf.b.is_signed || strcmp(vk.id, bf.b.vendor.id) != 0))
             rc = agora__error_set(&err, AGORA_EINVAL,
                                   "the bundle is %s, not by vendor key %s; refused",
-                                  b.is_signed ? "signed by another key" : "not signed", vk.id);
+                                  bf.b.is_signed ? "signed by another key" : "not signed", vk.id);
     }
-    if (rc == 0 && (granted & ~b.parsed.permissions) != 0) {
+    if (rc == 0 && (granted & ~bf.b.parsed.permissions) != 0) {
         char extra[256], asked[256];
-        agora__trust_options_format(granted & ~b.parsed.permissions, extra, sizeof extra);
-        agora__trust_options_format(b.parsed.permissions, asked, sizeof asked);
+        agora__trust_options_format(granted & ~bf.b.parsed.permissions, extra, sizeof extra);
+        agora__trust_options_format(bf.b.parsed.permissions, asked, sizeof asked);
         rc = agora__error_set(&err, AGORA_EINVAL,
                               "--grant %s: the manifest does not ask for it (it asks for %s); a "
                               "build is never granted more than its manifest requests",
@@ -207,14 +238,15 @@ int agora__cmd_certify(int argc, char **argv)
     agora__cat_entry *e = NULL;
     int updated = 0;
     if (rc == 0) {
-        e = agora__catalog_find(&cat, b.parsed.id, b.parsed.version);
+        e = agora__catalog_find(&cat, bf.b.parsed.id, bf.b.parsed.version);
         if (e != NULL && e->revoked)
             rc = agora__error_set(&err, AGORA_EINVAL,
                                   "%s@%s is revoked; a revoked build stays revoked (certify a "
                                   "new version)",
                                   e->id, e->version);
-        else if (e != NULL && (memcmp(e->plugin_sha, b.plugin_sha, 32) != 0 ||
-                               memcmp(e->manifest_sha, b.manifest_sha, 32) != 0))
+        else if (e != NULL && (memcmp(e->plugin_sha, bf.b.plugin_sha, 32) != 0 ||
+                               memcmp(e->manifest_sha, bf.b.manifest_sha, 32) != 0 ||
+                               !same_assets(e, &bf.b)))
             rc = agora__error_set(&err, AGORA_EINVAL,
                                   "%s@%s is already certified with different bytes; a version "
                                   "names one build forever (bump the version)",
@@ -227,20 +259,24 @@ int agora__cmd_certify(int argc, char **argv)
             rc = err.code;
     }
     if (rc == 0)
-        rc = write_blob(dir, b.manifest_sha, b.manifest, b.manifest_len, &err);
+        rc = write_blob(dir, bf.b.manifest_sha, bf.b.manifest, bf.b.manifest_len, &err);
     if (rc == 0)
-        rc = write_blob(dir, b.plugin_sha, b.plugin, b.plugin_len, &err);
+        rc = write_blob(dir, bf.b.plugin_sha, bf.b.plugin, bf.b.plugin_len, &err);
+    for (uint32_t i = 0; rc == 0 && i < bf.b.n_assets; i++)
+        rc = write_asset_blob(dir, &bf, i, &err);
+    if (rc != 0 && bf.b.n_assets > 0)
+        agora__error_prefix(&err, "not certified: %s@%s", bf.b.parsed.id, bf.b.parsed.version);
     if (rc == 0) {
-        agora__strlcpy(e->id, b.parsed.id, sizeof e->id);
-        agora__strlcpy(e->version, b.parsed.version, sizeof e->version);
-        agora__strlcpy(e->name, b.parsed.name, sizeof e->name);
-        agora__strlcpy(e->vendor, b.parsed.vendor, sizeof e->vendor);
+        agora__strlcpy(e->id, bf.b.parsed.id, sizeof e->id);
+        agora__strlcpy(e->version, bf.b.parsed.version, sizeof e->version);
+        agora__strlcpy(e->name, bf.b.parsed.name, sizeof e->name);
+        agora__strlcpy(e->vendor, bf.b.parsed.vendor, sizeof e->vendor);
         agora__strlcpy(e->level, level, sizeof e->level);
-        memcpy(e->plugin_sha, b.plugin_sha, 32);
-        memcpy(e->manifest_sha, b.manifest_sha, 32);
-        e->plugin_size = b.plugin_len;
-        e->manifest_size = b.manifest_len;
-        agora__strlcpy(e->vendor_key_id, b.is_signed ? b.vendor.id : "", sizeof e->vendor_key_id);
+        memcpy(e->plugin_sha, bf.b.plugin_sha, 32);
+        memcpy(e->manifest_sha, bf.b.manifest_sha, 32);
+        e->plugin_size = bf.b.plugin_len;
+        e->manifest_size = bf.b.manifest_len;
+        agora__strlcpy(e->vendor_key_id, bf.b.is_signed ? bf.b.vendor.id : "", sizeof e->vendor_key_id);
         e->granted = granted;
         agora__strlcpy(e->pricing.model, model, sizeof e->pricing.model);
         e->pricing.price_minor = price;
@@ -248,6 +284,12 @@ int agora__cmd_certify(int argc, char **argv)
                        sizeof e->pricing.currency);
         e->pricing.vendor_share_bps = (uint32_t)bps;
         e->certified_at = now;
+        e->n_assets = bf.b.n_assets;
+        for (uint32_t i = 0; i < bf.b.n_assets; i++) {
+            agora__strlcpy(e->assets[i].name, bf.b.assets[i].name, sizeof e->assets[i].name);
+            memcpy(e->assets[i].sha, bf.b.assets[i].sha256, 32);
+            e->assets[i].size = bf.b.assets[i].size;
+        }
         rc = publish(dir, &cat, &key, now, expires, &err);
     }
     if (rc == 0) {
@@ -256,7 +298,7 @@ int agora__cmd_certify(int argc, char **argv)
         agora__hex(e->manifest_sha, 32, msha);
         agora__time_format(cat.expires, when);
         agora__trust_options_format(e->granted, g, sizeof g);
-        agora__trust_options_format(b.parsed.permissions, asked, sizeof asked);
+        agora__trust_options_format(bf.b.parsed.permissions, asked, sizeof asked);
         if (json) {
             if (agora__json_emit_new(
                     stdout,
@@ -271,17 +313,23 @@ int agora__cmd_certify(int argc, char **argv)
             printf("  catalog version %llu, expires %s, signed by key %s\n",
                    (unsigned long long)cat.version, when, key.pub.id);
             printf("  plugin   sha256 %s\n  manifest sha256 %s\n", psha, msha);
+            for (uint32_t i = 0; i < e->n_assets; i++) {
+                char ash[65];
+                agora__hex(e->assets[i].sha, 32, ash);
+                printf("  asset    sha256 %s %s (%llu bytes)\n", ash, e->assets[i].name,
+                       (unsigned long long)e->assets[i].size);
+            }
             printf("  granted: %s (manifest asks for: %s)\n", g, asked);
             printf("  pricing: %s, %llu minor units of %s, vendor share %u bps\n", e->pricing.model,
                    (unsigned long long)e->pricing.price_minor, e->pricing.currency,
                    e->pricing.vendor_share_bps);
-            if (b.is_signed)
-                printf("  vendor signature: key %s (verified)\n", b.vendor.id);
+            if (bf.b.is_signed)
+                printf("  vendor signature: key %s (verified)\n", bf.b.vendor.id);
         }
     }
     agora__seckey_wipe(&key);
     agora__catalog_free(&cat);
-    free(buf);
+    agora__bundle_close(&bf);
     return rc == 0 ? 0 : agora__fail("certify", &err);
 }
 

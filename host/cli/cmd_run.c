@@ -281,6 +281,8 @@ static int run(const char *home_dir, const agora__cli_list *only, uint32_t timeo
         agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len, timeout_s,
                                        &pl.spec);
         pl.spec.fresh_per_job = fresh;
+        pl.spec.assets = rp->lp.assets; /* verified once here; every worker gets these memfds */
+        pl.spec.n_assets = rp->lp.n_assets;
         if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
             fprintf(stderr, "agora run: cannot start %s in the sandbox: %s\n", tp->id, err.msg);
             agora__trust_loaded_free(&rp->lp);

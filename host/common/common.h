@@ -74,11 +74,26 @@ int agora__write_file_atomic(const char *path, const void *data, size_t len, uns
  * AGORA__EEXIST: another writer got there first). */
 int agora__write_file_new(const char *path, const void *data, size_t len, unsigned mode,
                           agora__error *err);
+/* A file written under a temporary name and renamed into place on commit, for writers that
+ * stream (bundles, assets). open creates PATH.tmp.XXXXXX with mode; commit fsyncs, renames and
+ * fsyncs the directory; abort (safe after commit or a failed open) closes and unlinks. */
+typedef struct agora__atomic_file {
+    int fd;
+    char path[4096];
+    char tmp[4096 + 16];
+} agora__atomic_file;
+int agora__atomic_open(const char *path, unsigned mode, agora__atomic_file *f, agora__error *err);
+int agora__atomic_commit(agora__atomic_file *f, agora__error *err);
+void agora__atomic_abort(agora__atomic_file *f);
+/* write() all of data (EINTR retried). 0 or AGORA__ERR(errno). */
+int agora__write_all(int fd, const void *data, size_t len);
 /* mkdir -p with the given mode for directories it creates. */
 int agora__mkdirs(const char *path, unsigned mode, agora__error *err);
 
 /* The clinic home (resolution and layout): home.h. */
 #include "home.h"
+/* Plugin assets (names, bounds, streaming into sealed memfds): asset.h. */
+#include "asset.h"
 
 /* SHA-256 (libsodium). hex must hold 65 bytes. */
 void agora__sha256(const void *data, size_t len, uint8_t out[32]);

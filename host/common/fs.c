@@ -63,71 +63,97 @@ int agora__read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *
     return 0;
 }
 
-/* Temp file in path's directory, fsync, then rename over path (replace) or link to it (create:
- * fails with AGORA__EEXIST when path exists, so two racing creators cannot both win). */
-static int write_file(const char *path, const void *data, size_t len, unsigned mode, int create,
-                      agora__error *err)
+int agora__atomic_open(const char *path, unsigned mode, agora__atomic_file *f, agora__error *err)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    char *dircopy = strdup(path);
-    if (tmp == NULL || dircopy == NULL) {
-        free(tmp);
-        free(dircopy);
-        return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+    f->fd = -1;
+    f->path[0] = f->tmp[0] = '\0';
+    if (strlen(path) + 16 > sizeof f->tmp)
+        return agora__error_set(err, AGORA_ELIMIT, "path too long: %.64s...", path);
+    agora__strlcpy(f->path, path, sizeof f->path);
+    snprintf(f->tmp, sizeof f->tmp, "%s.tmp.XXXXXX", path);
+    f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd < 0)
+        return agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", f->tmp,
+                                strerror(errno));
+    if (fchmod(f->fd, mode) != 0) {
+        int e = errno;
+        agora__atomic_abort(f);
+        return agora__error_set(err, AGORA__ERR(e), "cannot chmod %s: %s", path, strerror(e));
     }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    int rc = 0;
-    if (fd < 0) {
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", tmp, strerror(errno));
-        goto out;
+    return 0;
+}
+
+void agora__atomic_abort(agora__atomic_file *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        unlink(f->tmp);
     }
-    if (fchmod(fd, mode) != 0) {
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot chmod %s: %s", tmp, strerror(errno));
-        goto fail;
+    f->fd = -1;
+}
+
+/* Commit by rename over path (replace) or by link to it (create: fails with AGORA__EEXIST when
+ * path exists, so two racing creators cannot both win). */
+static int commit(agora__atomic_file *f, int create, agora__error *err)
+{
+    if (fsync(f->fd) != 0) {
+        int e = errno;
+        agora__atomic_abort(f);
+        return agora__error_set(err, AGORA__ERR(e), "cannot fsync %s: %s", f->tmp, strerror(e));
     }
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot write %s: %s", tmp,
-                                  strerror(errno));
-            goto fail;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (fsync(fd) != 0) {
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot fsync %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    close(fd);
-    fd = -1;
-    if (create ? link(tmp, path) != 0 : rename(tmp, path) != 0) {
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot %s %s: %s",
-                              create ? "create" : "rename to", path, strerror(errno));
-        unlink(tmp);
-        goto out;
+    close(f->fd);
+    f->fd = -1;
+    if (create ? link(f->tmp, f->path) != 0 : rename(f->tmp, f->path) != 0) {
+        int e = errno;
+        unlink(f->tmp);
+        return agora__error_set(err, AGORA__ERR(e), "cannot %s %s: %s",
+                                create ? "create" : "rename to", f->path, strerror(e));
     }
     if (create)
-        unlink(tmp);
-    int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        unlink(f->tmp);
+    char dir[sizeof f->path];
+    agora__strlcpy(dir, f->path, sizeof dir);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
         close(dfd);
     }
-    goto out;
-fail:
-    close(fd);
-    unlink(tmp);
-out:
-    free(tmp);
-    free(dircopy);
-    return rc;
+    return 0;
+}
+
+int agora__atomic_commit(agora__atomic_file *f, agora__error *err)
+{
+    return commit(f, 0, err);
+}
+
+int agora__write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return AGORA__ERR(errno);
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int write_file(const char *path, const void *data, size_t len, unsigned mode, int create,
+                      agora__error *err)
+{
+    agora__atomic_file f;
+    int rc = agora__atomic_open(path, mode, &f, err);
+    if (rc != 0)
+        return rc;
+    rc = agora__write_all(f.fd, data, len);
+    if (rc != 0) {
+        agora__atomic_abort(&f);
+        return agora__error_set(err, rc, "cannot write %s: %s", path, agora__strerror(rc));
+    }
+    return commit(&f, create, err);
 }
 
 int agora__write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,

@@ -80,3 +80,21 @@ int agora__home_entry_path(const char *home, agora__home_entry dir, const char *
                                 "clinic home path too long; use a shorter home directory");
     return 0;
 }
+
+int agora__home_asset_path(const char *home, const char *plugin_id, const char *asset, char *out,
+                           size_t size, agora__error *err)
+{
+    if (plugin_id == NULL || !one_component(plugin_id) || (asset != NULL && !one_component(asset)))
+        return agora__error_set(err, AGORA_EINVAL,
+                                "a plugin id or asset name is not one path component");
+    char plugins[4096];
+    int rc = agora__home_path(home, AGORA__HOME_PLUGINS, plugins, sizeof plugins, err);
+    if (rc != 0)
+        return rc;
+    int n = asset != NULL ? snprintf(out, size, "%s/%s/assets/%s", plugins, plugin_id, asset)
+                          : snprintf(out, size, "%s/%s/assets", plugins, plugin_id);
+    if (n < 0 || (size_t)n >= size)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "clinic home path too long (%d bytes); use a shorter one", n);
+    return 0;
+}

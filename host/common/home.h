@@ -94,4 +94,9 @@ const char *agora__home_key_name(agora__home_key_label label);
  * 64 hex digits (trailing newline allowed), not readable by group or others. */
 int agora__key_file_read(const char *path, uint8_t key[32], struct agora__error *err);
 
+/* Where an installed plugin's asset lives: HOME/plugins/<plugin_id>/assets/<asset> (asset NULL:
+ * the assets directory itself). The caller has validated both names. 0 or AGORA_ELIMIT. */
+int agora__home_asset_path(const char *home, const char *plugin_id, const char *asset, char *out,
+                           size_t size, struct agora__error *err);
+
 #endif

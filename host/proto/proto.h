@@ -13,11 +13,13 @@
 #include <stdint.h>
 
 /* Protocol versions (Setup.protocol_version, echoed in Ready). 1: one runner per worker, jobs
- * sent directly. 2: adds ForkJob/JobExit (fresh process per job). The plugin path speaks
+ * sent directly. 2: adds ForkJob/JobExit (fresh process per job). 3: adds Setup.n_assets and
+ * the Asset frames (the plugin's verified assets as sealed memfds). The plugin path speaks
  * AGORA__PROTO_VERSION; the ingest path needs nothing of version 2 and speaks the base. */
 #define AGORA__PROTO_VERSION_BASE 1u
 #define AGORA__PROTO_VERSION_FORK 2u
-#define AGORA__PROTO_VERSION      AGORA__PROTO_VERSION_FORK
+#define AGORA__PROTO_VERSION_ASSETS 3u /* adds Setup.n_assets and the Asset frames */
+#define AGORA__PROTO_VERSION      AGORA__PROTO_VERSION_ASSETS
 
 /* The runner's end of the host socket, fixed by the protocol (the host dup2()s it there). */
 #define AGORA__RUNNER_FD 3

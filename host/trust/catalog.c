@@ -87,6 +87,22 @@ static json_t *entry_json(const agora__cat_entry *e)
         return NULL;
     if (e->vendor_key_id[0] != '\0')
         json_object_set_new(o, "vendor_key_id", json_string(e->vendor_key_id));
+    if (e->n_assets > 0) {
+        json_t *arr = json_array();
+        for (uint32_t i = 0; arr != NULL && i < e->n_assets; i++) {
+            json_t *a = hash_obj(e->assets[i].sha, e->assets[i].size);
+            if (a == NULL || json_object_set_new(a, "name", json_string(e->assets[i].name)) != 0 ||
+                json_array_append_new(arr, a) != 0) {
+                json_decref(arr);
+                json_decref(o);
+                return NULL;
+            }
+        }
+        if (arr == NULL || json_object_set_new(o, "assets", arr) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
     if (e->revoked) {
         char when[AGORA__TIME_TEXT];
         agora__time_format(e->revoked_at, when);
@@ -233,11 +249,59 @@ static int hash_field(json_t *o, const char *key, const char *where, uint8_t sha
     return rc;
 }
 
+/* "assets": [{"name", "sha256", "size"}...], optional; names valid and unique. */
+static int parse_assets(json_t *a, const char *where, agora__cat_entry *e, agora__error *err)
+{
+    static const char *const keys[] = {"name", "sha256", "size", NULL};
+    char sub[96];
+    snprintf(sub, sizeof sub, "%s.assets", where);
+    if (a == NULL)
+        return 0;
+    if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > AGORA__ASSETS_MAX)
+        return bad(err, sub, "must be a list of 1..64 {name, sha256, size}");
+    uint64_t sum = 0;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *x = json_array_get(a, i);
+        char item[128];
+        snprintf(item, sizeof item, "%s[%zu]", sub, i);
+        if (!json_is_object(x))
+            return bad(err, item, "must be an object");
+        /* hash_field reads {sha256, size} under a key: wrap a copy of the item without name. */
+        json_t *pin = json_copy(x);
+        if (pin != NULL)
+            json_object_del(pin, "name");
+        json_t *wrap = pin != NULL ? json_pack("{s:o}", "pin", pin) : NULL;
+        json_t *name = json_object_get(x, "name");
+        int rc = keys_known(x, item, keys, err);
+        if (rc == 0 && (!json_is_string(name) ||
+                        !agora__asset_name_valid(json_string_value(name))))
+            rc = bad(err, item, "'name' is not an asset name");
+        if (rc == 0 && wrap == NULL)
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        if (rc == 0)
+            rc = hash_field(wrap, "pin", item, e->assets[i].sha, &e->assets[i].size,
+                            AGORA__ASSET_SIZE_MAX, err);
+        json_decref(wrap);
+        if (rc != 0)
+            return rc;
+        agora__strlcpy(e->assets[i].name, json_string_value(name), sizeof e->assets[i].name);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(e->assets[k].name, e->assets[i].name) == 0)
+                return bad(err, item, "'name' repeats an asset");
+        if (e->assets[i].size > AGORA__ASSETS_TOTAL_MAX - sum)
+            return bad(err, item, "the assets exceed the total size bound");
+        sum += e->assets[i].size;
+        e->n_assets = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
 static int parse_entry(json_t *o, size_t index, agora__cat_entry *e, agora__error *err)
 {
     static const char *const keys[] = {
         "id",       "version", "name",    "vendor",    "status",        "level",      "plugin",
-        "manifest", "granted", "pricing", "certified", "vendor_key_id", "revocation", NULL};
+        "manifest", "granted", "pricing", "certified", "vendor_key_id", "revocation", "assets",
+        NULL};
     static const char *const pkeys[] = {"model", "price", "currency", "vendor_share_bps", NULL};
     char where[64];
     snprintf(where, sizeof where, ".entries[%zu]", index);
@@ -274,6 +338,8 @@ static int parse_entry(json_t *o, size_t index, agora__cat_entry *e, agora__erro
     if (rc == 0)
         rc = hash_field(o, "manifest", where, e->manifest_sha, &e->manifest_size,
                         AGORA__TRUST_MANIFEST_MAX, err);
+    if (rc == 0)
+        rc = parse_assets(json_object_get(o, "assets"), where, e, err);
     if (rc != 0)
         return rc;
     json_t *g = json_object_get(o, "granted");

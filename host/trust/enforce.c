@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define INSTALL_RECORD_MAX 4096
@@ -183,6 +184,24 @@ int agora__trust_get(agora__trust_home *h, const char *id, agora__trust_plugin *
     return 0;
 }
 
+/* Listing is cheap: each pinned asset must exist with its pinned size (assets may be GiB; their
+ * hashes are checked at every load, agora__trust_load). */
+static int assets_present(const agora__trust_home *h, const agora__trust_plugin *info)
+{
+    const agora__cat_entry *e = agora__catalog_find(&h->cat, info->id, info->version);
+    if (e == NULL || e->n_assets != info->manifest.n_assets)
+        return 0;
+    for (uint32_t i = 0; i < e->n_assets; i++) {
+        char path[4096];
+        struct stat st;
+        if (agora__home_asset_path(h->dir, e->id, e->assets[i].name, path, sizeof path, NULL) !=
+                0 ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->assets[i].size)
+            return 0;
+    }
+    return 1;
+}
+
 static int cmp_plugin_id(const void *a, const void *b)
 {
     return strcmp(((const agora__trust_plugin *)a)->id, ((const agora__trust_plugin *)b)->id);
@@ -223,7 +242,8 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
         if (info.in_catalog) {
             agora__error e;
             if (!info.manifest_ok || read_pinned(h, info.id, "plugin.so", info.plugin_sha256,
-                                                 AGORA__TRUST_PLUGIN_MAX, NULL, NULL, &e) != 0)
+                                                 AGORA__TRUST_PLUGIN_MAX, NULL, NULL, &e) != 0 ||
+                !assets_present(h, &info))
                 info.status = AGORA__TRUST_TAMPERED;
         }
         if (count == cap) {
@@ -249,6 +269,46 @@ int agora__trust_list(agora__trust_home *h, agora__trust_plugin **out, size_t *n
     return 0;
 }
 
+/* Every asset the catalog entry pins, verified while copied into a sealed memfd. The manifest
+ * (already verified) must declare exactly those names: the catalog and the bundle agreed at
+ * certification, so a difference means a damaged home or catalog. */
+static int load_assets(const agora__trust_home *h, agora__trust_loaded *out, agora__error *err)
+{
+    const agora__cat_entry *e = agora__catalog_find(&h->cat, out->info.id, out->info.version);
+    if (e == NULL)
+        return agora__error_set(err, AGORA_ESTATE, "%s@%s left the held catalog", out->info.id,
+                                out->info.version);
+    if (e->n_assets != out->info.manifest.n_assets)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "tampered: the catalog pins %u asset(s) for %s@%s but its manifest "
+                                "declares %u; refused",
+                                e->n_assets, e->id, e->version, out->info.manifest.n_assets);
+    if (e->n_assets == 0)
+        return 0;
+    out->assets = calloc(e->n_assets, sizeof *out->assets);
+    if (out->assets == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory for the assets of %s", e->id);
+    for (uint32_t i = 0; i < e->n_assets; i++)
+        out->assets[i].fd = -1;
+    out->n_assets = e->n_assets;
+    for (uint32_t i = 0; i < e->n_assets; i++) {
+        char path[4096];
+        int rc = agora__manifest_asset_index(&out->info.manifest, e->assets[i].name) < 0
+                     ? agora__error_set(err, AGORA_EINVAL,
+                                        "tampered: asset %s is pinned by the catalog but not "
+                                        "declared by the manifest; refused",
+                                        e->assets[i].name)
+                     : agora__home_asset_path(h->dir, e->id, e->assets[i].name, path, sizeof path,
+                                              err);
+        if (rc == 0)
+            rc = agora__asset_load_file(path, e->assets[i].name, e->assets[i].sha,
+                                        e->assets[i].size, &out->assets[i], err);
+        if (rc != 0)
+            return agora__error_prefix(err, "%s@%s", e->id, e->version);
+    }
+    return 0;
+}
+
 int agora__trust_load(agora__trust_home *h, const char *id, agora__trust_loaded *out,
                       agora__error *err)
 {
@@ -266,6 +326,8 @@ int agora__trust_load(agora__trust_home *h, const char *id, agora__trust_loaded 
     if (rc == 0)
         rc = read_pinned(h, id, "plugin.so", out->info.plugin_sha256, AGORA__TRUST_PLUGIN_MAX,
                          &out->bytes, &out->len, err);
+    if (rc == 0)
+        rc = load_assets(h, out, err);
     if (rc != 0)
         agora__trust_loaded_free(out);
     return rc;
@@ -275,6 +337,8 @@ void agora__trust_loaded_free(agora__trust_loaded *l)
 {
     free(l->bytes);
     free(l->manifest_bytes);
+    agora__assets_close(l->assets, l->n_assets);
+    free(l->assets);
     memset(l, 0, sizeof *l);
 }
 

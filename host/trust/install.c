@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -164,6 +165,81 @@ static int read_blob(const char *src, const uint8_t sha[32], uint64_t size, cons
     return 0;
 }
 
+/* Empty and remove HOME/plugins/<id>/assets (files only: install makes nothing else there). */
+static int remove_assets_dir(const agora__trust_home *h, const char *id, agora__error *err)
+{
+    char dir[4096], path[4096 + 300];
+    int rc = agora__home_asset_path(h->dir, id, NULL, dir, sizeof dir, err);
+    if (rc != 0)
+        return rc;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0
+                               : agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s",
+                                                  dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path,
+                                  strerror(errno));
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) != 0 && errno != ENOENT)
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", dir, strerror(errno));
+    return rc;
+}
+
+/* Stream each pinned asset from the operator's blob store into the home, hashing while copying;
+ * a blob that does not match its pin leaves nothing behind. */
+static int install_assets(const agora__trust_home *h, const agora__cat_entry *e, const char *src,
+                          agora__error *err)
+{
+    char dir[4096];
+    int rc = agora__home_asset_path(h->dir, e->id, NULL, dir, sizeof dir, err);
+    if (rc == 0 && e->n_assets > 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        rc = agora__error_set(err, AGORA__ERR(errno), "cannot create %s: %s", dir, strerror(errno));
+    for (uint32_t i = 0; rc == 0 && i < e->n_assets; i++) {
+        char hex[65], blob[4096], dest[4096];
+        agora__hex(e->assets[i].sha, 32, hex);
+        rc = agora__path(blob, sizeof blob, err, "%s/blobs/%s", src, hex);
+        if (rc == 0)
+            rc = agora__home_asset_path(h->dir, e->id, e->assets[i].name, dest, sizeof dest, err);
+        if (rc != 0)
+            break;
+        int in = open(blob, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (in < 0) {
+            rc = agora__error_set(err, AGORA__ERR(errno), "asset %s: cannot open blob %s: %s",
+                                  e->assets[i].name, blob, strerror(errno));
+            break;
+        }
+        agora__atomic_file f;
+        uint8_t sha[32];
+        struct stat st;
+        rc = agora__atomic_open(dest, 0600, &f, err);
+        if (rc == 0 && (fstat(in, &st) != 0 || (uint64_t)st.st_size != e->assets[i].size))
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "asset %s: blob %s is not the %llu bytes the catalog pins; the "
+                                  "operator's store is damaged or was tampered with; refused",
+                                  e->assets[i].name, blob, (unsigned long long)e->assets[i].size);
+        if (rc == 0)
+            rc = agora__copy_hash(in, 0, e->assets[i].size, f.fd, sha, blob, err);
+        if (rc == 0 && memcmp(sha, e->assets[i].sha, 32) != 0)
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "asset %s blob %s does not match the catalog's sha256: the "
+                                  "operator's store is damaged or was tampered with; refused",
+                                  e->assets[i].name, blob);
+        close(in);
+        if (rc == 0)
+            rc = agora__atomic_commit(&f, err);
+        else
+            agora__atomic_abort(&f);
+    }
+    return rc;
+}
+
 int agora__home_install(agora__trust_home *h, const char *id, const char *version,
                         const char *source_dir, char *version_out, size_t version_size,
                         agora__error *err)
@@ -228,6 +304,10 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
         rc = agora__error_set(err, AGORA__ERR(errno), "cannot replace %s: %s", path,
                               strerror(errno));
     if (rc == 0)
+        rc = remove_assets_dir(h, id, err);
+    if (rc == 0)
+        rc = install_assets(h, e, src, err);
+    if (rc == 0)
         rc = agora__home_entry_path(h->dir, AGORA__HOME_PLUGINS, id, "plugin.so", path, sizeof path,
                                     err);
     if (rc == 0)
@@ -285,6 +365,10 @@ int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
         closedir(d);
         return agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path,
                                 strerror(errno));
+    }
+    if ((rc = remove_assets_dir(h, id, err)) != 0) {
+        closedir(d);
+        return rc;
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {

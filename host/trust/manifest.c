@@ -276,11 +276,57 @@ static int parse_pricing(json_t *p, agora__manifest *m, agora__error *err)
     return 0;
 }
 
+/* "assets": [{"name": "model.onnx"}, ...]: the files the bundle carries (issue 10). Optional. */
+static int parse_assets(json_t *a, agora__manifest *m, agora__error *err)
+{
+    if (a == NULL)
+        return 0;
+    char what[160];
+    snprintf(what, sizeof what, "must be an array of at most %u objects {\"name\": NAME}",
+             AGORA__ASSETS_MAX);
+    if (!json_is_array(a) || json_array_size(a) > AGORA__ASSETS_MAX)
+        return fail(err, "assets", what);
+    static const char *const keys[] = {"name", NULL};
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *o = json_array_get(a, i);
+        char where[32];
+        snprintf(where, sizeof where, "assets[%zu]", i);
+        if (!json_is_object(o))
+            return fail(err, where, "must be an object {\"name\": NAME}");
+        int rc = only_keys(o, where, keys, err);
+        char field[48];
+        snprintf(field, sizeof field, "%s.name", where);
+        if (rc == 0)
+            rc = get_string(o, "name", field, 1, 1, AGORA__ASSET_NAME_MAX, m->assets[i],
+                            sizeof m->assets[i], err);
+        if (rc != 0)
+            return rc;
+        if (!agora__asset_name_valid(m->assets[i]))
+            return fail(err, field,
+                        "must be 1..128 bytes of [A-Za-z0-9._-], not starting with '.' (a file "
+                        "name like model.onnx)");
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(m->assets[k], m->assets[i]) == 0)
+                return fail(err, field, "names an asset twice; each name must be unique");
+        m->n_assets = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+int agora__manifest_asset_index(const agora__manifest *m, const char *name)
+{
+    for (uint32_t i = 0; i < m->n_assets; i++)
+        if (strcmp(m->assets[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
 int agora__manifest_parse(const uint8_t *buf, size_t len, agora__manifest *m, agora__error *err)
 {
     static const char *const keys[] = {"id",        "name",        "vendor",  "version",
                                        "abi",       "description", "inputs",  "permissions",
-                                       "resources", "outputs",     "pricing", NULL};
+                                       "resources", "outputs",     "pricing", "assets",
+                                       NULL};
     memset(m, 0, sizeof *m);
     if (len > AGORA__TRUST_MANIFEST_MAX)
         return agora__error_set(err, AGORA_ELIMIT,
@@ -346,6 +392,8 @@ int agora__manifest_parse(const uint8_t *buf, size_t len, agora__manifest *m, ag
     }
     if (rc == 0)
         rc = parse_pricing(json_object_get(root, "pricing"), m, err);
+    if (rc == 0)
+        rc = parse_assets(json_object_get(root, "assets"), m, err);
 out:
     json_decref(root);
     if (rc != 0)

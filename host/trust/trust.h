@@ -107,11 +107,16 @@ typedef struct agora__manifest {
     uint64_t pricing_price_minor;
     char pricing_currency[4];
     int study_scope; /* inputs.scope == "study": one job per study (org.agora.study/1) */
+    /* "assets": the files the bundle must carry (names unique, agora__asset_name_valid). */
+    char assets[AGORA__ASSETS_MAX][AGORA__ASSET_NAME_MAX + 1];
+    uint32_t n_assets;
 } agora__manifest;
 
 /* Parse and validate manifest bytes. On error the message names the field, e.g.
  * "manifest.resources.memory_mb: must be an integer 16..65536". */
 int agora__manifest_parse(const uint8_t *buf, size_t len, agora__manifest *out, agora__error *err);
+/* Index of asset `name` among the manifest's declared assets, or -1 when it declares none so. */
+int agora__manifest_asset_index(const agora__manifest *m, const char *name);
 
 /* ---- Catalog pricing of a certified build ---------------------------------------------------- */
 typedef struct agora__trust_pricing {
@@ -195,12 +200,19 @@ typedef struct agora__trust_loaded {
     size_t len;
     uint8_t *manifest_bytes; /* the verified manifest.json bytes, owned by this struct */
     size_t manifest_len;
+    /* The build's assets, each verified against the catalog's pin while it was copied into a
+     * sealed memfd (agora__asset_load_file): hand them to the pool (agora__plugin_spec.assets),
+     * never re-open the installed paths. malloc'ed, descriptors owned by this struct. */
+    agora__asset *assets;
+    uint32_t n_assets;
 } agora__trust_loaded;
 
 /* Refresh the held catalog from disk, then read the installed plugin `id` into memory and
  * check, in order: the held catalog is valid and
  * not expired (beyond the grace), the build is in it and not revoked, sha256(manifest) and
- * sha256(binary) equal the catalog's pins, the manifest parses and names the same id@version.
+ * sha256(binary) equal the catalog's pins, the manifest parses and names the same id@version,
+ * and every asset the catalog pins hashes to its pin (streamed into a sealed memfd: once per
+ * load, so once per host process, never per worker start).
  * Only then returns the bytes. Any failure: a negative code, out zeroed, and a message that
  * names the cause ("revoked: <reason>", "tampered: ...", "catalog expired ..."). */
 int agora__trust_load(agora__trust_home *home, const char *id, agora__trust_loaded *out,

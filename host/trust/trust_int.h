@@ -64,15 +64,26 @@ int agora__sig_parse(const uint8_t *buf, size_t len, char key_id[AGORA__KEY_ID_H
 
 /* ---- bundles (docs/bundle-format.md) ------------------------------------------------------ */
 #define AGORA__BUNDLE_MAGIC   "AGORABND"
-#define AGORA__BUNDLE_VERSION 1u
-#define AGORA__BUNDLE_HEADER  96u
+#define AGORA__BUNDLE_VERSION        1u   /* no assets */
+#define AGORA__BUNDLE_VERSION_ASSETS 2u   /* with the asset table */
+#define AGORA__BUNDLE_HEADER         96u  /* version 1 header */
+#define AGORA__BUNDLE_HEADER_V2      136u /* + asset count, reserved, sha256(asset table) */
+#define AGORA__BUNDLE_ASSET_ENTRY    168u /* name (128, NUL-padded) || size (8) || sha256 (32) */
 #define AGORA__BUNDLE_SIG     104u /* key id (8) || public key (32) || signature (64) */
-#define AGORA__BUNDLE_MAX                                                                          \
-    ((size_t)AGORA__BUNDLE_HEADER + AGORA__TRUST_MANIFEST_MAX + AGORA__TRUST_PLUGIN_MAX +          \
-     AGORA__BUNDLE_SIG)
+
+/* One asset of a version-2 bundle, from its table. */
+typedef struct agora__bundle_asset {
+    char name[AGORA__ASSET_NAME_MAX + 1];
+    uint64_t size;
+    uint8_t sha256[32];
+    uint64_t offset; /* of its bytes in the bundle file */
+} agora__bundle_asset;
 
 /* Views into a buffer the caller owns and keeps alive. */
 typedef struct agora__bundle {
+    uint32_t format_version; /* 1 or 2 */
+    uint32_t n_assets;
+    agora__bundle_asset assets[AGORA__ASSETS_MAX];
     const uint8_t *manifest;
     size_t manifest_len;
     const uint8_t *plugin;
@@ -98,6 +109,31 @@ int agora__bundle_build(const uint8_t *manifest, size_t manifest_len, const uint
  * and that the manifest's abi is one this host runs. */
 int agora__bundle_parse(const uint8_t *buf, size_t len, agora__bundle *out, agora__error *err);
 
+/* A bundle read from a file without reading its assets: the front (header, asset table,
+ * manifest, plugin; bounded) is in memory and verified as by agora__bundle_parse, the assets
+ * are streamed on demand by agora__bundle_asset_copy, which checks each against its table. */
+typedef struct agora__bundle_file {
+    agora__bundle b; /* views into front */
+    uint8_t *front;
+    int fd;
+    uint64_t file_len;
+} agora__bundle_file;
+int agora__bundle_open(const char *path, agora__bundle_file *out, agora__error *err);
+/* Stream asset i to out_fd (-1: only check) while hashing; AGORA_EINVAL when it does not match
+ * the sha256 its table pins (whatever was written must then be discarded). */
+int agora__bundle_asset_copy(const agora__bundle_file *bf, uint32_t i, int out_fd,
+                             agora__error *err);
+void agora__bundle_close(agora__bundle_file *bf);
+/* Write a version-2 bundle with the assets names[i] = files[i] (n >= 1), streaming each file
+ * (hashed while copied, never read whole), signed with signer when not NULL, atomically to
+ * out_path. The manifest and plugin are checked as by agora__bundle_build; the names must be
+ * the manifest's declared assets (agora__cli_assets checked them). *size receives the length. */
+int agora__bundle_write_assets(const char *out_path, const uint8_t *manifest, size_t manifest_len,
+                               const uint8_t *plugin, size_t plugin_len,
+                               const char (*names)[AGORA__ASSET_NAME_MAX + 1],
+                               const char *const *files, size_t n, const agora__seckey *signer,
+                               uint64_t *size, agora__error *err);
+
 /* ---- the catalog ---------------------------------------------------------------------------- */
 #define AGORA__CATALOG_MAX         ((size_t)16 * 1024 * 1024)
 #define AGORA__CATALOG_ENTRIES_MAX 10000
@@ -119,6 +155,14 @@ typedef struct agora__cat_entry {
     uint32_t granted;
     agora__trust_pricing pricing;
     int64_t certified_at;
+    /* The assets the build carries, each pinned like the binary ("assets" in the catalog; absent
+     * when none, so catalogs of builds without assets are unchanged). */
+    uint32_t n_assets;
+    struct {
+        char name[AGORA__ASSET_NAME_MAX + 1];
+        uint8_t sha[32];
+        uint64_t size;
+    } assets[AGORA__ASSETS_MAX];
 } agora__cat_entry;
 
 typedef struct agora__catalog {

@@ -33,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +131,7 @@ struct agora__pool {
     char *runner_path, *plugin_id, *plugin_version;
     int plugin_fd;    /* sealed memfd with the verified plugin bytes */
     int empty_out_fd; /* sealed 0-byte memfd sent as the output area of jobs without masks */
+    agora__asset *assets; /* n spec.n_assets; names and sizes copied, fds dup()ed and owned */
     uv_signal_t sigchld;
     uv_timer_t respawn;
     int open_handles;
@@ -1034,9 +1036,72 @@ static void send_setup(worker *w)
     uint8_t *buf;
     size_t len;
     agora__error err;
+    s.n_assets = pool->spec.n_assets;
     if (agora__frame_pack(&f, AGORA__FRAME_HOST_TO_RUNNER_MAX, &buf, &len, &err) < 0 ||
-        send_frame(w, buf, len, &pool->plugin_fd, 1) < 0)
+        send_frame(w, buf, len, &pool->plugin_fd, 1) < 0) {
         worker_kill(w, AGORA__JOB_SETUP_ERROR, "could not send Setup");
+        return;
+    }
+    /* The assets follow at once, one frame and one sealed memfd each (protocol 3). */
+    for (uint32_t i = 0; i < pool->spec.n_assets; i++) {
+        Agora__Ipc__Asset a = AGORA__IPC__ASSET__INIT;
+        a.name = pool->assets[i].name;
+        a.size = pool->assets[i].size;
+        Agora__Ipc__Frame af = AGORA__IPC__FRAME__INIT;
+        af.msg_case = AGORA__IPC__FRAME__MSG_ASSET;
+        af.asset = &a;
+        if (agora__frame_pack(&af, AGORA__FRAME_HOST_TO_RUNNER_MAX, &buf, &len, &err) < 0 ||
+            send_frame(w, buf, len, &pool->assets[i].fd, 1) < 0) {
+            worker_kill(w, AGORA__JOB_SETUP_ERROR, "could not send asset %s", a.name);
+            return;
+        }
+    }
+}
+
+/* Copy the spec's assets (names, sizes, dup()ed descriptors) after checking each is a sealed
+ * memfd of the announced size within the bounds: a runner would refuse it later, less clearly. */
+static int pool_take_assets(agora__pool *pool, const agora__plugin_spec *spec, agora__error *err)
+{
+    pool->spec.assets = NULL;
+    if (spec->n_assets == 0)
+        return 0;
+    if (spec->n_assets > AGORA__ASSETS_MAX || spec->assets == NULL)
+        return agora__error_set(err, AGORA_ELIMIT, "a plugin has at most %u assets (got %u)",
+                                AGORA__ASSETS_MAX, spec->n_assets);
+    pool->assets = calloc(spec->n_assets, sizeof *pool->assets);
+    if (pool->assets == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory for the plugin's assets");
+    for (uint32_t i = 0; i < spec->n_assets; i++)
+        pool->assets[i].fd = -1;
+    uint64_t total = 0;
+    const int need = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+    for (uint32_t i = 0; i < spec->n_assets; i++) {
+        const agora__asset *a = &spec->assets[i];
+        struct stat st;
+        int seals = fcntl(a->fd, F_GET_SEALS);
+        if (!agora__asset_name_valid(a->name) || seals < 0 || (seals & need) != need ||
+            fstat(a->fd, &st) != 0 || (uint64_t)st.st_size != a->size || a->size == 0 ||
+            a->size > AGORA__ASSET_SIZE_MAX || a->size > AGORA__ASSETS_TOTAL_MAX - total)
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "asset %u is not a sealed memfd of its announced size within "
+                                    "the bounds (agora__asset_load_file makes one)",
+                                    i);
+        total += a->size;
+        pool->assets[i] = *a;
+        pool->assets[i].fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 3);
+        if (pool->assets[i].fd < 0)
+            return agora__error_set(err, AGORA__ERR(errno), "dup of asset %s: %s", a->name,
+                                    strerror(errno));
+    }
+    pool->spec.assets = pool->assets;
+    return 0;
+}
+
+static void pool_free_assets(agora__pool *pool)
+{
+    agora__assets_close(pool->assets, pool->spec.n_assets);
+    free(pool->assets);
+    pool->assets = NULL;
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -1545,6 +1610,8 @@ int agora__pool_new(uv_loop_t *loop, const agora__plugin_spec *spec, agora__pool
         goto fail;
     }
     pool->plugin_fd = pb.fd;
+    if (pool_take_assets(pool, spec, err) < 0)
+        goto fail;
     pool->empty_out_fd = memfd_create("agora-output-empty", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (pool->empty_out_fd < 0 ||
         fcntl(pool->empty_out_fd, F_ADD_SEALS,
@@ -1586,6 +1653,7 @@ fail:
         close(pool->plugin_fd);
     if (pool->empty_out_fd >= 0)
         close(pool->empty_out_fd);
+    pool_free_assets(pool);
     free(pool->runner_path);
     free(pool->plugin_id);
     free(pool->plugin_version);
@@ -1976,6 +2044,7 @@ static void on_pool_handle_closed(uv_handle_t *h)
         close(pool->plugin_fd);
     if (pool->empty_out_fd >= 0)
         close(pool->empty_out_fd);
+    pool_free_assets(pool);
     free(pool->runner_path);
     free(pool->plugin_id);
     free(pool->plugin_version);

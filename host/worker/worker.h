@@ -129,6 +129,11 @@ typedef struct agora__plugin_spec {
     uint32_t quarantine_after; /* consecutive worker failures; 0: 3 */
     uint32_t max_queue;        /* queued jobs; 0: 256 */
     uint64_t max_output_bytes; /* output (mask) area per job; 0: 256 MiB */
+    /* The plugin's assets (org.agora.assets/1): verified, sealed memfds (agora__asset_load_file).
+     * Borrowed: pool_new dup()s each descriptor, so the caller may close its own afterwards.
+     * Every worker is handed the same descriptors; nothing is hashed again per start. */
+    const agora__asset *assets;
+    uint32_t n_assets; /* 0..AGORA__ASSETS_MAX */
     /* Development mode: a forbidden system call is trapped and named in the job's message
      * ("forbidden system call: statfs (137)") before the worker dies of SIGSYS. Production
      * (0) keeps the kernel's kill. */

@@ -336,6 +336,27 @@ typedef struct agora_plugin {
 typedef const agora_plugin *(*agora_plugin_entry_fn)(uint32_t host_abi_version);
 AGORA_PLUGIN_EXPORT const agora_plugin *agora_plugin_entry(uint32_t host_abi_version);
 
+/* ---- Extension "org.agora.assets/1" (since 1.1) -------------------------------------------- */
+
+/* Assets: the files the plugin's bundle carries beside the binary (model weights, label maps,
+ * configuration), declared in its manifest ("assets": [{"name": "model.onnx"}]) and packed with
+ * `agora pack --asset NAME=FILE`. Look it up with host->get_extension(host, AGORA_EXT_ASSETS);
+ * NULL from a host without it (a 1.0 host), so a plugin must cope.
+ *
+ * Lifetime: the bytes are the verified, sealed asset (the host checked them against the sha256
+ * the operator's catalog pins), mapped read-only: writing to them faults. They stay mapped from
+ * init until fini returns; the pointer is the same on every call. Thread rule: get may be called
+ * from init, process and fini, and from any thread the plugin runs during process. */
+#define AGORA_EXT_ASSETS "org.agora.assets/1"
+#define AGORA_ASSET_NAME_MAX 128 /* bytes of [A-Za-z0-9._-], excluding the NUL */
+
+typedef struct agora_assets {
+    uint32_t struct_size;
+    /* The asset NAME from the plugin's bundle: *data receives `*size` read-only bytes, valid
+       from init until fini. AGORA_EINVAL if no such asset. Callable from init. */
+    int32_t (*get)(const agora_host *host, const char *name, const void **data, uint64_t *size);
+} agora_assets;
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,6 +54,9 @@ static void test_constants(void **state)
     assert_int_equal(AGORA_ABI_VERSION_MINOR, 1);
     assert_int_equal(AGORA_ABI_VERSION, 0x00010001u);
     assert_int_equal(AGORA_ABI_MAJOR(AGORA_ABI_VERSION), 1);
+    /* A published extension id and its bound never change (org.agora.assets/1, since 1.1). */
+    assert_string_equal(AGORA_EXT_ASSETS, "org.agora.assets/1");
+    assert_int_equal(AGORA_ASSET_NAME_MAX, 128);
     assert_int_equal(AGORA_ABI_MINOR(0x00010002u), 2);
     assert_int_equal(AGORA_EINVAL, -1);
     assert_int_equal(AGORA_ENOMEM, -2);

@@ -130,7 +130,7 @@ static void test_header_limits(void **state)
     b[12] = 7; /* signature section of a length that is neither 0 nor 104 */
     assert_int_not_equal(agora__bundle_parse(b, len, &out, &err), 0);
     b[12] = 0;
-    b[8] = 2; /* format version */
+    b[8] = 3; /* format version (1 and 2 are read) */
     assert_int_equal(agora__bundle_parse(b, len, &out, &err), AGORA_EVERSION);
     b[8] = 1;
     b[0] = 'X';

@@ -345,7 +345,7 @@ int main(void)
         for (;;)
             pause();
     Agora__Ipc__Ready r = AGORA__IPC__READY__INIT;
-    r.protocol_version = 2;
+    r.protocol_version = s->protocol_version; /* echo, as the real runner does */
     r.plugin_abi_version = AGORA_ABI_VERSION;
     r.plugin_id = memmem(bytes, (size_t)n, "setup=wrong-id", strlen("setup=wrong-id")) ? "com.example.other" : s->plugin_id;
     r.plugin_version = s->plugin_version;

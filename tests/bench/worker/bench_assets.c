@@ -1,0 +1,237 @@
+/*
+ * assets-bench (issue 10): does a large asset slow down worker start? Two pools of the null
+ * plugin in fresh-runner-per-job mode (every job is served by a runner started for it: spawn,
+ * Setup, confine, load, init), one without assets (the baseline) and one with a 100 MB asset,
+ * measured in the same run with blocks interleaved so machine load falls on both alike. The
+ * asset is verified once, when it is copied into its sealed memfd (printed separately); a runner
+ * only checks the seals and maps it, so the target is start(with) / start(without) <= 1.2.
+ * Prints both medians and the ratio. Usage: assets-bench [--quick] [--weak] [--runner PATH]
+ */
+#include "worker.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BLOCK       3
+#define SETTLE_MS   300
+#define ASSET_BYTES ((uint64_t)100 << 20)
+
+static uv_loop_t loop;
+static const char *runner;
+static int weak;
+
+typedef struct {
+    int done;
+    agora__job_status status;
+    char error[512];
+} outcome;
+
+static void on_done(agora__job_result *res, void *arg)
+{
+    outcome *o = arg;
+    o->done = 1;
+    o->status = res->status;
+    snprintf(o->error, sizeof o->error, "%s", res->error);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static agora__pool *make_pool(const uint8_t *bytes, size_t len, const agora__asset *asset)
+{
+    agora__plugin_spec s;
+    memset(&s, 0, sizeof s);
+    s.runner_path = runner;
+    s.plugin_bytes = bytes;
+    s.plugin_size = len;
+    agora__sha256(bytes, len, s.plugin_sha256);
+    s.plugin_id = "org.agora.bench.null";
+    s.plugin_version = "1.0.0";
+    s.workers = 1;
+    s.allow_weak_isolation = weak;
+    s.timeout_ms = 60000;
+    s.quarantine_after = 1000;
+    s.limits.memory_bytes = (uint64_t)256 << 20;
+    s.fresh_per_job = 1;
+    s.assets = asset;
+    s.n_assets = asset != NULL ? 1 : 0;
+    agora__pool *p;
+    agora__error err;
+    if (agora__pool_new(&loop, &s, &p, &err) < 0) {
+        fprintf(stderr, "assets-bench: %s\n", err.msg);
+        exit(1);
+    }
+    return p;
+}
+
+static double one_job(agora__pool *p, const agora__job_input *in)
+{
+    outcome o = {0};
+    agora__error err;
+    uint64_t t0 = agora__now_ns();
+    if (agora__pool_submit(p, in, on_done, &o, NULL, &err) < 0) {
+        fprintf(stderr, "assets-bench: submit: %s\n", err.msg);
+        exit(1);
+    }
+    while (!o.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    if (o.status != AGORA__JOB_OK) {
+        fprintf(stderr, "assets-bench: job failed: %s: %s%s\n", agora__job_status_name(o.status),
+                o.error, weak ? "" : " (try --weak if namespaces are refused here)");
+        exit(1);
+    }
+    return (double)(agora__now_ns() - t0) / 1e6;
+}
+
+static void on_settled(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void settle(void)
+{
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, on_settled, SETTLE_MS, 0);
+    while (uv_is_active((uv_handle_t *)&t))
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static int closed;
+static void on_closed(void *a)
+{
+    (void)a;
+    closed = 1;
+}
+
+/* A 100 MB file of pseudo-random bytes under $TMPDIR, removed before exit. */
+static int make_asset_file(char *path, size_t size)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, size, "%s/agora-assets-bench-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    uint8_t *buf = malloc(1 << 20);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int rc = buf != NULL ? 0 : -1;
+    for (uint64_t done = 0; rc == 0 && done < ASSET_BYTES; done += 1 << 20) {
+        for (size_t i = 0; i < (1 << 20); i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[i] = (uint8_t)x;
+        }
+        rc = agora__write_all(fd, buf, 1 << 20);
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = 11;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            rounds = 5;
+        else if (strcmp(argv[i], "--weak") == 0)
+            weak = 1;
+        else if (strcmp(argv[i], "--runner") == 0 && i + 1 < argc)
+            runner = argv[++i];
+        else {
+            fprintf(stderr, "usage: assets-bench [--quick] [--weak] [--runner PATH]\n"
+                            "Worker start time with a 100 MB asset vs without (fresh runner "
+                            "per job, null plugin), medians and ratio.\n");
+            return 2;
+        }
+    }
+    if (runner == NULL)
+        runner = getenv("AGORA_RUNNER") ? getenv("AGORA_RUNNER") : BENCH_RUNNER;
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    uint8_t *bytes;
+    size_t len;
+    agora__error err;
+    if (agora__read_file(BENCH_NULL_PLUGIN, 64u << 20, &bytes, &len, &err) < 0) {
+        fprintf(stderr, "assets-bench: %s\n", err.msg);
+        return 1;
+    }
+    char path[4096];
+    if (make_asset_file(path, sizeof path) != 0) {
+        fprintf(stderr, "assets-bench: cannot write the 100 MB asset file under $TMPDIR\n");
+        return 1;
+    }
+    agora__asset asset;
+    uint64_t v0 = agora__now_ns();
+    int rc = agora__asset_load_file(path, "model.bin", NULL, 0, &asset, &err);
+    double verify_ms = (double)(agora__now_ns() - v0) / 1e6;
+    unlink(path);
+    if (rc != 0) {
+        fprintf(stderr, "assets-bench: %s\n", err.msg);
+        return 1;
+    }
+    agora__pixbuf px;
+    if (agora__pixbuf_create(64, &px, &err) < 0 || agora__pixbuf_seal(&px, &err) < 0)
+        return 1;
+    agora__job_input in;
+    memset(&in, 0, sizeof in);
+    in.rows = 8;
+    in.columns = 8;
+    in.frames = 1;
+    in.samples_per_pixel = 1;
+    in.pixel_type = AGORA_PIXEL_U8;
+    in.bits_stored = 8;
+    in.photometric = AGORA_PHOTOMETRIC_MONOCHROME2;
+    in.rescale_slope = 1;
+    in.modality = "OT";
+    in.pixels = &px;
+    agora__pool *pools[2] = {make_pool(bytes, len, NULL), make_pool(bytes, len, &asset)};
+    double *t[2];
+    for (int m = 0; m < 2; m++) {
+        t[m] = calloc((size_t)rounds, sizeof(double));
+        (void)one_job(pools[m], &in); /* warm-up */
+    }
+    settle();
+    for (int k = 0; k < rounds; k++)
+        for (int m = 0; m < 2; m++) {
+            double sum = 0;
+            for (int i = 0; i < BLOCK; i++)
+                sum += one_job(pools[m], &in);
+            t[m][k] = sum / BLOCK;
+            settle();
+        }
+    double without = median(t[0], (size_t)rounds), with = median(t[1], (size_t)rounds);
+    printf("assets-bench: %d rounds x %d jobs, each in a runner started for it (fresh per job)\n",
+           rounds, BLOCK);
+    printf("  start + job, no asset         median %8.2f ms   [baseline]\n", without);
+    printf("  start + job, 100 MB asset     median %8.2f ms   ratio %.3f (target <= 1.2)\n", with,
+           with / without);
+    printf("  verifying the asset once (copy into a sealed memfd, sha256): %.1f ms\n", verify_ms);
+    for (int m = 0; m < 2; m++) {
+        closed = 0;
+        agora__pool_close(pools[m], on_closed, NULL);
+        while (!closed)
+            uv_run(&loop, UV_RUN_ONCE);
+        free(t[m]);
+    }
+    agora__assets_close(&asset, 1);
+    agora__pixbuf_free(&px);
+    free(bytes);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    return 0;
+}
