@@ -68,6 +68,32 @@ int agora__copy_hash(int in_fd, uint64_t in_off, uint64_t len, int out_fd, uint8
     return rc;
 }
 
+int agora__asset_open(const char *path, const char *name, int *fd, uint64_t *size,
+                      agora__error *err)
+{
+    *size = 0;
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (*fd < 0)
+        return agora__error_set(err, AGORA__ERR(errno), "asset %s: cannot open %s: %s", name, path,
+                                strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = agora__error_set(err, AGORA_EINVAL, "asset %s: %s is not a regular file", name, path);
+    else if (st.st_size <= 0 || (uint64_t)st.st_size > AGORA__ASSET_SIZE_MAX)
+        rc = agora__error_set(err, AGORA_ELIMIT,
+                              "asset %s: %s is %lld bytes; an asset must be 1..%llu bytes", name,
+                              path, (long long)st.st_size,
+                              (unsigned long long)AGORA__ASSET_SIZE_MAX);
+    if (rc != 0) {
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
 int agora__asset_load_file(const char *path, const char *name, const uint8_t *pin,
                            uint64_t pin_size, agora__asset *out, agora__error *err)
 {
@@ -79,32 +105,18 @@ int agora__asset_load_file(const char *path, const char *name, const uint8_t *pi
                                 "not starting with '.')",
                                 name, AGORA__ASSET_NAME_MAX);
     agora__strlcpy(out->name, name, sizeof out->name);
-    int in = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (in < 0)
-        return agora__error_set(err, AGORA__ERR(errno), "asset %s: cannot open %s: %s", name, path,
-                                strerror(errno));
-    struct stat st;
-    int rc = 0;
-    if (fstat(in, &st) != 0)
-        rc = agora__error_set(err, AGORA__ERR(errno), "asset %s: cannot stat %s: %s", name, path,
-                              strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = agora__error_set(err, AGORA_EINVAL, "asset %s: %s is not a regular file", name, path);
-    else if (st.st_size <= 0 || (uint64_t)st.st_size > AGORA__ASSET_SIZE_MAX)
-        rc = agora__error_set(err, AGORA_ELIMIT,
-                              "asset %s: %s is %lld bytes; an asset must be 1..%llu bytes", name,
-                              path, (long long)st.st_size,
-                              (unsigned long long)AGORA__ASSET_SIZE_MAX);
-    else if (pin != NULL && (uint64_t)st.st_size != pin_size)
+    int in;
+    int rc = agora__asset_open(path, name, &in, &out->size, err);
+    if (rc == 0 && pin != NULL && out->size != pin_size) {
         rc = agora__error_set(err, AGORA_EINVAL,
-                              "tampered: asset %s (%s) is %lld bytes, the catalog pins %llu; "
+                              "tampered: asset %s (%s) is %llu bytes, the catalog pins %llu; "
                               "refused",
-                              name, path, (long long)st.st_size, (unsigned long long)pin_size);
-    if (rc != 0) {
+                              name, path, (unsigned long long)out->size,
+                              (unsigned long long)pin_size);
         close(in);
-        return rc;
     }
-    out->size = (uint64_t)st.st_size;
+    if (rc != 0)
+        return rc;
     char label[AGORA__ASSET_NAME_MAX + 16];
     snprintf(label, sizeof label, "agora-asset-%s", name);
     int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);

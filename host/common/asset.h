@@ -37,6 +37,11 @@ typedef struct agora__asset {
 int agora__copy_hash(int in_fd, uint64_t in_off, uint64_t len, int out_fd, uint8_t sha[32],
                      const char *what, struct agora__error *err);
 
+/* Open the regular file at path as asset `name`: *fd (CLOEXEC, the caller closes it) and its
+ * *size, 1..AGORA__ASSET_SIZE_MAX bytes, else an error naming the asset. */
+int agora__asset_open(const char *path, const char *name, int *fd, uint64_t *size,
+                      struct agora__error *err);
+
 /* Copy the regular file at path into a new sealed memfd named after the asset, hashing while
  * copying. Sizes outside 1..AGORA__ASSET_SIZE_MAX are refused. When pin is not NULL, a digest or
  * size that differs from it (pin_size) fails with AGORA_EINVAL and "tampered" in the message.

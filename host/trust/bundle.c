@@ -139,32 +139,6 @@ int agora__bundle_build(const uint8_t *manifest, size_t manifest_len, const uint
     return 0;
 }
 
-/* Open an asset file for streaming: a regular file of 1..AGORA__ASSET_SIZE_MAX bytes. */
-static int open_asset(const char *name, const char *path, int *fd, uint64_t *size,
-                      agora__error *err)
-{
-    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (*fd < 0)
-        return agora__error_set(err, AGORA__ERR(errno), "asset %s: cannot open %s: %s", name, path,
-                                strerror(errno));
-    struct stat st;
-    int rc = 0;
-    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))
-        rc = agora__error_set(err, AGORA_EINVAL, "asset %s: %s is not a regular file", name, path);
-    else if (st.st_size <= 0 || (uint64_t)st.st_size > AGORA__ASSET_SIZE_MAX)
-        rc = agora__error_set(err, AGORA_ELIMIT,
-                              "asset %s: %s is %lld bytes; an asset must be 1..%llu bytes", name,
-                              path, (long long)st.st_size,
-                              (unsigned long long)AGORA__ASSET_SIZE_MAX);
-    if (rc != 0) {
-        close(*fd);
-        *fd = -1;
-        return rc;
-    }
-    *size = (uint64_t)st.st_size;
-    return 0;
-}
-
 int agora__bundle_write_assets(const char *out_path, const uint8_t *manifest, size_t manifest_len,
                                const uint8_t *plugin, size_t plugin_len,
                                const char (*names)[AGORA__ASSET_NAME_MAX + 1],
@@ -203,7 +177,7 @@ int agora__bundle_write_assets(const char *out_path, const uint8_t *manifest, si
         int in = -1;
         uint64_t asz = 0;
         uint8_t *t = head + AGORA__BUNDLE_HEADER_V2 + i * AGORA__BUNDLE_ASSET_ENTRY;
-        rc = open_asset(names[i], files[i], &in, &asz, err);
+        rc = agora__asset_open(files[i], names[i], &in, &asz, err);
         if (rc == 0 && asz > AGORA__ASSETS_TOTAL_MAX - sum)
             rc = agora__error_set(err, AGORA_ELIMIT,
                                   "the assets add up to more than %llu bytes; refused",

@@ -165,18 +165,12 @@ static int read_blob(const char *src, const uint8_t sha[32], uint64_t size, cons
     return 0;
 }
 
-/* Empty and remove HOME/plugins/<id>/assets (files only: install makes nothing else there). */
-static int remove_assets_dir(const agora__trust_home *h, const char *id, agora__error *err)
+/* Unlink every entry of the open directory d (path dir; files only) and then remove dir itself.
+ * Closes d. */
+static int remove_files_and_dir(DIR *d, const char *dir, agora__error *err)
 {
-    char dir[4096], path[4096 + 300];
-    int rc = agora__home_asset_path(h->dir, id, NULL, dir, sizeof dir, err);
-    if (rc != 0)
-        return rc;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return errno == ENOENT ? 0
-                               : agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s",
-                                                  dir, strerror(errno));
+    char path[4096 + 300];
+    int rc = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -190,6 +184,21 @@ static int remove_assets_dir(const agora__trust_home *h, const char *id, agora__
     if (rc == 0 && rmdir(dir) != 0 && errno != ENOENT)
         rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", dir, strerror(errno));
     return rc;
+}
+
+/* Empty and remove HOME/plugins/<id>/assets (files only: install makes nothing else there). */
+static int remove_assets_dir(const agora__trust_home *h, const char *id, agora__error *err)
+{
+    char dir[4096];
+    int rc = agora__home_asset_path(h->dir, id, NULL, dir, sizeof dir, err);
+    if (rc != 0)
+        return rc;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0
+                               : agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s",
+                                                  dir, strerror(errno));
+    return remove_files_and_dir(d, dir, err);
 }
 
 /* Stream each pinned asset from the operator's blob store into the home, hashing while copying;
@@ -370,17 +379,5 @@ int agora__home_remove(agora__trust_home *h, const char *id, agora__error *err)
         closedir(d);
         return rc;
     }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (unlink(path) != 0 && errno != ENOENT)
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", path,
-                                  strerror(errno));
-    }
-    closedir(d);
-    if (rc == 0 && rmdir(dir) != 0)
-        rc = agora__error_set(err, AGORA__ERR(errno), "cannot remove %s: %s", dir, strerror(errno));
-    return rc;
+    return remove_files_and_dir(d, dir, err);
 }

@@ -7,7 +7,7 @@
  * only checks the seals and maps it, so the target is start(with) / start(without) <= 1.2.
  * Prints both medians and the ratio. Usage: assets-bench [--quick] [--weak] [--runner PATH]
  */
-#include "worker.h"
+#include "bench_pool.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -19,36 +19,6 @@
 #define BLOCK       3
 #define SETTLE_MS   300
 #define ASSET_BYTES ((uint64_t)100 << 20)
-
-static uv_loop_t loop;
-static const char *runner;
-static int weak;
-
-typedef struct {
-    int done;
-    agora__job_status status;
-    char error[512];
-} outcome;
-
-static void on_done(agora__job_result *res, void *arg)
-{
-    outcome *o = arg;
-    o->done = 1;
-    o->status = res->status;
-    snprintf(o->error, sizeof o->error, "%s", res->error);
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static agora__pool *make_pool(const uint8_t *bytes, size_t len, const agora__asset *asset)
 {
@@ -77,47 +47,6 @@ static agora__pool *make_pool(const uint8_t *bytes, size_t len, const agora__ass
     return p;
 }
 
-static double one_job(agora__pool *p, const agora__job_input *in)
-{
-    outcome o = {0};
-    agora__error err;
-    uint64_t t0 = agora__now_ns();
-    if (agora__pool_submit(p, in, on_done, &o, NULL, &err) < 0) {
-        fprintf(stderr, "assets-bench: submit: %s\n", err.msg);
-        exit(1);
-    }
-    while (!o.done)
-        uv_run(&loop, UV_RUN_ONCE);
-    if (o.status != AGORA__JOB_OK) {
-        fprintf(stderr, "assets-bench: job failed: %s: %s%s\n", agora__job_status_name(o.status),
-                o.error, weak ? "" : " (try --weak if namespaces are refused here)");
-        exit(1);
-    }
-    return (double)(agora__now_ns() - t0) / 1e6;
-}
-
-static void on_settled(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static void settle(void)
-{
-    uv_timer_t t;
-    uv_timer_init(&loop, &t);
-    uv_timer_start(&t, on_settled, SETTLE_MS, 0);
-    while (uv_is_active((uv_handle_t *)&t))
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-}
-
-static int closed;
-static void on_closed(void *a)
-{
-    (void)a;
-    closed = 1;
-}
 
 /* A 100 MB file of pseudo-random bytes under $TMPDIR, removed before exit. */
 static int make_asset_file(char *path, size_t size)
@@ -161,6 +90,7 @@ int main(int argc, char **argv)
     }
     if (runner == NULL)
         runner = getenv("AGORA_RUNNER") ? getenv("AGORA_RUNNER") : BENCH_RUNNER;
+    bench_name = "assets-bench";
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     uint8_t *bytes;
@@ -205,14 +135,14 @@ int main(int argc, char **argv)
         t[m] = calloc((size_t)rounds, sizeof(double));
         (void)one_job(pools[m], &in); /* warm-up */
     }
-    settle();
+    settle(SETTLE_MS);
     for (int k = 0; k < rounds; k++)
         for (int m = 0; m < 2; m++) {
             double sum = 0;
             for (int i = 0; i < BLOCK; i++)
-                sum += one_job(pools[m], &in);
+                sum += one_job(pools[m], &in) / 1000.0; /* ms */
             t[m][k] = sum / BLOCK;
-            settle();
+            settle(SETTLE_MS);
         }
     double without = median(t[0], (size_t)rounds), with = median(t[1], (size_t)rounds);
     printf("assets-bench: %d rounds x %d jobs, each in a runner started for it (fresh per job)\n",
@@ -222,10 +152,7 @@ int main(int argc, char **argv)
            with / without);
     printf("  verifying the asset once (copy into a sealed memfd, sha256): %.1f ms\n", verify_ms);
     for (int m = 0; m < 2; m++) {
-        closed = 0;
-        agora__pool_close(pools[m], on_closed, NULL);
-        while (!closed)
-            uv_run(&loop, UV_RUN_ONCE);
+        close_pool(pools[m]);
         free(t[m]);
     }
     agora__assets_close(&asset, 1);

@@ -14,7 +14,7 @@
  * every block the loop idles SETTLE_MS so that no runner of one mode is still starting while
  * another mode is measured. Prints medians and the per-job overhead over warm.
  */
-#include "worker.h"
+#include "bench_pool.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -23,36 +23,6 @@
 
 #define BLOCK     5
 #define SETTLE_MS 400
-
-static uv_loop_t loop;
-static const char *runner;
-static int weak;
-
-typedef struct {
-    int done;
-    agora__job_status status;
-    char error[512];
-} outcome;
-
-static void on_done(agora__job_result *res, void *arg)
-{
-    outcome *o = arg;
-    o->done = 1;
-    o->status = res->status;
-    snprintf(o->error, sizeof o->error, "%s", res->error);
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static agora__pool *make_pool(const uint8_t *bytes, size_t len, int mode)
 {
@@ -80,47 +50,6 @@ static agora__pool *make_pool(const uint8_t *bytes, size_t len, int mode)
     return p;
 }
 
-static double one_job(agora__pool *p, const agora__job_input *in)
-{
-    outcome o = {0};
-    agora__error err;
-    uint64_t t0 = agora__now_ns();
-    if (agora__pool_submit(p, in, on_done, &o, NULL, &err) < 0) {
-        fprintf(stderr, "isolation-bench: submit: %s\n", err.msg);
-        exit(1);
-    }
-    while (!o.done)
-        uv_run(&loop, UV_RUN_ONCE);
-    if (o.status != AGORA__JOB_OK) {
-        fprintf(stderr, "isolation-bench: job failed: %s: %s%s\n", agora__job_status_name(o.status),
-                o.error, weak ? "" : " (try --weak if namespaces are refused here)");
-        exit(1);
-    }
-    return (double)(agora__now_ns() - t0) / 1000.0;
-}
-
-static void on_settled(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static void settle(void)
-{
-    uv_timer_t t;
-    uv_timer_init(&loop, &t);
-    uv_timer_start(&t, on_settled, SETTLE_MS, 0);
-    while (uv_is_active((uv_handle_t *)&t))
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-}
-
-static int closed;
-static void on_closed(void *a)
-{
-    (void)a;
-    closed = 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -141,6 +70,7 @@ int main(int argc, char **argv)
     }
     if (runner == NULL)
         runner = getenv("AGORA_RUNNER") ? getenv("AGORA_RUNNER") : BENCH_RUNNER;
+    bench_name = "isolation-bench";
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     uint8_t *bytes;
@@ -176,7 +106,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < 3; i++)
             (void)one_job(pools[m], &in); /* warm-up: the first worker is ready */
     }
-    settle();
+    settle(SETTLE_MS);
     for (int k = 0; k < rounds; k++)
         for (int m = 0; m < MODES; m++) {
             int n = m == 3 ? 1 : BLOCK;
@@ -184,7 +114,7 @@ int main(int argc, char **argv)
             for (int i = 0; i < n; i++)
                 sum += one_job(pools[m], &in);
             t[m][k] = sum / n;
-            settle();
+            settle(SETTLE_MS);
         }
     double med[MODES];
     for (int m = 0; m < MODES; m++)
@@ -196,10 +126,7 @@ int main(int argc, char **argv)
         printf("  %-22s median %9.1f us/job   overhead over warm %+9.1f us (%.1fx)%s\n", names[m],
                med[m], med[m] - med[0], med[m] / med[0], m == 0 ? "   [baseline]" : "");
     for (int m = 0; m < MODES; m++) {
-        closed = 0;
-        agora__pool_close(pools[m], on_closed, NULL);
-        while (!closed)
-            uv_run(&loop, UV_RUN_ONCE);
+        close_pool(pools[m]);
         free(t[m]);
     }
     agora__pixbuf_free(&px);
