@@ -116,7 +116,7 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
     uint8_t view_key[32];
     agora__trust_home *th = NULL;
     if (agora__trust_home_open(home, &th, &err) != 0 ||
-        agora__trust_derive_key(th, "deid-uid", view_key) != 0) {
+        agora__trust_derive_key(th, AGORA__KEY_UID, view_key) != 0) {
         fprintf(stderr, "agora results export: cannot derive the clinic's keys: %s\n",
                 err.msg[0] ? err.msg : "the home has no secret");
         agora__trust_home_close(th);
