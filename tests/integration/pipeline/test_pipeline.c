@@ -1,0 +1,356 @@
+/*
+ * The run pipeline library (host/pipeline) driven directly, as a daemon would, not through the
+ * CLI: synthetic series (host/synth), the real agora-runner and sandbox, the example 'stats'
+ * plugin, and a hostile plugin that crashes. Checks that the callbacks fire with the right
+ * counts, that every outcome is reported exactly once with its classified status, and that with
+ * a store home and a ledger each validated result is stored and every invocation recorded.
+ *
+ * Environment (set by meson): AGORA_RUNNER, PLUGIN_DIR (build/plugins-examples: stats.so and
+ * stats.manifest.json), HOSTILE_DIR (build/tests/hostile: hostile_segfault.so); PIPELINE_TEST_TRACE
+ * set: print each outcome to stderr.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "jobs.h"
+#include "ledger.h"
+#include "pipeline.h"
+#include "results.h"
+#include "synth.h"
+
+#define N_SERIES 2
+
+/* What the callbacks saw. */
+typedef struct seen {
+    size_t scans, scan_series, starts, outcomes, ok, validated, failed_ran;
+    size_t series_hit[8];
+    char last_status[32], last_error[256], invocation[N_SERIES][64];
+    agora__job_status last_job_status;
+} seen;
+
+static int on_scan(void *arg, const agora__dicom_scan *scan)
+{
+    seen *s = arg;
+    s->scans++;
+    s->scan_series = scan->n_series;
+    return 0;
+}
+
+static void on_start(void *arg, size_t job, size_t n_jobs, const agora__pipeline_plugin *pl,
+                     size_t series_index, const char *label)
+{
+    seen *s = arg;
+    assert_non_null(pl);
+    assert_non_null(label);
+    assert_true(job >= 1 && job <= n_jobs);
+    assert_true(series_index < n_jobs);
+    s->starts++;
+}
+
+static void on_outcome(void *arg, const agora__pipeline_outcome *o)
+{
+    seen *s = arg;
+    assert_non_null(o->status);
+    assert_non_null(o->error);
+    if (o->series_index < 8)
+        s->series_hit[o->series_index]++;
+    snprintf(s->last_status, sizeof s->last_status, "%s", o->status);
+    snprintf(s->last_error, sizeof s->last_error, "%s", o->error);
+    s->last_job_status = o->job_status;
+    if (o->end == AGORA__PIPELINE_RAN && strcmp(o->status, "ok") == 0)
+        s->ok++;
+    else if (o->end == AGORA__PIPELINE_RAN)
+        s->failed_ran++;
+    if (o->validated) {
+        s->validated++;
+        assert_non_null(o->doc);
+    }
+    if (s->outcomes < N_SERIES)
+        snprintf(s->invocation[s->outcomes], sizeof s->invocation[0], "%s", o->invocation_id);
+    if (getenv("PIPELINE_TEST_TRACE"))
+        fprintf(stderr, "outcome end=%d status=%s job=%zu/%zu series=%zu error=%s\n", (int)o->end,
+                o->status, o->job, o->n_jobs, o->series_index, o->error);
+    s->outcomes++;
+}
+
+static char tmp_root[4096];
+static char study_dirs[N_SERIES][4096];
+static agora__synth_planted planted[N_SERIES];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (sodium_init() < 0)
+        return -1;
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(tmp_root, sizeof tmp_root, "%s/agora-pipeline-XXXXXX", base);
+    if (mkdtemp(tmp_root) == NULL)
+        return -1;
+    for (int i = 0; i < N_SERIES; i++) {
+        snprintf(study_dirs[i], sizeof study_dirs[i], "%s/in/s%d", tmp_root, i);
+        agora__synth_opts o = {.ct = i == 0,
+                               .slices = 3,
+                               .rows = 32,
+                               .cols = 32,
+                               .seed = 1000u + (unsigned)i,
+                               .have_seed = 1,
+                               .out = study_dirs[i],
+                               .burned_in = 0};
+        agora__error err = {0};
+        if (agora__synth_write(&o, &planted[i], &err) != 0) {
+            fprintf(stderr, "synth: %s\n", err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A plugin description for the .so at so_path, with the stats manifest (it declares every
+ * modality and a 128 MiB memory cap, fine for the crashing plugin too). *bytes is the caller's
+ * to free. */
+static void load_plugin(const char *so_path, agora__manifest *m, uint8_t **bytes,
+                        agora__pipeline_plugin *pl)
+{
+    const char *pdir = getenv("PLUGIN_DIR");
+    assert_non_null(pdir);
+    char mpath[4096];
+    snprintf(mpath, sizeof mpath, "%s/stats.manifest.json", pdir);
+    agora__error err = {0};
+    uint8_t *mb = NULL;
+    size_t mlen = 0, plen = 0;
+    assert_int_equal(agora__read_file(mpath, AGORA__TRUST_MANIFEST_MAX, &mb, &mlen, &err), 0);
+    assert_int_equal(agora__manifest_parse(mb, mlen, m, &err), 0);
+    free(mb);
+    assert_int_equal(agora__read_file(so_path, AGORA__TRUST_PLUGIN_MAX, bytes, &plen, &err), 0);
+    memset(pl, 0, sizeof *pl);
+    pl->id = m->id;
+    pl->version = m->version;
+    pl->manifest = m;
+    pl->every_series = 1;
+    agora__jobs_spec_from_manifest(m, *bytes, plen, 30, &pl->spec);
+}
+
+static void stats_path(char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/stats.so", getenv("PLUGIN_DIR"));
+}
+
+static agora__pipeline *new_pipeline(seen *s, const char *home, agora__ledger *ledger)
+{
+    agora__pipeline_config cfg = {
+        .store_home = home,
+        .ledger = ledger,
+        .cb = {.on_scan = on_scan, .on_start = on_start, .on_outcome = on_outcome, .arg = s},
+    };
+    randombytes_buf(cfg.uid_key, sizeof cfg.uid_key);
+    agora__pipeline *p = NULL;
+    agora__error err = {0};
+    int rc = agora__pipeline_new(NULL, &cfg, &p, &err);
+    if (rc != 0)
+        fail_msg("pipeline_new: %s", err.msg);
+    return p;
+}
+
+static void scan_inputs(agora__pipeline *p)
+{
+    char in[4096];
+    snprintf(in, sizeof in, "%s/in", tmp_root);
+    const char *paths[] = {in};
+    agora__error err = {0};
+    int rc = agora__pipeline_scan(p, paths, 1, &err);
+    if (rc != 0)
+        fail_msg("scan: %s", err.msg);
+}
+
+/* No home (dev run's shape): one job per series, each ok, start and outcome counts equal. */
+static void test_stats_every_series(void **state)
+{
+    (void)state;
+    seen s = {0};
+    agora__pipeline *p = new_pipeline(&s, NULL, NULL);
+    scan_inputs(p);
+    assert_int_equal(s.scans, 1);
+    assert_int_equal(s.scan_series, N_SERIES);
+    assert_int_equal(agora__pipeline_scanned(p)->n_series, N_SERIES);
+
+    char so[4096];
+    stats_path(so, sizeof so);
+    agora__manifest m;
+    uint8_t *bytes = NULL;
+    agora__pipeline_plugin pl;
+    load_plugin(so, &m, &bytes, &pl);
+    agora__error err = {0};
+    int idx = agora__pipeline_add_plugin(p, &pl, &err);
+    if (idx < 0)
+        fail_msg("add_plugin: %s", err.msg);
+    assert_int_equal(idx, 0);
+    assert_int_equal(agora__pipeline_n_plugins(p), 1);
+    assert_int_equal(agora__pipeline_job_count(p), N_SERIES);
+
+    assert_int_equal(agora__pipeline_dispatch(p, &err), 0);
+    assert_int_equal(s.starts, N_SERIES);
+    assert_int_equal(s.outcomes, N_SERIES);
+    assert_int_equal(s.ok, N_SERIES);
+    assert_int_equal(s.validated, N_SERIES);
+    for (size_t i = 0; i < N_SERIES; i++)
+        assert_int_equal(s.series_hit[i], 1);
+    for (size_t i = 0; i < N_SERIES; i++)
+        assert_string_equal(s.invocation[i], ""); /* not metered without a ledger */
+    agora__pipeline_free(p);
+    free(bytes);
+}
+
+/* With a store home and a ledger (agora run's shape): every invocation gets a ledger id and is
+ * recorded, and each validated result is stored under the real Study UID. */
+static void test_store_and_meter(void **state)
+{
+    (void)state;
+    char home[4096];
+    snprintf(home, sizeof home, "%s/home", tmp_root);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", home);
+    assert_int_equal(system(cmd), 0);
+    uint8_t bill_key[32];
+    randombytes_buf(bill_key, sizeof bill_key);
+    agora__ledger *ledger = NULL;
+    agora__error err = {0};
+    if (agora__ledger_open(home, bill_key, &ledger, &err) != 0)
+        fail_msg("ledger_open: %s", err.msg);
+
+    seen s = {0};
+    agora__pipeline *p = new_pipeline(&s, home, ledger);
+    char so[4096];
+    stats_path(so, sizeof so);
+    agora__manifest m;
+    uint8_t *bytes = NULL;
+    agora__pipeline_plugin pl;
+    load_plugin(so, &m, &bytes, &pl);
+    agora__ledger_pricing pricing = {
+        .plugin_id = m.id,
+        .plugin_version = m.version,
+        .vendor = "Agora Examples",
+        .catalog_version = 1,
+        .model = AGORA__MODEL_PER_SERIES,
+        .price_minor = 10,
+        .currency = "EUR",
+        .vendor_share_bps = 7000,
+    };
+    pl.pricing = &pricing;
+    if (agora__pipeline_add_plugin(p, &pl, &err) < 0)
+        fail_msg("add_plugin: %s", err.msg);
+    scan_inputs(p);
+    assert_int_equal(agora__pipeline_job_count(p), N_SERIES);
+    assert_int_equal(agora__pipeline_dispatch(p, &err), 0);
+    assert_int_equal(s.starts, N_SERIES);
+    assert_int_equal(s.outcomes, N_SERIES);
+    assert_int_equal(s.ok, N_SERIES);
+    assert_int_equal(s.validated, N_SERIES);
+
+    for (size_t i = 0; i < N_SERIES; i++) {
+        assert_int_equal(strlen(s.invocation[i]), AGORA__LEDGER_ID_LEN);
+        int64_t seq = -1;
+        if (agora__ledger_seq_of(ledger, s.invocation[i], &seq, &err) != 0)
+            fail_msg("invocation %s not in the ledger: %s", s.invocation[i], err.msg);
+        assert_true(seq > 0);
+    }
+    int64_t bad = -1, rows = 0;
+    assert_int_equal(agora__ledger_verify(ledger, &bad, &rows, &err), 0);
+    assert_int_equal(rows, N_SERIES);
+
+    /* Stored under the real (re-identified) Study UID of each synthetic series. */
+    for (size_t i = 0; i < N_SERIES; i++) {
+        json_t *list = NULL;
+        if (agora__results_list(home, planted[i].study_uid, &list, &err) != 0)
+            fail_msg("results_list: %s", err.msg);
+        assert_int_equal(json_array_size(list), 1);
+        json_decref(list);
+    }
+    agora__pipeline_free(p);
+    agora__ledger_close(ledger);
+    free(bytes);
+}
+
+/* A plugin that crashes: one outcome per series, RAN with a failure status, nothing validated,
+ * and the pipeline itself reports success (every job dispatched and reported). */
+static void test_crashing_plugin(void **state)
+{
+    (void)state;
+    const char *hdir = getenv("HOSTILE_DIR");
+    assert_non_null(hdir);
+    char so[4096];
+    snprintf(so, sizeof so, "%s/hostile_segfault.so", hdir);
+    seen s = {0};
+    agora__pipeline *p = new_pipeline(&s, NULL, NULL);
+    scan_inputs(p);
+    agora__manifest m;
+    uint8_t *bytes = NULL;
+    agora__pipeline_plugin pl;
+    load_plugin(so, &m, &bytes, &pl);
+    /* The hostile build names itself; the stats manifest is borrowed for its resources. */
+    pl.id = pl.spec.plugin_id = "org.agora.test.hostile";
+    pl.version = pl.spec.plugin_version = "1.0.0";
+    pl.spec.fresh_per_job = 1; /* no warm-pool retries to reason about */
+    agora__error err = {0};
+    if (agora__pipeline_add_plugin(p, &pl, &err) < 0)
+        fail_msg("add_plugin: %s", err.msg);
+    assert_int_equal(agora__pipeline_dispatch(p, &err), 0);
+    assert_int_equal(s.outcomes, N_SERIES);
+    assert_int_equal(s.ok, 0);
+    assert_int_equal(s.validated, 0);
+    assert_int_equal(s.failed_ran, N_SERIES);
+    assert_int_equal(s.last_job_status, AGORA__JOB_SIGNAL);
+    assert_string_not_equal(s.last_status, "ok");
+    assert_true(s.last_error[0] != '\0');
+    agora__pipeline_free(p);
+    free(bytes);
+}
+
+/* An input that does not exist: the scan fails with a message, no callback runs, and dispatch
+ * then has nothing to run. */
+static void test_missing_input(void **state)
+{
+    (void)state;
+    seen s = {0};
+    agora__pipeline *p = new_pipeline(&s, NULL, NULL);
+    char in[4096];
+    snprintf(in, sizeof in, "%s/does-not-exist", tmp_root);
+    const char *paths[] = {in};
+    agora__error err = {0};
+    int rc = agora__pipeline_scan(p, paths, 1, &err);
+    assert_true(rc < 0);
+    assert_true(err.msg[0] != '\0');
+    assert_int_equal(s.scans, 0);
+    assert_int_equal(s.outcomes, 0);
+    agora__pipeline_free(p);
+}
+
+int main(void)
+{
+    if (getenv("AGORA_RUNNER") == NULL || getenv("PLUGIN_DIR") == NULL) {
+        fprintf(stderr, "skipped: AGORA_RUNNER and PLUGIN_DIR must be set (run through meson)\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stats_every_series),
+        cmocka_unit_test(test_store_and_meter),
+        cmocka_unit_test(test_crashing_plugin),
+        cmocka_unit_test(test_missing_input),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
