@@ -329,11 +329,6 @@ void agora__dcmw_us1(agora__dcmw_ds *ds, uint32_t tag, uint16_t v)
     agora__dcmw_us(ds, tag, &v, 1);
 }
 
-void agora__dcmw_ul1(agora__dcmw_ds *ds, uint32_t tag, uint32_t v)
-{
-    agora__dcmw_ul(ds, tag, &v, 1);
-}
-
 void agora__dcmw_is(agora__dcmw_ds *ds, uint32_t tag, int64_t v)
 {
     agora__dcmw_strf(ds, tag, AGORA__DCMW_VR('I', 'S'), "%lld", (long long)v);

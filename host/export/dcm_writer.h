@@ -53,7 +53,6 @@ void agora__dcmw_is(agora__dcmw_ds *ds, uint32_t tag, int64_t v);
 void agora__dcmw_ds_num(agora__dcmw_ds *ds, uint32_t tag, const double *v, size_t n);
 /* Single-value shorthands. */
 void agora__dcmw_us1(agora__dcmw_ds *ds, uint32_t tag, uint16_t v);
-void agora__dcmw_ul1(agora__dcmw_ds *ds, uint32_t tag, uint32_t v);
 
 /* Sequences. seq() makes the sequence exist (empty when no item follows; Type 2). item()
  * appends a new, empty item to the sequence tag (created when missing) and returns it. */

@@ -36,12 +36,7 @@
 static const char *const default_dirs[] = {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
                                            "/lib", "/usr/lib"};
 static const char *const allowed_prefixes[] = {"/usr/lib/", "/usr/lib64/"};
-static const char *cache_path = "/etc/ld.so.cache";
-
-void agora__closure_set_cache_path(const char *path)
-{
-    cache_path = path != NULL ? path : "/etc/ld.so.cache";
-}
+static const char cache_path[] = "/etc/ld.so.cache";
 
 typedef struct object {
     char found[AGORA__ROOT_PATH_MAX]; /* the path the loader opens (its l_name) */

@@ -33,7 +33,4 @@ int agora__closure_resolve(const uint8_t *plugin, size_t len, agora__closure *ou
                            agora__error *err);
 void agora__closure_free(agora__closure *c);
 
-/* The cache and default directories used (tests point them at fixtures; NULL restores). */
-void agora__closure_set_cache_path(const char *path);
-
 #endif

@@ -34,6 +34,8 @@ typedef struct seen {
     size_t series_hit[8];
     char last_status[32], last_error[256], invocation[N_SERIES][64];
     agora__job_status last_job_status;
+    size_t cancelled;
+    agora__pipeline *cancel_pipe; /* non-NULL: cancel it from the first outcome */
 } seen;
 
 static int on_scan(void *arg, const agora__dicom_scan *scan)
@@ -78,7 +80,14 @@ static void on_outcome(void *arg, const agora__pipeline_outcome *o)
     if (getenv("PIPELINE_TEST_TRACE"))
         fprintf(stderr, "outcome end=%d status=%s job=%zu/%zu series=%zu error=%s\n", (int)o->end,
                 o->status, o->job, o->n_jobs, o->series_index, o->error);
+    if (o->end == AGORA__PIPELINE_CANCELLED) {
+        assert_string_equal(o->status, "cancelled");
+        assert_false(o->validated);
+        s->cancelled++;
+    }
     s->outcomes++;
+    if (s->cancel_pipe != NULL && s->outcomes == 1)
+        agora__pipeline_cancel(s->cancel_pipe);
 }
 
 static char tmp_root[4096];
@@ -321,6 +330,34 @@ static void test_crashing_plugin(void **state)
     free(bytes);
 }
 
+/* Cancelled from the first outcome (as a daemon's signal handle would): the job not yet
+ * dispatched is still reported, once, as cancelled, and never started. */
+static void test_cancel(void **state)
+{
+    (void)state;
+    seen s = {0};
+    agora__pipeline *p = new_pipeline(&s, NULL, NULL);
+    s.cancel_pipe = p;
+    scan_inputs(p);
+    char so[4096];
+    stats_path(so, sizeof so);
+    agora__manifest m;
+    uint8_t *bytes = NULL;
+    agora__pipeline_plugin pl;
+    load_plugin(so, &m, &bytes, &pl);
+    agora__error err = {0};
+    if (agora__pipeline_add_plugin(p, &pl, &err) < 0)
+        fail_msg("add_plugin: %s", err.msg);
+    assert_int_equal(agora__pipeline_dispatch(p, &err), 0);
+    assert_int_equal(s.outcomes, N_SERIES);
+    assert_int_equal(s.starts, 1);
+    assert_int_equal(s.ok, 1);
+    assert_int_equal(s.cancelled, N_SERIES - 1);
+    assert_string_equal(s.last_status, "cancelled");
+    agora__pipeline_free(p);
+    free(bytes);
+}
+
 /* An input that does not exist: the scan fails with a message, no callback runs, and dispatch
  * then has nothing to run. */
 static void test_missing_input(void **state)
@@ -347,9 +384,8 @@ int main(void)
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stats_every_series),
-        cmocka_unit_test(test_store_and_meter),
-        cmocka_unit_test(test_crashing_plugin),
+        cmocka_unit_test(test_stats_every_series), cmocka_unit_test(test_store_and_meter),
+        cmocka_unit_test(test_crashing_plugin),    cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_missing_input),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
