@@ -130,99 +130,118 @@ static int group_teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A plugin description for the .so at so_path, with the stats manifest (it declares every
- * modality and a 128 MiB memory cap, fine for the crashing plugin too). *bytes is the caller's
- * to free. */
-static void load_plugin(const char *so_path, agora__manifest *m, uint8_t **bytes,
-                        agora__pipeline_plugin *pl)
+/* One pipeline under test, what its callbacks saw and its one plugin. Lives on the test's
+ * stack: the callbacks point into it. */
+typedef struct run {
+    seen s;
+    agora__pipeline *p;
+    agora__manifest m;
+    uint8_t *bytes; /* the plugin build, borrowed by the pipeline until run_close */
+    agora__pipeline_plugin pl;
+} run;
+
+static void run_open(run *r, const char *home, agora__ledger *ledger)
+{
+    memset(r, 0, sizeof *r);
+    agora__pipeline_config cfg = {
+        .store_home = home,
+        .ledger = ledger,
+        .cb = {.on_scan = on_scan, .on_start = on_start, .on_outcome = on_outcome, .arg = &r->s},
+    };
+    randombytes_buf(cfg.uid_key, sizeof cfg.uid_key);
+    agora__error err = {0};
+    if (agora__pipeline_new(NULL, &cfg, &r->p, &err) != 0)
+        fail_msg("pipeline_new: %s", err.msg);
+}
+
+/* Describe the plugin build so_path ("" for the stats example) with the stats manifest (it
+ * declares every modality and a 128 MiB memory cap, fine for the crashing plugin too). */
+static void run_load(run *r, const char *so_path)
 {
     const char *pdir = getenv("PLUGIN_DIR");
     assert_non_null(pdir);
-    char mpath[4096];
+    char mpath[4096], stats[4096];
     snprintf(mpath, sizeof mpath, "%s/stats.manifest.json", pdir);
+    snprintf(stats, sizeof stats, "%s/stats.so", pdir);
+    if (so_path[0] == '\0')
+        so_path = stats;
     agora__error err = {0};
     uint8_t *mb = NULL;
     size_t mlen = 0, plen = 0;
     assert_int_equal(agora__read_file(mpath, AGORA__TRUST_MANIFEST_MAX, &mb, &mlen, &err), 0);
-    assert_int_equal(agora__manifest_parse(mb, mlen, m, &err), 0);
+    assert_int_equal(agora__manifest_parse(mb, mlen, &r->m, &err), 0);
     free(mb);
-    assert_int_equal(agora__read_file(so_path, AGORA__TRUST_PLUGIN_MAX, bytes, &plen, &err), 0);
-    memset(pl, 0, sizeof *pl);
-    pl->id = m->id;
-    pl->version = m->version;
-    pl->manifest = m;
-    pl->every_series = 1;
-    agora__jobs_spec_from_manifest(m, *bytes, plen, 30, &pl->spec);
+    assert_int_equal(agora__read_file(so_path, AGORA__TRUST_PLUGIN_MAX, &r->bytes, &plen, &err), 0);
+    r->pl.id = r->m.id;
+    r->pl.version = r->m.version;
+    r->pl.manifest = &r->m;
+    r->pl.every_series = 1;
+    agora__jobs_spec_from_manifest(&r->m, r->bytes, plen, 30, &r->pl.spec);
 }
 
-static void stats_path(char *buf, size_t size)
+static void run_add(run *r)
 {
-    snprintf(buf, size, "%s/stats.so", getenv("PLUGIN_DIR"));
-}
-
-static agora__pipeline *new_pipeline(seen *s, const char *home, agora__ledger *ledger)
-{
-    agora__pipeline_config cfg = {
-        .store_home = home,
-        .ledger = ledger,
-        .cb = {.on_scan = on_scan, .on_start = on_start, .on_outcome = on_outcome, .arg = s},
-    };
-    randombytes_buf(cfg.uid_key, sizeof cfg.uid_key);
-    agora__pipeline *p = NULL;
     agora__error err = {0};
-    int rc = agora__pipeline_new(NULL, &cfg, &p, &err);
-    if (rc != 0)
-        fail_msg("pipeline_new: %s", err.msg);
-    return p;
+    int idx = agora__pipeline_add_plugin(r->p, &r->pl, &err);
+    if (idx < 0)
+        fail_msg("add_plugin: %s", err.msg);
+    assert_int_equal(idx, 0);
+    assert_int_equal(agora__pipeline_n_plugins(r->p), 1);
 }
 
-static void scan_inputs(agora__pipeline *p)
+static void run_scan(run *r)
 {
     char in[4096];
     snprintf(in, sizeof in, "%s/in", tmp_root);
     const char *paths[] = {in};
     agora__error err = {0};
-    int rc = agora__pipeline_scan(p, paths, 1, &err);
-    if (rc != 0)
+    if (agora__pipeline_scan(r->p, paths, 1, &err) != 0)
         fail_msg("scan: %s", err.msg);
+    assert_int_equal(r->s.scans, 1);
+    assert_int_equal(r->s.scan_series, N_SERIES);
+    assert_int_equal(agora__pipeline_scanned(r->p)->n_series, N_SERIES);
+}
+
+/* Dispatch every job; the pipeline itself succeeds whatever the jobs' outcomes. */
+static void run_dispatch(run *r)
+{
+    assert_int_equal(agora__pipeline_job_count(r->p), N_SERIES);
+    agora__error err = {0};
+    if (agora__pipeline_dispatch(r->p, &err) != 0)
+        fail_msg("dispatch: %s", err.msg);
+    assert_int_equal(r->s.outcomes, N_SERIES);
+}
+
+/* Every job started, ran ok and passed validation. */
+static void assert_all_ok(const run *r)
+{
+    assert_int_equal(r->s.starts, N_SERIES);
+    assert_int_equal(r->s.ok, N_SERIES);
+    assert_int_equal(r->s.validated, N_SERIES);
+}
+
+static void run_close(run *r)
+{
+    agora__pipeline_free(r->p);
+    free(r->bytes);
 }
 
 /* No home (dev run's shape): one job per series, each ok, start and outcome counts equal. */
 static void test_stats_every_series(void **state)
 {
     (void)state;
-    seen s = {0};
-    agora__pipeline *p = new_pipeline(&s, NULL, NULL);
-    scan_inputs(p);
-    assert_int_equal(s.scans, 1);
-    assert_int_equal(s.scan_series, N_SERIES);
-    assert_int_equal(agora__pipeline_scanned(p)->n_series, N_SERIES);
-
-    char so[4096];
-    stats_path(so, sizeof so);
-    agora__manifest m;
-    uint8_t *bytes = NULL;
-    agora__pipeline_plugin pl;
-    load_plugin(so, &m, &bytes, &pl);
-    agora__error err = {0};
-    int idx = agora__pipeline_add_plugin(p, &pl, &err);
-    if (idx < 0)
-        fail_msg("add_plugin: %s", err.msg);
-    assert_int_equal(idx, 0);
-    assert_int_equal(agora__pipeline_n_plugins(p), 1);
-    assert_int_equal(agora__pipeline_job_count(p), N_SERIES);
-
-    assert_int_equal(agora__pipeline_dispatch(p, &err), 0);
-    assert_int_equal(s.starts, N_SERIES);
-    assert_int_equal(s.outcomes, N_SERIES);
-    assert_int_equal(s.ok, N_SERIES);
-    assert_int_equal(s.validated, N_SERIES);
-    for (size_t i = 0; i < N_SERIES; i++)
-        assert_int_equal(s.series_hit[i], 1);
-    for (size_t i = 0; i < N_SERIES; i++)
-        assert_string_equal(s.invocation[i], ""); /* not metered without a ledger */
-    agora__pipeline_free(p);
-    free(bytes);
+    run r;
+    run_open(&r, NULL, NULL);
+    run_scan(&r); /* dev run's order: the sandbox starts once there is something to run */
+    run_load(&r, "");
+    run_add(&r);
+    run_dispatch(&r);
+    assert_all_ok(&r);
+    for (size_t i = 0; i < N_SERIES; i++) {
+        assert_int_equal(r.s.series_hit[i], 1);
+        assert_string_equal(r.s.invocation[i], ""); /* not metered without a ledger */
+    }
+    run_close(&r);
 }
 
 /* With a store home and a ledger (agora run's shape): every invocation gets a ledger id and is
@@ -242,17 +261,12 @@ static void test_store_and_meter(void **state)
     if (agora__ledger_open(home, bill_key, &ledger, &err) != 0)
         fail_msg("ledger_open: %s", err.msg);
 
-    seen s = {0};
-    agora__pipeline *p = new_pipeline(&s, home, ledger);
-    char so[4096];
-    stats_path(so, sizeof so);
-    agora__manifest m;
-    uint8_t *bytes = NULL;
-    agora__pipeline_plugin pl;
-    load_plugin(so, &m, &bytes, &pl);
+    run r;
+    run_open(&r, home, ledger);
+    run_load(&r, "");
     agora__ledger_pricing pricing = {
-        .plugin_id = m.id,
-        .plugin_version = m.version,
+        .plugin_id = r.m.id,
+        .plugin_version = r.m.version,
         .vendor = "Agora Examples",
         .catalog_version = 1,
         .model = AGORA__MODEL_PER_SERIES,
@@ -260,22 +274,17 @@ static void test_store_and_meter(void **state)
         .currency = "EUR",
         .vendor_share_bps = 7000,
     };
-    pl.pricing = &pricing;
-    if (agora__pipeline_add_plugin(p, &pl, &err) < 0)
-        fail_msg("add_plugin: %s", err.msg);
-    scan_inputs(p);
-    assert_int_equal(agora__pipeline_job_count(p), N_SERIES);
-    assert_int_equal(agora__pipeline_dispatch(p, &err), 0);
-    assert_int_equal(s.starts, N_SERIES);
-    assert_int_equal(s.outcomes, N_SERIES);
-    assert_int_equal(s.ok, N_SERIES);
-    assert_int_equal(s.validated, N_SERIES);
+    r.pl.pricing = &pricing;
+    run_add(&r); /* agora run's order: plugins first, then the scan */
+    run_scan(&r);
+    run_dispatch(&r);
+    assert_all_ok(&r);
 
     for (size_t i = 0; i < N_SERIES; i++) {
-        assert_int_equal(strlen(s.invocation[i]), AGORA__LEDGER_ID_LEN);
+        assert_int_equal(strlen(r.s.invocation[i]), AGORA__LEDGER_ID_LEN);
         int64_t seq = -1;
-        if (agora__ledger_seq_of(ledger, s.invocation[i], &seq, &err) != 0)
-            fail_msg("invocation %s not in the ledger: %s", s.invocation[i], err.msg);
+        if (agora__ledger_seq_of(ledger, r.s.invocation[i], &seq, &err) != 0)
+            fail_msg("invocation %s not in the ledger: %s", r.s.invocation[i], err.msg);
         assert_true(seq > 0);
     }
     int64_t bad = -1, rows = 0;
@@ -290,13 +299,12 @@ static void test_store_and_meter(void **state)
         assert_int_equal(json_array_size(list), 1);
         json_decref(list);
     }
-    agora__pipeline_free(p);
+    run_close(&r);
     agora__ledger_close(ledger);
-    free(bytes);
 }
 
-/* A plugin that crashes: one outcome per series, RAN with a failure status, nothing validated,
- * and the pipeline itself reports success (every job dispatched and reported). */
+/* A plugin that crashes: one outcome per series, RAN with a failure status and its reason,
+ * nothing validated, and the pipeline itself reports success (every job reported). */
 static void test_crashing_plugin(void **state)
 {
     (void)state;
@@ -304,30 +312,23 @@ static void test_crashing_plugin(void **state)
     assert_non_null(hdir);
     char so[4096];
     snprintf(so, sizeof so, "%s/hostile_segfault.so", hdir);
-    seen s = {0};
-    agora__pipeline *p = new_pipeline(&s, NULL, NULL);
-    scan_inputs(p);
-    agora__manifest m;
-    uint8_t *bytes = NULL;
-    agora__pipeline_plugin pl;
-    load_plugin(so, &m, &bytes, &pl);
+    run r;
+    run_open(&r, NULL, NULL);
+    run_scan(&r);
+    run_load(&r, so);
     /* The hostile build names itself; the stats manifest is borrowed for its resources. */
-    pl.id = pl.spec.plugin_id = "org.agora.test.hostile";
-    pl.version = pl.spec.plugin_version = "1.0.0";
-    pl.spec.fresh_per_job = 1; /* no warm-pool retries to reason about */
-    agora__error err = {0};
-    if (agora__pipeline_add_plugin(p, &pl, &err) < 0)
-        fail_msg("add_plugin: %s", err.msg);
-    assert_int_equal(agora__pipeline_dispatch(p, &err), 0);
-    assert_int_equal(s.outcomes, N_SERIES);
-    assert_int_equal(s.ok, 0);
-    assert_int_equal(s.validated, 0);
-    assert_int_equal(s.failed_ran, N_SERIES);
-    assert_int_equal(s.last_job_status, AGORA__JOB_SIGNAL);
-    assert_string_not_equal(s.last_status, "ok");
-    assert_true(s.last_error[0] != '\0');
-    agora__pipeline_free(p);
-    free(bytes);
+    r.pl.id = r.pl.spec.plugin_id = "org.agora.test.hostile";
+    r.pl.version = r.pl.spec.plugin_version = "1.0.0";
+    r.pl.spec.fresh_per_job = 1; /* no warm-pool retries to reason about */
+    run_add(&r);
+    run_dispatch(&r);
+    assert_int_equal(r.s.ok, 0);
+    assert_int_equal(r.s.validated, 0);
+    assert_int_equal(r.s.failed_ran, N_SERIES);
+    assert_int_equal(r.s.last_job_status, AGORA__JOB_SIGNAL);
+    assert_string_not_equal(r.s.last_status, "ok");
+    assert_true(r.s.last_error[0] != '\0');
+    run_close(&r);
 }
 
 /* Cancelled from the first outcome (as a daemon's signal handle would): the job not yet
@@ -335,46 +336,39 @@ static void test_crashing_plugin(void **state)
 static void test_cancel(void **state)
 {
     (void)state;
-    seen s = {0};
-    agora__pipeline *p = new_pipeline(&s, NULL, NULL);
-    s.cancel_pipe = p;
-    scan_inputs(p);
-    char so[4096];
-    stats_path(so, sizeof so);
-    agora__manifest m;
-    uint8_t *bytes = NULL;
-    agora__pipeline_plugin pl;
-    load_plugin(so, &m, &bytes, &pl);
-    agora__error err = {0};
-    if (agora__pipeline_add_plugin(p, &pl, &err) < 0)
-        fail_msg("add_plugin: %s", err.msg);
-    assert_int_equal(agora__pipeline_dispatch(p, &err), 0);
-    assert_int_equal(s.outcomes, N_SERIES);
-    assert_int_equal(s.starts, 1);
-    assert_int_equal(s.ok, 1);
-    assert_int_equal(s.cancelled, N_SERIES - 1);
-    assert_string_equal(s.last_status, "cancelled");
-    agora__pipeline_free(p);
-    free(bytes);
+    run r;
+    run_open(&r, NULL, NULL);
+    r.s.cancel_pipe = r.p;
+    run_scan(&r);
+    run_load(&r, "");
+    run_add(&r);
+    run_dispatch(&r);
+    assert_int_equal(r.s.starts, 1);
+    assert_int_equal(r.s.ok, 1);
+    assert_int_equal(r.s.cancelled, N_SERIES - 1);
+    assert_string_equal(r.s.last_status, "cancelled");
+    run_close(&r);
 }
 
-/* An input that does not exist: the scan fails with a message, no callback runs, and dispatch
- * then has nothing to run. */
+/* An input that does not exist: the scan fails with a message and no callback runs; dispatch
+ * then refuses, there being no scan. */
 static void test_missing_input(void **state)
 {
     (void)state;
-    seen s = {0};
-    agora__pipeline *p = new_pipeline(&s, NULL, NULL);
+    run r;
+    run_open(&r, NULL, NULL);
     char in[4096];
     snprintf(in, sizeof in, "%s/does-not-exist", tmp_root);
     const char *paths[] = {in};
     agora__error err = {0};
-    int rc = agora__pipeline_scan(p, paths, 1, &err);
-    assert_true(rc < 0);
+    assert_true(agora__pipeline_scan(r.p, paths, 1, &err) < 0);
     assert_true(err.msg[0] != '\0');
-    assert_int_equal(s.scans, 0);
-    assert_int_equal(s.outcomes, 0);
-    agora__pipeline_free(p);
+    assert_int_equal(r.s.scans, 0);
+    agora__error derr = {0};
+    assert_true(agora__pipeline_dispatch(r.p, &derr) < 0);
+    assert_true(derr.msg[0] != '\0');
+    assert_int_equal(r.s.outcomes, 0);
+    run_close(&r);
 }
 
 int main(void)
