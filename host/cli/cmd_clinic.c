@@ -71,6 +71,8 @@ int agora__cmd_init(int argc, char **argv)
     agora__trust_home *h;
     if (agora__trust_home_open(dir, &h, &err) != 0)
         return agora__fail("init", &err);
+    size_t n_keys;
+    const agora__pubkey *keys = agora__trust_home_trusted(h, &n_keys);
     char allowed[256], clinic_key[17];
     agora__trust_options_format(policy, allowed, sizeof allowed);
     if (agora__trust_clinic_key_ensure(dir, NULL, clinic_key, &err) != 0) {
@@ -79,8 +81,8 @@ int agora__cmd_init(int argc, char **argv)
     }
     if (json) {
         json_t *trusted = json_array();
-        for (size_t i = 0; trusted != NULL && i < h->n_trusted; i++)
-            json_array_append_new(trusted, json_string(h->trusted[i].id));
+        for (size_t i = 0; trusted != NULL && i < n_keys; i++)
+            json_array_append_new(trusted, json_string(keys[i].id));
         char pub[4200];
         if (agora__home_path(dir, AGORA__HOME_CLINIC_PUB, pub, sizeof pub, NULL) != 0)
             pub[0] = '\0';
@@ -92,8 +94,8 @@ int agora__cmd_init(int argc, char **argv)
                                   AGORA__JSON_LINE);
     } else {
         printf("clinic home %s created\n", dir);
-        for (size_t i = 0; i < h->n_trusted; i++)
-            printf("  trusted operator key: %s\n", h->trusted[i].id);
+        for (size_t i = 0; i < n_keys; i++)
+            printf("  trusted operator key: %s\n", keys[i].id);
         printf("  PS3.15 options plugins may be given: %s\n", allowed);
         printf("  catalog expiry grace: %lld s%s\n", grace, grace == 0 ? " (fail closed)" : "");
         printf("  clinic signing key: %s/clinic.pub (key id %s; give it to your operator)\n", dir,
@@ -114,9 +116,8 @@ static int entry_changed(const agora__cat_entry *a, const agora__cat_entry *b)
 
 /* What changed between old and the held catalog: appended to changes when not NULL (--json),
  * else printed one line each. */
-static void print_changes(const agora__trust_home *h, const agora__catalog *old, json_t *changes)
+static void print_changes(const agora__catalog *cur, const agora__catalog *old, json_t *changes)
 {
-    const agora__catalog *cur = &h->cat;
     int any = 0;
     for (size_t i = 0; i < cur->n; i++) {
         const agora__cat_entry *e = &cur->entries[i];
@@ -191,34 +192,37 @@ int agora__cmd_sync(int argc, char **argv)
     agora__trust_home *h;
     if (agora__trust_home_open(home, &h, &err) != 0)
         return agora__fail("sync", &err);
-    uint64_t held = h->have_catalog ? h->cat.version : 0;
+    const agora__catalog *before = agora__trust_home_catalog(h);
+    uint64_t held = before != NULL ? before->version : 0;
     agora__catalog old;
     rc = agora__home_sync(h, pos[0], &old, &err);
     if (rc < 0) {
         agora__trust_home_close(h);
         return agora__fail("sync", &err);
     }
+    /* A sync that succeeded leaves a held catalog. */
+    const agora__catalog *cur = agora__trust_home_catalog(h);
     char expires[AGORA__TIME_TEXT];
-    agora__time_format(h->cat.expires, expires);
+    agora__time_format(cur->expires, expires);
     int status = 0;
     if (json) {
         json_t *changes = json_array();
         if (changes != NULL)
-            print_changes(h, rc == 1 ? &h->cat : &old, changes);
+            print_changes(cur, rc == 1 ? cur : &old, changes);
         status = agora__json_emit_new(stdout,
                                       json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1,
                                                 "held_version", (json_int_t)held, "version",
-                                                (json_int_t)h->cat.version, "expires", expires,
+                                                (json_int_t)cur->version, "expires", expires,
                                                 "changes", changes),
                                       AGORA__JSON_LINE);
     } else if (rc == 1) {
         printf("catalog version %llu is already held; nothing to do\n",
-               (unsigned long long)h->cat.version);
+               (unsigned long long)cur->version);
     } else {
         printf("catalog version %llu -> %llu (expires %s, signed by key %s)\n",
-               (unsigned long long)held, (unsigned long long)h->cat.version, expires,
-               h->cat.key_id);
-        print_changes(h, &old, NULL);
+               (unsigned long long)held, (unsigned long long)cur->version, expires,
+               cur->key_id);
+        print_changes(cur, &old, NULL);
         agora__trust_plugin *list;
         size_t n;
         if (agora__trust_list(h, &list, &n, NULL) == 0) {
@@ -327,8 +331,9 @@ static json_t *list_json(const agora__trust_home *h, const agora__trust_plugin *
             json_object_set_new(e, "reason", json_string(p->revoked_reason));
         json_array_append_new(plugins, e);
     }
-    return json_pack("{s:I,s:o}", "catalog_version",
-                     (json_int_t)(h->have_catalog ? h->cat.version : 0), "plugins", plugins);
+    const agora__catalog *cat = agora__trust_home_catalog(h);
+    return json_pack("{s:I,s:o}", "catalog_version", (json_int_t)(cat != NULL ? cat->version : 0),
+                     "plugins", plugins);
 }
 
 int agora__cmd_list(int argc, char **argv)

@@ -3,7 +3,6 @@
 #include "commands.h"
 #include "json_emit.h"
 #include "opt.h"
-#include "trust_int.h"
 
 #include <sodium.h>
 #include <stdlib.h>
