@@ -209,19 +209,17 @@ int agora__cmd_sync(int argc, char **argv)
         json_t *changes = json_array();
         if (changes != NULL)
             print_changes(cur, rc == 1 ? cur : &old, changes);
-        status = agora__json_emit_new(stdout,
-                                      json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1,
-                                                "held_version", (json_int_t)held, "version",
-                                                (json_int_t)cur->version, "expires", expires,
-                                                "changes", changes),
-                                      AGORA__JSON_LINE);
+        status = agora__json_emit_new(
+            stdout,
+            json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1, "held_version", (json_int_t)held,
+                      "version", (json_int_t)cur->version, "expires", expires, "changes", changes),
+            AGORA__JSON_LINE);
     } else if (rc == 1) {
         printf("catalog version %llu is already held; nothing to do\n",
                (unsigned long long)cur->version);
     } else {
         printf("catalog version %llu -> %llu (expires %s, signed by key %s)\n",
-               (unsigned long long)held, (unsigned long long)cur->version, expires,
-               cur->key_id);
+               (unsigned long long)held, (unsigned long long)cur->version, expires, cur->key_id);
         print_changes(cur, &old, NULL);
         agora__trust_plugin *list;
         size_t n;

@@ -334,13 +334,13 @@ int agora__sig_parse(const uint8_t *buf, size_t len, char key_id[AGORA__KEY_ID_H
                      uint8_t sig[64], agora__error *err);
 
 /* ---- bundles (docs/bundle-format.md) ------------------------------------------------------ */
-#define AGORA__BUNDLE_MAGIC   "AGORABND"
+#define AGORA__BUNDLE_MAGIC          "AGORABND"
 #define AGORA__BUNDLE_VERSION        1u   /* no assets */
 #define AGORA__BUNDLE_VERSION_ASSETS 2u   /* with the asset table */
 #define AGORA__BUNDLE_HEADER         96u  /* version 1 header */
 #define AGORA__BUNDLE_HEADER_V2      136u /* + asset count, reserved, sha256(asset table) */
 #define AGORA__BUNDLE_ASSET_ENTRY    168u /* name (128, NUL-padded) || size (8) || sha256 (32) */
-#define AGORA__BUNDLE_SIG     104u /* key id (8) || public key (32) || signature (64) */
+#define AGORA__BUNDLE_SIG            104u /* key id (8) || public key (32) || signature (64) */
 
 /* One asset of a version-2 bundle, from its table. */
 typedef struct agora__bundle_asset {
@@ -475,7 +475,6 @@ int agora__catalog_entry_cmp(const void *a, const void *b);
  * (*n of them), as of the last open/refresh. Both owned by the handle. */
 const agora__catalog *agora__trust_home_catalog(const agora__trust_home *home);
 const agora__pubkey *agora__trust_home_trusted(const agora__trust_home *home, size_t *n);
-
 
 typedef struct agora__init_opts {
     const char *dir;          /* NULL: resolve */
