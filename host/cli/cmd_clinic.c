@@ -8,40 +8,96 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the clinic commands' one option table fills. */
+typedef struct clinic_opts {
+    const char *home;
+    const char *grace;     /* init */
+    agora__cli_list trust; /* init, one OPERATOR.pub each */
+    agora__cli_list allow; /* init, PS3.15 options */
+    const char *from;      /* install */
+    int json;
+} clinic_opts;
+
+/* The commands of this file, as bits of the rows of their one option table. */
+enum { INIT = 1u, SYNC = 2u, INSTALL = 4u, LIST = 8u, REMOVE = 16u };
+
+/* Parse argv against the table (desc->which picks the rows). 1 to go on with *n_pos (when not
+ * NULL) positionals in argv[1..], else 0 with *status the exit status (0 after --help, 2 after a
+ * usage error). */
+static int parse(const agora__cli_cmd *desc, int argc, char **argv, clinic_opts *o, size_t *n_pos,
+                 int *status)
+{
+    memset(o, 0, sizeof *o);
+    o->grace = "0";
+    const agora__cli_opt table[] = {
+        {"--home", 0, AGORA__CLI_VALUE, &o->home, "DIR",
+         "the home to create (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, INIT},
+        AGORA__CLI_OPT_HOME_ONLY(&o->home, SYNC | INSTALL | LIST | REMOVE),
+        {"--trust", 0, AGORA__CLI_LIST, &o->trust, "OPERATOR.pub", "trust this operator key",
+         AGORA__CLI_REQUIRED, NULL, 0, INIT},
+        {"--allow", 0, AGORA__CLI_LIST, &o->allow, "OPTION",
+         "a PS3.15 option plugins may be given (default none)", 0, agora__cli_option_word, 0, INIT},
+        {"--grace", 0, AGORA__CLI_VALUE, &o->grace, "SECONDS",
+         "catalog expiry grace (default 0: fail closed)", 0, NULL, 0, INIT},
+        {"--from", 0, AGORA__CLI_VALUE, &o->from, "CATALOG_DIR",
+         "the catalog directory (default: the last sync's)", 0, NULL, 0, INSTALL},
+        AGORA__CLI_OPT_JSON(&o->json, "print JSON"),
+    };
+    size_t n;
+    return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv,
+                                 n_pos != NULL ? n_pos : &n, status);
+}
+
+/* What each command takes and does, for its generated --help. */
+#define INIT_ARGS                                                                                  \
+    "[--home DIR] --trust OPERATOR.pub [--trust KEY2.pub]\n"                                       \
+    "                  [--allow OPTION]... [--grace SECONDS] [--json]"
+#define INIT_ABOUT                                                                                 \
+    "Create a clinic home (DIR, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else\n"               \
+    "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the clinic's\n"             \
+    "signing key for ledger exports (clinic.key, 0600; clinic.pub for the operator),\n"            \
+    "the trusted operator key(s) and config.json with the PS3.15 options plugins may\n"            \
+    "be given (--allow, repeated for each option; default none) and the catalog expiry\n"          \
+    "grace (default 0: fail closed)."
+#define SYNC_ABOUT                                                                                 \
+    "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"             \
+    "trusted key, its version is higher than the held one and it has not expired;\n"               \
+    "then print what changed (new, updated, revoked, dropped entries)."
+#define INSTALL_ABOUT                                                                              \
+    "Copy a certified build from the catalog's blob store (the directory of the last\n"            \
+    "sync unless --from) into the home, checking sha256 against the held catalog.\n"               \
+    "Without @VERSION the highest certified, non-revoked version is installed."
+#define LIST_ABOUT                                                                                 \
+    "Installed plugins with their status: ok, revoked, expired-catalog,\n"                         \
+    "not-in-catalog or tampered (installed bytes differ from the catalog's pins)."
+
+/* sync, install and remove check their one positional themselves, to name it. */
+static const agora__cli_cmd init_cmd = {"init", INIT_ARGS, INIT_ABOUT, NULL, 0, 0, 0, INIT};
+static const agora__cli_cmd sync_cmd = {
+    "sync", "CATALOG_DIR [--home DIR] [--json]", SYNC_ABOUT, NULL, 0, 0, 1, SYNC};
+static const agora__cli_cmd install_cmd = {
+    "install",
+    "ID[@VERSION] [--home DIR] [--from CATALOG_DIR] [--json]",
+    INSTALL_ABOUT,
+    NULL,
+    0,
+    0,
+    1,
+    INSTALL};
+static const agora__cli_cmd list_cmd = {"list", "[--home DIR] [--json]", LIST_ABOUT, NULL, 0, 0, 0,
+                                        LIST};
+static const agora__cli_cmd remove_cmd = {
+    "remove", "ID [--home DIR] [--json]", "Remove an installed plugin.", NULL, 0, 0, 1, REMOVE};
+
 int agora__cmd_init(int argc, char **argv)
 {
-    const char *home = NULL, *grace_s = "0";
-    int json = 0;
-    agora__cli_list trust, allow;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "the home to create (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--trust", 0, AGORA__CLI_LIST, &trust, "OPERATOR.pub", "trust this operator key",
-         AGORA__CLI_REQUIRED, NULL},
-        {"--allow", 0, AGORA__CLI_LIST, &allow, "OPTION",
-         "a PS3.15 option plugins may be given (default none)", 0, agora__cli_option_word},
-        {"--grace", 0, AGORA__CLI_VALUE, &grace_s, "SECONDS",
-         "catalog expiry grace (default 0: fail closed)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "init",
-        "[--home DIR] --trust OPERATOR.pub [--trust KEY2.pub]\n"
-        "                  [--allow OPTION]... [--grace SECONDS] [--json]",
-        "Create a clinic home (DIR, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else\n"
-        "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the clinic's\n"
-        "signing key for ledger exports (clinic.key, 0600; clinic.pub for the operator),\n"
-        "the trusted operator key(s) and config.json with the PS3.15 options plugins may\n"
-        "be given (--allow, repeated for each option; default none) and the catalog expiry\n"
-        "grace (default 0: fail closed).",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        0};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&init_cmd, argc, argv, &o, NULL, &rc))
         return rc;
+    const char *home = o.home, *grace_s = o.grace;
+    int json = o.json;
+    agora__cli_list trust = o.trust, allow = o.allow;
     uint32_t policy = 0;
     rc = agora__cli_option_bits("init", "a PS3.15 option a plugin can have", allow.v, allow.n,
                                 &policy);
@@ -55,10 +111,10 @@ int agora__cmd_init(int argc, char **argv)
         return rc;
     }
     unsigned secret_done = 0;
-    agora__init_opts o = {home, trust.v, trust.n, policy, grace, &secret_done};
+    agora__init_opts init = {home, trust.v, trust.n, policy, grace, &secret_done};
     char dir[4096];
     agora__error err = {0};
-    rc = agora__home_init(&o, dir, sizeof dir, &err);
+    rc = agora__home_init(&init, dir, sizeof dir, &err);
     agora__cli_list_free(&trust);
     agora__cli_list_free(&allow);
     if (rc != 0)
@@ -164,27 +220,13 @@ static void print_changes(const agora__catalog *cur, const agora__catalog *old, 
 
 int agora__cmd_sync(int argc, char **argv)
 {
-    const char *home = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "sync",
-        "CATALOG_DIR [--home DIR] [--json]",
-        "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"
-        "trusted key, its version is higher than the held one and it has not expired;\n"
-        "then print what changed (new, updated, revoked, dropped entries).",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        1};
+    clinic_opts o;
     size_t n_pos;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&sync_cmd, argc, argv, &o, &n_pos, &rc))
         return rc;
+    const char *home = o.home;
+    int json = o.json;
     char **pos = argv + 1;
     if (n_pos != 1)
         return agora__cli_usage_error("sync", "CATALOG_DIR is required");
@@ -238,29 +280,14 @@ int agora__cmd_sync(int argc, char **argv)
 
 int agora__cmd_install(int argc, char **argv)
 {
-    const char *home = NULL, *from = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--from", 0, AGORA__CLI_VALUE, &from, "CATALOG_DIR",
-         "the catalog directory (default: the last sync's)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "install",
-        "ID[@VERSION] [--home DIR] [--from CATALOG_DIR] [--json]",
-        "Copy a certified build from the catalog's blob store (the directory of the last\n"
-        "sync unless --from) into the home, checking sha256 against the held catalog.\n"
-        "Without @VERSION the highest certified, non-revoked version is installed.",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        1};
+    clinic_opts o;
     size_t n_pos;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&install_cmd, argc, argv, &o, &n_pos, &rc))
         return rc;
+    const char *home = o.home;
+    const char *from = o.from;
+    int json = o.json;
     char **pos = argv + 1;
     if (n_pos != 1)
         return agora__cli_usage_error("install", "ID[@VERSION] is required");
@@ -336,26 +363,12 @@ static json_t *list_json(const agora__trust_home *h, const agora__trust_plugin *
 
 int agora__cmd_list(int argc, char **argv)
 {
-    const char *home = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "list",
-        "[--home DIR] [--json]",
-        "Installed plugins with their status: ok, revoked, expired-catalog,\n"
-        "not-in-catalog or tampered (installed bytes differ from the catalog's pins).",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        0};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&list_cmd, argc, argv, &o, NULL, &rc))
         return rc;
+    const char *home = o.home;
+    int json = o.json;
     agora__error err = {0};
     agora__trust_home *h;
     if (agora__trust_home_open(home, &h, &err) != 0)
@@ -395,20 +408,13 @@ int agora__cmd_list(int argc, char **argv)
 
 int agora__cmd_remove(int argc, char **argv)
 {
-    const char *home = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {"remove", "ID [--home DIR] [--json]", "Remove an installed plugin.",
-                                opts,     AGORA__CLI_N(opts),         0,
-                                1};
+    clinic_opts o;
     size_t n_pos;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&remove_cmd, argc, argv, &o, &n_pos, &rc))
         return rc;
+    const char *home = o.home;
+    int json = o.json;
     char **pos = argv + 1;
     if (n_pos != 1)
         return agora__cli_usage_error("remove", "ID is required");

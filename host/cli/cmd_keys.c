@@ -8,31 +8,75 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the one option table of keygen and pack fills. */
+typedef struct keys_opts {
+    const char *out, *pass_file;
+    const char *manifest, *plugin, *sign; /* pack */
+    agora__cli_list assets;               /* pack --asset, one NAME=FILE each */
+    int json;
+} keys_opts;
+
+/* The commands of this file, as bits of the rows of their one option table. */
+enum { KEYGEN = 1u, PACK = 2u };
+
+/* Parse argv against the table (desc->which picks the rows). 1 to go on, else 0 with *status
+ * the exit status (0 after --help, 2 after a usage error). */
+static int parse(const agora__cli_cmd *desc, int argc, char **argv, keys_opts *o, int *status)
+{
+    memset(o, 0, sizeof *o);
+    const agora__cli_opt table[] = {
+        {"--out", 0, AGORA__CLI_VALUE, &o->out, "PREFIX", "write PREFIX.key and PREFIX.pub",
+         AGORA__CLI_REQUIRED, NULL, 0, KEYGEN},
+        {"--passphrase-file", 0, AGORA__CLI_VALUE, &o->pass_file, "FILE",
+         "encrypt the secret key with the first line of FILE", 0, NULL, 0, KEYGEN},
+        {"--manifest", 0, AGORA__CLI_VALUE, &o->manifest, "MANIFEST.json", "the plugin manifest",
+         AGORA__CLI_REQUIRED, NULL, 0, PACK},
+        {"--asset", 0, AGORA__CLI_LIST, &o->assets, "NAME=FILE",
+         "an asset the manifest declares (repeat for each)", 0, NULL, 0, PACK},
+        {"--plugin", 0, AGORA__CLI_VALUE, &o->plugin, "PLUGIN.so", "the plugin binary",
+         AGORA__CLI_REQUIRED, NULL, 0, PACK},
+        {"--out", 'o', AGORA__CLI_VALUE, &o->out, "NAME.agora", "the bundle to write",
+         AGORA__CLI_REQUIRED, NULL, 0, PACK},
+        {"--sign", 0, AGORA__CLI_VALUE, &o->sign, "VENDOR.key", "sign with the vendor key", 0, NULL,
+         0, PACK},
+        {"--passphrase-file", 0, AGORA__CLI_VALUE, &o->pass_file, "FILE",
+         "passphrase of an encrypted --sign key", 0, NULL, 0, PACK},
+        AGORA__CLI_OPT_JSON(&o->json, "print the result as JSON"),
+    };
+    size_t n_pos;
+    return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &n_pos, status);
+}
+
+/* What each command takes and does, for its generated --help. */
+#define KEYGEN_ARGS "--out PREFIX [--passphrase-file FILE] [--json]"
+#define KEYGEN_ABOUT                                                                               \
+    "Make an Ed25519 key pair: PREFIX.key (secret, mode 0600; encrypted with the\n"                \
+    "first line of FILE when --passphrase-file is given) and PREFIX.pub (public).\n"               \
+    "Existing files are never overwritten."
+
+#define PACK_ARGS                                                                                  \
+    "--manifest MANIFEST.json --plugin PLUGIN.so -o NAME.agora\n"                                  \
+    "                  [--asset NAME=FILE]... [--sign VENDOR.key [--passphrase-file FILE]]\n"      \
+    "                  [--json]"
+#define PACK_ABOUT                                                                                 \
+    "Check the manifest (schemas/manifest.schema.json) and that the plugin is an\n"                \
+    "x86_64 ELF shared object, then write one bundle file (docs/bundle-format.md),\n"              \
+    "signed with the vendor key when --sign is given. Each asset the manifest declares\n"          \
+    "(\"assets\") is given once with --asset NAME=FILE and streamed into the bundle\n"             \
+    "(format version 2) with its size and sha256; an undeclared one is refused."
+
+static const agora__cli_cmd keygen_cmd = {"keygen", KEYGEN_ARGS, KEYGEN_ABOUT, NULL, 0,
+                                          0,        0,           KEYGEN};
+static const agora__cli_cmd pack_cmd = {"pack", PACK_ARGS, PACK_ABOUT, NULL, 0, 0, 0, PACK};
+
 int agora__cmd_keygen(int argc, char **argv)
 {
-    const char *out = NULL, *pass_file = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--out", 0, AGORA__CLI_VALUE, &out, "PREFIX", "write PREFIX.key and PREFIX.pub",
-         AGORA__CLI_REQUIRED, NULL},
-        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass_file, "FILE",
-         "encrypt the secret key with the first line of FILE", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "keygen",
-        "--out PREFIX [--passphrase-file FILE] [--json]",
-        "Make an Ed25519 key pair: PREFIX.key (secret, mode 0600; encrypted with the\n"
-        "first line of FILE when --passphrase-file is given) and PREFIX.pub (public).\n"
-        "Existing files are never overwritten.",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        0};
-    size_t n_pos;
+    keys_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&keygen_cmd, argc, argv, &o, &rc))
         return rc;
+    const char *out = o.out, *pass_file = o.pass_file;
+    int json = o.json;
     agora__error err = {0};
     char pass[1025];
     size_t pass_len = 0;
@@ -64,42 +108,14 @@ int agora__cmd_keygen(int argc, char **argv)
 
 int agora__cmd_pack(int argc, char **argv)
 {
-    const char *manifest_path = NULL, *plugin_path = NULL, *sign = NULL, *pass_file = NULL,
-               *out = NULL;
-    int json = 0;
-    agora__cli_list asset_args = {0};
-    const agora__cli_opt opts[] = {
-        {"--manifest", 0, AGORA__CLI_VALUE, &manifest_path, "MANIFEST.json", "the plugin manifest",
-         AGORA__CLI_REQUIRED, NULL},
-        {"--asset", 0, AGORA__CLI_LIST, &asset_args, "NAME=FILE",
-         "an asset the manifest declares (repeat for each)", 0, NULL},
-        {"--plugin", 0, AGORA__CLI_VALUE, &plugin_path, "PLUGIN.so", "the plugin binary",
-         AGORA__CLI_REQUIRED, NULL},
-        {"--out", 'o', AGORA__CLI_VALUE, &out, "NAME.agora", "the bundle to write",
-         AGORA__CLI_REQUIRED, NULL},
-        {"--sign", 0, AGORA__CLI_VALUE, &sign, "VENDOR.key", "sign with the vendor key", 0, NULL},
-        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass_file, "FILE",
-         "passphrase of an encrypted --sign key", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "pack",
-        "--manifest MANIFEST.json --plugin PLUGIN.so -o NAME.agora\n"
-        "                  [--asset NAME=FILE]... [--sign VENDOR.key [--passphrase-file FILE]]\n"
-        "                  [--json]",
-        "Check the manifest (schemas/manifest.schema.json) and that the plugin is an\n"
-        "x86_64 ELF shared object, then write one bundle file (docs/bundle-format.md),\n"
-        "signed with the vendor key when --sign is given. Each asset the manifest declares\n"
-        "(\"assets\") is given once with --asset NAME=FILE and streamed into the bundle\n"
-        "(format version 2) with its size and sha256; an undeclared one is refused.",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        0};
-    size_t n_pos;
+    keys_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&pack_cmd, argc, argv, &o, &rc))
         return rc;
+    const char *manifest_path = o.manifest, *plugin_path = o.plugin, *sign = o.sign,
+               *pass_file = o.pass_file, *out = o.out;
+    int json = o.json;
+    agora__cli_list asset_args = o.assets; /* freed at the end */
     agora__error err = {0};
     uint8_t *manifest = NULL, *plugin = NULL, *bundle = NULL;
     size_t mlen, plen, blen;
@@ -121,7 +137,7 @@ int agora__cmd_pack(int argc, char **argv)
     uint64_t total = 0;
     if (rc == 0 && asset_args.n > 0)
         rc = agora__bundle_write_assets(out, manifest, mlen, plugin, plen,
-                                        (const char(*)[AGORA__ASSET_NAME_MAX + 1])asset_names,
+                                        (const char(*)[AGORA__ASSET_NAME_MAX + 1]) asset_names,
                                         asset_files, asset_args.n, have_key ? &key : NULL, &total,
                                         &err);
     else if (rc == 0)
@@ -162,14 +178,14 @@ int agora__cmd_pack(int argc, char **argv)
                                       json_pack("{s:s,s:I,s:s}", "name", b.assets[i].name, "size",
                                                 (json_int_t)b.assets[i].size, "sha256", ash));
             }
-            if (agora__json_emit_new(
-                    stdout,
-                    json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:o,s:s?}", "bundle", out, "id",
-                              b.parsed.id, "version", b.parsed.version, "size", (json_int_t)blen,
-                              "manifest_sha256", msha, "plugin_sha256", psha, "format_version",
-                              (json_int_t)b.format_version, "assets", assets, "vendor_key_id",
-                              b.is_signed ? b.vendor.id : NULL),
-                    AGORA__JSON_LINE) != 0)
+            if (agora__json_emit_new(stdout,
+                                     json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:o,s:s?}", "bundle",
+                                               out, "id", b.parsed.id, "version", b.parsed.version,
+                                               "size", (json_int_t)blen, "manifest_sha256", msha,
+                                               "plugin_sha256", psha, "format_version",
+                                               (json_int_t)b.format_version, "assets", assets,
+                                               "vendor_key_id", b.is_signed ? b.vendor.id : NULL),
+                                     AGORA__JSON_LINE) != 0)
                 rc = AGORA__EIO;
         } else {
             printf("packed %s@%s into %s (%zu bytes)\n", b.parsed.id, b.parsed.version, out, blen);

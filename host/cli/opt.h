@@ -59,15 +59,19 @@ typedef struct agora__cli_opt {
 } agora__cli_opt;
 
 /* The rows several commands share, so that they are spelled and explained once. */
-#define AGORA__CLI_OPT_HOME(dest)                                                                  \
+/* The _ONLY forms are for a shared table where some of its commands take the row (`only`, the
+ * commands' agora__cli_cmd.which bits). */
+#define AGORA__CLI_OPT_HOME_ONLY(dest, only_)                                                      \
     {                                                                                              \
         "--home", 0, AGORA__CLI_VALUE, (dest), "DIR",                                              \
-            "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, 0         \
+            "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, (only_)   \
     }
-#define AGORA__CLI_OPT_JSON(dest, help)                                                            \
+#define AGORA__CLI_OPT_HOME(dest) AGORA__CLI_OPT_HOME_ONLY(dest, 0)
+#define AGORA__CLI_OPT_JSON_ONLY(dest, help, only_)                                                \
     {                                                                                              \
-        "--json", 0, AGORA__CLI_FLAG, (dest), NULL, (help), 0, NULL, 0, 0                          \
+        "--json", 0, AGORA__CLI_FLAG, (dest), NULL, (help), 0, NULL, 0, (only_)                    \
     }
+#define AGORA__CLI_OPT_JSON(dest, help) AGORA__CLI_OPT_JSON_ONLY(dest, help, 0)
 /* run and dev run: the per-job time limit (read with agora__cli_seconds) and burned-in images. */
 #define AGORA__CLI_OPT_TIMEOUT(dest, dflt)                                                         \
     {                                                                                              \
