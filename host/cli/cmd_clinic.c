@@ -21,10 +21,10 @@ typedef struct clinic_opts {
 /* The commands of this file, as bits of the rows of their one option table. */
 enum { INIT = 1u, SYNC = 2u, INSTALL = 4u, LIST = 8u, REMOVE = 16u };
 
-/* Parse argv against the table (desc->which picks the rows). 1 to go on with *n_pos (when not
- * NULL) positionals in argv[1..], else 0 with *status the exit status (0 after --help, 2 after a
- * usage error). */
-static int parse(const agora__cli_cmd *desc, int argc, char **argv, clinic_opts *o, size_t *n_pos,
+/* Parse argv against the table (desc->which picks the rows), and when one is not NULL require
+ * the one positional it names (in argv[1]). 1 to go on, else 0 with *status the exit status (0
+ * after --help, 2 after a usage error). */
+static int parse(const agora__cli_cmd *desc, int argc, char **argv, clinic_opts *o, const char *one,
                  int *status)
 {
     memset(o, 0, sizeof *o);
@@ -43,9 +43,27 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, clinic_opts 
          "the catalog directory (default: the last sync's)", 0, NULL, 0, INSTALL},
         AGORA__CLI_OPT_JSON(&o->json, "print JSON"),
     };
-    size_t n;
-    return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv,
-                                 n_pos != NULL ? n_pos : &n, status);
+    size_t n_pos;
+    if (!agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &n_pos, status))
+        return 0;
+    if (one != NULL && n_pos != 1) {
+        agora__cli_lists_free(table, AGORA__CLI_N(table));
+        *status = agora__cli_usage_error(desc->name, "%s is required", one);
+        return 0;
+    }
+    return 1;
+}
+
+/* The home --home names (else the default); NULL after printing why it cannot be opened. */
+static agora__trust_home *open_home(const char *cmd, const clinic_opts *o)
+{
+    agora__error err = {0};
+    agora__trust_home *h;
+    if (agora__trust_home_open(o->home, &h, &err) != 0) {
+        agora__fail(cmd, &err);
+        return NULL;
+    }
+    return h;
 }
 
 /* What each command takes and does, for its generated --help. */
@@ -95,28 +113,25 @@ int agora__cmd_init(int argc, char **argv)
     int rc;
     if (!parse(&init_cmd, argc, argv, &o, NULL, &rc))
         return rc;
-    const char *home = o.home, *grace_s = o.grace;
-    int json = o.json;
-    agora__cli_list trust = o.trust, allow = o.allow;
     uint32_t policy = 0;
-    rc = agora__cli_option_bits("init", "a PS3.15 option a plugin can have", allow.v, allow.n,
+    rc = agora__cli_option_bits("init", "a PS3.15 option a plugin can have", o.allow.v, o.allow.n,
                                 &policy);
     char *end = NULL;
-    long long grace = strtoll(grace_s, &end, 10);
-    if (rc == 0 && (grace_s[0] == '\0' || *end != '\0' || grace < 0 || grace > 90LL * 86400))
+    long long grace = strtoll(o.grace, &end, 10);
+    if (rc == 0 && (o.grace[0] == '\0' || *end != '\0' || grace < 0 || grace > 90LL * 86400))
         rc = agora__cli_usage_error("init", "--grace must be seconds 0..7776000 (90 days)");
     if (rc != 0) {
-        agora__cli_list_free(&trust);
-        agora__cli_list_free(&allow);
+        agora__cli_list_free(&o.trust);
+        agora__cli_list_free(&o.allow);
         return rc;
     }
     unsigned secret_done = 0;
-    agora__init_opts init = {home, trust.v, trust.n, policy, grace, &secret_done};
+    agora__init_opts init = {o.home, o.trust.v, o.trust.n, policy, grace, &secret_done};
     char dir[4096];
     agora__error err = {0};
     rc = agora__home_init(&init, dir, sizeof dir, &err);
-    agora__cli_list_free(&trust);
-    agora__cli_list_free(&allow);
+    agora__cli_list_free(&o.trust);
+    agora__cli_list_free(&o.allow);
     if (rc != 0)
         return agora__fail("init", &err);
     if (secret_done & AGORA__SECRET_MIGRATED)
@@ -135,7 +150,7 @@ int agora__cmd_init(int argc, char **argv)
         agora__trust_home_close(h);
         return agora__fail("init", &err);
     }
-    if (json) {
+    if (o.json) {
         json_t *trusted = json_array();
         for (size_t i = 0; trusted != NULL && i < n_keys; i++)
             json_array_append_new(trusted, json_string(keys[i].id));
@@ -156,8 +171,8 @@ int agora__cmd_init(int argc, char **argv)
         printf("  catalog expiry grace: %lld s%s\n", grace, grace == 0 ? " (fail closed)" : "");
         printf("  clinic signing key: %s/clinic.pub (key id %s; give it to your operator)\n", dir,
                clinic_key);
-        printf("next: agora sync CATALOG_DIR%s%s\n", home != NULL ? " --home " : "",
-               home != NULL ? home : "");
+        printf("next: agora sync CATALOG_DIR%s%s\n", o.home != NULL ? " --home " : "",
+               o.home != NULL ? o.home : "");
     }
     agora__trust_home_close(h);
     return rc;
@@ -221,19 +236,14 @@ static void print_changes(const agora__catalog *cur, const agora__catalog *old, 
 int agora__cmd_sync(int argc, char **argv)
 {
     clinic_opts o;
-    size_t n_pos;
     int rc;
-    if (!parse(&sync_cmd, argc, argv, &o, &n_pos, &rc))
+    if (!parse(&sync_cmd, argc, argv, &o, "CATALOG_DIR", &rc))
         return rc;
-    const char *home = o.home;
-    int json = o.json;
     char **pos = argv + 1;
-    if (n_pos != 1)
-        return agora__cli_usage_error("sync", "CATALOG_DIR is required");
     agora__error err = {0};
-    agora__trust_home *h;
-    if (agora__trust_home_open(home, &h, &err) != 0)
-        return agora__fail("sync", &err);
+    agora__trust_home *h = open_home("sync", &o);
+    if (h == NULL)
+        return 1;
     const agora__catalog *before = agora__trust_home_catalog(h);
     uint64_t held = before != NULL ? before->version : 0;
     agora__catalog old;
@@ -247,7 +257,7 @@ int agora__cmd_sync(int argc, char **argv)
     char expires[AGORA__TIME_TEXT];
     agora__time_format(cur->expires, expires);
     int status = 0;
-    if (json) {
+    if (o.json) {
         json_t *changes = json_array();
         if (changes != NULL)
             print_changes(cur, rc == 1 ? cur : &old, changes);
@@ -281,16 +291,10 @@ int agora__cmd_sync(int argc, char **argv)
 int agora__cmd_install(int argc, char **argv)
 {
     clinic_opts o;
-    size_t n_pos;
     int rc;
-    if (!parse(&install_cmd, argc, argv, &o, &n_pos, &rc))
+    if (!parse(&install_cmd, argc, argv, &o, "ID[@VERSION]", &rc))
         return rc;
-    const char *home = o.home;
-    const char *from = o.from;
-    int json = o.json;
     char **pos = argv + 1;
-    if (n_pos != 1)
-        return agora__cli_usage_error("install", "ID[@VERSION] is required");
     char id[AGORA__TRUST_ID_MAX + 1];
     const char *at = strchr(pos[0], '@');
     size_t id_len = at != NULL ? (size_t)(at - pos[0]) : strlen(pos[0]);
@@ -301,12 +305,12 @@ int agora__cmd_install(int argc, char **argv)
     memcpy(id, pos[0], id_len);
     id[id_len] = '\0';
     agora__error err = {0};
-    agora__trust_home *h;
-    if (agora__trust_home_open(home, &h, &err) != 0)
-        return agora__fail("install", &err);
+    agora__trust_home *h = open_home("install", &o);
+    if (h == NULL)
+        return 1;
     char version[AGORA__TRUST_VERSION_MAX + 1];
-    rc =
-        agora__home_install(h, id, at != NULL ? at + 1 : NULL, from, version, sizeof version, &err);
+    rc = agora__home_install(h, id, at != NULL ? at + 1 : NULL, o.from, version, sizeof version,
+                             &err);
     agora__trust_plugin info;
     if (rc == 0)
         rc = agora__trust_get(h, id, &info, &err);
@@ -314,7 +318,7 @@ int agora__cmd_install(int argc, char **argv)
         char g[256];
         agora__trust_options_format(info.granted, g, sizeof g);
         int out = 0;
-        if (json)
+        if (o.json)
             out = agora__json_emit_new(stdout,
                                        json_pack("{s:s,s:s,s:s,s:s}", "id", id, "version", version,
                                                  "status", agora__trust_status_name(info.status),
@@ -367,12 +371,10 @@ int agora__cmd_list(int argc, char **argv)
     int rc;
     if (!parse(&list_cmd, argc, argv, &o, NULL, &rc))
         return rc;
-    const char *home = o.home;
-    int json = o.json;
     agora__error err = {0};
-    agora__trust_home *h;
-    if (agora__trust_home_open(home, &h, &err) != 0)
-        return agora__fail("list", &err);
+    agora__trust_home *h = open_home("list", &o);
+    if (h == NULL)
+        return 1;
     agora__trust_plugin *list;
     size_t n;
     rc = agora__trust_list(h, &list, &n, &err);
@@ -381,7 +383,7 @@ int agora__cmd_list(int argc, char **argv)
         return agora__fail("list", &err);
     }
     int status = 0;
-    if (json) {
+    if (o.json) {
         status = agora__json_emit_new(stdout, list_json(h, list, n), AGORA__JSON_LINE);
     } else if (n == 0) {
         printf("no plugins installed (agora install ID)\n");
@@ -409,24 +411,19 @@ int agora__cmd_list(int argc, char **argv)
 int agora__cmd_remove(int argc, char **argv)
 {
     clinic_opts o;
-    size_t n_pos;
     int rc;
-    if (!parse(&remove_cmd, argc, argv, &o, &n_pos, &rc))
+    if (!parse(&remove_cmd, argc, argv, &o, "ID", &rc))
         return rc;
-    const char *home = o.home;
-    int json = o.json;
     char **pos = argv + 1;
-    if (n_pos != 1)
-        return agora__cli_usage_error("remove", "ID is required");
     agora__error err = {0};
-    agora__trust_home *h;
-    if (agora__trust_home_open(home, &h, &err) != 0)
-        return agora__fail("remove", &err);
+    agora__trust_home *h = open_home("remove", &o);
+    if (h == NULL)
+        return 1;
     rc = agora__home_remove(h, pos[0], &err);
     agora__trust_home_close(h);
     if (rc != 0)
         return agora__fail("remove", &err);
-    if (json)
+    if (o.json)
         return agora__json_emit_new(stdout, json_pack("{s:s}", "removed", pos[0]),
                                     AGORA__JSON_LINE);
     printf("removed %s\n", pos[0]);

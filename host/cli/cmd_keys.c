@@ -43,8 +43,7 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, keys_opts *o
          "passphrase of an encrypted --sign key", 0, NULL, 0, PACK},
         AGORA__CLI_OPT_JSON(&o->json, "print the result as JSON"),
     };
-    size_t n_pos;
-    return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &n_pos, status);
+    return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, NULL, status);
 }
 
 /* What each command takes and does, for its generated --help. */
@@ -75,33 +74,31 @@ int agora__cmd_keygen(int argc, char **argv)
     int rc;
     if (!parse(&keygen_cmd, argc, argv, &o, &rc))
         return rc;
-    const char *out = o.out, *pass_file = o.pass_file;
-    int json = o.json;
     agora__error err = {0};
     char pass[1025];
     size_t pass_len = 0;
-    if (pass_file != NULL &&
-        agora__passphrase_read(pass_file, pass, sizeof pass, &pass_len, &err) != 0)
+    if (o.pass_file != NULL &&
+        agora__passphrase_read(o.pass_file, pass, sizeof pass, &pass_len, &err) != 0)
         return agora__fail("keygen", &err);
     agora__pubkey pub;
-    rc = agora__keygen_files(out, pass_file != NULL ? pass : NULL, pass_len, &pub, &err);
+    rc = agora__keygen_files(o.out, o.pass_file != NULL ? pass : NULL, pass_len, &pub, &err);
     sodium_memzero(pass, sizeof pass);
     if (rc != 0)
         return agora__fail("keygen", &err);
-    if (json) {
+    if (o.json) {
         char sec_path[4096], pub_path[4096];
-        snprintf(sec_path, sizeof sec_path, "%s.key", out);
-        snprintf(pub_path, sizeof pub_path, "%s.pub", out);
+        snprintf(sec_path, sizeof sec_path, "%s.key", o.out);
+        snprintf(pub_path, sizeof pub_path, "%s.pub", o.out);
         return agora__json_emit_new(stdout,
                                     json_pack("{s:s,s:s,s:s,s:b}", "key_id", pub.id, "secret",
                                               sec_path, "public", pub_path, "encrypted",
-                                              pass_file != NULL),
+                                              o.pass_file != NULL),
                                     AGORA__JSON_LINE);
     } else {
         printf("key id:     %s\n", pub.id);
-        printf("secret key: %s.key (%s; keep it private)\n", out,
-               pass_file != NULL ? "encrypted" : "not encrypted");
-        printf("public key: %s.pub (share it)\n", out);
+        printf("secret key: %s.key (%s; keep it private)\n", o.out,
+               o.pass_file != NULL ? "encrypted" : "not encrypted");
+        printf("public key: %s.pub (share it)\n", o.out);
     }
     return 0;
 }
@@ -112,10 +109,6 @@ int agora__cmd_pack(int argc, char **argv)
     int rc;
     if (!parse(&pack_cmd, argc, argv, &o, &rc))
         return rc;
-    const char *manifest_path = o.manifest, *plugin_path = o.plugin, *sign = o.sign,
-               *pass_file = o.pass_file, *out = o.out;
-    int json = o.json;
-    agora__cli_list asset_args = o.assets; /* freed at the end */
     agora__error err = {0};
     uint8_t *manifest = NULL, *plugin = NULL, *bundle = NULL;
     size_t mlen, plen, blen;
@@ -124,21 +117,21 @@ int agora__cmd_pack(int argc, char **argv)
     static char asset_names[AGORA__ASSETS_MAX][AGORA__ASSET_NAME_MAX + 1];
     const char *asset_files[AGORA__ASSETS_MAX];
     agora__manifest m;
-    rc = agora__read_file(manifest_path, AGORA__TRUST_MANIFEST_MAX, &manifest, &mlen, &err);
+    rc = agora__read_file(o.manifest, AGORA__TRUST_MANIFEST_MAX, &manifest, &mlen, &err);
     if (rc == 0)
-        rc = agora__read_file(plugin_path, AGORA__TRUST_PLUGIN_MAX, &plugin, &plen, &err);
+        rc = agora__read_file(o.plugin, AGORA__TRUST_PLUGIN_MAX, &plugin, &plen, &err);
     /* Declared assets only, each given once: checked before anything is read or written. */
-    if (rc == 0 && asset_args.n > 0 && (rc = agora__manifest_parse(manifest, mlen, &m, &err)) == 0)
-        rc = agora__cli_assets(&m, asset_args.v, asset_args.n, asset_names, asset_files, &err);
-    if (rc == 0 && sign != NULL) {
-        rc = agora__load_seckey(sign, pass_file, &key, &err);
+    if (rc == 0 && o.assets.n > 0 && (rc = agora__manifest_parse(manifest, mlen, &m, &err)) == 0)
+        rc = agora__cli_assets(&m, o.assets.v, o.assets.n, asset_names, asset_files, &err);
+    if (rc == 0 && o.sign != NULL) {
+        rc = agora__load_seckey(o.sign, o.pass_file, &key, &err);
         have_key = rc == 0;
     }
     uint64_t total = 0;
-    if (rc == 0 && asset_args.n > 0)
-        rc = agora__bundle_write_assets(out, manifest, mlen, plugin, plen,
+    if (rc == 0 && o.assets.n > 0)
+        rc = agora__bundle_write_assets(o.out, manifest, mlen, plugin, plen,
                                         (const char(*)[AGORA__ASSET_NAME_MAX + 1]) asset_names,
-                                        asset_files, asset_args.n, have_key ? &key : NULL, &total,
+                                        asset_files, o.assets.n, have_key ? &key : NULL, &total,
                                         &err);
     else if (rc == 0)
         rc = agora__bundle_build(manifest, mlen, plugin, plen, have_key ? &key : NULL, &bundle,
@@ -148,15 +141,15 @@ int agora__cmd_pack(int argc, char **argv)
     /* What we write must read back (the asset bytes were hashed while being written). */
     agora__bundle_file bf = {.fd = -1};
     agora__bundle *bp = &bf.b;
-    if (rc == 0 && asset_args.n > 0) {
-        rc = agora__bundle_open(out, &bf, &err);
+    if (rc == 0 && o.assets.n > 0) {
+        rc = agora__bundle_open(o.out, &bf, &err);
         blen = (size_t)total;
     } else if (rc == 0) {
         rc = agora__bundle_parse(bundle, blen, bp, &err);
         if (rc == 0)
-            rc = agora__write_file_atomic(out, bundle, blen, 0644, &err);
+            rc = agora__write_file_atomic(o.out, bundle, blen, 0644, &err);
     }
-    agora__cli_list_free(&asset_args);
+    agora__cli_list_free(&o.assets);
     const agora__bundle b = *bp;
     if (rc == 0) {
         /* Warn now rather than at the operator's desk: certify refuses what cannot load. */
@@ -169,7 +162,7 @@ int agora__cmd_pack(int argc, char **argv)
         char msha[65], psha[65];
         agora__hex(b.manifest_sha, 32, msha);
         agora__hex(b.plugin_sha, 32, psha);
-        if (json) {
+        if (o.json) {
             json_t *assets = json_array();
             for (uint32_t i = 0; assets != NULL && i < b.n_assets; i++) {
                 char ash[65];
@@ -178,17 +171,18 @@ int agora__cmd_pack(int argc, char **argv)
                                       json_pack("{s:s,s:I,s:s}", "name", b.assets[i].name, "size",
                                                 (json_int_t)b.assets[i].size, "sha256", ash));
             }
-            if (agora__json_emit_new(stdout,
-                                     json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:o,s:s?}", "bundle",
-                                               out, "id", b.parsed.id, "version", b.parsed.version,
-                                               "size", (json_int_t)blen, "manifest_sha256", msha,
-                                               "plugin_sha256", psha, "format_version",
-                                               (json_int_t)b.format_version, "assets", assets,
-                                               "vendor_key_id", b.is_signed ? b.vendor.id : NULL),
-                                     AGORA__JSON_LINE) != 0)
+            if (agora__json_emit_new(
+                    stdout,
+                    json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:o,s:s?}", "bundle", o.out, "id",
+                              b.parsed.id, "version", b.parsed.version, "size", (json_int_t)blen,
+                              "manifest_sha256", msha, "plugin_sha256", psha, "format_version",
+                              (json_int_t)b.format_version, "assets", assets, "vendor_key_id",
+                              b.is_signed ? b.vendor.id : NULL),
+                    AGORA__JSON_LINE) != 0)
                 rc = AGORA__EIO;
         } else {
-            printf("packed %s@%s into %s (%zu bytes)\n", b.parsed.id, b.parsed.version, out, blen);
+            printf("packed %s@%s into %s (%zu bytes)\n", b.parsed.id, b.parsed.version, o.out,
+                   blen);
             printf("  manifest sha256 %s\n  plugin   sha256 %s\n", msha, psha);
             for (uint32_t i = 0; i < b.n_assets; i++) {
                 char ash[65];

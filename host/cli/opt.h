@@ -104,7 +104,8 @@ typedef struct agora__cli_cmd {
 /* Parse argv[1..argc-1] (argv[0] is the command word) against cmd. Returns 1 when the command
  * should go on (*n_pos positionals are in argv[1..], *status is 0), 0 when it should return *status
  * at once: 0 after --help was printed, 2 after a usage error was printed. On 0 every LIST
- * destination has been freed already. */
+ * destination has been freed already. n_pos may be NULL when cmd's bounds are all the command
+ * needs to know of its positionals. */
 int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos, int *status);
 /* The same, printing help to out and errors to err (for tests). */
 int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos,
