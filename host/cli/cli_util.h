@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "opt.h"
-#include "trust_int.h"
+#include "trust.h"
 
 /* The clinic home of a command that reads it in place (no agora__trust_home_open): --home DIR,
  * else AGORA_HOME, else $XDG_DATA_HOME/agora, else ~/.local/share/agora, the resolution every

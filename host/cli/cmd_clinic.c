@@ -8,59 +8,130 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the clinic commands' one option table fills. */
+typedef struct clinic_opts {
+    const char *home;
+    const char *grace;     /* init */
+    agora__cli_list trust; /* init, one OPERATOR.pub each */
+    agora__cli_list allow; /* init, PS3.15 options */
+    const char *from;      /* install */
+    int json;
+} clinic_opts;
+
+/* The commands of this file, as bits of the rows of their one option table. */
+enum { INIT = 1u, SYNC = 2u, INSTALL = 4u, LIST = 8u, REMOVE = 16u };
+
+/* Parse argv against the table (desc->which picks the rows), and when one is not NULL require
+ * the one positional it names (in argv[1]). 1 to go on, else 0 with *status the exit status (0
+ * after --help, 2 after a usage error). */
+static int parse(const agora__cli_cmd *desc, int argc, char **argv, clinic_opts *o, const char *one,
+                 int *status)
+{
+    memset(o, 0, sizeof *o);
+    o->grace = "0";
+    const agora__cli_opt table[] = {
+        {"--home", 0, AGORA__CLI_VALUE, &o->home, "DIR",
+         "the home to create (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, INIT},
+        AGORA__CLI_OPT_HOME_ONLY(&o->home, SYNC | INSTALL | LIST | REMOVE),
+        {"--trust", 0, AGORA__CLI_LIST, &o->trust, "OPERATOR.pub", "trust this operator key",
+         AGORA__CLI_REQUIRED, NULL, 0, INIT},
+        {"--allow", 0, AGORA__CLI_LIST, &o->allow, "OPTION",
+         "a PS3.15 option plugins may be given (default none)", 0, agora__cli_option_word, 0, INIT},
+        {"--grace", 0, AGORA__CLI_VALUE, &o->grace, "SECONDS",
+         "catalog expiry grace (default 0: fail closed)", 0, NULL, 0, INIT},
+        {"--from", 0, AGORA__CLI_VALUE, &o->from, "CATALOG_DIR",
+         "the catalog directory (default: the last sync's)", 0, NULL, 0, INSTALL},
+        AGORA__CLI_OPT_JSON(&o->json, "print JSON"),
+    };
+    size_t n_pos;
+    if (!agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &n_pos, status))
+        return 0;
+    if (one != NULL && n_pos != 1) {
+        agora__cli_lists_free(table, AGORA__CLI_N(table));
+        *status = agora__cli_usage_error(desc->name, "%s is required", one);
+        return 0;
+    }
+    return 1;
+}
+
+/* The home --home names (else the default); NULL after printing why it cannot be opened. */
+static agora__trust_home *open_home(const char *cmd, const clinic_opts *o)
+{
+    agora__error err = {0};
+    agora__trust_home *h;
+    if (agora__trust_home_open(o->home, &h, &err) != 0) {
+        agora__fail(cmd, &err);
+        return NULL;
+    }
+    return h;
+}
+
+/* What each command takes and does, for its generated --help. */
+#define INIT_ARGS                                                                                  \
+    "[--home DIR] --trust OPERATOR.pub [--trust KEY2.pub]\n"                                       \
+    "                  [--allow OPTION]... [--grace SECONDS] [--json]"
+#define INIT_ABOUT                                                                                 \
+    "Create a clinic home (DIR, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else\n"               \
+    "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the clinic's\n"             \
+    "signing key for ledger exports (clinic.key, 0600; clinic.pub for the operator),\n"            \
+    "the trusted operator key(s) and config.json with the PS3.15 options plugins may\n"            \
+    "be given (--allow, repeated for each option; default none) and the catalog expiry\n"          \
+    "grace (default 0: fail closed)."
+#define SYNC_ABOUT                                                                                 \
+    "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"             \
+    "trusted key, its version is higher than the held one and it has not expired;\n"               \
+    "then print what changed (new, updated, revoked, dropped entries)."
+#define INSTALL_ABOUT                                                                              \
+    "Copy a certified build from the catalog's blob store (the directory of the last\n"            \
+    "sync unless --from) into the home, checking sha256 against the held catalog.\n"               \
+    "Without @VERSION the highest certified, non-revoked version is installed."
+#define LIST_ABOUT                                                                                 \
+    "Installed plugins with their status: ok, revoked, expired-catalog,\n"                         \
+    "not-in-catalog or tampered (installed bytes differ from the catalog's pins)."
+
+/* sync, install and remove check their one positional themselves, to name it. */
+static const agora__cli_cmd init_cmd = {"init", INIT_ARGS, INIT_ABOUT, NULL, 0, 0, 0, INIT};
+static const agora__cli_cmd sync_cmd = {
+    "sync", "CATALOG_DIR [--home DIR] [--json]", SYNC_ABOUT, NULL, 0, 0, 1, SYNC};
+static const agora__cli_cmd install_cmd = {
+    "install",
+    "ID[@VERSION] [--home DIR] [--from CATALOG_DIR] [--json]",
+    INSTALL_ABOUT,
+    NULL,
+    0,
+    0,
+    1,
+    INSTALL};
+static const agora__cli_cmd list_cmd = {"list", "[--home DIR] [--json]", LIST_ABOUT, NULL, 0, 0, 0,
+                                        LIST};
+static const agora__cli_cmd remove_cmd = {
+    "remove", "ID [--home DIR] [--json]", "Remove an installed plugin.", NULL, 0, 0, 1, REMOVE};
+
 int agora__cmd_init(int argc, char **argv)
 {
-    const char *home = NULL, *grace_s = "0";
-    int json = 0;
-    agora__cli_list trust, allow;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "the home to create (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--trust", 0, AGORA__CLI_LIST, &trust, "OPERATOR.pub", "trust this operator key",
-         AGORA__CLI_REQUIRED, NULL},
-        {"--allow", 0, AGORA__CLI_LIST, &allow, "OPTION",
-         "a PS3.15 option plugins may be given (default none)", 0, agora__cli_option_word},
-        {"--grace", 0, AGORA__CLI_VALUE, &grace_s, "SECONDS",
-         "catalog expiry grace (default 0: fail closed)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "init",
-        "[--home DIR] --trust OPERATOR.pub [--trust KEY2.pub]\n"
-        "                  [--allow OPTION]... [--grace SECONDS] [--json]",
-        "Create a clinic home (DIR, else $AGORA_HOME, else $XDG_DATA_HOME/agora, else\n"
-        "~/.local/share/agora): 0700 directories, a 32-byte clinic secret, the clinic's\n"
-        "signing key for ledger exports (clinic.key, 0600; clinic.pub for the operator),\n"
-        "the trusted operator key(s) and config.json with the PS3.15 options plugins may\n"
-        "be given (--allow, repeated for each option; default none) and the catalog expiry\n"
-        "grace (default 0: fail closed).",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        0};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&init_cmd, argc, argv, &o, NULL, &rc))
         return rc;
     uint32_t policy = 0;
-    rc = agora__cli_option_bits("init", "a PS3.15 option a plugin can have", allow.v, allow.n,
+    rc = agora__cli_option_bits("init", "a PS3.15 option a plugin can have", o.allow.v, o.allow.n,
                                 &policy);
     char *end = NULL;
-    long long grace = strtoll(grace_s, &end, 10);
-    if (rc == 0 && (grace_s[0] == '\0' || *end != '\0' || grace < 0 || grace > 90LL * 86400))
+    long long grace = strtoll(o.grace, &end, 10);
+    if (rc == 0 && (o.grace[0] == '\0' || *end != '\0' || grace < 0 || grace > 90LL * 86400))
         rc = agora__cli_usage_error("init", "--grace must be seconds 0..7776000 (90 days)");
     if (rc != 0) {
-        agora__cli_list_free(&trust);
-        agora__cli_list_free(&allow);
+        agora__cli_list_free(&o.trust);
+        agora__cli_list_free(&o.allow);
         return rc;
     }
     unsigned secret_done = 0;
-    agora__init_opts o = {home, trust.v, trust.n, policy, grace, &secret_done};
+    agora__init_opts init = {o.home, o.trust.v, o.trust.n, policy, grace, &secret_done};
     char dir[4096];
     agora__error err = {0};
-    rc = agora__home_init(&o, dir, sizeof dir, &err);
-    agora__cli_list_free(&trust);
-    agora__cli_list_free(&allow);
+    rc = agora__home_init(&init, dir, sizeof dir, &err);
+    agora__cli_list_free(&o.trust);
+    agora__cli_list_free(&o.allow);
     if (rc != 0)
         return agora__fail("init", &err);
     if (secret_done & AGORA__SECRET_MIGRATED)
@@ -71,16 +142,18 @@ int agora__cmd_init(int argc, char **argv)
     agora__trust_home *h;
     if (agora__trust_home_open(dir, &h, &err) != 0)
         return agora__fail("init", &err);
+    size_t n_keys;
+    const agora__pubkey *keys = agora__trust_home_trusted(h, &n_keys);
     char allowed[256], clinic_key[17];
     agora__trust_options_format(policy, allowed, sizeof allowed);
     if (agora__trust_clinic_key_ensure(dir, NULL, clinic_key, &err) != 0) {
         agora__trust_home_close(h);
         return agora__fail("init", &err);
     }
-    if (json) {
+    if (o.json) {
         json_t *trusted = json_array();
-        for (size_t i = 0; trusted != NULL && i < h->n_trusted; i++)
-            json_array_append_new(trusted, json_string(h->trusted[i].id));
+        for (size_t i = 0; trusted != NULL && i < n_keys; i++)
+            json_array_append_new(trusted, json_string(keys[i].id));
         char pub[4200];
         if (agora__home_path(dir, AGORA__HOME_CLINIC_PUB, pub, sizeof pub, NULL) != 0)
             pub[0] = '\0';
@@ -92,14 +165,14 @@ int agora__cmd_init(int argc, char **argv)
                                   AGORA__JSON_LINE);
     } else {
         printf("clinic home %s created\n", dir);
-        for (size_t i = 0; i < h->n_trusted; i++)
-            printf("  trusted operator key: %s\n", h->trusted[i].id);
+        for (size_t i = 0; i < n_keys; i++)
+            printf("  trusted operator key: %s\n", keys[i].id);
         printf("  PS3.15 options plugins may be given: %s\n", allowed);
         printf("  catalog expiry grace: %lld s%s\n", grace, grace == 0 ? " (fail closed)" : "");
         printf("  clinic signing key: %s/clinic.pub (key id %s; give it to your operator)\n", dir,
                clinic_key);
-        printf("next: agora sync CATALOG_DIR%s%s\n", home != NULL ? " --home " : "",
-               home != NULL ? home : "");
+        printf("next: agora sync CATALOG_DIR%s%s\n", o.home != NULL ? " --home " : "",
+               o.home != NULL ? o.home : "");
     }
     agora__trust_home_close(h);
     return rc;
@@ -114,9 +187,8 @@ static int entry_changed(const agora__cat_entry *a, const agora__cat_entry *b)
 
 /* What changed between old and the held catalog: appended to changes when not NULL (--json),
  * else printed one line each. */
-static void print_changes(const agora__trust_home *h, const agora__catalog *old, json_t *changes)
+static void print_changes(const agora__catalog *cur, const agora__catalog *old, json_t *changes)
 {
-    const agora__catalog *cur = &h->cat;
     int any = 0;
     for (size_t i = 0; i < cur->n; i++) {
         const agora__cat_entry *e = &cur->entries[i];
@@ -163,62 +235,44 @@ static void print_changes(const agora__trust_home *h, const agora__catalog *old,
 
 int agora__cmd_sync(int argc, char **argv)
 {
-    const char *home = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "sync",
-        "CATALOG_DIR [--home DIR] [--json]",
-        "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"
-        "trusted key, its version is higher than the held one and it has not expired;\n"
-        "then print what changed (new, updated, revoked, dropped entries).",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        1};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&sync_cmd, argc, argv, &o, "CATALOG_DIR", &rc))
         return rc;
     char **pos = argv + 1;
-    if (n_pos != 1)
-        return agora__cli_usage_error("sync", "CATALOG_DIR is required");
     agora__error err = {0};
-    agora__trust_home *h;
-    if (agora__trust_home_open(home, &h, &err) != 0)
-        return agora__fail("sync", &err);
-    uint64_t held = h->have_catalog ? h->cat.version : 0;
+    agora__trust_home *h = open_home("sync", &o);
+    if (h == NULL)
+        return 1;
+    const agora__catalog *before = agora__trust_home_catalog(h);
+    uint64_t held = before != NULL ? before->version : 0;
     agora__catalog old;
     rc = agora__home_sync(h, pos[0], &old, &err);
     if (rc < 0) {
         agora__trust_home_close(h);
         return agora__fail("sync", &err);
     }
+    /* A sync that succeeded leaves a held catalog. */
+    const agora__catalog *cur = agora__trust_home_catalog(h);
     char expires[AGORA__TIME_TEXT];
-    agora__time_format(h->cat.expires, expires);
+    agora__time_format(cur->expires, expires);
     int status = 0;
-    if (json) {
+    if (o.json) {
         json_t *changes = json_array();
         if (changes != NULL)
-            print_changes(h, rc == 1 ? &h->cat : &old, changes);
-        status = agora__json_emit_new(stdout,
-                                      json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1,
-                                                "held_version", (json_int_t)held, "version",
-                                                (json_int_t)h->cat.version, "expires", expires,
-                                                "changes", changes),
-                                      AGORA__JSON_LINE);
+            print_changes(cur, rc == 1 ? cur : &old, changes);
+        status = agora__json_emit_new(
+            stdout,
+            json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1, "held_version", (json_int_t)held,
+                      "version", (json_int_t)cur->version, "expires", expires, "changes", changes),
+            AGORA__JSON_LINE);
     } else if (rc == 1) {
         printf("catalog version %llu is already held; nothing to do\n",
-               (unsigned long long)h->cat.version);
+               (unsigned long long)cur->version);
     } else {
         printf("catalog version %llu -> %llu (expires %s, signed by key %s)\n",
-               (unsigned long long)held, (unsigned long long)h->cat.version, expires,
-               h->cat.key_id);
-        print_changes(h, &old, NULL);
+               (unsigned long long)held, (unsigned long long)cur->version, expires, cur->key_id);
+        print_changes(cur, &old, NULL);
         agora__trust_plugin *list;
         size_t n;
         if (agora__trust_list(h, &list, &n, NULL) == 0) {
@@ -236,32 +290,11 @@ int agora__cmd_sync(int argc, char **argv)
 
 int agora__cmd_install(int argc, char **argv)
 {
-    const char *home = NULL, *from = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--from", 0, AGORA__CLI_VALUE, &from, "CATALOG_DIR",
-         "the catalog directory (default: the last sync's)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "install",
-        "ID[@VERSION] [--home DIR] [--from CATALOG_DIR] [--json]",
-        "Copy a certified build from the catalog's blob store (the directory of the last\n"
-        "sync unless --from) into the home, checking sha256 against the held catalog.\n"
-        "Without @VERSION the highest certified, non-revoked version is installed.",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        1};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&install_cmd, argc, argv, &o, "ID[@VERSION]", &rc))
         return rc;
     char **pos = argv + 1;
-    if (n_pos != 1)
-        return agora__cli_usage_error("install", "ID[@VERSION] is required");
     char id[AGORA__TRUST_ID_MAX + 1];
     const char *at = strchr(pos[0], '@');
     size_t id_len = at != NULL ? (size_t)(at - pos[0]) : strlen(pos[0]);
@@ -272,12 +305,12 @@ int agora__cmd_install(int argc, char **argv)
     memcpy(id, pos[0], id_len);
     id[id_len] = '\0';
     agora__error err = {0};
-    agora__trust_home *h;
-    if (agora__trust_home_open(home, &h, &err) != 0)
-        return agora__fail("install", &err);
+    agora__trust_home *h = open_home("install", &o);
+    if (h == NULL)
+        return 1;
     char version[AGORA__TRUST_VERSION_MAX + 1];
-    rc =
-        agora__home_install(h, id, at != NULL ? at + 1 : NULL, from, version, sizeof version, &err);
+    rc = agora__home_install(h, id, at != NULL ? at + 1 : NULL, o.from, version, sizeof version,
+                             &err);
     agora__trust_plugin info;
     if (rc == 0)
         rc = agora__trust_get(h, id, &info, &err);
@@ -285,7 +318,7 @@ int agora__cmd_install(int argc, char **argv)
         char g[256];
         agora__trust_options_format(info.granted, g, sizeof g);
         int out = 0;
-        if (json)
+        if (o.json)
             out = agora__json_emit_new(stdout,
                                        json_pack("{s:s,s:s,s:s,s:s}", "id", id, "version", version,
                                                  "status", agora__trust_status_name(info.status),
@@ -327,36 +360,21 @@ static json_t *list_json(const agora__trust_home *h, const agora__trust_plugin *
             json_object_set_new(e, "reason", json_string(p->revoked_reason));
         json_array_append_new(plugins, e);
     }
-    return json_pack("{s:I,s:o}", "catalog_version",
-                     (json_int_t)(h->have_catalog ? h->cat.version : 0), "plugins", plugins);
+    const agora__catalog *cat = agora__trust_home_catalog(h);
+    return json_pack("{s:I,s:o}", "catalog_version", (json_int_t)(cat != NULL ? cat->version : 0),
+                     "plugins", plugins);
 }
 
 int agora__cmd_list(int argc, char **argv)
 {
-    const char *home = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "list",
-        "[--home DIR] [--json]",
-        "Installed plugins with their status: ok, revoked, expired-catalog,\n"
-        "not-in-catalog or tampered (installed bytes differ from the catalog's pins).",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        0};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&list_cmd, argc, argv, &o, NULL, &rc))
         return rc;
     agora__error err = {0};
-    agora__trust_home *h;
-    if (agora__trust_home_open(home, &h, &err) != 0)
-        return agora__fail("list", &err);
+    agora__trust_home *h = open_home("list", &o);
+    if (h == NULL)
+        return 1;
     agora__trust_plugin *list;
     size_t n;
     rc = agora__trust_list(h, &list, &n, &err);
@@ -365,7 +383,7 @@ int agora__cmd_list(int argc, char **argv)
         return agora__fail("list", &err);
     }
     int status = 0;
-    if (json) {
+    if (o.json) {
         status = agora__json_emit_new(stdout, list_json(h, list, n), AGORA__JSON_LINE);
     } else if (n == 0) {
         printf("no plugins installed (agora install ID)\n");
@@ -392,32 +410,20 @@ int agora__cmd_list(int argc, char **argv)
 
 int agora__cmd_remove(int argc, char **argv)
 {
-    const char *home = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--home", 0, AGORA__CLI_VALUE, &home, "DIR",
-         "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {"remove", "ID [--home DIR] [--json]", "Remove an installed plugin.",
-                                opts,     AGORA__CLI_N(opts),         0,
-                                1};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&remove_cmd, argc, argv, &o, "ID", &rc))
         return rc;
     char **pos = argv + 1;
-    if (n_pos != 1)
-        return agora__cli_usage_error("remove", "ID is required");
     agora__error err = {0};
-    agora__trust_home *h;
-    if (agora__trust_home_open(home, &h, &err) != 0)
-        return agora__fail("remove", &err);
+    agora__trust_home *h = open_home("remove", &o);
+    if (h == NULL)
+        return 1;
     rc = agora__home_remove(h, pos[0], &err);
     agora__trust_home_close(h);
     if (rc != 0)
         return agora__fail("remove", &err);
-    if (json)
+    if (o.json)
         return agora__json_emit_new(stdout, json_pack("{s:s}", "removed", pos[0]),
                                     AGORA__JSON_LINE);
     printf("removed %s\n", pos[0]);

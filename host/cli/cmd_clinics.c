@@ -11,6 +11,36 @@
 
 #define CLINIC_ABOUT "The operator's registry of clinics, kept in DIR/clinics/ next to the catalog."
 
+/* What the clinic subcommands' one option table fills. */
+typedef struct clinic_opts {
+    const char *catalog;
+    int json;
+} clinic_opts;
+
+/* Both subcommands take every row (only 0); desc names the one being parsed. 1 to go on, else 0
+ * with *status the exit status. */
+static int parse(const agora__cli_cmd *desc, int argc, char **argv, clinic_opts *o, int *status)
+{
+    memset(o, 0, sizeof *o);
+    const agora__cli_opt table[] = {
+        {"--catalog", 0, AGORA__CLI_VALUE, &o->catalog, "DIR", "the operator's catalog directory",
+         AGORA__CLI_REQUIRED, NULL, 0, 0},
+        AGORA__CLI_OPT_JSON(&o->json, "print JSON"),
+    };
+    return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, NULL, status);
+}
+
+/* The subcommands' descriptions, for their generated --help. */
+#define LIST_ABOUT "Each registered clinic, its key id and the periods whose exports were accepted."
+#define ADD_ABOUT                                                                                  \
+    "Register the clinic's public key (HOME/clinic.pub, printed by agora init);\n"                 \
+    "agora statement --from accepts ledger exports signed by registered clinics only."
+
+static const agora__cli_cmd list_cmd = {
+    "clinic list", "--catalog DIR [--json]", LIST_ABOUT, NULL, 0, 0, 0, 0};
+static const agora__cli_cmd add_cmd = {
+    "clinic add", "NAME CLINIC.pub --catalog DIR [--json]", ADD_ABOUT, NULL, 0, 2, 2, 0};
+
 /* The periods of CATALOG/clinics/NAME.accepted.json (written by agora statement), as a new
  * JSON array; empty when there is none or it cannot be read (list is informational). */
 static json_t *accepted_periods(const char *dir, const char *name)
@@ -33,46 +63,32 @@ static json_t *accepted_periods(const char *dir, const char *name)
 
 static int cmd_list(int argc, char **argv)
 {
-    const char *dir = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--catalog", 0, AGORA__CLI_VALUE, &dir, "DIR", "the operator's catalog directory",
-         AGORA__CLI_REQUIRED, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "clinic list",
-        "--catalog DIR [--json]",
-        "Each registered clinic, its key id and the periods whose exports were accepted.",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        0};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&list_cmd, argc, argv, &o, &rc))
         return rc;
     agora__error err = {0};
     agora__trust_clinic *list;
     size_t n;
-    if (agora__trust_clinic_list(dir, &list, &n, &err) != 0)
+    if (agora__trust_clinic_list(o.catalog, &list, &n, &err) != 0)
         return agora__fail("clinic list", &err);
-    if (json) {
+    if (o.json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o}", "name", list[i].name,
                                                  "key_id", list[i].key_id, "public_key",
                                                  list[i].pk_hex, "accepted_periods",
-                                                 accepted_periods(dir, list[i].name)));
-        if (agora__json_emit_new(stdout, json_pack("{s:s,s:o}", "catalog", dir, "clinics", arr),
+                                                 accepted_periods(o.catalog, list[i].name)));
+        if (agora__json_emit_new(stdout,
+                                 json_pack("{s:s,s:o}", "catalog", o.catalog, "clinics", arr),
                                  AGORA__JSON_DOC) != 0) {
             free(list);
             return 1;
         }
     } else {
-        printf("%zu clinic%s registered in %s/clinics\n", n, n == 1 ? "" : "s", dir);
+        printf("%zu clinic%s registered in %s/clinics\n", n, n == 1 ? "" : "s", o.catalog);
         for (size_t i = 0; i < n; i++) {
-            json_t *p = accepted_periods(dir, list[i].name);
+            json_t *p = accepted_periods(o.catalog, list[i].name);
             printf("  %-24s key %s  accepted:", list[i].name, list[i].key_id);
             size_t j;
             json_t *v;
@@ -90,25 +106,9 @@ static int cmd_list(int argc, char **argv)
 
 static int cmd_add(int argc, char **argv)
 {
-    const char *dir = NULL;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--catalog", 0, AGORA__CLI_VALUE, &dir, "DIR", "the operator's catalog directory",
-         AGORA__CLI_REQUIRED, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "clinic add",
-        "NAME CLINIC.pub --catalog DIR [--json]",
-        "Register the clinic's public key (HOME/clinic.pub, printed by agora init);\n"
-        "agora statement --from accepts ledger exports signed by registered clinics only.",
-        opts,
-        AGORA__CLI_N(opts),
-        2,
-        2};
-    size_t n_pos;
+    clinic_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&add_cmd, argc, argv, &o, &rc))
         return rc;
     char **pos = argv + 1;
     if (!agora__trust_clinic_name_valid(pos[0])) {
@@ -121,18 +121,19 @@ static int cmd_add(int argc, char **argv)
     agora__error err = {0};
     agora__trust_clinic c;
     int already;
-    if (agora__trust_clinic_register(dir, pos[0], pos[1], &c, &already, &err) != 0)
+    if (agora__trust_clinic_register(o.catalog, pos[0], pos[1], &c, &already, &err) != 0)
         return agora__fail("clinic add", &err);
-    if (json) {
+    if (o.json) {
         return agora__json_emit_new(
             stdout,
             json_pack("{s:s,s:s,s:b}", "name", c.name, "key_id", c.key_id, "already", already),
             AGORA__JSON_LINE);
     } else {
         printf("%s clinic %s (key %s) in %s/clinics\n",
-               already ? "already registered:" : "registered", c.name, c.key_id, dir);
+               already ? "already registered:" : "registered", c.name, c.key_id, o.catalog);
         if (!already)
-            printf("next: agora statement --period YYYY-MM --from EXPORT.json --catalog %s\n", dir);
+            printf("next: agora statement --period YYYY-MM --from EXPORT.json --catalog %s\n",
+                   o.catalog);
     }
     return 0;
 }

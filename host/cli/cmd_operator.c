@@ -13,6 +13,105 @@
 
 #define DEFAULT_EXPIRES "30"
 
+/* What the operator commands' one option table fills. */
+typedef struct operator_opts {
+    const char *catalog, *key, *pass, *expires;
+    const char *model, *price, *currency, *bps, *level, *vendor_key; /* certify */
+    agora__cli_list grants;                                          /* certify, one option each */
+    const char *reason;                                              /* revoke */
+    const char *trust;                                               /* catalog show */
+    int json;
+    size_t n_pos; /* positionals, in argv[1..] */
+} operator_opts;
+
+/* The commands of this file, as bits of the rows of their one option table. */
+enum { CERTIFY = 1u, REVOKE = 2u, CATALOG = 4u };
+
+/* Parse argv against the table (desc->which picks the rows). 1 to go on with o->n_pos
+ * positionals in argv[1..], else 0 with *status the exit status (0 after --help, 2 after a
+ * usage error). */
+static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opts *o, int *status)
+{
+    memset(o, 0, sizeof *o);
+    o->level = "research";
+    o->expires = DEFAULT_EXPIRES;
+    const agora__cli_opt table[] = {
+        {"--catalog", 0, AGORA__CLI_VALUE, &o->catalog, "DIR", "the catalog directory", 0, NULL, 0,
+         CERTIFY | REVOKE},
+        {"--trust", 0, AGORA__CLI_VALUE, &o->trust, "OPERATOR.pub",
+         "show: verify the signature with this key first", 0, NULL, 0, CATALOG},
+        {"--key", 0, AGORA__CLI_VALUE, &o->key, "OPERATOR.key", "the operator's signing key", 0,
+         NULL, 0, CERTIFY | REVOKE},
+        {"--key", 0, AGORA__CLI_VALUE, &o->key, "OPERATOR.key",
+         "refresh: the operator's signing key", 0, NULL, 0, CATALOG},
+        {"--model", 0, AGORA__CLI_VALUE, &o->model, "MODEL",
+         "per-study|per-series|per-instance|subscription|free", 0, NULL, 0, CERTIFY},
+        {"--price", 0, AGORA__CLI_VALUE, &o->price, "MINOR_UNITS", "price in cents (0..10^12)", 0,
+         NULL, 0, CERTIFY},
+        {"--currency", 0, AGORA__CLI_VALUE, &o->currency, "CODE", "ISO 4217 currency (EUR)", 0,
+         NULL, 0, CERTIFY},
+        {"--vendor-share-bps", 0, AGORA__CLI_VALUE, &o->bps, "0..10000",
+         "vendor share in basis points (7000 = 70%)", 0, NULL, 0, CERTIFY},
+        {"--level", 0, AGORA__CLI_VALUE, &o->level, "LEVEL", "research (default) or clinical", 0,
+         NULL, 0, CERTIFY},
+        {"--grant", 0, AGORA__CLI_LIST, &o->grants, "OPTION",
+         "grant a PS3.15 option the manifest asks for", 0, agora__cli_option_word, 0, CERTIFY},
+        {"--reason", 0, AGORA__CLI_VALUE, &o->reason, "TEXT", "why the build is revoked", 0, NULL,
+         0, REVOKE},
+        {"--expires", 0, AGORA__CLI_VALUE, &o->expires, "DAYS|DATE",
+         "catalog expiry (default 30 days)", 0, NULL, 0, CERTIFY | REVOKE},
+        {"--expires", 0, AGORA__CLI_VALUE, &o->expires, "DAYS|DATE",
+         "refresh: the new expiry (default 30 days)", 0, NULL, 0, CATALOG},
+        {"--vendor-key", 0, AGORA__CLI_VALUE, &o->vendor_key, "VENDOR.pub",
+         "require the bundle to be signed by this vendor key", 0, NULL, 0, CERTIFY},
+        {"--passphrase-file", 0, AGORA__CLI_VALUE, &o->pass, "FILE",
+         "passphrase of an encrypted --key", 0, NULL, 0, 0},
+        AGORA__CLI_OPT_JSON_ONLY(&o->json, "print the result as JSON", CERTIFY | REVOKE),
+        AGORA__CLI_OPT_JSON_ONLY(&o->json, "print JSON", CATALOG),
+    };
+    return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &o->n_pos, status);
+}
+
+/* What each command takes and does, for its generated --help. */
+#define CERTIFY_ARGS                                                                               \
+    "BUNDLE.agora --catalog DIR --key OPERATOR.key\n"                                              \
+    "         --model per-study|per-series|per-instance|subscription|free\n"                       \
+    "         --price MINOR_UNITS --currency EUR --vendor-share-bps 0..10000\n"                    \
+    "         [--level research|clinical] [--grant OPTION]... [--expires DAYS|DATE]\n"             \
+    "         [--vendor-key VENDOR.pub] [--passphrase-file FILE] [--json]"
+#define CERTIFY_ABOUT                                                                              \
+    "Verify the bundle, pin the sha256 of its binary and manifest in DIR/catalog.json,\n"          \
+    "store its contents in DIR/blobs/, bump the catalog version and re-sign it.\n"                 \
+    "--grant gives PS3.15 options the manifest asks for (never more); repeat it for\n"             \
+    "each option (--grant A --grant B; the older '--grant A B' still works, with a\n"              \
+    "deprecation warning, until the next release). --expires sets the catalog expiry\n"            \
+    "(default 30 days). With the free model, --price, --currency and --vendor-share-bps\n"         \
+    "may be omitted."
+
+#define REVOKE_ARGS                                                                                \
+    "ID@VERSION --catalog DIR --key OPERATOR.key --reason TEXT\n"                                  \
+    "         [--expires DAYS|DATE] [--passphrase-file FILE] [--json]"
+#define REVOKE_ABOUT                                                                               \
+    "Publish a new catalog version that keeps the entry with status \"revoked\",\n"                \
+    "the reason and the time. Clinics stop running the build when they sync."
+
+#define CATALOG_ARGS                                                                               \
+    "show DIR [--trust OPERATOR.pub] [--json]\n"                                                   \
+    "       agora catalog refresh DIR --key OPERATOR.key [--expires DAYS|DATE]\n"                  \
+    "                             [--passphrase-file FILE] [--json]"
+#define CATALOG_ABOUT                                                                              \
+    "show: print the catalog in DIR. With --trust the signature is verified first\n"               \
+    "(and a bad one refused); without it the signature is checked for form only.\n"                \
+    "refresh: publish the same entries as a new version with a new expiry\n"                       \
+    "(default 30 days), so clinics keep running while nothing changes."
+
+static const agora__cli_cmd certify_cmd = {"certify", CERTIFY_ARGS, CERTIFY_ABOUT, NULL, 0, 0,
+                                           1,         CERTIFY};
+static const agora__cli_cmd revoke_cmd = {"revoke", REVOKE_ARGS, REVOKE_ABOUT, NULL, 0,
+                                          0,        1,           REVOKE};
+static const agora__cli_cmd catalog_cmd = {"catalog", CATALOG_ARGS, CATALOG_ABOUT, NULL, 0, 0,
+                                           2,         CATALOG};
+
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
     size_t n = strlen(s);
@@ -41,6 +140,33 @@ static int open_operator_catalog(const char *dir, const agora__seckey *key, int 
     if (rc != 0 && missing)
         agora__error_set(err, AGORA_EINVAL, "%s holds no catalog; certify a bundle first", dir);
     return rc;
+}
+
+/* The end of every catalog update: wipe the key, free the catalog, and 0, or 1 after printing
+ * err when rc says the update failed. */
+static int update_end(const char *cmd, int rc, agora__seckey *key, agora__catalog *cat,
+                      const agora__error *err)
+{
+    agora__seckey_wipe(key);
+    agora__catalog_free(cat);
+    return rc == 0 ? 0 : agora__fail(cmd, err);
+}
+
+/* The start of every catalog update (certify, revoke, catalog refresh): now, the new expiry
+ * from --expires (a usage error: 2) and the operator's key (1 after printing why). 0 to go on;
+ * *key is then the caller's to wipe. */
+static int update_start(const char *cmd, const char *expires_s, const char *key_path,
+                        const char *pass, int64_t *now, int64_t *expires, agora__seckey *key)
+{
+    agora__error err = {0};
+    *now = agora__trust_now();
+    if (agora__expires_parse(expires_s, *now, expires, &err) != 0) {
+        fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
+        return 2;
+    }
+    if (agora__load_seckey(key_path, pass, key, &err) != 0)
+        return agora__fail(cmd, &err);
+    return 0;
 }
 
 static int publish(const char *dir, agora__catalog *c, const agora__seckey *key, int64_t now,
@@ -100,71 +226,25 @@ static int same_assets(const agora__cat_entry *e, const agora__bundle *b)
 
 int agora__cmd_certify(int argc, char **argv)
 {
-    const char *dir = NULL, *key_path = NULL, *pass = NULL, *model = NULL, *price_s = NULL,
-               *currency = NULL, *bps_s = NULL, *level = "research", *expires_s = DEFAULT_EXPIRES,
-               *vendor_key = NULL;
-    int json = 0;
-    agora__cli_list grants;
-    const agora__cli_opt opts[] = {
-        {"--catalog", 0, AGORA__CLI_VALUE, &dir, "DIR", "the catalog directory", 0, NULL},
-        {"--key", 0, AGORA__CLI_VALUE, &key_path, "OPERATOR.key", "the operator's signing key", 0,
-         NULL},
-        {"--model", 0, AGORA__CLI_VALUE, &model, "MODEL",
-         "per-study|per-series|per-instance|subscription|free", 0, NULL},
-        {"--price", 0, AGORA__CLI_VALUE, &price_s, "MINOR_UNITS", "price in cents (0..10^12)", 0,
-         NULL},
-        {"--currency", 0, AGORA__CLI_VALUE, &currency, "CODE", "ISO 4217 currency (EUR)", 0, NULL},
-        {"--vendor-share-bps", 0, AGORA__CLI_VALUE, &bps_s, "0..10000",
-         "vendor share in basis points (7000 = 70%)", 0, NULL},
-        {"--level", 0, AGORA__CLI_VALUE, &level, "LEVEL", "research (default) or clinical", 0,
-         NULL},
-        {"--grant", 0, AGORA__CLI_LIST, &grants, "OPTION",
-         "grant a PS3.15 option the manifest asks for", 0, agora__cli_option_word},
-        {"--expires", 0, AGORA__CLI_VALUE, &expires_s, "DAYS|DATE",
-         "catalog expiry (default 30 days)", 0, NULL},
-        {"--vendor-key", 0, AGORA__CLI_VALUE, &vendor_key, "VENDOR.pub",
-         "require the bundle to be signed by this vendor key", 0, NULL},
-        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass, "FILE",
-         "passphrase of an encrypted --key", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "certify",
-        "BUNDLE.agora --catalog DIR --key OPERATOR.key\n"
-        "         --model per-study|per-series|per-instance|subscription|free\n"
-        "         --price MINOR_UNITS --currency EUR --vendor-share-bps 0..10000\n"
-        "         [--level research|clinical] [--grant OPTION]... [--expires DAYS|DATE]\n"
-        "         [--vendor-key VENDOR.pub] [--passphrase-file FILE] [--json]",
-        "Verify the bundle, pin the sha256 of its binary and manifest in DIR/catalog.json,\n"
-        "store its contents in DIR/blobs/, bump the catalog version and re-sign it.\n"
-        "--grant gives PS3.15 options the manifest asks for (never more); repeat it for\n"
-        "each option (--grant A --grant B; the older '--grant A B' still works, with a\n"
-        "deprecation warning, until the next release). --expires sets the catalog expiry\n"
-        "(default 30 days). With the free model, --price, --currency and --vendor-share-bps\n"
-        "may be omitted.",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        1};
-    size_t n_pos;
+    operator_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&certify_cmd, argc, argv, &o, &rc))
         return rc;
     char **pos = argv + 1;
     uint32_t granted = 0;
     uint64_t price = 0, bps = 0;
-    int is_free = model != NULL && strcmp(model, "free") == 0;
-    if (rc == 0 && (n_pos != 1 || dir == NULL || key_path == NULL || model == NULL ||
-                    (!is_free && (price_s == NULL || currency == NULL || bps_s == NULL)))) {
+    int is_free = o.model != NULL && strcmp(o.model, "free") == 0;
+    if (rc == 0 && (o.n_pos != 1 || o.catalog == NULL || o.key == NULL || o.model == NULL ||
+                    (!is_free && (o.price == NULL || o.currency == NULL || o.bps == NULL)))) {
         rc = agora__cli_usage_error("certify", "BUNDLE, --catalog, --key, --model, --price, "
                                                "--currency and --vendor-share-bps are required");
     }
-    if (rc == 0 && !agora__pricing_model_valid(model)) {
+    if (rc == 0 && !agora__pricing_model_valid(o.model)) {
         fprintf(stderr, "agora certify: --model must be per-study, per-series, per-instance, "
                         "subscription or free\n");
         rc = 2;
     }
-    if (rc == 0 && price_s != NULL && parse_u64(price_s, 1000000000000ull, &price) != 0) {
+    if (rc == 0 && o.price != NULL && parse_u64(o.price, 1000000000000ull, &price) != 0) {
         fprintf(stderr, "agora certify: --price must be an integer number of minor units "
                         "(cents), 0..10^12\n");
         rc = 2;
@@ -173,47 +253,42 @@ int agora__cmd_certify(int argc, char **argv)
         fprintf(stderr, "agora certify: --price must be 0 with --model free\n");
         rc = 2;
     }
-    if (rc == 0 && currency != NULL && !agora__currency_valid(currency)) {
+    if (rc == 0 && o.currency != NULL && !agora__currency_valid(o.currency)) {
         fprintf(stderr, "agora certify: --currency must be an ISO 4217 code like EUR\n");
         rc = 2;
     }
-    if (rc == 0 && bps_s != NULL && parse_u64(bps_s, 10000, &bps) != 0) {
+    if (rc == 0 && o.bps != NULL && parse_u64(o.bps, 10000, &bps) != 0) {
         fprintf(stderr, "agora certify: --vendor-share-bps must be an integer 0..10000 (basis "
                         "points: 7000 = 70%%)\n");
         rc = 2;
     }
-    if (rc == 0 && strcmp(level, "research") != 0 && strcmp(level, "clinical") != 0) {
+    if (rc == 0 && strcmp(o.level, "research") != 0 && strcmp(o.level, "clinical") != 0) {
         fprintf(stderr, "agora certify: --level must be research or clinical\n");
         rc = 2;
     }
     if (rc == 0)
-        rc = agora__cli_option_bits("certify", "a grantable PS3.15 option", grants.v, grants.n,
+        rc = agora__cli_option_bits("certify", "a grantable PS3.15 option", o.grants.v, o.grants.n,
                                     &granted);
-    agora__cli_list_free(&grants);
+    agora__cli_list_free(&o.grants);
     if (rc != 0)
         return rc;
 
     agora__error err = {0};
-    int64_t now = agora__trust_now(), expires;
-    if (agora__expires_parse(expires_s, now, &expires, &err) != 0) {
-        fprintf(stderr, "agora certify: %s\n", err.msg);
-        return 2;
-    }
+    int64_t now, expires;
     agora__seckey key;
+    if ((rc = update_start("certify", o.expires, o.key, o.pass, &now, &expires, &key)) != 0)
+        return rc;
     agora__catalog cat = {0};
     /* The bundle's front is read and verified; its assets are streamed into the blob store. */
     static agora__bundle_file bf = {.fd = -1};
-    rc = agora__load_seckey(key_path, pass, &key, &err);
-    if (rc != 0)
-        return agora__fail("certify", &err);
     rc = agora__bundle_open(pos[0], &bf, &err);
     /* Refuse what the worker could never load, before anything is signed (the manifest's ABI
      * was checked by bundle_parse). */
     if (rc == 0 && (rc = agora__elf_plugin_check(bf.b.plugin, bf.b.plugin_len, &err)) != 0)
         agora__error_prefix(&err, "not certified: %s@%s", bf.b.parsed.id, bf.b.parsed.version);
-    if (rc == 0 && vendor_key != NULL) {
+    if (rc == 0 && o.vendor_key != NULL) {
         agora__pubkey vk;
-        rc = agora__pubkey_read(vendor_key, &vk, &err);
+        rc = agora__pubkey_read(o.vendor_key, &vk, &err);
         if (rc == 0 && (!bf.b.is_signed || strcmp(vk.id, bf.b.vendor.id) != 0))
             rc = agora__error_set(&err, AGORA_EINVAL,
                                   "the bundle is %s, not by vendor key %s; refused",
@@ -230,11 +305,11 @@ int agora__cmd_certify(int argc, char **argv)
     }
     char blobs[4096];
     if (rc == 0)
-        rc = agora__path(blobs, sizeof blobs, &err, "%s/blobs", dir);
+        rc = agora__path(blobs, sizeof blobs, &err, "%s/blobs", o.catalog);
     if (rc == 0)
         rc = agora__mkdirs(blobs, 0755, &err);
     if (rc == 0)
-        rc = open_operator_catalog(dir, &key, 0, &cat, &err);
+        rc = open_operator_catalog(o.catalog, &key, 0, &cat, &err);
     agora__cat_entry *e = NULL;
     int updated = 0;
     if (rc == 0) {
@@ -244,9 +319,9 @@ int agora__cmd_certify(int argc, char **argv)
                                   "%s@%s is revoked; a revoked build stays revoked (certify a "
                                   "new version)",
                                   e->id, e->version);
-        else if (e != NULL && (memcmp(e->plugin_sha, bf.b.plugin_sha, 32) != 0 ||
-                               memcmp(e->manifest_sha, bf.b.manifest_sha, 32) != 0 ||
-                               !same_assets(e, &bf.b)))
+        else if (e != NULL &&
+                 (memcmp(e->plugin_sha, bf.b.plugin_sha, 32) != 0 ||
+                  memcmp(e->manifest_sha, bf.b.manifest_sha, 32) != 0 || !same_assets(e, &bf.b)))
             rc = agora__error_set(&err, AGORA_EINVAL,
                                   "%s@%s is already certified with different bytes; a version "
                                   "names one build forever (bump the version)",
@@ -259,11 +334,11 @@ int agora__cmd_certify(int argc, char **argv)
             rc = err.code;
     }
     if (rc == 0)
-        rc = write_blob(dir, bf.b.manifest_sha, bf.b.manifest, bf.b.manifest_len, &err);
+        rc = write_blob(o.catalog, bf.b.manifest_sha, bf.b.manifest, bf.b.manifest_len, &err);
     if (rc == 0)
-        rc = write_blob(dir, bf.b.plugin_sha, bf.b.plugin, bf.b.plugin_len, &err);
+        rc = write_blob(o.catalog, bf.b.plugin_sha, bf.b.plugin, bf.b.plugin_len, &err);
     for (uint32_t i = 0; rc == 0 && i < bf.b.n_assets; i++)
-        rc = write_asset_blob(dir, &bf, i, &err);
+        rc = write_asset_blob(o.catalog, &bf, i, &err);
     if (rc != 0 && bf.b.n_assets > 0)
         agora__error_prefix(&err, "not certified: %s@%s", bf.b.parsed.id, bf.b.parsed.version);
     if (rc == 0) {
@@ -271,16 +346,17 @@ int agora__cmd_certify(int argc, char **argv)
         agora__strlcpy(e->version, bf.b.parsed.version, sizeof e->version);
         agora__strlcpy(e->name, bf.b.parsed.name, sizeof e->name);
         agora__strlcpy(e->vendor, bf.b.parsed.vendor, sizeof e->vendor);
-        agora__strlcpy(e->level, level, sizeof e->level);
+        agora__strlcpy(e->level, o.level, sizeof e->level);
         memcpy(e->plugin_sha, bf.b.plugin_sha, 32);
         memcpy(e->manifest_sha, bf.b.manifest_sha, 32);
         e->plugin_size = bf.b.plugin_len;
         e->manifest_size = bf.b.manifest_len;
-        agora__strlcpy(e->vendor_key_id, bf.b.is_signed ? bf.b.vendor.id : "", sizeof e->vendor_key_id);
+        agora__strlcpy(e->vendor_key_id, bf.b.is_signed ? bf.b.vendor.id : "",
+                       sizeof e->vendor_key_id);
         e->granted = granted;
-        agora__strlcpy(e->pricing.model, model, sizeof e->pricing.model);
+        agora__strlcpy(e->pricing.model, o.model, sizeof e->pricing.model);
         e->pricing.price_minor = price;
-        agora__strlcpy(e->pricing.currency, currency != NULL ? currency : "XXX",
+        agora__strlcpy(e->pricing.currency, o.currency != NULL ? o.currency : "XXX",
                        sizeof e->pricing.currency);
         e->pricing.vendor_share_bps = (uint32_t)bps;
         e->certified_at = now;
@@ -290,7 +366,7 @@ int agora__cmd_certify(int argc, char **argv)
             memcpy(e->assets[i].sha, bf.b.assets[i].sha256, 32);
             e->assets[i].size = bf.b.assets[i].size;
         }
-        rc = publish(dir, &cat, &key, now, expires, &err);
+        rc = publish(o.catalog, &cat, &key, now, expires, &err);
     }
     if (rc == 0) {
         char psha[65], msha[65], when[AGORA__TIME_TEXT], g[256], asked[256];
@@ -299,7 +375,7 @@ int agora__cmd_certify(int argc, char **argv)
         agora__time_format(cat.expires, when);
         agora__trust_options_format(e->granted, g, sizeof g);
         agora__trust_options_format(bf.b.parsed.permissions, asked, sizeof asked);
-        if (json) {
+        if (o.json) {
             if (agora__json_emit_new(
                     stdout,
                     json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s}", "id", e->id, "version", e->version,
@@ -309,7 +385,7 @@ int agora__cmd_certify(int argc, char **argv)
                 rc = AGORA__EIO;
         } else {
             printf("%s %s@%s (%s) in %s\n", updated ? "updated" : "certified", e->id, e->version,
-                   e->level, dir);
+                   e->level, o.catalog);
             printf("  catalog version %llu, expires %s, signed by key %s\n",
                    (unsigned long long)cat.version, when, key.pub.id);
             printf("  plugin   sha256 %s\n  manifest sha256 %s\n", psha, msha);
@@ -327,46 +403,20 @@ int agora__cmd_certify(int argc, char **argv)
                 printf("  vendor signature: key %s (verified)\n", bf.b.vendor.id);
         }
     }
-    agora__seckey_wipe(&key);
-    agora__catalog_free(&cat);
     agora__bundle_close(&bf);
-    return rc == 0 ? 0 : agora__fail("certify", &err);
+    return update_end("certify", rc, &key, &cat, &err);
 }
 
 int agora__cmd_revoke(int argc, char **argv)
 {
-    const char *dir = NULL, *key_path = NULL, *pass = NULL, *reason = NULL,
-               *expires_s = DEFAULT_EXPIRES;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--catalog", 0, AGORA__CLI_VALUE, &dir, "DIR", "the catalog directory", 0, NULL},
-        {"--key", 0, AGORA__CLI_VALUE, &key_path, "OPERATOR.key", "the operator's signing key", 0,
-         NULL},
-        {"--reason", 0, AGORA__CLI_VALUE, &reason, "TEXT", "why the build is revoked", 0, NULL},
-        {"--expires", 0, AGORA__CLI_VALUE, &expires_s, "DAYS|DATE",
-         "catalog expiry (default 30 days)", 0, NULL},
-        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass, "FILE",
-         "passphrase of an encrypted --key", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print the result as JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "revoke",
-        "ID@VERSION --catalog DIR --key OPERATOR.key --reason TEXT\n"
-        "         [--expires DAYS|DATE] [--passphrase-file FILE] [--json]",
-        "Publish a new catalog version that keeps the entry with status \"revoked\",\n"
-        "the reason and the time. Clinics stop running the build when they sync.",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        1};
-    size_t n_pos;
+    operator_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&revoke_cmd, argc, argv, &o, &rc))
         return rc;
     char **pos = argv + 1;
     char id[AGORA__TRUST_ID_MAX + 1];
-    const char *at = n_pos == 1 ? strchr(pos[0], '@') : NULL;
-    if (at == NULL || dir == NULL || key_path == NULL || reason == NULL) {
+    const char *at = o.n_pos == 1 ? strchr(pos[0], '@') : NULL;
+    if (at == NULL || o.catalog == NULL || o.key == NULL || o.reason == NULL) {
         return agora__cli_usage_error("revoke",
                                       "ID@VERSION, --catalog, --key and --reason are required");
     }
@@ -378,8 +428,8 @@ int agora__cmd_revoke(int argc, char **argv)
     memcpy(id, pos[0], id_len);
     id[id_len] = '\0';
     const char *version = at + 1;
-    size_t rlen = strlen(reason);
-    if (rlen == 0 || rlen > AGORA__TRUST_REASON_MAX || !agora__utf8_valid(reason, rlen)) {
+    size_t rlen = strlen(o.reason);
+    if (rlen == 0 || rlen > AGORA__TRUST_REASON_MAX || !agora__utf8_valid(o.reason, rlen)) {
         fprintf(stderr,
                 "agora revoke: --reason must be 1..%d bytes of UTF-8 text (no patient "
                 "data)\n",
@@ -387,37 +437,32 @@ int agora__cmd_revoke(int argc, char **argv)
         return 2;
     }
     agora__error err = {0};
-    int64_t now = agora__trust_now(), expires;
-    if (agora__expires_parse(expires_s, now, &expires, &err) != 0) {
-        fprintf(stderr, "agora revoke: %s\n", err.msg);
-        return 2;
-    }
+    int64_t now, expires;
     agora__seckey key;
+    if ((rc = update_start("revoke", o.expires, o.key, o.pass, &now, &expires, &key)) != 0)
+        return rc;
     agora__catalog cat = {0};
-    rc = agora__load_seckey(key_path, pass, &key, &err);
-    if (rc != 0)
-        return agora__fail("revoke", &err);
-    rc = open_operator_catalog(dir, &key, 1, &cat, &err);
+    rc = open_operator_catalog(o.catalog, &key, 1, &cat, &err);
     agora__cat_entry *e = NULL;
     if (rc == 0) {
         e = agora__catalog_find(&cat, id, version);
         if (e == NULL)
             rc = agora__error_set(&err, AGORA_EINVAL,
                                   "%s@%s is not in the catalog; see agora catalog show %s", id,
-                                  version, dir);
+                                  version, o.catalog);
         else if (e->revoked)
             rc = agora__error_set(&err, AGORA_EINVAL, "%s@%s is already revoked", id, version);
     }
     if (rc == 0) {
         e->revoked = 1;
         e->revoked_at = now;
-        agora__strlcpy(e->reason, reason, sizeof e->reason);
-        rc = publish(dir, &cat, &key, now, expires, &err);
+        agora__strlcpy(e->reason, o.reason, sizeof e->reason);
+        rc = publish(o.catalog, &cat, &key, now, expires, &err);
     }
     if (rc == 0) {
         char when[AGORA__TIME_TEXT];
         agora__time_format(cat.expires, when);
-        if (json)
+        if (o.json)
             rc = agora__json_emit_new(stdout,
                                       json_pack("{s:s,s:s,s:I,s:s}", "id", id, "version", version,
                                                 "catalog_version", (json_int_t)cat.version,
@@ -426,12 +471,10 @@ int agora__cmd_revoke(int argc, char **argv)
                      ? 0
                      : AGORA__EIO;
         else
-            printf("revoked %s@%s in %s: catalog version %llu, expires %s\n", id, version, dir,
-                   (unsigned long long)cat.version, when);
+            printf("revoked %s@%s in %s: catalog version %llu, expires %s\n", id, version,
+                   o.catalog, (unsigned long long)cat.version, when);
     }
-    agora__seckey_wipe(&key);
-    agora__catalog_free(&cat);
-    return rc == 0 ? 0 : agora__fail("revoke", &err);
+    return update_end("revoke", rc, &key, &cat, &err);
 }
 
 static void print_entry_line(const agora__cat_entry *e)
@@ -455,16 +498,13 @@ static int catalog_refresh(const char *dir, const char *key_path, const char *pa
                            const char *expires_s, int json)
 {
     agora__error err = {0};
-    int64_t now = agora__trust_now(), expires;
-    if (agora__expires_parse(expires_s, now, &expires, &err) != 0) {
-        fprintf(stderr, "agora catalog: %s\n", err.msg);
-        return 2;
-    }
+    int64_t now, expires;
     agora__seckey key;
+    int rc = update_start("catalog", expires_s, key_path, pass, &now, &expires, &key);
+    if (rc != 0)
+        return rc;
     agora__catalog cat = {0};
-    if (agora__load_seckey(key_path, pass, &key, &err) != 0)
-        return agora__fail("catalog", &err);
-    int rc = open_operator_catalog(dir, &key, 1, &cat, &err);
+    rc = open_operator_catalog(dir, &key, 1, &cat, &err);
     if (rc == 0)
         rc = publish(dir, &cat, &key, now, expires, &err);
     if (rc == 0) {
@@ -481,51 +521,25 @@ static int catalog_refresh(const char *dir, const char *key_path, const char *pa
             printf("refreshed %s: catalog version %llu, expires %s\n", dir,
                    (unsigned long long)cat.version, when);
     }
-    agora__seckey_wipe(&key);
-    agora__catalog_free(&cat);
-    return rc == 0 ? 0 : agora__fail("catalog", &err);
+    return update_end("catalog", rc, &key, &cat, &err);
 }
 
 int agora__cmd_catalog(int argc, char **argv)
 {
-    const char *trust = NULL, *key_path = NULL, *pass = NULL, *expires_s = DEFAULT_EXPIRES;
-    int json = 0;
-    const agora__cli_opt opts[] = {
-        {"--trust", 0, AGORA__CLI_VALUE, &trust, "OPERATOR.pub",
-         "show: verify the signature with this key first", 0, NULL},
-        {"--key", 0, AGORA__CLI_VALUE, &key_path, "OPERATOR.key",
-         "refresh: the operator's signing key", 0, NULL},
-        {"--expires", 0, AGORA__CLI_VALUE, &expires_s, "DAYS|DATE",
-         "refresh: the new expiry (default 30 days)", 0, NULL},
-        {"--passphrase-file", 0, AGORA__CLI_VALUE, &pass, "FILE",
-         "passphrase of an encrypted --key", 0, NULL},
-        {"--json", 0, AGORA__CLI_FLAG, &json, NULL, "print JSON", 0, NULL},
-    };
-    const agora__cli_cmd cmd = {
-        "catalog",
-        "show DIR [--trust OPERATOR.pub] [--json]\n"
-        "       agora catalog refresh DIR --key OPERATOR.key [--expires DAYS|DATE]\n"
-        "                             [--passphrase-file FILE] [--json]",
-        "show: print the catalog in DIR. With --trust the signature is verified first\n"
-        "(and a bad one refused); without it the signature is checked for form only.\n"
-        "refresh: publish the same entries as a new version with a new expiry\n"
-        "(default 30 days), so clinics keep running while nothing changes.",
-        opts,
-        AGORA__CLI_N(opts),
-        0,
-        2};
-    size_t n_pos;
+    operator_opts o;
     int rc;
-    if (!agora__cli_parse(&cmd, argc, argv, &n_pos, &rc))
+    if (!parse(&catalog_cmd, argc, argv, &o, &rc))
         return rc;
+    const char *trust = o.trust, *key_path = o.key, *pass = o.pass, *expires_s = o.expires;
+    int json = o.json;
     char **pos = argv + 1;
-    if (n_pos == 2 && strcmp(pos[0], "refresh") == 0) {
+    if (o.n_pos == 2 && strcmp(pos[0], "refresh") == 0) {
         if (key_path == NULL) {
             return agora__cli_usage_error("catalog", "refresh needs --key OPERATOR.key");
         }
         return catalog_refresh(pos[1], key_path, pass, expires_s, json);
     }
-    if (n_pos != 2 || strcmp(pos[0], "show") != 0) {
+    if (o.n_pos != 2 || strcmp(pos[0], "show") != 0) {
         return agora__cli_usage_error("catalog", "usage: agora catalog show|refresh DIR ...");
     }
     const char *dir = pos[1];

@@ -200,7 +200,8 @@ int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t
     if (np > cmd->max_pos) {
         return usage_err(cmd, err, status, "unexpected argument '%.100s'", argv[1 + cmd->max_pos]);
     }
-    *n_pos = np;
+    if (n_pos != NULL)
+        *n_pos = np;
     *status = 0;
     return 1;
 oom:

@@ -59,15 +59,19 @@ typedef struct agora__cli_opt {
 } agora__cli_opt;
 
 /* The rows several commands share, so that they are spelled and explained once. */
-#define AGORA__CLI_OPT_HOME(dest)                                                                  \
+/* The _ONLY forms are for a shared table where some of its commands take the row (`only`, the
+ * commands' agora__cli_cmd.which bits). */
+#define AGORA__CLI_OPT_HOME_ONLY(dest, only_)                                                      \
     {                                                                                              \
         "--home", 0, AGORA__CLI_VALUE, (dest), "DIR",                                              \
-            "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, 0         \
+            "clinic home (default: $AGORA_HOME, then ~/.local/share/agora)", 0, NULL, 0, (only_)   \
     }
-#define AGORA__CLI_OPT_JSON(dest, help)                                                            \
+#define AGORA__CLI_OPT_HOME(dest) AGORA__CLI_OPT_HOME_ONLY(dest, 0)
+#define AGORA__CLI_OPT_JSON_ONLY(dest, help, only_)                                                \
     {                                                                                              \
-        "--json", 0, AGORA__CLI_FLAG, (dest), NULL, (help), 0, NULL, 0, 0                          \
+        "--json", 0, AGORA__CLI_FLAG, (dest), NULL, (help), 0, NULL, 0, (only_)                    \
     }
+#define AGORA__CLI_OPT_JSON(dest, help) AGORA__CLI_OPT_JSON_ONLY(dest, help, 0)
 /* run and dev run: the per-job time limit (read with agora__cli_seconds) and burned-in images. */
 #define AGORA__CLI_OPT_TIMEOUT(dest, dflt)                                                         \
     {                                                                                              \
@@ -100,7 +104,8 @@ typedef struct agora__cli_cmd {
 /* Parse argv[1..argc-1] (argv[0] is the command word) against cmd. Returns 1 when the command
  * should go on (*n_pos positionals are in argv[1..], *status is 0), 0 when it should return *status
  * at once: 0 after --help was printed, 2 after a usage error was printed. On 0 every LIST
- * destination has been freed already. */
+ * destination has been freed already. n_pos may be NULL when cmd's bounds are all the command
+ * needs to know of its positionals. */
 int agora__cli_parse(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos, int *status);
 /* The same, printing help to out and errors to err (for tests). */
 int agora__cli_parse_to(const agora__cli_cmd *cmd, int argc, char **argv, size_t *n_pos,

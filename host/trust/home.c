@@ -288,6 +288,17 @@ const char *agora__trust_home_dir(const agora__trust_home *h)
     return h->dir;
 }
 
+const agora__catalog *agora__trust_home_catalog(const agora__trust_home *h)
+{
+    return h->have_catalog ? &h->cat : NULL;
+}
+
+const agora__pubkey *agora__trust_home_trusted(const agora__trust_home *h, size_t *n)
+{
+    *n = h->n_trusted;
+    return h->trusted;
+}
+
 void agora__trust_secret(const agora__trust_home *h, uint8_t secret[32])
 {
     memcpy(secret, h->secret.root, 32);
