@@ -476,7 +476,9 @@ static int el_cmp(const void *a, const void *b)
 
 static void encode_ds(agora__deid_buf *b, agora__dcmw_ds *ds)
 {
-    qsort(ds->els, ds->n, sizeof *ds->els, el_cmp);
+    /* An empty item has no element array (els NULL): qsort must not see it. */
+    if (ds->n > 1)
+        qsort(ds->els, ds->n, sizeof *ds->els, el_cmp);
     for (size_t i = 0; i < ds->n && b->rc == 0; i++) {
         dcmw_el *e = &ds->els[i];
         if (!e->is_seq) {

@@ -64,7 +64,8 @@ int agora__export_uidmap_build(const agora__export_source *src, const uint8_t ke
         agora__export_uidmap_free(out);
         return rc;
     }
-    qsort(out->e, out->n, sizeof *out->e, by_pseudo);
+    if (out->n > 1) /* qsort(NULL, 0) is undefined behaviour */
+        qsort(out->e, out->n, sizeof *out->e, by_pseudo);
     return 0;
 }
 
