@@ -47,7 +47,6 @@ static agora__pool *make_pool(const uint8_t *bytes, size_t len, const agora__ass
     return p;
 }
 
-
 /* A 100 MB file of pseudo-random bytes under $TMPDIR, removed before exit. */
 static int make_asset_file(char *path, size_t size)
 {
@@ -74,32 +73,15 @@ static int make_asset_file(char *path, size_t size)
 int main(int argc, char **argv)
 {
     int rounds = 11;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            rounds = 5;
-        else if (strcmp(argv[i], "--weak") == 0)
-            weak = 1;
-        else if (strcmp(argv[i], "--runner") == 0 && i + 1 < argc)
-            runner = argv[++i];
-        else {
-            fprintf(stderr, "usage: assets-bench [--quick] [--weak] [--runner PATH]\n"
-                            "Worker start time with a 100 MB asset vs without (fresh runner "
-                            "per job, null plugin), medians and ratio.\n");
-            return 2;
-        }
-    }
-    if (runner == NULL)
-        runner = getenv("AGORA_RUNNER") ? getenv("AGORA_RUNNER") : BENCH_RUNNER;
-    bench_name = "assets-bench";
-    signal(SIGPIPE, SIG_IGN);
-    uv_loop_init(&loop);
     uint8_t *bytes;
     size_t len;
+    int st = bench_start("assets-bench",
+                         "Worker start time with a 100 MB asset vs without (fresh runner "
+                         "per job, null plugin), medians and ratio.",
+                         argc, argv, &rounds, &bytes, &len);
+    if (st != 0)
+        return st;
     agora__error err;
-    if (agora__read_file(BENCH_NULL_PLUGIN, 64u << 20, &bytes, &len, &err) < 0) {
-        fprintf(stderr, "assets-bench: %s\n", err.msg);
-        return 1;
-    }
     char path[4096];
     if (make_asset_file(path, sizeof path) != 0) {
         fprintf(stderr, "assets-bench: cannot write the 100 MB asset file under $TMPDIR\n");
@@ -115,20 +97,9 @@ int main(int argc, char **argv)
         return 1;
     }
     agora__pixbuf px;
-    if (agora__pixbuf_create(64, &px, &err) < 0 || agora__pixbuf_seal(&px, &err) < 0)
-        return 1;
     agora__job_input in;
-    memset(&in, 0, sizeof in);
-    in.rows = 8;
-    in.columns = 8;
-    in.frames = 1;
-    in.samples_per_pixel = 1;
-    in.pixel_type = AGORA_PIXEL_U8;
-    in.bits_stored = 8;
-    in.photometric = AGORA_PHOTOMETRIC_MONOCHROME2;
-    in.rescale_slope = 1;
-    in.modality = "OT";
-    in.pixels = &px;
+    if (bench_tiny_job(&px, &in) != 0)
+        return 1;
     agora__pool *pools[2] = {make_pool(bytes, len, NULL), make_pool(bytes, len, &asset)};
     double *t[2];
     for (int m = 0; m < 2; m++) {

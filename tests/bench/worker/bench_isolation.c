@@ -50,51 +50,21 @@ static agora__pool *make_pool(const uint8_t *bytes, size_t len, int mode)
     return p;
 }
 
-
 int main(int argc, char **argv)
 {
     int rounds = 15;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            rounds = 5;
-        else if (strcmp(argv[i], "--weak") == 0)
-            weak = 1;
-        else if (strcmp(argv[i], "--runner") == 0 && i + 1 < argc)
-            runner = argv[++i];
-        else {
-            fprintf(stderr, "usage: isolation-bench [--quick] [--weak] [--runner PATH]\n"
-                            "Per-job latency of warm, fork-per-job and fresh-runner-per-job "
-                            "pools (null plugin, one job at a time), medians.\n");
-            return 2;
-        }
-    }
-    if (runner == NULL)
-        runner = getenv("AGORA_RUNNER") ? getenv("AGORA_RUNNER") : BENCH_RUNNER;
-    bench_name = "isolation-bench";
-    signal(SIGPIPE, SIG_IGN);
-    uv_loop_init(&loop);
     uint8_t *bytes;
     size_t len;
-    agora__error err;
-    if (agora__read_file(BENCH_NULL_PLUGIN, 64u << 20, &bytes, &len, &err) < 0) {
-        fprintf(stderr, "isolation-bench: %s\n", err.msg);
-        return 1;
-    }
+    int st = bench_start("isolation-bench",
+                         "Per-job latency of warm, fork-per-job and fresh-runner-per-job "
+                         "pools (null plugin, one job at a time), medians.",
+                         argc, argv, &rounds, &bytes, &len);
+    if (st != 0)
+        return st;
     agora__pixbuf px;
-    if (agora__pixbuf_create(64, &px, &err) < 0 || agora__pixbuf_seal(&px, &err) < 0)
-        return 1;
     agora__job_input in;
-    memset(&in, 0, sizeof in);
-    in.rows = 8;
-    in.columns = 8;
-    in.frames = 1;
-    in.samples_per_pixel = 1;
-    in.pixel_type = AGORA_PIXEL_U8;
-    in.bits_stored = 8;
-    in.photometric = AGORA_PHOTOMETRIC_MONOCHROME2;
-    in.rescale_slope = 1;
-    in.modality = "OT";
-    in.pixels = &px;
+    if (bench_tiny_job(&px, &in) != 0)
+        return 1;
     enum { MODES = 4 };
     static const char *const names[] = {"warm", "fork-per-job", "fresh-runner-per-job",
                                         "fresh, spare ready"};

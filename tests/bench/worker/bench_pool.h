@@ -1,14 +1,15 @@
 /*
  * What the pool benchmarks share (isolation-bench, assets-bench): the loop, one job at a time
  * through a pool (exits on failure), medians, idling the loop between blocks, closing a pool.
- * Each benchmark is one translation unit: everything here is static. Set bench_name, runner
- * and weak before use.
+ * Each benchmark is one translation unit: everything here is static. bench_start() parses the
+ * common options, sets bench_name, runner and weak and loads the null plugin.
  */
 #ifndef AGORA_BENCH_POOL_H
 #define AGORA_BENCH_POOL_H
 
 #include "worker.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,60 @@ static void close_pool(agora__pool *p)
     agora__pool_close(p, on_closed, NULL);
     while (!closed)
         uv_run(&loop, UV_RUN_ONCE);
+}
+
+/* The options every pool benchmark takes ([--quick] [--weak] [--runner PATH]; --quick sets
+ * *rounds to 5), the runner (--runner, AGORA_RUNNER, else the build's), the loop, and the null
+ * plugin's bytes (*bytes is the caller's to free). 0, or the exit status (2 usage, 1 failure)
+ * after printing why. about: the one-line description for the usage text. */
+static int bench_start(const char *name, const char *about, int argc, char **argv, int *rounds,
+                       uint8_t **bytes, size_t *len)
+{
+    bench_name = name;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            *rounds = 5;
+        else if (strcmp(argv[i], "--weak") == 0)
+            weak = 1;
+        else if (strcmp(argv[i], "--runner") == 0 && i + 1 < argc)
+            runner = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--weak] [--runner PATH]\n%s\n", name, about);
+            return 2;
+        }
+    }
+    if (runner == NULL)
+        runner = getenv("AGORA_RUNNER") ? getenv("AGORA_RUNNER") : BENCH_RUNNER;
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    agora__error err;
+    if (agora__read_file(BENCH_NULL_PLUGIN, 64u << 20, bytes, len, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", name, err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* A sealed 8x8 U8 frame in *px and the job that carries it (px must outlive the job). 0 or 1. */
+static int bench_tiny_job(agora__pixbuf *px, agora__job_input *in)
+{
+    agora__error err;
+    if (agora__pixbuf_create(64, px, &err) < 0 || agora__pixbuf_seal(px, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", bench_name, err.msg);
+        return 1;
+    }
+    memset(in, 0, sizeof *in);
+    in->rows = 8;
+    in->columns = 8;
+    in->frames = 1;
+    in->samples_per_pixel = 1;
+    in->pixel_type = AGORA_PIXEL_U8;
+    in->bits_stored = 8;
+    in->photometric = AGORA_PHOTOMETRIC_MONOCHROME2;
+    in->rescale_slope = 1;
+    in->modality = "OT";
+    in->pixels = px;
+    return 0;
 }
 
 #endif
