@@ -6,6 +6,7 @@ set -eu
 REQUIRED="build-essential clang meson ninja-build pkg-config protobuf-c-compiler libprotobuf-c-dev
 libuv1-dev libseccomp-dev libjansson-dev libcmocka-dev libsodium-dev libsqlite3-dev sqlite3
 zlib1g-dev libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libclang-rt-14-dev
+libmicrohttpd-dev libcurl4-openssl-dev
 dcmtk libgdcm-tools python3 python3-pydicom python3-numpy bubblewrap util-linux"
 # The AI examples (plugins-examples/onnx-segment, torch-segment; their test skips without them):
 # OpenCV's DNN module and libtorch, about 800 MB installed with their dependencies.
