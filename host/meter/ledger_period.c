@@ -366,7 +366,7 @@ int agora__ledger_export_check(const uint8_t *body, size_t len, const char *peri
         json_t *row = json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES, NULL);
         p = nl + 1;
         agora__ledger_row r;
-        const char *stored;
+        const char *stored = NULL; /* set by row_from_json; NULL keeps -O2 -Wmaybe-uninitialized quiet */
         char hash[65];
         if (row == NULL || row_from_json(row, &r, &stored) != 0)
             rc = bad_row(err, "malformed row", seq,
