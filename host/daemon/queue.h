@@ -85,17 +85,17 @@
 struct agora__error;
 struct sqlite3;
 
-#define AGORA__QUEUE_MAX_INSTANCES 100000 /* SOP instances of one job (= ledger units) */
-#define AGORA__QUEUE_MAX_SERIES    10000  /* series of one job */
-#define AGORA__QUEUE_MAX_LIST      10000  /* rows one list call returns */
-#define AGORA__QUEUE_MAX_ATTEMPTS  100    /* max_attempts bound */
-#define AGORA__QUEUE_DEFAULT_ATTEMPTS 8   /* max_attempts when the spec says 0 */
-#define AGORA__QUEUE_MAX_LEASE_MS  (24ull * 3600 * 1000)
-#define AGORA__QUEUE_ERROR_LEN     255 /* last_error, bytes (truncated, printable ASCII) */
-#define AGORA__QUEUE_CLASS_LEN     64  /* last_error_class: 1..64 of [a-z0-9-] */
-#define AGORA__QUEUE_HOST_LEN      64  /* lease owner: 1..64 of [A-Za-z0-9._-] */
-#define AGORA__QUEUE_NAME_LEN      128 /* rule_id, send_to: 0..128 of [A-Za-z0-9._@:-] */
-#define AGORA__QUEUE_UID_LEN       64  /* DICOM UIDs: 1..64 of [0-9.] */
+#define AGORA__QUEUE_MAX_INSTANCES    100000 /* SOP instances of one job (= ledger units) */
+#define AGORA__QUEUE_MAX_SERIES       10000  /* series of one job */
+#define AGORA__QUEUE_MAX_LIST         10000  /* rows one list call returns */
+#define AGORA__QUEUE_MAX_ATTEMPTS     100    /* max_attempts bound */
+#define AGORA__QUEUE_DEFAULT_ATTEMPTS 8      /* max_attempts when the spec says 0 */
+#define AGORA__QUEUE_MAX_LEASE_MS     (24ull * 3600 * 1000)
+#define AGORA__QUEUE_ERROR_LEN        255 /* last_error, bytes (truncated, printable ASCII) */
+#define AGORA__QUEUE_CLASS_LEN        64  /* last_error_class: 1..64 of [a-z0-9-] */
+#define AGORA__QUEUE_HOST_LEN         64  /* lease owner: 1..64 of [A-Za-z0-9._-] */
+#define AGORA__QUEUE_NAME_LEN         128 /* rule_id, send_to: 0..128 of [A-Za-z0-9._@:-] */
+#define AGORA__QUEUE_UID_LEN          64  /* DICOM UIDs: 1..64 of [0-9.] */
 
 typedef enum agora__job_state {
     AGORA__JOB_WAITING = 0,
@@ -115,12 +115,12 @@ int agora__job_state_parse(const char *name, agora__job_state *out);
 
 /* What enqueue needs; everything borrowed for the duration of the call. */
 typedef struct agora__job_spec {
-    const char *plugin_id;      /* 1..128 of [A-Za-z0-9._-] (as the ledger) */
-    const char *plugin_version; /* 1..64 of [A-Za-z0-9._+-] */
-    const char *study_uid;      /* real UID: stored in the clinic's DB, never logged */
-    const char *const *sop_uids; /* the instance set; the key hashes it sorted, de-duplicated */
-    size_t n_sop;                /* 1..AGORA__QUEUE_MAX_INSTANCES */
-    const char *scope;           /* "series" | "study" */
+    const char *plugin_id;          /* 1..128 of [A-Za-z0-9._-] (as the ledger) */
+    const char *plugin_version;     /* 1..64 of [A-Za-z0-9._+-] */
+    const char *study_uid;          /* real UID: stored in the clinic's DB, never logged */
+    const char *const *sop_uids;    /* the instance set; the key hashes it sorted, de-duplicated */
+    size_t n_sop;                   /* 1..AGORA__QUEUE_MAX_INSTANCES */
+    const char *scope;              /* "series" | "study" */
     const char *const *series_uids; /* what to run on */
     size_t n_series;                /* 1..AGORA__QUEUE_MAX_SERIES */
     int priority;                   /* 1 urgent (claimed first), 0 normal, -1 offpeak */
@@ -134,25 +134,25 @@ typedef struct agora__job_spec {
  * agora__job_list_free (from list). Strings are NUL-terminated copies. */
 typedef struct agora__job {
     int64_t id;
-    char key[65];                /* unique key, hex SHA-256 */
+    char key[65]; /* unique key, hex SHA-256 */
     agora__job_state state;
-    int send_phase;              /* 0: run phase, 1: settled (results exist, ledger recorded) */
+    int send_phase; /* 0: run phase, 1: settled (results exist, ledger recorded) */
     char plugin_id[129];
     char plugin_version[65];
-    char study_uid[65];          /* real UID: do not print or log (use study_hash) */
-    char study_hash[13];         /* first 12 hex of SHA-256(study_uid): for display */
+    char study_uid[65];  /* real UID: do not print or log (use study_hash) */
+    char study_hash[13]; /* first 12 hex of SHA-256(study_uid): for display */
     char scope[8];
     int priority;
     char send_to[AGORA__QUEUE_NAME_LEN + 1];
     char rule_id[AGORA__QUEUE_NAME_LEN + 1];
     char invocation_id[33];
-    unsigned attempts;           /* claims in the current phase */
-    unsigned run_attempts;       /* claims in the run phase */
+    unsigned attempts;     /* claims in the current phase */
+    unsigned run_attempts; /* claims in the run phase */
     unsigned max_attempts;
-    uint64_t next_attempt_at;    /* Unix ms */
-    char lease_owner[AGORA__QUEUE_HOST_LEN + 1]; /* "" when not leased */
-    char lease_token[33];                        /* "" when not leased */
-    uint64_t leased_until;                       /* Unix ms; 0 when not leased */
+    uint64_t next_attempt_at;                          /* Unix ms */
+    char lease_owner[AGORA__QUEUE_HOST_LEN + 1];       /* "" when not leased */
+    char lease_token[33];                              /* "" when not leased */
+    uint64_t leased_until;                             /* Unix ms; 0 when not leased */
     char last_error_class[AGORA__QUEUE_CLASS_LEN + 1]; /* "" none */
     char last_error[AGORA__QUEUE_ERROR_LEN + 1];       /* "" none */
     uint64_t created_ms, updated_ms;
@@ -179,15 +179,15 @@ void agora__queue_set_now(agora__queue *q, uint64_t now_ms);
 
 /* Add a job. *job_id: the new job, or the existing one when the key is known (*duplicate = 1,
  * nothing changed). duplicate may be NULL. */
-int agora__queue_enqueue(agora__queue *q, const agora__job_spec *s, int64_t *job_id,
-                         int *duplicate, struct agora__error *err);
+int agora__queue_enqueue(agora__queue *q, const agora__job_spec *s, int64_t *job_id, int *duplicate,
+                         struct agora__error *err);
 
 /* Claim the next due job. from: AGORA__JOB_WAITING or AGORA__JOB_RETRYABLE claim a run (both
  * states, running afterwards); AGORA__JOB_SENDING claims a delivery (stays sending, leased).
  * host: the lease owner (1..64 of [A-Za-z0-9._-]); lease_ms: 1..AGORA__QUEUE_MAX_LEASE_MS.
  * *out: the job with its sets loaded, or NULL when nothing is due (returns 0). */
-int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host,
-                       uint64_t lease_ms, agora__job **out, struct agora__error *err);
+int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host, uint64_t lease_ms,
+                       agora__job **out, struct agora__error *err);
 
 /* Extend the lease of a claimed job to now + lease_ms. AGORA_ECANCELLED when the job was
  * cancelled (stop the work), AGORA_ESTATE when the lease was lost (rescued, claimed by another). */
@@ -200,7 +200,8 @@ int agora__queue_rescue(agora__queue *q, size_t *n_rescued, struct agora__error 
 
 /* The SQL of "the run is over" for agora__ledger_record_with's callback: on db (the ledger's
  * connection, inside its transaction) move job_id from running (guarded by lease_token) to
- * next = SENDING (results exported; due now, attempts restart), DONE (no destination) or FAILED
+ * next = SENDING (results exported; due now, attempts restart; a job without a destination
+ * goes to done instead), DONE or FAILED
  * (error_class 1..64 of [a-z0-9-] required, error_msg optional). Errors as heartbeat; any error
  * makes the caller roll the ledger row back. */
 int agora__queue_settle_in_txn(struct sqlite3 *db, int64_t job_id, const char *lease_token,
@@ -211,8 +212,8 @@ int agora__queue_settle_in_txn(struct sqlite3 *db, int64_t job_id, const char *l
  * now + retry_after_ms (failed instead once attempts reached max_attempts). error_class
  * required (1..64 of [a-z0-9-]). Guarded like heartbeat. */
 int agora__queue_run_failed(agora__queue *q, const agora__job *job, int permanent,
-                            const char *error_class, const char *error_msg,
-                            uint64_t retry_after_ms, struct agora__error *err);
+                            const char *error_class, const char *error_msg, uint64_t retry_after_ms,
+                            struct agora__error *err);
 
 /* The outcome of one delivery attempt of a claimed sending job. */
 typedef enum agora__send_kind {
@@ -223,8 +224,7 @@ typedef enum agora__send_kind {
 } agora__send_kind;
 int agora__queue_send_result(agora__queue *q, const agora__job *job, agora__send_kind kind,
                              const char *error_class /* required unless delivered */,
-                             const char *error_msg, uint64_t backoff_ms,
-                             struct agora__error *err);
+                             const char *error_msg, uint64_t backoff_ms, struct agora__error *err);
 
 /* Operator retry: failed (run phase -> waiting; send phase -> sending), retryable or unleased
  * sending -> due now, attempts restart at 0. Other states: AGORA_ESTATE with a message naming
