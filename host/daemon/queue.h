@@ -85,11 +85,19 @@
  *     timeout go (they are the connection, as is sqlite3_* itself).
  *   - agora__queue_settle_in_txn takes the ledger's connection: with PostgreSQL it must be the
  *     libpq connection the ledger's append uses, so the two stay one transaction.
- *   - parameters ?N become $N; sqlite3_changes() becomes PQcmdTuples().
+ *   - parameters ?N become $N; sqlite3_changes() becomes PQcmdTuples(). The guarded
+ *     statements share one binding list (?1 id, ?2 lease token, ?3 now, ?4 class, ?5 message,
+ *     ?6 a time) and leave some unused: prepare them with those six parameter types
+ *     (PQprepare paramTypes), as PostgreSQL cannot infer the type of an unused $N.
  * Nothing else relies on SQLite behaviour: ids come from RETURNING, change counts from
  * RETURNING rows or the affected-row count, times are BIGINT Unix ms computed by the caller,
  * '' (never NULL) is "none" in text columns except the lease's, booleans are read as CASE ...
- * THEN 0 ELSE 1 END integers.
+ * THEN 0 ELSE 1 END integers, CHAR(n) columns only ever hold n-character digests (so
+ * PostgreSQL's blank padding never shows). Differences that do not matter: PostgreSQL's identity
+ * skips the value a refused duplicate INSERT drew (ids have gaps).
+ * Checked: tests/integration/queue/queue_sql_pg.py takes every statement from queue.c, applies
+ * exactly these rewrites and prepares them on PostgreSQL 15, applies the schema twice, and
+ * checks a duplicate enqueue, an urgent-first claim and that the claim reads queue_job_run.
  */
 #ifndef AGORA_DAEMON_QUEUE_H
 #define AGORA_DAEMON_QUEUE_H
