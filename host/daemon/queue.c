@@ -896,31 +896,49 @@ static int update_many(sqlite3 *db, const char *sql, uint64_t now, const char *a
     return rc;
 }
 
-int agora__queue_rescue(agora__queue *q, size_t *n_rescued, agora__error *err)
+/* Expired leases (host NULL), or every lease of host (its previous process died holding them),
+ * go back with the attempt kept: failed once the attempts ran out. */
+static int expire(agora__queue *q, const char *host, size_t *n_out, agora__error *err)
 {
     size_t n = 0;
     uint64_t now = now_ms(q);
     int rc = begin(q, err);
     if (rc != 0)
         return rc;
-    static const char msg[] = "the worker's lease expired (it crashed or hung)";
+    const char *msg = host ? "the daemon stopped while the attempt ran (found at its restart)"
+                           : "the worker's lease expired (it crashed or hung)";
     rc = update_many(q->db,
                      "UPDATE queue_job SET state = CASE WHEN attempts >= max_attempts THEN "
                      "'failed' ELSE 'retryable' END, next_attempt_at = ?1, last_error_class = "
                      "'lease-expired', last_error = ?2, " UNLEASE ", updated_ms = ?1 WHERE "
-                     "state = 'running' AND lease_token IS NOT NULL AND leased_until < ?1",
-                     now, msg, NULL, &n, err);
+                     "state = 'running' AND lease_token IS NOT NULL AND ((?3 = '' AND "
+                     "leased_until < ?1) OR lease_owner = ?3)",
+                     now, msg, host, &n, err);
     if (rc == 0)
         rc = update_many(q->db,
                          "UPDATE queue_job SET state = CASE WHEN attempts >= max_attempts THEN "
                          "'failed' ELSE 'sending' END, next_attempt_at = ?1, last_error_class = "
                          "'lease-expired', last_error = ?2, " UNLEASE ", updated_ms = ?1 WHERE "
-                         "state = 'sending' AND lease_token IS NOT NULL AND leased_until < ?1",
-                         now, msg, NULL, &n, err);
+                         "state = 'sending' AND lease_token IS NOT NULL AND ((?3 = '' AND "
+                         "leased_until < ?1) OR lease_owner = ?3)",
+                         now, msg, host, &n, err);
     rc = end(q, rc, err);
-    if (n_rescued)
-        *n_rescued = rc == 0 ? n : 0;
+    if (n_out)
+        *n_out = rc == 0 ? n : 0;
     return rc;
+}
+
+int agora__queue_rescue(agora__queue *q, size_t *n_rescued, agora__error *err)
+{
+    return expire(q, NULL, n_rescued, err);
+}
+
+int agora__queue_expire_mine(agora__queue *q, const char *host, size_t *n, agora__error *err)
+{
+    int rc = check_host(host, err);
+    if (rc != 0)
+        return rc;
+    return expire(q, host, n, err);
 }
 
 int agora__queue_requeue_mine(agora__queue *q, const char *host, size_t *n_out, agora__error *err)

@@ -258,6 +258,13 @@ int agora__queue_retry(agora__queue *q, int64_t job_id, struct agora__error *err
  * notices at its next guarded call (AGORA_ECANCELLED). */
 int agora__queue_cancel(agora__queue *q, int64_t job_id, struct agora__error *err);
 
+/* Start-up: every job still leased by host was held by its previous process, which died
+ * (SIGKILL, power loss): treat those leases as expired now instead of waiting for them to run
+ * out (attempt kept, as agora__queue_rescue; failed once the attempts ran out, so a job that
+ * kills the daemon every time stops). Call it before the first claim; host names must then be
+ * unique per daemon. *n (may be NULL): jobs changed. */
+int agora__queue_expire_mine(agora__queue *q, const char *host, size_t *n,
+                             struct agora__error *err);
 /* SIGTERM: every job leased by host goes back (running -> retryable, sending -> unleased),
  * due now, the attempt given back. *n (may be NULL): jobs requeued. */
 int agora__queue_requeue_mine(agora__queue *q, const char *host, size_t *n,

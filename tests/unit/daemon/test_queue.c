@@ -778,6 +778,38 @@ static void test_requeue_mine(void **state)
     agora__job_free(jc);
 }
 
+/* After a crash of the whole daemon: its host's leases end at restart, attempts kept. */
+static void test_expire_mine(void **state)
+{
+    fixture *f = *state;
+    agora__error err = {0};
+    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"};
+    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 0);
+    agora__job_spec b = spec("org.example.a", "2.2", s2, 1, 0);
+    a.max_attempts = 2;
+    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL);
+    agora__job *ja = claim(f, AGORA__JOB_WAITING, "host-a", 3600000);
+    agora__job *jb = claim(f, AGORA__JOB_WAITING, "host-b", 3600000);
+    size_t n = 0;
+    assert_int_equal(agora__queue_expire_mine(f->q, "host-a", &n, &err), 0);
+    assert_int_equal(n, 1);
+    agora__job *g = get(f, ia);
+    assert_int_equal(g->state, AGORA__JOB_RETRYABLE);
+    assert_int_equal(g->attempts, 1); /* counted: the crash may have been this job's doing */
+    assert_string_equal(g->last_error_class, "lease-expired");
+    agora__job_free(g);
+    assert_int_equal(state_of(f, ib), AGORA__JOB_RUNNING);
+    agora__job_free(ja);
+    ja = claim(f, AGORA__JOB_RETRYABLE, "host-a", 3600000);
+    assert_int_equal(ja->id, ia);
+    /* the job that takes the daemon down every time ends in failed */
+    assert_int_equal(agora__queue_expire_mine(f->q, "host-a", &n, &err), 0);
+    assert_int_equal(state_of(f, ia), AGORA__JOB_FAILED);
+    assert_int_equal(agora__queue_expire_mine(f->q, "", &n, &err), AGORA_EINVAL);
+    agora__job_free(ja);
+    agora__job_free(jb);
+}
+
 static void test_cancel_plugin(void **state)
 {
     fixture *f = *state;
@@ -1111,6 +1143,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_rescue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requeue_mine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire_mine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_plugin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims, setup, teardown),
