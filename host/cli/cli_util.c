@@ -23,15 +23,23 @@ int agora__cli_home(const char *cmd, const char *dir, char *out, size_t size)
     return 0;
 }
 
+int agora__cli_number(const char *text, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0 || v > max)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
 int agora__cli_seconds(const char *cmd, const char *opt, const char *text, uint32_t *out)
 {
     if (text == NULL)
         return 0;
-    char *end = NULL;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
-        v > AGORA__CLI_SECONDS_MAX)
+    uint64_t v = 0;
+    if (agora__cli_number(text, AGORA__CLI_SECONDS_MAX, &v) != 0)
         return agora__cli_usage_error(cmd, "%s takes 1..%u seconds, not '%.40s'", opt,
                                       AGORA__CLI_SECONDS_MAX, text);
     *out = (uint32_t)v;

@@ -14,6 +14,8 @@
  * what was wrong: no home at all, or one that is not a directory (create it with agora init). */
 int agora__cli_home(const char *cmd, const char *dir, char *out, size_t size);
 
+/* A decimal number 1..max, digits only (no sign, space or suffix): 0 with *out, or -1. */
+int agora__cli_number(const char *text, uint64_t max, uint64_t *out);
 /* A --timeout value: NULL leaves *out as it is; else 1..AGORA__CLI_SECONDS_MAX seconds into *out.
  * 0, or 2 (the exit status) after a usage error naming the option. */
 #define AGORA__CLI_SECONDS_MAX 86400u

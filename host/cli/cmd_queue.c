@@ -236,14 +236,8 @@ static int parse_states(const char *cmd, const char *text, unsigned *mask)
 
 static int parse_limit(const char *cmd, const char *text, size_t *out)
 {
-    *out = LIST_DEFAULT;
-    if (text == NULL)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
-        v > AGORA__QUEUE_MAX_LIST)
+    uint64_t v = LIST_DEFAULT;
+    if (text != NULL && agora__cli_number(text, AGORA__QUEUE_MAX_LIST, &v) != 0)
         return agora__cli_usage_error(cmd, "--limit takes 1..%d, not '%.20s'",
                                       AGORA__QUEUE_MAX_LIST, text);
     *out = (size_t)v;
@@ -252,10 +246,8 @@ static int parse_limit(const char *cmd, const char *text, size_t *out)
 
 static int parse_job_id(const char *cmd, const char *text, int64_t *id)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (text[0] < '1' || text[0] > '9' || *end != '\0' || errno != 0 || v <= 0)
+    uint64_t v = 0;
+    if (agora__cli_number(text, INT64_MAX, &v) != 0)
         return agora__cli_usage_error(cmd,
                                       "JOB is a job id (a positive number from agora queue), "
                                       "not '%.20s'",

@@ -152,40 +152,46 @@ static int end(agora__queue *q, int rc, agora__error *err)
     return rc;
 }
 
-/* 1..max chars, each alphanumeric or in extra. */
-static int token_ok(const char *s, size_t min, size_t max, const char *extra)
+static int is_alnum(int c)
 {
-    if (s == NULL)
-        return min == 0;
-    size_t n = strlen(s);
+    return isascii(c) && isalnum(c);
+}
+
+static int is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_lower_digit(int c)
+{
+    return (c >= 'a' && c <= 'z') || is_digit(c);
+}
+
+/* min..max chars (NULL counts as ""), each accepted by base or in extra. */
+static int chars_ok(const char *s, size_t min, size_t max, int (*base)(int), const char *extra)
+{
+    size_t n = s ? strlen(s) : 0;
     if (n < min || n > max)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(isascii(c) && isalnum(c)) && strchr(extra, c) == NULL)
+    for (size_t i = 0; i < n; i++)
+        if (!base((unsigned char)s[i]) && strchr(extra, s[i]) == NULL)
             return 0;
-    }
     return 1;
+}
+
+static int token_ok(const char *s, size_t min, size_t max, const char *extra)
+{
+    return chars_ok(s, min, max, is_alnum, extra);
 }
 
 static int uid_ok(const char *s)
 {
-    if (s == NULL || s[0] == '\0' || strlen(s) > AGORA__QUEUE_UID_LEN)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!(*p == '.' || (*p >= '0' && *p <= '9')))
-            return 0;
-    return 1;
+    return chars_ok(s, 1, AGORA__QUEUE_UID_LEN, is_digit, ".");
 }
 
 static int class_ok(const char *s)
 {
-    if (s == NULL || s[0] == '\0' || strlen(s) > AGORA__QUEUE_CLASS_LEN)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
-            return 0;
-    return 1;
+    return chars_ok(s, 1, AGORA__QUEUE_CLASS_LEN, is_lower_digit, "-");
 }
 
 static int check_class(const char *cls, agora__error *err)
@@ -812,6 +818,15 @@ int agora__queue_settle_in_txn(struct sqlite3 *db, int64_t job_id, const char *l
                                 "connection");
     guarded g = {job_id, lease_token, real_now_ms(), error_class, error_msg, 0};
     return run_guarded(db, sql, &g, err);
+}
+
+int agora__queue_settle_cb(void *arg, struct sqlite3 *db, agora__error *err)
+{
+    const agora__queue_settle *s = arg;
+    if (s == NULL)
+        return agora__error_set(err, AGORA_EINVAL, "job queue: settle without a job");
+    return agora__queue_settle_in_txn(db, s->job_id, s->lease_token, s->next, s->error_class,
+                                      s->error_msg, err);
 }
 
 int agora__queue_run_failed(agora__queue *q, const agora__job *job, int permanent,

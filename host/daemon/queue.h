@@ -231,6 +231,19 @@ int agora__queue_settle_in_txn(struct sqlite3 *db, int64_t job_id, const char *l
                                agora__job_state next, const char *error_class,
                                const char *error_msg, struct agora__error *err);
 
+/* The same as a ready callback for agora__ledger_record_with (arg: an agora__queue_settle,
+ * borrowed for the call):
+ *   agora__queue_settle s = {job->id, job->lease_token, AGORA__JOB_SENDING, NULL, NULL};
+ *   rc = agora__ledger_record_with(ledger, &outcome, agora__queue_settle_cb, &s, &receipt, err);
+ */
+typedef struct agora__queue_settle {
+    int64_t job_id;
+    const char *lease_token;
+    agora__job_state next;
+    const char *error_class, *error_msg; /* FAILED only */
+} agora__queue_settle;
+int agora__queue_settle_cb(void *arg, struct sqlite3 *db, struct agora__error *err);
+
 /* A run that ended without a ledger row: permanent -> failed; otherwise -> retryable, due at
  * now + retry_after_ms (failed instead once attempts reached max_attempts). error_class
  * required (1..64 of [a-z0-9-]). Guarded like heartbeat. */

@@ -100,13 +100,6 @@ static double enqueue_all(const char *db, int jobs)
     return t;
 }
 
-static int settle_cb(void *arg, struct sqlite3 *db, agora__error *err)
-{
-    const agora__job *j = arg;
-    return agora__queue_settle_in_txn(db, j->id, j->lease_token, AGORA__JOB_SENDING, NULL, NULL,
-                                      err);
-}
-
 static double lifecycle_all(const char *db, int jobs)
 {
     agora__queue *q = NULL;
@@ -127,7 +120,8 @@ static double lifecycle_all(const char *db, int jobs)
                                    .units = units,
                                    .n_units = 1,
                                    .pricing = &pricing};
-        if (agora__ledger_record_with(l, &o, settle_cb, j, NULL, &err) != 0)
+        agora__queue_settle st = {j->id, j->lease_token, AGORA__JOB_SENDING, NULL, NULL};
+        if (agora__ledger_record_with(l, &o, agora__queue_settle_cb, &st, NULL, &err) != 0)
             die("settle", &err);
         agora__job_free(j);
         if (agora__queue_claim(q, AGORA__JOB_SENDING, "bench", 60000, &j, &err) != 0 || !j)

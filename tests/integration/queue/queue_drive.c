@@ -23,17 +23,6 @@ static int die(const char *what, const agora__error *err)
     return 1;
 }
 
-typedef struct settle_arg {
-    const agora__job *j;
-} settle_arg;
-
-static int settle(void *arg, struct sqlite3 *db, agora__error *err)
-{
-    const agora__job *j = ((settle_arg *)arg)->j;
-    return agora__queue_settle_in_txn(db, j->id, j->lease_token, AGORA__JOB_SENDING, NULL, NULL,
-                                      err);
-}
-
 static int cmd_enqueue(agora__queue *q, int argc, char **argv)
 {
     if (argc != 8)
@@ -111,8 +100,8 @@ static int cmd_run(agora__queue *q, const char *home, int fail, int argc, char *
                                        .units = units,
                                        .n_units = 1,
                                        .pricing = &p};
-            settle_arg a = {j};
-            rc = agora__ledger_record_with(l, &o, settle, &a, NULL, &err);
+            agora__queue_settle a = {j->id, j->lease_token, AGORA__JOB_SENDING, NULL, NULL};
+            rc = agora__ledger_record_with(l, &o, agora__queue_settle_cb, &a, NULL, &err);
             agora__ledger_close(l);
         }
     }

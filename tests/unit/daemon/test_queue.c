@@ -126,9 +126,10 @@ typedef struct settle_arg {
 static int settle_cb(void *arg, struct sqlite3 *db, agora__error *err)
 {
     settle_arg *a = arg;
-    int rc = agora__queue_settle_in_txn(
-        db, a->id, a->token, a->next, a->next == AGORA__JOB_FAILED ? "plugin-error" : NULL,
-        a->next == AGORA__JOB_FAILED ? "the plugin failed" : NULL, err);
+    int failed = a->next == AGORA__JOB_FAILED;
+    agora__queue_settle s = {a->id, a->token, a->next, failed ? "plugin-error" : NULL,
+                             failed ? "the plugin failed" : NULL};
+    int rc = agora__queue_settle_cb(&s, db, err);
     if (rc != 0)
         return rc;
     if (a->crash)
