@@ -1054,7 +1054,14 @@ static int job_state(sqlite3 *db, int64_t id, agora__job_state *state, int *leas
     return rc;
 }
 
-int agora__queue_retry(agora__queue *q, int64_t job_id, agora__error *err)
+#define BIT(s) (1u << (s))
+
+/* An operator's action on one job, in one transaction: read its state, refuse one outside
+ * allowed (the message names the state and the states the action takes: `takes`), refuse a
+ * sending job in delivery when busy_sending is set, then run the guarded sql (?1 id, ?3 now,
+ * ?5 msg). */
+static int operator_act(agora__queue *q, int64_t job_id, unsigned allowed, int busy_sending,
+                        const char *takes, const char *sql, const char *msg, agora__error *err)
 {
     int rc = begin(q, err);
     if (rc != 0)
@@ -1062,51 +1069,44 @@ int agora__queue_retry(agora__queue *q, int64_t job_id, agora__error *err)
     agora__job_state s = AGORA__JOB_WAITING;
     int leased = 0;
     rc = job_state(q->db, job_id, &s, &leased, err);
-    if (rc == 0 && s != AGORA__JOB_FAILED && s != AGORA__JOB_RETRYABLE && s != AGORA__JOB_SENDING)
-        rc = agora__error_set(err, AGORA_ESTATE,
-                              "job %lld is %s; only failed, retryable or sending jobs can be "
-                              "retried",
-                              (long long)job_id, agora__job_state_name(s));
-    if (rc == 0 && s == AGORA__JOB_SENDING && leased)
+    if (rc == 0 && !(allowed & BIT(s)))
+        rc = agora__error_set(err, AGORA_ESTATE, "job %lld is %s; only %s", (long long)job_id,
+                              agora__job_state_name(s), takes);
+    if (rc == 0 && busy_sending && s == AGORA__JOB_SENDING && leased)
         rc = agora__error_set(err, AGORA_ESTATE,
                               "job %lld is being delivered now; retry it if this attempt fails",
                               (long long)job_id);
     if (rc == 0) {
-        /* A job that failed after its run was settled is sent again, not run again: its
-         * results and ledger row exist. */
-        guarded g = {job_id, NULL, now_ms(q), NULL, NULL, 0};
-        rc = run_guarded(q->db,
-                         "UPDATE queue_job SET state = CASE WHEN state = 'failed' AND phase = "
-                         "'run' THEN 'waiting' WHEN state = 'failed' THEN 'sending' ELSE state "
-                         "END, attempts = 0, next_attempt_at = ?3, updated_ms = ?3 WHERE id = ?1 "
-                         "AND lease_token IS NULL AND state IN ('failed','retryable','sending')",
-                         &g, err);
+        guarded g = {job_id, NULL, now_ms(q), NULL, msg, 0};
+        rc = run_guarded(q->db, sql, &g, err);
     }
     return end(q, rc, err);
 }
 
+int agora__queue_retry(agora__queue *q, int64_t job_id, agora__error *err)
+{
+    /* A job that failed after its run was settled is sent again, not run again: its results
+     * and ledger row exist. */
+    return operator_act(
+        q, job_id, BIT(AGORA__JOB_FAILED) | BIT(AGORA__JOB_RETRYABLE) | BIT(AGORA__JOB_SENDING), 1,
+        "failed, retryable or sending jobs can be retried",
+        "UPDATE queue_job SET state = CASE WHEN state = 'failed' AND phase = 'run' THEN 'waiting' "
+        "WHEN state = 'failed' THEN 'sending' ELSE state END, attempts = 0, next_attempt_at = ?3, "
+        "updated_ms = ?3 WHERE id = ?1 AND lease_token IS NULL AND state IN "
+        "('failed','retryable','sending')",
+        NULL, err);
+}
+
 int agora__queue_cancel(agora__queue *q, int64_t job_id, agora__error *err)
 {
-    int rc = begin(q, err);
-    if (rc != 0)
-        return rc;
-    agora__job_state s = AGORA__JOB_WAITING;
-    int leased = 0;
-    rc = job_state(q->db, job_id, &s, &leased, err);
-    if (rc == 0 && (s == AGORA__JOB_DONE || s == AGORA__JOB_FAILED || s == AGORA__JOB_CANCELLED))
-        rc = agora__error_set(err, AGORA_ESTATE,
-                              "job %lld is %s; only waiting, retryable, running or sending jobs "
-                              "can be cancelled",
-                              (long long)job_id, agora__job_state_name(s));
-    if (rc == 0) {
-        guarded g = {job_id, NULL, now_ms(q), NULL, "cancelled by the operator", 0};
-        rc = run_guarded(q->db,
-                         "UPDATE queue_job SET state = 'cancelled', last_error_class = "
-                         "'cancelled', last_error = ?5, " UNLEASE ", updated_ms = ?3 WHERE "
-                         "id = ?1 AND state IN ('waiting','retryable','running','sending')",
-                         &g, err);
-    }
-    return end(q, rc, err);
+    return operator_act(q, job_id,
+                        BIT(AGORA__JOB_WAITING) | BIT(AGORA__JOB_RETRYABLE) |
+                            BIT(AGORA__JOB_RUNNING) | BIT(AGORA__JOB_SENDING),
+                        0, "waiting, retryable, running or sending jobs can be cancelled",
+                        "UPDATE queue_job SET state = 'cancelled', last_error_class = "
+                        "'cancelled', last_error = ?5, " UNLEASE ", updated_ms = ?3 WHERE "
+                        "id = ?1 AND state IN ('waiting','retryable','running','sending')",
+                        "cancelled by the operator", err);
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
