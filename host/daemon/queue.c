@@ -630,8 +630,9 @@ static int check_host(const char *host, agora__error *err)
     return 0;
 }
 
-int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host, uint64_t lease_ms,
-                       agora__job **out, agora__error *err)
+/* The claim (queue.h), skipping the plugin ids skip[0..n_skip) when n_skip > 0. */
+static int claim(agora__queue *q, agora__job_state from, const char *host, uint64_t lease_ms,
+                 const char *const *skip, size_t n_skip, agora__job **out, agora__error *err)
 {
     *out = NULL;
     const char *sql;
@@ -655,6 +656,28 @@ int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host,
         return rc;
     if (lease_ms == 0 || lease_ms > AGORA__QUEUE_MAX_LEASE_MS)
         return agora__error_set(err, AGORA_EINVAL, "job queue: a lease must be 1 ms..24 h");
+    if (n_skip > AGORA__QUEUE_MAX_SKIP || (n_skip > 0 && skip == NULL))
+        return agora__error_set(err, AGORA_EINVAL, "job queue: a claim skips 0..%d plugins",
+                                AGORA__QUEUE_MAX_SKIP);
+    for (size_t i = 0; i < n_skip; i++)
+        if (!token_ok(skip[i], 1, 128, "._-"))
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "job queue: plugin id %zu to skip is not a plugin id", i);
+    /* Skipping: the same statement with "AND plugin_id NOT IN (?5, ...)" before its ORDER BY
+     * (the sub-select's; the one place the text says ORDER BY). */
+    char spliced[2048];
+    if (n_skip > 0) {
+        const char *order = strstr(sql, " ORDER BY");
+        size_t off = (size_t)(order - sql);
+        int w = snprintf(spliced, sizeof spliced, "%.*s AND plugin_id NOT IN (", (int)off, sql);
+        for (size_t i = 0; i < n_skip && w > 0 && (size_t)w < sizeof spliced; i++)
+            w += snprintf(spliced + w, sizeof spliced - (size_t)w, "%s?%zu", i ? ", " : "", i + 5);
+        if (w > 0 && (size_t)w < sizeof spliced)
+            w += snprintf(spliced + w, sizeof spliced - (size_t)w, ")%s", order);
+        if (w <= 0 || (size_t)w >= sizeof spliced)
+            return agora__error_set(err, AGORA_EINTERNAL, "job queue: claim statement too long");
+        sql = spliced;
+    }
     agora__job *j = calloc(1, sizeof *j);
     if (j == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");
@@ -675,6 +698,8 @@ int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host,
         sqlite3_bind_text(st, 2, token, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)(now + lease_ms));
         sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+        for (size_t i = 0; i < n_skip; i++)
+            sqlite3_bind_text(st, (int)i + 5, skip[i], -1, SQLITE_STATIC);
         int r = sqlite3_step(st);
         if (r == SQLITE_ROW) {
             read_job(st, j);
@@ -695,6 +720,19 @@ int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host,
     }
     *out = j;
     return 0;
+}
+
+int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host, uint64_t lease_ms,
+                       agora__job **out, agora__error *err)
+{
+    return claim(q, from, host, lease_ms, NULL, 0, out, err);
+}
+
+int agora__queue_claim_skipping(agora__queue *q, agora__job_state from, const char *host,
+                                uint64_t lease_ms, const char *const *skip, size_t n_skip,
+                                agora__job **out, agora__error *err)
+{
+    return claim(q, from, host, lease_ms, skip, n_skip, out, err);
 }
 
 /* A guarded change touched no row: say why (cancelled, or the lease is no longer this one). */

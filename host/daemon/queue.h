@@ -10,7 +10,7 @@
  *      ^                 │  │                             │  ^ └──permanent──> failed
  *      │                 │  └─run_failed(permanent)─> failed │
  *      │                 └─run_failed(transient), lease      └─transient (attempt+1, backoff)
- *      │                   expiry, SIGTERM requeue ─> retryable ──claim──> running
+ *      │                   expiry, expire_mine, SIGTERM requeue ─> retryable ──claim──> running
  *      └── retry of a job that failed while running (operator)
  *   cancel: waiting | retryable | running | sending -> cancelled (operator, plugin revocation)
  *   settle may also go running -> done (no destination) or running -> failed (a permanent run
@@ -63,7 +63,7 @@
  *
  * Schema (plain SQL types; queue_meta 'format' = 'agora.queue/1'):
  *   queue_meta(k VARCHAR(64) PRIMARY KEY, v VARCHAR(256))
- *   queue_job(id BIGINT PRIMARY KEY, unique_key CHAR(64) UNIQUE, state VARCHAR(16), phase
+ *   queue_job(id INTEGER PRIMARY KEY (64-bit), unique_key CHAR(64) UNIQUE, state VARCHAR(16), phase
  *     VARCHAR(8), plugin_id, plugin_version, study_uid, scope, priority, send_to, rule_id,
  *     invocation_id CHAR(32), attempts, run_attempts, max_attempts, next_attempt_at,
  *     lease_owner, lease_token, leased_until, last_error_class, last_error, n_series, n_sop,
@@ -119,6 +119,7 @@ struct sqlite3;
 #define AGORA__QUEUE_HOST_LEN         64  /* lease owner: 1..64 of [A-Za-z0-9._-] */
 #define AGORA__QUEUE_NAME_LEN         128 /* rule_id, send_to: 0..128 of [A-Za-z0-9._@:-] */
 #define AGORA__QUEUE_UID_LEN          64  /* DICOM UIDs: 1..64 of [0-9.] */
+#define AGORA__QUEUE_MAX_SKIP         64  /* plugin ids one claim may pass over */
 
 typedef enum agora__job_state {
     AGORA__JOB_WAITING = 0,
@@ -197,7 +198,8 @@ int agora__queue_open(const char *home, agora__queue **out, struct agora__error 
 int agora__queue_open_path(const char *db_path, agora__queue **out, struct agora__error *err);
 void agora__queue_close(agora__queue *q);
 
-/* Tests only: the clock this handle uses (Unix ms); 0 restores the real clock. */
+/* Tests only: the clock this handle uses (Unix ms); 0 restores the real clock.
+ * agora__queue_settle_in_txn has no handle and always uses the real clock. */
 void agora__queue_set_now(agora__queue *q, uint64_t now_ms);
 
 /* Add a job. *job_id: the new job, or the existing one when the key is known (*duplicate = 1,
@@ -211,6 +213,13 @@ int agora__queue_enqueue(agora__queue *q, const agora__job_spec *s, int64_t *job
  * *out: the job with its sets loaded, or NULL when nothing is due (returns 0). */
 int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host, uint64_t lease_ms,
                        agora__job **out, struct agora__error *err);
+
+/* The same, passing over the jobs of the plugin ids skip[0..n_skip) (n_skip 0..
+ * AGORA__QUEUE_MAX_SKIP): a dispatcher whose worker budget for a plugin is used up claims the
+ * next job of another plugin instead, in the same order otherwise. */
+int agora__queue_claim_skipping(agora__queue *q, agora__job_state from, const char *host,
+                                uint64_t lease_ms, const char *const *skip, size_t n_skip,
+                                agora__job **out, struct agora__error *err);
 
 /* Extend the lease of a claimed job to now + lease_ms. AGORA_ECANCELLED when the job was
  * cancelled (stop the work), AGORA_ESTATE when the lease was lost (rescued, claimed by another). */

@@ -362,6 +362,52 @@ static void test_claim_order(void **state)
     assert_int_equal(agora__queue_claim(f->q, AGORA__JOB_WAITING, "h", 0, &j, &err), AGORA_EINVAL);
 }
 
+/* A dispatcher at its worker budget for a plugin claims another plugin's job. */
+static void test_claim_skipping(void **state)
+{
+    fixture *f = *state;
+    agora__error err = {0};
+    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"}, *const s3[] = {"1.3"};
+    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 1); /* urgent, first in order */
+    agora__job_spec b = spec("org.example.b", "2.2", s2, 1, 0);
+    agora__job_spec c = spec("org.example.c", "2.3", s3, 1, 0);
+    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL), ic = enq(f, &c, NULL);
+    const char *skip_a[] = {"org.example.a"};
+    const char *skip_ab[] = {"org.example.a", "org.example.b"};
+    const char *skip_all[] = {"org.example.a", "org.example.b", "org.example.c"};
+    agora__job *j = NULL;
+    assert_int_equal(
+        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, skip_a, 1, &j, &err), 0);
+    assert_int_equal(j->id, ib);
+    agora__job_free(j);
+    assert_int_equal(
+        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, skip_ab, 2, &j, &err), 0);
+    assert_int_equal(j->id, ic);
+    agora__job_free(j);
+    assert_int_equal(
+        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, skip_all, 3, &j, &err),
+        0);
+    assert_null(j);
+    assert_int_equal(
+        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, NULL, 0, &j, &err), 0);
+    assert_int_equal(j->id, ia);
+    agora__job_free(j);
+    const char *bad[] = {"org example"};
+    assert_int_equal(
+        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, bad, 1, &j, &err),
+        AGORA_EINVAL);
+    const char *many[AGORA__QUEUE_MAX_SKIP + 1];
+    for (size_t i = 0; i <= AGORA__QUEUE_MAX_SKIP; i++)
+        many[i] = "org.example.z";
+    assert_int_equal(agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, many,
+                                                 AGORA__QUEUE_MAX_SKIP, &j, &err),
+                     0);
+    assert_null(j);
+    assert_int_equal(agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, many,
+                                                 AGORA__QUEUE_MAX_SKIP + 1, &j, &err),
+                     AGORA_EINVAL);
+}
+
 /* The claim reads the partial index, not the table (the plan that was ~6x faster in
  * PostgreSQL, test-peers.md §4; the same holds for SQLite's scan). */
 static void test_claim_uses_partial_index(void **state)
@@ -1134,6 +1180,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_and_amendment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enqueue_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_skipping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_uses_partial_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_path_with_transient_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_destination_settles_done, setup, teardown),
