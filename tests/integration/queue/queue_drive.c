@@ -8,6 +8,10 @@
  *   queue_drive HOME send delivered|transient|permanent [CLASS MSG]
  *                                         claim a delivery and record its outcome (backoff 60 s)
  *   queue_drive HOME fail-run CLASS MSG   claim a run; it fails permanently (no ledger row)
+ *   queue_drive HOME churn N              the daemon's loop for the crash test: enqueue studies
+ *                                         1..N (again after a restart: the same keys), end the
+ *                                         leases a killed predecessor held, then run (settled in
+ *                                         the ledger transaction) and deliver until none is left
  * Exit 0, or 1 with the error on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +68,40 @@ static int cmd_enqueue(agora__queue *q, int argc, char **argv)
     return 0;
 }
 
+/* Record the claimed run j in the ledger and settle it to sending, in one transaction. The
+ * test home's ledger is recorded with a fixed billing key: only the queue matters here. */
+static int record_run(const char *home, const agora__job *j, agora__error *err)
+{
+    static const uint8_t key[32] = {7};
+    agora__ledger *l = NULL;
+    int rc = agora__ledger_open(home, key, &l, err);
+    if (rc != 0)
+        return rc;
+    agora__ledger_pricing p = {.plugin_id = j->plugin_id,
+                               .plugin_version = j->plugin_version,
+                               .vendor = "Test Vendor",
+                               .catalog_version = 1,
+                               .model = AGORA__MODEL_PER_STUDY,
+                               .price_minor = 100,
+                               .currency = "EUR",
+                               .vendor_share_bps = 7000};
+    const char *units[] = {j->study_uid};
+    agora__ledger_outcome o = {.invocation_id = j->invocation_id,
+                               .status = "ok",
+                               .validated = 1,
+                               .units = units,
+                               .n_units = 1,
+                               .pricing = &p};
+    agora__queue_settle a = {j->id, j->lease_token, AGORA__JOB_SENDING, NULL, NULL};
+    rc = agora__ledger_record_with(l, &o, agora__queue_settle_cb, &a, NULL, err);
+    agora__ledger_close(l);
+    return rc;
+}
+
 static int cmd_run(agora__queue *q, const char *home, int fail, int argc, char **argv)
 {
+    if (fail && argc != 5)
+        return fprintf(stderr, "queue_drive: fail-run CLASS MSG\n"), 1;
     agora__error err = {0};
     agora__job *j = NULL;
     if (agora__queue_claim(q, AGORA__JOB_WAITING, "test-host", 60000, &j, &err) != 0)
@@ -76,34 +112,9 @@ static int cmd_run(agora__queue *q, const char *home, int fail, int argc, char *
     }
     int rc = 0;
     if (fail) {
-        if (argc != 5)
-            return fprintf(stderr, "queue_drive: fail-run CLASS MSG\n"), 1;
         rc = agora__queue_run_failed(q, j, 1, argv[3], argv[4], 0, &err);
     } else {
-        /* The test home's ledger is recorded with a fixed billing key: only the queue matters. */
-        static const uint8_t key[32] = {7};
-        agora__ledger *l = NULL;
-        rc = agora__ledger_open(home, key, &l, &err);
-        if (rc == 0) {
-            agora__ledger_pricing p = {.plugin_id = j->plugin_id,
-                                       .plugin_version = j->plugin_version,
-                                       .vendor = "Test Vendor",
-                                       .catalog_version = 1,
-                                       .model = AGORA__MODEL_PER_STUDY,
-                                       .price_minor = 100,
-                                       .currency = "EUR",
-                                       .vendor_share_bps = 7000};
-            const char *units[] = {j->study_uid};
-            agora__ledger_outcome o = {.invocation_id = j->invocation_id,
-                                       .status = "ok",
-                                       .validated = 1,
-                                       .units = units,
-                                       .n_units = 1,
-                                       .pricing = &p};
-            agora__queue_settle a = {j->id, j->lease_token, AGORA__JOB_SENDING, NULL, NULL};
-            rc = agora__ledger_record_with(l, &o, agora__queue_settle_cb, &a, NULL, &err);
-            agora__ledger_close(l);
-        }
+        rc = record_run(home, j, &err);
     }
     if (rc == 0)
         printf("%lld\n", (long long)j->id);
@@ -140,10 +151,83 @@ static int cmd_send(agora__queue *q, int argc, char **argv)
     return rc == 0 ? 0 : die("send", &err);
 }
 
+/* One step of the daemon's loop: a run (claimed, settled in the ledger transaction) and a
+ * delivery. *worked: whether there was anything to do. */
+static int churn_step(agora__queue *q, const char *home, const char *host, int *worked,
+                      agora__error *err)
+{
+    agora__job *j = NULL;
+    *worked = 0;
+    if (agora__queue_claim(q, AGORA__JOB_WAITING, host, 60000, &j, err) != 0)
+        return die("claim", err);
+    if (j != NULL) {
+        int rc = record_run(home, j, err);
+        agora__job_free(j);
+        if (rc != 0)
+            return die("settle", err);
+        *worked = 1;
+    }
+    if (agora__queue_claim(q, AGORA__JOB_SENDING, host, 60000, &j, err) != 0)
+        return die("send claim", err);
+    if (j != NULL) {
+        int rc = agora__queue_send_result(q, j, AGORA__SEND_DELIVERED, NULL, NULL, 0, err);
+        agora__job_free(j);
+        if (rc != 0)
+            return die("delivered", err);
+        *worked = 1;
+    }
+    return 0;
+}
+
+static int cmd_churn(agora__queue *q, const char *home, int argc, char **argv)
+{
+    int n = argc == 4 ? atoi(argv[3]) : 0;
+    if (n < 1 || n > 10000)
+        return fprintf(stderr, "queue_drive: churn N (1..10000)\n"), 1;
+    agora__error err = {0};
+    static const char host[] = "churn-host";
+    size_t expired = 0;
+    if (agora__queue_expire_mine(q, host, &expired, &err) != 0)
+        return die("expire_mine", &err);
+    int worked = 1;
+    /* Studies arrive while jobs run, as in the daemon: one enqueue, one step. */
+    for (int i = 1; i <= n; i++) {
+        char study[64], sop[3][72];
+        snprintf(study, sizeof study, "1.2.826.0.1.3680043.10.999.%d", i);
+        const char *sops[3], *series[] = {study};
+        for (int k = 0; k < 3; k++) {
+            snprintf(sop[k], sizeof sop[k], "%s.%d", study, k + 1);
+            sops[k] = sop[k];
+        }
+        agora__job_spec s = {.plugin_id = "org.example.churn",
+                             .plugin_version = "1.0.0",
+                             .study_uid = study,
+                             .sop_uids = sops,
+                             .n_sop = 3,
+                             .scope = "study",
+                             .series_uids = series,
+                             .n_series = 1,
+                             .priority = i % 4 == 0,
+                             .send_to = "pacs"};
+        int64_t id;
+        int dup = 0;
+        if (agora__queue_enqueue(q, &s, &id, &dup, &err) != 0)
+            return die("enqueue", &err);
+        if (!dup && churn_step(q, home, host, &worked, &err) != 0)
+            return 1;
+    }
+    do
+        if (churn_step(q, home, host, &worked, &err) != 0)
+            return 1;
+    while (worked);
+    printf("churn done (%zu leases of a previous run ended)\n", expired);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: queue_drive HOME enqueue|run|send|fail-run ...\n");
+        fprintf(stderr, "usage: queue_drive HOME enqueue|run|send|fail-run|churn ...\n");
         return 2;
     }
     agora__queue *q = NULL;
@@ -159,6 +243,8 @@ int main(int argc, char **argv)
         rc = cmd_run(q, argv[1], 1, argc, argv);
     else if (strcmp(argv[2], "send") == 0)
         rc = cmd_send(q, argc, argv);
+    else if (strcmp(argv[2], "churn") == 0)
+        rc = cmd_churn(q, argv[1], argc, argv);
     else {
         fprintf(stderr, "queue_drive: unknown step %s\n", argv[2]);
         rc = 2;
