@@ -210,7 +210,10 @@ int agora__queue_enqueue(agora__queue *q, const agora__job_spec *s, int64_t *job
 /* Claim the next due job. from: AGORA__JOB_WAITING or AGORA__JOB_RETRYABLE claim a run (both
  * states, running afterwards); AGORA__JOB_SENDING claims a delivery (stays sending, leased).
  * host: the lease owner (1..64 of [A-Za-z0-9._-]); lease_ms: 1..AGORA__QUEUE_MAX_LEASE_MS.
- * *out: the job with its sets loaded, or NULL when nothing is due (returns 0). */
+ * *out: the job with its sets loaded, or NULL when nothing is due (returns 0). Choose lease_ms
+ * longer than an attempt can take (the plugin's time limit plus export or delivery), or renew
+ * it with heartbeat. An error after the claim committed (reading the sets: out of memory)
+ * leaves the job leased until rescue returns it. */
 int agora__queue_claim(agora__queue *q, agora__job_state from, const char *host, uint64_t lease_ms,
                        agora__job **out, struct agora__error *err);
 
@@ -221,7 +224,9 @@ int agora__queue_claim_skipping(agora__queue *q, agora__job_state from, const ch
                                 uint64_t lease_ms, const char *const *skip, size_t n_skip,
                                 agora__job **out, struct agora__error *err);
 
-/* Extend the lease of a claimed job to now + lease_ms. AGORA_ECANCELLED when the job was
+/* Extend the lease of a claimed job to now + lease_ms. It reads only job->id and
+ * job->lease_token, so a watchdog thread may renew the leases of jobs that a dispatch thread
+ * runs synchronously, through the watchdog's own handle. AGORA_ECANCELLED when the job was
  * cancelled (stop the work), AGORA_ESTATE when the lease was lost (rescued, claimed by another). */
 int agora__queue_heartbeat(agora__queue *q, const agora__job *job, uint64_t lease_ms,
                            struct agora__error *err);
