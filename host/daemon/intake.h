@@ -165,7 +165,8 @@ typedef struct agora__intake_poll_stats {
  *   1. group 'received' rows in batches until none is left or the budget is spent;
  *   2. if the backlog is empty: evaluate the timers of every receiving study (-> complete, or
  *      forced per the action) and emit every complete study (operator-forced ones too), oldest
- *      first, at most cfg->max_emit, calling on_complete for each (NULL: only the states move).
+ *      first, at most cfg->max_emit, calling on_complete for each (NULL: grouping and timers
+ *      only; complete studies wait for a poll with a callback).
  * Returns 0, or an AGORA_E* for a failure that stopped the poll (the spool database, or no
  * reader process could be started: rows stay 'received' and are retried next poll). A file the
  * reader refuses is not a failure of the poll. stats may be NULL. */
