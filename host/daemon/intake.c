@@ -14,7 +14,7 @@
 #include "spool.h"
 
 #define INTAKE_PATH_MAX      4096
-#define INTAKE_READ_ATTEMPTS 3 /* host-side reader failures on one row before it is rejected */
+#define INTAKE_READ_ATTEMPTS 3      /* host-side reader failures on one row before it is rejected */
 #define INTAKE_EVAL_MAX      100000 /* receiving studies examined per poll */
 
 enum { OUT_GROUPED, OUT_REJECTED, OUT_RETRY };
@@ -46,7 +46,7 @@ struct agora__intake {
         *set_grouped, *set_rejected, *set_failed, *count_received;
 };
 
-/* ---- small helpers ---------------------------------------------------------------------------- */
+/* ---- small helpers --------------------------------------------------------------------------- */
 
 static uint64_t mono_us(void)
 {
@@ -127,7 +127,7 @@ static int64_t complete_at(const agora__intake *in, int64_t study_last, int64_t 
                  series_last + (int64_t)in->cfg.series_quiet_ms);
 }
 
-/* ---- names and configuration ---------------------------------------------------------------- */
+/* ---- names and configuration ----------------------------------------------------------------- */
 
 static const char *const state_names[] = {"receiving", "complete", "dispatched", "held",
                                           "discarded"};
@@ -195,7 +195,7 @@ static int check_config(const agora__intake_config *c, agora__error *err)
     return 0;
 }
 
-/* ---- open / close ------------------------------------------------------------------------------ */
+/* ---- open / close ---------------------------------------------------------------------------- */
 
 static const struct {
     size_t offset;
@@ -304,7 +304,8 @@ void agora__intake_close(agora__intake *in)
     free(in);
 }
 
-/* ---- grouping ------------------------------------------------------------------------------------ */
+/* ---- grouping
+ * ------------------------------------------------------------------------------------ */
 
 /* Read the next batch of 'received' rows. */
 static int load_batch(agora__intake *in, size_t *n, agora__error *err)
@@ -386,8 +387,7 @@ static int read_row(agora__intake *in, batch_row *r, agora__error *err)
 
 /* The study row of a grouped instance: created, reopened (next generation) or touched. Returns
  * the generation the instance belongs to, or <0. */
-static int64_t apply_study(agora__intake *in, const batch_row *r, int64_t now,
-                           agora__error *err)
+static int64_t apply_study(agora__intake *in, const batch_row *r, int64_t now, agora__error *err)
 {
     sqlite3_stmt *st = in->sel_study;
     sqlite3_bind_text(st, 1, r->study, -1, SQLITE_STATIC);
@@ -545,7 +545,8 @@ static int group_batch(agora__intake *in, int64_t now, size_t *n, agora__intake_
     return 0;
 }
 
-/* ---- completion ----------------------------------------------------------------------------------- */
+/* ---- completion
+ * ----------------------------------------------------------------------------------- */
 
 typedef struct eval_row {
     char uid[AGORA__ROUTE_UID_MAX];
@@ -580,8 +581,7 @@ static int set_state(agora__intake *in, const char *uid, const char *from, const
 }
 
 /* Receiving studies whose timers ran out -> complete, or the force action. */
-static int evaluate(agora__intake *in, int64_t now, agora__intake_poll_stats *ps,
-                    agora__error *err)
+static int evaluate(agora__intake *in, int64_t now, agora__intake_poll_stats *ps, agora__error *err)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(in->db,
@@ -598,10 +598,9 @@ static int evaluate(agora__intake *in, int64_t now, agora__intake_poll_stats *ps
     int rc = 0, s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t first = sqlite3_column_int64(st, 2), last = sqlite3_column_int64(st, 3);
-        int64_t slast = sqlite3_column_type(st, 4) == SQLITE_NULL ? last
-                                                                   : sqlite3_column_int64(st, 4);
-        if (now < complete_at(in, last, slast) &&
-            now < first + (int64_t)in->cfg.force_after_ms)
+        int64_t slast =
+            sqlite3_column_type(st, 4) == SQLITE_NULL ? last : sqlite3_column_int64(st, 4);
+        if (now < complete_at(in, last, slast) && now < first + (int64_t)in->cfg.force_after_ms)
             continue;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 16;
@@ -663,7 +662,8 @@ static int evaluate(agora__intake *in, int64_t now, agora__intake_poll_stats *ps
     return rc;
 }
 
-/* ---- emission ---------------------------------------------------------------------------------------- */
+/* ---- emission
+ * ---------------------------------------------------------------------------------------- */
 
 /* Everything one emitted study points into (freed after the hand-over). */
 typedef struct built {
@@ -811,8 +811,8 @@ static int build_instances(agora__intake *in, const pending *p, built *b, agora_
 }
 
 static int emit_one(agora__intake *in, const pending *p, int64_t now,
-                    agora__intake_complete_fn on_complete, void *arg,
-                    agora__intake_poll_stats *ps, agora__error *err)
+                    agora__intake_complete_fn on_complete, void *arg, agora__intake_poll_stats *ps,
+                    agora__error *err)
 {
     built b;
     memset(&b, 0, sizeof b);
@@ -895,7 +895,8 @@ static int emit(agora__intake *in, int64_t now, agora__intake_complete_fn on_com
     return rc;
 }
 
-/* ---- poll ---------------------------------------------------------------------------------------------- */
+/* ---- poll
+ * ---------------------------------------------------------------------------------------------- */
 
 static int count_received(agora__intake *in, uint32_t *out, agora__error *err)
 {
@@ -941,7 +942,8 @@ int agora__intake_poll(agora__intake *in, int64_t now_ms, agora__intake_complete
     return rc;
 }
 
-/* ---- operations --------------------------------------------------------------------------------------- */
+/* ---- operations
+ * --------------------------------------------------------------------------------------- */
 
 int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_t max,
                        agora__intake_entry **out, size_t *n, int *more, agora__error *err)
@@ -951,8 +953,8 @@ int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_
     if (more)
         *more = 0;
     if (states == 0)
-        states = 1u << AGORA__INTAKE_RECEIVING | 1u << AGORA__INTAKE_COMPLETE |
-                 1u << AGORA__INTAKE_HELD;
+        states =
+            1u << AGORA__INTAKE_RECEIVING | 1u << AGORA__INTAKE_COMPLETE | 1u << AGORA__INTAKE_HELD;
     if (max == 0 || max > AGORA__INTAKE_LIST_MAX)
         max = AGORA__INTAKE_LIST_MAX;
     sqlite3_stmt *st = NULL, *mod = NULL;
@@ -998,9 +1000,8 @@ int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_
         e->n_instances = (uint32_t)sqlite3_column_int64(st, 6);
         e->n_series = (uint32_t)sqlite3_column_int64(st, 7);
         if (e->state == AGORA__INTAKE_RECEIVING) {
-            int64_t slast = sqlite3_column_type(st, 8) == SQLITE_NULL
-                                ? e->last_arrival_ms
-                                : sqlite3_column_int64(st, 8);
+            int64_t slast = sqlite3_column_type(st, 8) == SQLITE_NULL ? e->last_arrival_ms
+                                                                      : sqlite3_column_int64(st, 8);
             e->complete_at_ms = complete_at(in, e->last_arrival_ms, slast);
             e->force_at_ms = e->first_arrival_ms + (int64_t)in->cfg.force_after_ms;
         }
@@ -1092,9 +1093,8 @@ int agora__intake_force(agora__intake *in, const char *key, int64_t now_ms, agor
 int agora__intake_counts_get(agora__intake *in, agora__intake_counts *out, agora__error *err)
 {
     memset(out, 0, sizeof *out);
-    static const char *const sql[2] = {
-        "SELECT state, COUNT(*) FROM spool_instance GROUP BY state",
-        "SELECT state, COUNT(*) FROM spool_study GROUP BY state"};
+    static const char *const sql[2] = {"SELECT state, COUNT(*) FROM spool_instance GROUP BY state",
+                                       "SELECT state, COUNT(*) FROM spool_study GROUP BY state"};
     for (int q = 0; q < 2; q++) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(in->db, sql[q], -1, &st, NULL) != SQLITE_OK)

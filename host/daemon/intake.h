@@ -73,13 +73,13 @@
 #include "route_attrs.h"
 
 /* Bounds (config values outside them are refused with AGORA_EINVAL by agora__intake_open). */
-#define AGORA__INTAKE_QUIET_MAX_MS   (24ull * 3600 * 1000) /* series / study quiet: <= 1 day */
-#define AGORA__INTAKE_FORCE_MAX_MS   (7ull * 24 * 3600 * 1000) /* force-complete: <= 1 week */
-#define AGORA__INTAKE_BATCH_MAX      4096u   /* rows read per batch */
-#define AGORA__INTAKE_EMIT_MAX       256u    /* studies emitted per poll */
-#define AGORA__INTAKE_STUDY_MAX      200000u /* instances of one emitted study */
-#define AGORA__INTAKE_LIST_MAX       10000u  /* entries of one listing */
-#define AGORA__INTAKE_KEY_LEN        16u     /* hex digits of a study key */
+#define AGORA__INTAKE_QUIET_MAX_MS (24ull * 3600 * 1000)     /* series / study quiet: <= 1 day */
+#define AGORA__INTAKE_FORCE_MAX_MS (7ull * 24 * 3600 * 1000) /* force-complete: <= 1 week */
+#define AGORA__INTAKE_BATCH_MAX    4096u                     /* rows read per batch */
+#define AGORA__INTAKE_EMIT_MAX     256u                      /* studies emitted per poll */
+#define AGORA__INTAKE_STUDY_MAX    200000u                   /* instances of one emitted study */
+#define AGORA__INTAKE_LIST_MAX     10000u                    /* entries of one listing */
+#define AGORA__INTAKE_KEY_LEN      16u                       /* hex digits of a study key */
 
 typedef enum {
     AGORA__INTAKE_PROCEED = 0, /* emit the study as it is (reason "forced") */
@@ -122,12 +122,12 @@ int agora__intake_open(const char *home, const agora__intake_config *cfg, agora_
 /* Close (the reader process too). NULL is fine. */
 void agora__intake_close(agora__intake *in);
 
-/* ---- what a complete study looks like to the daemon ------------------------------------------- */
+/* ---- what a complete study looks like to the daemon ------------------------------------------ */
 
 typedef struct agora__intake_series {
-    const char *series_uid;   /* Series Instance UID (real: never log it) */
-    agora__route_attrs attrs; /* see route_attrs.h for the first-instance rule */
-    const char *const *paths; /* [n] absolute paths of the spool files (Part 10) */
+    const char *series_uid;      /* Series Instance UID (real: never log it) */
+    agora__route_attrs attrs;    /* see route_attrs.h for the first-instance rule */
+    const char *const *paths;    /* [n] absolute paths of the spool files (Part 10) */
     const char *const *sop_uids; /* [n] their SOP Instance UIDs, in received order */
     size_t n;
     uint32_t generation; /* the generation in which the series first arrived */
@@ -140,8 +140,8 @@ typedef struct agora__intake_study {
     const agora__intake_series *series; /* [n_series]: ALL series of the study, first arrived
                                            first */
     size_t n_series;
-    size_t n_instances;     /* total over the series */
-    const char *reason;     /* "quiet" | "forced" | "operator" */
+    size_t n_instances;                        /* total over the series */
+    const char *reason;                        /* "quiet" | "forced" | "operator" */
     int64_t first_arrival_ms, last_arrival_ms; /* of this generation */
 } agora__intake_study;
 
@@ -152,11 +152,11 @@ typedef int (*agora__intake_complete_fn)(void *arg, const agora__intake_study *s
 
 /* What one poll did (all optional reading for logs and tests). */
 typedef struct agora__intake_poll_stats {
-    uint32_t grouped, rejected;     /* rows this poll moved out of 'received' */
-    uint32_t backlog;               /* rows still 'received' after grouping (0: all caught up) */
+    uint32_t grouped, rejected; /* rows this poll moved out of 'received' */
+    uint32_t backlog;           /* rows still 'received' after grouping (0: all caught up) */
     uint32_t completed, forced, discarded, held; /* transitions this poll made */
     uint32_t emitted, handover_failed;           /* on_complete calls returning 0 / non-zero */
-    uint64_t group_us;              /* real time spent grouping */
+    uint64_t group_us;                           /* real time spent grouping */
 } agora__intake_poll_stats;
 
 /* One poll, called by the daemon every second (a libuv timer; it blocks its thread for at most
@@ -173,7 +173,7 @@ typedef struct agora__intake_poll_stats {
 int agora__intake_poll(agora__intake *in, int64_t now_ms, agora__intake_complete_fn on_complete,
                        void *arg, agora__intake_poll_stats *stats, agora__error *err);
 
-/* ---- operations (`agora queue`, the dashboard) -------------------------------------------------- */
+/* ---- operations (`agora queue`, the dashboard) ----------------------------------------------- */
 
 typedef enum {
     AGORA__INTAKE_RECEIVING = 0,
@@ -211,8 +211,8 @@ int agora__intake_force(agora__intake *in, const char *key, int64_t now_ms, agor
 
 /* Counts of spool rows by state and of studies by state (for `agora queue` and /healthz). */
 typedef struct agora__intake_counts {
-    uint64_t received, grouped, rejected;                  /* instances */
-    uint64_t studies[5];                                   /* by agora__intake_state */
+    uint64_t received, grouped, rejected; /* instances */
+    uint64_t studies[5];                  /* by agora__intake_state */
 } agora__intake_counts;
 int agora__intake_counts_get(agora__intake *in, agora__intake_counts *out, agora__error *err);
 

@@ -23,7 +23,7 @@
 #include "spool.h"
 #include "synth.h"
 
-#define N_FILES 300
+#define N_FILES  300
 #define RUNS_MAX 15
 
 typedef struct file {
@@ -83,8 +83,8 @@ static void load(const char *dir)
         file *x = &files[i];
         if (agora__dicom_get_string(&f->dataset, AGORA__DICOM_TAG(0x0008, 0x0018), 0, x->sop,
                                     sizeof x->sop) != 0 ||
-            agora__dicom_get_string(&f->dataset, AGORA__DICOM_TAG(0x0008, 0x0016), 0,
-                                    x->sop_class, sizeof x->sop_class) != 0)
+            agora__dicom_get_string(&f->dataset, AGORA__DICOM_TAG(0x0008, 0x0016), 0, x->sop_class,
+                                    sizeof x->sop_class) != 0)
             die("the synthetic series has no SOP UIDs", NULL);
         strcpy(x->ts, f->transfer_syntax);
         x->len = len - (size_t)f->dataset_offset;
@@ -133,8 +133,8 @@ int main(int argc, char **argv)
             die("opening the spool", &e);
         double t0 = now_s();
         for (int i = 0; i < N_FILES; i++) {
-            agora__spool_instance inst = {files[i].sop_class, files[i].sop, files[i].ts, "BENCH",
-                                          "AGORA", NULL};
+            agora__spool_instance inst = {
+                files[i].sop_class, files[i].sop, files[i].ts, "BENCH", "AGORA", NULL};
             agora__spool_txn *t = NULL;
             int dup = 0;
             if (agora__spool_begin(sp, &inst, &t, &e) != 0 ||
@@ -175,8 +175,8 @@ int main(int argc, char **argv)
         printf("run %d: receive %.3f s, group %.3f s, poll %.3f s, reader start %.3f s\n", r + 1,
                t_recv[r], t_group[r], t_poll[r], t_spawn[r]);
     }
-    double recv = median(t_recv, runs), group = median(t_group, runs),
-           poll = median(t_poll, runs), spawn = median(t_spawn, runs);
+    double recv = median(t_recv, runs), group = median(t_group, runs), poll = median(t_poll, runs),
+           spawn = median(t_spawn, runs);
     printf("\n%d files, %.1f MB, medians of %d runs:\n", N_FILES, (double)bytes / 1e6, runs);
     printf("  receive into the spool (baseline) %8.3f s  (%.2f ms/file)\n", recv,
            recv * 1000 / N_FILES);

@@ -25,7 +25,7 @@
 #include "spool.h"
 #include "synth.h"
 
-#define S 1000 /* one second in ms */
+#define S  1000 /* one second in ms */
 #define T0 ((int64_t)1700000000000)
 
 typedef struct spooled {
@@ -62,7 +62,8 @@ static struct {
     size_t log_len;
 } fx;
 
-/* ---- fixtures ---------------------------------------------------------------------------------- */
+/* ---- fixtures ----------------------------------------------------------------------------------
+ */
 
 static int64_t clock_fn(void *arg)
 {
@@ -136,8 +137,7 @@ static void free_series(series_files *s)
 /* Receive one file at fx.now as announced (sop NULL: its own SOP Instance UID). */
 static int receive_as(const spooled *f, const char *sop, const char *origin, size_t len)
 {
-    agora__spool_instance inst = {f->sop_class, sop ? sop : f->sop, f->ts, "CT01", "AGORA",
-                                  origin};
+    agora__spool_instance inst = {f->sop_class, sop ? sop : f->sop, f->ts, "CT01", "AGORA", origin};
     agora__spool_txn *t = NULL;
     agora__error e = {0};
     assert_int_equal(agora__spool_begin(fx.sp, &inst, &t, &e), 0);
@@ -244,7 +244,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* ---- completion timers ------------------------------------------------------------------------------ */
+/* ---- completion timers
+ * ------------------------------------------------------------------------------ */
 
 /* Defaults 10 s / 60 s: a series quiet is not enough, the study timer runs from the LAST
  * instance of any series, and the study is emitted once with both series. */
@@ -420,7 +421,7 @@ static void test_operator_force(void **state)
     agora__error e = {0};
     assert_int_equal(agora__intake_list(in, fx.now, 0, 10, &v, &n, NULL, &e), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(agora__intake_force(in, "abc", fx.now, &e), AGORA_EINVAL);   /* short */
+    assert_int_equal(agora__intake_force(in, "abc", fx.now, &e), AGORA_EINVAL);    /* short */
     assert_int_equal(agora__intake_force(in, "zzzzzz", fx.now, &e), AGORA_EINVAL); /* not hex */
     char other[17];
     strcpy(other, v[0].key);
@@ -436,7 +437,8 @@ static void test_operator_force(void **state)
     free_series(&a);
 }
 
-/* ---- restart, amendments, hand-over ---------------------------------------------------------------- */
+/* ---- restart, amendments, hand-over
+ * ---------------------------------------------------------------- */
 
 /* The timers resume from the stored arrival times after a restart (nothing reset). */
 static void test_restart_resume(void **state)
@@ -548,7 +550,8 @@ static void test_handover_retry(void **state)
     free_series(&a);
 }
 
-/* ---- what the reader decides ---------------------------------------------------------------------- */
+/* ---- what the reader decides
+ * ---------------------------------------------------------------------- */
 
 /* A data set whose SOP Instance UID is not the announced one is rejected, counted and logged
  * without UIDs; a damaged file is rejected; an instance without pixel data is grouped. The
@@ -694,22 +697,23 @@ static void test_migrate_v1(void **state)
     sqlite3 *h = NULL;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(
-        sqlite3_exec(h,
-                     "CREATE TABLE spool_meta (k VARCHAR(32) PRIMARY KEY, v VARCHAR(64) NOT NULL);"
-                     "INSERT INTO spool_meta VALUES ('format', 'agora.spool/1');"
-                     "CREATE TABLE spool_instance (sop_instance_uid VARCHAR(64) PRIMARY KEY,"
-                     " sop_class_uid VARCHAR(64) NOT NULL, transfer_syntax_uid VARCHAR(64) NOT NULL,"
-                     " study_instance_uid VARCHAR(64), series_instance_uid VARCHAR(64),"
-                     " calling_ae VARCHAR(16) NOT NULL, called_ae VARCHAR(16) NOT NULL,"
-                     " path VARCHAR(96) NOT NULL, size_bytes BIGINT NOT NULL,"
-                     " dataset_bytes BIGINT NOT NULL, dataset_sha256 CHAR(64) NOT NULL,"
-                     " received_at_ms BIGINT NOT NULL,"
-                     " state VARCHAR(16) NOT NULL DEFAULT 'received');"
-                     "INSERT INTO spool_instance (sop_instance_uid, sop_class_uid,"
-                     " transfer_syntax_uid, calling_ae, called_ae, path, size_bytes,"
-                     " dataset_bytes, dataset_sha256, received_at_ms) VALUES ('1.2.3', '1.2',"
-                     " '1.2.840.10008.1.2.1', 'A', 'B', 'in/00/x.dcm', 10, 5, 'ab', 7);",
-                     NULL, NULL, NULL),
+        sqlite3_exec(
+            h,
+            "CREATE TABLE spool_meta (k VARCHAR(32) PRIMARY KEY, v VARCHAR(64) NOT NULL);"
+            "INSERT INTO spool_meta VALUES ('format', 'agora.spool/1');"
+            "CREATE TABLE spool_instance (sop_instance_uid VARCHAR(64) PRIMARY KEY,"
+            " sop_class_uid VARCHAR(64) NOT NULL, transfer_syntax_uid VARCHAR(64) NOT NULL,"
+            " study_instance_uid VARCHAR(64), series_instance_uid VARCHAR(64),"
+            " calling_ae VARCHAR(16) NOT NULL, called_ae VARCHAR(16) NOT NULL,"
+            " path VARCHAR(96) NOT NULL, size_bytes BIGINT NOT NULL,"
+            " dataset_bytes BIGINT NOT NULL, dataset_sha256 CHAR(64) NOT NULL,"
+            " received_at_ms BIGINT NOT NULL,"
+            " state VARCHAR(16) NOT NULL DEFAULT 'received');"
+            "INSERT INTO spool_instance (sop_instance_uid, sop_class_uid,"
+            " transfer_syntax_uid, calling_ae, called_ae, path, size_bytes,"
+            " dataset_bytes, dataset_sha256, received_at_ms) VALUES ('1.2.3', '1.2',"
+            " '1.2.840.10008.1.2.1', 'A', 'B', 'in/00/x.dcm', 10, 5, 'ab', 7);",
+            NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(h);
     agora__spool *sp = NULL;
