@@ -235,12 +235,13 @@ static const struct {
      " n_frames = CASE WHEN excluded.n_frames > spool_series.n_frames THEN excluded.n_frames"
      " ELSE spool_series.n_frames END,"
      " n_instances = spool_series.n_instances + 1"},
-    {ST(set_grouped), "UPDATE spool_instance SET state = 'grouped', study_instance_uid = ?2,"
-                      " series_instance_uid = ?3, ds_sop_class_uid = ?4, modality = ?5,"
-                      " body_part = ?6, slice_thickness = ?7, n_frames = ?8, image_rows = ?9,"
-                      " image_columns = ?10, generation = ?11, grouped_at_ms = ?12,"
-                      " reject_reason = NULL"
-                      " WHERE sop_instance_uid = ?1 AND state = 'received'"},
+    {ST(set_grouped),
+     "UPDATE spool_instance SET state = 'grouped', study_instance_uid = ?2,"
+     " series_instance_uid = ?3, modality = ?5, body_part = ?6,"
+     " ds_sop_class_uid = ?7, slice_thickness = ?8, n_frames = ?9,"
+     " image_rows = ?10, image_columns = ?11, generation = ?4, grouped_at_ms = ?12,"
+     " reject_reason = NULL"
+     " WHERE sop_instance_uid = ?1 AND state = 'received'"},
     {ST(set_rejected), "UPDATE spool_instance SET state = 'rejected', reject_reason = ?2,"
                        " grouped_at_ms = ?3 WHERE sop_instance_uid = ?1 AND state = 'received'"},
     {ST(set_failed), "UPDATE spool_instance SET read_failures = read_failures + 1"
@@ -429,6 +430,22 @@ static int64_t apply_study(agora__intake *in, const batch_row *r, int64_t now, a
     return step_done(in, st, "updating a study", err) == 0 ? gen : -1;
 }
 
+/* The routing attributes as parameters ?5..?11 (modality, body part, SOP class, thickness,
+ * frames, rows, columns), the same numbers in both statements that store them. */
+static void bind_attrs(sqlite3_stmt *st, const agora__route_attrs *a)
+{
+    sqlite3_bind_text(st, 5, a->modality, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, a->body_part, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, a->sop_class, -1, SQLITE_STATIC);
+    if (isnan(a->slice_thickness))
+        sqlite3_bind_null(st, 8);
+    else
+        sqlite3_bind_double(st, 8, a->slice_thickness);
+    sqlite3_bind_int64(st, 9, a->n_frames);
+    sqlite3_bind_int64(st, 10, a->rows);
+    sqlite3_bind_int64(st, 11, a->columns);
+}
+
 static int apply_grouped(agora__intake *in, const batch_row *r, int64_t now, agora__error *err)
 {
     int64_t gen = apply_study(in, r, now, err);
@@ -440,16 +457,7 @@ static int apply_grouped(agora__intake *in, const batch_row *r, int64_t now, ago
     sqlite3_bind_text(st, 2, r->series, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, gen);
     sqlite3_bind_int64(st, 4, r->received_at);
-    sqlite3_bind_text(st, 5, a->modality, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, a->body_part, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, a->sop_class, -1, SQLITE_STATIC);
-    if (isnan(a->slice_thickness))
-        sqlite3_bind_null(st, 8);
-    else
-        sqlite3_bind_double(st, 8, a->slice_thickness);
-    sqlite3_bind_int64(st, 9, a->n_frames);
-    sqlite3_bind_int64(st, 10, a->rows);
-    sqlite3_bind_int64(st, 11, a->columns);
+    bind_attrs(st, a);
     sqlite3_bind_text(st, 12, a->calling_ae, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 13, a->called_ae, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 14, a->origin, -1, SQLITE_STATIC);
@@ -459,17 +467,8 @@ static int apply_grouped(agora__intake *in, const batch_row *r, int64_t now, ago
     sqlite3_bind_text(st, 1, r->sop, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->study, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, r->series, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, a->sop_class, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, a->modality, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, a->body_part, -1, SQLITE_STATIC);
-    if (isnan(a->slice_thickness))
-        sqlite3_bind_null(st, 7);
-    else
-        sqlite3_bind_double(st, 7, a->slice_thickness);
-    sqlite3_bind_int64(st, 8, a->n_frames);
-    sqlite3_bind_int64(st, 9, a->rows);
-    sqlite3_bind_int64(st, 10, a->columns);
-    sqlite3_bind_int64(st, 11, gen);
+    sqlite3_bind_int64(st, 4, gen);
+    bind_attrs(st, a);
     sqlite3_bind_int64(st, 12, now);
     return step_done(in, st, "marking an instance grouped", err);
 }

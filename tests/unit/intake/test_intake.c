@@ -613,6 +613,28 @@ static void test_rejects_and_no_pixels(void **state)
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "unreadable");
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
+    /* The grouped rows carry what the reader reported. */
+    assert_int_equal(sqlite3_prepare_v2(h,
+                                        "SELECT study_instance_uid, modality, body_part,"
+                                        " slice_thickness, image_rows, image_columns, n_frames,"
+                                        " generation, ds_sop_class_uid FROM spool_instance"
+                                        " WHERE state = 'grouped'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), a.study_uid);
+        assert_string_equal((const char *)sqlite3_column_text(st, 1), "CT");
+        assert_string_equal((const char *)sqlite3_column_text(st, 2), "CHEST");
+        assert_true(sqlite3_column_double(st, 3) == 1.25);
+        assert_int_equal(sqlite3_column_int(st, 4), 16);
+        assert_int_equal(sqlite3_column_int(st, 5), 16);
+        assert_int_equal(sqlite3_column_int(st, 6), 1);
+        assert_int_equal(sqlite3_column_int(st, 7), 1);
+        assert_string_equal((const char *)sqlite3_column_text(st, 8), a.f[0].sop_class);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
     sqlite3_close(h);
     agora__intake_close(in);
     free_series(&a);
