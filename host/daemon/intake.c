@@ -1003,6 +1003,7 @@ int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_
                                                                       : sqlite3_column_int64(st, 8);
             e->complete_at_ms = complete_at(in, e->last_arrival_ms, slast);
             e->force_at_ms = e->first_arrival_ms + (int64_t)in->cfg.force_after_ms;
+            e->remaining_ms = max64(0, e->complete_at_ms - now_ms);
         }
         sqlite3_bind_text(mod, 1, col_text(st, 0), -1, SQLITE_TRANSIENT);
         size_t used = 0;
@@ -1024,7 +1025,6 @@ int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_
         rc = db_fail(in, "listing studies", err);
     sqlite3_finalize(st);
     sqlite3_finalize(mod);
-    (void)now_ms; /* deadlines are absolute; the caller shows them relative to its own now */
     if (rc != 0) {
         free(v);
         return rc;

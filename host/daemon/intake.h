@@ -194,6 +194,7 @@ typedef struct agora__intake_entry {
     int64_t complete_at_ms; /* receiving: when it completes if nothing more arrives (the later of
                                study quiet and every series' quiet); else 0 */
     int64_t force_at_ms;    /* receiving: when force_action applies; else 0 */
+    int64_t remaining_ms;   /* receiving: complete_at_ms - now_ms of the listing, at least 0 */
     char modalities[64];    /* the series' modalities, distinct, '\\'-separated ("CT\\SR") */
 } agora__intake_entry;
 

@@ -318,6 +318,8 @@ static void test_series_timer_blocks(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(v[0].state, AGORA__INTAKE_RECEIVING);
     assert_true(v[0].complete_at_ms == last + 120 * S); /* the later of the two timers */
+    assert_true(v[0].remaining_ms == 120 * S);
+    assert_true(v[0].force_at_ms == v[0].first_arrival_ms + 90 * 60 * S);
     assert_int_equal(v[0].n_series, 2);
     assert_int_equal(v[0].n_instances, 4);
     assert_string_equal(v[0].modalities, "CT");
