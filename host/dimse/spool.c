@@ -24,7 +24,7 @@ struct agora__spool {
     sqlite3_stmt *has, *insert;
     uint64_t bytes, count, orphans, seq;
     uint64_t max_instance;
-    uint8_t made[256]; /* in/HH known to exist */
+    uint8_t made[256];           /* in/HH known to exist */
     int64_t (*clock)(void *arg); /* NULL: the wall clock (tests inject one) */
     void *clock_arg;
 };
@@ -85,10 +85,10 @@ static const char migrate_v2_sql[] =
     " ON spool_instance (study_instance_uid, series_instance_uid);"
     "CREATE TABLE IF NOT EXISTS spool_study ("
     " study_instance_uid VARCHAR(64) PRIMARY KEY,"
-    " study_key CHAR(16) NOT NULL," /* hex SHA-256 prefix: what listings show */
-    " state VARCHAR(16) NOT NULL,"  /* receiving | complete | dispatched | held | discarded */
-    " reason VARCHAR(16),"          /* complete: quiet | forced | operator */
-    " generation INTEGER NOT NULL," /* 1, +1 per reopening after a dispatch */
+    " study_key CHAR(16) NOT NULL,"      /* hex SHA-256 prefix: what listings show */
+    " state VARCHAR(16) NOT NULL,"       /* receiving | complete | dispatched | held | discarded */
+    " reason VARCHAR(16),"               /* complete: quiet | forced | operator */
+    " generation INTEGER NOT NULL,"      /* 1, +1 per reopening after a dispatch */
     " first_arrival_ms BIGINT NOT NULL," /* of the current generation */
     " last_arrival_ms BIGINT NOT NULL,"
     " created_at_ms BIGINT NOT NULL," /* first arrival of generation 1 */
@@ -426,7 +426,12 @@ int agora__spool_begin(agora__spool *sp, const agora__spool_instance *inst, agor
     agora__strlcpy(t->ts, inst->transfer_syntax, sizeof t->ts);
     agora__strlcpy(t->calling, inst->calling_ae, sizeof t->calling);
     agora__strlcpy(t->called, inst->called_ae, sizeof t->called);
-    t->origin = inst->origin && strcmp(inst->origin, "stow") == 0 ? "stow" : "dimse";
+    /* Without an explicit origin, an empty called AE means STOW-RS: a DIMSE receipt always has
+     * our AE title there (host/http/stow.h records calling "STOW", called ""). */
+    if (inst->origin != NULL)
+        t->origin = strcmp(inst->origin, "stow") == 0 ? "stow" : "dimse";
+    else
+        t->origin = inst->called_ae == NULL || inst->called_ae[0] == '\0' ? "stow" : "dimse";
     uint8_t h[32];
     char hex[65];
     agora__sha256(t->sop_instance, strlen(t->sop_instance), h);

@@ -45,9 +45,9 @@ typedef struct agora__spool_txn agora__spool_txn;
 
 /* What the sender announced (the C-STORE command and context, or the STOW-RS part's meta
  * group). The sandboxed reader later checks sop_instance against the data set. origin: "stow"
- * for STOW-RS, NULL or "dimse" for C-STORE (a field added in agora.spool/2: initialisers that
- * name only the first five stay valid and mean DIMSE; STOW writers set it and pass "" for the
- * AE titles they do not have). */
+ * or "dimse"; NULL (a field added in agora.spool/2, so initialisers that name only the first
+ * five stay valid) means "stow" when called_ae is empty (what host/http/stow.c records: a DIMSE
+ * receipt always has our AE title there), else "dimse". */
 typedef struct agora__spool_instance {
     const char *sop_class, *sop_instance, *transfer_syntax;
     const char *calling_ae, *called_ae;

@@ -48,6 +48,7 @@ typedef struct emitted {
     double series0_thickness;
     uint32_t series0_rows;
     const char *origins[4];
+    char calling[4][17];
     int paths_ok; /* every path exists and sop_uids[] match the files */
 } emitted;
 
@@ -134,10 +135,14 @@ static void free_series(series_files *s)
     s->n = 0;
 }
 
-/* Receive one file at fx.now as announced (sop NULL: its own SOP Instance UID). */
+/* Receive one file at fx.now as announced (sop NULL: its own SOP Instance UID). origin
+ * "stow-marker": as host/http/stow.c records STOW-RS (calling "STOW", called "", no origin). */
 static int receive_as(const spooled *f, const char *sop, const char *origin, size_t len)
 {
-    agora__spool_instance inst = {f->sop_class, sop ? sop : f->sop, f->ts, "CT01", "AGORA", origin};
+    int marker = origin && strcmp(origin, "stow-marker") == 0;
+    agora__spool_instance inst = {
+        f->sop_class,          sop ? sop : f->sop,    f->ts, marker ? "STOW" : "CT01",
+        marker ? "" : "AGORA", marker ? NULL : origin};
     agora__spool_txn *t = NULL;
     agora__error e = {0};
     assert_int_equal(agora__spool_begin(fx.sp, &inst, &t, &e), 0);
@@ -177,8 +182,10 @@ static int on_complete(void *arg, const agora__intake_study *st)
     size_t total = 0;
     for (size_t i = 0; i < st->n_series; i++) {
         const agora__intake_series *x = &st->series[i];
-        if (i < 4)
+        if (i < 4) {
             e->origins[i] = x->attrs.origin;
+            strcpy(e->calling[i], x->attrs.calling_ae);
+        }
         total += x->n;
         for (size_t k = 0; k < x->n; k++) {
             struct stat sb;
@@ -646,21 +653,28 @@ static void test_rejects_and_no_pixels(void **state)
 static void test_dimse_and_stow_merge(void **state)
 {
     (void)state;
-    series_files a, b;
+    series_files a, b, c;
     make_series(80, 1, 2, &a);
     make_series(80, 2, 2, &b);
+    make_series(80, 3, 2, &c);
     agora__intake *in = open_intake(NULL);
     receive(&a, S, NULL);
     fx.now += 3 * S;
     receive(&b, S, "stow");
+    fx.now += 3 * S;
+    receive(&c, S, "stow-marker");
     poll_at(in, fx.now + 60 * S);
     assert_int_equal(fx.n_out, 1);
-    assert_int_equal(fx.out[0].n_series, 2);
+    assert_int_equal(fx.out[0].n_series, 3);
     assert_string_equal(fx.out[0].origins[0], "dimse");
+    assert_string_equal(fx.out[0].calling[0], "CT01");
     assert_string_equal(fx.out[0].origins[1], "stow");
+    assert_string_equal(fx.out[0].origins[2], "stow");
+    assert_string_equal(fx.out[0].calling[2], ""); /* the marker is not an AE title */
     agora__intake_close(in);
     free_series(&a);
     free_series(&b);
+    free_series(&c);
 }
 
 /* Rows waiting to be grouped hold every emission back; batches are bounded. */
