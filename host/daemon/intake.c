@@ -380,7 +380,11 @@ static int read_row(agora__intake *in, batch_row *r, agora__error *err)
         r->outcome = OUT_GROUPED;
         agora__strlcpy(r->study, m.study_uid, sizeof r->study);
         agora__strlcpy(r->series, m.series_uid, sizeof r->series);
-        agora__route_attrs_from_meta(&m, r->calling, r->called, r->origin, &r->attrs);
+        /* STOW-RS has no AE titles: what its receiver records there is a marker
+         * (host/http/stow.h), not a sender a rule could name. */
+        int stow = strcmp(r->origin, "stow") == 0;
+        agora__route_attrs_from_meta(&m, stow ? NULL : r->calling, stow ? NULL : r->called,
+                                     r->origin, &r->attrs);
     }
     agora__ingest_meta_free(&m);
     return 0;

@@ -14,13 +14,11 @@ void agora__route_attrs_from_meta(const agora__ingest_meta *m, const char *calli
     agora__strlcpy(out->modality, m->modality, sizeof out->modality);
     agora__strlcpy(out->body_part, m->body_part, sizeof out->body_part);
     agora__strlcpy(out->sop_class, m->sop_class_uid, sizeof out->sop_class);
-    int stow = origin && strcmp(origin, "stow") == 0;
-    /* STOW-RS has no AE titles (its receiver records a marker there, host/http/stow.h). */
-    agora__strlcpy(out->calling_ae, calling_ae && !stow ? calling_ae : "", sizeof out->calling_ae);
-    agora__strlcpy(out->called_ae, called_ae && !stow ? called_ae : "", sizeof out->called_ae);
+    agora__strlcpy(out->calling_ae, calling_ae ? calling_ae : "", sizeof out->calling_ae);
+    agora__strlcpy(out->called_ae, called_ae ? called_ae : "", sizeof out->called_ae);
     out->slice_thickness = m->has_slice_thickness ? m->slice_thickness : (double)NAN;
     out->n_frames = m->frames ? m->frames : 1;
     out->rows = m->rows;
     out->columns = m->columns;
-    out->origin = stow ? "stow" : "dimse";
+    out->origin = origin && strcmp(origin, "stow") == 0 ? "stow" : "dimse";
 }

@@ -28,7 +28,7 @@ typedef struct agora__route_attrs {
     char modality[AGORA__ROUTE_CS_MAX];   /* (0008,0060) Modality */
     char body_part[AGORA__ROUTE_CS_MAX];  /* (0018,0015) BodyPartExamined */
     char sop_class[AGORA__ROUTE_UID_MAX]; /* (0008,0016) SOP Class UID of the data set */
-    char calling_ae[AGORA__ROUTE_AE_MAX]; /* DIMSE: the sender's AE title; STOW: "" */
+    char calling_ae[AGORA__ROUTE_AE_MAX]; /* DIMSE: the sender's AE title; STOW: "" (intake) */
     char called_ae[AGORA__ROUTE_AE_MAX];  /* DIMSE: the AE title it called; STOW: "" */
     double slice_thickness;               /* (0018,0050) in mm; NAN when absent or not a number */
     uint32_t n_frames;                    /* (0028,0008) NumberOfFrames; 1 when absent */
