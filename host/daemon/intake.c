@@ -17,7 +17,7 @@
 #define INTAKE_READ_ATTEMPTS 3      /* host-side reader failures on one row before it is rejected */
 #define INTAKE_EVAL_MAX      100000 /* receiving studies examined per poll */
 
-enum { OUT_GROUPED, OUT_REJECTED, OUT_RETRY };
+enum { OUT_GROUPED, OUT_REJECTED, OUT_RETRY, OUT_SETTLED /* by another intake meanwhile */ };
 
 /* One 'received' row of a batch and what the reader made of it. */
 typedef struct batch_row {
@@ -43,7 +43,7 @@ struct agora__intake {
     uint64_t ing_used_us; /* monotonic time of the last batch that used the reader */
     batch_row *rows;      /* [cfg.batch] */
     sqlite3_stmt *sel_received, *sel_study, *ins_study, *reopen_study, *touch_study, *upsert_series,
-        *set_grouped, *set_rejected, *set_failed, *count_received;
+        *set_grouped, *set_rejected, *set_failed, *count_received, *still_received;
 };
 
 /* ---- small helpers --------------------------------------------------------------------------- */
@@ -247,6 +247,8 @@ static const struct {
     {ST(set_failed), "UPDATE spool_instance SET read_failures = read_failures + 1"
                      " WHERE sop_instance_uid = ?1 AND state = 'received'"},
     {ST(count_received), "SELECT COUNT(*) FROM spool_instance WHERE state = 'received'"},
+    {ST(still_received), "SELECT 1 FROM spool_instance"
+                         " WHERE sop_instance_uid = ? AND state = 'received'"},
 #undef ST
 };
 
@@ -482,8 +484,22 @@ static int apply_batch(agora__intake *in, size_t n, int64_t now, agora__error *e
 {
     int rc = exec(in, "BEGIN IMMEDIATE", err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const batch_row *r = &in->rows[i];
-        sqlite3_stmt *st;
+        batch_row *r = &in->rows[i];
+        /* Under the write lock: a row another intake (another process on this spool) settled
+         * since the batch was read is left alone, so nothing is counted twice. */
+        sqlite3_stmt *st = in->still_received;
+        sqlite3_bind_text(st, 1, r->sop, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (s != SQLITE_ROW && s != SQLITE_DONE) {
+            rc = db_fail(in, "checking an instance's state", err);
+            break;
+        }
+        if (s == SQLITE_DONE) {
+            r->outcome = OUT_SETTLED;
+            continue;
+        }
         switch (r->outcome) {
         case OUT_GROUPED:
             rc = apply_grouped(in, r, now, err);

@@ -720,6 +720,40 @@ static void test_backlog_blocks_emission(void **state)
     free_series(&a);
 }
 
+/* Two intakes on one spool (the daemon and a restarted one, or the CLI): nothing is grouped
+ * or emitted twice. */
+static void test_two_handles(void **state)
+{
+    (void)state;
+    series_files a;
+    make_series(95, 1, 4, &a);
+    agora__intake *x = open_intake(NULL), *y = open_intake(NULL);
+    assert_int_equal(receive_as(&a.f[0], NULL, NULL, a.f[0].len), 0);
+    assert_int_equal(receive_as(&a.f[1], NULL, NULL, a.f[1].len), 0);
+    assert_int_equal(poll_at(x, fx.now + S).grouped, 2);
+    fx.now += 2 * S;
+    assert_int_equal(receive_as(&a.f[2], NULL, NULL, a.f[2].len), 0);
+    assert_int_equal(receive_as(&a.f[3], NULL, NULL, a.f[3].len), 0);
+    assert_int_equal(poll_at(y, fx.now + S).grouped, 2);
+    assert_int_equal(poll_at(x, fx.now + S).grouped, 0);
+    poll_at(y, fx.now + 60 * S);
+    poll_at(x, fx.now + 61 * S);
+    assert_int_equal(fx.n_out, 1);
+    assert_int_equal(fx.out[0].n_instances, 4);
+    agora__intake_entry *v = NULL;
+    size_t n = 0;
+    agora__error e = {0};
+    assert_int_equal(
+        agora__intake_list(x, fx.now, 1u << AGORA__INTAKE_DISPATCHED, 10, &v, &n, NULL, &e), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].n_instances, 4);
+    assert_int_equal(v[0].n_series, 1);
+    free(v);
+    agora__intake_close(x);
+    agora__intake_close(y);
+    free_series(&a);
+}
+
 /* A version-1 spool (the first slice's) is migrated in place, its rows kept. */
 static void test_migrate_v1(void **state)
 {
@@ -803,6 +837,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rejects_and_no_pixels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dimse_and_stow_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_blocks_emission, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
