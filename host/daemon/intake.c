@@ -42,6 +42,7 @@ struct agora__intake {
     agora__ingest *ing;
     uint64_t ing_used_us; /* monotonic time of the last batch that used the reader */
     batch_row *rows;      /* [cfg.batch] */
+    int fault_next;       /* tests: AGORA__INGEST_FAULT_* for the next file read */
     sqlite3_stmt *sel_received, *sel_study, *ins_study, *reopen_study, *touch_study, *upsert_series,
         *set_grouped, *set_rejected, *set_failed, *count_received, *still_received;
 };
@@ -357,6 +358,10 @@ static int read_row(agora__intake *in, batch_row *r, agora__error *err)
     }
     agora__ingest_meta m;
     agora__error e = {0};
+    if (in->fault_next) {
+        agora__ingest_debug_fault_next(in->ing, in->fault_next);
+        in->fault_next = 0;
+    }
     int rc = agora__ingest_metadata(in->ing, path, &m, &e);
     if (rc == AGORA_EINTERNAL || rc == AGORA_ENOMEM) {
         r->outcome = OUT_RETRY;
@@ -1107,6 +1112,11 @@ int agora__intake_force(agora__intake *in, const char *key, int64_t now_ms, agor
                                 prefix, state);
     logf_(in, 0, "study %s forced complete by the operator", prefix);
     return 0;
+}
+
+void agora__intake_debug_fault_next(agora__intake *in, int fault)
+{
+    in->fault_next = fault;
 }
 
 int agora__intake_counts_get(agora__intake *in, agora__intake_counts *out, agora__error *err)

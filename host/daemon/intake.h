@@ -210,6 +210,10 @@ int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_
  * AGORA_ESTATE: it is complete, dispatched or discarded already (nothing changes). */
 int agora__intake_force(agora__intake *in, const char *key, int64_t now_ms, agora__error *err);
 
+/* Testing hook: the reader misbehaves on the next file it reads (AGORA__INGEST_FAULT_*, see
+ * ingest.h), as a hostile file could make it. */
+void agora__intake_debug_fault_next(agora__intake *in, int fault);
+
 /* Counts of spool rows by state and of studies by state (for `agora queue` and /healthz). */
 typedef struct agora__intake_counts {
     uint64_t received, grouped, rejected; /* instances */

@@ -649,6 +649,44 @@ static void test_rejects_and_no_pixels(void **state)
     free_series(&a);
 }
 
+/* A file that makes the reader crash (SIGSEGV) or hang past its timeout is rejected as
+ * unreadable; the reader is respawned and the rest of the study is grouped and completed. */
+static void test_reader_dies_on_a_file(void **state)
+{
+    (void)state;
+    agora__ingest_options io;
+    agora__ingest_options_default(&io);
+    io.timeout_ms = 1500; /* generous under load, short for the spinning file */
+    agora__intake_config c;
+    agora__intake_config_default(&c);
+    c.ingest = &io;
+    series_files a;
+    make_series(85, 1, 3, &a);
+    agora__intake *in = open_intake(&c);
+    assert_int_equal(receive_as(&a.f[0], NULL, NULL, a.f[0].len), 0);
+    agora__intake_debug_fault_next(in, AGORA__INGEST_FAULT_SEGV);
+    agora__intake_poll_stats ps = poll_at(in, fx.now + S);
+    assert_int_equal(ps.rejected, 1);
+    fx.now += S;
+    assert_int_equal(receive_as(&a.f[1], NULL, NULL, a.f[1].len), 0);
+    agora__intake_debug_fault_next(in, AGORA__INGEST_FAULT_SPIN);
+    ps = poll_at(in, fx.now + S);
+    assert_int_equal(ps.rejected, 1);
+    fx.now += S;
+    assert_int_equal(receive_as(&a.f[2], NULL, NULL, a.f[2].len), 0);
+    ps = poll_at(in, fx.now + 60 * S);
+    assert_int_equal(ps.grouped, 1);
+    assert_int_equal(fx.n_out, 1);
+    assert_int_equal(fx.out[0].n_instances, 1);
+    agora__intake_counts cn;
+    agora__error e = {0};
+    assert_int_equal(agora__intake_counts_get(in, &cn, &e), 0);
+    assert_int_equal(cn.rejected, 2);
+    assert_non_null(strstr(fx.log, "unreadable"));
+    agora__intake_close(in);
+    free_series(&a);
+}
+
 /* DIMSE and STOW-RS arrivals of one study are one bucket. */
 static void test_dimse_and_stow_merge(void **state)
 {
@@ -835,6 +873,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_series_amendment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handover_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejects_and_no_pixels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_dies_on_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dimse_and_stow_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_blocks_emission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
