@@ -363,7 +363,10 @@ static int read_row(agora__intake *in, batch_row *r, agora__error *err)
         in->fault_next = 0;
     }
     int rc = agora__ingest_metadata(in->ing, path, &m, &e);
-    if (rc == AGORA_EINTERNAL || rc == AGORA_ENOMEM) {
+    /* Host-side failures (no reader, out of memory, a system error opening the file other than
+     * its absence, e.g. EMFILE) are retried on later polls, at most INTAKE_READ_ATTEMPTS times. */
+    if (rc == AGORA_EINTERNAL || rc == AGORA_ENOMEM ||
+        (agora__err_errno(rc) != 0 && rc != AGORA__ENOENT)) {
         r->outcome = OUT_RETRY;
         agora__strlcpy(r->why, e.msg, sizeof r->why);
         if (r->read_failures + 1 >= INTAKE_READ_ATTEMPTS)

@@ -687,6 +687,36 @@ static void test_reader_dies_on_a_file(void **state)
     free_series(&a);
 }
 
+/* A row whose spool file disappeared is rejected 'missing-file' (kept, counted), not retried. */
+static void test_missing_file(void **state)
+{
+    (void)state;
+    series_files a;
+    make_series(86, 1, 2, &a);
+    agora__intake *in = open_intake(NULL);
+    receive(&a, S, NULL);
+    char db[400];
+    snprintf(db, sizeof db, "%s/spool/spool.db", fx.home);
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(h, "SELECT path FROM spool_instance LIMIT 1", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char p[600];
+    snprintf(p, sizeof p, "%s/spool/%s", fx.home, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    assert_int_equal(unlink(p), 0);
+    agora__intake_poll_stats ps = poll_at(in, fx.now + 60 * S);
+    assert_int_equal(ps.rejected, 1);
+    assert_int_equal(ps.grouped, 1);
+    assert_int_equal(fx.n_out, 1);
+    assert_non_null(strstr(fx.log, "missing-file"));
+    agora__intake_close(in);
+    free_series(&a);
+}
+
 /* DIMSE and STOW-RS arrivals of one study are one bucket. */
 static void test_dimse_and_stow_merge(void **state)
 {
@@ -874,6 +904,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_handover_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejects_and_no_pixels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_dies_on_a_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dimse_and_stow_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_blocks_emission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
