@@ -308,8 +308,7 @@ void agora__intake_close(agora__intake *in)
     free(in);
 }
 
-/* ---- grouping
- * ------------------------------------------------------------------------------------ */
+/* ---- grouping -------------------------------------------------------------------------------- */
 
 /* Read the next batch of 'received' rows. */
 static int load_batch(agora__intake *in, size_t *n, agora__error *err)
@@ -572,8 +571,7 @@ static int group_batch(agora__intake *in, int64_t now, size_t *n, agora__intake_
     return 0;
 }
 
-/* ---- completion
- * ----------------------------------------------------------------------------------- */
+/* ---- completion ------------------------------------------------------------------------------ */
 
 typedef struct eval_row {
     char uid[AGORA__ROUTE_UID_MAX];
@@ -689,8 +687,7 @@ static int evaluate(agora__intake *in, int64_t now, agora__intake_poll_stats *ps
     return rc;
 }
 
-/* ---- emission
- * ---------------------------------------------------------------------------------------- */
+/* ---- emission -------------------------------------------------------------------------------- */
 
 /* Everything one emitted study points into (freed after the hand-over). */
 typedef struct built {
@@ -922,8 +919,7 @@ static int emit(agora__intake *in, int64_t now, agora__intake_complete_fn on_com
     return rc;
 }
 
-/* ---- poll
- * ---------------------------------------------------------------------------------------------- */
+/* ---- poll ------------------------------------------------------------------------------------ */
 
 static int count_received(agora__intake *in, uint32_t *out, agora__error *err)
 {
@@ -969,8 +965,7 @@ int agora__intake_poll(agora__intake *in, int64_t now_ms, agora__intake_complete
     return rc;
 }
 
-/* ---- operations
- * --------------------------------------------------------------------------------------- */
+/* ---- operations ------------------------------------------------------------------------------ */
 
 int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_t max,
                        agora__intake_entry **out, size_t *n, int *more, agora__error *err)
