@@ -56,6 +56,13 @@
  * the completion state (see spool.c). The UIDs stored there are the clinic's data: they stay in
  * its database and are never logged.
  *
+ * Use (the daemon): open once with the configured quiet times and force action; a 1 s timer calls
+ * agora__intake_poll(in, wall-clock ms, hand_over, ctx, &stats, &err), where hand_over evaluates
+ * the rules on each series' attrs (agora__rules_eval) and enqueues the jobs (the instance set of
+ * a job is the study's or the series' sop_uids), returning 0 only when every enqueue succeeded
+ * (a duplicate counts as success). `agora queue` opens its own handle for agora__intake_list and
+ * agora__intake_force.
+ *
  * Threads: an agora__intake (its own SQLite connection and, once grouping starts, its own reader
  * process) is used by one thread at a time; several handles in several processes may share one
  * spool.db (`agora queue` lists and forces from the CLI while the daemon polls). The reader is
