@@ -1,4 +1,4 @@
-/* Unit tests for host/daemon/rules.c: the rules loader (allow-list, operand checks, bounds) and
+/* Unit tests for host/daemon/route_rules.c: the rules loader (allow-list, operand checks, bounds) and
  * the evaluation of one series (operators, absent attributes, discard, fallback, the default
  * rule, merging of duplicate plugins, skips, explanations without values). */
 #include <math.h>
@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "common.h"
-#include "rules.h"
+#include "route_rules.h"
 
 #define HEAD "{\"schema\":\"agora.rules/1\",\"rules\":["
 

@@ -1,7 +1,9 @@
 /*
- * Routing rules as data (issue 12 item 4): which installed apps run on a received series, at
- * which priority, and where their results go. A rules file is JSON (schemas/rules.schema.json
- * documents it; THIS loader is the authority and checks everything the schema says, and more):
+ * Routing rules as data (issue 12 item 4; the module is route_rules.{c,h}, not rules.h, because
+ * host/deid/rules.h is on the include path of every module that links dimse/deid): which installed
+ * apps run on a received series, at which priority, and where their results go. A rules file is
+ * JSON (schemas/rules.schema.json documents it; THIS loader is the authority and checks everything
+ * the schema says, and more):
  *
  *   {"schema": "agora.rules/1",
  *    "rules": [
@@ -51,8 +53,8 @@
  * plan's strings point into the rules and the apps passed to eval (borrowed: keep both alive
  * while the plan is used); the plan's arrays are its own (agora__route_plan_free).
  */
-#ifndef AGORA_DAEMON_RULES_H
-#define AGORA_DAEMON_RULES_H
+#ifndef AGORA_DAEMON_ROUTE_RULES_H
+#define AGORA_DAEMON_ROUTE_RULES_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* Routing rules: the loader (every check of schemas/rules.schema.json, and the bounds) and the
- * evaluation of one series (see rules.h for the language and its semantics). */
-#include "rules.h"
+ * evaluation of one series (see route_rules.h for the language and its semantics). */
+#include "route_rules.h"
 
 #include <math.h>
 #include <stdio.h>
