@@ -324,8 +324,8 @@ static int parse_operand(ld *l, cond *c, json_t *v, size_t i)
     double d = json_number_value(v);
     if (!isfinite(d))
         return fail(l, AGORA_EINVAL, "the value must be a finite number");
-    if (t == T_COUNT && (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                         json_integer_value(v) > (json_int_t)UINT32_MAX))
+    /* 512.0 is the integer 512, as JSON Schema counts it. */
+    if (t == T_COUNT && (d != floor(d) || d < 0 || d > (double)UINT32_MAX))
         return fail(l, AGORA_EINVAL, "%s is a count: the value must be an integer 0..4294967295",
                     attrs[c->attr].name);
     c->d[i] = d;
