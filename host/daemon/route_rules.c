@@ -892,30 +892,41 @@ static void trimmed(const char *f, size_t cap, const char **p, size_t *n)
     *n = len;
 }
 
+/* The text field of attribute id and its size, or NULL for a number (or no origin). */
+static const char *text_field(const agora__route_attrs *a, attr_id id, size_t *cap)
+{
+    *cap = AGORA__ROUTE_CS_MAX;
+    switch (id) {
+    case A_MODALITY:
+        return a->modality;
+    case A_BODY_PART:
+        return a->body_part;
+    case A_SOP_CLASS:
+        *cap = sizeof a->sop_class;
+        return a->sop_class;
+    case A_CALLING_AE:
+        return a->calling_ae;
+    case A_CALLED_AE:
+        return a->called_ae;
+    case A_ORIGIN:
+        return a->origin; /* static text, shorter than the cap */
+    default:
+        return NULL;
+    }
+}
+
 /* Attribute `id` of the series: text (*s, *n) or number (*d); 0 when absent. */
 static int attr_value(const agora__route_attrs *a, attr_id id, const char **s, size_t *n, double *d)
 {
-    switch (id) {
-    case A_MODALITY:
-        trimmed(a->modality, sizeof a->modality, s, n);
-        return *n > 0;
-    case A_BODY_PART:
-        trimmed(a->body_part, sizeof a->body_part, s, n);
-        return *n > 0;
-    case A_SOP_CLASS:
-        trimmed(a->sop_class, sizeof a->sop_class, s, n);
-        return *n > 0;
-    case A_CALLING_AE:
-        trimmed(a->calling_ae, sizeof a->calling_ae, s, n);
-        return *n > 0;
-    case A_CALLED_AE:
-        trimmed(a->called_ae, sizeof a->called_ae, s, n);
-        return *n > 0;
-    case A_ORIGIN:
-        if (a->origin == NULL)
+    if (is_text(attrs[id].type)) {
+        size_t cap;
+        const char *f = text_field(a, id, &cap);
+        if (f == NULL)
             return 0;
-        trimmed(a->origin, 16, s, n);
+        trimmed(f, cap, s, n);
         return *n > 0;
+    }
+    switch (id) {
     case A_SLICE_THICKNESS:
         *d = a->slice_thickness;
         return isfinite(*d);
