@@ -855,6 +855,15 @@ const char *agora__route_action_name(agora__route_action a)
     return a == AGORA__ROUTE_RUN ? "run" : a == AGORA__ROUTE_DISCARD ? "discard" : "none";
 }
 
+void agora__route_plan_describe(const agora__route_plan *p, char *buf, size_t size)
+{
+    if (size == 0)
+        return;
+    snprintf(buf, size, "action=%s rule=%s jobs=%zu skipped=%zu",
+             agora__route_action_name(p->action), p->rule_id ? p->rule_id : "-", p->n_matches,
+             p->n_skipped);
+}
+
 const char *agora__rules_priority_name(int priority)
 {
     return priority > 0 ? "urgent" : priority < 0 ? "offpeak" : "normal";

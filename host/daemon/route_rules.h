@@ -49,6 +49,13 @@
  * may go to logs. (The rule's own constants are the operator's text, not patient data; they are
  * not in the steps either, the caller has the rules file.)
  *
+ * Using a plan (the daemon): enqueue one job per match (agora__job_spec: plugin_id and
+ * plugin_version, scope, priority, rule_id; the queue's rule_id for the default rule is "", ours
+ * is "default"). A match may name several destinations: deliver that one job's results to each;
+ * one job per destination would collide on the queue's unique key, which has no destination.
+ * Across the series of one study, a plugin routed with scope "study" from any series runs once
+ * on the whole study, which covers its "series" matches in that study.
+ *
  * Ownership: agora__rules is immutable after load and may be shared by threads read-only. A
  * plan's strings point into the rules and the apps passed to eval (borrowed: keep both alive
  * while the plan is used); the plan's arrays are its own (agora__route_plan_free).
@@ -135,6 +142,9 @@ typedef struct agora__route_plan {
 void agora__route_plan_free(agora__route_plan *p);
 /* "none", "run", "discard". */
 const char *agora__route_action_name(agora__route_action a);
+/* One PHI-free log fragment for a plan, "action=run rule=ct-chest-thin jobs=2 skipped=0" (rule
+ * ids are the operator's [A-Za-z0-9._-] names), into buf (always terminated). */
+void agora__route_plan_describe(const agora__route_plan *p, char *buf, size_t size);
 /* "urgent", "normal", "offpeak". */
 const char *agora__rules_priority_name(int priority);
 

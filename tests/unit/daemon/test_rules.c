@@ -1,5 +1,5 @@
-/* Unit tests for host/daemon/route_rules.c: the rules loader (allow-list, operand checks, bounds) and
- * the evaluation of one series (operators, absent attributes, discard, fallback, the default
+/* Unit tests for host/daemon/route_rules.c: the rules loader (allow-list, operand checks, bounds)
+ * and the evaluation of one series (operators, absent attributes, discard, fallback, the default
  * rule, merging of duplicate plugins, skips, explanations without values). */
 #include <math.h>
 #include <setjmp.h>
@@ -664,6 +664,9 @@ static void skips_with_apps(void **state)
     assert_non_null(strstr(t.text, "org.example.ver|installed at another version"));
     assert_non_null(strstr(t.text, "org.example.revoked|revoked"));
     assert_non_null(strstr(t.text, "org.example.mronly|its manifest does not accept"));
+    char line[128];
+    agora__route_plan_describe(&p, line, sizeof line);
+    assert_string_equal(line, "action=run rule=ct jobs=2 skipped=4");
     agora__route_plan_free(&p);
     agora__rules_free(r);
 }
@@ -703,6 +706,9 @@ static void explanations_without_values(void **state)
     assert_null(strstr(t.text, "QWERTY"));
     assert_null(strstr(t.text, "999888777"));
     assert_null(strstr(t.text, "CT|"));
+    char line[128];
+    agora__route_plan_describe(&p, line, sizeof line);
+    assert_string_equal(line, "action=discard rule=fallback jobs=0 skipped=0");
     agora__route_plan_free(&p);
     agora__rules_free(r);
 }
