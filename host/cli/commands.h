@@ -25,6 +25,7 @@ int agora__cmd_remove(int argc, char **argv);    /* [trust] */
 int agora__cmd_run(int argc, char **argv);       /* [cli] clinic run: trust + worker + meter */
 int agora__cmd_serve(int argc, char **argv);     /* [dimse] clinic daemon: DICOM receive */
 int agora__cmd_queue(int argc, char **argv);     /* [daemon] queue [show|retry|cancel JOB] */
+int agora__cmd_rules(int argc, char **argv);     /* [daemon] rules test|check: routing rules */
 int agora__cmd_results(int argc, char **argv);   /* [results] results show|export */
 int agora__cmd_usage(int argc, char **argv);     /* [meter] */
 int agora__cmd_statement(int argc, char **argv); /* [meter] */
