@@ -13,9 +13,8 @@
  * data set is streamed from the file in P-DATA-TF PDUs no larger than the peer's max PDU.
  *
  * One association per call (a batch of files). Per-file results say what happened to each file;
- * the association result says why files were not attempted. No UID, AE title of the patient
- * or data set value is written to messages: they name the file's index, SOP class keyword-free
- * numbers (status codes) and what to do.
+ * the association result says why files were not attempted. Messages carry host:port, AE
+ * titles, status codes and what to do; never a UID or a data set value.
  */
 #ifndef AGORA_DIMSE_SCU_H
 #define AGORA_DIMSE_SCU_H
