@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "http_client.h"
+#include "command.h"
 #include "pdu.h"
 #include "scu.h"
 
@@ -178,19 +179,23 @@ static void summarize(const agora__dest *d, const agora__deliver_outcome *each, 
         "%zu of %zu delivered; file %zu: %s", n_ok, n, pick + 1, each[pick].msg);
 }
 
+static void scu_config_of(const agora__dest *d, agora__scu_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = d->host;
+    cfg->port = d->port;
+    cfg->called_ae = d->ae_title;
+    cfg->calling_ae = d->calling_ae && d->calling_ae[0] ? d->calling_ae : DEFAULT_CALLING_AE;
+    cfg->connect_timeout_ms = d->timeout_ms;
+    cfg->assoc_timeout_ms = d->timeout_ms;
+    cfg->dimse_timeout_ms = d->timeout_ms;
+}
+
 static int deliver_dimse(const agora__dest *d, const char *const *paths, size_t n,
                          agora__deliver_outcome *each, agora__error *err)
 {
-    agora__scu_config cfg = {
-        .host = d->host,
-        .port = d->port,
-        .called_ae = d->ae_title,
-        .calling_ae = d->calling_ae && d->calling_ae[0] ? d->calling_ae : DEFAULT_CALLING_AE,
-        .connect_timeout_ms = d->timeout_ms,
-        .assoc_timeout_ms = d->timeout_ms,
-        .dimse_timeout_ms = d->timeout_ms,
-        .max_pdu = 0,
-    };
+    agora__scu_config cfg;
+    scu_config_of(d, &cfg);
     agora__scu_file_result *fr = calloc(n, sizeof *fr);
     if (fr == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory for %zu files", n);
@@ -350,6 +355,37 @@ int agora__deliver_files(const agora__dest *d, const char *const *paths, size_t 
                          agora__deliver_outcome *out, agora__error *err)
 {
     return agora__deliver_files_each(d, paths, n, NULL, out, err);
+}
+
+int agora__deliver_echo(const agora__dest *d, agora__deliver_outcome *out, agora__error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (d == NULL || d->kind != AGORA__DEST_DIMSE) {
+        set(out, AGORA__DELIVER_PERMANENT, "configuration-error", 0,
+            "C-ECHO needs a DICOM (AE@HOST:PORT) destination");
+        return agora__error_set(err, AGORA_EINVAL, "%s", out->msg);
+    }
+    agora__scu_config cfg;
+    scu_config_of(d, &cfg);
+    agora__scu_result res;
+    uint16_t status = 0xFFFF;
+    agora__error e;
+    int rc = agora__scu_echo(&cfg, &status, &res, &e);
+    if (rc != 0) {
+        set(out, AGORA__DELIVER_PERMANENT, "configuration-error", 0, "%s", e.msg);
+        return agora__error_set(err, rc, "%s", e.msg);
+    }
+    const char *cls;
+    if (res.fail != AGORA__SCU_OK) {
+        agora__deliver_class c = classify_scu(res.fail, &res, &cls);
+        set(out, c, cls, 0, "%s", res.msg);
+    } else if (status != AGORA__DIMSE_SUCCESS) {
+        set(out, AGORA__DELIVER_PERMANENT, "refused-by-peer", status,
+            "the peer answered C-ECHO with status 0x%04x", status);
+    } else {
+        set(out, AGORA__DELIVER_OK, "delivered", status, "C-ECHO answered with status 0x0000");
+    }
+    return 0;
 }
 
 int agora__deliver_fhir(const char *url, const char *json, size_t len, unsigned timeout_ms,

@@ -69,6 +69,11 @@ int agora__deliver_files_each(const agora__dest *d, const char *const *paths, si
                               agora__deliver_outcome *each, agora__deliver_outcome *out,
                               struct agora__error *err);
 
+/* C-ECHO the destination (DIMSE only): OK when it answered 0x0000; else the class of why not.
+ * For `agora dicom send --echo` and a daemon's start-up check. */
+int agora__deliver_echo(const agora__dest *d, agora__deliver_outcome *out,
+                        struct agora__error *err);
+
 /* POST a FHIR resource (JSON, e.g. a DiagnosticReport) to url (the type's endpoint,
  * ".../DiagnosticReport"). 2xx OK; 5xx/408/429/connect errors TRANSIENT; other 4xx PERMANENT. */
 int agora__deliver_fhir(const char *url, const char *json, size_t len, unsigned timeout_ms,
