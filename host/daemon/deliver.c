@@ -269,7 +269,7 @@ static int deliver_stow(const agora__dest *d, const char *const *paths, size_t n
     agora__stow_file_result *fr = calloc(n, sizeof *fr);
     if (fr == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory for %zu files", n);
-    agora__http_opts opts = {d->timeout_ms, 0, NULL};
+    agora__http_opts opts = {d->timeout_ms, d->timeout_ms, 0, NULL};
     agora__http_result res;
     size_t bad = n;
     int rc = agora__stow_post(d->url, paths, n, &opts, fr, &res, &bad, err);
@@ -392,7 +392,7 @@ int agora__deliver_fhir(const char *url, const char *json, size_t len, unsigned 
                         agora__deliver_outcome *out, agora__error *err)
 {
     memset(out, 0, sizeof *out);
-    agora__http_opts opts = {timeout_ms, 0, NULL};
+    agora__http_opts opts = {timeout_ms, timeout_ms, 0, NULL};
     agora__http_result res;
     int rc = agora__http_post_json(url, json, len, &opts, &res, err);
     if (rc != 0) {

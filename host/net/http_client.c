@@ -20,7 +20,8 @@
 
 #define URL_MAX            2048u
 #define DEFAULT_CONNECT_MS 10000u
-#define DEFAULT_TOTAL_MS   300000u
+#define DEFAULT_TOTAL_MS   600000u
+#define DEFAULT_STALL_MS   30000u
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static CURLcode init_rc = CURLE_OK;
@@ -43,7 +44,37 @@ typedef struct body {
     char *data;
     size_t len, cap;
     int over;
+    /* stall watch (on_progress): the last time a byte moved, and the limit */
+    uint64_t last_move_ms, stall_ms;
+    curl_off_t moved;
+    int stalled;
 } body;
+
+static uint64_t mono_ms(void)
+{
+    return agora__now_ns() / 1000000u;
+}
+
+/* Fails the transfer when no byte moved either way for stall_ms (libcurl's low-speed check
+ * averages over a window and reacts seconds late). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    body *b = ud;
+    (void)dltotal;
+    (void)ultotal;
+    uint64_t now = mono_ms();
+    if (dlnow + ulnow != b->moved) {
+        b->moved = dlnow + ulnow;
+        b->last_move_ms = now;
+        return 0;
+    }
+    if (now - b->last_move_ms > b->stall_ms) {
+        b->stalled = 1;
+        return 1;
+    }
+    return 0;
+}
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -88,7 +119,13 @@ static void set_common(CURL *h, const agora__http_opts *o, char *errbuf, body *r
     unsigned tms = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TOTAL_MS;
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)cms);
+    unsigned sms = o && o->stall_timeout_ms ? o->stall_timeout_ms : DEFAULT_STALL_MS;
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)tms);
+    resp->stall_ms = sms;
+    resp->last_move_ms = mono_ms();
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, resp);
     /* A 3xx is reported, never followed: a destination cannot send us to another host. */
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -156,6 +193,13 @@ static void finish(CURL *h, CURLcode cc, const char *errbuf, const body *resp, i
             what = "the response is larger than the 4 MiB we read";
         break;
     case CURLE_ABORTED_BY_CALLBACK:
+        if (resp->stalled) {
+            res->fail = AGORA__HTTP_TIMEOUT;
+            what = "no byte moved for the stall timeout";
+            todo = "; the server stopped reading or answering";
+            break;
+        }
+        /* fall through */
     case CURLE_READ_ERROR:
         res->fail = file_bad ? AGORA__HTTP_BAD_FILE : AGORA__HTTP_OTHER;
         if (file_bad)
@@ -384,7 +428,7 @@ int agora__stow_post(const char *base_url, const char *const *paths, size_t n,
     }
     char errbuf[CURL_ERROR_SIZE];
     errbuf[0] = 0;
-    body resp = {NULL, 0, 0, 0};
+    body resp = {0};
     set_common(h, opts, errbuf, &resp);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -434,7 +478,7 @@ int agora__http_post_json(const char *url, const char *data, size_t len,
     }
     char errbuf[CURL_ERROR_SIZE];
     errbuf[0] = 0;
-    body resp = {NULL, 0, 0, 0};
+    body resp = {0};
     set_common(h, opts, errbuf, &resp);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_POST, 1L);

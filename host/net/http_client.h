@@ -50,7 +50,8 @@ typedef struct agora__stow_file_result {
 
 typedef struct agora__http_opts {
     unsigned connect_timeout_ms; /* 0: 10 s */
-    unsigned timeout_ms;         /* whole request; 0: 300 s */
+    unsigned stall_timeout_ms;   /* no byte moving either way this long fails; 0: 30 s */
+    unsigned timeout_ms;         /* whole request; 0: 600 s */
     const char *ca_file;         /* NULL: the system store */
 } agora__http_opts;
 

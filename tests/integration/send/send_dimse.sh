@@ -31,27 +31,12 @@ cd "$T"
 fails=0
 fail() { echo "not ok: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
-q() { "$@" >/dev/null 2>&1 || { echo "command failed: $*"; "$@"; exit 1; }; }
 # field FILE KEY: a top-level field of agora dicom send --json
 field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
-classes() { $PY -c 'import json,sys; print(" ".join(sorted(set(f["class"] for f in json.load(open(sys.argv[1]))["files"]))))' "$1"; }
 
 # --- the files: a CT series, and the SR + SEG of a threshold run on it ---
-q "$A" keygen --out keys/op
-q "$A" keygen --out keys/acme
-q "$A" pack --manifest "$P/threshold.manifest.json" --plugin "$P/threshold.so" --sign keys/acme.key -o threshold.agora
-q "$A" certify threshold.agora --catalog cat --key keys/op.key --vendor-key keys/acme.pub --model free
-q "$A" init --home "$T/home" --trust keys/op.pub
-q "$A" sync cat --home "$T/home"
-q "$A" install org.agora.examples.threshold --home "$T/home"
-export AGORA_HOME=$T/home
-q "$A" dicom synth --modality CT --slices 8 --rows 48 --cols 40 -o studies/ct
-q "$A" run studies
-STUDY=$("$A" results studies | cut -f1 | head -1)
-q "$A" results export "$STUDY" --format dicom -o results --source studies
-N_CT=$(ls studies/ct | wc -l)
-N_RES=$(find results -type f -name '*.dcm' | wc -l)
-[ "$N_RES" -ge 2 ] || { echo "not ok: the export wrote $N_RES objects (expected an SR and a SEG)"; exit 1; }
+. "$HERE/make_files.sh"
+make_send_files "$A" "$P"
 N=$((N_CT + N_RES))
 
 # --- 1. storescp (every class of its default profile, bit-preserving, data sets only) ---
