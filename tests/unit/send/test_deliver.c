@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -197,13 +198,101 @@ static void refused_is_transient(void **state)
     rmdir(dir);
 }
 
+/* A one-request HTTP server on a loopback port: reads the request (headers and body), keeps it,
+ * answers `status`. */
+typedef struct http1 {
+    int listen_fd, port, status;
+    char req[8192];
+    size_t req_len;
+    pthread_t th;
+} http1;
+
+static void *http1_main(void *arg)
+{
+    http1 *h = arg;
+    int c = accept(h->listen_fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    for (;;) {
+        ssize_t r = recv(c, h->req + h->req_len, sizeof h->req - 1 - h->req_len, 0);
+        if (r <= 0)
+            break;
+        h->req_len += (size_t)r;
+        h->req[h->req_len] = 0;
+        char *end = strstr(h->req, "\r\n\r\n");
+        char *cl = strstr(h->req, "Content-Length: ");
+        if (end && cl && h->req_len >= (size_t)(end + 4 - h->req) + (size_t)atoi(cl + 16))
+            break;
+    }
+    char resp[128];
+    int n =
+        snprintf(resp, sizeof resp,
+                 "HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", h->status);
+    (void)send(c, resp, (size_t)n, MSG_NOSIGNAL);
+    close(c);
+    return NULL;
+}
+
+static void http1_start(http1 *h, int status)
+{
+    memset(h, 0, sizeof *h);
+    h->status = status;
+    h->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(h->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(h->listen_fd, 1), 0);
+    socklen_t l = sizeof a;
+    assert_int_equal(getsockname(h->listen_fd, (struct sockaddr *)&a, &l), 0);
+    h->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&h->th, NULL, http1_main, h), 0);
+}
+
+static void fhir_post(void **state)
+{
+    (void)state;
+    const char *doc = "{\"resourceType\":\"DiagnosticReport\",\"status\":\"final\"}";
+    const struct {
+        int status;
+        agora__deliver_class cls;
+        const char *name;
+    } cases[] = {
+        {201, AGORA__DELIVER_OK, "delivered"},
+        {503, AGORA__DELIVER_TRANSIENT, "server-error"},
+        {422, AGORA__DELIVER_PERMANENT, "refused-by-peer"},
+        {404, AGORA__DELIVER_PERMANENT, "configuration-error"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        http1 h;
+        http1_start(&h, cases[i].status);
+        char url[96];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/fhir/DiagnosticReport", h.port);
+        agora__deliver_outcome out;
+        agora__error err = {0};
+        assert_int_equal(agora__deliver_fhir(url, doc, strlen(doc), 5000, &out, &err), 0);
+        pthread_join(h.th, NULL);
+        close(h.listen_fd);
+        assert_int_equal(out.cls, cases[i].cls);
+        assert_string_equal(out.error_class, cases[i].name);
+        assert_int_equal(out.last_status, cases[i].status);
+        assert_non_null(strstr(h.req, "POST /fhir/DiagnosticReport HTTP/1.1"));
+        assert_non_null(strstr(h.req, "Content-Type: application/fhir+json"));
+        assert_non_null(strstr(h.req, doc));
+    }
+    /* Not an http(s) URL: refused before any connection. */
+    agora__deliver_outcome out;
+    assert_int_equal(agora__deliver_fhir("file:///etc/passwd", doc, strlen(doc), 1000, &out, NULL),
+                     AGORA_EINVAL);
+    assert_int_equal(out.cls, AGORA__DELIVER_PERMANENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(dimse_classes),
-        cmocka_unit_test(http_classes),
-        cmocka_unit_test(backoff),
-        cmocka_unit_test(refused_is_transient),
+        cmocka_unit_test(dimse_classes), cmocka_unit_test(http_classes),
+        cmocka_unit_test(backoff),       cmocka_unit_test(refused_is_transient),
+        cmocka_unit_test(fhir_post),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
