@@ -212,6 +212,57 @@ static void finish(CURL *h, CURLcode cc, const char *errbuf, const body *resp, i
     snprintf(res->msg, sizeof res->msg, "%s%s", what, todo);
 }
 
+/* One POST of len bytes, from data or (data NULL) from read(read_ud); the headers a
+ * NULL-terminated list. The answer is in resp (the caller frees resp->data) and res. *file_bad
+ * (when given) is read after the transfer: the read callback's "a file failed" flag. */
+typedef struct post_req {
+    const char *url;
+    const char *const *headers;
+    const char *data;
+    curl_off_t len;
+    curl_read_callback read;
+    void *read_ud;
+    const int *file_bad;
+} post_req;
+
+static int post(const post_req *r, const agora__http_opts *opts, body *resp,
+                agora__http_result *res, agora__error *err)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdr = NULL;
+    int oom = h == NULL;
+    for (size_t i = 0; !oom && r->headers[i]; i++) {
+        struct curl_slist *n = curl_slist_append(hdr, r->headers[i]);
+        if (n == NULL)
+            oom = 1;
+        else
+            hdr = n;
+    }
+    if (oom) {
+        curl_easy_cleanup(h);
+        curl_slist_free_all(hdr);
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory for an HTTP request");
+    }
+    char errbuf[CURL_ERROR_SIZE];
+    errbuf[0] = 0;
+    set_common(h, opts, errbuf, resp);
+    curl_easy_setopt(h, CURLOPT_URL, r->url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    if (r->data) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->data);
+    } else {
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, r->read);
+        curl_easy_setopt(h, CURLOPT_READDATA, r->read_ud);
+    }
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, r->len);
+    CURLcode cc = curl_easy_perform(h);
+    finish(h, cc, errbuf, resp, r->file_bad ? *r->file_bad : 0, res);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    return 0;
+}
+
 /* ---- STOW-RS ---- */
 
 typedef struct stow_src {
@@ -416,39 +467,20 @@ int agora__stow_post(const char *base_url, const char *const *paths, size_t n,
     char ctype[128];
     snprintf(ctype, sizeof ctype,
              "Content-Type: multipart/related; type=\"application/dicom\"; boundary=%s", boundary);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, ctype);
-    struct curl_slist *hdr2 = hdr ? curl_slist_append(hdr, "Accept: application/dicom+json") : NULL;
-    struct curl_slist *hdr3 = hdr2 ? curl_slist_append(hdr2, "Expect:") : NULL;
-    if (h == NULL || hdr3 == NULL) {
-        curl_easy_cleanup(h);
-        curl_slist_free_all(hdr2 ? hdr2 : hdr);
-        free(meta);
-        return agora__error_set(err, AGORA_ENOMEM, "out of memory for an HTTP request");
-    }
-    char errbuf[CURL_ERROR_SIZE];
-    errbuf[0] = 0;
+    /* "Expect:" off: no 100-continue round trip before the body. */
+    const char *const headers[] = {ctype, "Accept: application/dicom+json", "Expect:", NULL};
+    post_req r = {url, headers, NULL, (curl_off_t)total, on_read, &src, &src.bad};
     body resp = {0};
-    set_common(h, opts, errbuf, &resp);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr3);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, &src);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)total);
-    CURLcode cc = curl_easy_perform(h);
+    rc = post(&r, opts, &resp, res, err);
     if (src.fd >= 0)
         close(src.fd);
-    finish(h, cc, errbuf, &resp, src.bad, res);
-    if (res->fail == AGORA__HTTP_BAD_FILE && bad_file)
+    if (rc == 0 && res->fail == AGORA__HTTP_BAD_FILE && bad_file)
         *bad_file = src.i;
-    if (res->fail == AGORA__HTTP_OK)
+    if (rc == 0 && res->fail == AGORA__HTTP_OK)
         read_stow_answer(&resp, res->http_status, meta, n, files);
-    curl_slist_free_all(hdr3);
-    curl_easy_cleanup(h);
     free(resp.data);
     free(meta);
-    return 0;
+    return rc;
 }
 
 int agora__http_post_json(const char *url, const char *data, size_t len,
@@ -468,27 +500,11 @@ int agora__http_post_json(const char *url, const char *data, size_t len,
     int rc = agora__http_global_init(err);
     if (rc != 0)
         return rc;
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/fhir+json");
-    struct curl_slist *hdr2 = hdr ? curl_slist_append(hdr, "Accept: application/fhir+json") : NULL;
-    if (h == NULL || hdr2 == NULL) {
-        curl_easy_cleanup(h);
-        curl_slist_free_all(hdr);
-        return agora__error_set(err, AGORA_ENOMEM, "out of memory for an HTTP request");
-    }
-    char errbuf[CURL_ERROR_SIZE];
-    errbuf[0] = 0;
+    const char *const headers[] = {"Content-Type: application/fhir+json",
+                                   "Accept: application/fhir+json", NULL};
+    post_req r = {url, headers, data, (curl_off_t)len, NULL, NULL, NULL};
     body resp = {0};
-    set_common(h, opts, errbuf, &resp);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr2);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, data);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    CURLcode cc = curl_easy_perform(h);
-    finish(h, cc, errbuf, &resp, 0, res);
-    curl_slist_free_all(hdr2);
-    curl_easy_cleanup(h);
+    rc = post(&r, opts, &resp, res, err);
     free(resp.data);
-    return 0;
+    return rc;
 }

@@ -17,25 +17,10 @@ for t in storescp sqlite3; do
 done
 [ -f /etc/dcmtk/storescp.cfg ] || { echo "SKIP: /etc/dcmtk/storescp.cfg (Debian dcmtk) missing"; exit 77; }
 netns_enter "$0" "$@"
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-T=$(mktemp -d /tmp/agora-send-dimse.XXXXXX)
-SCP= SRV=
-cleanup() {
-    netns_stop "$SCP"
-    netns_stop "$SRV"
-    rm -rf "$T"
-}
-trap cleanup EXIT
-cd "$T"
-fails=0
-fail() { echo "not ok: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-# field FILE KEY: a top-level field of agora dicom send --json
-field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+. "$HERE/send_lib.sh"
+send_workdir send-dimse
 
 # --- the files: a CT series, and the SR + SEG of a threshold run on it ---
-. "$HERE/make_files.sh"
 make_send_files "$A" "$P"
 N=$((N_CT + N_RES))
 
@@ -165,5 +150,4 @@ for f in sys.argv[1:]:
 else
     fail "a message carries a UID"
 fi
-[ $fails = 0 ] || { echo "$fails check(s) failed"; exit 1; }
-echo "all send-dimse checks passed"
+send_done send-dimse

@@ -15,22 +15,8 @@ A=$1 P=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../../lib/netns_peer.sh"
 netns_enter "$0" "$@"
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-T=$(mktemp -d /tmp/agora-send-stow.XXXXXX)
-FAKE= ORTHANC=
-cleanup() {
-    netns_stop "$FAKE"
-    netns_stop "$ORTHANC"
-    rm -rf "$T"
-}
-trap cleanup EXIT
-cd "$T"
-fails=0
-fail() { echo "not ok: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
-. "$HERE/make_files.sh"
+. "$HERE/send_lib.sh"
+send_workdir send-stow
 make_send_files "$A" "$P"
 N=$((N_CT + N_RES))
 
@@ -119,5 +105,4 @@ rc=0
 "$A" dicom send results --to PACS@127.0.0.1:14242 --json >orthanc_dimse.json 2>/dev/null || rc=$?
 [ $rc = 0 ] && [ "$(field orthanc_dimse.json delivered)" = "$N_RES" ] &&
     ok "C-STORE of the SR and SEG to Orthanc delivered (contexts from the files)" || fail "Orthanc C-STORE: exit $rc $(cat orthanc_dimse.json)"
-[ $fails = 0 ] || { echo "$fails check(s) failed"; exit 1; }
-echo "all send-stow checks passed"
+send_done send-stow

@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "deliver.h"
+#include "loopback.h"
 
 static void expect_dimse(uint16_t st, agora__deliver_class want, const char *cls)
 {
@@ -108,16 +109,9 @@ static void backoff(void **state)
 /* A loopback port with nothing listening (bound, then closed). */
 static int closed_port(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s >= 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t l = sizeof a;
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &l), 0);
-    close(s);
-    return ntohs(a.sin_port);
+    int port;
+    close(loopback_listener(&port));
+    return port;
 }
 
 static const char *write_ct(const char *dir)
@@ -237,15 +231,7 @@ static void http1_start(http1 *h, int status)
 {
     memset(h, 0, sizeof *h);
     h->status = status;
-    h->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(h->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(h->listen_fd, 1), 0);
-    socklen_t l = sizeof a;
-    assert_int_equal(getsockname(h->listen_fd, (struct sockaddr *)&a, &l), 0);
-    h->port = ntohs(a.sin_port);
+    h->listen_fd = loopback_listener(&h->port);
     assert_int_equal(pthread_create(&h->th, NULL, http1_main, h), 0);
 }
 

@@ -20,6 +20,7 @@
 #include "assoc.h"
 #include "common.h"
 #include "filemeta.h"
+#include "loopback.h"
 #include "scu.h"
 
 #define CT       "1.2.840.10008.5.1.4.1.1.2"
@@ -216,16 +217,7 @@ static void *scp_main(void *arg)
 
 static void scp_start(scp *s)
 {
-    s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->listen_fd >= 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(s->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->listen_fd, 4), 0);
-    socklen_t l = sizeof a;
-    assert_int_equal(getsockname(s->listen_fd, (struct sockaddr *)&a, &l), 0);
-    s->port = ntohs(a.sin_port);
+    s->listen_fd = loopback_listener(&s->port);
     assert_int_equal(pthread_create(&s->th, NULL, scp_main, s), 0);
 }
 
@@ -296,12 +288,20 @@ static void store_batch(void **state)
     assert_true(s.n_fragments >= (65000 + 20000) / 4090);
 }
 
+/* Two small CT files a, b (one SOP instance; the SCP does not mind). */
+static void two_cts(const char *a, const char *b, const char *paths[2])
+{
+    static uint8_t f[2000];
+    size_t n = make_file(f, sizeof f, CT, "1.2.3.9", EXPLICIT, 1000, 1);
+    paths[0] = write_tmp(a, f, n);
+    paths[1] = write_tmp(b, f, n);
+}
+
 static void store_status_passed(void **state)
 {
     (void)state;
-    static uint8_t f1[2000];
-    size_t n1 = make_file(f1, sizeof f1, CT, "1.2.3.9", EXPLICIT, 1000, 1);
-    const char *paths[2] = {write_tmp("e.dcm", f1, n1), write_tmp("f.dcm", f1, n1)};
+    const char *paths[2];
+    two_cts("e.dcm", "f.dcm", paths);
     scp s = {0};
     s.status = 0xA700;
     s.max_pdu = 16384;
@@ -320,9 +320,8 @@ static void store_status_passed(void **state)
 static void rejected_and_stalled(void **state)
 {
     (void)state;
-    static uint8_t f1[2000];
-    size_t n1 = make_file(f1, sizeof f1, CT, "1.2.3.9", EXPLICIT, 1000, 1);
-    const char *paths[2] = {write_tmp("g.dcm", f1, n1), write_tmp("h.dcm", f1, n1)};
+    const char *paths[2];
+    two_cts("g.dcm", "h.dcm", paths);
     /* Wrong called AE: A-ASSOCIATE-RJ permanent, user, called AE not recognized. */
     scp s = {0};
     s.max_pdu = 16384;

@@ -1,4 +1,35 @@
-# Sourced by the send tests: make_send_files AGORA EXAMPLES_DIR (in the current directory)
+# Sourced by the send tests after tests/lib/netns_peer.sh: the check helpers, a work directory
+# that is removed at exit after the peers still running are stopped (the scripts keep each
+# peer's pid in SCP, SRV, FAKE or ORTHANC and empty it once they stopped it), and
+# make_send_files.
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+fails=0
+fail() { echo "not ok: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+# field FILE KEY: a top-level field of `agora dicom send --json`
+field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+SCP= SRV= FAKE= ORTHANC=
+_send_cleanup() {
+    netns_stop "$SCP"
+    netns_stop "$SRV"
+    netns_stop "$FAKE"
+    netns_stop "$ORTHANC"
+    rm -rf "$T"
+}
+# send_workdir NAME: a fresh directory under /tmp becomes the current one.
+send_workdir() {
+    T=$(mktemp -d "/tmp/agora-$1.XXXXXX")
+    trap _send_cleanup EXIT
+    cd "$T"
+}
+# send_done NAME: exit 1 when a check failed.
+send_done() {
+    [ $fails = 0 ] || { echo "$fails check(s) failed"; exit 1; }
+    echo "all $1 checks passed"
+}
+
+# make_send_files AGORA EXAMPLES_DIR (in the current directory)
 # writes studies/ct (a synthetic 8-slice CT) and results/ (the SR and SEG that
 # `agora results export` writes for a real sandboxed run of the threshold example on it), and
 # sets STUDY, N_CT, N_RES. Needs AGORA_RUNNER in the environment, as agora run does.
