@@ -49,4 +49,18 @@ int agora__cli_assets(const agora__manifest *m, const char *const *args, size_t 
                       char (*names)[AGORA__ASSET_NAME_MAX + 1], const char **files,
                       agora__error *err);
 
+/* A list of input paths (strdup'ed, owned by the list) gathered from FILE|DIR arguments. */
+#define AGORA__CLI_MAX_FILES 1000000u
+#define AGORA__CLI_MAX_DEPTH 16
+typedef struct agora__cli_files {
+    char **paths;
+    size_t n, cap;
+} agora__cli_files;
+/* Append a copy of path; -1 when full (AGORA__CLI_MAX_FILES) or out of memory. */
+int agora__cli_files_add(agora__cli_files *l, const char *path);
+/* Append path if it is a regular file, or every regular file under it (sorted per folder,
+ * hidden entries skipped, at most AGORA__CLI_MAX_DEPTH levels). 0 or an error in err. */
+int agora__cli_files_collect(agora__cli_files *l, const char *path, int depth, agora__error *err);
+void agora__cli_files_free(agora__cli_files *l);
+
 #endif

@@ -11,6 +11,7 @@ int agora__cmd_dev(int argc, char **argv);       /* [worker] dev new; dev run be
 int agora__cmd_dev_run(int argc, char **argv);   /* [cli] dev run: one plugin, sandboxed */
 int agora__cmd_dicom(int argc, char **argv);     /* [dicom] dicom dump|pixels|scan */
 int agora__cmd_dicom_synth(int argc, char **argv); /* [cli] dicom synth (host/synth phantoms) */
+int agora__cmd_dicom_send(int argc, char **argv); /* [daemon] dicom send (deliver.h) */
 int agora__cmd_deid(int argc, char **argv);      /* [deid] de-identified DICOM export */
 int agora__cmd_keygen(int argc, char **argv);    /* [trust] */
 int agora__cmd_pack(int argc, char **argv);      /* [trust] */
