@@ -45,7 +45,8 @@ typedef struct stow_req {
     agora__p10meta meta;
     int have_meta;
     agora__spool_txn *txn;
-    int in_part; /* part_begin seen, part_end not yet */
+    int in_part;  /* part_begin seen, part_end not yet */
+    int cut_part; /* a part was ended incomplete (the body ended inside it) */
 } stow_req;
 
 /* ---- spool usage ---- */
@@ -228,6 +229,8 @@ static int on_part_end(void *arg, int complete)
 {
     stow_req *r = arg;
     r->in_part = 0;
+    if (!complete)
+        r->cut_part = 1;
     if (r->ps == P_META) {
         /* The part ended inside its meta group. */
         skip_part(r, FAIL_UNDERSTAND);
@@ -235,6 +238,7 @@ static int on_part_end(void *arg, int complete)
     }
     if (r->ps == P_DATA) {
         if (!complete) {
+            r->cut_part = 1;
             skip_part(r, FAIL_UNDERSTAND); /* cut short by the end of the body */
             return 0;
         }
@@ -364,10 +368,12 @@ static int stow_end(void *ctx, agora__http_request *rq)
     agora__multipart_fail why = agora__multipart_failure(r->mp);
     if (rc != 0) {
         unsigned reason = why == AGORA__MULTIPART_LIMIT ? FAIL_RESOURCES : FAIL_UNDERSTAND;
-        if (r->in_part && r->ps != P_SKIP) {
-            /* The damage came right after this part's data (its delimiter line): not stored. */
-            skip_part(r, reason);
-        } else if (!r->in_part) {
+        if (r->in_part) {
+            /* The damage came right after this part's data (its delimiter line): not stored
+             * (a part already refused has its item). */
+            if (r->ps != P_SKIP)
+                skip_part(r, reason);
+        } else if (!r->cut_part) {
             /* Between parts, or in a part's headers: one item without UIDs stands for it. */
             memset(&r->meta, 0, sizeof r->meta);
             r->have_meta = 0;
