@@ -197,12 +197,19 @@ unsigned agora__multipart_parts(const agora__multipart *m)
     return m->parts;
 }
 
+/* Stop for good. An open part is ended (incomplete) first, so that every part_begin has its
+ * part_end, unless a callback itself stopped the parser. */
 static int stop(agora__multipart *m, agora__multipart_fail why, int code, const char *msg)
 {
     m->st = S_FAILED;
-    m->fail = why;
+    m->fail = why; /* set first: part_end may ask agora__multipart_failure why */
     m->code = code;
     agora__strlcpy(m->msg, msg, sizeof m->msg);
+    if (m->in_part && why != AGORA__MULTIPART_CALLBACK) {
+        m->in_part = 0;
+        if (m->cb.part_end)
+            (void)m->cb.part_end(m->arg, 0); /* the parser is stopping anyway */
+    }
     return code;
 }
 

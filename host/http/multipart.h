@@ -8,8 +8,10 @@
  * their total size, the total input. A boundary is 1..70 characters of RFC 2046 bchars.
  * Malformed input (no delimiter line ending, a header line without ':', obs-fold, a control
  * byte in a header, ...) and a limit stop the parser for good: every later call returns the
- * same error. agora__multipart_finish says whether the body was complete (its close
- * delimiter seen); a part cut short gets part_end(complete 0) first.
+ * same error; a part open at that moment gets part_end(complete 0) first.
+ * agora__multipart_finish says whether the body was complete (its close delimiter seen); a
+ * part cut short gets part_end(complete 0) first. So every part_begin has one part_end, except
+ * when a callback's non-zero return stopped the parser.
  */
 #ifndef AGORA_HTTP_MULTIPART_H
 #define AGORA_HTTP_MULTIPART_H

@@ -45,7 +45,6 @@ typedef struct stow_req {
     agora__p10meta meta;
     int have_meta;
     agora__spool_txn *txn;
-    int in_part;  /* part_begin seen, part_end not yet */
     int cut_part; /* a part was ended incomplete (the body ended inside it) */
 } stow_req;
 
@@ -135,7 +134,6 @@ static int media_is_dicom(const char *ct)
 static int on_part_begin(void *arg, const agora__multipart_part *part)
 {
     stow_req *r = arg;
-    r->in_part = 1;
     r->have_meta = 0;
     r->pre_fail = 0;
     r->txn = NULL;
@@ -228,7 +226,6 @@ static int on_part_data(void *arg, const uint8_t *p, size_t n)
 static int on_part_end(void *arg, int complete)
 {
     stow_req *r = arg;
-    r->in_part = 0;
     if (!complete)
         r->cut_part = 1;
     if (r->ps == P_META) {
@@ -238,8 +235,10 @@ static int on_part_end(void *arg, int complete)
     }
     if (r->ps == P_DATA) {
         if (!complete) {
-            r->cut_part = 1;
-            skip_part(r, FAIL_UNDERSTAND); /* cut short by the end of the body */
+            /* Cut short: by the end of the body, damage right after its data, or a limit. */
+            skip_part(r, agora__multipart_failure(r->mp) == AGORA__MULTIPART_LIMIT
+                             ? FAIL_RESOURCES
+                             : FAIL_UNDERSTAND);
             return 0;
         }
         agora__error err = {0};
@@ -368,18 +367,13 @@ static int stow_end(void *ctx, agora__http_request *rq)
     agora__multipart_fail why = agora__multipart_failure(r->mp);
     if (rc != 0) {
         unsigned reason = why == AGORA__MULTIPART_LIMIT ? FAIL_RESOURCES : FAIL_UNDERSTAND;
-        if (r->in_part) {
-            /* The damage came right after this part's data (its delimiter line): not stored
-             * (a part already refused has its item). */
-            if (r->ps != P_SKIP)
-                skip_part(r, reason);
-        } else if (!r->cut_part) {
-            /* Between parts, or in a part's headers: one item without UIDs stands for it. */
+        if (!r->cut_part) {
+            /* Between parts or in a part's headers (a part open when the parser stopped was
+             * ended incomplete and has its item): one item without UIDs stands for it. */
             memset(&r->meta, 0, sizeof r->meta);
             r->have_meta = 0;
             add_fail(r, reason);
         }
-        r->in_part = 0;
     }
     unsigned status;
     if (rc != 0 && why == AGORA__MULTIPART_LIMIT)

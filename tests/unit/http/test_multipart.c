@@ -235,6 +235,8 @@ static void malformed(void **state)
             int rc = run("b", cases[i], strlen(cases[i]), chunk, NULL, &s, &why);
             if (rc != AGORA__EPROTO || why != AGORA__MULTIPART_MALFORMED)
                 fail_msg("case %zu chunk %zu: rc %d why %d", i, chunk, rc, (int)why);
+            if (s.begins != s.ends) /* a part open when the parser stopped is ended */
+                fail_msg("case %zu chunk %zu: %u begins, %u ends", i, chunk, s.begins, s.ends);
         }
     }
     /* A callback's stop is sticky and reported as such. */
