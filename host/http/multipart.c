@@ -138,7 +138,7 @@ int agora__multipart_boundary(const char *ct, char out[AGORA__MULTIPART_BOUNDARY
                 return agora__error_set(err, AGORA__EPROTO, "two boundary parameters");
             if (n == 0 || n > AGORA__MULTIPART_BOUNDARY_MAX || val[n - 1] == ' ')
                 return agora__error_set(err, AGORA__EPROTO,
-                                        "the boundary must be 1 to 70 characters");
+                                        "the boundary must be 1 to 120 characters");
             for (size_t i = 0; i < n; i++)
                 if (!is_bchar((unsigned char)val[i]))
                     return agora__error_set(err, AGORA__EPROTO,
@@ -162,7 +162,7 @@ int agora__multipart_create(const char *boundary, const agora__multipart_limits 
     *out = NULL;
     size_t n = boundary ? strlen(boundary) : 0;
     if (n == 0 || n > AGORA__MULTIPART_BOUNDARY_MAX)
-        return agora__error_set(err, AGORA_EINVAL, "the boundary must be 1 to 70 characters");
+        return agora__error_set(err, AGORA_EINVAL, "the boundary must be 1 to 120 characters");
     for (size_t i = 0; i < n; i++)
         if (!is_bchar((unsigned char)boundary[i]))
             return agora__error_set(err, AGORA_EINVAL, "the boundary has a character RFC 2046 "

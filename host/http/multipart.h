@@ -5,7 +5,8 @@
  * bytes (pointers into the input or into the parser, valid during the call only), its end.
  *
  * Bounds (agora__multipart_limits): the number of parts, the header lines of one part and
- * their total size, the total input. A boundary is 1..70 characters of RFC 2046 bchars.
+ * their total size, the total input. A boundary is 1..120 characters of RFC 2046 bchars (the
+ * RFC says at most 70; peers send more).
  * Malformed input (no delimiter line ending, a header line without ':', obs-fold, a control
  * byte in a header, ...) and a limit stop the parser for good: every later call returns the
  * same error; a part open at that moment gets part_end(complete 0) first.
@@ -21,7 +22,8 @@
 
 struct agora__error;
 
-#define AGORA__MULTIPART_BOUNDARY_MAX 70
+/* RFC 2046 allows 70 characters; Orthanc's DICOMweb plugin (1.7) sends 73 (two UUIDs). */
+#define AGORA__MULTIPART_BOUNDARY_MAX 120
 #define AGORA__MULTIPART_CTYPE_MAX    127 /* a part's Content-Type kept (longer: truncated) */
 
 typedef struct agora__multipart_limits {
@@ -58,7 +60,7 @@ typedef struct agora__multipart agora__multipart;
 
 /* Extract the boundary from a Content-Type value: media type multipart/related (any case), a
  * "type" parameter if present must be application/dicom (*type_ok = 0 otherwise), boundary
- * quoted or not, 1..70 bchars. AGORA_EUNSUPPORTED: not multipart/related (415);
+ * quoted or not, 1..120 bchars. AGORA_EUNSUPPORTED: not multipart/related (415);
  * AGORA__EPROTO: no or a bad boundary, a malformed parameter list (400). */
 int agora__multipart_boundary(const char *content_type, char out[AGORA__MULTIPART_BOUNDARY_MAX + 1],
                               int *type_ok, struct agora__error *err);

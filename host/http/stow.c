@@ -280,8 +280,10 @@ static int accept_ok(const char *a)
            strstr(a, "multipart/related") != NULL;
 }
 
+/* Refuse before the body; msg is our own text (no value from the request). */
 static void refuse(agora__http_request *rq, unsigned status, const char *msg)
 {
+    agora__log(AGORA_LOG_INFO, COMPONENT, "request refused (%u): %s", status, msg);
     json_t *j = json_pack("{s:s}", "error", msg);
     if (j != NULL)
         agora__http_respond_json(rq, status, "application/json", j);
@@ -316,6 +318,8 @@ static int stow_begin(void *arg, agora__http_request *rq, void **ctx)
         refuse(rq, 400, err.msg);
         return 0;
     }
+    agora__log(AGORA_LOG_DEBUG, COMPONENT, "multipart boundary of %zu characters",
+               strlen(boundary));
     if (!accept_ok(agora__http_header(rq, "Accept"))) {
         refuse(rq, 406, "the STOW-RS response is application/dicom+json");
         return 0;

@@ -1,8 +1,8 @@
 /* Test driver for the HTTP listener and STOW-RS (host/http): the listener with a spool in a
  * given home, as the daemon will wire it (server.h), until SIGTERM or SIGINT.
  *   stow_driver HOME [watermark=BYTES] [header_ms=MS] [idle_ms=MS] [max_parts=N]
- *               [max_body=BYTES] [max_instance=BYTES] [max_connections=N]
- * Prints "port N" on stdout once listening (port 0 is asked for: the kernel picks one), and
+ *               [max_body=BYTES] [max_instance=BYTES] [max_connections=N] [port=N]
+ * Prints "port N" on stdout once listening (by default port 0: the kernel picks one), and
  * "stopped" after a clean stop. Exit 0 after a clean stop, 1 on an error (stderr says what). */
 #include <signal.h>
 #include <stdio.h>
@@ -61,6 +61,8 @@ int main(int argc, char **argv)
             sc.max_instance_bytes = v;
         else if (num(argv[i], "max_connections", &v))
             hc.max_connections = (unsigned)v;
+        else if (num(argv[i], "port", &v))
+            hc.port = (int)v;
         else {
             fprintf(stderr, "stow_driver: unknown argument %s\n", argv[i]);
             return 2;

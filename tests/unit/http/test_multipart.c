@@ -250,12 +250,12 @@ static void malformed(void **state)
     agora__error err = {0};
     assert_int_equal(agora__multipart_create("", &lim, &cb, &s, &m, &err), AGORA_EINVAL);
     assert_int_equal(agora__multipart_create("a\rb", &lim, &cb, &s, &m, &err), AGORA_EINVAL);
-    char b71[72];
-    memset(b71, 'a', 71);
-    b71[71] = 0;
-    assert_int_equal(agora__multipart_create(b71, &lim, &cb, &s, &m, &err), AGORA_EINVAL);
-    b71[70] = 0;
-    assert_int_equal(agora__multipart_create(b71, &lim, &cb, &s, &m, &err), 0);
+    char big[AGORA__MULTIPART_BOUNDARY_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    assert_int_equal(agora__multipart_create(big, &lim, &cb, &s, &m, &err), AGORA_EINVAL);
+    big[AGORA__MULTIPART_BOUNDARY_MAX] = 0;
+    assert_int_equal(agora__multipart_create(big, &lim, &cb, &s, &m, &err), 0);
     agora__multipart_destroy(m);
 }
 
@@ -297,7 +297,7 @@ static void boundary_from_content_type(void **state)
         "multipart/related boundary=a",                  /* no ';' */
         "multipart/related; =a",                         /* no name */
         "multipart/related; boundary=\"01234567890123456789012345678901234567890123456789"
-        "012345678901234567890\"", /* 71 */
+        "01234567890123456789012345678901234567890123456789012345678901234567890\"", /* 121 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (agora__multipart_boundary(bad[i], b, &ok, &err) != AGORA__EPROTO)
