@@ -263,6 +263,16 @@ const char *agora__http_header(const agora__http_request *rq, const char *name)
     return MHD_lookup_connection_value(rq->mc, MHD_HEADER_KIND, name);
 }
 
+const char *agora__http_query(const agora__http_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->mc, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *agora__http_cookie(const agora__http_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->mc, MHD_COOKIE_KIND, name);
+}
+
 int64_t agora__http_content_length(const agora__http_request *rq)
 {
     return rq->content_length;

@@ -146,6 +146,10 @@ const char *agora__http_path(const agora__http_request *rq);
 const char *agora__http_path_rest(const agora__http_request *rq);
 /* A request header (case-insensitive name), or NULL. */
 const char *agora__http_header(const agora__http_request *rq, const char *name);
+/* A query-string argument (decoded), or NULL; a cookie of the Cookie header, or NULL. For the
+ * dashboard (issue 14): do not log either. */
+const char *agora__http_query(const agora__http_request *rq, const char *name);
+const char *agora__http_cookie(const agora__http_request *rq, const char *name);
 /* The declared Content-Length, or -1 when absent (chunked or no body). */
 int64_t agora__http_content_length(const agora__http_request *rq);
 

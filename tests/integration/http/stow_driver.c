@@ -20,6 +20,22 @@ static int health(void *arg, json_t *root)
     return l != NULL && json_object_set_new(root, "listeners", l) == 0 ? 0 : -1;
 }
 
+/* A route registered the way issue 14's pages will be: GET /test/echo[/...] answers what it
+ * was asked (the rest of the path, query argument x, cookie c, header X-Test). */
+static int echo_end(void *ctx, agora__http_request *rq)
+{
+    (void)ctx;
+    const char *x = agora__http_query(rq, "x"), *c = agora__http_cookie(rq, "c"),
+               *h = agora__http_header(rq, "X-Test");
+    json_t *j = json_pack("{s:s, s:s?, s:s?, s:s?}", "rest", agora__http_path_rest(rq), "x", x,
+                          "c", c, "h", h);
+    int rc = j ? agora__http_respond_json(rq, 200, NULL, j) : -1;
+    json_decref(j);
+    return rc;
+}
+
+static const agora__http_handler echo = {NULL, NULL, echo_end, NULL};
+
 static int num(const char *arg, const char *key, unsigned long long *out)
 {
     size_t n = strlen(key);
@@ -76,8 +92,9 @@ int main(int argc, char **argv)
     agora__error err = {0};
     agora__http_server *s = NULL;
     agora__stow *st = NULL;
+    agora__http_route er = {"GET", "/test/echo", AGORA__HTTP_PREFIX, "echo", 0, &echo, NULL};
     if (agora__http_create(&hc, &s, &err) != 0 || agora__stow_register(s, &sc, &st, &err) != 0 ||
-        agora__http_start(s, &err) != 0) {
+        agora__http_route_add(s, &er, &err) != 0 || agora__http_start(s, &err) != 0) {
         fprintf(stderr, "stow_driver: %s\n", err.msg);
         agora__stow_close(st);
         agora__http_destroy(s);

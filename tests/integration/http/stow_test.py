@@ -161,6 +161,19 @@ if st != 200 or doc.get("status") != "ok" or doc["http"]["port"] != port or \
     fail("GET /healthz: %d %s" % (st, data[:300]))
 ok("GET /healthz: 200 with http, stow and the daemon's listeners")
 
+# ---- a route added by another module (as issue 14's pages will be) ----
+st, h, data = request(port, "GET", "/test/echo/page%201?x=a%26b&y=2",
+                      headers={"Cookie": "s=1; c=v2", "X-Test": "t"})
+if st != 200 or json.loads(data) != {"rest": "/page 1", "x": "a&b", "c": "v2", "h": "t"}:
+    fail("GET /test/echo/...: %d %s" % (st, data[:200]))
+st, _, _ = request(port, "GET", "/test/echoX")
+if st != 404:
+    fail("a prefix route matched across a segment boundary: %d" % st)
+st, _, _ = request(port, "POST", "/test/echo", body=b"x")
+if st != 405:
+    fail("POST to a GET route: %d" % st)
+ok("a registered prefix route: path rest, query, cookie, header; /test/echoX 404; POST 405")
+
 # ---- two instances ----
 st, h, data = stow(port, multipart([("application/dicom", inst[0]),
                                     ("application/dicom", inst[1])]))
