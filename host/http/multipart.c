@@ -9,6 +9,7 @@
 #define DELIM_MAX (4 + AGORA__MULTIPART_BOUNDARY_MAX) /* CRLF "--" boundary */
 #define PAD_MAX   256u                                /* transport padding after a delimiter */
 #define LINE_MAX_ 1024u                               /* one part header line */
+#define BAD_LINE  "a boundary line does not end with CRLF"
 
 enum state {
     S_PREAMBLE,   /* before the first delimiter (matched as if the body began with CRLF) */
@@ -165,8 +166,9 @@ int agora__multipart_create(const char *boundary, const agora__multipart_limits 
         return agora__error_set(err, AGORA_EINVAL, "the boundary must be 1 to 120 characters");
     for (size_t i = 0; i < n; i++)
         if (!is_bchar((unsigned char)boundary[i]))
-            return agora__error_set(err, AGORA_EINVAL, "the boundary has a character RFC 2046 "
-                                                       "does not allow");
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "the boundary has a character RFC 2046 "
+                                    "does not allow");
     agora__multipart *m = calloc(1, sizeof *m);
     if (m == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory for a multipart parser");
@@ -216,6 +218,26 @@ static int stop(agora__multipart *m, agora__multipart_fail why, int code, const 
 static int sticky(const agora__multipart *m, agora__error *err)
 {
     return agora__error_set(err, m->code, "%s", m->msg);
+}
+
+/* Stop now and return the error (feed's exits). */
+static int fail_now(agora__multipart *m, agora__multipart_fail why, int code, const char *msg,
+                    agora__error *err)
+{
+    stop(m, why, code, msg);
+    return sticky(m, err);
+}
+
+/* A delimiter line ended: the open part (if any) is complete. */
+static int end_part(agora__multipart *m)
+{
+    if (!m->in_part)
+        return 0;
+    m->in_part = 0;
+    int rc = m->cb.part_end ? m->cb.part_end(m->arg, 1) : 0;
+    if (rc != 0)
+        return stop(m, AGORA__MULTIPART_CALLBACK, rc, "the receiver stopped the body");
+    return 0;
 }
 
 /* One complete header line (without CRLF) of the current part. */
@@ -320,8 +342,8 @@ int agora__multipart_feed(agora__multipart *m, const uint8_t *p, size_t n, agora
     if (m->st == S_FAILED)
         return sticky(m, err);
     if (n > m->lim.max_total - m->total || m->total > m->lim.max_total) {
-        stop(m, AGORA__MULTIPART_LIMIT, AGORA_ELIMIT, "the multipart body is over its size limit");
-        return sticky(m, err);
+        return fail_now(m, AGORA__MULTIPART_LIMIT, AGORA_ELIMIT,
+                        "the multipart body is over its size limit", err);
     }
     m->total += n;
     size_t i = 0;
@@ -349,54 +371,32 @@ int agora__multipart_feed(agora__multipart *m, const uint8_t *p, size_t n, agora
                 m->st = S_AFTER_DASH;
             } else if (c == ' ' || c == '\t') {
                 if (++m->pad > PAD_MAX) {
-                    stop(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
-                         "too much padding after a boundary");
-                    return sticky(m, err);
+                    return fail_now(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
+                                    "too much padding after a boundary", err);
                 }
             } else if (c == '\r') {
                 m->st = S_AFTER_CR;
             } else {
-                stop(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
-                     "a boundary line does not end with CRLF");
-                return sticky(m, err);
+                return fail_now(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO, BAD_LINE, err);
             }
             break;
         }
         case S_AFTER_DASH: {
-            if (p[i++] != '-') {
-                stop(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
-                     "a boundary line does not end with CRLF");
+            if (p[i++] != '-')
+                return fail_now(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO, BAD_LINE, err);
+            if (end_part(m) != 0)
                 return sticky(m, err);
-            }
-            if (m->in_part) {
-                m->in_part = 0;
-                int rc = m->cb.part_end ? m->cb.part_end(m->arg, 1) : 0;
-                if (rc != 0) {
-                    stop(m, AGORA__MULTIPART_CALLBACK, rc, "the receiver stopped the body");
-                    return sticky(m, err);
-                }
-            }
             m->st = S_EPILOGUE;
             return 0;
         }
         case S_AFTER_CR: {
-            if (p[i++] != '\n') {
-                stop(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
-                     "a boundary line does not end with CRLF");
+            if (p[i++] != '\n')
+                return fail_now(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO, BAD_LINE, err);
+            if (end_part(m) != 0)
                 return sticky(m, err);
-            }
-            if (m->in_part) {
-                m->in_part = 0;
-                int rc = m->cb.part_end ? m->cb.part_end(m->arg, 1) : 0;
-                if (rc != 0) {
-                    stop(m, AGORA__MULTIPART_CALLBACK, rc, "the receiver stopped the body");
-                    return sticky(m, err);
-                }
-            }
-            if (m->parts >= m->lim.max_parts) {
-                stop(m, AGORA__MULTIPART_LIMIT, AGORA_ELIMIT, "the body has too many parts");
-                return sticky(m, err);
-            }
+            if (m->parts >= m->lim.max_parts)
+                return fail_now(m, AGORA__MULTIPART_LIMIT, AGORA_ELIMIT,
+                                "the body has too many parts", err);
             memset(&m->part, 0, sizeof m->part);
             m->part.index = m->parts;
             m->line_len = 0;
@@ -408,14 +408,13 @@ int agora__multipart_feed(agora__multipart *m, const uint8_t *p, size_t n, agora
         case S_HEADER_LF: {
             uint8_t c = p[i++];
             if (++m->header_bytes > m->lim.max_header_bytes) {
-                stop(m, AGORA__MULTIPART_LIMIT, AGORA_ELIMIT, "a part's headers are too large");
-                return sticky(m, err);
+                return fail_now(m, AGORA__MULTIPART_LIMIT, AGORA_ELIMIT,
+                                "a part's headers are too large", err);
             }
             if (m->st == S_HEADER_LF) {
                 if (c != '\n') {
-                    stop(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
-                         "a part header line does not end with CRLF");
-                    return sticky(m, err);
+                    return fail_now(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
+                                    "a part header line does not end with CRLF", err);
                 }
                 if (m->line_len == 0) {
                     /* The empty line: the part's body begins. */
@@ -439,14 +438,12 @@ int agora__multipart_feed(agora__multipart *m, const uint8_t *p, size_t n, agora
             if (c == '\r') {
                 m->st = S_HEADER_LF;
             } else if ((c < 0x20 && c != '\t') || c == 0x7F) {
-                stop(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
-                     "a part header has a control character");
-                return sticky(m, err);
+                return fail_now(m, AGORA__MULTIPART_MALFORMED, AGORA__EPROTO,
+                                "a part header has a control character", err);
             } else {
                 if (m->line_len >= sizeof m->line) {
-                    stop(m, AGORA__MULTIPART_LIMIT, AGORA_ELIMIT,
-                         "a part header line is too long");
-                    return sticky(m, err);
+                    return fail_now(m, AGORA__MULTIPART_LIMIT, AGORA_ELIMIT,
+                                    "a part header line is too long", err);
                 }
                 m->line[m->line_len++] = (char)c;
             }

@@ -35,7 +35,7 @@ typedef struct agora__multipart_limits {
 
 /* What a part's headers said. Header values are not kept beyond these (no PHI kept). */
 typedef struct agora__multipart_part {
-    unsigned index;                              /* 0-based */
+    unsigned index;                                    /* 0-based */
     char content_type[AGORA__MULTIPART_CTYPE_MAX + 1]; /* the value, trimmed; "" if absent */
     unsigned n_headers;
 } agora__multipart_part;
@@ -50,10 +50,10 @@ typedef struct agora__multipart_cb {
 /* Why the parser stopped (agora__multipart_failure), besides a callback's code. */
 typedef enum agora__multipart_fail {
     AGORA__MULTIPART_OK = 0,
-    AGORA__MULTIPART_MALFORMED,   /* syntax (returned code AGORA__EPROTO) */
-    AGORA__MULTIPART_TRUNCATED,   /* finish before the close delimiter (AGORA__EPROTO) */
-    AGORA__MULTIPART_LIMIT,       /* a bound (AGORA_ELIMIT) */
-    AGORA__MULTIPART_CALLBACK,    /* a callback returned non-zero */
+    AGORA__MULTIPART_MALFORMED, /* syntax (returned code AGORA__EPROTO) */
+    AGORA__MULTIPART_TRUNCATED, /* finish before the close delimiter (AGORA__EPROTO) */
+    AGORA__MULTIPART_LIMIT,     /* a bound (AGORA_ELIMIT) */
+    AGORA__MULTIPART_CALLBACK,  /* a callback returned non-zero */
 } agora__multipart_fail;
 
 typedef struct agora__multipart agora__multipart;

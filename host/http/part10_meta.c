@@ -44,8 +44,8 @@ static int take_uid(const uint8_t *v, size_t n, char out[AGORA__P10META_UID_MAX 
 /* VRs with a 2-byte reserved field and a 4-byte length in Explicit VR (PS3.5 7.1.2). */
 static int long_vr(const uint8_t *vr)
 {
-    static const char *const l[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV",
-                                    "UC", "UN", "UR", "UT", "UV"};
+    static const char *const l[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
+                                    "SV", "UC", "UN", "UR", "UT", "UV"};
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++)
         if (vr[0] == (uint8_t)l[i][0] && vr[1] == (uint8_t)l[i][1])
             return 1;

@@ -43,7 +43,6 @@ void agora__p10meta_init(agora__p10meta_reader *r);
 int agora__p10meta_feed(agora__p10meta_reader *r, const uint8_t *p, size_t n, size_t *used,
                         agora__p10meta *out, struct agora__error *err);
 /* Parse a whole meta group held in memory (the same checks; for tests and the fuzzer). */
-int agora__p10meta_parse(const uint8_t *p, size_t n, agora__p10meta *out,
-                         struct agora__error *err);
+int agora__p10meta_parse(const uint8_t *p, size_t n, agora__p10meta *out, struct agora__error *err);
 
 #endif

@@ -13,11 +13,11 @@
 
 #include "common.h"
 
-#define COMPONENT    "http"
-#define MAX_ROUTES   64u
-#define MAX_HEALTH   8u
-#define MAX_EXTRA    4u
-#define TICK_MS      100 /* how often deadlines are checked (and stop is noticed) */
+#define COMPONENT  "http"
+#define MAX_ROUTES 64u
+#define MAX_HEALTH 8u
+#define MAX_EXTRA  4u
+#define TICK_MS    100 /* how often deadlines are checked (and stop is noticed) */
 
 typedef struct route {
     char method[16];
@@ -158,8 +158,7 @@ int agora__http_route_add(agora__http_server *s, const agora__http_route *r, ago
     if (s->d != NULL)
         return agora__error_set(err, AGORA_ESTATE, "HTTP routes must be added before start");
     if (s->n_routes >= MAX_ROUTES)
-        return agora__error_set(err, AGORA_ELIMIT, "too many HTTP routes (at most %u)",
-                                MAX_ROUTES);
+        return agora__error_set(err, AGORA_ELIMIT, "too many HTTP routes (at most %u)", MAX_ROUTES);
     if (r->method == NULL || r->method[0] == 0 || strlen(r->method) >= 16 || r->path == NULL ||
         r->path[0] != '/' || strlen(r->path) >= 256 || strchr(r->path, '?') != NULL ||
         r->handler == NULL)
@@ -317,8 +316,8 @@ int agora__http_respond_json(agora__http_request *rq, unsigned status, const cha
     char *text = json_dumps(doc, JSON_COMPACT);
     if (text == NULL)
         return AGORA_ENOMEM;
-    int rc = agora__http_respond(rq, status, content_type ? content_type : "application/json",
-                                 text, strlen(text));
+    int rc = agora__http_respond(rq, status, content_type ? content_type : "application/json", text,
+                                 strlen(text));
     free(text);
     return rc;
 }
@@ -352,9 +351,8 @@ static enum MHD_Result send_response(agora__http_request *rq)
 {
     if (!rq->responded)
         respond_text(rq, 500, "internal error: the handler gave no answer");
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(rq->body_len, rq->body ? rq->body : (void *)"",
-                                        MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        rq->body_len, rq->body ? rq->body : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
     if (rq->ctype)
@@ -379,9 +377,8 @@ static conn *conn_of(struct MHD_Connection *mc)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     agora__http_server *s = cls;
@@ -401,16 +398,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         rq->method = method;
         rq->path = url;
         rq->content_length = -1;
-        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {
             char *end = NULL;
             unsigned long long v = strtoull(cl, &end, 10);
             if (end != cl)
                 rq->content_length = (int64_t)(v > INT64_MAX ? INT64_MAX : v);
         }
-        const char *te = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        const char *te =
+            MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
         int has_body = rq->content_length > 0 || te != NULL;
         char allow[128];
         rq->rt = match(s, method, url, allow, sizeof allow);
@@ -457,8 +454,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return MHD_NO;
         }
         rq->body_bytes += n;
-        if (!rq->dropping && rq->rt->h->body((void *)rq->ctx, rq, (const uint8_t *)upload_data,
-                                             n) != 0)
+        if (!rq->dropping &&
+            rq->rt->h->body((void *)rq->ctx, rq, (const uint8_t *)upload_data, n) != 0)
             rq->dropping = 1;
         return MHD_YES;
     }
@@ -569,14 +566,12 @@ int agora__http_start(agora__http_server *s, agora__error *err)
     parse_addr(s->host, s->cfg.port, &sa, &v6);
     unsigned idle_s = (s->cfg.idle_timeout_ms + 999u) / 1000u;
     unsigned flags = MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0u);
-    s->d = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_memory_bytes,
-                            MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_memory_bytes, MHD_OPTION_CONNECTION_TIMEOUT,
+        idle_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (s->d == NULL)
         return agora__error_set(err, AGORA__EIO,
                                 "cannot listen for HTTP on %s port %d (in use, or not an address "

@@ -81,16 +81,12 @@ typedef struct agora__http_config {
 #define AGORA__HTTP_DEFAULT_HEADER_MS       10000u
 #define AGORA__HTTP_DEFAULT_IDLE_MS         60000u
 #define AGORA__HTTP_DEFAULT_MAX_BODY        (4ull * 1024 * 1024 * 1024)
-#define AGORA__HTTP_CONFIG_INIT                                                                  \
-    {"127.0.0.1",                                                                              \
-     0,                                                                                        \
-     AGORA__HTTP_DEFAULT_MAX_CONNECTIONS,                                                      \
-     AGORA__HTTP_DEFAULT_CONN_MEMORY,                                                          \
-     AGORA__HTTP_DEFAULT_HEADER_MS,                                                            \
-     AGORA__HTTP_DEFAULT_IDLE_MS,                                                              \
-     AGORA__HTTP_DEFAULT_MAX_BODY,                                                             \
-     NULL,                                                                                     \
-     NULL}
+#define AGORA__HTTP_CONFIG_INIT                                                                    \
+    {                                                                                              \
+        "127.0.0.1", 0, AGORA__HTTP_DEFAULT_MAX_CONNECTIONS, AGORA__HTTP_DEFAULT_CONN_MEMORY,      \
+            AGORA__HTTP_DEFAULT_HEADER_MS, AGORA__HTTP_DEFAULT_IDLE_MS,                            \
+            AGORA__HTTP_DEFAULT_MAX_BODY, NULL, NULL                                               \
+    }
 
 /* A route's callbacks. All run on the HTTP thread. ctx is the handler's per-request state.
  *   begin: the request line and headers are in (read them with the accessors below). Return
@@ -114,11 +110,11 @@ typedef struct agora__http_handler {
 #define AGORA__HTTP_PREFIX 1u /* path is a prefix matched on a '/' boundary */
 
 typedef struct agora__http_route {
-    const char *method;  /* "GET", "POST", ... (copied) */
-    const char *path;    /* starts with '/', no query (copied) */
-    unsigned flags;      /* AGORA__HTTP_PREFIX */
-    const char *name;    /* for logs, e.g. "stow" (copied) */
-    uint64_t max_body;   /* 0: the server's max_body_bytes; else min(this, server's) */
+    const char *method; /* "GET", "POST", ... (copied) */
+    const char *path;   /* starts with '/', no query (copied) */
+    unsigned flags;     /* AGORA__HTTP_PREFIX */
+    const char *name;   /* for logs, e.g. "stow" (copied) */
+    uint64_t max_body;  /* 0: the server's max_body_bytes; else min(this, server's) */
     const agora__http_handler *handler; /* borrowed: must outlive the server */
     void *arg;                          /* borrowed: passed to begin */
 } agora__http_route;

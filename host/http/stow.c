@@ -18,9 +18,9 @@
 #define USAGE_EVERY_NS (500ull * 1000000ull) /* re-read spool.db's total at most this often */
 
 /* Failure Reason values (PS3.18 Table I.2-2). */
-#define FAIL_RESOURCES 0xA700u
-#define FAIL_CLASS     0x0122u
-#define FAIL_SYNTAX    0xC122u
+#define FAIL_RESOURCES  0xA700u
+#define FAIL_CLASS      0x0122u
+#define FAIL_SYNTAX     0xC122u
 #define FAIL_UNDERSTAND 0xC000u
 
 struct agora__stow {
@@ -93,8 +93,8 @@ static json_t *item(const agora__p10meta *m, int have_meta, int failure, unsigne
         json_object_set_new(it, "00081155", uid_attr(m->sop_instance));
     }
     if (failure)
-        json_object_set_new(it, "00081197", json_pack("{s:s, s:[i]}", "vr", "US", "Value",
-                                                      (int)reason));
+        json_object_set_new(it, "00081197",
+                            json_pack("{s:s, s:[i]}", "vr", "US", "Value", (int)reason));
     else
         json_object_set_new(it, "00081190", json_pack("{s:s}", "vr", "UR"));
     return it;
@@ -176,9 +176,8 @@ static void meta_done(stow_req *r)
         skip_part(r, FAIL_SYNTAX);
         return;
     }
-    agora__spool_instance inst = {r->meta.sop_class, r->meta.sop_instance,
-                                  r->meta.transfer_syntax, AGORA__STOW_CALLING_AE,
-                                  AGORA__STOW_CALLED_AE};
+    agora__spool_instance inst = {r->meta.sop_class, r->meta.sop_instance, r->meta.transfer_syntax,
+                                  AGORA__STOW_CALLING_AE, AGORA__STOW_CALLED_AE};
     agora__error err = {0};
     if (agora__spool_begin(r->st->sp, &inst, &r->txn, &err) != 0) {
         agora__log(AGORA_LOG_ERROR, COMPONENT, "cannot spool an instance: %s", err.msg);
@@ -299,19 +298,21 @@ static int stow_begin(void *arg, agora__http_request *rq, void **ctx)
     const char *rest = agora__http_path_rest(rq);
     size_t rn = strlen(rest);
     if (rn > 1 && (rest[0] != '/' || !uid_ok(rest + 1, rn - 1))) {
-        refuse(rq, 404, "not a STOW-RS resource: POST /dicomweb/studies or "
-                        "/dicomweb/studies/{StudyInstanceUID}");
+        refuse(rq, 404,
+               "not a STOW-RS resource: POST /dicomweb/studies or "
+               "/dicomweb/studies/{StudyInstanceUID}");
         return 0;
     }
     char boundary[AGORA__MULTIPART_BOUNDARY_MAX + 1];
     int type_ok = 1;
     agora__error err = {0};
-    int rc = agora__multipart_boundary(agora__http_header(rq, "Content-Type"), boundary, &type_ok,
-                                       &err);
+    int rc =
+        agora__multipart_boundary(agora__http_header(rq, "Content-Type"), boundary, &type_ok, &err);
     if (rc == AGORA_EUNSUPPORTED || (rc == 0 && !type_ok)) {
-        refuse(rq, 415, rc ? err.msg
-                           : "the multipart type must be application/dicom (metadata and bulk "
-                             "data requests are not supported)");
+        refuse(rq, 415,
+               rc ? err.msg
+                  : "the multipart type must be application/dicom (metadata and bulk "
+                    "data requests are not supported)");
         return 0;
     }
     if (rc != 0) {
@@ -397,8 +398,7 @@ static int stow_end(void *ctx, agora__http_request *rq)
     if (r->n_ok)
         json_object_set_new(doc, "00081199", json_pack("{s:s, s:O}", "vr", "SQ", "Value", r->ok));
     if (r->n_fail)
-        json_object_set_new(doc, "00081198",
-                            json_pack("{s:s, s:O}", "vr", "SQ", "Value", r->fail));
+        json_object_set_new(doc, "00081198", json_pack("{s:s, s:O}", "vr", "SQ", "Value", r->fail));
     rc = agora__http_respond_json(rq, status, "application/dicom+json", doc);
     json_decref(doc);
     if (rc == 0 && status >= 400 && err.msg[0]) {
@@ -436,15 +436,13 @@ static int stow_health(void *arg, json_t *root)
 {
     agora__stow *st = arg;
     uint64_t used = spool_used(st);
-    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "requests",
-                          (json_int_t)atomic_load(&st->requests), "stored",
-                          (json_int_t)atomic_load(&st->stored), "duplicates",
-                          (json_int_t)atomic_load(&st->duplicates), "failed",
-                          (json_int_t)atomic_load(&st->failed), "refused_busy",
-                          (json_int_t)atomic_load(&st->busy), "spool_bytes", (json_int_t)used,
-                          "spool_watermark", (json_int_t)st->cfg.spool_watermark,
-                          "over_watermark",
-                          st->cfg.spool_watermark != 0 && used >= st->cfg.spool_watermark);
+    json_t *j = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "requests",
+        (json_int_t)atomic_load(&st->requests), "stored", (json_int_t)atomic_load(&st->stored),
+        "duplicates", (json_int_t)atomic_load(&st->duplicates), "failed",
+        (json_int_t)atomic_load(&st->failed), "refused_busy", (json_int_t)atomic_load(&st->busy),
+        "spool_bytes", (json_int_t)used, "spool_watermark", (json_int_t)st->cfg.spool_watermark,
+        "over_watermark", st->cfg.spool_watermark != 0 && used >= st->cfg.spool_watermark);
     if (j == NULL)
         return AGORA_ENOMEM;
     return json_object_set_new(root, "stow", j) == 0 ? 0 : AGORA_ENOMEM;
@@ -469,9 +467,8 @@ int agora__stow_register(agora__http_server *s, const agora__stow_config *cfg, a
         strcat(db, "/spool.db");
         if (sqlite3_open_v2(db, &st->ro, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
                 SQLITE_OK ||
-            sqlite3_prepare_v2(st->ro,
-                               "SELECT COALESCE(SUM(size_bytes), 0) FROM spool_instance", -1,
-                               &st->sum, NULL) != SQLITE_OK)
+            sqlite3_prepare_v2(st->ro, "SELECT COALESCE(SUM(size_bytes), 0) FROM spool_instance",
+                               -1, &st->sum, NULL) != SQLITE_OK)
             rc = agora__error_set(err, AGORA__EIO, "cannot read spool.db: %s",
                                   st->ro ? sqlite3_errmsg(st->ro) : "out of memory");
         else

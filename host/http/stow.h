@@ -55,22 +55,22 @@ struct agora__error;
 typedef struct agora__stow agora__stow;
 
 typedef struct agora__stow_config {
-    const char *home;            /* clinic home (resolved); its spool/ is used */
-    uint64_t max_instance_bytes; /* one data set (the spool's bound) */
-    uint64_t spool_watermark;    /* bytes; 0: none. Read against spool.db's total */
-    unsigned retry_after_s;      /* Retry-After of a 503 */
-    unsigned max_parts;          /* per request */
+    const char *home;             /* clinic home (resolved); its spool/ is used */
+    uint64_t max_instance_bytes;  /* one data set (the spool's bound) */
+    uint64_t spool_watermark;     /* bytes; 0: none. Read against spool.db's total */
+    unsigned retry_after_s;       /* Retry-After of a 503 */
+    unsigned max_parts;           /* per request */
     size_t max_part_header_bytes; /* all header lines of one part */
-    unsigned max_part_headers;   /* header lines per part */
-    uint64_t max_request_bytes;  /* the route's body limit (and the server's, whichever is less) */
+    unsigned max_part_headers;    /* header lines per part */
+    uint64_t max_request_bytes;   /* the route's body limit (and the server's, whichever is less) */
 } agora__stow_config;
 
-#define AGORA__STOW_DEFAULT_RETRY_AFTER_S  30u
-#define AGORA__STOW_DEFAULT_MAX_PARTS      10000u
-#define AGORA__STOW_DEFAULT_PART_HEADER    8192u
-#define AGORA__STOW_DEFAULT_PART_HEADERS   32u
-#define AGORA__STOW_DEFAULT_MAX_INSTANCE   (4ull * 1024 * 1024 * 1024)
-#define AGORA__STOW_DEFAULT_MAX_REQUEST    (4ull * 1024 * 1024 * 1024)
+#define AGORA__STOW_DEFAULT_RETRY_AFTER_S 30u
+#define AGORA__STOW_DEFAULT_MAX_PARTS     10000u
+#define AGORA__STOW_DEFAULT_PART_HEADER   8192u
+#define AGORA__STOW_DEFAULT_PART_HEADERS  32u
+#define AGORA__STOW_DEFAULT_MAX_INSTANCE  (4ull * 1024 * 1024 * 1024)
+#define AGORA__STOW_DEFAULT_MAX_REQUEST   (4ull * 1024 * 1024 * 1024)
 
 /* Open the spool (own handle) and register POST /dicomweb/studies[/{StudyUID}] and a "stow"
  * member of the health document. cfg is copied; home must stay valid until agora__stow_close. */

@@ -1,9 +1,9 @@
 /* libFuzzer: a STOW-RS request body through the multipart/related parser (host/http) and each
  * part's first bytes through the Part 10 meta reader, as stow.c chains them. The input is
  * a first byte that picks the read sizes, then, when the rest begins with 'm' or 'M', a
- * "Content-Type\n" line (else a fixed boundary), then the body. The same body fed whole and in pieces must give the same events (a digest
- * of them), and the callbacks check the parser's promises: data only inside a part, one end
- * per begin, no callback after the parser stopped. */
+ * "Content-Type\n" line (else a fixed boundary), then the body. The same body fed whole and in
+ * pieces must give the same events (a digest of them), and the callbacks check the parser's
+ * promises: data only inside a part, one end per begin, no callback after the parser stopped. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@ typedef struct fz {
     int in_part, stopped;
     uint64_t digest;
     agora__p10meta_reader reader;
-    int meta_state; /* 0 reading, 1 done, 2 refused */
+    int meta_state;   /* 0 reading, 1 done, 2 refused */
     unsigned stop_at; /* part index whose begin returns an error (0: never) */
 } fz;
 

@@ -27,8 +27,8 @@ static int echo_end(void *ctx, agora__http_request *rq)
     (void)ctx;
     const char *x = agora__http_query(rq, "x"), *c = agora__http_cookie(rq, "c"),
                *h = agora__http_header(rq, "X-Test");
-    json_t *j = json_pack("{s:s, s:s?, s:s?, s:s?}", "rest", agora__http_path_rest(rq), "x", x,
-                          "c", c, "h", h);
+    json_t *j = json_pack("{s:s, s:s?, s:s?, s:s?}", "rest", agora__http_path_rest(rq), "x", x, "c",
+                          c, "h", h);
     int rc = j ? agora__http_respond_json(rq, 200, NULL, j) : -1;
     json_decref(j);
     return rc;

@@ -98,9 +98,8 @@ static const char two_parts[] =
     "\r\n--BnD--\r\n"
     "epilogue --BnD junk";
 
-static const char two_parts_data[] =
-    "first\r\n--Bn part body with \r\n-- and \r\n--BnX lookalikes|"
-    "\r\n\r\r\n-\r\n--B\r\n--Bn|";
+static const char two_parts_data[] = "first\r\n--Bn part body with \r\n-- and \r\n--BnX lookalikes|"
+                                     "\r\n\r\r\n-\r\n--B\r\n--Bn|";
 
 static void parts_at_every_chunk_size(void **state)
 {
@@ -219,16 +218,16 @@ static void malformed(void **state)
     seen s = {0};
     agora__multipart_fail why;
     const char *cases[] = {
-        "--b\r\nContent-Type application/dicom\r\n\r\nd\r\n--b--", /* no colon */
-        "--b\r\n: x\r\n\r\nd\r\n--b--",                             /* no name */
-        "--b\r\nA: x\r\n folded\r\n\r\nd\r\n--b--",                /* obs-fold */
-        "--b\r\nA: x\nB: y\r\n\r\nd\r\n--b--",                     /* bare LF */
-        "--b\r\nA: \x01\r\n\r\nd\r\n--b--",                        /* control byte */
-        "--bX\r\n\r\nd\r\n--b--",                                   /* junk after delim */
-        "--b\r\n\r\nd\r\n--b-x",                                    /* half a close */
+        "--b\r\nContent-Type application/dicom\r\n\r\nd\r\n--b--",     /* no colon */
+        "--b\r\n: x\r\n\r\nd\r\n--b--",                                /* no name */
+        "--b\r\nA: x\r\n folded\r\n\r\nd\r\n--b--",                    /* obs-fold */
+        "--b\r\nA: x\nB: y\r\n\r\nd\r\n--b--",                         /* bare LF */
+        "--b\r\nA: \x01\r\n\r\nd\r\n--b--",                            /* control byte */
+        "--bX\r\n\r\nd\r\n--b--",                                      /* junk after delim */
+        "--b\r\n\r\nd\r\n--b-x",                                       /* half a close */
         "--b\r\nContent-Type: a\r\nContent-Type: b\r\n\r\nd\r\n--b--", /* two types */
-        "--b \r \n\r\nd\r\n--b--",                                  /* CR not LF */
-        "--b\r\nBad Name: x\r\n\r\nd\r\n--b--",                     /* space in a name */
+        "--b \r \n\r\nd\r\n--b--",                                     /* CR not LF */
+        "--b\r\nBad Name: x\r\n\r\nd\r\n--b--",                        /* space in a name */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (size_t chunk = 0; chunk < 4; chunk++) {
@@ -241,8 +240,7 @@ static void malformed(void **state)
     }
     /* A callback's stop is sticky and reported as such. */
     s.fail_on_begin = 1;
-    assert_int_equal(run("BnD", two_parts, strlen(two_parts), 1, NULL, &s, &why),
-                     AGORA_ECANCELLED);
+    assert_int_equal(run("BnD", two_parts, strlen(two_parts), 1, NULL, &s, &why), AGORA_ECANCELLED);
     assert_int_equal(why, AGORA__MULTIPART_CALLBACK);
     s.fail_on_begin = 0;
     /* Bad boundaries at create. */
@@ -265,10 +263,10 @@ static void boundary_from_content_type(void **state)
     char b[AGORA__MULTIPART_BOUNDARY_MAX + 1];
     int ok;
     agora__error err = {0};
-    assert_int_equal(agora__multipart_boundary(
-                         "multipart/related; type=\"application/dicom\"; boundary=abc-123",
-                         b, &ok, &err),
-                     0);
+    assert_int_equal(
+        agora__multipart_boundary("multipart/related; type=\"application/dicom\"; boundary=abc-123",
+                                  b, &ok, &err),
+        0);
     assert_string_equal(b, "abc-123");
     assert_int_equal(ok, 1);
     assert_int_equal(agora__multipart_boundary("Multipart/Related;boundary=\"a b:c\";"
@@ -277,10 +275,10 @@ static void boundary_from_content_type(void **state)
                      0);
     assert_string_equal(b, "a b:c");
     assert_int_equal(ok, 1);
-    assert_int_equal(agora__multipart_boundary(
-                         "multipart/related; type=\"application/dicom+json\"; boundary=x", b,
-                         &ok, &err),
-                     0);
+    assert_int_equal(
+        agora__multipart_boundary("multipart/related; type=\"application/dicom+json\"; boundary=x",
+                                  b, &ok, &err),
+        0);
     assert_int_equal(ok, 0);
     assert_int_equal(agora__multipart_boundary("application/dicom", b, &ok, &err),
                      AGORA_EUNSUPPORTED);
@@ -288,14 +286,14 @@ static void boundary_from_content_type(void **state)
                      AGORA_EUNSUPPORTED);
     assert_int_equal(agora__multipart_boundary(NULL, b, &ok, &err), AGORA_EUNSUPPORTED);
     const char *bad[] = {
-        "multipart/related",                             /* no boundary */
-        "multipart/related; boundary=",                  /* empty */
-        "multipart/related; boundary=\"abc",             /* unterminated */
-        "multipart/related; boundary=\"a\rb\"",           /* CR */
+        "multipart/related",                    /* no boundary */
+        "multipart/related; boundary=",         /* empty */
+        "multipart/related; boundary=\"abc",    /* unterminated */
+        "multipart/related; boundary=\"a\rb\"", /* CR */
         "multipart/related; boundary=\"ends with space \"",
-        "multipart/related; boundary=a; boundary=b",     /* two */
-        "multipart/related boundary=a",                  /* no ';' */
-        "multipart/related; =a",                         /* no name */
+        "multipart/related; boundary=a; boundary=b", /* two */
+        "multipart/related boundary=a",              /* no ';' */
+        "multipart/related; =a",                     /* no name */
         "multipart/related; boundary=\"01234567890123456789012345678901234567890123456789"
         "01234567890123456789012345678901234567890123456789012345678901234567890\"", /* 121 */
     };

@@ -45,8 +45,18 @@ static size_t file(uint8_t *o, const uint8_t *elems, size_t n, int bad_length)
     memset(o, 0, 128);
     memcpy(o + 128, "DICM", 4);
     uint32_t g = (uint32_t)n + (bad_length ? 1u : 0u);
-    const uint8_t gl[12] = {2, 0, 0, 0, 'U', 'L', 4, 0, (uint8_t)g, (uint8_t)(g >> 8),
-                            (uint8_t)(g >> 16), (uint8_t)(g >> 24)};
+    const uint8_t gl[12] = {2,
+                            0,
+                            0,
+                            0,
+                            'U',
+                            'L',
+                            4,
+                            0,
+                            (uint8_t)g,
+                            (uint8_t)(g >> 8),
+                            (uint8_t)(g >> 16),
+                            (uint8_t)(g >> 24)};
     memcpy(o + 132, gl, 12);
     memcpy(o + 144, elems, n);
     memcpy(o + 144 + n, "DATASET", 7);
@@ -139,8 +149,12 @@ static void refusals(void **state)
         uint16_t elem;
         const char *vr, *value;
     } bad[] = {
-        {0x0002, "UI", "1.2..3"}, {0x0002, "UI", ".1.2"},  {0x0003, "UI", "1.2.x"},
-        {0x0010, "UI", "1.2."},   {0x0003, "UI", ""},      {0x0003, "SH", "1.2.3"},
+        {0x0002, "UI", "1.2..3"},
+        {0x0002, "UI", ".1.2"},
+        {0x0003, "UI", "1.2.x"},
+        {0x0010, "UI", "1.2."},
+        {0x0003, "UI", ""},
+        {0x0003, "SH", "1.2.3"},
         {0x0003, "UI", "1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
