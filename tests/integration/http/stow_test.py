@@ -304,6 +304,15 @@ if st != 200:
     fail("after a cut body the listener does not serve: %d" % st)
 ok("a body cut by a closed socket: nothing stored, the listener still serves")
 
+# Headers larger than the per-connection memory (64 KiB): 431 from libmicrohttpd.
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"POST /dicomweb/studies HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
+answer = s.recv(100)
+s.close()
+if not answer.startswith(b"HTTP/1.1 431"):
+    fail("oversize headers: %r" % answer)
+ok("oversize request headers: 431")
+
 # Slow-loris: headers byte by byte, 0.2 s apart; cut at the 1.5 s header deadline while
 # another client is served.
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
