@@ -304,14 +304,23 @@ if st != 200:
     fail("after a cut body the listener does not serve: %d" % st)
 ok("a body cut by a closed socket: nothing stored, the listener still serves")
 
-# Headers larger than the per-connection memory (64 KiB): 431 from libmicrohttpd.
+# Headers larger than the per-connection memory (64 KiB): 431 from libmicrohttpd, which then
+# closes with our unread bytes pending, so the kernel may reset before we read the answer.
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
-s.sendall(b"POST /dicomweb/studies HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
-answer = s.recv(100)
+try:
+    s.sendall(b"POST /dicomweb/studies HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 +
+              b"\r\n\r\n")
+    answer = s.recv(100)
+except ConnectionResetError:
+    answer = b"(reset)"
 s.close()
-if not answer.startswith(b"HTTP/1.1 431"):
+if not (answer.startswith(b"HTTP/1.1 431") or answer == b"(reset)"):
     fail("oversize headers: %r" % answer)
-ok("oversize request headers: 431")
+st, _, _ = request(port, "GET", "/healthz")
+if st != 200:
+    fail("after oversize headers the listener does not serve: %d" % st)
+ok("oversize request headers: %s; the listener still serves" %
+   ("431" if answer != b"(reset)" else "refused (connection reset)"))
 
 # Slow-loris: headers byte by byte, 0.2 s apart; cut at the 1.5 s header deadline while
 # another client is served.
