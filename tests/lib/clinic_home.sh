@@ -10,7 +10,8 @@
 # an app whose manifest says free stays free. Output of the commands goes to WORKDIR/home.log.
 
 clinic_home() {
-    local agora=$1 w=$2 home=$3 ex=$4 app model
+    local agora w=$2 home=$3 ex app model
+    agora=$(realpath "$1") ex=$(realpath "$4")
     shift 4
     mkdir -p "$w"
     (

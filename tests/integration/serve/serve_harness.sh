@@ -8,14 +8,19 @@
 # Orthanc is recorded with its calling AE (RemoteAET); Orthanc's STOW-RS client reaches the
 # "agora" DICOMweb server entry; Orthanc stopped refuses connections and, restarted on the
 # same storage, still holds the study; the "refusing" config rejects the agora AE's C-STOREs.
-# Usage: serve_harness.sh AGORA
+# The result checks of the daemon tests (results_check: SR/SEG instances in the source study by
+# QIDO-RS, sent by the agora AE, dciodvfy clean) are checked on what the daemon will do by hand:
+# `agora run` + `agora results export --format dicom` + dcmsend as the agora AE.
+# Usage: serve_harness.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
 . "$LIB/netns_peer.sh"
+. "$LIB/serve_daemon.sh"
+. "$LIB/clinic_home.sh"
 peer_require_orthanc
-peer_require storescu storescp
+peer_require storescu storescp dcmsend
 netns_enter "$0" "$@"
-AGORA=$1
+AGORA=$(realpath "$1") EXAMPLES=$(realpath "$2")
 W=$(mktemp -d /tmp/agora-serve-harness.XXXXXX)
 SINK=
 cleanup() {
@@ -57,6 +62,16 @@ out=$($PEER store "$PACS_URL" agora "$STUDY") || fail "Orthanc C-STORE to the ag
 storescp_stop
 ok "Orthanc POST /modalities/agora/store: 6 instances to the agora AE (storescp)"
 
+clinic_home "$AGORA" "$W/keys" "$W/home" "$EXAMPLES" threshold stats || fail "clinic home"
+"$AGORA" run "$W/ct" --home "$W/home" --quiet >/dev/null || fail "agora run"
+"$AGORA" results export "$STUDY" --format dicom --source "$W/ct" -o "$W/results" --home "$W/home" \
+    >/dev/null || fail "agora results export"
+dcmsend -aet "$AGORA_AET" -aec "$PACS_AET" 127.0.0.1 "$PACS_DICOM_PORT" "$W"/results/*.dcm ||
+    fail "dcmsend of the results"
+results_check "$STUDY" 2 1 || fail "results_check on results sent by hand"
+if results_check "$STUDY" 1 1 2>/dev/null; then fail "results_check accepted a wrong SR count"; fi
+ok "by hand (run, export, dcmsend): QIDO-RS finds 2 SR + 1 SEG in the source study, sent by $AGORA_AET, dciodvfy clean"
+
 MR=$("$PY" -c 'import pydicom,sys; print(pydicom.dcmread(sys.argv[1]).StudyInstanceUID)' "$W/mr/IM00001.dcm")
 storescu -aet "$AGORA_AET" -aec "$PACS_AET" 127.0.0.1 "$PACS_DICOM_PORT" "$W"/mr/*.dcm ||
     fail "storescu into Orthanc"
@@ -70,11 +85,11 @@ ok "storescu into Orthanc as $AGORA_AET: QIDO-RS finds 3 MR instances, RemoteAET
 SINK=$!
 peer_wait_port "$AGORA_HTTP_PORT" 10 || fail "stow sink"
 out=$($PEER stow "$PACS_URL" agora "$STUDY") || fail "Orthanc STOW-RS client: $out"
-[ "$out" = "instances=6" ] || fail "stow: $out"
-grep -q "path=/dicomweb/studies parts=6 type=multipart/related" "$W/stow.txt" ||
+[ "$out" = "instances=9" ] || fail "stow: $out"
+grep -q "path=/dicomweb/studies parts=9 type=multipart/related" "$W/stow.txt" ||
     fail "the STOW receiver saw: $(cat "$W/stow.txt")"
 kill "$SINK"; wait "$SINK" 2>/dev/null || true; SINK=
-ok "Orthanc POST /dicom-web/servers/agora/stow: one multipart/related POST of 6 parts to /dicomweb/studies"
+ok "Orthanc POST /dicom-web/servers/agora/stow: one multipart/related POST of 9 parts (CT, SR, SEG) to /dicomweb/studies"
 
 orthanc_stop
 if storescu -aet "$AGORA_AET" -aec "$PACS_AET" 127.0.0.1 "$PACS_DICOM_PORT" "$W/mr/IM00001.dcm" >"$W/out" 2>&1; then
@@ -84,7 +99,7 @@ grep -qi "refused" "$W/out" || fail "Orthanc stopped: $(cat "$W/out")"
 orthanc_start "$W/pacs" || fail "Orthanc restart"
 [ "$($PEER instances "$PACS_URL" "$STUDY" CT)" = 6 ] || fail "the study is gone after a restart"
 ok "Orthanc stopped: connection refused; restarted on the same storage: the study is still there"
-orthanc_stop
+orthanc_stop -9
 
 ORTHANC_ALLOW_AGORA=0 orthanc_config "$W/refuse"
 orthanc_start "$W/refuse" || fail "Orthanc (refusing config)"
@@ -101,4 +116,3 @@ if storescu -aet "$AGORA_AET" -aec WRONG_AE 127.0.0.1 "$PACS_DICOM_PORT" "$W/mr/
 fi
 grep -qi "called AE title not recognized" "$W/out" || fail "wrong called AE: $(cat "$W/out")"
 ok "wrong called AE: association rejected (called AE title not recognized)"
-orthanc_stop
