@@ -89,6 +89,10 @@ printf '  agora serve          %6.2f s  %6.1f MB/s   runs: %s\n' "$A" "$(awk -v 
 printf '  ratio agora/storescp %6.2f   (target <= 1.2)\n' "$(awk -v a="$A" -v s="$S" 'BEGIN { print a / s }')"
 
 # --- studies per hour, end to end ------------------------------------------------------------
+if ! "$AGORA" serve --help 2>&1 | grep -q -- --send-to; then
+    echo "bench-serve: studies per hour not measured: agora serve has no --send-to yet"
+    exit 0
+fi
 . "$LIB/clinic_home.sh"
 PACS_PORT=11191
 for i in $(seq 1 "$STUDIES"); do
