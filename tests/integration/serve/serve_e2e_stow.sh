@@ -41,7 +41,7 @@ serve_stop || fail "SIGTERM: exit status $?"
 
 STUDY2=$(e2e_ct "$W/ct2" 6) || fail "synth"
 [ "$($PEER upload "$PACS_URL" "$W/ct2")" = "$STUDY2" ] || fail "upload to Orthanc"
-e2e_serve --listen-http "127.0.0.1:$AGORA_HTTP_PORT" --send-stow "$PACS_URL/dicom-web/" ||
+e2e_serve --listen-http "127.0.0.1:$AGORA_HTTP_PORT" --send-stow "$PACS_URL/dicom-web" ||
     fail "agora serve --send-stow did not start"
 peer_wait_port "$AGORA_HTTP_PORT" 10 || fail "the HTTP listener does not accept"
 out=$($PEER stow "$PACS_URL" agora "$STUDY2") || fail "Orthanc's STOW-RS to agora: $out"
