@@ -18,6 +18,9 @@ non-zero exit status.
   peer.py wait-instances URL STUDY_UID MODALITY N SECONDS -> the count once >= N (exit 1: timeout)
   peer.py download URL STUDY_UID MODALITY DIR -> writes DIR/<n>.dcm, prints how many
   peer.py delete-study URL STUDY_UID
+  peer.py stow-post URL CTYPE FILE...     -> "status=N retry-after=R" of one STOW-RS POST of the
+                                             files to URL (CTYPE "multipart": a proper
+                                             multipart/related body; else that Content-Type)
   peer.py stow-sink PORT FILE             -> a minimal STOW-RS receiver (harness self-test only):
                                              appends "parts=N type=..." per POST to FILE
 """
@@ -220,6 +223,25 @@ def main(argv):
             with open(os.path.join(a[2], f'{a[1]}{n:03d}.dcm'), 'wb') as fh:
                 fh.write(data)
         print(len(ids))
+        return 0
+    if cmd == 'stow-post':
+        bnd = 'agoraPeerBoundary7'
+        body = b''
+        for f in a[1:]:
+            with open(f, 'rb') as fh:
+                body += (f'--{bnd}\r\nContent-Type: application/dicom\r\n\r\n'.encode() +
+                         fh.read() + b'\r\n')
+        body += f'--{bnd}--\r\n'.encode()
+        ctype = (f'multipart/related; type="application/dicom"; boundary={bnd}'
+                 if a[0] == 'multipart' else a[0])
+        r = urllib.request.Request(base, data=body, method='POST', headers={
+            'Content-Type': ctype, 'Accept': 'application/dicom+json'})
+        try:
+            with urllib.request.urlopen(r, timeout=TIMEOUT) as resp:
+                status, retry = resp.status, resp.headers.get('Retry-After')
+        except urllib.error.HTTPError as e:
+            status, retry = e.code, e.headers.get('Retry-After')
+        print(f'status={status} retry-after={retry or "-"}')
         return 0
     if cmd == 'delete-study':
         status, _ = req('DELETE', f'{base}/studies/{study_id(base, a[0])}')

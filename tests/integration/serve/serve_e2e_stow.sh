@@ -5,7 +5,8 @@
 # SEG and stats' SR are in Orthanc in the source study (QIDO-RS), sent back by C-STORE with the
 # daemon's AE title, dciodvfy clean. Then the daemon is restarted sending results by STOW-RS
 # (--send-stow, Orthanc's own STOW-RS endpoint) and a second study sent by STOW-RS gets its
-# results into Orthanc that way. DIMSE and STOW arrivals both reach the same spool and queue.
+# results into Orthanc that way. Above the spool watermark STOW-RS answers 503 + Retry-After
+# while the daemon keeps serving; a wrong content type gets 415.
 # Usage: serve_e2e_stow.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
@@ -13,7 +14,7 @@ LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
 . "$LIB/serve_daemon.sh"
 . "$LIB/clinic_home.sh"
 peer_require_orthanc
-peer_require dcmdump
+peer_require dcmdump echoscu
 serve_require "$1" --send-to --send-stow --listen-http --series-quiet --study-quiet --workers
 netns_enter "$0" "$@"
 AGORA=$(realpath "$1") EXAMPLES=$(realpath "$2")
@@ -49,6 +50,20 @@ n=$($PEER wait-instances "$PACS_URL" "$STUDY2" SR 2 45) || fail "SR instances (S
 $PEER wait-instances "$PACS_URL" "$STUDY2" SEG 1 10 >/dev/null || fail "no SEG (STOW-RS back)"
 results_check "$STUDY2" 2 1 "" || fail "results sent back by STOW-RS"
 ok "with --send-stow: the second study's 2 SR and 1 SEG reached Orthanc by STOW-RS, dciodvfy clean"
+serve_stop || fail "SIGTERM: exit status $?"
+
+# Back-pressure over HTTP: above the spool watermark STOW-RS answers 503 with Retry-After and
+# the daemon keeps serving (C-ECHO); a wrong content type gets 415.
+e2e_serve --listen-http "127.0.0.1:$AGORA_HTTP_PORT" --spool-watermark 1K ||
+    fail "agora serve --spool-watermark 1K did not start"
+peer_wait_port "$AGORA_HTTP_PORT" 10 || fail "the HTTP listener does not accept"
+STOW=http://127.0.0.1:$AGORA_HTTP_PORT/dicomweb/studies
+out=$($PEER stow-post "$STOW" multipart "$W/ct2/IM00001.dcm")
+case "$out" in "status=503 retry-after="[0-9]*) ;; *) fail "over the watermark, STOW-RS: $out" ;; esac
+out=$($PEER stow-post "$STOW" application/dicom "$W/ct2/IM00001.dcm")
+case "$out" in status=415*) ;; *) fail "STOW-RS with Content-Type application/dicom: $out" ;; esac
+echoscu -aet MODALITY -aec "$AGORA_AET" 127.0.0.1 "$AGORA_DICOM_PORT" || fail "C-ECHO after the 503"
+ok "over the watermark STOW-RS answers 503 with Retry-After, a wrong type 415; the daemon keeps serving"
 serve_stop || fail "SIGTERM: exit status $?"
 no_uids_in "$W/serve.log" || fail "a UID in the daemon's log"
 ok "SIGTERM exits 0; no UID in the daemon's log"
