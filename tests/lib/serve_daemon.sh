@@ -11,8 +11,14 @@
 #   queue_json HOME           `agora queue --json`
 #   qjobs HOME ARGS...        tests/lib/queue.py over `agora queue --json`
 #
-# Needs AGORA (the agora binary) and, for results_check, PACS_URL and PEER (netns_peer.sh).
+#   e2e_begin NAME SCRIPT ARGS...   the common start of an e2e test (below)
+#   e2e_results STUDY N_SR N_SEG SECONDS [AE]   wait for the results in Orthanc, then check them
+#
+# Sources netns_peer.sh and clinic_home.sh. Needs AGORA (the agora binary; e2e_begin sets it).
 # The process started here: SERVE_PID.
+SERVE_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$SERVE_LIB/netns_peer.sh"
+. "$SERVE_LIB/clinic_home.sh"
 
 SERVE_PID=
 SERVE_LOG=
@@ -267,4 +273,48 @@ serve_require() {
         grep -q -- "$f" <<<"$help" || peer_skip "agora serve has no $f yet (issue 12 daemon piece not merged)"
     done
     "$a" queue --help >/dev/null 2>&1 || peer_skip "agora queue does not exist yet (issue 12 queue piece not merged)"
+}
+
+# e2e_begin NAME SCRIPT AGORA EXAMPLES_DIR: skip without Orthanc, DCMTK or the daemon flags in
+# E2E_FLAGS; re-execute SCRIPT in its own network namespace; there set AGORA and EXAMPLES
+# (absolute), W, H and the EXIT trap (e2e_init).
+E2E_FLAGS=(--send-to --series-quiet --study-quiet --workers)
+e2e_begin() {
+    local name=$1 script=$2
+    shift 2
+    peer_require_orthanc
+    peer_require dcmdump dcmsend echoscu
+    serve_require "$1" "${E2E_FLAGS[@]}"
+    netns_enter "$script" "$@"
+    AGORA=$(realpath "$1")
+    EXAMPLES=$(realpath "$2")
+    e2e_init "$name"
+}
+
+# e2e_results STUDY N_SR N_SEG SECONDS [AE]: wait (at most SECONDS) until Orthanc holds N_SR SR
+# and N_SEG SEG instances in the study, then results_check; E2E_TOOK: the seconds it took.
+e2e_results() {
+    local t0 n
+    t0=$(date +%s.%N)
+    n=$($PEER wait-instances "$PACS_URL" "$1" SR "$2" "$4") || {
+        echo "results: $n SR instance(s) in the study after $4 s" >&2
+        return 1
+    }
+    n=$($PEER wait-instances "$PACS_URL" "$1" SEG "$3" 15) || {
+        echo "results: $n SEG instance(s) in the study" >&2
+        return 1
+    }
+    E2E_TOOK=$(elapsed "$t0")
+    results_check "$1" "$2" "$3" "${5-$AGORA_AET}"
+}
+
+# e2e_wait_jobs STATE N [SECONDS]: until `agora queue --json` has N jobs in STATE (default 10 s).
+e2e_wait_jobs() {
+    local i
+    for ((i = 0; i < ${3:-10} * 5; i++)); do
+        [ "$(qjobs "$H" count "$1")" = "$2" ] && return 0
+        sleep 0.2
+    done
+    echo "queue: $(qjobs "$H" summary), expected $2 $1" >&2
+    return 1
 }

@@ -11,15 +11,9 @@
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$LIB/netns_peer.sh"
 . "$LIB/serve_daemon.sh"
-. "$LIB/clinic_home.sh"
-peer_require_orthanc
-peer_require dcmdump dcmsend sqlite3
-serve_require "$1" --send-to --series-quiet --study-quiet --workers
-netns_enter "$0" "$@"
-AGORA=$(realpath "$1") EXAMPLES=$(realpath "$2")
-e2e_init serve-crash2
+peer_require sqlite3
+e2e_begin serve-crash2 "$0" "$@"
 # Quiet periods long enough that a restart between rounds never completes a partial study.
 E2E_SERIES_QUIET=8
 E2E_STUDY_QUIET=8
@@ -73,8 +67,8 @@ out=$($PY "$HERE/check_spool.py" "$W/final.txt" "$H/spool") || fail "final: $out
 ok "a last dcmsend: $out"
 
 # Each app exactly once: wait for both SRs, then for the quiet periods again (no second job).
-$PEER wait-instances "$PACS_URL" "$STUDY" SR 2 120 >/dev/null || fail "SRs in Orthanc: $($PEER instances "$PACS_URL" "$STUDY" SR); queue $(qjobs "$H" summary)"
-for _ in $(seq 1 100); do [ "$(qjobs "$H" count done)" = 2 ] && break; sleep 0.2; done
+e2e_results "$STUDY" 2 1 120 || fail "results in Orthanc"
+e2e_wait_jobs done 2 20 || fail "jobs"
 sleep $((E2E_STUDY_QUIET + 3))
 [ "$(qjobs "$H" count done)" = 2 ] && [ "$(qjobs "$H" count any)" = 2 ] ||
     fail "jobs: $(qjobs "$H" summary) (expected 2 done, no other)"
@@ -83,7 +77,6 @@ for app in threshold stats; do
     n=$(ledger_rows "$H" org.agora.examples.$app)
     [ "$n" = 1 ] || fail "$app: $n ledger rows"
 done
-results_check "$STUDY" 2 1 || fail "results in Orthanc"
 ok "each app ran exactly once: one job done and one ledger row each; 2 SR + 1 SEG in Orthanc"
 "$AGORA" ledger verify --home "$H" >"$W/verify" || fail "ledger verify: $(cat "$W/verify")"
 out=$(statement_reconciles "$H") || fail "statement: $out"

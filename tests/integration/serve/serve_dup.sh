@@ -8,15 +8,9 @@
 # Usage: serve_dup.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
-. "$LIB/netns_peer.sh"
 . "$LIB/serve_daemon.sh"
-. "$LIB/clinic_home.sh"
-peer_require_orthanc
-peer_require dcmdump dcmodify
-serve_require "$1" --send-to --series-quiet --study-quiet --workers
-netns_enter "$0" "$@"
-AGORA=$(realpath "$1") EXAMPLES=$(realpath "$2")
-e2e_init serve-dup
+peer_require dcmodify
+e2e_begin serve-dup "$0" "$@"
 APP=org.agora.examples.threshold
 
 clinic_home "$AGORA" "$W/keys" "$H" "$EXAMPLES" threshold || fail "clinic home"
@@ -26,10 +20,8 @@ STUDY=$(e2e_ct "$W/ct" 6 --patient-id PID-DUP-1 --patient-name "TEST^DUP") || fa
 e2e_serve --workers 1 || fail "agora serve did not start"
 
 out=$($PEER store "$PACS_URL" agora "$STUDY") || fail "store: $out"
-$PEER wait-instances "$PACS_URL" "$STUDY" SR 1 45 >/dev/null || fail "no SR after the first send"
-$PEER wait-instances "$PACS_URL" "$STUDY" SEG 1 10 >/dev/null || fail "no SEG after the first send"
-for _ in $(seq 1 50); do [ "$(qjobs "$H" count done)" = 1 ] && break; sleep 0.2; done
-[ "$(qjobs "$H" count done)" = 1 ] || fail "queue after the first send: $(qjobs "$H" summary)"
+e2e_results "$STUDY" 1 1 45 || fail "results of the first send"
+e2e_wait_jobs done 1 || fail "queue after the first send"
 sr1=$($PEER sops "$PACS_URL" "$STUDY" SR)
 ok "first send: one job done, one SR and one SEG in Orthanc"
 
@@ -51,8 +43,7 @@ dcmodify -nb -m "(0020,000D)=$STUDY" "$W"/late/*.dcm >/dev/null || fail "dcmodif
 [ "$($PEER upload "$PACS_URL" "$W/late")" = "$STUDY" ] || fail "the late series is not in the study in Orthanc"
 out=$($PEER store "$PACS_URL" agora "$STUDY") || fail "store with the late series: $out"
 [ "$out" = "instances=9 failed=0 remote=$AGORA_AET" ] || fail "store with the late series: $out"
-for _ in $(seq 1 225); do [ "$(qjobs "$H" count done)" = 2 ] && break; sleep 0.2; done
-[ "$(qjobs "$H" count done)" = 2 ] || fail "no amendment job done: $(qjobs "$H" summary)"
+e2e_wait_jobs done 2 45 || fail "no amendment job done"
 sleep $((E2E_STUDY_QUIET + 3))
 [ "$(qjobs "$H" count any)" = 2 ] || fail "more than one amendment job: $(qjobs "$H" summary)"
 ok "a late series after completion: exactly one amendment job, done"

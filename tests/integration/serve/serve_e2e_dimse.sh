@@ -9,15 +9,8 @@
 # Usage: serve_e2e_dimse.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
-. "$LIB/netns_peer.sh"
 . "$LIB/serve_daemon.sh"
-. "$LIB/clinic_home.sh"
-peer_require_orthanc
-peer_require dcmdump
-serve_require "$1" --send-to --series-quiet --study-quiet --workers
-netns_enter "$0" "$@"
-AGORA=$(realpath "$1") EXAMPLES=$(realpath "$2")
-e2e_init serve-e2e-dimse
+e2e_begin serve-e2e-dimse "$0" "$@"
 
 clinic_home "$AGORA" "$W/keys" "$H" "$EXAMPLES" threshold stats || fail "clinic home"
 orthanc_start "$W/pacs" || fail "Orthanc"
@@ -28,22 +21,14 @@ ok "Orthanc, agora serve (threshold, stats installed; no rules) in the test's na
 
 out=$($PEER store "$PACS_URL" agora "$STUDY") || fail "Orthanc's C-STORE to agora: $out"
 [ "$out" = "instances=8 failed=0 remote=$AGORA_AET" ] || fail "store: $out"
-t0=$(date +%s.%N)
 ok "Orthanc sent the 8-instance CT to agora serve by C-STORE"
 
 # quiet periods (series 1 s, study 2 s) + the intake tick + two runs + the sends: a few seconds;
-# 40 s of margin for a loaded 2-core machine with sanitizers.
-n=$($PEER wait-instances "$PACS_URL" "$STUDY" SR 2 45) || fail "SR instances in the study after 45 s: $n"
-$PEER wait-instances "$PACS_URL" "$STUDY" SEG 1 10 >/dev/null || fail "no SEG in the study"
-took=$(elapsed "$t0")
-results_check "$STUDY" 2 1 || fail "results in Orthanc"
-ok "after ${took} s: 2 SR (threshold, stats) and 1 SEG (threshold) in the source study, sent by $AGORA_AET, dciodvfy clean"
+# 45 s of margin for a loaded 2-core machine with sanitizers.
+e2e_results "$STUDY" 2 1 45 || fail "results in Orthanc"
+ok "after ${E2E_TOOK} s: 2 SR (threshold, stats) and 1 SEG (threshold) in the source study, sent by $AGORA_AET, dciodvfy clean"
 
-for _ in $(seq 1 50); do
-    [ "$(qjobs "$H" count done)" = 2 ] && break
-    sleep 0.2
-done
-[ "$(qjobs "$H" count done)" = 2 ] || fail "agora queue: $(qjobs "$H" summary), expected 2 done"
+e2e_wait_jobs done 2 || fail "agora queue"
 [ "$(qjobs "$H" count any)" = 2 ] || fail "agora queue: $(qjobs "$H" summary), expected 2 jobs"
 for app in threshold stats; do
     [ "$(qjobs "$H" count done org.agora.examples.$app)" = 1 ] || fail "no done job of $app"

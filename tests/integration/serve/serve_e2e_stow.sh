@@ -10,15 +10,9 @@
 # Usage: serve_e2e_stow.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
-. "$LIB/netns_peer.sh"
 . "$LIB/serve_daemon.sh"
-. "$LIB/clinic_home.sh"
-peer_require_orthanc
-peer_require dcmdump echoscu
-serve_require "$1" --send-to --send-stow --listen-http --series-quiet --study-quiet --workers
-netns_enter "$0" "$@"
-AGORA=$(realpath "$1") EXAMPLES=$(realpath "$2")
-e2e_init serve-e2e-stow
+E2E_FLAGS+=(--send-stow --listen-http --spool-watermark)
+e2e_begin serve-e2e-stow "$0" "$@"
 
 clinic_home "$AGORA" "$W/keys" "$H" "$EXAMPLES" threshold stats || fail "clinic home"
 orthanc_start "$W/pacs" || fail "Orthanc"
@@ -29,15 +23,10 @@ peer_wait_port "$AGORA_HTTP_PORT" 10 || fail "the HTTP listener does not accept"
 
 out=$($PEER stow "$PACS_URL" agora "$STUDY") || fail "Orthanc's STOW-RS to agora: $out"
 [ "$out" = "instances=8" ] || fail "stow: $out"
-t0=$(date +%s.%N)
 ok "Orthanc sent the 8-instance CT to agora serve by STOW-RS"
-n=$($PEER wait-instances "$PACS_URL" "$STUDY" SR 2 45) || fail "SR instances after 45 s: $n"
-$PEER wait-instances "$PACS_URL" "$STUDY" SEG 1 10 >/dev/null || fail "no SEG in the study"
-took=$(elapsed "$t0")
-results_check "$STUDY" 2 1 || fail "results in Orthanc"
-ok "after ${took} s: 2 SR and 1 SEG in the source study, sent back by C-STORE as $AGORA_AET, dciodvfy clean"
-for _ in $(seq 1 50); do [ "$(qjobs "$H" count done)" = 2 ] && break; sleep 0.2; done
-[ "$(qjobs "$H" count done)" = 2 ] || fail "agora queue: $(qjobs "$H" summary)"
+e2e_results "$STUDY" 2 1 45 || fail "results in Orthanc"
+ok "after ${E2E_TOOK} s: 2 SR and 1 SEG in the source study, sent back by C-STORE as $AGORA_AET, dciodvfy clean"
+e2e_wait_jobs done 2 || fail "agora queue"
 serve_stop || fail "SIGTERM: exit status $?"
 
 STUDY2=$(e2e_ct "$W/ct2" 6) || fail "synth"
@@ -46,9 +35,7 @@ e2e_serve --listen-http "127.0.0.1:$AGORA_HTTP_PORT" --send-stow "$PACS_URL/dico
     fail "agora serve --send-stow did not start"
 peer_wait_port "$AGORA_HTTP_PORT" 10 || fail "the HTTP listener does not accept"
 out=$($PEER stow "$PACS_URL" agora "$STUDY2") || fail "Orthanc's STOW-RS to agora: $out"
-n=$($PEER wait-instances "$PACS_URL" "$STUDY2" SR 2 45) || fail "SR instances (STOW-RS back) after 45 s: $n"
-$PEER wait-instances "$PACS_URL" "$STUDY2" SEG 1 10 >/dev/null || fail "no SEG (STOW-RS back)"
-results_check "$STUDY2" 2 1 "" || fail "results sent back by STOW-RS"
+e2e_results "$STUDY2" 2 1 45 "" || fail "results sent back by STOW-RS"
 ok "with --send-stow: the second study's 2 SR and 1 SEG reached Orthanc by STOW-RS, dciodvfy clean"
 serve_stop || fail "SIGTERM: exit status $?"
 

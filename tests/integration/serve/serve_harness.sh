@@ -14,9 +14,7 @@
 # Usage: serve_harness.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
-. "$LIB/netns_peer.sh"
 . "$LIB/serve_daemon.sh"
-. "$LIB/clinic_home.sh"
 peer_require_orthanc
 peer_require storescu storescp dcmsend
 netns_enter "$0" "$@"

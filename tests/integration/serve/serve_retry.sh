@@ -9,15 +9,8 @@
 # Usage: serve_retry.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
-. "$LIB/netns_peer.sh"
 . "$LIB/serve_daemon.sh"
-. "$LIB/clinic_home.sh"
-peer_require_orthanc
-peer_require dcmdump dcmsend
-serve_require "$1" --send-to --series-quiet --study-quiet --workers
-netns_enter "$0" "$@"
-AGORA=$(realpath "$1") EXAMPLES=$(realpath "$2")
-e2e_init serve-retry
+e2e_begin serve-retry "$0" "$@"
 clinic_home "$AGORA" "$W/keys" "$H" "$EXAMPLES" threshold || fail "clinic home"
 send() { dcmsend -aet MODALITY -aec "$AGORA_AET" 127.0.0.1 "$AGORA_DICOM_PORT" "$1"/*.dcm >/dev/null 2>&1; }
 # wait_job STATE SECONDS: until a job is in STATE; prints its id.
@@ -55,11 +48,9 @@ ok "Orthanc down: job $JOB sending, attempt $att, next at $next, class $cls (ago
 
 t0=$(date +%s.%N)
 orthanc_start "$W/pacs" || fail "Orthanc"
-$PEER wait-instances "$PACS_URL" "$STUDY" SR 1 120 >/dev/null || fail "not delivered within 120 s of Orthanc's start: $(qjobs "$H" summary)"
-$PEER wait-instances "$PACS_URL" "$STUDY" SEG 1 10 >/dev/null || fail "no SEG delivered"
-for _ in $(seq 1 50); do [ "$(qjobs "$H" field "$JOB" state)" = done ] && break; sleep 0.2; done
-[ "$(qjobs "$H" field "$JOB" state)" = done ] || fail "job $JOB: $(qjobs "$H" field "$JOB" state)"
-results_check "$STUDY" 1 1 || fail "results"
+# The backoff is 30 s doubling (deliver.h): the next attempt comes within about 30 s.
+e2e_results "$STUDY" 1 1 120 || fail "not delivered within 120 s of Orthanc's start"
+e2e_wait_jobs done 1 || fail "job $JOB not done"
 ok "Orthanc back: delivered $(elapsed "$t0") s after its start (attempt $(qjobs "$H" field "$JOB" attempts)), job done"
 serve_stop || fail "SIGTERM: exit status $?"
 
@@ -81,10 +72,8 @@ serve_stop || fail "SIGTERM: exit status $?"
 
 e2e_serve || fail "agora serve (fixed) did not start"
 "$AGORA" queue retry "$JOB2" --home "$H" >"$W/retry.txt" 2>&1 || fail "agora queue retry: $(cat "$W/retry.txt")"
-$PEER wait-instances "$PACS_URL" "$STUDY2" SR 1 60 >/dev/null || fail "not delivered after retry: $(qjobs "$H" summary)"
-for _ in $(seq 1 50); do [ "$(qjobs "$H" field "$JOB2" state)" = done ] && break; sleep 0.2; done
-[ "$(qjobs "$H" field "$JOB2" state)" = done ] || fail "job $JOB2 after retry: $(qjobs "$H" field "$JOB2" state)"
-results_check "$STUDY2" 1 1 || fail "results after retry"
+e2e_results "$STUDY2" 1 1 60 || fail "not delivered after the retry"
+e2e_wait_jobs done 2 || fail "job $JOB2 not done after the retry"
 [ "$(ledger_rows "$H" org.agora.examples.threshold)" = 2 ] || fail "ledger rows: $(ledger_rows "$H" org.agora.examples.threshold)"
 ok "configuration fixed, agora queue retry $JOB2: delivered, done; one ledger row per study"
 serve_stop || fail "SIGTERM: exit status $?"
