@@ -13,6 +13,7 @@
 #   orthanc_start "$W/pacs"      # Orthanc with a generated config under $W/pacs
 #   ...                          # "$PEER" (tests/lib/peer.py) for REST/QIDO/STOW
 #   orthanc_stop
+#   netns_wait_port PORT [SECONDS], netns_stop PID    (also the API send-dimse uses)
 #
 # Functions return non-zero with a message on stderr; callers decide (most tests `fail`).
 # Processes this file starts: ORTHANC_PID, STORESCP_PID (each stopped by the matching *_stop and
@@ -180,6 +181,24 @@ peer_wait_port() {
         sleep 0.05
     done
     return 1
+}
+
+# netns_wait_port PORT [SECONDS] and netns_stop PID: the interface of i12-send's first
+# netns_peer.sh (send-dimse), kept so both branches' tests source this one file.
+netns_wait_port() {
+    peer_wait_port "$1" "${2:-20}"
+}
+# netns_stop PID: SIGTERM, up to 10 s, then SIGKILL; wait.
+netns_stop() {
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
 }
 
 # peer_cleanup: stop the peers this file started (call it from the test's EXIT trap).
