@@ -41,9 +41,13 @@ cls=$(qjobs "$H" field "$JOB" last_error_class)
 [ "${next:-0}" != 0 ] || fail "no next attempt time: '$next'"
 [ "$cls" = connection-refused ] || fail "error class with Orthanc down: '$cls'"
 [ "$(qjobs "$H" field "$JOB" state)" = sending ] || fail "the job left sending with Orthanc down"
+# The operator's view: the table row (state, attempt n/max, next attempt time) and `show`.
 "$AGORA" queue --home "$H" >"$W/q.txt" || fail "agora queue"
-grep -i "sending" "$W/q.txt" | grep -qi "attempt" || fail "agora queue does not show 'sending, attempt n': $(cat "$W/q.txt")"
-grep -i "sending" "$W/q.txt" | grep -qi "next" || fail "agora queue does not show the next attempt: $(cat "$W/q.txt")"
+grep -Eq "^$JOB +sending +[^ ]+ +$att/[0-9]+ +20[0-9-]+T[0-9:]+Z " "$W/q.txt" ||
+    fail "agora queue does not show 'sending, attempt $att, next at T': $(cat "$W/q.txt")"
+"$AGORA" queue show "$JOB" --home "$H" >"$W/show.txt" || fail "agora queue show"
+grep -Eq "attempt +$att/" "$W/show.txt" && grep -Eq "next attempt +20[0-9-]+T" "$W/show.txt" &&
+    grep -q "connection-refused" "$W/show.txt" || fail "agora queue show: $(cat "$W/show.txt")"
 ok "Orthanc down: job $JOB sending, attempt $att, next at $next, class $cls (agora queue shows it)"
 
 t0=$(date +%s.%N)
