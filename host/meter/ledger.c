@@ -511,6 +511,34 @@ int agora__ledger_record(agora__ledger *l, const agora__ledger_outcome *o,
     return agora__ledger_record_batch(l, o, 1, receipt, err);
 }
 
+int agora__ledger_record_with(agora__ledger *l, const agora__ledger_outcome *o,
+                              int (*in_txn)(void *arg, struct sqlite3 *db, agora__error *err),
+                              void *arg, agora__ledger_receipt *receipt, agora__error *err)
+{
+    if (in_txn == NULL)
+        return agora__error_set(err, AGORA_EINVAL, "ledger: record_with needs a callback");
+    int rc = agora__ledger_exec(l, "BEGIN IMMEDIATE", err);
+    if (rc != 0)
+        return rc;
+    chain_head head;
+    rc = read_head(l, &head, err);
+    if (rc == 0)
+        rc = record_one(l, &head, o, now_ms(), receipt, err);
+    if (rc == 0) {
+        rc = in_txn(arg, l->db, err);
+        /* A callback that failed without saying why must still fail the append. */
+        if (rc > 0)
+            rc = agora__error_set(err, AGORA_EINTERNAL,
+                                  "ledger: the work committed with the row failed");
+    }
+    /* The one COMMIT of the row and the callback's writes: both or neither survive a crash. */
+    if (rc == 0)
+        rc = agora__ledger_exec(l, "COMMIT", err);
+    if (rc != 0)
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 int agora__ledger_correct(agora__ledger *l, const char *invocation_id, int64_t amount_minor,
                           const char *reason, int64_t *seq_out, agora__error *err)
 {

@@ -203,7 +203,11 @@ static void run_job(agora__pipeline *p, size_t si, size_t pi, const agora__prepa
         p->cfg.cb.on_start(p->cfg.cb.arg, o->job, o->n_jobs, &slot->desc, si, label);
     agora__job_outcome out = {0};
     /* The invocation id exists before dispatch, so a crash mid-job leaves a traceable gap. */
-    int rc = p->cfg.ledger != NULL ? agora__ledger_mint(inv, &err) : 0;
+    int rc = 0;
+    if (p->job != NULL)
+        agora__strlcpy(inv, p->job->invocation_id, sizeof inv); /* minted at enqueue */
+    else if (p->cfg.ledger != NULL)
+        rc = agora__ledger_mint(inv, &err);
     if (rc == 0) {
         p->running = slot->pool;
         rc = agora__jobs_run_one(p->loop, slot->pool, prep, &out, &p->running_id, &err);
@@ -340,6 +344,27 @@ int agora__pipeline_dispatch(agora__pipeline *p, agora__error *err)
         if (first_of_study(p->scan, si))
             run_study(p, si, n_jobs);
     return 0;
+}
+
+int agora__pipeline_dispatch_job(agora__pipeline *p, const agora__pipeline_job *job,
+                                 agora__error *err)
+{
+    if (p->cfg.ledger == NULL || job == NULL || job->invocation_id == NULL ||
+        strlen(job->invocation_id) != AGORA__LEDGER_ID_LEN || job->before_record == NULL ||
+        job->in_txn == NULL)
+        return agora__error_set(err, AGORA_EINVAL, "a queued job needs a ledger, its invocation "
+                                                   "id and its settle callbacks");
+    if (p->scan == NULL)
+        return agora__error_set(err, AGORA_ESTATE, "nothing scanned: call agora__pipeline_scan "
+                                                   "first");
+    size_t n = agora__pipeline_job_count(p);
+    if (n != 1)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "a queued job runs one invocation, but its files make %zu", n);
+    p->job = job;
+    int rc = agora__pipeline_dispatch(p, err);
+    p->job = NULL;
+    return rc;
 }
 
 void agora__pipeline_free(agora__pipeline *p)
