@@ -1180,11 +1180,18 @@ int agora__daemon_check(const agora__daemon_config *cfg,
     } else {
         REPORT("http: off");
     }
-    rc = derive_keys(&d, err);
+    agora__error kerr = {0};
+    rc = derive_keys(&d, &kerr);
     sodium_memzero(d.uid_key, sizeof d.uid_key);
     sodium_memzero(d.bill_key, sizeof d.bill_key);
-    if (rc != 0)
+    if (rc != 0) {
+        REPORT("home: %s: %s; serve would receive and spool only (no app runs)", cfg->home,
+               kerr.msg);
+        agora__rules *r = NULL;
+        rc = load_rules(cfg, &r, err);
+        agora__rules_free(r);
         return rc;
+    }
     agora__queue *q = NULL;
     rc = agora__queue_open(cfg->home, &q, err);
     uint64_t counts[AGORA__JOB_STATE_COUNT] = {0};
@@ -1290,11 +1297,18 @@ int agora__daemon_run(const agora__daemon_config *cfg, agora__error *err)
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->wake, NULL);
     lease_host(d->host);
-    int rc = derive_keys(d, err);
-    if (rc == 0)
-        rc = load_rules(cfg, &d->rules, err);
+    /* A home that is not initialised (no secret, no catalog) still receives: the spool fills,
+     * and the apps run once the home is set up and the daemon restarted. */
+    agora__error kerr = {0};
+    int receive_only = derive_keys(d, &kerr) != 0;
+    if (receive_only)
+        agora__log(AGORA_LOG_WARN, COMPONENT,
+                   "receiving only, no app runs: %s (set the home up with agora init, agora "
+                   "sync and agora install, then restart)",
+                   kerr.msg);
+    int rc = load_rules(cfg, &d->rules, err);
     /* Leases a previous process of this host held (a crash, a kill) end now, not at expiry. */
-    if (rc == 0) {
+    if (rc == 0 && !receive_only) {
         agora__queue *q = NULL;
         size_t n = 0;
         rc = agora__queue_open(cfg->home, &q, err);
@@ -1310,8 +1324,8 @@ int agora__daemon_run(const agora__daemon_config *cfg, agora__error *err)
         rc = agora__serve_listen(&d->loop, &cfg->dicom, &d->dimse, err);
     if (rc == 0 && cfg->http_host != NULL)
         rc = start_http(d, err);
-    d->n_workers = cfg->workers ? cfg->workers : default_workers();
-    d->workers = rc == 0 ? calloc(d->n_workers, sizeof *d->workers) : NULL;
+    d->n_workers = receive_only ? 0 : cfg->workers ? cfg->workers : default_workers();
+    d->workers = rc == 0 ? calloc(d->n_workers ? d->n_workers : 1, sizeof *d->workers) : NULL;
     if (rc == 0 && d->workers == NULL)
         rc = agora__error_set(err, AGORA_ENOMEM, "out of memory");
     unsigned started = 0;
@@ -1325,11 +1339,11 @@ int agora__daemon_run(const agora__daemon_config *cfg, agora__error *err)
         if (rc == 0)
             started++;
     }
-    if (rc == 0 && pthread_create(&d->sender_thr, NULL, sender_main, d) == 0)
+    if (rc == 0 && !receive_only && pthread_create(&d->sender_thr, NULL, sender_main, d) == 0)
         d->sender_started = 1;
-    if (rc == 0 && pthread_create(&d->intake_thr, NULL, intake_main, d) == 0)
+    if (rc == 0 && !receive_only && pthread_create(&d->intake_thr, NULL, intake_main, d) == 0)
         d->intake_started = 1;
-    if (rc == 0 && (!d->sender_started || !d->intake_started))
+    if (rc == 0 && !receive_only && (!d->sender_started || !d->intake_started))
         rc = agora__error_set(err, AGORA_EINTERNAL, "cannot start the daemon's threads");
     if (rc == 0) {
         uv_signal_init(&d->loop, &d->sigterm);

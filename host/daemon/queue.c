@@ -379,15 +379,12 @@ int agora__queue_open_path(const char *db_path, agora__queue **out, agora__error
     if (sodium_init() < 0)
         return agora__error_set(err, AGORA_EINTERNAL, "libsodium failed to initialise");
     /* 0600 as the ledger creates it (the queue may be first to open the file). */
-    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        int e = errno;
-        return agora__error_set(err, AGORA__ERR(e),
+    agora__error ce = {0};
+    if (agora__create_private_file(db_path, &ce) != 0)
+        return agora__error_set(err, ce.code,
                                 "cannot open the job queue %s: %s; check the path and "
                                 "permissions",
-                                db_path, strerror(e));
-    }
-    close(fd);
+                                db_path, ce.msg);
     agora__queue *q = calloc(1, sizeof *q);
     if (q == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");

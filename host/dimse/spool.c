@@ -184,12 +184,7 @@ int agora__spool_db_open(const char *home, sqlite3 **db, char *dir, size_t dir_s
     }
     if (rc == 0) {
         /* Created 0600 here so SQLite (and its -wal/-shm, which copy the mode) never widen it. */
-        int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create spool.db: %s",
-                                  strerror(errno));
-        else
-            close(fd);
+        rc = agora__create_private_file(p, err);
     }
     if (rc != 0)
         return rc;

@@ -96,16 +96,14 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
     /* Create the file ourselves, 0600: SQLite would use the umask (0644), and the ledger is
      * private to the clinic (docs/results-and-billing.md). Its -wal and -shm files copy this
      * mode. An existing file is left as it is. */
-    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        int e = errno;
+    agora__error ce = {0};
+    if (agora__create_private_file(db_path, &ce) != 0) {
         free(l);
-        return agora__error_set(err, AGORA__ERR(e),
+        return agora__error_set(err, ce.code,
                                 "cannot open the ledger %s: %s; check the path and "
                                 "permissions",
-                                db_path, strerror(e));
+                                db_path, ce.msg);
     }
-    close(fd);
     int rc = sqlite3_open_v2(
         db_path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
