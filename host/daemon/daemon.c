@@ -745,8 +745,23 @@ static const char *job_dest(const daemon_t *d, const agora__rule_match *m)
     return n;
 }
 
+/* Does app's manifest take series se (its modality)? A study job's instance set is the series
+ * the app takes, so objects that arrive later for the study which it would not read (our own
+ * SR/SEG sent back with the study) do not make a new job. */
+static int app_takes(const agora__trust_plugin *app, const agora__intake_series *se)
+{
+    const agora__manifest *m = &app->manifest;
+    if (m->any_modality)
+        return 1;
+    for (uint32_t i = 0; i < m->n_modalities; i++)
+        if (strcmp(m->modalities[i], se->attrs.modality) == 0)
+            return 1;
+    return 0;
+}
+
 static int enqueue_one(intake_ctx *c, const agora__intake_study *st, const agora__rule_match *m,
-                       const char *scope, const agora__intake_series *only)
+                       const char *scope, const agora__intake_series *only,
+                       const agora__trust_plugin *app)
 {
     agora__error err = {0};
     size_t n_sop = only ? only->n : st->n_instances;
@@ -758,14 +773,19 @@ static int enqueue_one(intake_ctx *c, const agora__intake_study *st, const agora
         free(series);
         return -1;
     }
-    size_t k = 0;
+    size_t k = 0, ns = 0;
     for (size_t s = 0; s < st->n_series; s++) {
         const agora__intake_series *se = &st->series[s];
-        if (only != NULL && se != only)
+        if ((only != NULL && se != only) || (only == NULL && app != NULL && !app_takes(app, se)))
             continue;
         for (size_t i = 0; i < se->n && k < n_sop; i++)
             sops[k++] = se->sop_uids[i];
-        series[only ? 0 : s] = se->series_uid;
+        series[ns++] = se->series_uid;
+    }
+    if (k == 0) {
+        free(sops);
+        free(series);
+        return 0; /* nothing of the study this app reads */
     }
     agora__job_spec spec = {
         .plugin_id = m->plugin_id,
@@ -775,7 +795,7 @@ static int enqueue_one(intake_ctx *c, const agora__intake_study *st, const agora
         .n_sop = k,
         .scope = scope,
         .series_uids = series,
-        .n_series = n_series,
+        .n_series = ns,
         .priority = m->priority,
         .send_to = job_dest(c->d, m),
         .rule_id = strcmp(m->rule_id, AGORA__RULES_ID_DEFAULT) == 0 ? "" : m->rule_id,
@@ -837,7 +857,7 @@ static int on_study(void *arg, const agora__intake_study *st)
              * gives its jobs per series; a study-scope app (manifest) runs once per study. */
             int study = app != NULL && app->manifest_ok && app->manifest.study_scope;
             if (!study) {
-                rc = enqueue_one(c, st, mt, "series", &st->series[s]);
+                rc = enqueue_one(c, st, mt, "series", &st->series[s], app);
                 continue;
             }
             int seen = 0;
@@ -847,7 +867,7 @@ static int on_study(void *arg, const agora__intake_study *st)
                 continue;
             if (n_study_done < sizeof study_done / sizeof study_done[0])
                 study_done[n_study_done++] = app->id;
-            rc = enqueue_one(c, st, mt, "study", NULL);
+            rc = enqueue_one(c, st, mt, "study", NULL, app);
         }
         agora__route_plan_free(&plan);
     }

@@ -197,7 +197,7 @@ static int cb_admit(void *ctx)
 {
     conn *c = ctx;
     server *s = c->srv;
-    if (s->stopping || over_watermark(s))
+    if (s->stopping || (over_watermark(s) && !agora__assoc_echo_only(c->assoc)))
         return AGORA__RJ_PRES_CONGESTION;
     if (s->n_assoc >= s->cfg->max_associations)
         return AGORA__RJ_PRES_LOCAL_LIMIT;
