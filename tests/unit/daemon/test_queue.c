@@ -994,6 +994,9 @@ static void *claim_loop(void *arg)
             break;
         }
         agora__job_free(j);
+        /* and between jobs, so neither connection holds the write lock back to back (SQLite's
+         * lock is not fair: a waiter polls, it is not queued) */
+        nanosleep(&work, NULL);
     }
     agora__queue_close(q);
     return NULL;
@@ -1156,6 +1159,29 @@ static void test_record_with_duplicate(void **state)
     agora__ledger_close(l);
 }
 
+/* Another writer holding the lock past the busy timeout: EAGAIN, nothing changed. */
+static void test_locked_is_eagain(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    agora__job_spec s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
+    agora__error err = {0};
+    int64_t id = 5;
+    uint64_t t0 = agora__now_ns();
+    assert_int_equal(agora__queue_enqueue(f->q, &s, &id, NULL, &err), AGORA__EAGAIN);
+    assert_true(agora__now_ns() - t0 >= 9000000000ull); /* it waited the busy timeout */
+    assert_non_null(strstr(err.msg, "try again"));
+    assert_int_equal(id, 0);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    assert_int_equal(agora__queue_counts(f->q, counts, &err), 0);
+    assert_int_equal(counts[AGORA__JOB_WAITING], 0);
+    assert_int_equal(agora__queue_enqueue(f->q, &s, &id, NULL, &err), 0);
+}
+
 static void test_format_checked(void **state)
 {
     fixture *f = *state;
@@ -1197,6 +1223,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settle_atomic_with_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_with_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locked_is_eagain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_checked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
