@@ -89,6 +89,18 @@ static int64_t enq(fixture *f, const agora__job_spec *s, int *dup)
     return id;
 }
 
+/* A one-instance job of plugin on study "2.<n>" (instance "1.<n>"); max_attempts 0: default. */
+static int64_t enq1(fixture *f, const char *plugin, int n, int priority, unsigned max_attempts)
+{
+    char study[16], sop[16];
+    snprintf(study, sizeof study, "2.%d", n);
+    snprintf(sop, sizeof sop, "1.%d", n);
+    const char *sops[] = {sop};
+    agora__job_spec s = spec(plugin, study, sops, 1, priority);
+    s.max_attempts = max_attempts;
+    return enq(f, &s, NULL);
+}
+
 static agora__job *claim(fixture *f, agora__job_state from, const char *host, uint64_t lease)
 {
     agora__job *j = NULL;
@@ -367,11 +379,8 @@ static void test_claim_skipping(void **state)
 {
     fixture *f = *state;
     agora__error err = {0};
-    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"}, *const s3[] = {"1.3"};
-    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 1); /* urgent, first in order */
-    agora__job_spec b = spec("org.example.b", "2.2", s2, 1, 0);
-    agora__job_spec c = spec("org.example.c", "2.3", s3, 1, 0);
-    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL), ic = enq(f, &c, NULL);
+    int64_t ia = enq1(f, "org.example.a", 1, 1, 0); /* urgent, first in order */
+    int64_t ib = enq1(f, "org.example.b", 2, 0, 0), ic = enq1(f, "org.example.c", 3, 0, 0);
     const char *skip_a[] = {"org.example.a"};
     const char *skip_ab[] = {"org.example.a", "org.example.b"};
     const char *skip_all[] = {"org.example.a", "org.example.b", "org.example.c"};
@@ -691,10 +700,7 @@ static void test_cancel(void **state)
 {
     fixture *f = *state;
     agora__error err = {0};
-    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"};
-    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 0);
-    agora__job_spec b = spec("org.example.a", "2.2", s2, 1, 0);
-    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL);
+    int64_t ia = enq1(f, "org.example.a", 1, 0, 0), ib = enq1(f, "org.example.a", 2, 0, 0);
     assert_int_equal(agora__queue_cancel(f->q, ia, &err), 0);
     agora__job *g = get(f, ia);
     assert_int_equal(g->state, AGORA__JOB_CANCELLED);
@@ -789,11 +795,8 @@ static void test_requeue_mine(void **state)
 {
     fixture *f = *state;
     agora__error err = {0};
-    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"}, *const s3[] = {"1.3"};
-    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 0);
-    agora__job_spec b = spec("org.example.a", "2.2", s2, 1, 0);
-    agora__job_spec c = spec("org.example.a", "2.3", s3, 1, 0);
-    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL), ic = enq(f, &c, NULL);
+    int64_t ia = enq1(f, "org.example.a", 1, 0, 0), ib = enq1(f, "org.example.a", 2, 0, 0);
+    int64_t ic = enq1(f, "org.example.a", 3, 0, 0);
     agora__job *ja = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
     agora__job *jb = claim(f, AGORA__JOB_WAITING, "host-b", 60000);
     agora__job *jc = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
@@ -830,11 +833,7 @@ static void test_expire_mine(void **state)
 {
     fixture *f = *state;
     agora__error err = {0};
-    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"};
-    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 0);
-    agora__job_spec b = spec("org.example.a", "2.2", s2, 1, 0);
-    a.max_attempts = 2;
-    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL);
+    int64_t ia = enq1(f, "org.example.a", 1, 0, 2), ib = enq1(f, "org.example.a", 2, 0, 0);
     agora__job *ja = claim(f, AGORA__JOB_WAITING, "host-a", 3600000);
     agora__job *jb = claim(f, AGORA__JOB_WAITING, "host-b", 3600000);
     size_t n = 0;
