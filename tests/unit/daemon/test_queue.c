@@ -127,6 +127,22 @@ static agora__job_state state_of(fixture *f, int64_t id)
     return s;
 }
 
+/* Job id is in state st, with attempts (-1: not checked), next attempt time (0: not checked)
+ * and last error class (NULL: not checked). */
+static void expect(fixture *f, int64_t id, agora__job_state st, int attempts, uint64_t next,
+                   const char *cls)
+{
+    agora__job *g = get(f, id);
+    assert_int_equal(g->state, st);
+    if (attempts >= 0)
+        assert_int_equal(g->attempts, attempts);
+    if (next != 0)
+        assert_int_equal(g->next_attempt_at, next);
+    if (cls != NULL)
+        assert_string_equal(g->last_error_class, cls);
+    agora__job_free(g);
+}
+
 typedef struct settle_arg {
     int64_t id;
     const char *token;
@@ -486,12 +502,7 @@ static void test_full_path_with_transient_send(void **state)
                                               "connection refused by 127.0.0.1:4242", 30000, &err),
                      0);
     agora__job_free(j);
-    g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_SENDING);
-    assert_int_equal(g->attempts, 1);
-    assert_int_equal(g->next_attempt_at, now + 30000);
-    assert_string_equal(g->last_error_class, "connection-refused");
-    agora__job_free(g);
+    expect(f, id, AGORA__JOB_SENDING, 1, now + 30000, "connection-refused");
     assert_null(claim(f, AGORA__JOB_SENDING, "sender", 60000));
     agora__queue_set_now(f->q, now + 30000);
     j = claim(f, AGORA__JOB_SENDING, "sender", 60000);
@@ -590,11 +601,7 @@ static void test_run_failures(void **state)
     assert_int_equal(
         agora__queue_run_failed(f->q, j, 0, "worker-crash", "the worker died", 5000, &err), 0);
     agora__job_free(j);
-    agora__job *g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_RETRYABLE);
-    assert_int_equal(g->next_attempt_at, T0 + 5000);
-    assert_string_equal(g->last_error_class, "worker-crash");
-    agora__job_free(g);
+    expect(f, id, AGORA__JOB_RETRYABLE, 1, T0 + 5000, "worker-crash");
     assert_null(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
     agora__queue_set_now(f->q, T0 + 5000);
     j = claim(f, AGORA__JOB_RETRYABLE, "host-a", 60000);
@@ -606,10 +613,7 @@ static void test_run_failures(void **state)
     assert_int_equal(state_of(f, id), AGORA__JOB_FAILED);
     /* retry of a run-phase failure runs it again from waiting */
     assert_int_equal(agora__queue_retry(f->q, id, &err), 0);
-    g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_WAITING);
-    assert_int_equal(g->attempts, 0);
-    agora__job_free(g);
+    expect(f, id, AGORA__JOB_WAITING, 0, 0, NULL);
     j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
     assert_int_equal(agora__queue_run_failed(f->q, j, 1, "input-refused", "unsuitable", 0, &err),
                      0);
