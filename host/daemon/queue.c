@@ -117,6 +117,12 @@ void agora__queue_set_now(agora__queue *q, uint64_t now)
 
 static int sql_error(sqlite3 *db, agora__error *err, const char *what)
 {
+    int code = sqlite3_errcode(db) & 0xff;
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+        return agora__error_set(err, AGORA__EAGAIN,
+                                "job queue: %s: HOME/ledger.db stayed locked by another writer "
+                                "for 10 s; try again",
+                                what);
     return agora__error_set(err, AGORA_EINTERNAL,
                             "job queue: %s failed: %s; check the disk and that "
                             "HOME/ledger.db is a clinic ledger",

@@ -56,6 +56,9 @@
  * and processes may share one ledger.db: writes are serialised by SQLite (BEGIN IMMEDIATE), so
  * two claims never return the same job.
  *
+ * Errors: AGORA__EAGAIN when the database stayed locked by another writer past the 10 s busy
+ * timeout (nothing changed: try again later); AGORA_EINTERNAL for other database failures.
+ *
  * Bounds: see the AGORA__QUEUE_* limits below; strings outside them are refused with
  * AGORA_EINVAL (spec fields) or truncated (error messages, sanitised to printable ASCII).
  * No PHI: error messages of this module name job ids and states only; last_error must not

@@ -89,6 +89,18 @@ static int64_t enq(fixture *f, const agora__job_spec *s, int *dup)
     return id;
 }
 
+/* A one-instance job of plugin on study "2.<n>" (instance "1.<n>"); max_attempts 0: default. */
+static int64_t enq1(fixture *f, const char *plugin, int n, int priority, unsigned max_attempts)
+{
+    char study[16], sop[16];
+    snprintf(study, sizeof study, "2.%d", n);
+    snprintf(sop, sizeof sop, "1.%d", n);
+    const char *sops[] = {sop};
+    agora__job_spec s = spec(plugin, study, sops, 1, priority);
+    s.max_attempts = max_attempts;
+    return enq(f, &s, NULL);
+}
+
 static agora__job *claim(fixture *f, agora__job_state from, const char *host, uint64_t lease)
 {
     agora__job *j = NULL;
@@ -113,6 +125,22 @@ static agora__job_state state_of(fixture *f, int64_t id)
     agora__job_state s = j->state;
     agora__job_free(j);
     return s;
+}
+
+/* Job id is in state st, with attempts (-1: not checked), next attempt time (0: not checked)
+ * and last error class (NULL: not checked). */
+static void expect(fixture *f, int64_t id, agora__job_state st, int attempts, uint64_t next,
+                   const char *cls)
+{
+    agora__job *g = get(f, id);
+    assert_int_equal(g->state, st);
+    if (attempts >= 0)
+        assert_int_equal(g->attempts, attempts);
+    if (next != 0)
+        assert_int_equal(g->next_attempt_at, next);
+    if (cls != NULL)
+        assert_string_equal(g->last_error_class, cls);
+    agora__job_free(g);
 }
 
 typedef struct settle_arg {
@@ -367,11 +395,8 @@ static void test_claim_skipping(void **state)
 {
     fixture *f = *state;
     agora__error err = {0};
-    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"}, *const s3[] = {"1.3"};
-    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 1); /* urgent, first in order */
-    agora__job_spec b = spec("org.example.b", "2.2", s2, 1, 0);
-    agora__job_spec c = spec("org.example.c", "2.3", s3, 1, 0);
-    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL), ic = enq(f, &c, NULL);
+    int64_t ia = enq1(f, "org.example.a", 1, 1, 0); /* urgent, first in order */
+    int64_t ib = enq1(f, "org.example.b", 2, 0, 0), ic = enq1(f, "org.example.c", 3, 0, 0);
     const char *skip_a[] = {"org.example.a"};
     const char *skip_ab[] = {"org.example.a", "org.example.b"};
     const char *skip_all[] = {"org.example.a", "org.example.b", "org.example.c"};
@@ -477,12 +502,7 @@ static void test_full_path_with_transient_send(void **state)
                                               "connection refused by 127.0.0.1:4242", 30000, &err),
                      0);
     agora__job_free(j);
-    g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_SENDING);
-    assert_int_equal(g->attempts, 1);
-    assert_int_equal(g->next_attempt_at, now + 30000);
-    assert_string_equal(g->last_error_class, "connection-refused");
-    agora__job_free(g);
+    expect(f, id, AGORA__JOB_SENDING, 1, now + 30000, "connection-refused");
     assert_null(claim(f, AGORA__JOB_SENDING, "sender", 60000));
     agora__queue_set_now(f->q, now + 30000);
     j = claim(f, AGORA__JOB_SENDING, "sender", 60000);
@@ -581,11 +601,7 @@ static void test_run_failures(void **state)
     assert_int_equal(
         agora__queue_run_failed(f->q, j, 0, "worker-crash", "the worker died", 5000, &err), 0);
     agora__job_free(j);
-    agora__job *g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_RETRYABLE);
-    assert_int_equal(g->next_attempt_at, T0 + 5000);
-    assert_string_equal(g->last_error_class, "worker-crash");
-    agora__job_free(g);
+    expect(f, id, AGORA__JOB_RETRYABLE, 1, T0 + 5000, "worker-crash");
     assert_null(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
     agora__queue_set_now(f->q, T0 + 5000);
     j = claim(f, AGORA__JOB_RETRYABLE, "host-a", 60000);
@@ -597,10 +613,7 @@ static void test_run_failures(void **state)
     assert_int_equal(state_of(f, id), AGORA__JOB_FAILED);
     /* retry of a run-phase failure runs it again from waiting */
     assert_int_equal(agora__queue_retry(f->q, id, &err), 0);
-    g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_WAITING);
-    assert_int_equal(g->attempts, 0);
-    agora__job_free(g);
+    expect(f, id, AGORA__JOB_WAITING, 0, 0, NULL);
     j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
     assert_int_equal(agora__queue_run_failed(f->q, j, 1, "input-refused", "unsuitable", 0, &err),
                      0);
@@ -691,10 +704,7 @@ static void test_cancel(void **state)
 {
     fixture *f = *state;
     agora__error err = {0};
-    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"};
-    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 0);
-    agora__job_spec b = spec("org.example.a", "2.2", s2, 1, 0);
-    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL);
+    int64_t ia = enq1(f, "org.example.a", 1, 0, 0), ib = enq1(f, "org.example.a", 2, 0, 0);
     assert_int_equal(agora__queue_cancel(f->q, ia, &err), 0);
     agora__job *g = get(f, ia);
     assert_int_equal(g->state, AGORA__JOB_CANCELLED);
@@ -789,11 +799,8 @@ static void test_requeue_mine(void **state)
 {
     fixture *f = *state;
     agora__error err = {0};
-    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"}, *const s3[] = {"1.3"};
-    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 0);
-    agora__job_spec b = spec("org.example.a", "2.2", s2, 1, 0);
-    agora__job_spec c = spec("org.example.a", "2.3", s3, 1, 0);
-    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL), ic = enq(f, &c, NULL);
+    int64_t ia = enq1(f, "org.example.a", 1, 0, 0), ib = enq1(f, "org.example.a", 2, 0, 0);
+    int64_t ic = enq1(f, "org.example.a", 3, 0, 0);
     agora__job *ja = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
     agora__job *jb = claim(f, AGORA__JOB_WAITING, "host-b", 60000);
     agora__job *jc = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
@@ -830,11 +837,7 @@ static void test_expire_mine(void **state)
 {
     fixture *f = *state;
     agora__error err = {0};
-    static const char *const s1[] = {"1.1"}, *const s2[] = {"1.2"};
-    agora__job_spec a = spec("org.example.a", "2.1", s1, 1, 0);
-    agora__job_spec b = spec("org.example.a", "2.2", s2, 1, 0);
-    a.max_attempts = 2;
-    int64_t ia = enq(f, &a, NULL), ib = enq(f, &b, NULL);
+    int64_t ia = enq1(f, "org.example.a", 1, 0, 2), ib = enq1(f, "org.example.a", 2, 0, 0);
     agora__job *ja = claim(f, AGORA__JOB_WAITING, "host-a", 3600000);
     agora__job *jb = claim(f, AGORA__JOB_WAITING, "host-b", 3600000);
     size_t n = 0;
@@ -994,6 +997,9 @@ static void *claim_loop(void *arg)
             break;
         }
         agora__job_free(j);
+        /* and between jobs, so neither connection holds the write lock back to back (SQLite's
+         * lock is not fair: a waiter polls, it is not queued) */
+        nanosleep(&work, NULL);
     }
     agora__queue_close(q);
     return NULL;
@@ -1156,6 +1162,29 @@ static void test_record_with_duplicate(void **state)
     agora__ledger_close(l);
 }
 
+/* Another writer holding the lock past the busy timeout: EAGAIN, nothing changed. */
+static void test_locked_is_eagain(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    agora__job_spec s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
+    agora__error err = {0};
+    int64_t id = 5;
+    uint64_t t0 = agora__now_ns();
+    assert_int_equal(agora__queue_enqueue(f->q, &s, &id, NULL, &err), AGORA__EAGAIN);
+    assert_true(agora__now_ns() - t0 >= 9000000000ull); /* it waited the busy timeout */
+    assert_non_null(strstr(err.msg, "try again"));
+    assert_int_equal(id, 0);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    assert_int_equal(agora__queue_counts(f->q, counts, &err), 0);
+    assert_int_equal(counts[AGORA__JOB_WAITING], 0);
+    assert_int_equal(agora__queue_enqueue(f->q, &s, &id, NULL, &err), 0);
+}
+
 static void test_format_checked(void **state)
 {
     fixture *f = *state;
@@ -1197,6 +1226,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settle_atomic_with_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_with_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locked_is_eagain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_checked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
