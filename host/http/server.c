@@ -113,7 +113,7 @@ int agora__http_create(const agora__http_config *cfg, agora__http_server **out, 
     *out = NULL;
     const char *host = cfg->host ? cfg->host : "127.0.0.1";
     struct sockaddr_storage sa;
-    int v6;
+    int v6 = 0;
     if (strlen(host) >= 64 || parse_addr(host, 1, &sa, &v6) != 0)
         return agora__error_set(err, AGORA_EINVAL,
                                 "the HTTP listen address must be an IPv4 or IPv6 literal "
@@ -562,8 +562,9 @@ int agora__http_start(agora__http_server *s, agora__error *err)
     if (s->d != NULL)
         return agora__error_set(err, AGORA_ESTATE, "the HTTP listener is running already");
     struct sockaddr_storage sa;
-    int v6;
-    parse_addr(s->host, s->cfg.port, &sa, &v6);
+    int v6 = 0;
+    if (parse_addr(s->host, s->cfg.port, &sa, &v6) != 0) /* checked at create */
+        return agora__error_set(err, AGORA_EINVAL, "the HTTP listen address is not valid");
     unsigned idle_s = (s->cfg.idle_timeout_ms + 999u) / 1000u;
     unsigned flags = MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0u);
     s->d = MHD_start_daemon(
