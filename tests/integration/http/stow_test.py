@@ -206,6 +206,22 @@ if st != 200 or sop_uids(seq(doc, "00081199")) != sorted(uids[:2]) or len(rows(h
     fail("resend: %d %s, %d rows" % (st, data[:300], len(rows(home))))
 ok("the same 2 instances again: 200 (duplicates are success), still 2 rows")
 
+# The same two with curl, the client an operator would try first (optional package).
+if subprocess.run(["sh", "-c", "command -v curl"], stdout=subprocess.DEVNULL).returncode == 0:
+    with open(os.path.join(W, "body2"), "wb") as f:
+        f.write(multipart([("application/dicom", inst[0]), ("application/dicom", inst[1])]))
+    out = subprocess.run(["curl", "-s", "-X", "POST", "-H", "Content-Type: " + CT % B,
+                          "-H", "Accept: application/dicom+json", "-w", "\n%{http_code}",
+                          "--data-binary", "@" + os.path.join(W, "body2"),
+                          "http://127.0.0.1:%d/dicomweb/studies" % port],
+                         capture_output=True, text=True, timeout=60).stdout
+    text, code = out.rsplit("\n", 1)
+    if code != "200" or sop_uids(seq(json.loads(text), "00081199")) != sorted(uids[:2]):
+        fail("curl POST of 2 instances: %s %s" % (code, text[:300]))
+    ok("curl POST of the 2 instances: 200, both in 00081199")
+else:
+    print("note: curl not installed; the curl POST is left out")
+
 # Chunked, to /dicomweb/studies/{StudyUID}, the part without a Content-Type header.
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 body = multipart([(None, inst[2])])
