@@ -35,6 +35,9 @@ typedef struct conn {
     int fd;
     uint64_t deadline_ns; /* request line + headers due by then; 0: none (in a request) */
     int cut;
+    /* while a body is read: the current rate window */
+    int in_body;
+    uint64_t window_start_ns, window_busy_ns, window_bytes;
     struct conn *prev, *next;
 } conn;
 
@@ -113,7 +116,7 @@ int agora__http_create(const agora__http_config *cfg, agora__http_server **out, 
     *out = NULL;
     const char *host = cfg->host ? cfg->host : "127.0.0.1";
     struct sockaddr_storage sa;
-    int v6;
+    int v6 = 0;
     if (strlen(host) >= 64 || parse_addr(host, 1, &sa, &v6) != 0)
         return agora__error_set(err, AGORA_EINVAL,
                                 "the HTTP listen address must be an IPv4 or IPv6 literal "
@@ -129,6 +132,9 @@ int agora__http_create(const agora__http_config *cfg, agora__http_server **out, 
         return agora__error_set(err, AGORA_EINVAL,
                                 "the HTTP header timeout must be at least 0.1 s and the idle "
                                 "timeout at least 1 s");
+    if (cfg->body_min_rate > 0 && cfg->body_window_ms < 100)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "the HTTP body rate window must be at least 0.1 s");
     if (cfg->max_body_bytes == 0)
         return agora__error_set(err, AGORA_EINVAL, "the HTTP body limit must be at least 1 byte");
     agora__http_server *s = calloc(1, sizeof *s);
@@ -442,6 +448,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         rq->begun = 1;
         if (rq->responded)
             return send_response(rq); /* refused before the body (415, 503, ...) */
+        if (has_body && c != NULL) {
+            c->in_body = 1;
+            c->window_start_ns = agora__now_ns();
+            c->window_busy_ns = c->window_bytes = 0;
+        }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -454,11 +465,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return MHD_NO;
         }
         rq->body_bytes += n;
+        conn *c = conn_of(mc);
+        uint64_t t0 = agora__now_ns();
         if (!rq->dropping &&
             rq->rt->h->body((void *)rq->ctx, rq, (const uint8_t *)upload_data, n) != 0)
             rq->dropping = 1;
+        if (c != NULL) {
+            c->window_bytes += n;
+            c->window_busy_ns += agora__now_ns() - t0; /* our time, not the peer's */
+        }
         return MHD_YES;
     }
+    conn *c = conn_of(mc);
+    if (c != NULL)
+        c->in_body = 0;
     if (rq->responded)
         return MHD_YES; /* already queued */
     rq->ended = 1;
@@ -478,8 +498,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     agora__http_request *rq = *con_cls;
     *con_cls = NULL;
     conn *c = conn_of(mc);
-    if (c != NULL) /* a kept-alive connection: the next request's headers are due again */
+    if (c != NULL) { /* a kept-alive connection: the next request's headers are due again */
         c->deadline_ns = agora__now_ns() + (uint64_t)s->cfg.header_timeout_ms * 1000000u;
+        c->in_body = 0;
+    }
     if (rq == NULL)
         return;
     if (rq->begun && rq->rt->h->done != NULL)
@@ -527,20 +549,48 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     free(c);
 }
 
-/* Cut connections whose request headers are overdue. Runs on the HTTP thread, between
+/* Cut a connection whose body came slower than the minimum rate over a whole window. */
+static void check_body_rate(agora__http_server *s, conn *c, uint64_t now)
+{
+    uint64_t window = (uint64_t)s->cfg.body_window_ms * 1000000u;
+    uint64_t spent = now - c->window_start_ns;
+    spent = spent > c->window_busy_ns ? spent - c->window_busy_ns : 0;
+    if (spent < window)
+        return;
+    uint64_t need = (uint64_t)s->cfg.body_min_rate * s->cfg.body_window_ms / 1000u;
+    if (c->window_bytes >= need) {
+        c->window_start_ns = now;
+        c->window_busy_ns = c->window_bytes = 0;
+        return;
+    }
+    c->cut = 1; /* logged first: the peer may look at the log as soon as it sees the close */
+    agora__log(AGORA_LOG_WARN, COMPONENT,
+               "request body slower than %u bytes/s over %u ms: connection cut",
+               s->cfg.body_min_rate, s->cfg.body_window_ms);
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Cut connections whose request headers are overdue or whose body trickles. Runs on the HTTP
+ * thread, between
  * libmicrohttpd's rounds, so the fd is still open (libmicrohttpd closes it after its
  * CLOSED notification, which unlinks the conn). */
 static void check_deadlines(agora__http_server *s)
 {
     uint64_t now = agora__now_ns();
     for (conn *c = s->conns; c != NULL; c = c->next) {
-        if (c->cut || c->deadline_ns == 0 || now < c->deadline_ns || c->fd < 0)
+        if (c->cut || c->fd < 0)
+            continue;
+        if (c->in_body && s->cfg.body_min_rate > 0) {
+            check_body_rate(s, c, now);
+            continue;
+        }
+        if (c->deadline_ns == 0 || now < c->deadline_ns)
             continue;
         c->cut = 1;
-        shutdown(c->fd, SHUT_RDWR);
         agora__log(AGORA_LOG_WARN, COMPONENT,
                    "request headers not complete within %u ms: connection cut",
                    s->cfg.header_timeout_ms);
+        shutdown(c->fd, SHUT_RDWR);
     }
 }
 
@@ -562,8 +612,9 @@ int agora__http_start(agora__http_server *s, agora__error *err)
     if (s->d != NULL)
         return agora__error_set(err, AGORA_ESTATE, "the HTTP listener is running already");
     struct sockaddr_storage sa;
-    int v6;
-    parse_addr(s->host, s->cfg.port, &sa, &v6);
+    int v6 = 0;
+    if (parse_addr(s->host, s->cfg.port, &sa, &v6) != 0) /* checked at create */
+        return agora__error_set(err, AGORA_EINVAL, "the HTTP listen address is not valid");
     unsigned idle_s = (s->cfg.idle_timeout_ms + 999u) / 1000u;
     unsigned flags = MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0u);
     s->d = MHD_start_daemon(

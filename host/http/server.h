@@ -21,6 +21,9 @@
  *     connection opening (or of the previous response on a kept-alive connection), or the
  *     connection is cut: a slow-loris peer trickling header bytes cannot hold a slot;
  *   - idle_timeout_ms: a connection on which nothing arrives for this long is closed;
+ *   - body_min_rate over body_window_ms: while a request body is being read, each window must
+ *     bring at least rate x window bytes or the connection is cut (a peer trickling its body
+ *     cannot hold a slot either); time spent in our handlers (an fsync) does not count;
  *   - max_body_bytes per request (a route may ask for less): a Content-Length above it is
  *     answered 413 before any of the body is read; a chunked body that grows past it has the
  *     connection cut (HTTP/1.1 cannot answer before the body ends without reading it).
@@ -71,6 +74,8 @@ typedef struct agora__http_config {
     unsigned max_connections;
     size_t conn_memory_bytes;
     unsigned header_timeout_ms, idle_timeout_ms;
+    unsigned body_min_rate;  /* bytes per second; 0: no minimum */
+    unsigned body_window_ms; /* the window the rate is measured over */
     uint64_t max_body_bytes;
     agora__http_health_fn health; /* NULL: the server's own fields only */
     void *health_arg;
@@ -80,12 +85,18 @@ typedef struct agora__http_config {
 #define AGORA__HTTP_DEFAULT_CONN_MEMORY     (64u * 1024u)
 #define AGORA__HTTP_DEFAULT_HEADER_MS       10000u
 #define AGORA__HTTP_DEFAULT_IDLE_MS         60000u
+#define AGORA__HTTP_DEFAULT_BODY_RATE       1024u
+#define AGORA__HTTP_DEFAULT_BODY_WINDOW_MS  30000u
 #define AGORA__HTTP_DEFAULT_MAX_BODY        (4ull * 1024 * 1024 * 1024)
 #define AGORA__HTTP_CONFIG_INIT                                                                    \
     {                                                                                              \
-        "127.0.0.1", 0, AGORA__HTTP_DEFAULT_MAX_CONNECTIONS, AGORA__HTTP_DEFAULT_CONN_MEMORY,      \
-            AGORA__HTTP_DEFAULT_HEADER_MS, AGORA__HTTP_DEFAULT_IDLE_MS,                            \
-            AGORA__HTTP_DEFAULT_MAX_BODY, NULL, NULL                                               \
+        .host = "127.0.0.1", .max_connections = AGORA__HTTP_DEFAULT_MAX_CONNECTIONS,               \
+        .conn_memory_bytes = AGORA__HTTP_DEFAULT_CONN_MEMORY,                                      \
+        .header_timeout_ms = AGORA__HTTP_DEFAULT_HEADER_MS,                                        \
+        .idle_timeout_ms = AGORA__HTTP_DEFAULT_IDLE_MS,                                            \
+        .body_min_rate = AGORA__HTTP_DEFAULT_BODY_RATE,                                            \
+        .body_window_ms = AGORA__HTTP_DEFAULT_BODY_WINDOW_MS,                                      \
+        .max_body_bytes = AGORA__HTTP_DEFAULT_MAX_BODY                                             \
     }
 
 /* A route's callbacks. All run on the HTTP thread. ctx is the handler's per-request state.

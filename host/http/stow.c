@@ -401,7 +401,7 @@ static int stow_end(void *ctx, agora__http_request *rq)
         json_object_set_new(doc, "00081198", json_pack("{s:s, s:O}", "vr", "SQ", "Value", r->fail));
     rc = agora__http_respond_json(rq, status, "application/dicom+json", doc);
     json_decref(doc);
-    if (rc == 0 && status >= 400 && err.msg[0]) {
+    if (rc == 0 && err.msg[0]) {
         /* Why, for a person reading the response (our own text, no value from the request). */
         char w[320];
         snprintf(w, sizeof w, "299 agora \"%s\"", err.msg);

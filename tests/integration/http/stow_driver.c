@@ -2,6 +2,7 @@
  * given home, as the daemon will wire it (server.h), until SIGTERM or SIGINT.
  *   stow_driver HOME [watermark=BYTES] [header_ms=MS] [idle_ms=MS] [max_parts=N]
  *               [max_body=BYTES] [max_instance=BYTES] [max_connections=N] [port=N]
+ *               [body_rate=BYTES_PER_S] [body_window_ms=MS]
  * Prints "port N" on stdout once listening (by default port 0: the kernel picks one), and
  * "stopped" after a clean stop. Exit 0 after a clean stop, 1 on an error (stderr says what). */
 #include <signal.h>
@@ -77,6 +78,10 @@ int main(int argc, char **argv)
             sc.max_instance_bytes = v;
         else if (num(argv[i], "max_connections", &v))
             hc.max_connections = (unsigned)v;
+        else if (num(argv[i], "body_rate", &v))
+            hc.body_min_rate = (unsigned)v;
+        else if (num(argv[i], "body_window_ms", &v))
+            hc.body_window_ms = (unsigned)v;
         else if (num(argv[i], "port", &v))
             hc.port = (int)v;
         else {

@@ -151,7 +151,8 @@ metas = [meta_of(d) for d in inst]
 uids = [m[1] for m in metas]
 
 home = os.path.join(W, "home")
-p, port, log = start(home, "header_ms=1500", "max_parts=4")
+p, port, log = start(home, "header_ms=1500", "max_parts=4", "body_rate=1000",
+                     "body_window_ms=1500")
 
 # ---- health ----
 st, h, data = request(port, "GET", "/healthz")
@@ -204,6 +205,22 @@ doc = json.loads(data)
 if st != 200 or sop_uids(seq(doc, "00081199")) != sorted(uids[:2]) or len(rows(home)) != 2:
     fail("resend: %d %s, %d rows" % (st, data[:300], len(rows(home))))
 ok("the same 2 instances again: 200 (duplicates are success), still 2 rows")
+
+# The same two with curl, the client an operator would try first (optional package).
+if subprocess.run(["sh", "-c", "command -v curl"], stdout=subprocess.DEVNULL).returncode == 0:
+    with open(os.path.join(W, "body2"), "wb") as f:
+        f.write(multipart([("application/dicom", inst[0]), ("application/dicom", inst[1])]))
+    out = subprocess.run(["curl", "-s", "-X", "POST", "-H", "Content-Type: " + CT % B,
+                          "-H", "Accept: application/dicom+json", "-w", "\n%{http_code}",
+                          "--data-binary", "@" + os.path.join(W, "body2"),
+                          "http://127.0.0.1:%d/dicomweb/studies" % port],
+                         capture_output=True, text=True, timeout=60).stdout
+    text, code = out.rsplit("\n", 1)
+    if code != "200" or sop_uids(seq(json.loads(text), "00081199")) != sorted(uids[:2]):
+        fail("curl POST of 2 instances: %s %s" % (code, text[:300]))
+    ok("curl POST of the 2 instances: 200, both in 00081199")
+else:
+    print("note: curl not installed; the curl POST is left out")
 
 # Chunked, to /dicomweb/studies/{StudyUID}, the part without a Content-Type header.
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -360,6 +377,46 @@ with open(log) as f:
     if "request headers not complete within 1500 ms" not in f.read():
         fail("the log does not say why the slow connection was cut")
 ok("slow-loris headers cut after %.1f s (deadline 1.5 s); another client served meanwhile" % cut_at)
+
+# A trickled body: headers at once, then 10 bytes every 0.3 s (33 B/s, the minimum is
+# 1000 B/s over 1.5 s windows): cut, while another client is served; nothing stored.
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+body = multipart([("application/dicom", new)])
+s.sendall(b"POST /dicomweb/studies HTTP/1.1\r\nHost: x\r\nContent-Type: " + (CT % B).encode() +
+          b"\r\nContent-Length: %d\r\n\r\n" % len(body))
+t0 = time.monotonic()
+cut_at = None
+served = False
+for i in range(0, len(body), 10):
+    try:
+        s.send(body[i:i + 10])
+    except OSError:
+        cut_at = time.monotonic() - t0
+        break
+    if i == 20:
+        st, _, _ = request(port, "GET", "/healthz", timeout=5)
+        served = st == 200
+    s.settimeout(0.3)
+    try:
+        if s.recv(1) == b"":
+            cut_at = time.monotonic() - t0
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        cut_at = time.monotonic() - t0
+        break
+    if time.monotonic() - t0 > 20:
+        break
+s.close()
+if cut_at is None or not 1.2 <= cut_at <= 10 or not served:
+    fail("trickled body: cut at %s, other client served %s" % (cut_at, served))
+if len(rows(home)) != n_rows:
+    fail("a trickled body left a row")
+with open(log) as f:
+    if "request body slower than 1000 bytes/s over 1500 ms" not in f.read():
+        fail("the log does not say why the trickled body was cut")
+ok("a body trickled at 33 B/s cut after %.1f s (1000 B/s over 1.5 s); another client served" % cut_at)
 
 stop(p)
 ok("SIGTERM: clean stop")

@@ -294,8 +294,8 @@ static void boundary_from_content_type(void **state)
         "multipart/related; boundary=a; boundary=b", /* two */
         "multipart/related boundary=a",              /* no ';' */
         "multipart/related; =a",                     /* no name */
-        "multipart/related; boundary=\"01234567890123456789012345678901234567890123456789"
-        "01234567890123456789012345678901234567890123456789012345678901234567890\"", /* 121 */
+        ("multipart/related; boundary=\"01234567890123456789012345678901234567890123456789"
+         "01234567890123456789012345678901234567890123456789012345678901234567890\""), /* 121 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (agora__multipart_boundary(bad[i], b, &ok, &err) != AGORA__EPROTO)
