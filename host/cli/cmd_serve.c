@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "common.h"
 #include "opt.h"
@@ -53,38 +54,21 @@ static int parse_secs(const char *s, unsigned *ms)
     return 0;
 }
 
-/* HOST:PORT or [V6]:PORT into host (copied into buf) and port. */
-static int parse_listen(const char *s, char *buf, size_t size, int *port)
+/* The destination NAME from "AE@HOST:PORT" or a STOW-RS URL. */
+static int dest_from(const char *name, const char *spec, const char *calling_ae,
+                     agora__daemon_dest *out, agora__error *err)
 {
-    const char *colon;
-    const char *h = s;
-    size_t hlen;
-    if (s[0] == '[') {
-        const char *rb = strchr(s, ']');
-        if (rb == NULL || rb[1] != ':')
-            return -1;
-        h = s + 1;
-        hlen = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL)
-            return -1;
-        hlen = (size_t)(colon - s);
-    }
-    if (hlen == 0 || hlen >= size)
-        return -1;
-    memcpy(buf, h, hlen);
-    buf[hlen] = 0;
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno || *end || colon[1] == 0 || p < 1 || p > 65535)
-        return -1;
-    *port = (int)p;
-    return 0;
+    if (strncmp(spec, "http://", 7) == 0 || strncmp(spec, "https://", 8) == 0)
+        return agora__daemon_dest_init(out, name, NULL, NULL, 0, spec, calling_ae, err);
+    char ae[17], host[256];
+    int port = 0;
+    if (agora__cli_ae_host_port(spec, ae, sizeof ae, host, sizeof host, &port) != 0)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "'%.100s' is not AE@HOST:PORT (the PACS's AE title, host and "
+                                "DICOM port, e.g. PACS@127.0.0.1:4242)",
+                                spec);
+    return agora__daemon_dest_init(out, name, ae, host, port, NULL, calling_ae, err);
 }
-
 
 static void print_line(void *arg, const char *line)
 {
@@ -268,10 +252,10 @@ int agora__cmd_serve(int argc, char **argv)
     uint64_t n_assoc = cfg->max_associations, pdu = cfg->max_pdu, workers = 0, sync_ms = 0,
              timeout = 0;
     int bad = 0;
-    if (parse_listen(o.listen, host, sizeof host, &cfg->port) != 0)
+    if (agora__cli_host_port(o.listen, host, sizeof host, &cfg->port) != 0)
         bad = agora__cli_usage_error(NAME, "--listen-dicom wants ADDR:PORT, e.g. "
                                            "127.0.0.1:11113");
-    else if (o.http && parse_listen(o.http, http_host, sizeof http_host, &dc->http_port) != 0)
+    else if (o.http && agora__cli_host_port(o.http, http_host, sizeof http_host, &dc->http_port) != 0)
         bad = agora__cli_usage_error(NAME, "--listen-http wants ADDR:PORT, e.g. 127.0.0.1:8080");
     else if (o.max_assoc && (parse_bytes(o.max_assoc, &n_assoc) != 0 || n_assoc > 1024))
         bad = agora__cli_usage_error(NAME, "--max-associations wants a number 1..1024");
@@ -310,6 +294,10 @@ int agora__cmd_serve(int argc, char **argv)
     else if (o.timeout && (parse_bytes(o.timeout, &timeout) != 0 || timeout < 1 ||
                            timeout > 86400))
         bad = agora__cli_usage_error(NAME, "--timeout wants seconds 1..86400");
+    else if (o.send_stow && strncmp(o.send_stow, "http://", 7) != 0 &&
+             strncmp(o.send_stow, "https://", 8) != 0)
+        bad = agora__cli_usage_error(NAME, "--send-stow wants the DICOMweb base URL, "
+                                           "http://HOST:PORT/PATH");
     else if (o.send_to && o.send_stow)
         bad = agora__cli_usage_error(NAME, "--send-to and --send-stow both name the default "
                                            "destination; give one (more with --dest)");
@@ -330,8 +318,8 @@ int agora__cmd_serve(int argc, char **argv)
     dc->deid_flags = o.burned_in ? AGORA__DEID_ALLOW_BURNED_IN : 0;
     agora__error err = {0};
     if (o.send_to || o.send_stow) {
-        if (agora__daemon_dest_parse("default", o.send_to ? o.send_to : o.send_stow,
-                                     o.send_stow != NULL, o.ae, &dc->dests[0], &err) != 0) {
+        if (dest_from("default", o.send_to ? o.send_to : o.send_stow, o.ae, &dc->dests[0],
+                      &err) != 0) {
             rc = agora__cli_usage_error(NAME, "%s: %s", o.send_to ? "--send-to" : "--send-stow",
                                         err.msg);
             goto out;
@@ -347,12 +335,10 @@ int agora__cmd_serve(int argc, char **argv)
         }
         memcpy(name, o.dests.v[i], (size_t)(eq - o.dests.v[i]));
         name[eq - o.dests.v[i]] = 0;
-        int stow = strncmp(eq + 1, "http://", 7) == 0 || strncmp(eq + 1, "https://", 8) == 0;
         int dup = 0;
         for (size_t k = 0; k < dc->n_dests; k++)
             dup |= strcmp(dc->dests[k].name, name) == 0;
-        if (dup || agora__daemon_dest_parse(name, eq + 1, stow, o.ae, &dc->dests[dc->n_dests],
-                                            &err) != 0) {
+        if (dup || dest_from(name, eq + 1, o.ae, &dc->dests[dc->n_dests], &err) != 0) {
             rc = agora__cli_usage_error(NAME, "--dest: %s",
                                         dup ? "a destination name is given twice" : err.msg);
             goto out;

@@ -140,8 +140,9 @@ static void wake_all(daemon_t *d)
 
 /* ---- destinations ----------------------------------------------------------------------- */
 
-int agora__daemon_dest_parse(const char *name, const char *spec, int stow, const char *calling_ae,
-                             agora__daemon_dest *out, agora__error *err)
+int agora__daemon_dest_init(agora__daemon_dest *out, const char *name, const char *ae,
+                            const char *host, int port, const char *url, const char *calling_ae,
+                            agora__error *err)
 {
     memset(out, 0, sizeof *out);
     if (strlen(name) == 0 || strlen(name) >= sizeof out->name)
@@ -155,47 +156,37 @@ int agora__daemon_dest_parse(const char *name, const char *spec, int stow, const
     agora__strlcpy(out->name, name, sizeof out->name);
     out->d.name = out->name;
     out->d.calling_ae = calling_ae;
-    if (stow) {
-        if ((strncmp(spec, "http://", 7) != 0 && strncmp(spec, "https://", 8) != 0) ||
-            strlen(spec) >= sizeof out->url)
+    if (url != NULL) {
+        if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+            strlen(url) >= sizeof out->url)
             return agora__error_set(err, AGORA_EINVAL,
                                     "destination %s: a STOW-RS destination is the DICOMweb base "
                                     "URL, http://HOST:PORT/PATH (\"/studies\" is appended)",
                                     name);
-        agora__strlcpy(out->url, spec, sizeof out->url);
+        agora__strlcpy(out->url, url, sizeof out->url);
         out->d.kind = AGORA__DEST_STOW;
         out->d.url = out->url;
         return 0;
     }
-    const char *at = strchr(spec, '@');
-    const char *colon = at ? strrchr(at, ':') : NULL;
-    size_t ae_len = at ? (size_t)(at - spec) : 0;
-    size_t host_len = colon ? (size_t)(colon - at - 1) : 0;
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (at == NULL || colon == NULL || ae_len == 0 || ae_len > 16 || host_len == 0 ||
-        host_len >= sizeof out->host || end == colon + 1 || *end != '\0' || port < 1 ||
-        port > 65535)
+    size_t ae_len = strlen(ae);
+    if (ae_len == 0 || ae_len >= sizeof out->ae || strlen(host) == 0 ||
+        strlen(host) >= sizeof out->host || port < 1 || port > 65535)
         return agora__error_set(err, AGORA_EINVAL,
-                                "destination %s: '%.100s' is not AE@HOST:PORT (the PACS's AE "
-                                "title, host and DICOM port, e.g. PACS@127.0.0.1:4242)",
-                                name, spec);
-    memcpy(out->ae, spec, ae_len);
-    memcpy(out->host, at + 1, host_len);
-    if (out->host[0] == '[' && host_len > 2 && out->host[host_len - 1] == ']') {
-        memmove(out->host, out->host + 1, host_len - 2);
-        out->host[host_len - 2] = 0;
-    }
+                                "destination %s: not AE@HOST:PORT (the PACS's AE title, 1..16 "
+                                "characters, host and DICOM port, e.g. PACS@127.0.0.1:4242)",
+                                name);
     for (size_t i = 0; i < ae_len; i++)
-        if (out->ae[i] <= 0x20 || out->ae[i] > 0x7E || out->ae[i] == '\\')
+        if (ae[i] <= 0x20 || ae[i] > 0x7E || ae[i] == '\\')
             return agora__error_set(err, AGORA_EINVAL,
                                     "destination %s: the AE title must be printable ASCII "
                                     "without spaces or backslashes",
                                     name);
+    agora__strlcpy(out->ae, ae, sizeof out->ae);
+    agora__strlcpy(out->host, host, sizeof out->host);
     out->d.kind = AGORA__DEST_DIMSE;
     out->d.ae_title = out->ae;
     out->d.host = out->host;
-    out->d.port = (int)port;
+    out->d.port = port;
     return 0;
 }
 
@@ -1163,6 +1154,8 @@ static int load_rules(const agora__daemon_config *cfg, agora__rules **out, agora
     return rc;
 }
 
+static unsigned default_workers(void);
+
 int agora__daemon_check(const agora__daemon_config *cfg,
                         void (*report)(void *arg, const char *line), void *arg,
                         agora__error *err)
@@ -1265,7 +1258,8 @@ int agora__daemon_check(const agora__daemon_config *cfg,
            (unsigned long long)cfg->intake.series_quiet_ms,
            (unsigned long long)cfg->intake.study_quiet_ms,
            (unsigned long long)cfg->intake.force_after_ms,
-           agora__intake_action_name(cfg->intake.force_action), cfg->workers,
+           agora__intake_action_name(cfg->intake.force_action),
+           cfg->workers ? cfg->workers : default_workers(),
            cfg->sync_interval_s);
 #undef REPORT
     return 0;

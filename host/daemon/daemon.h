@@ -56,10 +56,11 @@ typedef struct agora__daemon_dest {
     agora__dest d; /* points into the fields above */
 } agora__daemon_dest;
 
-/* Parse "AE@HOST:PORT" (or a STOW-RS base URL when stow) into out, named name. 0 or AGORA_EINVAL
- * with what is wrong. */
-int agora__daemon_dest_parse(const char *name, const char *spec, int stow, const char *calling_ae,
-                             agora__daemon_dest *out, agora__error *err);
+/* Fill a destination: DIMSE (url NULL: the PACS's AE title, host and port) or STOW-RS (url,
+ * the DICOMweb base). calling_ae: ours (borrowed). 0 or AGORA_EINVAL saying what is wrong. */
+int agora__daemon_dest_init(agora__daemon_dest *out, const char *name, const char *ae,
+                            const char *host, int port, const char *url, const char *calling_ae,
+                            agora__error *err);
 
 typedef struct agora__daemon_config {
     const char *home;         /* resolved clinic home */

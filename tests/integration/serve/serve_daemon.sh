@@ -74,9 +74,21 @@ for ((i = 0; i < 90; i++)); do
 done
 [ "$(modality_count "$W/recv" SR)" = 2 ] || fail "SR at the destination: $(modality_count "$W/recv" SR)"
 [ "$(modality_count "$W/recv" SEG)" = 1 ] || fail "SEG at the destination: $(modality_count "$W/recv" SEG)"
-for f in "$W"/recv/*; do
-    dcmdump +P 0020,000d "$f" | grep -q "\[$STUDY\]" || fail "a result outside the source study"
-done
+# in_study DIR STUDY: every object received is in the source study (a file storescp is still
+# writing may not parse yet: asked again for a few seconds).
+in_study() {
+    local f k bad
+    for ((k = 0; k < 20; k++)); do
+        bad=0
+        for f in "$1"/*; do
+            dcmdump +P 0020,000d "$f" 2>/dev/null | grep -q "\[$2\]" || { bad=1; break; }
+        done
+        [ $bad = 0 ] && return 0
+        sleep 0.25
+    done
+    return 1
+}
+in_study "$W/recv" "$STUDY" || fail "a result outside the source study"
 ok "storescu -> agora serve -> storescp: 2 SR (threshold, stats) and 1 SEG (threshold) in the source study"
 
 e2e_wait_jobs done 2 || fail "agora queue"

@@ -24,7 +24,8 @@
 #include "scu.h"
 
 #define CT       "1.2.840.10008.5.1.4.1.1.2"
-#define SR       "1.2.840.10008.5.1.4.1.1.88.34"
+/* A class the SCP (host/dimse/syntaxes.c) does not accept: Encapsulated PDF. */
+#define PDF      "1.2.840.10008.5.1.4.1.1.104.1"
 #define EXPLICIT "1.2.840.10008.1.2.1"
 
 /* A Part 10 image in memory: preamble, meta (class, instance, syntax), data set of n bytes. */
@@ -259,7 +260,7 @@ static void store_batch(void **state)
     static uint8_t f1[70000], f2[70000], f3[1000];
     size_t n1 = make_file(f1, sizeof f1, CT, "1.2.3.1", EXPLICIT, 65000, 3);
     size_t n2 = make_file(f2, sizeof f2, CT, "1.2.3.2", EXPLICIT, 20000, 7);
-    size_t n3 = make_file(f3, sizeof f3, SR, "1.2.3.3", EXPLICIT, 500, 9); /* SCP refuses SR */
+    size_t n3 = make_file(f3, sizeof f3, PDF, "1.2.3.3", EXPLICIT, 500, 9); /* SCP refuses PDF */
     const char *paths[4] = {write_tmp("a.dcm", f1, n1), write_tmp("b.dcm", f2, n2),
                             write_tmp("c.dcm", f3, n3), write_tmp("d.dcm", f3, 150)};
     scp s = {0};
