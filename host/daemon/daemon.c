@@ -873,24 +873,18 @@ static void sync_catalog(daemon_t *d, intake_ctx *c)
     struct stat sb;
     if (agora__home_path(d->cfg->home, AGORA__HOME_CATALOG_SRC, src, sizeof src, &err) == 0 &&
         stat(src, &sb) == 0) {
-        /* catalog/source names the directory of the last sync (a link or a file with it). */
+        /* catalog/source holds the path of the directory of the last sync (agora sync). */
         char target[4096];
-        ssize_t n = readlink(src, target, sizeof target - 1);
         const char *dir = NULL;
-        if (n > 0) {
-            target[n] = 0;
+        uint8_t *text = NULL;
+        size_t len = 0;
+        if (agora__read_file(src, sizeof target - 1, &text, &len, &err) == 0) {
+            while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+                text[--len] = 0;
+            agora__strlcpy(target, (const char *)text, sizeof target);
             dir = target;
-        } else {
-            uint8_t *text = NULL;
-            size_t len = 0;
-            if (agora__read_file(src, sizeof target - 1, &text, &len, &err) == 0) {
-                while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-                    text[--len] = 0;
-                agora__strlcpy(target, (const char *)text, sizeof target);
-                dir = target;
-            }
-            free(text);
         }
+        free(text);
         agora__catalog old = {0};
         agora__error e2 = {0};
         if (dir != NULL && agora__home_sync(c->th, dir, &old, &e2) == 0)

@@ -10,7 +10,10 @@
 #     one row per app, `agora ledger verify` passes, SIGTERM exits 0, no UID in the log;
 #   - SIGTERM while a second study's jobs run (grace 0.1 s): exit 0, whatever was running goes
 #     back to the queue; the restarted daemon finishes every job exactly once (one ledger row per
-#     app and study, every job done, one set of result objects).
+#     app and study, every job done, one set of result objects);
+#   - the operator revokes threshold while its job runs (--sync-interval 1): the daemon's sync
+#     cancels it (class revoked, not billed) unless it finished first, and a study that arrives
+#     afterwards gets no threshold job.
 # Usage: serve_daemon.sh AGORA EXAMPLES_DIR
 set -euo pipefail
 LIB=$(cd "$(dirname "$0")/../../lib" && pwd)
@@ -140,3 +143,47 @@ done
 serve_stop || fail "SIGTERM: exit status $?"
 no_uids_in "$W/serve2.log" && no_uids_in "$W/serve3.log" || fail "a UID in the daemon's log"
 ok "after the restart every job ran exactly once: 4 jobs done, one ledger row per app and study, one SR/SEG set"
+
+# --- revocation through the catalog sync timer ----------------------------------------------
+serve_start "$W/serve4.log" --config "$W/serve.conf" --workers 1 --sync-interval 1 ||
+    fail "agora serve did not start (sync)"
+e2e_ct "$W/ct3" 96 --rows 512 --cols 512 >/dev/null || fail "synth"
+storescu -aet MODALITY -aec "$AGORA_AET" 127.0.0.1 "$AGORA_DICOM_PORT" "$W"/ct3/*.dcm ||
+    fail "storescu (third study)"
+for ((i = 0; i < 600; i++)); do
+    grep -q "running org.agora.examples.threshold" "$W/serve4.log" && break
+    sleep 0.05
+done
+grep -q "running org.agora.examples.threshold" "$W/serve4.log" || fail "threshold's job did not start"
+(cd "$W/keys" && "$AGORA" revoke org.agora.examples.threshold@1.0.0 --catalog cat \
+    --key keys/op.key --reason "withdrawn by the vendor") >"$W/revoke.log" 2>&1 ||
+    fail "agora revoke: $(cat "$W/revoke.log")"
+for ((i = 0; i < 60; i++)); do
+    [ "$(qjobs "$H" count cancelled org.agora.examples.threshold)" = 1 ] && break
+    [ "$(qjobs "$H" count done org.agora.examples.threshold)" = 3 ] && break
+    sleep 0.25
+done
+if [ "$(qjobs "$H" count cancelled org.agora.examples.threshold)" = 1 ]; then
+    grep -q "org.agora.examples.threshold@1.0.0 revoked: 1 job(s) cancelled" "$W/serve4.log" ||
+        fail "no revocation line in the log"
+    [ "$(ledger_rows "$H" org.agora.examples.threshold)" = 2 ] || fail "the revoked run was recorded"
+    ok "revoked while running: cancelled by the sync within its interval, not recorded in the ledger"
+else
+    [ "$(qjobs "$H" count done org.agora.examples.threshold)" = 3 ] ||
+        fail "threshold's job neither cancelled nor done: $(qjobs "$H" summary)"
+    ok "revoked while running: the job finished before the sync (not cancelled)"
+fi
+e2e_ct "$W/ct4" 4 >/dev/null || fail "synth"
+storescu -aet MODALITY -aec "$AGORA_AET" 127.0.0.1 "$AGORA_DICOM_PORT" "$W"/ct4/*.dcm ||
+    fail "storescu (fourth study)"
+for ((i = 0; i < 120; i++)); do
+    [ "$(qjobs "$H" count done org.agora.examples.stats)" = 4 ] && break
+    sleep 0.25
+done
+[ "$(qjobs "$H" count done org.agora.examples.stats)" = 4 ] || fail "stats on the fourth study: $(qjobs "$H" summary)"
+sleep 1
+[ "$(qjobs "$H" count any org.agora.examples.threshold)" = 3 ] ||
+    fail "a threshold job after its revocation: $(qjobs "$H" summary)"
+serve_stop || fail "SIGTERM: exit status $?"
+"$AGORA" ledger verify --home "$H" >/dev/null || fail "ledger verify at the end"
+ok "after the revocation a new study gets no threshold job; ledger verify passes"
