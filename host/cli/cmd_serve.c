@@ -160,8 +160,8 @@ int agora__cmd_serve(int argc, char **argv)
         {"--series-quiet", 0, AGORA__CLI_VALUE, &o.series_quiet, "S",
          "a series is complete S seconds after its last instance (default 10)", 0, NULL},
         {"--study-quiet", 0, AGORA__CLI_VALUE, &o.study_quiet, "S",
-         "a study is complete S seconds after its last instance, all series quiet (default 60)",
-         0, NULL},
+         "a study is complete S seconds after its last instance, all series quiet (default 60)", 0,
+         NULL},
         {"--force-after", 0, AGORA__CLI_VALUE, &o.force_after, "S",
          "a study still receiving S seconds after its first instance is forced (default 5400)", 0,
          NULL},
@@ -191,8 +191,7 @@ int agora__cmd_serve(int argc, char **argv)
         {"--idle-timeout", 0, AGORA__CLI_VALUE, &o.idle, "S",
          "abort an association without a complete PDU for S seconds (default 60)", 0, NULL},
         {"--shutdown-grace", 0, AGORA__CLI_VALUE, &o.grace, "S",
-         "on SIGTERM/SIGINT, seconds open associations and running jobs get (default 10)", 0,
-         NULL},
+         "on SIGTERM/SIGINT, seconds open associations and running jobs get (default 10)", 0, NULL},
         {"--check-config", 0, AGORA__CLI_FLAG, &o.check, NULL,
          "check everything (options, home, spool, queue, rules, destinations, apps), print "
          "the settings, exit without listening",
@@ -255,7 +254,8 @@ int agora__cmd_serve(int argc, char **argv)
     if (agora__cli_host_port(o.listen, host, sizeof host, &cfg->port) != 0)
         bad = agora__cli_usage_error(NAME, "--listen-dicom wants ADDR:PORT, e.g. "
                                            "127.0.0.1:11113");
-    else if (o.http && agora__cli_host_port(o.http, http_host, sizeof http_host, &dc->http_port) != 0)
+    else if (o.http &&
+             agora__cli_host_port(o.http, http_host, sizeof http_host, &dc->http_port) != 0)
         bad = agora__cli_usage_error(NAME, "--listen-http wants ADDR:PORT, e.g. 127.0.0.1:8080");
     else if (o.max_assoc && (parse_bytes(o.max_assoc, &n_assoc) != 0 || n_assoc > 1024))
         bad = agora__cli_usage_error(NAME, "--max-associations wants a number 1..1024");
@@ -263,9 +263,8 @@ int agora__cmd_serve(int argc, char **argv)
         bad = agora__cli_usage_error(NAME, "--max-pdu wants 4K..16M bytes");
     else if (o.watermark && parse_bytes(o.watermark, &cfg->spool_watermark) != 0)
         bad = agora__cli_usage_error(NAME, "--spool-watermark wants bytes (e.g. 50G)");
-    else if (o.max_inst &&
-             (parse_bytes(o.max_inst, &cfg->max_instance_bytes) != 0 ||
-              cfg->max_instance_bytes == 0))
+    else if (o.max_inst && (parse_bytes(o.max_inst, &cfg->max_instance_bytes) != 0 ||
+                            cfg->max_instance_bytes == 0))
         bad = agora__cli_usage_error(NAME, "--max-instance wants bytes (e.g. 2G)");
     else if (o.artim && parse_secs(o.artim, &cfg->artim_ms) != 0)
         bad = agora__cli_usage_error(NAME, "--artim-timeout wants seconds 0.1..86400");
@@ -291,8 +290,7 @@ int agora__cmd_serve(int argc, char **argv)
                                      AGORA__DAEMON_MAX_WORKERS);
     else if (o.sync && parse_secs_range(o.sync, 7ull * 24 * 3600 * 1000, &sync_ms) != 0)
         bad = agora__cli_usage_error(NAME, "--sync-interval wants seconds 0..604800");
-    else if (o.timeout && (parse_bytes(o.timeout, &timeout) != 0 || timeout < 1 ||
-                           timeout > 86400))
+    else if (o.timeout && (parse_bytes(o.timeout, &timeout) != 0 || timeout < 1 || timeout > 86400))
         bad = agora__cli_usage_error(NAME, "--timeout wants seconds 1..86400");
     else if (o.send_stow && strncmp(o.send_stow, "http://", 7) != 0 &&
              strncmp(o.send_stow, "https://", 8) != 0)
@@ -318,8 +316,8 @@ int agora__cmd_serve(int argc, char **argv)
     dc->deid_flags = o.burned_in ? AGORA__DEID_ALLOW_BURNED_IN : 0;
     agora__error err = {0};
     if (o.send_to || o.send_stow) {
-        if (dest_from("default", o.send_to ? o.send_to : o.send_stow, o.ae, &dc->dests[0],
-                      &err) != 0) {
+        if (dest_from("default", o.send_to ? o.send_to : o.send_stow, o.ae, &dc->dests[0], &err) !=
+            0) {
             rc = agora__cli_usage_error(NAME, "%s: %s", o.send_to ? "--send-to" : "--send-stow",
                                         err.msg);
             goto out;

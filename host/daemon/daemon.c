@@ -33,11 +33,11 @@
 #include "trust.h"
 
 #define COMPONENT        "daemon"
-#define LEASE_MS         60000u  /* renewed every HEARTBEAT_MS by the intake thread */
+#define LEASE_MS         60000u /* renewed every HEARTBEAT_MS by the intake thread */
 #define HEARTBEAT_MS     10000u
 #define RESCUE_MS        30000u
-#define RUN_RETRY_MS     30000u  /* a run that could not start (sandbox, host) retries after */
-#define MAX_PLUGINS      64u     /* warm pools one dispatch thread keeps */
+#define RUN_RETRY_MS     30000u /* a run that could not start (sandbox, host) retries after */
+#define MAX_PLUGINS      64u    /* warm pools one dispatch thread keeps */
 #define MAX_OUTBOX_FILES 4096u
 
 typedef struct daemon daemon_t;
@@ -53,13 +53,13 @@ typedef struct worker {
     daemon_t *d;
     unsigned no;
     pthread_t thr;
-    uv_loop_t loop;       /* the pipeline's loop (this thread's) */
-    uv_async_t cancel;    /* another thread asks to cancel the running job */
+    uv_loop_t loop;    /* the pipeline's loop (this thread's) */
+    uv_async_t cancel; /* another thread asks to cancel the running job */
     agora__pipeline *pipe;
     warm *warm[MAX_PLUGINS];
     size_t n_warm;
-    agora__job *running;  /* under d->mu; owned by the worker */
-    int cancel_asked;     /* under d->mu */
+    agora__job *running; /* under d->mu; owned by the worker */
+    int cancel_asked;    /* under d->mu */
     /* the job being settled */
     agora__queue_settle settle;
     char settle_class[AGORA__QUEUE_CLASS_LEN + 1];
@@ -287,7 +287,9 @@ static int export_outbox(worker *w, const agora__job *job, const char *inv, agor
     }
     size_t n_written = 0;
     if (rc == 0) {
-        const agora__export_result_opts eo = {.want_sr = 1, .want_seg = 1, .sources = paths,
+        const agora__export_result_opts eo = {.want_sr = 1,
+                                              .want_seg = 1,
+                                              .sources = paths,
                                               .n_sources = job->n_sop,
                                               .view_key = w->d->uid_key};
         rc = agora__export_result(w->export_ing, home, job->study_uid, result, &eo, dir,
@@ -427,14 +429,13 @@ static void run_job(worker *w, agora__job *job)
     w->settle = (agora__queue_settle){.job_id = job->id, .lease_token = job->lease_token};
     agora__log(AGORA_LOG_INFO, COMPONENT,
                "job %lld: running %s@%s study=%s scope=%s instances=%zu attempt=%u worker=%u",
-               (long long)job->id, job->plugin_id, job->plugin_version, job->study_hash,
-               job->scope, job->n_sop, job->attempts, w->no);
+               (long long)job->id, job->plugin_id, job->plugin_version, job->study_hash, job->scope,
+               job->n_sop, job->attempts, w->no);
     int index = -1;
     int rc = warm_plugin(w, job, &index, &err);
     if (rc != 0) {
         int transient = rc == AGORA_ENOMEM;
-        agora__log(AGORA_LOG_WARN, COMPONENT, "job %lld: not run: %s", (long long)job->id,
-                   err.msg);
+        agora__log(AGORA_LOG_WARN, COMPONENT, "job %lld: not run: %s", (long long)job->id, err.msg);
         agora__error e2 = {0};
         if (agora__queue_run_failed(w->q, job, !transient,
                                     transient ? "host-error" : "not-runnable", err.msg,
@@ -476,15 +477,15 @@ static void run_job(worker *w, agora__job *job)
                    w->settle_class);
     } else if (cancelled) {
         /* Shutdown (requeued by requeue_mine) or cancelled by the operator/revocation. */
-        agora__log(AGORA_LOG_INFO, COMPONENT, "job %lld: cancelled in its pool", (long long)job->id);
+        agora__log(AGORA_LOG_INFO, COMPONENT, "job %lld: cancelled in its pool",
+                   (long long)job->id);
     } else if (rc != 0 || w->permanent || w->not_run_transient || !w->saw_outcome) {
         int permanent = permanent_input || w->permanent;
         const char *why = rc != 0 ? err.msg : w->why[0] ? w->why : "no outcome";
         agora__log(AGORA_LOG_WARN, COMPONENT, "job %lld: not run (%s): %s", (long long)job->id,
                    permanent ? "permanent" : "will retry", why);
-        if (agora__queue_run_failed(w->q, job, permanent,
-                                    permanent ? "input-error" : "host-error", why, RUN_RETRY_MS,
-                                    &e2) != 0)
+        if (agora__queue_run_failed(w->q, job, permanent, permanent ? "input-error" : "host-error",
+                                    why, RUN_RETRY_MS, &e2) != 0)
             agora__log(AGORA_LOG_WARN, COMPONENT, "job %lld: %s", (long long)job->id, e2.msg);
     } else {
         agora__log(AGORA_LOG_WARN, COMPONENT, "job %lld: not settled (the ledger refused it)",
@@ -586,8 +587,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* The outbox files of a job, sorted. *paths malloc'ed (each string too). */
-static int outbox_files(const char *home, int64_t job, char ***paths, size_t *n,
-                        agora__error *err)
+static int outbox_files(const char *home, int64_t job, char ***paths, size_t *n, agora__error *err)
 {
     char dir[4096];
     *paths = NULL;
@@ -645,8 +645,8 @@ static void send_job(daemon_t *d, agora__queue *q, agora__job *job)
     } else if (outbox_files(d->cfg->home, job->id, &paths, &n, &err) != 0 || n == 0) {
         kind = AGORA__SEND_PERMANENT;
         cls = "outbox-missing";
-        snprintf(msg, sizeof msg, "%s", n == 0 && err.msg[0] == 0 ? "the job's outbox is empty"
-                                                                   : err.msg);
+        snprintf(msg, sizeof msg, "%s",
+                 n == 0 && err.msg[0] == 0 ? "the job's outbox is empty" : err.msg);
     } else {
         agora__deliver_outcome out = {0};
         agora__deliver_files(&dest->d, (const char *const *)paths, n, &out, &err);
@@ -825,16 +825,16 @@ static int on_study(void *arg, const agora__intake_study *st)
         c->listed = 1;
     }
     agora__log(AGORA_LOG_INFO, COMPONENT,
-               "study %s complete (%s) generation=%u series=%zu instances=%zu", st->key,
-               st->reason, st->generation, st->n_series, st->n_instances);
+               "study %s complete (%s) generation=%u series=%zu instances=%zu", st->key, st->reason,
+               st->generation, st->n_series, st->n_instances);
     /* Study-scope jobs of this study, by plugin: one per plugin whatever its series. */
     const char *study_done[256];
     size_t n_study_done = 0;
     int rc = 0;
     for (size_t s = 0; s < st->n_series && rc == 0; s++) {
         agora__route_plan plan;
-        if (agora__rules_eval(d->rules, c->apps, c->n_apps, &st->series[s].attrs, &plan, NULL,
-                              NULL, &err) != 0) {
+        if (agora__rules_eval(d->rules, c->apps, c->n_apps, &st->series[s].attrs, &plan, NULL, NULL,
+                              &err) != 0) {
             agora__log(AGORA_LOG_ERROR, COMPONENT, "study %s: routing: %s", st->key, err.msg);
             return -1;
         }
@@ -913,8 +913,8 @@ static void sync_catalog(daemon_t *d, intake_ctx *c)
         if (agora__queue_cancel_plugin(c->q, apps[i].id, apps[i].version, reason, &n, &err) != 0)
             agora__log(AGORA_LOG_WARN, COMPONENT, "cancel %s: %s", apps[i].id, err.msg);
         else if (n > 0)
-            agora__log(AGORA_LOG_WARN, COMPONENT, "%s@%s revoked: %zu job(s) cancelled",
-                       apps[i].id, apps[i].version, n);
+            agora__log(AGORA_LOG_WARN, COMPONENT, "%s@%s revoked: %zu job(s) cancelled", apps[i].id,
+                       apps[i].version, n);
         for (unsigned w = 0; w < d->n_workers; w++) {
             worker *wk = &d->workers[w];
             pthread_mutex_lock(&d->mu);
@@ -957,7 +957,9 @@ static void heartbeat(daemon_t *d, agora__queue *q)
 static void intake_log(void *arg, int level, const char *msg)
 {
     (void)arg;
-    agora__log(level == 0 ? AGORA_LOG_INFO : level == 1 ? AGORA_LOG_WARN : AGORA_LOG_ERROR,
+    agora__log(level == 0   ? AGORA_LOG_INFO
+               : level == 1 ? AGORA_LOG_WARN
+                            : AGORA_LOG_ERROR,
                "intake", "%s", msg);
 }
 
@@ -1028,8 +1030,7 @@ static int health(void *arg, json_t *root)
         json_object_set_new(q, agora__job_state_name((agora__job_state)s),
                             json_integer((json_int_t)counts[s]));
     json_object_set_new(root, "queue", q);
-    json_object_set_new(root, "status",
-                        json_string(atomic_load(&d->stopping) ? "stopping" : "ok"));
+    json_object_set_new(root, "status", json_string(atomic_load(&d->stopping) ? "stopping" : "ok"));
     json_object_set_new(root, "workers", json_integer((json_int_t)d->n_workers));
     json_object_set_new(root, "dicom", json_boolean(d->cfg->dicom_on));
     return 0;
@@ -1151,8 +1152,7 @@ static int load_rules(const agora__daemon_config *cfg, agora__rules **out, agora
 static unsigned default_workers(void);
 
 int agora__daemon_check(const agora__daemon_config *cfg,
-                        void (*report)(void *arg, const char *line), void *arg,
-                        agora__error *err)
+                        void (*report)(void *arg, const char *line), void *arg, agora__error *err)
 {
     char line[512];
 #define REPORT(...)                                                                                \
@@ -1226,8 +1226,7 @@ int agora__daemon_check(const agora__daemon_config *cfg,
     for (size_t i = 0; i < cfg->n_dests; i++) {
         const agora__dest *de = &cfg->dests[i].d;
         if (de->kind == AGORA__DEST_DIMSE)
-            REPORT("destination %s: C-STORE %s@%s:%d", de->name, de->ae_title, de->host,
-                   de->port);
+            REPORT("destination %s: C-STORE %s@%s:%d", de->name, de->ae_title, de->host, de->port);
         else
             REPORT("destination %s: STOW-RS %s", de->name, de->url);
     }
@@ -1253,8 +1252,7 @@ int agora__daemon_check(const agora__daemon_config *cfg,
            (unsigned long long)cfg->intake.study_quiet_ms,
            (unsigned long long)cfg->intake.force_after_ms,
            agora__intake_action_name(cfg->intake.force_action),
-           cfg->workers ? cfg->workers : default_workers(),
-           cfg->sync_interval_s);
+           cfg->workers ? cfg->workers : default_workers(), cfg->sync_interval_s);
 #undef REPORT
     return 0;
 }
@@ -1262,8 +1260,9 @@ int agora__daemon_check(const agora__daemon_config *cfg,
 static unsigned default_workers(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1u : n > (long)AGORA__DAEMON_MAX_WORKERS ? AGORA__DAEMON_MAX_WORKERS
-                                                             : (unsigned)n;
+    return n < 1                                 ? 1u
+           : n > (long)AGORA__DAEMON_MAX_WORKERS ? AGORA__DAEMON_MAX_WORKERS
+                                                 : (unsigned)n;
 }
 
 static int start_http(daemon_t *d, agora__error *err)

@@ -41,9 +41,9 @@
 #include "intake.h"
 #include "serve.h"
 
-#define AGORA__DAEMON_MAX_WORKERS 64u
-#define AGORA__DAEMON_MAX_DESTS   32u
-#define AGORA__DAEMON_DEFAULT_SYNC_S  300u
+#define AGORA__DAEMON_MAX_WORKERS      64u
+#define AGORA__DAEMON_MAX_DESTS        32u
+#define AGORA__DAEMON_DEFAULT_SYNC_S   300u
 #define AGORA__DAEMON_DEFAULT_GRACE_MS 30000u
 
 /* A named destination as configured: NAME=AE@HOST:PORT (DIMSE) or NAME=http[s]://... (STOW).
@@ -63,12 +63,12 @@ int agora__daemon_dest_init(agora__daemon_dest *out, const char *name, const cha
                             agora__error *err);
 
 typedef struct agora__daemon_config {
-    const char *home;         /* resolved clinic home */
-    int dicom_on;             /* 0: --no-dicom */
+    const char *home;          /* resolved clinic home */
+    int dicom_on;              /* 0: --no-dicom */
     agora__serve_config dicom; /* the DICOM listener (home is set from above) */
-    const char *http_host;    /* NULL: no HTTP listener */
+    const char *http_host;     /* NULL: no HTTP listener */
     int http_port;
-    const char *rules_path;   /* NULL: the default rule */
+    const char *rules_path; /* NULL: the default rule */
     /* destinations: [0] is "default" when --send-to/--send-stow was given */
     agora__daemon_dest dests[AGORA__DAEMON_MAX_DESTS];
     size_t n_dests;
@@ -85,8 +85,7 @@ typedef struct agora__daemon_config {
  * destination they name is configured), and the installed apps (listed with their status).
  * Prints nothing: report(arg, line) gets one line per fact (may be NULL). 0 or an error. */
 int agora__daemon_check(const agora__daemon_config *cfg,
-                        void (*report)(void *arg, const char *line), void *arg,
-                        agora__error *err);
+                        void (*report)(void *arg, const char *line), void *arg, agora__error *err);
 
 /* Run until SIGTERM/SIGINT. 0 after a clean shutdown, else an error (nothing bound, ...). */
 int agora__daemon_run(const agora__daemon_config *cfg, agora__error *err);

@@ -29,9 +29,8 @@ static void plugin_vendor(const char *home, const json_t *result, char *out, siz
 }
 
 int agora__export_result(agora__ingest *ing, const char *home, const char *study_uid,
-                         const json_t *result, const agora__export_result_opts *o,
-                         const char *dir, agora__export_written_fn written, void *arg,
-                         agora__error *err)
+                         const json_t *result, const agora__export_result_opts *o, const char *dir,
+                         agora__export_written_fn written, void *arg, agora__error *err)
 {
     const char *inv = json_string_value(json_object_get(result, "invocation_id"));
     if (inv == NULL)

@@ -18,8 +18,9 @@ int agora__pipeline_trusted_describe(agora__pipeline_trusted *t, uint32_t timeou
     p->vendor = in->manifest.vendor;
     p->catalog_version = in->catalog_version;
     if (agora__ledger_model_parse(in->pricing.model, &p->model) != 0)
-        return agora__error_set(err, AGORA_EINVAL, "catalog entry of %s has an unknown pricing "
-                                                   "model; sync a valid catalog",
+        return agora__error_set(err, AGORA_EINVAL,
+                                "catalog entry of %s has an unknown pricing "
+                                "model; sync a valid catalog",
                                 in->id);
     p->price_minor = (int64_t)in->pricing.price_minor;
     memcpy(p->currency, in->pricing.currency, sizeof p->currency);
