@@ -21,6 +21,7 @@
 typedef struct ingest_meta_store {
     Agora__Ipc__IngestMetadata meta;
     char ts[65], study[65], series[65], sop[65], sop_class[65], modality[17], photometric[17];
+    char body_part[17];
     double position[3], orientation[6], spacing[2];
     double *frame_positions; /* malloc'ed, 3 per frame */
     agora__dicom_fg fg;      /* functional groups (fgroups.h); owns the per-frame values */

@@ -84,6 +84,15 @@ static int get_doubles(const agora__dicom_dataset *ds, uint32_t tag, double *out
     return 1;
 }
 
+/* [A-Z0-9_ ]*: what the host accepts as a code string (host/ingest/reply.c copy_cs). */
+static int is_code_string(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == ' '))
+            return 0;
+    return 1;
+}
+
 /* The per-frame arrays of the message from the resolved functional groups (fgroups.h). */
 static int per_frame_arrays(ingest_meta_store *st, uint32_t frames)
 {
@@ -291,6 +300,17 @@ int agora__runner_ingest_meta(const agora__dicom_file *f, int with_elements, ing
     m->sop_class_uid = st->sop_class;
     m->modality = st->modality;
     m->photometric = st->photometric;
+    /* Routing attributes (issue 12): sent only when the host's check will accept them, so a
+     * nonconforming value reads as absent instead of failing the file. */
+    get_str(ds, T(0x0018, 0x0015), st->body_part, sizeof st->body_part);
+    if (!is_code_string(st->body_part))
+        st->body_part[0] = '\0';
+    m->body_part = st->body_part;
+    double thick;
+    if (get_doubles(ds, T(0x0018, 0x0050), &thick, 1) && thick >= 0 && thick <= 10000) {
+        m->has_slice_thickness = 1;
+        m->slice_thickness = thick;
+    }
     int64_t v;
     if (agora__dicom_get_int(ds, T(0x0020, 0x0013), 0, &v) == 0) {
         m->has_instance_number = 1;

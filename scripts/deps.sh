@@ -10,8 +10,9 @@ libmicrohttpd-dev libcurl4-openssl-dev
 dcmtk libgdcm-tools python3 python3-pydicom python3-numpy bubblewrap util-linux"
 # The AI examples (plugins-examples/onnx-segment, torch-segment; their test skips without them):
 # OpenCV's DNN module and libtorch, about 800 MB installed with their dependencies.
+# postgresql: the job queue's SQL checked on PostgreSQL (queue-sql-postgres skips without it).
 OPTIONAL="python3-jsonschema libopenjph-dev hyperfine dicom3tools orthanc orthanc-dicomweb curl
-libopencv-dnn-dev libtorch-dev"
+libopencv-dnn-dev libtorch-dev postgresql"
 
 missing() {
     out=""

@@ -14,6 +14,8 @@
  * what was wrong: no home at all, or one that is not a directory (create it with agora init). */
 int agora__cli_home(const char *cmd, const char *dir, char *out, size_t size);
 
+/* A decimal number 1..max, digits only (no sign, space or suffix): 0 with *out, or -1. */
+int agora__cli_number(const char *text, uint64_t max, uint64_t *out);
 /* A --timeout value: NULL leaves *out as it is; else 1..AGORA__CLI_SECONDS_MAX seconds into *out.
  * 0, or 2 (the exit status) after a usage error naming the option. */
 #define AGORA__CLI_SECONDS_MAX 86400u
@@ -46,5 +48,26 @@ int agora__cli_option_bits(const char *cmd, const char *what, const char **vals,
 int agora__cli_assets(const agora__manifest *m, const char *const *args, size_t n,
                       char (*names)[AGORA__ASSET_NAME_MAX + 1], const char **files,
                       agora__error *err);
+
+/* A list of input paths (strdup'ed, owned by the list) gathered from FILE|DIR arguments. */
+#define AGORA__CLI_MAX_FILES 1000000u
+#define AGORA__CLI_MAX_DEPTH 16
+typedef struct agora__cli_files {
+    char **paths;
+    size_t n, cap;
+} agora__cli_files;
+/* Append a copy of path; -1 when full (AGORA__CLI_MAX_FILES) or out of memory. */
+int agora__cli_files_add(agora__cli_files *l, const char *path);
+/* Append path if it is a regular file, or every regular file under it (sorted per folder,
+ * hidden entries skipped, at most AGORA__CLI_MAX_DEPTH levels). 0 or an error in err. */
+int agora__cli_files_collect(agora__cli_files *l, const char *path, int depth, agora__error *err);
+void agora__cli_files_free(agora__cli_files *l);
+
+/* HOST:PORT or [V6]:PORT: host copied into host (NUL-terminated), port 1..65535. 0 or -1. */
+int agora__cli_host_port(const char *s, char *host, size_t host_size, int *port);
+/* AE@HOST:PORT (a destination): the AE title (1..ae_size-1 bytes, checked by its user) copied
+ * into ae, then as agora__cli_host_port. 0 or -1. */
+int agora__cli_ae_host_port(const char *s, char *ae, size_t ae_size, char *host, size_t host_size,
+                            int *port);
 
 #endif

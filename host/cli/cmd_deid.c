@@ -10,6 +10,7 @@
  * the output out with sendfile, checks the copy and renames it into place
  * (docs/deidentification.md).
  */
+#include "cli_util.h"
 #include "commands.h"
 #include "json_emit.h"
 #include "opt.h"
@@ -35,16 +36,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_FILES      1000000u
-#define MAX_DIR_DEPTH  16
 #define MAX_THREADS    8
 #define MAX_FILE_BYTES ((size_t)2 << 30) /* 2 GiB: larger single files are not plausible input */
 #define PROGRESS_MIN_FILES 20                /* fewer files finish too soon to need progress */
-
-typedef struct file_list {
-    char **paths;
-    size_t n, cap;
-} file_list;
 
 typedef struct deid_cmd {
     const char *outdir;
@@ -60,80 +54,6 @@ typedef struct deid_cmd {
     agora__deid_uidmap *written; /* pseudonym -> input path of every output of this run */
     pthread_mutex_t lock;        /* counters, the next-file index and progress lines */
 } deid_cmd;
-
-static int list_add(file_list *l, const char *path)
-{
-    if (l->n >= MAX_FILES)
-        return -1;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 256;
-        char **p = realloc(l->paths, ncap * sizeof *p);
-        if (p == NULL)
-            return -1;
-        l->paths = p;
-        l->cap = ncap;
-    }
-    l->paths[l->n] = strdup(path);
-    if (l->paths[l->n] == NULL)
-        return -1;
-    l->n++;
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Collect regular files under path (recursively, bounded depth and count). */
-static int collect(file_list *l, const char *path, int depth, agora__error *err)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return agora__error_set(err, AGORA__ERR(errno), "cannot read %s: %s", path,
-                                strerror(errno));
-    if (S_ISREG(st.st_mode)) {
-        if (list_add(l, path) != 0)
-            return agora__error_set(err, AGORA_ELIMIT, "more than %u input files; split the work",
-                                    MAX_FILES);
-        return 0;
-    }
-    if (!S_ISDIR(st.st_mode))
-        return 0;
-    if (depth >= MAX_DIR_DEPTH)
-        return agora__error_set(err, AGORA_ELIMIT, "%s: directories nested deeper than %d", path,
-                                MAX_DIR_DEPTH);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return agora__error_set(err, AGORA__ERR(errno), "cannot list %s: %s", path,
-                                strerror(errno));
-    file_list here = {0};
-    struct dirent *de;
-    int rc = 0;
-    while (rc == 0 && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue; /* ".", ".." and hidden files (e.g. our own temporary files) */
-        size_t need = strlen(path) + strlen(de->d_name) + 2;
-        if (need > 4096) {
-            rc = agora__error_set(err, AGORA_ELIMIT, "path too long under %s", path);
-            break;
-        }
-        char child[4096];
-        snprintf(child, sizeof child, "%s/%s", path, de->d_name);
-        if (list_add(&here, child) != 0)
-            rc = agora__error_set(err, AGORA_ELIMIT, "too many files under %s", path);
-    }
-    closedir(d);
-    if (here.n > 0)
-        qsort(here.paths, here.n, sizeof *here.paths, cmp_str); /* stable order, stable output */
-    for (size_t i = 0; i < here.n; i++) {
-        if (rc == 0)
-            rc = collect(l, here.paths[i], depth + 1, err);
-        free(here.paths[i]);
-    }
-    free(here.paths);
-    return rc;
-}
 
 /* The key: --secret FILE, else the de-identification key of the clinic home's one secret
  * (AGORA__KEY_DEID, common/home.h; the secret is created on first use, an old deid.secret is
@@ -383,7 +303,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
 typedef struct work {
     deid_cmd *c;
     const agora__deid_profile *prof;
-    file_list *files;
+    agora__cli_files *files;
     size_t next, done;
     agora__deid_stats stats;
     totals t;
@@ -426,7 +346,7 @@ static void *worker(void *arg)
 
 /* Non-zero when some input file sits directly in outdir (then an output could take an input's
  * name: each write checks inodes first). One stat per distinct parent directory. */
-static int inputs_in_outdir(const file_list *files, const char *outdir)
+static int inputs_in_outdir(const agora__cli_files *files, const char *outdir)
 {
     struct stat od;
     if (stat(outdir, &od) != 0)
@@ -453,7 +373,7 @@ static int inputs_in_outdir(const file_list *files, const char *outdir)
 }
 
 /* Returns -1 to go on, else the exit status (0 after --help, 2 after a usage error). */
-static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
+static int parse_args(int argc, char **argv, deid_cmd *c, agora__cli_files *inputs)
 {
     agora__cli_list keep;
     const agora__cli_opt opts[] = {
@@ -503,20 +423,12 @@ static int parse_args(int argc, char **argv, deid_cmd *c, file_list *inputs)
     for (size_t i = 0; rc < 0 && i < keep.n; i++)
         c->keep[c->n_keep++] = keep.v[i];
     for (size_t i = 0; rc < 0 && i < n_pos; i++)
-        if (list_add(inputs, argv[1 + i]) != 0) {
+        if (agora__cli_files_add(inputs, argv[1 + i]) != 0) {
             fprintf(stderr, "agora deid: too many inputs\n");
             rc = 2;
         }
     agora__cli_list_free(&keep);
     return rc;
-}
-
-static void free_list(file_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->paths[i]);
-    free(l->paths);
-    memset(l, 0, sizeof *l);
 }
 
 /* The closing summary: text, or one JSON line with --json. 0, or 1 when the JSON could not be
@@ -562,38 +474,38 @@ static int print_summary(const deid_cmd *c, const totals *t, const agora__deid_s
 int agora__cmd_deid(int argc, char **argv)
 {
     deid_cmd c = {0};
-    file_list args = {0}, files = {0};
+    agora__cli_files args = {0}, files = {0};
     int rc = parse_args(argc, argv, &c, &args);
     if (rc >= 0) {
-        free_list(&args);
+        agora__cli_files_free(&args);
         return rc;
     }
     agora__error err = {0};
     uint32_t options = 0;
     if (agora__deid_options_parse(c.keep, c.n_keep, &options, &err) != 0) {
         fprintf(stderr, "agora deid: %s\n", err.msg);
-        free_list(&args);
+        agora__cli_files_free(&args);
         return 2;
     }
     /* Inputs first: a missing input must fail before any state (the secret) is created. */
     for (size_t i = 0; i < args.n; i++) {
-        if (collect(&files, args.paths[i], 0, &err) != 0) {
+        if (agora__cli_files_collect(&files, args.paths[i], 0, &err) != 0) {
             fprintf(stderr, "agora deid: %s\n", err.msg);
-            free_list(&args);
-            free_list(&files);
+            agora__cli_files_free(&args);
+            agora__cli_files_free(&files);
             return 1;
         }
     }
-    free_list(&args);
+    agora__cli_files_free(&args);
     uint8_t secret[32];
     if (load_secret(c.secret_path, secret, &err) != 0) {
         fprintf(stderr, "agora deid: %s\n", err.msg);
-        free_list(&files);
+        agora__cli_files_free(&files);
         return 1;
     }
     if (agora__mkdirs(c.outdir, 0755, &err) != 0) {
         fprintf(stderr, "agora deid: %s; choose a writable -o directory\n", err.msg);
-        free_list(&files);
+        agora__cli_files_free(&files);
         sodium_memzero(secret, sizeof secret);
         return 1;
     }
@@ -619,7 +531,7 @@ int agora__cmd_deid(int argc, char **argv)
     c.written = agora__deid_uidmap_new();
     if (c.written == NULL) {
         fprintf(stderr, "agora deid: out of memory\n");
-        free_list(&files);
+        agora__cli_files_free(&files);
         sodium_memzero(secret, sizeof secret);
         return 1;
     }
@@ -640,7 +552,7 @@ int agora__cmd_deid(int argc, char **argv)
     agora__deid_stats stats = w.stats;
     totals t = w.t;
     sodium_memzero(secret, sizeof secret);
-    free_list(&files);
+    agora__cli_files_free(&files);
     if (c.sync && t.written > 0 && agora__deid_sync_dir(c.outdir, &err) != 0) {
         fprintf(stderr, "agora deid: %s\n", err.msg);
         return 1;

@@ -416,6 +416,7 @@ int agora__cmd_dicom(int argc, char **argv)
         {"dump", cmd_dump, "print every element (tag, keyword, VR, length, value)"},
         {"pixels", cmd_pixels, "decode frames to a raw file described by a JSON file"},
         {"scan", cmd_scan, "group files/folders into series, order frames, report gaps"},
+        {"send", agora__cmd_dicom_send, "send files to a PACS (C-STORE or STOW-RS), per-file outcome"},
         {"synth", cmd_synth, "write a synthetic phantom series with fake identity"},
     };
     return agora__cli_dispatch(

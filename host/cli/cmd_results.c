@@ -78,28 +78,14 @@ static int write_out(const char *cmd, const char *file, const json_t *doc)
     return rc;
 }
 
-/* The plugin's vendor from its installed manifest (HOME/plugins/<id>/manifest.json, checked at
- * install), when the installed version is the result's; "" otherwise. */
-static void plugin_vendor(const char *home, const json_t *result, char *out, size_t size)
-{
-    out[0] = '\0';
-    const json_t *p = json_object_get(result, "plugin");
-    const char *id = json_string_value(json_object_get(p, "id"));
-    char path[4096];
-    if (id == NULL || agora__home_entry_path(home, AGORA__HOME_PLUGINS, id, "manifest.json", path,
-                                             sizeof path, NULL) != 0)
-        return;
-    json_error_t je;
-    json_t *m = json_load_file(path, 0, &je);
-    const char *v = json_string_value(json_object_get(m, "vendor"));
-    const char *ver = json_string_value(json_object_get(m, "version"));
-    const char *want = json_string_value(json_object_get(p, "version"));
-    if (v && ver && want && strcmp(ver, want) == 0)
-        snprintf(out, size, "%s", v);
-    json_decref(m);
-}
-
 #define MAX_SOURCES 64
+
+/* Each DICOM object written is named on stdout, one per line. */
+static void print_written(void *arg, const char *path)
+{
+    printf("%s\n", path);
+    (*(size_t *)arg)++;
+}
 
 static int export_dicom(const char *home, const char *study, const json_t *results,
                         const char *format, const char *dir, const char *const *sources,
@@ -136,56 +122,19 @@ static int export_dicom(const char *home, const char *study, const json_t *resul
     int rc = 0;
     size_t i, n_written = 0;
     const json_t *r;
+    const agora__export_result_opts eo = {.want_sr = want_sr, .want_seg = want_seg,
+                                          .sources = sources, .n_sources = n_sources,
+                                          .uid_root = uid_root, .view_key = view_key};
     json_array_foreach((json_t *)results, i, r)
     {
         if (strcmp(json_string_value(json_object_get(r, "status")), "ok") != 0)
             continue;
-        agora__export_source src;
-        if (agora__export_source_load(ing, sources, n_sources, study,
-                                      json_string_value(json_object_get(r, "series_uid")), &src,
-                                      &err) != 0) {
-            fprintf(stderr, "agora results export: invocation %s: %s\n",
-                    json_string_value(json_object_get(r, "invocation_id")), err.msg);
-            rc = 1;
-            break;
-        }
-        char vendor[256], path[4096];
-        plugin_vendor(home, r, vendor, sizeof vendor);
-        agora__export_uidmap uids;
-        if (agora__export_uidmap_build(&src, view_key, &uids, &err) != 0) {
+        if (agora__export_result(ing, home, study, r, &eo, dir, print_written, &n_written,
+                                 &err) != 0) {
             fprintf(stderr, "agora results export: %s\n", err.msg);
-            agora__export_source_free(&src);
             rc = 1;
             break;
         }
-        agora__export_ctx ctx = {
-            .src = &src, .uid_root = uid_root, .vendor = vendor, .uids = &uids};
-        int written = 0;
-        if (want_seg &&
-            agora__export_seg(&ctx, home, r, dir, &written, path, sizeof path, &err) != 0) {
-            fprintf(stderr, "agora results export: invocation %s: %s\n",
-                    json_string_value(json_object_get(r, "invocation_id")), err.msg);
-            rc = 1;
-        } else if (written) {
-            printf("%s\n", path);
-            n_written++;
-        }
-        /* Every ok result gets an SR (findings, measurements and the summary need no mask);
-         * its volumetric groups point at the SEG above by its deterministic UID. */
-        if (rc == 0 && want_sr) {
-            if (agora__export_sr(&ctx, home, r, dir, path, sizeof path, &err) != 0) {
-                fprintf(stderr, "agora results export: invocation %s: %s\n",
-                        json_string_value(json_object_get(r, "invocation_id")), err.msg);
-                rc = 1;
-            } else {
-                printf("%s\n", path);
-                n_written++;
-            }
-        }
-        agora__export_uidmap_free(&uids);
-        agora__export_source_free(&src);
-        if (rc != 0)
-            break;
     }
     agora__ingest_close(ing);
     explicit_bzero(view_key, sizeof view_key);

@@ -27,11 +27,7 @@
 #include "render.h"
 
 typedef struct run_plugin {
-    agora__trust_loaded lp;
-    char granted_names[AGORA__OPT_COUNT][32];
-    const char *granted[AGORA__OPT_COUNT];
-    size_t n_granted;
-    agora__ledger_pricing pricing;
+    agora__pipeline_trusted t; /* the loaded build and what the pipeline borrows of it */
     int revoked_midrun; /* refused once: every later job of it is refused quietly */
     int announce;       /* the first refusal's message is still to be printed */
 } run_plugin;
@@ -50,26 +46,6 @@ typedef struct run_ctx {
     json_t *jlog;
     int exit_code;
 } run_ctx;
-
-/* Fill the ledger pricing from the catalog entry (never from the plugin). */
-static int pricing_from_catalog(run_plugin *rp, agora__error *err)
-{
-    const agora__trust_plugin *in = &rp->lp.info;
-    agora__ledger_pricing *p = &rp->pricing;
-    memset(p, 0, sizeof *p);
-    p->plugin_id = in->id;
-    p->plugin_version = in->version;
-    p->vendor = in->manifest.vendor;
-    p->catalog_version = in->catalog_version;
-    if (agora__ledger_model_parse(in->pricing.model, &p->model) != 0)
-        return agora__error_set(err, AGORA_EINVAL, "catalog entry of %s has an unknown pricing "
-                                                   "model; sync a valid catalog",
-                                in->id);
-    p->price_minor = (int64_t)in->pricing.price_minor;
-    memcpy(p->currency, in->pricing.currency, sizeof p->currency);
-    p->vendor_share_bps = in->pricing.vendor_share_bps;
-    return 0;
-}
 
 static int on_scan(void *arg, const agora__dicom_scan *scan)
 {
@@ -103,7 +79,7 @@ static int admit(void *arg, const agora__pipeline_plugin *pl, agora__error *err)
     run_plugin *rp = pl->user;
     if (rp->revoked_midrun)
         return agora__error_set(err, AGORA_ESTATE, "refused earlier in this run");
-    int rc = agora__trust_allowed(c->home, rp->lp.info.id, rp->lp.info.version, err);
+    int rc = agora__trust_allowed(c->home, rp->t.lp.info.id, rp->t.lp.info.version, err);
     if (rc != 0) {
         rp->revoked_midrun = 1;
         rp->announce = 1;
@@ -246,7 +222,7 @@ static int run(const char *home_dir, const agora__cli_list *only, uint32_t timeo
             continue;
         run_plugin *rp = &plugins[n_loaded];
         memset(rp, 0, sizeof *rp); /* a slot left by a refused plugin is reused */
-        if (agora__trust_load(home, tp->id, &rp->lp, &err) != 0) {
+        if (agora__trust_load(home, tp->id, &rp->t.lp, &err) != 0) {
             c.tot.refused++;
             fprintf(stderr, "agora run: refusing %s@%s: %s\n", tp->id, tp->version, err.msg);
             json_array_append_new(c.jlog, json_pack("{s:s, s:s, s:s, s:s}", "plugin", tp->id,
@@ -254,38 +230,17 @@ static int run(const char *home_dir, const agora__cli_list *only, uint32_t timeo
                                                     "error", err.msg));
             continue;
         }
-        if (pricing_from_catalog(rp, &err) != 0) {
+        agora__pipeline_plugin pl;
+        if (agora__pipeline_trusted_describe(&rp->t, timeout_s, fresh, &pl, &err) != 0) {
             fprintf(stderr, "agora run: refusing %s: %s\n", tp->id, err.msg);
-            agora__trust_loaded_free(&rp->lp);
+            agora__trust_loaded_free(&rp->t.lp);
             c.tot.refused++;
             continue;
         }
-        for (unsigned b = 0; b < AGORA__OPT_COUNT; b++) {
-            if (rp->lp.info.granted & (1u << b)) {
-                agora__strlcpy(rp->granted_names[rp->n_granted], agora__trust_option_name(b),
-                               sizeof rp->granted_names[0]);
-                rp->granted[rp->n_granted] = rp->granted_names[rp->n_granted];
-                rp->n_granted++;
-            }
-        }
-        agora__pipeline_plugin pl = {
-            .id = rp->lp.info.id,
-            .version = rp->lp.info.version,
-            .manifest = &rp->lp.info.manifest,
-            .granted = rp->granted,
-            .n_granted = rp->n_granted,
-            .view_key = rp->lp.info.granted,
-            .pricing = &rp->pricing,
-            .user = rp,
-        };
-        agora__jobs_spec_from_manifest(&rp->lp.info.manifest, rp->lp.bytes, rp->lp.len, timeout_s,
-                                       &pl.spec);
-        pl.spec.fresh_per_job = fresh;
-        pl.spec.assets = rp->lp.assets; /* verified once here; every worker gets these memfds */
-        pl.spec.n_assets = rp->lp.n_assets;
+        pl.user = rp;
         if (agora__pipeline_add_plugin(pipe, &pl, &err) < 0) {
             fprintf(stderr, "agora run: cannot start %s in the sandbox: %s\n", tp->id, err.msg);
-            agora__trust_loaded_free(&rp->lp);
+            agora__trust_loaded_free(&rp->t.lp);
             c.tot.refused++;
             continue;
         }
@@ -348,8 +303,8 @@ out:
     /* The pools go first: they run the plugins whose bytes and manifests plugins[] holds. */
     agora__pipeline_free(pipe);
     for (size_t p = 0; plugins != NULL && p < n_installed; p++)
-        if (plugins[p].lp.bytes != NULL)
-            agora__trust_loaded_free(&plugins[p].lp);
+        if (plugins[p].t.lp.bytes != NULL)
+            agora__trust_loaded_free(&plugins[p].t.lp);
     free(plugins);
     free(installed);
     if (c.jlog != NULL)

@@ -14,13 +14,15 @@
 #define SYNTH_ARGS                                                                                 \
     "--modality CT|MR --slices N -o DIR [--rows R] [--cols C]\n"                                   \
     "                         [--seed S] [--patient-name NAME] [--patient-id ID]\n"                \
-    "                         [--burned-in yes|no|absent] [--json]"
+    "                         [--burned-in yes|no|absent] [--series N] [--json]"
 #define SYNTH_ABOUT                                                                                \
     "Writes a synthetic phantom series (one file per slice, IM00001.dcm ...) with FAKE\n"          \
     "but realistic identity: names, IDs, dates, addresses, free text, nested sequences,\n"         \
     "private tags and an overlay, for testing de-identification. 512x512 by default.\n"            \
     "With --seed S the files are byte-identical for the same options; without it each\n"           \
-    "run uses fresh randomness (new patient, Study, Series and SOP Instance UIDs)."
+    "run uses fresh randomness (new patient, Study, Series and SOP Instance UIDs).\n"             \
+    "--series N (with --seed) writes series N of that same study instead, e.g. a\n"             \
+    "late series for a receiving daemon."
 
 /* A decimal in [lo, hi] into *out; 0, or -1 when text is not one. */
 static int parse_number(const char *text, unsigned long long lo, unsigned long long hi,
@@ -46,7 +48,7 @@ static int text_ok(const char *t)
 static int synth_parse(int argc, char **argv, agora__synth_opts *o, int *json, int *status)
 {
     const char *modality = NULL, *slices = NULL, *rows = "512", *cols = "512", *seed = NULL;
-    const char *burned = "no";
+    const char *burned = "no", *series = "1";
     const agora__cli_opt opts[] = {
         {"--modality", 0, AGORA__CLI_VALUE, &modality, "CT|MR", "the modality of the series",
          AGORA__CLI_REQUIRED, NULL, 0, 0},
@@ -65,6 +67,8 @@ static int synth_parse(int argc, char **argv, agora__synth_opts *o, int *json, i
          0, NULL, 0, 0},
         {"--burned-in", 0, AGORA__CLI_VALUE, &burned, "yes|no|absent",
          "Burned In Annotation (default no)", 0, NULL, 0, 0},
+        {"--series", 0, AGORA__CLI_VALUE, &series, "N",
+         "series N (1..99) of the seed's study (default 1)", 0, NULL, 0, 0},
         AGORA__CLI_OPT_JSON(json, "print the planted identity as JSON"),
     };
     const agora__cli_cmd cmd = {"dicom synth",      SYNTH_ARGS, SYNTH_ABOUT, opts,
@@ -72,7 +76,7 @@ static int synth_parse(int argc, char **argv, agora__synth_opts *o, int *json, i
     size_t n_pos;
     if (!agora__cli_parse(&cmd, argc, argv, &n_pos, status))
         return 0;
-    unsigned long long n_slices = 0, n_rows = 0, n_cols = 0, s = 1;
+    unsigned long long n_slices = 0, n_rows = 0, n_cols = 0, s = 1, n_series = 1;
     const char *bad = NULL;
     if (strcmp(modality, "CT") != 0 && strcmp(modality, "MR") != 0)
         bad = "--modality must be CT or MR";
@@ -87,6 +91,10 @@ static int synth_parse(int argc, char **argv, agora__synth_opts *o, int *json, i
     else if (strcmp(burned, "yes") != 0 && strcmp(burned, "no") != 0 &&
              strcmp(burned, "absent") != 0)
         bad = "--burned-in must be yes, no or absent";
+    else if (parse_number(series, 1, AGORA__SYNTH_SERIES_MAX, &n_series) != 0)
+        bad = "--series must be 1..99";
+    else if (n_series > 1 && seed == NULL)
+        bad = "--series needs --seed (the series belongs to the seed's study)";
     else if (!text_ok(o->patient_name) || !text_ok(o->patient_id))
         bad = "--patient-name/--patient-id must be UTF-8 of at most 64 bytes";
     if (bad != NULL) {
@@ -99,6 +107,7 @@ static int synth_parse(int argc, char **argv, agora__synth_opts *o, int *json, i
     o->cols = (unsigned)n_cols;
     o->seed = s;
     o->have_seed = seed != NULL;
+    o->series = (unsigned)n_series;
     o->burned_in = strcmp(burned, "yes") == 0 ? 1 : strcmp(burned, "no") == 0 ? 0 : -1;
     return 1;
 }

@@ -11,6 +11,7 @@ int agora__cmd_dev(int argc, char **argv);       /* [worker] dev new; dev run be
 int agora__cmd_dev_run(int argc, char **argv);   /* [cli] dev run: one plugin, sandboxed */
 int agora__cmd_dicom(int argc, char **argv);     /* [dicom] dicom dump|pixels|scan */
 int agora__cmd_dicom_synth(int argc, char **argv); /* [cli] dicom synth (host/synth phantoms) */
+int agora__cmd_dicom_send(int argc, char **argv); /* [daemon] dicom send (deliver.h) */
 int agora__cmd_deid(int argc, char **argv);      /* [deid] de-identified DICOM export */
 int agora__cmd_keygen(int argc, char **argv);    /* [trust] */
 int agora__cmd_pack(int argc, char **argv);      /* [trust] */
@@ -24,6 +25,8 @@ int agora__cmd_list(int argc, char **argv);      /* [trust] */
 int agora__cmd_remove(int argc, char **argv);    /* [trust] */
 int agora__cmd_run(int argc, char **argv);       /* [cli] clinic run: trust + worker + meter */
 int agora__cmd_serve(int argc, char **argv);     /* [dimse] clinic daemon: DICOM receive */
+int agora__cmd_queue(int argc, char **argv);     /* [daemon] queue [show|retry|cancel JOB] */
+int agora__cmd_rules(int argc, char **argv);     /* [daemon] rules test|check: routing rules */
 int agora__cmd_results(int argc, char **argv);   /* [results] results show|export */
 int agora__cmd_usage(int argc, char **argv);     /* [meter] */
 int agora__cmd_statement(int argc, char **argv); /* [meter] */

@@ -1,6 +1,7 @@
 /* The one option parser of the `agora` tool (see opt.h for the accepted spellings). */
 #include "opt.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,4 +313,192 @@ int agora__cli_dispatch(const char *cmd, const char *about, const agora__cli_sub
                         int argc, char **argv)
 {
     return agora__cli_dispatch_to(cmd, about, subs, n, argc, argv, stdout, stderr);
+}
+
+/* ---- config files (opt.h, agora__cli_config_read) ---- */
+
+#define CONFIG_MAX_BYTES (1024u * 1024u)
+#define CONFIG_MAX_LINE  4096u
+
+static int words_push(char ***w, size_t *n, const char *s, size_t len)
+{
+    char **g = realloc(*w, (*n + 1) * sizeof *g);
+    if (g == NULL)
+        return -1;
+    *w = g;
+    g[*n] = malloc(len + 1);
+    if (g[*n] == NULL)
+        return -1;
+    memcpy(g[*n], s, len);
+    g[*n][len] = 0;
+    (*n)++;
+    return 0;
+}
+
+void agora__cli_words_free(char **words, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(words[i]);
+    free(words);
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* One line: key into key[], value into val[] (unquoted). 0 blank/comment, 1 a pair, -1 bad
+ * (*why set). */
+static int config_line(const char *line, char *key, size_t ksize, char *val, size_t vsize,
+                       const char **why)
+{
+    const char *p = line;
+    while (is_blank(*p))
+        p++;
+    if (*p == 0 || *p == '#')
+        return 0;
+    size_t k = 0;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-') {
+        if (k + 1 >= ksize) {
+            *why = "key too long";
+            return -1;
+        }
+        key[k++] = *p++;
+    }
+    key[k] = 0;
+    while (is_blank(*p))
+        p++;
+    if (k == 0 || *p != '=') {
+        *why = "expected key = value (keys are the long option names without --, lowercase)";
+        return -1;
+    }
+    p++;
+    while (is_blank(*p))
+        p++;
+    size_t v = 0;
+    if (*p == '"') {
+        p++;
+        for (;; p++) {
+            if (*p == 0) {
+                *why = "unterminated quoted value";
+                return -1;
+            }
+            if (*p == '"')
+                break;
+            if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+                p++;
+            if (v + 1 >= vsize) {
+                *why = "value too long";
+                return -1;
+            }
+            val[v++] = *p;
+        }
+        p++;
+        while (is_blank(*p))
+            p++;
+        if (*p != 0 && *p != '#') {
+            *why = "text after the closing quote";
+            return -1;
+        }
+    } else {
+        while (*p != 0 && *p != '#') {
+            if (v + 1 >= vsize) {
+                *why = "value too long";
+                return -1;
+            }
+            val[v++] = *p++;
+        }
+        while (v > 0 && is_blank(val[v - 1]))
+            v--;
+    }
+    val[v] = 0;
+    return 1;
+}
+
+int agora__cli_config_read(const agora__cli_cmd *cmd, const char *path, char ***words, size_t *n,
+                           FILE *err)
+{
+    *words = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(err, "agora %s: cannot read the config file %s: %s\n", cmd->name, path,
+                strerror(errno));
+        return 1;
+    }
+    char *line = malloc(CONFIG_MAX_LINE + 2);
+    char key[64], *val = malloc(CONFIG_MAX_LINE + 1);
+    size_t total = 0;
+    unsigned lineno = 0;
+    int rc = 0;
+    while (rc == 0 && line != NULL && val != NULL && fgets(line, CONFIG_MAX_LINE + 2, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        total += len;
+        if (total > CONFIG_MAX_BYTES) {
+            fprintf(err, "agora %s: %s: larger than %u bytes\n", cmd->name, path,
+                    CONFIG_MAX_BYTES);
+            rc = 2;
+            break;
+        }
+        if (len > CONFIG_MAX_LINE) {
+            fprintf(err, "agora %s: %s:%u: line longer than %u bytes\n", cmd->name, path, lineno,
+                    CONFIG_MAX_LINE);
+            rc = 2;
+            break;
+        }
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = 0;
+        const char *why = NULL;
+        int r = config_line(line, key, sizeof key, val, CONFIG_MAX_LINE + 1, &why);
+        if (r == 0)
+            continue;
+        if (r < 0) {
+            fprintf(err, "agora %s: %s:%u: %s\n", cmd->name, path, lineno, why);
+            rc = 2;
+            break;
+        }
+        char opt[70];
+        snprintf(opt, sizeof opt, "--%s", key);
+        const agora__cli_opt *o = strcmp(key, "config") == 0 ? NULL
+                                                             : find_long(cmd, opt, strlen(opt));
+        if (o == NULL) {
+            fprintf(err, "agora %s: %s:%u: unknown key '%s' (keys are the options of agora %s "
+                         "--help, without the dashes)\n",
+                    cmd->name, path, lineno, key, cmd->name);
+            rc = 2;
+            break;
+        }
+        if (o->kind == AGORA__CLI_FLAG) {
+            if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0) {
+                fprintf(err, "agora %s: %s:%u: %s takes true or false\n", cmd->name, path,
+                        lineno, key);
+                rc = 2;
+                break;
+            }
+            if (strcmp(val, "true") == 0 && words_push(words, n, opt, strlen(opt)) != 0)
+                rc = 1;
+            continue;
+        }
+        if (words_push(words, n, opt, strlen(opt)) != 0 ||
+            words_push(words, n, val, strlen(val)) != 0)
+            rc = 1;
+    }
+    if (rc == 0 && ferror(f)) {
+        fprintf(err, "agora %s: cannot read the config file %s\n", cmd->name, path);
+        rc = 1;
+    }
+    if (line == NULL || val == NULL) {
+        fprintf(err, "agora %s: out of memory\n", cmd->name);
+        rc = 1;
+    }
+    fclose(f);
+    free(line);
+    free(val);
+    if (rc != 0) {
+        agora__cli_words_free(*words, *n);
+        *words = NULL;
+        *n = 0;
+    }
+    return rc;
 }

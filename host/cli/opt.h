@@ -144,4 +144,18 @@ int agora__cli_dispatch(const char *cmd, const char *about, const agora__cli_sub
 int agora__cli_dispatch_to(const char *cmd, const char *about, const agora__cli_sub *subs, size_t n,
                            int argc, char **argv, FILE *out, FILE *err);
 
+/* A config file for cmd's table: one `key = value` per line, key a long option's name without
+ * its dashes ("listen-dicom = 127.0.0.1:11113"), `#` starts a comment (outside quotes), blank
+ * lines are skipped; a value may be "double quoted" (\" and \\ inside) to keep spaces or a #.
+ * A FLAG takes true|false; a LIST key may be repeated. Unknown keys (or keys the command does
+ * not take, or `config` itself) are an error naming the file and line. The result is argv words
+ * ("--key", "value", ...) to put BEFORE the command line's own, so that flags override the file
+ * (a VALUE given twice keeps the later one; LIST values accumulate).
+ * On success *words (malloc'ed array of malloc'ed strings, *n of them) is the caller's: free
+ * with agora__cli_words_free. 0, or 2 after printing the error to err ("agora NAME: FILE:LINE:
+ * ..."), or 1 when the file cannot be read (printed too). At most 1 MiB, lines of 4 KiB. */
+int agora__cli_config_read(const agora__cli_cmd *cmd, const char *path, char ***words, size_t *n,
+                           FILE *err);
+void agora__cli_words_free(char **words, size_t n);
+
 #endif

@@ -88,6 +88,11 @@ void agora__atomic_abort(agora__atomic_file *f);
 /* write() all of data (EINTR retried). 0 or AGORA__ERR(errno). */
 int agora__write_all(int fd, const void *data, size_t len);
 /* mkdir -p with the given mode for directories it creates. */
+/* Create path as an empty 0600 file if it does not exist; an existing path is never opened
+ * (for SQLite databases: closing any descriptor of a database file drops every POSIX lock this
+ * process holds on it, including those of open connections, after which another process may
+ * checkpoint and delete the WAL under them). A symbolic link is refused. 0 or an error. */
+int agora__create_private_file(const char *path, agora__error *err);
 int agora__mkdirs(const char *path, unsigned mode, agora__error *err);
 
 /* The clinic home (resolution and layout): home.h. */

@@ -186,3 +186,19 @@ int agora__mkdirs(const char *path, unsigned mode, agora__error *err)
     }
     return 0;
 }
+
+int agora__create_private_file(const char *path, agora__error *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    int e = errno;
+    struct stat st;
+    if (e == EEXIST && lstat(path, &st) == 0 && !S_ISLNK(st.st_mode))
+        return 0;
+    if (e == EEXIST)
+        e = ELOOP;
+    return agora__error_set(err, AGORA__ERR(e), "cannot create %s: %s", path, strerror(e));
+}

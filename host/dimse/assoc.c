@@ -23,6 +23,7 @@ struct agora__assoc {
     agora__assoc_config cfg;
     agora__assoc_ops ops;
     agora__assoc_state state;
+    int echo_only; /* the RQ being admitted proposes Verification only */
     uint64_t pdus;
     char calling[AGORA__PDU_AE_MAX + 1];
     char called[AGORA__PDU_AE_MAX + 1];
@@ -82,6 +83,11 @@ agora__assoc_state agora__assoc_state_of(const agora__assoc *a)
 uint64_t agora__assoc_pdus(const agora__assoc *a)
 {
     return a->pdus;
+}
+
+int agora__assoc_echo_only(const agora__assoc *a)
+{
+    return a->echo_only;
 }
 
 const char *agora__assoc_calling_ae(const agora__assoc *a)
@@ -177,6 +183,10 @@ static void on_assoc_rq(agora__assoc *a, const uint8_t *body, size_t len)
                "rejected: calling AE title not in the allow-list");
         goto done;
     }
+    a->echo_only = rq->n_pc > 0;
+    for (size_t i = 0; i < rq->n_pc; i++)
+        a->echo_only &= agora__dimse_abstract_kind(rq->pc[i].abstract_syntax) ==
+                        AGORA__ABSTRACT_VERIFICATION;
     int limit = a->ops.admit(a->ops.ctx);
     if (limit != 0) {
         reject(a, AGORA__RJ_TRANSIENT, AGORA__RJ_SRC_PRESENTATION, (uint8_t)limit,

@@ -94,6 +94,9 @@ agora__assoc_state agora__assoc_state_of(const agora__assoc *a);
 uint64_t agora__assoc_pdus(const agora__assoc *a);
 /* The calling AE title once an RQ was parsed, else "". */
 const char *agora__assoc_calling_ae(const agora__assoc *a);
+/* During admit: the A-ASSOCIATE-RQ proposes Verification only (a C-ECHO can store nothing, so
+ * the spool watermark need not refuse it: a monitor still sees the daemon answer). */
+int agora__assoc_echo_only(const agora__assoc *a);
 /* Why the association ended ("" while open or after a normal release); no PHI. */
 const char *agora__assoc_end_reason(const agora__assoc *a);
 

@@ -10,8 +10,11 @@
  * more, new associations are rejected transient ("temporary congestion") and C-STOREs on open
  * ones are answered 0xA700 (out of resources). ARTIM: an A-ASSOCIATE-RQ must be complete within
  * artim_ms of the connection; idle: an association without a complete PDU for idle_ms is
- * aborted. SIGTERM/SIGINT: stop listening, let open associations finish for shutdown_grace_ms,
- * then abort what is left.
+ * aborted. Stop (the daemon's SIGTERM): stop listening, let open associations finish for
+ * shutdown_grace_ms, then abort what is left.
+ *
+ * The listener is one handle on the caller's libuv loop (the daemon's, host/daemon/daemon.h),
+ * used from that loop's thread only; it opens its own spool handle.
  */
 #ifndef AGORA_DIMSE_SERVE_H
 #define AGORA_DIMSE_SERVE_H
@@ -50,7 +53,18 @@ int agora__serve_check(const agora__serve_config *cfg, struct agora__error *err)
 /* Check cfg and open (create) the spool, as serve would, then close it. */
 int agora__serve_check_spool(const agora__serve_config *cfg, struct agora__error *err);
 
-/* Open the spool, listen, serve until SIGTERM/SIGINT. 0 after a clean shutdown. */
-int agora__serve_run(const agora__serve_config *cfg, struct agora__error *err);
+typedef struct agora__serve_listener agora__serve_listener;
+struct uv_loop_s;
+
+/* Open the spool and listen on loop. cfg is borrowed until agora__serve_free. On an error
+ * (address in use, ...) nothing is left but a closing handle: run the loop to release it. */
+int agora__serve_listen(struct uv_loop_s *loop, const agora__serve_config *cfg,
+                        agora__serve_listener **out, struct agora__error *err);
+/* Stop accepting; open associations get shutdown_grace_ms, then are aborted; on_stopped(arg)
+ * runs on the loop once every handle of the listener is closed (then agora__serve_free it). */
+void agora__serve_stop(agora__serve_listener *l, void (*on_stopped)(void *arg), void *arg);
+void agora__serve_free(agora__serve_listener *l);
+/* What the spool holds (the daemon's health document). */
+uint64_t agora__serve_spool_bytes(const agora__serve_listener *l);
 
 #endif

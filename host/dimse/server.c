@@ -1,7 +1,6 @@
 /* The DICOM listener (serve.h): libuv glue between sockets, assoc.c and spool.c. */
 #include "serve.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -18,10 +17,12 @@
 typedef struct conn conn;
 
 typedef struct server {
-    uv_loop_t loop;
+    uv_loop_t *loop; /* the caller's */
     uv_tcp_t listener;
-    uv_signal_t sigterm, sigint;
     uv_timer_t grace;
+    void (*on_stopped)(void *arg);
+    void *stopped_arg;
+    int open_own; /* the listener and grace handles not yet closed */
     const agora__serve_config *cfg;
     agora__spool *spool;
     unsigned n_conns, n_assoc;
@@ -196,7 +197,7 @@ static int cb_admit(void *ctx)
 {
     conn *c = ctx;
     server *s = c->srv;
-    if (s->stopping || over_watermark(s))
+    if (s->stopping || (over_watermark(s) && !agora__assoc_echo_only(c->assoc)))
         return AGORA__RJ_PRES_CONGESTION;
     if (s->n_assoc >= s->cfg->max_associations)
         return AGORA__RJ_PRES_LOCAL_LIMIT;
@@ -349,7 +350,7 @@ static void on_connection(uv_stream_t *l, int status)
     if (s->n_conns >= s->cfg->max_associations + EXTRA_PENDING) {
         /* Over the bound of connections (associated or not): closed before any byte is read. */
         uv_tcp_t *t = malloc(sizeof *t);
-        if (t == NULL || uv_tcp_init(&s->loop, t) != 0) {
+        if (t == NULL || uv_tcp_init(s->loop, t) != 0) {
             free(t);
             return;
         }
@@ -361,7 +362,7 @@ static void on_connection(uv_stream_t *l, int status)
     }
     conn *c = calloc(1, sizeof *c);
     uint8_t *rbuf = c ? malloc(READ_CHUNK) : NULL;
-    if (c == NULL || rbuf == NULL || uv_tcp_init(&s->loop, &c->tcp) != 0) {
+    if (c == NULL || rbuf == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
         free(rbuf);
         free(c);
         agora__log(AGORA_LOG_ERROR, COMPONENT, "out of memory accepting a connection");
@@ -379,7 +380,7 @@ static void on_connection(uv_stream_t *l, int status)
                                 s->cfg->max_pdu};
     agora__assoc_ops ops = {c, cb_send, cb_admit, cb_store_begin, cb_store_data, cb_store_end};
     c->assoc = agora__assoc_new(&acfg, &ops);
-    uv_timer_init(&s->loop, &c->timer);
+    uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
     s->n_conns++;
@@ -399,9 +400,11 @@ static void on_connection(uv_stream_t *l, int status)
 
 /* ---- shutdown ---- */
 
-static void on_closed_static(uv_handle_t *h)
+static void on_own_closed(uv_handle_t *h)
 {
-    (void)h;
+    server *s = h->data;
+    if (--s->open_own == 0 && s->on_stopped != NULL)
+        s->on_stopped(s->stopped_arg);
 }
 
 static void finish(server *s)
@@ -409,9 +412,9 @@ static void finish(server *s)
     if (s->finished)
         return;
     s->finished = 1;
-    uv_close((uv_handle_t *)&s->grace, on_closed_static);
-    uv_close((uv_handle_t *)&s->sigterm, on_closed_static);
-    uv_close((uv_handle_t *)&s->sigint, on_closed_static);
+    agora__log(AGORA_LOG_INFO, COMPONENT, "stopped spool_instances=%llu",
+               (unsigned long long)agora__spool_count(s->spool));
+    uv_close((uv_handle_t *)&s->grace, on_own_closed);
 }
 
 static void on_grace(uv_timer_t *t)
@@ -427,16 +430,18 @@ static void on_grace(uv_timer_t *t)
     }
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+void agora__serve_stop(agora__serve_listener *l, void (*on_stopped)(void *arg), void *arg)
 {
-    server *s = h->data;
+    server *s = (server *)l;
     if (s->stopping)
         return;
     s->stopping = 1;
+    s->on_stopped = on_stopped;
+    s->stopped_arg = arg;
     agora__log(AGORA_LOG_INFO, COMPONENT,
-               "signal %d: no new associations; waiting up to %u ms for %u open", signum,
+               "stopping: no new associations; waiting up to %u ms for %u open",
                s->cfg->shutdown_grace_ms, s->n_assoc);
-    uv_close((uv_handle_t *)&s->listener, on_closed_static);
+    uv_close((uv_handle_t *)&s->listener, on_own_closed);
     /* Connections still negotiating are closed now; associations may finish their work. */
     for (conn *c = s->conns; c; c = c->next)
         if (c->assoc != NULL && !c->closing &&
@@ -446,6 +451,11 @@ static void on_signal(uv_signal_t *h, int signum)
         finish(s);
     else
         uv_timer_start(&s->grace, on_grace, s->cfg->shutdown_grace_ms, 0);
+}
+
+uint64_t agora__serve_spool_bytes(const agora__serve_listener *l)
+{
+    return agora__spool_bytes(((const server *)l)->spool);
 }
 
 int agora__serve_check_spool(const agora__serve_config *cfg, agora__error *err)
@@ -458,8 +468,17 @@ int agora__serve_check_spool(const agora__serve_config *cfg, agora__error *err)
     return rc;
 }
 
-int agora__serve_run(const agora__serve_config *cfg, agora__error *err)
+static void on_bind_failed_closed(uv_handle_t *h)
 {
+    server *s = h->data;
+    agora__spool_close(s->spool);
+    free(s);
+}
+
+int agora__serve_listen(uv_loop_t *loop, const agora__serve_config *cfg,
+                        agora__serve_listener **out, agora__error *err)
+{
+    *out = NULL;
     int rc = agora__serve_check(cfg, err);
     if (rc != 0)
         return rc;
@@ -467,6 +486,7 @@ int agora__serve_run(const agora__serve_config *cfg, agora__error *err)
     if (s == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");
     s->cfg = cfg;
+    s->loop = loop;
     rc = agora__spool_open(cfg->home, cfg->max_instance_bytes, &s->spool, err);
     if (rc != 0) {
         free(s);
@@ -477,8 +497,7 @@ int agora__serve_run(const agora__serve_config *cfg, agora__error *err)
                    "%llu spool file(s) without a record (an interrupted receipt; never "
                    "acknowledged; kept)",
                    (unsigned long long)agora__spool_orphans(s->spool));
-    uv_loop_init(&s->loop);
-    uv_tcp_init(&s->loop, &s->listener);
+    uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     struct sockaddr_storage sa;
     if (uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&sa) != 0)
@@ -491,19 +510,13 @@ int agora__serve_run(const agora__serve_config *cfg, agora__error *err)
                               "cannot listen on %s port %d: %s; pick a free port or address "
                               "with --listen-dicom",
                               cfg->host, cfg->port, uv_strerror(uvrc));
-        uv_close((uv_handle_t *)&s->listener, on_closed_static);
-        uv_run(&s->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&s->loop);
-        agora__spool_close(s->spool);
-        free(s);
+        /* Freed once the loop has closed the handle (the caller runs it as it stops). */
+        uv_close((uv_handle_t *)&s->listener, on_bind_failed_closed);
         return rc;
     }
-    uv_signal_init(&s->loop, &s->sigterm);
-    uv_signal_init(&s->loop, &s->sigint);
-    uv_timer_init(&s->loop, &s->grace);
-    s->sigterm.data = s->sigint.data = s->grace.data = s;
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_timer_init(loop, &s->grace);
+    s->grace.data = s;
+    s->open_own = 2;
     agora__log(AGORA_LOG_INFO, COMPONENT,
                "listening on %s port %d ae_title=%s max_associations=%u max_pdu=%u "
                "spool_instances=%llu spool_bytes=%llu watermark=%llu",
@@ -511,11 +524,15 @@ int agora__serve_run(const agora__serve_config *cfg, agora__error *err)
                (unsigned long long)agora__spool_count(s->spool),
                (unsigned long long)agora__spool_bytes(s->spool),
                (unsigned long long)cfg->spool_watermark);
-    uv_run(&s->loop, UV_RUN_DEFAULT);
-    agora__log(AGORA_LOG_INFO, COMPONENT, "stopped spool_instances=%llu",
-               (unsigned long long)agora__spool_count(s->spool));
-    uv_loop_close(&s->loop);
+    *out = (agora__serve_listener *)s;
+    return 0;
+}
+
+void agora__serve_free(agora__serve_listener *l)
+{
+    server *s = (server *)l;
+    if (s == NULL)
+        return;
     agora__spool_close(s->spool);
     free(s);
-    return 0;
 }

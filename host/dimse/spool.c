@@ -22,9 +22,11 @@ struct agora__spool {
     char dir[SPOOL_PATH_MAX];
     sqlite3 *db;
     sqlite3_stmt *has, *insert;
-    uint64_t bytes, count, orphans, seq;
+    uint64_t bytes, count, orphans;
     uint64_t max_instance;
-    uint8_t made[256]; /* in/HH known to exist */
+    uint8_t made[256];           /* in/HH known to exist */
+    int64_t (*clock)(void *arg); /* NULL: the wall clock (tests inject one) */
+    void *clock_arg;
 };
 
 struct agora__spool_txn {
@@ -38,17 +40,19 @@ struct agora__spool_txn {
     char sop_class[AGORA__PDU_UID_MAX + 1], sop_instance[AGORA__PDU_UID_MAX + 1];
     char ts[AGORA__PDU_UID_MAX + 1];
     char calling[AGORA__PDU_AE_MAX + 1], called[AGORA__PDU_AE_MAX + 1];
+    const char *origin; /* static: "dimse" or "stow" */
 };
 
-/* Plain SQL types only, so the same text creates the table in PostgreSQL. */
-static const char schema_sql[] =
+/* Plain SQL types only, so the same text creates the tables in PostgreSQL. Version 1 is the
+ * first slice's table; migrate() takes a version-1 spool to the current version in place. */
+static const char schema_v1_sql[] =
     "CREATE TABLE IF NOT EXISTS spool_meta (k VARCHAR(32) PRIMARY KEY, v VARCHAR(64) NOT NULL);"
     "INSERT INTO spool_meta (k, v) VALUES ('format', 'agora.spool/1') ON CONFLICT (k) DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS spool_instance ("
-    " sop_instance_uid VARCHAR(64) PRIMARY KEY,"
+    " sop_instance_uid VARCHAR(64) PRIMARY KEY," /* as the C-STORE command / STOW part said */
     " sop_class_uid VARCHAR(64) NOT NULL,"
     " transfer_syntax_uid VARCHAR(64) NOT NULL,"
-    " study_instance_uid VARCHAR(64),"  /* NULL until the sandboxed ingest reads the file */
+    " study_instance_uid VARCHAR(64),"  /* NULL until the sandboxed reader reads the file */
     " series_instance_uid VARCHAR(64)," /* likewise */
     " calling_ae VARCHAR(16) NOT NULL,"
     " called_ae VARCHAR(16) NOT NULL,"
@@ -58,6 +62,149 @@ static const char schema_sql[] =
     " dataset_sha256 CHAR(64) NOT NULL," /* of the data set bytes as received */
     " received_at_ms BIGINT NOT NULL,"   /* UTC, milliseconds since 1970 */
     " state VARCHAR(16) NOT NULL DEFAULT 'received')";
+
+/* Version 2 (issue 12 intake, host/daemon/intake.h): what the sandboxed reader found in each
+ * instance, its outcome (state received -> grouped | rejected), and the completion state of
+ * studies and series. Additive only: a version-1 spool keeps every row. */
+static const char migrate_v2_sql[] =
+    "ALTER TABLE spool_instance ADD COLUMN origin VARCHAR(8) NOT NULL DEFAULT 'dimse';"
+    "ALTER TABLE spool_instance ADD COLUMN ds_sop_class_uid VARCHAR(64);" /* the data set's */
+    "ALTER TABLE spool_instance ADD COLUMN modality VARCHAR(16);"
+    "ALTER TABLE spool_instance ADD COLUMN body_part VARCHAR(16);"
+    "ALTER TABLE spool_instance ADD COLUMN slice_thickness DOUBLE PRECISION;" /* NULL: absent */
+    "ALTER TABLE spool_instance ADD COLUMN n_frames INTEGER;"
+    "ALTER TABLE spool_instance ADD COLUMN image_rows INTEGER;"
+    "ALTER TABLE spool_instance ADD COLUMN image_columns INTEGER;"
+    "ALTER TABLE spool_instance ADD COLUMN generation INTEGER;"   /* of its study, when grouped */
+    "ALTER TABLE spool_instance ADD COLUMN grouped_at_ms BIGINT;" /* grouped or rejected at */
+    "ALTER TABLE spool_instance ADD COLUMN reject_reason VARCHAR(32);"
+    "ALTER TABLE spool_instance ADD COLUMN read_failures INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX IF NOT EXISTS spool_instance_by_state"
+    " ON spool_instance (state, received_at_ms);"
+    "CREATE INDEX IF NOT EXISTS spool_instance_by_study"
+    " ON spool_instance (study_instance_uid, series_instance_uid);"
+    "CREATE TABLE IF NOT EXISTS spool_study ("
+    " study_instance_uid VARCHAR(64) PRIMARY KEY,"
+    " study_key CHAR(16) NOT NULL,"      /* hex SHA-256 prefix: what listings show */
+    " state VARCHAR(16) NOT NULL,"       /* receiving | complete | dispatched | held | discarded */
+    " reason VARCHAR(16),"               /* complete: quiet | forced | operator */
+    " generation INTEGER NOT NULL,"      /* 1, +1 per reopening after a dispatch */
+    " first_arrival_ms BIGINT NOT NULL," /* of the current generation */
+    " last_arrival_ms BIGINT NOT NULL,"
+    " created_at_ms BIGINT NOT NULL," /* first arrival of generation 1 */
+    " updated_at_ms BIGINT NOT NULL,"
+    " dispatched_at_ms BIGINT,"
+    " n_instances INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS spool_study_by_key ON spool_study (study_key);"
+    "CREATE INDEX IF NOT EXISTS spool_study_by_state ON spool_study (state, last_arrival_ms);"
+    "CREATE TABLE IF NOT EXISTS spool_series ("
+    " study_instance_uid VARCHAR(64) NOT NULL,"
+    " series_instance_uid VARCHAR(64) NOT NULL,"
+    " generation INTEGER NOT NULL," /* of the study when its first instance arrived */
+    " first_arrival_ms BIGINT NOT NULL,"
+    " last_arrival_ms BIGINT NOT NULL,"
+    " n_instances INTEGER NOT NULL,"
+    /* routing attributes: the first grouped instance's (n_frames: the largest) */
+    " modality VARCHAR(16) NOT NULL,"
+    " body_part VARCHAR(16) NOT NULL,"
+    " sop_class_uid VARCHAR(64) NOT NULL,"
+    " slice_thickness DOUBLE PRECISION,"
+    " n_frames INTEGER NOT NULL,"
+    " image_rows INTEGER NOT NULL,"
+    " image_columns INTEGER NOT NULL,"
+    " calling_ae VARCHAR(16) NOT NULL,"
+    " called_ae VARCHAR(16) NOT NULL,"
+    " origin VARCHAR(8) NOT NULL,"
+    " PRIMARY KEY (study_instance_uid, series_instance_uid));"
+    "UPDATE spool_meta SET v = 'agora.spool/2' WHERE k = 'format';";
+
+static int db_fail(sqlite3 *db, const char *what, agora__error *err)
+{
+    return agora__error_set(err, AGORA__EIO, "spool database: %s: %s", what,
+                            db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* The format row into buf ("" when absent). */
+static int read_format(sqlite3 *db, char *buf, size_t size, agora__error *err)
+{
+    sqlite3_stmt *st = NULL;
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(db, "SELECT v FROM spool_meta WHERE k = 'format'", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(db, "reading the format", err);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+        agora__strlcpy(buf, (const char *)sqlite3_column_text(st, 0), size);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, "reading the format", err);
+}
+
+/* Create or migrate under one IMMEDIATE transaction, so that two processes opening a version-1
+ * spool at once migrate it once. */
+static int migrate(sqlite3 *db, agora__error *err)
+{
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(db, "locking the spool for its schema", err);
+    int rc = 0;
+    char fmt[64];
+    if (sqlite3_exec(db, schema_v1_sql, NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(db, "creating the schema", err);
+    if (rc == 0)
+        rc = read_format(db, fmt, sizeof fmt, err);
+    if (rc == 0 && strcmp(fmt, "agora.spool/1") == 0 &&
+        sqlite3_exec(db, migrate_v2_sql, NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(db, "migrating the spool to agora.spool/2", err);
+    if (rc == 0)
+        rc = read_format(db, fmt, sizeof fmt, err);
+    if (rc == 0 && strcmp(fmt, AGORA__SPOOL_FORMAT) != 0)
+        rc = agora__error_set(err, AGORA_EUNSUPPORTED,
+                              "spool.db has an unknown format; use a matching agora");
+    if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(db, "committing the schema", err);
+    if (rc != 0)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int agora__spool_db_open(const char *home, sqlite3 **db, char *dir, size_t dir_size,
+                         agora__error *err)
+{
+    *db = NULL;
+    char p[SPOOL_PATH_MAX];
+    int rc = agora__home_path(home, AGORA__HOME_SPOOL, dir, dir_size, err);
+    if (rc == 0)
+        rc = agora__mkdirs(dir, 0700, err);
+    const char *subs[] = {"in", "tmp", "spool.db"};
+    for (size_t i = 0; rc == 0 && i < 3; i++) {
+        int n = snprintf(p, sizeof p, "%s/%s", dir, subs[i]);
+        if (n < 0 || n >= (int)sizeof p)
+            rc = agora__error_set(err, AGORA_ELIMIT, "spool path too long; use a shorter home");
+        else if (i < 2)
+            rc = agora__mkdirs(p, 0700, err);
+    }
+    if (rc == 0) {
+        /* Created 0600 here so SQLite (and its -wal/-shm, which copy the mode) never widen it. */
+        rc = agora__create_private_file(p, err);
+    }
+    if (rc != 0)
+        return rc;
+    if (sqlite3_open_v2(p, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK)
+        rc = db_fail(*db, "cannot open spool.db (check the home's permissions)", err);
+    /* WAL + FULL: a committed row survives power loss. */
+    if (rc == 0 && sqlite3_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
+                                NULL, NULL) != SQLITE_OK)
+        rc = db_fail(*db, "setting WAL mode", err);
+    if (rc == 0) {
+        sqlite3_busy_timeout(*db, 10000);
+        rc = migrate(*db, err);
+    }
+    if (rc != 0) {
+        sqlite3_close(*db);
+        *db = NULL;
+    }
+    return rc;
+}
 
 static int db_error(agora__spool *sp, const char *what, agora__error *err)
 {
@@ -125,48 +272,8 @@ int agora__spool_open(const char *home, uint64_t max_instance_bytes, agora__spoo
         return agora__error_set(err, AGORA_ENOMEM, "out of memory opening the spool");
     sp->max_instance = max_instance_bytes;
     char p[SPOOL_PATH_MAX];
-    int rc = agora__home_path(home, AGORA__HOME_SPOOL, sp->dir, sizeof sp->dir, err);
-    if (rc == 0)
-        rc = agora__mkdirs(sp->dir, 0700, err);
-    const char *subs[] = {"in", "tmp"};
-    for (size_t i = 0; rc == 0 && i < 2; i++) {
-        rc = path_of(sp, subs[i], p, err);
-        if (rc == 0)
-            rc = agora__mkdirs(p, 0700, err);
-    }
-    if (rc == 0)
-        rc = path_of(sp, "spool.db", p, err);
-    if (rc == 0) {
-        /* Created 0600 here so SQLite (and its -wal/-shm, which copy the mode) never widen it. */
-        int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
-            rc = agora__error_set(err, AGORA__ERR(errno), "cannot create spool.db: %s",
-                                  strerror(errno));
-        else
-            close(fd);
-    }
-    if (rc == 0 && sqlite3_open_v2(p, &sp->db,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                   NULL) != SQLITE_OK)
-        rc = db_error(sp, "cannot open spool.db (check the home's permissions)", err);
-    /* WAL + FULL: a committed row survives power loss. */
-    if (rc == 0 && sqlite3_exec(sp->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
-                                NULL, NULL) != SQLITE_OK)
-        rc = db_error(sp, "setting WAL mode", err);
-    if (rc == 0)
-        sqlite3_busy_timeout(sp->db, 10000);
-    if (rc == 0 && sqlite3_exec(sp->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
-        rc = db_error(sp, "creating the schema", err);
+    int rc = agora__spool_db_open(home, &sp->db, sp->dir, sizeof sp->dir, err);
     sqlite3_stmt *st = NULL;
-    if (rc == 0 && sqlite3_prepare_v2(sp->db, "SELECT v FROM spool_meta WHERE k = 'format'", -1,
-                                      &st, NULL) != SQLITE_OK)
-        rc = db_error(sp, "reading the format", err);
-    if (rc == 0 && (sqlite3_step(st) != SQLITE_ROW ||
-                    strcmp((const char *)sqlite3_column_text(st, 0), "agora.spool/1") != 0))
-        rc = agora__error_set(err, AGORA_EUNSUPPORTED,
-                              "spool.db has an unknown format; use a matching agora");
-    sqlite3_finalize(st);
-    st = NULL;
     if (rc == 0 &&
         sqlite3_prepare_v2(sp->db,
                            "SELECT COALESCE(SUM(size_bytes), 0), COUNT(*) FROM spool_instance", -1,
@@ -184,8 +291,8 @@ int agora__spool_open(const char *home, uint64_t max_instance_bytes, agora__spoo
          sqlite3_prepare_v2(sp->db,
                             "INSERT INTO spool_instance (sop_instance_uid, sop_class_uid,"
                             " transfer_syntax_uid, calling_ae, called_ae, path, size_bytes,"
-                            " dataset_bytes, dataset_sha256, received_at_ms)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                            " dataset_bytes, dataset_sha256, received_at_ms, origin)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                             " ON CONFLICT (sop_instance_uid) DO NOTHING",
                             -1, &sp->insert, NULL) != SQLITE_OK))
         rc = db_error(sp, "preparing statements", err);
@@ -314,17 +421,38 @@ int agora__spool_begin(agora__spool *sp, const agora__spool_instance *inst, agor
     agora__strlcpy(t->ts, inst->transfer_syntax, sizeof t->ts);
     agora__strlcpy(t->calling, inst->calling_ae, sizeof t->calling);
     agora__strlcpy(t->called, inst->called_ae, sizeof t->called);
+    /* Without an explicit origin, an empty called AE means STOW-RS: a DIMSE receipt always has
+     * our AE title there (host/http/stow.h records calling "STOW", called ""). */
+    if (inst->origin != NULL)
+        t->origin = strcmp(inst->origin, "stow") == 0 ? "stow" : "dimse";
+    else
+        t->origin = inst->called_ae == NULL || inst->called_ae[0] == '\0' ? "stow" : "dimse";
     uint8_t h[32];
     char hex[65];
     agora__sha256(t->sop_instance, strlen(t->sop_instance), h);
     agora__hex(h, 32, hex);
     memcpy(t->hh, hex, 2);
     snprintf(t->rel, sizeof t->rel, "in/%.2s/%s.dcm", hex, hex);
+    /* The temporary name must be unique in the process, not only in this handle: the DIMSE
+     * listener and the STOW-RS thread each hold a spool handle on the same directory. A
+     * process-wide counter makes the names distinct and O_EXCL makes a collision (a leftover of
+     * an earlier process with our pid) an error rather than two receipts sharing one file. */
+    static _Atomic unsigned long long tmp_seq;
     char rel[64];
-    snprintf(rel, sizeof rel, "tmp/%ld-%llu.part", (long)getpid(), (unsigned long long)++sp->seq);
+    snprintf(rel, sizeof rel, "tmp/%ld-%llu.part", (long)getpid(), ++tmp_seq);
     int rc = path_of(sp, rel, t->tmp, err);
     if (rc == 0) {
-        t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (t->fd < 0 && errno == EEXIST) {
+            /* a leftover of an earlier process that had our pid: a fresh name */
+            snprintf(rel, sizeof rel, "tmp/%ld-%llu-%u.part", (long)getpid(), ++tmp_seq,
+                     (unsigned)randombytes_random());
+            rc = path_of(sp, rel, t->tmp, err);
+            if (rc == 0)
+                t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        }
+    }
+    if (rc == 0) {
         if (t->fd < 0)
             rc = agora__error_set(err, AGORA__ERR(errno), "cannot create a spool file: %s",
                                   strerror(errno));
@@ -454,7 +582,9 @@ int agora__spool_commit(agora__spool_txn *t, int *duplicate, agora__error *err)
         sqlite3_bind_int64(s, 7, (sqlite3_int64)size);
         sqlite3_bind_int64(s, 8, (sqlite3_int64)t->data_len);
         sqlite3_bind_text(s, 9, hex, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 10, (sqlite3_int64)now_ms());
+        int64_t at = sp->clock ? sp->clock(sp->clock_arg) : now_ms();
+        sqlite3_bind_int64(s, 10, (sqlite3_int64)at);
+        sqlite3_bind_text(s, 11, t->origin, -1, SQLITE_STATIC);
         /* Autocommit: with synchronous=FULL the row is durable when step returns DONE. */
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = db_error(sp, "recording an instance", err);
@@ -469,4 +599,10 @@ int agora__spool_commit(agora__spool_txn *t, int *duplicate, agora__error *err)
     }
     agora__spool_abandon(t);
     return rc;
+}
+
+void agora__spool_debug_clock(agora__spool *sp, int64_t (*clock)(void *arg), void *arg)
+{
+    sp->clock = clock;
+    sp->clock_arg = arg;
 }

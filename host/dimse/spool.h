@@ -17,10 +17,17 @@
  * its file; nothing is deleted at start (orphans are counted and logged).
  *
  * The data set is never parsed here: study and series grouping is left NULL in the row for the
- * sandboxed ingest to fill later. The SQL uses plain types (VARCHAR, BIGINT, CHAR) and
- * INSERT ... ON CONFLICT DO NOTHING, which PostgreSQL reads unchanged.
+ * sandboxed reader to fill later (host/daemon/intake.h, which owns the row's life after 'received':
+ * grouped or rejected, and the spool_study / spool_series tables). The SQL uses plain types
+ * (VARCHAR, BIGINT, CHAR, INTEGER, DOUBLE PRECISION) and INSERT ... ON CONFLICT DO NOTHING, which
+ * PostgreSQL reads unchanged.
  *
- * One thread: the spool is used from the loop thread only.
+ * Schema versions (spool_meta 'format'): agora.spool/1 the first slice (spool_instance);
+ * agora.spool/2 adds the intake's columns and tables. Opening migrates an older spool in place,
+ * once, under one IMMEDIATE transaction; rows are never rewritten or dropped by a migration.
+ *
+ * Threads: a handle (one SQLite connection) is used by one thread; the DIMSE listener and the
+ * STOW-RS receiver each open their own, and several may share one spool.db.
  */
 #ifndef AGORA_DIMSE_SPOOL_H
 #define AGORA_DIMSE_SPOOL_H
@@ -29,19 +36,38 @@
 #include <stdint.h>
 
 struct agora__error;
+struct sqlite3;
+
+#define AGORA__SPOOL_FORMAT "agora.spool/2"
 
 typedef struct agora__spool agora__spool;
 typedef struct agora__spool_txn agora__spool_txn;
 
+/* What the sender announced (the C-STORE command and context, or the STOW-RS part's meta
+ * group). The sandboxed reader later checks sop_instance against the data set. origin: "stow"
+ * or "dimse"; NULL (a field added in agora.spool/2, so initialisers that name only the first
+ * five stay valid) means "stow" when called_ae is empty (what host/http/stow.c records: a DIMSE
+ * receipt always has our AE title there), else "dimse". */
 typedef struct agora__spool_instance {
     const char *sop_class, *sop_instance, *transfer_syntax;
     const char *calling_ae, *called_ae;
+    const char *origin;
 } agora__spool_instance;
 
 /* Open (create) the spool of a clinic home. max_instance_bytes bounds one data set. */
 int agora__spool_open(const char *home, uint64_t max_instance_bytes, agora__spool **out,
                       struct agora__error *err);
 void agora__spool_close(agora__spool *sp);
+
+/* Open a connection to HOME/spool/spool.db for another module of the same spool (the intake):
+ * creates the directories and the file (0600), WAL + synchronous=FULL, a 10 s busy timeout, and
+ * the schema (migrated to AGORA__SPOOL_FORMAT). dir receives the spool directory (absolute when
+ * home is). The caller owns *db (sqlite3_close). */
+int agora__spool_db_open(const char *home, struct sqlite3 **db, char *dir, size_t dir_size,
+                         struct agora__error *err);
+
+/* Tests: received_at_ms comes from clock(arg) instead of the wall clock (NULL restores it). */
+void agora__spool_debug_clock(agora__spool *sp, int64_t (*clock)(void *arg), void *arg);
 
 /* Bytes of the instances recorded (the watermark compares against this), their count, and the
  * files in in/ without a row found at open. */

@@ -1,5 +1,5 @@
-/* What `agora serve` accepts in association negotiation: Verification, and the image storage
- * SOP classes whose pixels the sandboxed ingest decodes, in the transfer syntaxes it decodes
+/* What `agora serve` accepts in association negotiation: Verification, the image storage
+ * SOP classes whose pixels the sandboxed ingest decodes (and SEG, SR, KO), in the transfer syntaxes it decodes
  * (the reader's native syntaxes and the codec table: one source of truth, host/codec). */
 #include <string.h>
 
@@ -49,6 +49,15 @@ static const char *const storage_classes[] = {
     "128.1",    /* Legacy Converted Enhanced PET */
     "130",      /* Enhanced PET */
     "481.1",    /* RT Image */
+    /* Without pixels for an app to decode, but part of a study a PACS sends: segmentations and
+     * structured reports (ours included, when the PACS sends a study back), key objects. The
+     * intake groups them like images; whether an app runs on them is the rules' decision. */
+    "66.4",  /* Segmentation */
+    "88.11", /* Basic Text SR */
+    "88.22", /* Enhanced SR */
+    "88.33", /* Comprehensive SR */
+    "88.34", /* Comprehensive 3D SR */
+    "88.59", /* Key Object Selection */
 };
 
 int agora__dimse_abstract_kind(const char *uid)

@@ -134,4 +134,26 @@ int agora__export_sr_scoord(const char *kind, const double *points, size_t n_poi
 int agora__export_sr(const agora__export_ctx *ctx, const char *home, const json_t *result,
                      const char *dir, char *path_out, size_t path_size, agora__error *err);
 
+/* The DICOM export of ONE stored result (the re-identified document results_load/list give),
+ * the one path `agora results export --format seg|sr|dicom` and `agora serve` (its outbox)
+ * share: a SEG when the result has masks and want_seg, a TID 1500 SR when want_sr, written into
+ * dir (which must exist) as seg-<invocation>.dcm / sr-<invocation>.dcm. The source series is
+ * found under sources (the study's real files) through ing (a sandboxed reader, borrowed).
+ * UIDs are derived from the invocation id (under uid_root, else 2.25): exporting again gives
+ * the same objects. written(arg, path) is called for each file written (may be NULL). Errors
+ * name the invocation ("invocation <id>: ..."), never a UID. */
+typedef struct agora__export_result_opts {
+    int want_sr, want_seg;
+    const char *const *sources; /* files or folders holding the result's source series */
+    size_t n_sources;
+    const char *uid_root;     /* NULL: 2.25 */
+    const uint8_t *view_key;  /* 32 bytes: the key the plugin view's UIDs were pseudonymised
+                                 with (AGORA__KEY_UID), to re-identify echoed pseudonyms */
+} agora__export_result_opts;
+typedef void (*agora__export_written_fn)(void *arg, const char *path);
+int agora__export_result(agora__ingest *ing, const char *home, const char *study_uid,
+                         const json_t *result, const agora__export_result_opts *o,
+                         const char *dir, agora__export_written_fn written, void *arg,
+                         agora__error *err);
+
 #endif

@@ -51,6 +51,9 @@ typedef struct agora__ingest_meta {
     char transfer_syntax[65];
     char study_uid[65], series_uid[65], sop_uid[65], sop_class_uid[65];
     char modality[17];
+    char body_part[17];      /* BodyPartExamined, "" when absent or not a code string */
+    int has_slice_thickness; /* SliceThickness present: a finite 0..10000 (mm) */
+    double slice_thickness;
     int64_t instance_number; /* INT64_MIN when absent */
     uint32_t frames;         /* NumberOfFrames (1 when absent) */
     uint32_t rows, columns, samples_per_pixel, bits_allocated, bits_stored, high_bit;

@@ -256,10 +256,19 @@ int agora__ingest_check_meta(const Agora__Ipc__IngestMetadata *m, int with_eleme
         goto fail;
     }
     if (copy_cs(m->modality, out->modality, sizeof out->modality) ||
-        copy_cs(m->photometric, out->photometric, sizeof out->photometric)) {
-        agora__error_set(err, rc, "modality or photometric is not 0-16 code-string characters");
+        copy_cs(m->photometric, out->photometric, sizeof out->photometric) ||
+        copy_cs(m->body_part, out->body_part, sizeof out->body_part)) {
+        agora__error_set(err, rc,
+                         "modality, photometric or body part is not 0-16 code-string characters");
         goto fail;
     }
+    if (m->has_slice_thickness &&
+        (!isfinite(m->slice_thickness) || m->slice_thickness < 0 || m->slice_thickness > 10000)) {
+        agora__error_set(err, rc, "the slice thickness is not a number of 0..10000 mm");
+        goto fail;
+    }
+    out->has_slice_thickness = m->has_slice_thickness;
+    out->slice_thickness = m->has_slice_thickness ? m->slice_thickness : 0;
     if (m->frames < 1 || m->frames > 1000000 || m->rows > 65535 || m->columns > 65535 ||
         m->samples_per_pixel > 4 || m->bits_allocated > 64 || m->bits_stored > 64 ||
         m->high_bit > 63 || m->pixel_representation > 1 || m->planar_configuration > 1) {

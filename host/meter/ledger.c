@@ -96,16 +96,14 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
     /* Create the file ourselves, 0600: SQLite would use the umask (0644), and the ledger is
      * private to the clinic (docs/results-and-billing.md). Its -wal and -shm files copy this
      * mode. An existing file is left as it is. */
-    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        int e = errno;
+    agora__error ce = {0};
+    if (agora__create_private_file(db_path, &ce) != 0) {
         free(l);
-        return agora__error_set(err, AGORA__ERR(e),
+        return agora__error_set(err, ce.code,
                                 "cannot open the ledger %s: %s; check the path and "
                                 "permissions",
-                                db_path, strerror(e));
+                                db_path, ce.msg);
     }
-    close(fd);
     int rc = sqlite3_open_v2(
         db_path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -509,6 +507,34 @@ int agora__ledger_record(agora__ledger *l, const agora__ledger_outcome *o,
                          agora__ledger_receipt *receipt, agora__error *err)
 {
     return agora__ledger_record_batch(l, o, 1, receipt, err);
+}
+
+int agora__ledger_record_with(agora__ledger *l, const agora__ledger_outcome *o,
+                              int (*in_txn)(void *arg, struct sqlite3 *db, agora__error *err),
+                              void *arg, agora__ledger_receipt *receipt, agora__error *err)
+{
+    if (in_txn == NULL)
+        return agora__error_set(err, AGORA_EINVAL, "ledger: record_with needs a callback");
+    int rc = agora__ledger_exec(l, "BEGIN IMMEDIATE", err);
+    if (rc != 0)
+        return rc;
+    chain_head head;
+    rc = read_head(l, &head, err);
+    if (rc == 0)
+        rc = record_one(l, &head, o, now_ms(), receipt, err);
+    if (rc == 0) {
+        rc = in_txn(arg, l->db, err);
+        /* A callback that failed without saying why must still fail the append. */
+        if (rc > 0)
+            rc = agora__error_set(err, AGORA_EINTERNAL,
+                                  "ledger: the work committed with the row failed");
+    }
+    /* The one COMMIT of the row and the callback's writes: both or neither survive a crash. */
+    if (rc == 0)
+        rc = agora__ledger_exec(l, "COMMIT", err);
+    if (rc != 0)
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 int agora__ledger_correct(agora__ledger *l, const char *invocation_id, int64_t amount_minor,

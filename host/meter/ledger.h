@@ -35,6 +35,8 @@
 
 #include "common.h"
 
+struct sqlite3;
+
 #define AGORA__LEDGER_ID_LEN    32     /* invocation id: 32 lowercase hex digits (UUIDv7 layout) */
 #define AGORA__LEDGER_MAX_UNITS 100000 /* billing units per invocation (instances of a study) */
 #define AGORA__LEDGER_MAX_BATCH 4096   /* invocations per group commit */
@@ -111,6 +113,17 @@ int agora__ledger_record(agora__ledger *l, const agora__ledger_outcome *o,
  * nothing). receipts: NULL or n entries. */
 int agora__ledger_record_batch(agora__ledger *l, const agora__ledger_outcome *o, size_t n,
                                agora__ledger_receipt *receipts, agora__error *err);
+
+/* Append one invocation's row and run in_txn(arg, db, err) inside the same IMMEDIATE
+ * transaction, after the row is inserted (or found recorded already: a retried job's id) and
+ * before the one COMMIT: a non-zero return rolls back both the row and whatever in_txn wrote,
+ * and is returned (err as in_txn set it). db is the ledger's own connection, borrowed for the
+ * call; in_txn must not commit, roll back or close it. The clinic daemon settles its job this
+ * way (daemon/queue.h, agora__queue_settle_in_txn), so the billing row and the job's state
+ * change are one commit: a crash leaves both or neither. */
+int agora__ledger_record_with(agora__ledger *l, const agora__ledger_outcome *o,
+                              int (*in_txn)(void *arg, struct sqlite3 *db, agora__error *err),
+                              void *arg, agora__ledger_receipt *receipt, agora__error *err);
 
 /* Append a correction of a recorded invocation: amount_minor is the signed change of money
  * (e.g. minus the original amount for a refund); it counts in the period it is recorded in.

@@ -15,8 +15,12 @@
 /* Distinct views decoded per series: more plugins than this with distinct grants decode again. */
 #define VIEW_KEYS_MAX 256
 
-static int series_matches(const agora__pipeline_plugin *pl, const agora__dicom_series *s)
+static int series_matches(const agora__pipeline *p, const agora__pipeline_plugin *pl,
+                          const agora__dicom_series *s)
 {
+    /* A queued job runs its own plugin only; the pipeline's other warm pools stay idle. */
+    if (p->job != NULL && pl != &p->plugins[p->job->plugin_index].desc)
+        return 0;
     if (pl->every_series)
         return 1;
     const agora__manifest *m = pl->manifest;
@@ -43,13 +47,14 @@ static int first_of_study(const agora__dicom_scan *scan, size_t si)
 
 /* The series of si's study that plugin pl takes, in scan order, into idx (up to cap); returns
  * how many there are (possibly more than cap). */
-static size_t study_series(const agora__dicom_scan *scan, size_t si,
-                           const agora__pipeline_plugin *pl, size_t *idx, size_t cap)
+static size_t study_series(const agora__pipeline *p, size_t si, const agora__pipeline_plugin *pl,
+                           size_t *idx, size_t cap)
 {
+    const agora__dicom_scan *scan = p->scan;
     size_t n = 0;
     for (size_t k = si; k < scan->n_series; k++) {
         if (strcmp(scan->series[k].study_uid, scan->series[si].study_uid) != 0 ||
-            !series_matches(pl, &scan->series[k]))
+            !series_matches(p, pl, &scan->series[k]))
             continue;
         if (n < cap)
             idx[n] = k;
@@ -154,9 +159,9 @@ size_t agora__pipeline_job_count(const agora__pipeline *p)
         for (size_t i = 0; i < p->n_plugins; i++) {
             const agora__pipeline_plugin *pl = &p->plugins[i].desc;
             if (!study_scope(pl))
-                n += (size_t)series_matches(pl, &p->scan->series[s]);
+                n += (size_t)series_matches(p, pl, &p->scan->series[s]);
             else if (first_of_study(p->scan, s))
-                n += study_series(p->scan, s, pl, idx, 1) > 0; /* one job per study */
+                n += study_series(p, s, pl, idx, 1) > 0; /* one job per study */
         }
     return n;
 }
@@ -203,7 +208,11 @@ static void run_job(agora__pipeline *p, size_t si, size_t pi, const agora__prepa
         p->cfg.cb.on_start(p->cfg.cb.arg, o->job, o->n_jobs, &slot->desc, si, label);
     agora__job_outcome out = {0};
     /* The invocation id exists before dispatch, so a crash mid-job leaves a traceable gap. */
-    int rc = p->cfg.ledger != NULL ? agora__ledger_mint(inv, &err) : 0;
+    int rc = 0;
+    if (p->job != NULL)
+        agora__strlcpy(inv, p->job->invocation_id, sizeof inv); /* minted at enqueue */
+    else if (p->cfg.ledger != NULL)
+        rc = agora__ledger_mint(inv, &err);
     if (rc == 0) {
         p->running = slot->pool;
         rc = agora__jobs_run_one(p->loop, slot->pool, prep, &out, &p->running_id, &err);
@@ -232,7 +241,7 @@ static void run_series(agora__pipeline *p, size_t si, size_t n_jobs)
     size_t n_keys = 0;
     for (size_t pi = 0; pi < p->n_plugins; pi++) {
         const agora__pipeline_plugin *lead = &p->plugins[pi].desc;
-        if (study_scope(lead) || !series_matches(lead, ser))
+        if (study_scope(lead) || !series_matches(p, lead, ser))
             continue;
         int seen = 0;
         for (size_t k = 0; k < n_keys; k++)
@@ -251,7 +260,7 @@ static void run_series(agora__pipeline *p, size_t si, size_t n_jobs)
             /* Nothing decoded: report the jobs of this view as cancelled. */
             for (size_t q = pi; q < p->n_plugins; q++)
                 if (p->plugins[q].desc.view_key == lead->view_key &&
-                    !study_scope(&p->plugins[q].desc) && series_matches(&p->plugins[q].desc, ser))
+                    !study_scope(&p->plugins[q].desc) && series_matches(p, &p->plugins[q].desc, ser))
                     run_job(p, si, q, NULL, label, &o);
             continue;
         }
@@ -266,7 +275,7 @@ static void run_series(agora__pipeline *p, size_t si, size_t n_jobs)
         }
         for (size_t q = pi; q < p->n_plugins; q++) {
             const agora__pipeline_plugin *pl = &p->plugins[q].desc;
-            if (pl->view_key != lead->view_key || study_scope(pl) || !series_matches(pl, ser))
+            if (pl->view_key != lead->view_key || study_scope(pl) || !series_matches(p, pl, ser))
                 continue;
             agora__pipeline_outcome oq = o;
             run_job(p, si, q, &prep, label, &oq);
@@ -284,7 +293,7 @@ static void run_study(agora__pipeline *p, size_t si, size_t n_jobs)
         if (!study_scope(pl))
             continue;
         size_t idx[AGORA_STUDY_MAX_SERIES];
-        size_t n = study_series(p->scan, si, pl, idx, AGORA_STUDY_MAX_SERIES);
+        size_t n = study_series(p, si, pl, idx, AGORA_STUDY_MAX_SERIES);
         if (n == 0)
             continue;
         const agora__dicom_series *ser[AGORA_STUDY_MAX_SERIES];
@@ -340,6 +349,31 @@ int agora__pipeline_dispatch(agora__pipeline *p, agora__error *err)
         if (first_of_study(p->scan, si))
             run_study(p, si, n_jobs);
     return 0;
+}
+
+int agora__pipeline_dispatch_job(agora__pipeline *p, const agora__pipeline_job *job,
+                                 agora__error *err)
+{
+    if (p->cfg.ledger == NULL || job == NULL || job->invocation_id == NULL ||
+        strlen(job->invocation_id) != AGORA__LEDGER_ID_LEN || job->before_record == NULL ||
+        job->in_txn == NULL)
+        return agora__error_set(err, AGORA_EINVAL, "a queued job needs a ledger, its invocation "
+                                                   "id and its settle callbacks");
+    if (p->scan == NULL)
+        return agora__error_set(err, AGORA_ESTATE, "nothing scanned: call agora__pipeline_scan "
+                                                   "first");
+    if (job->plugin_index >= p->n_plugins)
+        return agora__error_set(err, AGORA_EINVAL, "a queued job names no plugin of the pipeline");
+    p->job = job;
+    size_t n = agora__pipeline_job_count(p);
+    if (n != 1) {
+        p->job = NULL;
+        return agora__error_set(err, AGORA_EINVAL,
+                                "a queued job runs one invocation, but its files make %zu", n);
+    }
+    int rc = agora__pipeline_dispatch(p, err);
+    p->job = NULL;
+    return rc;
 }
 
 void agora__pipeline_free(agora__pipeline *p)

@@ -55,6 +55,22 @@ typedef struct agora__pipeline_plugin {
     void *user;                           /* the caller's, untouched */
 } agora__pipeline_plugin;
 
+/* A plugin loaded through trust (agora__trust_load), with the storage the description points
+ * into: grant names and the catalog's pricing. Stable storage: the pipeline borrows it. */
+typedef struct agora__pipeline_trusted {
+    agora__trust_loaded lp; /* the caller loads and frees it (after the pipeline is freed) */
+    char granted_names[AGORA__OPT_COUNT][32];
+    const char *granted[AGORA__OPT_COUNT];
+    size_t n_granted;
+    agora__ledger_pricing pricing;
+} agora__pipeline_trusted;
+
+/* Describe t (loaded) as a pipeline plugin: grants, pricing from the catalog entry, the job
+ * spec from its manifest (timeout_s 0: the manifest's; fresh: a new worker per job). *pl
+ * points into t. AGORA_EINVAL when the catalog's pricing model is unknown. */
+int agora__pipeline_trusted_describe(agora__pipeline_trusted *t, uint32_t timeout_s, int fresh,
+                                     agora__pipeline_plugin *pl, agora__error *err);
+
 /* How an invocation ended. */
 typedef enum agora__pipeline_end {
     AGORA__PIPELINE_RAN,       /* the job ran: job_status says how, validated whether kept */
@@ -144,6 +160,31 @@ size_t agora__pipeline_job_count(const agora__pipeline *p);
  * dispatched and reported (whatever their outcomes), else a negative code with err set (no
  * scan). Cancellation is not an error: the remaining jobs are reported CANCELLED. */
 int agora__pipeline_dispatch(agora__pipeline *p, agora__error *err);
+
+/* One job of the daemon's queue (host/daemon): its invocation id was minted when it was
+ * enqueued (so a retried run records the same ledger row and derives the same result UIDs),
+ * and its state change commits in the ledger's transaction. Borrowed for the dispatch. */
+typedef struct agora__pipeline_job {
+    size_t plugin_index;       /* the job's plugin (agora__pipeline_add_plugin's index): the
+                                  other plugins of the pipeline stay idle */
+    const char *invocation_id; /* AGORA__LEDGER_ID_LEN hex digits */
+    /* After a job ran and its result was validated and stored (o->validated, o->status,
+     * o->error are final; the charge is not known yet), before the ledger: return 1 to record
+     * the invocation with in_txn run inside the ledger's transaction (agora__ledger_record_with:
+     * the row and whatever in_txn writes commit together, or neither), 0 to record nothing
+     * (the caller gives the job back: no row, so a later run of the same id is billed). The
+     * daemon exports the SR/SEG here and tells in_txn the state to settle to. */
+    int (*before_record)(void *arg, const agora__pipeline_outcome *o);
+    int (*in_txn)(void *arg, struct sqlite3 *db, agora__error *err);
+    void *arg;
+} agora__pipeline_job;
+
+/* The same as agora__pipeline_dispatch for one queued job: the last scan must hold exactly the
+ * job's (series, plugin) invocation for job->plugin_index, which gets job->invocation_id instead of a fresh one and
+ * is recorded through job's callbacks (the pipeline must have a ledger). A scan that would run
+ * more than one invocation is refused (AGORA_EINVAL, nothing dispatched): the id names one. */
+int agora__pipeline_dispatch_job(agora__pipeline *p, const agora__pipeline_job *job,
+                                 agora__error *err);
 
 /* Stop: jobs not yet dispatched end CANCELLED, a running one is cancelled in its pool. Safe
  * from any callback or handle of the pipeline's loop. */

@@ -25,6 +25,7 @@ struct agora__pipeline {
     agora__dicom_scan *scan;  /* owned */
     size_t done;              /* jobs numbered so far in this dispatch */
     int cancelled;
+    const agora__pipeline_job *job; /* agora__pipeline_dispatch_job's, NULL otherwise */
     agora__pool *running;     /* the pool of the job in flight, NULL between jobs */
     uint64_t running_id;
     char why[512];            /* the outcome's error text while its callback runs */

@@ -89,7 +89,18 @@ void agora__pipeline__settle(agora__pipeline *p, const agora__pipeline_plugin *p
     lo.peak_rss_kb = (uint64_t)json_integer_value(json_object_get(metrics, "peak_rss_kb"));
     agora__ledger_receipt rcpt = {0};
     agora__error e3 = {0};
-    if (agora__ledger_record(p->cfg.ledger, &lo, &rcpt, &e3) != 0) {
+    int rc;
+    if (p->job != NULL) {
+        /* A queued job: the daemon decides whether this outcome ends its run, and its state
+         * change commits with the row. */
+        if (!p->job->before_record(p->job->arg, o))
+            return;
+        rc = agora__ledger_record_with(p->cfg.ledger, &lo, p->job->in_txn, p->job->arg, &rcpt,
+                                       &e3);
+    } else {
+        rc = agora__ledger_record(p->cfg.ledger, &lo, &rcpt, &e3);
+    }
+    if (rc != 0) {
         o->ledger_failed = 1;
         agora__strlcpy(p->ledger_why, e3.msg, sizeof p->ledger_why);
         return;

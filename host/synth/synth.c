@@ -154,7 +154,13 @@ int agora__synth_write(const agora__synth_opts *opts, agora__synth_planted *plan
              (unsigned)(1 + (o.seed / 5) % 28));
     char *study_uid = pl->study_uid, *series_uid = pl->series_uid, *for_uid = pl->for_uid;
     char label[64];
-    if (make_uid(key, "study", study_uid) != 0 || make_uid(key, "series", series_uid) != 0 ||
+    /* Series n > 1 of the same study: only the series-level labels change. */
+    char series_label[32] = "series", inst_prefix[16] = "";
+    if (o.series > 1) {
+        snprintf(series_label, sizeof series_label, "series-%u", o.series);
+        snprintf(inst_prefix, sizeof inst_prefix, "s%u-", o.series);
+    }
+    if (make_uid(key, "study", study_uid) != 0 || make_uid(key, series_label, series_uid) != 0 ||
         make_uid(key, "frame-of-reference", for_uid) != 0)
         return agora__error_set(err, AGORA_EINTERNAL, "cannot make UIDs");
 
@@ -217,7 +223,7 @@ int agora__synth_write(const agora__synth_opts *opts, agora__synth_planted *plan
             }
         }
         char sop[65];
-        snprintf(label, sizeof label, "instance-%u", s);
+        snprintf(label, sizeof label, "%sinstance-%u", inst_prefix, s);
         make_uid(key, label, sop);
 
         inst *in = calloc(1, sizeof *in);
@@ -305,7 +311,8 @@ int agora__synth_write(const agora__synth_opts *opts, agora__synth_planted *plan
         add_s(in, TAG(0x0020, 0x000D), VR('U', 'I'), study_uid);
         add_s(in, TAG(0x0020, 0x000E), VR('U', 'I'), series_uid);
         add_s(in, TAG(0x0020, 0x0010), VR('S', 'H'), study_id);
-        add_s(in, TAG(0x0020, 0x0011), VR('I', 'S'), "3");
+        snprintf(num, sizeof num, "%u", o.series > 1 ? o.series + 2 : 3);
+        add_s(in, TAG(0x0020, 0x0011), VR('I', 'S'), num);
         snprintf(num, sizeof num, "%u", s + 1);
         add_s(in, TAG(0x0020, 0x0013), VR('I', 'S'), num);
         snprintf(pos, sizeof pos, "%.4f\\%.4f\\%.4f", x0, y0, z);

@@ -25,7 +25,12 @@ typedef struct agora__synth_opts {
     const char *patient_name; /* NULL: a fake default; else UTF-8 of at most TEXT_MAX bytes */
     const char *patient_id;
     int burned_in; /* BurnedInAnnotation: -1 absent, 0 NO, 1 YES */
+    unsigned series; /* 0 or 1: the seed's first series; n > 1: series n of the SAME study (its
+                        own Series and SOP Instance UIDs, SeriesNumber n + 2), e.g. a late
+                        series for `agora serve` tests (1..AGORA__SYNTH_SERIES_MAX) */
 } agora__synth_opts;
+
+#define AGORA__SYNTH_SERIES_MAX 99u
 
 /* The fake identity planted in every file, so that tests know what must disappear. */
 typedef struct agora__synth_planted {

@@ -33,6 +33,16 @@ int agora__pixbuf_create(uint64_t size, agora__pixbuf *out, agora__error *err)
         return agora__error_set(err, AGORA__ERR(e), "mapping a %llu-byte pixel buffer: %s",
                                 (unsigned long long)size, strerror(e));
     }
+    /* The writable mapping must not reach a child forked meanwhile by another thread (the
+     * daemon's dispatch threads start workers while others fill buffers): a child's copy of it
+     * would make the F_SEAL_WRITE below fail with EBUSY until that child execs. */
+    if (madvise(p, (size_t)size, MADV_DONTFORK) != 0) {
+        int e = errno;
+        munmap(p, (size_t)size);
+        close(fd);
+        return agora__error_set(err, AGORA__ERR(e), "madvise(MADV_DONTFORK) on a pixel buffer: %s",
+                                strerror(e));
+    }
     /* Large series: ask for transparent huge pages so that every worker's fresh read-only
      * mapping costs one fault per 2 MiB instead of per 4 KiB (mapping, not reading, dominates a
      * big job on VMs). Effective only where shmem THP is enabled ("advise" or better); a refusal

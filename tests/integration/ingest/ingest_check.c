@@ -91,6 +91,19 @@ static void compare_meta(const char *path, const agora__dicom_file *f, const ago
         CHECK(strcmp(s, m->sop_uid) == 0, "%s: SOP UID differs", path);
     if (agora__dicom_get_string(ds, AGORA__DICOM_TAG(0x0020, 0x000E), 0, s, sizeof s) == 0)
         CHECK(strcmp(s, m->series_uid) == 0, "%s: series UID differs", path);
+    /* Routing attributes (issue 12): the in-process value when it is a code string / a finite
+     * thickness of 0..10000 mm, else absent. */
+    char bp[17];
+    int bp_ok = agora__dicom_get_string(ds, AGORA__DICOM_TAG(0x0018, 0x0015), 0, bp, sizeof bp) == 0;
+    for (size_t i = 0; bp_ok && bp[i]; i++)
+        bp_ok = (bp[i] >= 'A' && bp[i] <= 'Z') || (bp[i] >= '0' && bp[i] <= '9') || bp[i] == '_' ||
+                bp[i] == ' ';
+    CHECK(strcmp(m->body_part, bp_ok ? bp : "") == 0, "%s: body part differs", path);
+    double th;
+    int th_ok = agora__dicom_get_double(ds, AGORA__DICOM_TAG(0x0018, 0x0050), 0, &th) == 0 &&
+                th >= 0 && th <= 10000;
+    CHECK(m->has_slice_thickness == th_ok && (!th_ok || m->slice_thickness == th),
+          "%s: slice thickness differs", path);
     int64_t v;
     if (agora__dicom_get_int(ds, AGORA__DICOM_TAG(0x0028, 0x0010), 0, &v) == 0 && v > 0)
         CHECK((int64_t)m->rows == (v > 65535 ? 65535 : v), "%s: rows", path);

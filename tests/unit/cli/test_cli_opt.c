@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -236,12 +237,93 @@ static void test_dispatch(void **state)
     free(out_text);
 }
 
+/* Config files: the keys are the table's long names; the words go before argv. */
+static void config_words(const char *text, char ***w, size_t *n, int *rc, char **err_text)
+{
+    char path[] = "/tmp/agora-test-opt-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    int dummy = 0;
+    const char *v = NULL;
+    agora__cli_list l = {0};
+    const agora__cli_opt opts[] = {
+        {"--home", 0, AGORA__CLI_VALUE, &v, "DIR", "clinic home", 0, NULL},
+        {"--json", 0, AGORA__CLI_FLAG, &dummy, NULL, "print JSON", 0, NULL},
+        {"--grant", 0, AGORA__CLI_LIST, &l, "OPT", "grant", 0, NULL},
+    };
+    const agora__cli_cmd cmd = {"test", "", "", opts, AGORA__CLI_N(opts), 0, 0};
+    size_t elen = 0;
+    FILE *err = open_memstream(err_text, &elen);
+    *rc = agora__cli_config_read(&cmd, path, w, n, err);
+    fclose(err);
+    unlink(path);
+}
+
+static void test_config_file(void **state)
+{
+    (void)state;
+    char **w;
+    size_t n;
+    int rc;
+    char *e = NULL;
+    config_words("# comment\n\n  home = /var/lib/agora  # trailing\njson = true\n"
+                 "grant = \"A # not a comment\"\ngrant = B\\\"C\njson = false\n",
+                 &w, &n, &rc, &e);
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 7);
+    assert_string_equal(w[0], "--home");
+    assert_string_equal(w[1], "/var/lib/agora");
+    assert_string_equal(w[2], "--json");
+    assert_string_equal(w[3], "--grant");
+    assert_string_equal(w[4], "A # not a comment");
+    assert_string_equal(w[5], "--grant");
+    assert_string_equal(w[6], "B\\\"C"); /* escapes only inside quotes */
+    agora__cli_words_free(w, n);
+    free(e);
+
+    const char *bad[][2] = {
+        {"home = x\nnope = 1\n", "f:2: unknown key 'nope'"},
+        {"config = other\n", "unknown key 'config'"},
+        {"json = yes\n", "json takes true or false"},
+        {"home = \"open\n", "unterminated quoted value"},
+        {"home = \"a\" b\n", "text after the closing quote"},
+        {"--home = x\n", "unknown key '--home'"},
+        {"home\n", "expected key = value"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        e = NULL;
+        config_words(bad[i][0], &w, &n, &rc, &e);
+        assert_int_equal(rc, 2);
+        assert_null(w);
+        const char *want = bad[i][1];
+        if (strncmp(want, "f:", 2) == 0)
+            want += 2;
+        if (strstr(e, want) == NULL)
+            fail_msg("case %zu: '%s' not in '%s'", i, want, e);
+        free(e);
+    }
+    /* A missing file: 1, with its name. */
+    int dummy = 0;
+    const agora__cli_opt opts[] = {{"--json", 0, AGORA__CLI_FLAG, &dummy, NULL, "j", 0, NULL}};
+    const agora__cli_cmd cmd = {"test", "", "", opts, 1, 0, 0};
+    size_t elen = 0;
+    FILE *err = open_memstream(&e, &elen);
+    assert_int_equal(agora__cli_config_read(&cmd, "/nonexistent/x.conf", &w, &n, err), 1);
+    fclose(err);
+    assert_non_null(strstr(e, "/nonexistent/x.conf"));
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spellings), cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_help),      cmocka_unit_test(test_legacy_list),
-        cmocka_unit_test(test_dispatch),
+        cmocka_unit_test(test_dispatch),  cmocka_unit_test(test_config_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

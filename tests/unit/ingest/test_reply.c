@@ -154,6 +154,40 @@ static void test_strings(void **state)
     valid_meta();
     fx.m.photometric = (char *)"MONOCHROME2_WITH_A_LONG_TAIL";
     expect_hostile("photometric");
+    valid_meta();
+    fx.m.body_part = (char *)"chest";
+    expect_hostile("body part");
+}
+
+/* The routing attributes of issue 12: body part and slice thickness, checked and copied. */
+static void test_route_attrs(void **state)
+{
+    (void)state;
+    valid_meta();
+    fx.m.body_part = (char *)"CHEST";
+    fx.m.has_slice_thickness = 1;
+    fx.m.slice_thickness = 1.25;
+    agora__ingest_meta out;
+    agora__error e = {0};
+    int code = -1;
+    assert_int_equal(check_meta(&out, &code, &e), AGORA__INGEST_REPLY_OK);
+    assert_string_equal(out.body_part, "CHEST");
+    assert_true(out.has_slice_thickness);
+    assert_true(out.slice_thickness == 1.25);
+    agora__ingest_meta_free(&out);
+    fx.m.has_slice_thickness = 0;
+    fx.m.body_part = NULL; /* an older runner: both absent */
+    assert_int_equal(check_meta(&out, &code, &e), AGORA__INGEST_REPLY_OK);
+    assert_string_equal(out.body_part, "");
+    assert_false(out.has_slice_thickness);
+    agora__ingest_meta_free(&out);
+    const double bad[] = {-1.0, 10001.0, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        valid_meta();
+        fx.m.has_slice_thickness = 1;
+        fx.m.slice_thickness = bad[i];
+        expect_hostile("slice thickness");
+    }
 }
 
 static void test_numbers(void **state)
@@ -453,7 +487,7 @@ int main(void)
         cmocka_unit_test(test_strings),  cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_elements), cmocka_unit_test(test_file_error),
         cmocka_unit_test(test_decode),   cmocka_unit_test(test_meta_to_instance),
-        cmocka_unit_test(test_frame_groups),
+        cmocka_unit_test(test_frame_groups), cmocka_unit_test(test_route_attrs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
