@@ -244,3 +244,46 @@ void agora__cli_files_free(agora__cli_files *l)
     free(l->paths);
     memset(l, 0, sizeof *l);
 }
+
+/* ---- network addresses ---- */
+
+int agora__cli_host_port(const char *s, char *host, size_t host_size, int *port)
+{
+    const char *colon, *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (rb == NULL || rb[1] != ':')
+            return -1;
+        h = s + 1;
+        hlen = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return -1;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= host_size)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = 0;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || colon[1] == 0 || p < 1 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+int agora__cli_ae_host_port(const char *s, char *ae, size_t ae_size, char *host, size_t host_size,
+                            int *port)
+{
+    const char *at = strchr(s, '@');
+    if (at == NULL || at == s || (size_t)(at - s) >= ae_size)
+        return -1;
+    memcpy(ae, s, (size_t)(at - s));
+    ae[at - s] = 0;
+    return agora__cli_host_port(at + 1, host, host_size, port);
+}

@@ -63,4 +63,11 @@ int agora__cli_files_add(agora__cli_files *l, const char *path);
 int agora__cli_files_collect(agora__cli_files *l, const char *path, int depth, agora__error *err);
 void agora__cli_files_free(agora__cli_files *l);
 
+/* HOST:PORT or [V6]:PORT: host copied into host (NUL-terminated), port 1..65535. 0 or -1. */
+int agora__cli_host_port(const char *s, char *host, size_t host_size, int *port);
+/* AE@HOST:PORT (a destination): the AE title (1..ae_size-1 bytes, checked by its user) copied
+ * into ae, then as agora__cli_host_port. 0 or -1. */
+int agora__cli_ae_host_port(const char *s, char *ae, size_t ae_size, char *host, size_t host_size,
+                            int *port);
+
 #endif

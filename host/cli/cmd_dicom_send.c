@@ -4,7 +4,6 @@
  * it. Prints each file's outcome and class; the exit status tells scripts whether a retry can
  * help (75, like sysexits' EX_TEMPFAIL) or not (1).
  */
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,43 +22,6 @@
 /* Files per association (DIMSE) or per request (STOW-RS). */
 #define DIMSE_BATCH 1000u
 #define STOW_BATCH  50u
-
-/* AE@HOST:PORT or AE@[V6]:PORT; ae and host are copied into the buffers. */
-static int parse_to(const char *s, char *ae, size_t ae_size, char *host, size_t host_size,
-                    int *port)
-{
-    const char *at = strchr(s, '@');
-    if (at == NULL || at == s || (size_t)(at - s) >= ae_size)
-        return -1;
-    memcpy(ae, s, (size_t)(at - s));
-    ae[at - s] = 0;
-    const char *h = at + 1, *colon;
-    size_t hlen;
-    if (h[0] == '[') {
-        const char *rb = strchr(h, ']');
-        if (rb == NULL || rb[1] != ':')
-            return -1;
-        h++;
-        hlen = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(h, ':');
-        if (colon == NULL)
-            return -1;
-        hlen = (size_t)(colon - h);
-    }
-    if (hlen == 0 || hlen >= host_size)
-        return -1;
-    memcpy(host, h, hlen);
-    host[hlen] = 0;
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno || *end || colon[1] == 0 || p < 1 || p > 65535)
-        return -1;
-    *port = (int)p;
-    return 0;
-}
 
 /* A file found in a folder is sent only when it looks like Part 10 (preamble + "DICM"); files
  * named on the command line are always tried, so a wrong one is reported. */
@@ -161,7 +123,7 @@ int agora__cmd_dicom_send(int argc, char **argv)
     d.timeout_ms = timeout_s * 1000u;
     d.calling_ae = calling;
     if (to) {
-        if (parse_to(to, ae, sizeof ae, host, sizeof host, &d.port) != 0)
+        if (agora__cli_ae_host_port(to, ae, sizeof ae, host, sizeof host, &d.port) != 0)
             return agora__cli_usage_error(NAME, "--to %s is not AE@HOST:PORT", to);
         d.kind = AGORA__DEST_DIMSE;
         d.name = to;

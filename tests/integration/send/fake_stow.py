@@ -9,11 +9,13 @@ test's network namespace). The first path segment picks the answer:
   /slow/studies      reads the body, then answers nothing for 30 s
 It checks the request: multipart/related; type="application/dicom", a boundary, every part a
 Part 10 file ("DICM" at 128); a malformed request gets 400.
-Usage: fake_stow.py PORT
+With CERT and KEY it serves HTTPS with that (self-signed) certificate.
+Usage: fake_stow.py PORT [CERT KEY]
 """
 import http.server
 import json
 import re
+import ssl
 import struct
 import sys
 import time
@@ -85,4 +87,9 @@ class H(http.server.BaseHTTPRequestHandler):
 
 
 http.server.ThreadingHTTPServer.daemon_threads = True
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+if len(sys.argv) == 4:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()

@@ -4,7 +4,8 @@
 #    its class: 200 delivered, 202 with one failed part (that file permanent refused-by-peer,
 #    the others delivered), 409 permanent, 503 transient, a redirect to another host not
 #    followed (permanent configuration-error), an 8 MiB answer refused (protocol-error), a
-#    server that stalls is a transient timeout within --timeout;
+#    server that stalls is a transient timeout within --timeout; an HTTPS server whose
+#    certificate does not verify is refused (verification stays on);
 #  - Orthanc with the DICOMweb plugin (skipped with the reason when absent): the CT and the
 #    SR + SEG of a real run, sent by STOW-RS, are found by QIDO-RS; a resend is delivered and
 #    stores nothing new; a wrong path is permanent; C-STORE to Orthanc with a wrong called AE
@@ -57,6 +58,23 @@ assert d["files"][0] is not None and bad[0]["path"] == d["files"][0]["path"]
 PY
 netns_stop "$FAKE"
 FAKE=
+# HTTPS with a self-signed certificate: verification is on, so the request is refused.
+if command -v openssl >/dev/null; then
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout tls.key -out tls.crt -days 1 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+    $PY "$HERE/fake_stow.py" 18443 tls.crt tls.key &
+    FAKE=$!
+    netns_wait_port 18443 || fail "the HTTPS fake STOW server did not start"
+    rc=0
+    "$A" dicom send studies/ct --stow https://127.0.0.1:18443/ok --timeout 5 --json >tls.json 2>/dev/null || rc=$?
+    [ $rc = 1 ] && [ "$(field tls.json class)" = configuration-error ] && grep -q "certificate" tls.json &&
+        ok "an unverifiable TLS certificate is refused (permanent configuration-error)" ||
+        fail "TLS: exit $rc $(head -c 600 tls.json)"
+    netns_stop "$FAKE"
+    FAKE=
+else
+    echo "SKIP (TLS check): openssl not installed"
+fi
 
 # --- Orthanc ---
 PLUGIN=$(ls /usr/lib/orthanc/libOrthancDicomWeb.so* 2>/dev/null | head -1 || true)
