@@ -22,7 +22,7 @@ struct agora__spool {
     char dir[SPOOL_PATH_MAX];
     sqlite3 *db;
     sqlite3_stmt *has, *insert;
-    uint64_t bytes, count, orphans, seq;
+    uint64_t bytes, count, orphans;
     uint64_t max_instance;
     uint8_t made[256];           /* in/HH known to exist */
     int64_t (*clock)(void *arg); /* NULL: the wall clock (tests inject one) */
@@ -438,11 +438,26 @@ int agora__spool_begin(agora__spool *sp, const agora__spool_instance *inst, agor
     agora__hex(h, 32, hex);
     memcpy(t->hh, hex, 2);
     snprintf(t->rel, sizeof t->rel, "in/%.2s/%s.dcm", hex, hex);
+    /* The temporary name must be unique in the process, not only in this handle: the DIMSE
+     * listener and the STOW-RS thread each hold a spool handle on the same directory. A
+     * process-wide counter makes the names distinct and O_EXCL makes a collision (a leftover of
+     * an earlier process with our pid) an error rather than two receipts sharing one file. */
+    static _Atomic unsigned long long tmp_seq;
     char rel[64];
-    snprintf(rel, sizeof rel, "tmp/%ld-%llu.part", (long)getpid(), (unsigned long long)++sp->seq);
+    snprintf(rel, sizeof rel, "tmp/%ld-%llu.part", (long)getpid(), ++tmp_seq);
     int rc = path_of(sp, rel, t->tmp, err);
     if (rc == 0) {
-        t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (t->fd < 0 && errno == EEXIST) {
+            /* a leftover of an earlier process that had our pid: a fresh name */
+            snprintf(rel, sizeof rel, "tmp/%ld-%llu-%u.part", (long)getpid(), ++tmp_seq,
+                     (unsigned)randombytes_random());
+            rc = path_of(sp, rel, t->tmp, err);
+            if (rc == 0)
+                t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        }
+    }
+    if (rc == 0) {
         if (t->fd < 0)
             rc = agora__error_set(err, AGORA__ERR(errno), "cannot create a spool file: %s",
                                   strerror(errno));
