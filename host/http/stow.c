@@ -11,7 +11,7 @@
 #include "assoc.h" /* the DIMSE listener's SOP class and transfer syntax lists */
 #include "common.h"
 #include "multipart.h"
-#include "part10_meta.h"
+#include "filemeta.h"
 #include "spool.h"
 
 #define COMPONENT      "stow"
@@ -41,8 +41,8 @@ typedef struct stow_req {
     unsigned n_ok, n_dup, n_fail;
     enum part_state ps;
     unsigned pre_fail; /* a reason decided before the meta was read (kept to name the UIDs) */
-    agora__p10meta_reader reader;
-    agora__p10meta meta;
+    agora__filemeta_reader reader;
+    agora__filemeta meta;
     int have_meta;
     agora__spool_txn *txn;
     int cut_part; /* a part was ended incomplete (the body ended inside it) */
@@ -83,7 +83,7 @@ static json_t *uid_attr(const char *v)
     return json_pack("{s:s, s:[s]}", "vr", "UI", "Value", v);
 }
 
-static json_t *item(const agora__p10meta *m, int have_meta, int failure, unsigned reason)
+static json_t *item(const agora__filemeta *m, int have_meta, int failure, unsigned reason)
 {
     json_t *it = json_object();
     if (it == NULL)
@@ -145,7 +145,7 @@ static int on_part_begin(void *arg, const agora__multipart_part *part)
     }
     if (over_watermark(r->st))
         r->pre_fail = FAIL_RESOURCES;
-    agora__p10meta_init(&r->reader);
+    agora__filemeta_init(&r->reader);
     r->ps = P_META;
     return 0;
 }
@@ -172,11 +172,11 @@ static void meta_done(stow_req *r)
         skip_part(r, FAIL_CLASS);
         return;
     }
-    if (!agora__dimse_ts_accepted(AGORA__ABSTRACT_STORAGE, r->meta.transfer_syntax)) {
+    if (!agora__dimse_ts_accepted(AGORA__ABSTRACT_STORAGE, r->meta.ts)) {
         skip_part(r, FAIL_SYNTAX);
         return;
     }
-    agora__spool_instance inst = {r->meta.sop_class, r->meta.sop_instance, r->meta.transfer_syntax,
+    agora__spool_instance inst = {r->meta.sop_class, r->meta.sop_instance, r->meta.ts,
                                   AGORA__STOW_CALLING_AE, AGORA__STOW_CALLED_AE};
     agora__error err = {0};
     if (agora__spool_begin(r->st->sp, &inst, &r->txn, &err) != 0) {
@@ -204,10 +204,10 @@ static int on_part_data(void *arg, const uint8_t *p, size_t n)
     if (r->ps == P_META) {
         size_t used = 0;
         agora__error err = {0};
-        int rc = agora__p10meta_feed(&r->reader, p, n, &used, &r->meta, &err);
-        if (rc == AGORA__P10META_MORE)
+        int rc = agora__filemeta_feed(&r->reader, p, n, &used, &r->meta, &err);
+        if (rc == AGORA__FILEMETA_MORE)
             return 0;
-        if (rc != AGORA__P10META_DONE) {
+        if (rc != AGORA__FILEMETA_DONE) {
             agora__log(AGORA_LOG_INFO, COMPONENT, "part %u refused: %s",
                        agora__multipart_parts(r->mp), err.msg);
             skip_part(r, FAIL_UNDERSTAND);
