@@ -21,8 +21,10 @@
 struct agora__spool {
     char dir[SPOOL_PATH_MAX];
     sqlite3 *db;
-    sqlite3_stmt *has, *insert;
+    sqlite3_stmt *has, *insert, *usage;
     uint64_t bytes, count, orphans;
+    /* agora__spool_usage's cache: the database's totals at usage_at_ns, and bytes/count then. */
+    uint64_t usage_bytes, usage_count, usage_own_bytes, usage_own_count, usage_at_ns;
     uint64_t max_instance;
     uint8_t made[256];           /* in/HH known to exist */
     int64_t (*clock)(void *arg); /* NULL: the wall clock (tests inject one) */
@@ -319,8 +321,43 @@ void agora__spool_close(agora__spool *sp)
         return;
     sqlite3_finalize(sp->has);
     sqlite3_finalize(sp->insert);
+    sqlite3_finalize(sp->usage);
     sqlite3_close(sp->db);
     free(sp);
+}
+
+int agora__spool_usage(agora__spool *sp, uint64_t *bytes, uint64_t *count, agora__error *err)
+{
+    int rc = 0;
+    uint64_t now = agora__now_ns();
+    if (sp->usage_at_ns == 0 || now - sp->usage_at_ns >= AGORA__SPOOL_USAGE_TTL_MS * 1000000ull) {
+        if (sp->usage == NULL &&
+            sqlite3_prepare_v2(sp->db,
+                               "SELECT COALESCE(SUM(size_bytes), 0), COUNT(*) FROM spool_instance",
+                               -1, &sp->usage, NULL) != SQLITE_OK) {
+            rc = db_error(sp, "reading the spool's usage", err);
+        } else if (sqlite3_step(sp->usage) == SQLITE_ROW) {
+            sp->usage_bytes = (uint64_t)sqlite3_column_int64(sp->usage, 0);
+            sp->usage_count = (uint64_t)sqlite3_column_int64(sp->usage, 1);
+            sp->usage_own_bytes = sp->bytes;
+            sp->usage_own_count = sp->count;
+            sp->usage_at_ns = now == 0 ? 1 : now;
+        } else {
+            rc = db_error(sp, "reading the spool's usage", err);
+        }
+        if (sp->usage != NULL)
+            sqlite3_reset(sp->usage);
+    }
+    if (bytes != NULL)
+        *bytes = sp->usage_bytes + (sp->bytes - sp->usage_own_bytes);
+    if (count != NULL)
+        *count = sp->usage_count + (sp->count - sp->usage_own_count);
+    return rc;
+}
+
+void agora__spool_usage_invalidate(agora__spool *sp)
+{
+    sp->usage_at_ns = 0;
 }
 
 uint64_t agora__spool_bytes(const agora__spool *sp)

@@ -69,8 +69,22 @@ int agora__spool_db_open(const char *home, struct sqlite3 **db, char *dir, size_
 /* Tests: received_at_ms comes from clock(arg) instead of the wall clock (NULL restores it). */
 void agora__spool_debug_clock(agora__spool *sp, int64_t (*clock)(void *arg), void *arg);
 
-/* Bytes of the instances recorded (the watermark compares against this), their count, and the
- * files in in/ without a row found at open. */
+/* The spool's usage for the watermark checks: bytes (size_bytes: meta + data set) and count of
+ * the instances recorded in spool.db by EVERY writer (the DIMSE listener's handle, the STOW-RS
+ * thread's handle, another process), minus what retention removed. Read from the database
+ * (one SUM over spool_instance: ~17 ms for 100,000 rows here, so not on every call) at most
+ * every AGORA__SPOOL_USAGE_TTL_MS, plus this handle's own receipts since that read, so they
+ * count at once. Another handle's receipts count within the TTL. bytes/count may be NULL.
+ * 0, or a database error (the values are then the last known; a watermark check should fail
+ * closed). */
+#define AGORA__SPOOL_USAGE_TTL_MS 500u
+int agora__spool_usage(agora__spool *sp, uint64_t *bytes, uint64_t *count,
+                       struct agora__error *err);
+/* Tests: the next agora__spool_usage call reads the database (no cached value). */
+void agora__spool_usage_invalidate(agora__spool *sp);
+
+/* What this handle saw at open plus its own receipts (NOT other handles'; the watermark uses
+ * agora__spool_usage), and the files in in/ without a row found at open. */
 uint64_t agora__spool_bytes(const agora__spool *sp);
 uint64_t agora__spool_count(const agora__spool *sp);
 uint64_t agora__spool_orphans(const agora__spool *sp);
