@@ -216,6 +216,11 @@ int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_
  * AGORA__ENOENT: no such study; AGORA_EINVAL: the prefix is ambiguous or malformed;
  * AGORA_ESTATE: it is complete, dispatched or discarded already (nothing changes). */
 int agora__intake_force(agora__intake *in, const char *key, int64_t now_ms, agora__error *err);
+/* The same with the operator's action (`agora queue force KEY --action A`): PROCEED as above;
+ * DISCARD marks a receiving or held study discarded (never emitted; its files go with the
+ * spool's retention); HOLD marks a receiving study held until forced. Same errors. */
+int agora__intake_force_action(agora__intake *in, const char *key, agora__intake_action action,
+                               int64_t now_ms, agora__error *err);
 
 /* Testing hook: the reader misbehaves on the next file it reads (AGORA__INGEST_FAULT_*, see
  * ingest.h), as a hostile file could make it. */
