@@ -185,13 +185,17 @@ int agora__spool_db_open(const char *home, sqlite3 **db, char *dir, size_t dir_s
             rc = agora__mkdirs(p, 0700, err);
     }
     if (rc == 0) {
-        /* Created 0600 here so SQLite (and its -wal/-shm, which copy the mode) never widen it. */
-        int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
+        /* Created 0600 here so SQLite (and its -wal/-shm, which copy the mode) never widen it.
+         * Only when absent (O_EXCL): opening and closing an existing spool.db outside SQLite
+         * would drop every POSIX lock this process's other connections hold on it (the DIMSE
+         * listener's, the STOW-RS thread's, the intake's), after which another process may
+         * checkpoint and delete the WAL they still write (sqlite.org/howtocorrupt.html 2.2). */
+        int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0)
+            close(fd);
+        else if (errno != EEXIST)
             rc = agora__error_set(err, AGORA__ERR(errno), "cannot create spool.db: %s",
                                   strerror(errno));
-        else
-            close(fd);
     }
     if (rc != 0)
         return rc;
