@@ -1,6 +1,7 @@
 /* libFuzzer: the Part 10 file meta reader as STOW-RS parts use it (host/dimse/filemeta.c, the
  * one reader the senders share), whole and fed in pieces (sizes from the first byte): both must
- * agree on the outcome, the UIDs and the meta length, and never claim more bytes than were fed. */
+ * agree on the outcome, the UIDs and the meta length when the group length comes first (else the
+ * reader refuses), and never claim more bytes than were fed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +35,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         at += used;
     }
     free(r);
+    /* Without (0002,0000) first, only the whole-file parse may accept (its leniency for files on
+     * disk); the incremental reader (STOW-RS parts) must refuse. */
+    int group_length_first =
+        size >= 136 && data[132] == 2 && data[133] == 0 && data[134] == 0 && data[135] == 0;
+    if (!group_length_first) {
+        if (frc == AGORA__FILEMETA_DONE)
+            abort();
+        return 0;
+    }
     if (rc == 0) {
-        if (frc != AGORA__FILEMETA_DONE || fed.data_offset != whole.data_offset || at != whole.data_offset ||
-            strcmp(fed.sop_class, whole.sop_class) != 0 ||
-            strcmp(fed.sop_instance, whole.sop_instance) != 0 ||
-            strcmp(fed.ts, whole.ts) != 0 || whole.data_offset > size)
+        if (frc != AGORA__FILEMETA_DONE || fed.data_offset != whole.data_offset ||
+            at != whole.data_offset || strcmp(fed.sop_class, whole.sop_class) != 0 ||
+            strcmp(fed.sop_instance, whole.sop_instance) != 0 || strcmp(fed.ts, whole.ts) != 0 ||
+            whole.data_offset > size)
             abort();
     } else if (frc == AGORA__FILEMETA_DONE) {
         abort(); /* the reader took what the parser refused */
