@@ -39,13 +39,13 @@ enum { LIST = 1u, SHOW = 2u, RETRY = 4u, CANCEL = 8u, FORCE = 16u };
 
 #define LIST_ARGS                                                                                  \
     "[--state S[,S...]] [--limit N] [--json] [--home DIR]\n"                                       \
-    "       agora queue show|retry|cancel JOB [--json] [--home DIR]\n"                               \
+    "       agora queue show|retry|cancel JOB [--json] [--home DIR]\n"                             \
     "       agora queue force STUDY_KEY [--action proceed|discard|hold] [--json] [--home DIR]"
 #define LIST_ABOUT                                                                                 \
-    "First the studies still being received (HOME/spool/spool.db), oldest first: key\n"           \
-    "(first 16 hex of the SHA-256 of the Study UID), state, series and instances,\n"              \
-    "when it completes if nothing more arrives, when it is forced, and what it waits for.\n"      \
-    "Then the clinic daemon's job queue (HOME/ledger.db), newest first: id, state,\n"             \
+    "First the studies still being received (HOME/spool/spool.db), oldest first: key\n"            \
+    "(first 16 hex of the SHA-256 of the Study UID), state, series and instances,\n"               \
+    "when it completes if nothing more arrives, when it is forced, and what it waits for.\n"       \
+    "Then the clinic daemon's job queue (HOME/ledger.db), newest first: id, state,\n"              \
     "plugin@version, attempt n/max of the current phase (run, then send), when the\n"              \
     "next attempt is due, age, the study (first 12 hex of the SHA-256 of its UID),\n"              \
     "the job key (first 12 hex) and the last error class and message.\n"                           \
@@ -364,14 +364,13 @@ static json_t *study_json(const agora__intake_entry *e)
          t = strtok_r(NULL, "\\", &save))
         json_array_append_new(mods, json_string(t));
     int receiving = e->state == AGORA__INTAKE_RECEIVING;
-    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:s?, s:s?, s:o?, s:o?, s:s}", "key",
-                     e->key, "state", agora__intake_state_name(e->state), "generation",
-                     (int)e->generation, "series", (int)e->n_series, "instances",
-                     (int)e->n_instances, "first_arrival", first, "last_arrival", last,
-                     "complete_at", receiving ? complete : NULL, "force_at",
-                     receiving ? force : NULL, "remaining_ms",
-                     receiving ? json_integer((json_int_t)e->remaining_ms) : NULL, "modalities",
-                     mods, "waiting_for", waiting_for(e));
+    return json_pack(
+        "{s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:s?, s:s?, s:o?, s:o?, s:s}", "key", e->key, "state",
+        agora__intake_state_name(e->state), "generation", (int)e->generation, "series",
+        (int)e->n_series, "instances", (int)e->n_instances, "first_arrival", first, "last_arrival",
+        last, "complete_at", receiving ? complete : NULL, "force_at", receiving ? force : NULL,
+        "remaining_ms", receiving ? json_integer((json_int_t)e->remaining_ms) : NULL, "modalities",
+        mods, "waiting_for", waiting_for(e));
 }
 
 static void print_studies(const agora__intake_entry *e, size_t n, int more)
@@ -440,8 +439,8 @@ static int queue_list(int argc, char **argv)
     for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++)
         total += counts[i];
     if (o.json) {
-        json_t *doc = json_pack("{s:[],s:b,s:[],s:{},s:I}", "studies", "studies_more",
-                                more_studies, "jobs", "counts", "total", (json_int_t)total);
+        json_t *doc = json_pack("{s:[],s:b,s:[],s:{},s:I}", "studies", "studies_more", more_studies,
+                                "jobs", "counts", "total", (json_int_t)total);
         for (size_t i = 0; doc != NULL && i < n_studies; i++)
             if (json_array_append_new(json_object_get(doc, "studies"), study_json(&studies[i])) !=
                 0) {
@@ -592,9 +591,8 @@ static int queue_force(int argc, char **argv)
         return rc;
     agora__intake_action action = AGORA__INTAKE_PROCEED;
     if (o.action != NULL && agora__intake_action_parse(o.action, &action) != 0)
-        return agora__cli_usage_error(force_cmd.name,
-                                      "--action is proceed, discard or hold (not '%.40s')",
-                                      o.action);
+        return agora__cli_usage_error(
+            force_cmd.name, "--action is proceed, discard or hold (not '%.40s')", o.action);
     char home[4096];
     agora__intake *in = NULL;
     if (agora__cli_home(force_cmd.name, o.home, home, sizeof home) != 0 ||
@@ -612,9 +610,9 @@ static int queue_force(int argc, char **argv)
     agora__intake_close(in);
     if (rc != 0)
         return agora__fail(force_cmd.name, &err);
-    static const char *const what[3] = {
-        "complete: the daemon's next poll routes and enqueues it", "discarded: it will not run",
-        "held: it waits until forced again"};
+    static const char *const what[3] = {"complete: the daemon's next poll routes and enqueues it",
+                                        "discarded: it will not run",
+                                        "held: it waits until forced again"};
     if (o.json)
         return agora__json_emit_new(stdout,
                                     json_pack("{s:s, s:s, s:s}", "key", argv[1], "action",
@@ -666,9 +664,8 @@ int agora__cmd_queue(int argc, char **argv)
             free(sub_argv);
             return rc;
         }
-        return agora__cli_usage_error("queue",
-                                      "unknown subcommand '%.40s'; use show, retry, cancel or force",
-                                      w);
+        return agora__cli_usage_error(
+            "queue", "unknown subcommand '%.40s'; use show, retry, cancel or force", w);
     }
     return queue_list(argc, argv);
 }

@@ -1119,9 +1119,8 @@ int agora__intake_force_action(agora__intake *in, const char *key, agora__intake
         return rc;
     if (!changed)
         return agora__error_set(err, AGORA_ESTATE,
-                                "study %s is %s already: only a receiving %s can be %s",
-                                prefix, state,
-                                action == AGORA__INTAKE_HOLD ? "study" : "or held study",
+                                "study %s is %s already: only a receiving %s can be %s", prefix,
+                                state, action == AGORA__INTAKE_HOLD ? "study" : "or held study",
                                 action == AGORA__INTAKE_HOLD ? "held" : "forced");
     logf_(in, 0, "study %s %s by the operator", prefix, done[action]);
     return 0;

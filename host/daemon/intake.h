@@ -90,7 +90,8 @@
 
 typedef enum {
     AGORA__INTAKE_PROCEED = 0, /* emit the study as it is (reason "forced") */
-    AGORA__INTAKE_DISCARD = 1, /* mark it discarded; never emitted (files kept) */
+    AGORA__INTAKE_DISCARD = 1, /* mark it discarded; never emitted (files kept until the spool's
+                                  retention, agora__spool_reap) */
     AGORA__INTAKE_HOLD = 2     /* mark it held until an operator forces it */
 } agora__intake_action;
 

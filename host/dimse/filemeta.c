@@ -143,7 +143,7 @@ void agora__filemeta_init(agora__filemeta_reader *r)
 }
 
 int agora__filemeta_feed(agora__filemeta_reader *r, const uint8_t *p, size_t n, size_t *used,
-                        agora__filemeta *out, agora__error *err)
+                         agora__filemeta *out, agora__error *err)
 {
     *used = 0;
     if (r->state == R_FAILED)

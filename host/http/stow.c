@@ -13,7 +13,7 @@
 #include "filemeta.h"
 #include "spool.h"
 
-#define COMPONENT      "stow"
+#define COMPONENT "stow"
 
 /* Failure Reason values (PS3.18 Table I.2-2). */
 #define FAIL_RESOURCES  0xA700u

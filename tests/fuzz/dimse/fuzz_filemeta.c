@@ -1,7 +1,7 @@
 /* libFuzzer: the Part 10 file meta reader the SCU and the STOW-RS client run on the files they
- * send (host/dimse/filemeta.c, the same reader STOW-RS receive feeds). A file comes from the clinic's own export, but the reader is
- * bounded as if it were hostile: whatever it accepts must name UIDs that are valid and a data
- * set offset inside the input and the group bound. */
+ * send (host/dimse/filemeta.c, the same reader STOW-RS receive feeds). A file comes from the
+ * clinic's own export, but the reader is bounded as if it were hostile: whatever it accepts must
+ * name UIDs that are valid and a data set offset inside the input and the group bound. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

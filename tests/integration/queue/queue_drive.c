@@ -255,8 +255,8 @@ static int cmd_spool(const char *home, int argc, char **argv)
             rc = die("read", &err);
             break;
         }
-        agora__spool_instance inst = {m.sop_class, m.sop_instance, m.ts, "MODALITY", "AGORA",
-                                      "dimse"};
+        agora__spool_instance inst = {m.sop_class, m.sop_instance, m.ts,
+                                      "MODALITY",  "AGORA",        "dimse"};
         agora__spool_txn *t = NULL;
         rc = agora__spool_begin(sp, &inst, &t, &err);
         char buf[65536];
