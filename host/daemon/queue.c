@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -379,15 +380,23 @@ int agora__queue_open_path(const char *db_path, agora__queue **out, agora__error
     if (sodium_init() < 0)
         return agora__error_set(err, AGORA_EINTERNAL, "libsodium failed to initialise");
     /* 0600 as the ledger creates it (the queue may be first to open the file). */
-    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
+    /* Only when absent (O_EXCL): opening and closing an existing database outside SQLite
+     * would drop every POSIX lock this process's other connections hold on it (the daemon has
+     * one per thread), after which another process may checkpoint and delete the WAL they
+     * still write (sqlite.org/howtocorrupt.html 2.2; i12-peers' finding 1). */
+    int fd = open(db_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    struct stat lst; /* O_EXCL does not follow: refuse a symlink as O_NOFOLLOW did */
+    if (fd < 0 && errno == EEXIST && lstat(db_path, &lst) == 0 && S_ISLNK(lst.st_mode))
+        errno = ELOOP;
+    if (fd < 0 && errno != EEXIST) {
         int e = errno;
         return agora__error_set(err, AGORA__ERR(e),
                                 "cannot open the job queue %s: %s; check the path and "
                                 "permissions",
                                 db_path, strerror(e));
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     agora__queue *q = calloc(1, sizeof *q);
     if (q == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory");

@@ -192,6 +192,9 @@ int agora__spool_db_open(const char *home, sqlite3 **db, char *dir, size_t dir_s
          * listener's, the STOW-RS thread's, the intake's), after which another process may
          * checkpoint and delete the WAL they still write (sqlite.org/howtocorrupt.html 2.2). */
         int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        struct stat lst; /* O_EXCL does not follow: refuse a symlink as O_NOFOLLOW did */
+        if (fd < 0 && errno == EEXIST && lstat(p, &lst) == 0 && S_ISLNK(lst.st_mode))
+            errno = ELOOP;
         if (fd >= 0)
             close(fd);
         else if (errno != EEXIST)

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,8 +97,15 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
     /* Create the file ourselves, 0600: SQLite would use the umask (0644), and the ledger is
      * private to the clinic (docs/results-and-billing.md). Its -wal and -shm files copy this
      * mode. An existing file is left as it is. */
-    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
+    /* Only when absent (O_EXCL): opening and closing an existing database outside SQLite
+     * would drop every POSIX lock this process's other connections hold on it (the daemon has
+     * one per thread), after which another process may checkpoint and delete the WAL they
+     * still write (sqlite.org/howtocorrupt.html 2.2; i12-peers' finding 1). */
+    int fd = open(db_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    struct stat lst; /* O_EXCL does not follow: refuse a symlink as O_NOFOLLOW did */
+    if (fd < 0 && errno == EEXIST && lstat(db_path, &lst) == 0 && S_ISLNK(lst.st_mode))
+        errno = ELOOP;
+    if (fd < 0 && errno != EEXIST) {
         int e = errno;
         free(l);
         return agora__error_set(err, AGORA__ERR(e),
@@ -105,7 +113,8 @@ int agora__ledger_open_path(const char *db_path, const uint8_t *secret, agora__l
                                 "permissions",
                                 db_path, strerror(e));
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     int rc = sqlite3_open_v2(
         db_path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
