@@ -1,7 +1,9 @@
 /*
- * CLI: `agora queue` (what the daemon's job queue holds: waiting, running, sending, failed, and
- * why), `agora queue show JOB`, `agora queue retry JOB`, `agora queue cancel JOB`. The queue
- * lives in HOME/ledger.db (host/daemon/queue.h); these commands open their own connection, so
+ * CLI: `agora queue` (the studies still being received, then what the daemon's job queue
+ * holds: waiting, running, sending, failed, and why), `agora queue show JOB`, `agora queue
+ * retry JOB`, `agora queue cancel JOB`, `agora queue force STUDY_KEY [--action A]`. The queue
+ * lives in HOME/ledger.db (host/daemon/queue.h), the studies being received in
+ * HOME/spool/spool.db (host/daemon/intake.h); these commands open their own connections, so
  * they work while `agora serve` runs.
  *
  * No UID is printed: a job shows the first 12 hex digits of the SHA-256 of its Study Instance
@@ -12,10 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli_util.h"
 #include "commands.h"
+#include "home.h"
+#include "intake.h"
 #include "json_emit.h"
 #include "opt.h"
 #include "queue.h"
@@ -26,16 +31,21 @@ typedef struct opts {
     const char *home;
     const char *state;
     const char *limit;
+    const char *action;
     int json;
 } opts;
 
-enum { LIST = 1u, SHOW = 2u, RETRY = 4u, CANCEL = 8u };
+enum { LIST = 1u, SHOW = 2u, RETRY = 4u, CANCEL = 8u, FORCE = 16u };
 
 #define LIST_ARGS                                                                                  \
     "[--state S[,S...]] [--limit N] [--json] [--home DIR]\n"                                       \
-    "       agora queue show|retry|cancel JOB [--json] [--home DIR]"
+    "       agora queue show|retry|cancel JOB [--json] [--home DIR]\n"                             \
+    "       agora queue force STUDY_KEY [--action proceed|discard|hold] [--json] [--home DIR]"
 #define LIST_ABOUT                                                                                 \
-    "The clinic daemon's job queue (HOME/ledger.db), newest first: id, state,\n"                   \
+    "First the studies still being received (HOME/spool/spool.db), oldest first: key\n"            \
+    "(first 16 hex of the SHA-256 of the Study UID), state, series and instances,\n"               \
+    "when it completes if nothing more arrives, when it is forced, and what it waits for.\n"       \
+    "Then the clinic daemon's job queue (HOME/ledger.db), newest first: id, state,\n"              \
     "plugin@version, attempt n/max of the current phase (run, then send), when the\n"              \
     "next attempt is due, age, the study (first 12 hex of the SHA-256 of its UID),\n"              \
     "the job key (first 12 hex) and the last error class and message.\n"                           \
@@ -44,7 +54,8 @@ enum { LIST = 1u, SHOW = 2u, RETRY = 4u, CANCEL = 8u };
     "  show JOB    one job in full (never its UIDs)\n"                                             \
     "  retry JOB   a failed, retryable or sending job: due now, attempts restart\n"                \
     "              (a job that failed while sending is sent again, not run again)\n"               \
-    "  cancel JOB  a waiting, retryable, running or sending job: cancelled"
+    "  cancel JOB  a waiting, retryable, running or sending job: cancelled\n"                      \
+    "  force KEY   a study still receiving (or held): complete now, or --action discard|hold"
 static const agora__cli_cmd list_cmd = {"queue", LIST_ARGS, LIST_ABOUT, NULL, 0, 0, 0, LIST};
 static const agora__cli_cmd show_cmd = {
     "queue show",
@@ -79,6 +90,19 @@ static const agora__cli_cmd cancel_cmd = {
     1,
     CANCEL};
 
+static const agora__cli_cmd force_cmd = {
+    "queue force",
+    "STUDY_KEY [--action proceed|discard|hold] [--json] [--home DIR]",
+    "Decide now for a study that is still being received (or is held), named by its key\n"
+    "as `agora queue` lists it (at least 6 hex digits): proceed (default) makes it\n"
+    "complete, and the daemon's next poll routes and enqueues it; discard drops it (never\n"
+    "run; its files go with the spool's retention); hold keeps it until forced again.",
+    NULL,
+    0,
+    1,
+    1,
+    FORCE};
+
 static int parse(const agora__cli_cmd *desc, int argc, char **argv, opts *o, int *status)
 {
     memset(o, 0, sizeof *o);
@@ -87,10 +111,34 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, opts *o, int
          "only jobs in these states (comma-separated)", 0, NULL, 0, LIST},
         {"--limit", 0, AGORA__CLI_VALUE, &o->limit, "N", "at most N jobs, 1..10000 (default: 100)",
          0, NULL, 0, LIST},
+        {"--action", 0, AGORA__CLI_VALUE, &o->action, "A",
+         "proceed (default: complete now), discard or hold", 0, NULL, 0, FORCE},
         AGORA__CLI_OPT_JSON(&o->json, "print JSON"),
         AGORA__CLI_OPT_HOME(&o->home),
     };
     return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, NULL, status);
+}
+
+/* The intake's handle on HOME/spool/spool.db, or *out NULL when the home has no spool yet (the
+ * daemon never received anything: nothing is receiving, and listing creates nothing). */
+static int open_intake(const char *cmd, const char *home, agora__intake **out)
+{
+    *out = NULL;
+    char db[4096];
+    agora__error err = {0};
+    if (agora__home_path(home, AGORA__HOME_SPOOL, db, sizeof db - 16, &err) != 0) {
+        fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    strcat(db, "/spool.db");
+    struct stat st;
+    if (stat(db, &st) != 0)
+        return 0;
+    if (agora__intake_open(home, NULL, out, &err) != 0) {
+        fprintf(stderr, "agora %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    return 0;
 }
 
 static agora__queue *open_queue(const char *cmd, const opts *o)
@@ -273,6 +321,80 @@ static void print_row(const agora__job *j, uint64_t now)
            agora__job_state_name(j->state), plugin, attempt, next, age, j->study_hash, j->key, err);
 }
 
+/* ---- studies still being received (the intake) ---- */
+
+/* What a study listed by the intake waits for. */
+static const char *waiting_for(const agora__intake_entry *e)
+{
+    switch (e->state) {
+    case AGORA__INTAKE_RECEIVING:
+        return "quiet timers (more instances may come)";
+    case AGORA__INTAKE_COMPLETE:
+        return "hand-over to the queue (next daemon poll)";
+    case AGORA__INTAKE_HELD:
+        return "operator: held (agora queue force KEY)";
+    default:
+        return "-";
+    }
+}
+
+/* "1h02m", "42s": how long until t (0 when past). */
+static void countdown(int64_t ms, char out[16])
+{
+    int64_t s = ms > 0 ? (ms + 999) / 1000 : 0;
+    if (s >= 3600)
+        snprintf(out, 16, "%" PRId64 "h%02" PRId64 "m", s / 3600, (s % 3600) / 60);
+    else if (s >= 60)
+        snprintf(out, 16, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+    else
+        snprintf(out, 16, "%" PRId64 "s", s);
+}
+
+static json_t *study_json(const agora__intake_entry *e)
+{
+    char first[24], last[24], complete[24], force[24];
+    iso_time(e->first_arrival_ms > 0 ? (uint64_t)e->first_arrival_ms : 0, first);
+    iso_time(e->last_arrival_ms > 0 ? (uint64_t)e->last_arrival_ms : 0, last);
+    iso_time(e->complete_at_ms > 0 ? (uint64_t)e->complete_at_ms : 0, complete);
+    iso_time(e->force_at_ms > 0 ? (uint64_t)e->force_at_ms : 0, force);
+    json_t *mods = json_array();
+    char buf[sizeof e->modalities];
+    snprintf(buf, sizeof buf, "%s", e->modalities);
+    for (char *save = NULL, *t = strtok_r(buf, "\\", &save); mods && t;
+         t = strtok_r(NULL, "\\", &save))
+        json_array_append_new(mods, json_string(t));
+    int receiving = e->state == AGORA__INTAKE_RECEIVING;
+    return json_pack(
+        "{s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:s?, s:s?, s:o?, s:o?, s:s}", "key", e->key, "state",
+        agora__intake_state_name(e->state), "generation", (int)e->generation, "series",
+        (int)e->n_series, "instances", (int)e->n_instances, "first_arrival", first, "last_arrival",
+        last, "complete_at", receiving ? complete : NULL, "force_at", receiving ? force : NULL,
+        "remaining_ms", receiving ? json_integer((json_int_t)e->remaining_ms) : NULL, "modalities",
+        mods, "waiting_for", waiting_for(e));
+}
+
+static void print_studies(const agora__intake_entry *e, size_t n, int more)
+{
+    if (n == 0)
+        return;
+    printf("%zu stud%s still receiving or waiting:\n", n, n == 1 ? "y" : "ies");
+    printf("%-16s %-9s %-6s %-9s %-12s %-20s %-10s %s\n", "STUDY KEY", "STATE", "SERIES",
+           "INSTANCES", "COMPLETES IN", "FORCED AT", "MODALITY", "WAITING FOR");
+    for (size_t i = 0; i < n; i++) {
+        char in[16] = "-", force[24] = "-";
+        if (e[i].state == AGORA__INTAKE_RECEIVING) {
+            countdown(e[i].remaining_ms, in);
+            iso_time(e[i].force_at_ms > 0 ? (uint64_t)e[i].force_at_ms : 0, force);
+        }
+        printf("%-16s %-9s %-6u %-9u %-12s %-20s %-10.10s %s\n", e[i].key,
+               agora__intake_state_name(e[i].state), e[i].n_series, e[i].n_instances, in, force,
+               e[i].modalities[0] ? e[i].modalities : "-", waiting_for(&e[i]));
+    }
+    if (more)
+        printf("(%zu shown, oldest first)\n", n);
+    printf("\n");
+}
+
 static int queue_list(int argc, char **argv)
 {
     opts o;
@@ -287,21 +409,45 @@ static int queue_list(int argc, char **argv)
     agora__queue *q = open_queue(list_cmd.name, &o);
     if (q == NULL)
         return 1;
+    char home[4096];
+    agora__intake *in = NULL;
+    if (agora__cli_home(list_cmd.name, o.home, home, sizeof home) != 0 ||
+        open_intake(list_cmd.name, home, &in) != 0) {
+        agora__queue_close(q);
+        return 1;
+    }
     agora__error err = {0};
     agora__job *jobs = NULL;
-    size_t n = 0;
+    agora__intake_entry *studies = NULL;
+    size_t n = 0, n_studies = 0;
+    int more_studies = 0;
     uint64_t counts[AGORA__JOB_STATE_COUNT];
-    rc = agora__queue_counts(q, counts, &err);
+    uint64_t now = wall_ms(), total = 0;
+    rc = in == NULL ? 0
+                    : agora__intake_list(in, (int64_t)now, 0, LIST_DEFAULT, &studies, &n_studies,
+                                         &more_studies, &err);
+    agora__intake_close(in);
+    if (rc == 0)
+        rc = agora__queue_counts(q, counts, &err);
     if (rc == 0)
         rc = agora__queue_list(q, mask, limit, &jobs, &n, &err);
     agora__queue_close(q);
-    if (rc != 0)
+    if (rc != 0) {
+        free(studies);
         return agora__fail(list_cmd.name, &err);
-    uint64_t now = wall_ms(), total = 0;
+    }
     for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++)
         total += counts[i];
     if (o.json) {
-        json_t *doc = json_pack("{s:[],s:{},s:I}", "jobs", "counts", "total", (json_int_t)total);
+        json_t *doc = json_pack("{s:[],s:b,s:[],s:{},s:I}", "studies", "studies_more", more_studies,
+                                "jobs", "counts", "total", (json_int_t)total);
+        for (size_t i = 0; doc != NULL && i < n_studies; i++)
+            if (json_array_append_new(json_object_get(doc, "studies"), study_json(&studies[i])) !=
+                0) {
+                json_decref(doc);
+                doc = NULL;
+            }
+        free(studies);
         for (size_t i = 0; doc != NULL && i < n; i++)
             if (json_array_append_new(json_object_get(doc, "jobs"), job_json(&jobs[i], now)) != 0) {
                 json_decref(doc);
@@ -314,6 +460,8 @@ static int queue_list(int argc, char **argv)
         agora__job_list_free(jobs, n);
         return agora__json_emit_new(stdout, doc, AGORA__JSON_DOC);
     }
+    print_studies(studies, n_studies, more_studies);
+    free(studies);
     printf("%" PRIu64 " job%s:", total, total == 1 ? "" : "s");
     int any = 0;
     for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++)
@@ -434,12 +582,56 @@ static int queue_cancel(int argc, char **argv)
     return queue_act(&cancel_cmd, argc, argv, agora__queue_cancel, "cancelled");
 }
 
+/* force: the operator decides for a study still being received (or held). */
+static int queue_force(int argc, char **argv)
+{
+    opts o;
+    int rc;
+    if (!parse(&force_cmd, argc, argv, &o, &rc))
+        return rc;
+    agora__intake_action action = AGORA__INTAKE_PROCEED;
+    if (o.action != NULL && agora__intake_action_parse(o.action, &action) != 0)
+        return agora__cli_usage_error(
+            force_cmd.name, "--action is proceed, discard or hold (not '%.40s')", o.action);
+    char home[4096];
+    agora__intake *in = NULL;
+    if (agora__cli_home(force_cmd.name, o.home, home, sizeof home) != 0 ||
+        open_intake(force_cmd.name, home, &in) != 0)
+        return 1;
+    if (in == NULL) {
+        fprintf(stderr,
+                "agora %s: this home has no receive spool yet (agora serve never received a "
+                "study): nothing to force\n",
+                force_cmd.name);
+        return 1;
+    }
+    agora__error err = {0};
+    rc = agora__intake_force_action(in, argv[1], action, (int64_t)wall_ms(), &err);
+    agora__intake_close(in);
+    if (rc != 0)
+        return agora__fail(force_cmd.name, &err);
+    static const char *const what[3] = {"complete: the daemon's next poll routes and enqueues it",
+                                        "discarded: it will not run",
+                                        "held: it waits until forced again"};
+    if (o.json)
+        return agora__json_emit_new(stdout,
+                                    json_pack("{s:s, s:s, s:s}", "key", argv[1], "action",
+                                              agora__intake_action_name(action), "state",
+                                              action == AGORA__INTAKE_PROCEED   ? "complete"
+                                              : action == AGORA__INTAKE_DISCARD ? "discarded"
+                                                                                : "held"),
+                                    AGORA__JSON_DOC);
+    printf("study %s %s\n", argv[1], what[action]);
+    return 0;
+}
+
 int agora__cmd_queue(int argc, char **argv)
 {
     static const agora__cli_sub subs[] = {
         {"show", queue_show, NULL},
         {"retry", queue_retry, NULL},
         {"cancel", queue_cancel, NULL},
+        {"force", queue_force, NULL},
     };
     /* The first word that is neither an option nor an option's value names a subcommand, so
      * `agora queue --home H retry 12` works as `agora queue retry 12 --home H` does; without
@@ -449,7 +641,8 @@ int agora__cmd_queue(int argc, char **argv)
         if (strcmp(w, "--") == 0)
             break;
         if (w[0] == '-') {
-            if (strcmp(w, "--home") == 0 || strcmp(w, "--state") == 0 || strcmp(w, "--limit") == 0)
+            if (strcmp(w, "--home") == 0 || strcmp(w, "--state") == 0 ||
+                strcmp(w, "--limit") == 0 || strcmp(w, "--action") == 0)
                 i++;
             continue;
         }
@@ -471,8 +664,8 @@ int agora__cmd_queue(int argc, char **argv)
             free(sub_argv);
             return rc;
         }
-        return agora__cli_usage_error("queue",
-                                      "unknown subcommand '%.40s'; use show, retry or cancel", w);
+        return agora__cli_usage_error(
+            "queue", "unknown subcommand '%.40s'; use show, retry, cancel or force", w);
     }
     return queue_list(argc, argv);
 }

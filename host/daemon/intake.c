@@ -1059,6 +1059,15 @@ int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_
 
 int agora__intake_force(agora__intake *in, const char *key, int64_t now_ms, agora__error *err)
 {
+    return agora__intake_force_action(in, key, AGORA__INTAKE_PROCEED, now_ms, err);
+}
+
+int agora__intake_force_action(agora__intake *in, const char *key, agora__intake_action action,
+                               int64_t now_ms, agora__error *err)
+{
+    if (action != AGORA__INTAKE_PROCEED && action != AGORA__INTAKE_DISCARD &&
+        action != AGORA__INTAKE_HOLD)
+        return agora__error_set(err, AGORA_EINVAL, "unknown force action");
     char prefix[AGORA__INTAKE_KEY_LEN + 1];
     size_t len = key ? strlen(key) : 0;
     if (len < 6 || len > AGORA__INTAKE_KEY_LEN)
@@ -1098,17 +1107,22 @@ int agora__intake_force(agora__intake *in, const char *key, int64_t now_ms, agor
     if (found > 1)
         return agora__error_set(err, AGORA_EINVAL,
                                 "key %s names more than one study; give more digits", prefix);
+    /* proceed and discard apply to a receiving or held study; hold to a receiving one. */
+    static const char *const to[3] = {"complete", "discarded", "held"};
+    static const char *const done[3] = {"forced complete", "discarded", "held"};
     int changed = 0, rc = 0;
-    if (strcmp(state, "receiving") == 0 || strcmp(state, "held") == 0)
-        rc = set_state(in, uid, state, "complete", "operator", now_ms, &changed, err);
+    int allowed = strcmp(state, "receiving") == 0 ||
+                  (strcmp(state, "held") == 0 && action != AGORA__INTAKE_HOLD);
+    if (allowed)
+        rc = set_state(in, uid, state, to[action], "operator", now_ms, &changed, err);
     if (rc != 0)
         return rc;
     if (!changed)
         return agora__error_set(err, AGORA_ESTATE,
-                                "study %s is %s already: only a receiving or held study can be "
-                                "forced",
-                                prefix, state);
-    logf_(in, 0, "study %s forced complete by the operator", prefix);
+                                "study %s is %s already: only a receiving %s can be %s", prefix,
+                                state, action == AGORA__INTAKE_HOLD ? "study" : "or held study",
+                                action == AGORA__INTAKE_HOLD ? "held" : "forced");
+    logf_(in, 0, "study %s %s by the operator", prefix, done[action]);
     return 0;
 }
 

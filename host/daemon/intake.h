@@ -90,7 +90,8 @@
 
 typedef enum {
     AGORA__INTAKE_PROCEED = 0, /* emit the study as it is (reason "forced") */
-    AGORA__INTAKE_DISCARD = 1, /* mark it discarded; never emitted (files kept) */
+    AGORA__INTAKE_DISCARD = 1, /* mark it discarded; never emitted (files kept until the spool's
+                                  retention, agora__spool_reap) */
     AGORA__INTAKE_HOLD = 2     /* mark it held until an operator forces it */
 } agora__intake_action;
 
@@ -216,6 +217,11 @@ int agora__intake_list(agora__intake *in, int64_t now_ms, unsigned states, size_
  * AGORA__ENOENT: no such study; AGORA_EINVAL: the prefix is ambiguous or malformed;
  * AGORA_ESTATE: it is complete, dispatched or discarded already (nothing changes). */
 int agora__intake_force(agora__intake *in, const char *key, int64_t now_ms, agora__error *err);
+/* The same with the operator's action (`agora queue force KEY --action A`): PROCEED as above;
+ * DISCARD marks a receiving or held study discarded (never emitted; its files go with the
+ * spool's retention); HOLD marks a receiving study held until forced. Same errors. */
+int agora__intake_force_action(agora__intake *in, const char *key, agora__intake_action action,
+                               int64_t now_ms, agora__error *err);
 
 /* Testing hook: the reader misbehaves on the next file it reads (AGORA__INGEST_FAULT_*, see
  * ingest.h), as a hostile file could make it. */

@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1231,6 +1232,35 @@ int agora__queue_list(agora__queue *q, unsigned state_mask, size_t limit, agora_
     *out = jobs;
     *n = k;
     return 0;
+}
+
+int agora__queue_study_jobs(agora__queue *q, const char *study_uid, uint64_t *live,
+                            int64_t *last_ms, agora__error *err)
+{
+    *live = 0;
+    *last_ms = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(q->db,
+                     "SELECT COALESCE(SUM(CASE WHEN state IN ('done', 'cancelled') THEN 0 ELSE 1"
+                     " END), 0), COALESCE(MAX(updated_ms), 0) FROM queue_job WHERE study_uid = ?1",
+                     &st, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *live = col_u64(st, 0);
+        *last_ms = (int64_t)col_u64(st, 1);
+    } else {
+        rc = sql_error(q->db, err, "reading a study's jobs");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int agora__queue_study_jobs_fn(void *q, const char *study_uid, uint64_t *live, int64_t *last_ms,
+                               agora__error *err)
+{
+    return agora__queue_study_jobs(q, study_uid, live, last_ms, err);
 }
 
 int agora__queue_counts(agora__queue *q, uint64_t counts[AGORA__JOB_STATE_COUNT], agora__error *err)

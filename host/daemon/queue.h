@@ -316,6 +316,14 @@ int agora__queue_list(agora__queue *q, unsigned state_mask, size_t limit, agora_
                       size_t *n, struct agora__error *err);
 
 /* Jobs per state, indexed by agora__job_state. */
+/* The jobs of one study (any generation), for the spool's retention: *live counts those not
+ * finished (every state but done and cancelled: a failed or retryable job may be retried and
+ * needs the files), *last_ms is the latest updated_ms among them (0: no job). 0 or an error. */
+int agora__queue_study_jobs(agora__queue *q, const char *study_uid, uint64_t *live,
+                            int64_t *last_ms, agora__error *err);
+/* The same as the callback agora__spool_reap takes (arg: the agora__queue *). */
+int agora__queue_study_jobs_fn(void *q, const char *study_uid, uint64_t *live, int64_t *last_ms,
+                               agora__error *err);
 int agora__queue_counts(agora__queue *q, uint64_t counts[AGORA__JOB_STATE_COUNT],
                         struct agora__error *err);
 

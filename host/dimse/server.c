@@ -188,9 +188,20 @@ static int cb_send(void *ctx, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The spool's usage as recorded in spool.db by every writer (the STOW-RS thread's receipts
+ * count too), cached by the spool for a short TTL, so this is cheap per association and per
+ * C-STORE. A usage that cannot be read counts as over: fail closed (a transient refusal). */
 static int over_watermark(const server *s)
 {
-    return s->cfg->spool_watermark != 0 && agora__spool_bytes(s->spool) >= s->cfg->spool_watermark;
+    if (s->cfg->spool_watermark == 0)
+        return 0;
+    uint64_t used = 0;
+    agora__error err = {0};
+    if (agora__spool_usage(s->spool, &used, NULL, &err) != 0) {
+        agora__log(AGORA_LOG_ERROR, COMPONENT, "spool usage unreadable (refusing): %s", err.msg);
+        return 1;
+    }
+    return used >= s->cfg->spool_watermark;
 }
 
 static int cb_admit(void *ctx)

@@ -21,8 +21,11 @@
 struct agora__spool {
     char dir[SPOOL_PATH_MAX];
     sqlite3 *db;
-    sqlite3_stmt *has, *insert;
+    sqlite3_stmt *has, *insert, *usage;
     uint64_t bytes, count, orphans;
+    /* agora__spool_usage's cache: the database's totals at usage_at_ns, and bytes/count then. */
+    uint64_t usage_bytes, usage_count, usage_own_bytes, usage_own_count, usage_at_ns;
+    int reap_armed; /* agora__spool_reap was called once: it may reap from now on */
     uint64_t max_instance;
     uint8_t made[256];           /* in/HH known to exist */
     int64_t (*clock)(void *arg); /* NULL: the wall clock (tests inject one) */
@@ -314,8 +317,227 @@ void agora__spool_close(agora__spool *sp)
         return;
     sqlite3_finalize(sp->has);
     sqlite3_finalize(sp->insert);
+    sqlite3_finalize(sp->usage);
     sqlite3_close(sp->db);
     free(sp);
+}
+
+int agora__spool_usage(agora__spool *sp, uint64_t *bytes, uint64_t *count, agora__error *err)
+{
+    int rc = 0;
+    uint64_t now = agora__now_ns();
+    if (sp->usage_at_ns == 0 || now - sp->usage_at_ns >= AGORA__SPOOL_USAGE_TTL_MS * 1000000ull) {
+        if (sp->usage == NULL &&
+            sqlite3_prepare_v2(sp->db,
+                               "SELECT COALESCE(SUM(size_bytes), 0), COUNT(*) FROM spool_instance",
+                               -1, &sp->usage, NULL) != SQLITE_OK) {
+            rc = db_error(sp, "reading the spool's usage", err);
+        } else if (sqlite3_step(sp->usage) == SQLITE_ROW) {
+            sp->usage_bytes = (uint64_t)sqlite3_column_int64(sp->usage, 0);
+            sp->usage_count = (uint64_t)sqlite3_column_int64(sp->usage, 1);
+            sp->usage_own_bytes = sp->bytes;
+            sp->usage_own_count = sp->count;
+            sp->usage_at_ns = now == 0 ? 1 : now;
+        } else {
+            rc = db_error(sp, "reading the spool's usage", err);
+        }
+        if (sp->usage != NULL)
+            sqlite3_reset(sp->usage);
+    }
+    if (bytes != NULL)
+        *bytes = sp->usage_bytes + (sp->bytes - sp->usage_own_bytes);
+    if (count != NULL)
+        *count = sp->usage_count + (sp->count - sp->usage_own_count);
+    return rc;
+}
+
+/* ---- retention ---- */
+
+typedef struct reap_study {
+    char uid[AGORA__PDU_UID_MAX + 1];
+    char state[16];
+    int64_t updated;
+} reap_study;
+
+static int reap_candidates(agora__spool *sp, int64_t cutoff, reap_study *out, size_t *n,
+                           agora__error *err)
+{
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(sp->db,
+                           "SELECT study_instance_uid, state, updated_at_ms FROM spool_study"
+                           " WHERE state IN ('dispatched', 'discarded') AND updated_at_ms <= ?1"
+                           " ORDER BY updated_at_ms LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(sp, "preparing the retention pass", err);
+    sqlite3_bind_int64(st, 1, cutoff);
+    sqlite3_bind_int(st, 2, (int)AGORA__SPOOL_REAP_MAX_STUDIES);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < AGORA__SPOOL_REAP_MAX_STUDIES) {
+        const char *u = (const char *)sqlite3_column_text(st, 0);
+        const char *stt = (const char *)sqlite3_column_text(st, 1);
+        if (u == NULL || stt == NULL || strlen(u) > AGORA__PDU_UID_MAX)
+            continue;
+        snprintf(out[*n].uid, sizeof out[*n].uid, "%s", u);
+        snprintf(out[*n].state, sizeof out[*n].state, "%s", stt);
+        out[*n].updated = sqlite3_column_int64(st, 2);
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE || r == SQLITE_ROW ? 0 : db_error(sp, "the retention pass", err);
+}
+
+/* Remove one study's rows in one transaction (only if it is still as listed), then its files. */
+static int reap_one(agora__spool *sp, const reap_study *c, agora__spool_reap_stats *rs,
+                    agora__error *err)
+{
+    if (sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(sp, "starting a retention transaction", err);
+    char(*paths)[80] = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t bytes = 0;
+    int rc = 0, gone = 0;
+    sqlite3_stmt *st = NULL;
+    /* The study row first: a late instance (reopened), a state change or an update since the
+     * candidate was listed leaves it in place. */
+    if (sqlite3_prepare_v2(sp->db,
+                           "DELETE FROM spool_study WHERE study_instance_uid = ?1 AND state = ?2"
+                           " AND updated_at_ms = ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        rc = db_error(sp, "preparing a retention delete", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, c->uid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c->state, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, c->updated);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(sp, "removing a study", err);
+        else
+            gone = sqlite3_changes(sp->db) > 0;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == 0 && gone &&
+        sqlite3_prepare_v2(
+            sp->db,
+            "SELECT path, size_bytes FROM spool_instance WHERE study_instance_uid = ?1"
+            " AND state = 'grouped'",
+            -1, &st, NULL) != SQLITE_OK)
+        rc = db_error(sp, "preparing a retention read", err);
+    if (rc == 0 && gone) {
+        sqlite3_bind_text(st, 1, c->uid, -1, SQLITE_STATIC);
+        int r;
+        while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *p = (const char *)sqlite3_column_text(st, 0);
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                void *np = realloc(paths, nc * sizeof *paths);
+                if (np == NULL) {
+                    rc = agora__error_set(err, AGORA_ENOMEM, "out of memory for the retention");
+                    break;
+                }
+                paths = np;
+                cap = nc;
+            }
+            snprintf(paths[n], sizeof paths[n], "%s", p ? p : "");
+            n++;
+            bytes += (uint64_t)sqlite3_column_int64(st, 1);
+        }
+        if (rc == 0 && r != SQLITE_DONE)
+            rc = db_error(sp, "reading a study's instances", err);
+    }
+    sqlite3_finalize(st);
+    static const char *const del[2] = {
+        "DELETE FROM spool_instance WHERE study_instance_uid = ?1 AND state = 'grouped'",
+        "DELETE FROM spool_series WHERE study_instance_uid = ?1"};
+    for (int i = 0; rc == 0 && gone && i < 2; i++) {
+        st = NULL;
+        if (sqlite3_prepare_v2(sp->db, del[i], -1, &st, NULL) != SQLITE_OK)
+            rc = db_error(sp, "preparing a retention delete", err);
+        else {
+            sqlite3_bind_text(st, 1, c->uid, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = db_error(sp, "removing a study's rows", err);
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 && sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_error(sp, "committing a retention", err);
+    if (rc != 0) {
+        sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+        free(paths);
+        return rc;
+    }
+    /* The rows are gone (durably): now the files. One that cannot be removed stays an orphan. */
+    for (size_t i = 0; i < n; i++) {
+        char full[SPOOL_PATH_MAX];
+        agora__error ignored = {0};
+        if (strncmp(paths[i], "in/", 3) != 0 || strstr(paths[i], "..") != NULL ||
+            path_of(sp, paths[i], full, &ignored) != 0)
+            continue;
+        if (unlink(full) != 0 && errno == ENOENT)
+            rs->files_missing++;
+    }
+    free(paths);
+    if (gone) {
+        rs->studies++;
+        rs->instances += n;
+        rs->bytes += bytes;
+        sp->bytes = sp->bytes > bytes ? sp->bytes - bytes : 0;
+        sp->count = sp->count > n ? sp->count - n : 0;
+    }
+    return 0;
+}
+
+int agora__spool_reap(agora__spool *sp, int64_t now_ms, uint64_t retention_ms,
+                      agora__spool_study_jobs_fn study_jobs, void *arg,
+                      agora__spool_reap_stats *stats, agora__error *err)
+{
+    agora__spool_reap_stats rs = {0};
+    if (stats != NULL)
+        *stats = rs;
+    if (study_jobs == NULL)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "the spool's retention needs the queue (to keep studies with "
+                                "live jobs)");
+    if (retention_ms < AGORA__SPOOL_RETENTION_MIN_MS || retention_ms > (uint64_t)INT64_MAX / 2)
+        return agora__error_set(err, AGORA_EINVAL,
+                                "the spool retention must be at least one hour (default 3 days)");
+    if (!sp->reap_armed) {
+        sp->reap_armed = 1;
+        rs.armed = 1;
+        if (stats != NULL)
+            *stats = rs;
+        return 0;
+    }
+    int64_t cutoff = now_ms - (int64_t)retention_ms;
+    reap_study *cands = calloc(AGORA__SPOOL_REAP_MAX_STUDIES, sizeof *cands);
+    if (cands == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory for the retention");
+    size_t n = 0;
+    int rc = reap_candidates(sp, cutoff, cands, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint64_t live = 0;
+        int64_t last = 0;
+        rc = study_jobs(arg, cands[i].uid, &live, &last, err);
+        if (rc != 0)
+            break;
+        if (live > 0 || last > cutoff) {
+            rs.kept_busy++;
+            continue;
+        }
+        rc = reap_one(sp, &cands[i], &rs, err);
+    }
+    free(cands);
+    if (rs.studies > 0)
+        sp->usage_at_ns = 0; /* the watermark sees the space at once */
+    if (stats != NULL)
+        *stats = rs;
+    return rc;
+}
+
+void agora__spool_usage_invalidate(agora__spool *sp)
+{
+    sp->usage_at_ns = 0;
 }
 
 uint64_t agora__spool_bytes(const agora__spool *sp)

@@ -69,11 +69,64 @@ int agora__spool_db_open(const char *home, struct sqlite3 **db, char *dir, size_
 /* Tests: received_at_ms comes from clock(arg) instead of the wall clock (NULL restores it). */
 void agora__spool_debug_clock(agora__spool *sp, int64_t (*clock)(void *arg), void *arg);
 
-/* Bytes of the instances recorded (the watermark compares against this), their count, and the
- * files in in/ without a row found at open. */
+/* The spool's usage for the watermark checks: bytes (size_bytes: meta + data set) and count of
+ * the instances recorded in spool.db by EVERY writer (the DIMSE listener's handle, the STOW-RS
+ * thread's handle, another process), minus what retention removed. Read from the database
+ * (one SUM over spool_instance: ~17 ms for 100,000 rows here, so not on every call) at most
+ * every AGORA__SPOOL_USAGE_TTL_MS, plus this handle's own receipts since that read, so they
+ * count at once. Another handle's receipts count within the TTL. bytes/count may be NULL.
+ * 0, or a database error (the values are then the last known; a watermark check should fail
+ * closed). */
+#define AGORA__SPOOL_USAGE_TTL_MS 500u
+int agora__spool_usage(agora__spool *sp, uint64_t *bytes, uint64_t *count,
+                       struct agora__error *err);
+/* Tests: the next agora__spool_usage call reads the database (no cached value). */
+void agora__spool_usage_invalidate(agora__spool *sp);
+
+/* What this handle saw at open plus its own receipts (NOT other handles'; the watermark uses
+ * agora__spool_usage), and the files in in/ without a row found at open. */
 uint64_t agora__spool_bytes(const agora__spool *sp);
 uint64_t agora__spool_count(const agora__spool *sp);
 uint64_t agora__spool_orphans(const agora__spool *sp);
+
+/* ---- retention ---------------------------------------------------------------------------- */
+
+/* Retention (like mercure's 3 days): the files and rows of a study are removed once
+ *   - its spool_study is dispatched (handed to the queue) or discarded (force action / operator),
+ *     and has not changed for retention_ms, and
+ *   - the queue says none of its jobs is live (every job done or cancelled; a failed or
+ *     retryable job may be retried and keeps the files) and the last of them finished at least
+ *     retention_ms ago.
+ * A study still receiving, complete, held, reopened by a late series, or with a live job is
+ * never touched; nor are rejected or ungrouped instances (they stay for the operator). The rows
+ * (spool_instance, spool_series, spool_study) go in one transaction that re-checks the study's
+ * state, then the files are unlinked; a crash in between leaves orphan files (counted at open),
+ * never a row without its file. A late instance after that starts a new study (generation 1)
+ * and a resend is received again (the queue's unique key still keeps it from running twice).
+ *
+ * Never at start-up: the first call on a handle only arms it (a clock that is wrong at boot
+ * deletes nothing); later calls reap. At most AGORA__SPOOL_REAP_MAX_STUDIES studies per call
+ * (a timer calls it again). study_jobs(arg, study_uid, &live, &last_ms, err) is the queue's
+ * agora__queue_study_jobs_fn; its failure stops the call (nothing more is removed). */
+#define AGORA__SPOOL_RETENTION_DEFAULT_MS (3ull * 24 * 3600 * 1000)
+#define AGORA__SPOOL_RETENTION_MIN_MS     (3600ull * 1000)
+#define AGORA__SPOOL_REAP_MAX_STUDIES     64u
+
+typedef int (*agora__spool_study_jobs_fn)(void *arg, const char *study_uid, uint64_t *live,
+                                          int64_t *last_ms, struct agora__error *err);
+
+typedef struct agora__spool_reap_stats {
+    uint32_t armed;         /* 1: this was the first call (nothing done) */
+    uint32_t studies;       /* removed */
+    uint32_t kept_busy;     /* old enough, but a job is live or finished recently */
+    uint64_t instances;     /* rows removed */
+    uint64_t bytes;         /* size_bytes of the removed rows (the space the watermark regains) */
+    uint64_t files_missing; /* rows whose file was already gone */
+} agora__spool_reap_stats;
+
+int agora__spool_reap(agora__spool *sp, int64_t now_ms, uint64_t retention_ms,
+                      agora__spool_study_jobs_fn study_jobs, void *arg,
+                      agora__spool_reap_stats *stats, struct agora__error *err);
 
 /* 1 when the SOP instance is recorded already, 0 when not, <0 on a database error. */
 int agora__spool_has(agora__spool *sp, const char *sop_instance, struct agora__error *err);

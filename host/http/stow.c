@@ -2,7 +2,6 @@
  * Response Module once every part is durable or refused. */
 #include "stow.h"
 
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +10,10 @@
 #include "assoc.h" /* the DIMSE listener's SOP class and transfer syntax lists */
 #include "common.h"
 #include "multipart.h"
-#include "part10_meta.h"
+#include "filemeta.h"
 #include "spool.h"
 
-#define COMPONENT      "stow"
-#define USAGE_EVERY_NS (500ull * 1000000ull) /* re-read spool.db's total at most this often */
+#define COMPONENT "stow"
 
 /* Failure Reason values (PS3.18 Table I.2-2). */
 #define FAIL_RESOURCES  0xA700u
@@ -26,9 +24,6 @@
 struct agora__stow {
     agora__stow_config cfg;
     agora__spool *sp;
-    sqlite3 *ro; /* read-only connection to spool.db: the total other writers recorded */
-    sqlite3_stmt *sum;
-    uint64_t used_db, own_at_read, read_at_ns;
     atomic_uint_fast64_t requests, stored, duplicates, failed, busy;
 };
 
@@ -41,8 +36,8 @@ typedef struct stow_req {
     unsigned n_ok, n_dup, n_fail;
     enum part_state ps;
     unsigned pre_fail; /* a reason decided before the meta was read (kept to name the UIDs) */
-    agora__p10meta_reader reader;
-    agora__p10meta meta;
+    agora__filemeta_reader reader;
+    agora__filemeta meta;
     int have_meta;
     agora__spool_txn *txn;
     int cut_part; /* a part was ended incomplete (the body ended inside it) */
@@ -50,30 +45,26 @@ typedef struct stow_req {
 
 /* ---- spool usage ---- */
 
-/* Bytes in spool.db (all writers: the DIMSE listener has its own handle) plus what this handle
- * added since the last read. */
-static uint64_t spool_used(agora__stow *st)
+/* The usage of the whole spool (agora__spool_usage: every writer's receipts, the DIMSE
+ * listener's included, cached by the spool for a short TTL). Unreadable counts as over: fail
+ * closed (503, the client retries). */
+static uint64_t spool_used(agora__stow *st, int *failed)
 {
-    uint64_t now = agora__now_ns();
-    uint64_t own = agora__spool_bytes(st->sp);
-    if (st->read_at_ns == 0 || now - st->read_at_ns >= USAGE_EVERY_NS) {
-        sqlite3_reset(st->sum);
-        if (sqlite3_step(st->sum) == SQLITE_ROW) {
-            st->used_db = (uint64_t)sqlite3_column_int64(st->sum, 0);
-            st->own_at_read = own;
-            st->read_at_ns = now;
-        } else {
-            agora__log(AGORA_LOG_WARN, COMPONENT, "cannot read the spool total: %s",
-                       sqlite3_errmsg(st->ro));
-        }
-        sqlite3_reset(st->sum);
-    }
-    return st->used_db + (own - st->own_at_read);
+    uint64_t used = 0;
+    agora__error err = {0};
+    *failed = agora__spool_usage(st->sp, &used, NULL, &err) != 0;
+    if (*failed)
+        agora__log(AGORA_LOG_WARN, COMPONENT, "cannot read the spool's usage: %s", err.msg);
+    return used;
 }
 
 static int over_watermark(agora__stow *st)
 {
-    return st->cfg.spool_watermark != 0 && spool_used(st) >= st->cfg.spool_watermark;
+    if (st->cfg.spool_watermark == 0)
+        return 0;
+    int failed = 0;
+    uint64_t used = spool_used(st, &failed);
+    return failed || used >= st->cfg.spool_watermark;
 }
 
 /* ---- response items ---- */
@@ -83,7 +74,7 @@ static json_t *uid_attr(const char *v)
     return json_pack("{s:s, s:[s]}", "vr", "UI", "Value", v);
 }
 
-static json_t *item(const agora__p10meta *m, int have_meta, int failure, unsigned reason)
+static json_t *item(const agora__filemeta *m, int have_meta, int failure, unsigned reason)
 {
     json_t *it = json_object();
     if (it == NULL)
@@ -145,7 +136,7 @@ static int on_part_begin(void *arg, const agora__multipart_part *part)
     }
     if (over_watermark(r->st))
         r->pre_fail = FAIL_RESOURCES;
-    agora__p10meta_init(&r->reader);
+    agora__filemeta_init(&r->reader);
     r->ps = P_META;
     return 0;
 }
@@ -172,11 +163,11 @@ static void meta_done(stow_req *r)
         skip_part(r, FAIL_CLASS);
         return;
     }
-    if (!agora__dimse_ts_accepted(AGORA__ABSTRACT_STORAGE, r->meta.transfer_syntax)) {
+    if (!agora__dimse_ts_accepted(AGORA__ABSTRACT_STORAGE, r->meta.ts)) {
         skip_part(r, FAIL_SYNTAX);
         return;
     }
-    agora__spool_instance inst = {r->meta.sop_class, r->meta.sop_instance, r->meta.transfer_syntax,
+    agora__spool_instance inst = {r->meta.sop_class, r->meta.sop_instance, r->meta.ts,
                                   AGORA__STOW_CALLING_AE, AGORA__STOW_CALLED_AE};
     agora__error err = {0};
     if (agora__spool_begin(r->st->sp, &inst, &r->txn, &err) != 0) {
@@ -204,10 +195,10 @@ static int on_part_data(void *arg, const uint8_t *p, size_t n)
     if (r->ps == P_META) {
         size_t used = 0;
         agora__error err = {0};
-        int rc = agora__p10meta_feed(&r->reader, p, n, &used, &r->meta, &err);
-        if (rc == AGORA__P10META_MORE)
+        int rc = agora__filemeta_feed(&r->reader, p, n, &used, &r->meta, &err);
+        if (rc == AGORA__FILEMETA_MORE)
             return 0;
-        if (rc != AGORA__P10META_DONE) {
+        if (rc != AGORA__FILEMETA_DONE) {
             agora__log(AGORA_LOG_INFO, COMPONENT, "part %u refused: %s",
                        agora__multipart_parts(r->mp), err.msg);
             skip_part(r, FAIL_UNDERSTAND);
@@ -435,14 +426,16 @@ static const agora__http_handler stow_handler = {stow_begin, stow_body, stow_end
 static int stow_health(void *arg, json_t *root)
 {
     agora__stow *st = arg;
-    uint64_t used = spool_used(st);
+    int failed = 0;
+    uint64_t used = spool_used(st, &failed);
     json_t *j = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "requests",
         (json_int_t)atomic_load(&st->requests), "stored", (json_int_t)atomic_load(&st->stored),
         "duplicates", (json_int_t)atomic_load(&st->duplicates), "failed",
         (json_int_t)atomic_load(&st->failed), "refused_busy", (json_int_t)atomic_load(&st->busy),
         "spool_bytes", (json_int_t)used, "spool_watermark", (json_int_t)st->cfg.spool_watermark,
-        "over_watermark", st->cfg.spool_watermark != 0 && used >= st->cfg.spool_watermark);
+        "over_watermark",
+        st->cfg.spool_watermark != 0 && (failed || used >= st->cfg.spool_watermark));
     if (j == NULL)
         return AGORA_ENOMEM;
     return json_object_set_new(root, "stow", j) == 0 ? 0 : AGORA_ENOMEM;
@@ -460,20 +453,6 @@ int agora__stow_register(agora__http_server *s, const agora__stow_config *cfg, a
         return agora__error_set(err, AGORA_ENOMEM, "out of memory for STOW-RS");
     st->cfg = *cfg;
     int rc = agora__spool_open(cfg->home, cfg->max_instance_bytes, &st->sp, err);
-    char db[4096];
-    if (rc == 0)
-        rc = agora__home_path(cfg->home, AGORA__HOME_SPOOL, db, sizeof db - 16, err);
-    if (rc == 0) {
-        strcat(db, "/spool.db");
-        if (sqlite3_open_v2(db, &st->ro, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-                SQLITE_OK ||
-            sqlite3_prepare_v2(st->ro, "SELECT COALESCE(SUM(size_bytes), 0) FROM spool_instance",
-                               -1, &st->sum, NULL) != SQLITE_OK)
-            rc = agora__error_set(err, AGORA__EIO, "cannot read spool.db: %s",
-                                  st->ro ? sqlite3_errmsg(st->ro) : "out of memory");
-        else
-            sqlite3_busy_timeout(st->ro, 5000);
-    }
     agora__http_route r = {.method = "POST",
                            .path = "/dicomweb/studies",
                            .flags = AGORA__HTTP_PREFIX,
@@ -506,8 +485,6 @@ void agora__stow_close(agora__stow *st)
 {
     if (st == NULL)
         return;
-    sqlite3_finalize(st->sum);
-    sqlite3_close(st->ro);
     agora__spool_close(st->sp);
     free(st);
 }

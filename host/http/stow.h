@@ -5,7 +5,7 @@
  * with Content-Type: multipart/related; type="application/dicom"; boundary=...
  *
  * Each part (a Part 10 file) is streamed into the spool (host/dimse/spool.h) as it arrives:
- * its file meta group (group 0002 only, part10_meta.h) gives the SOP class, the SOP instance and
+ * its file meta group (group 0002 only, host/dimse/filemeta.h) gives the SOP class, the SOP instance and
  * the transfer syntax; the data set bytes after it are written unparsed (the spool writes its own
  * meta group in front). The host never parses a data set.
  *

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,13 @@
-/* libFuzzer: the Part 10 file meta reader of STOW-RS parts (host/http/part10_meta.c), whole and
- * fed in pieces (sizes from the first byte): both must agree on the outcome, the UIDs and the
- * meta length, and never claim more bytes than were fed. */
+/* libFuzzer: the Part 10 file meta reader as STOW-RS parts use it (host/dimse/filemeta.c, the
+ * one reader the senders share), whole and fed in pieces (sizes from the first byte): both must
+ * agree on the outcome, the UIDs and the meta length when the group length comes first (else the
+ * reader refuses), and never claim more bytes than were fed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
-#include "part10_meta.h"
+#include "filemeta.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,30 +18,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t step = 1 + data[0] % 64;
     data++;
     size--;
-    agora__p10meta whole, fed;
+    agora__filemeta whole, fed;
     agora__error err = {0};
-    int rc = agora__p10meta_parse(data, size, &whole, &err);
-    agora__p10meta_reader *r = malloc(sizeof *r);
+    int rc = agora__filemeta_parse(data, size, &whole, &err);
+    agora__filemeta_reader *r = malloc(sizeof *r);
     if (r == NULL)
         return 0;
-    agora__p10meta_init(r);
-    int frc = AGORA__P10META_MORE;
+    agora__filemeta_init(r);
+    int frc = AGORA__FILEMETA_MORE;
     size_t at = 0;
-    while (frc == AGORA__P10META_MORE && at < size) {
+    while (frc == AGORA__FILEMETA_MORE && at < size) {
         size_t k = step > size - at ? size - at : step, used = 0;
-        frc = agora__p10meta_feed(r, data + at, k, &used, &fed, &err);
-        if (used > k || (frc == AGORA__P10META_MORE && used != k))
+        frc = agora__filemeta_feed(r, data + at, k, &used, &fed, &err);
+        if (used > k || (frc == AGORA__FILEMETA_MORE && used != k))
             abort();
         at += used;
     }
     free(r);
-    if (rc == 0) {
-        if (frc != AGORA__P10META_DONE || fed.meta_len != whole.meta_len || at != whole.meta_len ||
-            strcmp(fed.sop_class, whole.sop_class) != 0 ||
-            strcmp(fed.sop_instance, whole.sop_instance) != 0 ||
-            strcmp(fed.transfer_syntax, whole.transfer_syntax) != 0 || whole.meta_len > size)
+    /* Without (0002,0000) first, only the whole-file parse may accept (its leniency for files on
+     * disk); the incremental reader (STOW-RS parts) must refuse. */
+    int group_length_first =
+        size >= 136 && data[132] == 2 && data[133] == 0 && data[134] == 0 && data[135] == 0;
+    if (!group_length_first) {
+        if (frc == AGORA__FILEMETA_DONE)
             abort();
-    } else if (frc == AGORA__P10META_DONE) {
+        return 0;
+    }
+    if (rc == 0) {
+        if (frc != AGORA__FILEMETA_DONE || fed.data_offset != whole.data_offset ||
+            at != whole.data_offset || strcmp(fed.sop_class, whole.sop_class) != 0 ||
+            strcmp(fed.sop_instance, whole.sop_instance) != 0 || strcmp(fed.ts, whole.ts) != 0 ||
+            whole.data_offset > size)
+            abort();
+    } else if (frc == AGORA__FILEMETA_DONE) {
         abort(); /* the reader took what the parser refused */
     }
     return 0;

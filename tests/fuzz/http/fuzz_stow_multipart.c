@@ -10,14 +10,14 @@
 
 #include "common.h"
 #include "multipart.h"
-#include "part10_meta.h"
+#include "filemeta.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct fz {
     int in_part, stopped;
     uint64_t digest;
-    agora__p10meta_reader reader;
+    agora__filemeta_reader reader;
     int meta_state;   /* 0 reading, 1 done, 2 refused */
     unsigned stop_at; /* part index whose begin returns an error (0: never) */
 } fz;
@@ -37,7 +37,7 @@ static int on_begin(void *arg, const agora__multipart_part *part)
     f->in_part = 1;
     mix(f, "B", 1);
     mix(f, part->content_type, strlen(part->content_type));
-    agora__p10meta_init(&f->reader);
+    agora__filemeta_init(&f->reader);
     f->meta_state = 0;
     if (f->stop_at && part->index + 1 == f->stop_at) {
         f->stopped = 1;
@@ -55,17 +55,17 @@ static int on_data(void *arg, const uint8_t *p, size_t n)
     mix(f, p, n);
     if (f->meta_state == 0) {
         size_t used = 0;
-        agora__p10meta m;
+        agora__filemeta m;
         agora__error err = {0};
-        int rc = agora__p10meta_feed(&f->reader, p, n, &used, &m, &err);
+        int rc = agora__filemeta_feed(&f->reader, p, n, &used, &m, &err);
         if (used > n)
             abort();
-        if (rc == AGORA__P10META_DONE) {
-            if (m.meta_len > AGORA__P10META_MAX || m.sop_instance[0] == 0 ||
-                strlen(m.sop_class) > AGORA__P10META_UID_MAX)
+        if (rc == AGORA__FILEMETA_DONE) {
+            if (m.data_offset > AGORA__FILEMETA_MAX || m.sop_instance[0] == 0 ||
+                strlen(m.sop_class) > AGORA__PDU_UID_MAX)
                 abort();
             f->meta_state = 1;
-        } else if (rc != AGORA__P10META_MORE) {
+        } else if (rc != AGORA__FILEMETA_MORE) {
             f->meta_state = 2;
         }
     }

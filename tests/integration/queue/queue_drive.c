@@ -12,14 +12,23 @@
  *                                         1..N (again after a restart: the same keys), end the
  *                                         leases a killed predecessor held, then run (settled in
  *                                         the ledger transaction) and deliver until none is left
+ *   queue_drive HOME spool FILE...        receive Part 10 files into the home's spool as the DIMSE
+ *                                         listener does (now), then one intake poll groups them
+ *                                         in the sandboxed reader ($AGORA_RUNNER); prints the
+ *                                         number grouped (the study stays receiving)
  * Exit 0, or 1 with the error on stderr. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "common.h"
+#include "filemeta.h"
+#include "intake.h"
 #include "ledger.h"
 #include "queue.h"
+#include "spool.h"
 
 static int die(const char *what, const agora__error *err)
 {
@@ -224,12 +233,71 @@ static int cmd_churn(agora__queue *q, const char *home, int argc, char **argv)
     return 0;
 }
 
+static int not_yet(void *arg, const agora__intake_study *st)
+{
+    (void)arg;
+    (void)st;
+    return 1; /* not handed over: the test wants it listed, not dispatched */
+}
+
+static int cmd_spool(const char *home, int argc, char **argv)
+{
+    agora__spool *sp = NULL;
+    agora__error err = {0};
+    if (agora__spool_open(home, 64u << 20, &sp, &err) != 0)
+        return die("spool open", &err);
+    int rc = 0;
+    for (int i = 3; rc == 0 && i < argc; i++) {
+        agora__filemeta m;
+        FILE *f = NULL;
+        if (agora__filemeta_read(argv[i], &m, &err) != 0 || (f = fopen(argv[i], "rb")) == NULL ||
+            fseek(f, (long)m.data_offset, SEEK_SET) != 0) {
+            rc = die("read", &err);
+            break;
+        }
+        agora__spool_instance inst = {m.sop_class, m.sop_instance, m.ts,
+                                      "MODALITY",  "AGORA",        "dimse"};
+        agora__spool_txn *t = NULL;
+        rc = agora__spool_begin(sp, &inst, &t, &err);
+        char buf[65536];
+        size_t got;
+        while (rc == 0 && (got = fread(buf, 1, sizeof buf, f)) > 0)
+            rc = agora__spool_write(t, buf, got, &err);
+        fclose(f);
+        int dup = 0;
+        if (rc == 0)
+            rc = agora__spool_commit(t, &dup, &err);
+        else if (t != NULL)
+            agora__spool_abandon(t);
+        if (rc != 0)
+            rc = die("spool", &err);
+    }
+    agora__spool_close(sp);
+    if (rc != 0)
+        return rc;
+    agora__intake *in = NULL;
+    if (agora__intake_open(home, NULL, &in, &err) != 0)
+        return die("intake open", &err);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    agora__intake_poll_stats ps = {0};
+    rc = agora__intake_poll(in, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, not_yet, NULL, &ps,
+                            &err);
+    agora__intake_close(in);
+    if (rc != 0)
+        return die("poll", &err);
+    printf("%u\n", ps.grouped);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: queue_drive HOME enqueue|run|send|fail-run|churn ...\n");
+        fprintf(stderr, "usage: queue_drive HOME enqueue|run|send|fail-run|churn|spool ...\n");
         return 2;
     }
+    if (strcmp(argv[2], "spool") == 0)
+        return cmd_spool(argv[1], argc, argv);
     agora__queue *q = NULL;
     agora__error err = {0};
     if (agora__queue_open(argv[1], &q, &err) != 0)

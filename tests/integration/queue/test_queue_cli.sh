@@ -91,6 +91,54 @@ expect_rc 1 "unknown job" q show 999
 has "unknown job message" "$tmp/err" "no job 999 in the queue"
 expect_rc 1 "retry unknown job" q retry 999
 
+# studies still receiving (the intake's listing) above the jobs, and `agora queue force`
+"$agora" dicom synth --modality CT --slices 3 --rows 16 --cols 16 --seed 7 -o "$tmp/st1" >/dev/null 2>&1 &&
+    "$agora" dicom synth --modality CT --slices 2 --rows 16 --cols 16 --seed 8 -o "$tmp/st2" >/dev/null 2>&1 &&
+    ok "two synthetic studies" || bad "dicom synth"
+[ "$("$drive" "$home" spool "$tmp"/st1/*.dcm)" = 3 ] && ok "study 1 spooled and grouped (3)" || bad "spool study 1"
+[ "$("$drive" "$home" spool "$tmp"/st2/*.dcm)" = 2 ] && ok "study 2 spooled and grouped (2)" || bad "spool study 2"
+expect_rc 0 "list with studies receiving" q
+has "studies block" "$tmp/out" "2 studies still receiving or waiting:"
+has "studies header" "$tmp/out" "STUDY KEY        STATE     SERIES INSTANCES COMPLETES IN"
+grep -qE '^[0-9a-f]{16} +receiving +1 +3 +([0-9]+m[0-9]{2}s|[0-9]+s) +20..-..-..T..:..:..Z +CT +quiet timers' "$tmp/out" && ok "study 1 row: 1 series, 3 instances, countdown, force time, CT" || bad "study row: $(cat "$tmp/out")"
+[ "$(grep -n 'STUDY KEY' "$tmp/out" | cut -d: -f1)" -lt "$(grep -n '^ID ' "$tmp/out" | cut -d: -f1)" ] && ok "studies above the jobs" || bad "order: $(cat "$tmp/out")"
+expect_rc 0 "list --json with studies" q --json
+json "json: studies with key, counts, countdown" 'len(j["studies"]) == 2 and j["studies_more"] is False and all(len(x["key"]) == 16 and x["state"] == "receiving" and 0 < x["remaining_ms"] <= 60000 and x["modalities"] == ["CT"] and x["complete_at"] and x["force_at"] for x in j["studies"]) and sorted(x["instances"] for x in j["studies"]) == [2, 3] and "jobs" in j'
+k1=$(python3 -c 'import json,sys; print([x["key"] for x in json.load(open(sys.argv[1]))["studies"] if x["instances"] == 3][0])' "$tmp/out")
+k2=$(python3 -c 'import json,sys; print([x["key"] for x in json.load(open(sys.argv[1]))["studies"] if x["instances"] == 2][0])' "$tmp/out")
+expect_rc 0 "force hold (8-digit prefix)" q force "${k1:0:8}" --action hold
+has "hold says so" "$tmp/out" "study ${k1:0:8} held: it waits until forced again"
+expect_rc 0 "list shows it held" q --json
+json "json: held, no countdown" '[x for x in j["studies"] if x["key"] == "'"$k1"'"][0]["state"] == "held" and [x for x in j["studies"] if x["key"] == "'"$k1"'"][0]["remaining_ms"] is None'
+expect_rc 1 "hold twice is refused" q force "$k1" --action hold
+has "hold refusal" "$tmp/err" "is held already"
+expect_rc 0 "force proceed (--json)" q force "$k1" --json
+json "json: complete" 'j["state"] == "complete" and j["action"] == "proceed" and j["key"] == "'"$k1"'"'
+expect_rc 0 "list shows it waiting for the hand-over" q
+has "complete row" "$tmp/out" "hand-over to the queue"
+expect_rc 1 "force a complete study is refused" q force "$k1"
+has "complete refusal" "$tmp/err" "is complete already: only a receiving or held study can be forced"
+expect_rc 0 "force discard" q force "$k2" --action discard
+has "discard says so" "$tmp/out" "discarded: it will not run"
+expect_rc 0 "a discarded study is no longer listed" q --json
+json "json: only study 1 left" '[x["key"] for x in j["studies"]] == ["'"$k1"'"]'
+expect_rc 1 "force an unknown study" q force 0123456789abcdef
+has "unknown study message" "$tmp/err" "no study with key 0123456789abcdef"
+expect_rc 1 "force with a short key" q force abc
+has "short key message" "$tmp/err" "a study key is 6 to 16 hex digits"
+expect_rc 2 "force with a bad action" q force "$k1" --action later
+has "bad action message" "$tmp/err" "--action is proceed, discard or hold"
+expect_rc 2 "force without a key" q force
+expect_rc 0 "force --help" "$agora" queue force --help
+has "force help" "$tmp/out" "--action A"
+spool_uids=$(python3 -c '
+import sqlite3,sys
+c=sqlite3.connect(sys.argv[1])
+print(" ".join(r[0] for r in c.execute("SELECT study_instance_uid FROM spool_study UNION SELECT sop_instance_uid FROM spool_instance")))' "$home/spool/spool.db")
+q >"$tmp/st.txt"; q --json >"$tmp/st.json"
+leak=0; for u in $spool_uids; do grep -qF "$u" "$tmp/st.txt" "$tmp/st.json" && leak=1; done
+[ -n "$spool_uids" ] && [ $leak = 0 ] && ok "no spooled UID in the listing" || bad "a spooled UID was printed (or none read)"
+
 # limits and usage errors
 expect_rc 0 "--limit 1" q --limit 1
 has "limit note" "$tmp/out" "(1 shown; --limit N or --state S for more)"

@@ -1,5 +1,6 @@
-/* Unit tests for host/http/part10_meta.c: the file meta group of a STOW-RS part, whole and fed
- * one byte at a time, and what it refuses. */
+/* Unit tests for host/dimse/filemeta.c, the one Part 10 meta reader (the senders' files and the
+ * STOW-RS parts): whole and fed at every chunk size, what it refuses and with which message, and
+ * reading a file from disk. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common.h"
-#include "part10_meta.h"
+#include "filemeta.h"
 
 #define CT  "1.2.840.10008.5.1.4.1.1.2"
 #define SOP "1.2.3.4.5.6.7.8"
@@ -81,33 +84,33 @@ static void whole_and_bytewise(void **state)
     (void)state;
     uint8_t e[512], f[1024];
     size_t ne = good_elems(e), nf = file(f, e, ne, 0);
-    agora__p10meta m;
+    agora__filemeta m;
     agora__error err = {0};
-    assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), 0);
+    assert_int_equal(agora__filemeta_parse(f, nf, &m, &err), 0);
     assert_string_equal(m.sop_class, CT);
     assert_string_equal(m.sop_instance, SOP);
-    assert_string_equal(m.transfer_syntax, ELE);
-    assert_int_equal(m.meta_len, 144 + ne);
+    assert_string_equal(m.ts, ELE);
+    assert_int_equal(m.data_offset, 144 + ne);
     for (size_t chunk = 1; chunk <= nf; chunk++) {
-        agora__p10meta_reader r;
-        agora__p10meta_init(&r);
+        agora__filemeta_reader r;
+        agora__filemeta_init(&r);
         size_t at = 0, used = 0;
-        int rc = AGORA__P10META_MORE;
+        int rc = AGORA__FILEMETA_MORE;
         memset(&m, 0, sizeof m);
-        while (rc == AGORA__P10META_MORE && at < nf) {
+        while (rc == AGORA__FILEMETA_MORE && at < nf) {
             size_t k = chunk > nf - at ? nf - at : chunk;
-            rc = agora__p10meta_feed(&r, f + at, k, &used, &m, &err);
+            rc = agora__filemeta_feed(&r, f + at, k, &used, &m, &err);
             assert_true(used <= k);
             at += used;
-            if (rc == AGORA__P10META_MORE)
+            if (rc == AGORA__FILEMETA_MORE)
                 assert_int_equal(used, k);
         }
-        assert_int_equal(rc, AGORA__P10META_DONE);
+        assert_int_equal(rc, AGORA__FILEMETA_DONE);
         assert_int_equal(at, 144 + ne); /* exactly the meta: "DATASET" is left */
         assert_memory_equal(f + at, "DATASET", 7);
         assert_string_equal(m.sop_instance, SOP);
         /* Done is sticky and takes nothing more. */
-        assert_int_equal(agora__p10meta_feed(&r, f, 3, &used, &m, &err), AGORA__P10META_DONE);
+        assert_int_equal(agora__filemeta_feed(&r, f, 3, &used, &m, &err), AGORA__FILEMETA_DONE);
         assert_int_equal(used, 0);
     }
 }
@@ -116,34 +119,56 @@ static void refusals(void **state)
 {
     (void)state;
     uint8_t e[512], f[1024];
-    agora__p10meta m;
+    agora__filemeta m;
     agora__error err = {0};
     size_t ne = good_elems(e), nf;
     /* No DICM. */
     nf = file(f, e, ne, 0);
     f[129] = 'X';
-    assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), AGORA__EPROTO);
+    assert_int_equal(agora__filemeta_parse(f, nf, &m, &err), AGORA_EINVAL);
+    assert_non_null(strstr(err.msg, "Part 10"));
     /* Truncated anywhere inside the meta. */
     nf = file(f, e, ne, 0);
     for (size_t cut = 0; cut < 144 + ne; cut++)
-        assert_int_equal(agora__p10meta_parse(f, cut, &m, &err), AGORA__EPROTO);
+        assert_int_equal(agora__filemeta_parse(f, cut, &m, &err), AGORA_EINVAL);
     /* The group length one past the elements: an element header is cut. */
     nf = file(f, e, ne, 1);
-    assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), AGORA__EPROTO);
+    assert_int_equal(agora__filemeta_parse(f, nf, &m, &err), AGORA_EINVAL);
     /* A group length over 16 KiB is refused on the head, before anything is buffered. */
     nf = file(f, e, ne, 0);
     f[140] = 0;
     f[141] = 0;
     f[142] = 1; /* 65536 */
-    agora__p10meta_reader r;
-    agora__p10meta_init(&r);
+    agora__filemeta_reader r;
+    agora__filemeta_init(&r);
     size_t used;
-    assert_int_equal(agora__p10meta_feed(&r, f, 200, &used, &m, &err), AGORA__EPROTO);
-    assert_int_equal(agora__p10meta_feed(&r, f, 1, &used, &m, &err), AGORA__EPROTO); /* sticky */
-    /* No group length first. */
-    nf = file(f, e, ne, 0);
-    f[134] = 1;
-    assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), AGORA__EPROTO);
+    assert_int_equal(agora__filemeta_feed(&r, f, 200, &used, &m, &err), AGORA_EINVAL);
+    assert_int_equal(agora__filemeta_feed(&r, f, 1, &used, &m, &err), AGORA_EINVAL); /* sticky */
+    /* No group length first: a STOW-RS part (the incremental reader) is refused... */
+    {
+        uint8_t g[1024];
+        memset(g, 0, 128);
+        memcpy(g + 128, "DICM", 4);
+        memcpy(g + 132, e, ne);
+        memcpy(g + 132 + ne, "DATASET", 7);
+        size_t ng = 132 + ne + 7;
+        agora__filemeta_reader r0;
+        agora__filemeta_init(&r0);
+        size_t u0;
+        assert_int_equal(agora__filemeta_feed(&r0, g, ng, &u0, &m, &err), AGORA_EINVAL);
+        assert_non_null(strstr(err.msg, "group length"));
+        /* ...a file on disk is read by stepping over the group's elements, with the same checks. */
+        assert_int_equal(agora__filemeta_parse(g, ng, &m, &err), 0);
+        assert_int_equal(m.data_offset, 132 + ne);
+        assert_string_equal(m.sop_instance, SOP);
+        /* Cut anywhere before the end of the transfer syntax: refused (a cut after it, at an
+         * element boundary, is indistinguishable from a data set starting there). */
+        size_t ts_end = 132 + 14 + 8 + strlen(CT) + 1 + 8 + strlen(SOP) + 8 + strlen(ELE) + 1;
+        for (size_t cut = 133; cut < ts_end; cut++)
+            assert_int_equal(agora__filemeta_parse(g, cut, &m, &err), AGORA_EINVAL);
+        g[132 + 8 + 2 + 8 + 4] = 'x'; /* a letter in the SOP class UID */
+        assert_int_equal(agora__filemeta_parse(g, ng, &m, &err), AGORA_EINVAL);
+    }
     /* Each required UID missing, malformed, repeated; an element of another group. */
     struct {
         uint16_t elem;
@@ -167,8 +192,9 @@ static void refusals(void **state)
         n += el(x + n, 0x0003, bad[i].elem == 0x0003 ? bad[i].vr : "UI", ins, strlen(ins));
         n += el(x + n, 0x0010, bad[i].elem == 0x0010 ? bad[i].vr : "UI", ts, strlen(ts));
         nf = file(f, x, n, 0);
-        if (agora__p10meta_parse(f, nf, &m, &err) != AGORA__EPROTO)
+        if (agora__filemeta_parse(f, nf, &m, &err) != AGORA_EINVAL)
             fail_msg("accepted bad case %zu", i);
+        assert_null(strstr(err.msg, "1.2")); /* no value from the input in a message */
     }
     for (int missing = 0; missing < 3; missing++) {
         size_t n = 0;
@@ -180,18 +206,20 @@ static void refusals(void **state)
         if (missing != 2)
             n += el(x + n, 0x0010, "UI", ELE, strlen(ELE));
         nf = file(f, x, n, 0);
-        assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), AGORA__EPROTO);
+        assert_int_equal(agora__filemeta_parse(f, nf, &m, &err), AGORA_EINVAL);
+        static const char *const named[3] = {"SOP Class", "SOP Instance", "Transfer Syntax"};
+        assert_non_null(strstr(err.msg, named[missing]));
     }
     {
         size_t n = good_elems(e);
         n += el(e + n, 0x0003, "UI", SOP, strlen(SOP)); /* repeated */
         nf = file(f, e, n, 0);
-        assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), AGORA__EPROTO);
+        assert_int_equal(agora__filemeta_parse(f, nf, &m, &err), AGORA_EINVAL);
         n = good_elems(e);
         n += el(e + n, 0x0100, "UI", SOP, strlen(SOP));
         e[n - 6 - strlen(SOP) - 2] = 8; /* group 0008 inside the meta's length */
         nf = file(f, e, n, 0);
-        assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), AGORA__EPROTO);
+        assert_int_equal(agora__filemeta_parse(f, nf, &m, &err), AGORA_EINVAL);
     }
     /* An OB element whose 4-byte length runs past the group. */
     {
@@ -199,15 +227,65 @@ static void refusals(void **state)
         n += el(e + n, 0x0102, "OB", "ab", 2);
         e[n - 2 - 4] = 0xFF; /* length 255 */
         nf = file(f, e, n, 0);
-        assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), AGORA__EPROTO);
+        assert_int_equal(agora__filemeta_parse(f, nf, &m, &err), AGORA_EINVAL);
     }
     /* Implicit VR inside the meta (lower-case bytes where the VR goes). */
     {
         size_t n = good_elems(e);
         e[4] = 'o';
         nf = file(f, e, n, 0);
-        assert_int_equal(agora__p10meta_parse(f, nf, &m, &err), AGORA__EPROTO);
+        assert_int_equal(agora__filemeta_parse(f, nf, &m, &err), AGORA_EINVAL);
     }
+}
+
+static void write_file(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, n, fp), n);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* agora__filemeta_read: the senders' entry point reads a file's head through the same reader. */
+static void read_from_disk(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/agora-filemeta-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/a.dcm", dir);
+    uint8_t e[512], f[1024];
+    size_t ne = good_elems(e), nf = file(f, e, ne, 0);
+    write_file(path, f, nf);
+    agora__filemeta m;
+    agora__error err = {0};
+    assert_int_equal(agora__filemeta_read(path, &m, &err), 0);
+    assert_string_equal(m.sop_class, CT);
+    assert_string_equal(m.sop_instance, SOP);
+    assert_string_equal(m.ts, ELE);
+    assert_int_equal(m.data_offset, 144 + ne);
+    assert_int_equal(m.file_size, nf);
+    /* A file that ends inside its meta group, or before its preamble does. */
+    write_file(path, f, 144 + ne - 1);
+    assert_int_equal(agora__filemeta_read(path, &m, &err), AGORA_EINVAL);
+    assert_non_null(strstr(err.msg, "truncated"));
+    write_file(path, f, 60);
+    assert_int_equal(agora__filemeta_read(path, &m, &err), AGORA_EINVAL);
+    assert_non_null(strstr(err.msg, "Part 10"));
+    /* A file whose head is longer than the reader's chunk: a private OB element of 6000 bytes. */
+    static uint8_t big_e[8192], big_f[8400];
+    size_t nb = good_elems(big_e);
+    static uint8_t priv[6000];
+    nb += el(big_e + nb, 0x0102, "OB", priv, sizeof priv);
+    size_t nbf = file(big_f, big_e, nb, 0);
+    write_file(path, big_f, nbf);
+    assert_int_equal(agora__filemeta_read(path, &m, &err), 0);
+    assert_int_equal(m.data_offset, 144 + nb);
+    /* Not a regular file; no file. */
+    assert_int_equal(agora__filemeta_read(dir, &m, &err), AGORA_EINVAL);
+    assert_int_equal(unlink(path), 0);
+    assert_true(agora__filemeta_read(path, &m, &err) < 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)
@@ -215,6 +293,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(whole_and_bytewise),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(read_from_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
