@@ -17,6 +17,7 @@
  * The manifest never holds a real UID, name or date of the inputs: file names are pseudonyms,
  * the --study values are not written.
  */
+#include "audit.h"
 #include "commands.h"
 #include "deid_run.h"
 #include "json_emit.h"
@@ -431,6 +432,19 @@ static int do_export(export_opts *o, const char *const *inputs, size_t n_inputs)
         rc = agora__write_file_atomic(mpath, bytes, strlen(bytes), 0644, &err);
     if (rc == 0)
         rc = agora__write_file_atomic(spath, sig_line, strlen(sig_line), 0644, &err);
+    if (rc == 0) {
+        /* The audit names the export by ids only: the ledger row, the manifest's hash. */
+        uint8_t mh[32];
+        char mhex[65], what[256];
+        agora__sha256(bytes, strlen(bytes), mh);
+        agora__hex(mh, 32, mhex);
+        snprintf(what, sizeof what, "ledger %s manifest sha256 %s recipient %s instances %zu", id,
+                 mhex, recipient.id, n_units);
+        rc = agora__audit_home(home, "dataset-export", "clinic", what, &err);
+        if (rc != 0)
+            agora__error_prefix(&err, "the dataset was written, but the audit log was not "
+                                      "appended");
+    }
     free(bytes);
     if (rc != 0) {
         json_decref(m);

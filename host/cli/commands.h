@@ -12,6 +12,7 @@ int agora__cmd_dev_run(int argc, char **argv);   /* [cli] dev run: one plugin, s
 int agora__cmd_dicom(int argc, char **argv);     /* [dicom] dicom dump|pixels|scan */
 int agora__cmd_dicom_synth(int argc, char **argv); /* [cli] dicom synth (host/synth phantoms) */
 int agora__cmd_deid(int argc, char **argv);      /* [deid] de-identified DICOM export */
+int agora__cmd_audit(int argc, char **argv);     /* [trust] audit verify|show */
 int agora__cmd_dataset(int argc, char **argv);   /* [cli] dataset export|verify (deid + sign) */
 int agora__cmd_keygen(int argc, char **argv);    /* [trust] */
 int agora__cmd_pack(int argc, char **argv);      /* [trust] */

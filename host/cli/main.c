@@ -35,6 +35,7 @@ static const command commands[] = {
     {"usage", agora__cmd_usage, "clinic", "usage per plugin for a period"},
     {"statement", agora__cmd_statement, "all", "revenue share: a home's, or --from clinic exports"},
     {"ledger", agora__cmd_ledger, "clinic", "ledger verify | export [--period P -o FILE]"},
+    {"audit", agora__cmd_audit, "all", "audit verify|show: the hash-chained trust audit log"},
     {"clinic", agora__cmd_clinic, "operator", "clinic add|list: clinics whose exports count"},
 };
 

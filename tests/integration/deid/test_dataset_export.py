@@ -153,6 +153,13 @@ def main():
     check("agora.dataset@1 units=8" in st, "statement shows the export line: %s" % st)
     us = run(["usage", "--period", period, "--json"], expect=None).stdout
     check("agora.dataset" in us, "usage shows the export")
+    # Audit: each export appended one entry, ids only (no planted value, no study UID).
+    a = json.loads(run(["audit", "show", "--json"]).stdout)
+    check([e["action"] for e in a] == ["dataset-export", "dataset-export"], "audit: %r" % a)
+    check(json.loads(run(["audit", "verify", "--json"]).stdout)["entries"] == 2, "audit verifies")
+    log = open(os.path.join(env["AGORA_HOME"], "audit.log"), "rb").read()
+    for val in planted:
+        check(val.encode() not in log, "planted %r absent from the audit log" % val)
     if FAILURES:
         print("%d failures" % len(FAILURES))
         sys.exit(1)
