@@ -287,7 +287,7 @@ static int meter(const char *home, char **units, size_t n, char id[AGORA__LEDGER
         rc = agora__ledger_mint(id, err);
     if (rc == 0) {
         agora__ledger_pricing p = {DATASET_PLUGIN_ID, "1", DATASET_VENDOR, 0,
-                                   AGORA__MODEL_FREE, 0,   "USD",          0};
+                                   AGORA__MODEL_FREE, 0,   "XXX",          0};
         agora__ledger_outcome o = {id, "ok", 1, (const char *const *)units, n, 0, 0, 0, &p};
         rc = agora__ledger_record(l, &o, NULL, err);
     }

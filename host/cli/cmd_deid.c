@@ -438,7 +438,7 @@ static void *worker(void *arg)
         size_t done = ++w->done;
         if (w->files->n >= PROGRESS_MIN_FILES) {
             char text[64];
-            snprintf(text, sizeof text, "agora deid: %zu/%zu files", done, w->files->n);
+            snprintf(text, sizeof text, "%s: %zu/%zu files", w->c->who, done, w->files->n);
             agora__progress_step(&w->c->pr, done, w->files->n, text);
         }
         pthread_mutex_unlock(&w->c->lock);
