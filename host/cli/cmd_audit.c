@@ -63,17 +63,12 @@ static int parse(const char *name, const char *about, unsigned which, int argc, 
     return 0;
 }
 
-static int audit_verify(int argc, char **argv)
+static int verify(const audit_opts *o, const char *path)
 {
-    audit_opts o;
-    char path[4096];
-    int rc = parse("audit verify", about_verify, CMD_VERIFY, argc, argv, &o, path, sizeof path);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
     agora__error err = {0};
     uint64_t n = 0, bad = 0;
-    rc = agora__audit_verify(path, &n, &bad, &err);
-    if (o.json)
+    int rc = agora__audit_verify(path, &n, &bad, &err);
+    if (o->json)
         agora__json_emit_new(stdout,
                              rc == 0
                                  ? json_pack("{s:b,s:I}", "ok", 1, "entries", (json_int_t)n)
@@ -84,23 +79,18 @@ static int audit_verify(int argc, char **argv)
         fprintf(stderr, "agora audit verify: %s\n", err.msg);
         return 1;
     }
-    if (!o.json)
+    if (!o->json)
         printf("audit log ok: %llu entries, chain intact (%s)\n", (unsigned long long)n, path);
     return 0;
 }
 
-static int audit_show(int argc, char **argv)
+static int show(const audit_opts *o, const char *path)
 {
-    audit_opts o;
-    char path[4096];
-    int rc = parse("audit show", about_show, CMD_SHOW, argc, argv, &o, path, sizeof path);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
     size_t limit = SHOW_DEFAULT;
-    if (o.limit != NULL) {
+    if (o->limit != NULL) {
         char *end;
-        unsigned long long v = strtoull(o.limit, &end, 10);
-        if (o.limit[0] < '0' || o.limit[0] > '9' || *end != '\0' || v == 0 || v > SHOW_MAX)
+        unsigned long long v = strtoull(o->limit, &end, 10);
+        if (o->limit[0] < '0' || o->limit[0] > '9' || *end != '\0' || v == 0 || v > SHOW_MAX)
             return agora__cli_usage_error("audit show", "--limit must be 1..%d", SHOW_MAX);
         limit = (size_t)v;
     }
@@ -126,7 +116,7 @@ static int audit_show(int argc, char **argv)
     if (f != NULL)
         fclose(f);
     int out = 0;
-    if (o.json) {
+    if (o->json) {
         out = agora__json_emit_new(stdout, all, AGORA__JSON_DOC);
     } else {
         size_t k;
@@ -142,6 +132,29 @@ static int audit_show(int argc, char **argv)
         json_decref(all);
     }
     return out ? 1 : 0;
+}
+
+/* Both subcommands: one parse, then the work. */
+static int audit_cmd(unsigned which, int argc, char **argv)
+{
+    audit_opts o;
+    char path[4096];
+    int rc = parse(which == CMD_VERIFY ? "audit verify" : "audit show",
+                   which == CMD_VERIFY ? about_verify : about_show, which, argc, argv, &o, path,
+                   sizeof path);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    return which == CMD_VERIFY ? verify(&o, path) : show(&o, path);
+}
+
+static int audit_verify(int argc, char **argv)
+{
+    return audit_cmd(CMD_VERIFY, argc, argv);
+}
+
+static int audit_show(int argc, char **argv)
+{
+    return audit_cmd(CMD_SHOW, argc, argv);
 }
 
 int agora__cmd_audit(int argc, char **argv)
