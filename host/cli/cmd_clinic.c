@@ -1,5 +1,6 @@
 /* The clinic's commands: init a home trusting an operator key, sync a catalog, install, list and
  * remove plugins. */
+#include "audit.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "json_emit.h"
@@ -233,6 +234,18 @@ static void print_changes(const agora__catalog *cur, const agora__catalog *old, 
         printf("  no entry changed\n");
 }
 
+/* Append a clinic-side trust action to HOME/audit.log (trust/audit.h). 0, or 1 with the message
+ * printed: the action itself took place. */
+static int audit_note(const char *cmd, const agora__trust_home *h, const char *object)
+{
+    agora__error err = {0};
+    if (agora__audit_home(agora__trust_home_dir(h), cmd, "clinic", object, &err) == 0)
+        return 0;
+    fprintf(stderr, "agora %s: done, but the audit log could not be appended: %s\n", cmd,
+            err.msg);
+    return 1;
+}
+
 int agora__cmd_sync(int argc, char **argv)
 {
     clinic_opts o;
@@ -257,11 +270,17 @@ int agora__cmd_sync(int argc, char **argv)
     char expires[AGORA__TIME_TEXT];
     agora__time_format(cur->expires, expires);
     int status = 0;
+    if (rc != 1) {
+        char what[128];
+        snprintf(what, sizeof what, "catalog v%llu -> v%llu key %s", (unsigned long long)held,
+                 (unsigned long long)cur->version, cur->key_id);
+        status = audit_note("sync", h, what);
+    }
     if (o.json) {
         json_t *changes = json_array();
         if (changes != NULL)
             print_changes(cur, rc == 1 ? cur : &old, changes);
-        status = agora__json_emit_new(
+        status |= agora__json_emit_new(
             stdout,
             json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1, "held_version", (json_int_t)held,
                       "version", (json_int_t)cur->version, "expires", expires, "changes", changes),
@@ -328,6 +347,9 @@ int agora__cmd_install(int argc, char **argv)
             printf("installed %s@%s (%s; may see: %s; %s %llu %s)\n", id, version, info.level, g,
                    info.pricing.model, (unsigned long long)info.pricing.price_minor,
                    info.pricing.currency);
+        char what[AGORA__TRUST_ID_MAX + AGORA__TRUST_VERSION_MAX + 2];
+        snprintf(what, sizeof what, "%s@%s", id, version);
+        out |= audit_note("install", h, what);
         agora__trust_home_close(h);
         return out;
     }
@@ -420,9 +442,12 @@ int agora__cmd_remove(int argc, char **argv)
     if (h == NULL)
         return 1;
     rc = agora__home_remove(h, pos[0], &err);
+    int noted = rc == 0 ? audit_note("remove", h, pos[0]) : 0;
     agora__trust_home_close(h);
     if (rc != 0)
         return agora__fail("remove", &err);
+    if (noted != 0)
+        return 1;
     if (o.json)
         return agora__json_emit_new(stdout, json_pack("{s:s}", "removed", pos[0]),
                                     AGORA__JSON_LINE);

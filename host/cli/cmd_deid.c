@@ -12,6 +12,7 @@
  */
 #include "cli_util.h"
 #include "commands.h"
+#include "deid_run.h"
 #include "json_emit.h"
 #include "opt.h"
 #include "progress.h"
@@ -36,9 +37,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_THREADS    8
-#define MAX_FILE_BYTES ((size_t)2 << 30) /* 2 GiB: larger single files are not plausible input */
+#define MAX_THREADS        8
+#define MAX_FILE_BYTES     ((size_t)2 << 30) /* 2 GiB: larger single files are not plausible input */
 #define PROGRESS_MIN_FILES 20                /* fewer files finish too soon to need progress */
+
 
 typedef struct deid_cmd {
     const char *outdir;
@@ -50,10 +52,14 @@ typedef struct deid_cmd {
     int defined_lengths;
     int sync;
     int quiet;
+    const char *const *studies; /* agora__deid_request.studies */
+    size_t n_studies;
+    const char *who;
     agora__progress pr;          /* the files done; under lock */
     agora__deid_uidmap *written; /* pseudonym -> input path of every output of this run */
     pthread_mutex_t lock;        /* counters, the next-file index and progress lines */
 } deid_cmd;
+
 
 /* The key: --secret FILE, else the de-identification key of the clinic home's one secret
  * (AGORA__KEY_DEID, common/home.h; the secret is created on first use, an old deid.secret is
@@ -96,7 +102,7 @@ static int load_secret(const char *path, uint8_t secret[32], agora__error *err)
 }
 
 typedef struct totals {
-    uint64_t inputs, written, refused, failed, skipped, bytes_in, bytes_out;
+    uint64_t inputs, written, refused, failed, skipped, unselected, bytes_in, bytes_out;
 } totals;
 
 /* Per-thread state: the thread's own sandboxed parser (agora__ingest is not thread-safe),
@@ -160,10 +166,24 @@ static int make_pseudonyms(const agora__deid_profile *prof, const agora__ingest_
     return 0;
 }
 
+/* Whether the instance is one of the --study selection: one of its UIDs (the worker's list:
+ * its Study Instance UID or a reference) is a selected study. */
+static int selected(const deid_cmd *c, const agora__ingest_deid_uids *u)
+{
+    if (c->n_studies == 0)
+        return 1;
+    for (size_t i = 0; i < u->n; i++)
+        for (size_t k = 0; k < c->n_studies; k++)
+            if (strcmp(u->uids[i], c->studies[k]) == 0)
+                return 1;
+    return 0;
+}
+
 /* De-identify one file in the sandboxed parser. Returns 0 written, 1 skipped (not DICOM, the
  * worker's word, or empty), 2 refused (policy or an unsupported kind of file: burned-in,
- * DICOMDIR, unexpected encapsulation), -1 failed. The message (path + reason, never a value) is
- * printed here. Safe to call from several threads, each with its own tc. */
+ * DICOMDIR, unexpected encapsulation), 3 not among the --study selection, -1 failed. The message
+ * (path + reason, never a value) is printed here. Safe to call from several threads, each with its
+ * own tc. */
 static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *path, int check_inode,
                     thread_ctx *tc, agora__deid_stats *stats, totals *t)
 {
@@ -171,18 +191,18 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     /* The host opens the file and hands the descriptor to the worker: it never reads it. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        file_error(c, "agora deid: cannot open %s: %s\n", path, strerror(errno));
+        file_error(c, "%s: cannot open %s: %s\n", c->who, path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        file_error(c, "agora deid: %s is not a regular file\n", path);
+        file_error(c, "%s: %s is not a regular file\n", c->who, path);
         return -1;
     }
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         close(fd);
-        file_error(c, "agora deid: %s is larger than %zu bytes; not a plausible DICOM input\n",
+        file_error(c, "%s: %s is larger than %zu bytes; not a plausible DICOM input\n", c->who,
                    path, MAX_FILE_BYTES);
         return -1;
     }
@@ -197,7 +217,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         io.max_file_bytes = MAX_FILE_BYTES;
         if (agora__ingest_open(&io, &tc->ing, &err) != 0) {
             close(fd);
-            file_error(c, "agora deid: %s\n", err.msg);
+            file_error(c, "%s: %s\n", c->who, err.msg);
             return -1;
         }
     }
@@ -208,16 +228,21 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         close(fd);
         if (why == AGORA__INGEST_DEID_NOT_DICOM)
             return 1;
-        file_error(c, "agora deid: %s%s\n", err.msg,
+        file_error(c, "%s: %s%s\n", c->who, err.msg,
                    why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
         return why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
+    }
+    if (!selected(c, &u)) {
+        close(fd);
+        agora__ingest_deid_uids_free(&u);
+        return 3;
     }
     char *store = NULL;
     const char **pseudonyms = NULL;
     int days = 0;
     int result = 0;
     if (make_pseudonyms(prof, &u, &store, &pseudonyms, &err) != 0) {
-        file_error(c, "agora deid: %s: %s\n", path, err.msg);
+        file_error(c, "%s: %s: %s\n", c->who, path, err.msg);
         result = -1;
     }
     if (prof->options & (1u << AGORA__PS315_RTN_LONG_MODIF_DATES))
@@ -233,7 +258,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     }
     if (result == 0 &&
         (tc->mfd < 0 || (cap > tc->mfd_cap && ftruncate(tc->mfd, (off_t)cap) != 0))) {
-        file_error(c, "agora deid: %s: memfd for the output: %s\n", path, strerror(errno));
+        file_error(c, "%s: %s: memfd for the output: %s\n", c->who, path, strerror(errno));
         result = -1;
     } else if (result == 0 && cap > tc->mfd_cap) {
         tc->mfd_cap = cap;
@@ -242,7 +267,7 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
     if (result == 0 &&
         agora__ingest_deid_write(tc->ing, path, fd, len, &ip, (const char *const *)u.uids,
                                  pseudonyms, u.n, days, tc->mfd, cap, &wr, &why, &err) != 0) {
-        file_error(c, "agora deid: %s%s\n", err.msg,
+        file_error(c, "%s: %s%s\n", c->who, err.msg,
                    why == AGORA__INGEST_DEID_REFUSED ? "" : "; it was not copied");
         result = why == AGORA__INGEST_DEID_REFUSED ? 2 : -1;
     }
@@ -256,27 +281,27 @@ static int one_file(deid_cmd *c, const agora__deid_profile *prof, const char *pa
         char dst[4096];
         struct stat in_st, out_st;
         if (snprintf(dst, sizeof dst, "%s/%s.dcm", c->outdir, wr.sop) >= (int)sizeof dst) {
-            file_error(c, "agora deid: %s: cannot name the output; output path too long\n", path);
+            file_error(c, "%s: %s: cannot name the output; output path too long\n", c->who, path);
             result = -1;
         } else if (check_inode && stat(path, &in_st) == 0 && stat(dst, &out_st) == 0 &&
                    in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino) {
             file_error(c,
-                       "agora deid: %s: the output would replace this input; choose "
+                       "%s: %s: the output would replace this input; choose "
                        "another -o directory\n",
-                       path);
+                       c->who, path);
             result = -1;
         } else if (claim_name(c, wr.sop, path) != 0) {
             file_error(c,
-                       "agora deid: %s: another input of this run has the same SOP Instance "
+                       "%s: %s: another input of this run has the same SOP Instance "
                        "UID; the first one was written, this one was not\n",
-                       path);
+                       c->who, path);
             result = -1;
         } else if (agora__deid_write_fd(dst, tc->mfd, (size_t)wr.used, part10_start,
                                         sizeof part10_start, &err) != 0) {
             /* Copied by the kernel; the copy must start with the Part 10 preamble and "DICM"
              * (the host does not parse the rest: it came from a worker that parsed hostile
              * input; see docs/deidentification.md). */
-            file_error(c, "agora deid: %s\n", err.msg);
+            file_error(c, "%s: %s\n", c->who, err.msg);
             result = -1;
         }
     }
@@ -328,12 +353,14 @@ static void *worker(void *arg)
             w->t.skipped++;
         else if (r == 2)
             w->t.refused++;
+        else if (r == 3)
+            w->t.unselected++;
         else
             w->t.failed++;
         size_t done = ++w->done;
         if (w->files->n >= PROGRESS_MIN_FILES) {
             char text[64];
-            snprintf(text, sizeof text, "agora deid: %zu/%zu files", done, w->files->n);
+            snprintf(text, sizeof text, "%s: %zu/%zu files", w->c->who, done, w->files->n);
             agora__progress_step(&w->c->pr, done, w->files->n, text);
         }
         pthread_mutex_unlock(&w->c->lock);
@@ -431,17 +458,18 @@ static int parse_args(int argc, char **argv, deid_cmd *c, agora__cli_files *inpu
     return rc;
 }
 
+
 /* The closing summary: text, or one JSON line with --json. 0, or 1 when the JSON could not be
  * written. */
-static int print_summary(const deid_cmd *c, const totals *t, const agora__deid_stats *s,
-                         double secs)
+static int print_summary(const deid_cmd *c, const agora__deid_summary *sum)
 {
+    const agora__deid_stats *s = &sum->stats;
     if (!c->json) {
         printf("agora deid: %llu written, %llu refused, %llu failed, %llu skipped (not DICOM) "
                "of %llu files in %.2f s -> %s\n",
-               (unsigned long long)t->written, (unsigned long long)t->refused,
-               (unsigned long long)t->failed, (unsigned long long)t->skipped,
-               (unsigned long long)t->inputs, secs, c->outdir);
+               (unsigned long long)sum->written, (unsigned long long)sum->refused,
+               (unsigned long long)sum->failed, (unsigned long long)sum->skipped,
+               (unsigned long long)sum->inputs, sum->seconds, c->outdir);
         printf("  elements: %llu kept, %llu removed, %llu emptied (Z), %llu dummy (D), "
                "%llu UIDs replaced (U), %llu dates shifted, %llu private removed, %llu "
                "private kept, %llu overlay/curve removed, %llu added\n",
@@ -458,11 +486,11 @@ static int print_summary(const deid_cmd *c, const totals *t, const agora__deid_s
     json_t *j = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:I, s:I, s:I}}",
-        "files", (json_int_t)t->inputs, "written", (json_int_t)t->written, "refused",
-        (json_int_t)t->refused, "failed", (json_int_t)t->failed, "skipped_not_dicom",
-        (json_int_t)t->skipped, "bytes_in", (json_int_t)t->bytes_in, "bytes_out",
-        (json_int_t)t->bytes_out, "seconds", secs, "output", c->outdir, "options", opts, "elements",
-        "kept", (json_int_t)s->kept, "removed", (json_int_t)s->removed, "emptied",
+        "files", (json_int_t)sum->inputs, "written", (json_int_t)sum->written, "refused",
+        (json_int_t)sum->refused, "failed", (json_int_t)sum->failed, "skipped_not_dicom",
+        (json_int_t)sum->skipped, "bytes_in", (json_int_t)sum->bytes_in, "bytes_out",
+        (json_int_t)sum->bytes_out, "seconds", sum->seconds, "output", c->outdir, "options", opts,
+        "elements", "kept", (json_int_t)s->kept, "removed", (json_int_t)s->removed, "emptied",
         (json_int_t)s->emptied, "dummy", (json_int_t)s->dummied, "uids_replaced",
         (json_int_t)s->uids, "dates_shifted", (json_int_t)s->dates_shifted, "private_removed",
         (json_int_t)s->private_removed, "private_kept", (json_int_t)s->private_kept,
@@ -471,40 +499,49 @@ static int print_summary(const deid_cmd *c, const totals *t, const agora__deid_s
     return agora__json_emit_new(stdout, j, AGORA__JSON_LINE);
 }
 
-int agora__cmd_deid(int argc, char **argv)
+int agora__deid_run(const agora__deid_request *r, agora__deid_summary *out)
 {
+    memset(out, 0, sizeof *out);
     deid_cmd c = {0};
-    agora__cli_files args = {0}, files = {0};
-    int rc = parse_args(argc, argv, &c, &args);
-    if (rc >= 0) {
-        agora__cli_files_free(&args);
-        return rc;
-    }
+    c.outdir = r->outdir;
+    c.secret_path = r->secret_path;
+    c.allow_burned_in = r->allow_burned_in;
+    c.defined_lengths = r->defined_lengths;
+    c.sync = r->sync;
+    c.quiet = r->quiet;
+    c.studies = r->studies;
+    c.n_studies = r->n_studies;
+    c.who = r->who;
+    const char *who = r->who;
     agora__error err = {0};
-    uint32_t options = 0;
-    if (agora__deid_options_parse(c.keep, c.n_keep, &options, &err) != 0) {
-        fprintf(stderr, "agora deid: %s\n", err.msg);
-        agora__cli_files_free(&args);
+    if (r->n_studies > AGORA__DEID_MAX_STUDIES) {
+        fprintf(stderr, "%s: more than %d --study values; split the export\n", who,
+                AGORA__DEID_MAX_STUDIES);
         return 2;
     }
+    uint32_t options = 0;
+    if (agora__deid_options_parse(r->keep, r->n_keep, &options, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", who, err.msg);
+        return 2;
+    }
+    out->options = options;
+    agora__cli_files files = {0};
     /* Inputs first: a missing input must fail before any state (the secret) is created. */
-    for (size_t i = 0; i < args.n; i++) {
-        if (agora__cli_files_collect(&files, args.paths[i], 0, &err) != 0) {
-            fprintf(stderr, "agora deid: %s\n", err.msg);
-            agora__cli_files_free(&args);
+    for (size_t i = 0; i < r->n_inputs; i++) {
+        if (agora__cli_files_collect(&files, r->inputs[i], 0, &err) != 0) {
+            fprintf(stderr, "%s: %s\n", who, err.msg);
             agora__cli_files_free(&files);
             return 1;
         }
     }
-    agora__cli_files_free(&args);
     uint8_t secret[32];
     if (load_secret(c.secret_path, secret, &err) != 0) {
-        fprintf(stderr, "agora deid: %s\n", err.msg);
+        fprintf(stderr, "%s: %s\n", who, err.msg);
         agora__cli_files_free(&files);
         return 1;
     }
     if (agora__mkdirs(c.outdir, 0755, &err) != 0) {
-        fprintf(stderr, "agora deid: %s; choose a writable -o directory\n", err.msg);
+        fprintf(stderr, "%s: %s; choose a writable -o directory\n", who, err.msg);
         agora__cli_files_free(&files);
         sodium_memzero(secret, sizeof secret);
         return 1;
@@ -530,7 +567,7 @@ int agora__cmd_deid(int argc, char **argv)
     pthread_mutex_init(&c.lock, NULL);
     c.written = agora__deid_uidmap_new();
     if (c.written == NULL) {
-        fprintf(stderr, "agora deid: out of memory\n");
+        fprintf(stderr, "%s: out of memory\n", who);
         agora__cli_files_free(&files);
         sodium_memzero(secret, sizeof secret);
         return 1;
@@ -549,14 +586,52 @@ int agora__cmd_deid(int argc, char **argv)
     pthread_mutex_destroy(&c.lock);
     agora__deid_uidmap_free(c.written);
     agora__progress_end(&c.pr);
-    agora__deid_stats stats = w.stats;
-    totals t = w.t;
     sodium_memzero(secret, sizeof secret);
     agora__cli_files_free(&files);
-    if (c.sync && t.written > 0 && agora__deid_sync_dir(c.outdir, &err) != 0) {
-        fprintf(stderr, "agora deid: %s\n", err.msg);
-        return 1;
+    out->stats = w.stats;
+    out->inputs = w.t.inputs;
+    out->written = w.t.written;
+    out->refused = w.t.refused;
+    out->failed = w.t.failed;
+    out->skipped = w.t.skipped;
+    out->unselected = w.t.unselected;
+    out->bytes_in = w.t.bytes_in;
+    out->bytes_out = w.t.bytes_out;
+    if (c.sync && w.t.written > 0 && agora__deid_sync_dir(c.outdir, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", who, err.msg);
+        out->failed++;
     }
-    int out = print_summary(&c, &t, &stats, (double)(agora__now_ns() - t0) / 1e9);
-    return (t.failed || t.refused || out) ? 1 : 0;
+    out->seconds = (double)(agora__now_ns() - t0) / 1e9;
+    return 0;
+}
+
+int agora__cmd_deid(int argc, char **argv)
+{
+    deid_cmd c = {0};
+    agora__cli_files args = {0};
+    int rc = parse_args(argc, argv, &c, &args);
+    if (rc >= 0) {
+        agora__cli_files_free(&args);
+        return rc;
+    }
+    agora__deid_request r = {
+        .inputs = (const char *const *)args.paths,
+        .n_inputs = args.n,
+        .outdir = c.outdir,
+        .secret_path = c.secret_path,
+        .keep = c.keep,
+        .n_keep = c.n_keep,
+        .allow_burned_in = c.allow_burned_in,
+        .defined_lengths = c.defined_lengths,
+        .sync = c.sync,
+        .quiet = c.quiet,
+        .who = "agora deid",
+    };
+    agora__deid_summary sum;
+    rc = agora__deid_run(&r, &sum);
+    agora__cli_files_free(&args);
+    if (rc != 0)
+        return rc;
+    int out = print_summary(&c, &sum);
+    return (sum.failed || sum.refused || out) ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* The operator's commands: certify a bundle into the signed catalog, revoke a build, show the
  * catalog. Every writing command re-verifies the current catalog with the operator's own key,
  * bumps the version, sets issued/expires and re-signs the whole document. */
+#include "audit.h"
 #include "commands.h"
 #include "json_emit.h"
 #include "opt.h"
@@ -224,6 +225,23 @@ static int same_assets(const agora__cat_entry *e, const agora__bundle *b)
     return 1;
 }
 
+/* Append an operator action to CATALOG_DIR/audit.log (trust/audit.h), after the catalog was
+ * published: a failure says so. */
+static int audit_note(const char *catalog, const char *action, const agora__seckey *key,
+                      const char *id, const char *version, uint64_t catalog_version,
+                      agora__error *err)
+{
+    char what[256];
+    snprintf(what, sizeof what, "%.128s@%.64s catalog v%llu", id, version,
+             (unsigned long long)catalog_version);
+    int rc = agora__audit_operator(catalog, action, key->pub.id, what, err);
+    if (rc != 0)
+        agora__error_prefix(err, "catalog version %llu was published, but the audit log was not "
+                                 "appended",
+                            (unsigned long long)catalog_version);
+    return rc;
+}
+
 int agora__cmd_certify(int argc, char **argv)
 {
     operator_opts o;
@@ -367,6 +385,8 @@ int agora__cmd_certify(int argc, char **argv)
             e->assets[i].size = bf.b.assets[i].size;
         }
         rc = publish(o.catalog, &cat, &key, now, expires, &err);
+        if (rc == 0)
+            rc = audit_note(o.catalog, "certify", &key, e->id, e->version, cat.version, &err);
     }
     if (rc == 0) {
         char psha[65], msha[65], when[AGORA__TIME_TEXT], g[256], asked[256];
@@ -458,6 +478,8 @@ int agora__cmd_revoke(int argc, char **argv)
         e->revoked_at = now;
         agora__strlcpy(e->reason, o.reason, sizeof e->reason);
         rc = publish(o.catalog, &cat, &key, now, expires, &err);
+        if (rc == 0)
+            rc = audit_note(o.catalog, "revoke", &key, id, version, cat.version, &err);
     }
     if (rc == 0) {
         char when[AGORA__TIME_TEXT];

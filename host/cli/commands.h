@@ -13,6 +13,8 @@ int agora__cmd_dicom(int argc, char **argv);     /* [dicom] dicom dump|pixels|sc
 int agora__cmd_dicom_synth(int argc, char **argv); /* [cli] dicom synth (host/synth phantoms) */
 int agora__cmd_dicom_send(int argc, char **argv); /* [daemon] dicom send (deliver.h) */
 int agora__cmd_deid(int argc, char **argv);      /* [deid] de-identified DICOM export */
+int agora__cmd_audit(int argc, char **argv);     /* [trust] audit verify|show */
+int agora__cmd_dataset(int argc, char **argv);   /* [cli] dataset export|verify (deid + sign) */
 int agora__cmd_keygen(int argc, char **argv);    /* [trust] */
 int agora__cmd_pack(int argc, char **argv);      /* [trust] */
 int agora__cmd_certify(int argc, char **argv);   /* [trust] */

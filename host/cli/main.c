@@ -16,6 +16,8 @@ static const command commands[] = {
     {"dev", agora__cmd_dev, "developer", "dev new NAME | dev run --plugin FILE.so INPUT..."},
     {"dicom", agora__cmd_dicom, "developer", "dicom dump|pixels|synth: inspect and make DICOM"},
     {"deid", agora__cmd_deid, "clinic", "write de-identified DICOM (PS3.15 Basic Profile)"},
+    {"dataset", agora__cmd_dataset, "clinic",
+     "dataset export|verify: a signed, metered de-identified dataset"},
     {"keygen", agora__cmd_keygen, "all", "make an Ed25519 signing key pair"},
     {"pack", agora__cmd_pack, "developer", "pack a plugin and its manifest into a bundle"},
     {"certify", agora__cmd_certify, "operator", "certify a bundle into a signed catalog"},
@@ -35,6 +37,7 @@ static const command commands[] = {
     {"usage", agora__cmd_usage, "clinic", "usage per plugin for a period"},
     {"statement", agora__cmd_statement, "all", "revenue share: a home's, or --from clinic exports"},
     {"ledger", agora__cmd_ledger, "clinic", "ledger verify | export [--period P -o FILE]"},
+    {"audit", agora__cmd_audit, "all", "audit verify|show: the hash-chained trust audit log"},
     {"clinic", agora__cmd_clinic, "operator", "clinic add|list: clinics whose exports count"},
 };
 
