@@ -262,7 +262,8 @@ ok "list" "$AGORA" list "${H[@]}" --json
 has "list status ok" "$T/out" '"status":"ok"'
 has "list granted intersection" "$T/out" '"granted":["rtnPatCharsOpt"]'
 
-cp -r cat nonl && truncate -s -1 nonl/catalog.sig
+# The older two-file layout (no catalog.signed) is still read.
+cp -r cat nonl && rm nonl/catalog.signed && truncate -s -1 nonl/catalog.sig
 ok "signature line without final newline" "$AGORA" sync nonl "${H[@]}"
 has "the same catalog is recognised as held" "$T/out" "catalog version 2 is already held"
 
@@ -273,8 +274,11 @@ mkdir -p rogue-cat
 ok "rogue operator certifies" "$AGORA" certify n.agora --catalog rogue-cat --key rogue.key \
     --model free
 refused "catalog signed by an untrusted key" "not trusted here" "$AGORA" sync rogue-cat "${H[@]}"
-cp -r cat altered && sed -i 's/"price": 150/"price": 1/' altered/catalog.json
+cp -r cat altered && sed -i 's/"price": 150/"price": 1/' altered/catalog.signed
 refused "catalog altered after signing" "signature does not verify" "$AGORA" sync altered "${H[@]}"
+cp -r cat altered2 && rm altered2/catalog.signed && sed -i 's/"price": 150/"price": 1/' altered2/catalog.json
+refused "catalog altered after signing (two-file layout)" "signature does not verify" \
+    "$AGORA" sync altered2 "${H[@]}"
 cp -r cat badblob
 for f in badblob/blobs/*; do chmod u+w "$f"; printf 'X' | dd of="$f" bs=1 seek=200 conv=notrunc 2>/dev/null; done
 refused "tampered blob in the catalog store" "does not match the catalog's sha256" \
