@@ -492,6 +492,16 @@ int agora__catalog_vendor_pin(agora__catalog *c, const char *vendor, const agora
  * line), both malloc'ed. A directory without a catalog sets *missing and returns AGORA_EINVAL. */
 int agora__catalog_read_dir(const char *dir, uint8_t **doc, size_t *doc_len, uint8_t **sig,
                             size_t *sig_len, int *missing, agora__error *err);
+/* Copy the operator's catalog directory src to dest, where clinics read it: the blobs its
+ * entries pin (checked against their pins; ones already there with the right size are kept),
+ * new root versions (an existing one must be identical), then catalog.signed by rename, then
+ * the older two-file pair. Refuses to replace a newer catalog in dest. Never copies clinics/. */
+typedef struct agora__publish_stats {
+    unsigned blobs, roots; /* copied now */
+    uint64_t version;      /* the catalog version published */
+} agora__publish_stats;
+int agora__catalog_publish(const char *src, const char *dest, agora__publish_stats *st,
+                           agora__error *err);
 /* Read DIR/catalog.json + DIR/catalog.sig and verify+parse. A missing catalog.json sets
  * *missing (when not NULL) and returns AGORA_EINVAL. raw/sig (optional) receive the bytes. */
 int agora__catalog_load_dir(const char *dir, const agora__pubkey *keys, size_t n_keys,

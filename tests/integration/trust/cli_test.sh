@@ -226,6 +226,11 @@ if grep -q "agora init" "$T/err"; then
     echo "FAIL: the operator-side error must not give clinic advice"
     fails=$((fails + 1))
 fi
+# The vendor's key is pinned now (the --vendor-key above): an unsigned build of it is refused.
+refused "unsigned bundle of a vendor with a pinned key" "vendor pin check" \
+    "$AGORA" certify n11.agora "${CERT[@]}" --model per-series --price 90
+ok "pack v1.1.0 signed" "$AGORA" pack --manifest m11.json --plugin "$PLUGIN" --sign vendor.key \
+    -o n11.agora
 ok "certify second version" "$AGORA" certify n11.agora "${CERT[@]}" --model per-series --price 90
 has "catalog version 2" "$T/out" "catalog version 2"
 
