@@ -187,12 +187,20 @@ refused "install: a build signed by a key not pinned for its vendor" "vendor pin
 ok "install the pinned build" "$AGORA" install com.late.app@1.1.0 "${H[@]}"
 
 # ---- syncs through the CLI during publishes through the CLI ---------------------------------
+# The operator re-signs in its own directory and publishes to where clinics read (catalog
+# publish: blobs, new roots, then catalog.signed by one rename); the clinic syncs from there.
 ok "init a third clinic" "$AGORA" init --home home3 --trust op.pub
-(for i in $(seq 1 40); do "$AGORA" catalog refresh cat --key cat3.key >/dev/null || exit 1; done) &
+ok "first publish" "$AGORA" catalog publish cat published
+has "publish copies the roots" "$T/out" "3 new root versions"
+[ ! -e published/clinics ] || { echo "FAIL: publish copied clinics/"; fails=$((fails + 1)); }
+(for i in $(seq 1 40); do
+    "$AGORA" catalog refresh cat --key cat3.key >/dev/null || exit 1
+    "$AGORA" catalog publish cat published >/dev/null || exit 1
+done) &
 pub=$!
 bad=0
 for i in $(seq 1 40); do
-    if ! "$AGORA" sync cat --home home3 >/dev/null 2>"$T/sync-err"; then
+    if ! "$AGORA" sync published --home home3 >/dev/null 2>"$T/sync-err"; then
         bad=$((bad + 1))
         cat "$T/sync-err"
     fi
@@ -206,6 +214,11 @@ if [ $bad -ne 0 ]; then
     echo "FAIL: $bad of 40 CLI syncs during publishes were refused"
     fails=$((fails + 1))
 fi
+
+ok "sync after the publishes" "$AGORA" sync published --home home3 --json
+has "the clinic follows the roots from the published copy" "$T/out" '"root_version":3'
+refused "publishing an older catalog over a newer one" "would be a rollback" \
+    "$AGORA" catalog publish snap-v1 published
 
 echo "$n checks, $fails failed"
 [ $fails -eq 0 ]
