@@ -143,7 +143,11 @@ static int open_operator_catalog(const char *dir, const agora__seckey *key, int 
                                  agora__catalog *c, agora__error *err)
 {
     int missing = 0;
-    int rc = agora__catalog_operator_check(dir, &key->pub, "your --key", err);
+    /* With roots in DIR, only a catalog key of the newest root may sign: clinics would refuse
+     * anything else, so say so before anything is read or written. */
+    int rc = agora__root_publish_check(dir, &key->pub, agora__trust_now(), err);
+    if (rc == 0)
+        rc = agora__catalog_operator_check(dir, &key->pub, "your --key", err);
     if (rc != 0)
         return rc;
     rc = agora__catalog_load_dir(dir, &key->pub, 1, c, NULL, NULL, NULL, NULL, &missing, err);
@@ -186,11 +190,6 @@ static int update_start(const char *cmd, const char *expires_s, const char *key_
 static int publish(const char *dir, agora__catalog *c, const agora__seckey *key, int64_t now,
                    int64_t expires, agora__error *err)
 {
-    /* With roots in DIR, only a catalog key of the newest root may sign: clinics would refuse
-     * anything else, so say so here rather than publish what they reject. */
-    int rc = agora__root_publish_check(dir, &key->pub, now, err);
-    if (rc != 0)
-        return rc;
     c->version++;
     c->issued = now;
     c->expires = expires;

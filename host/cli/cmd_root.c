@@ -15,7 +15,8 @@
 #define DEFAULT_CATALOG_EXPIRES "30"
 
 typedef struct root_opts {
-    const char *catalog, *pass, *expires, *catalog_key_expires, *threshold, *out;
+    const char *catalog, *expires, *catalog_key_expires, *threshold, *out;
+    agora__cli_list passes; /* --passphrase-file, one per passphrase the keys need */
     const char *catalog_expires;
     agora__cli_list keys, root_pubs, catalog_pubs;
     int json;
@@ -54,8 +55,10 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, root_opts *o
          ROTATE},
         {"--catalog-expires", 0, AGORA__CLI_VALUE, &o->catalog_expires, "DAYS|DATE",
          "expiry of the re-signed catalog (default 30 days)", 0, NULL, 0, ROTATE},
-        {"--passphrase-file", 0, AGORA__CLI_VALUE, &o->pass, "FILE",
-         "passphrase of encrypted keys (rotate: also encrypts the new key)", 0, NULL, 0, 0},
+        {"--passphrase-file", 0, AGORA__CLI_LIST, &o->passes, "FILE",
+         "a passphrase of encrypted keys (repeat: each key takes the one that opens it; rotate "
+         "encrypts the new key with the first)",
+         0, NULL, 8, 0},
         AGORA__CLI_OPT_JSON(&o->json, "print the result as JSON"),
     };
     return agora__cli_parse_with(desc, table, AGORA__CLI_N(table), argc, argv, &o->n_pos, status);
@@ -95,13 +98,18 @@ static void free_lists(root_opts *o)
     agora__cli_list_free(&o->keys);
     agora__cli_list_free(&o->root_pubs);
     agora__cli_list_free(&o->catalog_pubs);
+    agora__cli_list_free(&o->passes);
 }
 
-/* Read every --key (wiped by the caller over all n). */
+/* Read every --key (wiped by the caller over all n), each with the first --passphrase-file that
+ * opens it (a plain key needs none). */
 static int load_keys(const root_opts *o, agora__seckey *keys, agora__error *err)
 {
     for (size_t i = 0; i < o->keys.n; i++) {
-        int rc = agora__load_seckey(o->keys.v[i], o->pass, &keys[i], err);
+        int rc = agora__load_seckey(o->keys.v[i], o->passes.n > 0 ? o->passes.v[0] : NULL,
+                                    &keys[i], err);
+        for (size_t p = 1; rc != 0 && p < o->passes.n; p++)
+            rc = agora__load_seckey(o->keys.v[i], o->passes.v[p], &keys[i], err);
         if (rc != 0)
             return rc;
         for (size_t j = 0; j < i; j++)
@@ -355,17 +363,18 @@ int agora__cmd_keys(int argc, char **argv)
         if (rc == 1)
             rc = 0;
     }
-    if (rc == 0 && o.pass != NULL)
-        rc = agora__passphrase_read(o.pass, pass, sizeof pass, &pass_len, &err);
+    const char *pass_file = o.passes.n > 0 ? o.passes.v[0] : NULL;
+    if (rc == 0 && pass_file != NULL)
+        rc = agora__passphrase_read(pass_file, pass, sizeof pass, &pass_len, &err);
     /* The new key exists before anything is published: a failed keygen changes nothing. */
     char key_path[4200];
     agora__pubkey pub;
     if (rc == 0)
-        rc = agora__keygen_files(o.out, o.pass != NULL ? pass : NULL, pass_len, &pub, &err);
+        rc = agora__keygen_files(o.out, pass_file != NULL ? pass : NULL, pass_len, &pub, &err);
     if (rc == 0)
         rc = agora__path(key_path, sizeof key_path, &err, "%s.key", o.out);
     if (rc == 0)
-        rc = agora__seckey_read(key_path, o.pass != NULL ? pass : NULL, pass_len, &fresh, &err);
+        rc = agora__seckey_read(key_path, pass_file != NULL ? pass : NULL, pass_len, &fresh, &err);
     sodium_memzero(pass, sizeof pass);
     if (rc == 0) {
         r = prev;
@@ -410,7 +419,7 @@ int agora__cmd_keys(int argc, char **argv)
         status = agora__json_emit_new(stdout, j, AGORA__JSON_LINE);
     } else {
         printf("new catalog key %s: %s.key (%s; keep it private), %s.pub\n", pub.id, o.out,
-               o.pass != NULL ? "encrypted" : "not encrypted", o.out);
+               pass_file != NULL ? "encrypted" : "not encrypted", o.out);
         print_root("signed", o.catalog, &r);
         if (have_cat) {
             char when[AGORA__TIME_TEXT];

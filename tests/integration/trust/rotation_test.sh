@@ -103,7 +103,7 @@ cp -r cat snap-v2 # what the operator published after v2 (for the removed-key ch
 ok "keys rotate -> v3" "$AGORA" keys rotate --catalog cat --key rb.key --key rc.key --out cat3
 ok "certify with the v3 catalog key" "$AGORA" certify x1.agora --catalog cat --key cat3.key \
     --vendor-key vx.pub --model per-study --price 5 --currency EUR --vendor-share-bps 7000
-refused "signing with another key than the catalog's" "not by your --key" \
+refused "signing with a catalog key v2 removed" "catalog key check" \
     "$AGORA" catalog refresh cat --key op.key
 # The operator's tools refuse to publish with a key the newest root does not name:
 mkdir -p stale && cp -r cat/root snap-v1/catalog.signed stale/
