@@ -50,9 +50,19 @@ int agora__home_sync(agora__trust_home *h, const char *dir, agora__catalog *old,
                               (unsigned long long)cur.version);
     if (rc == 0) {
         rc = agora__catalog_verify_parse(raw, raw_len, sig, sig_len, keys, n_keys, &fresh, err);
-        if (rc != 0 && cur.version > 0)
-            agora__error_prefix(err, "catalog key check (root version %llu)",
-                                (unsigned long long)cur.version);
+        char kid[AGORA__KEY_ID_HEX];
+        uint8_t sb[64];
+        int named = 0;
+        if (rc != 0 && cur.version > 0 && agora__sig_parse(sig, sig_len, kid, sb, NULL) == 0) {
+            for (size_t i = 0; i < n_keys; i++)
+                named |= strcmp(keys[i].id, kid) == 0;
+            if (!named)
+                agora__error_set(err, rc,
+                                 "catalog key check (root version %llu): the catalog is signed "
+                                 "by key %s, which that root does not name as a current catalog "
+                                 "key; refused (a retired or expired key, or not the operator's)",
+                                 (unsigned long long)cur.version, kid);
+        }
         if (rc != 0)
             agora__error_prefix(err, "%s", dir);
     }
