@@ -80,9 +80,9 @@ static agora__trust_home *open_home(const char *cmd, const clinic_opts *o)
 #define SYNC_ABOUT                                                                                 \
     "First follow the chain of roots in CATALOG_DIR/root/ from the held one (each new\n"           \
     "root signed by a threshold of the previous root's keys and of its own; no\n"                  \
-    "rollback; the last one not expired). Then accept the catalog (catalog.signed, or\n"          \
-    "catalog.json with catalog.sig) if it is signed by a catalog key of that root (by a\n"        \
-    "trusted key when there is no root), its version is higher than the held one and\n"           \
+    "rollback; the last one not expired). Then accept the catalog (catalog.signed, or\n"           \
+    "catalog.json with catalog.sig) if it is signed by a catalog key of that root (by a\n"         \
+    "trusted key when there is no root), its version is higher than the held one and\n"            \
     "it has not expired; then print what changed (new, updated, revoked, dropped)."
 #define INSTALL_ABOUT                                                                              \
     "Copy a certified build from the catalog's blob store (the directory of the last\n"            \

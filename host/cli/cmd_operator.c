@@ -64,11 +64,10 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
         {"--expires", 0, AGORA__CLI_VALUE, &o->expires, "DAYS|DATE",
          "refresh: the new expiry (default 30 days)", 0, NULL, 0, CATALOG},
         {"--vendor-key", 0, AGORA__CLI_VALUE, &o->vendor_key, "VENDOR.pub",
-         "require the bundle to be signed by this vendor key (pinned for its vendor)", 0, NULL,
-         0, CERTIFY},
-        {"--pin-vendor-key", 0, AGORA__CLI_FLAG, &o->pin, NULL,
-         "add --vendor-key to the vendor's pinned keys (a vendor's new key)", 0, NULL, 0,
+         "require the bundle to be signed by this vendor key (pinned for its vendor)", 0, NULL, 0,
          CERTIFY},
+        {"--pin-vendor-key", 0, AGORA__CLI_FLAG, &o->pin, NULL,
+         "add --vendor-key to the vendor's pinned keys (a vendor's new key)", 0, NULL, 0, CERTIFY},
         {"--passphrase-file", 0, AGORA__CLI_VALUE, &o->pass, "FILE",
          "passphrase of an encrypted --key", 0, NULL, 0, 0},
         AGORA__CLI_OPT_JSON_ONLY(&o->json, "print the result as JSON", CERTIFY | REVOKE),
@@ -91,10 +90,10 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
     "each option (--grant A --grant B; the older '--grant A B' still works, with a\n"              \
     "deprecation warning, until the next release). --expires sets the catalog expiry\n"            \
     "(default 30 days). With the free model, --price, --currency and --vendor-share-bps\n"         \
-    "may be omitted.\n"                                                                     \
-    "Vendor keys are pinned per vendor in the catalog: the first --vendor-key given for\n"       \
-    "a vendor (the manifest's \"vendor\") is pinned for it; from then on a bundle of that\n"      \
-    "vendor must be signed by a pinned key (--pin-vendor-key adds a new one), and a key\n"       \
+    "may be omitted.\n"                                                                            \
+    "Vendor keys are pinned per vendor in the catalog: the first --vendor-key given for\n"         \
+    "a vendor (the manifest's \"vendor\") is pinned for it; from then on a bundle of that\n"       \
+    "vendor must be signed by a pinned key (--pin-vendor-key adds a new one), and a key\n"         \
     "pinned for one vendor is refused for another."
 
 #define REVOKE_ARGS                                                                                \
@@ -107,16 +106,16 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
 #define CATALOG_ARGS                                                                               \
     "show DIR [--trust OPERATOR.pub] [--json]\n"                                                   \
     "       agora catalog refresh DIR --key OPERATOR.key [--expires DAYS|DATE]\n"                  \
-    "                             [--passphrase-file FILE] [--json]\n"                            \
+    "                             [--passphrase-file FILE] [--json]\n"                             \
     "       agora catalog publish DIR DEST [--json]"
 #define CATALOG_ABOUT                                                                              \
     "show: print the catalog in DIR. With --trust the signature is verified first\n"               \
     "(and a bad one refused); without it the signature is checked for form only.\n"                \
     "refresh: publish the same entries as a new version with a new expiry\n"                       \
-    "(default 30 days), so clinics keep running while nothing changes.\n"                     \
+    "(default 30 days), so clinics keep running while nothing changes.\n"                          \
     "publish: copy DIR to DEST, where clinics sync from: the pinned blobs, new root\n"             \
-    "versions, then the catalog (catalog.signed, replaced by one rename, so a clinic\n"           \
-    "syncing meanwhile sees the old catalog or the new one, never a mix). DIR/clinics/\n"         \
+    "versions, then the catalog (catalog.signed, replaced by one rename, so a clinic\n"            \
+    "syncing meanwhile sees the old catalog or the new one, never a mix). DIR/clinics/\n"          \
     "is not copied."
 
 static const agora__cli_cmd certify_cmd = {"certify", CERTIFY_ARGS, CERTIFY_ABOUT, NULL, 0, 0,

@@ -106,8 +106,8 @@ static void free_lists(root_opts *o)
 static int load_keys(const root_opts *o, agora__seckey *keys, agora__error *err)
 {
     for (size_t i = 0; i < o->keys.n; i++) {
-        int rc = agora__load_seckey(o->keys.v[i], o->passes.n > 0 ? o->passes.v[0] : NULL,
-                                    &keys[i], err);
+        int rc = agora__load_seckey(o->keys.v[i], o->passes.n > 0 ? o->passes.v[0] : NULL, &keys[i],
+                                    err);
         for (size_t p = 1; rc != 0 && p < o->passes.n; p++)
             rc = agora__load_seckey(o->keys.v[i], o->passes.v[p], &keys[i], err);
         if (rc != 0)

@@ -102,8 +102,10 @@ int agora__catalog_vendor_pin(agora__catalog *c, const char *vendor, const agora
     agora__cat_vendor *v = vendor_find(c, vendor);
     if (v == NULL) {
         if (c->n_vendors >= AGORA__CATALOG_VENDORS_MAX)
-            return agora__error_set(err, AGORA_ELIMIT, "the catalog already pins keys for %d "
-                                    "vendors, the maximum", AGORA__CATALOG_VENDORS_MAX);
+            return agora__error_set(err, AGORA_ELIMIT,
+                                    "the catalog already pins keys for %d "
+                                    "vendors, the maximum",
+                                    AGORA__CATALOG_VENDORS_MAX);
         agora__cat_vendor *grown = realloc(c->vendors, (c->n_vendors + 1) * sizeof *grown);
         if (grown == NULL)
             return agora__error_set(err, AGORA_ENOMEM, "out of memory");
@@ -116,8 +118,10 @@ int agora__catalog_vendor_pin(agora__catalog *c, const char *vendor, const agora
         if (memcmp(v->keys[i].pk, key->pk, 32) == 0)
             return 0;
     if (v->n_keys >= AGORA__VENDOR_KEYS_MAX)
-        return agora__error_set(err, AGORA_ELIMIT, "vendor '%s' already has %d pinned keys, the "
-                                "maximum", vendor, AGORA__VENDOR_KEYS_MAX);
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "vendor '%s' already has %d pinned keys, the "
+                                "maximum",
+                                vendor, AGORA__VENDOR_KEYS_MAX);
     v->keys[v->n_keys++] = *key;
     *added = 1;
     return 0;
@@ -146,8 +150,8 @@ static json_t *vendors_json(const agora__catalog *c)
             agora__hex(sorted[i].keys[k].pk, 32, hex);
             json_array_append_new(keys, json_string(hex));
         }
-        json_t *v = keys != NULL ? json_pack("{s:s, s:o}", "name", sorted[i].name, "keys", keys)
-                                 : NULL;
+        json_t *v =
+            keys != NULL ? json_pack("{s:s, s:o}", "name", sorted[i].name, "keys", keys) : NULL;
         if (v == NULL || json_array_append_new(arr, v) != 0) {
             json_decref(arr);
             free(sorted);
@@ -543,8 +547,8 @@ static int parse_vendors(json_t *a, agora__catalog *c, agora__error *err)
             return bad(err, where, "must be an object");
         int rc = keys_known(o, where, keys, err);
         if (rc == 0)
-            rc = str_field(o, "name", where, 1, AGORA__TRUST_NAME_MAX, v->name, sizeof v->name,
-                           err);
+            rc =
+                str_field(o, "name", where, 1, AGORA__TRUST_NAME_MAX, v->name, sizeof v->name, err);
         if (rc != 0)
             return rc;
         json_t *k = json_object_get(o, "keys");

@@ -60,8 +60,8 @@ int agora__catalog_verify_parse(const uint8_t *json, size_t json_len, const uint
 
 /* Split a catalog.signed file (or a held catalog: the same format): the first line is the
  * signature, the rest the exact catalog bytes. */
-static int split_signed(uint8_t *buf, size_t len, const char *path, uint8_t **doc,
-                        size_t *doc_len, uint8_t **sig, size_t *sig_len, agora__error *err)
+static int split_signed(uint8_t *buf, size_t len, const char *path, uint8_t **doc, size_t *doc_len,
+                        uint8_t **sig, size_t *sig_len, agora__error *err)
 {
     const uint8_t *nl = memchr(buf, '\n', len < AGORA__SIG_TEXT_MAX ? len : AGORA__SIG_TEXT_MAX);
     if (nl == NULL)

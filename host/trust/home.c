@@ -263,8 +263,8 @@ static int read_root(agora__trust_home *h, agora__error *err)
         rc = agora__path(path + strlen(path), sizeof path - strlen(path), err, "/root");
     if (rc != 0)
         return rc;
-    rc = agora__read_file(path, AGORA__ROOT_MAX + AGORA__ROOT_SIGS_MAX * AGORA__SIG_TEXT_MAX,
-                          &buf, &len, err);
+    rc = agora__read_file(path, AGORA__ROOT_MAX + AGORA__ROOT_SIGS_MAX * AGORA__SIG_TEXT_MAX, &buf,
+                          &len, err);
     if (rc == AGORA__ENOENT) {
         agora__error_clear(err);
         agora__root_implicit(h->trusted, h->n_trusted, &h->root);
@@ -274,8 +274,9 @@ static int read_root(agora__trust_home *h, agora__error *err)
         rc = agora__root_verify_self(buf, len, &h->root, err);
         free(buf);
         if (rc != 0)
-            return agora__error_prefix(err, "held root %s is damaged (restore it from a backup, or "
-                                            "delete it and run agora sync)",
+            return agora__error_prefix(err,
+                                       "held root %s is damaged (restore it from a backup, or "
+                                       "delete it and run agora sync)",
                                        path);
     }
     h->n_cat_keys = agora__root_catalog_keys(&h->root, 0, h->cat_keys);

@@ -94,16 +94,15 @@ int agora__home_sync(agora__trust_home *h, const char *dir, agora__catalog *old,
     if (h->have_catalog && fresh.version <= h->cat.version) {
         uint8_t *held = NULL;
         size_t held_len = 0;
-        same = fresh.version == h->cat.version &&
-               read_held_bytes(h, &held, &held_len, NULL) == 0 && held_len == total &&
-               memcmp(held, joined, total) == 0;
+        same = fresh.version == h->cat.version && read_held_bytes(h, &held, &held_len, NULL) == 0 &&
+               held_len == total && memcmp(held, joined, total) == 0;
         free(held);
         if (!same) {
-            rc = agora__error_set(
-                err, AGORA_EINVAL,
-                "catalog version %llu is not newer than the held version %llu; "
-                "refused (a rollback or a replayed catalog)",
-                (unsigned long long)fresh.version, (unsigned long long)h->cat.version);
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "catalog version %llu is not newer than the held version %llu; "
+                                  "refused (a rollback or a replayed catalog)",
+                                  (unsigned long long)fresh.version,
+                                  (unsigned long long)h->cat.version);
             goto out;
         }
     }

@@ -530,7 +530,7 @@ int agora__catalog_entry_cmp(const void *a, const void *b);
 #define AGORA__ROOT_DIR       "root"
 
 typedef struct agora__root {
-    uint64_t version; /* 0: the implicit root */
+    uint64_t version;        /* 0: the implicit root */
     int64_t issued, expires; /* expires 0: never (the implicit root only) */
     uint32_t threshold;
     agora__pubkey root_keys[AGORA__ROOT_KEYS_MAX];
@@ -550,8 +550,8 @@ int agora__root_parse(const uint8_t *buf, size_t len, agora__root *out, agora__e
 int agora__root_sign(const agora__root *r, const agora__seckey *signers, size_t n, uint8_t **out,
                      size_t *out_len, agora__error *err);
 /* How many distinct keys of keys[] signed the document of a signed file (-1: malformed). */
-int agora__root_signers(const uint8_t *file, size_t len, const agora__pubkey *keys,
-                        size_t n_keys, agora__error *err);
+int agora__root_signers(const uint8_t *file, size_t len, const agora__pubkey *keys, size_t n_keys,
+                        agora__error *err);
 /* Verify a signed root file as the successor of cur: version cur+1, a threshold of cur's root
  * keys and a threshold of its own signed it. Expiry is not checked here (only the last root
  * of a walk must be current). */
