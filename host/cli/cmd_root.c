@@ -241,22 +241,45 @@ static json_t *root_json(const agora__root *r)
                      ck);
 }
 
-int agora__cmd_root(int argc, char **argv)
+/* The start of both commands: parse, the one subcommand word, now, and the expiries: the root's
+ * --expires, and *second from the option second_of picks in o after parsing (NULL: the root's
+ * expiry). 1 to go on, else 0 with *status the exit status (the lists freed). */
+static int start(const agora__cli_cmd *desc, const char *sub, int argc, char **argv, root_opts *o,
+                 const char *const *second_of, int64_t *now, int64_t *expires, int64_t *second,
+                 int *status)
 {
-    root_opts o;
-    int rc;
-    if (!parse(&sign_cmd, argc, argv, &o, &rc))
-        return rc;
-    if (strcmp(argv[1], "sign") != 0) {
-        free_lists(&o);
-        return agora__cli_usage_error("root", "usage: agora root sign --catalog DIR --key ...");
+    if (!parse(desc, argc, argv, o, status))
+        return 0;
+    if (strcmp(argv[1], sub) != 0) {
+        free_lists(o);
+        *status = agora__cli_usage_error(desc->name, "usage: agora %s %s --catalog DIR ...",
+                                         desc->name, sub);
+        return 0;
     }
     agora__error err = {0};
-    int64_t now = agora__trust_now(), expires, cat_expires;
-    rc = agora__expires_parse(o.expires, now, &expires, &err);
-    cat_expires = expires;
-    if (rc == 0 && o.catalog_key_expires != NULL)
-        rc = agora__expires_parse(o.catalog_key_expires, now, &cat_expires, &err);
+    *now = agora__trust_now();
+    int rc = agora__expires_parse(o->expires, *now, expires, &err);
+    *second = *expires;
+    if (rc == 0 && *second_of != NULL)
+        rc = agora__expires_parse(*second_of, *now, second, &err);
+    if (rc != 0) {
+        free_lists(o);
+        fprintf(stderr, "agora %s: %s\n", desc->name, err.msg);
+        *status = 2;
+        return 0;
+    }
+    return 1;
+}
+
+int agora__cmd_root(int argc, char **argv)
+{
+    root_opts o = {0};
+    int rc;
+    int64_t now, expires, cat_expires;
+    if (!start(&sign_cmd, "sign", argc, argv, &o, &o.catalog_key_expires, &now, &expires,
+               &cat_expires, &rc))
+        return rc;
+    agora__error err = {0};
     unsigned long threshold = 0;
     if (rc == 0 && o.threshold != NULL) {
         char *end;
@@ -328,24 +351,13 @@ static int load_catalog(const char *dir, const agora__root *prev, agora__catalog
 
 int agora__cmd_keys(int argc, char **argv)
 {
-    root_opts o;
+    root_opts o = {0};
     int rc;
-    if (!parse(&rotate_cmd, argc, argv, &o, &rc))
+    int64_t now, expires, cat_expires;
+    if (!start(&rotate_cmd, "rotate", argc, argv, &o, &o.catalog_expires, &now, &expires,
+               &cat_expires, &rc))
         return rc;
-    if (strcmp(argv[1], "rotate") != 0) {
-        free_lists(&o);
-        return agora__cli_usage_error("keys", "usage: agora keys rotate --catalog DIR ...");
-    }
     agora__error err = {0};
-    int64_t now = agora__trust_now(), expires, cat_expires;
-    rc = agora__expires_parse(o.expires, now, &expires, &err);
-    if (rc == 0)
-        rc = agora__expires_parse(o.catalog_expires, now, &cat_expires, &err);
-    if (rc != 0) {
-        free_lists(&o);
-        fprintf(stderr, "agora keys: %s\n", err.msg);
-        return 2;
-    }
     agora__seckey keys[AGORA__ROOT_SIGS_MAX], fresh;
     memset(keys, 0, sizeof keys);
     memset(&fresh, 0, sizeof fresh);

@@ -8,6 +8,7 @@
 # Writes only under a temp dir.
 # usage: rotation_test.sh AGORA DUMMY_PLUGIN.so MANIFEST.json
 set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
 AGORA=$(realpath "$1")
 PLUGIN=$(realpath "$2")
 MANIFEST=$(realpath "$3")
@@ -18,49 +19,8 @@ export AGORA_HOME="$T/unused-default-home"
 fails=0
 n=0
 
-ok() { # ok DESCRIPTION CMD... : must exit 0
-    local what=$1
-    shift
-    n=$((n + 1))
-    if ! "$@" >"$T/out" 2>"$T/err"; then
-        echo "FAIL: $what: non-zero exit from: $*"
-        cat "$T/out" "$T/err"
-        fails=$((fails + 1))
-        return 1
-    fi
-}
-
-refused() { # refused DESCRIPTION EXPECTED_SUBSTRING CMD... : must exit 1 naming the check
-    local what=$1 expect=$2
-    shift 2
-    n=$((n + 1))
-    "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    if [ $rc -ne 1 ] || ! grep -qF -- "$expect" "$T/err"; then
-        echo "FAIL: $what: expected exit 1 saying '$expect', got $rc:"
-        cat "$T/out" "$T/err"
-        fails=$((fails + 1))
-        return 1
-    fi
-}
-
-has() { # has DESCRIPTION FILE SUBSTRING
-    n=$((n + 1))
-    if ! grep -qF -- "$3" "$2"; then
-        echo "FAIL: $1: '$3' not in:"
-        cat "$2"
-        fails=$((fails + 1))
-    fi
-}
-
-lacks() { # lacks DESCRIPTION FILE SUBSTRING
-    n=$((n + 1))
-    if grep -qF -- "$3" "$2"; then
-        echo "FAIL: $1: '$3' must not be in:"
-        cat "$2"
-        fails=$((fails + 1))
-    fi
-}
+# shellcheck source=checks.sh
+source "$HERE/checks.sh"
 
 manifest() { # manifest VERSION VENDOR OUT
     sed -e "s/\"version\": \"1.0.0\"/\"version\": \"$1\"/" -e "s/\"Example Imaging\"/\"$2\"/" \
