@@ -1,5 +1,12 @@
-# Checks the trust CLI tests share (sourced by cli_test.sh and rotation_test.sh). The caller
-# sets T (its temp dir) and the counters n and fails; each check prints FAIL lines and counts.
+# What the trust CLI tests share (sourced by cli_test.sh and rotation_test.sh, after they
+# resolved their arguments): a temp dir T, removed on exit, as the working directory; a default
+# home that is never used; the counters n and fails; the checks, which print FAIL lines and count.
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+export AGORA_HOME="$T/unused-default-home"
+fails=0
+n=0
 ok() { # ok DESCRIPTION CMD... : must exit 0
     local what=$1
     shift

@@ -9,15 +9,8 @@ AGORA=$(realpath "$1")
 PLUGIN=$(realpath "$2")
 MANIFEST=$(realpath "$3")
 NOENTRY=$(realpath "$4")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-export AGORA_HOME="$T/unused-default-home"
-fails=0
-n=0
-
 # shellcheck source=checks.sh
-source "$HERE/checks.sh"
+source "$HERE/checks.sh" # T (the temp dir, now the cwd), the counters, the checks
 
 # Make every damaged variant of a bundle in one interpreter start (python start-up is slow on a
 # loaded machine). /usr/bin/python3 when present: only the standard library is needed.

@@ -12,15 +12,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 AGORA=$(realpath "$1")
 PLUGIN=$(realpath "$2")
 MANIFEST=$(realpath "$3")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-export AGORA_HOME="$T/unused-default-home"
-fails=0
-n=0
-
 # shellcheck source=checks.sh
-source "$HERE/checks.sh"
+source "$HERE/checks.sh" # T (the temp dir, now the cwd), the counters, the checks
 
 manifest() { # manifest VERSION VENDOR OUT
     sed -e "s/\"version\": \"1.0.0\"/\"version\": \"$1\"/" -e "s/\"Example Imaging\"/\"$2\"/" \
