@@ -681,6 +681,13 @@ int agora__cmd_catalog(int argc, char **argv)
         qsort(cat.entries, cat.n, sizeof *cat.entries, agora__catalog_entry_cmp);
         for (size_t i = 0; i < cat.n; i++)
             print_entry_line(&cat.entries[i]);
+        for (size_t i = 0; i < cat.n_vendors; i++) {
+            printf("  vendor %s: pinned key%s", cat.vendors[i].name,
+                   cat.vendors[i].n_keys == 1 ? "" : "s");
+            for (uint32_t k = 0; k < cat.vendors[i].n_keys; k++)
+                printf(" %s", cat.vendors[i].keys[k].id);
+            printf("\n");
+        }
     }
     free(raw);
     agora__catalog_free(&cat);

@@ -67,6 +67,8 @@ has "root version 3 held" "$T/out" '"root_version":3'
 has "from root version 1" "$T/out" '"held_root_version":1'
 ok "catalog show with the v3 key" "$AGORA" catalog show cat --trust cat3.pub
 has "v3 key signed the catalog" "$T/out" "(verified)"
+has "catalog show lists the pinned vendor keys" "$T/out" \
+    "vendor Example Imaging: pinned key $(cut -d' ' -f4 vx.pub)"
 ok "install under v3" "$AGORA" install com.example.nodules "${H[@]}"
 
 # ---- refusals -------------------------------------------------------------------------------
