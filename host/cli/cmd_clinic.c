@@ -79,9 +79,12 @@ static agora__trust_home *open_home(const char *cmd, const clinic_opts *o)
     "be given (--allow, repeated for each option; default none) and the catalog expiry\n"          \
     "grace (default 0: fail closed)."
 #define SYNC_ABOUT                                                                                 \
-    "Accept CATALOG_DIR/catalog.json if its signature (catalog.sig) verifies with a\n"             \
-    "trusted key, its version is higher than the held one and it has not expired;\n"               \
-    "then print what changed (new, updated, revoked, dropped entries)."
+    "First follow the chain of roots in CATALOG_DIR/root/ from the held one (each new\n"           \
+    "root signed by a threshold of the previous root's keys and of its own; no\n"                  \
+    "rollback; the last one not expired). Then accept the catalog (catalog.signed, or\n"           \
+    "catalog.json with catalog.sig) if it is signed by a catalog key of that root (by a\n"         \
+    "trusted key when there is no root), its version is higher than the held one and\n"            \
+    "it has not expired; then print what changed (new, updated, revoked, dropped)."
 #define INSTALL_ABOUT                                                                              \
     "Copy a certified build from the catalog's blob store (the directory of the last\n"            \
     "sync unless --from) into the home, checking sha256 against the held catalog.\n"               \
@@ -259,6 +262,7 @@ int agora__cmd_sync(int argc, char **argv)
         return 1;
     const agora__catalog *before = agora__trust_home_catalog(h);
     uint64_t held = before != NULL ? before->version : 0;
+    uint64_t root_before = agora__trust_home_root(h)->version;
     agora__catalog old;
     rc = agora__home_sync(h, pos[0], &old, &err);
     if (rc < 0) {
@@ -270,11 +274,20 @@ int agora__cmd_sync(int argc, char **argv)
     char expires[AGORA__TIME_TEXT];
     agora__time_format(cur->expires, expires);
     int status = 0;
-    if (rc != 1) {
-        char what[128];
-        snprintf(what, sizeof what, "catalog v%llu -> v%llu key %s", (unsigned long long)held,
-                 (unsigned long long)cur->version, cur->key_id);
+    const agora__root *root = agora__trust_home_root(h);
+    if (rc != 1 || root->version != root_before) {
+        char what[160];
+        snprintf(what, sizeof what, "catalog v%llu -> v%llu key %s root v%llu -> v%llu",
+                 (unsigned long long)held, (unsigned long long)cur->version, cur->key_id,
+                 (unsigned long long)root_before, (unsigned long long)root->version);
         status = audit_note("sync", h, what);
+    }
+    if (!o.json && root->version != root_before) {
+        printf("root version %llu -> %llu (catalog key%s", (unsigned long long)root_before,
+               (unsigned long long)root->version, root->n_catalog == 1 ? "" : "s");
+        for (size_t i = 0; i < root->n_catalog; i++)
+            printf(" %s", root->catalog_keys[i].id);
+        printf(")\n");
     }
     if (o.json) {
         json_t *changes = json_array();
@@ -282,8 +295,10 @@ int agora__cmd_sync(int argc, char **argv)
             print_changes(cur, rc == 1 ? cur : &old, changes);
         status |= agora__json_emit_new(
             stdout,
-            json_pack("{s:b,s:I,s:I,s:s,s:o}", "changed", rc != 1, "held_version", (json_int_t)held,
-                      "version", (json_int_t)cur->version, "expires", expires, "changes", changes),
+            json_pack("{s:b,s:I,s:I,s:s,s:o,s:I,s:I}", "changed", rc != 1, "held_version",
+                      (json_int_t)held, "version", (json_int_t)cur->version, "expires", expires,
+                      "changes", changes, "held_root_version", (json_int_t)root_before,
+                      "root_version", (json_int_t)root->version),
             AGORA__JSON_LINE);
     } else if (rc == 1) {
         printf("catalog version %llu is already held; nothing to do\n",

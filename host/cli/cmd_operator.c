@@ -21,6 +21,7 @@ typedef struct operator_opts {
     agora__cli_list grants;                                          /* certify, one option each */
     const char *reason;                                              /* revoke */
     const char *trust;                                               /* catalog show */
+    int pin;                                                         /* certify */
     int json;
     size_t n_pos; /* positionals, in argv[1..] */
 } operator_opts;
@@ -64,7 +65,10 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
         {"--expires", 0, AGORA__CLI_VALUE, &o->expires, "DAYS|DATE",
          "refresh: the new expiry (default 30 days)", 0, NULL, 0, CATALOG},
         {"--vendor-key", 0, AGORA__CLI_VALUE, &o->vendor_key, "VENDOR.pub",
-         "require the bundle to be signed by this vendor key", 0, NULL, 0, CERTIFY},
+         "require the bundle to be signed by this vendor key (pinned for its vendor)", 0, NULL, 0,
+         CERTIFY},
+        {"--pin-vendor-key", 0, AGORA__CLI_FLAG, &o->pin, NULL,
+         "add --vendor-key to the vendor's pinned keys (a vendor's new key)", 0, NULL, 0, CERTIFY},
         {"--passphrase-file", 0, AGORA__CLI_VALUE, &o->pass, "FILE",
          "passphrase of an encrypted --key", 0, NULL, 0, 0},
         AGORA__CLI_OPT_JSON_ONLY(&o->json, "print the result as JSON", CERTIFY | REVOKE),
@@ -79,7 +83,7 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
     "         --model per-study|per-series|per-instance|subscription|free\n"                       \
     "         --price MINOR_UNITS --currency EUR --vendor-share-bps 0..10000\n"                    \
     "         [--level research|clinical] [--grant OPTION]... [--expires DAYS|DATE]\n"             \
-    "         [--vendor-key VENDOR.pub] [--passphrase-file FILE] [--json]"
+    "         [--vendor-key VENDOR.pub [--pin-vendor-key]] [--passphrase-file FILE] [--json]"
 #define CERTIFY_ABOUT                                                                              \
     "Verify the bundle, pin the sha256 of its binary and manifest in DIR/catalog.json,\n"          \
     "store its contents in DIR/blobs/, bump the catalog version and re-sign it.\n"                 \
@@ -87,7 +91,11 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
     "each option (--grant A --grant B; the older '--grant A B' still works, with a\n"              \
     "deprecation warning, until the next release). --expires sets the catalog expiry\n"            \
     "(default 30 days). With the free model, --price, --currency and --vendor-share-bps\n"         \
-    "may be omitted."
+    "may be omitted.\n"                                                                            \
+    "Vendor keys are pinned per vendor in the catalog: the first --vendor-key given for\n"         \
+    "a vendor (the manifest's \"vendor\") is pinned for it; from then on a bundle of that\n"       \
+    "vendor must be signed by a pinned key (--pin-vendor-key adds a new one), and a key\n"         \
+    "pinned for one vendor is refused for another."
 
 #define REVOKE_ARGS                                                                                \
     "ID@VERSION --catalog DIR --key OPERATOR.key --reason TEXT\n"                                  \
@@ -99,19 +107,24 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
 #define CATALOG_ARGS                                                                               \
     "show DIR [--trust OPERATOR.pub] [--json]\n"                                                   \
     "       agora catalog refresh DIR --key OPERATOR.key [--expires DAYS|DATE]\n"                  \
-    "                             [--passphrase-file FILE] [--json]"
+    "                             [--passphrase-file FILE] [--json]\n"                             \
+    "       agora catalog publish DIR DEST [--json]"
 #define CATALOG_ABOUT                                                                              \
     "show: print the catalog in DIR. With --trust the signature is verified first\n"               \
     "(and a bad one refused); without it the signature is checked for form only.\n"                \
     "refresh: publish the same entries as a new version with a new expiry\n"                       \
-    "(default 30 days), so clinics keep running while nothing changes."
+    "(default 30 days), so clinics keep running while nothing changes.\n"                          \
+    "publish: copy DIR to DEST, where clinics sync from: the pinned blobs, new root\n"             \
+    "versions, then the catalog (catalog.signed, replaced by one rename, so a clinic\n"            \
+    "syncing meanwhile sees the old catalog or the new one, never a mix). DIR/clinics/\n"          \
+    "is not copied."
 
 static const agora__cli_cmd certify_cmd = {"certify", CERTIFY_ARGS, CERTIFY_ABOUT, NULL, 0, 0,
                                            1,         CERTIFY};
 static const agora__cli_cmd revoke_cmd = {"revoke", REVOKE_ARGS, REVOKE_ABOUT, NULL, 0,
                                           0,        1,           REVOKE};
 static const agora__cli_cmd catalog_cmd = {"catalog", CATALOG_ARGS, CATALOG_ABOUT, NULL, 0, 0,
-                                           2,         CATALOG};
+                                           3,         CATALOG};
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -130,7 +143,11 @@ static int open_operator_catalog(const char *dir, const agora__seckey *key, int 
                                  agora__catalog *c, agora__error *err)
 {
     int missing = 0;
-    int rc = agora__catalog_operator_check(dir, &key->pub, "your --key", err);
+    /* With roots in DIR, only a catalog key of the newest root may sign: clinics would refuse
+     * anything else, so say so before anything is read or written. */
+    int rc = agora__root_publish_check(dir, &key->pub, agora__trust_now(), err);
+    if (rc == 0)
+        rc = agora__catalog_operator_check(dir, &key->pub, "your --key", err);
     if (rc != 0)
         return rc;
     rc = agora__catalog_load_dir(dir, &key->pub, 1, c, NULL, NULL, NULL, NULL, &missing, err);
@@ -242,6 +259,44 @@ static int audit_note(const char *catalog, const char *action, const agora__seck
     return rc;
 }
 
+/* The vendor pin check of certify: a vendor with pins accepts only bundles signed by one of them
+ * (unsigned ones too are refused), unless --pin-vendor-key adds the verified --vendor-key, which
+ * must not be pinned for another vendor; the first --vendor-key of a vendor is pinned. *pinned
+ * = 1 when a pin was added. */
+static int vendor_pins(agora__catalog *cat, const agora__bundle *b, const agora__pubkey *vk,
+                       int pin, int *pinned, agora__error *err)
+{
+    char what[AGORA__TRUST_ID_MAX + AGORA__TRUST_VERSION_MAX + 2];
+    snprintf(what, sizeof what, "%s@%s", b->parsed.id, b->parsed.version);
+    const char *vendor = b->parsed.vendor;
+    *pinned = 0;
+    /* Adding a key to a vendor that has pins: it must not be another vendor's pinned key. (A
+     * first pin may name a key another vendor name also uses: one company, several names.) */
+    if (pin && vk != NULL) {
+        const agora__cat_vendor *owner = agora__catalog_key_owner(cat, vendor, b->vendor.pk);
+        if (owner != NULL)
+            return agora__error_set(err, AGORA_EINVAL,
+                                    "vendor pin check: %s names vendor '%s' but is signed by key "
+                                    "%s, which is pinned for vendor '%s'; refused (a vendor's key "
+                                    "signs only that vendor's bundles)",
+                                    what, vendor, b->vendor.id, owner->name);
+    }
+    if (!(pin && vk != NULL)) {
+        int rc = agora__catalog_vendor_check(cat, vendor, b->is_signed ? b->vendor.id : "",
+                                             b->is_signed ? b->vendor.pk : NULL, what, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (vk == NULL)
+        return 0;
+    /* The bundle is signed by vk (checked above): pin it when the vendor has none, or when
+     * asked to add it. */
+    int has_pins = agora__catalog_vendor_check(cat, vendor, "", NULL, what, NULL) != 0;
+    if (has_pins && !pin)
+        return 0;
+    return agora__catalog_vendor_pin(cat, vendor, vk, pinned, err);
+}
+
 int agora__cmd_certify(int argc, char **argv)
 {
     operator_opts o;
@@ -257,6 +312,8 @@ int agora__cmd_certify(int argc, char **argv)
         rc = agora__cli_usage_error("certify", "BUNDLE, --catalog, --key, --model, --price, "
                                                "--currency and --vendor-share-bps are required");
     }
+    if (rc == 0 && o.pin && o.vendor_key == NULL)
+        rc = agora__cli_usage_error("certify", "--pin-vendor-key needs --vendor-key VENDOR.pub");
     if (rc == 0 && !agora__pricing_model_valid(o.model)) {
         fprintf(stderr, "agora certify: --model must be per-study, per-series, per-instance, "
                         "subscription or free\n");
@@ -304,8 +361,8 @@ int agora__cmd_certify(int argc, char **argv)
      * was checked by bundle_parse). */
     if (rc == 0 && (rc = agora__elf_plugin_check(bf.b.plugin, bf.b.plugin_len, &err)) != 0)
         agora__error_prefix(&err, "not certified: %s@%s", bf.b.parsed.id, bf.b.parsed.version);
+    agora__pubkey vk;
     if (rc == 0 && o.vendor_key != NULL) {
-        agora__pubkey vk;
         rc = agora__pubkey_read(o.vendor_key, &vk, &err);
         if (rc == 0 && (!bf.b.is_signed || strcmp(vk.id, bf.b.vendor.id) != 0))
             rc = agora__error_set(&err, AGORA_EINVAL,
@@ -328,6 +385,9 @@ int agora__cmd_certify(int argc, char **argv)
         rc = agora__mkdirs(blobs, 0755, &err);
     if (rc == 0)
         rc = open_operator_catalog(o.catalog, &key, 0, &cat, &err);
+    int pinned = 0;
+    if (rc == 0)
+        rc = vendor_pins(&cat, &bf.b, o.vendor_key != NULL ? &vk : NULL, o.pin, &pinned, &err);
     agora__cat_entry *e = NULL;
     int updated = 0;
     if (rc == 0) {
@@ -398,9 +458,10 @@ int agora__cmd_certify(int argc, char **argv)
         if (o.json) {
             if (agora__json_emit_new(
                     stdout,
-                    json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s}", "id", e->id, "version", e->version,
-                              "updated", updated, "catalog_version", (json_int_t)cat.version,
-                              "expires", when, "plugin_sha256", psha, "manifest_sha256", msha),
+                    json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s,s:b}", "id", e->id, "version",
+                              e->version, "updated", updated, "catalog_version",
+                              (json_int_t)cat.version, "expires", when, "plugin_sha256", psha,
+                              "manifest_sha256", msha, "vendor_key_pinned", pinned),
                     AGORA__JSON_LINE) != 0)
                 rc = AGORA__EIO;
         } else {
@@ -420,7 +481,9 @@ int agora__cmd_certify(int argc, char **argv)
                    (unsigned long long)e->pricing.price_minor, e->pricing.currency,
                    e->pricing.vendor_share_bps);
             if (bf.b.is_signed)
-                printf("  vendor signature: key %s (verified)\n", bf.b.vendor.id);
+                printf("  vendor signature: key %s (verified%s%s%s)\n", bf.b.vendor.id,
+                       pinned ? "; now pinned for vendor '" : "", pinned ? e->vendor : "",
+                       pinned ? "'" : "");
         }
     }
     agora__bundle_close(&bf);
@@ -546,6 +609,26 @@ static int catalog_refresh(const char *dir, const char *key_path, const char *pa
     return update_end("catalog", rc, &key, &cat, &err);
 }
 
+/* agora catalog publish: copy the catalog directory to where clinics read it, in an order that
+ * never shows a reader a catalog without its blobs and roots (host/trust/publish.c). */
+static int catalog_publish(const char *src, const char *dest, int json)
+{
+    agora__error err = {0};
+    agora__publish_stats st;
+    if (agora__catalog_publish(src, dest, &st, &err) != 0)
+        return agora__fail("catalog", &err);
+    if (json)
+        return agora__json_emit_new(stdout,
+                                    json_pack("{s:s,s:I,s:I,s:I}", "published", dest,
+                                              "catalog_version", (json_int_t)st.version, "blobs",
+                                              (json_int_t)st.blobs, "roots", (json_int_t)st.roots),
+                                    AGORA__JSON_LINE);
+    printf("published catalog version %llu to %s (%u new blob%s, %u new root version%s)\n",
+           (unsigned long long)st.version, dest, st.blobs, st.blobs == 1 ? "" : "s", st.roots,
+           st.roots == 1 ? "" : "s");
+    return 0;
+}
+
 int agora__cmd_catalog(int argc, char **argv)
 {
     operator_opts o;
@@ -561,8 +644,11 @@ int agora__cmd_catalog(int argc, char **argv)
         }
         return catalog_refresh(pos[1], key_path, pass, expires_s, json);
     }
+    if (o.n_pos == 3 && strcmp(pos[0], "publish") == 0)
+        return catalog_publish(pos[1], pos[2], json);
     if (o.n_pos != 2 || strcmp(pos[0], "show") != 0) {
-        return agora__cli_usage_error("catalog", "usage: agora catalog show|refresh DIR ...");
+        return agora__cli_usage_error("catalog",
+                                      "usage: agora catalog show|refresh|publish DIR ...");
     }
     const char *dir = pos[1];
     agora__error err = {0};
@@ -579,19 +665,13 @@ int agora__cmd_catalog(int argc, char **argv)
             rc = agora__catalog_load_dir(dir, &pk, 1, &cat, &raw, &raw_len, NULL, NULL, NULL, &err);
     } else {
         /* No key to check against: read the signature's key id and parse for display only. */
-        char path[4096], key_id[AGORA__KEY_ID_HEX];
+        char key_id[AGORA__KEY_ID_HEX];
         uint8_t *sig = NULL, sigbin[64];
         size_t sig_len;
-        rc = agora__path(path, sizeof path, &err, "%s/catalog.sig", dir);
-        if (rc == 0)
-            rc = agora__read_file(path, AGORA__SIG_TEXT_MAX, &sig, &sig_len, &err);
+        rc = agora__catalog_read_dir(dir, &raw, &raw_len, &sig, &sig_len, NULL, &err);
         if (rc == 0)
             rc = agora__sig_parse(sig, sig_len, key_id, sigbin, &err);
         free(sig);
-        if (rc == 0)
-            rc = agora__path(path, sizeof path, &err, "%s/catalog.json", dir);
-        if (rc == 0)
-            rc = agora__read_file(path, AGORA__CATALOG_MAX, &raw, &raw_len, &err);
         if (rc == 0)
             rc = agora__catalog_parse(raw, raw_len, &cat, &err);
         if (rc == 0)
@@ -623,6 +703,13 @@ int agora__cmd_catalog(int argc, char **argv)
         qsort(cat.entries, cat.n, sizeof *cat.entries, agora__catalog_entry_cmp);
         for (size_t i = 0; i < cat.n; i++)
             print_entry_line(&cat.entries[i]);
+        for (size_t i = 0; i < cat.n_vendors; i++) {
+            printf("  vendor %s: pinned key%s", cat.vendors[i].name,
+                   cat.vendors[i].n_keys == 1 ? "" : "s");
+            for (uint32_t k = 0; k < cat.vendors[i].n_keys; k++)
+                printf(" %s", cat.vendors[i].keys[k].id);
+            printf("\n");
+        }
     }
     free(raw);
     agora__catalog_free(&cat);

@@ -20,6 +20,8 @@ int agora__cmd_pack(int argc, char **argv);      /* [trust] */
 int agora__cmd_certify(int argc, char **argv);   /* [trust] */
 int agora__cmd_revoke(int argc, char **argv);    /* [trust] */
 int agora__cmd_catalog(int argc, char **argv);   /* [trust] catalog show */
+int agora__cmd_root(int argc, char **argv);      /* [trust] root sign */
+int agora__cmd_keys(int argc, char **argv);      /* [trust] keys rotate */
 int agora__cmd_init(int argc, char **argv);      /* [trust] clinic home */
 int agora__cmd_sync(int argc, char **argv);      /* [trust] */
 int agora__cmd_install(int argc, char **argv);   /* [trust] */

@@ -24,6 +24,8 @@ static const command commands[] = {
     {"revoke", agora__cmd_revoke, "operator", "revoke a certified build"},
     {"catalog", agora__cmd_catalog, "operator",
      "catalog show|refresh DIR: print or re-sign a catalog"},
+    {"root", agora__cmd_root, "operator", "root sign: publish a new root (who signs catalogs)"},
+    {"keys", agora__cmd_keys, "operator", "keys rotate: replace the catalog-signing key"},
     {"init", agora__cmd_init, "clinic", "create a clinic home trusting an operator key"},
     {"sync", agora__cmd_sync, "clinic", "accept a newer signed catalog"},
     {"install", agora__cmd_install, "clinic", "install a certified plugin"},

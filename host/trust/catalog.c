@@ -14,6 +14,7 @@
 void agora__catalog_free(agora__catalog *c)
 {
     free(c->entries);
+    free(c->vendors);
     memset(c, 0, sizeof *c);
 }
 
@@ -45,6 +46,120 @@ agora__cat_entry *agora__catalog_add(agora__catalog *c, agora__error *err)
     agora__cat_entry *e = &c->entries[c->n++];
     memset(e, 0, sizeof *e);
     return e;
+}
+
+/* ---- vendor pins ---------------------------------------------------------------------------- */
+
+static agora__cat_vendor *vendor_find(const agora__catalog *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_vendors; i++)
+        if (strcmp(c->vendors[i].name, name) == 0)
+            return &c->vendors[i];
+    return NULL;
+}
+
+int agora__catalog_vendor_check(const agora__catalog *c, const char *vendor, const char *key_id,
+                                const uint8_t *pk, const char *what, agora__error *err)
+{
+    const agora__cat_vendor *v = vendor_find(c, vendor);
+    if (v == NULL || v->n_keys == 0)
+        return 0;
+    for (uint32_t i = 0; i < v->n_keys; i++)
+        if (pk != NULL ? memcmp(v->keys[i].pk, pk, 32) == 0
+                       : key_id[0] != '\0' && strcmp(v->keys[i].id, key_id) == 0)
+            return 0;
+    if (key_id[0] == '\0')
+        return agora__error_set(err, AGORA_EINVAL,
+                                "vendor pin check: %s is not signed, but the catalog pins %u "
+                                "key(s) for vendor '%s'; refused (ask the vendor for a bundle "
+                                "signed with their pinned key)",
+                                what, v->n_keys, vendor);
+    return agora__error_set(err, AGORA_EINVAL,
+                            "vendor pin check: %s is signed by key %s, which the catalog does not "
+                            "pin for vendor '%s'; refused (a bundle is accepted only under its "
+                            "own vendor's pinned key; if the vendor has a new key, pin it with "
+                            "agora certify --vendor-key NEW.pub --pin-vendor-key)",
+                            what, key_id, vendor);
+}
+
+const agora__cat_vendor *agora__catalog_key_owner(const agora__catalog *c, const char *vendor,
+                                                  const uint8_t pk[32])
+{
+    for (size_t i = 0; i < c->n_vendors; i++) {
+        if (strcmp(c->vendors[i].name, vendor) == 0)
+            continue;
+        for (uint32_t k = 0; k < c->vendors[i].n_keys; k++)
+            if (memcmp(c->vendors[i].keys[k].pk, pk, 32) == 0)
+                return &c->vendors[i];
+    }
+    return NULL;
+}
+
+int agora__catalog_vendor_pin(agora__catalog *c, const char *vendor, const agora__pubkey *key,
+                              int *added, agora__error *err)
+{
+    *added = 0;
+    agora__cat_vendor *v = vendor_find(c, vendor);
+    if (v == NULL) {
+        if (c->n_vendors >= AGORA__CATALOG_VENDORS_MAX)
+            return agora__error_set(err, AGORA_ELIMIT,
+                                    "the catalog already pins keys for %d "
+                                    "vendors, the maximum",
+                                    AGORA__CATALOG_VENDORS_MAX);
+        agora__cat_vendor *grown = realloc(c->vendors, (c->n_vendors + 1) * sizeof *grown);
+        if (grown == NULL)
+            return agora__error_set(err, AGORA_ENOMEM, "out of memory");
+        c->vendors = grown;
+        v = &c->vendors[c->n_vendors++];
+        memset(v, 0, sizeof *v);
+        agora__strlcpy(v->name, vendor, sizeof v->name);
+    }
+    for (uint32_t i = 0; i < v->n_keys; i++)
+        if (memcmp(v->keys[i].pk, key->pk, 32) == 0)
+            return 0;
+    if (v->n_keys >= AGORA__VENDOR_KEYS_MAX)
+        return agora__error_set(err, AGORA_ELIMIT,
+                                "vendor '%s' already has %d pinned keys, the "
+                                "maximum",
+                                vendor, AGORA__VENDOR_KEYS_MAX);
+    v->keys[v->n_keys++] = *key;
+    *added = 1;
+    return 0;
+}
+
+static int vendor_cmp(const void *a, const void *b)
+{
+    return strcmp(((const agora__cat_vendor *)a)->name, ((const agora__cat_vendor *)b)->name);
+}
+
+/* "vendors": [{"name", "keys": [public key hex...]}], sorted by name; NULL when none. */
+static json_t *vendors_json(const agora__catalog *c)
+{
+    agora__cat_vendor *sorted = malloc(c->n_vendors * sizeof *sorted);
+    json_t *arr = sorted != NULL ? json_array() : NULL;
+    if (arr == NULL) {
+        free(sorted);
+        return NULL;
+    }
+    memcpy(sorted, c->vendors, c->n_vendors * sizeof *sorted);
+    qsort(sorted, c->n_vendors, sizeof *sorted, vendor_cmp);
+    for (size_t i = 0; i < c->n_vendors; i++) {
+        json_t *keys = json_array();
+        for (uint32_t k = 0; keys != NULL && k < sorted[i].n_keys; k++) {
+            char hex[65];
+            agora__hex(sorted[i].keys[k].pk, 32, hex);
+            json_array_append_new(keys, json_string(hex));
+        }
+        json_t *v =
+            keys != NULL ? json_pack("{s:s, s:o}", "name", sorted[i].name, "keys", keys) : NULL;
+        if (v == NULL || json_array_append_new(arr, v) != 0) {
+            json_decref(arr);
+            free(sorted);
+            return NULL;
+        }
+    }
+    free(sorted);
+    return arr;
 }
 
 int agora__catalog_entry_cmp(const void *a, const void *b)
@@ -142,6 +257,11 @@ int agora__catalog_serialize(const agora__catalog *c, char **out, size_t *len, a
     free(sorted);
     if (root == NULL)
         return agora__error_set(err, AGORA_ENOMEM, "out of memory serialising the catalog");
+    if (rc == 0 && c->n_vendors > 0) {
+        json_t *v = vendors_json(c);
+        if (v == NULL || json_object_set_new(root, "vendors", v) != 0)
+            rc = agora__error_set(err, AGORA_ENOMEM, "out of memory serialising the catalog");
+    }
     if (rc == 0) {
         char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
         size_t n = text != NULL ? strlen(text) : 0;
@@ -406,10 +526,58 @@ static int parse_entry(json_t *o, size_t index, agora__cat_entry *e, agora__erro
     return rc;
 }
 
+/* "vendors" (optional): names unique, 1..AGORA__VENDOR_KEYS_MAX keys each, no key twice. */
+static int parse_vendors(json_t *a, agora__catalog *c, agora__error *err)
+{
+    static const char *const keys[] = {"name", "keys", NULL};
+    if (a == NULL)
+        return 0;
+    if (!json_is_array(a) || json_array_size(a) == 0 ||
+        json_array_size(a) > AGORA__CATALOG_VENDORS_MAX)
+        return bad(err, ".vendors", "must be a list of 1..1000 {name, keys}");
+    c->vendors = calloc(json_array_size(a), sizeof *c->vendors);
+    if (c->vendors == NULL)
+        return agora__error_set(err, AGORA_ENOMEM, "out of memory reading the catalog");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *o = json_array_get(a, i);
+        char where[64];
+        snprintf(where, sizeof where, ".vendors[%zu]", i);
+        agora__cat_vendor *v = &c->vendors[i];
+        if (!json_is_object(o))
+            return bad(err, where, "must be an object");
+        int rc = keys_known(o, where, keys, err);
+        if (rc == 0)
+            rc =
+                str_field(o, "name", where, 1, AGORA__TRUST_NAME_MAX, v->name, sizeof v->name, err);
+        if (rc != 0)
+            return rc;
+        json_t *k = json_object_get(o, "keys");
+        if (!json_is_array(k) || json_array_size(k) == 0 ||
+            json_array_size(k) > AGORA__VENDOR_KEYS_MAX)
+            return bad(err, where, "'keys' must be a list of 1..8 public keys (64 hex)");
+        for (size_t j = 0; j < json_array_size(k); j++) {
+            json_t *x = json_array_get(k, j);
+            if (!json_is_string(x) || json_string_length(x) != 64 ||
+                strspn(json_string_value(x), "0123456789abcdef") != 64 ||
+                agora__unhex(json_string_value(x), v->keys[j].pk, 32) != 0)
+                return bad(err, where, "'keys' must be a list of 1..8 public keys (64 hex)");
+            agora__key_id(v->keys[j].pk, v->keys[j].id);
+            for (size_t m = 0; m < j; m++)
+                if (memcmp(v->keys[m].pk, v->keys[j].pk, 32) == 0)
+                    return bad(err, where, "'keys' lists a key twice");
+        }
+        v->n_keys = (uint32_t)json_array_size(k);
+        if (vendor_find(c, v->name) != NULL)
+            return bad(err, where, "'name' repeats a vendor");
+        c->n_vendors++;
+    }
+    return 0;
+}
+
 int agora__catalog_parse(const uint8_t *buf, size_t len, agora__catalog *c, agora__error *err)
 {
-    static const char *const keys[] = {"format", "version", "issued", "expires",
-                                       "key_id", "entries", NULL};
+    static const char *const keys[] = {"format", "version", "issued",  "expires",
+                                       "key_id", "entries", "vendors", NULL};
     memset(c, 0, sizeof *c);
     if (len > AGORA__CATALOG_MAX)
         return bad(err, "", "larger than 16 MiB");
@@ -460,6 +628,8 @@ int agora__catalog_parse(const uint8_t *buf, size_t len, agora__catalog *c, agor
         if (rc == 0)
             c->n++;
     }
+    if (rc == 0)
+        rc = parse_vendors(json_object_get(root, "vendors"), c, err);
 out:
     json_decref(root);
     if (rc != 0)

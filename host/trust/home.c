@@ -233,8 +233,8 @@ int agora__trust_refresh(agora__trust_home *h, agora__error *err)
                                 path);
     }
     size_t sig_len = (size_t)(nl - buf) + 1;
-    rc = agora__catalog_verify_parse(buf + sig_len, len - sig_len, buf, sig_len, h->trusted,
-                                     h->n_trusted, &fresh, err);
+    rc = agora__catalog_verify_parse(buf + sig_len, len - sig_len, buf, sig_len, h->cat_keys,
+                                     h->n_cat_keys, &fresh, err);
     free(buf);
     if (rc != 0)
         return agora__error_prefix(err, "held catalog %s (delete it and run agora sync)", path);
@@ -247,6 +247,45 @@ int agora__trust_refresh(agora__trust_home *h, agora__error *err)
     h->held_size = (uint64_t)st.st_size;
     h->held_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     return 0;
+}
+
+/* The held root, HOME/catalog/root (a signed root file, verified by its own threshold when
+ * sync accepted it and again here), else the implicit root of the trusted keys; then the keys
+ * that verify the held catalog. Catalog-key expiry is checked when a catalog is accepted (sync),
+ * not here: the held catalog's own expiry bounds how long it is used. */
+static int read_root(agora__trust_home *h, agora__error *err)
+{
+    char path[4096];
+    uint8_t *buf;
+    size_t len;
+    int rc = agora__home_path(h->dir, AGORA__HOME_CATALOG, path, sizeof path, err);
+    if (rc == 0)
+        rc = agora__path(path + strlen(path), sizeof path - strlen(path), err, "/root");
+    if (rc != 0)
+        return rc;
+    rc = agora__read_file(path, AGORA__ROOT_MAX + AGORA__ROOT_SIGS_MAX * AGORA__SIG_TEXT_MAX, &buf,
+                          &len, err);
+    if (rc == AGORA__ENOENT) {
+        agora__error_clear(err);
+        agora__root_implicit(h->trusted, h->n_trusted, &h->root);
+    } else if (rc != 0) {
+        return rc;
+    } else {
+        rc = agora__root_verify_self(buf, len, &h->root, err);
+        free(buf);
+        if (rc != 0)
+            return agora__error_prefix(err,
+                                       "held root %s is damaged (restore it from a backup, or "
+                                       "delete it and run agora sync)",
+                                       path);
+    }
+    h->n_cat_keys = agora__root_catalog_keys(&h->root, 0, h->cat_keys);
+    return 0;
+}
+
+const agora__root *agora__trust_home_root(const agora__trust_home *h)
+{
+    return &h->root;
 }
 
 int agora__trust_home_open(const char *dir, agora__trust_home **out, agora__error *err)
@@ -264,6 +303,8 @@ int agora__trust_home_open(const char *dir, agora__trust_home **out, agora__erro
         rc = read_secret(h, err);
     if (rc == 0)
         rc = read_trusted(h, err);
+    if (rc == 0)
+        rc = read_root(h, err);
     if (rc == 0)
         rc = agora__trust_refresh(h, err);
     if (rc != 0) {

@@ -27,18 +27,49 @@ int agora__home_sync(agora__trust_home *h, const char *dir, agora__catalog *old,
 {
     memset(old, 0, sizeof *old);
     agora__catalog fresh;
-    uint8_t *raw = NULL;
-    char *sig = NULL;
-    size_t raw_len = 0, sig_len = 0;
+    memset(&fresh, 0, sizeof fresh);
+    uint8_t *raw = NULL, *sig = NULL, *root_file = NULL, *joined = NULL;
+    size_t raw_len = 0, sig_len = 0, root_len = 0;
     int missing = 0;
-    int rc = agora__catalog_load_dir(dir, h->trusted, h->n_trusted, &fresh, &raw, &raw_len, &sig,
-                                     &sig_len, &missing, err);
+    int64_t now = agora__trust_now();
+    /* The catalog bytes first, then the roots: an operator writes a new root before the catalog
+     * its new key signs, so every catalog read here has its root in place by the time the chain
+     * is walked. */
+    int rc = agora__catalog_read_dir(dir, &raw, &raw_len, &sig, &sig_len, &missing, err);
     if (rc != 0)
         return rc;
-    int64_t now = agora__trust_now();
+    agora__root cur;
+    unsigned walked = 0;
+    rc = agora__root_walk(dir, &h->root, now, &cur, &root_file, &root_len, &walked, err);
+    agora__pubkey keys[AGORA__ROOT_KEYS_MAX];
+    size_t n_keys = agora__root_catalog_keys(&cur, now, keys);
+    if (rc == 0 && n_keys == 0)
+        rc = agora__error_set(err, AGORA_EINVAL,
+                              "catalog key check: every catalog key of root version %llu has "
+                              "expired; refused (ask the operator to rotate: agora keys rotate)",
+                              (unsigned long long)cur.version);
+    if (rc == 0) {
+        rc = agora__catalog_verify_parse(raw, raw_len, sig, sig_len, keys, n_keys, &fresh, err);
+        char kid[AGORA__KEY_ID_HEX];
+        uint8_t sb[64];
+        int named = 0;
+        if (rc != 0 && cur.version > 0 && agora__sig_parse(sig, sig_len, kid, sb, NULL) == 0) {
+            for (size_t i = 0; i < n_keys; i++)
+                named |= strcmp(keys[i].id, kid) == 0;
+            if (!named)
+                agora__error_set(err, rc,
+                                 "catalog key check (root version %llu): the catalog is signed "
+                                 "by key %s, which that root does not name as a current catalog "
+                                 "key; refused (a retired or expired key, or not the operator's)",
+                                 (unsigned long long)cur.version, kid);
+        }
+        if (rc != 0)
+            agora__error_prefix(err, "%s", dir);
+    }
+    if (rc != 0)
+        goto out;
     char when[AGORA__TIME_TEXT];
     agora__time_format(fresh.expires, when);
-    uint8_t *joined = NULL;
     if (fresh.expires <= now) {
         rc = agora__error_set(err, AGORA_EINVAL,
                               "catalog version %llu expired at %s; refused (ask the operator to "
@@ -59,25 +90,41 @@ int agora__home_sync(agora__trust_home *h, const char *dir, agora__catalog *old,
     memcpy(joined, sig, sig_len);
     joined[sig_len] = '\n';
     memcpy(joined + sig_len + 1, raw, raw_len);
+    int same = 0;
     if (h->have_catalog && fresh.version <= h->cat.version) {
         uint8_t *held = NULL;
         size_t held_len = 0;
-        int same = fresh.version == h->cat.version &&
-                   read_held_bytes(h, &held, &held_len, NULL) == 0 && held_len == total &&
-                   memcmp(held, joined, total) == 0;
+        same = fresh.version == h->cat.version && read_held_bytes(h, &held, &held_len, NULL) == 0 &&
+               held_len == total && memcmp(held, joined, total) == 0;
         free(held);
-        if (same) {
-            rc = 1; /* already held: nothing changed */
+        if (!same) {
+            rc = agora__error_set(err, AGORA_EINVAL,
+                                  "catalog version %llu is not newer than the held version %llu; "
+                                  "refused (a rollback or a replayed catalog)",
+                                  (unsigned long long)fresh.version,
+                                  (unsigned long long)h->cat.version);
             goto out;
         }
-        rc =
-            agora__error_set(err, AGORA_EINVAL,
-                             "catalog version %llu is not newer than the held version %llu; "
-                             "refused (a rollback or a replayed catalog)",
-                             (unsigned long long)fresh.version, (unsigned long long)h->cat.version);
-        goto out;
     }
     char path[4096], src[PATH_MAX];
+    /* The new root first: the held catalog must verify with the held root's keys, and a newer
+     * catalog is signed by the newer root's key. */
+    if (walked > 0) {
+        rc = agora__home_path(h->dir, AGORA__HOME_CATALOG, path, sizeof path, err);
+        if (rc == 0)
+            rc = agora__path(path + strlen(path), sizeof path - strlen(path), err, "/root");
+        if (rc == 0)
+            rc = agora__write_file_atomic(path, root_file, root_len, 0600, err);
+        if (rc != 0)
+            goto out;
+        h->root = cur;
+        memcpy(h->cat_keys, cur.catalog_keys, sizeof h->cat_keys);
+        h->n_cat_keys = cur.n_catalog;
+    }
+    if (same) {
+        rc = 1; /* already held: nothing changed */
+        goto out;
+    }
     rc = agora__home_path(h->dir, AGORA__HOME_CATALOG_HELD, path, sizeof path, err);
     if (rc == 0)
         rc = agora__write_file_atomic(path, joined, total, 0600, err);
@@ -95,6 +142,7 @@ out:
     free(raw);
     free(sig);
     free(joined);
+    free(root_file);
     return rc;
 }
 
@@ -262,6 +310,11 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
     int rc = pick_entry(h, id, version, &e, err);
     if (rc != 0)
         return rc;
+    char what[AGORA__TRUST_ID_MAX + AGORA__TRUST_VERSION_MAX + 2];
+    snprintf(what, sizeof what, "%s@%s", e->id, e->version);
+    rc = agora__catalog_vendor_check(&h->cat, e->vendor, e->vendor_key_id, NULL, what, err);
+    if (rc != 0)
+        return rc;
     int64_t now = agora__trust_now();
     if (now > h->cat.expires + h->grace_s)
         return agora__error_set(err, AGORA_EINVAL,
@@ -297,6 +350,7 @@ int agora__home_install(agora__trust_home *h, const char *id, const char *versio
         rc = agora__error_set(err, AGORA_EINVAL,
                               "the certified manifest names %s@%s, not %s@%s; refused", m.id,
                               m.version, e->id, e->version);
+
     if (rc == 0)
         rc = agora__elf_check(plugin, plen, err);
     char dir[4096];

@@ -436,12 +436,26 @@ typedef struct agora__cat_entry {
     } assets[AGORA__ASSETS_MAX];
 } agora__cat_entry;
 
+/* A vendor's pinned signing keys ("vendors" in the catalog; absent when none is pinned, so
+ * catalogs without pins are unchanged). A bundle whose manifest names a vendor with pins must be
+ * signed by one of them (certify), and an entry of such a vendor must name one of them as its
+ * vendor_key_id (install). */
+#define AGORA__CATALOG_VENDORS_MAX 1000
+#define AGORA__VENDOR_KEYS_MAX     8
+typedef struct agora__cat_vendor {
+    char name[AGORA__TRUST_NAME_MAX + 1];
+    uint32_t n_keys;
+    agora__pubkey keys[AGORA__VENDOR_KEYS_MAX];
+} agora__cat_vendor;
+
 typedef struct agora__catalog {
     uint64_t version;
     int64_t issued, expires;
     char key_id[AGORA__KEY_ID_HEX];
     agora__cat_entry *entries; /* malloc'ed, n used of cap */
     size_t n, cap;
+    agora__cat_vendor *vendors; /* malloc'ed, n_vendors used, sorted by name when serialised */
+    size_t n_vendors;
 } agora__catalog;
 
 void agora__catalog_free(agora__catalog *c);
@@ -456,6 +470,38 @@ int agora__catalog_parse(const uint8_t *buf, size_t len, agora__catalog *out, ag
 int agora__catalog_verify_parse(const uint8_t *json, size_t json_len, const uint8_t *sig_text,
                                 size_t sig_len, const agora__pubkey *keys, size_t n_keys,
                                 agora__catalog *out, agora__error *err);
+/* The vendor pin check. key_id is the key that signed the build ("" when unsigned); pk (may be
+ * NULL) its public key when known (certify), else the id is compared (install, from the
+ * entry). 0 when `vendor` has no pinned key in c, or the key is one of its pins; otherwise
+ * AGORA_EINVAL with a message that starts "vendor pin check:" and names `what` (the build). */
+int agora__catalog_vendor_check(const agora__catalog *c, const char *vendor, const char *key_id,
+                                const uint8_t *pk, const char *what, agora__error *err);
+/* The vendor (other than `vendor`) that has pk pinned, or NULL. */
+const agora__cat_vendor *agora__catalog_key_owner(const agora__catalog *c, const char *vendor,
+                                                  const uint8_t pk[32]);
+/* Pin key for vendor (no-op when pinned already; *added = 1 when it was added). */
+int agora__catalog_vendor_pin(agora__catalog *c, const char *vendor, const agora__pubkey *key,
+                              int *added, agora__error *err);
+
+/* The catalog as published: DIR/catalog.signed, one file replaced by rename(2) holding the
+ * signature line and then the exact catalog bytes (so a reader always sees a matching pair),
+ * and, for hosts older than this format, the same two parts as DIR/catalog.json and
+ * DIR/catalog.sig. Readers prefer catalog.signed and fall back to the pair. */
+#define AGORA__CATALOG_SIGNED "catalog.signed"
+/* Read the published bytes without verifying: *doc (the catalog bytes) and *sig (the signature
+ * line), both malloc'ed. A directory without a catalog sets *missing and returns AGORA_EINVAL. */
+int agora__catalog_read_dir(const char *dir, uint8_t **doc, size_t *doc_len, uint8_t **sig,
+                            size_t *sig_len, int *missing, agora__error *err);
+/* Copy the operator's catalog directory src to dest, where clinics read it: the blobs its
+ * entries pin (checked against their pins; ones already there with the right size are kept),
+ * new root versions (an existing one must be identical), then catalog.signed by rename, then
+ * the older two-file pair. Refuses to replace a newer catalog in dest. Never copies clinics/. */
+typedef struct agora__publish_stats {
+    unsigned blobs, roots; /* copied now */
+    uint64_t version;      /* the catalog version published */
+} agora__publish_stats;
+int agora__catalog_publish(const char *src, const char *dest, agora__publish_stats *st,
+                           agora__error *err);
 /* Read DIR/catalog.json + DIR/catalog.sig and verify+parse. A missing catalog.json sets
  * *missing (when not NULL) and returns AGORA_EINVAL. raw/sig (optional) receive the bytes. */
 int agora__catalog_load_dir(const char *dir, const agora__pubkey *keys, size_t n_keys,
@@ -469,6 +515,69 @@ int agora__catalog_operator_check(const char *dir, const agora__pubkey *key, con
 int agora__catalog_write_dir(const char *dir, const agora__catalog *c, const agora__seckey *key,
                              agora__error *err);
 int agora__catalog_entry_cmp(const void *a, const void *b);
+
+/* ---- root documents: the keys that may sign catalogs, and who may change them -------------
+ * (docs/operator-guide.md, "Rotating keys"). A root names its root keys with a threshold and
+ * the catalog-signing keys with their expiry. Published as DIR/root/<version>.root: signature
+ * lines (one per signing key), then the exact canonical JSON. Root N+1 is accepted only when a
+ * threshold of root N's keys AND a threshold of its own keys signed it. A home or catalog
+ * directory without roots has the implicit root v0: its trusted operator keys are root and
+ * catalog keys, threshold 1, never expiring. Catalogs carry one signature (threshold 1). */
+#define AGORA__ROOT_MAX       ((size_t)64 * 1024) /* bytes of a root file */
+#define AGORA__ROOT_KEYS_MAX  16                  /* root keys, and catalog keys, per root */
+#define AGORA__ROOT_SIGS_MAX  32                  /* signature lines per root file */
+#define AGORA__ROOT_CHAIN_MAX 64                  /* root versions one sync walks */
+#define AGORA__ROOT_DIR       "root"
+
+typedef struct agora__root {
+    uint64_t version;        /* 0: the implicit root */
+    int64_t issued, expires; /* expires 0: never (the implicit root only) */
+    uint32_t threshold;
+    agora__pubkey root_keys[AGORA__ROOT_KEYS_MAX];
+    size_t n_root;
+    agora__pubkey catalog_keys[AGORA__ROOT_KEYS_MAX];
+    int64_t catalog_expires[AGORA__ROOT_KEYS_MAX];
+    size_t n_catalog;
+} agora__root;
+
+/* The implicit root v0 of keys (n of them, 1..AGORA__ROOT_KEYS_MAX used). */
+void agora__root_implicit(const agora__pubkey *keys, size_t n, agora__root *out);
+int agora__root_serialize(const agora__root *r, char **out, size_t *len, agora__error *err);
+/* Strict parse of root bytes (call only on verified bytes). */
+int agora__root_parse(const uint8_t *buf, size_t len, agora__root *out, agora__error *err);
+/* A signed root file (signature lines then the document) for r, signed by every key of
+ * signers. *out malloc'ed. */
+int agora__root_sign(const agora__root *r, const agora__seckey *signers, size_t n, uint8_t **out,
+                     size_t *out_len, agora__error *err);
+/* How many distinct keys of keys[] signed the document of a signed file (-1: malformed). */
+int agora__root_signers(const uint8_t *file, size_t len, const agora__pubkey *keys, size_t n_keys,
+                        agora__error *err);
+/* Verify a signed root file as the successor of cur: version cur+1, a threshold of cur's root
+ * keys and a threshold of its own signed it. Expiry is not checked here (only the last root
+ * of a walk must be current). */
+int agora__root_verify_next(const agora__root *cur, const uint8_t *file, size_t len,
+                            agora__root *next, agora__error *err);
+/* Verify a signed root file on its own (its own threshold): what a home re-reads. */
+int agora__root_verify_self(const uint8_t *file, size_t len, agora__root *out, agora__error *err);
+/* Walk DIR/root/(cur+1).root, (cur+2).root, ... from cur (at most AGORA__ROOT_CHAIN_MAX steps),
+ * each verified by its predecessor; then the last root must not be expired at now. *out is the
+ * last root (cur when DIR has no newer one), *file and *file_len its signed bytes (NULL when cur)
+ * and *walked the number of versions followed. */
+int agora__root_walk(const char *dir, const agora__root *cur, int64_t now, agora__root *out,
+                     uint8_t **file, size_t *file_len, unsigned *walked, agora__error *err);
+/* The catalog keys of r not expired at now (now 0: all of them), into out; returns the count. */
+size_t agora__root_catalog_keys(const agora__root *r, int64_t now,
+                                agora__pubkey out[AGORA__ROOT_KEYS_MAX]);
+/* The operator's side: the newest root in DIR (each version verified by its predecessor from
+ * root 1, whose own threshold is checked). 1 when DIR holds no root (out zeroed). */
+int agora__root_latest(const char *dir, agora__root *out, agora__error *err);
+/* Write DIR/root/VERSION.root (never replacing an existing version). */
+int agora__root_write(const char *dir, uint64_t version, const uint8_t *file, size_t len,
+                      agora__error *err);
+/* Operator publish check: 0 when DIR holds no root, or key is a catalog key of its newest
+ * root, not expired at now; else an error saying which key to use. */
+int agora__root_publish_check(const char *dir, const agora__pubkey *key, int64_t now,
+                              agora__error *err);
 
 /* ---- the clinic home ------------------------------------------------------------------------ */
 /* The held catalog (NULL when the home holds none yet) and the operator keys the home trusts
@@ -501,5 +610,8 @@ int agora__home_install(agora__trust_home *home, const char *id, const char *ver
                         const char *source_dir, char *version_out, size_t version_size,
                         agora__error *err);
 int agora__home_remove(agora__trust_home *home, const char *id, agora__error *err);
+/* The root the home holds (version 0: the implicit root of its trusted keys), as of the last
+ * open or sync. Owned by the handle. */
+const agora__root *agora__trust_home_root(const agora__trust_home *home);
 
 #endif

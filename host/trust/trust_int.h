@@ -32,6 +32,11 @@ struct agora__trust_home {
     uint32_t policy;
     int have_catalog;
     agora__catalog cat;
+    /* The held root (HOME/catalog/root; the implicit root of `trusted` when the file is absent)
+     * and the keys that verify the held catalog: its catalog keys. */
+    agora__root root;
+    agora__pubkey cat_keys[AGORA__ROOT_KEYS_MAX];
+    size_t n_cat_keys;
     /* Identity of catalog/current when cat was verified: refresh skips re-verifying an unchanged
      * file (a sync replaces it by rename, so its inode changes). */
     uint64_t held_ino, held_size;

@@ -328,7 +328,11 @@ def main():
                   os.path.join(plugins, "stats.manifest.json")):
             with open(p, "rb") as f:
                 put("fuzz_trust_bundle", f.read())
+        subprocess.run([agora, "root", "sign", "--catalog", cat, "--key", op + ".key",
+                        "--root-pub", op + ".pub", "--catalog-pub", op + ".pub"], check=True,
+                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for p in (os.path.join(cat, "catalog.json"), os.path.join(cat, "catalog.sig"),
+                  os.path.join(cat, "catalog.signed"), os.path.join(cat, "root", "1.root"),
                   op + ".pub"):
             with open(p, "rb") as f:
                 put("fuzz_trust_catalog", f.read())

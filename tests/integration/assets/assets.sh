@@ -125,7 +125,9 @@ cat >v1.manifest.json <<'JSON'
  "abi": "1.0", "inputs": {"modalities": ["*"]}, "permissions": [],
  "resources": {"memory_mb": 64, "time_s": 60, "threads": 1}, "outputs": ["findings", "measurements", "summary"]}
 JSON
-"$A" pack --manifest v1.manifest.json --plugin "$V1" -o v1.agora >/dev/null
+# Signed: the vendor "Agora tests" has its key pinned since the first certify, and a vendor with
+# a pinned key gets no unsigned build certified.
+"$A" pack --manifest v1.manifest.json --plugin "$V1" --sign vendor.key -o v1.agora >/dev/null
 $PY -c 'import sys; b=open("v1.agora","rb").read(12); sys.exit(0 if int.from_bytes(b[8:12],"little")==1 else 1)' ||
     fail "pack without assets must write a version-1 bundle"
 "$A" certify v1.agora --catalog cat --key op.key --model free >/dev/null || fail "certify v1"

@@ -4,74 +4,13 @@
 # and a message naming the cause. Writes only under a temp dir.
 # usage: cli_test.sh AGORA DUMMY_PLUGIN.so MANIFEST.json NO_ENTRY_PLUGIN.so
 set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
 AGORA=$(realpath "$1")
 PLUGIN=$(realpath "$2")
 MANIFEST=$(realpath "$3")
 NOENTRY=$(realpath "$4")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-export AGORA_HOME="$T/unused-default-home"
-fails=0
-n=0
-
-ok() { # ok DESCRIPTION CMD... : must exit 0
-    local what=$1
-    shift
-    n=$((n + 1))
-    "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    if [ $rc -ne 0 ]; then
-        echo "FAIL: $what: exit $rc from: $*"
-        cat "$T/out" "$T/err"
-        fails=$((fails + 1))
-        return 1
-    fi
-    return 0
-}
-
-refused() { # refused DESCRIPTION EXPECTED_SUBSTRING CMD... : must exit 1 naming the cause
-    local what=$1 expect=$2
-    shift 2
-    n=$((n + 1))
-    "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    if [ $rc -ne 1 ]; then
-        echo "FAIL: $what: expected exit 1, got $rc from: $*"
-        cat "$T/out" "$T/err"
-        fails=$((fails + 1))
-        return 1
-    fi
-    if ! grep -qF -- "$expect" "$T/err"; then
-        echo "FAIL: $what: message does not say '$expect':"
-        cat "$T/err"
-        fails=$((fails + 1))
-        return 1
-    fi
-    return 0
-}
-
-usage_error() { # usage_error DESCRIPTION EXPECTED_SUBSTRING CMD... : must exit 2 saying why
-    local what=$1 expect=$2
-    shift 2
-    n=$((n + 1))
-    "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    if [ $rc -ne 2 ] || ! grep -qF -- "$expect" "$T/err"; then
-        echo "FAIL: $what: expected exit 2 saying '$expect', got $rc:"
-        cat "$T/err"
-        fails=$((fails + 1))
-    fi
-}
-
-has() { # has DESCRIPTION FILE SUBSTRING
-    n=$((n + 1))
-    if ! grep -qF -- "$3" "$2"; then
-        echo "FAIL: $1: '$3' not in output:"
-        cat "$2"
-        fails=$((fails + 1))
-    fi
-}
+# shellcheck source=checks.sh
+source "$HERE/checks.sh" # T (the temp dir, now the cwd), the counters, the checks
 
 # Make every damaged variant of a bundle in one interpreter start (python start-up is slow on a
 # loaded machine). /usr/bin/python3 when present: only the standard library is needed.
@@ -226,6 +165,11 @@ if grep -q "agora init" "$T/err"; then
     echo "FAIL: the operator-side error must not give clinic advice"
     fails=$((fails + 1))
 fi
+# The vendor's key is pinned now (the --vendor-key above): an unsigned build of it is refused.
+refused "unsigned bundle of a vendor with a pinned key" "vendor pin check" \
+    "$AGORA" certify n11.agora "${CERT[@]}" --model per-series --price 90
+ok "pack v1.1.0 signed" "$AGORA" pack --manifest m11.json --plugin "$PLUGIN" --sign vendor.key \
+    -o n11.agora
 ok "certify second version" "$AGORA" certify n11.agora "${CERT[@]}" --model per-series --price 90
 has "catalog version 2" "$T/out" "catalog version 2"
 
@@ -262,7 +206,8 @@ ok "list" "$AGORA" list "${H[@]}" --json
 has "list status ok" "$T/out" '"status":"ok"'
 has "list granted intersection" "$T/out" '"granted":["rtnPatCharsOpt"]'
 
-cp -r cat nonl && truncate -s -1 nonl/catalog.sig
+# The older two-file layout (no catalog.signed) is still read.
+cp -r cat nonl && rm nonl/catalog.signed && truncate -s -1 nonl/catalog.sig
 ok "signature line without final newline" "$AGORA" sync nonl "${H[@]}"
 has "the same catalog is recognised as held" "$T/out" "catalog version 2 is already held"
 
@@ -273,8 +218,11 @@ mkdir -p rogue-cat
 ok "rogue operator certifies" "$AGORA" certify n.agora --catalog rogue-cat --key rogue.key \
     --model free
 refused "catalog signed by an untrusted key" "not trusted here" "$AGORA" sync rogue-cat "${H[@]}"
-cp -r cat altered && sed -i 's/"price": 150/"price": 1/' altered/catalog.json
+cp -r cat altered && sed -i 's/"price": 150/"price": 1/' altered/catalog.signed
 refused "catalog altered after signing" "signature does not verify" "$AGORA" sync altered "${H[@]}"
+cp -r cat altered2 && rm altered2/catalog.signed && sed -i 's/"price": 150/"price": 1/' altered2/catalog.json
+refused "catalog altered after signing (two-file layout)" "signature does not verify" \
+    "$AGORA" sync altered2 "${H[@]}"
 cp -r cat badblob
 for f in badblob/blobs/*; do chmod u+w "$f"; printf 'X' | dd of="$f" bs=1 seek=200 conv=notrunc 2>/dev/null; done
 refused "tampered blob in the catalog store" "does not match the catalog's sha256" \
