@@ -511,9 +511,9 @@ static void check_refusal(const cert_run *r, const agora__cert_refset *rs, json_
                  "with an error status (AGORA_EINPUT)");
     else
         snprintf(detail, sizeof detail,
-                 "%zu refused input(s) not dispatched by the host; the plugin answered every "
-                 "refused and borderline input without crashing",
-                 n_refused);
+                 "%zu refused input(s), none dispatched by the host; the plugin answered %zu "
+                 "refused or borderline job(s) without crashing",
+                 n_refused, json_array_size(answers));
     add_check(checks, "refusal", passed, detail,
               json_pack("{s:I, s:I, s:I, s:o, s:o}", "refused_inputs", (json_int_t)n_refused,
                         "borderline_inputs", (json_int_t)n_border, "dispatched_by_host",
