@@ -5,11 +5,12 @@
  * How it runs: every job gets a runner of its own (fresh-per-job), so the peak RSS the pool
  * reports (the worker's ru_maxrss, a lifetime figure: docs/sandbox.md) is that one job's peak;
  * a forbidden system call is trapped and named (trap mode, as `agora dev run`) rather than only
- * killed. Pass one and two run the same accepted inputs with the same pseudonymisation key, so
- * their result documents must be equal but for job_id and metrics (wall time, CPU, RSS), which
- * legitimately vary. Refused inputs are scanned by a pipeline that honours the manifest's
- * declared inputs (it must dispatch none of them) and then given to the plugin directly, as a
- * host bug or a borderline study would: it must answer with a result or an error status.
+ * killed; the plugin is never quarantined, so every job shows its own outcome. Pass one and two run
+ * the same accepted inputs with the same pseudonymisation key, so their result documents must be
+ * equal but for job_id and metrics (wall time, CPU, RSS), which legitimately vary. Refused inputs
+ * are scanned by a pipeline that honours the manifest's declared inputs (it must dispatch none of
+ * them) and then given to the plugin directly, as a host bug or a borderline study would: it must
+ * answer with a result or an error status.
  */
 #include "certify_int.h"
 
@@ -445,6 +446,9 @@ static void check_determinism(const cert_run *r, const agora__cert_refset *rs, j
             const job_rec *b = &r->ctx.jobs[k];
             if (b->run != 2 || b->item != a->item || b->series_index != a->series_index)
                 continue;
+            /* Both failed: the outcome check judges them; one failed: that is a difference. */
+            if (!job_ok(a) && !job_ok(b))
+                continue;
             pairs++;
             json_t *fields;
             if (strcmp(a->status, b->status) != 0)
@@ -463,7 +467,10 @@ static void check_determinism(const cert_run *r, const agora__cert_refset *rs, j
     }
     size_t bad = json_array_size(differ);
     char detail[200];
-    if (bad == 0)
+    if (bad == 0 && pairs == 0)
+        snprintf(detail, sizeof detail,
+                 "not judged: no input ended ok in both passes (the outcome check says why)");
+    else if (bad == 0)
         snprintf(detail, sizeof detail,
                  "%zu input(s) run twice gave equal result documents (ignoring job_id, metrics)",
                  pairs);
@@ -471,7 +478,7 @@ static void check_determinism(const cert_run *r, const agora__cert_refset *rs, j
         snprintf(detail, sizeof detail,
                  "the same input run twice gave different result documents (%zu of %zu)", bad,
                  pairs);
-    add_check(checks, "determinism", bad == 0 && pairs > 0, detail,
+    add_check(checks, "determinism", bad == 0, detail,
               json_pack("{s:I, s:[s,s], s:o}", "pairs", (json_int_t)pairs, "ignored", "job_id",
                         "metrics", "differing", differ));
 }
@@ -490,7 +497,8 @@ static void check_refusal(const cert_run *r, const agora__cert_refset *rs, json_
         if (j->run != 0 && !border)
             continue;
         json_array_append_new(answers, job_ref(rs, j, NULL));
-        if (!job_answered(j))
+        /* A forbidden call is the policy check's finding, not a crash of this one. */
+        if (!job_answered(j) && strcmp(j->status, "policy-violation") != 0)
             note(crashed, job_ref(rs, j, j->error));
     }
     size_t bad = json_array_size(crashed);
@@ -674,6 +682,8 @@ int agora__certcheck_run(const agora__certcheck_opts *opts, json_t **report, int
         r->pl.spec.fresh_per_job = 1;
         r->pl.spec.allow_weak_isolation = opts->allow_weak_isolation;
         r->pl.spec.trap_violations = 1;
+        /* Every job's own outcome is the evidence: no quarantine masking later jobs. */
+        r->pl.spec.quarantine_after = JOBS_MAX;
         r->pl.spec.assets = assets;
         r->pl.spec.n_assets = n_assets;
         rc = run_all(r, rs, err);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `agora certify --check` (issue 16): each certification fixture is refused, exit 1, with a
-# message and a report naming exactly the check it violates; the four examples pass; a passing
+# message and a report naming exactly the check(s) it violates (a forbidden call also fails the
+# job, so policy comes with outcome); the four examples pass; a passing
 # check is signed and pinned in the catalog entry (report in blobs/, sha256 in the entry), shown
 # by `agora catalog show` and the clinic's `agora list`; a failing one leaves the catalog as it
 # was. Runs the real sandbox. Writes only under a temp dir.
@@ -44,7 +45,8 @@ pack() { # pack PLUGIN.so OUT.agora
 
 # ---- each fixture is refused, naming its check ------------------------------------------------
 declare -A EXPECT=([certify_wrong_outputs]=outputs [certify_over_memory]=memory
-    [certify_nondeterministic]=determinism [certify_crash_refused]=refusal)
+    [certify_nondeterministic]=determinism [certify_crash_refused]=refusal
+    [certify_policy]=outcome,policy)
 for so in "${FIXTURES[@]}"; do
     name=$(basename "${so%.so}")
     want=${EXPECT[$name]:-}
@@ -54,8 +56,8 @@ for so in "${FIXTURES[@]}"; do
         >"$T/out" 2>"$T/err"
     rc=$?
     [ $rc -eq 1 ] || { fail "$name: expected exit 1, got $rc"; cat "$T/out" "$T/err"; continue; }
-    grep -qF "failed the check $want;" "$T/err" || { fail "$name: message does not name $want"; cat "$T/err"; }
-    grep -qE "^  FAIL  $want " "$T/out" || { fail "$name: the check lines do not show $want failing"; cat "$T/out"; }
+    grep -qE "failed the checks? ${want//,/, };" "$T/err" || { fail "$name: message does not name $want"; cat "$T/err"; }
+    grep -qE "^  FAIL  ${want##*,} " "$T/out" || { fail "$name: the check lines do not show ${want##*,} failing"; cat "$T/out"; }
     got=$(failed_checks "$name.json") || { fail "$name: report is not valid"; continue; }
     [ "$got" = "$want" ] || fail "$name: report's failed checks are '$got', expected exactly '$want'"
     [ -s "$name.json.sig" ] || fail "$name: no signature next to the report"
@@ -66,7 +68,10 @@ for so in "${FIXTURES[@]}"; do
     [ $rc -eq 1 ] || fail "$name: certify --check --catalog: expected exit 1, got $rc"
     [ ! -e cat/catalog.json ] || fail "$name: a refused check must not publish a catalog"
 done
-[ ${#FIXTURES[@]} -eq 4 ] || fail "expected 4 fixtures, got ${#FIXTURES[@]}"
+[ ${#FIXTURES[@]} -eq 5 ] || fail "expected 5 fixtures, got ${#FIXTURES[@]}"
+# The policy violation is named, trapped by the runner (trap mode, as dev run).
+grep -qF "forbidden system call: socket" certify_policy.json ||
+    fail "the policy report does not name the forbidden call"
 
 # ---- the four examples pass --------------------------------------------------------------------
 for so in "${EXAMPLES[@]}"; do
@@ -81,6 +86,21 @@ for so in "${EXAMPLES[@]}"; do
     grep -qF "\"sha256\": \"$want\"" "$name.json" || fail "$name: report does not pin the bundle's sha256"
 done
 [ ${#EXAMPLES[@]} -eq 4 ] || fail "expected 4 examples, got ${#EXAMPLES[@]}"
+
+# ---- --reference DIR: the operator's folder joins the reference set, its path unreported -----
+"$AGORA" dicom synth --modality CT --slices 5 --patient-name "CERT^PLANTED" \
+    --patient-id PID-CERT-42 -o "$T/PID-CERT-42-folder" >/dev/null 2>&1 || fail "dicom synth"
+"$AGORA" certify --check stats.agora --reference "$T/PID-CERT-42-folder" --json \
+    >stats-ref.json 2>"$T/err" || { fail "certify --check --reference"; cat "$T/err"; }
+python3 - stats-ref.json <<'PY' || fail "--reference: the operator's jobs are not in the --json report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["passed"], r["checks"]
+ops = [j for j in r["jobs"] if j["input"] == "operator"]
+assert len(ops) == 2 and all(j["status"] == "ok" for j in ops), r["jobs"]
+assert any(i["role"] == "operator" for i in r["reference_set"]), r["reference_set"]
+PY
+! grep -qE "PID-CERT-42|CERT\^PLANTED" stats-ref.json || fail "the report names the operator's folder or a planted identity"
 
 # ---- a passing check is signed into the catalog and shown ------------------------------------
 "$AGORA" certify hello.agora --check --report hello-cert.json --catalog cat --key operator.key \
