@@ -91,8 +91,8 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
     "         --model per-study|per-series|per-instance|subscription|free\n"                       \
     "         --price MINOR_UNITS --currency EUR --vendor-share-bps 0..10000\n"                    \
     "         [--level research|clinical] [--grant OPTION]... [--expires DAYS|DATE]\n"             \
-    "         [--vendor-key VENDOR.pub] [--passphrase-file FILE] [--json]\n"                        \
-    "       agora certify --check BUNDLE.agora [--reference DIR] [--report FILE]\n"                 \
+    "         [--vendor-key VENDOR.pub] [--passphrase-file FILE] [--json]\n"                       \
+    "       agora certify --check BUNDLE.agora [--reference DIR] [--report FILE]\n"                \
     "         [--key OPERATOR.key [--passphrase-file FILE]] [--json]"
 #define CERTIFY_ABOUT                                                                              \
     "Verify the bundle, pin the sha256 of its binary and manifest in DIR/catalog.json,\n"          \
