@@ -663,7 +663,7 @@ int agora__certcheck_run(const agora__certcheck_opts *opts, json_t **report, int
         rc = agora__cert_refset_make(&bf->b.parsed, opts->work_dir, opts->reference_dir, rs, err);
     if (rc == 0) {
         const agora__manifest *m = &bf->b.parsed;
-        static const char *grants[AGORA__OPT_COUNT];
+        const char *grants[AGORA__OPT_COUNT];
         size_t n_grants = 0;
         for (unsigned i = 0; i < AGORA__OPT_COUNT; i++)
             if ((m->permissions & (1u << i)) && agora__trust_option_name(i) != NULL)
