@@ -29,12 +29,16 @@ for p in $EXAMPLES; do
         --sign "$DEMO/vendor/acme.key" -o "$DEMO/vendor/$p.agora"
 done
 
-say "2. Operator: review, certify under different pricing models, publish a signed catalog"
+say "2. Operator: run each app in the sandbox (certify --check), certify it under a pricing model, publish a signed catalog"
 run "$A" keygen --out "$DEMO/operator/op"
+mkdir -p "$DEMO/operator/reports"
 certify() { # bundle model price [extra...]
     local b=$1 model=$2 price=$3
     shift 3
-    run "$A" certify "$DEMO/vendor/$b.agora" --catalog "$DEMO/catalog" --key "$DEMO/operator/op.key" \
+    # --check: runs the app over synthetic CT and MR studies first and signs only when every
+    # check passes; the signed report is pinned in the catalog entry.
+    run "$A" certify "$DEMO/vendor/$b.agora" --check --report "$DEMO/operator/reports/$b.json" \
+        --catalog "$DEMO/catalog" --key "$DEMO/operator/op.key" \
         --vendor-key "$DEMO/vendor/acme.pub" --model "$model" --price "$price" --currency EUR \
         --vendor-share-bps 7000 "$@"
 }

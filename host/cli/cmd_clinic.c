@@ -244,8 +244,7 @@ static int audit_note(const char *cmd, const agora__trust_home *h, const char *o
     agora__error err = {0};
     if (agora__audit_home(agora__trust_home_dir(h), cmd, "clinic", object, &err) == 0)
         return 0;
-    fprintf(stderr, "agora %s: done, but the audit log could not be appended: %s\n", cmd,
-            err.msg);
+    fprintf(stderr, "agora %s: done, but the audit log could not be appended: %s\n", cmd, err.msg);
     return 1;
 }
 
@@ -373,7 +372,8 @@ int agora__cmd_install(int argc, char **argv)
 }
 
 /* `agora list --json`: {catalog_version, plugins: [{id, version, status, granted, level,
- * pricing, reason}]}. A new reference, or NULL out of memory. */
+ * certified, certification_report_sha256, pricing, reason}]}. A new reference, or NULL out of
+ * memory. */
 static json_t *list_json(const agora__trust_home *h, const agora__trust_plugin *list, size_t n)
 {
     json_t *plugins = json_array();
@@ -386,7 +386,13 @@ static json_t *list_json(const agora__trust_home *h, const agora__trust_plugin *
         json_t *e = json_pack("{s:s,s:s,s:s,s:o}", "id", p->id, "version", p->version, "status",
                               agora__trust_status_name(p->status), "granted", granted);
         if (e != NULL && p->in_catalog) {
+            char when[AGORA__TIME_TEXT];
+            agora__time_format(p->certified_at, when);
             json_object_set_new(e, "level", json_string(p->level));
+            json_object_set_new(e, "certified", json_string(when));
+            if (p->report_sha256[0] != '\0')
+                json_object_set_new(e, "certification_report_sha256",
+                                    json_string(p->report_sha256));
             json_object_set_new(e, "pricing",
                                 json_pack("{s:s,s:I,s:s,s:I}", "model", p->pricing.model, "price",
                                           (json_int_t)p->pricing.price_minor, "currency",
@@ -433,10 +439,15 @@ int agora__cmd_list(int argc, char **argv)
             printf("%-36s %-12s %-16s ", p->id, p->version, agora__trust_status_name(p->status));
             if (p->status == AGORA__TRUST_REVOKED)
                 printf("%s\n", p->revoked_reason);
-            else if (p->in_catalog)
-                printf("%s, %s %llu %s, may see: %s\n", p->level, p->pricing.model,
-                       (unsigned long long)p->pricing.price_minor, p->pricing.currency, g);
-            else
+            else if (p->in_catalog) {
+                /* A build certified with --check says when; older entries print as before. */
+                char when[AGORA__TIME_TEXT] = "";
+                if (p->report_sha256[0] != '\0')
+                    agora__time_format(p->certified_at, when);
+                printf("%s%s%.10s, %s %llu %s, may see: %s\n", p->level, when[0] ? " checked " : "",
+                       when, p->pricing.model, (unsigned long long)p->pricing.price_minor,
+                       p->pricing.currency, g);
+            } else
                 printf("-\n");
         }
     }

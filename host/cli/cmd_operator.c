@@ -6,6 +6,7 @@
 #include "json_emit.h"
 #include "opt.h"
 #include "cli_util.h"
+#include "certify.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,9 +20,11 @@ typedef struct operator_opts {
     const char *catalog, *key, *pass, *expires;
     const char *model, *price, *currency, *bps, *level, *vendor_key; /* certify */
     agora__cli_list grants;                                          /* certify, one option each */
-    const char *reason;                                              /* revoke */
-    const char *trust;                                               /* catalog show */
-    int pin;                                                         /* certify */
+    int check;                      /* certify --check: run the app over the reference set */
+    const char *reference, *report; /* certify --check: the operator's folder, the report file */
+    const char *reason;             /* revoke */
+    const char *trust;              /* catalog show */
+    int pin;                        /* certify */
     int json;
     size_t n_pos; /* positionals, in argv[1..] */
 } operator_opts;
@@ -64,6 +67,15 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
          "catalog expiry (default 30 days)", 0, NULL, 0, CERTIFY | REVOKE},
         {"--expires", 0, AGORA__CLI_VALUE, &o->expires, "DAYS|DATE",
          "refresh: the new expiry (default 30 days)", 0, NULL, 0, CATALOG},
+        {"--check", 0, AGORA__CLI_FLAG, &o->check, NULL,
+         "run the app in the sandbox over the reference set first; sign only when it passes", 0,
+         NULL, 0, CERTIFY},
+        {"--reference", 0, AGORA__CLI_VALUE, &o->reference, "DIR",
+         "--check: the operator's own DICOM folder, added to the synthetic studies", 0, NULL, 0,
+         CERTIFY},
+        {"--report", 0, AGORA__CLI_VALUE, &o->report, "FILE",
+         "--check: write the certification report here (and FILE.sig with --key)", 0, NULL, 0,
+         CERTIFY},
         {"--vendor-key", 0, AGORA__CLI_VALUE, &o->vendor_key, "VENDOR.pub",
          "require the bundle to be signed by this vendor key (pinned for its vendor)", 0, NULL, 0,
          CERTIFY},
@@ -80,10 +92,13 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
 /* What each command takes and does, for its generated --help. */
 #define CERTIFY_ARGS                                                                               \
     "BUNDLE.agora --catalog DIR --key OPERATOR.key\n"                                              \
+    "         [--check [--reference DIR] [--report FILE]]\n"                                       \
     "         --model per-study|per-series|per-instance|subscription|free\n"                       \
     "         --price MINOR_UNITS --currency EUR --vendor-share-bps 0..10000\n"                    \
     "         [--level research|clinical] [--grant OPTION]... [--expires DAYS|DATE]\n"             \
-    "         [--vendor-key VENDOR.pub [--pin-vendor-key]] [--passphrase-file FILE] [--json]"
+    "         [--vendor-key VENDOR.pub [--pin-vendor-key]] [--passphrase-file FILE] [--json]\n"    \
+    "       agora certify --check BUNDLE.agora [--reference DIR] [--report FILE]\n"                \
+    "         [--key OPERATOR.key [--passphrase-file FILE]] [--json]"
 #define CERTIFY_ABOUT                                                                              \
     "Verify the bundle, pin the sha256 of its binary and manifest in DIR/catalog.json,\n"          \
     "store its contents in DIR/blobs/, bump the catalog version and re-sign it.\n"                 \
@@ -95,7 +110,12 @@ static int parse(const agora__cli_cmd *desc, int argc, char **argv, operator_opt
     "Vendor keys are pinned per vendor in the catalog: the first --vendor-key given for\n"         \
     "a vendor (the manifest's \"vendor\") is pinned for it; from then on a bundle of that\n"       \
     "vendor must be signed by a pinned key (--pin-vendor-key adds a new one), and a key\n"         \
-    "pinned for one vendor is refused for another."
+    "pinned for one vendor is refused for another.\n"                                              \
+    "--check first runs the app in the sandbox over synthetic studies of each modality\n"          \
+    "it accepts (plus --reference DIR) and checks outcome, time, memory, schema, outputs,\n"       \
+    "determinism, refusal and policy; a failing app is refused (exit 1) and nothing is\n"          \
+    "signed. The report (--report FILE, signed into FILE.sig with --key) is pinned in the\n"       \
+    "entry. Without --catalog, 'agora certify --check BUNDLE' only checks and reports."
 
 #define REVOKE_ARGS                                                                                \
     "ID@VERSION --catalog DIR --key OPERATOR.key --reason TEXT\n"                                  \
@@ -253,8 +273,9 @@ static int audit_note(const char *catalog, const char *action, const agora__seck
              (unsigned long long)catalog_version);
     int rc = agora__audit_operator(catalog, action, key->pub.id, what, err);
     if (rc != 0)
-        agora__error_prefix(err, "catalog version %llu was published, but the audit log was not "
-                                 "appended",
+        agora__error_prefix(err,
+                            "catalog version %llu was published, but the audit log was not "
+                            "appended",
                             (unsigned long long)catalog_version);
     return rc;
 }
@@ -297,6 +318,89 @@ static int vendor_pins(agora__catalog *cat, const agora__bundle *b, const agora_
     return agora__catalog_vendor_pin(cat, vendor, vk, pinned, err);
 }
 
+/* What `agora certify --json` prints about the entry it wrote. */
+static json_t *certify_json(const agora__cat_entry *e, int updated, uint64_t version,
+                            const char *expires, const char *psha, const char *msha)
+{
+    json_t *o =
+        json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s,s:s}", "id", e->id, "version", e->version,
+                  "updated", updated, "catalog_version", (json_int_t)version, "expires", expires,
+                  "plugin_sha256", psha, "manifest_sha256", msha, "level", e->level);
+    if (o != NULL && e->has_report) {
+        char rsha[65];
+        agora__hex(e->report_sha, 32, rsha);
+        json_object_set_new(o, "certification_report_sha256", json_string(rsha));
+    }
+    return o;
+}
+
+/* Print one line per check of report, for the text output. */
+static void print_checks(FILE *f, const json_t *report)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(report, "checks"), i, c)
+    {
+        fprintf(f, "  %s  %-12s %s\n", json_is_true(json_object_get(c, "passed")) ? "pass" : "FAIL",
+                json_string_value(json_object_get(c, "name")),
+                json_string_value(json_object_get(c, "detail")));
+    }
+}
+
+/* `agora certify --check`: run the bundle over the reference set, write the report (signed with
+ * key when not NULL) to --report, print the checks. 0 when every check passed, with *bytes the
+ * canonical report (malloc'ed, the caller's); else the exit status after printing why. */
+static int certify_check(const operator_opts *o, const char *bundle, const agora__seckey *key,
+                         char **bytes, size_t *len)
+{
+    agora__certcheck_opts co = {
+        .bundle_path = bundle, .reference_dir = o->reference, .host_version = AGORA_VERSION};
+    json_t *report = NULL;
+    int passed = 0;
+    agora__error err = {0};
+    *bytes = NULL;
+    int rc = agora__certcheck_run(&co, &report, &passed, &err);
+    if (rc == 0)
+        rc = agora__cert_report_serialize(report, bytes, len, &err);
+    if (rc == 0 && o->report != NULL)
+        rc = agora__cert_report_write(o->report, *bytes, *len, key, &err);
+    if (rc != 0) {
+        json_decref(report);
+        free(*bytes);
+        *bytes = NULL;
+        return agora__fail("certify", &err);
+    }
+    const json_t *app = json_object_get(report, "app");
+    const char *id = json_string_value(json_object_get(app, "id"));
+    const char *version = json_string_value(json_object_get(app, "version"));
+    uint8_t sha[32];
+    char hex[65];
+    agora__sha256(*bytes, *len, sha);
+    agora__hex(sha, 32, hex);
+    if (o->json && o->catalog == NULL) {
+        rc = agora__json_emit_new(stdout, json_incref(report), AGORA__JSON_DOC) == 0 ? 0 : 1;
+    } else if (!o->json) {
+        FILE *f = o->catalog == NULL ? stdout : stderr;
+        fprintf(f, "check %s@%s: %s\n", id, version, passed ? "passed" : "FAILED");
+        print_checks(f, report);
+        if (o->report != NULL)
+            fprintf(f, "  report %s%s (sha256 %s)\n", o->report, key != NULL ? " + .sig" : "", hex);
+    }
+    if (!passed) {
+        char failed[256];
+        agora__cert_report_failed(report, failed, sizeof failed);
+        fprintf(stderr, "agora certify: not certified: %s@%s failed the check%s %s%s\n", id,
+                version, strchr(failed, ',') ? "s" : "", failed,
+                o->report != NULL ? "; the report says why"
+                                  : " (--report FILE keeps the evidence)");
+        free(*bytes);
+        *bytes = NULL;
+        rc = 1;
+    }
+    json_decref(report);
+    return rc;
+}
+
 int agora__cmd_certify(int argc, char **argv)
 {
     operator_opts o;
@@ -307,6 +411,25 @@ int agora__cmd_certify(int argc, char **argv)
     uint32_t granted = 0;
     uint64_t price = 0, bps = 0;
     int is_free = o.model != NULL && strcmp(o.model, "free") == 0;
+    if (rc == 0 && !o.check && (o.reference != NULL || o.report != NULL))
+        rc = agora__cli_usage_error("certify", "--reference and --report go with --check");
+    if (rc == 0 && o.check && o.catalog == NULL) {
+        /* Check only: the report is signed when --key is given, nothing else is written. */
+        agora__cli_list_free(&o.grants);
+        if (o.n_pos != 1)
+            return agora__cli_usage_error("certify", "--check needs BUNDLE");
+        agora__seckey key;
+        agora__error err = {0};
+        if (o.key != NULL && agora__load_seckey(o.key, o.pass, &key, &err) != 0)
+            return agora__fail("certify", &err);
+        char *bytes = NULL;
+        size_t len = 0;
+        rc = certify_check(&o, pos[0], o.key != NULL ? &key : NULL, &bytes, &len);
+        if (o.key != NULL)
+            agora__seckey_wipe(&key);
+        free(bytes);
+        return rc;
+    }
     if (rc == 0 && (o.n_pos != 1 || o.catalog == NULL || o.key == NULL || o.model == NULL ||
                     (!is_free && (o.price == NULL || o.currency == NULL || o.bps == NULL)))) {
         rc = agora__cli_usage_error("certify", "BUNDLE, --catalog, --key, --model, --price, "
@@ -353,6 +476,16 @@ int agora__cmd_certify(int argc, char **argv)
     agora__seckey key;
     if ((rc = update_start("certify", o.expires, o.key, o.pass, &now, &expires, &key)) != 0)
         return rc;
+    /* --check: the app runs and passes before anything is signed; its report is pinned. */
+    char *report = NULL;
+    size_t report_len = 0;
+    if (o.check && (rc = certify_check(&o, pos[0], &key, &report, &report_len)) != 0) {
+        agora__seckey_wipe(&key);
+        return rc;
+    }
+    uint8_t report_sha[32];
+    if (report != NULL)
+        agora__sha256(report, report_len, report_sha);
     agora__catalog cat = {0};
     /* The bundle's front is read and verified; its assets are streamed into the blob store. */
     static agora__bundle_file bf = {.fd = -1};
@@ -417,6 +550,8 @@ int agora__cmd_certify(int argc, char **argv)
         rc = write_blob(o.catalog, bf.b.plugin_sha, bf.b.plugin, bf.b.plugin_len, &err);
     for (uint32_t i = 0; rc == 0 && i < bf.b.n_assets; i++)
         rc = write_asset_blob(o.catalog, &bf, i, &err);
+    if (rc == 0 && report != NULL)
+        rc = write_blob(o.catalog, report_sha, (const uint8_t *)report, report_len, &err);
     if (rc != 0 && bf.b.n_assets > 0)
         agora__error_prefix(&err, "not certified: %s@%s", bf.b.parsed.id, bf.b.parsed.version);
     if (rc == 0) {
@@ -438,6 +573,12 @@ int agora__cmd_certify(int argc, char **argv)
                        sizeof e->pricing.currency);
         e->pricing.vendor_share_bps = (uint32_t)bps;
         e->certified_at = now;
+        /* Re-certifying the same bytes without --check keeps the report pinned before. */
+        if (report != NULL) {
+            e->has_report = 1;
+            memcpy(e->report_sha, report_sha, 32);
+            e->report_size = report_len;
+        }
         e->n_assets = bf.b.n_assets;
         for (uint32_t i = 0; i < bf.b.n_assets; i++) {
             agora__strlcpy(e->assets[i].name, bf.b.assets[i].name, sizeof e->assets[i].name);
@@ -456,13 +597,10 @@ int agora__cmd_certify(int argc, char **argv)
         agora__trust_options_format(e->granted, g, sizeof g);
         agora__trust_options_format(bf.b.parsed.permissions, asked, sizeof asked);
         if (o.json) {
-            if (agora__json_emit_new(
-                    stdout,
-                    json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s,s:b}", "id", e->id, "version",
-                              e->version, "updated", updated, "catalog_version",
-                              (json_int_t)cat.version, "expires", when, "plugin_sha256", psha,
-                              "manifest_sha256", msha, "vendor_key_pinned", pinned),
-                    AGORA__JSON_LINE) != 0)
+            json_t *j = certify_json(e, updated, cat.version, when, psha, msha);
+            if (j != NULL)
+                json_object_set_new(j, "vendor_key_pinned", json_boolean(pinned));
+            if (agora__json_emit_new(stdout, j, AGORA__JSON_LINE) != 0)
                 rc = AGORA__EIO;
         } else {
             printf("%s %s@%s (%s) in %s\n", updated ? "updated" : "certified", e->id, e->version,
@@ -484,8 +622,14 @@ int agora__cmd_certify(int argc, char **argv)
                 printf("  vendor signature: key %s (verified%s%s%s)\n", bf.b.vendor.id,
                        pinned ? "; now pinned for vendor '" : "", pinned ? e->vendor : "",
                        pinned ? "'" : "");
+            if (e->has_report) {
+                char rsha[65];
+                agora__hex(e->report_sha, 32, rsha);
+                printf("  certification report sha256 %s\n", rsha);
+            }
         }
     }
+    free(report);
     agora__bundle_close(&bf);
     return update_end("certify", rc, &key, &cat, &err);
 }
@@ -570,6 +714,12 @@ static void print_entry_line(const agora__cat_entry *e)
            e->revoked ? "REVOKED" : "certified", e->level, e->pricing.model,
            (unsigned long long)e->pricing.price_minor, e->pricing.currency,
            e->pricing.vendor_share_bps, g);
+    if (e->has_report) {
+        char when[AGORA__TIME_TEXT], rsha[65];
+        agora__time_format(e->certified_at, when);
+        agora__hex(e->report_sha, 32, rsha);
+        printf("      checked and certified %s (%s): report sha256 %s\n", when, e->level, rsha);
+    }
     if (e->revoked) {
         char when[AGORA__TIME_TEXT];
         agora__time_format(e->revoked_at, when);

@@ -202,6 +202,11 @@ static json_t *entry_json(const agora__cat_entry *e)
         return NULL;
     if (e->vendor_key_id[0] != '\0')
         json_object_set_new(o, "vendor_key_id", json_string(e->vendor_key_id));
+    if (e->has_report && json_object_set_new(o, "certification_report",
+                                             hash_obj(e->report_sha, e->report_size)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
     if (e->n_assets > 0) {
         json_t *arr = json_array();
         for (uint32_t i = 0; arr != NULL && i < e->n_assets; i++) {
@@ -419,8 +424,9 @@ static int parse_assets(json_t *a, const char *where, agora__cat_entry *e, agora
 static int parse_entry(json_t *o, size_t index, agora__cat_entry *e, agora__error *err)
 {
     static const char *const keys[] = {
-        "id",       "version", "name",    "vendor",    "status",        "level",      "plugin",
-        "manifest", "granted", "pricing", "certified", "vendor_key_id", "revocation", "assets",
+        "id",        "version",       "name",       "vendor",  "status",
+        "level",     "plugin",        "manifest",   "granted", "pricing",
+        "certified", "vendor_key_id", "revocation", "assets",  "certification_report",
         NULL};
     static const char *const pkeys[] = {"model", "price", "currency", "vendor_share_bps", NULL};
     char where[64];
@@ -460,6 +466,10 @@ static int parse_entry(json_t *o, size_t index, agora__cat_entry *e, agora__erro
                         AGORA__TRUST_MANIFEST_MAX, err);
     if (rc == 0)
         rc = parse_assets(json_object_get(o, "assets"), where, e, err);
+    e->has_report = json_object_get(o, "certification_report") != NULL;
+    if (rc == 0 && e->has_report)
+        rc = hash_field(o, "certification_report", where, e->report_sha, &e->report_size,
+                        AGORA__CERT_REPORT_PIN_MAX, err);
     if (rc != 0)
         return rc;
     json_t *g = json_object_get(o, "granted");

@@ -68,6 +68,9 @@ static void describe(const agora__trust_home *h, const char *id, const char *ver
     info->certified = e->granted;
     info->pricing = e->pricing;
     agora__strlcpy(info->level, e->level, sizeof info->level);
+    info->certified_at = e->certified_at;
+    if (e->has_report)
+        agora__hex(e->report_sha, 32, info->report_sha256);
     agora__hex(e->plugin_sha, 32, info->plugin_sha256);
     agora__hex(e->manifest_sha, 32, info->manifest_sha256);
     if (e->revoked) {

@@ -148,6 +148,8 @@ typedef struct agora__trust_plugin {
     int in_catalog;     /* fields below are valid */
     agora__trust_pricing pricing;
     char level[16];         /* research | clinical */
+    int64_t certified_at;   /* UTC seconds the catalog entry was certified */
+    char report_sha256[65]; /* the pinned certification report, hex; "" when not checked */
     char plugin_sha256[65]; /* the catalog's pins, hex */
     char manifest_sha256[65];
     char revoked_reason[AGORA__TRUST_REASON_MAX + 1];
@@ -408,6 +410,7 @@ int agora__bundle_write_assets(const char *out_path, const uint8_t *manifest, si
 /* ---- the catalog ---------------------------------------------------------------------------- */
 #define AGORA__CATALOG_MAX         ((size_t)16 * 1024 * 1024)
 #define AGORA__CATALOG_ENTRIES_MAX 10000
+#define AGORA__CERT_REPORT_PIN_MAX ((uint64_t)4 * 1024 * 1024) /* bytes of a pinned report */
 
 typedef struct agora__cat_entry {
     char id[AGORA__TRUST_ID_MAX + 1];
@@ -426,6 +429,12 @@ typedef struct agora__cat_entry {
     uint32_t granted;
     agora__trust_pricing pricing;
     int64_t certified_at;
+    /* The certification report `agora certify --check` made and the operator signed, pinned
+     * like the binary ("certification_report"; absent for entries certified without --check,
+     * so older catalogs load unchanged). The report itself is in DIR/blobs/<sha256>. */
+    int has_report;
+    uint8_t report_sha[32];
+    uint64_t report_size;
     /* The assets the build carries, each pinned like the binary ("assets" in the catalog; absent
      * when none, so catalogs of builds without assets are unchanged). */
     uint32_t n_assets;

@@ -98,6 +98,57 @@ static void test_roundtrip_canonical(void **state)
     agora__catalog_free(&back);
 }
 
+/* The pinned certification report (issue 16): round-trips, is absent from entries without one
+ * (so older catalogs load and serialise unchanged), and a malformed pin is refused. */
+static void test_certification_report_pin(void **state)
+{
+    (void)state;
+    agora__catalog c, back;
+    agora__error err = {0};
+    make_catalog(&c);
+    c.entries[0].has_report = 1;
+    memset(c.entries[0].report_sha, 0xab, 32);
+    c.entries[0].report_size = 4321;
+    char *text;
+    size_t len;
+    assert_int_equal(agora__catalog_serialize(&c, &text, &len, &err), 0);
+    assert_non_null(strstr(text, "\"certification_report\": {"));
+    assert_int_equal(agora__catalog_parse((const uint8_t *)text, len, &back, &err), 0);
+    const agora__cat_entry *e = agora__catalog_find(&back, "com.example.nodules", "1.10.0");
+    assert_non_null(e);
+    assert_true(e->has_report);
+    assert_int_equal(e->report_size, 4321);
+    uint8_t want[32];
+    memset(want, 0xab, 32);
+    assert_memory_equal(e->report_sha, want, 32);
+    size_t with = 0;
+    for (size_t i = 0; i < back.n; i++)
+        with += back.entries[i].has_report != 0;
+    assert_int_equal(with, 1);
+    agora__catalog_free(&back);
+    /* A size of 0 or over the bound, or a short hash, is refused. */
+    const char *bad[] = {"\"size\": 4321", "\"sha256\": \"abababab"};
+    const char *repl[] = {"\"size\": 0", "\"sha256\": \"abab"};
+    for (size_t i = 0; i < 2; i++) {
+        char *pin = strstr(text, "\"certification_report\"");
+        assert_non_null(pin);
+        char *at = strstr(pin, bad[i]);
+        assert_non_null(at);
+        size_t head = (size_t)(at - text), blen = strlen(bad[i]), rlen = strlen(repl[i]);
+        char *mod = malloc(len + 1);
+        assert_non_null(mod);
+        memcpy(mod, text, head);
+        memcpy(mod + head, repl[i], rlen);
+        memcpy(mod + head + rlen, at + blen, len - head - blen + 1);
+        assert_int_not_equal(agora__catalog_parse((const uint8_t *)mod, strlen(mod), &back, &err),
+                             0);
+        assert_non_null(strstr(err.msg, "certification_report"));
+        free(mod);
+    }
+    free(text);
+    agora__catalog_free(&c);
+}
+
 static void sign(const char *text, size_t len, const agora__seckey *k, char *line, size_t size)
 {
     uint8_t sig[64];
@@ -263,6 +314,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_canonical),
+        cmocka_unit_test(test_certification_report_pin),
         cmocka_unit_test(test_verify_before_parse),
         cmocka_unit_test(test_parse_strict),
         cmocka_unit_test(test_duplicate_entries_refused),
