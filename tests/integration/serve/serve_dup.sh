@@ -2,8 +2,8 @@
 # Issue 12 acceptance, "No duplicates": Orthanc sends the same study to `agora serve` twice
 # (the second time after its results were delivered): one job, one billable ledger row and one
 # SR (and SEG) in Orthanc. A late series of the same study, arriving after completion (Orthanc
-# sends the whole study again: the first series' instances are duplicates, the new series is
-# new): exactly one amendment job; billing rule (docs, queue.h): a per-study app is not charged
+# sends the study's CT series again: the first series' instances are duplicates, the new
+# series is new): exactly one amendment job; billing rule (docs, queue.h): a per-study app is not charged
 # twice for an amendment in the same month, so the month's statement still shows 1 unit.
 # Usage: serve_dup.sh AGORA EXAMPLES_DIR
 set -euo pipefail
@@ -25,7 +25,9 @@ e2e_wait_jobs done 1 || fail "queue after the first send"
 sr1=$($PEER sops "$PACS_URL" "$STUDY" SR)
 ok "first send: one job done, one SR and one SEG in Orthanc"
 
-out=$($PEER store "$PACS_URL" agora "$STUDY") || fail "second store: $out"
+# The study's CT series again (Orthanc's study now also holds our SR and SEG, which agora
+# serve does not accept: i12-peers-bugs.md).
+out=$($PEER store "$PACS_URL" agora "$STUDY" CT) || fail "second store: $out"
 [ "$out" = "instances=6 failed=0 remote=$AGORA_AET" ] || fail "second store: $out"
 # Nothing new may come of it: wait out both quiet periods and the intake tick, with margin.
 sleep $((E2E_SERIES_QUIET + E2E_STUDY_QUIET + 5))
@@ -41,7 +43,7 @@ ok "the same study again: still one job, one billable ledger row (statement 1 un
     --patient-name "TEST^DUP" -o "$W/late" >/dev/null
 dcmodify -nb -m "(0020,000D)=$STUDY" "$W"/late/*.dcm >/dev/null || fail "dcmodify"
 [ "$($PEER upload "$PACS_URL" "$W/late")" = "$STUDY" ] || fail "the late series is not in the study in Orthanc"
-out=$($PEER store "$PACS_URL" agora "$STUDY") || fail "store with the late series: $out"
+out=$($PEER store "$PACS_URL" agora "$STUDY" CT) || fail "store with the late series: $out"
 [ "$out" = "instances=9 failed=0 remote=$AGORA_AET" ] || fail "store with the late series: $out"
 e2e_wait_jobs done 2 45 || fail "no amendment job done"
 sleep $((E2E_STUDY_QUIET + 3))
