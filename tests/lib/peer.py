@@ -9,7 +9,9 @@ non-zero exit status.
   peer.py wait-rest URL SECONDS
   peer.py upload URL FILE|DIR...          -> the Study Instance UID(s) uploaded, one a line
   peer.py study-id URL STUDY_UID          -> Orthanc's id of the study
-  peer.py store URL MODALITY STUDY_UID    -> "instances=N failed=F remote=AE" (C-STORE by Orthanc)
+  peer.py store URL MODALITY STUDY_UID [SERIES_MODALITY]
+                                          -> "instances=N failed=F remote=AE" (C-STORE by Orthanc
+                                             of the study, or of its series of that modality)
   peer.py stow URL SERVER STUDY_UID       -> "instances=N" (Orthanc's STOW-RS client)
   peer.py series URL STUDY_UID MODALITY   -> the number of series of that modality (QIDO-RS)
   peer.py instances URL STUDY_UID MODALITY-> the number of instances of that modality (QIDO-RS)
@@ -176,8 +178,12 @@ def main(argv):
         print(study_id(base, a[0]))
         return 0
     if cmd == 'store':
-        r = post_json(f'{base}/modalities/{a[0]}/store',
-                      {'Resources': [study_id(base, a[1])], 'Synchronous': True})
+        res = [study_id(base, a[1])]
+        if len(a) > 2:  # only the study's series of that modality
+            res = [s['ID'] for s in post_json(base + '/tools/find', {
+                'Level': 'Series', 'Query': {'StudyInstanceUID': a[1], 'Modality': a[2]},
+                'Expand': True})]
+        r = post_json(f'{base}/modalities/{a[0]}/store', {'Resources': res, 'Synchronous': True})
         print(f"instances={r['InstancesCount']} failed={r['FailedInstancesCount']} "
               f"remote={r['RemoteAet']}")
         return 0 if int(r['FailedInstancesCount']) == 0 else 1
