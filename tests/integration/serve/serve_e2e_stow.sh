@@ -6,7 +6,7 @@
 # daemon's AE title, dciodvfy clean. Then the daemon is restarted sending results by STOW-RS
 # (--send-stow, Orthanc's own STOW-RS endpoint) and a second study sent by STOW-RS gets its
 # results into Orthanc that way. Above the spool watermark STOW-RS answers 503 + Retry-After
-# (and DICOM associations are rejected transient, congestion) while the daemon keeps serving
+# (and storage associations are rejected transient, congestion; C-ECHO still works) while the daemon keeps serving
 # (GET /healthz); a wrong content type gets 415.
 # Usage: serve_e2e_stow.sh AGORA EXAMPLES_DIR
 set -euo pipefail
@@ -53,12 +53,15 @@ case "$out" in status=415*) ;; *) fail "STOW-RS with Content-Type application/di
 status=$($PY -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).status)' \
     "http://127.0.0.1:$AGORA_HTTP_PORT/healthz") || fail "GET /healthz after the 503"
 [ "$status" = 200 ] || fail "GET /healthz: $status"
-if echoscu -aet MODALITY -aec "$AGORA_AET" 127.0.0.1 "$AGORA_DICOM_PORT" >"$W/echo.txt" 2>&1; then
-    fail "an association was accepted over the watermark"
+# A Verification-only association (a health check) is still admitted; one proposing storage is
+# rejected transient (congestion).
+echoscu -aet MODALITY -aec "$AGORA_AET" 127.0.0.1 "$AGORA_DICOM_PORT" || fail "C-ECHO over the watermark"
+if storescu -aet MODALITY -aec "$AGORA_AET" 127.0.0.1 "$AGORA_DICOM_PORT" "$W/ct2/IM00001.dcm" >"$W/store.txt" 2>&1; then
+    fail "a storage association was accepted over the watermark"
 fi
-grep -qi "congestion" "$W/echo.txt" || fail "over the watermark, C-ECHO: $(cat "$W/echo.txt")"
+grep -qi "congestion" "$W/store.txt" || fail "over the watermark, C-STORE: $(cat "$W/store.txt")"
 kill -0 "$SERVE_PID" || fail "the daemon died"
-ok "over the watermark STOW-RS answers 503 with Retry-After, a wrong type 415, DICOM RJ transient (congestion); /healthz still answers"
+ok "over the watermark STOW-RS answers 503 with Retry-After, a wrong type 415, a storage association RJ transient (congestion), C-ECHO and /healthz still answer"
 serve_stop || fail "SIGTERM: exit status $?"
 no_uids_in "$W/serve.log" || fail "a UID in the daemon's log"
 ok "SIGTERM exits 0; no UID in the daemon's log"
