@@ -31,6 +31,7 @@ typedef enum agora__home_entry {
     AGORA__HOME_CATALOG_SRC,  /* catalog/source: the directory the held catalog came from */
     AGORA__HOME_SPOOL,        /* spool/: instances received by agora serve, and spool.db */
     AGORA__HOME_OUTBOX,       /* outbox/<job id>/: SR/SEG agora serve sends back */
+    AGORA__HOME_USERS,        /* users.json: dashboard users (host/dashboard/users.h, 0600) */
     AGORA__HOME_ENTRY_COUNT
 } agora__home_entry;
 
