@@ -36,5 +36,6 @@ int agora__cmd_usage(int argc, char **argv);     /* [meter] */
 int agora__cmd_statement(int argc, char **argv); /* [meter] */
 int agora__cmd_ledger(int argc, char **argv);    /* [meter] ledger verify|export */
 int agora__cmd_clinic(int argc, char **argv);    /* [trust] clinic add|list (operator) */
+int agora__cmd_user(int argc, char **argv);      /* [dashboard] user add|list|remove|token */
 
 #endif

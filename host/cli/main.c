@@ -34,6 +34,7 @@ static const command commands[] = {
     {"run", agora__cmd_run, "clinic", "run installed plugins on DICOM studies"},
     {"serve", agora__cmd_serve, "clinic", "receive studies from a PACS (DICOM C-STORE SCP)"},
     {"queue", agora__cmd_queue, "clinic", "the daemon's jobs | show|retry|cancel JOB"},
+    {"user", agora__cmd_user, "clinic", "user add|list|remove|token: dashboard users"},
     {"rules", agora__cmd_rules, "clinic", "rules test|check: routing rules of agora serve"},
     {"results", agora__cmd_results, "clinic", "results studies | show|export STUDY"},
     {"usage", agora__cmd_usage, "clinic", "usage per plugin for a period"},

@@ -39,6 +39,7 @@ static const char *const entry_names[AGORA__HOME_ENTRY_COUNT] = {
     [AGORA__HOME_RESULTS] = "results",         [AGORA__HOME_CATALOG_SRC] = "catalog/source",
     [AGORA__HOME_SPOOL] = "spool",             [AGORA__HOME_OUTBOX] = "outbox",
     [AGORA__HOME_AUDIT] = "audit.log",
+    [AGORA__HOME_USERS] = "users.json",
 };
 
 int agora__home_path(const char *home, agora__home_entry entry, char *out, size_t size,

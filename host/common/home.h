@@ -32,6 +32,7 @@ typedef enum agora__home_entry {
     AGORA__HOME_SPOOL,        /* spool/: instances received by agora serve, and spool.db */
     AGORA__HOME_OUTBOX,       /* outbox/<job id>/: SR/SEG agora serve sends back */
     AGORA__HOME_AUDIT,        /* audit.log: the hash-chained audit trail (trust/audit.h) */
+    AGORA__HOME_USERS,        /* users.json: dashboard users (host/dashboard/users.h, 0600) */
     AGORA__HOME_ENTRY_COUNT
 } agora__home_entry;
 
