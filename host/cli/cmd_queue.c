@@ -145,8 +145,8 @@ static const char *priority_name(int p)
 /* Whether the job waits for a next attempt (due time meaningful). */
 static int has_next(const agora__job *j)
 {
-    return j->state == AGORA__JOB_WAITING || j->state == AGORA__JOB_RETRYABLE ||
-           (j->state == AGORA__JOB_SENDING && j->lease_token[0] == '\0');
+    return j->state == AGORA__QJOB_WAITING || j->state == AGORA__QJOB_RETRYABLE ||
+           (j->state == AGORA__QJOB_SENDING && j->lease_token[0] == '\0');
 }
 
 static json_t *job_json(const agora__job *j, uint64_t now)
@@ -290,7 +290,7 @@ static int queue_list(int argc, char **argv)
     agora__error err = {0};
     agora__job *jobs = NULL;
     size_t n = 0;
-    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    uint64_t counts[AGORA__QJOB_STATE_COUNT];
     rc = agora__queue_counts(q, counts, &err);
     if (rc == 0)
         rc = agora__queue_list(q, mask, limit, &jobs, &n, &err);
@@ -298,7 +298,7 @@ static int queue_list(int argc, char **argv)
     if (rc != 0)
         return agora__fail(list_cmd.name, &err);
     uint64_t now = wall_ms(), total = 0;
-    for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++)
+    for (unsigned i = 0; i < AGORA__QJOB_STATE_COUNT; i++)
         total += counts[i];
     if (o.json) {
         json_t *doc = json_pack("{s:[],s:{},s:I}", "jobs", "counts", "total", (json_int_t)total);
@@ -307,7 +307,7 @@ static int queue_list(int argc, char **argv)
                 json_decref(doc);
                 doc = NULL;
             }
-        for (unsigned i = 0; doc != NULL && i < AGORA__JOB_STATE_COUNT; i++)
+        for (unsigned i = 0; doc != NULL && i < AGORA__QJOB_STATE_COUNT; i++)
             json_object_set_new(json_object_get(doc, "counts"),
                                 agora__job_state_name((agora__job_state)i),
                                 json_integer((json_int_t)counts[i]));
@@ -316,7 +316,7 @@ static int queue_list(int argc, char **argv)
     }
     printf("%" PRIu64 " job%s:", total, total == 1 ? "" : "s");
     int any = 0;
-    for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++)
+    for (unsigned i = 0; i < AGORA__QJOB_STATE_COUNT; i++)
         if (counts[i] != 0) {
             printf("%s %" PRIu64 " %s", any ? "," : "", counts[i],
                    agora__job_state_name((agora__job_state)i));
