@@ -193,8 +193,8 @@ static const char *priority_name(int p)
 /* Whether the job waits for a next attempt (due time meaningful). */
 static int has_next(const agora__job *j)
 {
-    return j->state == AGORA__JOB_WAITING || j->state == AGORA__JOB_RETRYABLE ||
-           (j->state == AGORA__JOB_SENDING && j->lease_token[0] == '\0');
+    return j->state == AGORA__QJOB_WAITING || j->state == AGORA__QJOB_RETRYABLE ||
+           (j->state == AGORA__QJOB_SENDING && j->lease_token[0] == '\0');
 }
 
 static json_t *job_json(const agora__job *j, uint64_t now)
@@ -421,7 +421,7 @@ static int queue_list(int argc, char **argv)
     agora__intake_entry *studies = NULL;
     size_t n = 0, n_studies = 0;
     int more_studies = 0;
-    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    uint64_t counts[AGORA__QJOB_STATE_COUNT];
     uint64_t now = wall_ms(), total = 0;
     rc = in == NULL ? 0
                     : agora__intake_list(in, (int64_t)now, 0, LIST_DEFAULT, &studies, &n_studies,
@@ -436,7 +436,7 @@ static int queue_list(int argc, char **argv)
         free(studies);
         return agora__fail(list_cmd.name, &err);
     }
-    for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++)
+    for (unsigned i = 0; i < AGORA__QJOB_STATE_COUNT; i++)
         total += counts[i];
     if (o.json) {
         json_t *doc = json_pack("{s:[],s:b,s:[],s:{},s:I}", "studies", "studies_more", more_studies,
@@ -453,7 +453,7 @@ static int queue_list(int argc, char **argv)
                 json_decref(doc);
                 doc = NULL;
             }
-        for (unsigned i = 0; doc != NULL && i < AGORA__JOB_STATE_COUNT; i++)
+        for (unsigned i = 0; doc != NULL && i < AGORA__QJOB_STATE_COUNT; i++)
             json_object_set_new(json_object_get(doc, "counts"),
                                 agora__job_state_name((agora__job_state)i),
                                 json_integer((json_int_t)counts[i]));
@@ -464,7 +464,7 @@ static int queue_list(int argc, char **argv)
     free(studies);
     printf("%" PRIu64 " job%s:", total, total == 1 ? "" : "s");
     int any = 0;
-    for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++)
+    for (unsigned i = 0; i < AGORA__QJOB_STATE_COUNT; i++)
         if (counts[i] != 0) {
             printf("%s %" PRIu64 " %s", any ? "," : "", counts[i],
                    agora__job_state_name((agora__job_state)i));

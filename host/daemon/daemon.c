@@ -17,11 +17,7 @@
 #include <sodium.h>
 #include <uv.h>
 
-/* queue.h's job state AGORA__JOB_CANCELLED and worker.h's job status of the same name cannot
- * share a translation unit; here the queue's is spelled AGORA__QJOB_CANCELLED (unused). */
-#define AGORA__JOB_CANCELLED AGORA__QJOB_CANCELLED
 #include "queue.h"
-#undef AGORA__JOB_CANCELLED
 #include "export.h"
 #include "home.h"
 #include "ledger.h"
@@ -306,8 +302,8 @@ static void set_settle(worker *w, agora__job_state next, const char *cls, const 
     w->settle.next = next;
     agora__strlcpy(w->settle_class, cls ? cls : "", sizeof w->settle_class);
     agora__strlcpy(w->settle_msg, msg ? msg : "", sizeof w->settle_msg);
-    w->settle.error_class = next == AGORA__JOB_FAILED ? w->settle_class : NULL;
-    w->settle.error_msg = next == AGORA__JOB_FAILED ? w->settle_msg : NULL;
+    w->settle.error_class = next == AGORA__QJOB_FAILED ? w->settle_class : NULL;
+    w->settle.error_msg = next == AGORA__QJOB_FAILED ? w->settle_msg : NULL;
 }
 
 /* The pipeline's before_record: this outcome ends the run phase unless we are stopping. */
@@ -326,16 +322,16 @@ static int job_before_record(void *arg, const agora__pipeline_outcome *o)
         if (export_outbox(w, job, o->invocation_id, &err) != 0) {
             agora__log(AGORA_LOG_ERROR, COMPONENT, "job %lld: export failed: %s",
                        (long long)job->id, err.msg);
-            set_settle(w, AGORA__JOB_FAILED, "export-failed", err.msg);
+            set_settle(w, AGORA__QJOB_FAILED, "export-failed", err.msg);
         } else {
-            set_settle(w, job->send_to[0] ? AGORA__JOB_SENDING : AGORA__JOB_DONE, NULL, NULL);
+            set_settle(w, job->send_to[0] ? AGORA__QJOB_SENDING : AGORA__QJOB_DONE, NULL, NULL);
         }
     } else {
         /* The app's job ended badly or its result was refused: recorded (not billed) and
          * failed; `agora queue retry` runs it again. The plugin's own text is not stored. */
         char msg[128];
         snprintf(msg, sizeof msg, "the app's run ended %s", o->status);
-        set_settle(w, AGORA__JOB_FAILED, o->status, msg);
+        set_settle(w, AGORA__QJOB_FAILED, o->status, msg);
     }
     return 1;
 }
@@ -502,7 +498,7 @@ static void *worker_main(void *arg)
     agora__error err = {0};
     while (!atomic_load(&d->stopping)) {
         agora__job *job = NULL;
-        if (agora__queue_claim(w->q, AGORA__JOB_WAITING, d->host, LEASE_MS, &job, &err) != 0) {
+        if (agora__queue_claim(w->q, AGORA__QJOB_WAITING, d->host, LEASE_MS, &job, &err) != 0) {
             agora__log(AGORA_LOG_ERROR, COMPONENT, "worker %u: claim: %s", w->no, err.msg);
             nap(d, 1000);
             continue;
@@ -685,7 +681,7 @@ static void *sender_main(void *arg)
     }
     while (!atomic_load(&d->stopping)) {
         agora__job *job = NULL;
-        if (agora__queue_claim(q, AGORA__JOB_SENDING, d->host, LEASE_MS, &job, &err) != 0) {
+        if (agora__queue_claim(q, AGORA__QJOB_SENDING, d->host, LEASE_MS, &job, &err) != 0) {
             agora__log(AGORA_LOG_ERROR, COMPONENT, "sender: claim: %s", err.msg);
             nap(d, 1000);
             continue;
@@ -1022,11 +1018,11 @@ static int health(void *arg, json_t *root)
     agora__error err = {0};
     if (d->health_q == NULL && agora__queue_open(d->cfg->home, &d->health_q, &err) != 0)
         return -1;
-    uint64_t counts[AGORA__JOB_STATE_COUNT] = {0};
+    uint64_t counts[AGORA__QJOB_STATE_COUNT] = {0};
     if (agora__queue_counts(d->health_q, counts, &err) != 0)
         return -1;
     json_t *q = json_object();
-    for (int s = 0; s < AGORA__JOB_STATE_COUNT; s++)
+    for (int s = 0; s < AGORA__QJOB_STATE_COUNT; s++)
         json_object_set_new(q, agora__job_state_name((agora__job_state)s),
                             json_integer((json_int_t)counts[s]));
     json_object_set_new(root, "queue", q);
@@ -1201,17 +1197,17 @@ int agora__daemon_check(const agora__daemon_config *cfg,
     }
     agora__queue *q = NULL;
     rc = agora__queue_open(cfg->home, &q, err);
-    uint64_t counts[AGORA__JOB_STATE_COUNT] = {0};
+    uint64_t counts[AGORA__QJOB_STATE_COUNT] = {0};
     if (rc == 0)
         rc = agora__queue_counts(q, counts, err);
     agora__queue_close(q);
     if (rc != 0)
         return rc;
     REPORT("home: %s queue: %llu waiting, %llu running, %llu sending, %llu failed", cfg->home,
-           (unsigned long long)counts[AGORA__JOB_WAITING],
-           (unsigned long long)counts[AGORA__JOB_RUNNING],
-           (unsigned long long)counts[AGORA__JOB_SENDING],
-           (unsigned long long)counts[AGORA__JOB_FAILED]);
+           (unsigned long long)counts[AGORA__QJOB_WAITING],
+           (unsigned long long)counts[AGORA__QJOB_RUNNING],
+           (unsigned long long)counts[AGORA__QJOB_SENDING],
+           (unsigned long long)counts[AGORA__QJOB_FAILED]);
     agora__rules *rules = NULL;
     rc = load_rules(cfg, &rules, err);
     if (rc != 0)

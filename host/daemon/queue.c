@@ -28,23 +28,23 @@ struct agora__queue {
     uint64_t now_override; /* tests: 0 = the real clock */
 };
 
-static const char *const state_names[AGORA__JOB_STATE_COUNT] = {
-    [AGORA__JOB_WAITING] = "waiting",     [AGORA__JOB_RUNNING] = "running",
-    [AGORA__JOB_SENDING] = "sending",     [AGORA__JOB_DONE] = "done",
-    [AGORA__JOB_RETRYABLE] = "retryable", [AGORA__JOB_FAILED] = "failed",
-    [AGORA__JOB_CANCELLED] = "cancelled",
+static const char *const state_names[AGORA__QJOB_STATE_COUNT] = {
+    [AGORA__QJOB_WAITING] = "waiting",     [AGORA__QJOB_RUNNING] = "running",
+    [AGORA__QJOB_SENDING] = "sending",     [AGORA__QJOB_DONE] = "done",
+    [AGORA__QJOB_RETRYABLE] = "retryable", [AGORA__QJOB_FAILED] = "failed",
+    [AGORA__QJOB_CANCELLED] = "cancelled",
 };
 
 const char *agora__job_state_name(agora__job_state s)
 {
-    if ((unsigned)s >= AGORA__JOB_STATE_COUNT)
+    if ((unsigned)s >= AGORA__QJOB_STATE_COUNT)
         return NULL;
     return state_names[s];
 }
 
 int agora__job_state_parse(const char *name, agora__job_state *out)
 {
-    for (unsigned i = 0; name != NULL && i < AGORA__JOB_STATE_COUNT; i++)
+    for (unsigned i = 0; name != NULL && i < AGORA__QJOB_STATE_COUNT; i++)
         if (strcmp(name, state_names[i]) == 0) {
             *out = (agora__job_state)i;
             return 0;
@@ -252,7 +252,7 @@ static void read_job(sqlite3_stmt *st, agora__job *j)
     copy_col(st, 1, j->key, sizeof j->key);
     char state[16], phase[8];
     copy_col(st, 2, state, sizeof state);
-    agora__job_state s = AGORA__JOB_FAILED;
+    agora__job_state s = AGORA__QJOB_FAILED;
     (void)agora__job_state_parse(state, &s); /* the CHECK constraint keeps it known */
     j->state = s;
     copy_col(st, 3, phase, sizeof phase);
@@ -640,13 +640,13 @@ static int claim(agora__queue *q, agora__job_state from, const char *host, uint6
 {
     *out = NULL;
     const char *sql;
-    if (from == AGORA__JOB_WAITING || from == AGORA__JOB_RETRYABLE)
+    if (from == AGORA__QJOB_WAITING || from == AGORA__QJOB_RETRYABLE)
         sql = "UPDATE queue_job SET state = 'running', attempts = attempts + 1, "
               "run_attempts = run_attempts + 1, lease_owner = ?1, lease_token = ?2, "
               "leased_until = ?3, updated_ms = ?4 WHERE id = (SELECT id FROM queue_job WHERE "
               "state IN ('waiting','retryable') AND next_attempt_at <= ?4 "
               "ORDER BY priority DESC, next_attempt_at, id LIMIT 1) RETURNING " JOB_COLUMNS;
-    else if (from == AGORA__JOB_SENDING)
+    else if (from == AGORA__QJOB_SENDING)
         sql = "UPDATE queue_job SET attempts = attempts + 1, lease_owner = ?1, lease_token = ?2, "
               "leased_until = ?3, updated_ms = ?4 WHERE id = (SELECT id FROM queue_job WHERE "
               "state = 'sending' AND lease_token IS NULL AND next_attempt_at <= ?4 "
@@ -830,8 +830,8 @@ int agora__queue_settle_in_txn(struct sqlite3 *db, int64_t job_id, const char *l
     const char *sql;
     /* SENDING settles to done when the job has no destination: the queue knows, the caller
      * need not. */
-    if (next == AGORA__JOB_SENDING || next == AGORA__JOB_DONE)
-        sql = next == AGORA__JOB_SENDING
+    if (next == AGORA__QJOB_SENDING || next == AGORA__QJOB_DONE)
+        sql = next == AGORA__QJOB_SENDING
                   ? "UPDATE queue_job SET state = CASE WHEN send_to = '' THEN 'done' ELSE "
                     "'sending' END, phase = 'send', attempts = 0, next_attempt_at = ?3, "
                     "last_error_class = '', last_error = '', " UNLEASE ", updated_ms = ?3 "
@@ -839,14 +839,14 @@ int agora__queue_settle_in_txn(struct sqlite3 *db, int64_t job_id, const char *l
                   : "UPDATE queue_job SET state = 'done', phase = 'send', last_error_class = '', "
                     "last_error = '', " UNLEASE ", updated_ms = ?3 "
                     "WHERE id = ?1 AND lease_token = ?2 AND state = 'running'";
-    else if (next == AGORA__JOB_FAILED)
+    else if (next == AGORA__QJOB_FAILED)
         sql = "UPDATE queue_job SET state = 'failed', last_error_class = ?4, last_error = "
               "?5, " UNLEASE
               ", updated_ms = ?3 WHERE id = ?1 AND lease_token = ?2 AND state = 'running'";
     else
         return agora__error_set(err, AGORA_EINVAL,
                                 "job queue: a run settles to sending, done or failed");
-    if (next == AGORA__JOB_FAILED) {
+    if (next == AGORA__QJOB_FAILED) {
         int rc = check_class(error_class, err);
         if (rc != 0)
             return rc;
@@ -1108,13 +1108,13 @@ static int operator_act(agora__queue *q, int64_t job_id, unsigned allowed, int b
     int rc = begin(q, err);
     if (rc != 0)
         return rc;
-    agora__job_state s = AGORA__JOB_WAITING;
+    agora__job_state s = AGORA__QJOB_WAITING;
     int leased = 0;
     rc = job_state(q->db, job_id, &s, &leased, err);
     if (rc == 0 && !(allowed & BIT(s)))
         rc = agora__error_set(err, AGORA_ESTATE, "job %lld is %s; only %s", (long long)job_id,
                               agora__job_state_name(s), takes);
-    if (rc == 0 && busy_sending && s == AGORA__JOB_SENDING && leased)
+    if (rc == 0 && busy_sending && s == AGORA__QJOB_SENDING && leased)
         rc = agora__error_set(err, AGORA_ESTATE,
                               "job %lld is being delivered now; retry it if this attempt fails",
                               (long long)job_id);
@@ -1130,7 +1130,7 @@ int agora__queue_retry(agora__queue *q, int64_t job_id, agora__error *err)
     /* A job that failed after its run was settled is sent again, not run again: its results
      * and ledger row exist. */
     return operator_act(
-        q, job_id, BIT(AGORA__JOB_FAILED) | BIT(AGORA__JOB_RETRYABLE) | BIT(AGORA__JOB_SENDING), 1,
+        q, job_id, BIT(AGORA__QJOB_FAILED) | BIT(AGORA__QJOB_RETRYABLE) | BIT(AGORA__QJOB_SENDING), 1,
         "failed, retryable or sending jobs can be retried",
         "UPDATE queue_job SET state = CASE WHEN state = 'failed' AND phase = 'run' THEN 'waiting' "
         "WHEN state = 'failed' THEN 'sending' ELSE state END, attempts = 0, next_attempt_at = ?3, "
@@ -1142,8 +1142,8 @@ int agora__queue_retry(agora__queue *q, int64_t job_id, agora__error *err)
 int agora__queue_cancel(agora__queue *q, int64_t job_id, agora__error *err)
 {
     return operator_act(q, job_id,
-                        BIT(AGORA__JOB_WAITING) | BIT(AGORA__JOB_RETRYABLE) |
-                            BIT(AGORA__JOB_RUNNING) | BIT(AGORA__JOB_SENDING),
+                        BIT(AGORA__QJOB_WAITING) | BIT(AGORA__QJOB_RETRYABLE) |
+                            BIT(AGORA__QJOB_RUNNING) | BIT(AGORA__QJOB_SENDING),
                         0, "waiting, retryable, running or sending jobs can be cancelled",
                         "UPDATE queue_job SET state = 'cancelled', last_error_class = "
                         "'cancelled', last_error = ?5, " UNLEASE ", updated_ms = ?3 WHERE "
@@ -1199,7 +1199,7 @@ int agora__queue_list(agora__queue *q, unsigned state_mask, size_t limit, agora_
     if (state_mask != 0) {
         off += (size_t)snprintf(sql + off, sizeof sql - off, " WHERE state IN (");
         int first = 1;
-        for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++)
+        for (unsigned i = 0; i < AGORA__QJOB_STATE_COUNT; i++)
             if (state_mask & (1u << i)) {
                 off += (size_t)snprintf(sql + off, sizeof sql - off, "%s'%s'", first ? "" : ",",
                                         state_names[i]);
@@ -1263,16 +1263,16 @@ int agora__queue_study_jobs_fn(void *q, const char *study_uid, uint64_t *live, i
     return agora__queue_study_jobs(q, study_uid, live, last_ms, err);
 }
 
-int agora__queue_counts(agora__queue *q, uint64_t counts[AGORA__JOB_STATE_COUNT], agora__error *err)
+int agora__queue_counts(agora__queue *q, uint64_t counts[AGORA__QJOB_STATE_COUNT], agora__error *err)
 {
-    memset(counts, 0, AGORA__JOB_STATE_COUNT * sizeof counts[0]);
+    memset(counts, 0, AGORA__QJOB_STATE_COUNT * sizeof counts[0]);
     sqlite3_stmt *st = NULL;
     int rc = prepare(q->db, "SELECT state, COUNT(*) FROM queue_job GROUP BY state", &st, err);
     if (rc != 0)
         return rc;
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        agora__job_state s = AGORA__JOB_WAITING;
+        agora__job_state s = AGORA__QJOB_WAITING;
         if (agora__job_state_parse((const char *)sqlite3_column_text(st, 0), &s) == 0)
             counts[s] = col_u64(st, 1);
     }

@@ -125,14 +125,14 @@ struct sqlite3;
 #define AGORA__QUEUE_MAX_SKIP         64  /* plugin ids one claim may pass over */
 
 typedef enum agora__job_state {
-    AGORA__JOB_WAITING = 0,
-    AGORA__JOB_RUNNING,
-    AGORA__JOB_SENDING,
-    AGORA__JOB_DONE,
-    AGORA__JOB_RETRYABLE,
-    AGORA__JOB_FAILED,
-    AGORA__JOB_CANCELLED,
-    AGORA__JOB_STATE_COUNT
+    AGORA__QJOB_WAITING = 0,
+    AGORA__QJOB_RUNNING,
+    AGORA__QJOB_SENDING,
+    AGORA__QJOB_DONE,
+    AGORA__QJOB_RETRYABLE,
+    AGORA__QJOB_FAILED,
+    AGORA__QJOB_CANCELLED,
+    AGORA__QJOB_STATE_COUNT
 } agora__job_state;
 
 /* "waiting", "running", ... ; NULL for a value out of range. */
@@ -210,8 +210,8 @@ void agora__queue_set_now(agora__queue *q, uint64_t now_ms);
 int agora__queue_enqueue(agora__queue *q, const agora__job_spec *s, int64_t *job_id, int *duplicate,
                          struct agora__error *err);
 
-/* Claim the next due job. from: AGORA__JOB_WAITING or AGORA__JOB_RETRYABLE claim a run (both
- * states, running afterwards); AGORA__JOB_SENDING claims a delivery (stays sending, leased).
+/* Claim the next due job. from: AGORA__QJOB_WAITING or AGORA__QJOB_RETRYABLE claim a run (both
+ * states, running afterwards); AGORA__QJOB_SENDING claims a delivery (stays sending, leased).
  * host: the lease owner (1..64 of [A-Za-z0-9._-]); lease_ms: 1..AGORA__QUEUE_MAX_LEASE_MS.
  * *out: the job with its sets loaded, or NULL when nothing is due (returns 0). Choose lease_ms
  * longer than an attempt can take (the plugin's time limit plus export or delivery), or renew
@@ -250,7 +250,7 @@ int agora__queue_settle_in_txn(struct sqlite3 *db, int64_t job_id, const char *l
 
 /* The same as a ready callback for agora__ledger_record_with (arg: an agora__queue_settle,
  * borrowed for the call):
- *   agora__queue_settle s = {job->id, job->lease_token, AGORA__JOB_SENDING, NULL, NULL};
+ *   agora__queue_settle s = {job->id, job->lease_token, AGORA__QJOB_SENDING, NULL, NULL};
  *   rc = agora__ledger_record_with(ledger, &outcome, agora__queue_settle_cb, &s, &receipt, err);
  */
 typedef struct agora__queue_settle {
@@ -324,7 +324,7 @@ int agora__queue_study_jobs(agora__queue *q, const char *study_uid, uint64_t *li
 /* The same as the callback agora__spool_reap takes (arg: the agora__queue *). */
 int agora__queue_study_jobs_fn(void *q, const char *study_uid, uint64_t *live, int64_t *last_ms,
                                agora__error *err);
-int agora__queue_counts(agora__queue *q, uint64_t counts[AGORA__JOB_STATE_COUNT],
+int agora__queue_counts(agora__queue *q, uint64_t counts[AGORA__QJOB_STATE_COUNT],
                         struct agora__error *err);
 
 #endif

@@ -111,7 +111,7 @@ static double lifecycle_all(const char *db, int jobs)
     double t = now_s();
     for (int i = 0; i < jobs; i++) {
         agora__job *j = NULL;
-        if (agora__queue_claim(q, AGORA__JOB_WAITING, "bench", 60000, &j, &err) != 0 || !j)
+        if (agora__queue_claim(q, AGORA__QJOB_WAITING, "bench", 60000, &j, &err) != 0 || !j)
             die("claim", &err);
         const char *units[] = {j->study_uid};
         agora__ledger_outcome o = {.invocation_id = j->invocation_id,
@@ -120,11 +120,11 @@ static double lifecycle_all(const char *db, int jobs)
                                    .units = units,
                                    .n_units = 1,
                                    .pricing = &pricing};
-        agora__queue_settle st = {j->id, j->lease_token, AGORA__JOB_SENDING, NULL, NULL};
+        agora__queue_settle st = {j->id, j->lease_token, AGORA__QJOB_SENDING, NULL, NULL};
         if (agora__ledger_record_with(l, &o, agora__queue_settle_cb, &st, NULL, &err) != 0)
             die("settle", &err);
         agora__job_free(j);
-        if (agora__queue_claim(q, AGORA__JOB_SENDING, "bench", 60000, &j, &err) != 0 || !j)
+        if (agora__queue_claim(q, AGORA__QJOB_SENDING, "bench", 60000, &j, &err) != 0 || !j)
             die("send claim", &err);
         if (agora__queue_send_result(q, j, AGORA__SEND_DELIVERED, NULL, NULL, 0, &err) != 0)
             die("delivered", &err);
@@ -193,7 +193,7 @@ static void *claim_loop(void *arg)
         die("open", &err);
     for (;;) {
         agora__job *j = NULL;
-        if (agora__queue_claim(q, AGORA__JOB_WAITING, w->host, 60000, &j, &err) != 0)
+        if (agora__queue_claim(q, AGORA__QJOB_WAITING, w->host, 60000, &j, &err) != 0)
             die("claim", &err);
         if (j == NULL)
             break;

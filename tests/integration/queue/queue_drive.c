@@ -101,7 +101,7 @@ static int record_run(const char *home, const agora__job *j, agora__error *err)
                                .units = units,
                                .n_units = 1,
                                .pricing = &p};
-    agora__queue_settle a = {j->id, j->lease_token, AGORA__JOB_SENDING, NULL, NULL};
+    agora__queue_settle a = {j->id, j->lease_token, AGORA__QJOB_SENDING, NULL, NULL};
     rc = agora__ledger_record_with(l, &o, agora__queue_settle_cb, &a, NULL, err);
     agora__ledger_close(l);
     return rc;
@@ -113,7 +113,7 @@ static int cmd_run(agora__queue *q, const char *home, int fail, int argc, char *
         return fprintf(stderr, "queue_drive: fail-run CLASS MSG\n"), 1;
     agora__error err = {0};
     agora__job *j = NULL;
-    if (agora__queue_claim(q, AGORA__JOB_WAITING, "test-host", 60000, &j, &err) != 0)
+    if (agora__queue_claim(q, AGORA__QJOB_WAITING, "test-host", 60000, &j, &err) != 0)
         return die("claim", &err);
     if (j == NULL) {
         printf("none\n");
@@ -146,7 +146,7 @@ static int cmd_send(agora__queue *q, int argc, char **argv)
         return fprintf(stderr, "queue_drive: unknown outcome %s\n", argv[3]), 1;
     agora__error err = {0};
     agora__job *j = NULL;
-    if (agora__queue_claim(q, AGORA__JOB_SENDING, "test-sender", 60000, &j, &err) != 0)
+    if (agora__queue_claim(q, AGORA__QJOB_SENDING, "test-sender", 60000, &j, &err) != 0)
         return die("claim", &err);
     if (j == NULL) {
         printf("none\n");
@@ -167,7 +167,7 @@ static int churn_step(agora__queue *q, const char *home, const char *host, int *
 {
     agora__job *j = NULL;
     *worked = 0;
-    if (agora__queue_claim(q, AGORA__JOB_WAITING, host, 60000, &j, err) != 0)
+    if (agora__queue_claim(q, AGORA__QJOB_WAITING, host, 60000, &j, err) != 0)
         return die("claim", err);
     if (j != NULL) {
         int rc = record_run(home, j, err);
@@ -176,7 +176,7 @@ static int churn_step(agora__queue *q, const char *home, const char *host, int *
             return die("settle", err);
         *worked = 1;
     }
-    if (agora__queue_claim(q, AGORA__JOB_SENDING, host, 60000, &j, err) != 0)
+    if (agora__queue_claim(q, AGORA__QJOB_SENDING, host, 60000, &j, err) != 0)
         return die("send claim", err);
     if (j != NULL) {
         int rc = agora__queue_send_result(q, j, AGORA__SEND_DELIVERED, NULL, NULL, 0, err);

@@ -154,7 +154,7 @@ typedef struct settle_arg {
 static int settle_cb(void *arg, struct sqlite3 *db, agora__error *err)
 {
     settle_arg *a = arg;
-    int failed = a->next == AGORA__JOB_FAILED;
+    int failed = a->next == AGORA__QJOB_FAILED;
     agora__queue_settle s = {a->id, a->token, a->next, failed ? "plugin-error" : NULL,
                              failed ? "the plugin failed" : NULL};
     int rc = agora__queue_settle_cb(&s, db, err);
@@ -213,7 +213,7 @@ static int ledger_has(fixture *f, const char *invocation_id)
 
 static void settle_ok(fixture *f, const agora__job *j)
 {
-    settle_arg a = {j->id, j->lease_token, AGORA__JOB_SENDING, 0, 0};
+    settle_arg a = {j->id, j->lease_token, AGORA__QJOB_SENDING, 0, 0};
     agora__error err = {0};
     if (record_settle(f, j, &a, &err) != 0)
         fail_msg("settle: %s", err.msg);
@@ -224,14 +224,14 @@ static void settle_ok(fixture *f, const agora__job *j)
 static void test_state_names(void **state)
 {
     (void)state;
-    for (unsigned i = 0; i < AGORA__JOB_STATE_COUNT; i++) {
+    for (unsigned i = 0; i < AGORA__QJOB_STATE_COUNT; i++) {
         agora__job_state s;
         assert_int_equal(agora__job_state_parse(agora__job_state_name((agora__job_state)i), &s), 0);
         assert_int_equal(s, i);
     }
     agora__job_state s;
     assert_int_equal(agora__job_state_parse("available", &s), AGORA_EINVAL);
-    assert_null(agora__job_state_name(AGORA__JOB_STATE_COUNT));
+    assert_null(agora__job_state_name(AGORA__QJOB_STATE_COUNT));
 }
 
 static void test_enqueue_key_and_fields(void **state)
@@ -251,7 +251,7 @@ static void test_enqueue_key_and_fields(void **state)
     crypto_hash_sha256(d, (const unsigned char *)text, strlen(text));
     agora__hex(d, 32, hex);
     assert_string_equal(j->key, hex);
-    assert_int_equal(j->state, AGORA__JOB_WAITING);
+    assert_int_equal(j->state, AGORA__QJOB_WAITING);
     assert_int_equal(j->send_phase, 0);
     assert_string_equal(j->plugin_id, "org.example.a");
     assert_string_equal(j->study_uid, "1.2.3");
@@ -301,10 +301,10 @@ static void test_duplicate_and_amendment(void **state)
     /* The same study for another build is another job. */
     agora__job_spec s4 = spec("org.example.b", "1.2.3", SOPS, 3, 0);
     assert_true(enq(f, &s4, &dup) != id && dup == 0);
-    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    uint64_t counts[AGORA__QJOB_STATE_COUNT];
     agora__error err = {0};
     assert_int_equal(agora__queue_counts(f->q, counts, &err), 0);
-    assert_int_equal(counts[AGORA__JOB_WAITING], 3);
+    assert_int_equal(counts[AGORA__QJOB_WAITING], 3);
 }
 
 static void test_enqueue_refused(void **state)
@@ -338,9 +338,9 @@ static void test_enqueue_refused(void **state)
     s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
     s.max_attempts = AGORA__QUEUE_MAX_ATTEMPTS + 1;
     assert_int_equal(agora__queue_enqueue(f->q, &s, &id, NULL, &err), AGORA_EINVAL);
-    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    uint64_t counts[AGORA__QJOB_STATE_COUNT];
     assert_int_equal(agora__queue_counts(f->q, counts, &err), 0);
-    assert_int_equal(counts[AGORA__JOB_WAITING], 0);
+    assert_int_equal(counts[AGORA__QJOB_WAITING], 0);
 }
 
 static void test_claim_order(void **state)
@@ -360,10 +360,10 @@ static void test_claim_order(void **state)
     int64_t id = enq(f, &d, NULL), ie = enq(f, &e, NULL);
     int64_t want[] = {ic, ie, ia, ib};
     for (size_t i = 0; i < 4; i++) {
-        agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+        agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
         assert_non_null(j);
         assert_int_equal(j->id, want[i]);
-        assert_int_equal(j->state, AGORA__JOB_RUNNING);
+        assert_int_equal(j->state, AGORA__QJOB_RUNNING);
         assert_int_equal(j->attempts, 1);
         assert_int_equal(j->run_attempts, 1);
         assert_string_equal(j->lease_owner, "host-a");
@@ -374,20 +374,20 @@ static void test_claim_order(void **state)
         agora__job_free(j);
     }
     /* d is not due yet; the sender sees nothing to send. */
-    assert_null(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
-    assert_null(claim(f, AGORA__JOB_SENDING, "host-a", 60000));
+    assert_null(claim(f, AGORA__QJOB_WAITING, "host-a", 60000));
+    assert_null(claim(f, AGORA__QJOB_SENDING, "host-a", 60000));
     agora__queue_set_now(f->q, T0 + 10000);
-    agora__job *j = claim(f, AGORA__JOB_RETRYABLE, "host-a", 60000);
+    agora__job *j = claim(f, AGORA__QJOB_RETRYABLE, "host-a", 60000);
     assert_non_null(j);
     assert_int_equal(j->id, id);
     agora__job_free(j);
-    assert_null(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
+    assert_null(claim(f, AGORA__QJOB_WAITING, "host-a", 60000));
     /* bad arguments */
     agora__error err = {0};
-    assert_int_equal(agora__queue_claim(f->q, AGORA__JOB_DONE, "h", 1000, &j, &err), AGORA_EINVAL);
-    assert_int_equal(agora__queue_claim(f->q, AGORA__JOB_WAITING, "h st", 1000, &j, &err),
+    assert_int_equal(agora__queue_claim(f->q, AGORA__QJOB_DONE, "h", 1000, &j, &err), AGORA_EINVAL);
+    assert_int_equal(agora__queue_claim(f->q, AGORA__QJOB_WAITING, "h st", 1000, &j, &err),
                      AGORA_EINVAL);
-    assert_int_equal(agora__queue_claim(f->q, AGORA__JOB_WAITING, "h", 0, &j, &err), AGORA_EINVAL);
+    assert_int_equal(agora__queue_claim(f->q, AGORA__QJOB_WAITING, "h", 0, &j, &err), AGORA_EINVAL);
 }
 
 /* A dispatcher at its worker budget for a plugin claims another plugin's job. */
@@ -402,33 +402,34 @@ static void test_claim_skipping(void **state)
     const char *skip_all[] = {"org.example.a", "org.example.b", "org.example.c"};
     agora__job *j = NULL;
     assert_int_equal(
-        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, skip_a, 1, &j, &err), 0);
+        agora__queue_claim_skipping(f->q, AGORA__QJOB_WAITING, "h", 60000, skip_a, 1, &j, &err), 0);
     assert_int_equal(j->id, ib);
     agora__job_free(j);
     assert_int_equal(
-        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, skip_ab, 2, &j, &err), 0);
+        agora__queue_claim_skipping(f->q, AGORA__QJOB_WAITING, "h", 60000, skip_ab, 2, &j, &err),
+        0);
     assert_int_equal(j->id, ic);
     agora__job_free(j);
     assert_int_equal(
-        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, skip_all, 3, &j, &err),
+        agora__queue_claim_skipping(f->q, AGORA__QJOB_WAITING, "h", 60000, skip_all, 3, &j, &err),
         0);
     assert_null(j);
     assert_int_equal(
-        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, NULL, 0, &j, &err), 0);
+        agora__queue_claim_skipping(f->q, AGORA__QJOB_WAITING, "h", 60000, NULL, 0, &j, &err), 0);
     assert_int_equal(j->id, ia);
     agora__job_free(j);
     const char *bad[] = {"org example"};
     assert_int_equal(
-        agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, bad, 1, &j, &err),
+        agora__queue_claim_skipping(f->q, AGORA__QJOB_WAITING, "h", 60000, bad, 1, &j, &err),
         AGORA_EINVAL);
     const char *many[AGORA__QUEUE_MAX_SKIP + 1];
     for (size_t i = 0; i <= AGORA__QUEUE_MAX_SKIP; i++)
         many[i] = "org.example.z";
-    assert_int_equal(agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, many,
+    assert_int_equal(agora__queue_claim_skipping(f->q, AGORA__QJOB_WAITING, "h", 60000, many,
                                                  AGORA__QUEUE_MAX_SKIP, &j, &err),
                      0);
     assert_null(j);
-    assert_int_equal(agora__queue_claim_skipping(f->q, AGORA__JOB_WAITING, "h", 60000, many,
+    assert_int_equal(agora__queue_claim_skipping(f->q, AGORA__QJOB_WAITING, "h", 60000, many,
                                                  AGORA__QUEUE_MAX_SKIP + 1, &j, &err),
                      AGORA_EINVAL);
 }
@@ -475,37 +476,37 @@ static void test_full_path_with_transient_send(void **state)
     fixture *f = *state;
     agora__job_spec s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
     int64_t id = enq(f, &s, NULL);
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     assert_int_equal(j->id, id);
     settle_ok(f, j);
     assert_true(ledger_has(f, j->invocation_id));
     agora__job_free(j);
     agora__job *g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_SENDING);
+    assert_int_equal(g->state, AGORA__QJOB_SENDING);
     assert_int_equal(g->send_phase, 1);
     assert_int_equal(g->attempts, 0);
     assert_int_equal(g->run_attempts, 1);
     assert_string_equal(g->lease_token, "");
     agora__job_free(g);
     /* no run to claim now */
-    assert_null(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
+    assert_null(claim(f, AGORA__QJOB_WAITING, "host-a", 60000));
     uint64_t now = (uint64_t)time(NULL) * 1000u + 1000u;
     agora__queue_set_now(f->q, now);
-    j = claim(f, AGORA__JOB_SENDING, "sender", 60000);
+    j = claim(f, AGORA__QJOB_SENDING, "sender", 60000);
     assert_non_null(j);
-    assert_int_equal(j->state, AGORA__JOB_SENDING);
+    assert_int_equal(j->state, AGORA__QJOB_SENDING);
     assert_int_equal(j->attempts, 1);
     /* leased: a second sender gets nothing */
-    assert_null(claim(f, AGORA__JOB_SENDING, "sender2", 60000));
+    assert_null(claim(f, AGORA__QJOB_SENDING, "sender2", 60000));
     agora__error err = {0};
     assert_int_equal(agora__queue_send_result(f->q, j, AGORA__SEND_TRANSIENT, "connection-refused",
                                               "connection refused by 127.0.0.1:4242", 30000, &err),
                      0);
     agora__job_free(j);
-    expect(f, id, AGORA__JOB_SENDING, 1, now + 30000, "connection-refused");
-    assert_null(claim(f, AGORA__JOB_SENDING, "sender", 60000));
+    expect(f, id, AGORA__QJOB_SENDING, 1, now + 30000, "connection-refused");
+    assert_null(claim(f, AGORA__QJOB_SENDING, "sender", 60000));
     agora__queue_set_now(f->q, now + 30000);
-    j = claim(f, AGORA__JOB_SENDING, "sender", 60000);
+    j = claim(f, AGORA__QJOB_SENDING, "sender", 60000);
     assert_non_null(j);
     assert_int_equal(j->attempts, 2);
     assert_int_equal(agora__queue_send_result(f->q, j, AGORA__SEND_DELIVERED, NULL, NULL, 0, &err),
@@ -515,7 +516,7 @@ static void test_full_path_with_transient_send(void **state)
                      AGORA_ESTATE);
     agora__job_free(j);
     g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_DONE);
+    assert_int_equal(g->state, AGORA__QJOB_DONE);
     assert_string_equal(g->last_error_class, "");
     agora__job_free(g);
 }
@@ -526,10 +527,10 @@ static void test_no_destination_settles_done(void **state)
     agora__job_spec s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
     s.send_to = "";
     int64_t id = enq(f, &s, NULL);
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     settle_ok(f, j);
     agora__job_free(j);
-    assert_int_equal(state_of(f, id), AGORA__JOB_DONE);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_DONE);
 }
 
 static void test_send_gives_up_and_permanent(void **state)
@@ -538,14 +539,14 @@ static void test_send_gives_up_and_permanent(void **state)
     agora__job_spec s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
     s.max_attempts = 2;
     int64_t id = enq(f, &s, NULL);
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     settle_ok(f, j);
     agora__job_free(j);
     agora__error err = {0};
     uint64_t now = (uint64_t)time(NULL) * 1000u + 1000u;
     for (unsigned i = 1; i <= 2; i++) {
         agora__queue_set_now(f->q, now);
-        j = claim(f, AGORA__JOB_SENDING, "sender", 60000);
+        j = claim(f, AGORA__QJOB_SENDING, "sender", 60000);
         assert_non_null(j);
         assert_int_equal(j->attempts, i);
         assert_int_equal(agora__queue_send_result(f->q, j, AGORA__SEND_TRANSIENT,
@@ -555,17 +556,17 @@ static void test_send_gives_up_and_permanent(void **state)
         now += 1000;
     }
     agora__job *g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_FAILED);
+    assert_int_equal(g->state, AGORA__QJOB_FAILED);
     assert_string_equal(g->last_error_class, "out-of-resources");
     agora__job_free(g);
     /* operator retry: sent again (not run again), attempts restart */
     assert_int_equal(agora__queue_retry(f->q, id, &err), 0);
     g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_SENDING);
+    assert_int_equal(g->state, AGORA__QJOB_SENDING);
     assert_int_equal(g->attempts, 0);
     agora__job_free(g);
-    assert_null(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
-    j = claim(f, AGORA__JOB_SENDING, "sender", 60000);
+    assert_null(claim(f, AGORA__QJOB_WAITING, "host-a", 60000));
+    j = claim(f, AGORA__QJOB_SENDING, "sender", 60000);
     assert_non_null(j);
     /* a permanent rejection fails at once, with its class and a sanitised message */
     assert_int_equal(agora__queue_send_result(f->q, j, AGORA__SEND_PERMANENT, "refused-by-peer",
@@ -573,19 +574,19 @@ static void test_send_gives_up_and_permanent(void **state)
                      0);
     agora__job_free(j);
     g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_FAILED);
+    assert_int_equal(g->state, AGORA__QJOB_FAILED);
     assert_string_equal(g->last_error_class, "refused-by-peer");
     assert_string_equal(g->last_error, "peer said ?[31mno?");
     agora__job_free(g);
     /* bad classes are refused */
     assert_int_equal(agora__queue_retry(f->q, id, &err), 0);
-    j = claim(f, AGORA__JOB_SENDING, "sender", 60000);
+    j = claim(f, AGORA__QJOB_SENDING, "sender", 60000);
     assert_int_equal(
         agora__queue_send_result(f->q, j, AGORA__SEND_PERMANENT, "Bad Class", "x", 0, &err),
         AGORA_EINVAL);
     assert_int_equal(agora__queue_send_result(f->q, j, AGORA__SEND_TRANSIENT, NULL, "x", 0, &err),
                      AGORA_EINVAL);
-    assert_int_equal(state_of(f, id), AGORA__JOB_SENDING);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_SENDING);
     agora__job_free(j);
 }
 
@@ -597,28 +598,28 @@ static void test_run_failures(void **state)
     s.max_attempts = 2;
     int64_t id = enq(f, &s, NULL);
     agora__error err = {0};
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     assert_int_equal(
         agora__queue_run_failed(f->q, j, 0, "worker-crash", "the worker died", 5000, &err), 0);
     agora__job_free(j);
-    expect(f, id, AGORA__JOB_RETRYABLE, 1, T0 + 5000, "worker-crash");
-    assert_null(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
+    expect(f, id, AGORA__QJOB_RETRYABLE, 1, T0 + 5000, "worker-crash");
+    assert_null(claim(f, AGORA__QJOB_WAITING, "host-a", 60000));
     agora__queue_set_now(f->q, T0 + 5000);
-    j = claim(f, AGORA__JOB_RETRYABLE, "host-a", 60000);
+    j = claim(f, AGORA__QJOB_RETRYABLE, "host-a", 60000);
     assert_non_null(j);
     assert_int_equal(j->attempts, 2);
     /* the last attempt: a transient failure is final now */
     assert_int_equal(agora__queue_run_failed(f->q, j, 0, "worker-crash", "again", 5000, &err), 0);
     agora__job_free(j);
-    assert_int_equal(state_of(f, id), AGORA__JOB_FAILED);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_FAILED);
     /* retry of a run-phase failure runs it again from waiting */
     assert_int_equal(agora__queue_retry(f->q, id, &err), 0);
-    expect(f, id, AGORA__JOB_WAITING, 0, 0, NULL);
-    j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    expect(f, id, AGORA__QJOB_WAITING, 0, 0, NULL);
+    j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     assert_int_equal(agora__queue_run_failed(f->q, j, 1, "input-refused", "unsuitable", 0, &err),
                      0);
     agora__job_free(j);
-    assert_int_equal(state_of(f, id), AGORA__JOB_FAILED);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_FAILED);
 }
 
 static void test_settle_failed_in_ledger(void **state)
@@ -626,22 +627,22 @@ static void test_settle_failed_in_ledger(void **state)
     fixture *f = *state;
     agora__job_spec s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
     int64_t id = enq(f, &s, NULL);
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
-    settle_arg a = {j->id, j->lease_token, AGORA__JOB_FAILED, 0, 0};
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
+    settle_arg a = {j->id, j->lease_token, AGORA__QJOB_FAILED, 0, 0};
     agora__error err = {0};
     assert_int_equal(record_settle(f, j, &a, &err), 0);
     agora__job_free(j);
     agora__job *g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_FAILED);
+    assert_int_equal(g->state, AGORA__QJOB_FAILED);
     assert_int_equal(g->send_phase, 0);
     assert_string_equal(g->last_error_class, "plugin-error");
     agora__job_free(g);
     /* settle refuses other targets and a missing token */
-    a.next = AGORA__JOB_RETRYABLE;
+    a.next = AGORA__QJOB_RETRYABLE;
     assert_int_equal(
-        agora__queue_settle_in_txn(NULL, id, "x", AGORA__JOB_RETRYABLE, NULL, NULL, &err),
+        agora__queue_settle_in_txn(NULL, id, "x", AGORA__QJOB_RETRYABLE, NULL, NULL, &err),
         AGORA_EINVAL);
-    assert_int_equal(agora__queue_settle_in_txn(NULL, id, "", AGORA__JOB_DONE, NULL, NULL, &err),
+    assert_int_equal(agora__queue_settle_in_txn(NULL, id, "", AGORA__QJOB_DONE, NULL, NULL, &err),
                      AGORA_EINVAL);
 }
 
@@ -654,7 +655,7 @@ static void test_illegal_transitions(void **state)
     /* waiting: no retry */
     assert_int_equal(agora__queue_retry(f->q, id, &err), AGORA_ESTATE);
     assert_non_null(strstr(err.msg, "is waiting; only failed, retryable or sending jobs"));
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     /* running: no retry, no send outcome */
     assert_int_equal(agora__queue_retry(f->q, id, &err), AGORA_ESTATE);
     assert_int_equal(agora__queue_send_result(f->q, j, AGORA__SEND_DELIVERED, NULL, NULL, 0, &err),
@@ -663,19 +664,19 @@ static void test_illegal_transitions(void **state)
     agora__job wrong = *j;
     wrong.series_uids = wrong.sop_uids = NULL;
     strcpy(wrong.lease_token, "00000000000000000000000000000000");
-    settle_arg a = {id, wrong.lease_token, AGORA__JOB_SENDING, 0, 0};
+    settle_arg a = {id, wrong.lease_token, AGORA__QJOB_SENDING, 0, 0};
     assert_int_equal(record_settle(f, &wrong, &a, &err), AGORA_ESTATE);
     assert_non_null(strstr(err.msg, "no longer held by this worker"));
     assert_false(ledger_has(f, j->invocation_id));
     assert_int_equal(agora__queue_heartbeat(f->q, &wrong, 1000, &err), AGORA_ESTATE);
     assert_int_equal(agora__queue_run_failed(f->q, &wrong, 1, "x", "y", 0, &err), AGORA_ESTATE);
-    assert_int_equal(state_of(f, id), AGORA__JOB_RUNNING);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_RUNNING);
     settle_ok(f, j);
     /* sending (unleased): a second settle of the same claim is refused */
     a.token = j->lease_token;
     assert_int_equal(record_settle(f, j, &a, &err), AGORA_ESTATE);
     agora__job_free(j);
-    j = claim(f, AGORA__JOB_SENDING, "sender", 60000);
+    j = claim(f, AGORA__QJOB_SENDING, "sender", 60000);
     /* leased sending: retry refused while a delivery is in flight */
     assert_int_equal(agora__queue_retry(f->q, id, &err), AGORA_ESTATE);
     assert_non_null(strstr(err.msg, "being delivered"));
@@ -707,20 +708,20 @@ static void test_cancel(void **state)
     int64_t ia = enq1(f, "org.example.a", 1, 0, 0), ib = enq1(f, "org.example.a", 2, 0, 0);
     assert_int_equal(agora__queue_cancel(f->q, ia, &err), 0);
     agora__job *g = get(f, ia);
-    assert_int_equal(g->state, AGORA__JOB_CANCELLED);
+    assert_int_equal(g->state, AGORA__QJOB_CANCELLED);
     assert_string_equal(g->last_error_class, "cancelled");
     agora__job_free(g);
     assert_int_equal(agora__queue_cancel(f->q, ia, &err), AGORA_ESTATE);
     /* cancelled jobs are not claimed; a cancelled running job's worker learns it */
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     assert_int_equal(j->id, ib);
     assert_int_equal(agora__queue_cancel(f->q, ib, &err), 0);
     assert_int_equal(agora__queue_heartbeat(f->q, j, 60000, &err), AGORA_ECANCELLED);
-    settle_arg sa = {j->id, j->lease_token, AGORA__JOB_SENDING, 0, 0};
+    settle_arg sa = {j->id, j->lease_token, AGORA__QJOB_SENDING, 0, 0};
     assert_int_equal(record_settle(f, j, &sa, &err), AGORA_ECANCELLED);
     assert_false(ledger_has(f, j->invocation_id)); /* a cancelled run is not billed */
     agora__job_free(j);
-    assert_null(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
+    assert_null(claim(f, AGORA__QJOB_WAITING, "host-a", 60000));
     /* cancelled: retry refused too */
     assert_int_equal(agora__queue_retry(f->q, ib, &err), AGORA_ESTATE);
 }
@@ -733,7 +734,7 @@ static void test_lease_expiry_rescue(void **state)
     agora__job_spec s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
     s.max_attempts = 2;
     int64_t id = enq(f, &s, NULL);
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 1000);
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 1000);
     size_t n = 99;
     /* not expired yet; a heartbeat moves the deadline */
     agora__queue_set_now(f->q, T0 + 900);
@@ -741,55 +742,55 @@ static void test_lease_expiry_rescue(void **state)
     agora__queue_set_now(f->q, T0 + 1500);
     assert_int_equal(agora__queue_rescue(f->q, &n, &err), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(state_of(f, id), AGORA__JOB_RUNNING);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_RUNNING);
     /* expired: back to retryable with the attempt kept */
     agora__queue_set_now(f->q, T0 + 2000);
     assert_int_equal(agora__queue_rescue(f->q, &n, &err), 0);
     assert_int_equal(n, 1);
     agora__job *g = get(f, id);
-    assert_int_equal(g->state, AGORA__JOB_RETRYABLE);
+    assert_int_equal(g->state, AGORA__QJOB_RETRYABLE);
     assert_int_equal(g->attempts, 1);
     assert_string_equal(g->last_error_class, "lease-expired");
     assert_string_equal(g->lease_token, "");
     agora__job_free(g);
     /* the old worker wakes up: it cannot settle any more */
     assert_int_equal(agora__queue_heartbeat(f->q, j, 1000, &err), AGORA_ESTATE);
-    agora__job *j2 = claim(f, AGORA__JOB_RETRYABLE, "host-b", 1000);
+    agora__job *j2 = claim(f, AGORA__QJOB_RETRYABLE, "host-b", 1000);
     assert_int_equal(j2->id, id);
     assert_int_equal(j2->attempts, 2);
-    settle_arg a = {id, j->lease_token, AGORA__JOB_SENDING, 0, 0};
+    settle_arg a = {id, j->lease_token, AGORA__QJOB_SENDING, 0, 0};
     assert_int_equal(record_settle(f, j, &a, &err), AGORA_ESTATE);
     agora__job_free(j);
     /* the second lease expires at the last attempt: failed */
     agora__queue_set_now(f->q, T0 + 5000);
     assert_int_equal(agora__queue_rescue(f->q, &n, &err), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(state_of(f, id), AGORA__JOB_FAILED);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_FAILED);
     agora__job_free(j2);
     /* an expired delivery lease: back to sending, due now */
     static const char *const s2[] = {"1.9"};
     agora__job_spec b = spec("org.example.a", "2.9", s2, 1, 0);
     int64_t ib = enq(f, &b, NULL);
     agora__queue_set_now(f->q, 0);
-    j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     assert_int_equal(j->id, ib);
     settle_ok(f, j);
     agora__job_free(j);
     uint64_t now = (uint64_t)time(NULL) * 1000u + 1000u;
     agora__queue_set_now(f->q, now);
-    j = claim(f, AGORA__JOB_SENDING, "sender", 1000);
+    j = claim(f, AGORA__QJOB_SENDING, "sender", 1000);
     agora__queue_set_now(f->q, now + 1001);
     assert_int_equal(agora__queue_rescue(f->q, &n, &err), 0);
     assert_int_equal(n, 1);
     g = get(f, ib);
-    assert_int_equal(g->state, AGORA__JOB_SENDING);
+    assert_int_equal(g->state, AGORA__QJOB_SENDING);
     assert_string_equal(g->lease_token, "");
     assert_int_equal(g->attempts, 1);
     agora__job_free(g);
     assert_int_equal(agora__queue_send_result(f->q, j, AGORA__SEND_DELIVERED, NULL, NULL, 0, &err),
                      AGORA_ESTATE);
     agora__job_free(j);
-    j = claim(f, AGORA__JOB_SENDING, "sender", 1000);
+    j = claim(f, AGORA__QJOB_SENDING, "sender", 1000);
     assert_non_null(j);
     assert_int_equal(j->attempts, 2);
     agora__job_free(j);
@@ -801,29 +802,29 @@ static void test_requeue_mine(void **state)
     agora__error err = {0};
     int64_t ia = enq1(f, "org.example.a", 1, 0, 0), ib = enq1(f, "org.example.a", 2, 0, 0);
     int64_t ic = enq1(f, "org.example.a", 3, 0, 0);
-    agora__job *ja = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
-    agora__job *jb = claim(f, AGORA__JOB_WAITING, "host-b", 60000);
-    agora__job *jc = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *ja = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
+    agora__job *jb = claim(f, AGORA__QJOB_WAITING, "host-b", 60000);
+    agora__job *jc = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     settle_ok(f, jc); /* c is sending, then leased by host-a's sender */
     agora__job_free(jc);
     uint64_t now = (uint64_t)time(NULL) * 1000u + 1000u;
     agora__queue_set_now(f->q, now);
-    jc = claim(f, AGORA__JOB_SENDING, "host-a", 60000);
+    jc = claim(f, AGORA__QJOB_SENDING, "host-a", 60000);
     assert_int_equal(jc->id, ic);
     size_t n = 0;
     assert_int_equal(agora__queue_requeue_mine(f->q, "host-a", &n, &err), 0);
     assert_int_equal(n, 2);
     agora__job *g = get(f, ia);
-    assert_int_equal(g->state, AGORA__JOB_RETRYABLE);
+    assert_int_equal(g->state, AGORA__QJOB_RETRYABLE);
     assert_int_equal(g->attempts, 0); /* the attempt is given back */
     assert_string_equal(g->last_error_class, "requeued");
     agora__job_free(g);
     g = get(f, ic);
-    assert_int_equal(g->state, AGORA__JOB_SENDING);
+    assert_int_equal(g->state, AGORA__QJOB_SENDING);
     assert_string_equal(g->lease_token, "");
     assert_int_equal(g->attempts, 0);
     agora__job_free(g);
-    assert_int_equal(state_of(f, ib), AGORA__JOB_RUNNING); /* host-b's job untouched */
+    assert_int_equal(state_of(f, ib), AGORA__QJOB_RUNNING); /* host-b's job untouched */
     assert_int_equal(agora__queue_heartbeat(f->q, jb, 60000, &err), 0);
     assert_int_equal(agora__queue_heartbeat(f->q, ja, 60000, &err), AGORA_ESTATE);
     assert_int_equal(agora__queue_requeue_mine(f->q, "bad host", &n, &err), AGORA_EINVAL);
@@ -838,23 +839,23 @@ static void test_expire_mine(void **state)
     fixture *f = *state;
     agora__error err = {0};
     int64_t ia = enq1(f, "org.example.a", 1, 0, 2), ib = enq1(f, "org.example.a", 2, 0, 0);
-    agora__job *ja = claim(f, AGORA__JOB_WAITING, "host-a", 3600000);
-    agora__job *jb = claim(f, AGORA__JOB_WAITING, "host-b", 3600000);
+    agora__job *ja = claim(f, AGORA__QJOB_WAITING, "host-a", 3600000);
+    agora__job *jb = claim(f, AGORA__QJOB_WAITING, "host-b", 3600000);
     size_t n = 0;
     assert_int_equal(agora__queue_expire_mine(f->q, "host-a", &n, &err), 0);
     assert_int_equal(n, 1);
     agora__job *g = get(f, ia);
-    assert_int_equal(g->state, AGORA__JOB_RETRYABLE);
+    assert_int_equal(g->state, AGORA__QJOB_RETRYABLE);
     assert_int_equal(g->attempts, 1); /* counted: the crash may have been this job's doing */
     assert_string_equal(g->last_error_class, "lease-expired");
     agora__job_free(g);
-    assert_int_equal(state_of(f, ib), AGORA__JOB_RUNNING);
+    assert_int_equal(state_of(f, ib), AGORA__QJOB_RUNNING);
     agora__job_free(ja);
-    ja = claim(f, AGORA__JOB_RETRYABLE, "host-a", 3600000);
+    ja = claim(f, AGORA__QJOB_RETRYABLE, "host-a", 3600000);
     assert_int_equal(ja->id, ia);
     /* the job that takes the daemon down every time ends in failed */
     assert_int_equal(agora__queue_expire_mine(f->q, "host-a", &n, &err), 0);
-    assert_int_equal(state_of(f, ia), AGORA__JOB_FAILED);
+    assert_int_equal(state_of(f, ia), AGORA__QJOB_FAILED);
     assert_int_equal(agora__queue_expire_mine(f->q, "", &n, &err), AGORA_EINVAL);
     agora__job_free(ja);
     agora__job_free(jb);
@@ -873,21 +874,21 @@ static void test_cancel_plugin(void **state)
     agora__job_spec e = spec("org.example.ok", "2.5", s5, 1, 0);  /* other plugin */
     d.plugin_version = "1.0.1";
     int64_t ic = enq(f, &c, NULL);
-    agora__job *jc = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *jc = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     assert_int_equal(jc->id, ic);
     settle_ok(f, jc);
     agora__job_free(jc);
     agora__job *g = get(f, ic);
     agora__job_state c_state = g->state; /* sending (it has a destination) */
     agora__job_free(g);
-    assert_int_equal(c_state, AGORA__JOB_SENDING);
-    jc = claim(f, AGORA__JOB_SENDING, "sender", 60000);
+    assert_int_equal(c_state, AGORA__QJOB_SENDING);
+    jc = claim(f, AGORA__QJOB_SENDING, "sender", 60000);
     assert_non_null(jc);
     assert_int_equal(agora__queue_send_result(f->q, jc, AGORA__SEND_DELIVERED, NULL, NULL, 0, &err),
                      0);
     agora__job_free(jc);
     int64_t ia = enq(f, &a, NULL);
-    agora__job *ja = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *ja = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     assert_int_equal(ja->id, ia);
     int64_t ib = enq(f, &b, NULL), id = enq(f, &d, NULL), ie = enq(f, &e, NULL);
     size_t n = 0;
@@ -896,14 +897,14 @@ static void test_cancel_plugin(void **state)
                      0);
     assert_int_equal(n, 2);
     g = get(f, ia);
-    assert_int_equal(g->state, AGORA__JOB_CANCELLED);
+    assert_int_equal(g->state, AGORA__QJOB_CANCELLED);
     assert_string_equal(g->last_error_class, "revoked");
     assert_string_equal(g->last_error, "catalog revoked the build");
     agora__job_free(g);
-    assert_int_equal(state_of(f, ib), AGORA__JOB_CANCELLED);
-    assert_int_equal(state_of(f, ic), AGORA__JOB_DONE);
-    assert_int_equal(state_of(f, id), AGORA__JOB_WAITING);
-    assert_int_equal(state_of(f, ie), AGORA__JOB_WAITING);
+    assert_int_equal(state_of(f, ib), AGORA__QJOB_CANCELLED);
+    assert_int_equal(state_of(f, ic), AGORA__QJOB_DONE);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_WAITING);
+    assert_int_equal(state_of(f, ie), AGORA__QJOB_WAITING);
     assert_int_equal(agora__queue_heartbeat(f->q, ja, 60000, &err), AGORA_ECANCELLED);
     assert_non_null(strstr(err.msg, "revoked"));
     agora__job_free(ja);
@@ -925,7 +926,7 @@ static void test_list_and_counts(void **state)
         enq(f, &s, NULL);
     }
     for (int i = 0; i < 5; i++)
-        agora__job_free(claim(f, AGORA__JOB_WAITING, "host-a", 60000));
+        agora__job_free(claim(f, AGORA__QJOB_WAITING, "host-a", 60000));
     agora__job *jobs = NULL;
     size_t n = 0;
     assert_int_equal(agora__queue_list(f->q, 0, 10, &jobs, &n, &err), 0);
@@ -933,21 +934,21 @@ static void test_list_and_counts(void **state)
     assert_true(jobs[0].id > jobs[1].id); /* newest first */
     assert_null(jobs[0].sop_uids);
     agora__job_list_free(jobs, n);
-    assert_int_equal(agora__queue_list(f->q, 1u << AGORA__JOB_RUNNING, 100, &jobs, &n, &err), 0);
+    assert_int_equal(agora__queue_list(f->q, 1u << AGORA__QJOB_RUNNING, 100, &jobs, &n, &err), 0);
     assert_int_equal(n, 5);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(jobs[i].state, AGORA__JOB_RUNNING);
+        assert_int_equal(jobs[i].state, AGORA__QJOB_RUNNING);
     agora__job_list_free(jobs, n);
-    assert_int_equal(agora__queue_list(f->q, 1u << AGORA__JOB_DONE, 100, &jobs, &n, &err), 0);
+    assert_int_equal(agora__queue_list(f->q, 1u << AGORA__QJOB_DONE, 100, &jobs, &n, &err), 0);
     assert_int_equal(n, 0);
     assert_null(jobs);
     assert_int_equal(agora__queue_list(f->q, 0, 0, &jobs, &n, &err), AGORA_EINVAL);
     assert_int_equal(agora__queue_list(f->q, 0, AGORA__QUEUE_MAX_LIST + 1, &jobs, &n, &err),
                      AGORA_EINVAL);
-    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    uint64_t counts[AGORA__QJOB_STATE_COUNT];
     assert_int_equal(agora__queue_counts(f->q, counts, &err), 0);
-    assert_int_equal(counts[AGORA__JOB_WAITING], 25);
-    assert_int_equal(counts[AGORA__JOB_RUNNING], 5);
+    assert_int_equal(counts[AGORA__QJOB_WAITING], 25);
+    assert_int_equal(counts[AGORA__QJOB_RUNNING], 5);
 }
 
 /* ---- two connections claiming at once ----------------------------------------------------- */
@@ -978,7 +979,7 @@ static void *claim_loop(void *arg)
     pthread_barrier_wait(c->start);
     for (;;) {
         agora__job *j = NULL;
-        if (agora__queue_claim(q, AGORA__JOB_WAITING, c->host, 60000, &j, &err) != 0) {
+        if (agora__queue_claim(q, AGORA__QJOB_WAITING, c->host, 60000, &j, &err) != 0) {
             c->failed = 1;
             snprintf(c->msg, sizeof c->msg, "%s", err.msg);
             break;
@@ -1032,9 +1033,9 @@ static void test_concurrent_claims(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    uint64_t counts[AGORA__QJOB_STATE_COUNT];
     assert_int_equal(agora__queue_counts(f->q, counts, &err), 0);
-    assert_int_equal(counts[AGORA__JOB_WAITING], N_JOBS);
+    assert_int_equal(counts[AGORA__QJOB_WAITING], N_JOBS);
     (void)first;
     pthread_barrier_t start;
     assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
@@ -1065,7 +1066,7 @@ static void test_concurrent_claims(void **state)
     /* both really claimed (the test would prove nothing if one ran alone) */
     assert_true(c[0].n > 0 && c[1].n > 0);
     assert_int_equal(agora__queue_counts(f->q, counts, &err), 0);
-    assert_int_equal(counts[AGORA__JOB_FAILED], N_JOBS);
+    assert_int_equal(counts[AGORA__QJOB_FAILED], N_JOBS);
     /* each job was claimed exactly once: attempts = 1 everywhere */
     agora__job *jobs = NULL;
     size_t n = 0;
@@ -1087,19 +1088,19 @@ static void test_settle_atomic_with_ledger(void **state)
     agora__error err = {0};
     agora__job_spec s = spec("org.example.a", "1.2.3", SOPS, 3, 0);
     int64_t id = enq(f, &s, NULL);
-    agora__job *j = claim(f, AGORA__JOB_WAITING, "host-a", 60000);
+    agora__job *j = claim(f, AGORA__QJOB_WAITING, "host-a", 60000);
     /* a callback failing after the settle: neither the row nor the state change stays */
-    settle_arg a = {id, j->lease_token, AGORA__JOB_SENDING, 1, 0};
+    settle_arg a = {id, j->lease_token, AGORA__QJOB_SENDING, 1, 0};
     assert_int_equal(record_settle(f, j, &a, &err), AGORA__EIO);
     assert_string_equal(err.msg, "simulated failure after the settle");
     assert_false(ledger_has(f, j->invocation_id));
-    assert_int_equal(state_of(f, id), AGORA__JOB_RUNNING);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_RUNNING);
     /* a crash between the settle and COMMIT (the process dies inside the transaction) */
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        settle_arg c = {id, j->lease_token, AGORA__JOB_SENDING, 0, 1};
+        settle_arg c = {id, j->lease_token, AGORA__QJOB_SENDING, 0, 1};
         agora__error e = {0};
         record_settle(f, j, &c, &e);
         _exit(3); /* not reached: the callback exits first */
@@ -1109,11 +1110,11 @@ static void test_settle_atomic_with_ledger(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0); /* it died inside the callback */
     assert_false(ledger_has(f, j->invocation_id));
-    assert_int_equal(state_of(f, id), AGORA__JOB_RUNNING);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_RUNNING);
     /* the same claim settles cleanly now: both appear, in one commit */
     settle_ok(f, j);
     assert_true(ledger_has(f, j->invocation_id));
-    assert_int_equal(state_of(f, id), AGORA__JOB_SENDING);
+    assert_int_equal(state_of(f, id), AGORA__QJOB_SENDING);
     /* a second run under the same invocation id (operator retry after a send failure would not
      * rerun; a rescued run does): the ledger sees a duplicate, no second billable row */
     agora__ledger *l = NULL;
@@ -1179,9 +1180,9 @@ static void test_locked_is_eagain(void **state)
     assert_int_equal(id, 0);
     assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    uint64_t counts[AGORA__JOB_STATE_COUNT];
+    uint64_t counts[AGORA__QJOB_STATE_COUNT];
     assert_int_equal(agora__queue_counts(f->q, counts, &err), 0);
-    assert_int_equal(counts[AGORA__JOB_WAITING], 0);
+    assert_int_equal(counts[AGORA__QJOB_WAITING], 0);
     assert_int_equal(agora__queue_enqueue(f->q, &s, &id, NULL, &err), 0);
 }
 
